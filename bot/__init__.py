@@ -1,0 +1,1 @@
+"""A Slack bot that puts a human approval gate in front of LangGraph agents."""

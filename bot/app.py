@@ -1,0 +1,32 @@
+"""``build_app(deps)``: the Bolt app with its listeners registered, and nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+
+from bot.deps import Deps
+from bot.listeners import register
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(deps: Deps) -> App:
+    settings = deps.settings
+    app = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret or "",
+        client=deps.slack.client,
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
+        process_before_response=False,
+    )
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        logger.error("listener failed for %s", body.get("type"), exc_info=error)
+
+    register(app, deps)
+    return app

@@ -1,0 +1,1 @@
+"""Pure Block Kit builders: records in, dicts out, no I/O."""

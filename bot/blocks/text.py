@@ -1,0 +1,57 @@
+"""Make untrusted text (model output, user edits) safe to show in Slack.
+
+Slack parses ``<...>`` as links and mentions and treats a bare ``@here``/``@channel``/
+``@everyone`` as a live mention in mrkdwn, so untrusted text is escaped (``&``, ``<``, ``>``)
+and those words get a zero-width joiner after the ``@``. Everything is also cut to Block Kit's
+limits, saying how much was left out.
+"""
+
+from __future__ import annotations
+
+import re
+
+SECTION_LIMIT = 3000
+_BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+_ZWJ = "\u2060"
+
+
+def escape(text: str) -> str:
+    """Escape mrkdwn control characters and defuse broadcast words."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
+
+
+def defuse_plain(text: str) -> str:
+    """For plain_text objects: no markup is parsed, but broadcast words still notify in places
+    such as notification previews, so they are defused too."""
+    return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
+
+
+def truncate(text: str, limit: int, note: str = "…") -> tuple[str, bool]:
+    """Cut ``text`` to at most ``limit`` characters, ending with ``note`` when cut."""
+    if len(text) <= limit:
+        return text, False
+    return text[: max(0, limit - len(note))] + note, True
+
+
+def chunks(text: str, size: int) -> list[str]:
+    """Split on line breaks where possible, never producing a piece longer than ``size``."""
+    pieces: list[str] = []
+    while len(text) > size:
+        cut = text.rfind("\n", size // 2, size)
+        cut = size if cut == -1 else cut + 1
+        entity = text.rfind("&", cut - 5, cut)  # never split an escape such as &amp;
+        if entity > 0 and ";" not in text[entity:cut]:
+            cut = entity
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def quote(text: str, limit: int = SECTION_LIMIT) -> tuple[str, bool]:
+    """Escaped text as a mrkdwn block quote that fits in one section."""
+    body, cut = truncate(text, limit - 200)
+    quoted = "\n".join("&gt; " + line if line else "&gt;" for line in escape(body).split("\n"))
+    return truncate(quoted, limit)[0], cut

@@ -1,0 +1,149 @@
+"""Settings read once from the environment at start-up.
+
+Every problem is reported as a :class:`ConfigError` naming the variable to fix, so an operator
+never has to guess which setting is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.durations import parse_duration
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_api_url: str
+    port: int
+    database_url: str
+    openai_api_key: str
+    openai_base_url: str | None
+    openai_model: str
+    openai_timeout: float
+    default_graph: str
+    approvals_channel: str | None
+    approvers: tuple[str, ...]
+    allow_self_approval: bool
+    remind_after: int | None
+    escalate_after: int | None
+    expire_after: int | None
+    escalation_channel: str | None
+    escalate_to: tuple[str, ...]
+    scheduler_tick: float
+    policy_file: str | None
+    smtp_url: str | None
+    email_from: str
+    webhook_allowlist: tuple[str, ...] = field(default=())
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+    for value in values:
+        if not _ID.match(value):
+            raise ConfigError(f"{name}: {value!r} is not a Slack user (U…) or user-group (S…) ID")
+    return values
+
+
+def _duration(env: Mapping[str, str], name: str, default: str | None) -> int | None:
+    raw = env.get(name, default)
+    if raw is None or raw.strip().lower() in ("", "off", "never", "0"):
+        return None
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type = int) -> float:
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be greater than zero, got {raw!r}")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str, hint: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: {hint}")
+    return value
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{Path('data') / 'approvals.db'}"
+    if url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        return url
+    raise ConfigError(f"DATABASE_URL: {url!r} must start with postgresql:// or sqlite:///")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ConfigError on the first problem."""
+    env = os.environ if env is None else env
+    bot_token = _required(env, "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…)")
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-")
+    app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
+    secret = env.get("SLACK_SIGNING_SECRET", "").strip() or None
+    if app_token is None and secret is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode checks every request with it "
+            "(or set SLACK_APP_TOKEN to run in Socket Mode)"
+        )
+    api_url = env.get("SLACK_API_URL", DEFAULT_SLACK_API_URL).strip()
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"SLACK_API_URL: {api_url!r} is not an http(s) URL")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=secret,
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        port=int(_number(env, "PORT", "3000")),
+        database_url=_database_url(env),
+        openai_api_key=_required(env, "OPENAI_API_KEY", "the key of your OpenAI-compatible API"),
+        openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
+        openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
+        openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
+        default_graph=env.get("DEFAULT_GRAPH", "draft").strip(),
+        approvals_channel=env.get("APPROVALS_CHANNEL", "").strip() or None,
+        approvers=_ids(env, "APPROVERS"),
+        allow_self_approval=env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes"),
+        remind_after=_duration(env, "REMIND_AFTER", "1h"),
+        escalate_after=_duration(env, "ESCALATE_AFTER", "4h"),
+        expire_after=_duration(env, "EXPIRE_AFTER", "24h"),
+        escalation_channel=env.get("ESCALATION_CHANNEL", "").strip() or None,
+        escalate_to=_ids(env, "ESCALATE_TO"),
+        scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),
+        policy_file=env.get("POLICY_FILE", "").strip() or None,
+        smtp_url=env.get("SMTP_URL", "").strip() or None,
+        email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
+        webhook_allowlist=tuple(
+            p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p.strip()
+        ),
+    )

@@ -1,0 +1,12 @@
+"""Database access: one small interface over SQLite (embedded default) and PostgreSQL.
+
+SQL lives in :mod:`bot.db.queries` and :mod:`bot.db.schema`, written with ``%(name)s``
+placeholders; the SQLite backend rewrites them to ``:name``. Rows come back as dicts.
+"""
+
+from __future__ import annotations
+
+from bot.db.base import Database, Session
+from bot.db.connect import open_database
+
+__all__ = ["Database", "Session", "open_database"]

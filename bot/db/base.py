@@ -1,0 +1,42 @@
+"""The interface both database backends implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Params = Mapping[str, Any] | None
+Row = dict[str, Any]
+
+
+class Session(Protocol):
+    """One connection, inside or outside a transaction."""
+
+    def fetch_one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Params = None) -> int: ...
+
+
+class Database(Session, Protocol):
+    """A pool of sessions, a per-key lock that spans processes where it can, and the saver."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
+    def key_lock(self, key: str) -> AbstractContextManager[None]:
+        """Serialise work on one key (a LangGraph thread) across threads and processes."""
+        ...
+
+    def checkpointer(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def iter_rows(cursor: Any) -> Iterator[Row]:
+    columns = [c[0] for c in cursor.description or ()]
+    for row in cursor.fetchall():
+        yield dict(zip(columns, row, strict=True))

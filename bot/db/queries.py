@@ -1,0 +1,65 @@
+"""Every statement the store runs, kept apart from the code that runs them."""
+
+INSERT_RUN = """
+INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel, status,
+                  created_at, updated_at)
+VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
+        %(approvals_channel)s, 'running', %(now)s, %(now)s)
+"""
+GET_RUN = "SELECT * FROM runs WHERE thread_id = %(thread_id)s"
+SET_RUN_STATUS = """
+UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
+WHERE thread_id = %(thread_id)s
+"""
+STALE_RUNS = """
+SELECT * FROM runs WHERE status = 'running' AND updated_at < %(before)s
+ORDER BY updated_at LIMIT %(limit)s
+"""
+
+INSERT_APPROVAL = """
+INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, channel,
+                       status, created_at)
+VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(requester)s,
+        %(payload)s, %(channel)s, 'pending', %(now)s)
+ON CONFLICT (thread_id, interrupt_id) DO NOTHING
+"""
+GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"
+GET_APPROVAL_BY_INTERRUPT = """
+SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND interrupt_id = %(interrupt_id)s
+"""
+LATEST_APPROVAL_FOR_RUN = """
+SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
+ORDER BY created_at DESC LIMIT 1
+"""
+SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
+
+# The one conditional update that makes a decision happen once: only a pending row changes,
+# and only the caller that changed it gets the row back.
+CLAIM = """
+UPDATE approvals
+SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
+WHERE id = %(id)s AND status = 'pending'
+RETURNING *
+"""
+MARK_APPLIED = "UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s"
+UNAPPLIED = """
+SELECT * FROM approvals
+WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s
+ORDER BY decided_at LIMIT %(limit)s
+"""
+CARDLESS = """
+SELECT * FROM approvals WHERE status = 'pending' AND ts IS NULL AND created_at < %(before)s
+ORDER BY created_at LIMIT %(limit)s
+"""
+PENDING = "SELECT * FROM approvals WHERE status = 'pending' ORDER BY created_at LIMIT %(limit)s"
+
+BEGIN_EFFECT = """
+INSERT INTO effects (key, status, created_at, updated_at)
+VALUES (%(key)s, 'started', %(now)s, %(now)s)
+ON CONFLICT (key) DO NOTHING
+"""
+GET_EFFECT = "SELECT * FROM effects WHERE key = %(key)s"
+FINISH_EFFECT = """
+UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s
+WHERE key = %(key)s
+"""

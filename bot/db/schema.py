@@ -1,0 +1,52 @@
+"""Numbered migrations, applied in order, each once. Never edit one that has shipped."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE IF NOT EXISTS runs (
+                thread_id TEXT PRIMARY KEY,
+                graph TEXT NOT NULL,
+                request TEXT NOT NULL,
+                requester TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                approvals_channel TEXT NOT NULL,
+                status TEXT NOT NULL,
+                result TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, updated_at)",
+            """CREATE TABLE IF NOT EXISTS approvals (
+                id TEXT PRIMARY KEY,
+                thread_id TEXT NOT NULL REFERENCES runs (thread_id),
+                interrupt_id TEXT NOT NULL,
+                graph TEXT NOT NULL,
+                request TEXT NOT NULL,
+                requester TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                ts TEXT,
+                status TEXT NOT NULL,
+                decided_by TEXT,
+                decided_at DOUBLE PRECISION,
+                decision TEXT,
+                applied_at DOUBLE PRECISION,
+                created_at DOUBLE PRECISION NOT NULL,
+                UNIQUE (thread_id, interrupt_id)
+            )""",
+            """CREATE INDEX IF NOT EXISTS approvals_unapplied ON approvals (decided_at)
+                WHERE status <> 'pending' AND applied_at IS NULL""",
+            "CREATE INDEX IF NOT EXISTS approvals_card ON approvals (channel, ts)",
+            """CREATE TABLE IF NOT EXISTS effects (
+                key TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                result TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+        ],
+    ),
+]

@@ -1,0 +1,85 @@
+"""Everything the listeners and the engine need, built once and passed in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+
+from bot.config import Settings
+from bot.db import Database, open_database
+from bot.effects import Ledger
+from bot.engine import Engine
+from bot.policy import Approvers, Rules
+from bot.runner import InProcessRunner
+from bot.slack import Slack, make_client
+from bot.store import Store
+from bot.worker import Worker
+from graphs import GRAPHS
+from graphs.actions import ActionRegistry, default_registry
+from graphs.toolbox import Toolbox
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    db: Database
+    store: Store
+    slack: Slack
+    actions: ActionRegistry
+    engine: Engine
+    worker: Worker
+    clock: Callable[[], float]
+
+    @property
+    def graphs(self) -> list[str]:
+        return list(GRAPHS)
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=False)
+        self.db.close()
+
+
+def make_llm(settings: Settings) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    # No timeout is ChatOpenAI's default; a hung model must not hold a worker forever.
+    return ChatOpenAI(
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout,
+        max_retries=2,
+    )
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    llm: BaseChatModel | None = None,
+    worker: Worker | None = None,
+) -> Deps:
+    db = open_database(settings.database_url)
+    store = Store(db, clock)
+    slack = Slack(make_client(settings.slack_bot_token, settings.slack_api_url))
+    ledger = Ledger(db, clock)
+    actions = default_registry(
+        slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
+    )
+    toolbox = Toolbox(llm or make_llm(settings), actions, ledger)
+    runner = InProcessRunner({n: b(toolbox) for n, b in GRAPHS.items()}, db.checkpointer())
+    rules = Rules(settings.approvers, settings.allow_self_approval)
+    worker = worker or Worker()
+    engine = Engine(
+        store=store,
+        runner=runner,
+        slack=slack,
+        approvers=Approvers(rules, slack.group_members),
+        db=db,
+        ledger=ledger,
+        worker=worker,
+    )
+    return Deps(settings, db, store, slack, actions, engine, worker, clock)

@@ -1,0 +1,202 @@
+"""Start runs, publish what they wait for, and apply each decision exactly once.
+
+A decision is applied in three steps, each safe to repeat:
+
+1. *claim* -- one conditional UPDATE moves the request out of ``pending``; whoever loses the race
+   is told who won. Only the winner goes on.
+2. *resume* -- under a lock on the LangGraph thread (a Postgres advisory lock, so it holds across
+   processes), the thread is resumed with ``Command(resume={interrupt_id: value})`` only if it is
+   still waiting on that interrupt, with ``durability="sync"``.
+3. *mark applied* -- so the recovery sweep knows it is done. A crash between 1 and 3 leaves a
+   claimed, unapplied row that :meth:`Engine.recover` finishes later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from bot.blocks.card import outcome_line
+from bot.blocks.text import escape, truncate
+from bot.db import Database
+from bot.effects import Ledger
+from bot.models import Approval, Decision, Run, RunRequest
+from bot.policy import Approvers
+from bot.runner import Runner, RunState
+from bot.slack import Slack
+from bot.store import Store
+from bot.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    store: Store
+    runner: Runner
+    slack: Slack
+    approvers: Approvers
+    db: Database
+    ledger: Ledger
+    worker: Worker
+    stale_after: float = 60.0
+
+    # starting ---------------------------------------------------------------
+    def start(self, request: RunRequest) -> Run:
+        """Record the run (so it is never lost) and work on it in the background."""
+        run = self.store.create_run(uuid.uuid4().hex, request)
+        self.worker.submit(self.advance, run.thread_id)
+        return run
+
+    def advance(self, thread_id: str) -> None:
+        """Run a thread until it waits for a person or ends; safe to call again at any time."""
+        run = self.store.get_run(thread_id)
+        if run is None:
+            return
+        with self.db.key_lock(thread_id):
+            try:
+                state = self.runner.state(run.graph, thread_id)
+                if not state.started:
+                    state = self.runner.start(run.graph, thread_id, _inputs(run))
+                elif not state.finished and not state.interrupts:
+                    state = self.runner.proceed(run.graph, thread_id)
+            except Exception as exc:
+                self._failed(run, exc)
+                return
+            self._publish(run, state)
+
+    # deciding -----------------------------------------------------------------
+    def decide(self, approval_id: str, decision: Decision, channel: str | None = None) -> bool:
+        """Apply a click or modal submission; True when this decision won."""
+        approval = self.store.get_approval(approval_id)
+        if approval is None:
+            where = channel or decision.by
+            self.slack.tell(where, decision.by, "I can't find that approval request any more.")
+            return False
+        if not approval.pending:
+            self.slack.tell(approval.channel, decision.by, already_decided(approval))
+            return False
+        if decision.type != "expire":
+            why = self.approvers.refusal(decision.by, approval.requester)
+            if why:
+                self.slack.tell(approval.channel, decision.by, why)
+                return False
+        claimed = self.store.claim(approval_id, decision)
+        if claimed is None:
+            latest = self.store.get_approval(approval_id) or approval
+            self.slack.tell(approval.channel, decision.by, already_decided(latest))
+            return False
+        self._show_decided(claimed)
+        self.apply(claimed)
+        return True
+
+    def precheck(self, approval_id: str, user: str) -> tuple[Approval | None, str | None]:
+        """Before opening a modal: the request, and why ``user`` may not decide it (if so)."""
+        approval = self.store.get_approval(approval_id)
+        if approval is None:
+            return None, "I can't find that approval request any more."
+        if not approval.pending:
+            return approval, already_decided(approval)
+        return approval, self.approvers.refusal(user, approval.requester)
+
+    def apply(self, approval: Approval) -> None:
+        """Resume the thread with a claimed decision, unless that already happened."""
+        run = self.store.get_run(approval.thread_id)
+        if run is None or approval.decision is None:
+            return
+        with self.db.key_lock(approval.thread_id):
+            current = self.store.get_approval(approval.id)
+            if current is None or current.applied_at is not None:
+                return
+            try:
+                state = self.runner.state(run.graph, run.thread_id)
+                if state.waiting_on(approval.interrupt_id):
+                    answer = {approval.interrupt_id: approval.decision.resume_value()}
+                    state = self.runner.resume(run.graph, run.thread_id, answer)
+                elif not state.finished and not state.interrupts:
+                    state = self.runner.proceed(run.graph, run.thread_id)
+                self.store.mark_applied(approval.id)
+            except Exception as exc:
+                self._failed(run, exc)
+                return
+            self._publish(run, state)
+
+    # recovering -----------------------------------------------------------------
+    def recover(self, older_than: float | None = None) -> None:
+        """Finish what a crash or a failed Slack call left half done."""
+        age = self.stale_after if older_than is None else older_than
+        for approval in self.store.cardless(age):
+            self._ensure_card(approval.thread_id, approval.id)
+        for approval in self.store.unapplied(age):
+            self.apply(approval)
+        for run in self.store.stale_runs(age):
+            self.advance(run.thread_id)
+
+    # publishing -------------------------------------------------------------
+    def _publish(self, run: Run, state: RunState) -> None:
+        """Called with the thread locked: post cards for new interrupts, or the outcome."""
+        if state.finished:
+            report = str(state.values.get("report") or "Done.")
+            self.store.set_run_status(run.thread_id, "done", report)
+            self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
+            return
+        for pending in state.interrupts:
+            approval = self.store.add_approval(run, pending.id, pending.value)
+            if approval.pending and approval.ts is None:
+                self._post_card(approval)
+        self.store.set_run_status(run.thread_id, "waiting" if state.interrupts else "running")
+
+    def _post_card(self, approval: Approval) -> None:
+        channel, ts = self.slack.post_card(approval, self.card_notes(approval))
+        self.store.set_card(approval.id, channel, ts)
+
+    def _ensure_card(self, thread_id: str, approval_id: str) -> None:
+        with self.db.key_lock(thread_id):
+            approval = self.store.get_approval(approval_id)
+            if approval is not None and approval.pending and approval.ts is None:
+                self._post_card(approval)
+
+    def card_notes(self, approval: Approval) -> tuple[str, ...]:
+        """Extra context lines for a pending card; the scheduler adds its deadlines."""
+        return ()
+
+    def _show_decided(self, approval: Approval) -> None:
+        try:
+            self.slack.show_decided(approval)
+        except Exception:
+            logger.exception("could not update card %s", approval.id)
+
+    def _report(self, run: Run, report: str) -> str:
+        text = escape(report)
+        card = self.store.latest_card(run.thread_id)
+        if card is not None and card.ts is not None:
+            return self.slack.reply(card.channel, card.ts, text)
+        return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
+
+    def _failed(self, run: Run, exc: Exception) -> None:
+        logger.exception("run %s failed", run.thread_id, exc_info=exc)
+        self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
+        detail, _ = truncate(escape(f"{type(exc).__name__}: {exc}"), 500)
+        message = (
+            f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}\n"
+            "A decision already made is kept and will be retried."
+        )
+        try:
+            self.ledger.once(f"{run.thread_id}:failed", lambda: self._say(run, message))
+        except Exception:
+            logger.exception("could not report the failure of run %s", run.thread_id)
+
+    def _say(self, run: Run, text: str) -> str:
+        card = self.store.latest_card(run.thread_id)
+        if card is not None and card.ts is not None:
+            return self.slack.reply(card.channel, card.ts, text)
+        return self.slack.reply(run.channel, None, text)
+
+
+def already_decided(approval: Approval) -> str:
+    return f"Nothing changed: this request was already decided. {outcome_line(approval)}"
+
+
+def _inputs(run: Run) -> dict[str, str]:
+    return {"request": run.request, "requester": run.requester, "channel": run.channel}

@@ -1,0 +1,13 @@
+"""One module per Slack surface, each with ``register(app, deps)``."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.deps import Deps
+from bot.listeners import actions, commands, home, views
+
+
+def register(app: App, deps: Deps) -> None:
+    for surface in (commands, actions, views, home):
+        surface.register(app, deps)

@@ -1,0 +1,18 @@
+"""App Home: show what is waiting for a decision whenever someone opens the tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+
+from bot.blocks.home import MAX_LISTED, home_view
+from bot.deps import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    def opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        deps.slack.publish_home(event["user"], home_view(deps.store.pending(MAX_LISTED + 1)))

@@ -1,0 +1,103 @@
+"""Slack payloads in, typed records out. Anything malformed raises :class:`BadPayload`,
+whose message is polite enough to show the user."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_GRAPH_PREFIX = re.compile(r"^\[([a-z0-9_-]+)\]\s*(.*)$", re.DOTALL | re.IGNORECASE)
+MAX_REQUEST_CHARS = 4000
+
+
+class BadPayload(ValueError):
+    """The request could not be understood; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    graph: str
+    text: str
+    user: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Click:
+    approval_id: str
+    user: str
+    channel: str | None
+    trigger_id: str | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    approval_id: str
+    user: str
+    values: dict[str, str | None]
+
+
+def _str(mapping: Any, *path: str) -> str:
+    value: Any = mapping
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise BadPayload("Sorry, I couldn't read that request from Slack. Please try again.")
+    return value
+
+
+def usage(graphs: Iterable[str], default: str) -> str:
+    names = ", ".join(f"`{g}`" for g in graphs)
+    return (
+        "Usage: `/agent <what you want>`, for example "
+        "`/agent Draft an announcement that the VPN is down tonight`.\n"
+        f"Pick a graph with a prefix: `/agent [action] email ops@example.com the status`. "
+        f"Graphs: {names} (default `{default}`)."
+    )
+
+
+def parse_command(body: Mapping[str, Any], graphs: Iterable[str], default: str) -> AgentCommand:
+    known = list(graphs)
+    text = str(body.get("text") or "").strip()
+    if not text or text.lower() == "help":
+        raise BadPayload(usage(known, default))
+    graph = default
+    match = _GRAPH_PREFIX.match(text)
+    if match:
+        graph, text = match.group(1).lower(), match.group(2).strip()
+        if graph not in known:
+            raise BadPayload(f"There is no graph called `{graph}`. " + usage(known, default))
+        if not text:
+            raise BadPayload(usage(known, default))
+    if len(text) > MAX_REQUEST_CHARS:
+        raise BadPayload(f"That request is too long; keep it under {MAX_REQUEST_CHARS} characters.")
+    return AgentCommand(graph, text, _str(body, "user_id"), _str(body, "channel_id"))
+
+
+def parse_click(body: Mapping[str, Any]) -> Click:
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], Mapping):
+        raise BadPayload("Sorry, I couldn't read that click. Please try again.")
+    channel = body.get("channel")
+    return Click(
+        approval_id=_str(actions[0], "value"),
+        user=_str(body, "user", "id"),
+        channel=channel.get("id") if isinstance(channel, Mapping) else None,
+        trigger_id=body.get("trigger_id") if isinstance(body.get("trigger_id"), str) else None,
+    )
+
+
+def parse_submission(body: Mapping[str, Any]) -> Submission:
+    view = body.get("view")
+    state = view.get("state", {}).get("values") if isinstance(view, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise BadPayload("Sorry, I couldn't read that form. Please try again.")
+    values: dict[str, str | None] = {}
+    for block_id, actions in state.items():
+        if isinstance(actions, Mapping):
+            for action in actions.values():
+                if isinstance(action, Mapping):
+                    values[block_id] = action.get("value")
+    return Submission(_str(view, "private_metadata"), _str(body, "user", "id"), values)

@@ -1,0 +1,122 @@
+"""Typed records the engine works with; nothing here knows about Slack's JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pending", "approved", "edited", "rejected", "expired"]
+DecisionType = Literal["approve", "edit", "reject", "expire"]
+
+STATUS_FOR: dict[str, Status] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "expire": "expired",
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `/agent` asked for."""
+
+    graph: str
+    text: str
+    requester: str
+    channel: str
+    approvals_channel: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's (or the scheduler's) answer to one approval request."""
+
+    type: DecisionType
+    by: str
+    text: str | None = None
+    parameters: dict[str, Any] | None = None
+    reason: str | None = None
+
+    def resume_value(self) -> dict[str, Any]:
+        """The value the graph's ``interrupt()`` call returns."""
+        value: dict[str, Any] = {"type": "reject" if self.type == "expire" else self.type}
+        value["by"] = self.by
+        if self.text is not None:
+            value["text"] = self.text
+        if self.parameters is not None:
+            value["parameters"] = self.parameters
+        if self.type == "expire":
+            value["reason"] = self.reason or "expired"
+        elif self.reason:
+            value["reason"] = self.reason
+        return value
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in self.__dict__.items() if v is not None})
+
+    @classmethod
+    def from_json(cls, text: str) -> Decision:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: str
+    thread_id: str
+    interrupt_id: str
+    graph: str
+    request: str
+    requester: str
+    payload: dict[str, Any]
+    channel: str
+    ts: str | None
+    status: Status
+    created_at: float
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision: Decision | None = None
+    applied_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Approval:
+        return cls(
+            id=row["id"],
+            thread_id=row["thread_id"],
+            interrupt_id=row["interrupt_id"],
+            graph=row["graph"],
+            request=row["request"],
+            requester=row["requester"],
+            payload=json.loads(row["payload"]),
+            channel=row["channel"],
+            ts=row["ts"],
+            status=row["status"],
+            created_at=row["created_at"],
+            decided_by=row["decided_by"],
+            decided_at=row["decided_at"],
+            decision=Decision.from_json(row["decision"]) if row["decision"] else None,
+            applied_at=row["applied_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    thread_id: str
+    graph: str
+    request: str
+    requester: str
+    channel: str
+    approvals_channel: str
+    status: str
+    result: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Run:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})

@@ -1,0 +1,105 @@
+"""Every Slack Web API call the engine makes, in one place. Callers pass records, not JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.blocks import card
+from bot.blocks.text import chunks, escape, truncate
+from bot.models import Approval
+
+logger = logging.getLogger(__name__)
+MESSAGE_LIMIT = 3900
+
+
+def make_client(token: str, base_url: str, timeout: int = 15) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    # slack_sdk retries nothing unless told to: 429 (honouring Retry-After), 5xx, resets.
+    client.retry_handlers.extend(
+        [
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=3),
+            ConnectionErrorRetryHandler(max_retry_count=3),
+        ]
+    )
+    return client
+
+
+class Slack:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post_card(self, approval: Approval, notes: tuple[str, ...] = ()) -> tuple[str, str]:
+        response = self.client.chat_postMessage(
+            channel=approval.channel,
+            text=card.summary_text(approval),
+            blocks=card.pending_card(approval, notes),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response["channel"]), str(response["ts"])
+
+    def refresh_card(self, approval: Approval, notes: tuple[str, ...] = ()) -> None:
+        blocks = card.pending_card(approval, notes) if approval.pending else None
+        self._update(approval, blocks or card.decided_card(approval))
+
+    def show_decided(self, approval: Approval) -> None:
+        self._update(approval, card.decided_card(approval))
+
+    def _update(self, approval: Approval, blocks: list[dict[str, Any]]) -> None:
+        if approval.ts is None:
+            return
+        self.client.chat_update(
+            channel=approval.channel,
+            ts=approval.ts,
+            text=card.summary_text(approval),
+            blocks=blocks,
+        )
+
+    def tell(self, channel: str, user: str, text: str) -> None:
+        """An ephemeral note only ``user`` sees; ``text`` is trusted (built by us)."""
+        self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    def reply(self, channel: str, thread_ts: str | None, text: str) -> str:
+        """Post our own text, which may quote untrusted text already escaped by the caller."""
+        text, _ = truncate(text, MESSAGE_LIMIT)
+        response = self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False
+        )
+        return str(response["ts"])
+
+    def post_text(self, channel: str, untrusted: str) -> str:
+        """Post agent-written text as a message of its own; used by the post_message action."""
+        ts = ""
+        for piece in _pieces(escape(untrusted)):
+            ts = str(self.client.chat_postMessage(channel=channel, text=piece)["ts"])
+        where = channel if channel.startswith("#") else f"<#{channel}>"
+        return f"Posted to {where} (message {ts})"
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except Exception:
+            logger.exception("chat.getPermalink failed")
+            return None
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self.client.views_open(trigger_id=trigger_id, view=view)
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        self.client.views_publish(user_id=user, view=view)
+
+    def group_members(self, group: str) -> list[str]:
+        return list(self.client.usergroups_users_list(usergroup=group)["users"])
+
+
+def _pieces(text: str) -> list[str]:
+    return chunks(text, MESSAGE_LIMIT) if text else ["(empty message)"]

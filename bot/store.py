@@ -1,0 +1,118 @@
+"""Runs, approval requests, decisions and side-effect records, over :mod:`bot.db`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from bot.db import Database
+from bot.db import queries as q
+from bot.models import STATUS_FOR, Approval, Decision, Run, RunRequest
+
+Clock = Callable[[], float]
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+class Store:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # runs ---------------------------------------------------------------
+    def create_run(self, thread_id: str, request: RunRequest) -> Run:
+        self.db.execute(
+            q.INSERT_RUN,
+            {
+                "thread_id": thread_id,
+                "graph": request.graph,
+                "request": request.text,
+                "requester": request.requester,
+                "channel": request.channel,
+                "approvals_channel": request.approvals_channel,
+                "now": self.clock(),
+            },
+        )
+        run = self.get_run(thread_id)
+        assert run is not None
+        return run
+
+    def get_run(self, thread_id: str) -> Run | None:
+        row = self.db.fetch_one(q.GET_RUN, {"thread_id": thread_id})
+        return Run.from_row(row) if row else None
+
+    def set_run_status(self, thread_id: str, status: str, result: str | None = None) -> None:
+        params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
+        self.db.execute(q.SET_RUN_STATUS, params)
+
+    def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
+        rows = self.db.fetch_all(
+            q.STALE_RUNS, {"before": self.clock() - older_than, "limit": limit}
+        )
+        return [Run.from_row(r) for r in rows]
+
+    # approvals ----------------------------------------------------------
+    def add_approval(self, run: Run, interrupt_id: str, payload: Any) -> Approval:
+        """Record a pending request for an interrupt; the same interrupt is recorded once."""
+        self.db.execute(
+            q.INSERT_APPROVAL,
+            {
+                "id": new_id(),
+                "thread_id": run.thread_id,
+                "interrupt_id": interrupt_id,
+                "graph": run.graph,
+                "request": run.request,
+                "requester": run.requester,
+                "payload": json.dumps(payload, default=str),
+                "channel": run.approvals_channel,
+                "now": self.clock(),
+            },
+        )
+        row = self.db.fetch_one(
+            q.GET_APPROVAL_BY_INTERRUPT, {"thread_id": run.thread_id, "interrupt_id": interrupt_id}
+        )
+        assert row is not None
+        return Approval.from_row(row)
+
+    def get_approval(self, approval_id: str) -> Approval | None:
+        row = self.db.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+        return Approval.from_row(row) if row else None
+
+    def latest_card(self, thread_id: str) -> Approval | None:
+        row = self.db.fetch_one(q.LATEST_APPROVAL_FOR_RUN, {"thread_id": thread_id})
+        return Approval.from_row(row) if row else None
+
+    def set_card(self, approval_id: str, channel: str, ts: str) -> None:
+        self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
+
+    def claim(self, approval_id: str, decision: Decision) -> Approval | None:
+        """Move a pending request to its decided state; None if someone else got there first."""
+        row = self.db.fetch_one(
+            q.CLAIM,
+            {
+                "id": approval_id,
+                "status": STATUS_FOR[decision.type],
+                "by": decision.by,
+                "now": self.clock(),
+                "decision": decision.to_json(),
+            },
+        )
+        return Approval.from_row(row) if row else None
+
+    def mark_applied(self, approval_id: str) -> None:
+        self.db.execute(q.MARK_APPLIED, {"id": approval_id, "now": self.clock()})
+
+    def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
+        rows = self.db.fetch_all(q.UNAPPLIED, {"before": self.clock() - older_than, "limit": limit})
+        return [Approval.from_row(r) for r in rows]
+
+    def cardless(self, older_than: float, limit: int = 50) -> list[Approval]:
+        rows = self.db.fetch_all(q.CARDLESS, {"before": self.clock() - older_than, "limit": limit})
+        return [Approval.from_row(r) for r in rows]
+
+    def pending(self, limit: int = 100) -> list[Approval]:
+        return [Approval.from_row(r) for r in self.db.fetch_all(q.PENDING, {"limit": limit})]

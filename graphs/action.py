@@ -1,0 +1,95 @@
+"""``action``: a planner proposes one action from the registry; low-risk actions run at once,
+medium and high wait for a person; the executor runs the approved (or edited) call once; the
+responder reports the outcome."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field
+
+from graphs.toolbox import Toolbox, thread_id
+
+
+class ActionProposal(BaseModel):
+    action_type: str = Field(description="One of the available action names")
+    description: str = Field(description="What will happen, in one sentence, for a reviewer")
+    parameters: dict[str, str] = Field(description="The action's parameters by name")
+    risk_level: Literal["low", "medium", "high"] = Field(
+        description="low = read-only, medium = creates or sends inside the team, "
+        "high = sends externally, modifies or deletes"
+    )
+
+
+class ActionState(TypedDict, total=False):
+    request: str
+    requester: str
+    channel: str
+    proposal: dict[str, Any]
+    decision: dict[str, Any]
+    result: str
+    report: str
+
+
+def _planner_prompt(toolbox: Toolbox) -> str:
+    lines = ["You plan exactly one action for the user's request. Available actions:"]
+    for spec in toolbox.actions.specs.values():
+        params = ", ".join(p.name for p in spec.params)
+        lines.append(f"- {spec.name}({params}): {spec.description}")
+    lines.append("Use only these action names and parameter names.")
+    return "\n".join(lines)
+
+
+def build(toolbox: Toolbox) -> StateGraph:
+    planner = toolbox.llm.with_structured_output(ActionProposal)
+
+    def plan(state: ActionState) -> ActionState:
+        proposal = planner.invoke(
+            [SystemMessage(_planner_prompt(toolbox)), HumanMessage(state["request"])]
+        )
+        assert isinstance(proposal, ActionProposal)
+        action = proposal.model_dump()
+        action["risk_level"] = toolbox.actions.risk(action["action_type"], action["risk_level"])
+        return {"proposal": action}
+
+    def gate(state: ActionState) -> ActionState:
+        action = state["proposal"]
+        if toolbox.actions.get(action["action_type"]) is None:
+            return {"decision": {"type": "reject", "reason": "the planner chose no known action"}}
+        if action["risk_level"] == "low":
+            return {"decision": {"type": "approve", "by": "policy (low risk)"}}
+        decision = interrupt({"kind": "action", **action})
+        return {"decision": dict(decision)}
+
+    def execute(state: ActionState, config: RunnableConfig) -> ActionState:
+        decision, action = state["decision"], state["proposal"]
+        if decision.get("type") not in ("approve", "edit"):
+            reason = decision.get("reason")
+            return {"result": f"Not run: rejected{': ' + reason if reason else ''}."}
+        params = decision.get("parameters") or action["parameters"]
+        name = action["action_type"]
+        outcome = toolbox.effects.once(
+            f"{thread_id(config)}:execute", lambda: toolbox.actions.run(name, params)
+        )
+        return {"result": outcome}
+
+    def respond(state: ActionState) -> ActionState:
+        edited = " with edited parameters" if state["decision"].get("type") == "edit" else ""
+        name = state["proposal"]["action_type"]
+        return {"report": f"{name}{edited}: {state['result']}"}
+
+    graph = StateGraph(ActionState)
+    graph.add_node("plan", plan)
+    graph.add_node("gate", gate)
+    graph.add_node("execute", execute)
+    graph.add_node("respond", respond)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "gate")
+    graph.add_edge("gate", "execute")
+    graph.add_edge("execute", "respond")
+    graph.add_edge("respond", END)
+    return graph
