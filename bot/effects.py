@@ -32,7 +32,7 @@ class Ledger:
         try:
             result = effect()
         except Exception as exc:
-            result = f"failed: {exc}"
+            result = f"Failed: {exc}"
             self._finish(key, "failed", result)
             return result
         self._finish(key, "done", result)

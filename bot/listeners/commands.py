@@ -17,13 +17,14 @@ def register(app: App, deps: Deps) -> None:
         try:
             command = parse_command(body, deps.graphs, deps.settings.default_graph)
         except BadPayload as problem:
-            ack(text=str(problem))
+            ack(response_type="ephemeral", text=str(problem))
             return
         channel = deps.settings.approvals_channel or command.channel
         run = deps.engine.start(
             RunRequest(command.graph, command.text, command.user, command.channel, channel)
         )
         ack(
+            response_type="ephemeral",
             text=f"Started run `{run.thread_id[:8]}` with the *{command.graph}* graph. "
-            f"Its proposal will be posted for approval in <#{channel}>."
+            f"Its proposal will be posted for approval in <#{channel}>.",
         )

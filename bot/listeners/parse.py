@@ -91,7 +91,8 @@ def parse_click(body: Mapping[str, Any]) -> Click:
 
 def parse_submission(body: Mapping[str, Any]) -> Submission:
     view = body.get("view")
-    state = view.get("state", {}).get("values") if isinstance(view, Mapping) else None
+    state = view.get("state") if isinstance(view, Mapping) else None
+    state = state.get("values") if isinstance(state, Mapping) else None
     if not isinstance(state, Mapping):
         raise BadPayload("Sorry, I couldn't read that form. Please try again.")
     values: dict[str, str | None] = {}

@@ -1,0 +1,71 @@
+"""Fixtures: the fake Slack and OpenAI servers, fresh databases, and the real bot process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.slack import FakeSlack
+from tests.support.botproc import BotProcess
+from tests.support.databases import fresh_postgres
+from tests.support.slack_requests import SIGNING_SECRET
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as openai:
+        yield openai
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
+    else:
+        with fresh_postgres() as url:
+            yield url
+
+
+@pytest.fixture
+def bot_env(fake_slack: FakeSlack, fake_openai: FakeOpenAI, database_url: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "OPENAI_TIMEOUT": "10",
+        "DATABASE_URL": database_url,
+        "SCHEDULER_TICK": "1",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+    started: list[BotProcess] = []
+
+    def start(**overrides: str) -> BotProcess:
+        env = {**bot_env, **overrides}
+        bot = BotProcess(env, tmp_path / f"bot{len(started)}.log")
+        started.append(bot)
+        return bot.start()
+
+    yield start
+    for bot in started:
+        bot.stop()

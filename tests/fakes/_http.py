@@ -1,0 +1,169 @@
+"""Minimal threaded HTTP plumbing shared by the fake services.
+
+A fake is written as a plain function ``HttpRequest -> HttpResponse``; ``BackgroundHttpServer``
+serves it on an ephemeral 127.0.0.1 port from a daemon thread, one thread per connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def bearer_token(self) -> str | None:
+        value = self.header("authorization") or ""
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
+
+@dataclass
+class HttpResponse:
+    status: int = 200
+    body: bytes | Iterable[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(
+        cls, data: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> HttpResponse:
+        all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return cls(status, json.dumps(data).encode(), all_headers)
+
+    @classmethod
+    def text(cls, text: str, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
+        all_headers = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
+        return cls(status, text.encode(), all_headers)
+
+
+App = Callable[[HttpRequest], HttpResponse]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # HTTP/1.0: one request per connection, so clients never reuse a connection we closed.
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        url = urlsplit(self.path)
+        request = HttpRequest(
+            method=self.command,
+            path=url.path,
+            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+        )
+        try:
+            response = self.server.app(request)
+        except Exception as exc:  # a bug in a fake must not look like a hung server
+            response = HttpResponse.text(f"fake server error: {exc!r}", 500)
+        # The client may have given up already (e.g. its timeout fired during an injected delay).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._write(response)
+
+    def _write(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if isinstance(response.body, bytes):
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+            return
+        self.end_headers()
+        for chunk in response.body:
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, app: App) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.app = app
+
+
+class BackgroundHttpServer:
+    """Serves ``app`` on 127.0.0.1:<ephemeral port> from a daemon thread."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server is not running; call start() first")
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = _Server(self._app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+
+class Service:
+    """start()/stop() plus context-manager support for the fakes."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,145 @@
+"""FakeOpenAI: POST /v1/chat/completions on 127.0.0.1 with scriptable, deterministic answers.
+
+The answer depends on the last ``user`` message of the request (so tests script it through the
+Slack command text):
+
+* plain request -> content ``"Draft: " + text`` (verbatim); ``LONG:<n>`` -> exactly n characters;
+* ``SLOW:<seconds>`` -> delay; ``FAIL:<status>`` -> that HTTP status with an OpenAI error body;
+* ``response_format`` json_schema/json_object, or ``tools`` with a forced ``tool_choice`` ->
+  the JSON object found in the text (first '{' to last '}'), else a minimal object built from
+  the requested schema; as JSON content or as a tool call respectively. With
+  ``tool_choice="auto"`` a tool is only called when the text contains a JSON object, and never
+  right after a ``tool`` message (so agent loops end).
+
+``enqueue()`` overrides the next answers in order. ``stream: true`` is answered as SSE.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Self
+
+from ._http import BackgroundHttpServer, HttpRequest, HttpResponse, Service
+from .openai_replies import (
+    Json,
+    Reply,
+    choose_reply,
+    completion,
+    error_body,
+    last_user_text,
+    parse_directives,
+    stream_chunks,
+)
+
+
+class FakeOpenAI(Service):
+    def __init__(self, *, api_key: str | None = None) -> None:
+        """``api_key``: when given, only that bearer key is accepted; otherwise any key is."""
+        self.api_key = api_key
+        self._http = BackgroundHttpServer(self._serve)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._requests: list[Json] = []
+        self._queue: deque[Reply] = deque()
+
+    def start(self) -> Self:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._http.port}/v1"
+
+    @property
+    def requests(self) -> list[Json]:
+        """Parsed JSON bodies of all chat.completions requests received, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> list[Json]:
+        with self._changed:
+            if self._changed.wait_for(lambda: len(self._requests) >= n, timeout):
+                return list(self._requests)
+            got = len(self._requests)
+        raise AssertionError(
+            f"expected {n} chat.completions request(s) within {timeout}s, got {got}"
+        )
+
+    def enqueue(
+        self,
+        content: str | None = None,
+        *,
+        structured: Json | None = None,
+        status: int | None = None,
+        refusal: str | None = None,
+    ) -> None:
+        """Answer the next request (in call order) with this instead of the scripted reply.
+
+        ``content``: verbatim content (even for structured requests, e.g. broken JSON);
+        ``structured``: the object to return as tool call arguments / JSON content;
+        ``status``: an HTTP error with OpenAI's error body; ``refusal``: a model refusal.
+        """
+        if content is None and structured is None and status is None and refusal is None:
+            raise ValueError("enqueue() needs content, structured, status or refusal")
+        with self._lock:
+            self._queue.append(Reply(content, structured, refusal, status))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._queue.clear()
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _serve(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or request.path.rstrip("/") != "/v1/chat/completions":
+            message = f"Invalid URL ({request.method} {request.path})"
+            return HttpResponse.json(error_body(404, message), status=404)
+        key = request.bearer_token()
+        if key is None:
+            message = "You didn't provide an API key. Use an Authorization: Bearer header."
+            return HttpResponse.json(error_body(401, message), status=401)
+        if self.api_key is not None and key != self.api_key:
+            message = f"Incorrect API key provided: {key[:3]}***{key[-4:]}."
+            return HttpResponse.json(error_body(401, message, code="invalid_api_key"), 401)
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return HttpResponse.json(error_body(400, "We could not parse the JSON body."), 400)
+        if not body.get("messages") or not body.get("model"):
+            message = "Missing required parameter: 'messages' or 'model'."
+            return HttpResponse.json(error_body(400, message), status=400)
+        with self._changed:
+            self._requests.append(body)
+            reply = self._queue.popleft() if self._queue else None
+            self._changed.notify_all()
+        return self._respond(body, reply)
+
+    def _respond(self, body: Json, queued: Reply | None) -> HttpResponse:
+        slow = parse_directives(last_user_text(body)).slow  # applies to queued replies too
+        if slow:
+            time.sleep(slow)
+        reply = queued or choose_reply(body)
+        if reply.status is not None:
+            return HttpResponse.json(error_body(reply.status), status=reply.status)
+        result = completion(body, reply)
+        if not body.get("stream"):
+            return HttpResponse.json(result)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        return HttpResponse(200, _sse(stream_chunks(result, include_usage)), headers)
+
+
+def _sse(chunks: list[Json]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,337 @@
+"""FakeSlack: Slack Web API + Socket Mode on 127.0.0.1, for tests that run the real bot.
+
+    with FakeSlack() as slack:
+        env = {"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token, ...}
+        ...start the bot...
+        slack.wait_socket_connected()
+        ack = slack.send_envelope("slash_commands", {...})
+        [call] = slack.wait_for("chat.postMessage")
+
+Method semantics live in ``slack_api.py``, Block Kit limits in ``blockkit.py`` and the WebSocket
+server in ``slack_socket.py``; this module adds HTTP, auth, recording and fault injection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Self
+from urllib.parse import parse_qsl
+
+from ._http import BackgroundHttpServer, HttpRequest, HttpResponse, Service
+from .slack_api import APP_ID, Json, Params, SlackError, SlackWorkspace
+from .slack_socket import SocketModeServer
+
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
+
+@dataclass
+class Call:
+    """One Web API request. ``status``/``response`` are filled in once it has been answered."""
+
+    method: str
+    params: Params
+    time: float  # time.monotonic() at arrival
+    token: str | None = None
+    status: int | None = None
+    response: Json | None = None  # None while in flight and for non-JSON (5xx) answers
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.response and self.response.get("ok"))
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    error: str
+    retry_after: int | None
+
+
+def _parse_params(request: HttpRequest) -> Params:
+    params: Params = dict(request.query)
+    body = request.body.decode("utf-8", errors="replace").strip()
+    if body:
+        if "json" in (request.header("content-type") or ""):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise SlackError("invalid_json") from None
+            if not isinstance(data, dict):
+                raise SlackError("invalid_json")
+            params.update(data)
+        else:
+            params.update(parse_qsl(body, keep_blank_values=True))
+    for key in _JSON_FIELDS:  # form posts carry these as JSON-encoded strings
+        value = params.get(key)
+        if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+            # Unparsable values stay strings; the method then answers invalid_blocks_format & co.
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(value)
+    return params
+
+
+class FakeSlack(Service):
+    def __init__(
+        self, *, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token"
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.workspace = SlackWorkspace()
+        self.usergroups = self.workspace.usergroups  # usergroup id -> user ids
+        self.users = self.workspace.users  # user id -> fields overriding users.info defaults
+        self.channels = self.workspace.channels  # channel id -> conversations.info overrides
+        self._http = BackgroundHttpServer(self._serve)
+        self._socket = SocketModeServer(app_id=APP_ID)
+        self.workspace.register("apps.connections.open", lambda _: {"url": self._socket.new_url()})
+        self._lock = threading.RLock()  # re-entrant: predicates may call calls()
+        self._changed = threading.Condition(self._lock)
+        self._calls: list[Call] = []
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._latency: dict[str, float] = {}
+        self._handlers: dict[str, Callable[[Params], Json]] = {}
+        self._trigger_ids = itertools.count(1)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Self:
+        self._http.start()
+        self._socket.start()
+        return self
+
+    def stop(self) -> None:
+        self._socket.stop()
+        self._http.stop()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._http.port}/api/"
+
+    # ------------------------------------------------------------ recording
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] = lambda call: True,
+        timeout: float = 10.0,
+        count: int = 1,
+    ) -> list[Call]:
+        """Wait until ``count`` answered calls of ``method`` match; returns all matches.
+
+        A predicate raising KeyError/IndexError/TypeError/AttributeError counts as no match,
+        so ``lambda c: "x" in c.params["text"]`` simply skips calls without ``text``.
+        """
+
+        def matches() -> list[Call]:
+            return [c for c in self._calls if c.method == method and _safe(predicate, c)]
+
+        with self._changed:
+            if self._changed.wait_for(lambda: len(matches()) >= count, timeout):
+                return matches()
+            found = len(matches())
+            dump = "\n".join(f"  {_describe(c)}" for c in self._calls[-40:]) or "  (none)"
+        raise AssertionError(
+            f"expected {count} matching {method} call(s) within {timeout}s, got {found}. "
+            f"Recorded calls (last 40):\n{dump}"
+        )
+
+    def reset(self) -> None:
+        """Forget calls, messages, views, triggers, faults, latencies and custom handlers."""
+        with self._lock:
+            self._calls.clear()
+            self._faults.clear()
+            self._latency.clear()
+            self._handlers.clear()
+        self.workspace.clear()
+
+    # ---------------------------------------------------------- workspace
+
+    def messages(self, channel: str) -> list[Json]:
+        """Current top-level messages in ``channel`` (thread replies excluded), oldest first."""
+        with self.workspace.lock:
+            stored = self.workspace.messages.get(channel, {}).values()
+            return [dict(m) for m in stored if m.get("thread_ts", m["ts"]) == m["ts"]]
+
+    def message(self, channel: str, ts: str) -> Json:
+        with self.workspace.lock:
+            stored = self.workspace.messages.get(channel, {})
+            if ts not in stored:
+                raise KeyError(f"no message {ts} in {channel}; have {sorted(stored)}")
+            return dict(stored[ts])
+
+    def replies(self, channel: str, thread_ts: str) -> list[Json]:
+        """Replies in the thread under ``thread_ts`` (the parent itself excluded)."""
+        with self.workspace.lock:
+            stored = self.workspace.messages.get(channel, {}).values()
+            return [dict(m) for m in stored if m.get("thread_ts") == thread_ts != m["ts"]]
+
+    def ephemerals(self, channel: str) -> list[Json]:
+        with self.workspace.lock:
+            return list(self.workspace.ephemerals.get(channel, []))
+
+    def views(self) -> list[Json]:
+        with self.workspace.lock:
+            return list(self.workspace.views.values())
+
+    def view(self, view_id: str) -> Json:
+        with self.workspace.lock:
+            return dict(self.workspace.views[view_id])
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The IM channel id chat.postMessage answers with when posting to a user id."""
+        return SlackWorkspace.dm_channel(user_id)
+
+    def new_trigger_id(self) -> str:
+        return f"{next(self._trigger_ids)}.1700000000.{time.monotonic_ns() % 10**12:x}"
+
+    def expire_trigger(self, trigger_id: str) -> None:
+        with self.workspace.lock:
+            self.workspace.expired_triggers.add(trigger_id)
+
+    # ------------------------------------------------------ fault injection
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        error: str = "ratelimited",
+        retry_after: int | None = 1,
+        times: int = 1,
+    ) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status`` with ``error``.
+
+        4xx/200 answers carry ``{"ok": false, "error": error}``; 5xx answers a plain-text body
+        like Slack's gateway does. ``Retry-After`` is sent when ``retry_after`` is not None.
+        """
+        with self._lock:
+            queue = self._faults.setdefault(method, deque())
+            queue.extend([_Fault(status, error, retry_after)] * times)
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        with self._lock:
+            self._latency[method] = seconds
+
+    def set_handler(self, method: str, handler: Callable[[Params], Json]) -> None:
+        """Answer ``method`` with ``handler(params)`` (``{"ok": True}`` is added unless given)."""
+        with self._lock:
+            self._handlers[method] = handler
+
+    # ---------------------------------------------------------- socket mode
+
+    def wait_socket_connected(self, timeout: float = 10.0) -> None:
+        self._socket.wait_connected(timeout)
+
+    @property
+    def socket_connected(self) -> bool:
+        return self._socket.connected
+
+    @property
+    def socket_connection_count(self) -> int:
+        """How many Socket Mode connections were opened so far (reconnects included)."""
+        return self._socket.connection_count
+
+    def send_envelope(
+        self, payload_type: str, payload: dict[str, Any], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Push an envelope to the connected client; returns its ack (``envelope_id``, ...)."""
+        return self._socket.send_envelope(payload_type, payload, timeout)
+
+    def send_disconnect(self, reason: str = "refresh_requested") -> None:
+        self._socket.send_disconnect(reason)
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _serve(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return HttpResponse.text("Not Found", 404)
+        parse_error: SlackError | None = None
+        try:
+            params = _parse_params(request)
+        except SlackError as exc:
+            params, parse_error = {}, exc
+        form_token = params.pop("token", None)
+        token = request.bearer_token() or (str(form_token) if form_token else None)
+        call = Call(request.path.removeprefix("/api/"), params, time.monotonic(), token)
+        with self._changed:
+            self._calls.append(call)
+            delay = self._latency.get(call.method, 0.0)
+        if delay:
+            time.sleep(delay)
+        response = self._answer(call, parse_error)
+        with self._changed:
+            call.status = response.status
+            if isinstance(response.body, bytes) and response.headers.get(
+                "Content-Type", ""
+            ).startswith("application/json"):
+                call.response = json.loads(response.body)
+            self._changed.notify_all()
+        return response
+
+    def _answer(self, call: Call, parse_error: SlackError | None) -> HttpResponse:
+        with self._lock:
+            faults = self._faults.get(call.method)
+            fault = faults.popleft() if faults else None
+            handler = self._handlers.get(call.method)
+        if fault is not None:
+            return _fault_response(fault)
+        if handler is None and not self.workspace.knows(call.method):
+            body = {"ok": False, "error": "unknown_method", "req_method": call.method}
+            return HttpResponse.json(body, status=404)
+        try:
+            self._check_auth(call)
+            if parse_error is not None:
+                raise parse_error
+            if handler is not None:
+                return HttpResponse.json({"ok": True, **handler(call.params)})
+            return HttpResponse.json(self.workspace.call(call.method, call.params))
+        except SlackError as exc:
+            return HttpResponse.json(exc.body())
+
+    def _check_auth(self, call: Call) -> None:
+        expected = self.app_token if call.method in _APP_TOKEN_METHODS else self.bot_token
+        if call.token == expected:
+            return
+        if not call.token:
+            raise SlackError("not_authed")
+        if call.token in (self.bot_token, self.app_token):
+            raise SlackError("not_allowed_token_type")
+        raise SlackError("invalid_auth")
+
+
+def _fault_response(fault: _Fault) -> HttpResponse:
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    if fault.status >= 500:
+        return HttpResponse.text(f"{fault.status} {fault.error}\n", fault.status, headers)
+    return HttpResponse.json({"ok": False, "error": fault.error}, fault.status, headers)
+
+
+def _safe(predicate: Callable[[Call], bool], call: Call) -> bool:
+    if call.status is None:
+        return False
+    try:
+        return bool(predicate(call))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return False
+
+
+def _describe(call: Call) -> str:
+    keys = ("channel", "ts", "thread_ts", "text", "user", "usergroup", "trigger_id", "view_id")
+    shown = {k: call.params[k] for k in keys if k in call.params}
+    outcome = "in flight" if call.status is None else f"HTTP {call.status}"
+    if call.response is not None:
+        outcome += " ok" if call.ok else f" error={call.response.get('error')}"
+    text = json.dumps(shown, ensure_ascii=False)
+    return f"{call.method} {text[:300]} -> {outcome}"

@@ -1,0 +1,42 @@
+import pytest
+
+from bot.listeners.parse import BadPayload, parse_click, parse_command, parse_submission
+
+GRAPHS = ["draft", "action"]
+
+
+def test_command_defaults_to_the_default_graph():
+    cmd = parse_command(
+        {"text": " hi there ", "user_id": "U1", "channel_id": "C1"}, GRAPHS, "draft"
+    )
+    assert (cmd.graph, cmd.text, cmd.user, cmd.channel) == ("draft", "hi there", "U1", "C1")
+
+
+def test_command_graph_prefix():
+    body = {"text": "[action] email bob", "user_id": "U1", "channel_id": "C1"}
+    assert parse_command(body, GRAPHS, "draft").graph == "action"
+
+
+@pytest.mark.parametrize("text", ["", "help", "[nope] x", "[action]"])
+def test_command_problems_explain_usage(text):
+    with pytest.raises(BadPayload, match="Usage"):
+        parse_command({"text": text, "user_id": "U1", "channel_id": "C1"}, GRAPHS, "draft")
+
+
+def test_click_and_submission_parse_and_reject_garbage():
+    click = parse_click({"actions": [{"value": "a1"}], "user": {"id": "U1"}, "trigger_id": "t"})
+    assert (click.approval_id, click.user, click.channel, click.trigger_id) == (
+        "a1",
+        "U1",
+        None,
+        "t",
+    )
+    with pytest.raises(BadPayload):
+        parse_click({"actions": "x", "user": {"id": "U1"}})
+    body = {
+        "user": {"id": "U1"},
+        "view": {"private_metadata": "a1", "state": {"values": {"b": {"v": {"value": "x"}}}}},
+    }
+    assert parse_submission(body).values == {"b": "x"}
+    with pytest.raises(BadPayload):
+        parse_submission({"user": {"id": "U1"}, "view": {"state": None}})

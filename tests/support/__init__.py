@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: signed Slack requests, a bot process, databases."""

@@ -1,0 +1,91 @@
+"""Run the real bot (`python -m bot`) as a subprocess and talk to it as Slack does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import slack_requests as sr
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = int(env.get("PORT") or free_port())
+        self.env = {**os.environ, **env, "PORT": str(self.port)}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self, wait: bool = True) -> BotProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bot exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"bot did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def kill(self) -> None:
+        """kill -9: no clean-up, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.http.close()
+
+    # requests, signed as Slack signs them --------------------------------------
+    def send(self, body: bytes, **sign_kwargs: Any) -> httpx.Response:
+        headers = sr.sign(body, **sign_kwargs)
+        return self.http.post("/slack/events", content=body, headers=headers)
+
+    def command(self, text: str, user: str = "U0REQ", channel: str = "C0REQ") -> httpx.Response:
+        return self.send(sr.command_body(text, user, channel))
+
+    def click(self, action_id: str, approval_id: str, user: str, **kw: Any) -> httpx.Response:
+        return self.send(sr.click_body(action_id, approval_id, user, **kw))
+
+    def submit(
+        self, callback_id: str, approval_id: str, user: str, values: dict[str, str | None]
+    ) -> httpx.Response:
+        return self.send(sr.submission_body(callback_id, approval_id, user, values))

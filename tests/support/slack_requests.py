@@ -1,0 +1,115 @@
+"""Build Slack request bodies and sign them exactly as Slack does."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = b"v0:" + ts.encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def command_body(text: str, user: str = "U0REQ", channel: str = "C0REQ") -> bytes:
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T1",
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/agent",
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": "https://hooks.invalid/commands/1",
+            "trigger_id": f"trig-{time.monotonic_ns()}",
+        }
+    ).encode()
+
+
+def _payload(data: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(data)}).encode()
+
+
+def click_body(
+    action_id: str, approval_id: str, user: str, channel: str = "C0REQ", ts: str = "1.0"
+) -> bytes:
+    return _payload(
+        {
+            "type": "block_actions",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "trigger_id": f"trig-{time.monotonic_ns()}",
+            "channel": {"id": channel, "name": "general"},
+            "message": {"ts": ts, "type": "message"},
+            "response_url": "https://hooks.invalid/actions/1",
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": f"decide:{approval_id}",
+                    "value": approval_id,
+                    "type": "button",
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+    )
+
+
+def submission_body(
+    callback_id: str, approval_id: str, user: str, values: dict[str, str | None]
+) -> bytes:
+    state = {
+        block: {"value": {"type": "plain_text_input", "value": value}}
+        for block, value in values.items()
+    }
+    return _payload(
+        {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trig-{time.monotonic_ns()}",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": approval_id,
+                "state": {"values": state},
+                "hash": "h",
+            },
+        }
+    )
+
+
+def home_opened_body(user: str) -> bytes:
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"},
+        }
+    ).encode()

@@ -1,0 +1,50 @@
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+BASE = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "s",
+    "OPENAI_API_KEY": "sk-1",
+}
+
+
+def test_defaults():
+    s = load_settings(BASE)
+    assert s.port == 3000
+    assert s.database_url == "sqlite:///data/approvals.db"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.default_graph == "draft"
+    assert not s.socket_mode
+    assert s.expire_after == 86400
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET"),
+        ({"OPENAI_API_KEY": ""}, "OPENAI_API_KEY"),
+        ({"SLACK_APP_TOKEN": "nope"}, "SLACK_APP_TOKEN"),
+        ({"PORT": "http"}, "PORT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"APPROVERS": "U1,bob"}, "APPROVERS"),
+        ({"EXPIRE_AFTER": "soon"}, "EXPIRE_AFTER"),
+        ({"SLACK_API_URL": "slack.local"}, "SLACK_API_URL"),
+    ],
+)
+def test_errors_name_the_variable(change, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({**BASE, **change})
+
+
+def test_socket_mode_needs_no_signing_secret():
+    s = load_settings({**BASE, "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": "xapp-1"})
+    assert s.socket_mode
+
+
+def test_lists_and_urls_are_normalised():
+    s = load_settings({**BASE, "APPROVERS": " U01 , S0123 ", "SLACK_API_URL": "http://x/api"})
+    assert s.approvers == ("U01", "S0123")
+    assert s.slack_api_url == "http://x/api/"

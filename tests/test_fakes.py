@@ -1,0 +1,309 @@
+"""The fakes behave like Slack / OpenAI as seen through the real client libraries."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from tests.fakes import FakeOpenAI, FakeSlack, validate_message_blocks, validate_view
+
+HOSTILE = "<!channel> @here <@U123>"
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
+MODAL = {
+    "type": "modal",
+    "title": {"type": "plain_text", "text": "Approve"},
+    "submit": {"type": "plain_text", "text": "Send"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "reason",
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "plain_text_input", "action_id": "reason", "max_length": 3000},
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack(slack_server: FakeSlack) -> FakeSlack:
+    slack_server.reset()
+    return slack_server
+
+
+@pytest.fixture
+def client(slack: FakeSlack) -> WebClient:
+    return WebClient(token=slack.bot_token, base_url=slack.api_url)
+
+
+def error_of(call: Any) -> str:
+    with pytest.raises(SlackApiError) as info:
+        call()
+    return str(info.value.response["error"])
+
+
+# ------------------------------------------------------------------ Slack Web API
+
+
+def test_post_update_thread_and_permalink(slack: FakeSlack, client: WebClient) -> None:
+    first = client.chat_postMessage(channel="C1", text=HOSTILE, blocks=[SECTION])
+    reply = client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+    assert first["ts"] < reply["ts"] and first["message"]["text"] == HOSTILE
+
+    updated = client.chat_update(channel="C1", ts=first["ts"], text="decided")
+    assert (updated["channel"], updated["ts"], updated["text"]) == ("C1", first["ts"], "decided")
+    [message] = slack.messages("C1")
+    assert message["text"] == "decided" and message["blocks"] == [SECTION]  # blocks kept
+    assert message["reply_count"] == 1
+    assert [r["text"] for r in slack.replies("C1", first["ts"])] == ["reply"]
+
+    link = client.chat_getPermalink(channel="C1", message_ts=first["ts"])["permalink"]
+    assert link == f"https://fake.slack.com/archives/C1/p{first['ts'].replace('.', '')}"
+    dm = client.chat_postMessage(channel="U7", text="psst")
+    assert dm["channel"] == slack.dm_channel("U7")
+    ephemeral = client.chat_postEphemeral(channel="C1", user="U7", text="only you")
+    assert slack.ephemerals("C1")[0]["message_ts"] == ephemeral["message_ts"]
+
+    [call] = slack.wait_for("chat.update")
+    assert call.params == {"channel": "C1", "ts": first["ts"], "text": "decided"}
+
+
+def test_refuses_what_slack_refuses(slack: FakeSlack, client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="C1", text="x")
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="x", blocks=[{"type": "divider"}] * 51)
+    assert info.value.response["error"] == "invalid_blocks"
+    assert info.value.response["errors"] == ["must be less than 51 items [json-pointer:/blocks]"]
+
+    modal_only = [MODAL["blocks"][0]]
+    assert error_of(lambda: client.chat_postMessage(channel="C1", blocks=modal_only)) == (
+        "invalid_blocks"
+    )
+    huge = [{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 2900}}] * 5
+    assert error_of(lambda: client.chat_postMessage(channel="C1", blocks=huge)) == (
+        "msg_blocks_too_long"
+    )
+    assert error_of(lambda: client.chat_postMessage(channel="C1", text="")) == "no_text"
+    too_long = "z" * 4001
+    update = client.chat_update
+    assert error_of(lambda: update(channel="C1", ts=posted["ts"], text=too_long)) == "msg_too_long"
+    assert error_of(lambda: update(channel="C1", ts="1.2", text="x")) == "message_not_found"
+    assert error_of(lambda: client.api_call("chat.nope")) == "unknown_method"
+    assert slack.calls("chat.nope")[0].status == 404
+
+
+def test_validator_is_usable_directly() -> None:
+    assert validate_message_blocks([SECTION]) == []
+    assert validate_view(MODAL) == []
+    button = {"type": "button", "text": {"type": "mrkdwn", "text": "b" * 80}, "action_id": "a"}
+    errors = validate_message_blocks(
+        [
+            {"type": "actions", "block_id": "dup", "elements": [button]},
+            {"type": "section", "block_id": "dup", "text": {"type": "mrkdwn", "text": ""}},
+        ]
+    )
+    assert errors == [
+        "must be one of plain_text [json-pointer:/blocks/0/elements/0/text/type]",
+        "must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]",
+        "duplicate block_id 'dup' [json-pointer:/blocks/1/block_id]",
+        "must be more than 0 characters [json-pointer:/blocks/1/text/text]",
+    ]
+    long_title = {**MODAL, "title": {"type": "plain_text", "text": "t" * 25}}
+    assert validate_view(long_title) == [
+        "must be less than 25 characters [json-pointer:/view/title/text]"
+    ]
+
+
+def test_auth_and_rate_limits(slack: FakeSlack, client: WebClient) -> None:
+    wrong = WebClient(token="xoxb-wrong", base_url=slack.api_url)
+    assert error_of(wrong.auth_test) == "invalid_auth"
+    app_token_client = WebClient(token=slack.app_token, base_url=slack.api_url)
+    assert error_of(app_token_client.auth_test) == "not_allowed_token_type"
+
+    slack.fail_next("chat.postMessage", retry_after=7)
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="x")
+    assert info.value.response.status_code == 429
+    assert info.value.response.headers["Retry-After"] == "7"
+
+    slack.fail_next("chat.postMessage", retry_after=0)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    assert client.chat_postMessage(channel="C1", text="retried")["ok"]
+    assert [c.status for c in slack.calls("chat.postMessage")] == [429, 429, 200]
+
+    slack.fail_next("auth.test", status=503, error="service_unavailable", retry_after=None)
+    request = urllib.request.Request(f"{slack.api_url}auth.test", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as http_error:
+        urllib.request.urlopen(request, timeout=5)
+    assert http_error.value.code == 503
+    assert http_error.value.read().decode().startswith("503")
+
+
+def test_directory_methods(slack: FakeSlack, client: WebClient) -> None:
+    slack.usergroups["S1"] = ["U1", "U2"]
+    assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]
+    assert error_of(lambda: client.usergroups_users_list(usergroup="S9")) == "no_such_subteam"
+    slack.users["U1"] = {"real_name": "Ada"}
+    user = client.users_info(user="U1")["user"]
+    assert (user["id"], user["real_name"], user["tz"]) == ("U1", "Ada", "UTC")
+    assert client.conversations_info(channel="C1")["channel"]["id"] == "C1"
+    assert client.auth_test()["user_id"] == "UBOT"
+
+
+def test_views(slack: FakeSlack, client: WebClient) -> None:
+    trigger = slack.new_trigger_id()
+    view = client.views_open(trigger_id=trigger, view=MODAL)["view"]
+    assert view["id"].startswith("V") and view["blocks"] == MODAL["blocks"]
+    assert error_of(lambda: client.views_open(trigger_id=trigger, view=MODAL)) == (
+        "exchanged_trigger_id"
+    )
+    slack.expire_trigger("old")
+    assert error_of(lambda: client.views_open(trigger_id="old", view=MODAL)) == (
+        "expired_trigger_id"
+    )
+    bad = {**MODAL, "submit": None}
+    with pytest.raises(SlackApiError) as info:
+        client.views_open(trigger_id=slack.new_trigger_id(), view=bad)
+    assert info.value.response["error"] == "invalid_arguments"
+    assert info.value.response["response_metadata"]["messages"] == [
+        "[ERROR] submit is required when an input block is present [json-pointer:/view/submit]"
+    ]
+
+    closed = {**MODAL, "title": {"type": "plain_text", "text": "Done"}}
+    updated = client.views_update(view_id=view["id"], view=closed, hash=view["hash"])["view"]
+    assert slack.view(view["id"])["title"]["text"] == "Done"
+    assert error_of(lambda: client.views_update(view_id=view["id"], view=MODAL, hash="stale")) == (
+        "hash_conflict"
+    )
+    assert updated["id"] == view["id"]
+    home = {"type": "home", "blocks": [SECTION]}
+    assert client.views_publish(user_id="U1", view=home)["view"]["type"] == "home"
+
+
+def test_wait_for_explains_timeouts(slack: FakeSlack, client: WebClient) -> None:
+    slack.set_latency("auth.test", 0.2)
+    client.auth_test()
+    assert slack.calls("auth.test")[0].ok
+    with pytest.raises(AssertionError, match=r"chat.postMessage.*\n  auth.test .* -> HTTP 200 ok"):
+        slack.wait_for("chat.postMessage", timeout=0.1)
+
+
+def test_socket_mode_round_trip_with_bolt(slack: FakeSlack) -> None:
+    app = App(client=WebClient(token=slack.bot_token, base_url=slack.api_url))
+
+    @app.command("/approve")
+    def on_command(ack: Any, command: dict[str, Any], client: WebClient) -> None:
+        ack(f"got {command['text']}")
+        client.chat_postMessage(channel=command["channel_id"], text=command["text"])
+
+    handler = SocketModeHandler(app, app_token=slack.app_token)
+    handler.connect()
+    try:
+        slack.wait_socket_connected(timeout=5)
+        payload = {
+            "command": "/approve",
+            "text": HOSTILE,
+            "user_id": "U1",
+            "channel_id": "C1",
+            "team_id": "T1",
+            "trigger_id": slack.new_trigger_id(),
+            "response_url": "https://hooks.slack.invalid/commands/1",
+        }
+        ack = slack.send_envelope("slash_commands", payload)
+        assert ack["payload"] == {"text": f"got {HOSTILE}"}
+        [call] = slack.wait_for("chat.postMessage", timeout=5)
+        assert call.params["text"] == HOSTILE
+    finally:
+        handler.close()
+    [hello] = [c for c in slack.calls() if c.method == "apps.connections.open"]
+    assert hello.token == slack.app_token
+
+
+# ------------------------------------------------------------------------- OpenAI
+
+
+class ProposedAction(BaseModel):
+    action_type: Literal["post_message", "noop"]
+    description: str
+    parameters: dict[str, Any]
+    risk_level: Literal["low", "high"]
+
+
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm(openai_server: FakeOpenAI) -> ChatOpenAI:
+    openai_server.reset()
+    return ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=openai_server.base_url,
+        api_key="sk-test",
+        timeout=10,
+        max_retries=0,
+    )
+
+
+def test_chat_completion_scripts(openai_server: FakeOpenAI, llm: ChatOpenAI) -> None:
+    answer = llm.invoke([SystemMessage("You draft."), HumanMessage(f"say {HOSTILE}")])
+    assert answer.content == f"Draft: say {HOSTILE}"
+    assert answer.response_metadata["finish_reason"] == "stop"
+    assert len(str(llm.invoke("make it LONG:5000").content)) == 5000
+    assert "".join(str(c.content) for c in llm.stream("streamed")) == "Draft: streamed"
+
+    openai_server.enqueue("queued answer")
+    assert llm.invoke("anything").content == "queued answer"
+    openai_server.enqueue(status=429)
+    with pytest.raises(Exception, match="429"):
+        llm.invoke("anything")
+    with pytest.raises(Exception, match="500"):
+        llm.invoke("FAIL:500")
+    assert len(openai_server.wait_for_requests(6, timeout=1)) == 6
+
+    request = urllib.request.Request(
+        f"{openai_server.base_url}/chat/completions", data=b"{}", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as no_key:
+        urllib.request.urlopen(request, timeout=5)
+    assert no_key.value.code == 401
+    assert json.loads(no_key.value.read())["error"]["type"] == "invalid_request_error"
+
+
+def test_structured_output(openai_server: FakeOpenAI, llm: ChatOpenAI) -> None:
+    wanted = {
+        "action_type": "post_message",
+        "description": "greet",
+        "parameters": {"channel": "C1", "text": "hi"},
+        "risk_level": "high",
+    }
+    default_method = llm.with_structured_output(ProposedAction)  # json_schema response_format
+    assert default_method.invoke(f"please {json.dumps(wanted)}") == ProposedAction(**wanted)
+    assert openai_server.requests[-1]["response_format"]["type"] == "json_schema"
+    fallback = default_method.invoke("no json here")
+    assert fallback == ProposedAction(
+        action_type="post_message", description="x", parameters={}, risk_level="low"
+    )
+
+    tools = llm.with_structured_output(ProposedAction, method="function_calling")
+    assert tools.invoke(json.dumps(wanted)) == ProposedAction(**wanted)
+    assert openai_server.requests[-1]["tool_choice"]["function"]["name"] == "ProposedAction"
