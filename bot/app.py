@@ -16,7 +16,6 @@ logger = logging.getLogger(__name__)
 def build_app(deps: Deps) -> App:
     settings = deps.settings
     app = App(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "",
         client=deps.slack.client,
         request_verification_enabled=settings.slack_signing_secret is not None,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pytest
@@ -53,7 +54,7 @@ def client(slack: FakeSlack) -> WebClient:
     return WebClient(token=slack.bot_token, base_url=slack.api_url)
 
 
-def error_of(call: Any) -> str:
+def error_of(call: Callable[[], object]) -> str:
     with pytest.raises(SlackApiError) as info:
         call()
     return str(info.value.response["error"])
@@ -85,6 +86,7 @@ def test_post_update_thread_and_permalink(slack: FakeSlack, client: WebClient) -
     assert call.params == {"channel": "C1", "ts": first["ts"], "text": "decided"}
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing:UserWarning")
 def test_refuses_what_slack_refuses(slack: FakeSlack, client: WebClient) -> None:
     posted = client.chat_postMessage(channel="C1", text="x")
     with pytest.raises(SlackApiError) as info:
@@ -93,14 +95,11 @@ def test_refuses_what_slack_refuses(slack: FakeSlack, client: WebClient) -> None
     assert info.value.response["errors"] == ["must be less than 51 items [json-pointer:/blocks]"]
 
     modal_only = [MODAL["blocks"][0]]
-    assert error_of(lambda: client.chat_postMessage(channel="C1", blocks=modal_only)) == (
-        "invalid_blocks"
-    )
+    post = client.chat_postMessage
+    assert error_of(lambda: post(channel="C1", text="t", blocks=modal_only)) == "invalid_blocks"
     huge = [{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 2900}}] * 5
-    assert error_of(lambda: client.chat_postMessage(channel="C1", blocks=huge)) == (
-        "msg_blocks_too_long"
-    )
-    assert error_of(lambda: client.chat_postMessage(channel="C1", text="")) == "no_text"
+    assert error_of(lambda: post(channel="C1", text="t", blocks=huge)) == "msg_blocks_too_long"
+    assert error_of(lambda: post(channel="C1", text="")) == "no_text"
     too_long = "z" * 4001
     update = client.chat_update
     assert error_of(lambda: update(channel="C1", ts=posted["ts"], text=too_long)) == "msg_too_long"
@@ -209,9 +208,10 @@ def test_socket_mode_round_trip_with_bolt(slack: FakeSlack) -> None:
     app = App(client=WebClient(token=slack.bot_token, base_url=slack.api_url))
 
     @app.command("/approve")
-    def on_command(ack: Any, command: dict[str, Any], client: WebClient) -> None:
+    def on_command(ack: Any, respond: Any, command: dict[str, Any], client: WebClient) -> None:
         ack(f"got {command['text']}")
         client.chat_postMessage(channel=command["channel_id"], text=command["text"])
+        respond("done")
 
     handler = SocketModeHandler(app, app_token=slack.app_token)
     handler.connect()
@@ -224,16 +224,18 @@ def test_socket_mode_round_trip_with_bolt(slack: FakeSlack) -> None:
             "channel_id": "C1",
             "team_id": "T1",
             "trigger_id": slack.new_trigger_id(),
-            "response_url": "https://hooks.slack.invalid/commands/1",
+            "response_url": slack.response_url("cmd-1"),
         }
         ack = slack.send_envelope("slash_commands", payload)
         assert ack["payload"] == {"text": f"got {HOSTILE}"}
         [call] = slack.wait_for("chat.postMessage", timeout=5)
         assert call.params["text"] == HOSTILE
+        [responded] = slack.wait_for("response_url", timeout=5)
+        assert (responded.params["hook"], responded.params["text"]) == ("cmd-1", "done")
     finally:
         handler.close()
-    [hello] = [c for c in slack.calls() if c.method == "apps.connections.open"]
-    assert hello.token == slack.app_token
+    [opened] = slack.calls("apps.connections.open")
+    assert opened.token == slack.app_token and slack.socket_connection_count == 1
 
 
 # ------------------------------------------------------------------------- OpenAI

@@ -30,6 +30,8 @@ from .slack_socket import SocketModeServer
 
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+_HOOKS = "/hooks/"
+RESPONSE_URL = "response_url"  # method name under which posts to response_url() are recorded
 
 
 @dataclass
@@ -193,6 +195,11 @@ class FakeSlack(Service):
         """The IM channel id chat.postMessage answers with when posting to a user id."""
         return SlackWorkspace.dm_channel(user_id)
 
+    def response_url(self, hook: str = "1") -> str:
+        """A ``response_url`` for payloads; posts to it are recorded as ``"response_url"`` calls
+        (params = the posted JSON plus ``hook``) and answered ``{"ok": true}``."""
+        return f"http://127.0.0.1:{self._http.port}{_HOOKS}{hook}"
+
     def new_trigger_id(self) -> str:
         return f"{next(self._trigger_ids)}.1700000000.{time.monotonic_ns() % 10**12:x}"
 
@@ -255,16 +262,22 @@ class FakeSlack(Service):
     # ---------------------------------------------------------------- HTTP
 
     def _serve(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/"):
+        if request.path.startswith("/api/"):
+            method = request.path.removeprefix("/api/")
+        elif request.path.startswith(_HOOKS) and request.method == "POST":
+            method = RESPONSE_URL
+        else:
             return HttpResponse.text("Not Found", 404)
         parse_error: SlackError | None = None
         try:
             params = _parse_params(request)
         except SlackError as exc:
             params, parse_error = {}, exc
+        if method == RESPONSE_URL:
+            params["hook"] = request.path.removeprefix(_HOOKS)
         form_token = params.pop("token", None)
         token = request.bearer_token() or (str(form_token) if form_token else None)
-        call = Call(request.path.removeprefix("/api/"), params, time.monotonic(), token)
+        call = Call(method, params, time.monotonic(), token)
         with self._changed:
             self._calls.append(call)
             delay = self._latency.get(call.method, 0.0)
@@ -287,6 +300,8 @@ class FakeSlack(Service):
             handler = self._handlers.get(call.method)
         if fault is not None:
             return _fault_response(fault)
+        if call.method == RESPONSE_URL:
+            return HttpResponse.json({"ok": True})
         if handler is None and not self.workspace.knows(call.method):
             body = {"ok": False, "error": "unknown_method", "req_method": call.method}
             return HttpResponse.json(body, status=404)

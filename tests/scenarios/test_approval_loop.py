@@ -96,7 +96,7 @@ def test_second_click_changes_nothing_and_says_who_decided(start_bot, fake_slack
     bot.command("Say hi")
     card = wait_card(fake_slack)
     bot.click(card_ids.APPROVE, card.approval_id, REQUESTER)
-    fake_slack.wait_for("chat.update")
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == "Draft: Say hi")
     bot.click(card_ids.APPROVE, card.approval_id, REQUESTER)
     note = fake_slack.wait_for("chat.postEphemeral")[0].params
     assert note["user"] == REQUESTER

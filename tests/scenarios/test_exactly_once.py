@@ -1,0 +1,205 @@
+"""A decision happens once: racing clicks, racing people, two bot processes, a crash."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.blocks import card as ids
+from bot.blocks import modals
+from bot.db import open_database
+from bot.models import Decision
+from bot.store import Store
+from tests.support.cards import blocks_text, current, has_buttons, wait_card
+
+REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
+
+
+def _race(actions):
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return list(pool.map(lambda f: f(), actions))
+
+
+def _draft_posts(fake_slack, text):
+    return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
+
+
+def _settle(fake_slack, seconds=2.0):
+    """Let background work finish, so that a second (wrong) outcome would have shown up."""
+    time.sleep(seconds)
+
+
+def test_racing_approve_and_reject_decide_once(start_bot, fake_slack):
+    bot = start_bot(APPROVERS=f"{BOSS},{BOSS2}")
+    bot.command("Tell the team lunch is here", user=REQ)
+    card = wait_card(fake_slack)
+
+    def approve(user):
+        return lambda: bot.click(ids.APPROVE, card.approval_id, user)
+
+    def reject(user):
+        return lambda: bot.submit(modals.REJECT, card.approval_id, user, {"reason": "no"})
+
+    responses = _race([approve(BOSS), reject(BOSS2), approve(BOSS2), reject(BOSS)] * 3)
+    assert all(r.status_code == 200 for r in responses)
+    fake_slack.wait_for("chat.update")
+    _settle(fake_slack)
+
+    updates = fake_slack.calls("chat.update")
+    assert len(updates) == 1
+    outcome = blocks_text(current(fake_slack, card)["blocks"])
+    approved = "Approved* by" in outcome
+    assert approved or "Rejected* by" in outcome
+    assert len(_draft_posts(fake_slack, "Draft: Tell the team lunch is here")) == (
+        1 if approved else 0
+    )
+    reports = fake_slack.replies(card.channel, card.ts)
+    assert len(reports) == 1
+    # Every loser hears who won, either as an ephemeral note or as an inline modal error.
+    refusals = len(fake_slack.calls("chat.postEphemeral")) + sum(
+        1 for r in responses if r.content and b"already decided" in r.content
+    )
+    assert refusals == len(responses) - 1
+
+
+def test_same_user_double_click_resumes_once(start_bot, fake_slack):
+    bot = start_bot()
+    bot.command("Post the minutes", user=REQ)
+    card = wait_card(fake_slack)
+    _race([lambda: bot.click(ids.APPROVE, card.approval_id, REQ)] * 8)
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Post the minutes"
+    )
+    _settle(fake_slack)
+    assert len(_draft_posts(fake_slack, "Draft: Post the minutes")) == 1
+    assert len(fake_slack.calls("chat.update")) == 1
+    assert len(fake_slack.wait_for("chat.postEphemeral", count=7)) == 7
+
+
+def test_who_may_decide_fails_closed(start_bot, fake_slack):
+    fake_slack.usergroups["S0APPROVE"] = [BOSS2]
+    bot = start_bot(APPROVERS=f"{BOSS},S0APPROVE")
+    bot.command("Rotate the on-call", user=BOSS)  # an approver asking for their own run
+    card = wait_card(fake_slack)
+
+    bot.click(ids.APPROVE, card.approval_id, RANDO)
+    bot.click(ids.APPROVE, card.approval_id, BOSS)
+    bot.click(ids.REJECT, card.approval_id, RANDO)
+    notes = fake_slack.wait_for("chat.postEphemeral", count=3)
+    by_user = {(n.params["user"], n.params["text"]) for n in notes}
+    assert (RANDO, "You're not on the approvers list for these requests.") in by_user
+    assert any(u == BOSS and "someone else" in t for u, t in by_user)
+    assert fake_slack.calls("views.open") == []
+    assert has_buttons(current(fake_slack, card))
+
+    bot.click(ids.APPROVE, card.approval_id, BOSS2)  # a member of the approvers' user group
+    fake_slack.wait_for("chat.update")
+    assert "Approved* by <@U0BOSS2>" in blocks_text(current(fake_slack, card)["blocks"])
+
+
+def test_without_approvers_only_the_requester_decides(start_bot, fake_slack):
+    bot = start_bot()
+    bot.command("Say hello", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, RANDO)
+    note = fake_slack.wait_for("chat.postEphemeral")[0].params
+    assert note["user"] == RANDO and "Only <@U0REQ>" in note["text"]
+    assert has_buttons(current(fake_slack, card))
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_bot_processes_decide_once(start_bot, fake_slack):
+    first = start_bot(APPROVERS=f"{BOSS},{BOSS2}")
+    second = start_bot(APPROVERS=f"{BOSS},{BOSS2}")
+    for n in range(3):
+        first.command(f"Announcement {n}", user=REQ)
+    cards = [wait_card_n for wait_card_n in _cards(fake_slack, 3)]
+    actions = []
+    for card in cards:
+        for bot in (first, second) * 3:
+            actions.append(lambda b=bot, c=card: b.click(ids.APPROVE, c.approval_id, BOSS))
+            actions.append(
+                lambda b=bot, c=card: b.submit(
+                    modals.REJECT, c.approval_id, BOSS2, {"reason": None}
+                )
+            )
+    responses = _race(actions)
+    assert all(r.status_code == 200 for r in responses)
+    fake_slack.wait_for("chat.update", count=3)
+    _settle(fake_slack, 3)
+    for n, card in enumerate(cards):
+        updates = [u for u in fake_slack.calls("chat.update") if u.params["ts"] == card.ts]
+        assert len(updates) == 1
+        assert len(fake_slack.replies(card.channel, card.ts)) == 1
+        approved = "Approved* by" in blocks_text(current(fake_slack, card)["blocks"])
+        text = next(t for t in (f"Draft: Announcement {i}" for i in range(3)) if t in card.text)
+        assert len(_draft_posts(fake_slack, text)) == (1 if approved else 0), n
+
+
+def _cards(fake_slack, n):
+    from tests.support.cards import wait_cards
+
+    return wait_cards(fake_slack, n)
+
+
+def _wait_recorded(database_url, approval_id, timeout=10.0):
+    """Until the bot has stored the card's ts (the window between posting and storing it is
+    the one place a crash can leave a duplicate card behind)."""
+    db = open_database(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            approval = Store(db, time.time).get_approval(approval_id)
+            if approval is not None and approval.ts is not None:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the card's ts was never stored")
+    finally:
+        db.close()
+
+
+def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
+    bot = start_bot()
+    bot.command("Remind everyone about the retro", user=REQ)
+    card = wait_card(fake_slack)
+    _wait_recorded(database_url, card.approval_id)
+    bot.kill()
+
+    again = start_bot()
+    again.click(ids.APPROVE, card.approval_id, REQ)
+    fake_slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("text") == "Draft: Remind everyone about the retro",
+    )
+    fake_slack.wait_for("chat.update")
+    assert not has_buttons(current(fake_slack, card))
+    assert len(fake_slack.wait_for("chat.postMessage", lambda c: "blocks" in c.params)) == 1
+
+
+def test_claimed_but_unapplied_decision_is_finished_after_restart(
+    start_bot, fake_slack, database_url
+):
+    """The bot died between claiming a decision and resuming the graph."""
+    bot = start_bot()
+    bot.command("Publish the changelog", user=REQ)
+    card = wait_card(fake_slack)
+    _wait_recorded(database_url, card.approval_id)
+    bot.kill()
+
+    db = open_database(database_url)
+    try:
+        claimed = Store(db, time.time).claim(card.approval_id, Decision("approve", REQ))
+        assert claimed is not None
+    finally:
+        db.close()
+
+    again = start_bot()
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Publish the changelog"
+    )
+    again.click(ids.APPROVE, card.approval_id, REQ)  # a late click changes nothing
+    fake_slack.wait_for("chat.postEphemeral")
+    _settle(fake_slack)
+    assert len(_draft_posts(fake_slack, "Draft: Publish the changelog")) == 1
