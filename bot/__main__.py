@@ -28,7 +28,11 @@ def main() -> int:
     from bot.deps import build_deps
     from bot.scheduler import start_ticking
 
-    deps = build_deps(settings)
+    try:
+        deps = build_deps(settings)
+    except ConfigError as problem:
+        print(f"Configuration error: {problem}", file=sys.stderr)
+        return 2
     try:
         app = build_app(deps)
     except BoltError as problem:
@@ -38,7 +42,7 @@ def main() -> int:
         )
         return 2
     deps.worker.submit(deps.engine.recover, 0.0)  # finish what the last process left
-    scheduler = start_ticking(deps.engine.recover, settings.scheduler_tick)
+    scheduler = start_ticking(deps.scheduler.tick, settings.scheduler_tick)
     try:
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

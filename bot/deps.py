@@ -14,8 +14,10 @@ from bot.effects import Ledger
 from bot.engine import Engine
 from bot.policy import Approvers, Rules
 from bot.runner import InProcessRunner
+from bot.scheduler import Scheduler
 from bot.slack import Slack, make_client
 from bot.store import Store
+from bot.timeline import load_policies
 from bot.worker import Worker
 from graphs import GRAPHS
 from graphs.actions import ActionRegistry, default_registry
@@ -30,6 +32,7 @@ class Deps:
     slack: Slack
     actions: ActionRegistry
     engine: Engine
+    scheduler: Scheduler
     worker: Worker
     clock: Callable[[], float]
 
@@ -72,14 +75,17 @@ def build_deps(
     toolbox = Toolbox(llm or make_llm(settings), actions, ledger)
     runner = InProcessRunner({n: b(toolbox) for n, b in GRAPHS.items()}, db.checkpointer())
     rules = Rules(settings.approvers, settings.allow_self_approval)
+    approvers = Approvers(rules, slack.group_members)
     worker = worker or Worker()
     engine = Engine(
         store=store,
         runner=runner,
         slack=slack,
-        approvers=Approvers(rules, slack.group_members),
+        approvers=approvers,
         db=db,
         ledger=ledger,
         worker=worker,
+        policies=load_policies(settings),
     )
-    return Deps(settings, db, store, slack, actions, engine, worker, clock)
+    scheduler = Scheduler(store, engine, slack, approvers)
+    return Deps(settings, db, store, slack, actions, engine, scheduler, worker, clock)

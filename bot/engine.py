@@ -17,15 +17,17 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import escape, truncate
 from bot.db import Database
 from bot.effects import Ledger
-from bot.models import Approval, Decision, Run, RunRequest
+from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.policy import Approvers
 from bot.runner import Runner, RunState
 from bot.slack import Slack
 from bot.store import Store
+from bot.timeline import Policies, plan
 from bot.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Engine:
     db: Database
     ledger: Ledger
     worker: Worker
+    policies: Policies
     stale_after: float = 60.0
 
     # starting ---------------------------------------------------------------
@@ -68,25 +71,42 @@ class Engine:
 
     # deciding -----------------------------------------------------------------
     def decide(self, approval_id: str, decision: Decision, channel: str | None = None) -> bool:
-        """Apply a click or modal submission; True when this decision won."""
+        """Apply a person's click or modal submission; True when this decision won."""
         approval = self.store.get_approval(approval_id)
         if approval is None:
             where = channel or decision.by
             self.slack.tell(where, decision.by, "I can't find that approval request any more.")
             return False
+        overdue = self.store.overdue_expiry(approval.id) if approval.pending else None
+        if overdue is not None:
+            # The bot was down when this fell due: it expires now, a late click cannot win it.
+            self.expire(approval, overdue)
+            approval = self.store.get_approval(approval_id) or approval
         if not approval.pending:
             self.slack.tell(approval.channel, decision.by, already_decided(approval))
             return False
-        if decision.type != "expire":
-            why = self.approvers.refusal(decision.by, approval.requester)
-            if why:
-                self.slack.tell(approval.channel, decision.by, why)
-                return False
-        claimed = self.store.claim(approval_id, decision)
-        if claimed is None:
-            latest = self.store.get_approval(approval_id) or approval
-            self.slack.tell(approval.channel, decision.by, already_decided(latest))
+        why = self.approvers.refusal(decision.by, approval.requester)
+        if why:
+            self.slack.tell(approval.channel, decision.by, why)
             return False
+        if self._settle(approval, decision):
+            return True
+        latest = self.store.get_approval(approval_id) or approval
+        self.slack.tell(approval.channel, decision.by, already_decided(latest))
+        return False
+
+    def expire(self, approval: Approval, job: Job) -> bool:
+        """Decide an unanswered request with its policy's safe default."""
+        expire_as = job.detail.get("as", "reject")
+        reason = notices.expiry_reason(job.detail.get("after"), expire_as)
+        decision = Decision("expire", "scheduler", reason=reason, expire_as=expire_as)
+        return self._settle(approval, decision)
+
+    def _settle(self, approval: Approval, decision: Decision) -> bool:
+        claimed = self.store.claim(approval.id, decision)
+        if claimed is None:
+            return False
+        self.store.cancel_jobs(approval.id)
         self._show_decided(claimed)
         self.apply(claimed)
         return True
@@ -142,7 +162,9 @@ class Engine:
             self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
             return
         for pending in state.interrupts:
-            approval = self.store.add_approval(run, pending.id, pending.value)
+            value = pending.value if isinstance(pending.value, dict) else {"value": pending.value}
+            jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
+            approval = self.store.add_approval(run, pending.id, value, jobs)
             if approval.pending and approval.ts is None:
                 self._post_card(approval)
         self.store.set_run_status(run.thread_id, "waiting" if state.interrupts else "running")
@@ -158,8 +180,8 @@ class Engine:
                 self._post_card(approval)
 
     def card_notes(self, approval: Approval) -> tuple[str, ...]:
-        """Extra context lines for a pending card; the scheduler adds its deadlines."""
-        return ()
+        """Deadline and escalation lines for a pending card."""
+        return notices.card_notes(self.store.jobs_for(approval.id))
 
     def _show_decided(self, approval: Approval) -> None:
         try:

@@ -37,10 +37,11 @@ class Decision:
     text: str | None = None
     parameters: dict[str, Any] | None = None
     reason: str | None = None
+    expire_as: Literal["reject", "approve"] = "reject"
 
     def resume_value(self) -> dict[str, Any]:
         """The value the graph's ``interrupt()`` call returns."""
-        value: dict[str, Any] = {"type": "reject" if self.type == "expire" else self.type}
+        value: dict[str, Any] = {"type": self.expire_as if self.type == "expire" else self.type}
         value["by"] = self.by
         if self.text is not None:
             value["text"] = self.text
@@ -120,3 +121,24 @@ class Run:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Job:
+    """A reminder, escalation, expiry or card refresh that falls due at ``due_at``."""
+
+    id: str
+    approval_id: str
+    kind: str
+    level: int
+    round: int
+    detail: dict[str, Any]
+    due_at: float
+    status: str
+    attempts: int
+    done_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        values = {k: row[k] for k in cls.__dataclass_fields__ if k != "detail"}
+        return cls(detail=json.loads(row["detail"]), **values)

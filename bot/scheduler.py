@@ -1,20 +1,98 @@
-"""The periodic tick: an APScheduler interval job in each bot process.
+"""Reminders, escalations and expiry, driven by a periodic tick in every bot process.
 
-APScheduler keeps no job store here; what is due lives in the database and is claimed there,
-so any number of processes can tick at once and the work is still done once.
+APScheduler 3 must never share a job store between processes, so it keeps none here: it only
+calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK`` seconds. What is due lives in the ``jobs``
+table and is claimed there (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite's single writer does
+the same), so N processes ticking at once still do each job once, and a process that starts
+after an outage catches up on everything that fell due meanwhile.
+
+A job whose Slack call fails (after slack_sdk's own retries of 429 and 5xx) is put back with a
+growing delay; it is never dropped. A job that finished is never run again; the only repeat
+possible is a process dying between Slack's answer and the job's ``done`` mark.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.blocks import notices
+from bot.engine import Engine
+from bot.models import Approval, Job
+from bot.policy import Approvers
+from bot.slack import Slack
+from bot.store import Store
+from bot.timeline import PlannedJob
 
 logger = logging.getLogger(__name__)
 
 
-def start_ticking(tick: Callable[[], None], every: float) -> BackgroundScheduler:
+class NotReady(RuntimeError):
+    """The job cannot run yet (its card is not posted); try again later."""
+
+
+@dataclass
+class Scheduler:
+    store: Store
+    engine: Engine
+    slack: Slack
+    approvers: Approvers
+    lease: float = 120.0
+    batch: int = 20
+
+    def tick(self) -> int:
+        """Recover half-done work, then run every job that is due; returns the jobs run."""
+        self.engine.recover()
+        count = 0
+        while jobs := self.store.claim_due_jobs(self.lease, self.batch):
+            for job in jobs:
+                self.run(job)
+            count += len(jobs)
+            if len(jobs) < self.batch:
+                break
+        return count
+
+    def run(self, job: Job) -> None:
+        approval = self.store.get_approval(job.approval_id)
+        if approval is None or (not approval.pending and job.kind != "refresh"):
+            self.store.finish_job(job.id, "cancelled")
+            return
+        try:
+            self._do(job, approval)
+        except Exception as exc:
+            delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+            logger.warning("%s job %s failed (%s); retrying in %.0fs", job.kind, job.id, exc, delay)
+            self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
+            return
+        self.store.finish_job(job.id)
+
+    def _do(self, job: Job, approval: Approval) -> None:
+        waited = self.store.clock() - approval.created_at
+        if job.kind == "expire":
+            self.engine.expire(approval, job)
+        elif job.kind == "refresh":
+            self.slack.refresh_card(approval, self.engine.card_notes(approval))
+        elif approval.ts is None:
+            raise NotReady("the card has not been posted yet")
+        elif job.kind == "remind":
+            text = notices.reminder(approval, waited, self.approvers.mention())
+            self.slack.reply(approval.channel, approval.ts, text)
+        elif job.kind == "escalate":
+            permalink = self.slack.permalink(approval.channel, approval.ts)
+            channel = job.detail.get("channel") or approval.channel
+            text = notices.escalation(approval, job, waited, permalink)
+            self.slack.reply(channel, None, text)
+            # The card shows "Escalated to ..."; a job of its own, so a failed update is retried
+            # without posting the escalation twice.
+            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
+        else:
+            logger.error("unknown job kind %r", job.kind)
+
+
+def start_ticking(tick: Callable[[], object], every: float) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(
         _safely(tick), "interval", seconds=every, max_instances=1, coalesce=True, id="tick"
@@ -23,7 +101,7 @@ def start_ticking(tick: Callable[[], None], every: float) -> BackgroundScheduler
     return scheduler
 
 
-def _safely(tick: Callable[[], None]) -> Callable[[], None]:
+def _safely(tick: Callable[[], object]) -> Callable[[], None]:
     def run() -> None:
         try:
             tick()

@@ -61,8 +61,8 @@ def create_asgi(app: App, signing_secret: str) -> Starlette:
             logger.exception("dispatch failed")
             return JSONResponse({"error": "could not handle this request"}, status_code=400)
         if bolt_response.status >= 500:
-            # Listeners ack before any work, so Bolt answers 5xx only when matching a listener
-            # failed on a payload of the wrong shape (e.g. ``"actions": "x"``): the request's fault.
+            # Mostly a payload of the wrong shape (e.g. ``"actions": "x"``) that broke Bolt's
+            # listener matching (a listener failing before its ack is logged by @app.error too).
             logger.error("Bolt answered %s: %s", bolt_response.status, bolt_response.body)
             return JSONResponse({"error": "could not handle this request"}, status_code=400)
         return to_starlette_response(bolt_response)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
-from bot.models import STATUS_FOR, Approval, Decision, Run, RunRequest
+from bot.models import STATUS_FOR, Approval, Decision, Job, Run, RunRequest
+from bot.timeline import PlannedJob
 
 Clock = Callable[[], float]
 
@@ -56,22 +57,30 @@ class Store:
         return [Run.from_row(r) for r in rows]
 
     # approvals ----------------------------------------------------------
-    def add_approval(self, run: Run, interrupt_id: str, payload: Any) -> Approval:
-        """Record a pending request for an interrupt; the same interrupt is recorded once."""
-        self.db.execute(
-            q.INSERT_APPROVAL,
-            {
-                "id": new_id(),
-                "thread_id": run.thread_id,
-                "interrupt_id": interrupt_id,
-                "graph": run.graph,
-                "request": run.request,
-                "requester": run.requester,
-                "payload": json.dumps(payload, default=str),
-                "channel": run.approvals_channel,
-                "now": self.clock(),
-            },
-        )
+    def add_approval(
+        self, run: Run, interrupt_id: str, payload: Any, jobs: Iterable[PlannedJob] = ()
+    ) -> Approval:
+        """Record a pending request for an interrupt, with its reminders, escalations and
+        expiry, in one transaction; the same interrupt is recorded once."""
+        approval_id = new_id()
+        with self.db.transaction() as tx:
+            inserted = tx.execute(
+                q.INSERT_APPROVAL,
+                {
+                    "id": approval_id,
+                    "thread_id": run.thread_id,
+                    "interrupt_id": interrupt_id,
+                    "graph": run.graph,
+                    "request": run.request,
+                    "requester": run.requester,
+                    "payload": json.dumps(payload, default=str),
+                    "channel": run.approvals_channel,
+                    "now": self.clock(),
+                },
+            )
+            if inserted:
+                for job in jobs:
+                    tx.execute(q.INSERT_JOB, _job_params(approval_id, job))
         row = self.db.fetch_one(
             q.GET_APPROVAL_BY_INTERRUPT, {"thread_id": run.thread_id, "interrupt_id": interrupt_id}
         )
@@ -116,3 +125,46 @@ class Store:
 
     def pending(self, limit: int = 100) -> list[Approval]:
         return [Approval.from_row(r) for r in self.db.fetch_all(q.PENDING, {"limit": limit})]
+
+    # jobs -------------------------------------------------------------------------
+    def add_job(self, approval_id: str, job: PlannedJob) -> None:
+        self.db.execute(q.INSERT_JOB, _job_params(approval_id, job))
+
+    def claim_due_jobs(self, lease: float, limit: int = 20) -> list[Job]:
+        now = self.clock()
+        with self.db.transaction() as tx:
+            rows = tx.fetch_all(
+                q.CLAIM_DUE_JOBS, {"now": now, "lease": now + lease, "limit": limit}
+            )
+        return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
+
+    def finish_job(self, job_id: str, status: str = "done") -> None:
+        self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
+
+    def retry_job(self, job_id: str, delay: float, error: str) -> None:
+        params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}
+        self.db.execute(q.RETRY_JOB, params)
+
+    def cancel_jobs(self, approval_id: str) -> None:
+        self.db.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": self.clock()})
+
+    def jobs_for(self, approval_id: str) -> list[Job]:
+        return [
+            Job.from_row(r) for r in self.db.fetch_all(q.JOBS_FOR, {"approval_id": approval_id})
+        ]
+
+    def overdue_expiry(self, approval_id: str) -> Job | None:
+        row = self.db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": self.clock()})
+        return Job.from_row(row) if row else None
+
+
+def _job_params(approval_id: str, job: PlannedJob) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "approval_id": approval_id,
+        "kind": job.kind,
+        "level": job.level,
+        "round": job.round,
+        "detail": json.dumps(job.detail),
+        "due_at": job.due_at,
+    }

@@ -63,3 +63,40 @@ FINISH_EFFECT = """
 UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s
 WHERE key = %(key)s
 """
+
+INSERT_JOB = """
+INSERT INTO jobs (id, approval_id, kind, level, round, detail, due_at, status)
+VALUES (%(id)s, %(approval_id)s, %(kind)s, %(level)s, %(round)s, %(detail)s, %(due_at)s, 'pending')
+"""
+# Claimed jobs are leased, not finished: a worker that dies mid-job lets the lease run out and
+# another tick picks the job up again. SKIP LOCKED keeps concurrent ticks off each other's rows.
+CLAIM_DUE_JOBS = """
+UPDATE jobs SET locked_until = %(lease)s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND due_at <= %(now)s
+      AND (locked_until IS NULL OR locked_until < %(now)s)
+    ORDER BY due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *
+"""
+FINISH_JOB = """
+UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
+WHERE id = %(id)s AND status = 'pending'
+"""
+RETRY_JOB = """
+UPDATE jobs SET due_at = %(due_at)s, locked_until = NULL, last_error = %(error)s
+WHERE id = %(id)s AND status = 'pending'
+"""
+CANCEL_JOBS = """
+UPDATE jobs SET status = 'cancelled', done_at = %(now)s
+WHERE approval_id = %(approval_id)s AND status = 'pending' AND kind <> 'refresh'
+"""
+JOBS_FOR = "SELECT * FROM jobs WHERE approval_id = %(approval_id)s ORDER BY due_at"
+OVERDUE_EXPIRY = """
+SELECT * FROM jobs
+WHERE approval_id = %(approval_id)s AND kind = 'expire' AND status = 'pending'
+  AND due_at <= %(now)s
+"""

@@ -49,4 +49,26 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        [
+            """CREATE TABLE IF NOT EXISTS jobs (
+                id TEXT PRIMARY KEY,
+                approval_id TEXT NOT NULL REFERENCES approvals (id),
+                kind TEXT NOT NULL,
+                level INTEGER NOT NULL,
+                round INTEGER NOT NULL,
+                detail TEXT NOT NULL,
+                due_at DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                locked_until DOUBLE PRECISION,
+                last_error TEXT,
+                done_at DOUBLE PRECISION
+            )""",
+            # The tick reads only due, pending jobs: its cost follows what is due, not what waits.
+            "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at) WHERE status = 'pending'",
+            "CREATE INDEX IF NOT EXISTS jobs_approval ON jobs (approval_id)",
+        ],
+    ),
 ]

@@ -1,0 +1,56 @@
+"""Texts the scheduler posts: reminders, escalations, expiry reasons and card deadline notes."""
+
+from __future__ import annotations
+
+from bot.blocks.card import when
+from bot.durations import format_duration
+from bot.models import Approval, Job
+
+
+def mentions(ids: list[str] | tuple[str, ...]) -> str:
+    return " ".join(f"<!subteam^{i}>" if i.startswith("S") else f"<@{i}>" for i in ids)
+
+
+def reminder(approval: Approval, waited: float, who: str) -> str:
+    kind = approval.payload.get("kind", "request")
+    ask = who or f"<@{approval.requester}>"
+    return (
+        f":alarm_clock: {ask} this {kind} has been waiting {format_duration(int(waited))} "
+        "for a decision."
+    )
+
+
+def escalation(approval: Approval, job: Job, waited: float, permalink: str | None) -> str:
+    level = job.level + 1
+    targets = mentions(job.detail.get("to") or []) or "Approvers"
+    link = f"<{permalink}|Open the request>" if permalink else "See the request card."
+    kind = approval.payload.get("kind", "request")
+    repeat = f", reminder {job.round + 1}" if job.round else ""
+    return (
+        f":rotating_light: Escalation level {level}{repeat}: {targets}, a {kind} requested by "
+        f"<@{approval.requester}> has waited {format_duration(int(waited))} for approval. {link}"
+    )
+
+
+def expiry_reason(after: int | None, expire_as: str) -> str:
+    how = "approved" if expire_as == "approve" else "rejected"
+    return f"Expired after {format_duration(int(after or 0))} — {how} automatically"
+
+
+def card_notes(jobs: list[Job]) -> tuple[str, ...]:
+    """Deadlines still ahead, and the escalations already made, for the pending card."""
+    notes: list[str] = []
+    done = [j for j in jobs if j.kind == "escalate" and j.status == "done"]
+    if done:
+        last = max(done, key=lambda j: j.due_at)
+        targets = mentions(last.detail.get("to") or []) or "the escalation channel"
+        notes.append(f":rotating_light: Escalated to {targets} (level {last.level + 1})")
+    upcoming = [j for j in jobs if j.status == "pending"]
+    escalate = next((j for j in upcoming if j.kind == "escalate"), None)
+    if escalate is not None and escalate.round == 0:
+        notes.append(f"Escalates {when(escalate.due_at)}")
+    expire = next((j for j in upcoming if j.kind == "expire"), None)
+    if expire is not None:
+        how = "rejected" if expire.detail.get("as", "reject") == "reject" else "approved"
+        notes.append(f"Expires {when(expire.due_at)} ({how} if nobody decides)")
+    return tuple(notes)
