@@ -120,7 +120,7 @@ def cannot_edit_modal(why: str) -> View:
 
 
 def full_text_modal(text: str) -> View:
-    pieces = chunks(escape(text), 2900)
+    pieces = chunks(escape(text), 2900) if text else ["_(no text)_"]  # Slack refuses ""
     blocks = [_section(piece) for piece in pieces[: MAX_MODAL_BLOCKS - 1]]
     if len(pieces) >= MAX_MODAL_BLOCKS:
         blocks.append(_section("_…the rest does not fit in a Slack modal._"))

@@ -13,6 +13,7 @@ from bot.listeners.parse import BadPayload, Click, parse_click
 from bot.models import Approval, Decision
 
 logger = logging.getLogger(__name__)
+MISSING = "I can't find that approval request any more."
 
 
 def register(app: App, deps: Deps) -> None:
@@ -61,6 +62,8 @@ def register(app: App, deps: Deps) -> None:
     def view_full(ack: Ack, body: dict[str, Any]) -> None:
         click = clicked(ack, body)
         approval = deps.store.get_approval(click.approval_id) if click else None
-        if click and approval and click.trigger_id:
+        if click and approval is None:
+            deps.slack.tell(click.channel or click.user, click.user, MISSING)
+        elif click and approval and click.trigger_id:
             text = str(approval.payload.get("draft", ""))
             deps.slack.open_view(click.trigger_id, modals.full_text_modal(text))

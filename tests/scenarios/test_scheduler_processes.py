@@ -1,0 +1,79 @@
+"""The scheduler across real bot processes: several workers, and a restart after an outage.
+
+These use real (short) durations; the ordering and retry details are covered with a
+controlled clock in tests/test_scheduler.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.blocks import card as ids
+from tests.support.cards import blocks_text, has_buttons, wait_cards
+
+FAST = {
+    "REMIND_AFTER": "2s",
+    "ESCALATE_AFTER": "3s",
+    "ESCALATE_TO": "U0ONCALL",
+    "ESCALATION_CHANNEL": "C0ESC",
+    "EXPIRE_AFTER": "5s",
+    "SCHEDULER_TICK": "1",
+}
+
+
+def _wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_processes_remind_escalate_and_expire_once(start_bot, fake_slack):
+    first, second = start_bot(**FAST), start_bot(**FAST)
+    for n in range(4):
+        (first if n % 2 else second).command(f"Outage note {n}", user="U0REQ")
+    cards = wait_cards(fake_slack, 4)
+
+    def all_expired():
+        return all(
+            "Expired after 5s" in blocks_text(fake_slack.message(c.channel, c.ts)["blocks"])
+            for c in cards
+        )
+
+    _wait_until(all_expired)
+    time.sleep(3)  # a few more ticks on both processes: nothing may happen twice
+    escalations = [
+        c for c in fake_slack.calls("chat.postMessage") if c.ok and c.params["channel"] == "C0ESC"
+    ]
+    assert len(escalations) == 4
+    for card in cards:
+        assert not has_buttons(fake_slack.message(card.channel, card.ts))
+        thread = [m["text"] for m in fake_slack.replies(card.channel, card.ts)]
+        assert len([t for t in thread if "waiting" in t]) == 1, thread  # one reminder
+        assert len([t for t in thread if "Rejected" in t]) == 1, thread  # one outcome
+        assert sum(card.ts.replace(".", "") in e.params["text"] for e in escalations) == 1
+    posted = [c for c in fake_slack.calls("chat.postMessage") if "Outage note" in c.params["text"]]
+    assert posted == []
+
+
+def test_overdue_expiry_wins_over_a_late_click_after_restart(start_bot, fake_slack):
+    bot = start_bot(EXPIRE_AFTER="3s", REMIND_AFTER="off", SCHEDULER_TICK="30")
+    bot.command("Reboot the VPN concentrator", user="U0REQ")
+    card = wait_cards(fake_slack, 1)[0]
+    time.sleep(0.5)
+    bot.kill()
+    time.sleep(3.5)  # the deadline passes while the bot is down
+
+    again = start_bot(EXPIRE_AFTER="3s", REMIND_AFTER="off", SCHEDULER_TICK="30")
+    again.click(ids.APPROVE, card.approval_id, "U0REQ")
+    note = fake_slack.wait_for("chat.postEphemeral")[0].params
+    assert "Expired after 3s — rejected automatically" in note["text"]
+    final = fake_slack.message(card.channel, card.ts)
+    assert "Expired after 3s" in blocks_text(final["blocks"]) and not has_buttons(final)
+    posted = [c for c in fake_slack.calls("chat.postMessage") if "Reboot" in c.params["text"]]
+    assert posted == []

@@ -1,0 +1,201 @@
+"""Reminders, escalation levels and expiry with a clock the test controls (in-process)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.deps import build_deps
+from bot.models import Decision, RunRequest
+from bot.worker import InlineWorker
+from tests.support.cards import blocks_text, has_buttons, wait_card
+
+HOUR = 3600.0
+POLICY = """
+defaults:
+  remind_after: 1h
+  expire_after: 24h
+  escalation:
+    - {after: 4h, to: [S0ONCALL], channel: C0ESC}
+    - {after: 8h, to: [U0CTO], channel: C0ESC, repeat: 1, every: 2h}
+graphs:
+  action: {expire_after: 2h, expire_as: reject}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def deps(fake_slack, fake_openai, database_url, clock, tmp_path: Path):
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": fake_slack.bot_token,
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": fake_slack.api_url,
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": fake_openai.base_url,
+            "DATABASE_URL": database_url,
+            "APPROVERS": "U0BOSS",
+            "POLICY_FILE": str(policy),
+        }
+    )
+    built = build_deps(settings, clock=clock, worker=InlineWorker())
+    yield built
+    built.close()
+
+
+def _start(deps, text="Announce the outage"):
+    deps.engine.start(RunRequest("draft", text, "U0REQ", "C0REQ", "C0REQ"))
+
+
+def _thread_texts(fake_slack, card):
+    return [m["text"] for m in fake_slack.replies(card.channel, card.ts)]
+
+
+def _escalations(fake_slack):
+    calls = fake_slack.calls("chat.postMessage")
+    return [c for c in calls if c.ok and c.params.get("channel") == "C0ESC"]
+
+
+def test_remind_escalate_expire_in_order_each_once(deps, fake_slack, clock):
+    _start(deps)
+    card = wait_card(fake_slack)
+    assert "Escalates <!date^" in card.text and "Expires <!date^" in card.text
+
+    assert deps.scheduler.tick() == 0
+    clock.advance(1 * HOUR)
+    deps.scheduler.tick()
+    deps.scheduler.tick()
+    reminders = _thread_texts(fake_slack, card)
+    assert len(reminders) == 1 and "<@U0BOSS>" in reminders[0] and "1h" in reminders[0]
+
+    clock.advance(3 * HOUR)  # 4h: level 1
+    deps.scheduler.tick()
+    deps.scheduler.tick()
+    level1 = _escalations(fake_slack)
+    assert len(level1) == 1
+    assert (
+        "level 1" in level1[0].params["text"] and "<!subteam^S0ONCALL>" in level1[0].params["text"]
+    )
+    assert "https://" in level1[0].params["text"]  # permalink to the card
+    card_now = fake_slack.message(card.channel, card.ts)
+    assert "Escalated to <!subteam^S0ONCALL> (level 1)" in blocks_text(card_now["blocks"])
+
+    clock.advance(4 * HOUR)  # 8h: level 2
+    deps.scheduler.tick()
+    clock.advance(2 * HOUR)  # 10h: level 2 repeated
+    deps.scheduler.tick()
+    deps.scheduler.tick()
+    texts = [c.params["text"] for c in _escalations(fake_slack)]
+    assert len(texts) == 3
+    assert "level 2" in texts[1] and "<@U0CTO>" in texts[1] and "reminder 2" in texts[2]
+
+    clock.advance(14 * HOUR)  # 24h: expiry
+    deps.scheduler.tick()
+    deps.scheduler.tick()
+    final = fake_slack.message(card.channel, card.ts)
+    assert not has_buttons(final)
+    assert "Expired after 24h — rejected automatically" in blocks_text(final["blocks"])
+    assert not [
+        c
+        for c in fake_slack.calls("chat.postMessage")
+        if c.params.get("text") == "Draft: Announce the outage"
+    ]
+    assert len(_escalations(fake_slack)) == 3
+    assert len(_thread_texts(fake_slack, card)) == 2  # the reminder, then the run's outcome
+
+    assert deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS")) is False
+    note = fake_slack.calls("chat.postEphemeral")[-1].params
+    assert note["user"] == "U0BOSS" and "Expired after 24h" in note["text"]
+
+
+def test_a_decision_cancels_what_is_left(deps, fake_slack, clock):
+    _start(deps)
+    card = wait_card(fake_slack)
+    clock.advance(1 * HOUR)
+    deps.scheduler.tick()
+    assert deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS"))
+    clock.advance(30 * HOUR)
+    deps.scheduler.tick()
+    assert _escalations(fake_slack) == []
+    assert "Approved* by <@U0BOSS>" in blocks_text(
+        fake_slack.message(card.channel, card.ts)["blocks"]
+    )
+    statuses = {j.kind: j.status for j in deps.store.jobs_for(card.approval_id)}
+    assert statuses == {"remind": "done", "escalate": "cancelled", "expire": "cancelled"}
+
+
+def test_expiry_racing_a_click_has_one_winner(deps, fake_slack, clock):
+    for n in range(4):
+        fake_slack.reset()
+        _start(deps, f"Race {n}")
+        card = wait_card(fake_slack)
+        clock.advance(25 * HOUR)
+        results = {}
+        barrier = threading.Barrier(2)
+
+        def click():
+            barrier.wait()
+            results["click"] = deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS"))
+
+        def tick():
+            barrier.wait()
+            deps.scheduler.tick()
+
+        threads = [threading.Thread(target=click), threading.Thread(target=tick)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        final = blocks_text(fake_slack.message(card.channel, card.ts)["blocks"])
+        posted = [
+            c
+            for c in fake_slack.calls("chat.postMessage")
+            if c.params.get("text") == f"Draft: Race {n}"
+        ]
+        # The clock is past the deadline, so the expiry wins even a click that came first,
+        # and the clicker is told.
+        assert results["click"] is False
+        assert "Expired after 24h" in final and posted == []
+        assert len(fake_slack.calls("chat.update")) == 1
+        assert "Expired after 24h" in fake_slack.calls("chat.postEphemeral")[-1].params["text"]
+
+
+def test_slack_429_and_5xx_are_retried_not_lost_not_duplicated(deps, fake_slack, clock):
+    _start(deps)
+    card = wait_card(fake_slack)
+    clock.advance(1 * HOUR)
+    fake_slack.fail_next("chat.postMessage", status=429, error="ratelimited", retry_after=1)
+    deps.scheduler.tick()  # slack_sdk waits out Retry-After and retries
+    assert len(_thread_texts(fake_slack, card)) == 1
+
+    clock.advance(3 * HOUR)
+    fake_slack.fail_next("chat.postMessage", status=503, times=10)  # past slack_sdk's retries
+    deps.scheduler.tick()
+    assert _escalations(fake_slack) == []
+    job = next(j for j in deps.store.jobs_for(card.approval_id) if j.kind == "escalate")
+    assert job.status == "pending" and job.attempts == 1
+    clock.advance(10 * 60)
+    fake_slack.reset()
+    deps.scheduler.tick()
+    deps.scheduler.tick()
+    assert len(_escalations(fake_slack)) == 1
