@@ -1,0 +1,32 @@
+"""The tick's claim query reads due rows through the partial index on due time."""
+
+from __future__ import annotations
+
+import psycopg
+
+from bot.db import open_database
+from bot.db import queries as q
+
+
+def test_claim_due_jobs_uses_the_due_index(postgres_url):
+    db = open_database(postgres_url)
+    db.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO runs VALUES ('t', 'draft', 'r', 'U1', 'C1', 'C1', 'waiting', NULL, 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester,"
+            " payload, channel, status, created_at) VALUES ('a', 't', 'i', 'draft', 'r', 'U1',"
+            " '{}', 'C1', 'pending', 0)"
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, approval_id, kind, level, round, detail, due_at, status)"
+            " SELECT g::text, 'a', 'remind', 0, 0, '{}', 1e9 + g, 'pending'"
+            " FROM generate_series(1, 50000) g"
+        )
+        conn.execute("ANALYZE jobs")
+        sql = q.CLAIM_DUE_JOBS.replace("%(now)s", "1000000010").replace("%(lease)s", "0")
+        plan = conn.execute("EXPLAIN " + sql.replace("%(limit)s", "20")).fetchall()
+    text = "\n".join(row[0] for row in plan)
+    assert "jobs_due" in text, text
