@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
-from bot.blocks.text import escape, truncate
+from bot.blocks.text import escape, safe
 from bot.db import Database
 from bot.effects import Ledger
 from bot.models import Approval, Decision, Job, Run, RunRequest
@@ -199,7 +199,7 @@ class Engine:
     def _failed(self, run: Run, exc: Exception) -> None:
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
-        detail, _ = truncate(escape(f"{type(exc).__name__}: {exc}"), 500)
+        detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
         message = (
             f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}\n"
             "A decision already made is kept and will be retried."

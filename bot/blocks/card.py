@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.blocks.text import escape, quote, truncate
+from bot.blocks.text import cut_escaped, quote, safe
 from bot.models import Approval
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
@@ -47,12 +47,12 @@ def summary_text(approval: Approval) -> str:
 def proposal_blocks(approval: Approval, text_override: str | None = None) -> list[Block]:
     """What the agent proposes; ``text_override`` shows an edited draft instead."""
     payload = approval.payload
-    request, _ = truncate(approval.request, REQUEST_LIMIT)
-    blocks: list[Block] = [_mrkdwn(f"*<@{approval.requester}> asked:* {escape(request)}")]
+    request, _ = safe(approval.request, REQUEST_LIMIT)
+    blocks: list[Block] = [_mrkdwn(f"*<@{approval.requester}> asked:* {request}")]
     if payload.get("kind") == "draft":
         draft = text_override if text_override is not None else str(payload.get("draft", ""))
         body, cut = quote(draft)
-        blocks.append(_mrkdwn(body or "&gt; _(empty draft)_"))
+        blocks.append(_mrkdwn(body if draft.strip() else "_(empty draft)_"))
         if cut:
             blocks.append(
                 _context(
@@ -61,34 +61,32 @@ def proposal_blocks(approval: Approval, text_override: str | None = None) -> lis
                 )
             )
     elif payload.get("kind") == "action":
+        action, _ = safe(str(payload.get("action_type")), 200)
         risk = RISK_BADGE.get(str(payload.get("risk_level")), "🔴 High")
         blocks.append(
             {
                 "type": "section",
                 "fields": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"*Action*\n`{escape(str(payload['action_type']))}`",
-                    },
+                    {"type": "mrkdwn", "text": f"*Action*\n`{action}`"},
                     {"type": "mrkdwn", "text": f"*Risk*\n{risk}"},
                 ],
             }
         )
-        description, _ = truncate(str(payload.get("description", "")), 1000)
-        blocks.append(_mrkdwn(escape(description) or "_(no description)_"))
+        description, _ = safe(str(payload.get("description", "")), 1000)
+        blocks.append(_mrkdwn(description or "_(no description)_"))
         params = dict(payload.get("parameters") or {})
-        lines = [f"*{escape(k)}*: {escape(str(v))}" for k, v in params.items()]
-        text, _ = truncate("\n".join(lines) or "_(no parameters)_", PARAMS_LIMIT)
+        lines = [f"*{safe(k, 100)[0]}*: {safe(str(v), PARAMS_LIMIT)[0]}" for k, v in params.items()]
+        text, _ = cut_escaped("\n".join(lines) or "_(no parameters)_", PARAMS_LIMIT)
         blocks.append(_mrkdwn(text))
     else:
-        text, _ = truncate(str(payload), PARAMS_LIMIT)
-        blocks.append(_mrkdwn(escape(text)))
+        blocks.append(_mrkdwn(safe(str(payload), PARAMS_LIMIT)[0]))
     return blocks
 
 
 def is_long(approval: Approval) -> bool:
+    """True when the card cannot show the whole draft."""
     draft = approval.payload.get("draft")
-    return isinstance(draft, str) and len(draft) > 2500
+    return isinstance(draft, str) and quote(draft)[1]
 
 
 def pending_card(approval: Approval, notes: tuple[str, ...] = ()) -> list[Block]:
@@ -136,10 +134,10 @@ def outcome_line(approval: Approval) -> str:
     if approval.status == "edited":
         return f"✏️ *Edited and approved* by {by} at {at}"
     if approval.status == "rejected":
-        reason = f": {escape(truncate(d.reason, 1000)[0])}" if d and d.reason else ""
+        reason = f": {safe(d.reason, 1000)[0]}" if d and d.reason else ""
         return f"❌ *Rejected* by {by} at {at}{reason}"
     if approval.status == "expired":
-        reason = escape(d.reason) if d and d.reason else "expired"
+        reason = safe(d.reason, 300)[0] if d and d.reason else "expired"
         return f"⌛ *{reason}* ({at})"
     return "⏳ Waiting for a decision"
 

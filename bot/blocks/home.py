@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks import card
-from bot.blocks.text import escape, truncate
+from bot.blocks.text import escape, safe
 from bot.models import Approval
 
 MAX_LISTED = 15
@@ -18,13 +18,13 @@ def home_view(pending: list[Approval]) -> dict[str, Any]:
     if not pending:
         blocks.append(_section("Nothing is waiting. Start a run with `/agent <request>`."))
     for approval in pending[:MAX_LISTED]:
-        request, _ = truncate(approval.request, 300)
+        request, _ = safe(approval.request, 300)
         kind = approval.payload.get("kind", approval.graph)
         blocks.append(
             _section(
                 f"*{escape(str(kind)).capitalize()}* for <@{approval.requester}> in "
                 f"<#{approval.channel}>, since {card.when(approval.created_at)}\n"
-                f"{escape(request)}"
+                f"{request}"
             )
         )
         blocks.append(card.pending_card(approval)[-1])

@@ -50,8 +50,24 @@ def chunks(text: str, size: int) -> list[str]:
     return pieces
 
 
+def cut_escaped(text: str, limit: int) -> tuple[str, bool]:
+    """Cut already-escaped text to ``limit`` characters without splitting an entity."""
+    if len(text) <= limit:
+        return text, False
+    cut = limit - 1
+    entity = text.rfind("&", max(0, cut - 5), cut)
+    if entity != -1 and ";" not in text[entity:cut]:
+        cut = entity
+    return text[:cut] + "…", True
+
+
+def safe(text: str, limit: int) -> tuple[str, bool]:
+    """Untrusted text, escaped, then cut to ``limit`` (escaping can grow text fivefold, so the
+    cut must come after it)."""
+    return cut_escaped(escape(text), limit)
+
+
 def quote(text: str, limit: int = SECTION_LIMIT) -> tuple[str, bool]:
     """Escaped text as a mrkdwn block quote that fits in one section."""
-    body, cut = truncate(text, limit - 200)
-    quoted = "\n".join("&gt; " + line if line else "&gt;" for line in escape(body).split("\n"))
-    return truncate(quoted, limit)[0], cut
+    quoted = "\n".join("&gt; " + line if line else "&gt;" for line in escape(text).split("\n"))
+    return cut_escaped(quoted, limit)
