@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
 
 logger = logging.getLogger("bot")
 
@@ -45,10 +51,7 @@ def main() -> int:
     scheduler = start_ticking(deps.scheduler.tick, settings.scheduler_tick)
     try:
         if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            logger.info("connecting in Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token).start()
+            return run_socket_mode(app, settings.slack_app_token or "")
         else:
             import uvicorn
 
@@ -60,6 +63,33 @@ def main() -> int:
     finally:
         scheduler.shutdown(wait=False)
         deps.close()
+    return 0
+
+
+def run_socket_mode(app: App, app_token: str) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    logger.info("connecting in Socket Mode")
+    handler = SocketModeHandler(app, app_token)
+    try:
+        handler.connect()  # apps.connections.open: the first use of SLACK_APP_TOKEN
+    except SlackApiError as problem:
+        error = problem.response.get("error")
+        print(f"Slack rejected SLACK_APP_TOKEN (apps.connections.open: {error})", file=sys.stderr)
+        return 2
+    # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
+    # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handler.close()
+    logger.info("Socket Mode connection closed")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -21,6 +22,8 @@ def build_app(deps: Deps) -> App:
         request_verification_enabled=settings.slack_signing_secret is not None,
         # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
         process_before_response=False,
+        # Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
     )
 
     @app.error

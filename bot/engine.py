@@ -107,7 +107,6 @@ class Engine:
         if claimed is None:
             return False
         self.store.cancel_jobs(approval.id)
-        self._show_decided(claimed)
         self.apply(claimed)
         return True
 
@@ -129,6 +128,9 @@ class Engine:
             current = self.store.get_approval(approval.id)
             if current is None or current.applied_at is not None:
                 return
+            # Under the lock, so a card still being posted has its ts by now; repeated by the
+            # recovery sweep, so a crash before the update still ends with an updated card.
+            self._show_decided(current)
             try:
                 state = self.runner.state(run.graph, run.thread_id)
                 if state.waiting_on(approval.interrupt_id):

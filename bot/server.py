@@ -16,6 +16,7 @@ import hmac
 import logging
 import time
 from collections.abc import Mapping
+from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.starlette.handler import to_starlette_response
@@ -41,6 +42,18 @@ def is_signed(secret: str, body: bytes, headers: Mapping[str, str], now: float) 
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
+def to_bolt_request(text: str, request: Request) -> BoltRequest:
+    bolt_request = BoltRequest(body=text, query=request.query_params, headers=request.headers)
+    if not bolt_request.body and "payload" in text:
+        # Bolt (1.30) reads any form body containing the word "payload" as an interactive
+        # payload= form, so `/agent ... payload ...` would parse as {} and be dropped unanswered.
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        if "payload" not in form:
+            parsed = BoltRequest(body=form, mode="socket_mode")  # a dict body is taken as is
+            bolt_request.body, bolt_request.context = parsed.body, parsed.context
+    return bolt_request
+
+
 def create_asgi(app: App, signing_secret: str) -> Starlette:
     async def events(request: Request) -> Response:
         body = await request.body()
@@ -49,9 +62,7 @@ def create_asgi(app: App, signing_secret: str) -> Starlette:
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "request too large"}, status_code=413)
         try:
-            bolt_request = BoltRequest(
-                body=body.decode("utf-8"), query=request.query_params, headers=request.headers
-            )
+            bolt_request = to_bolt_request(body.decode("utf-8"), request)
         except Exception:
             logger.warning("unparseable Slack request", exc_info=True)
             return JSONResponse({"error": "malformed payload"}, status_code=400)

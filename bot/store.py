@@ -26,7 +26,7 @@ class Store:
 
     # runs ---------------------------------------------------------------
     def create_run(self, thread_id: str, request: RunRequest) -> Run:
-        self.db.execute(
+        row = self.db.fetch_one(
             q.INSERT_RUN,
             {
                 "thread_id": thread_id,
@@ -38,9 +38,8 @@ class Store:
                 "now": self.clock(),
             },
         )
-        run = self.get_run(thread_id)
-        assert run is not None
-        return run
+        assert row is not None
+        return Run.from_row(row)
 
     def get_run(self, thread_id: str) -> Run | None:
         row = self.db.fetch_one(q.GET_RUN, {"thread_id": thread_id})

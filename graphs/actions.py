@@ -20,7 +20,8 @@ from urllib.parse import urlparse
 
 Risk = Literal["low", "medium", "high"]
 RISKS: tuple[Risk, ...] = ("low", "medium", "high")
-MAX_PARAM_CHARS = 3000
+MAX_PARAM_CHARS = 3000  # what Slack's editor (plain_text_input) holds
+MAX_MESSAGE_CHARS = 40_000  # what one chat.postMessage text holds; longer posts are split anyway
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9][a-z0-9._-]{0,79}$")
@@ -33,6 +34,8 @@ class Param:
     kind: Literal["text", "email", "channel", "url", "json"] = "text"
     required: bool = True
     multiline: bool = False
+    # Longer values cannot be edited in Slack, but an approved one may still run (a long draft).
+    max_chars: int = MAX_PARAM_CHARS
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class ActionSpec:
 def _check(param: Param, value: str) -> str | None:
     if not value.strip():
         return f"{param.label} is required." if param.required else None
-    if len(value) > MAX_PARAM_CHARS:
-        return f"{param.label} is longer than {MAX_PARAM_CHARS} characters."
+    if len(value) > param.max_chars:
+        return f"{param.label} is longer than {param.max_chars} characters."
     if param.kind == "email" and not all(_EMAIL.match(v.strip()) for v in value.split(",")):
         return "Enter one or more email addresses, separated by commas."
     if param.kind == "channel" and not _CHANNEL.match(value.strip()):
@@ -144,7 +147,10 @@ def default_registry(
             ActionSpec(
                 "post_message",
                 "Post a message to a Slack channel",
-                (Param("channel", "Channel", "channel"), Param("text", "Message", multiline=True)),
+                (
+                    Param("channel", "Channel", "channel"),
+                    Param("text", "Message", multiline=True, max_chars=MAX_MESSAGE_CHARS),
+                ),
                 "medium",
                 lambda p: post_message(p["channel"], p["text"]),
             ),
@@ -154,7 +160,7 @@ def default_registry(
                 (
                     Param("to", "To", "email"),
                     Param("subject", "Subject"),
-                    Param("body", "Body", multiline=True),
+                    Param("body", "Body", multiline=True, max_chars=MAX_MESSAGE_CHARS),
                 ),
                 "medium",
                 lambda p: send_email(smtp_url, email_from, p),
@@ -162,7 +168,10 @@ def default_registry(
             ActionSpec(
                 "call_webhook",
                 "POST a JSON payload to an HTTP webhook",
-                (Param("url", "URL", "url"), Param("payload", "JSON payload", "json", False, True)),
+                (
+                    Param("url", "URL", "url"),
+                    Param("payload", "JSON payload", "json", False, True, MAX_MESSAGE_CHARS),
+                ),
                 "medium",
                 lambda p: call_webhook(webhook_allowlist, p),
             ),

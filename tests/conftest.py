@@ -9,6 +9,8 @@ import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSMTP
+from tests.fakes.webhook import FakeWebhook
 from tests.support.botproc import BotProcess
 from tests.support.databases import fresh_postgres
 from tests.support.slack_requests import SIGNING_SECRET
@@ -24,6 +26,18 @@ def fake_slack() -> Iterator[FakeSlack]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as openai:
         yield openai
+
+
+@pytest.fixture
+def fake_smtp() -> Iterator[FakeSMTP]:
+    with FakeSMTP() as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def fake_webhook() -> Iterator[FakeWebhook]:
+    with FakeWebhook() as webhook:
+        yield webhook
 
 
 @pytest.fixture
@@ -60,11 +74,12 @@ def bot_env(fake_slack: FakeSlack, fake_openai: FakeOpenAI, database_url: str) -
 def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
     started: list[BotProcess] = []
 
-    def start(**overrides: str) -> BotProcess:
+    def start(*, wait: bool = True, **overrides: str) -> BotProcess:
+        """``wait=False``: return at once (Socket Mode serves no /healthz to wait on)."""
         env = {**bot_env, **overrides}
         bot = BotProcess(env, tmp_path / f"bot{len(started)}.log")
         started.append(bot)
-        return bot.start()
+        return bot.start(wait=wait)
 
     yield start
     for bot in started:

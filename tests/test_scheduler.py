@@ -153,11 +153,11 @@ def test_expiry_racing_a_click_has_one_winner(deps, fake_slack, clock):
         results = {}
         barrier = threading.Barrier(2)
 
-        def click():
+        def click(card=card, barrier=barrier, results=results):
             barrier.wait()
             results["click"] = deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS"))
 
-        def tick():
+        def tick(barrier=barrier):
             barrier.wait()
             deps.scheduler.tick()
 

@@ -5,6 +5,7 @@ INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_chann
                   created_at, updated_at)
 VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
         %(approvals_channel)s, 'running', %(now)s, %(now)s)
+RETURNING *
 """
 GET_RUN = "SELECT * FROM runs WHERE thread_id = %(thread_id)s"
 SET_RUN_STATUS = """

@@ -12,7 +12,15 @@ from bot.blocks import modals
 from bot.db import open_database
 from bot.models import Decision
 from bot.store import Store
-from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.cards import (
+    approval_id_of,
+    blocks_text,
+    current,
+    has_buttons,
+    wait_card,
+    wait_cards,
+)
+from tests.support.databases import wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
 
@@ -115,7 +123,7 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack):
     second = start_bot(APPROVERS=f"{BOSS},{BOSS2}")
     for n in range(3):
         first.command(f"Announcement {n}", user=REQ)
-    cards = [wait_card_n for wait_card_n in _cards(fake_slack, 3)]
+    cards = wait_cards(fake_slack, 3)
     actions = []
     for card in cards:
         for bot in (first, second) * 3:
@@ -138,33 +146,11 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack):
         assert len(_draft_posts(fake_slack, text)) == (1 if approved else 0), n
 
 
-def _cards(fake_slack, n):
-    from tests.support.cards import wait_cards
-
-    return wait_cards(fake_slack, n)
-
-
-def _wait_recorded(database_url, approval_id, timeout=10.0):
-    """Until the bot has stored the card's ts (the window between posting and storing it is
-    the one place a crash can leave a duplicate card behind)."""
-    db = open_database(database_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            approval = Store(db, time.time).get_approval(approval_id)
-            if approval is not None and approval.ts is not None:
-                return
-            time.sleep(0.05)
-        raise AssertionError("the card's ts was never stored")
-    finally:
-        db.close()
-
-
 def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
     bot = start_bot()
     bot.command("Remind everyone about the retro", user=REQ)
     card = wait_card(fake_slack)
-    _wait_recorded(database_url, card.approval_id)
+    wait_card_recorded(database_url, card.approval_id)
     bot.kill()
 
     again = start_bot()
@@ -185,7 +171,7 @@ def test_claimed_but_unapplied_decision_is_finished_after_restart(
     bot = start_bot()
     bot.command("Publish the changelog", user=REQ)
     card = wait_card(fake_slack)
-    _wait_recorded(database_url, card.approval_id)
+    wait_card_recorded(database_url, card.approval_id)
     bot.kill()
 
     db = open_database(database_url)
@@ -203,3 +189,25 @@ def test_claimed_but_unapplied_decision_is_finished_after_restart(
     fake_slack.wait_for("chat.postEphemeral")
     _settle(fake_slack)
     assert len(_draft_posts(fake_slack, "Draft: Publish the changelog")) == 1
+
+
+def test_click_while_the_card_is_still_being_posted_still_updates_it(start_bot, fake_slack):
+    """Slack shows the card before the bot has stored its ts; an instant click must not leave
+    a card with live buttons behind."""
+    bot = start_bot()
+    fake_slack.set_latency("chat.postMessage", 1.5)
+    bot.command("Say hi fast", user=REQ)
+    deadline = time.monotonic() + 20
+    approval_id = None
+    while approval_id is None and time.monotonic() < deadline:
+        for call in fake_slack.calls("chat.postMessage"):
+            approval_id = approval_id_of(call.params.get("blocks") or [])
+        time.sleep(0.02)
+    assert approval_id is not None
+    bot.click(ids.APPROVE, approval_id, REQ)  # answered while chat.postMessage is in flight
+    fake_slack.set_latency("chat.postMessage", 0)
+    card = wait_card(fake_slack)
+    fake_slack.wait_for("chat.update", timeout=20)
+    final = current(fake_slack, card)
+    assert not has_buttons(final)
+    assert "Approved* by <@U0REQ>" in blocks_text(final["blocks"])

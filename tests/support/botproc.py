@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class BotProcess:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, wait: bool = True) -> BotProcess:
+        """Start the bot; ``wait`` blocks until ``/healthz`` answers (HTTP mode only: in Socket
+        Mode start with ``wait=False`` and use :meth:`wait_until` on the socket instead)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=log, stderr=log
@@ -43,18 +46,25 @@ class BotProcess:
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
+        self.wait_until(self._healthy, "answer GET /healthz", timeout)
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        """Poll ``ready`` until it is true; fail at once, with the log, if the bot exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None
+            assert self.proc is not None, "start() the bot first"
             if self.proc.poll() is not None:
                 raise AssertionError(f"bot exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if ready():
+                return
             time.sleep(0.1)
-        raise AssertionError(f"bot did not become ready:\n{self.log()}")
+        raise AssertionError(f"bot did not {what} within {timeout}s:\n{self.log()}")
+
+    def _healthy(self) -> bool:
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]

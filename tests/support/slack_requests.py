@@ -23,55 +23,69 @@ def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
     }
 
 
+def command_payload(
+    text: str,
+    user: str = "U0REQ",
+    channel: str = "C0REQ",
+    response_url: str = "https://hooks.invalid/commands/1",
+) -> dict[str, str]:
+    """A ``/agent`` slash command as Slack sends it (form fields over HTTP, the same keys as
+    JSON in a Socket Mode ``slash_commands`` envelope)."""
+    return {
+        "token": "legacy",
+        "team_id": "T1",
+        "team_domain": "acme",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/agent",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": response_url,
+        "trigger_id": f"trig-{time.monotonic_ns()}",
+    }
+
+
 def command_body(text: str, user: str = "U0REQ", channel: str = "C0REQ") -> bytes:
-    return urlencode(
-        {
-            "token": "legacy",
-            "team_id": "T1",
-            "team_domain": "acme",
-            "channel_id": channel,
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/agent",
-            "text": text,
-            "api_app_id": "A1",
-            "response_url": "https://hooks.invalid/commands/1",
-            "trigger_id": f"trig-{time.monotonic_ns()}",
-        }
-    ).encode()
+    return urlencode(command_payload(text, user, channel)).encode()
 
 
 def _payload(data: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(data)}).encode()
 
 
+def click_payload(
+    action_id: str, approval_id: str, user: str, channel: str = "C0REQ", ts: str = "1.0"
+) -> dict[str, Any]:
+    """A click on one of a card's buttons (``block_actions``)."""
+    return {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "trigger_id": f"trig-{time.monotonic_ns()}",
+        "channel": {"id": channel, "name": "general"},
+        "message": {"ts": ts, "type": "message"},
+        "response_url": "https://hooks.invalid/actions/1",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": f"decide:{approval_id}",
+                "value": approval_id,
+                "type": "button",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+
+
 def click_body(
     action_id: str, approval_id: str, user: str, channel: str = "C0REQ", ts: str = "1.0"
 ) -> bytes:
-    return _payload(
-        {
-            "type": "block_actions",
-            "team": {"id": "T1", "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
-            "trigger_id": f"trig-{time.monotonic_ns()}",
-            "channel": {"id": channel, "name": "general"},
-            "message": {"ts": ts, "type": "message"},
-            "response_url": "https://hooks.invalid/actions/1",
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": f"decide:{approval_id}",
-                    "value": approval_id,
-                    "type": "button",
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-    )
+    return _payload(click_payload(action_id, approval_id, user, channel, ts))
 
 
 def submission_body(

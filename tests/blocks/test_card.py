@@ -1,0 +1,208 @@
+"""The approval card, pending and decided, checked with the fake's copy of Slack's Block Kit rules
+for ordinary, empty, huge and hostile text: Slack must accept it, and untrusted text must stay
+text (no live mentions or links)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bot.blocks import card
+from bot.models import Approval
+from tests.fakes.blockkit import validate_message_blocks
+from tests.support.approvals import BOSS, REQUESTER, TEXTS, action, decided, draft, make_approval
+from tests.support.cards import approval_id_of, blocks_text
+from tests.support.mrkdwn import HOSTILE, live_tokens, unescape
+
+EXPIRY = "Expired after 2d — rejected automatically"  # the scheduler's own words, not untrusted
+
+STATUSES = ("approved", "edited", "rejected", "expired")
+
+
+def all_decided(approval: Approval, text: str) -> dict[str, Approval]:
+    return {
+        "approved": decided(approval, "approve"),
+        "edited": decided(approval, "edit", text=text or "edited"),
+        "rejected": decided(approval, "reject", reason=text or None),
+        "expired": decided(approval, "expire", reason=EXPIRY),
+    }
+
+
+def assert_accepted(blocks: list[dict[str, Any]]) -> None:
+    assert validate_message_blocks(blocks) == []
+
+
+def assert_no_live_untrusted(blocks: list[dict[str, Any]]) -> None:
+    assert live_tokens(blocks_text(blocks), trusted_users=(REQUESTER, BOSS)) == []
+
+
+def buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        el["text"]["text"]: el
+        for block in blocks
+        if block["type"] == "actions"
+        for el in block["elements"]
+    }
+
+
+# ------------------------------------------------------------------ pending
+
+
+@pytest.mark.parametrize("name", TEXTS)
+def test_pending_draft_card_is_accepted_and_keeps_untrusted_text_inert(name):
+    text = TEXTS[name]
+    blocks = card.pending_card(draft(text, request=text or "x"), notes=("Reminder at 14:00",))
+    assert_accepted(blocks)
+    assert_no_live_untrusted(blocks)
+    assert approval_id_of(blocks) == "a1b2c3d4"
+    decide = buttons(blocks)
+    assert {k: v["action_id"] for k, v in decide.items() if k != "View full text"} == {
+        "Approve": card.APPROVE,
+        "Edit": card.EDIT,
+        "Reject": card.REJECT,
+    }
+    assert {b["value"] for b in decide.values()} == {"a1b2c3d4"}
+    assert "Reminder at 14:00" in blocks_text(blocks)
+
+
+def test_hostile_draft_is_shown_as_text_not_dropped():
+    blocks = card.pending_card(draft(HOSTILE, request=HOSTILE))
+    shown = blocks_text(blocks)
+    assert "&lt;!channel&gt;" in shown and "@\u2060here" in shown and "&amp; more" in shown
+    assert HOSTILE in unescape(shown)
+    assert "<@U0REQ> asked:" in shown  # the bot's own mention of the requester stays live
+
+
+def test_short_draft_has_no_read_more_but_a_long_one_says_it_was_shortened():
+    short = card.pending_card(draft(TEXTS["ordinary"]))
+    assert "View full text" not in buttons(short)
+    assert "shortened" not in blocks_text(short)
+
+    long = card.pending_card(draft(TEXTS["huge"]))
+    assert buttons(long)["View full text"]["action_id"] == card.VIEW_FULL
+    assert buttons(long)["View full text"]["value"] == "a1b2c3d4"
+    assert "Draft shortened for the card: 100,000 characters in all" in blocks_text(long)
+
+
+def test_empty_draft_says_so():
+    assert "_(empty draft)_" in blocks_text(card.pending_card(draft("")))
+
+
+@pytest.mark.parametrize("name", TEXTS)
+def test_pending_action_card_is_accepted_and_keeps_untrusted_text_inert(name):
+    text = TEXTS[name]
+    params = {"to": text, "subject": text, "body": text} if text else {}
+    blocks = card.pending_card(action(text, params))
+    assert_accepted(blocks)
+    assert_no_live_untrusted(blocks)
+    shown = blocks_text(blocks)
+    assert "`send_email`" in shown and "🟠 Medium" in shown
+    if name == "empty":
+        assert "_(no description)_" in shown and "_(no parameters)_" in shown
+    if name == "hostile":
+        assert f"*to*: {HOSTILE}" in unescape(shown)
+
+
+def test_action_card_without_a_known_risk_shows_high():
+    approval = action("Email ops", {"to": "ops@example.com"})
+    approval = replace(approval, payload={**approval.payload, "risk_level": "whatever"})
+    assert "🔴 High" in blocks_text(card.pending_card(approval))
+
+
+@pytest.mark.parametrize("name", TEXTS)
+def test_card_for_an_unknown_kind_of_request_is_accepted(name):
+    approval = make_approval({"kind": "custom", "question": TEXTS[name]})
+    blocks = card.pending_card(approval)
+    assert_accepted(blocks)
+    assert_no_live_untrusted(blocks)
+    assert blocks[0]["text"]["text"] == "Approval needed: custom"
+
+
+def test_notification_text_never_quotes_untrusted_text():
+    for approval in (draft(HOSTILE, HOSTILE), action(HOSTILE, {"to": HOSTILE})):
+        summary = card.summary_text(approval)
+        assert summary.endswith("requested by <@U0REQ>")
+        assert live_tokens(summary, trusted_users=(REQUESTER,)) == []
+        assert "evil" not in summary
+
+
+def test_ten_context_elements_at_most_however_many_notes():
+    blocks = card.pending_card(draft("hi"), notes=tuple(f"note {i}" for i in range(20)))
+    assert_accepted(blocks)
+
+
+# ------------------------------------------------------------------ decided
+
+
+@pytest.mark.parametrize("name", TEXTS)
+@pytest.mark.parametrize("status", STATUSES)
+def test_decided_draft_card_is_accepted_and_has_no_buttons_left(status, name):
+    text = TEXTS[name]
+    approval = all_decided(draft(text, request=text or "x"), text)[status]
+    blocks = card.decided_card(approval)
+    assert_accepted(blocks)
+    assert_no_live_untrusted(blocks)
+    assert approval_id_of(blocks) is None  # no Approve / Edit / Reject any more
+    assert set(buttons(blocks)) <= {"View full text"}
+
+
+@pytest.mark.parametrize("name", TEXTS)
+@pytest.mark.parametrize("status", STATUSES)
+def test_decided_action_card_is_accepted(status, name):
+    text = TEXTS[name]
+    approval = all_decided(action(text, {"to": text, "body": text}), text)[status]
+    blocks = card.decided_card(approval)
+    assert_accepted(blocks)
+    assert_no_live_untrusted(blocks)
+    assert approval_id_of(blocks) is None
+
+
+def test_decided_card_says_who_decided_what():
+    pending = draft("Ship it")
+    shown = {
+        status: blocks_text(card.decided_card(approval))
+        for status, approval in all_decided(pending, "Ship it tomorrow").items()
+    }
+    assert "✅ *Approved* by <@U0BOSS> at <!date^1700000600^" in shown["approved"]
+    assert "✏️ *Edited and approved* by <@U0BOSS>" in shown["edited"]
+    assert "❌ *Rejected* by <@U0BOSS> at " in shown["rejected"]
+    assert shown["rejected"].endswith(": Ship it tomorrow")
+    assert f"⌛ *{EXPIRY}*" in shown["expired"]
+    assert "|2023-11-14 22:23 UTC>" in shown["approved"]  # the fallback readers without JS see
+
+
+def test_edited_card_shows_the_edited_text_not_the_draft():
+    approval = decided(draft("Original draft"), "edit", text=f"Edited {HOSTILE}")
+    shown = blocks_text(card.decided_card(approval))
+    assert "Original draft" not in shown
+    assert f"> Edited {HOSTILE}" in unescape(shown)
+    assert_no_live_untrusted(card.decided_card(approval))
+
+
+def test_rejection_without_reason_and_expiry_without_reason():
+    rejected = blocks_text(card.decided_card(decided(draft("x"), "reject")))
+    assert rejected.endswith("❌ *Rejected* by <@U0BOSS> at " + card.when(1_700_000_600))
+    expired = blocks_text(card.decided_card(decided(draft("x"), "expire")))
+    assert "⌛ *expired*" in expired
+
+
+def test_long_draft_stays_readable_after_approval_but_not_after_an_edit():
+    long = draft(TEXTS["huge"])
+    assert "View full text" in buttons(card.decided_card(decided(long, "approve")))
+    assert "View full text" in buttons(card.decided_card(decided(long, "reject")))
+    assert buttons(card.decided_card(decided(long, "edit", text="short now"))) == {}
+
+
+def test_late_click_refusal_line_names_the_decider():
+    line = card.outcome_line(decided(draft("x"), "approve"))
+    assert line.startswith("✅ *Approved* by <@U0BOSS> at <!date^1700000600^")
+    assert card.outcome_line(draft("x")) == "⏳ Waiting for a decision"
+
+
+def test_a_reason_at_the_reject_modals_limit_still_fits_the_card():
+    # The Reject modal lets an approver type 1000 characters; these are all markup.
+    reason = "<b>&</b>" * 125
+    blocks = card.decided_card(decided(draft("Ship it"), "reject", reason=reason))
+    assert_accepted(blocks)

@@ -1,0 +1,199 @@
+"""Modals and the App Home tab, checked with the fake's copy of Slack's view rules for ordinary,
+empty, huge and hostile text: views.open / views.publish must accept them, editors must hold
+exactly what will be posted, and what cannot be edited must say why."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bot.blocks import card, modals
+from bot.blocks.home import MAX_LISTED, home_view
+from bot.models import Approval
+from graphs.actions import MAX_PARAM_CHARS, default_registry
+from tests.fakes.blockkit import validate_view
+from tests.support.approvals import TEXTS, action, draft, make_approval
+from tests.support.cards import blocks_text
+from tests.support.mrkdwn import HOSTILE, live_tokens, unescape
+
+REGISTRY = default_registry(lambda channel, text: "posted", None, "bot@example.com")
+EDITABLE = ("ordinary", "empty", "hostile")
+TOO_LONG = ("huge", "hostile_huge", "markup_huge")
+
+
+def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+
+
+def assert_cannot_edit(view: dict[str, Any], *phrases: str) -> None:
+    assert validate_view(view) == []
+    assert view["title"]["text"] == "Can't edit here"
+    assert inputs(view) == {} and "submit" not in view and "callback_id" not in view
+    assert view["close"]["text"] == "Close"
+    shown = blocks_text(view["blocks"])
+    for phrase in phrases:
+        assert phrase in shown
+
+
+# ------------------------------------------------------------------ edit draft
+
+
+@pytest.mark.parametrize("name", EDITABLE)
+def test_draft_editor_holds_exactly_the_draft(name):
+    text = TEXTS[name]
+    view = modals.edit_draft_modal(draft(text))
+    assert validate_view(view) == []
+    assert (view["callback_id"], view["private_metadata"]) == (modals.EDIT_DRAFT, "a1b2c3d4")
+    assert view["submit"]["text"] == "Approve edited" and view["close"]["text"] == "Cancel"
+    [field] = inputs(view).values()
+    assert field["block_id"] == modals.DRAFT_BLOCK
+    element = field["element"]
+    assert element["action_id"] == modals.VALUE and element["multiline"] is True
+    # Plain text in, plain text out: the editor shows the raw draft, escaping comes at posting.
+    assert element.get("initial_value", "") == text
+    assert field["optional"] is False
+
+
+def test_a_draft_of_exactly_the_editor_limit_is_editable_one_more_is_not():
+    at_limit = modals.edit_draft_modal(draft("x" * MAX_PARAM_CHARS))
+    assert validate_view(at_limit) == []
+    assert inputs(at_limit)[modals.DRAFT_BLOCK]["element"]["initial_value"] == "x" * 3000
+
+    over = modals.edit_draft_modal(draft("x" * (MAX_PARAM_CHARS + 1)))
+    assert_cannot_edit(over, "3,001 characters long", "at most 3,000")
+
+
+@pytest.mark.parametrize("name", TOO_LONG)
+def test_a_long_draft_opens_a_modal_saying_why_it_cannot_be_edited(name):
+    view = modals.edit_draft_modal(draft(TEXTS[name]))
+    assert_cannot_edit(view, "100,000 characters long", "Approve or reject it from the card")
+
+
+# ------------------------------------------------------------------ edit action
+
+
+@pytest.mark.parametrize("spec_name", list(REGISTRY.specs))
+@pytest.mark.parametrize("name", EDITABLE)
+def test_action_editor_has_one_input_per_parameter_prefilled(spec_name, name):
+    spec = REGISTRY.specs[spec_name]
+    text = TEXTS[name]
+    params = {p.name: text for p in spec.params} if text else {}
+    view = modals.edit_action_modal(action(text, params), spec)
+    assert validate_view(view) == []
+    assert (view["callback_id"], view["private_metadata"]) == (modals.EDIT_ACTION, "a1b2c3d4")
+    fields = inputs(view)
+    assert list(fields) == [modals.PARAM_PREFIX + p.name for p in spec.params]
+    for param in spec.params:
+        field = fields[modals.PARAM_PREFIX + param.name]
+        assert field["label"]["text"] == param.label
+        assert field["optional"] is (not param.required)
+        assert field["element"]["multiline"] is param.multiline
+        assert field["element"].get("initial_value", "") == text
+    assert live_tokens(blocks_text(view["blocks"])) == []
+
+
+@pytest.mark.parametrize("name", TOO_LONG)
+def test_an_action_with_a_parameter_too_long_to_edit_says_which(name):
+    spec = REGISTRY.specs["send_email"]
+    approval = action("Email ops", {"to": "ops@example.com", "subject": "s", "body": TEXTS[name]})
+    view = modals.edit_action_modal(approval, spec)
+    assert_cannot_edit(view, "Body is longer than Slack's editor holds (3,000 characters)")
+
+
+def test_edit_modal_picks_the_editor_for_what_is_proposed():
+    assert modals.edit_modal(draft("hi"), REGISTRY)["callback_id"] == modals.EDIT_DRAFT
+    email = action("Email ops", {"to": "ops@example.com", "subject": "s", "body": "b"})
+    assert modals.edit_modal(email, REGISTRY)["callback_id"] == modals.EDIT_ACTION
+
+    unknown = replace(email, payload={**email.payload, "action_type": "rm_rf"})
+    assert_cannot_edit(modals.edit_modal(unknown, REGISTRY), "can only be approved or rejected")
+    custom = make_approval({"kind": "custom", "question": HOSTILE})
+    assert_cannot_edit(modals.edit_modal(custom, REGISTRY), "can only be approved or rejected")
+
+
+# ------------------------------------------------------------------ reject
+
+
+@pytest.mark.parametrize("name", list(TEXTS))
+def test_reject_modal_asks_for_an_optional_short_reason(name):
+    view = modals.reject_modal(draft(TEXTS[name], request=TEXTS[name] or "x"))
+    assert validate_view(view) == []
+    assert (view["callback_id"], view["private_metadata"]) == (modals.REJECT, "a1b2c3d4")
+    assert view["submit"]["text"] == "Reject"
+    reason = inputs(view)[modals.REASON_BLOCK]
+    assert reason["optional"] is True
+    assert reason["element"]["max_length"] == 1000
+    assert "initial_value" not in reason["element"]
+
+
+# ------------------------------------------------------------------ full text
+
+
+@pytest.mark.parametrize("name", ["ordinary", "hostile", "huge", "hostile_huge"])
+def test_full_text_modal_shows_all_of_the_text_and_nothing_live(name):
+    text = TEXTS[name]
+    view = modals.full_text_modal(text)
+    assert validate_view(view) == []
+    assert view["title"]["text"] == "Full text" and "submit" not in view
+    sections = [b["text"]["text"] for b in view["blocks"]]
+    assert unescape("".join(sections)) == text
+    assert live_tokens("".join(sections)) == []
+
+
+def test_full_text_modal_for_an_empty_text_is_still_a_valid_view():
+    view = modals.full_text_modal("")
+    assert validate_view(view) == []
+    assert blocks_text(view["blocks"]) == "_(no text)_"
+
+
+def test_text_too_long_for_any_modal_is_cut_at_a_hundred_blocks_and_says_so():
+    text = TEXTS["markup_huge"]  # 433,333 characters once escaped: more than 100 sections hold
+    view = modals.full_text_modal(text)
+    assert validate_view(view) == []
+    assert len(view["blocks"]) == modals.MAX_MODAL_BLOCKS
+    assert view["blocks"][-1]["text"]["text"] == "_…the rest does not fit in a Slack modal._"
+    shown = unescape("".join(b["text"]["text"] for b in view["blocks"][:-1]))
+    assert text.startswith(shown) and len(shown) > 60_000
+
+
+# ------------------------------------------------------------------ home
+
+
+def listed(n: int, text: str = "Draft the VPN note") -> list[Approval]:
+    return [
+        replace(draft(text, request=text), id=f"appr{i:04d}", requester=f"U{i:04d}")
+        for i in range(n)
+    ]
+
+
+def test_home_with_nothing_waiting_says_how_to_start():
+    view = home_view([])
+    assert validate_view(view) == []
+    assert "Nothing is waiting. Start a run with `/agent <request>`." in blocks_text(view["blocks"])
+
+
+@pytest.mark.parametrize("name", list(TEXTS))
+def test_home_lists_what_waits_with_its_buttons(name):
+    text = TEXTS[name] or "x"
+    pending = listed(3, text)
+    view = home_view(pending)
+    assert validate_view(view) == []
+    shown = blocks_text(view["blocks"])
+    assert live_tokens(shown, trusted_users=[a.requester for a in pending]) == []
+    assert "*Draft* for <@U0001> in <#C0REQ>, since <!date^1700000000^" in shown
+    decide_blocks = [b["block_id"] for b in view["blocks"] if b["type"] == "actions"]
+    assert decide_blocks == ["decide:appr0000", "decide:appr0001", "decide:appr0002"]
+    if name == "hostile":
+        assert HOSTILE in unescape(shown)
+
+
+def test_home_lists_at_most_fifteen_and_counts_the_rest():
+    view = home_view(listed(MAX_LISTED + 5, HOSTILE))
+    assert validate_view(view) == []
+    decide_blocks = [b for b in view["blocks"] if b["type"] == "actions"]
+    assert len(decide_blocks) == MAX_LISTED
+    assert blocks_text(view["blocks"]).endswith("…and 5 more.")
+    buttons = {el["action_id"] for b in decide_blocks for el in b["elements"]}
+    assert buttons == {card.APPROVE, card.EDIT, card.REJECT}

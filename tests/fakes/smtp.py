@@ -1,0 +1,194 @@
+"""FakeSMTP: a real SMTP server on 127.0.0.1 that records what ``smtplib`` sends it.
+
+    with FakeSMTP() as smtp:
+        env = {"SMTP_URL": smtp.url, ...}
+        ...
+        [mail] = smtp.wait_for_messages(1)
+        assert mail.message["Subject"] == "Hello"
+
+It speaks just enough SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) for
+``smtplib.SMTP.send_message``; no AUTH, no TLS. Each accepted DATA becomes one :class:`Mail`.
+"""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Self, cast
+
+from ._http import Service
+
+HOSTNAME = "fake-smtp.test"
+MAX_LINE = 65_536
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message as delivered: the SMTP envelope and the parsed content."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def body(self) -> str:
+        part = self.message.get_body(("plain",))
+        return "" if part is None else cast(EmailMessage, part).get_content()
+
+
+def _address(argument: str, keyword: str) -> str | None:
+    """``FROM:<a@b.co> SIZE=12`` -> ``a@b.co``; None when the keyword is missing."""
+    head, _, rest = argument.partition(":")
+    if head.strip().upper() != keyword:
+        return None
+    return rest.strip().split(" ")[0].strip("<>")
+
+
+class _Session(socketserver.StreamRequestHandler):
+    server: _Server
+    _sender: str | None  # the transaction being built, cleared by MAIL, RSET and DATA
+    _recipients: list[str]
+
+    def handle(self) -> None:
+        self._reply(220, f"{HOSTNAME} ESMTP fake ready")
+        self._reset()
+        while line := self.rfile.readline(MAX_LINE):
+            verb, _, argument = line.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
+            if not self._command(verb.upper(), argument):
+                return
+
+    def _command(self, verb: str, argument: str) -> bool:
+        """Answer one command; False once the session is over."""
+        if verb == "EHLO":
+            self._reply(250, HOSTNAME, "8BITMIME", "SMTPUTF8", "HELP")
+        elif verb == "HELO":
+            self._reply(250, HOSTNAME)
+        elif verb == "MAIL":
+            sender = _address(argument, "FROM")
+            if sender is None:
+                self._reply(501, "Syntax: MAIL FROM:<address>")
+            else:
+                self._reset()
+                self._sender = sender
+                self._reply(250, "OK")
+        elif verb == "RCPT":
+            recipient = _address(argument, "TO")
+            if self._sender is None:
+                self._reply(503, "Need MAIL before RCPT")
+            elif not recipient:
+                self._reply(501, "Syntax: RCPT TO:<address>")
+            else:
+                self._recipients.append(recipient)
+                self._reply(250, "OK")
+        elif verb == "DATA":
+            if not self._recipients:
+                self._reply(503, "Need RCPT before DATA")
+            else:
+                self._reply(354, "End data with <CR><LF>.<CR><LF>")
+                self._receive()
+        elif verb == "RSET":
+            self._reset()
+            self._reply(250, "OK")
+        elif verb == "NOOP":
+            self._reply(250, "OK")
+        elif verb == "QUIT":
+            self._reply(221, "Bye")
+            return False
+        else:
+            self._reply(502, "Command not implemented")
+        return True
+
+    def _receive(self) -> None:
+        lines: list[bytes] = []
+        while (line := self.rfile.readline(MAX_LINE)) not in (b".\r\n", b".\n"):
+            if not line:
+                return  # the client hung up mid-message: nothing was delivered
+            line = line[1:] if line.startswith(b".") else line  # undo dot-stuffing
+            lines.append(line.rstrip(b"\r\n") + b"\n")
+        message = cast(EmailMessage, message_from_bytes(b"".join(lines), policy=policy.default))
+        assert self._sender is not None
+        self.server.record(Mail(self._sender, tuple(self._recipients), message))
+        self._reset()
+        self._reply(250, "OK: queued")
+
+    def _reset(self) -> None:
+        self._sender = None
+        self._recipients = []
+
+    def _reply(self, code: int, *lines: str) -> None:
+        *first, last = lines
+        text = "".join(f"{code}-{line}\r\n" for line in first) + f"{code} {last}\r\n"
+        self.wfile.write(text.encode())
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, record: _Recorder) -> None:
+        super().__init__(("127.0.0.1", 0), _Session)
+        self.record = record
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.mails: list[Mail] = []
+
+    def __call__(self, mail: Mail) -> None:
+        with self.changed:
+            self.mails.append(mail)
+            self.changed.notify_all()
+
+
+class FakeSMTP(Service):
+    def __init__(self) -> None:
+        self._recorder = _Recorder()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        if self._server is None:
+            self._server = _Server(self._recorder)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server is not running; call start() first")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """For ``SMTP_URL``."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[Mail]:
+        with self._recorder.changed:
+            return list(self._recorder.mails)
+
+    def wait_for_messages(self, count: int = 1, timeout: float = 10.0) -> list[Mail]:
+        """Wait until at least ``count`` messages arrived; returns all of them."""
+        recorder = self._recorder
+        with recorder.changed:
+            if recorder.changed.wait_for(lambda: len(recorder.mails) >= count, timeout):
+                return list(recorder.mails)
+            got = len(recorder.mails)
+        raise AssertionError(f"expected {count} email(s) within {timeout}s, got {got}")

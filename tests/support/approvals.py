@@ -1,0 +1,65 @@
+"""Approval records built directly, for testing the pure Block Kit builders, and the sample
+texts (ordinary, empty, huge, hostile) every builder must cope with."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from bot.models import STATUS_FOR, Approval, Decision
+from tests.fakes.openai_replies import filler
+from tests.support.mrkdwn import HOSTILE
+
+REQUESTER, BOSS = "U0REQ", "U0BOSS"
+HUGE = 100_000
+
+TEXTS = {
+    "ordinary": "The VPN is down tonight from 22:00 to 23:00 UTC. Sorry for the trouble!",
+    "empty": "",
+    "huge": filler(HUGE),
+    "hostile": HOSTILE,
+    "hostile_huge": ((HOSTILE + "\n") * (HUGE // len(HOSTILE)))[:HUGE],
+    "markup_huge": ("<&>" * HUGE)[:HUGE],  # every character expands when escaped
+}
+
+
+def make_approval(payload: dict[str, Any], request: str = "Draft the VPN note") -> Approval:
+    return Approval(
+        id="a1b2c3d4",
+        thread_id="0123456789abcdef0123456789abcdef",
+        interrupt_id="int-1",
+        graph=str(payload.get("kind", "custom")),
+        request=request,
+        requester=REQUESTER,
+        payload=payload,
+        channel="C0REQ",
+        ts="1700000000.000100",
+        status="pending",
+        created_at=1_700_000_000.0,
+    )
+
+
+def draft(text: str, request: str = "Draft the VPN note") -> Approval:
+    return make_approval({"kind": "draft", "draft": text}, request)
+
+
+def action(description: str, parameters: dict[str, str]) -> Approval:
+    payload = {
+        "kind": "action",
+        "action_type": "send_email",
+        "description": description,
+        "parameters": parameters,
+        "risk_level": "medium",
+    }
+    return make_approval(payload, "email ops the status")
+
+
+def decided(approval: Approval, kind: str, **details: Any) -> Approval:
+    by = None if kind == "expire" else BOSS
+    return replace(
+        approval,
+        status=STATUS_FOR[kind],
+        decided_by=by,
+        decided_at=1_700_000_600.0,
+        decision=Decision(kind, by or "scheduler", **details),  # type: ignore[arg-type]
+    )
