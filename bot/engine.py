@@ -27,7 +27,7 @@ from bot.policy import Approvers
 from bot.runner import Runner, RunState
 from bot.slack import Slack
 from bot.store import Store
-from bot.timeline import Policies, plan
+from bot.timeline import PlannedJob, Policies, plan
 from bot.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -100,13 +100,13 @@ class Engine:
         expire_as = job.detail.get("as", "reject")
         reason = notices.expiry_reason(job.detail.get("after"), expire_as)
         decision = Decision("expire", "scheduler", reason=reason, expire_as=expire_as)
-        return self._settle(approval, decision)
+        return self._settle(approval, decision, job.id)
 
-    def _settle(self, approval: Approval, decision: Decision) -> bool:
+    def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
         claimed = self.store.claim(approval.id, decision)
         if claimed is None:
             return False
-        self.store.cancel_jobs(approval.id)
+        self.store.cancel_jobs(approval.id, keep=job_id)
         self.apply(claimed)
         return True
 
@@ -186,10 +186,16 @@ class Engine:
         return notices.card_notes(self.store.jobs_for(approval.id))
 
     def _show_decided(self, approval: Approval) -> None:
+        self.refresh_card(approval)
+
+    def refresh_card(self, approval: Approval) -> None:
+        """Redraw the card (pending with its deadlines, or decided); when Slack still fails
+        after slack_sdk's own retries, leave a job so the scheduler keeps trying."""
         try:
-            self.slack.show_decided(approval)
+            self.slack.refresh_card(approval, self.card_notes(approval))
         except Exception:
-            logger.exception("could not update card %s", approval.id)
+            logger.exception("could not update card %s; queued a retry", approval.id)
+            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
 
     def _report(self, run: Run, report: str) -> str:
         text = escape(report)

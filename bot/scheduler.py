@@ -25,7 +25,6 @@ from bot.models import Approval, Job
 from bot.policy import Approvers
 from bot.slack import Slack
 from bot.store import Store
-from bot.timeline import PlannedJob
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,13 @@ class Scheduler:
 
     def run(self, job: Job) -> None:
         approval = self.store.get_approval(job.approval_id)
-        if approval is None or (not approval.pending and job.kind != "refresh"):
+        stale = (
+            job.kind in ("remind", "escalate")
+            and approval is not None
+            and (self.store.overdue_expiry(approval.id) is not None)
+        )
+        if approval is None or stale or (not approval.pending and job.kind != "refresh"):
+            # Decided, or catching up after an outage past the deadline: the expiry speaks.
             self.store.finish_job(job.id, "cancelled")
             return
         try:
@@ -74,7 +79,7 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.slack.refresh_card(approval, self.engine.card_notes(approval))
+            self.slack.refresh_card(approval, self.engine.card_notes(approval))  # raise: retry
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
@@ -85,9 +90,8 @@ class Scheduler:
             channel = job.detail.get("channel") or approval.channel
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
-            # The card shows "Escalated to ..."; a job of its own, so a failed update is retried
-            # without posting the escalation twice.
-            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
+            self.store.finish_job(job.id)  # before the card update: never escalate twice
+            self.engine.refresh_card(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
 

@@ -144,8 +144,10 @@ class Store:
         params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}
         self.db.execute(q.RETRY_JOB, params)
 
-    def cancel_jobs(self, approval_id: str) -> None:
-        self.db.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": self.clock()})
+    def cancel_jobs(self, approval_id: str, keep: str = "") -> None:
+        """Cancel what is left to do for a decided request (but ``keep``, the running job)."""
+        params = {"approval_id": approval_id, "keep": keep, "now": self.clock()}
+        self.db.execute(q.CANCEL_JOBS, params)
 
     def jobs_for(self, approval_id: str) -> list[Job]:
         return [

@@ -199,3 +199,18 @@ def test_slack_429_and_5xx_are_retried_not_lost_not_duplicated(deps, fake_slack,
     deps.scheduler.tick()
     deps.scheduler.tick()
     assert len(_escalations(fake_slack)) == 1
+
+
+def test_a_failed_card_update_is_retried_until_the_card_shows_the_outcome(deps, fake_slack, clock):
+    _start(deps)
+    card = wait_card(fake_slack)
+    clock.advance(25 * HOUR)
+    fake_slack.fail_next("chat.update", status=503, times=4)  # all of slack_sdk's retries
+    deps.scheduler.tick()
+    assert has_buttons(fake_slack.message(card.channel, card.ts))  # Slack is down: still stale
+    clock.advance(60)
+    deps.scheduler.tick()
+    final = fake_slack.message(card.channel, card.ts)
+    assert not has_buttons(final)
+    assert "Expired after 24h — rejected automatically" in blocks_text(final["blocks"])
+    assert len([c for c in fake_slack.calls("chat.update") if c.ok]) == 1

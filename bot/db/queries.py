@@ -94,6 +94,7 @@ WHERE id = %(id)s AND status = 'pending'
 CANCEL_JOBS = """
 UPDATE jobs SET status = 'cancelled', done_at = %(now)s
 WHERE approval_id = %(approval_id)s AND status = 'pending' AND kind <> 'refresh'
+  AND id <> %(keep)s
 """
 JOBS_FOR = "SELECT * FROM jobs WHERE approval_id = %(approval_id)s ORDER BY due_at"
 OVERDUE_EXPIRY = """

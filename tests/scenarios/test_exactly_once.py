@@ -20,7 +20,6 @@ from tests.support.cards import (
     wait_card,
     wait_cards,
 )
-from tests.support.databases import wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
 
@@ -144,6 +143,22 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack):
         approved = "Approved* by" in blocks_text(current(fake_slack, card)["blocks"])
         text = next(t for t in (f"Draft: Announcement {i}" for i in range(3)) if t in card.text)
         assert len(_draft_posts(fake_slack, text)) == (1 if approved else 0), n
+
+
+def wait_card_recorded(database_url, approval_id, timeout=10.0):
+    """Until the bot has stored the posted card's ts: a crash between Slack's answer to
+    chat.postMessage and that write is the one place a restart can post a second card."""
+    db = open_database(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            approval = Store(db, time.time).get_approval(approval_id)
+            if approval is not None and approval.ts is not None:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the bot never stored the ts of approval {approval_id}'s card")
+    finally:
+        db.close()
 
 
 def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
