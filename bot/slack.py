@@ -48,15 +48,13 @@ class Slack:
         return str(response["channel"]), str(response["ts"])
 
     def refresh_card(self, approval: Approval, notes: tuple[str, ...] = ()) -> None:
-        blocks = card.pending_card(approval, notes) if approval.pending else None
-        self._update(approval, blocks or card.decided_card(approval))
-
-    def show_decided(self, approval: Approval) -> None:
-        self._update(approval, card.decided_card(approval))
-
-    def _update(self, approval: Approval, blocks: list[dict[str, Any]]) -> None:
+        """Redraw a posted card: pending with its deadline notes, or decided."""
         if approval.ts is None:
             return
+        if approval.pending:
+            blocks = card.pending_card(approval, notes)
+        else:
+            blocks = card.decided_card(approval)
         self.client.chat_update(
             channel=approval.channel,
             ts=approval.ts,
