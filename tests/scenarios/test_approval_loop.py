@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.blocks import card as card_ids
 from bot.blocks import modals
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.slack_requests import home_opened_body
 
 REQUESTER, APPROVER = "U0REQ", "U0BOSS"
 
@@ -105,3 +106,31 @@ def test_second_click_changes_nothing_and_says_who_decided(start_bot, fake_slack
         c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == "Draft: Say hi"
     ]
     assert len(posts) == 1
+
+
+def test_cards_go_to_the_approvals_channel_and_outcomes_to_the_request_channel(
+    start_bot, fake_slack
+):
+    bot = start_bot(APPROVALS_CHANNEL="C0APPROVE")
+    response = bot.command("Tell the team the build is green")
+    assert "<#C0APPROVE>" in response.json()["text"]
+    card = wait_card(fake_slack)
+    assert card.channel == "C0APPROVE"
+    bot.click(card_ids.APPROVE, card.approval_id, REQUESTER, channel="C0APPROVE")
+    posted = fake_slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("text") == "Draft: Tell the team the build is green",
+    )
+    assert posted[0].params["channel"] == "C0REQ"
+
+
+def test_app_home_lists_what_waits_for_a_decision(start_bot, fake_slack):
+    bot = start_bot()
+    bot.command("Plan the offsite")
+    card = wait_card(fake_slack)
+    assert bot.send(home_opened_body(APPROVER)).status_code == 200
+    view = fake_slack.wait_for("views.publish")[0].params
+    assert view["user_id"] == APPROVER
+    text = blocks_text(view["view"]["blocks"])
+    assert "Waiting for approval" in text and "Plan the offsite" in text
+    assert any(b.get("block_id") == f"decide:{card.approval_id}" for b in view["view"]["blocks"])
