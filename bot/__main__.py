@@ -70,6 +70,10 @@ def run_socket_mode(app: App, app_token: str) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
+    # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
+    # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     logger.info("connecting in Socket Mode")
     handler = SocketModeHandler(app, app_token)
     try:
@@ -78,17 +82,17 @@ def run_socket_mode(app: App, app_token: str) -> int:
         error = problem.response.get("error")
         print(f"Slack rejected SLACK_APP_TOKEN (apps.connections.open: {error})", file=sys.stderr)
         return 2
-    # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
-    # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         while not stopping.wait(1.0):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        handler.close()
+        # slack_sdk's close() can wait forever when it lands just as its receiver thread starts
+        # (the thread then clears the "terminated" flag close() set); its threads are daemons.
+        closing = threading.Thread(target=handler.close, daemon=True)
+        closing.start()
+        closing.join(timeout=5)
     logger.info("Socket Mode connection closed")
     return 0
 
