@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Status = Literal["pending", "approved", "edited", "rejected", "expired"]
@@ -78,7 +78,6 @@ class Approval:
     decided_at: float | None = None
     decision: Decision | None = None
     applied_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pending(self) -> bool:

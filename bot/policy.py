@@ -69,9 +69,3 @@ class Approvers:
     def refusal(self, user: str, requester: str) -> str | None:
         members = self.members() if self.rules.approvers else frozenset()
         return refusal(user, requester, self.rules, members)
-
-    def mention(self) -> str:
-        """Who to ping in reminders: the approvers, or nobody when the requester decides."""
-        return " ".join(
-            f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in self.rules.approvers
-        )

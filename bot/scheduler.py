@@ -83,7 +83,9 @@ class Scheduler:
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
-            text = notices.reminder(approval, waited, self.approvers.mention())
+            text = notices.reminder(
+                approval, waited, notices.mentions(self.approvers.rules.approvers)
+            )
             self.slack.reply(approval.channel, approval.ts, text)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.blocks import card
-from bot.blocks.text import chunks, escape, truncate
+from bot.blocks.text import chunks, cut_escaped, escape
 from bot.models import Approval
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Slack:
 
     def reply(self, channel: str, thread_ts: str | None, text: str) -> str:
         """Post our own text, which may quote untrusted text already escaped by the caller."""
-        text, _ = truncate(text, MESSAGE_LIMIT)
+        text, _ = cut_escaped(text, MESSAGE_LIMIT)
         response = self.client.chat_postMessage(
             channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False
         )

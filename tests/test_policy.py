@@ -38,4 +38,9 @@ def test_groups_are_resolved_and_cached():
     assert approvers.refusal("U7", "U1") is None
     assert approvers.refusal("U7", "U1") is None
     assert calls == ["S9"]
-    assert approvers.mention() == "<@U2> <!subteam^S9>"
+
+
+def test_approvers_are_mentioned_as_users_and_groups():
+    from bot.blocks.notices import mentions
+
+    assert mentions(("U2", "S9")) == "<@U2> <!subteam^S9>"

@@ -21,12 +21,6 @@ def escape(text: str) -> str:
     return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
 
 
-def defuse_plain(text: str) -> str:
-    """For plain_text objects: no markup is parsed, but broadcast words still notify in places
-    such as notification previews, so they are defused too."""
-    return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
-
-
 def truncate(text: str, limit: int, note: str = "…") -> tuple[str, bool]:
     """Cut ``text`` to at most ``limit`` characters, ending with ``note`` when cut."""
     if len(text) <= limit:
