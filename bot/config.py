@@ -34,7 +34,7 @@ class Settings:
     openai_base_url: str | None
     openai_model: str
     openai_timeout: float
-    default_graph: str
+    default_graph: str | None
     approvals_channel: str | None
     approvers: tuple[str, ...]
     allow_self_approval: bool
@@ -48,6 +48,7 @@ class Settings:
     smtp_url: str | None
     email_from: str
     webhook_allowlist: tuple[str, ...] = field(default=())
+    langgraph_config: str = "langgraph.json"
 
     @property
     def socket_mode(self) -> bool:
@@ -130,7 +131,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
-        default_graph=env.get("DEFAULT_GRAPH", "draft").strip(),
+        default_graph=env.get("DEFAULT_GRAPH", "").strip() or None,
+        langgraph_config=env.get("LANGGRAPH_CONFIG", "").strip() or "langgraph.json",
         approvals_channel=env.get("APPROVALS_CHANNEL", "").strip() or None,
         approvers=_ids(env, "APPROVERS"),
         allow_self_approval=env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes"),

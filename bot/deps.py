@@ -8,18 +8,19 @@ from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.effects import Ledger
 from bot.engine import Engine
+from bot.graph_settings import load_graph_settings
 from bot.policy import Approvers, Rules
+from bot.registry import RegisteredGraph, load_registry
 from bot.runner import InProcessRunner
 from bot.scheduler import Scheduler
 from bot.slack import Slack, make_client
 from bot.store import Store
 from bot.timeline import load_policies
 from bot.worker import Worker
-from graphs import GRAPHS
 from graphs.actions import ActionRegistry, default_registry
 from graphs.toolbox import Toolbox
 
@@ -35,10 +36,16 @@ class Deps:
     scheduler: Scheduler
     worker: Worker
     clock: Callable[[], float]
+    registry: dict[str, RegisteredGraph]
+    default_graph: str
 
     @property
     def graphs(self) -> list[str]:
-        return list(GRAPHS)
+        return list(self.registry)
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        return {name: g.description for name, g in self.registry.items()}
 
     def close(self) -> None:
         self.worker.shutdown(wait=False)
@@ -72,8 +79,23 @@ def build_deps(
     actions = default_registry(
         slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
     )
-    toolbox = Toolbox(llm or make_llm(settings), actions, ledger)
-    runner = InProcessRunner({n: b(toolbox) for n, b in GRAPHS.items()}, db.checkpointer())
+    toolboxes: list[Toolbox] = []
+
+    def toolbox() -> Toolbox:  # built only when a registered graph asks for one
+        if not toolboxes:
+            toolboxes.append(Toolbox(llm or make_llm(settings), actions, ledger))
+        return toolboxes[0]
+
+    graph_settings = load_graph_settings(settings.policy_file)
+    registry = load_registry(settings.langgraph_config, db.checkpointer(), graph_settings, toolbox)
+    fallback = "draft" if "draft" in registry else next(iter(registry))
+    default_graph = settings.default_graph or fallback
+    if default_graph not in registry:
+        raise ConfigError(
+            f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
+            f"(registered: {', '.join(registry)})"
+        )
+    runner = InProcessRunner({name: g.graph for name, g in registry.items()})
     rules = Rules(settings.approvers, settings.allow_self_approval)
     approvers = Approvers(rules, slack.group_members)
     worker = worker or Worker()
@@ -86,6 +108,19 @@ def build_deps(
         ledger=ledger,
         worker=worker,
         policies=load_policies(settings),
+        graphs=registry,
     )
     scheduler = Scheduler(store, engine, slack, approvers)
-    return Deps(settings, db, store, slack, actions, engine, scheduler, worker, clock)
+    return Deps(
+        settings,
+        db,
+        store,
+        slack,
+        actions,
+        engine,
+        scheduler,
+        worker,
+        clock,
+        registry,
+        default_graph,
+    )

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from bot import adapters
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import escape, safe
 from bot.db import Database
 from bot.effects import Ledger
 from bot.models import Approval, Decision, Job, Run, RunRequest
+from bot.outputs import inputs_for, report_of
 from bot.policy import Approvers
+from bot.registry import RegisteredGraph
+from bot.review import Pending, Resume, Stop, Update
 from bot.runner import Runner, RunState
 from bot.slack import Slack
 from bot.store import Store
@@ -43,6 +49,7 @@ class Engine:
     ledger: Ledger
     worker: Worker
     policies: Policies
+    graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
     stale_after: float = 60.0
 
     # starting ---------------------------------------------------------------
@@ -61,9 +68,10 @@ class Engine:
             try:
                 state = self.runner.state(run.graph, thread_id)
                 if not state.started:
-                    state = self.runner.start(run.graph, thread_id, _inputs(run))
-                elif not state.finished and not state.interrupts:
+                    state = self.runner.start(run.graph, thread_id, self._inputs(run))
+                elif state.stuck:
                     state = self.runner.proceed(run.graph, thread_id)
+                state = self._past_skipped_breakpoints(run, state)
             except Exception as exc:
                 self._failed(run, exc)
                 return
@@ -88,6 +96,9 @@ class Engine:
         why = self.approvers.refusal(decision.by, approval.requester)
         if why:
             self.slack.tell(approval.channel, decision.by, why)
+            return False
+        if not adapters.permits(approval.review, decision):
+            self.slack.tell(approval.channel, decision.by, NOT_OFFERED)
             return False
         if self._settle(approval, decision):
             return True
@@ -134,15 +145,76 @@ class Engine:
             try:
                 state = self.runner.state(run.graph, run.thread_id)
                 if state.waiting_on(approval.interrupt_id):
-                    answer = {approval.interrupt_id: approval.decision.resume_value()}
-                    state = self.runner.resume(run.graph, run.thread_id, answer)
-                elif not state.finished and not state.interrupts:
+                    pending = adapters.pending_of(approval.interrupt_id, approval.payload)
+                    state = self._answer(run, pending, approval, approval.decision)
+                elif state.stuck:
                     state = self.runner.proceed(run.graph, run.thread_id)
+                if state is not None:
+                    state = self._past_skipped_breakpoints(run, state)
                 self.store.mark_applied(approval.id)
             except Exception as exc:
                 self._failed(run, exc)
                 return
-            self._publish(run, state)
+            if state is not None:
+                self._publish(run, state)
+
+    def _answer(
+        self, run: Run, pending: Pending, approval: Approval, decision: Decision
+    ) -> RunState | None:
+        """Send a decision back to LangGraph as its adapter (or the graph's settings) says;
+        None when the decision ended the run here."""
+        context = self.context(run.graph)
+        review = approval.review or adapters.describe(pending, context)
+        answer = adapters.answer(pending, review, decision, context)
+        if isinstance(answer, Stop):
+            self._finish(run, answer.report)
+            return None
+        if isinstance(answer, Update):
+            if answer.values is not None:
+                self.runner.update(run.graph, run.thread_id, answer.values, answer.as_node)
+            state = self.runner.proceed(run.graph, run.thread_id)
+        else:
+            state = self.runner.resume(run.graph, run.thread_id, {pending.id: answer.value})
+        if pending.breakpoint == "before" and not context.settings.ask_twice:
+            state = self._carry_over(run, pending.node, decision, state)
+        return state
+
+    def _carry_over(self, run: Run, node: str, decision: Decision, state: RunState) -> RunState:
+        """The node a reviewer just let run asks for a decision at once: it is the same
+        decision, so answer it rather than ask the same person twice."""
+        context = self.context(run.graph)
+        own = [p for p in state.interrupts if p.node == node]
+        if not own:
+            return state
+        answers: dict[str, Any] = {}
+        for pending in own:
+            review = adapters.describe(pending, context)
+            answer = adapters.answer(pending, review, decision, context)
+            if not isinstance(answer, Resume):
+                return state
+            answers[pending.id] = answer.value
+        return self.runner.resume(run.graph, run.thread_id, answers)
+
+    def _past_skipped_breakpoints(self, run: Run, state: RunState) -> RunState:
+        """With ``breakpoints: skip`` the graph's static breakpoints ask nobody."""
+        settings = self.context(run.graph).settings
+        for _ in range(100):
+            if state.breakpoint is None or settings.breakpoints != "skip":
+                break
+            state = self.runner.proceed(run.graph, run.thread_id)
+        return state
+
+    def context(self, graph: str) -> adapters.Context:
+        registered = self.graphs.get(graph)
+        if registered is None:
+            return adapters.Context(graph)
+        return adapters.Context(graph, registered.settings, registered.tools)
+
+    def _inputs(self, run: Run) -> dict[str, Any]:
+        registered = self.graphs.get(run.graph)
+        key = registered.input_key if registered else "request"
+        declared = registered.state_keys if registered else ()
+        return inputs_for(declared, key, run.request, run.requester, run.channel)
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
@@ -159,17 +231,24 @@ class Engine:
     def _publish(self, run: Run, state: RunState) -> None:
         """Called with the thread locked: post cards for new interrupts, or the outcome."""
         if state.finished:
-            report = str(state.values.get("report") or "Done.")
-            self.store.set_run_status(run.thread_id, "done", report)
-            self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
+            registered = self.graphs.get(run.graph)
+            output = registered.settings.output if registered else None
+            self._finish(run, report_of(state.values, output))
             return
-        for pending in state.interrupts:
-            value = pending.value if isinstance(pending.value, dict) else {"value": pending.value}
+        context = self.context(run.graph)
+        for pending in state.pending:
+            review = adapters.describe(pending, context)
+            value = pending.value if isinstance(pending.value, dict) else {}
             jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
-            approval = self.store.add_approval(run, pending.id, value, jobs)
+            payload = adapters.payload_of(pending)
+            approval = self.store.add_approval(run, pending.id, payload, review, jobs)
             if approval.pending and approval.ts is None:
                 self._post_card(approval)
-        self.store.set_run_status(run.thread_id, "waiting" if state.interrupts else "running")
+        self.store.set_run_status(run.thread_id, "waiting" if state.pending else "running")
+
+    def _finish(self, run: Run, report: str) -> None:
+        self.store.set_run_status(run.thread_id, "done", report)
+        self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
 
     def _post_card(self, approval: Approval) -> None:
         channel, ts = self.slack.post_card(approval, self.card_notes(approval))
@@ -224,9 +303,8 @@ class Engine:
         return self.slack.reply(run.channel, None, text)
 
 
+NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
+
+
 def already_decided(approval: Approval) -> str:
     return f"Nothing changed: this request was already decided. {outcome_line(approval)}"
-
-
-def _inputs(run: Run) -> dict[str, str]:
-    return {"request": run.request, "requester": run.requester, "channel": run.channel}

@@ -6,15 +6,33 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["pending", "approved", "edited", "rejected", "expired"]
-DecisionType = Literal["approve", "edit", "reject", "expire"]
+from bot.review import Review
+
+Status = str  # "pending", or what the decision made it: approved, edited, rejected, expired...
 
 STATUS_FOR: dict[str, Status] = {
     "approve": "approved",
     "edit": "edited",
     "reject": "rejected",
     "expire": "expired",
+    "respond": "responded",
+    "ignore": "ignored",
+    "answer": "answered",
 }
+
+
+def status_for(decision: Decision) -> Status:
+    """The request's status once ``decision`` is taken; a batch is summed up by its items."""
+    if decision.items:
+        kinds = {str(item.get("type")) for item in decision.items}
+        if kinds == {"approve"}:
+            return "approved"
+        if kinds == {"reject"}:
+            return "rejected"
+        if kinds <= {"approve", "edit"}:
+            return "edited"
+        return "decided"
+    return STATUS_FOR.get(decision.type, "decided")
 
 
 @dataclass(frozen=True)
@@ -32,21 +50,31 @@ class RunRequest:
 class Decision:
     """A person's (or the scheduler's) answer to one approval request."""
 
-    type: DecisionType
+    type: str  # approve, edit, reject, respond, ignore, answer, expire, or a settings choice
     by: str
     text: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = None  # the form's values (edit, answer)
     reason: str | None = None
     expire_as: Literal["reject", "approve"] = "reject"
+    message: str | None = None  # a reply (respond) or notes (a settings choice)
+    items: list[dict[str, Any]] | None = None  # one decision per proposal of a batch
+
+    @property
+    def effective_type(self) -> str:
+        """What the graph is told: an expiry acts as its policy's approve or reject."""
+        return self.expire_as if self.type == "expire" else self.type
 
     def resume_value(self) -> dict[str, Any]:
-        """The value the graph's ``interrupt()`` call returns."""
-        value: dict[str, Any] = {"type": self.expire_as if self.type == "expire" else self.type}
-        value["by"] = self.by
+        """The bot's documented resume value, for graphs with no settings of their own."""
+        value: dict[str, Any] = {"type": self.effective_type, "by": self.by}
+        if self.type == "expire":
+            value["expired"] = True
         if self.text is not None:
             value["text"] = self.text
         if self.parameters is not None:
             value["parameters"] = self.parameters
+        if self.message is not None:
+            value["message"] = self.message
         if self.type == "expire":
             value["reason"] = self.reason or "expired"
         elif self.reason:
@@ -78,6 +106,7 @@ class Approval:
     decided_at: float | None = None
     decision: Decision | None = None
     applied_at: float | None = None
+    review: Review | None = None
 
     @property
     def pending(self) -> bool:
@@ -101,6 +130,7 @@ class Approval:
             decided_at=row["decided_at"],
             decision=Decision.from_json(row["decision"]) if row["decision"] else None,
             applied_at=row["applied_at"],
+            review=Review.from_dict(json.loads(row["review"])) if row.get("review") else None,
         )
 
 

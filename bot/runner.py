@@ -1,7 +1,7 @@
 """The seam between the bot and LangGraph: start a run, resume it, read what it waits for.
 
 Graphs run in-process here; a LangGraph Server runner (langgraph-sdk) can stand in its place
-with the same three operations.
+with the same operations.
 """
 
 from __future__ import annotations
@@ -10,25 +10,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from langgraph.graph import StateGraph
 from langgraph.types import Command
 
+from bot.review import Pending
 
-@dataclass(frozen=True)
-class PendingInterrupt:
-    id: str
-    value: Any
+# Where LangGraph records what the last breakpoint saw (private in langgraph 1.x, so not imported).
+INTERRUPT = "__interrupt__"
 
 
 @dataclass(frozen=True)
 class RunState:
     started: bool
     finished: bool
-    interrupts: tuple[PendingInterrupt, ...]
+    interrupts: tuple[Pending, ...]
     values: dict[str, Any] = field(default_factory=dict)
+    breakpoint: Pending | None = None
+
+    @property
+    def pending(self) -> tuple[Pending, ...]:
+        """Everything a person must decide now: interrupts, or the breakpoint."""
+        return self.interrupts or ((self.breakpoint,) if self.breakpoint else ())
+
+    @property
+    def stuck(self) -> bool:
+        """Neither finished nor waiting for anyone: a step that died half way, to continue."""
+        return self.started and not self.finished and not self.pending
 
     def waiting_on(self, interrupt_id: str) -> bool:
-        return any(i.id == interrupt_id for i in self.interrupts)
+        return any(p.id == interrupt_id for p in self.pending)
 
 
 class Runner(Protocol):
@@ -38,18 +47,22 @@ class Runner(Protocol):
 
     def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState: ...
 
+    def update(
+        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
+    ) -> None: ...
+
     def state(self, graph: str, thread_id: str) -> RunState: ...
 
 
 class InProcessRunner:
-    def __init__(self, builders: Mapping[str, StateGraph], checkpointer: Any) -> None:
-        self.graphs = {name: b.compile(checkpointer=checkpointer) for name, b in builders.items()}
+    def __init__(self, graphs: Mapping[str, Any]) -> None:
+        """``graphs``: compiled graphs by name, each on the bot's checkpointer."""
+        self.graphs = dict(graphs)
 
     def _invoke(self, graph: str, thread_id: str, value: Any) -> RunState:
-        config = _config(thread_id)
         # durability="sync": every step is on disk before the next starts, so a crash loses
         # nothing a person already decided.
-        self.graphs[graph].invoke(value, config, durability="sync")
+        self.graphs[graph].invoke(value, _config(thread_id), durability="sync")
         return self.state(graph, thread_id)
 
     def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState:
@@ -61,18 +74,73 @@ class InProcessRunner:
     def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState:
         return self._invoke(graph, thread_id, Command(resume=answers))
 
+    def update(
+        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
+    ) -> None:
+        self.graphs[graph].update_state(_config(thread_id), values, as_node=as_node)
+
     def state(self, graph: str, thread_id: str) -> RunState:
-        snapshot = self.graphs[graph].get_state(_config(thread_id))
+        compiled = self.graphs[graph]
+        snapshot = compiled.get_state(_config(thread_id))
         interrupts = tuple(
-            PendingInterrupt(i.id, i.value) for task in snapshot.tasks for i in task.interrupts
+            Pending(i.id, i.value, task.name, _schema(i))
+            for task in snapshot.tasks
+            for i in task.interrupts
         )
         started = snapshot.created_at is not None
+        values = dict(snapshot.values or {})
+        paused = None
+        if started and snapshot.next and not interrupts:
+            paused = _breakpoint(compiled, snapshot, values)
         return RunState(
             started=started,
             finished=started and not snapshot.next,
             interrupts=interrupts,
-            values=dict(snapshot.values or {}),
+            values=values,
+            breakpoint=paused,
         )
+
+
+def _schema(interrupt: Any) -> dict[str, Any] | None:
+    schema = getattr(interrupt, "response_schema", None)
+    return schema if isinstance(schema, dict) else None
+
+
+def _breakpoint(compiled: Any, snapshot: Any, values: dict[str, Any]) -> Pending | None:
+    """The static breakpoint the run stopped at, if that is why it stopped.
+
+    A thread also stops with work left when a process dies mid-step; LangGraph's own rule tells
+    the two apart: a breakpoint fires only in a step the loop saved (not an ``update_state``),
+    with channels written since the last breakpoint, around a node named for it.
+    """
+    if (snapshot.metadata or {}).get("source") != "loop":
+        return None
+    saved = compiled.checkpointer.get_tuple(snapshot.config)
+    if saved is None or not _updated_since_last_pause(saved.checkpoint):
+        return None
+    node = _match(snapshot.next, compiled.interrupt_before_nodes)
+    where = "before"
+    if node is None and compiled.interrupt_after_nodes and snapshot.parent_config:
+        ran = compiled.get_state(snapshot.parent_config).next
+        node, where = _match(ran, compiled.interrupt_after_nodes), "after"
+    if node is None:
+        return None
+    checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
+    return Pending(f"bp:{checkpoint_id}", None, node, None, where, values)  # type: ignore[arg-type]
+
+
+def _match(nodes: tuple[str, ...], named: Any) -> str | None:
+    for node in nodes:
+        if named == "*" or node in (named or ()):
+            return node
+    return None
+
+
+def _updated_since_last_pause(checkpoint: Mapping[str, Any]) -> bool:
+    versions = checkpoint.get("channel_versions") or {}
+    seen = (checkpoint.get("versions_seen") or {}).get(INTERRUPT, {})
+    null = type(next(iter(versions.values()), ""))()
+    return any(version > seen.get(channel, null) for channel, version in versions.items())
 
 
 def _config(thread_id: str) -> dict[str, Any]:

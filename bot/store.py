@@ -9,7 +9,8 @@ from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
-from bot.models import STATUS_FOR, Approval, Decision, Job, Run, RunRequest
+from bot.models import Approval, Decision, Job, Run, RunRequest, status_for
+from bot.review import Review
 from bot.timeline import PlannedJob
 
 Clock = Callable[[], float]
@@ -57,7 +58,12 @@ class Store:
 
     # approvals ----------------------------------------------------------
     def add_approval(
-        self, run: Run, interrupt_id: str, payload: Any, jobs: Iterable[PlannedJob] = ()
+        self,
+        run: Run,
+        interrupt_id: str,
+        payload: Any,
+        review: Review,
+        jobs: Iterable[PlannedJob] = (),
     ) -> Approval:
         """Record a pending request for an interrupt, with its reminders, escalations and
         expiry, in one transaction; the same interrupt is recorded once."""
@@ -73,6 +79,7 @@ class Store:
                     "request": run.request,
                     "requester": run.requester,
                     "payload": json.dumps(payload, default=str),
+                    "review": json.dumps(review.to_dict(), default=str),
                     "channel": run.approvals_channel,
                     "now": self.clock(),
                 },
@@ -103,7 +110,7 @@ class Store:
             q.CLAIM,
             {
                 "id": approval_id,
-                "status": STATUS_FOR[decision.type],
+                "status": status_for(decision),
                 "by": decision.by,
                 "now": self.clock(),
                 "decision": decision.to_json(),

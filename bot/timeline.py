@@ -31,6 +31,18 @@ import yaml
 from bot.config import ConfigError, Settings
 from bot.durations import parse_duration
 
+# A graph's own settings share its section of the file (bot.graph_settings reads them).
+SETTINGS_KEYS = {
+    "description",
+    "input",
+    "output",
+    "breakpoints",
+    "ask_twice",
+    "resume",
+    "update",
+    "buttons",
+}
+
 ExpireAs = Literal["reject", "approve"]
 
 
@@ -107,11 +119,11 @@ def env_policy(settings: Settings) -> Policy:
     return Policy(settings.remind_after, settings.expire_after, "reject", levels)
 
 
-def load_policies(settings: Settings) -> Policies:
-    default = env_policy(settings)
-    if not settings.policy_file:
-        return Policies(default)
-    path = Path(settings.policy_file)
+def read_policy_file(path_text: str | None) -> dict[str, Any]:
+    """The policy file as a mapping (empty when there is none); errors name POLICY_FILE."""
+    if not path_text:
+        return {}
+    path = Path(path_text)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -120,6 +132,15 @@ def load_policies(settings: Settings) -> Policies:
         raise ConfigError(f"POLICY_FILE: {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"POLICY_FILE: {path} must hold a mapping")
+    return data
+
+
+def load_policies(settings: Settings) -> Policies:
+    default = env_policy(settings)
+    data = read_policy_file(settings.policy_file)
+    if not data:
+        return Policies(default)
+    path = settings.policy_file
     default = _policy(data.get("defaults") or {}, default, f"{path}: defaults")
     sections = {}
     for section in ("graphs", "actions"):
@@ -139,7 +160,7 @@ _KEYS = {"remind_after", "expire_after", "expire_as", "escalation"}
 def _policy(body: Any, base: Policy, where: str) -> Policy:
     if not isinstance(body, dict):
         raise ConfigError(f"POLICY_FILE: {where} must be a mapping")
-    unknown = set(body) - _KEYS
+    unknown = set(body) - _KEYS - (SETTINGS_KEYS if ": graphs." in where else set())
     if unknown:
         raise ConfigError(f"POLICY_FILE: {where}: unknown key(s) {', '.join(sorted(unknown))}")
     policy = base

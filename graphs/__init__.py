@@ -1,16 +1,5 @@
-"""The agent graphs the bot ships. Each module exposes ``build(toolbox) -> StateGraph``
-(uncompiled); the bot compiles it with its own checkpointer."""
+"""The agent graphs the bot ships, registered in ``langgraph.json`` like any other graph.
 
-from __future__ import annotations
-
-from collections.abc import Callable
-
-from langgraph.graph import StateGraph
-
-from graphs import action, draft
-from graphs.toolbox import Toolbox
-
-GRAPHS: dict[str, Callable[[Toolbox], StateGraph]] = {
-    "draft": draft.build,
-    "action": action.build,
-}
+Each module exposes ``build(toolbox) -> StateGraph`` (uncompiled); the bot compiles it with its
+own checkpointer and hands it the model and the action registry.
+"""

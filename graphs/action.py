@@ -4,6 +4,7 @@ responder reports the outcome."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, TypedDict
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -12,13 +13,21 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
+from graphs.actions import ActionSpec
 from graphs.toolbox import Toolbox, thread_id
 
 
+class Parameter(BaseModel):
+    name: str = Field(description="The parameter's name, as the action lists it")
+    value: str = Field(description="The parameter's value")
+
+
 class ActionProposal(BaseModel):
+    # OpenAI's strict structured outputs refuse free-form objects (every object needs
+    # additionalProperties: false), so parameters are name/value pairs, not a dict.
     action_type: str = Field(description="One of the available action names")
     description: str = Field(description="What will happen, in one sentence, for a reviewer")
-    parameters: dict[str, str] = Field(description="The action's parameters by name")
+    parameters: list[Parameter] = Field(description="The action's parameters")
     risk_level: Literal["low", "medium", "high"] = Field(
         description="low = read-only, medium = creates or sends inside the team, "
         "high = sends externally, modifies or deletes"
@@ -44,7 +53,21 @@ def _planner_prompt(toolbox: Toolbox) -> str:
     return "\n".join(lines)
 
 
+def form_fields(spec: ActionSpec) -> list[dict[str, Any]]:
+    """The action's parameters as the bot's form fields (name, label, kind, required)."""
+    return [
+        {
+            "name": p.name,
+            "label": p.label,
+            "kind": "multiline" if p.kind == "text" and p.multiline else p.kind,
+            "required": p.required,
+        }
+        for p in spec.params
+    ]
+
+
 def build(toolbox: Toolbox) -> StateGraph:
+    """Plan one action (post, email, webhook, URL check) and run it once a person approves."""
     planner = toolbox.llm.with_structured_output(ActionProposal)
 
     def plan(state: ActionState) -> ActionState:
@@ -53,6 +76,7 @@ def build(toolbox: Toolbox) -> StateGraph:
         )
         assert isinstance(proposal, ActionProposal)
         action = proposal.model_dump()
+        action["parameters"] = {p.name: p.value for p in proposal.parameters}
         action["risk_level"] = toolbox.actions.risk(action["action_type"], action["risk_level"])
         return {"proposal": action}
 
@@ -62,7 +86,9 @@ def build(toolbox: Toolbox) -> StateGraph:
             return {"decision": {"type": "reject", "reason": "the planner chose no known action"}}
         if action["risk_level"] == "low":
             return {"decision": {"type": "approve", "by": "policy (low risk)"}}
-        decision = interrupt({"kind": "action", **action})
+        spec = toolbox.actions.specs[action["action_type"]]
+        # The card's Edit form comes from this payload: one typed input per parameter.
+        decision = interrupt({"kind": "action", **action, "fields": form_fields(spec)})
         return {"decision": dict(decision)}
 
     def execute(state: ActionState, config: RunnableConfig) -> ActionState:
@@ -70,7 +96,10 @@ def build(toolbox: Toolbox) -> StateGraph:
         if decision.get("type") not in ("approve", "edit"):
             reason = decision.get("reason")
             return {"result": f"Not run: rejected{': ' + reason if reason else ''}."}
-        params = decision.get("parameters") or action["parameters"]
+        edited = decision.get("parameters")
+        params = edited if edited is not None else action["parameters"]
+        # The form types a JSON payload; actions take text.
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
         name = action["action_type"]
         outcome = toolbox.effects.once(
             f"{thread_id(config)}:execute", lambda: toolbox.actions.run(name, params)

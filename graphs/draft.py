@@ -28,6 +28,8 @@ class DraftState(TypedDict, total=False):
 
 
 def build(toolbox: Toolbox) -> StateGraph:
+    """Draft a Slack message; post it once a person approves or edits it."""
+
     def write(state: DraftState) -> DraftState:
         reply = toolbox.llm.invoke([SystemMessage(SYSTEM_PROMPT), HumanMessage(state["request"])])
         return {"draft": str(reply.content).strip()}

@@ -14,7 +14,7 @@ def test_defaults():
     assert s.port == 3000
     assert s.database_url == "sqlite:///data/approvals.db"
     assert s.slack_api_url == "https://slack.com/api/"
-    assert s.default_graph == "draft"
+    assert s.default_graph is None and s.langgraph_config == "langgraph.json"
     assert not s.socket_mode
     assert s.expire_after == 86400
 

@@ -241,10 +241,15 @@ def test_socket_mode_round_trip_with_bolt(slack: FakeSlack) -> None:
 # ------------------------------------------------------------------------- OpenAI
 
 
-class ProposedAction(BaseModel):
+class Param(BaseModel):
+    name: str
+    value: str
+
+
+class ProposedAction(BaseModel):  # strict-safe: no free-form dict (see test_fake_openai_strict)
     action_type: Literal["post_message", "noop"]
     description: str
-    parameters: dict[str, Any]
+    parameters: list[Param]
     risk_level: Literal["low", "high"]
 
 
@@ -295,7 +300,7 @@ def test_structured_output(openai_server: FakeOpenAI, llm: ChatOpenAI) -> None:
     wanted = {
         "action_type": "post_message",
         "description": "greet",
-        "parameters": {"channel": "C1", "text": "hi"},
+        "parameters": [{"name": "channel", "value": "C1"}, {"name": "text", "value": "hi"}],
         "risk_level": "high",
     }
     default_method = llm.with_structured_output(ProposedAction)  # json_schema response_format
@@ -303,7 +308,7 @@ def test_structured_output(openai_server: FakeOpenAI, llm: ChatOpenAI) -> None:
     assert openai_server.requests[-1]["response_format"]["type"] == "json_schema"
     fallback = default_method.invoke("no json here")
     assert fallback == ProposedAction(
-        action_type="post_message", description="x", parameters={}, risk_level="low"
+        action_type="post_message", description="x", parameters=[], risk_level="low"
     )
 
     tools = llm.with_structured_output(ProposedAction, method="function_calling")

@@ -1,4 +1,5 @@
-"""The approval card: pending (with buttons) and decided (who, what, when)."""
+"""The approval card: pending (with the buttons its review allows) and decided (who, what,
+when). It renders what an adapter described (:class:`bot.review.Review`) and nothing else."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from bot.blocks.text import cut_escaped, quote, safe
 from bot.models import Approval
+from bot.review import Proposal, Review
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
     "approval.approve",
@@ -14,9 +16,25 @@ APPROVE, EDIT, REJECT, VIEW_FULL = (
     "approval.reject",
     "approval.view_full",
 )
+RESPOND, IGNORE, ANSWER, EACH = (
+    "approval.respond",
+    "approval.ignore",
+    "approval.answer",
+    "approval.each",
+)
+CHOICE_PREFIX = "approval.choice:"  # + a settings button's name
+BUTTONS = {
+    "approve": ("Approve", APPROVE, "primary"),
+    "edit": ("Edit", EDIT, None),
+    "respond": ("Respond", RESPOND, None),
+    "answer": ("Answer…", ANSWER, "primary"),
+    "ignore": ("Ignore", IGNORE, None),
+    "reject": ("Reject", REJECT, "danger"),
+}
 RISK_BADGE = {"low": "🟢 Low", "medium": "🟠 Medium", "high": "🔴 High"}
 REQUEST_LIMIT = 500
 PARAMS_LIMIT = 2800
+MAX_PROPOSALS = 10  # keeps a card far below Slack's 50 blocks
 
 Block = dict[str, Any]
 
@@ -38,19 +56,38 @@ def _context(*texts: str) -> Block:
     }
 
 
+def review_of(approval: Approval) -> Review:
+    return approval.review or Review("plain", f"Approval needed: {approval.graph}", ())
+
+
+def kind_of(approval: Approval, default: str = "request") -> str:
+    """What is waiting, in a word: draft, action, tool call, request."""
+    return review_of(approval).summary or default
+
+
 def summary_text(approval: Approval) -> str:
     """Notification fallback: short, and with no untrusted text in it."""
-    kind = approval.payload.get("kind", "request")
+    kind = kind_of(approval)
     return f"Approval needed: {kind} requested by <@{approval.requester}>"
 
 
-def proposal_blocks(approval: Approval, text_override: str | None = None) -> list[Block]:
-    """What the agent proposes; ``text_override`` shows an edited draft instead."""
-    payload = approval.payload
-    request, _ = safe(approval.request, REQUEST_LIMIT)
-    blocks: list[Block] = [_mrkdwn(f"*<@{approval.requester}> asked:* {request}")]
-    if payload.get("kind") == "draft":
-        draft = text_override if text_override is not None else str(payload.get("draft", ""))
+def _details(proposal: Proposal, shown: dict[str, Any] | None) -> Block | None:
+    values = shown if shown is not None else dict(proposal.details)
+    if not values:
+        return None
+    lines = [
+        f"*{safe(str(k), 100)[0]}*: {safe(v if isinstance(v, str) else str(v), PARAMS_LIMIT)[0]}"
+        for k, v in values.items()
+    ]
+    return _mrkdwn(cut_escaped("\n".join(lines), PARAMS_LIMIT)[0])
+
+
+def _proposal_blocks(
+    review: Review, proposal: Proposal, index: int, edited: dict[str, Any] | None
+) -> list[Block]:
+    blocks: list[Block] = []
+    if review.shape == "draft":
+        draft = str(edited.get("text", proposal.description)) if edited else proposal.description
         body, cut = quote(draft)
         blocks.append(_mrkdwn(body if draft.strip() else "_(empty draft)_"))
         if cut:
@@ -60,60 +97,118 @@ def proposal_blocks(approval: Approval, text_override: str | None = None) -> lis
                     "Use *View full text* to read all of it."
                 )
             )
-    elif payload.get("kind") == "action":
-        action, _ = safe(str(payload.get("action_type")), 200)
-        risk = RISK_BADGE.get(str(payload.get("risk_level")), "🔴 High")
+        return blocks
+    title, _ = safe(proposal.title, 200)
+    number = f"{index + 1}. " if len(review.proposals) > 1 else ""
+    if proposal.risk is not None:
+        risk = RISK_BADGE.get(proposal.risk, "🔴 High")
         blocks.append(
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*Action*\n`{action}`"},
+                    {"type": "mrkdwn", "text": f"*{number}Action*\n`{title}`"},
                     {"type": "mrkdwn", "text": f"*Risk*\n{risk}"},
                 ],
             }
         )
-        description, _ = safe(str(payload.get("description", "")), 1000)
+    elif review.shape != "plain" or number:
+        blocks.append(_mrkdwn(f"*{number}`{title}`*"))
+    description, _ = safe(proposal.description, 1000)
+    if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
-        params = dict(payload.get("parameters") or {})
-        lines = [f"*{safe(k, 100)[0]}*: {safe(str(v), PARAMS_LIMIT)[0]}" for k, v in params.items()]
-        text, _ = cut_escaped("\n".join(lines) or "_(no parameters)_", PARAMS_LIMIT)
-        blocks.append(_mrkdwn(text))
-    else:
-        blocks.append(_mrkdwn(safe(str(payload), PARAMS_LIMIT)[0]))
+    shown = {**dict(proposal.details), **edited} if edited else None
+    details = _details(proposal, shown)
+    if details is not None:
+        blocks.append(details)
+    elif proposal.risk is not None:
+        blocks.append(_mrkdwn("_(no parameters)_"))
+    return blocks
+
+
+def proposal_blocks(approval: Approval, edits: list[dict[str, Any] | None] | None = None):
+    """What the agent proposes; ``edits`` shows each proposal's edited values instead."""
+    review = review_of(approval)
+    request, _ = safe(approval.request, REQUEST_LIMIT)
+    blocks: list[Block] = [_mrkdwn(f"*<@{approval.requester}> asked:* {request}")]
+    for index, proposal in enumerate(review.proposals[:MAX_PROPOSALS]):
+        edited = edits[index] if edits and index < len(edits) else None
+        blocks.extend(_proposal_blocks(review, proposal, index, edited))
+    hidden = len(review.proposals) - MAX_PROPOSALS
+    if hidden > 0:
+        blocks.append(_context(f"…and {hidden} more; use *Review each* to see them all."))
     return blocks
 
 
 def is_long(approval: Approval) -> bool:
-    """True when the card cannot show the whole draft."""
-    draft = approval.payload.get("draft")
-    return isinstance(draft, str) and quote(draft)[1]
+    """True when the card cannot show everything the reviewer should read."""
+    text = review_of(approval).long_text
+    if not isinstance(text, str):
+        return False
+    return quote(text)[1] if review_of(approval).shape == "draft" else len(text) > 2000
+
+
+def buttons_for(approval: Approval) -> list[Block]:
+    review = review_of(approval)
+    buttons: list[Block] = []
+    if len(review.proposals) == 1:
+        for choice in review.proposals[0].choices:
+            if choice in BUTTONS:
+                text, action_id, style = BUTTONS[choice]
+                buttons.append(_button(text, action_id, approval.id, style))
+    elif review.proposals:
+        common = review.choices()
+        if "approve" in common:
+            buttons.append(_button("Approve all", APPROVE, approval.id, "primary"))
+        buttons.append(_button("Review each…", EACH, approval.id))
+        if "reject" in common:
+            buttons.append(_button("Reject all", REJECT, approval.id, "danger"))
+    for extra in review.extra:
+        buttons.append(_button(extra.label, CHOICE_PREFIX + extra.name, approval.id))
+    if is_long(approval):
+        buttons.append(_button("View full text", VIEW_FULL, approval.id))
+    return buttons
 
 
 def pending_card(approval: Approval, notes: tuple[str, ...] = ()) -> list[Block]:
-    buttons: list[Block] = [
-        _button("Approve", APPROVE, approval.id, "primary"),
-        _button("Edit", EDIT, approval.id),
-        _button("Reject", REJECT, approval.id, "danger"),
-    ]
-    if is_long(approval):
-        buttons.append(_button("View full text", VIEW_FULL, approval.id))
     return [
         {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
         *proposal_blocks(approval),
         _context(f"Run `{approval.thread_id[:8]}`", *notes),
-        {"type": "actions", "block_id": f"decide:{approval.id}", "elements": buttons},
+        {"type": "actions", "block_id": f"decide:{approval.id}", "elements": buttons_for(approval)},
     ]
+
+
+def _edits(approval: Approval) -> list[dict[str, Any] | None] | None:
+    """What the decision changed, per proposal, to show instead of what was proposed."""
+    decision = approval.decision
+    if decision is None:
+        return None
+    if decision.items:
+        return [
+            dict(i.get("values") or {}) if i.get("type") == "edit" else None for i in decision.items
+        ]
+    if decision.type == "edit":
+        values = dict(decision.parameters or {})
+        if decision.text is not None:
+            values["text"] = decision.text
+        return [values] * len(review_of(approval).proposals)
+    return None
 
 
 def decided_card(approval: Approval) -> list[Block]:
-    decision = approval.decision
-    edited_text = decision.text if decision and decision.type == "edit" else None
+    edits = _edits(approval)
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
-        *proposal_blocks(approval, edited_text),
+        *proposal_blocks(approval, edits),
         _mrkdwn(outcome_line(approval)),
     ]
-    if is_long(approval) and edited_text is None:
+    if approval.decision and approval.decision.items:
+        lines = [
+            f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
+            for i, item in enumerate(approval.decision.items[:MAX_PROPOSALS])
+        ]
+        blocks.append(_context(safe("  ".join(lines), 1900)[0]))
+    if is_long(approval) and not edits:
         blocks.append(
             {
                 "type": "actions",
@@ -122,6 +217,15 @@ def decided_card(approval: Approval) -> list[Block]:
             }
         )
     return blocks
+
+
+_ITEM_WORDS = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "respond": "answered",
+    "ignore": "ignored",
+}
 
 
 def outcome_line(approval: Approval) -> str:
@@ -139,16 +243,41 @@ def outcome_line(approval: Approval) -> str:
     if approval.status == "expired":
         reason = safe(d.reason, 300)[0] if d and d.reason else "expired"
         return f"⌛ *{reason}* ({at})"
+    if approval.status == "responded":
+        message = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
+        return f"💬 *Answered* by {by} at {at}{message}"
+    if approval.status == "ignored":
+        return f"🙈 *Ignored* by {by} at {at}"
+    if approval.status == "answered":
+        return f"📝 *Answered* by {by} at {at}"
+    if approval.status == "decided":
+        label = _choice_label(approval)
+        notes = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
+        return f"☑️ *{label}* by {by} at {at}{notes}"
     return "⏳ Waiting for a decision"
 
 
+def _choice_label(approval: Approval) -> str:
+    decision = approval.decision
+    if decision is None or decision.items:
+        return "Decided"
+    for extra in review_of(approval).extra:
+        if extra.name == decision.type:
+            return safe(extra.label, 75)[0]
+    return "Decided"
+
+
+_WAITING = (" waiting for approval", " waiting for you", " to review")
+_STATUS_WORDS = {"edited": "edited and approved", "decided": "decided"}
+
+
 def _title(approval: Approval) -> str:
-    kind = approval.payload.get("kind")
-    if kind == "draft":
-        return "📝 Draft waiting for approval"
-    if kind == "action":
-        return "⚙️ Action waiting for approval"
-    return f"Approval needed: {approval.graph}"[:150]
+    title = review_of(approval).title or "Approval needed"
+    if not approval.pending:
+        for phrase in _WAITING:
+            title = title.replace(phrase, "")
+        title = f"{title}: {_STATUS_WORDS.get(approval.status, approval.status)}"
+    return title[:150]
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:

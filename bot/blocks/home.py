@@ -19,7 +19,7 @@ def home_view(pending: list[Approval]) -> dict[str, Any]:
         blocks.append(_section("Nothing is waiting. Start a run with `/agent <request>`."))
     for approval in pending[:MAX_LISTED]:
         request, _ = safe(approval.request, 300)
-        kind = approval.payload.get("kind", approval.graph)
+        kind = card.kind_of(approval, approval.graph)
         blocks.append(
             _section(
                 f"*{escape(str(kind)).capitalize()}* for <@{approval.requester}> in "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.blocks.card import when
+from bot.blocks.card import kind_of, when
 from bot.durations import format_duration
 from bot.models import Approval, Job
 
@@ -12,7 +12,7 @@ def mentions(ids: list[str] | tuple[str, ...]) -> str:
 
 
 def reminder(approval: Approval, waited: float, who: str) -> str:
-    kind = approval.payload.get("kind", "request")
+    kind = kind_of(approval)
     ask = who or f"<@{approval.requester}>"
     return (
         f":alarm_clock: {ask} this {kind} has been waiting {format_duration(int(waited))} "
@@ -24,7 +24,7 @@ def escalation(approval: Approval, job: Job, waited: float, permalink: str | Non
     level = job.level + 1
     targets = mentions(job.detail.get("to") or []) or "Approvers"
     link = f"<{permalink}|Open the request>" if permalink else "See the request card."
-    kind = approval.payload.get("kind", "request")
+    kind = kind_of(approval)
     repeat = f", reminder {job.round + 1}" if job.round else ""
     return (
         f":rotating_light: Escalation level {level}{repeat}: {targets}, a {kind} requested by "

@@ -18,10 +18,10 @@ ORDER BY updated_at LIMIT %(limit)s
 """
 
 INSERT_APPROVAL = """
-INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, channel,
-                       status, created_at)
+INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
+                       channel, status, created_at)
 VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(requester)s,
-        %(payload)s, %(channel)s, 'pending', %(now)s)
+        %(payload)s, %(review)s, %(channel)s, 'pending', %(now)s)
 ON CONFLICT (thread_id, interrupt_id) DO NOTHING
 """
 GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"

@@ -71,4 +71,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS jobs_approval ON jobs (approval_id)",
         ],
     ),
+    (
+        3,
+        # What the reviewer is asked (bot.review.Review as JSON), described once by an adapter.
+        ["ALTER TABLE approvals ADD COLUMN review TEXT"],
+    ),
 ]

@@ -1,8 +1,11 @@
-"""Card buttons: Approve decides at once; Edit and Reject open a modal; View full text reads."""
+"""Card buttons: Approve and Ignore decide at once; Edit, Answer, Respond, Reject, Review each
+and a graph's own buttons open the form they need; View full text reads."""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -14,6 +17,13 @@ from bot.models import Approval, Decision
 
 logger = logging.getLogger(__name__)
 MISSING = "I can't find that approval request any more."
+FORMS: dict[str, Callable[[Approval], dict[str, Any]]] = {
+    card.EDIT: modals.edit_modal,
+    card.ANSWER: modals.answer_modal,
+    card.RESPOND: modals.respond_modal,
+    card.REJECT: modals.reject_modal,
+    card.EACH: modals.each_modal,
+}
 
 
 def register(app: App, deps: Deps) -> None:
@@ -37,26 +47,53 @@ def register(app: App, deps: Deps) -> None:
             return None
         return approval
 
+    def decide(click: Click, decision: Decision) -> None:
+        deps.worker.submit(deps.engine.decide, click.approval_id, decision, click.channel)
+
     @app.action(card.APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:
         click = clicked(ack, body)
         if click:
-            decision = Decision("approve", click.user)
-            deps.worker.submit(deps.engine.decide, click.approval_id, decision, click.channel)
+            decide(click, Decision("approve", click.user))
 
-    @app.action(card.EDIT)
-    def edit(ack: Ack, body: dict[str, Any]) -> None:
+    @app.action(card.IGNORE)
+    def ignore(ack: Ack, body: dict[str, Any]) -> None:
+        click = clicked(ack, body)
+        if click:
+            decide(click, Decision("ignore", click.user))
+
+    def form_opener(build: Callable[[Approval], dict[str, Any]]):
+        def open_form(ack: Ack, body: dict[str, Any]) -> None:
+            click = clicked(ack, body)
+            approval = openable(click) if click else None
+            if click and approval and click.trigger_id:
+                deps.slack.open_view(click.trigger_id, build(approval))
+
+        return open_form
+
+    for action_id, build in FORMS.items():
+        app.action(action_id)(form_opener(build))
+
+    @app.action(re.compile("^" + re.escape(card.CHOICE_PREFIX)))
+    def choice(ack: Ack, body: dict[str, Any]) -> None:
+        """A button the graph's settings add, such as "Request changes"."""
         click = clicked(ack, body)
         approval = openable(click) if click else None
-        if click and approval and click.trigger_id:
-            deps.slack.open_view(click.trigger_id, modals.edit_modal(approval, deps.actions))
-
-    @app.action(card.REJECT)
-    def reject(ack: Ack, body: dict[str, Any]) -> None:
-        click = clicked(ack, body)
-        approval = openable(click) if click else None
-        if click and approval and click.trigger_id:
-            deps.slack.open_view(click.trigger_id, modals.reject_modal(approval))
+        if not click or not approval:
+            return
+        name = _action_id(body).removeprefix(card.CHOICE_PREFIX)
+        extra = next(
+            (c for c in (approval.review.extra if approval.review else ()) if c.name == name), None
+        )
+        if extra is None:
+            deps.slack.tell(
+                approval.channel, click.user, "That button isn't offered here any more."
+            )
+        elif extra.asks and click.trigger_id:
+            view = modals.choice_modal(approval, extra.name, extra.label, extra.asks)
+            deps.slack.open_view(click.trigger_id, view)
+        elif not extra.asks:
+            decide(click, Decision(extra.name, click.user))
 
     @app.action(card.VIEW_FULL)
     def view_full(ack: Ack, body: dict[str, Any]) -> None:
@@ -65,5 +102,10 @@ def register(app: App, deps: Deps) -> None:
         if click and approval is None:
             deps.slack.tell(click.channel or click.user, click.user, MISSING)
         elif click and approval and click.trigger_id:
-            text = str(approval.payload.get("draft", ""))
+            text = (approval.review.long_text if approval.review else None) or ""
             deps.slack.open_view(click.trigger_id, modals.full_text_modal(text))
+
+
+def _action_id(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("action_id") or "") if isinstance(actions[0], dict) else ""

@@ -15,7 +15,7 @@ def register(app: App, deps: Deps) -> None:
     @app.command("/agent")
     def agent(ack: Ack, body: dict[str, Any]) -> None:
         try:
-            command = parse_command(body, deps.graphs, deps.settings.default_graph)
+            command = parse_command(body, deps.descriptions, deps.default_graph)
         except BadPayload as problem:
             ack(response_type="ephemeral", text=str(problem))
             return

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.blocks.text import escape
+
 _GRAPH_PREFIX = re.compile(r"^\[([a-z0-9_-]+)\]\s*(.*)$", re.DOTALL | re.IGNORECASE)
 MAX_REQUEST_CHARS = 4000
 
@@ -48,29 +50,42 @@ def _str(mapping: Any, *path: str) -> str:
     return value
 
 
-def usage(graphs: Iterable[str], default: str) -> str:
-    names = ", ".join(f"`{g}`" for g in graphs)
-    return (
+def usage(graphs: Iterable[str] | Mapping[str, str], default: str) -> str:
+    """How to use ``/agent``, with every registered graph and what it does."""
+    lines = [
         "Usage: `/agent <what you want>`, for example "
-        "`/agent Draft an announcement that the VPN is down tonight`.\n"
-        f"Pick a graph with a prefix: `/agent [action] email ops@example.com the status`. "
-        f"Graphs: {names} (default `{default}`)."
-    )
+        "`/agent Draft an announcement that the VPN is down tonight`.",
+        "Pick a graph by naming it first: `/agent action email ops@example.com the status` "
+        "(or `/agent [action] …`). Graphs:",
+    ]
+    described = graphs if isinstance(graphs, Mapping) else dict.fromkeys(graphs, "")
+    for name, description in described.items():
+        marker = " (default)" if name == default else ""
+        what = f": {escape(description)}" if description else ""
+        lines.append(f"• `{name}`{marker}{what}")
+    return "\n".join(lines)
 
 
-def parse_command(body: Mapping[str, Any], graphs: Iterable[str], default: str) -> AgentCommand:
+def parse_command(
+    body: Mapping[str, Any], graphs: Iterable[str] | Mapping[str, str], default: str
+) -> AgentCommand:
     known = list(graphs)
     text = str(body.get("text") or "").strip()
     if not text or text.lower() == "help":
-        raise BadPayload(usage(known, default))
+        raise BadPayload(usage(graphs, default))
     graph = default
     match = _GRAPH_PREFIX.match(text)
+    first, _, rest = text.partition(" ")
     if match:
         graph, text = match.group(1).lower(), match.group(2).strip()
         if graph not in known:
-            raise BadPayload(f"There is no graph called `{graph}`. " + usage(known, default))
+            raise BadPayload(f"There is no graph called `{graph}`. " + usage(graphs, default))
         if not text:
-            raise BadPayload(usage(known, default))
+            raise BadPayload(usage(graphs, default))
+    elif first.lower() in known and first.lower() != default and rest.strip():
+        # The first word names a graph. The default graph's name is kept as part of the
+        # request ("/agent draft a note" means the same either way).
+        graph, text = first.lower(), rest.strip()
     if len(text) > MAX_REQUEST_CHARS:
         raise BadPayload(f"That request is too long; keep it under {MAX_REQUEST_CHARS} characters.")
     return AgentCommand(graph, text, _str(body, "user_id"), _str(body, "channel_id"))
@@ -89,6 +104,16 @@ def parse_click(body: Mapping[str, Any]) -> Click:
     )
 
 
+def _input_value(action: Mapping[str, Any]) -> str | None:
+    """A text or number input's value, or a select's chosen option."""
+    selected = action.get("selected_option")
+    if isinstance(selected, Mapping):
+        value = selected.get("value")
+        return value if isinstance(value, str) else None
+    value = action.get("value")
+    return value if isinstance(value, str) else None
+
+
 def parse_submission(body: Mapping[str, Any]) -> Submission:
     view = body.get("view")
     state = view.get("state") if isinstance(view, Mapping) else None
@@ -100,5 +125,5 @@ def parse_submission(body: Mapping[str, Any]) -> Submission:
         if isinstance(actions, Mapping):
             for action in actions.values():
                 if isinstance(action, Mapping):
-                    values[block_id] = action.get("value")
+                    values[block_id] = _input_value(action)
     return Submission(_str(view, "private_metadata"), _str(body, "user", "id"), values)

@@ -7,22 +7,26 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot import forms
 from bot.blocks import modals
 from bot.deps import Deps
 from bot.engine import already_decided
 from bot.listeners.parse import BadPayload, Submission, parse_submission
 from bot.models import Approval, Decision
+from bot.review import Proposal
 
 
 def register(app: App, deps: Deps) -> None:
-    def submitted(ack: Ack, body: dict[str, Any], block: str) -> tuple[Submission, Approval] | None:
+    def submitted(
+        ack: Ack, body: dict[str, Any], block: str, approval_id: str | None = None
+    ) -> tuple[Submission, Approval] | None:
         """The submission and its request, or None after telling the user why not (inline)."""
         try:
             submission = parse_submission(body)
         except BadPayload as problem:
             ack(response_action="errors", errors={block: str(problem)})
             return None
-        approval = deps.store.get_approval(submission.approval_id)
+        approval = deps.store.get_approval(approval_id or submission.approval_id)
         if approval is None:
             ack(response_action="errors", errors={block: "This request no longer exists."})
             return None
@@ -35,39 +39,48 @@ def register(app: App, deps: Deps) -> None:
         ack()
         deps.worker.submit(deps.engine.decide, approval.id, decision, approval.channel)
 
-    @app.view(modals.EDIT_DRAFT)
-    def edit_draft(ack: Ack, body: dict[str, Any]) -> None:
-        found = submitted(ack, body, modals.DRAFT_BLOCK)
-        if found is None:
-            return
-        submission, approval = found
-        text = (submission.values.get(modals.DRAFT_BLOCK) or "").strip()
-        if not text:
-            ack(
-                response_action="errors", errors={modals.DRAFT_BLOCK: "The message can't be empty."}
-            )
-            return
-        decide(ack, approval, Decision("edit", submission.user, text=text))
+    def single(approval: Approval) -> Proposal | None:
+        review = approval.review
+        return review.proposals[0] if review and len(review.proposals) == 1 else None
 
-    @app.view(modals.EDIT_ACTION)
-    def edit_action(ack: Ack, body: dict[str, Any]) -> None:
-        found = submitted(ack, body, _first_param_block(body))
+    def form_submission(ack: Ack, body: dict[str, Any], kind: str) -> None:
+        found = submitted(ack, body, _first_block(body))
         if found is None:
             return
         submission, approval = found
-        spec = deps.actions.get(str(approval.payload.get("action_type")))
-        if spec is None:
-            ack(response_action="errors", errors={_first_param_block(body): "Unknown action."})
+        proposal = single(approval)
+        if proposal is None or not proposal.form:
+            ack(response_action="errors", errors={_first_block(body): "Nothing to fill in."})
             return
-        params = {
-            p.name: (submission.values.get(modals.PARAM_PREFIX + p.name) or "").strip()
-            for p in spec.params
-        }
-        errors = deps.actions.validate(spec.name, params)
+        raw = _unprefixed(submission.values, modals.PARAM_PREFIX)
+        values, errors = forms.read(proposal.form, raw)
         if errors:
             ack(response_action="errors", errors=modals.field_errors(errors))
             return
-        decide(ack, approval, Decision("edit", submission.user, parameters=params))
+        if kind == "edit" and [f.name for f in proposal.form] == ["text"]:
+            decide(ack, approval, Decision("edit", submission.user, text=values.get("text")))
+        else:
+            decide(ack, approval, Decision(kind, submission.user, parameters=values))
+
+    @app.view(modals.EDIT)
+    def edit(ack: Ack, body: dict[str, Any]) -> None:
+        form_submission(ack, body, "edit")
+
+    @app.view(modals.ANSWER)
+    def answer(ack: Ack, body: dict[str, Any]) -> None:
+        form_submission(ack, body, "answer")
+
+    @app.view(modals.RESPOND)
+    def respond(ack: Ack, body: dict[str, Any]) -> None:
+        found = submitted(ack, body, modals.MESSAGE_BLOCK)
+        if found is None:
+            return
+        submission, approval = found
+        message = (submission.values.get(modals.MESSAGE_BLOCK) or "").strip()
+        if not message:
+            ack(response_action="errors", errors={modals.MESSAGE_BLOCK: "Write an answer."})
+            return
+        decide(ack, approval, Decision("respond", submission.user, message=message))
 
     @app.view(modals.REJECT)
     def reject(ack: Ack, body: dict[str, Any]) -> None:
@@ -78,8 +91,72 @@ def register(app: App, deps: Deps) -> None:
         reason = (submission.values.get(modals.REASON_BLOCK) or "").strip() or None
         decide(ack, approval, Decision("reject", submission.user, reason=reason))
 
+    @app.view(modals.CHOICE)
+    def choice(ack: Ack, body: dict[str, Any]) -> None:
+        metadata = str((body.get("view") or {}).get("private_metadata") or "")
+        approval_id, _, name = metadata.partition(":")
+        found = submitted(ack, body, modals.NOTES_BLOCK, approval_id)
+        if found is None:
+            return
+        submission, approval = found
+        extra = next(
+            (c for c in (approval.review.extra if approval.review else ()) if c.name == name), None
+        )
+        if extra is None:
+            ack(response_action="errors", errors={modals.NOTES_BLOCK: "That choice is gone."})
+            return
+        notes = (submission.values.get(modals.NOTES_BLOCK) or "").strip()
+        reason = (submission.values.get(modals.REASON_BLOCK) or "").strip()
+        missing = {
+            block: "Please fill this in."
+            for ask, block, text in (
+                ("notes", modals.NOTES_BLOCK, notes),
+                ("reason", modals.REASON_BLOCK, reason),
+            )
+            if ask in extra.asks and not text
+        }
+        if missing:
+            ack(response_action="errors", errors=missing)
+            return
+        decision = Decision(name, submission.user, message=notes or None, reason=reason or None)
+        decide(ack, approval, decision)
 
-def _first_param_block(body: dict[str, Any]) -> str:
+    @app.view(modals.EACH)
+    def each(ack: Ack, body: dict[str, Any]) -> None:
+        first = modals.DECISION_PREFIX + "0"
+        found = submitted(ack, body, first)
+        if found is None:
+            return
+        submission, approval = found
+        proposals = approval.review.proposals if approval.review else ()
+        items, errors = [], {}
+        for index, proposal in enumerate(proposals):
+            kind = submission.values.get(f"{modals.DECISION_PREFIX}{index}") or ""
+            message = (submission.values.get(f"{modals.MESSAGE_BLOCK}:{index}") or "").strip()
+            item: dict[str, Any] = {"type": kind, "message": message or None}
+            if kind not in proposal.choices:
+                errors[f"{modals.DECISION_PREFIX}{index}"] = "Choose what to do with this call."
+            elif kind == "edit":
+                prefix = f"{modals.PARAM_PREFIX}{index}:"
+                raw = _unprefixed(submission.values, prefix)
+                given = {f.name: raw.get(f.name) or forms.initial_text(f) for f in proposal.form}
+                values, problems = forms.read(proposal.form, given)
+                errors.update(modals.field_errors(problems, prefix))
+                item["values"] = values
+            elif kind == "respond" and not message:
+                errors[f"{modals.MESSAGE_BLOCK}:{index}"] = "Write the answer to send back."
+            items.append(item)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        decide(ack, approval, Decision("each", submission.user, items=items))
+
+
+def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | None]:
+    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+
+
+def _first_block(body: dict[str, Any]) -> str:
     values = (body.get("view") or {}).get("state", {}).get("values") or {}
     return next(iter(values), modals.PARAM_PREFIX + "value")
 

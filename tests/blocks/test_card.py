@@ -107,7 +107,7 @@ def test_pending_action_card_is_accepted_and_keeps_untrusted_text_inert(name):
 
 def test_action_card_without_a_known_risk_shows_high():
     approval = action("Email ops", {"to": "ops@example.com"})
-    approval = replace(approval, payload={**approval.payload, "risk_level": "whatever"})
+    approval = make_approval({**approval.payload["value"], "risk_level": "whatever"})
     assert "🔴 High" in blocks_text(card.pending_card(approval))
 
 

@@ -12,7 +12,8 @@ import pytest
 from bot.blocks import card, modals
 from bot.blocks.home import MAX_LISTED, home_view
 from bot.models import Approval
-from graphs.actions import MAX_PARAM_CHARS, default_registry
+from graphs.action import form_fields
+from graphs.actions import MAX_PARAM_CHARS, ActionSpec, default_registry
 from tests.fakes.blockkit import validate_view
 from tests.support.approvals import TEXTS, action, draft, make_approval
 from tests.support.cards import blocks_text
@@ -21,6 +22,18 @@ from tests.support.mrkdwn import HOSTILE, live_tokens, unescape
 REGISTRY = default_registry(lambda channel, text: "posted", None, "bot@example.com")
 EDITABLE = ("ordinary", "empty", "hostile")
 TOO_LONG = ("huge", "hostile_huge", "markup_huge")
+
+
+def action_for(spec: ActionSpec, description: str, params: dict[str, str]) -> Approval:
+    payload = {
+        "kind": "action",
+        "action_type": spec.name,
+        "description": description,
+        "parameters": params,
+        "risk_level": spec.min_risk,
+        "fields": form_fields(spec),
+    }
+    return make_approval(payload, "do it")
 
 
 def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -43,7 +56,7 @@ def assert_cannot_edit(view: dict[str, Any], *phrases: str) -> None:
 @pytest.mark.parametrize("name", EDITABLE)
 def test_draft_editor_holds_exactly_the_draft(name):
     text = TEXTS[name]
-    view = modals.edit_draft_modal(draft(text))
+    view = modals.edit_modal(draft(text))
     assert validate_view(view) == []
     assert (view["callback_id"], view["private_metadata"]) == (modals.EDIT_DRAFT, "a1b2c3d4")
     assert view["submit"]["text"] == "Approve edited" and view["close"]["text"] == "Cancel"
@@ -57,17 +70,17 @@ def test_draft_editor_holds_exactly_the_draft(name):
 
 
 def test_a_draft_of_exactly_the_editor_limit_is_editable_one_more_is_not():
-    at_limit = modals.edit_draft_modal(draft("x" * MAX_PARAM_CHARS))
+    at_limit = modals.edit_modal(draft("x" * MAX_PARAM_CHARS))
     assert validate_view(at_limit) == []
     assert inputs(at_limit)[modals.DRAFT_BLOCK]["element"]["initial_value"] == "x" * 3000
 
-    over = modals.edit_draft_modal(draft("x" * (MAX_PARAM_CHARS + 1)))
+    over = modals.edit_modal(draft("x" * (MAX_PARAM_CHARS + 1)))
     assert_cannot_edit(over, "3,001 characters long", "at most 3,000")
 
 
 @pytest.mark.parametrize("name", TOO_LONG)
 def test_a_long_draft_opens_a_modal_saying_why_it_cannot_be_edited(name):
-    view = modals.edit_draft_modal(draft(TEXTS[name]))
+    view = modals.edit_modal(draft(TEXTS[name]))
     assert_cannot_edit(view, "100,000 characters long", "Approve or reject it from the card")
 
 
@@ -80,7 +93,7 @@ def test_action_editor_has_one_input_per_parameter_prefilled(spec_name, name):
     spec = REGISTRY.specs[spec_name]
     text = TEXTS[name]
     params = {p.name: text for p in spec.params} if text else {}
-    view = modals.edit_action_modal(action(text, params), spec)
+    view = modals.edit_modal(action_for(spec, text, params))
     assert validate_view(view) == []
     assert (view["callback_id"], view["private_metadata"]) == (modals.EDIT_ACTION, "a1b2c3d4")
     fields = inputs(view)
@@ -96,21 +109,26 @@ def test_action_editor_has_one_input_per_parameter_prefilled(spec_name, name):
 
 @pytest.mark.parametrize("name", TOO_LONG)
 def test_an_action_with_a_parameter_too_long_to_edit_says_which(name):
-    spec = REGISTRY.specs["send_email"]
     approval = action("Email ops", {"to": "ops@example.com", "subject": "s", "body": TEXTS[name]})
-    view = modals.edit_action_modal(approval, spec)
-    assert_cannot_edit(view, "Body is longer than Slack's editor holds (3,000 characters)")
+    view = modals.edit_modal(approval)
+    assert_cannot_edit(view, "Body is 100,000 characters long", "holds at most 3,000")
 
 
 def test_edit_modal_picks_the_editor_for_what_is_proposed():
-    assert modals.edit_modal(draft("hi"), REGISTRY)["callback_id"] == modals.EDIT_DRAFT
+    assert modals.edit_modal(draft("hi"))["title"]["text"] == "Edit draft"
     email = action("Email ops", {"to": "ops@example.com", "subject": "s", "body": "b"})
-    assert modals.edit_modal(email, REGISTRY)["callback_id"] == modals.EDIT_ACTION
-
-    unknown = replace(email, payload={**email.payload, "action_type": "rm_rf"})
-    assert_cannot_edit(modals.edit_modal(unknown, REGISTRY), "can only be approved or rejected")
-    custom = make_approval({"kind": "custom", "question": HOSTILE})
-    assert_cannot_edit(modals.edit_modal(custom, REGISTRY), "can only be approved or rejected")
+    fields = inputs(modals.edit_modal(email))
+    assert list(fields) == ["param:to", "param:subject", "param:body"]
+    # Any other dict: one input per key, typed from its value; a question can't be edited.
+    custom = modals.edit_modal(make_approval({"kind": "custom", "count": 3, "ok": True}))
+    assert validate_view(custom) == []
+    kinds = {k: v["element"]["type"] for k, v in inputs(custom).items()}
+    assert kinds == {
+        "param:kind": "plain_text_input",
+        "param:count": "number_input",
+        "param:ok": "static_select",
+    }
+    assert_cannot_edit(modals.edit_modal(make_approval(HOSTILE)), "can only be approved")
 
 
 # ------------------------------------------------------------------ reject

@@ -5,6 +5,10 @@ Slack command text):
 
 * plain request -> content ``"Draft: " + text`` (verbatim); ``LONG:<n>`` -> exactly n characters;
 * ``SLOW:<seconds>`` -> delay; ``FAIL:<status>`` -> that HTTP status with an OpenAI error body;
+* a strict schema (``response_format`` json_schema or a function tool with ``strict: true``)
+  that breaks OpenAI's strict-mode rules -> HTTP 400 with OpenAI's "Invalid schema for ..."
+  error, as the real API answers (see ``strict_schema_problem``); such a request is recorded in
+  ``requests`` but does not consume an ``enqueue()``d answer;
 * ``response_format`` json_schema/json_object, or ``tools`` with a forced ``tool_choice`` ->
   the JSON object found in the text (first '{' to last '}'), else a minimal object built from
   the requested schema; as JSON content or as a tool call respectively. With
@@ -33,6 +37,7 @@ from .openai_replies import (
     last_user_text,
     parse_directives,
     stream_chunks,
+    strict_schema_refusal,
 )
 
 
@@ -118,10 +123,13 @@ class FakeOpenAI(Service):
         if not body.get("messages") or not body.get("model"):
             message = "Missing required parameter: 'messages' or 'model'."
             return HttpResponse.json(error_body(400, message), status=400)
+        refusal = strict_schema_refusal(body)  # refused before any model runs
         with self._changed:
             self._requests.append(body)
-            reply = self._queue.popleft() if self._queue else None
+            reply = self._queue.popleft() if self._queue and refusal is None else None
             self._changed.notify_all()
+        if refusal is not None:
+            return HttpResponse.json(refusal, status=400)
         return self._respond(body, reply)
 
     def _respond(self, body: Json, queued: Reply | None) -> HttpResponse:

@@ -245,7 +245,116 @@ def stream_chunks(result: Json, include_usage: bool) -> list[Json]:
     return chunks
 
 
-def error_body(status: int, message: str | None = None, *, code: str | None = None) -> Json:
+def error_body(
+    status: int,
+    message: str | None = None,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+) -> Json:
     kind, default_code = _ERROR_TYPES.get(status, ("server_error", None))
     text = message or f"The fake model failed on purpose with HTTP {status}."
-    return {"error": {"message": text, "type": kind, "param": None, "code": code or default_code}}
+    return {"error": {"message": text, "type": kind, "param": param, "code": code or default_code}}
+
+
+# ----------------------------------------------------------- strict structured outputs
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+_REQUIRED_RULE = (
+    "'required' is required to be supplied and to be an array including every key in properties."
+)
+
+
+def strict_schema_problem(schema: Any) -> str | None:
+    """Why OpenAI's strict mode refuses ``schema``, or None when it is accepted.
+
+    The text is what follows "Invalid schema for response_format 'Name': " in OpenAI's 400
+    message. Checked, as OpenAI does: the root is a plain object (no root ``anyOf``); every
+    object schema anywhere (properties, items, anyOf/oneOf/allOf branches, $defs/definitions)
+    sets ``additionalProperties: false`` and lists every key of ``properties`` in ``required``.
+    """
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if kind != "object":
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{kind}\"'."
+    if "anyOf" in schema:
+        return "In context=(), 'anyOf' is not permitted at the root of the schema."
+    return _subschema_problem(schema, ())
+
+
+def _subschema_problem(schema: Any, path: tuple[str, ...]) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    if _is_object_schema(schema):
+        problem = _object_problem(schema)
+        if problem is not None:
+            return f"In context={path!r}, {problem}"
+    children: list[tuple[tuple[str, ...], Any]] = []
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            children += [((*path, key, str(k)), v) for k, v in schema[key].items()]
+    items = schema.get("items")
+    if isinstance(items, list):
+        children += [((*path, "items", str(i)), v) for i, v in enumerate(items)]
+    else:
+        children.append(((*path, "items"), items))
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            children += [((*path, key, str(i)), v) for i, v in enumerate(schema[key])]
+    for child_path, child in children:
+        problem = _subschema_problem(child, child_path)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _is_object_schema(schema: Json) -> bool:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return "object" in kind
+    return kind == "object" or (kind is None and "properties" in schema)
+
+
+def _object_problem(schema: Json) -> str | None:
+    if schema.get("additionalProperties") is not False:
+        return "'additionalProperties' is required to be supplied and to be false."
+    properties = schema.get("properties")
+    keys = list(properties) if isinstance(properties, dict) else []
+    required = schema.get("required")
+    if required is None and not keys:
+        return None
+    if not isinstance(required, list):
+        return f"{_REQUIRED_RULE} Missing '{keys[0]}'."
+    missing = [k for k in keys if k not in required]
+    if missing:
+        return f"{_REQUIRED_RULE} Missing '{missing[0]}'."
+    extra = [k for k in required if k not in keys]
+    if extra:
+        return f"{_REQUIRED_RULE} Extra required key '{extra[0]}' supplied."
+    return None
+
+
+def strict_schema_refusal(body: Json) -> Json | None:
+    """OpenAI's 400 error body when a strict schema of the request breaks the strict rules.
+
+    Strict schemas are ``response_format.json_schema`` and ``tools[i].function.parameters``
+    with ``strict: true``; non-strict ones are accepted whatever they say.
+    """
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        if spec.get("strict") is True:
+            problem = strict_schema_problem(spec.get("schema"))
+            if problem is not None:
+                message = f"Invalid schema for response_format '{spec.get('name')}': {problem}"
+                return error_body(400, message, param="response_format")
+    for index, tool in enumerate(body.get("tools") or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or function.get("strict") is not True:
+            continue
+        problem = strict_schema_problem(function.get("parameters"))
+        if problem is not None:
+            message = f"Invalid schema for function '{function.get('name')}': {problem}"
+            param = f"tools[{index}].function.parameters"
+            return error_body(400, message, param=param, code="invalid_function_parameters")
+    return None

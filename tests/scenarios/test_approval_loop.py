@@ -50,7 +50,7 @@ def test_edit_posts_the_edited_text_not_the_original(start_bot, fake_slack):
     empty = bot.submit(modals.EDIT_DRAFT, card.approval_id, REQUESTER, {modals.DRAFT_BLOCK: " "})
     assert empty.json() == {
         "response_action": "errors",
-        "errors": {modals.DRAFT_BLOCK: "The message can't be empty."},
+        "errors": {modals.DRAFT_BLOCK: "Message to post can't be empty."},
     }
     ok = bot.submit(
         modals.EDIT_DRAFT, card.approval_id, REQUESTER, {modals.DRAFT_BLOCK: "Ship it @here"}

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from bot import adapters
 from bot.models import STATUS_FOR, Approval, Decision
+from bot.review import Pending
 from tests.fakes.openai_replies import filler
 from tests.support.mrkdwn import HOSTILE
 
@@ -23,24 +25,35 @@ TEXTS = {
 }
 
 
-def make_approval(payload: dict[str, Any], request: str = "Draft the VPN note") -> Approval:
+def make_approval(payload: Any, request: str = "Draft the VPN note", **pending: Any) -> Approval:
+    """An approval for an interrupt whose value is ``payload``, described as the engine would."""
+    waiting = Pending("int-1", payload, **pending)
+    graph = str(payload.get("kind", "custom")) if isinstance(payload, dict) else "custom"
     return Approval(
         id="a1b2c3d4",
         thread_id="0123456789abcdef0123456789abcdef",
         interrupt_id="int-1",
-        graph=str(payload.get("kind", "custom")),
+        graph=graph,
         request=request,
         requester=REQUESTER,
-        payload=payload,
+        payload=adapters.payload_of(waiting),
         channel="C0REQ",
         ts="1700000000.000100",
         status="pending",
         created_at=1_700_000_000.0,
+        review=adapters.describe(waiting, adapters.Context(graph)),
     )
 
 
 def draft(text: str, request: str = "Draft the VPN note") -> Approval:
     return make_approval({"kind": "draft", "draft": text}, request)
+
+
+EMAIL_FIELDS = [
+    {"name": "to", "label": "To", "kind": "email", "required": True},
+    {"name": "subject", "label": "Subject", "kind": "text", "required": True},
+    {"name": "body", "label": "Body", "kind": "multiline", "required": True},
+]
 
 
 def action(description: str, parameters: dict[str, str]) -> Approval:
@@ -50,6 +63,7 @@ def action(description: str, parameters: dict[str, str]) -> Approval:
         "description": description,
         "parameters": parameters,
         "risk_level": "medium",
+        "fields": EMAIL_FIELDS,
     }
     return make_approval(payload, "email ops the status")
 

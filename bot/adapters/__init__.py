@@ -1,0 +1,93 @@
+"""What each kind of pause means, in one place.
+
+Every adapter module answers three questions about a pending interrupt (or static breakpoint):
+``matches`` (is it mine), ``describe`` (what the reviewer sees and may do, as a
+:class:`~bot.review.Review`), and ``answer`` (given the reviewer's decision, what goes back to
+LangGraph: a resume value, a state update, or a stop). The engine asks :func:`describe` and
+:func:`answer` and never looks inside a payload itself. A graph's settings may override what a
+button means (``resume`` / ``update``); the adapters' defaults apply otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.adapters import breakpoint, hitl, inbox, per_call, plain, schema
+from bot.graph_settings import GraphSettings, substitute, template_for
+from bot.models import Decision
+from bot.review import Answer, Pending, Resume, Review, Update
+
+ADAPTERS = (breakpoint, hitl, per_call, inbox, schema, plain)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an adapter may know beyond the payload: the graph's settings and tool schemas."""
+
+    graph: str = ""
+    settings: GraphSettings = field(default_factory=GraphSettings)
+    tools: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def adapter_for(pending: Pending):  # noqa: ANN201 - one of the adapter modules
+    return next(a for a in ADAPTERS if a.matches(pending))
+
+
+def describe(pending: Pending, context: Context) -> Review:
+    review = adapter_for(pending).describe(pending, context)
+    if context.settings.buttons:
+        review = replace(review, extra=context.settings.buttons)
+    return review
+
+
+def answer(pending: Pending, review: Review, decision: Decision, context: Context) -> Answer:
+    settings = context.settings
+    if pending.breakpoint is not None:
+        found, template = template_for(settings.update, decision)
+        if found:
+            values = substitute(template, decision)
+            return Update(dict(values) if values else None)
+    found, template = template_for(settings.resume, decision)
+    if found:
+        return Resume(substitute(template, decision))
+    return adapter_for(pending).answer(pending, review, decision)
+
+
+def payload_of(pending: Pending) -> dict[str, Any]:
+    """How a pending pause is stored with its approval request."""
+    return {
+        "value": pending.value,
+        "node": pending.node,
+        "schema": pending.response_schema,
+        "breakpoint": pending.breakpoint,
+        "state": pending.state,
+    }
+
+
+def pending_of(interrupt_id: str, payload: Mapping[str, Any]) -> Pending:
+    return Pending(
+        id=interrupt_id,
+        value=payload.get("value"),
+        node=str(payload.get("node") or ""),
+        response_schema=payload.get("schema"),
+        breakpoint=payload.get("breakpoint"),
+        state=dict(payload.get("state") or {}),
+    )
+
+
+def permits(review: Review | None, decision: Decision) -> bool:
+    """Whether the request's review offers this decision (a forged click gets no further)."""
+    if decision.type == "expire" or review is None:
+        return True
+    if decision.type in {c.name for c in review.extra}:
+        return True
+    if decision.items is not None:
+        return len(decision.items) == len(review.proposals) and all(
+            str(item.get("type")) in proposal.choices
+            for item, proposal in zip(decision.items, review.proposals, strict=True)
+        )
+    if len(review.proposals) == 1:
+        return decision.type in review.proposals[0].choices
+    return decision.type in review.choices() and decision.type in ("approve", "reject")

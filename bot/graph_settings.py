@@ -1,0 +1,150 @@
+"""Per-graph settings: how the bot talks to a graph it did not write, declared, not coded.
+
+They live under ``graphs.<name>`` in the policy file (``POLICY_FILE``), beside the reminder and
+expiry keys::
+
+    graphs:
+      orders:
+        description: Review a drug order    # for /agent help (default: the graph's docstring)
+        input: drug_name          # state key that receives the request text
+        output: final_order       # state key reported when the run ends
+        breakpoints: ask          # ask | skip (continue through static breakpoints unasked)
+        ask_twice: false          # after approving at a breakpoint, answer the node's own
+                                  # interrupt() with the same approval instead of asking again
+        resume:                   # what interrupt() returns, per button
+          approve: approved
+          reject: "rejected: {reason}"
+        update:                   # at a static breakpoint: written with update_state, then on
+          approve: {pharmacist_decision: approved, pharmacist_notes: "{notes}"}
+          revise: {pharmacist_decision: needs_revision, pharmacist_notes: "{notes}"}
+        buttons:                  # extra buttons, each mapped in resume or update
+          revise: {label: Request changes, asks: [notes]}
+
+Placeholders: ``{by}``, ``{reason}``, ``{notes}``, ``{message}``, ``{text}``, ``{values}`` (the
+edit form's values) and ``{values.NAME}``. A string that is exactly one placeholder takes the
+value itself (so ``"{values}"`` is an object), otherwise placeholders are replaced as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import ConfigError
+from bot.models import Decision
+from bot.review import STANDARD_CHOICES, Choice
+from bot.timeline import read_policy_file
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
+_ASKS = ("notes", "reason")
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    description: str | None = None
+    input: str | None = None
+    output: str | None = None
+    breakpoints: str = "ask"
+    ask_twice: bool = False
+    resume: Mapping[str, Any] = field(default_factory=dict)
+    update: Mapping[str, Any] = field(default_factory=dict)
+    buttons: tuple[Choice, ...] = ()
+
+
+def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"POLICY_FILE: {where}: {problem}")
+
+    for key in ("description", "input", "output"):
+        if key in body and not isinstance(body[key], str):
+            raise fail(f"{key} must be a string")
+    breakpoints = body.get("breakpoints", "ask")
+    if breakpoints not in ("ask", "skip"):
+        raise fail("breakpoints must be ask or skip")
+    maps = {}
+    for key in ("resume", "update"):
+        value = body.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise fail(f"{key} must map button names to values")
+        maps[key] = dict(value)
+    if any(not isinstance(v, Mapping | type(None)) for v in maps["update"].values()):
+        raise fail("each update must be a mapping of state keys to values")
+    buttons = []
+    for name, spec in (body.get("buttons") or {}).items():
+        spec = spec or {}
+        if not isinstance(spec, Mapping):
+            raise fail(f"buttons.{name} must be a mapping")
+        if name in STANDARD_CHOICES:
+            raise fail(f"buttons.{name}: {name} is a built-in button; map it in resume or update")
+        if name not in maps["resume"] and name not in maps["update"]:
+            raise fail(f"buttons.{name} needs a resume or update entry saying what it does")
+        asks = spec.get("asks") or []
+        asks = [asks] if isinstance(asks, str) else list(asks)
+        if any(a not in _ASKS for a in asks):
+            raise fail(f"buttons.{name}.asks may hold {', '.join(_ASKS)}")
+        label = str(spec.get("label") or name.replace("_", " ").capitalize())[:75]
+        buttons.append(Choice(str(name), label, tuple(asks)))
+    return GraphSettings(
+        description=body.get("description"),
+        input=body.get("input"),
+        output=body.get("output"),
+        breakpoints=breakpoints,
+        ask_twice=bool(body.get("ask_twice", False)),
+        resume=maps["resume"],
+        update=maps["update"],
+        buttons=tuple(buttons),
+    )
+
+
+def template_for(mapping: Mapping[str, Any], decision: Decision) -> tuple[bool, Any]:
+    """(found, template) for this decision: ``expire`` first for expiries, then the effective
+    type (an expiry acts as its policy's approve or reject)."""
+    names = ["expire", decision.effective_type] if decision.type == "expire" else [decision.type]
+    for name in names:
+        if name in mapping:
+            return True, mapping[name]
+    return False, None
+
+
+def substitute(template: Any, decision: Decision) -> Any:
+    """Fill a settings template with the reviewer's inputs."""
+    values = dict(decision.parameters or {})
+    notes = decision.message or ""
+    context: dict[str, Any] = {
+        "by": decision.by,
+        "reason": decision.reason or "",
+        "notes": notes,
+        "message": notes,
+        "text": decision.text if decision.text is not None else notes,
+        "values": values,
+    }
+
+    def lookup(key: str) -> Any:
+        if key.startswith("values."):
+            return values.get(key.removeprefix("values."), "")
+        return context.get(key, "{" + key + "}")
+
+    if isinstance(template, str):
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole:
+            return lookup(whole.group(1))
+        return _PLACEHOLDER.sub(lambda m: str(lookup(m.group(1))), template)
+    if isinstance(template, Mapping):
+        return {k: substitute(v, decision) for k, v in template.items()}
+    if isinstance(template, list):
+        return [substitute(v, decision) for v in template]
+    return template
+
+
+def load_graph_settings(policy_file: str | None) -> dict[str, GraphSettings]:
+    """Settings by graph name, from the ``graphs`` section of the policy file."""
+    entries = read_policy_file(policy_file).get("graphs") or {}
+    if not isinstance(entries, Mapping):
+        raise ConfigError(f"POLICY_FILE: {policy_file}: graphs must be a mapping")
+    return {
+        str(name): parse_settings(body or {}, f"{policy_file}: graphs.{name}")
+        for name, body in entries.items()
+        if isinstance(body or {}, Mapping)
+    }

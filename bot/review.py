@@ -1,0 +1,145 @@
+"""What a reviewer is asked, as plain data: adapters describe it, ``blocks/`` renders it.
+
+A :class:`Review` is built once, when an interrupt (or a static breakpoint) is first seen, and
+stored with the approval request, so the card and its modals never need the graph again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FieldKind = Literal[
+    "text", "multiline", "number", "integer", "boolean", "enum", "json", "email", "url", "channel"
+]
+# What a reviewer may do with one proposal. ``answer`` fills a form that *is* the resume value
+# (a ``response_schema`` interrupt); other names come from a graph's settings (e.g. ``revise``).
+STANDARD_CHOICES = ("approve", "edit", "respond", "reject", "ignore", "answer")
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = True
+    initial: Any = None
+    options: tuple[str, ...] = ()
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One thing to decide: a tool call, a draft, a paused node."""
+
+    title: str
+    description: str = ""
+    details: tuple[tuple[str, str], ...] = ()
+    choices: tuple[str, ...] = ("approve", "reject")
+    form: tuple[FormField, ...] = ()
+    risk: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button a graph's settings add (e.g. "Request changes"), with the inputs it asks for."""
+
+    name: str
+    label: str
+    asks: tuple[str, ...] = ()  # "notes", "reason"
+
+
+@dataclass(frozen=True)
+class Review:
+    shape: str
+    title: str
+    proposals: tuple[Proposal, ...]
+    extra: tuple[Choice, ...] = ()
+    summary: str = ""
+    long_text: str | None = None  # the full text behind "View full text", when there is one
+
+    def choices(self) -> tuple[str, ...]:
+        """Choices every proposal allows (what a whole-card button may do)."""
+        if not self.proposals:
+            return ()
+        common = [c for c in self.proposals[0].choices]
+        for proposal in self.proposals[1:]:
+            common = [c for c in common if c in proposal.choices]
+        return tuple(common)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Review:
+        proposals = tuple(
+            Proposal(
+                title=p["title"],
+                description=p.get("description", ""),
+                details=tuple((str(k), str(v)) for k, v in p.get("details", ())),
+                choices=tuple(p.get("choices", ())),
+                form=tuple(
+                    FormField(**{**f, "options": tuple(f.get("options", ()))})
+                    for f in p.get("form", ())
+                ),
+                risk=p.get("risk"),
+            )
+            for p in data.get("proposals", ())
+        )
+        extra = tuple(
+            Choice(c["name"], c["label"], tuple(c.get("asks", ()))) for c in data.get("extra", ())
+        )
+        return cls(
+            shape=data.get("shape", "plain"),
+            title=data.get("title", "Approval needed"),
+            proposals=proposals,
+            extra=extra,
+            summary=data.get("summary", ""),
+            long_text=data.get("long_text"),
+        )
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    """A reviewer's answer to one proposal of a batch."""
+
+    type: str
+    values: dict[str, Any] | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Answer the interrupt: ``Command(resume={interrupt_id: value})``."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Update:
+    """Write ``values`` with ``update_state`` (unless None), then continue the run."""
+
+    values: dict[str, Any] | None
+    as_node: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the run here: nothing after the pause is executed."""
+
+    report: str
+
+
+Answer = Resume | Update | Stop
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a run waits on, as the engine hands it to the adapters."""
+
+    id: str
+    value: Any
+    node: str = ""
+    response_schema: dict[str, Any] | None = None
+    breakpoint: Literal["before", "after"] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
