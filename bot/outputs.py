@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-RESULT_KEYS = ("result", "report", "output")
+RESULT_KEYS = ("report", "result", "output")
 # Passed along when the graph's state declares them (the bot's own graphs use them).
 CONTEXT_KEYS = ("requester", "channel")
 

@@ -43,7 +43,7 @@ def propose(action_type: str, risk: str, description: str, **parameters: str) ->
     proposal = {
         "action_type": action_type,
         "description": description,
-        "parameters": parameters,
+        "parameters": [{"name": k, "value": v} for k, v in parameters.items()],
         "risk_level": risk,
     }
     return "[action] " + json.dumps(proposal)
@@ -123,7 +123,7 @@ def test_edit_validates_inline_and_sends_the_edited_email(action_bot, fake_slack
     both = submit(to="a@b.co, nope", subject="  ")
     assert both.json() == {
         "response_action": "errors",
-        "errors": {"param:to": BAD_EMAIL, "param:subject": "Subject is required."},
+        "errors": {"param:to": BAD_EMAIL, "param:subject": "Subject can't be empty."},
     }
     assert has_buttons(current(fake_slack, card))  # still waiting: nothing was decided
 
@@ -142,7 +142,12 @@ def test_edit_validates_inline_and_sends_the_edited_email(action_bot, fake_slack
         "Q3 numbers (final)",
     )
     assert mail.body == "Final: on plan.\n"
-    assert "Edited and approved* by <@U0REQ>" in blocks_text(current(fake_slack, card)["blocks"])
+    decided = current(fake_slack, card)["blocks"]
+    assert "Edited and approved* by <@U0REQ>" in blocks_text(decided)
+    # The decided card shows what was sent, and no longer says it is waiting.
+    assert "*to*: cfo@example.com" in blocks_text(decided)
+    assert "*to*: ops@example.com" not in blocks_text(decided)
+    assert decided[0]["text"]["text"] == "⚙️ Action: edited and approved"
 
 
 def test_rejected_email_is_never_sent(action_bot, fake_slack, fake_smtp):
