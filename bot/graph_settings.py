@@ -8,6 +8,8 @@ expiry keys::
         description: Review a drug order    # for /agent help (default: the graph's docstring)
         input: drug_name          # state key that receives the request text
         output: final_order       # state key reported when the run ends
+        edit: proposed_action.parameters   # what Edit edits in a dict interrupt (a dotted
+                                           # path; default: the whole value)
         breakpoints: ask          # ask | skip (continue through static breakpoints unasked)
         ask_twice: false          # after approving at a breakpoint, answer the node's own
                                   # interrupt() with the same approval instead of asking again
@@ -48,6 +50,7 @@ class GraphSettings:
     output: str | None = None
     breakpoints: str = "ask"
     ask_twice: bool = False
+    edit: str | None = None
     resume: Mapping[str, Any] = field(default_factory=dict)
     update: Mapping[str, Any] = field(default_factory=dict)
     buttons: tuple[Choice, ...] = ()
@@ -57,7 +60,7 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"POLICY_FILE: {where}: {problem}")
 
-    for key in ("description", "input", "output"):
+    for key in ("description", "input", "output", "edit"):
         if key in body and not isinstance(body[key], str):
             raise fail(f"{key} must be a string")
     breakpoints = body.get("breakpoints", "ask")
@@ -92,6 +95,7 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         output=body.get("output"),
         breakpoints=breakpoints,
         ask_twice=bool(body.get("ask_twice", False)),
+        edit=body.get("edit"),
         resume=maps["resume"],
         update=maps["update"],
         buttons=tuple(buttons),

@@ -41,6 +41,7 @@ SETTINGS_KEYS = {
     "resume",
     "update",
     "buttons",
+    "edit",
 }
 
 ExpireAs = Literal["reject", "approve"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.adapters import breakpoint, hitl, inbox, per_call, plain, schema
+from bot.forms import field_for_value
 from bot.graph_settings import GraphSettings, substitute, template_for
 from bot.models import Decision
 from bot.review import Answer, Pending, Resume, Review, Update
@@ -39,16 +40,31 @@ def describe(pending: Pending, context: Context) -> Review:
     review = adapter_for(pending).describe(pending, context)
     if context.settings.buttons:
         review = replace(review, extra=context.settings.buttons)
+    target = _at(pending.value, context.settings.edit)
+    if isinstance(target, Mapping) and len(review.proposals) == 1:
+        # The settings name what Edit edits: one input per key of that part of the value.
+        form = tuple(field_for_value(str(k), v) for k, v in target.items())
+        review = replace(review, proposals=(replace(review.proposals[0], form=form),))
     return review
+
+
+def _at(value: Any, path: str | None) -> Any:
+    if not path:
+        return None
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def answer(pending: Pending, review: Review, decision: Decision, context: Context) -> Answer:
     settings = context.settings
     if pending.breakpoint is not None:
+        # Nothing waits for a value at a breakpoint: only ``update`` settings apply.
         found, template = template_for(settings.update, decision)
         if found:
             values = substitute(template, decision)
             return Update(dict(values) if values else None)
+        return adapter_for(pending).answer(pending, review, decision)
     found, template = template_for(settings.resume, decision)
     if found:
         return Resume(substitute(template, decision))

@@ -82,10 +82,9 @@ def parse_command(
             raise BadPayload(f"There is no graph called `{graph}`. " + usage(graphs, default))
         if not text:
             raise BadPayload(usage(graphs, default))
-    elif first.lower() in known and first.lower() != default and rest.strip():
-        # The first word names a graph. The default graph's name is kept as part of the
-        # request ("/agent draft a note" means the same either way).
-        graph, text = first.lower(), rest.strip()
+    elif first in known and rest.strip():
+        # The first word, exactly as registered, names the graph ("Draft a note" does not).
+        graph, text = first, rest.strip()
     if len(text) > MAX_REQUEST_CHARS:
         raise BadPayload(f"That request is too long; keep it under {MAX_REQUEST_CHARS} characters.")
     return AgentCommand(graph, text, _str(body, "user_id"), _str(body, "channel_id"))

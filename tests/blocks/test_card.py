@@ -4,7 +4,6 @@ text (no live mentions or links)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest

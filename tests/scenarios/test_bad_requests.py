@@ -273,7 +273,9 @@ def test_agent_without_a_request_answers_usage(bot, fake_slack, fake_openai):
         ack = response.json()
         assert ack["response_type"] == "ephemeral", text
         assert ack["text"].startswith(USAGE), text
-        assert "Graphs: `draft`, `action` (default `draft`)" in ack["text"]
+        # Every registered graph, with the first line of its docstring.
+        assert "• `draft` (default): Draft a Slack message;" in ack["text"]
+        assert "• `action`: Plan one action" in ack["text"]
     time.sleep(0.5)
     assert not fake_openai.requests and not fake_slack.calls("chat.postMessage")
 
@@ -283,6 +285,6 @@ def test_an_unknown_graph_is_named_and_nothing_runs(bot, fake_slack, fake_openai
     assert response.status_code == 200
     text = response.json()["text"]
     assert text.startswith("There is no graph called `nosuchgraph`.")
-    assert USAGE in text and "`draft`, `action`" in text
+    assert USAGE in text and "• `draft` (default)" in text and "• `action`" in text
     time.sleep(0.5)
     assert not fake_openai.requests and not fake_slack.calls("chat.postMessage")

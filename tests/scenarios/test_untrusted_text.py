@@ -174,7 +174,7 @@ def test_a_30000_character_draft_is_cut_on_the_card_but_readable_and_posted_in_f
     cannot = view_of(fake_slack.wait_for("views.open", count=2)[1])
     why = blocks_text(cannot["blocks"])
     assert cannot["title"]["text"] == "Can't edit here"
-    assert f"This draft is {len(draft):,} characters long" in why and "at most 3,000" in why
+    assert f"Message to post is {len(draft):,} characters long" in why and "at most 3,000" in why
     assert "submit" not in cannot
 
     bot.click(ids.APPROVE, card.approval_id, REQUESTER)

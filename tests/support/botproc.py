@@ -96,6 +96,6 @@ class BotProcess:
         return self.send(sr.click_body(action_id, approval_id, user, **kw))
 
     def submit(
-        self, callback_id: str, approval_id: str, user: str, values: dict[str, str | None]
+        self, callback_id: str, approval_id: str, user: str, values: dict[str, Any]
     ) -> httpx.Response:
         return self.send(sr.submission_body(callback_id, approval_id, user, values))

@@ -88,11 +88,15 @@ def click_body(
     return _payload(click_payload(action_id, approval_id, user, channel, ts))
 
 
-def submission_body(
-    callback_id: str, approval_id: str, user: str, values: dict[str, str | None]
-) -> bytes:
+def submission_body(callback_id: str, approval_id: str, user: str, values: dict[str, Any]) -> bytes:
+    """A modal submitted; a value that is a dict is sent as the element's state as it is (a
+    select's ``{"type": "static_select", "selected_option": {...}}``)."""
     state = {
-        block: {"value": {"type": "plain_text_input", "value": value}}
+        block: {
+            "value": value
+            if isinstance(value, dict)
+            else {"type": "plain_text_input", "value": value}
+        }
         for block, value in values.items()
     }
     return _payload(

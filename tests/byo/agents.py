@@ -1,0 +1,38 @@
+"""LangChain ``create_agent`` agents whose email tool is gated by ``HumanInTheLoopMiddleware``,
+in batched and per-call mode."""
+
+from effects import record
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+
+
+@tool
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send an email."""
+    record("email", {"to": to, "subject": subject, "body": body})
+    return f"sent to {to}"
+
+
+def _agent(mode: str):
+    return create_agent(
+        model=ChatOpenAI(model="gpt-4o-mini", timeout=10),
+        tools=[send_email],
+        middleware=[
+            HumanInTheLoopMiddleware(
+                interrupt_on={"send_email": {"allowed_decisions": ["approve", "edit", "reject"]}},
+                interrupt_mode=mode,
+            )
+        ],
+    )
+
+
+def batched():
+    """An email agent that asks before sending (one review per model turn)."""
+    return _agent("batched")
+
+
+def per_call():
+    """An email agent that asks before each email it sends."""
+    return _agent("per_call")
