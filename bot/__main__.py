@@ -12,12 +12,20 @@ from typing import TYPE_CHECKING
 from bot.config import ConfigError, load_settings
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
     from slack_bolt import App
+
+    from bot.deps import Deps
 
 logger = logging.getLogger("bot")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["try"]:
+        from bot.try_cli import main as try_graph
+
+        return try_graph(argv[1:])
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -46,24 +54,64 @@ def main() -> int:
             f"Slack rejected the app's credentials (check SLACK_BOT_TOKEN): {problem}",
             file=sys.stderr,
         )
+        deps.db.close()
+        return 2
+    except Exception as problem:
+        first = (str(problem).strip() or type(problem).__name__).splitlines()[0][:300]
+        print(
+            f"Could not reach Slack at {settings.slack_api_url} ({first}); check SLACK_API_URL "
+            "and this machine's network access",
+            file=sys.stderr,
+        )
+        deps.db.close()
         return 2
     deps.worker.submit(deps.engine.recover, 0.0)  # finish what the last process left
     scheduler = start_ticking(deps.scheduler.tick, settings.scheduler_tick)
+    code = 0
     try:
         if settings.socket_mode:
-            return run_socket_mode(app, settings.slack_app_token or "")
+            code = run_socket_mode(app, settings.slack_app_token or "")
         else:
-            import uvicorn
-
-            from bot.server import create_asgi
-
-            asgi = create_asgi(app, settings.slack_signing_secret or "")
-            logger.info("listening on port %s at POST /slack/events", settings.port)
-            uvicorn.run(asgi, host="0.0.0.0", port=settings.port, log_level="warning")
+            code = run_http(app, settings.slack_signing_secret or "", settings.port)
     finally:
-        scheduler.shutdown(wait=False)
-        deps.close()
+        shut_down(deps, scheduler, settings.shutdown_grace)
+    # Worker threads still running past the grace period would hold the interpreter open;
+    # their work is recorded and the next process's recovery sweep finishes it.
+    logging.shutdown()
+    os._exit(code)
+
+
+def run_http(app: App, signing_secret: str, port: int) -> int:
+    import uvicorn
+
+    from bot.server import create_asgi
+
+    # uvicorn answers SIGTERM by draining open requests, then restores the handlers it found and
+    # raises the signal again. Finding these, the raise lands here and the shutdown goes on
+    # (worker drain, exit 0) instead of the default handler killing the process mid-way.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    asgi = create_asgi(app, signing_secret)
+    logger.info("listening on port %s at POST /slack/events", port)
+    try:
+        uvicorn.run(
+            asgi, host="0.0.0.0", port=port, log_level="warning", timeout_graceful_shutdown=10
+        )
+    except SystemExit as stop:  # uvicorn exits this way when it cannot bind the port
+        print(f"Could not listen on PORT {port}: is another process using it?", file=sys.stderr)
+        return int(stop.code or 2)
     return 0
+
+
+def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
+    """Stop taking work, let work in progress finish for ``grace`` seconds, then close."""
+    logger.info("shutting down: finishing work in progress (up to %.0fs)", grace)
+    scheduler.shutdown(wait=False)
+    left = deps.worker.drain(grace)
+    if left:
+        logger.warning("%d task(s) left unfinished; they are recorded for the next start", left)
+    deps.db.close()
+    logger.info("stopped")
 
 
 def run_socket_mode(app: App, app_token: str) -> int:
@@ -74,6 +122,7 @@ def run_socket_mode(app: App, app_token: str) -> int:
     # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     logger.info("connecting in Socket Mode")
     handler = SocketModeHandler(app, app_token)
     try:

@@ -34,6 +34,7 @@ class Settings:
     openai_base_url: str | None
     openai_model: str
     openai_timeout: float
+    shutdown_grace: float
     default_graph: str | None
     approvals_channel: str | None
     approvers: tuple[str, ...]
@@ -84,6 +85,13 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type = int) -
     return value
 
 
+def _port(env: Mapping[str, str]) -> int:
+    port = int(_number(env, "PORT", "3000"))
+    if port > 65535:
+        raise ConfigError(f"PORT: {port} is not a TCP port (1-65535)")
+    return port
+
+
 def _required(env: Mapping[str, str], name: str, hint: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -125,12 +133,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=secret,
         slack_app_token=app_token,
         slack_api_url=api_url,
-        port=int(_number(env, "PORT", "3000")),
+        port=_port(env),
         database_url=_database_url(env),
         openai_api_key=_required(env, "OPENAI_API_KEY", "the key of your OpenAI-compatible API"),
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
+        shutdown_grace=_number(env, "SHUTDOWN_GRACE", "20", float),
         default_graph=env.get("DEFAULT_GRAPH", "").strip() or None,
         langgraph_config=env.get("LANGGRAPH_CONFIG", "").strip() or "langgraph.json",
         approvals_channel=env.get("APPROVALS_CHANNEL", "").strip() or None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import adapters
@@ -25,7 +25,7 @@ from bot.blocks.card import outcome_line
 from bot.blocks.text import escape, safe
 from bot.db import Database
 from bot.effects import Ledger
-from bot.models import Approval, Decision, Job, Run, RunRequest
+from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest
 from bot.outputs import inputs_for, report_of
 from bot.policy import Approvers
 from bot.registry import RegisteredGraph
@@ -51,6 +51,7 @@ class Engine:
     policies: Policies
     graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
     stale_after: float = 60.0
+    inbox_lease: float = 30.0
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -77,6 +78,42 @@ class Engine:
                 return
             self._publish(run, state)
 
+    # receiving ----------------------------------------------------------------
+    def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
+        """Record a click or submission durably (call this *before* the ack), then work on it in
+        the background. Raises when the database cannot take it: the caller says so."""
+        entry_id = self.store.add_inbox(approval_id, decision, channel)
+        self.worker.submit(self.process, entry_id)
+        return entry_id
+
+    def process(self, entry_id: str) -> None:
+        """Apply one recorded click; safe to call again, from any process."""
+        entry = self.store.take_inbox(entry_id, self.inbox_lease)
+        if entry is None:
+            return  # done already, or another worker holds it
+        try:
+            if not self._replayed(entry):
+                decision = replace(entry.decision, receipt=entry.id)
+                self.decide(entry.approval_id, decision, entry.channel)
+        except Exception:
+            logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
+            if entry.attempts < MAX_ATTEMPTS:
+                return  # the lease runs out and the recovery sweep tries again
+            self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
+        self.store.finish_inbox(entry_id)
+
+    def _replayed(self, entry: InboxEntry) -> bool:
+        """True when this very click already won its claim (a crash came before the inbox row
+        was closed): finishing it is the recovery sweep's job, not a second "already decided"."""
+        approval = self.store.get_approval(entry.approval_id)
+        return approval is not None and not approval.pending and approval.decision == entry.decision
+
+    def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
+        try:
+            self.slack.tell(channel or user, user, text)
+        except Exception:
+            logger.exception("could not tell %s", user)
+
     # deciding -----------------------------------------------------------------
     def decide(self, approval_id: str, decision: Decision, channel: str | None = None) -> bool:
         """Apply a person's click or modal submission; True when this decision won."""
@@ -84,6 +121,10 @@ class Engine:
         if approval is None:
             where = channel or decision.by
             self.slack.tell(where, decision.by, "I can't find that approval request any more.")
+            return False
+        approval = self._with_card(approval, decision.origin)
+        if not from_its_card(approval, decision.origin):
+            self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD)
             return False
         overdue = self.store.overdue_expiry(approval.id) if approval.pending else None
         if overdue is not None:
@@ -121,11 +162,24 @@ class Engine:
         self.apply(claimed)
         return True
 
-    def precheck(self, approval_id: str, user: str) -> tuple[Approval | None, str | None]:
+    def _with_card(self, approval: Approval, origin: str | None) -> Approval:
+        """A click can beat us recording the card's ts: the card is posted under the thread's
+        lock, so once we hold that lock the ts is there."""
+        if approval.ts is not None or origin in (None, "view"):
+            return approval
+        with self.db.key_lock(approval.thread_id):
+            return self.store.get_approval(approval.id) or approval
+
+    def precheck(
+        self, approval_id: str, user: str, origin: str | None = None
+    ) -> tuple[Approval | None, str | None]:
         """Before opening a modal: the request, and why ``user`` may not decide it (if so)."""
         approval = self.store.get_approval(approval_id)
         if approval is None:
             return None, "I can't find that approval request any more."
+        approval = self._with_card(approval, origin)
+        if not from_its_card(approval, origin):
+            return approval, NOT_FROM_CARD
         if not approval.pending:
             return approval, already_decided(approval)
         return approval, self.approvers.refusal(user, approval.requester)
@@ -153,7 +207,7 @@ class Engine:
                     state = self._past_skipped_breakpoints(run, state)
                 self.store.mark_applied(approval.id)
             except Exception as exc:
-                self._failed(run, exc)
+                self._failed(run, exc, decided=True)
                 return
             if state is not None:
                 self._publish(run, state)
@@ -220,6 +274,8 @@ class Engine:
     def recover(self, older_than: float | None = None) -> None:
         """Finish what a crash or a failed Slack call left half done."""
         age = self.stale_after if older_than is None else older_than
+        for entry_id in self.store.open_inbox(min(age, self.inbox_lease)):
+            self.process(entry_id)
         for approval in self.store.cardless(age):
             self._ensure_card(approval.thread_id, approval.id)
         for approval in self.store.unapplied(age):
@@ -283,27 +339,60 @@ class Engine:
             return self.slack.reply(card.channel, card.ts, text)
         return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
 
-    def _failed(self, run: Run, exc: Exception) -> None:
+    def _failed(self, run: Run, exc: Exception, decided: bool = False) -> None:
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
         detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
-        message = (
-            f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}\n"
-            "A decision already made is kept and will be retried."
-        )
+        head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
+        if decided:
+            text = f"{head}\nThe decision is recorded; I'll keep retrying to apply it."
+            blocks = None
+        else:
+            text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."
+            blocks = notices.retry_blocks(text, run.thread_id)
         try:
-            self.ledger.once(f"{run.thread_id}:failed", lambda: self._say(run, message))
+            key = f"{run.thread_id}:failed:{run.updated_at}"
+            self.ledger.once(key, lambda: self._say(run, text, blocks))
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 
-    def _say(self, run: Run, text: str) -> str:
+    def retry(self, thread_id: str, user: str) -> str:
+        """Start a failed run again from its last checkpoint; returns what to tell ``user``."""
+        run = self.store.get_run(thread_id)
+        if run is None:
+            return "I can't find that run any more."
+        if user != run.requester and self.approvers.refusal(user, "") is not None:
+            return f"Only <@{run.requester}> or an approver can retry this run."
+        if run.status != "failed":
+            return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
+        self.store.set_run_status(thread_id, "running")
+        self.worker.submit(self.advance, thread_id)
+        return f"Retrying run `{thread_id[:8]}`."
+
+    def _say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         card = self.store.latest_card(run.thread_id)
         if card is not None and card.ts is not None:
-            return self.slack.reply(card.channel, card.ts, text)
-        return self.slack.reply(run.channel, None, text)
+            return self.slack.reply(card.channel, card.ts, text, blocks)
+        return self.slack.reply(run.channel, None, text, blocks)
 
 
+MAX_ATTEMPTS = 5
+COULD_NOT_APPLY = (
+    "Sorry, I couldn't apply your click after several tries, so nothing changed. "
+    "Please try again, or ask the bot's operator to check its log."
+)
 NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
+
+
+NOT_FROM_CARD = "Nothing changed: that button isn't on this request's card."
+
+
+def from_its_card(approval: Approval, origin: str | None) -> bool:
+    """A click counts only from the request's own card or the App Home list; modals we opened
+    carry no origin (their opening click was checked)."""
+    if origin is None or origin == "view":
+        return True
+    return approval.ts is not None and origin == f"message:{approval.channel}:{approval.ts}"
 
 
 def already_decided(approval: Approval) -> str:

@@ -7,6 +7,7 @@ those into the values the graph expects, or a problem per field for inline modal
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -158,9 +159,11 @@ def _one(field: FormField, raw: str | None) -> tuple[Any, str | None]:
             return None, "Enter a whole number."
     if field.kind == "number":
         try:
-            return float(text), None
+            number = float(text)
         except ValueError:
             return None, "Enter a number."
+        # float() also reads "nan" and "inf", which JSON (and so Slack) cannot carry.
+        return (number, None) if math.isfinite(number) else (None, "Enter a number.")
     try:
         return json.loads(text), None
     except ValueError as exc:

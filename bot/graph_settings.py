@@ -66,6 +66,8 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
     breakpoints = body.get("breakpoints", "ask")
     if breakpoints not in ("ask", "skip"):
         raise fail("breakpoints must be ask or skip")
+    if not isinstance(body.get("ask_twice", False), bool):
+        raise fail("ask_twice must be true or false")
     maps = {}
     for key in ("resume", "update"):
         value = body.get(key) or {}
@@ -75,6 +77,8 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
     if any(not isinstance(v, Mapping | type(None)) for v in maps["update"].values()):
         raise fail("each update must be a mapping of state keys to values")
     buttons = []
+    if not isinstance(body.get("buttons") or {}, Mapping):
+        raise fail("buttons must map button names to a label and asks")
     for name, spec in (body.get("buttons") or {}).items():
         spec = spec or {}
         if not isinstance(spec, Mapping):
@@ -84,8 +88,8 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         if name not in maps["resume"] and name not in maps["update"]:
             raise fail(f"buttons.{name} needs a resume or update entry saying what it does")
         asks = spec.get("asks") or []
-        asks = [asks] if isinstance(asks, str) else list(asks)
-        if any(a not in _ASKS for a in asks):
+        asks = [asks] if isinstance(asks, str) else asks
+        if not isinstance(asks, list | tuple) or any(a not in _ASKS for a in asks):
             raise fail(f"buttons.{name}.asks may hold {', '.join(_ASKS)}")
         label = str(spec.get("label") or name.replace("_", " ").capitalize())[:75]
         buttons.append(Choice(str(name), label, tuple(asks)))

@@ -58,6 +58,10 @@ class Decision:
     expire_as: Literal["reject", "approve"] = "reject"
     message: str | None = None  # a reply (respond) or notes (a settings choice)
     items: list[dict[str, Any]] | None = None  # one decision per proposal of a batch
+    # Where a click came from: "message:<channel>:<ts>" (a card), "view" (App Home), or
+    # None for a modal we opened ourselves. A click must come from its request's card.
+    origin: str | None = None
+    receipt: str | None = None  # the inbox entry it arrived as
 
     @property
     def effective_type(self) -> str:
@@ -171,3 +175,26 @@ class Job:
     def from_row(cls, row: dict[str, Any]) -> Job:
         values = {k: row[k] for k in cls.__dataclass_fields__ if k != "detail"}
         return cls(detail=json.loads(row["detail"]), **values)
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A click or submission as it arrived, recorded before Slack was acknowledged."""
+
+    id: str
+    approval_id: str
+    decision: Decision
+    channel: str | None
+    received_at: float
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> InboxEntry:
+        return cls(
+            id=row["id"],
+            approval_id=row["approval_id"],
+            decision=Decision.from_json(row["decision"]),
+            channel=row["channel"],
+            received_at=row["received_at"],
+            attempts=row["attempts"],
+        )

@@ -72,8 +72,8 @@ def load_registry(
             registry[name] = _load_one(
                 name, spec, root, checkpointer, settings.get(name), toolbox_factory
             )
-        except ConfigError:
-            raise
+        except ConfigError as exc:  # e.g. a toolbox missing its settings: say which graph
+            raise ConfigError(f"{where}: graph {name!r} ({spec}): {exc}") from exc
         except Exception as exc:
             raise ConfigError(
                 f"{where}: graph {name!r} ({spec}): {type(exc).__name__}: {exc}"
@@ -143,7 +143,16 @@ def _import(root: Path, file_part: str, graph: str) -> ModuleType:
         (root.joinpath(*relative.parts[: i + 1]) / "__init__.py").is_file()
         for i in range(len(relative.parts) - 1)
     ):
-        return importlib.import_module(".".join(relative.parts))
+        dotted = ".".join(relative.parts)
+        try:
+            module = importlib.import_module(dotted)
+        except ModuleNotFoundError as exc:  # its folder is not on sys.path: load the file
+            if not exc.name or not (dotted + ".").startswith(exc.name + "."):
+                raise
+        else:
+            # The name may be another module's (the standard library's, say): load the file.
+            if Path(getattr(module, "__file__", None) or "").resolve() == path:
+                return module
     module_name = f"_registered_graph_{graph}"
     loader = importlib.util.spec_from_file_location(module_name, path)
     if loader is None or loader.loader is None:

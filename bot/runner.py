@@ -92,9 +92,11 @@ class InProcessRunner:
         paused = None
         if started and snapshot.next and not interrupts:
             paused = _breakpoint(compiled, snapshot, values)
+        # Finished only when nothing is left at all: a step killed after its writes were saved
+        # but before the next checkpoint shows no `next`, yet still lists its task.
         return RunState(
             started=started,
-            finished=started and not snapshot.next,
+            finished=started and not snapshot.next and not snapshot.tasks,
             interrupts=interrupts,
             values=values,
             breakpoint=paused,

@@ -66,11 +66,17 @@ class Slack:
         """An ephemeral note only ``user`` sees; ``text`` is trusted (built by us)."""
         self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
-    def reply(self, channel: str, thread_ts: str | None, text: str) -> str:
+    def reply(
+        self,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Post our own text, which may quote untrusted text already escaped by the caller."""
         text, _ = cut_escaped(text, MESSAGE_LIMIT)
         response = self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False
+            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks, unfurl_links=False
         )
         return str(response["ts"])
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
-from bot.models import Approval, Decision, Job, Run, RunRequest, status_for
+from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest, status_for
 from bot.review import Review
 from bot.timeline import PlannedJob
 
@@ -131,6 +131,32 @@ class Store:
 
     def pending(self, limit: int = 100) -> list[Approval]:
         return [Approval.from_row(r) for r in self.db.fetch_all(q.PENDING, {"limit": limit})]
+
+    # inbox: clicks recorded before their ack -------------------------------------
+    def add_inbox(self, approval_id: str, decision: Decision, channel: str | None) -> str:
+        entry_id = new_id()
+        params = {
+            "id": entry_id,
+            "approval_id": approval_id,
+            "decision": decision.to_json(),
+            "channel": channel,
+            "now": self.clock(),
+        }
+        self.db.execute_quick(q.INSERT_INBOX, params)
+        return entry_id
+
+    def take_inbox(self, entry_id: str, lease: float) -> InboxEntry | None:
+        now = self.clock()
+        row = self.db.fetch_one(q.TAKE_INBOX, {"id": entry_id, "now": now, "lease": now + lease})
+        return InboxEntry.from_row(row) if row else None
+
+    def finish_inbox(self, entry_id: str) -> None:
+        self.db.execute(q.FINISH_INBOX, {"id": entry_id, "now": self.clock()})
+
+    def open_inbox(self, older_than: float, limit: int = 100) -> list[str]:
+        now = self.clock()
+        params = {"before": now - older_than, "now": now, "limit": limit}
+        return [row["id"] for row in self.db.fetch_all(q.OPEN_INBOX, params)]
 
     # jobs -------------------------------------------------------------------------
     def add_job(self, approval_id: str, job: PlannedJob) -> None:

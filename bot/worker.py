@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -13,11 +14,40 @@ logger = logging.getLogger(__name__)
 class Worker:
     def __init__(self, max_workers: int = 8) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="work")
+        self._lock = threading.Lock()
+        self._open: set[Future[Any]] = set()
+        self._closed = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        future = self._pool.submit(fn, *args)
-        future.add_done_callback(_log_failure)
+        with self._lock:
+            if self._closed:
+                # Shutting down: the work is recorded durably (inbox, run rows) and the next
+                # process's recovery sweep does it.
+                skipped: Future[Any] = Future()
+                skipped.cancel()
+                return skipped
+            future = self._pool.submit(fn, *args)
+            self._open.add(future)
+        future.add_done_callback(self._done)
         return future
+
+    def _done(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._open.discard(future)
+        _log_failure(future)
+
+    def drain(self, grace: float) -> int:
+        """Stop taking work, give what is queued or running ``grace`` seconds to finish, then
+        drop the rest (it is all recorded; the next process picks it up). Returns how many
+        were dropped."""
+        with self._lock:
+            self._closed = True
+            pending = set(self._open)
+        _, left = wait(pending, timeout=grace)
+        for future in left:
+            future.cancel()  # queued ones; running ones end with the process
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return len(left)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
@@ -40,6 +70,9 @@ class InlineWorker(Worker):
 
     def shutdown(self, wait: bool = True) -> None:
         pass
+
+    def drain(self, grace: float) -> int:
+        return 0
 
 
 def _log_failure(future: Future[Any]) -> None:

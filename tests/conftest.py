@@ -71,13 +71,15 @@ def bot_env(fake_slack: FakeSlack, fake_openai: FakeOpenAI, database_url: str) -
 
 
 @pytest.fixture
-def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+def start_bot(
+    bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack
+) -> Iterator[Callable[..., BotProcess]]:
     started: list[BotProcess] = []
 
     def start(*, wait: bool = True, **overrides: str) -> BotProcess:
         """``wait=False``: return at once (Socket Mode serves no /healthz to wait on)."""
         env = {**bot_env, **overrides}
-        bot = BotProcess(env, tmp_path / f"bot{len(started)}.log")
+        bot = BotProcess(env, tmp_path / f"bot{len(started)}.log", fake_slack)
         started.append(bot)
         return bot.start(wait=wait)
 

@@ -45,6 +45,17 @@ def describe(pending: Pending, context: Context) -> Review:
         # The settings name what Edit edits: one input per key of that part of the value.
         form = tuple(field_for_value(str(k), v) for k, v in target.items())
         review = replace(review, proposals=(replace(review.proposals[0], form=form),))
+    mapped = set(context.settings.resume)
+    if mapped and pending.breakpoint is None:
+        # A graph whose settings say what its buttons send understands only those answers:
+        # offer no button that would send it the bot's own dict instead.
+        review = replace(
+            review,
+            proposals=tuple(
+                replace(p, choices=tuple(c for c in p.choices if c in mapped) or p.choices)
+                for p in review.proposals
+            ),
+        )
     return review
 
 

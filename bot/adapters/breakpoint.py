@@ -54,4 +54,5 @@ def answer(pending: Pending, review: Review, decision: Decision) -> Answer:
         return Update(dict(decision.parameters or {}) or None)
     why = f": {decision.reason}" if decision.reason else ""
     who = "Expired" if decision.type == "expire" else "Rejected"
-    return Stop(f"{who}{why}. The run stopped before `{pending.node}`; nothing more was run.")
+    where = "after" if pending.breakpoint == "after" else "before"
+    return Stop(f"{who}{why}. The run stopped {where} `{pending.node}`; nothing more was run.")

@@ -4,7 +4,7 @@ tool call of a model turn, ``{"action_requests": [...], "review_configs": [...]}
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.adapters.common import details, expiry_message
@@ -64,13 +64,20 @@ def describe(pending: Pending, context: Any) -> Review:
 
 
 def decision_for(
-    name: str, args: Mapping[str, Any], item: Mapping[str, Any], whole: Decision
+    name: str,
+    args: Mapping[str, Any],
+    item: Mapping[str, Any],
+    whole: Decision,
+    allowed: Sequence[str] = ALLOWED,
 ) -> dict[str, Any]:
     """One middleware decision from one of the reviewer's item decisions."""
     kind = str(item.get("type"))
     if whole.type == "expire":
-        if whole.expire_as == "approve":
+        # The middleware refuses a decision type the tool does not allow, failing the run.
+        if whole.expire_as == "approve" and "approve" in allowed:
             return {"type": "approve"}
+        if "reject" not in allowed and "respond" in allowed:
+            return {"type": "respond", "message": expiry_message(whole)}
         return {"type": "reject", "message": expiry_message(whole)}
     if kind == "approve":
         return {"type": "approve"}
@@ -96,9 +103,18 @@ def item_of(decision: Decision) -> dict[str, Any]:
 
 def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
     requests = pending.value["action_requests"]
+    configs = {
+        str(c.get("action_name")): c for c in pending.value["review_configs"] if isinstance(c, dict)
+    }
     items = decision.items or [item_of(decision)] * len(requests)
     decisions = [
-        decision_for(str(r.get("name")), r.get("args") or {}, item, decision)
+        decision_for(
+            str(r.get("name")),
+            r.get("args") or {},
+            item,
+            decision,
+            configs.get(str(r.get("name")), {}).get("allowed_decisions") or ALLOWED,
+        )
         for r, item in zip(requests, items, strict=True)
     ]
     return Resume({"decisions": decisions})

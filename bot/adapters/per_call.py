@@ -39,15 +39,20 @@ def edit_args_schema(schema: Any) -> dict[str, Any] | None:
     if not isinstance(schema, Mapping):
         return None
     defs = schema.get("$defs") or {}
-    for body in defs.values():
-        props = body.get("properties") or {} if isinstance(body, dict) else {}
-        if "name" in props and "args" in props:
-            args = props["args"]
-            ref = args.get("$ref", "") if isinstance(args, dict) else ""
-            if ref:
-                target = defs.get(ref.removeprefix("#/$defs/"))
-                return {**target, "$defs": defs} if isinstance(target, dict) else None
-            return {**args, "$defs": defs} if isinstance(args, dict) else None
+
+    def resolved(node: Any) -> Mapping[str, Any]:
+        ref = node.get("$ref", "") if isinstance(node, Mapping) else ""
+        node = defs.get(ref.removeprefix("#/$defs/")) if ref else node
+        return node if isinstance(node, Mapping) else {}
+
+    # Follow the edit branch itself: the tool's own models may also have name/args fields.
+    for branch in schema.get("oneOf") or schema.get("anyOf") or [schema]:
+        props = resolved(branch).get("properties") or {}
+        if resolved(props.get("type")).get("const") != "edit":
+            continue
+        action = resolved(props.get("edited_action")).get("properties") or {}
+        args = resolved(action.get("args"))
+        return {**args, "$defs": defs} if args else None
     return None
 
 
@@ -72,4 +77,4 @@ def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
     value = pending.value
     item = (decision.items or [hitl.item_of(decision)])[0]
     name, args = str(value.get("name")), value.get("args") or {}
-    return Resume(hitl.decision_for(name, args, item, decision))
+    return Resume(hitl.decision_for(name, args, item, decision, allowed(pending.response_schema)))

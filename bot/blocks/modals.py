@@ -244,6 +244,18 @@ def each_modal(approval: Approval) -> View:
     )
 
 
+def not_recorded_modal() -> View:
+    return _modal(
+        "Not recorded",
+        [
+            _section(
+                "Sorry, I couldn't record that just now (my database didn't answer), so nothing "
+                "changed. Close this and try again in a moment."
+            )
+        ],
+    )
+
+
 def cannot_edit_modal(why: str) -> View:
     return _modal("Can't edit here", [_section(escape(why))])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.blocks.card import kind_of, when
 from bot.durations import format_duration
 from bot.models import Approval, Job
@@ -54,3 +56,25 @@ def card_notes(jobs: list[Job]) -> tuple[str, ...]:
         how = "rejected" if expire.detail.get("as", "reject") == "reject" else "approved"
         notes.append(f"Expires {when(expire.due_at)} ({how} if nobody decides)")
     return tuple(notes)
+
+
+RETRY = "run.retry"
+
+
+def retry_blocks(text: str, thread_id: str) -> list[dict[str, Any]]:
+    """A failure note (our own text, already safe) with a Retry button."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000], "verbatim": True}},
+        {
+            "type": "actions",
+            "block_id": f"retry:{thread_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Retry"},
+                    "action_id": RETRY,
+                    "value": thread_id,
+                }
+            ],
+        },
+    ]

@@ -27,6 +27,11 @@ class Database(Session, Protocol):
 
     def transaction(self) -> AbstractContextManager[Session]: ...
 
+    def execute_quick(self, sql: str, params: Params = None) -> int:
+        """One short write that must not wait long (it comes before Slack's ack): raises
+        rather than queue for seconds when the database is away or saturated."""
+        ...
+
     def key_lock(self, key: str) -> AbstractContextManager[None]:
         """Serialise work on one key (a LangGraph thread) across threads and processes."""
         ...

@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from bot.db.base import Params, Row
 
 LOCK_SQL = "SELECT pg_advisory_lock(hashtextextended(%(key)s, 0))"
+QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far inside Slack's 3 s
 UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0))"
 
 
@@ -56,6 +57,10 @@ class PostgresDatabase:
 
     def execute(self, sql: str, params: Params = None) -> int:
         with self.pool.connection() as conn:
+            return _Session(conn).execute(sql, params)
+
+    def execute_quick(self, sql: str, params: Params = None) -> int:
+        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
             return _Session(conn).execute(sql, params)
 
     @contextmanager

@@ -102,3 +102,21 @@ SELECT * FROM jobs
 WHERE approval_id = %(approval_id)s AND kind = 'expire' AND status = 'pending'
   AND due_at <= %(now)s
 """
+
+INSERT_INBOX = """
+INSERT INTO inbox (id, approval_id, decision, channel, received_at)
+VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s)
+"""
+# Taken under a lease, like jobs: one worker at a time, and a dead worker's entry comes back.
+TAKE_INBOX = """
+UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
+WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
+RETURNING *
+"""
+FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
+OPEN_INBOX = """
+SELECT id FROM inbox
+WHERE done_at IS NULL AND received_at < %(before)s
+  AND (locked_until IS NULL OR locked_until < %(now)s)
+ORDER BY received_at LIMIT %(limit)s
+"""

@@ -76,4 +76,22 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         # What the reviewer is asked (bot.review.Review as JSON), described once by an adapter.
         ["ALTER TABLE approvals ADD COLUMN review TEXT"],
     ),
+    (
+        4,
+        [
+            # Clicks and modal submissions, written before Slack is told they arrived: a crash or
+            # a deploy after the ack can no longer lose one (the recovery sweep drains them).
+            """CREATE TABLE IF NOT EXISTS inbox (
+                id TEXT PRIMARY KEY,
+                approval_id TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                channel TEXT,
+                received_at DOUBLE PRECISION NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                locked_until DOUBLE PRECISION,
+                done_at DOUBLE PRECISION
+            )""",
+            "CREATE INDEX IF NOT EXISTS inbox_open ON inbox (received_at) WHERE done_at IS NULL",
+        ],
+    ),
 ]

@@ -71,6 +71,10 @@ class SqliteDatabase:
         with self._session() as s:
             return s.fetch_all(sql, params)
 
+    def execute_quick(self, sql: str, params: Params = None) -> int:
+        # One local file: a write waits only for another writer's short transaction.
+        return self.execute(sql, params)
+
     def execute(self, sql: str, params: Params = None) -> int:
         with self._session() as s:
             return s.execute(sql, params)

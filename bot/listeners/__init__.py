@@ -11,3 +11,6 @@ from bot.listeners import actions, commands, home, views
 def register(app: App, deps: Deps) -> None:
     for surface in (commands, actions, views, home):
         surface.register(app, deps)
+    # Last, because Bolt runs the first listener that matches: catch-alls for the unknown.
+    actions.register_fallbacks(app, deps)
+    views.register_fallbacks(app, deps)

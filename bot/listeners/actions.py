@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.blocks import card, modals
+from bot.blocks import card, modals, notices
 from bot.deps import Deps
 from bot.listeners.parse import BadPayload, Click, parse_click
 from bot.models import Approval, Decision
@@ -26,41 +26,59 @@ FORMS: dict[str, Callable[[Approval], dict[str, Any]]] = {
 }
 
 
+NOT_RECORDED = (
+    "Sorry, I couldn't record that click just now (my database didn't answer), so nothing "
+    "changed. Please try again in a moment."
+)
+
+
 def register(app: App, deps: Deps) -> None:
-    def clicked(ack: Ack, body: dict[str, Any]) -> Click | None:
-        ack()
+    def parsed(body: dict[str, Any]) -> Click | None:
         try:
             return parse_click(body)
         except BadPayload as problem:
             user = body.get("user", {}).get("id") if isinstance(body.get("user"), dict) else None
             channel = (body.get("channel") or {}).get("id")
-            if user and channel:
-                deps.slack.tell(channel, user, str(problem))
+            if user:
+                deps.slack.tell(channel or user, user, str(problem))
             return None
+
+    def clicked(ack: Ack, body: dict[str, Any]) -> Click | None:
+        ack()
+        return parsed(body)
 
     def openable(click: Click) -> Approval | None:
         """The request, if ``click.user`` may decide it now; otherwise say why not."""
-        approval, refusal = deps.engine.precheck(click.approval_id, click.user)
+        approval, refusal = deps.engine.precheck(click.approval_id, click.user, click.origin)
         if refusal:
             where = (approval.channel if approval else click.channel) or click.user
             deps.slack.tell(where, click.user, refusal)
             return None
         return approval
 
-    def decide(click: Click, decision: Decision) -> None:
-        deps.worker.submit(deps.engine.decide, click.approval_id, decision, click.channel)
+    def decided(ack: Ack, body: dict[str, Any], kind: str) -> None:
+        """A click that decides at once: recorded before Slack hears it arrived."""
+        click = parsed(body)
+        if click is None:
+            ack()
+            return
+        decision = Decision(kind, click.user, origin=click.origin)
+        try:
+            deps.engine.receive(click.approval_id, decision, click.channel)
+        except Exception:
+            logger.exception("could not record a %s click", kind)
+            ack()
+            deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
+            return
+        ack()
 
     @app.action(card.APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:
-        click = clicked(ack, body)
-        if click:
-            decide(click, Decision("approve", click.user))
+        decided(ack, body, "approve")
 
     @app.action(card.IGNORE)
     def ignore(ack: Ack, body: dict[str, Any]) -> None:
-        click = clicked(ack, body)
-        if click:
-            decide(click, Decision("ignore", click.user))
+        decided(ack, body, "ignore")
 
     def form_opener(build: Callable[[Approval], dict[str, Any]]):
         def open_form(ack: Ack, body: dict[str, Any]) -> None:
@@ -93,7 +111,12 @@ def register(app: App, deps: Deps) -> None:
             view = modals.choice_modal(approval, extra.name, extra.label, extra.asks)
             deps.slack.open_view(click.trigger_id, view)
         elif not extra.asks:
-            decide(click, Decision(extra.name, click.user))
+            try:
+                decision = Decision(extra.name, click.user, origin=click.origin)
+                deps.engine.receive(click.approval_id, decision, click.channel)
+            except Exception:
+                logger.exception("could not record a %s click", extra.name)
+                deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
 
     @app.action(card.VIEW_FULL)
     def view_full(ack: Ack, body: dict[str, Any]) -> None:
@@ -104,6 +127,46 @@ def register(app: App, deps: Deps) -> None:
         elif click and approval and click.trigger_id:
             text = (approval.review.long_text if approval.review else None) or ""
             deps.slack.open_view(click.trigger_id, modals.full_text_modal(text))
+
+
+def register_fallbacks(app: App, deps: Deps) -> None:
+    """Registered last: a retry button, and any button we don't know gets an answer."""
+
+    @app.action(notices.RETRY)
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
+        channel = (
+            (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
+        )
+        value = _value(body)
+        if not user:
+            return
+        if not re.fullmatch(r"[0-9a-f]{32}", value):
+            deps.slack.tell(channel or user, user, "That retry button isn't one of mine.")
+            return
+        deps.slack.tell(channel or user, user, deps.engine.retry(value, user))
+
+    @app.action(re.compile(".*"))
+    def unknown(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
+        channel = (
+            (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
+        )
+        if user:
+            deps.slack.tell(channel or user, user, UNKNOWN_BUTTON)
+
+
+UNKNOWN_BUTTON = (
+    "I don't know that button (it may be from an older version of me); nothing changed."
+)
+
+
+def _value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    value = actions[0].get("value") if isinstance(actions[0], dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _action_id(body: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from bot.blocks.text import escape
 
 _GRAPH_PREFIX = re.compile(r"^\[([a-z0-9_-]+)\]\s*(.*)$", re.DOTALL | re.IGNORECASE)
 MAX_REQUEST_CHARS = 4000
+_ID = re.compile(r"[0-9a-f]{16}")  # approval ids (bot.store.new_id); run ids are 32 hex
 
 
 class BadPayload(ValueError):
@@ -32,6 +33,7 @@ class Click:
     user: str
     channel: str | None
     trigger_id: str | None
+    origin: str = "unknown"  # "message:<channel>:<ts>", "view", or "unknown"
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,27 @@ def parse_click(body: Mapping[str, Any]) -> Click:
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], Mapping):
         raise BadPayload("Sorry, I couldn't read that click. Please try again.")
     channel = body.get("channel")
+    value = _str(actions[0], "value")
+    if not _ID.fullmatch(value):
+        raise BadPayload("That button doesn't belong to any request I know of; nothing changed.")
     return Click(
-        approval_id=_str(actions[0], "value"),
+        approval_id=value,
         user=_str(body, "user", "id"),
         channel=channel.get("id") if isinstance(channel, Mapping) else None,
         trigger_id=body.get("trigger_id") if isinstance(body.get("trigger_id"), str) else None,
+        origin=_origin(body.get("container")),
     )
+
+
+def _origin(container: Any) -> str:
+    if not isinstance(container, Mapping):
+        return "unknown"
+    if container.get("type") == "view":
+        return "view"
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if container.get("type") == "message" and isinstance(channel, str) and isinstance(ts, str):
+        return f"message:{channel}:{ts}"
+    return "unknown"
 
 
 def _input_value(action: Mapping[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -14,6 +15,8 @@ from bot.engine import already_decided
 from bot.listeners.parse import BadPayload, Submission, parse_submission
 from bot.models import Approval, Decision
 from bot.review import Proposal
+
+logger = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -36,8 +39,14 @@ def register(app: App, deps: Deps) -> None:
         return submission, approval
 
     def decide(ack: Ack, approval: Approval, decision: Decision) -> None:
+        """Record the submission before the modal closes; if that fails, say so in it."""
+        try:
+            deps.engine.receive(approval.id, decision, approval.channel)
+        except Exception:
+            logger.exception("could not record a %s submission", decision.type)
+            ack(response_action="update", view=modals.not_recorded_modal())
+            return
         ack()
-        deps.worker.submit(deps.engine.decide, approval.id, decision, approval.channel)
 
     def single(approval: Approval) -> Proposal | None:
         review = approval.review
@@ -150,6 +159,15 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors=errors)
             return
         decide(ack, approval, Decision("each", submission.user, items=items))
+
+
+def register_fallbacks(app: App, deps: Deps) -> None:
+    @app.view(re.compile(".*"))
+    def unknown(ack: Ack, body: dict[str, Any]) -> None:
+        ack(response_action="update", view=modals.cannot_edit_modal(UNKNOWN_FORM))
+
+
+UNKNOWN_FORM = "I don't know this form (it may be from an older version of me); nothing changed."
 
 
 def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | None]:

@@ -36,3 +36,20 @@ def batched():
 def per_call():
     """An email agent that asks before each email it sends."""
     return _agent("per_call")
+
+
+def batched_all():
+    """An email agent that asks before sending (one review per model turn); the reviewer may
+    also answer in the tool's place."""
+    return create_agent(
+        model=ChatOpenAI(model="gpt-4o-mini", timeout=10),
+        tools=[send_email],
+        middleware=[
+            HumanInTheLoopMiddleware(
+                interrupt_on={
+                    "send_email": {"allowed_decisions": ["approve", "edit", "reject", "respond"]}
+                },
+                interrupt_mode="batched",
+            )
+        ],
+    )

@@ -15,7 +15,9 @@ Slack command text):
   ``tool_choice="auto"`` a tool is only called when the text contains a JSON object, and never
   right after a ``tool`` message (so agent loops end).
 
-``enqueue()`` overrides the next answers in order. ``stream: true`` is answered as SSE.
+``enqueue()`` overrides the next answers in order, e.g. with several tool calls in one assistant
+message (parallel tool calls, ``finish_reason: "tool_calls"``; only the first one when the
+request sets ``parallel_tool_calls: false``). ``stream: true`` is answered as SSE.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .openai_replies import (
     parse_directives,
     stream_chunks,
     strict_schema_refusal,
+    tool_calls_of,
 )
 
 
@@ -84,17 +87,27 @@ class FakeOpenAI(Service):
         structured: Json | None = None,
         status: int | None = None,
         refusal: str | None = None,
-    ) -> None:
+        tool_calls: list[Json] | None = None,
+    ) -> list[str]:
         """Answer the next request (in call order) with this instead of the scripted reply.
 
         ``content``: verbatim content (even for structured requests, e.g. broken JSON);
         ``structured``: the object to return as tool call arguments / JSON content;
-        ``status``: an HTTP error with OpenAI's error body; ``refusal``: a model refusal.
+        ``status``: an HTTP error with OpenAI's error body; ``refusal``: a model refusal;
+        ``tool_calls``: ``[{"name": ..., "arguments": {...}}, ...]``, all in one assistant
+        message, in this order (``arguments`` may be a string, sent verbatim; an ``"id"`` may
+        be given, else each gets a fresh ``call_...``). ``content`` may go with them.
+
+        Returns the ids of the tool calls the answer will carry (empty without ``tool_calls``).
         """
-        if content is None and structured is None and status is None and refusal is None:
-            raise ValueError("enqueue() needs content, structured, status or refusal")
+        if all(v is None for v in (content, structured, status, refusal, tool_calls)):
+            raise ValueError("enqueue() needs content, structured, status, refusal or tool_calls")
+        if tool_calls is not None and (structured is not None or status is not None):
+            raise ValueError("tool_calls go with content only, not structured or status")
+        calls = tool_calls_of(tool_calls) if tool_calls is not None else None
         with self._lock:
-            self._queue.append(Reply(content, structured, refusal, status))
+            self._queue.append(Reply(content, structured, refusal, status, calls))
+        return [call.id for call in calls or ()]
 
     def reset(self) -> None:
         with self._lock:

@@ -35,13 +35,47 @@ class Directives:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One tool call of an assistant message: ``arguments`` is sent as the JSON string."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """What to answer: content, a structured object, a refusal or an HTTP error."""
+    """What to answer: content, a structured object, tool calls, a refusal or an HTTP error."""
 
     content: str | None = None
     structured: Json | None = None
     refusal: str | None = None
     status: int | None = None
+    tool_calls: tuple[ToolCall, ...] | None = None
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def tool_calls_of(calls: Any) -> tuple[ToolCall, ...]:
+    """``[{"name", "arguments", "id"?}, ...]`` as :class:`ToolCall`s; ``arguments`` is an
+    object (sent as JSON) or a string (sent verbatim, e.g. broken JSON); ``id`` defaults to a
+    fresh ``call_...``."""
+    if not isinstance(calls, list | tuple) or not calls:
+        raise ValueError("tool_calls must be a non-empty list of {'name', 'arguments'} dicts")
+    out = []
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ValueError(f"a tool call needs a 'name' (got {call!r})")
+        unknown = set(call) - {"name", "arguments", "id"}
+        if unknown:
+            raise ValueError(f"unknown tool call key(s) {sorted(unknown)} in {call!r}")
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        out.append(ToolCall(str(call.get("id") or new_call_id()), call["name"], arguments))
+    return tuple(out)
 
 
 def message_text(message: Json) -> str:
@@ -176,13 +210,26 @@ def completion(body: Json, reply: Reply) -> Json:
     request = structured_request(body)
     message: Json = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
     finish_reason = "stop"
-    if reply.structured is not None:
+    if reply.tool_calls:
+        calls = reply.tool_calls
+        if body.get("parallel_tool_calls") is False:
+            calls = calls[:1]  # the model may call at most one tool then
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in calls
+        ]
+        finish_reason = "tool_calls"
+    elif reply.structured is not None:
         arguments = json.dumps(reply.structured)
         if request is not None and request.tool_name is not None:
             message["content"] = None
             message["tool_calls"] = [
                 {
-                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "id": new_call_id(),
                     "type": "function",
                     "function": {"name": request.tool_name, "arguments": arguments},
                 }

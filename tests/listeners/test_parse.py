@@ -24,15 +24,25 @@ def test_command_problems_explain_usage(text):
 
 
 def test_click_and_submission_parse_and_reject_garbage():
-    click = parse_click({"actions": [{"value": "a1"}], "user": {"id": "U1"}, "trigger_id": "t"})
+    click = parse_click(
+        {"actions": [{"value": "0123456789abcdef"}], "user": {"id": "U1"}, "trigger_id": "t"}
+    )
+    assert click.origin == "unknown"
     assert (click.approval_id, click.user, click.channel, click.trigger_id) == (
-        "a1",
+        "0123456789abcdef",
         "U1",
         None,
         "t",
     )
     with pytest.raises(BadPayload):
         parse_click({"actions": "x", "user": {"id": "U1"}})
+    for junk in ("a1", "0123456789abcde\x00", "0123456789ABCDEF", "x" * 5000):
+        with pytest.raises(BadPayload, match="doesn't belong"):
+            parse_click({"actions": [{"value": junk}], "user": {"id": "U1"}})
+    card = {"type": "message", "channel_id": "C1", "message_ts": "1.5"}
+    body = {"actions": [{"value": "0123456789abcdef"}], "user": {"id": "U1"}, "container": card}
+    assert parse_click(body).origin == "message:C1:1.5"
+    assert parse_click({**body, "container": {"type": "view"}}).origin == "view"
     body = {
         "user": {"id": "U1"},
         "view": {"private_metadata": "a1", "state": {"values": {"b": {"v": {"value": "x"}}}}},

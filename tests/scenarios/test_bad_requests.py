@@ -15,7 +15,7 @@ import pytest
 from bot.blocks import card as ids
 from bot.blocks import modals
 from tests.support import slack_requests as sr
-from tests.support.cards import current, has_buttons, wait_card
+from tests.support.cards import blocks_text, current, has_buttons, wait_card
 
 REQUESTER = "U0REQ"
 FORM = "application/x-www-form-urlencoded"
@@ -83,7 +83,9 @@ def test_requests_slack_did_not_sign_get_401_and_change_nothing(bot, fake_slack,
 
     bodies = {
         "slash command": sr.command_body("Draft something else", REQUESTER),
-        "Approve click": sr.click_body(ids.APPROVE, card.approval_id, REQUESTER),
+        "Approve click": sr.click_body(
+            ids.APPROVE, card.approval_id, REQUESTER, card.channel, card.ts
+        ),
         "Reject submission": sr.submission_body(
             modals.REJECT, card.approval_id, REQUESTER, {modals.REASON_BLOCK: "forged"}
         ),
@@ -150,7 +152,7 @@ CASES = [
         block_actions("U0BAD09", [{"action_id": ids.APPROVE, "block_id": "decide:x"}]),
         user="U0BAD09",
     ),
-    Case("unknown action_id", sr.click_body("approval.nuke", "abc", "U0BAD10")),
+    Case("unknown action_id", sr.click_body("approval.nuke", "abc", "U0BAD10"), user="U0BAD10"),
     Case(
         "Approve on an unknown request",
         sr.click_body(ids.APPROVE, "nope", "U0BAD11"),
@@ -222,6 +224,8 @@ def judge(case: Case, response: httpx.Response, fake_slack) -> str | None:
     ack = response.json() if response.content.strip() else {}
     if isinstance(ack, dict) and ack.get("text"):
         return None
+    if isinstance(ack, dict) and ack.get("response_action") == "update":
+        return None if blocks_text(ack["view"]["blocks"]) else f"an empty view: {ack}"
     if isinstance(ack, dict) and ack.get("response_action") == "errors":
         return None if all(ack.get("errors", {}).values()) else f"empty inline errors: {ack}"
     if case.event:
@@ -251,8 +255,9 @@ def test_malformed_requests_get_a_4xx_or_a_polite_answer_and_the_bot_keeps_servi
     assert problems == {}
 
     notes = {c.params["user"]: c.params["text"] for c in fake_slack.calls("chat.postEphemeral")}
-    assert notes["U0BAD11"] == "I can't find that approval request any more."
-    assert notes["U0BAD14"] == "I can't find that approval request any more."
+    unknown = "That button doesn't belong to any request I know of; nothing changed."
+    assert notes["U0BAD11"] == notes["U0BAD14"] == unknown
+    assert notes["U0BAD10"].startswith("I don't know that button")
     assert notes["U0BAD09"].startswith("Sorry, I couldn't read that")
     assert [c for c in fake_slack.calls() if c.method in ("chat.postMessage", "views.open")] == []
 

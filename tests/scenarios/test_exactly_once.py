@@ -219,7 +219,9 @@ def test_click_while_the_card_is_still_being_posted_still_updates_it(start_bot, 
             approval_id = approval_id_of(call.params.get("blocks") or [])
         time.sleep(0.02)
     assert approval_id is not None
-    bot.click(ids.APPROVE, approval_id, REQ)  # answered while chat.postMessage is in flight
+    # Answered while chat.postMessage is in flight, from the message Slack already shows (the
+    # fake's first message gets this ts).
+    bot.click(ids.APPROVE, approval_id, REQ, channel="C0REQ", ts="1700000000.000100")
     fake_slack.set_latency("chat.postMessage", 0)
     card = wait_card(fake_slack)
     fake_slack.wait_for("chat.update", timeout=20)

@@ -3,7 +3,6 @@ too long for Block Kit is cut on the card but stays readable in full and is post
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ SHOWN = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open")
 def database_url(tmp_path):
     """SQLite only: escaping and cutting do not depend on the database."""
     return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-def as_a_person_would() -> None:
-    """Pause before clicking, as a person reading the card does. (Clicking within milliseconds
-    of the card appearing hits a known engine race: see tests/support/burst.py.)"""
-    time.sleep(0.5)
 
 
 def shown_text(call: Call) -> str:
@@ -95,8 +88,6 @@ def test_hostile_model_output_cannot_mention_or_link_on_the_card_or_in_the_outco
     assert "&lt;!channel&gt;" in card.text and "@\u2060here" in card.text
     assert "<@U0REQ> asked:" in card.text  # the bot's own mention stays live
     assert live_anywhere(fake_slack) == {}
-
-    as_a_person_would()
     bot.click(ids.APPROVE, card.approval_id, REQUESTER)
     report = wait_report(fake_slack, card)
     assert report.params["text"].startswith("Approved.")
@@ -112,7 +103,6 @@ def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(start_bot, f
     bot = start_bot()
     bot.command("Announce the picnic")
     edited_card = wait_card(fake_slack)
-    as_a_person_would()
     bot.click(ids.EDIT, edited_card.approval_id, REQUESTER)
     fake_slack.wait_for("views.open")
     edit = f"Picnic moved {HOSTILE}"
@@ -125,7 +115,6 @@ def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(start_bot, f
 
     bot.command("Announce the barbecue")
     rejected_card = wait_cards(fake_slack, 2)[1]
-    as_a_person_would()
     bot.click(ids.REJECT, rejected_card.approval_id, REQUESTER)
     fake_slack.wait_for("views.open", count=2)
     values = {modals.REASON_BLOCK: f"No: {HOSTILE}"}
@@ -163,8 +152,6 @@ def test_a_30000_character_draft_is_cut_on_the_card_but_readable_and_posted_in_f
         for el in block["elements"]
     }
     assert buttons["View full text"] == ids.VIEW_FULL
-
-    as_a_person_would()
     bot.click(ids.VIEW_FULL, card.approval_id, REQUESTER)
     full = view_of(fake_slack.wait_for("views.open")[0])
     sections = [b["text"]["text"] for b in full["blocks"]]
@@ -198,8 +185,6 @@ def test_a_long_hostile_draft_is_readable_and_posted_in_full_with_nothing_live(
     bot = start_bot()
     bot.command("Summarise the incident channel")
     card = wait_card(fake_slack)
-
-    as_a_person_would()
     bot.click(ids.VIEW_FULL, card.approval_id, REQUESTER)
     full = view_of(fake_slack.wait_for("views.open")[0])
     assert "".join(unescape(b["text"]["text"]) for b in full["blocks"]) == draft

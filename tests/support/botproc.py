@@ -26,7 +26,9 @@ def free_port() -> int:
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, slack: Any = None) -> None:
+        """``slack``: the FakeSlack the bot talks to, so clicks come from the card's message."""
+        self.slack = slack
         self.port = int(env.get("PORT") or free_port())
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.log_path = log_path
@@ -93,7 +95,21 @@ class BotProcess:
         return self.send(sr.command_body(text, user, channel))
 
     def click(self, action_id: str, approval_id: str, user: str, **kw: Any) -> httpx.Response:
+        """A click on the card's button, sent from the card's own message (channel and ts) as
+        Slack sends it, unless ``channel``/``ts`` say otherwise."""
+        if "ts" not in kw and self.slack is not None:
+            where = self._card_of(approval_id)
+            if where is not None:
+                kw = {"channel": where[0], "ts": where[1], **kw}
         return self.send(sr.click_body(action_id, approval_id, user, **kw))
+
+    def _card_of(self, approval_id: str) -> tuple[str, str] | None:
+        for call in self.slack.calls("chat.postMessage"):
+            blocks = call.params.get("blocks") or []
+            ids = [b.get("block_id") for b in blocks if isinstance(b, dict)]
+            if f"decide:{approval_id}" in ids and call.response:
+                return str(call.response["channel"]), str(call.response["ts"])
+        return None
 
     def submit(
         self, callback_id: str, approval_id: str, user: str, values: dict[str, Any]

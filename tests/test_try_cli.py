@@ -1,0 +1,204 @@
+"""``python -m bot try``: a registered graph run in the terminal, decided at the prompt through
+the bot's own adapters and settings, with no Slack at all."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.review import Choice, Proposal, Review
+from bot.try_cli import main, menu, options, pick, render_review
+from tests.fakes.openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[1]
+BYO = ROOT / "tests" / "byo"
+Run = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture(scope="module")
+def openai() -> Iterator[FakeOpenAI]:
+    # One server for the whole module: the test graphs build their model when their module is
+    # first imported, and the registry imports a module once per process.
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict]]:
+    path = tmp_path / "effects.jsonl"
+    monkeypatch.setenv("BYO_EFFECTS", str(path))
+
+    def read() -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    return read
+
+
+@pytest.fixture
+def run(openai: FakeOpenAI, effects: object, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``run("gate", "request", answers="a\\n")`` -> (exit code, everything printed)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url)
+    monkeypatch.setenv("LANGGRAPH_CONFIG", str(BYO / "langgraph.json"))
+    monkeypatch.setenv("POLICY_FILE", str(BYO / "policy.yaml"))
+    openai.reset()
+
+    def go(*argv: str, answers: str = "") -> tuple[int, str]:
+        out = io.StringIO()
+        code = main(list(argv), stdin=io.StringIO(answers), stdout=out, env=os.environ)
+        return code, out.getvalue()
+
+    return go
+
+
+def kinds(effects: Callable[[], list[dict]]) -> list[str]:
+    return [e["kind"] for e in effects()]
+
+
+def test_gate_approved_runs_and_reports(run: Run, effects) -> None:
+    code, out = run("gate", "ship the release", answers="a\n")
+    assert code == 0
+    assert "Approval needed: gate" in out
+    assert "plan: Draft: Plan: ship the release" in out
+    assert "[a] Approve" in out and "[r] Reject" in out
+    assert "Executed: Draft: Plan: ship the release" in out
+    assert kinds(effects) == ["004"]
+
+
+def test_gate_rejected_with_a_reason_runs_nothing(run: Run, effects) -> None:
+    code, out = run("gate", "ship the release", answers="r\ntoo risky\n")
+    assert code == 0
+    assert "Run rejected by reviewer. Reason: rejected: too risky" in out
+    assert effects() == []
+
+
+def test_order_sent_back_for_changes_then_approved(run: Run, effects) -> None:
+    code, out = run("order", "aspirin", answers="revise\nlower dose\na\n")
+    assert code == 0
+    assert out.count("Paused after analyze_drug") == 2
+    assert "[revise] Request changes" in out
+    assert "Dosing for aspirin, version 2 (revised for: lower dose)" in out
+    assert "APPROVED: Dosing for aspirin, version 2 (revised for: lower dose)" in out
+    assert kinds(effects) == ["003"]
+
+
+def test_refund_form_reasks_a_bad_number(run: Run, effects) -> None:
+    # amount, currency, notify, note (Enter keeps its default), then the amount again.
+    code, out = run("refund", "ticket 7", answers="n\nabc\nEUR\nyes\n\n12.5\n")
+    assert code == 0
+    assert "Input needed: refund" in out
+    assert "! Enter a number." in out
+    assert "Refunded 12.5 EUR" in out
+    assert effects() == [
+        {
+            "kind": "refund",
+            "detail": {"amount": 12.5, "currency": "EUR", "notify": True, "note": ""},
+        }
+    ]
+
+
+def test_a_decision_at_a_breakpoint_also_answers_the_gate(run: Run, effects) -> None:
+    request = json.dumps(
+        {
+            "action_type": "send_email",
+            "description": "mail the team",
+            "parameters": {"to": "team@example.com", "subject": "hi"},
+            "risk_level": "high",
+        }
+    )
+    code, out = run("act_ask", request, answers="a\n")
+    assert code == 0
+    assert out.count("Your choice:") == 1
+    assert "Paused before approval_gate" in out
+    assert "Email sent to team@example.com about hi" in out
+    assert kinds(effects) == ["002"]
+
+
+def test_a_batch_of_tool_calls_decided_one_by_one(run: Run, openai: FakeOpenAI, effects) -> None:
+    mail = {"to": "a@example.com", "subject": "hi", "body": "hello"}
+    openai.enqueue(
+        tool_calls=[
+            {"name": "send_email", "arguments": mail},
+            {"name": "send_email", "arguments": {**mail, "to": "b@example.com"}},
+        ]
+    )
+    # Review each: edit the first (new address, Enter keeps subject and body), reject the second.
+    answers = "d\ne\nc@example.com\n\n\nr\nnot this one\n"
+    code, out = run("mailer", "mail both", answers=answers)
+    assert code == 0
+    assert "2 tool calls to review" in out
+    assert "[a] Approve all  [d] Review each  [r] Reject all" in out
+    assert effects() == [
+        {"kind": "email", "detail": {"to": "c@example.com", "subject": "hi", "body": "hello"}}
+    ]
+    told = [m["content"] for m in openai.requests[-1]["messages"] if m["role"] == "tool"]
+    assert any("not this one" in text for text in told)
+
+
+def test_unknown_graph_lists_the_registered_ones(run: Run, effects) -> None:
+    code, out = run("nope", "anything")
+    assert code == 2
+    assert "Unknown graph 'nope'" in out
+    for name in ("gate", "order", "refund", "inbox"):
+        assert f"  {name}  " in out
+
+
+def test_missing_request_is_a_usage_error(run: Run) -> None:
+    code, out = run("gate")
+    assert code == 2
+    assert 'Usage: python -m bot try <graph> "<request>"' in out
+    assert "  gate  " in out
+
+
+def test_end_of_input_stops_without_a_decision(run: Run, effects) -> None:
+    code, out = run("gate", "ship the release", answers="")
+    assert code == 1
+    assert "Stopped: no decision." in out
+    assert effects() == []
+
+
+def test_a_bad_config_is_reported(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANGGRAPH_CONFIG", str(BYO / "missing.json"))
+    code, out = run("gate", "x")
+    assert code == 2
+    assert out.startswith("Configuration error: LANGGRAPH_CONFIG:")
+
+
+def test_shipped_draft_graph_prints_what_it_would_post(
+    openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "LANGGRAPH_CONFIG": str(ROOT / "langgraph.json"),
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": openai.base_url,
+    }
+    out = io.StringIO()
+    code = main(["draft", "tell", "the", "team", "hi"], io.StringIO("a\n"), out, env)
+    text = out.getvalue()
+    assert code == 0
+    assert "Draft waiting for approval" in text
+    assert "(would post to #try: Draft: tell the team hi)" in text
+    assert "Approved. Would have posted to #try" in text
+
+
+def test_a_batch_offers_approve_all_review_each_reject_all_and_extras() -> None:
+    proposals = (
+        Proposal("send_email", choices=("approve", "edit", "reject")),
+        Proposal("send_email", choices=("approve", "reject")),
+    )
+    review = Review("hitl", "2 tool calls", proposals, extra=(Choice("hold", "Hold it"),))
+    entries = options(review)
+    assert menu(entries) == "[a] Approve all  [d] Review each  [r] Reject all  [hold] Hold it"
+    assert [pick(entries, typed) for typed in ("A", "each", "hold it", "x")] == [
+        "approve",
+        "each",
+        "hold",
+        None,
+    ]
+    shown = render_review(review, "mail both")
+    assert "1. send_email" in shown and "2. send_email" in shown
