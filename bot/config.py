@@ -35,6 +35,7 @@ class Settings:
     openai_model: str
     openai_timeout: float
     shutdown_grace: float
+    retry_after: float
     default_graph: str | None
     approvals_channel: str | None
     approvers: tuple[str, ...]
@@ -140,6 +141,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
         shutdown_grace=_number(env, "SHUTDOWN_GRACE", "20", float),
+        retry_after=_number(env, "RETRY_AFTER", "60", float),
         default_graph=env.get("DEFAULT_GRAPH", "").strip() or None,
         langgraph_config=env.get("LANGGRAPH_CONFIG", "").strip() or "langgraph.json",
         approvals_channel=env.get("APPROVALS_CHANNEL", "").strip() or None,

@@ -109,6 +109,7 @@ def build_deps(
         worker=worker,
         policies=load_policies(settings),
         graphs=registry,
+        stale_after=settings.retry_after,
     )
     scheduler = Scheduler(store, engine, slack, approvers)
     return Deps(

@@ -24,7 +24,7 @@ from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import escape, safe
 from bot.db import Database
-from bot.effects import Ledger
+from bot.effects import EffectRetry, Ledger
 from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest
 from bot.outputs import inputs_for, report_of
 from bot.policy import Approvers
@@ -303,8 +303,15 @@ class Engine:
         self.store.set_run_status(run.thread_id, "waiting" if state.pending else "running")
 
     def _finish(self, run: Run, report: str) -> None:
+        try:
+            self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
+        except EffectRetry as exc:
+            # Slack refused the report: the run stays "running", so the recovery sweep posts
+            # it again later (once: the ledger knows it never went out).
+            logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
+            self.store.set_run_status(run.thread_id, "running", report)
+            return
         self.store.set_run_status(run.thread_id, "done", report)
-        self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
 
     def _post_card(self, approval: Approval) -> None:
         channel, ts = self.slack.post_card(approval, self.card_notes(approval))
@@ -340,6 +347,12 @@ class Engine:
         return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
 
     def _failed(self, run: Run, exc: Exception, decided: bool = False) -> None:
+        if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
+            # Certainly not done, so safe to run again: the recovery sweep retries the step
+            # (a claimed decision stays unapplied; a run stays "running").
+            logger.warning("run %s: %s", run.thread_id, exc)
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+            return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
         detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)

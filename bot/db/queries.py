@@ -60,6 +60,12 @@ VALUES (%(key)s, 'started', %(now)s, %(now)s)
 ON CONFLICT (key) DO NOTHING
 """
 GET_EFFECT = "SELECT * FROM effects WHERE key = %(key)s"
+# Only an effect the target certainly refused is tried again, by one caller at a time.
+RETRY_EFFECT = """
+UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(now)s
+WHERE key = %(key)s AND status = 'retry'
+RETURNING attempts
+"""
 FINISH_EFFECT = """
 UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s
 WHERE key = %(key)s

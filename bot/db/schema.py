@@ -94,4 +94,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS inbox_open ON inbox (received_at) WHERE done_at IS NULL",
         ],
     ),
+    (
+        5,
+        # Effects that certainly failed (the target said no) are retried a bounded number of times.
+        ["ALTER TABLE effects ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1"],
+    ),
 ]

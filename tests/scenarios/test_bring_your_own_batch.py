@@ -132,7 +132,7 @@ def test_a_batch_is_reviewed_call_by_call(byo, fake_slack, fake_openai, effects)
     assert current(fake_slack, card)["blocks"][0]["text"]["text"] == "🛠️ 2 tool calls: decided"
     assert "☑️ *Decided* by <@U0REQ>" in text and "1. edited  2. rejected" in text
     # The decided card shows what ran, not what was proposed.
-    assert "*to*: boss@example.com" in text and "ops@example.com" not in text
+    print(text); assert "*to*: boss@example.com" in text and "ops@example.com" not in text
     assert len(fake_openai.requests) == 2
 
 
