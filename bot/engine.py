@@ -163,12 +163,22 @@ class Engine:
         return True
 
     def _with_card(self, approval: Approval, origin: str | None) -> Approval:
-        """A click can beat us recording the card's ts: the card is posted under the thread's
-        lock, so once we hold that lock the ts is there."""
+        """The request with its card's ts, when a click comes from a card whose ts we lack.
+
+        A click can beat us recording the ts (the card is posted under the thread's lock, so
+        once we hold it the ts is there), or a crash came between Slack posting the card and
+        us recording it: then the card clicked, in the request's channel, is adopted as its
+        card, so the decision updates the message the person actually sees.
+        """
         if approval.ts is not None or origin in (None, "view"):
             return approval
         with self.db.key_lock(approval.thread_id):
-            return self.store.get_approval(approval.id) or approval
+            current = self.store.get_approval(approval.id) or approval
+            prefix = f"message:{current.channel}:"
+            if current.ts is None and origin and origin.startswith(prefix):
+                self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
+                current = self.store.get_approval(approval.id) or current
+            return current
 
     def precheck(
         self, approval_id: str, user: str, origin: str | None = None

@@ -24,6 +24,11 @@ def matches(pending: Pending) -> bool:
     )
 
 
+def reviewer_text(description: str, name: str) -> str:
+    """The middleware's description without the arguments it appends (the card lists them)."""
+    return description.split(f"\n\nTool: {name}\nArgs:", 1)[0]
+
+
 def proposal_for(
     name: str, args: Mapping[str, Any], description: str, allowed: list[str], tool_schema: Any
 ) -> Proposal:
@@ -31,7 +36,7 @@ def proposal_for(
     form = fields_from_schema(tool_schema, args) if "edit" in choices else ()
     return Proposal(
         title=name,
-        description=description,
+        description=reviewer_text(description, name),
         details=details(args),
         choices=choices,
         form=form,

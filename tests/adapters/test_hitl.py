@@ -50,7 +50,8 @@ def test_one_call_is_one_proposal_with_its_arguments():
     assert review.title == "🛠️ Tool call waiting for approval"
     [proposal] = review.proposals
     assert proposal.title == "send_email"
-    assert proposal.description == f"{DESCRIPTION} send_email"
+    # The middleware's own "Tool: …\nArgs: {…}" tail is dropped: the card lists the arguments.
+    assert DESCRIPTION.startswith(proposal.description + "\n\nTool: send_email\nArgs:")
     assert dict(proposal.details) == EMAIL
     assert proposal.choices == ("approve", "edit", "reject")
 

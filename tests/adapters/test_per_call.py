@@ -125,7 +125,11 @@ def test_describe_offers_the_allowed_decisions_with_a_typed_form():
     assert (review.shape, review.summary) == ("per_call", "tool call")
     assert review.title == "🛠️ Tool call waiting for approval"
     [proposal] = review.proposals
-    assert (proposal.title, proposal.description) == ("send_email", DESCRIPTION)
+    assert (proposal.title, proposal.description) == (
+        "send_email",
+        "Tool execution requires approval",
+    )
+    assert DESCRIPTION.startswith(proposal.description)
     assert dict(proposal.details) == EMAIL
     assert proposal.choices == ("approve", "edit", "reject")
     assert [(f.name, f.kind, f.required, f.initial) for f in proposal.form] == [

@@ -7,6 +7,9 @@
         ack = slack.send_envelope("slash_commands", {...})
         [call] = slack.wait_for("chat.postMessage")
 
+Faults: ``fail_next`` (the next calls of a method), ``fail_randomly`` (a share of all calls, until
+``stop_failing``), ``set_latency`` and ``set_handler``.
+
 Method semantics live in ``slack_api.py``, Block Kit limits in ``blockkit.py`` and the WebSocket
 server in ``slack_socket.py``; this module adds HTTP, auth, recording and fault injection.
 """
@@ -16,10 +19,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -32,6 +36,8 @@ _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _HOOKS = "/hooks/"
 RESPONSE_URL = "response_url"  # method name under which posts to response_url() are recorded
+TIMEOUT = 0  # a "status" for fail_randomly(): hold the call, then carry it out (answer too late)
+_FAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 502: "bad_gateway", 503: "unavailable"}
 
 
 @dataclass
@@ -44,9 +50,11 @@ class Call:
     token: str | None = None
     status: int | None = None
     response: Json | None = None  # None while in flight and for non-JSON (5xx) answers
+    fault: str | None = None  # what fault injection did to it: "429", "500", "timeout", ...
 
     @property
     def ok(self) -> bool:
+        """Slack did it and said so (a ``timeout`` fault is done too, but answered too late)."""
         return bool(self.response and self.response.get("ok"))
 
 
@@ -55,6 +63,29 @@ class _Fault:
     status: int
     error: str
     retry_after: int | None
+    hang: float = 0.0  # TIMEOUT: seconds to hold the call before doing it
+
+
+@dataclass
+class _RandomFaults:
+    rate: float
+    statuses: tuple[int, ...]
+    methods: frozenset[str] | None  # None: every Web API method (not response_url posts)
+    retry_after: int | None
+    hang: float
+    rng: random.Random
+
+    def draw(self, method: str) -> _Fault | None:
+        if self.methods is None and method == RESPONSE_URL:
+            return None
+        if self.methods is not None and method not in self.methods:
+            return None
+        if self.rng.random() >= self.rate:
+            return None
+        status = self.rng.choice(self.statuses)
+        if status == TIMEOUT:
+            return _Fault(TIMEOUT, "timeout", None, self.hang)
+        return _Fault(status, _FAULT_ERRORS.get(status, "fault"), self.retry_after)
 
 
 def _parse_params(request: HttpRequest) -> Params:
@@ -97,6 +128,7 @@ class FakeSlack(Service):
         self._changed = threading.Condition(self._lock)
         self._calls: list[Call] = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._random: _RandomFaults | None = None
         self._latency: dict[str, float] = {}
         self._handlers: dict[str, Callable[[Params], Json]] = {}
         self._trigger_ids = itertools.count(1)
@@ -153,6 +185,7 @@ class FakeSlack(Service):
         with self._lock:
             self._calls.clear()
             self._faults.clear()
+            self._random = None
             self._latency.clear()
             self._handlers.clear()
         self.workspace.clear()
@@ -227,6 +260,47 @@ class FakeSlack(Service):
             queue = self._faults.setdefault(method, deque())
             queue.extend([_Fault(status, error, retry_after)] * times)
 
+    def fail_randomly(
+        self,
+        rate: float = 0.3,
+        *,
+        statuses: tuple[int, ...] = (429, 500),
+        methods: Iterable[str] | None = None,
+        seed: int | None = None,
+        retry_after: int | None = 1,
+        hang: float = 20.0,
+    ) -> None:
+        """Until :meth:`stop_failing`, each call of ``methods`` (default: every Web API method,
+        not ``response_url`` posts) fails with probability ``rate``, answering a status drawn
+        from ``statuses`` (as :meth:`fail_next` does; queued ``fail_next`` faults come first).
+
+        A failed call did nothing in the workspace; it is recorded with ``status`` and ``fault``
+        set, so count what Slack really did with :attr:`Call.ok`. The status :data:`TIMEOUT`
+        holds the call ``hang`` seconds (longer than the client waits), then carries it out: the
+        client never hears that it was done. ``seed`` makes the draws repeatable (for one
+        sequence of calls; threads interleave them differently from run to run).
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        if not statuses:
+            raise ValueError("statuses must name at least one status")
+        chosen = None if methods is None else frozenset(methods)
+        faults = _RandomFaults(
+            rate, tuple(statuses), chosen, retry_after, hang, random.Random(seed)
+        )
+        with self._lock:
+            self._random = faults
+
+    def stop_failing(self) -> None:
+        """End :meth:`fail_randomly` and drop the faults :meth:`fail_next` queued."""
+        with self._lock:
+            self._random = None
+            self._faults.clear()
+
+    def faulted(self, method: str | None = None) -> list[Call]:
+        """The calls fault injection failed (or held, for ``TIMEOUT``)."""
+        return [c for c in self.calls(method) if c.fault is not None]
+
     def set_latency(self, method: str, seconds: float) -> None:
         with self._lock:
             self._latency[method] = seconds
@@ -297,8 +371,14 @@ class FakeSlack(Service):
         with self._lock:
             faults = self._faults.get(call.method)
             fault = faults.popleft() if faults else None
+            if fault is None and self._random is not None:
+                fault = self._random.draw(call.method)
+            if fault is not None:
+                call.fault = "timeout" if fault.status == TIMEOUT else str(fault.status)
             handler = self._handlers.get(call.method)
-        if fault is not None:
+        if fault is not None and fault.status == TIMEOUT:
+            time.sleep(fault.hang)  # the client has given up by now; Slack does it anyway
+        elif fault is not None:
             return _fault_response(fault)
         if call.method == RESPONSE_URL:
             return HttpResponse.json({"ok": True})
@@ -346,6 +426,8 @@ def _describe(call: Call) -> str:
     keys = ("channel", "ts", "thread_ts", "text", "user", "usergroup", "trigger_id", "view_id")
     shown = {k: call.params[k] for k in keys if k in call.params}
     outcome = "in flight" if call.status is None else f"HTTP {call.status}"
+    if call.fault is not None:
+        outcome += f" (injected {call.fault})"
     if call.response is not None:
         outcome += " ok" if call.ok else f" error={call.response.get('error')}"
     text = json.dumps(shown, ensure_ascii=False)
