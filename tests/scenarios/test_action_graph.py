@@ -190,15 +190,34 @@ def test_low_risk_check_runs_without_a_card_and_tells_the_requester(
     assert fake_slack.calls("chat.postMessage") == [told]  # no approval card
 
 
-def test_low_risk_check_reports_a_failing_url(action_bot, fake_slack, fake_webhook):
+def test_low_risk_check_is_retried_while_the_url_answers_an_error(
+    action_bot, fake_slack, fake_webhook
+):
+    """The target said no (HTTP 503), so the check certainly did not succeed: it is retried by
+    the recovery sweep, and reported once, when it answers."""
     fake_webhook.status = 503
-    bot = action_bot()
+    bot = action_bot(RETRY_AFTER="1", SCHEDULER_TICK="1")
+    url = fake_webhook.url("/flaky")
+    bot.command(propose("check_url", "low", "Is it up?", url=url))
+    fake_webhook.wait_for_hits(2, timeout=20)
+    assert fake_slack.calls("chat.postMessage") == []  # nothing reported while retrying
+    fake_webhook.status = 200
+    [told] = fake_slack.wait_for("chat.postMessage", timeout=20)
+    assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200"
+    assert len(fake_webhook.hits("GET")) >= 3
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def test_low_risk_check_reports_a_url_that_keeps_failing(action_bot, fake_slack, fake_webhook):
+    fake_webhook.status = 503
+    bot = action_bot(RETRY_AFTER="1", SCHEDULER_TICK="1")
     bot.command(propose("check_url", "low", "Is it up?", url=fake_webhook.url("/down")))
-    [told] = fake_slack.wait_for("chat.postMessage")
+    [told] = fake_slack.wait_for("chat.postMessage", timeout=40)
     assert told.params["text"] == (
-        f"<@{REQ}> check_url: Failed: HTTP Error 503: Service Unavailable"
+        f"<@{REQ}> check_url: Failed: HTTP Error 503: Service Unavailable "
+        "(gave up after 5 attempts)"
     )
-    assert len(fake_webhook.hits("GET")) == 1
+    assert len(fake_webhook.hits("GET")) == 5
 
 
 def test_approved_webhook_receives_the_payload_once(action_bot, fake_slack, fake_webhook):
