@@ -124,7 +124,7 @@ class Engine:
             return False
         approval = self._with_card(approval, decision.origin)
         if not from_its_card(approval, decision.origin):
-            self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD)
+            self._not_from_card(approval, decision, channel)
             return False
         overdue = self.store.overdue_expiry(approval.id) if approval.pending else None
         if overdue is not None:
@@ -161,6 +161,21 @@ class Engine:
         self.store.cancel_jobs(approval.id, keep=job_id)
         self.apply(claimed)
         return True
+
+    def _not_from_card(self, approval: Approval, decision: Decision, channel: str | None) -> None:
+        """Refuse a click from somewhere else than the request's card. A second copy of the
+        card in its channel (a crash came between Slack posting a card and us recording it,
+        and the card was posted again) loses its buttons and points at the current card."""
+        link = self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
+        where = f" Use <{link}|the current card>." if link else ""
+        self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD + where)
+        prefix = f"message:{approval.channel}:"
+        if approval.ts and decision.origin and decision.origin.startswith(prefix):
+            stale_ts = decision.origin.removeprefix(prefix)
+            try:
+                self.slack.retire_copy(approval.channel, stale_ts, link)
+            except Exception:
+                logger.exception("could not retire a stale copy of card %s", approval.id)
 
     def _with_card(self, approval: Approval, origin: str | None) -> Approval:
         """The request with its card's ts, when a click comes from a card whose ts we lack.

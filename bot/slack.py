@@ -62,6 +62,17 @@ class Slack:
             blocks=blocks,
         )
 
+    def retire_copy(self, channel: str, ts: str, link: str | None) -> None:
+        """Strip the buttons from an out-of-date copy of a card."""
+        where = f"<{link}|the current card>" if link else "the newest card for it"
+        text = f"This copy of the request is out of date: decide it on {where}."
+        self.client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=text,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        )
+
     def tell(self, channel: str, user: str, text: str) -> None:
         """An ephemeral note only ``user`` sees; ``text`` is trusted (built by us)."""
         self.client.chat_postEphemeral(channel=channel, user=user, text=text)

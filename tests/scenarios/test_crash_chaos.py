@@ -10,6 +10,7 @@ mid side effect. The next round's process inherits what the last one left.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,36 +44,62 @@ def latest_cards(fake_slack) -> dict[str, tuple[str, str]]:
 
 
 class Clicker:
-    """Approves cards as they appear, from their own message, remembering which were acked."""
+    """Approves cards as they appear, from their own message, remembering which were acked.
+
+    A card posted again (a kill came between Slack posting it and the bot recording it) is
+    clicked again, as a person told "that button isn't on this request's card" would.
+    """
 
     def __init__(self, fake_slack) -> None:
         self.fake_slack = fake_slack
         self.acked: set[str] = set()
-        self.sent: set[str] = set()
+        self.clicked: dict[str, str] = {}  # approval id -> ts of the card last clicked
         self.pool = ThreadPoolExecutor(8)
+        self.lock = threading.Lock()
 
     def click_new(self, bot) -> None:
         for approval_id, (channel, ts) in latest_cards(self.fake_slack).items():
-            if approval_id in self.acked or approval_id in self.sent:
-                continue
-            self.sent.add(approval_id)
+            with self.lock:
+                if self.clicked.get(approval_id) == ts:
+                    continue
+                self.clicked[approval_id] = ts
             self.pool.submit(self._click, bot, approval_id, channel, ts)
 
     def _click(self, bot, approval_id: str, channel: str, ts: str) -> None:
         try:
             response = bot.click(ids.APPROVE, approval_id, REQ, channel=channel, ts=ts)
         except httpx.HTTPError:
-            self.sent.discard(approval_id)  # the bot died first: not acknowledged, click again
-            return
-        if response.status_code == 200:
-            self.acked.add(approval_id)
-        else:
-            self.sent.discard(approval_id)
+            response = None  # the bot died first: not acknowledged, click again
+        with self.lock:
+            if response is not None and response.status_code == 200:
+                self.acked.add(approval_id)
+            else:
+                self.clicked.pop(approval_id, None)
 
 
 def rows(url: str, sql: str) -> list[dict]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         return conn.execute(sql).fetchall()
+
+
+def explain(url: str, runs: list[dict], fake_slack) -> str:
+    """What the runs that did not finish left behind, for a failure message."""
+    lines = []
+    for run in (r for r in runs if r["status"] != "done"):
+        lines.append(f"run {run['thread_id'][:8]} {run['status']} {run['request']!r}")
+        for a in rows(url, f"SELECT * FROM approvals WHERE thread_id = '{run['thread_id']}'"):
+            lines.append(f"  approval {a['id']} {a['status']} ts={a['ts']} by={a['decided_by']}")
+            for e in rows(url, f"SELECT * FROM inbox WHERE approval_id = '{a['id']}'"):
+                lines.append(f"    inbox {e['id']} attempts={e['attempts']} done={e['done_at']}")
+            cards = [
+                (c.response or {}).get("ts")
+                for c in fake_slack.calls("chat.postMessage")
+                if approval_id_of(c.params.get("blocks") or []) == a["id"]
+            ]
+            lines.append(f"    cards posted: {cards}")
+    notes = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
+    lines.append(f"ephemerals: {notes[:10]}")
+    return "\n".join(lines)
 
 
 @pytest.mark.timeout(600)
@@ -102,7 +129,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_click(
 
     # One last process: it recovers everything, and any card never clicked gets its click now.
     bot = start_bot(**env)
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         clicker.click_new(bot)
         pending = rows(database_url, "SELECT count(*) AS n FROM approvals WHERE status = 'pending'")
@@ -119,7 +146,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_click(
     approvals = rows(database_url, "SELECT * FROM approvals")
     assert len(runs) == ROUNDS * RUNS_PER_ROUND == 200 and kills == ROUNDS
     # Every run ended, and ended once: done (a failure would have been reported and counted).
-    assert {r["status"] for r in runs} == {"done"}, [r for r in runs if r["status"] != "done"]
+    assert {r["status"] for r in runs} == {"done"}, explain(database_url, runs, fake_slack)
     # Every acknowledged click was applied, by the person who clicked.
     by_id = {a["id"]: a for a in approvals}
     for approval_id in clicker.acked:
@@ -138,9 +165,11 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_click(
             key = (call.params["channel"], call.params["thread_ts"])
             reports[key] = reports.get(key, 0) + 1
     assert all(n == 1 for n in reports.values()), reports
-    unknown = [r for r in runs if UNKNOWN in (r["result"] or "")]
-    missing = [t for t in requests if posts.count(f"Draft: {t}") == 0]
-    assert len(missing) == len(unknown), (missing, unknown)
+    # A draft can be missing only where a kill hit mid-post and the report says so ("outcome
+    # unknown": it may have gone out or not, and is never sent a second time).
+    unknown = {r["request"] for r in runs if UNKNOWN in (r["result"] or "")}
+    missing = {t for t in requests if posts.count(f"Draft: {t}") == 0}
+    assert missing <= unknown, (missing, unknown)
     # No decided request still shows buttons.
     for approval in approvals:
         if approval["ts"] is not None:
