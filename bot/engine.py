@@ -170,7 +170,9 @@ class Engine:
         where = f" Use <{link}|the current card>." if link else ""
         self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD + where)
         prefix = f"message:{approval.channel}:"
-        if approval.ts and decision.origin and decision.origin.startswith(prefix):
+        # Only a message that itself shows this request's buttons is a copy of its card.
+        copy = decision.shows_request and approval.ts is not None
+        if copy and decision.origin and decision.origin.startswith(prefix):
             stale_ts = decision.origin.removeprefix(prefix)
             try:
                 self.slack.retire_copy(approval.channel, stale_ts, link)

@@ -62,6 +62,7 @@ class Decision:
     # None for a modal we opened ourselves. A click must come from its request's card.
     origin: str | None = None
     receipt: str | None = None  # the inbox entry it arrived as
+    shows_request: bool = False  # the clicked message carries this request's buttons
 
     @property
     def effective_type(self) -> str:
@@ -86,7 +87,7 @@ class Decision:
         return value
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in self.__dict__.items() if v is not None})
+        return json.dumps({k: v for k, v in self.__dict__.items() if v not in (None, False)})
 
     @classmethod
     def from_json(cls, text: str) -> Decision:

@@ -38,8 +38,9 @@ def register(app: App, deps: Deps) -> None:
             return parse_click(body)
         except BadPayload as problem:
             user = body.get("user", {}).get("id") if isinstance(body.get("user"), dict) else None
-            channel = (body.get("channel") or {}).get("id")
-            if user:
+            where = body.get("channel")
+            channel = where.get("id") if isinstance(where, dict) else None
+            if isinstance(user, str) and user:
                 deps.slack.tell(channel or user, user, str(problem))
             return None
 
@@ -62,7 +63,9 @@ def register(app: App, deps: Deps) -> None:
         if click is None:
             ack()
             return
-        decision = Decision(kind, click.user, origin=click.origin)
+        decision = Decision(
+            kind, click.user, origin=click.origin, shows_request=click.shows_request
+        )
         try:
             deps.engine.receive(click.approval_id, decision, click.channel)
         except Exception:

@@ -34,6 +34,8 @@ class Click:
     channel: str | None
     trigger_id: str | None
     origin: str = "unknown"  # "message:<channel>:<ts>", "view", or "unknown"
+    # The clicked message itself carries this request's buttons (Slack sends the message, signed)
+    shows_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ def parse_click(body: Mapping[str, Any]) -> Click:
         channel=channel.get("id") if isinstance(channel, Mapping) else None,
         trigger_id=body.get("trigger_id") if isinstance(body.get("trigger_id"), str) else None,
         origin=_origin(body.get("container")),
+        shows_request=_shows(body.get("message"), value),
+    )
+
+
+def _shows(message: Any, approval_id: str) -> bool:
+    blocks = message.get("blocks") if isinstance(message, Mapping) else None
+    return isinstance(blocks, list) and any(
+        isinstance(b, Mapping) and b.get("block_id") == f"decide:{approval_id}" for b in blocks
     )
 
 

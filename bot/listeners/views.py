@@ -175,8 +175,11 @@ def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | N
 
 
 def _first_block(body: dict[str, Any]) -> str:
-    values = (body.get("view") or {}).get("state", {}).get("values") or {}
-    return next(iter(values), modals.PARAM_PREFIX + "value")
+    view = body.get("view")
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    default = modals.PARAM_PREFIX + "value"
+    return next(iter(values), default) if isinstance(values, dict) else default
 
 
 def _plain(text: str) -> str:

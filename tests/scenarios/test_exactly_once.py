@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.blocks import card as ids
 from bot.blocks import modals
 from bot.db import open_database
 from bot.models import Decision
 from bot.store import Store
+from tests.support import slack_requests as sr
 from tests.support.cards import (
     approval_id_of,
     blocks_text,
@@ -228,3 +232,46 @@ def test_click_while_the_card_is_still_being_posted_still_updates_it(start_bot, 
     final = current(fake_slack, card)
     assert not has_buttons(final)
     assert "Approved* by <@U0REQ>" in blocks_text(final["blocks"])
+
+
+def _click_from(approval_id: str, channel: str, ts: str, blocks: list) -> bytes:
+    """A click on a button naming ``approval_id``, sent from the message (channel, ts, blocks)
+    Slack says it was on."""
+    payload = sr.click_payload(ids.APPROVE, approval_id, REQ, channel, ts)
+    payload["message"] = {"ts": ts, "type": "message", "blocks": blocks}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_a_button_naming_another_request_changes_neither_card(start_bot, fake_slack):
+    bot = start_bot()
+    bot.command("First note", user=REQ)
+    bot.command("Second note", user=REQ)
+    first, second = sorted(wait_cards(fake_slack, 2), key=lambda c: c.text)
+    # Request 1's id, clicked on request 2's card (whose message shows request 2's buttons).
+    response = bot.send(_click_from(first.approval_id, second.channel, second.ts, second.blocks))
+    assert response.status_code == 200
+    note = fake_slack.wait_for("chat.postEphemeral")[0].params
+    assert "isn't on this request's card" in note["text"]
+    _settle(fake_slack, 1.0)
+    assert has_buttons(current(fake_slack, first)) and has_buttons(current(fake_slack, second))
+    assert fake_slack.calls("chat.update") == []
+    assert not _draft_posts(fake_slack, "Draft: First note")
+
+
+def test_a_stale_copy_of_a_card_loses_its_buttons_and_points_at_the_current_one(
+    start_bot, fake_slack
+):
+    """A crash between Slack posting a card and the bot recording it makes the card be posted
+    again; the first copy, when clicked, is retired rather than left with live buttons."""
+    bot = start_bot()
+    bot.command("Copy note", user=REQ)
+    card = wait_card(fake_slack)
+    # The same card, as if posted once more before the crash: same blocks, another ts.
+    slack = WebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    copy = slack.chat_postMessage(channel=card.channel, text="x", blocks=card.blocks)
+    response = bot.send(_click_from(card.approval_id, card.channel, copy["ts"], card.blocks))
+    assert response.status_code == 200
+    fake_slack.wait_for("chat.update", lambda c: c.params["ts"] == copy["ts"])
+    retired = fake_slack.message(card.channel, copy["ts"])
+    assert not has_buttons(retired) and "out of date" in blocks_text(retired["blocks"])
+    assert has_buttons(current(fake_slack, card))  # the real card is untouched, still pending

@@ -14,6 +14,7 @@ correct click at the end proves the bot still decides, so refusing everything wo
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -474,6 +475,7 @@ def fuzz(
         max_examples=EXAMPLES[name],
         deadline=None,
         database=None,
+        derandomize=os.environ.get("CI") == "true",  # the same examples on every CI run
         suppress_health_check=list(HealthCheck),
     )
     @given(strategy)
@@ -564,7 +566,6 @@ def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
     print(f"\n{sum(stats.values())} fuzzed requests in {fuzzed:.0f}s:", dict(sorted(stats.items())))
     notes = Counter(c.params.get("text", "")[:60] for c in fake_slack.calls("chat.postEphemeral"))
     print("notes:", notes.most_common())
-    print("calls:", Counter(c.method for c in fake_slack.calls()))
 
     # None of the bot's own code raised instead of answering.
     late = [c for c in log.all_crashes() if BotLog.signature(c) not in found]
