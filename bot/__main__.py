@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.deps import Deps
 
 logger = logging.getLogger("bot")
+EFFECT_GRACE = 15.0  # seconds for side effects already under way after SHUTDOWN_GRACE: a Slack call
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +110,10 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
     scheduler.shutdown(wait=False)
     left = deps.worker.drain(grace)
     if left:
+        # Start no new side effect, and let the ones under way finish (a Slack call cut off
+        # mid-way would be an "outcome unknown"); the rest is recorded for the next start.
+        deps.engine.release()
+        left = deps.worker.drain(EFFECT_GRACE)
         logger.warning("%d task(s) left unfinished; they are recorded for the next start", left)
     deps.db.close()
     logger.info("stopped")

@@ -13,6 +13,7 @@ Graph nodes re-run from their start when a run is resumed or recovered, so every
 
 from __future__ import annotations
 
+import http.client
 import smtplib
 import urllib.error
 from collections.abc import Callable
@@ -31,6 +32,15 @@ class EffectRetry(RuntimeError):
     """The effect certainly did not happen and will be tried again by the recovery sweep."""
 
 
+def outcome_unknown(exc: BaseException) -> bool:
+    """True when the request may have reached the other side before it failed (a timeout, a
+    dropped connection): it may have happened, so it is never tried again."""
+    if isinstance(exc, TimeoutError | ConnectionResetError | http.client.RemoteDisconnected):
+        return True
+    reason = getattr(exc, "reason", None)
+    return isinstance(exc, urllib.error.URLError) and isinstance(reason, TimeoutError)
+
+
 def certainly_failed(exc: BaseException) -> bool:
     """True when the other side answered "no" (or never let us in): nothing happened there."""
     if isinstance(exc, SlackApiError | urllib.error.HTTPError | ConnectionRefusedError):
@@ -47,8 +57,15 @@ class Ledger:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.closing = False
+
+    def stop_new(self) -> None:
+        """Shutting down: start no new effect (each is left for the next process, untouched)."""
+        self.closing = True
 
     def once(self, key: str, effect: Callable[[], str]) -> str:
+        if self.closing:
+            raise EffectRetry("shutting down: left for the next start")
         attempt = self._begin(key)
         if isinstance(attempt, str):
             return attempt
@@ -56,7 +73,9 @@ class Ledger:
             result = effect()
         except Exception as exc:
             failure = f"Failed: {exc}"
-            if certainly_failed(exc) and attempt < MAX_ATTEMPTS:
+            if outcome_unknown(exc):
+                failure = f"Outcome unknown ({exc}); not retried, so it happens at most once"
+            elif certainly_failed(exc) and attempt < MAX_ATTEMPTS:
                 self._finish(key, "retry", failure)
                 raise EffectRetry(f"{failure} (attempt {attempt}; will retry)") from exc
             if attempt > 1:

@@ -52,6 +52,7 @@ class Engine:
     graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
     stale_after: float = 60.0
     inbox_lease: float = 30.0
+    _leased: set[str] = field(default_factory=set)
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -91,6 +92,7 @@ class Engine:
         entry = self.store.take_inbox(entry_id, self.inbox_lease)
         if entry is None:
             return  # done already, or another worker holds it
+        self._leased.add(entry_id)
         try:
             if not self._replayed(entry):
                 decision = replace(entry.decision, receipt=entry.id)
@@ -101,6 +103,14 @@ class Engine:
                 return  # the lease runs out and the recovery sweep tries again
             self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
         self.store.finish_inbox(entry_id)
+        self._leased.discard(entry_id)
+
+    def release(self) -> None:
+        """Shutting down: give back the clicks this process took but did not finish, so the
+        next process takes them at once instead of after the lease."""
+        self.ledger.stop_new()
+        for entry_id in list(self._leased):
+            self.store.release_inbox(entry_id)
 
     def _replayed(self, entry: InboxEntry) -> bool:
         """True when this very click already won its claim (a crash came before the inbox row
@@ -201,7 +211,7 @@ class Engine:
         self, approval_id: str, user: str, origin: str | None = None
     ) -> tuple[Approval | None, str | None]:
         """Before opening a modal: the request, and why ``user`` may not decide it (if so)."""
-        approval = self.store.get_approval(approval_id)
+        approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
         if approval is None:
             return None, "I can't find that approval request any more."
         approval = self._with_card(approval, origin)

@@ -27,7 +27,8 @@ class Store:
 
     # runs ---------------------------------------------------------------
     def create_run(self, thread_id: str, request: RunRequest) -> Run:
-        row = self.db.fetch_one(
+        """Record a new run; quick (it comes before the slash command's ack)."""
+        row = self.db.fetch_one_quick(
             q.INSERT_RUN,
             {
                 "thread_id": thread_id,
@@ -93,8 +94,10 @@ class Store:
         assert row is not None
         return Approval.from_row(row)
 
-    def get_approval(self, approval_id: str) -> Approval | None:
-        row = self.db.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+    def get_approval(self, approval_id: str, quick: bool = False) -> Approval | None:
+        """``quick``: before an ack, where waiting seconds for the database is not an option."""
+        read = self.db.fetch_one_quick if quick else self.db.fetch_one
+        row = read(q.GET_APPROVAL, {"id": approval_id})
         return Approval.from_row(row) if row else None
 
     def latest_card(self, thread_id: str) -> Approval | None:
@@ -149,6 +152,9 @@ class Store:
         now = self.clock()
         row = self.db.fetch_one(q.TAKE_INBOX, {"id": entry_id, "now": now, "lease": now + lease})
         return InboxEntry.from_row(row) if row else None
+
+    def release_inbox(self, entry_id: str) -> None:
+        self.db.execute(q.RELEASE_INBOX, {"id": entry_id})
 
     def finish_inbox(self, entry_id: str) -> None:
         self.db.execute(q.FINISH_INBOX, {"id": entry_id, "now": self.clock()})

@@ -47,7 +47,7 @@ class Worker:
         for future in left:
             future.cancel()  # queued ones; running ones end with the process
         self._pool.shutdown(wait=False, cancel_futures=True)
-        return len(left)
+        return sum(1 for f in left if not f.cancelled())
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -28,8 +28,12 @@ class Database(Session, Protocol):
     def transaction(self) -> AbstractContextManager[Session]: ...
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
-        """One short write that must not wait long (it comes before Slack's ack): raises
+        """One short statement that must not wait long (it comes before Slack's ack): raises
         rather than queue for seconds when the database is away or saturated."""
+        ...
+
+    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        """Like :meth:`execute_quick`, for a read or an ``INSERT … RETURNING``."""
         ...
 
     def key_lock(self, key: str) -> AbstractContextManager[None]:

@@ -63,6 +63,10 @@ class PostgresDatabase:
         with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
             return _Session(conn).execute(sql, params)
 
+    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
+            return _Session(conn).fetch_one(sql, params)
+
     @contextmanager
     def transaction(self) -> Iterator[_Session]:
         with self.pool.connection() as conn, conn.transaction():

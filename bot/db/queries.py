@@ -119,6 +119,7 @@ UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
 WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
 RETURNING *
 """
+RELEASE_INBOX = "UPDATE inbox SET locked_until = NULL WHERE id = %(id)s AND done_at IS NULL"
 FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
 OPEN_INBOX = """
 SELECT id FROM inbox

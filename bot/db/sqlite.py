@@ -75,6 +75,9 @@ class SqliteDatabase:
         # One local file: a write waits only for another writer's short transaction.
         return self.execute(sql, params)
 
+    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        return self.fetch_one(sql, params)
+
     def execute(self, sql: str, params: Params = None) -> int:
         with self._session() as s:
             return s.execute(sql, params)

@@ -32,6 +32,12 @@ NOT_RECORDED = (
 )
 
 
+NOT_OPENED = (
+    "Sorry, I couldn't open that just now (my database didn't answer). "
+    "Please try again in a moment."
+)
+
+
 def register(app: App, deps: Deps) -> None:
     def parsed(body: dict[str, Any]) -> Click | None:
         try:
@@ -50,7 +56,12 @@ def register(app: App, deps: Deps) -> None:
 
     def openable(click: Click) -> Approval | None:
         """The request, if ``click.user`` may decide it now; otherwise say why not."""
-        approval, refusal = deps.engine.precheck(click.approval_id, click.user, click.origin)
+        try:
+            approval, refusal = deps.engine.precheck(click.approval_id, click.user, click.origin)
+        except Exception:
+            logger.exception("could not check a click before opening a form")
+            deps.slack.tell(click.channel or click.user, click.user, NOT_OPENED)
+            return None
         if refusal:
             where = (approval.channel if approval else click.channel) or click.user
             deps.slack.tell(where, click.user, refusal)

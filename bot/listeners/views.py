@@ -29,7 +29,12 @@ def register(app: App, deps: Deps) -> None:
         except BadPayload as problem:
             ack(response_action="errors", errors={block: str(problem)})
             return None
-        approval = deps.store.get_approval(approval_id or submission.approval_id)
+        try:
+            approval = deps.store.get_approval(approval_id or submission.approval_id, quick=True)
+        except Exception:
+            logger.exception("could not read the request of a submission")
+            ack(response_action="update", view=modals.not_recorded_modal())
+            return None
         if approval is None:
             ack(response_action="errors", errors={block: "This request no longer exists."})
             return None

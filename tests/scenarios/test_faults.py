@@ -162,19 +162,28 @@ def test_sigterm_during_a_storm_of_approvals_applies_every_acked_click_once(
         timeout=60,
         log=again.log,
     )
+    applied_after = time.monotonic() - restarted
+    # Nothing half done; a click the old process had taken comes back when its lease ends.
     wait_until(
-        lambda: all(len(fake_slack.replies(c.channel, c.ts)) >= 1 for c in acked),
-        "a report in every decided card's thread",
-        timeout=30,
-        log=again.log,
+        lambda: leftovers(database_url) == {},
+        "nothing left half done",
+        timeout=45,
+        log=lambda: f"{leftovers(database_url)}\n{again.log()}",
     )
-    print(f"after restart: acked clicks applied within {time.monotonic() - restarted:.1f}s")
+    print(
+        f"after restart: acked clicks applied within {applied_after:.1f}s, "
+        f"nothing left half done within {time.monotonic() - restarted:.1f}s"
+    )
     time.sleep(2)  # a second post of anything would show up by now
 
+    # Effects cut off by the exit stay "started" and are never retried (effects.py): a draft
+    # post among them is reported as of unknown outcome; Slack may or may not have done it.
+    cut_off = [row["key"].rsplit(":", 1)[1] for row in effects_with_status(database_url, "started")]
+    assert set(cut_off) <= {"post", "report"}, cut_off
     posts = card_posts(fake_slack)
     assert sorted(posts) == sorted(c.approval_id for c in cards)
     assert set(posts.values()) == {1}, posts  # no card posted again after the restart
-    unknown = 0
+    unknown = missing_reports = 0
     for card, request in zip(cards, requests, strict=True):
         reports = fake_slack.replies(card.channel, card.ts)
         drafts = draft_posts(fake_slack, request)
@@ -183,24 +192,21 @@ def test_sigterm_during_a_storm_of_approvals_applies_every_acked_click_once(
             assert has_buttons(current(fake_slack, card))
             assert (drafts, reports) == (0, [])
             continue
-        [report] = reports
-        assert report["text"].startswith("Approved."), report["text"]
-        if UNKNOWN_OUTCOME in report["text"]:
-            # The process ended while Slack had the post in hand: never posted a second time.
+        assert len(reports) <= 1, reports
+        missing_reports += not reports
+        if reports and UNKNOWN_OUTCOME in reports[0]["text"]:
             unknown += 1
             assert drafts <= 1, request
         else:
-            assert drafts == 1, (request, report["text"])
+            assert drafts == 1, (request, reports)
+        assert not reports or reports[0]["text"].startswith("Approved."), reports
+    assert cut_off.count("post") == unknown
+    assert missing_reports <= cut_off.count("report")  # cut off before Slack had it
     applied = sum(1 for c in cards if is_decided(fake_slack, c))
-    print(f"after restart: {applied} applied, {unknown} with an unknown outcome")
-    # Nothing half done; a click the old process had taken comes back when its lease ends.
-    wait_until(
-        lambda: leftovers(database_url) == {},
-        "nothing left half done",
-        timeout=45,
-        log=lambda: f"{leftovers(database_url)}\n{again.log()}",
+    print(
+        f"after restart: {applied} applied; effects cut off by the exit: {Counter(cut_off)}; "
+        f"{unknown} drafts reported as of unknown outcome, {missing_reports} reports missing"
     )
-    assert len(effects_with_status(database_url, "started")) == unknown
 
 
 # (B) Slack failing a share of all calls for a while ---------------------------------------------
@@ -389,13 +395,6 @@ def test_postgres_restart_while_running_answers_clicks_clearly_and_recovers(
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot bug: a modal submission reads the approval (views.submitted -> "
-    "store.get_approval) and /agent writes the run (engine.start -> store.create_run) before "
-    "their ack through the pool's default 30 s wait, so during an outage neither is answered "
-    "within Slack's 3 s, and either still takes effect if the database is back within 30 s",
-)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # unused: see DATABASE_URL
 def test_postgres_outage_answers_submissions_and_commands_at_once_and_applies_nothing_late(
     start_bot, fake_slack, postgres_server
@@ -445,9 +444,10 @@ CLIENT_TIMEOUT = 15  # bot.slack.make_client's read timeout
 @pytest.mark.timeout(90)
 @pytest.mark.xfail(
     strict=True,
-    reason="bot bug: a card post that timed out (Slack posted it, the answer never came) is "
-    "posted again by the recovery sweep (Engine.recover -> store.cardless -> _ensure_card), "
-    "so the request shows two cards, the first one's buttons dead",
+    reason="known limit: a card post that timed out (Slack posted it, the answer never came) "
+    "is posted again by the recovery sweep; finding the first copy needs conversations.history "
+    "(channels:history), a scope the bot does not ask for. Clicking the first copy retires it "
+    "and points at the second (test_exactly_once)",
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_card_post_that_times_out_is_not_posted_twice(start_bot, fake_slack):
@@ -463,3 +463,50 @@ def test_a_card_post_that_times_out_is_not_posted_twice(start_bot, fake_slack):
     time.sleep(max(0.0, held.time + CLIENT_TIMEOUT + 5 - time.monotonic()))
     print(f"card posts after a timed-out post: {dict(card_posts(fake_slack))}")
     assert card_posts(fake_slack) == {card.approval_id: 1}
+
+
+# The fault mode itself -------------------------------------------------------------------------
+
+
+def test_fake_slack_fails_a_share_of_calls_and_what_failed_did_nothing(fake_slack):
+    def post(client: httpx.Client, method: str = "chat.postMessage") -> httpx.Response:
+        return client.post(method, data={"channel": "C1", "text": "hi"})
+
+    headers = {"Authorization": f"Bearer {fake_slack.bot_token}"}
+    with httpx.Client(base_url=fake_slack.api_url, headers=headers, timeout=5) as client:
+        fake_slack.fail_randomly(1.0, statuses=(500,), methods=["chat.postMessage"])
+        failed = post(client)
+        assert failed.status_code == 500 and "Retry-After" in failed.headers
+        assert post(client, "chat.postEphemeral").status_code == 200  # not among ``methods``
+        assert fake_slack.messages("C1") == []
+        fake_slack.fail_randomly(1.0, statuses=(429,), retry_after=None)
+        limited = post(client)
+        assert limited.status_code == 429 and limited.json()["error"] == "ratelimited"
+        assert "Retry-After" not in limited.headers
+        fake_slack.fail_randomly(1.0, statuses=(TIMEOUT,), hang=0.3)
+        began = time.monotonic()
+        assert post(client).json()["ok"]  # held, then done: a client with a timeout gives up
+        assert time.monotonic() - began >= 0.3
+        fake_slack.stop_failing()
+        assert post(client).json()["ok"]
+    calls = fake_slack.calls("chat.postMessage")
+    assert [(c.status, c.fault, c.ok) for c in calls] == [
+        (500, "500", False),
+        (429, "429", False),
+        (200, "timeout", True),
+        (200, None, True),
+    ]
+    assert len(fake_slack.messages("C1")) == 2
+    assert [c.fault for c in fake_slack.faulted()] == ["500", "429", "timeout"]
+
+    def draws(seed: int) -> list[str | None]:
+        fake_slack.reset()
+        fake_slack.fail_randomly(0.5, statuses=(429, 500, 503), seed=seed)
+        with httpx.Client(base_url=fake_slack.api_url, headers=headers, timeout=5) as client:
+            for _ in range(20):
+                post(client)
+        return [c.fault for c in fake_slack.calls()]
+
+    first = draws(7)
+    assert first == draws(7) and 0 < first.count(None) < 20  # repeatable for one sequence
+    assert set(first) <= {None, "429", "500", "503"}

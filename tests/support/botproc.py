@@ -107,7 +107,7 @@ class BotProcess:
         for call in self.slack.calls("chat.postMessage"):
             blocks = call.params.get("blocks") or []
             ids = [b.get("block_id") for b in blocks if isinstance(b, dict)]
-            if f"decide:{approval_id}" in ids and call.response:
+            if f"decide:{approval_id}" in ids and call.ok:
                 return str(call.response["channel"]), str(call.response["ts"])
         return None
 

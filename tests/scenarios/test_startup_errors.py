@@ -1,0 +1,67 @@
+"""Start-up problems end in one line naming the setting to fix and a non-zero exit, quickly,
+never in a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.botproc import ROOT, free_port
+
+
+def run_bot(env: dict[str, str], timeout: float = 30) -> tuple[int, str, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+@pytest.fixture
+def env(bot_env):
+    import os
+
+    return {**os.environ, **bot_env, "PORT": str(free_port())}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        ({"PORT": "70000"}, "PORT: 70000 is not a TCP port"),
+        ({"PORT": "http"}, "PORT: 'http' is not a number"),
+        (
+            {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+            "DATABASE_URL: cannot connect to PostgreSQL",
+        ),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL: 'mysql://x' must start with"),
+        ({"SLACK_API_URL": "http://127.0.0.1:1/api/"}, "Could not reach Slack at"),
+        ({"LANGGRAPH_CONFIG": "/nonexistent/langgraph.json"}, "LANGGRAPH_CONFIG: "),
+        ({"DEFAULT_GRAPH": "nope"}, "DEFAULT_GRAPH: 'nope' is not in"),
+        ({"SHUTDOWN_GRACE": "-1"}, "SHUTDOWN_GRACE: must be greater than zero"),
+    ],
+)
+def test_a_bad_setting_is_named_and_the_bot_exits(env, overrides, names, database_url):
+    code, stderr, took = run_bot({**env, **overrides})
+    assert code == 2, stderr
+    assert names in stderr
+    assert "Traceback" not in stderr
+    assert took < 20
+
+
+def test_a_graph_that_fails_to_load_names_the_file_the_graph_and_the_cause(
+    env, tmp_path, database_url
+):
+    (tmp_path / "broken.py").write_text("raise RuntimeError('no model configured')\n")
+    (tmp_path / "langgraph.json").write_text('{"graphs": {"broken": "./broken.py:graph"}}')
+    code, stderr, _ = run_bot({**env, "LANGGRAPH_CONFIG": str(tmp_path / "langgraph.json")})
+    assert code == 2
+    assert "langgraph.json" in stderr and "'broken'" in stderr
+    assert "no model configured" in stderr and "Traceback" not in stderr
