@@ -12,9 +12,17 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s
 """
+# Runs nobody is moving: still "running" a while after their last change, or "waiting" with
+# nothing left to wait for (a crash came after the decision was applied, before the run moved on).
 STALE_RUNS = """
-SELECT * FROM runs WHERE status = 'running' AND updated_at < %(before)s
-ORDER BY updated_at LIMIT %(limit)s
+SELECT * FROM runs r
+WHERE r.updated_at < %(before)s
+  AND (r.status = 'running'
+       OR (r.status = 'waiting' AND NOT EXISTS (
+             SELECT 1 FROM approvals a
+             WHERE a.thread_id = r.thread_id
+               AND (a.status = 'pending' OR a.applied_at IS NULL))))
+ORDER BY r.updated_at LIMIT %(limit)s
 """
 
 INSERT_APPROVAL = """

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
 
 from bot.blocks import card, modals, notices
 from bot.deps import Deps
@@ -32,10 +33,7 @@ NOT_RECORDED = (
 )
 
 
-NOT_OPENED = (
-    "Sorry, I couldn't open that just now (my database didn't answer). "
-    "Please try again in a moment."
-)
+NOT_OPENED = "Sorry, I couldn't open that form just now. Please click the button again."
 
 
 def register(app: App, deps: Deps) -> None:
@@ -68,6 +66,14 @@ def register(app: App, deps: Deps) -> None:
             return None
         return approval
 
+    def show(click: Click, view: dict[str, Any]) -> None:
+        """Open a modal; a trigger that expired (it lives 3 s) gets a note, not silence."""
+        try:
+            deps.slack.open_view(click.trigger_id or "", view)
+        except SlackApiError as problem:
+            logger.warning("views.open failed: %s", problem.response.get("error"))
+            deps.slack.tell(click.channel or click.user, click.user, NOT_OPENED)
+
     def decided(ack: Ack, body: dict[str, Any], kind: str) -> None:
         """A click that decides at once: recorded before Slack hears it arrived."""
         click = parsed(body)
@@ -99,7 +105,7 @@ def register(app: App, deps: Deps) -> None:
             click = clicked(ack, body)
             approval = openable(click) if click else None
             if click and approval and click.trigger_id:
-                deps.slack.open_view(click.trigger_id, build(approval))
+                show(click, build(approval))
 
         return open_form
 
@@ -123,7 +129,7 @@ def register(app: App, deps: Deps) -> None:
             )
         elif extra.asks and click.trigger_id:
             view = modals.choice_modal(approval, extra.name, extra.label, extra.asks)
-            deps.slack.open_view(click.trigger_id, view)
+            show(click, view)
         elif not extra.asks:
             try:
                 decision = Decision(extra.name, click.user, origin=click.origin)
@@ -140,7 +146,7 @@ def register(app: App, deps: Deps) -> None:
             deps.slack.tell(click.channel or click.user, click.user, MISSING)
         elif click and approval and click.trigger_id:
             text = (approval.review.long_text if approval.review else None) or ""
-            deps.slack.open_view(click.trigger_id, modals.full_text_modal(text))
+            show(click, modals.full_text_modal(text))
 
 
 def register_fallbacks(app: App, deps: Deps) -> None:
