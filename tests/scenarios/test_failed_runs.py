@@ -1,0 +1,54 @@
+"""A run that fails before anything was decided says so plainly and offers a Retry that works;
+junk on the Retry button is answered, and only the requester or an approver may retry."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.blocks import notices
+from tests.support import slack_requests as sr
+from tests.support.cards import wait_card
+
+REQ, RANDO = "U0REQ", "U0RANDO"
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+def retry_click(thread_id: str, user: str) -> bytes:
+    payload = sr.click_payload(notices.RETRY, "0" * 16, user)
+    payload["actions"][0]["value"] = thread_id
+    payload["actions"][0]["block_id"] = f"retry:{thread_id}"
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fake_openai):
+    for _ in range(3):  # the model client tries three times before the run fails
+        fake_openai.enqueue(status=500)
+    bot = start_bot()
+    bot.command("Write the outage note", user=REQ)
+    [failed] = fake_slack.wait_for("chat.postMessage", lambda c: "hit an error" in c.params["text"])
+    text = failed.params["text"]
+    assert "Nothing was decided or done after the error" in text
+    assert "A decision already made" not in text  # there was none: no false comfort
+    [button] = [e for b in failed.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert button["action_id"] == notices.RETRY
+    thread_id = button["value"]
+
+    assert bot.send(retry_click(thread_id, RANDO)).status_code == 200
+    refused = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == RANDO)
+    assert "Only <@U0REQ> or an approver can retry" in refused[0].params["text"]
+    assert bot.send(retry_click("not-a-run", REQ)).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", lambda c: "isn't one of mine" in c.params["text"])
+
+    assert bot.send(retry_click(thread_id, REQ)).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", lambda c: "Retrying run" in c.params["text"])
+    card = wait_card(fake_slack)
+    assert "Draft: Write the outage note" in card.text
+    assert bot.send(retry_click(thread_id, REQ)).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", lambda c: "nothing to retry" in c.params["text"])
