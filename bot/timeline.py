@@ -103,10 +103,27 @@ class Policies:
         self.actions = dict(actions or {})
 
     def for_request(self, graph: str, payload: Mapping[str, Any]) -> Policy:
-        action = payload.get("action_type") if payload.get("kind") == "action" else None
-        if isinstance(action, str) and action in self.actions:
-            return self.actions[action]
+        """The action's policy (the ``action`` graph's action, or a tool a HITL middleware
+        gates), else the graph's, else the default."""
+        for action in _actions_named(payload):
+            if action in self.actions:
+                return self.actions[action]
         return self.graphs.get(graph, self.default)
+
+
+def _actions_named(payload: Mapping[str, Any]) -> list[str]:
+    if payload.get("kind") == "action":
+        names = [payload.get("action_type")]
+    elif payload.get("type") == "tool_approval":  # HITL middleware, per_call
+        names = [payload.get("name")]
+    else:  # HITL middleware, batched
+        requests = payload.get("action_requests")
+        names = (
+            [r.get("name") for r in requests if isinstance(r, Mapping)]
+            if isinstance(requests, list)
+            else []
+        )
+    return [n for n in names if isinstance(n, str)]
 
 
 def env_policy(settings: Settings) -> Policy:

@@ -54,6 +54,14 @@ actions:
         policies.for_request("action", {"kind": "action", "action_type": "x"}).expire_after
         == 172800
     )
+    # A tool gated by LangChain's HITL middleware is an action too, in either mode.
+    batched = {"action_requests": [{"name": "lookup"}, {"name": "send_email"}]}
+    assert policies.for_request("mailer", batched).expire_after == 14400
+    per_call = {"type": "tool_approval", "name": "send_email", "args": {}}
+    assert policies.for_request("mailer", per_call).expire_as == "approve"
+    assert policies.for_request("mailer", {"type": "tool_approval", "name": "x"}).expire_after == (
+        172800
+    )
 
 
 @pytest.mark.parametrize(
