@@ -205,6 +205,7 @@ def decided_card(approval: Approval) -> list[Block]:
     if approval.decision and approval.decision.items:
         lines = [
             f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
+            + (f": {item['message']}" if item.get("message") else "")
             for i, item in enumerate(approval.decision.items[:MAX_PROPOSALS])
         ]
         blocks.append(_context(safe("  ".join(lines), 1900)[0]))
