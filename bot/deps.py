@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
+from bot.driver import Driver
 from bot.effects import Ledger
 from bot.engine import Engine
 from bot.graph_settings import load_graph_settings
@@ -108,7 +109,7 @@ def build_deps(
         ledger=ledger,
         worker=worker,
         policies=load_policies(settings),
-        graphs=registry,
+        driver=Driver(runner, registry),
         stale_after=settings.retry_after,
     )
     scheduler = Scheduler(store, engine, slack, approvers)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,12 +23,11 @@ from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import escape, safe
 from bot.db import Database
+from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger
 from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest
-from bot.outputs import inputs_for, report_of
 from bot.policy import Approvers
-from bot.registry import RegisteredGraph
-from bot.review import Pending, Resume, Stop, Update
+from bot.review import Stop
 from bot.runner import Runner, RunState
 from bot.slack import Slack
 from bot.store import Store
@@ -49,7 +47,7 @@ class Engine:
     ledger: Ledger
     worker: Worker
     policies: Policies
-    graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
+    driver: Driver
     stale_after: float = 60.0
     inbox_lease: float = 30.0
     _leased: set[str] = field(default_factory=set)
@@ -70,10 +68,11 @@ class Engine:
             try:
                 state = self.runner.state(run.graph, thread_id)
                 if not state.started:
-                    state = self.runner.start(run.graph, thread_id, self._inputs(run))
+                    state = self.driver.start(
+                        run.graph, thread_id, run.request, run.requester, run.channel
+                    )
                 elif state.stuck:
-                    state = self.runner.proceed(run.graph, thread_id)
-                state = self._past_skipped_breakpoints(run, state)
+                    state = self.driver.proceed(run.graph, thread_id)
             except Exception as exc:
                 self._failed(run, exc)
                 return
@@ -236,76 +235,22 @@ class Engine:
             try:
                 state = self.runner.state(run.graph, run.thread_id)
                 if state.waiting_on(approval.interrupt_id):
-                    pending = adapters.pending_of(approval.interrupt_id, approval.payload)
-                    state = self._answer(run, pending, approval, approval.decision)
+                    state = self._answer(run, approval, approval.decision)
                 elif state.stuck:
-                    state = self.runner.proceed(run.graph, run.thread_id)
-                if state is not None:
-                    state = self._past_skipped_breakpoints(run, state)
+                    state = self.driver.proceed(run.graph, run.thread_id)
                 self.store.mark_applied(approval.id)
             except Exception as exc:
                 self._failed(run, exc, decided=True)
                 return
-            if state is not None:
+            if isinstance(state, Stop):
+                self._finish(run, state.report)
+            else:
                 self._publish(run, state)
 
-    def _answer(
-        self, run: Run, pending: Pending, approval: Approval, decision: Decision
-    ) -> RunState | None:
-        """Send a decision back to LangGraph as its adapter (or the graph's settings) says;
-        None when the decision ended the run here."""
-        context = self.context(run.graph)
-        review = approval.review or adapters.describe(pending, context)
-        answer = adapters.answer(pending, review, decision, context)
-        if isinstance(answer, Stop):
-            self._finish(run, answer.report)
-            return None
-        if isinstance(answer, Update):
-            if answer.values is not None:
-                self.runner.update(run.graph, run.thread_id, answer.values, answer.as_node)
-            state = self.runner.proceed(run.graph, run.thread_id)
-        else:
-            state = self.runner.resume(run.graph, run.thread_id, {pending.id: answer.value})
-        if pending.breakpoint == "before" and not context.settings.ask_twice:
-            state = self._carry_over(run, pending.node, decision, state)
-        return state
-
-    def _carry_over(self, run: Run, node: str, decision: Decision, state: RunState) -> RunState:
-        """The node a reviewer just let run asks for a decision at once: it is the same
-        decision, so answer it rather than ask the same person twice."""
-        context = self.context(run.graph)
-        own = [p for p in state.interrupts if p.node == node]
-        if not own:
-            return state
-        answers: dict[str, Any] = {}
-        for pending in own:
-            review = adapters.describe(pending, context)
-            answer = adapters.answer(pending, review, decision, context)
-            if not isinstance(answer, Resume):
-                return state
-            answers[pending.id] = answer.value
-        return self.runner.resume(run.graph, run.thread_id, answers)
-
-    def _past_skipped_breakpoints(self, run: Run, state: RunState) -> RunState:
-        """With ``breakpoints: skip`` the graph's static breakpoints ask nobody."""
-        settings = self.context(run.graph).settings
-        for _ in range(100):
-            if state.breakpoint is None or settings.breakpoints != "skip":
-                break
-            state = self.runner.proceed(run.graph, run.thread_id)
-        return state
-
-    def context(self, graph: str) -> adapters.Context:
-        registered = self.graphs.get(graph)
-        if registered is None:
-            return adapters.Context(graph)
-        return adapters.Context(graph, registered.settings, registered.tools)
-
-    def _inputs(self, run: Run) -> dict[str, Any]:
-        registered = self.graphs.get(run.graph)
-        key = registered.input_key if registered else "request"
-        declared = registered.state_keys if registered else ()
-        return inputs_for(declared, key, run.request, run.requester, run.channel)
+    def _answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
+        pending = adapters.pending_of(approval.interrupt_id, approval.payload)
+        review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
+        return self.driver.answer(run.graph, run.thread_id, pending, review, decision)
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
@@ -324,11 +269,9 @@ class Engine:
     def _publish(self, run: Run, state: RunState) -> None:
         """Called with the thread locked: post cards for new interrupts, or the outcome."""
         if state.finished:
-            registered = self.graphs.get(run.graph)
-            output = registered.settings.output if registered else None
-            self._finish(run, report_of(state.values, output))
+            self._finish(run, self.driver.report(run.graph, state))
             return
-        context = self.context(run.graph)
+        context = self.driver.context(run.graph)
         for pending in state.pending:
             review = adapters.describe(pending, context)
             value = pending.value if isinstance(pending.value, dict) else {}

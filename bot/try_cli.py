@@ -23,12 +23,12 @@ from langgraph.checkpoint.memory import MemorySaver
 
 from bot import adapters, forms
 from bot.config import ConfigError
+from bot.driver import Driver
 from bot.graph_settings import load_graph_settings
 from bot.models import Decision
-from bot.outputs import inputs_for, report_of
-from bot.registry import DEFAULT_CONFIG, RegisteredGraph, load_registry
-from bot.review import FormField, Pending, Resume, Review, Stop, Update
-from bot.runner import InProcessRunner, RunState
+from bot.registry import DEFAULT_CONFIG, load_registry
+from bot.review import FormField, Review, Stop
+from bot.runner import InProcessRunner
 from graphs.actions import default_registry
 from graphs.toolbox import Toolbox
 
@@ -240,70 +240,22 @@ class Terminal:
 
 
 # running ------------------------------------------------------------------------------------
-@dataclass
-class Session:
-    """One run of one graph, answered as :class:`bot.engine.Engine` answers it."""
-
-    graph: RegisteredGraph
-    runner: InProcessRunner
-    thread: str
-
-    @property
-    def context(self) -> adapters.Context:
-        return adapters.Context(self.graph.name, self.graph.settings, self.graph.tools)
-
-    def start(self, request: str, requester: str) -> RunState:
-        g = self.graph
-        inputs = inputs_for(g.state_keys, g.input_key, request, requester, CHANNEL)
-        return self._past_skipped(self.runner.start(g.name, self.thread, inputs))
-
-    def apply(self, pending: Pending, review: Review, decision: Decision) -> RunState | str:
-        """The next state, or the report when the decision ended the run here."""
-        answer = adapters.answer(pending, review, decision, self.context)
-        if isinstance(answer, Stop):
-            return answer.report
-        if isinstance(answer, Update):
-            if answer.values is not None:
-                self.runner.update(self.graph.name, self.thread, answer.values, answer.as_node)
-            state = self.runner.proceed(self.graph.name, self.thread)
-        else:
-            state = self.runner.resume(self.graph.name, self.thread, {pending.id: answer.value})
-        if pending.breakpoint == "before" and not self.graph.settings.ask_twice:
-            state = self._carry_over(pending.node, decision, state)
-        return self._past_skipped(state)
-
-    def _carry_over(self, node: str, decision: Decision, state: RunState) -> RunState:
-        answers: dict[str, Any] = {}
-        for pending in (p for p in state.interrupts if p.node == node):
-            review = adapters.describe(pending, self.context)
-            answer = adapters.answer(pending, review, decision, self.context)
-            if not isinstance(answer, Resume):
-                return state
-            answers[pending.id] = answer.value
-        return self.runner.resume(self.graph.name, self.thread, answers) if answers else state
-
-    def _past_skipped(self, state: RunState) -> RunState:
-        for _ in range(100):
-            if state.breakpoint is None or self.graph.settings.breakpoints != "skip":
-                break
-            state = self.runner.proceed(self.graph.name, self.thread)
-        return state
-
-
-def run(session: Session, request: str, by: str, term: Terminal) -> str:
-    """Run until the graph finishes, asking at every pause; the report."""
-    state = session.start(request, by)
+def run(driver: Driver, graph: str, request: str, by: str, term: Terminal) -> str:
+    """Run until the graph finishes, asking at every pause, exactly as the bot answers in
+    Slack (the same :class:`~bot.driver.Driver`); the report."""
+    thread = uuid.uuid4().hex
+    state = driver.start(graph, thread, request, by, CHANNEL)
     while not state.finished:
         if not state.pending:
             raise RuntimeError("the run stopped without finishing and waits for nobody")
         pending = state.pending[0]
-        review = adapters.describe(pending, session.context)
+        review = adapters.describe(pending, driver.context(graph))
         term.say(render_review(review, request, len(state.pending)))
-        result = session.apply(pending, review, term.decide(review, by))
-        if isinstance(result, str):
-            return result
+        result = driver.answer(graph, thread, pending, review, term.decide(review, by))
+        if isinstance(result, Stop):
+            return result.report
         state = result
-    return report_of(state.values, session.graph.settings.output)
+    return driver.report(graph, state)
 
 
 def main(
@@ -334,10 +286,10 @@ def main(
         return 2
     graph, request = registry[argv[0]], " ".join(argv[1:]).strip()
     by = env.get("USER", "").strip() or "you"
-    session = Session(graph, InProcessRunner({graph.name: graph.graph}), uuid.uuid4().hex)
+    driver = Driver(InProcessRunner({graph.name: graph.graph}), registry)
     term.say(f"Running {graph.name}: {request}")
     try:
-        report = run(session, request, by, term)
+        report = run(driver, graph.name, request, by, term)
     except (NoDecision, KeyboardInterrupt):
         term.say("\nStopped: no decision.")
         return 1
