@@ -115,7 +115,8 @@ class Engine:
         """True when this very click already won its claim (a crash came before the inbox row
         was closed): finishing it is the recovery sweep's job, not a second "already decided"."""
         approval = self.store.get_approval(entry.approval_id)
-        return approval is not None and not approval.pending and approval.decision == entry.decision
+        decision = approval.decision if approval else None
+        return decision is not None and decision.receipt == entry.id
 
     def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
         try:
@@ -131,7 +132,7 @@ class Engine:
             where = channel or decision.by
             self.slack.tell(where, decision.by, "I can't find that approval request any more.")
             return False
-        approval = self._with_card(approval, decision.origin)
+        approval = self._with_card(approval, decision.origin, decision.shows_request)
         if not from_its_card(approval, decision.origin):
             self._not_from_card(approval, decision, channel)
             return False
@@ -188,32 +189,33 @@ class Engine:
             except Exception:
                 logger.exception("could not retire a stale copy of card %s", approval.id)
 
-    def _with_card(self, approval: Approval, origin: str | None) -> Approval:
+    def _with_card(self, approval: Approval, origin: str | None, shows: bool) -> Approval:
         """The request with its card's ts, when a click comes from a card whose ts we lack.
 
         A click can beat us recording the ts (the card is posted under the thread's lock, so
         once we hold it the ts is there), or a crash came between Slack posting the card and
-        us recording it: then the card clicked, in the request's channel, is adopted as its
-        card, so the decision updates the message the person actually sees.
+        us recording it: then the clicked message, if it is in the request's channel and shows
+        this request's own buttons (``shows``), is adopted as its card, so the decision
+        updates the message the person actually sees.
         """
         if approval.ts is not None or origin in (None, "view"):
             return approval
         with self.db.key_lock(approval.thread_id):
             current = self.store.get_approval(approval.id) or approval
             prefix = f"message:{current.channel}:"
-            if current.ts is None and origin and origin.startswith(prefix):
+            if current.ts is None and shows and origin and origin.startswith(prefix):
                 self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
                 current = self.store.get_approval(approval.id) or current
             return current
 
     def precheck(
-        self, approval_id: str, user: str, origin: str | None = None
+        self, approval_id: str, user: str, origin: str | None = None, shows: bool = False
     ) -> tuple[Approval | None, str | None]:
         """Before opening a modal: the request, and why ``user`` may not decide it (if so)."""
         approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
         if approval is None:
             return None, "I can't find that approval request any more."
-        approval = self._with_card(approval, origin)
+        approval = self._with_card(approval, origin, shows)
         if not from_its_card(approval, origin):
             return approval, NOT_FROM_CARD
         if not approval.pending:

@@ -55,7 +55,9 @@ def register(app: App, deps: Deps) -> None:
     def openable(click: Click) -> Approval | None:
         """The request, if ``click.user`` may decide it now; otherwise say why not."""
         try:
-            approval, refusal = deps.engine.precheck(click.approval_id, click.user, click.origin)
+            approval, refusal = deps.engine.precheck(
+                click.approval_id, click.user, click.origin, click.shows_request
+            )
         except Exception:
             logger.exception("could not check a click before opening a form")
             deps.slack.tell(click.channel or click.user, click.user, NOT_OPENED)
@@ -132,7 +134,9 @@ def register(app: App, deps: Deps) -> None:
             show(click, view)
         elif not extra.asks:
             try:
-                decision = Decision(extra.name, click.user, origin=click.origin)
+                decision = Decision(
+                    extra.name, click.user, origin=click.origin, shows_request=click.shows_request
+                )
                 deps.engine.receive(click.approval_id, decision, click.channel)
             except Exception:
                 logger.exception("could not record a %s click", extra.name)

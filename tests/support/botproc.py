@@ -101,6 +101,9 @@ class BotProcess:
             where = self._card_of(approval_id)
             if where is not None:
                 kw = {"channel": where[0], "ts": where[1], **kw}
+        if "blocks" not in kw and self.slack is not None and "ts" in kw:
+            shown = self._message(kw.get("channel", "C0REQ"), kw["ts"])
+            kw = {**kw, "blocks": shown}
         return self.send(sr.click_body(action_id, approval_id, user, **kw))
 
     def _card_of(self, approval_id: str) -> tuple[str, str] | None:
@@ -110,6 +113,13 @@ class BotProcess:
             if f"decide:{approval_id}" in ids and call.ok:
                 return str(call.response["channel"]), str(call.response["ts"])
         return None
+
+    def _message(self, channel: str, ts: str) -> list[dict[str, Any]] | None:
+        """The clicked message's blocks as Slack shows them now (None if it doesn't exist)."""
+        try:
+            return self.slack.message(channel, ts).get("blocks")
+        except (KeyError, LookupError, AssertionError):
+            return None
 
     def submit(
         self, callback_id: str, approval_id: str, user: str, values: dict[str, Any]

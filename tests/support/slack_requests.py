@@ -56,7 +56,12 @@ def _payload(data: dict[str, Any]) -> bytes:
 
 
 def click_payload(
-    action_id: str, approval_id: str, user: str, channel: str = "C0REQ", ts: str = "1.0"
+    action_id: str,
+    approval_id: str,
+    user: str,
+    channel: str = "C0REQ",
+    ts: str = "1.0",
+    blocks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A click on one of a card's buttons (``block_actions``)."""
     return {
@@ -68,7 +73,8 @@ def click_payload(
         "container": {"type": "message", "message_ts": ts, "channel_id": channel},
         "trigger_id": f"trig-{time.monotonic_ns()}",
         "channel": {"id": channel, "name": "general"},
-        "message": {"ts": ts, "type": "message"},
+        # Slack sends the clicked message with its blocks (the card, as it stands).
+        "message": {"ts": ts, "type": "message", **({"blocks": blocks} if blocks else {})},
         "response_url": "https://hooks.invalid/actions/1",
         "actions": [
             {
@@ -83,9 +89,14 @@ def click_payload(
 
 
 def click_body(
-    action_id: str, approval_id: str, user: str, channel: str = "C0REQ", ts: str = "1.0"
+    action_id: str,
+    approval_id: str,
+    user: str,
+    channel: str = "C0REQ",
+    ts: str = "1.0",
+    blocks: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    return _payload(click_payload(action_id, approval_id, user, channel, ts))
+    return _payload(click_payload(action_id, approval_id, user, channel, ts, blocks))
 
 
 def submission_body(callback_id: str, approval_id: str, user: str, values: dict[str, Any]) -> bytes:
