@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
@@ -275,3 +276,35 @@ def test_a_stale_copy_of_a_card_loses_its_buttons_and_points_at_the_current_one(
     retired = fake_slack.message(card.channel, copy["ts"])
     assert not has_buttons(retired) and "out of date" in blocks_text(retired["blocks"])
     assert has_buttons(current(fake_slack, card))  # the real card is untouched, still pending
+
+
+def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_refusal(
+    start_bot, fake_slack, database_url
+):
+    """The bot died after a recorded click won its claim, before it closed the inbox row: the
+    next process finishes the decision and does not tell the clicker it was "already decided"."""
+    bot = start_bot()
+    bot.command("Publish the roadmap", user=REQ)
+    card = wait_card(fake_slack)
+    wait_card_recorded(database_url, card.approval_id)
+    bot.kill()
+
+    db = open_database(database_url)
+    try:
+        store = Store(db, time.time)
+        origin = f"message:{card.channel}:{card.ts}"
+        click = Decision("approve", REQ, origin=origin)
+        entry = store.add_inbox(card.approval_id, click, card.channel)
+        assert store.take_inbox(entry, lease=0.0) is not None  # taken by the process that died
+        assert store.claim(card.approval_id, replace(click, receipt=entry)) is not None
+    finally:
+        db.close()
+
+    start_bot()
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Publish the roadmap"
+    )
+    _settle(fake_slack)
+    assert fake_slack.calls("chat.postEphemeral") == []
+    assert len(_draft_posts(fake_slack, "Draft: Publish the roadmap")) == 1
+    assert not has_buttons(current(fake_slack, card))
