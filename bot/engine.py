@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,7 +31,7 @@ from bot.policy import Approvers
 from bot.review import Stop
 from bot.runner import Runner, RunState
 from bot.slack import Slack
-from bot.store import Store
+from bot.store import MAX_APPLY_ATTEMPTS, Store
 from bot.timeline import PlannedJob, Policies, plan
 from bot.worker import Worker
 
@@ -50,7 +51,7 @@ class Engine:
     driver: Driver
     stale_after: float = 60.0
     inbox_lease: float = 30.0
-    _leased: set[str] = field(default_factory=set)
+    _leased: dict[str, float] = field(default_factory=dict)  # inbox entry -> our lease
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -65,6 +66,9 @@ class Engine:
         if run is None:
             return
         with self.db.key_lock(thread_id):
+            if run.status == "stopped":  # a decision ended it; only the report is left
+                self._finish(run, run.result or "Stopped.", unposted="stopped")
+                return
             try:
                 state = self.runner.state(run.graph, thread_id)
                 if not state.started:
@@ -73,10 +77,9 @@ class Engine:
                     )
                 elif state.stuck:
                     state = self.driver.proceed(run.graph, thread_id)
+                self._publish(run, state)
             except Exception as exc:
                 self._failed(run, exc)
-                return
-            self._publish(run, state)
 
     # receiving ----------------------------------------------------------------
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
@@ -91,25 +94,25 @@ class Engine:
         entry = self.store.take_inbox(entry_id, self.inbox_lease)
         if entry is None:
             return  # done already, or another worker holds it
-        self._leased.add(entry_id)
+        self._leased[entry_id] = entry.locked_until or 0.0
         try:
             if not self._replayed(entry):
                 decision = replace(entry.decision, receipt=entry.id)
-                self.decide(entry.approval_id, decision, entry.channel)
+                self.decide(entry.approval_id, decision, entry.channel, entry.received_at)
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:
                 return  # the lease runs out and the recovery sweep tries again
             self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
         self.store.finish_inbox(entry_id)
-        self._leased.discard(entry_id)
+        self._leased.pop(entry_id, None)
 
     def release(self) -> None:
         """Shutting down: give back the clicks this process took but did not finish, so the
         next process takes them at once instead of after the lease."""
         self.ledger.stop_new()
-        for entry_id in list(self._leased):
-            self.store.release_inbox(entry_id)
+        for entry_id, lease in list(self._leased.items()):
+            self.store.release_inbox(entry_id, lease)
 
     def _replayed(self, entry: InboxEntry) -> bool:
         """True when this very click already won its claim (a crash came before the inbox row
@@ -125,8 +128,16 @@ class Engine:
             logger.exception("could not tell %s", user)
 
     # deciding -----------------------------------------------------------------
-    def decide(self, approval_id: str, decision: Decision, channel: str | None = None) -> bool:
-        """Apply a person's click or modal submission; True when this decision won."""
+    def decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        channel: str | None = None,
+        received_at: float | None = None,
+    ) -> bool:
+        """Apply a person's click or modal submission; True when this decision won.
+        ``received_at``: when Slack delivered it (a click acknowledged before the deadline
+        beats the expiry, even if the bot only gets to it after)."""
         approval = self.store.get_approval(approval_id)
         if approval is None:
             where = channel or decision.by
@@ -136,7 +147,7 @@ class Engine:
         if not from_its_card(approval, decision.origin):
             self._not_from_card(approval, decision, channel)
             return False
-        overdue = self.store.overdue_expiry(approval.id) if approval.pending else None
+        overdue = self.store.overdue_expiry(approval.id, received_at) if approval.pending else None
         if overdue is not None:
             # The bot was down when this fell due: it expires now, a late click cannot win it.
             self.expire(approval, overdue)
@@ -158,7 +169,13 @@ class Engine:
         return False
 
     def expire(self, approval: Approval, job: Job) -> bool:
-        """Decide an unanswered request with its policy's safe default."""
+        """Decide an unanswered request with its policy's safe default -- unless someone did
+        answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
+        for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
+            self.process(entry_id)
+        current = self.store.get_approval(approval.id)
+        if current is None or not current.pending:
+            return False
         expire_as = job.detail.get("as", "reject")
         reason = notices.expiry_reason(job.detail.get("after"), expire_as)
         decision = Decision("expire", "scheduler", reason=reason, expire_as=expire_as)
@@ -234,18 +251,23 @@ class Engine:
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
             self._show_decided(current)
+            attempt = self.store.count_apply(approval.id)
             try:
                 state = self.runner.state(run.graph, run.thread_id)
                 if state.waiting_on(approval.interrupt_id):
                     state = self._answer(run, approval, approval.decision)
                 elif state.stuck:
                     state = self.driver.proceed(run.graph, run.thread_id)
+                if isinstance(state, Stop):
+                    # Kept on the run first: if the report cannot be posted now, the sweep
+                    # posts it later (the thread itself stays paused where it stopped).
+                    self.store.set_run_status(run.thread_id, "stopped", state.report)
                 self.store.mark_applied(approval.id)
             except Exception as exc:
-                self._failed(run, exc, decided=True)
+                self._failed(run, exc, decided=True, gave_up=attempt >= MAX_APPLY_ATTEMPTS)
                 return
             if isinstance(state, Stop):
-                self._finish(run, state.report)
+                self._finish(run, state.report, unposted="stopped")
             else:
                 self._publish(run, state)
 
@@ -258,14 +280,19 @@ class Engine:
     def recover(self, older_than: float | None = None) -> None:
         """Finish what a crash or a failed Slack call left half done."""
         age = self.stale_after if older_than is None else older_than
-        for entry_id in self.store.open_inbox(min(age, self.inbox_lease)):
-            self.process(entry_id)
-        for approval in self.store.cardless(age):
-            self._ensure_card(approval.thread_id, approval.id)
-        for approval in self.store.unapplied(age):
-            self.apply(approval)
-        for run in self.store.stale_runs(age):
-            self.advance(run.thread_id)
+        sweeps: list[tuple[str, list[Any], Callable[[Any], None]]] = [
+            ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.process),
+            ("card", self.store.cardless(age), lambda a: self._ensure_card(a.thread_id, a.id)),
+            ("decision", self.store.unapplied(age), self.apply),
+            ("run", self.store.stale_runs(age), lambda r: self.advance(r.thread_id)),
+        ]
+        for kind, items, finish in sweeps:
+            for item in items:
+                # One item that keeps failing must not hold up every other one (nor the jobs).
+                try:
+                    finish(item)
+                except Exception:
+                    logger.exception("recovery: could not finish a %s (%r)", kind, item)
 
     # publishing -------------------------------------------------------------
     def _publish(self, run: Run, state: RunState) -> None:
@@ -281,17 +308,20 @@ class Engine:
             payload = adapters.payload_of(pending)
             approval = self.store.add_approval(run, pending.id, payload, review, jobs)
             if approval.pending and approval.ts is None:
-                self._post_card(approval)
+                try:
+                    self._post_card(approval)
+                except Exception:  # Slack is away or refused: the recovery sweep posts it
+                    logger.exception("card for request %s not posted yet", approval.id)
         self.store.set_run_status(run.thread_id, "waiting" if state.pending else "running")
 
-    def _finish(self, run: Run, report: str) -> None:
+    def _finish(self, run: Run, report: str, unposted: str = "running") -> None:
+        """Post the outcome once and mark the run done; if Slack refused the post, the run is
+        left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
         try:
             self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
         except EffectRetry as exc:
-            # Slack refused the report: the run stays "running", so the recovery sweep posts
-            # it again later (once: the ledger knows it never went out).
             logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
-            self.store.set_run_status(run.thread_id, "running", report)
+            self.store.set_run_status(run.thread_id, unposted, report)
             return
         self.store.set_run_status(run.thread_id, "done", report)
 
@@ -328,7 +358,9 @@ class Engine:
             return self.slack.reply(card.channel, card.ts, text)
         return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
 
-    def _failed(self, run: Run, exc: Exception, decided: bool = False) -> None:
+    def _failed(
+        self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
+    ) -> None:
         if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
             # Certainly not done, so safe to run again: the recovery sweep retries the step
             # (a claimed decision stays unapplied; a run stays "running").
@@ -337,16 +369,20 @@ class Engine:
             return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
+        if decided and not gave_up:
+            return  # the sweep tries again; the people are told if it gives up
         detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
         head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
         if decided:
-            text = f"{head}\nThe decision is recorded; I'll keep retrying to apply it."
-            blocks = None
+            text = (
+                f"{head}\nThe decision is recorded, but applying it failed "
+                f"{MAX_APPLY_ATTEMPTS} times. Retry when it's fixed."
+            )
         else:
             text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."
-            blocks = notices.retry_blocks(text, run.thread_id)
         try:
-            key = f"{run.thread_id}:failed:{run.updated_at}"
+            key = f"{run.thread_id}:failed:{self.store.clock()}"
+            blocks = notices.retry_blocks(text, run.thread_id)
             self.ledger.once(key, lambda: self._say(run, text, blocks))
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
@@ -361,7 +397,11 @@ class Engine:
         if run.status != "failed":
             return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
         self.store.set_run_status(thread_id, "running")
-        self.worker.submit(self.advance, thread_id)
+        decided = self.store.reset_apply(thread_id)
+        for approval in decided:
+            self.worker.submit(self.apply, approval)
+        if not decided:
+            self.worker.submit(self.advance, thread_id)
         return f"Retrying run `{thread_id[:8]}`."
 
     def _say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:

@@ -83,7 +83,7 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         spec = spec or {}
         if not isinstance(spec, Mapping):
             raise fail(f"buttons.{name} must be a mapping")
-        if name in STANDARD_CHOICES:
+        if name in STANDARD_CHOICES or name in ("expire", "each"):
             raise fail(f"buttons.{name}: {name} is a built-in button; map it in resume or update")
         if name not in maps["resume"] and name not in maps["update"]:
             raise fail(f"buttons.{name} needs a resume or update entry saying what it does")

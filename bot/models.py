@@ -188,6 +188,7 @@ class InboxEntry:
     channel: str | None
     received_at: float
     attempts: int
+    locked_until: float | None = None  # this taker's lease
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> InboxEntry:
@@ -198,4 +199,5 @@ class InboxEntry:
             channel=row["channel"],
             received_at=row["received_at"],
             attempts=row["attempts"],
+            locked_until=row.get("locked_until"),
         )

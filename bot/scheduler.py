@@ -44,7 +44,10 @@ class Scheduler:
 
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
-        self.engine.recover()
+        try:
+            self.engine.recover()
+        except Exception:  # the database may be away: the jobs get their own chance
+            logger.exception("recovery sweep failed")
         count = 0
         while jobs := self.store.claim_due_jobs(self.lease, self.batch):
             for job in jobs:

@@ -16,6 +16,9 @@ from bot.timeline import PlannedJob
 Clock = Callable[[], float]
 
 
+MAX_APPLY_ATTEMPTS = 5  # a claimed decision whose resume keeps failing is then reported
+
+
 def new_id() -> str:
     return secrets.token_hex(8)
 
@@ -125,7 +128,21 @@ class Store:
         self.db.execute(q.MARK_APPLIED, {"id": approval_id, "now": self.clock()})
 
     def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
-        rows = self.db.fetch_all(q.UNAPPLIED, {"before": self.clock() - older_than, "limit": limit})
+        params = {
+            "before": self.clock() - older_than,
+            "limit": limit,
+            "max_attempts": MAX_APPLY_ATTEMPTS,
+        }
+        return [Approval.from_row(r) for r in self.db.fetch_all(q.UNAPPLIED, params)]
+
+    def count_apply(self, approval_id: str) -> int:
+        """One more attempt at applying a decision; how many there have been."""
+        row = self.db.fetch_one(q.COUNT_APPLY, {"id": approval_id})
+        return int(row["apply_attempts"]) if row else 0
+
+    def reset_apply(self, thread_id: str) -> list[Approval]:
+        """Decisions of a run given up on, to be tried again (a person pressed Retry)."""
+        rows = self.db.fetch_all(q.RESET_APPLY, {"thread_id": thread_id})
         return [Approval.from_row(r) for r in rows]
 
     def cardless(self, older_than: float, limit: int = 50) -> list[Approval]:
@@ -153,11 +170,16 @@ class Store:
         row = self.db.fetch_one(q.TAKE_INBOX, {"id": entry_id, "now": now, "lease": now + lease})
         return InboxEntry.from_row(row) if row else None
 
-    def release_inbox(self, entry_id: str) -> None:
-        self.db.execute(q.RELEASE_INBOX, {"id": entry_id})
+    def release_inbox(self, entry_id: str, lease: float) -> None:
+        self.db.execute(q.RELEASE_INBOX, {"id": entry_id, "lease": lease})
 
     def finish_inbox(self, entry_id: str) -> None:
         self.db.execute(q.FINISH_INBOX, {"id": entry_id, "now": self.clock()})
+
+    def earlier_clicks(self, approval_id: str, before: float) -> list[str]:
+        """Recorded clicks on a request, still unprocessed, that arrived by ``before``."""
+        params = {"approval_id": approval_id, "before": before}
+        return [row["id"] for row in self.db.fetch_all(q.EARLIER_CLICKS, params)]
 
     def open_inbox(self, older_than: float, limit: int = 100) -> list[str]:
         now = self.clock()
@@ -193,8 +215,10 @@ class Store:
             Job.from_row(r) for r in self.db.fetch_all(q.JOBS_FOR, {"approval_id": approval_id})
         ]
 
-    def overdue_expiry(self, approval_id: str) -> Job | None:
-        row = self.db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": self.clock()})
+    def overdue_expiry(self, approval_id: str, at: float | None = None) -> Job | None:
+        """The request's expiry, if it fell due by ``at`` (default: now)."""
+        now = self.clock() if at is None else at
+        row = self.db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": now})
         return Job.from_row(row) if row else None
 
 

@@ -10,16 +10,21 @@ button means (``resume`` / ``update``); the adapters' defaults apply otherwise.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.adapters import breakpoint, hitl, inbox, per_call, plain, schema
+from bot.adapters.common import shown
 from bot.forms import field_for_value
 from bot.graph_settings import GraphSettings, substitute, template_for
 from bot.models import Decision
 from bot.review import Answer, Pending, Resume, Review, Update
 
+logger = logging.getLogger(__name__)
+
+PLAIN_SHAPES = ("plain", "draft", "action")
 ADAPTERS = (breakpoint, hitl, per_call, inbox, schema, plain)
 
 
@@ -37,7 +42,13 @@ def adapter_for(pending: Pending):  # noqa: ANN201 - one of the adapter modules
 
 
 def describe(pending: Pending, context: Context) -> Review:
-    review = adapter_for(pending).describe(pending, context)
+    try:
+        review = adapter_for(pending).describe(pending, context)
+    except Exception:
+        # A payload that looks like a known shape but is not (a list where a dict belongs):
+        # show it as it is, approve or reject, rather than leave the run without a card.
+        logger.exception("could not read a %s interrupt; showing it as is", context.graph)
+        review = plain.describe(replace(pending, value=_readable(pending.value)), context)
     if context.settings.buttons:
         review = replace(review, extra=context.settings.buttons)
     target = _at(pending.value, context.settings.edit)
@@ -57,6 +68,11 @@ def describe(pending: Pending, context: Context) -> Review:
             ),
         )
     return review
+
+
+def _readable(value: Any) -> Any:
+    """The value with no shape an adapter would mistake it for: shown as text."""
+    return shown(value)
 
 
 def _at(value: Any, path: str | None) -> Any:
@@ -79,7 +95,10 @@ def answer(pending: Pending, review: Review, decision: Decision, context: Contex
     found, template = template_for(settings.resume, decision)
     if found:
         return Resume(substitute(template, decision))
-    return adapter_for(pending).answer(pending, review, decision)
+    adapter = adapter_for(pending)
+    if review.shape in PLAIN_SHAPES:  # described as is (see describe): answered as is
+        adapter = plain
+    return adapter.answer(pending, review, decision)
 
 
 def payload_of(pending: Pending) -> dict[str, Any]:

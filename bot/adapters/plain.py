@@ -24,7 +24,11 @@ def describe(pending: Pending, context: Any) -> Review:
     value = pending.value
     if isinstance(value, Mapping) and value.get("kind") == "draft":
         return _draft(str(value.get("draft") or ""))
-    if isinstance(value, Mapping) and value.get("kind") == "action":
+    if (
+        isinstance(value, Mapping)
+        and value.get("kind") == "action"
+        and isinstance(value.get("parameters") or {}, Mapping)
+    ):
         return _action(value)
     if isinstance(value, Mapping):
         shown_values = {k: v for k, v in value.items()}

@@ -34,6 +34,7 @@ BUTTONS = {
 RISK_BADGE = {"low": "🟢 Low", "medium": "🟠 Medium", "high": "🔴 High"}
 REQUEST_LIMIT = 500
 PARAMS_LIMIT = 2800
+CARD_TEXT_BUDGET = 9000  # for all proposals together
 MAX_PROPOSALS = 10  # keeps a card far below Slack's 50 blocks
 
 Block = dict[str, Any]
@@ -71,15 +72,17 @@ def summary_text(approval: Approval) -> str:
     return f"Approval needed: {kind} requested by <@{approval.requester}>"
 
 
-def _details(proposal: Proposal, shown: dict[str, Any] | None) -> Block | None:
+def _details(
+    proposal: Proposal, shown: dict[str, Any] | None, limit: int = PARAMS_LIMIT
+) -> Block | None:
     values = shown if shown is not None else dict(proposal.details)
     if not values:
         return None
     lines = [
-        f"*{safe(str(k), 100)[0]}*: {safe(v if isinstance(v, str) else str(v), PARAMS_LIMIT)[0]}"
+        f"*{safe(str(k), 100)[0]}*: {safe(v if isinstance(v, str) else str(v), limit)[0]}"
         for k, v in values.items()
     ]
-    return _mrkdwn(cut_escaped("\n".join(lines), PARAMS_LIMIT)[0])
+    return _mrkdwn(cut_escaped("\n".join(lines), limit)[0])
 
 
 def _proposal_blocks(
@@ -113,11 +116,14 @@ def _proposal_blocks(
         )
     elif review.shape != "plain" or number:
         blocks.append(_mrkdwn(f"*{number}`{title}`*"))
-    description, _ = safe(proposal.description, 1000)
+    # Slack refuses a message whose blocks hold more than about 13k characters in all: a batch
+    # shares a budget, and "Review each" / "View full text" show the rest.
+    share = max(300, CARD_TEXT_BUDGET // max(1, len(review.proposals[:MAX_PROPOSALS])))
+    description, _ = safe(proposal.description, min(1000, share // 3))
     if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
     shown = {**dict(proposal.details), **edited} if edited else None
-    details = _details(proposal, shown)
+    details = _details(proposal, shown, min(PARAMS_LIMIT, share - share // 3))
     if details is not None:
         blocks.append(details)
     elif proposal.risk is not None:

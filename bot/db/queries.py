@@ -12,12 +12,13 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s
 """
-# Runs nobody is moving: still "running" a while after their last change, or "waiting" with
-# nothing left to wait for (a crash came after the decision was applied, before the run moved on).
+# Runs nobody is moving: still "running" a while after their last change, "stopped" by a
+# decision with the report not yet posted, or "waiting" with nothing left to wait for (a crash
+# came after the decision was applied, before the run moved on).
 STALE_RUNS = """
 SELECT * FROM runs r
 WHERE r.updated_at < %(before)s
-  AND (r.status = 'running'
+  AND (r.status IN ('running', 'stopped')
        OR (r.status = 'waiting' AND NOT EXISTS (
              SELECT 1 FROM approvals a
              WHERE a.thread_id = r.thread_id
@@ -54,7 +55,17 @@ MARK_APPLIED = "UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s"
 UNAPPLIED = """
 SELECT * FROM approvals
 WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s
+  AND apply_attempts < %(max_attempts)s
 ORDER BY decided_at LIMIT %(limit)s
+"""
+COUNT_APPLY = """
+UPDATE approvals SET apply_attempts = apply_attempts + 1 WHERE id = %(id)s
+RETURNING apply_attempts
+"""
+RESET_APPLY = """
+UPDATE approvals SET apply_attempts = 0
+WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
+RETURNING *
 """
 CARDLESS = """
 SELECT * FROM approvals WHERE status = 'pending' AND ts IS NULL AND created_at < %(before)s
@@ -127,7 +138,16 @@ UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
 WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
 RETURNING *
 """
-RELEASE_INBOX = "UPDATE inbox SET locked_until = NULL WHERE id = %(id)s AND done_at IS NULL"
+# Only our own lease: another process may have taken the entry since ours ran out.
+RELEASE_INBOX = """
+UPDATE inbox SET locked_until = NULL
+WHERE id = %(id)s AND done_at IS NULL AND locked_until = %(lease)s
+"""
+EARLIER_CLICKS = """
+SELECT id FROM inbox
+WHERE approval_id = %(approval_id)s AND done_at IS NULL AND received_at <= %(before)s
+ORDER BY received_at
+"""
 FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
 OPEN_INBOX = """
 SELECT id FROM inbox

@@ -99,4 +99,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         # Effects that certainly failed (the target said no) are retried a bounded number of times.
         ["ALTER TABLE effects ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1"],
     ),
+    (
+        6,
+        # Applying a claimed decision is retried by the sweep a bounded number of times.
+        ["ALTER TABLE approvals ADD COLUMN apply_attempts INTEGER NOT NULL DEFAULT 0"],
+    ),
 ]

@@ -37,7 +37,10 @@ NOT_OPENED = "Sorry, I couldn't open that form just now. Please click the button
 
 
 def register(app: App, deps: Deps) -> None:
-    def parsed(body: dict[str, Any]) -> Click | None:
+    def clicked(ack: Ack, body: dict[str, Any]) -> Click | None:
+        """Ack, then the click; a click that can't be read is answered (after the ack, so
+        a slow Slack can't hold up the ack)."""
+        ack()
         try:
             return parse_click(body)
         except BadPayload as problem:
@@ -48,9 +51,27 @@ def register(app: App, deps: Deps) -> None:
                 deps.slack.tell(channel or user, user, str(problem))
             return None
 
-    def clicked(ack: Ack, body: dict[str, Any]) -> Click | None:
+    def record(ack: Ack, body: dict[str, Any], click: Click, kind: str) -> None:
+        """A click that decides at once: recorded before Slack hears it arrived."""
+        decision = Decision(
+            kind, click.user, origin=click.origin, shows_request=click.shows_request
+        )
+        try:
+            deps.engine.receive(click.approval_id, decision, click.channel)
+        except Exception:
+            logger.exception("could not record a %s click", kind)
+            ack()
+            deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
+            return
         ack()
-        return parsed(body)
+
+    def decided(ack: Ack, body: dict[str, Any], kind: str) -> None:
+        try:
+            click = parse_click(body)
+        except BadPayload:
+            clicked(ack, body)  # acks, then says what was wrong
+            return
+        record(ack, body, click, kind)
 
     def openable(click: Click) -> Approval | None:
         """The request, if ``click.user`` may decide it now; otherwise say why not."""
@@ -76,24 +97,6 @@ def register(app: App, deps: Deps) -> None:
             logger.warning("views.open failed: %s", problem.response.get("error"))
             deps.slack.tell(click.channel or click.user, click.user, NOT_OPENED)
 
-    def decided(ack: Ack, body: dict[str, Any], kind: str) -> None:
-        """A click that decides at once: recorded before Slack hears it arrived."""
-        click = parsed(body)
-        if click is None:
-            ack()
-            return
-        decision = Decision(
-            kind, click.user, origin=click.origin, shows_request=click.shows_request
-        )
-        try:
-            deps.engine.receive(click.approval_id, decision, click.channel)
-        except Exception:
-            logger.exception("could not record a %s click", kind)
-            ack()
-            deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
-            return
-        ack()
-
     @app.action(card.APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:
         decided(ack, body, "approve")
@@ -116,31 +119,42 @@ def register(app: App, deps: Deps) -> None:
 
     @app.action(re.compile("^" + re.escape(card.CHOICE_PREFIX)))
     def choice(ack: Ack, body: dict[str, Any]) -> None:
-        """A button the graph's settings add, such as "Request changes"."""
-        click = clicked(ack, body)
-        approval = openable(click) if click else None
-        if not click or not approval:
-            return
+        """A button the graph's settings add, such as "Request changes": one that asks for
+        notes opens a form; one that asks for nothing decides, recorded before the ack."""
         name = _action_id(body).removeprefix(card.CHOICE_PREFIX)
+        try:
+            click = parse_click(body)
+        except BadPayload:
+            clicked(ack, body)  # acks, then says what was wrong
+            return
+        try:
+            approval = deps.store.get_approval(click.approval_id, quick=True)
+        except Exception:
+            logger.exception("could not read the request of a %s click", name)
+            ack()
+            deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
+            return
         extra = next(
-            (c for c in (approval.review.extra if approval.review else ()) if c.name == name), None
+            (
+                c
+                for c in (approval.review.extra if approval and approval.review else ())
+                if c.name == name
+            ),
+            None,
         )
+        if extra is not None and not extra.asks:
+            record(ack, body, click, extra.name)
+            return
+        ack()
+        approval = openable(click)
+        if approval is None:
+            return
         if extra is None:
             deps.slack.tell(
                 approval.channel, click.user, "That button isn't offered here any more."
             )
-        elif extra.asks and click.trigger_id:
-            view = modals.choice_modal(approval, extra.name, extra.label, extra.asks)
-            show(click, view)
-        elif not extra.asks:
-            try:
-                decision = Decision(
-                    extra.name, click.user, origin=click.origin, shows_request=click.shows_request
-                )
-                deps.engine.receive(click.approval_id, decision, click.channel)
-            except Exception:
-                logger.exception("could not record a %s click", extra.name)
-                deps.slack.tell(click.channel or click.user, click.user, NOT_RECORDED)
+        elif click.trigger_id:
+            show(click, modals.choice_modal(approval, extra.name, extra.label, extra.asks))
 
     @app.action(card.VIEW_FULL)
     def view_full(ack: Ack, body: dict[str, Any]) -> None:

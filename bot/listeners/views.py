@@ -71,7 +71,8 @@ def register(app: App, deps: Deps) -> None:
         if errors:
             ack(response_action="errors", errors=modals.field_errors(errors))
             return
-        if kind == "edit" and [f.name for f in proposal.form] == ["text"]:
+        draft = approval.review is not None and approval.review.shape == "draft"
+        if kind == "edit" and draft:
             decide(ack, approval, Decision("edit", submission.user, text=values.get("text")))
         else:
             decide(ack, approval, Decision(kind, submission.user, parameters=values))
