@@ -53,3 +53,19 @@ def batched_all():
             )
         ],
     )
+
+
+@tool
+def post(text: str) -> str:
+    """Post a message."""
+    record("post", text)
+    return "posted"
+
+
+def poster():
+    """An agent whose one-argument tool is reviewed before it runs."""
+    return create_agent(
+        model=ChatOpenAI(model="gpt-4o-mini", timeout=10),
+        tools=[post],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"post": True})],
+    )

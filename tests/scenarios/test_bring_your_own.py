@@ -220,6 +220,18 @@ def test_agent_tool_call_edited_runs_once_with_the_edit(byo, fake_slack, effects
     assert ran(effects, "email") == [{**EMAIL, "to": "cfo@example.com"}]
 
 
+def test_a_tool_with_one_text_argument_runs_with_the_edit(byo, fake_slack, effects):
+    """A form whose only field is called ``text`` is still a tool's arguments, not a draft."""
+    bot = byo()
+    bot.command('poster post {"text": "hello"}')
+    card = wait_card(fake_slack)
+    bot.click(ids.EDIT, card.approval_id, REQ)
+    assert list(inputs(opened_view(fake_slack))) == ["param:text"]
+    bot.submit(modals.EDIT, card.approval_id, REQ, {"param:text": "hello, edited"})
+    report(fake_slack, card)
+    assert ran(effects, "post") == ["hello, edited"]
+
+
 def test_agent_tool_call_rejected_tells_the_model_and_never_runs(
     byo, fake_slack, fake_openai, effects
 ):

@@ -308,3 +308,37 @@ def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_ref
     assert fake_slack.calls("chat.postEphemeral") == []
     assert len(_draft_posts(fake_slack, "Draft: Publish the roadmap")) == 1
     assert not has_buttons(current(fake_slack, card))
+
+
+def test_a_click_acked_before_the_deadline_beats_the_expiry_after_a_restart(
+    start_bot, fake_slack, database_url
+):
+    """Approve was acknowledged a second before the deadline, then the bot died; it comes back
+    after the deadline: the person's decision stands, not the expiry."""
+    bot = start_bot(EXPIRE_AFTER="4s", REMIND_AFTER="off")
+    bot.command("Publish the minutes", user=REQ)
+    card = wait_card(fake_slack)
+    wait_card_recorded(database_url, card.approval_id)
+    bot.kill()
+
+    db = open_database(database_url)
+    try:
+        store = Store(db, time.time)
+        [expiry] = [j for j in store.jobs_for(card.approval_id) if j.kind == "expire"]
+        just_before = Store(db, lambda: expiry.due_at - 1)
+        click = Decision("approve", REQ, origin=f"message:{card.channel}:{card.ts}")
+        just_before.add_inbox(card.approval_id, click, card.channel)
+    finally:
+        db.close()
+    time.sleep(max(0.0, expiry.due_at + 1 - time.time()))  # the deadline has passed
+
+    start_bot(EXPIRE_AFTER="4s", REMIND_AFTER="off")
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Publish the minutes"
+    )
+    fake_slack.wait_for(
+        "chat.update", lambda c: "Approved* by <@U0REQ>" in blocks_text(c.params["blocks"])
+    )
+    _settle(fake_slack)
+    assert "Expired" not in blocks_text(current(fake_slack, card)["blocks"])
+    assert fake_slack.calls("chat.postEphemeral") == []
