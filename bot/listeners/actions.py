@@ -44,10 +44,8 @@ def register(app: App, deps: Deps) -> None:
         try:
             return parse_click(body)
         except BadPayload as problem:
-            user = body.get("user", {}).get("id") if isinstance(body.get("user"), dict) else None
-            where = body.get("channel")
-            channel = where.get("id") if isinstance(where, dict) else None
-            if isinstance(user, str) and user:
+            user, channel = _who_where(body)
+            if user:
                 deps.slack.tell(channel or user, user, str(problem))
             return None
 
@@ -173,10 +171,7 @@ def register_fallbacks(app: App, deps: Deps) -> None:
     @app.action(notices.RETRY)
     def retry(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
-        channel = (
-            (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
-        )
+        user, channel = _who_where(body)
         value = _value(body)
         if not user:
             return
@@ -188,12 +183,20 @@ def register_fallbacks(app: App, deps: Deps) -> None:
     @app.action(re.compile(".*"))
     def unknown(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
-        channel = (
-            (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
-        )
+        user, channel = _who_where(body)
         if user:
             deps.slack.tell(channel or user, user, UNKNOWN_BUTTON)
+
+
+def _who_where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The clicking user and the channel, when they are what Slack sends (ids as strings)."""
+    user, channel = body.get("user"), body.get("channel")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    channel_id = channel.get("id") if isinstance(channel, dict) else None
+    return (
+        user_id if isinstance(user_id, str) and user_id else None,
+        channel_id if isinstance(channel_id, str) and channel_id else None,
+    )
 
 
 UNKNOWN_BUTTON = (
