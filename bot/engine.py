@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot import adapters
@@ -26,7 +26,8 @@ from bot.blocks.text import escape, safe
 from bot.db import Database
 from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger
-from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest
+from bot.inbox import Inbox
+from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.policy import Approvers
 from bot.review import Stop
 from bot.runner import Runner, RunState
@@ -51,7 +52,6 @@ class Engine:
     driver: Driver
     stale_after: float = 60.0
     inbox_lease: float = 30.0
-    _leased: dict[str, float] = field(default_factory=dict)  # inbox entry -> our lease
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -82,50 +82,19 @@ class Engine:
                 self._failed(run, exc)
 
     # receiving ----------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
+
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
         the background. Raises when the database cannot take it: the caller says so."""
-        entry_id = self.store.add_inbox(approval_id, decision, channel)
-        self.worker.submit(self.process, entry_id)
-        return entry_id
-
-    def process(self, entry_id: str) -> None:
-        """Apply one recorded click; safe to call again, from any process."""
-        entry = self.store.take_inbox(entry_id, self.inbox_lease)
-        if entry is None:
-            return  # done already, or another worker holds it
-        self._leased[entry_id] = entry.locked_until or 0.0
-        try:
-            if not self._replayed(entry):
-                decision = replace(entry.decision, receipt=entry.id)
-                self.decide(entry.approval_id, decision, entry.channel, entry.received_at)
-        except Exception:
-            logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
-            if entry.attempts < MAX_ATTEMPTS:
-                return  # the lease runs out and the recovery sweep tries again
-            self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
-        self.store.finish_inbox(entry_id)
-        self._leased.pop(entry_id, None)
+        return self.inbox.receive(approval_id, decision, channel)
 
     def release(self) -> None:
-        """Shutting down: give back the clicks this process took but did not finish, so the
-        next process takes them at once instead of after the lease."""
+        """Shutting down: start no new side effect, and give back the clicks this process took
+        but did not finish, so the next process takes them at once."""
         self.ledger.stop_new()
-        for entry_id, lease in list(self._leased.items()):
-            self.store.release_inbox(entry_id, lease)
-
-    def _replayed(self, entry: InboxEntry) -> bool:
-        """True when this very click already won its claim (a crash came before the inbox row
-        was closed): finishing it is the recovery sweep's job, not a second "already decided"."""
-        approval = self.store.get_approval(entry.approval_id)
-        decision = approval.decision if approval else None
-        return decision is not None and decision.receipt == entry.id
-
-    def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
-        try:
-            self.slack.tell(channel or user, user, text)
-        except Exception:
-            logger.exception("could not tell %s", user)
+        self.inbox.release()
 
     # deciding -----------------------------------------------------------------
     def decide(
@@ -172,7 +141,7 @@ class Engine:
         """Decide an unanswered request with its policy's safe default -- unless someone did
         answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
         for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
-            self.process(entry_id)
+            self.inbox.process(entry_id)
         current = self.store.get_approval(approval.id)
         if current is None or not current.pending:
             return False
@@ -281,7 +250,7 @@ class Engine:
         """Finish what a crash or a failed Slack call left half done."""
         age = self.stale_after if older_than is None else older_than
         sweeps: list[tuple[str, list[Any], Callable[[Any], None]]] = [
-            ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.process),
+            ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.inbox.process),
             ("card", self.store.cardless(age), lambda a: self._ensure_card(a.thread_id, a.id)),
             ("decision", self.store.unapplied(age), self.apply),
             ("run", self.store.stale_runs(age), lambda r: self.advance(r.thread_id)),
@@ -411,11 +380,6 @@ class Engine:
         return self.slack.reply(run.channel, None, text, blocks)
 
 
-MAX_ATTEMPTS = 5
-COULD_NOT_APPLY = (
-    "Sorry, I couldn't apply your click after several tries, so nothing changed. "
-    "Please try again, or ask the bot's operator to check its log."
-)
 NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
 
 
