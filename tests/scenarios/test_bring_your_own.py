@@ -7,63 +7,14 @@ pending at once. Each is driven over signed Slack requests, on SQLite and Postgr
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from bot.blocks import card as ids
 from bot.blocks import modals
-from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card, wait_cards
+from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
+from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
 
-BYO = Path(__file__).resolve().parents[1] / "byo"
 REQ = "U0REQ"
 EMAIL = {"to": "ops@example.com", "subject": "Q3", "body": "Numbers attached"}
-
-
-@pytest.fixture
-def effects(tmp_path: Path) -> Path:
-    return tmp_path / "effects.jsonl"
-
-
-@pytest.fixture
-def byo(start_bot, effects):
-    def start(**env: str):
-        return start_bot(
-            LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
-            POLICY_FILE=str(BYO / "policy.yaml"),
-            BYO_EFFECTS=str(effects),
-            **env,
-        )
-
-    return start
-
-
-def ran(effects: Path, kind: str) -> list[Any]:
-    if not effects.exists():
-        return []
-    lines = [json.loads(line) for line in effects.read_text().splitlines()]
-    return [line["detail"] for line in lines if line["kind"] == kind]
-
-
-def report(fake_slack, card: Card) -> str:
-    [posted] = fake_slack.wait_for("chat.postMessage", lambda c: c.params["thread_ts"] == card.ts)
-    return posted.params["text"]
-
-
-def opened_view(fake_slack, n: int = 1) -> dict[str, Any]:
-    return fake_slack.wait_for("views.open", count=n)[n - 1].params["view"]
-
-
-def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
-
-
-def buttons(message: dict[str, Any]) -> list[str]:
-    for block in message["blocks"]:
-        if block["type"] == "actions" and block["block_id"].startswith("decide:"):
-            return [e["text"]["text"] for e in block["elements"]]
-    return []
 
 
 # ---------------------------------------------------------------- tutorial 004's shape
@@ -188,11 +139,6 @@ def test_request_changes_loops_back_with_a_new_card_then_approves(byo, fake_slac
 
 def mail_request() -> str:
     return "mailer email " + json.dumps(EMAIL)
-
-
-def tool_messages(fake_openai) -> list[dict[str, Any]]:
-    last = fake_openai.requests[-1]["messages"]
-    return [m for m in last if m.get("role") == "tool"]
 
 
 def test_agent_tool_call_approved_runs_once(byo, fake_slack, fake_openai, effects):

@@ -5,25 +5,14 @@ place. Driven over signed Slack requests, on SQLite and Postgres."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.blocks import card as ids
 from bot.blocks import modals
-from tests.scenarios.test_bring_your_own import (
-    BYO,
-    REQ,
-    buttons,
-    inputs,
-    opened_view,
-    ran,
-    report,
-    tool_messages,
-)
+from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 
+REQ = "U0REQ"
 FIRST = {"to": "ops@example.com", "subject": "Q3", "body": "Numbers attached"}
 SECOND = {"to": "cfo@example.com", "subject": "Q4", "body": "Forecast"}
 TWO_EMAILS = [
@@ -31,24 +20,6 @@ TWO_EMAILS = [
     {"name": "send_email", "arguments": SECOND},
 ]
 DONE = "Sent what you allowed."
-
-
-@pytest.fixture
-def effects(tmp_path: Path) -> Path:
-    return tmp_path / "effects.jsonl"
-
-
-@pytest.fixture
-def byo(start_bot, effects):
-    def start(**env: str):
-        return start_bot(
-            LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
-            POLICY_FILE=str(BYO / "policy.yaml"),
-            BYO_EFFECTS=str(effects),
-            **env,
-        )
-
-    return start
 
 
 def pick(value: str | None) -> dict[str, Any]:
