@@ -208,6 +208,25 @@ def test_per_call_tool_approval_is_answered_by_interrupt_id(byo, fake_slack, eff
     assert ran(effects, "email") == [{**EMAIL, "subject": "Q3 (edited)"}]
 
 
+def test_per_call_approve_runs_once_and_reject_never_runs(byo, fake_slack, fake_openai, effects):
+    bot = byo()
+    bot.command("mailer_each email " + json.dumps(EMAIL))
+    first = wait_card(fake_slack)
+    bot.click(ids.APPROVE, first.approval_id, REQ)
+    report(fake_slack, first)
+    assert ran(effects, "email") == [EMAIL]
+
+    other = {**EMAIL, "to": "all@example.com"}
+    bot.command("mailer_each email " + json.dumps(other))
+    second = wait_cards(fake_slack, 2)[1]
+    bot.click(ids.REJECT, second.approval_id, REQ)
+    bot.submit(modals.REJECT, second.approval_id, REQ, {modals.REASON_BLOCK: "too wide"})
+    report(fake_slack, second)
+    assert ran(effects, "email") == [EMAIL]  # the rejected call never ran
+    [told] = tool_messages(fake_openai)
+    assert "User rejected the tool call for `send_email` with reason: too wide" in told["content"]
+
+
 def test_an_expired_tool_call_tells_the_model_nobody_answered(
     byo, fake_slack, fake_openai, effects
 ):
