@@ -105,6 +105,7 @@ GRACE = 3
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # production's database
 def test_sigterm_during_a_storm_of_approvals_applies_every_acked_click_once(
     start_bot, fake_slack, database_url
 ):
