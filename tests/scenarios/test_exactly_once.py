@@ -167,11 +167,7 @@ def wait_card_recorded(database_url, approval_id, timeout=10.0):
 
 
 def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
-    bot = start_bot()
-    bot.command("Remind everyone about the retro", user=REQ)
-    card = wait_card(fake_slack)
-    wait_card_recorded(database_url, card.approval_id)
-    bot.kill()
+    card = card_then_crash(start_bot, fake_slack, database_url, "Remind everyone about the retro")
 
     again = start_bot()
     again.click(ids.APPROVE, card.approval_id, REQ)
@@ -184,15 +180,21 @@ def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
     assert len(fake_slack.wait_for("chat.postMessage", lambda c: "blocks" in c.params)) == 1
 
 
+def card_then_crash(start_bot, fake_slack, database_url: str, text: str, **env: str):
+    """Start a run, wait until its card is posted and recorded, then kill -9 the bot."""
+    bot = start_bot(**env)
+    bot.command(text, user=REQ)
+    card = wait_card(fake_slack)
+    wait_card_recorded(database_url, card.approval_id)
+    bot.kill()
+    return card
+
+
 def test_claimed_but_unapplied_decision_is_finished_after_restart(
     start_bot, fake_slack, database_url
 ):
     """The bot died between claiming a decision and resuming the graph."""
-    bot = start_bot()
-    bot.command("Publish the changelog", user=REQ)
-    card = wait_card(fake_slack)
-    wait_card_recorded(database_url, card.approval_id)
-    bot.kill()
+    card = card_then_crash(start_bot, fake_slack, database_url, "Publish the changelog")
 
     db = open_database(database_url)
     try:
@@ -283,11 +285,7 @@ def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_ref
 ):
     """The bot died after a recorded click won its claim, before it closed the inbox row: the
     next process finishes the decision and does not tell the clicker it was "already decided"."""
-    bot = start_bot()
-    bot.command("Publish the roadmap", user=REQ)
-    card = wait_card(fake_slack)
-    wait_card_recorded(database_url, card.approval_id)
-    bot.kill()
+    card = card_then_crash(start_bot, fake_slack, database_url, "Publish the roadmap")
 
     db = open_database(database_url)
     try:
@@ -315,11 +313,14 @@ def test_a_click_acked_before_the_deadline_beats_the_expiry_after_a_restart(
 ):
     """Approve was acknowledged a second before the deadline, then the bot died; it comes back
     after the deadline: the person's decision stands, not the expiry."""
-    bot = start_bot(EXPIRE_AFTER="4s", REMIND_AFTER="off")
-    bot.command("Publish the minutes", user=REQ)
-    card = wait_card(fake_slack)
-    wait_card_recorded(database_url, card.approval_id)
-    bot.kill()
+    card = card_then_crash(
+        start_bot,
+        fake_slack,
+        database_url,
+        "Publish the minutes",
+        EXPIRE_AFTER="4s",
+        REMIND_AFTER="off",
+    )
 
     db = open_database(database_url)
     try:
