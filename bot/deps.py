@@ -14,10 +14,12 @@ from bot.driver import Driver
 from bot.effects import Ledger
 from bot.engine import Engine
 from bot.graph_settings import load_graph_settings
-from bot.policy import Approvers, Rules
+from bot.policy import Directory
 from bot.registry import RegisteredGraph, load_registry
 from bot.runner import InProcessRunner
 from bot.scheduler import Scheduler
+from bot.signing import Signing
+from bot.signoff import load_signoffs
 from bot.slack import Slack, make_client
 from bot.store import Store
 from bot.timeline import load_policies
@@ -97,14 +99,13 @@ def build_deps(
             f"(registered: {', '.join(registry)})"
         )
     runner = InProcessRunner({name: g.graph for name, g in registry.items()})
-    rules = Rules(settings.approvers, settings.allow_self_approval)
-    approvers = Approvers(rules, slack.group_members)
+    signing = Signing(store, db, Directory(slack.group_members), load_signoffs(settings))
     worker = worker or Worker()
     engine = Engine(
         store=store,
         runner=runner,
         slack=slack,
-        approvers=approvers,
+        signing=signing,
         db=db,
         ledger=ledger,
         worker=worker,
@@ -112,7 +113,7 @@ def build_deps(
         driver=Driver(runner, registry),
         stale_after=settings.retry_after,
     )
-    scheduler = Scheduler(store, engine, slack, approvers)
+    scheduler = Scheduler(store, engine, slack)
     return Deps(
         settings,
         db,

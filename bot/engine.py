@@ -28,11 +28,11 @@ from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger
 from bot.inbox import Inbox
 from bot.models import Approval, Decision, Job, Run, RunRequest
-from bot.policy import Approvers
 from bot.review import Stop
 from bot.runner import Runner, RunState
+from bot.signing import Signing
 from bot.slack import Slack
-from bot.store import MAX_APPLY_ATTEMPTS, Store
+from bot.store import MAX_APPLY_ATTEMPTS, Ballot, Store
 from bot.timeline import PlannedJob, Policies, plan
 from bot.worker import Worker
 
@@ -44,7 +44,7 @@ class Engine:
     store: Store
     runner: Runner
     slack: Slack
-    approvers: Approvers
+    signing: Signing
     db: Database
     ledger: Ledger
     worker: Worker
@@ -124,18 +124,47 @@ class Engine:
         if not approval.pending:
             self.slack.tell(approval.channel, decision.by, already_decided(approval))
             return False
-        why = self.approvers.refusal(decision.by, approval.requester)
-        if why:
-            self.slack.tell(approval.channel, decision.by, why)
-            return False
-        if not adapters.permits(approval.review, decision):
-            self.slack.tell(approval.channel, decision.by, NOT_OFFERED)
-            return False
-        if self._settle(approval, decision):
+        ballot = Ballot("moved", approval)
+        for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
+            approval = ballot.approval or approval
+            with self.signing.guard(approval):
+                why = self._refusal(approval, decision.by)
+                if why is None and not adapters.permits(approval.review, decision):
+                    why = NOT_OFFERED
+                if why:
+                    self.slack.tell(approval.channel, decision.by, why)
+                    return False
+                kind = self.signing.vote_kind(approval, decision)
+                if kind is None:  # one click settles it
+                    claimed = self.store.claim(approval.id, decision)
+                    ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
+                else:
+                    ballot = self.store.vote(approval.id, approval.stage, decision, kind)
+            if ballot.outcome != "moved":
+                break
+        return self._counted(approval, decision, ballot)
+
+    def _counted(self, approval: Approval, decision: Decision, ballot: Ballot) -> bool:
+        """Act on what a click did: apply a settled request, or show the votes so far."""
+        if ballot.outcome == "decided" and ballot.approval is not None:
+            self.store.cancel_jobs(approval.id)
+            self.apply(ballot.approval)
             return True
-        latest = self.store.get_approval(approval_id) or approval
-        self.slack.tell(approval.channel, decision.by, already_decided(latest))
+        latest = self.store.get_approval(approval.id) or approval
+        if ballot.outcome in ("closed", "moved") or not latest.pending:
+            self.slack.tell(approval.channel, decision.by, already_decided(latest))
+            return False
+        if ballot.outcome != "duplicate":
+            self.refresh_card(latest)
+        self.slack.tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
+        if ballot.outcome == "advanced" and latest.ts is not None:
+            # The next stage's people hear of it in the card's thread (mentioned, so notified).
+            note = f"{self.signing.next_stage(latest)} Please decide on the card above."
+            self.slack.reply(latest.channel, latest.thread_ts or latest.ts, note)
         return False
+
+    def _refusal(self, approval: Approval, user: str) -> str | None:
+        return self.signing.refusal(approval, user)
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
@@ -151,6 +180,7 @@ class Engine:
         return self._settle(approval, decision, job.id)
 
     def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
+        """Claim and apply a decision that needs no votes (an expiry)."""
         claimed = self.store.claim(approval.id, decision)
         if claimed is None:
             return False
@@ -206,7 +236,7 @@ class Engine:
             return approval, NOT_FROM_CARD
         if not approval.pending:
             return approval, already_decided(approval)
-        return approval, self.approvers.refusal(user, approval.requester)
+        return approval, self._refusal(approval, user)
 
     def apply(self, approval: Approval) -> None:
         """Resume the thread with a claimed decision, unless that already happened."""
@@ -271,11 +301,16 @@ class Engine:
             return
         context = self.driver.context(run.graph)
         for pending in state.pending:
-            review = adapters.describe(pending, context)
-            value = pending.value if isinstance(pending.value, dict) else {}
-            jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
-            payload = adapters.payload_of(pending)
-            approval = self.store.add_approval(run, pending.id, payload, review, jobs)
+            approval = self.store.find_approval(run.thread_id, pending.id)
+            if approval is None:
+                sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
+                review = adapters.describe(pending, context).in_round(sign_off.round)
+                value = pending.value if isinstance(pending.value, dict) else {}
+                jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
+                payload = adapters.payload_of(pending)
+                approval = self.store.add_approval(
+                    run, pending.id, payload, review, jobs, sign_off, thread_ts
+                )
             if approval.pending and approval.ts is None:
                 try:
                     self._post_card(approval)
@@ -295,7 +330,8 @@ class Engine:
         self.store.set_run_status(run.thread_id, "done", report)
 
     def _post_card(self, approval: Approval) -> None:
-        channel, ts = self.slack.post_card(approval, self.card_notes(approval))
+        progress, edit = self.signing.progress(approval)
+        channel, ts = self.slack.post_card(approval, self.card_notes(approval), progress, edit)
         self.store.set_card(approval.id, channel, ts)
 
     def _ensure_card(self, thread_id: str, approval_id: str) -> None:
@@ -311,11 +347,16 @@ class Engine:
     def _show_decided(self, approval: Approval) -> None:
         self.refresh_card(approval)
 
+    def draw_card(self, approval: Approval) -> None:
+        """Redraw the card: pending with its deadlines and sign-off so far, or decided."""
+        progress, edit = self.signing.progress(approval)
+        self.slack.refresh_card(approval, self.card_notes(approval), progress, edit)
+
     def refresh_card(self, approval: Approval) -> None:
-        """Redraw the card (pending with its deadlines, or decided); when Slack still fails
-        after slack_sdk's own retries, leave a job so the scheduler keeps trying."""
+        """:meth:`draw_card`; when Slack still fails after slack_sdk's own retries, leave a job
+        so the scheduler keeps trying."""
         try:
-            self.slack.refresh_card(approval, self.card_notes(approval))
+            self.draw_card(approval)
         except Exception:
             logger.exception("could not update card %s; queued a retry", approval.id)
             self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
@@ -324,7 +365,7 @@ class Engine:
         text = escape(report)
         card = self.store.latest_card(run.thread_id)
         if card is not None and card.ts is not None:
-            return self.slack.reply(card.channel, card.ts, text)
+            return self.slack.reply(card.channel, card.thread_ts or card.ts, text)
         return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
 
     def _failed(
@@ -361,7 +402,7 @@ class Engine:
         run = self.store.get_run(thread_id)
         if run is None:
             return "I can't find that run any more."
-        if user != run.requester and self.approvers.refusal(user, "") is not None:
+        if user != run.requester and not self.signing.is_approver(user):
             return f"Only <@{run.requester}> or an approver can retry this run."
         if run.status != "failed":
             return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
@@ -376,7 +417,7 @@ class Engine:
     def _say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         card = self.store.latest_card(run.thread_id)
         if card is not None and card.ts is not None:
-            return self.slack.reply(card.channel, card.ts, text, blocks)
+            return self.slack.reply(card.channel, card.thread_ts or card.ts, text, blocks)
         return self.slack.reply(run.channel, None, text, blocks)
 
 

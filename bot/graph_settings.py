@@ -20,7 +20,8 @@ expiry keys::
           approve: {pharmacist_decision: approved, pharmacist_notes: "{notes}"}
           revise: {pharmacist_decision: needs_revision, pharmacist_notes: "{notes}"}
         buttons:                  # extra buttons, each mapped in resume or update
-          revise: {label: Request changes, asks: [notes]}
+          revise: {label: Request changes, asks: [notes], rounds: 3}
+                                  # rounds: not offered once the run is in its third round
 
 Placeholders: ``{by}``, ``{reason}``, ``{notes}``, ``{message}``, ``{text}``, ``{values}`` (the
 edit form's values) and ``{values.NAME}``. A string that is exactly one placeholder takes the
@@ -92,7 +93,12 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         if not isinstance(asks, list | tuple) or any(a not in _ASKS for a in asks):
             raise fail(f"buttons.{name}.asks may hold {', '.join(_ASKS)}")
         label = str(spec.get("label") or name.replace("_", " ").capitalize())[:75]
-        buttons.append(Choice(str(name), label, tuple(asks)))
+        rounds = spec.get("rounds")
+        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int)):
+            raise fail(f"buttons.{name}.rounds must be a whole number")
+        if rounds is not None and rounds < 2:
+            raise fail(f"buttons.{name}.rounds must be 2 or more (round 1 is the first card)")
+        buttons.append(Choice(str(name), label, tuple(asks), rounds))
     return GraphSettings(
         description=body.get("description"),
         input=body.get("input"),

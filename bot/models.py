@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.review import Review
+
+if TYPE_CHECKING:
+    from bot.signoff import SignOff
 
 Status = str  # "pending", or what the decision made it: approved, edited, rejected, expired...
 
@@ -63,6 +66,7 @@ class Decision:
     origin: str | None = None
     receipt: str | None = None  # the inbox entry it arrived as
     shows_request: bool = False  # the clicked message carries this request's buttons
+    approvers: list[str] | None = None  # everyone who signed, when it took more than one
 
     @property
     def effective_type(self) -> str:
@@ -80,6 +84,8 @@ class Decision:
             value["parameters"] = self.parameters
         if self.message is not None:
             value["message"] = self.message
+        if self.approvers:
+            value["approvers"] = list(self.approvers)
         if self.type == "expire":
             value["reason"] = self.reason or "expired"
         elif self.reason:
@@ -112,10 +118,22 @@ class Approval:
     decision: Decision | None = None
     applied_at: float | None = None
     review: Review | None = None
+    signoff: SignOff | None = None  # who must sign; None: the defaults of its time
+    stage: int = 0  # the stage of ``signoff`` being signed now
+    thread_ts: str | None = None  # a later round's card sits in the thread of the run's first
 
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def signers(self) -> list[str]:
+        """Who approved it: everyone who signed, or the one person who decided."""
+        if self.status not in ("approved", "edited"):
+            return []
+        if self.decision is not None and self.decision.approvers:
+            return list(self.decision.approvers)
+        return [self.decided_by] if self.decided_by else []
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Approval:
@@ -136,7 +154,16 @@ class Approval:
             decision=Decision.from_json(row["decision"]) if row["decision"] else None,
             applied_at=row["applied_at"],
             review=Review.from_dict(json.loads(row["review"])) if row.get("review") else None,
+            signoff=_signoff(row.get("signoff")),
+            stage=int(row.get("stage") or 0),
+            thread_ts=row.get("thread_ts"),
         )
+
+
+def _signoff(text: str | None) -> SignOff | None:
+    from bot.signoff import SignOff  # bot.signoff reads Decision from here
+
+    return SignOff.from_dict(json.loads(text)) if text else None
 
 
 @dataclass(frozen=True)

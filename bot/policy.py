@@ -1,8 +1,9 @@
 """Who may decide a request. Fails closed: when in doubt, nobody but the rules' people.
 
-With ``APPROVERS`` set, only those users (and members of those user groups) may decide, and the
-requester may not decide their own run unless self approval is explicitly allowed. With it
-unset, only the requester decides their own run.
+A request's stage (:class:`bot.signoff.Stage`) lists its approvers (users and user groups).
+With a list, only those people may decide, and the requester may not decide their own run
+unless self approval is explicitly allowed; with none, only the requester decides their own run.
+Every refusal names who may decide instead.
 """
 
 from __future__ import annotations
@@ -10,62 +11,102 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+
+from bot.signoff import Stage
 
 logger = logging.getLogger(__name__)
 
 GroupMembers = Callable[[str], list[str]]
 
 
-@dataclass(frozen=True)
-class Rules:
-    approvers: tuple[str, ...]
-    allow_self_approval: bool = False
+def is_group(entry: str) -> bool:
+    return entry.startswith("S")
 
 
-def refusal(user: str, requester: str, rules: Rules, members: frozenset[str] | None) -> str | None:
-    """Why ``user`` may not decide, or None when they may. ``members`` is APPROVERS resolved
-    to user IDs, or None when it could not be resolved."""
-    if not rules.approvers:
+def who_may(stage: Stage, requester: str) -> str:
+    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or anyone in <!subteam^S1>"."""
+    if not stage.approvers:
+        return f"<@{requester}>"
+    names = [f"<@{a}>" for a in stage.approvers if not is_group(a)]
+    names += [f"anyone in <!subteam^{a}>" for a in stage.approvers if is_group(a)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def refusal(
+    user: str,
+    requester: str,
+    stage: Stage,
+    members: frozenset[str] | None,
+    signed: Iterable[str] = (),
+    what: str = "this request",
+) -> str | None:
+    """Why ``user`` may not decide, or None when they may. ``members`` is the stage's
+    approvers resolved to user IDs (None when that failed); ``signed`` are the people who
+    signed an earlier stage or request of the run, where each person may sign once."""
+    who = who_may(stage, requester)
+    if not stage.approvers:
         if user == requester:
             return None
-        return f"Only <@{requester}>, who started this run, can decide it."
+        return f"Only {who}, who started this run, can decide {what}."
     if members is None:
-        return "I couldn't check the approvers list with Slack just now, so I can't accept this."
+        return (
+            "I couldn't check the approvers list with Slack just now, so I can't accept this. "
+            f"{what.capitalize()} is for {who}."
+        )
     if user not in members:
-        return "You're not on the approvers list for these requests."
-    if user == requester and not rules.allow_self_approval:
-        return "You started this run, so someone else on the approvers list has to decide it."
+        return f"Only {who} can decide {what}."
+    if user == requester and not stage.allow_self:
+        return f"You started this run, so someone else has to decide {what}: {who}."
+    if user in set(signed):
+        return f"You already signed for this run, so someone else has to decide {what}: {who}."
     return None
 
 
-class Approvers:
-    """Resolves APPROVERS (users and user groups) to user IDs, caching group lookups."""
+class Directory:
+    """Resolves approver lists (users and user groups) to user IDs; each group's members are
+    cached for ``ttl`` seconds, so a click costs no Slack call most of the time."""
 
-    def __init__(self, rules: Rules, group_members: GroupMembers, ttl: float = 60.0) -> None:
-        self.rules = rules
+    def __init__(self, group_members: GroupMembers, ttl: float = 60.0) -> None:
         self._group_members = group_members
         self._ttl = ttl
-        self._cache: tuple[float, frozenset[str]] | None = None
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def members(self) -> frozenset[str] | None:
+    def members(self, approvers: Iterable[str]) -> frozenset[str] | None:
+        """Everyone on the list; None when a group could not be resolved."""
+        users: set[str] = set()
+        for entry in approvers:
+            if not is_group(entry):
+                users.add(entry)
+                continue
+            group = self._group(entry)
+            if group is None:
+                return None
+            users |= group
+        return frozenset(users)
+
+    def _group(self, group: str) -> frozenset[str] | None:
         with self._lock:
-            if self._cache and time.monotonic() - self._cache[0] < self._ttl:
-                return self._cache[1]
-        users = {a for a in self.rules.approvers if not a.startswith("S")}
+            cached = self._cache.get(group)
+            if cached and time.monotonic() - cached[0] < self._ttl:
+                return cached[1]
         try:
-            for group in (a for a in self.rules.approvers if a.startswith("S")):
-                users.update(self._group_members(group))
+            resolved = frozenset(self._group_members(group))
         except Exception:
-            logger.exception("could not resolve approver user groups")
+            logger.exception("could not resolve approver user group %s", group)
             return None
-        resolved = frozenset(users)
         with self._lock:
-            self._cache = (time.monotonic(), resolved)
+            self._cache[group] = (time.monotonic(), resolved)
         return resolved
 
-    def refusal(self, user: str, requester: str) -> str | None:
-        members = self.members() if self.rules.approvers else frozenset()
-        return refusal(user, requester, self.rules, members)
+    def refusal(
+        self,
+        user: str,
+        requester: str,
+        stage: Stage,
+        signed: Iterable[str] = (),
+        what: str = "this request",
+    ) -> str | None:
+        members = self.members(stage.approvers) if stage.approvers else frozenset()
+        return refusal(user, requester, stage, members, signed, what)

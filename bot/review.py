@@ -6,7 +6,7 @@ stored with the approval request, so the card and its modals never need the grap
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 FieldKind = Literal[
@@ -47,6 +47,7 @@ class Choice:
     name: str
     label: str
     asks: tuple[str, ...] = ()  # "notes", "reason"
+    rounds: int | None = None  # offered while a run is in an earlier round than this
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class Review:
         for proposal in self.proposals[1:]:
             common = [c for c in common if c in proposal.choices]
         return tuple(common)
+
+    def in_round(self, number: int) -> Review:
+        """The review as offered in round ``number`` of a run: a button whose rounds are used
+        up (say "Request changes" after three rounds) is no longer offered."""
+        extra = tuple(c for c in self.extra if c.rounds is None or number < c.rounds)
+        return self if extra == self.extra else replace(self, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,7 +94,8 @@ class Review:
             for p in data.get("proposals", ())
         )
         extra = tuple(
-            Choice(c["name"], c["label"], tuple(c.get("asks", ()))) for c in data.get("extra", ())
+            Choice(c["name"], c["label"], tuple(c.get("asks", ())), c.get("rounds"))
+            for c in data.get("extra", ())
         )
         return cls(
             shape=data.get("shape", "plain"),

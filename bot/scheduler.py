@@ -22,7 +22,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.blocks import notices
 from bot.engine import Engine
 from bot.models import Approval, Job
-from bot.policy import Approvers
 from bot.slack import Slack
 from bot.store import Store
 
@@ -38,7 +37,6 @@ class Scheduler:
     store: Store
     engine: Engine
     slack: Slack
-    approvers: Approvers
     lease: float = 120.0
     batch: int = 20
 
@@ -82,14 +80,13 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.slack.refresh_card(approval, self.engine.card_notes(approval))  # raise: retry
+            self.engine.draw_card(approval)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
-            text = notices.reminder(
-                approval, waited, notices.mentions(self.approvers.rules.approvers)
-            )
-            self.slack.reply(approval.channel, approval.ts, text)
+            _, stage = self.engine.signing.stage_of(approval)
+            text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
+            self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
             channel = job.detail.get("channel") or approval.channel

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.blocks import card
 from bot.blocks.text import chunks, cut_escaped, escape
-from bot.models import Approval
+from bot.models import Approval, Decision
 
 logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3900
@@ -37,24 +37,39 @@ class Slack:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def post_card(self, approval: Approval, notes: tuple[str, ...] = ()) -> tuple[str, str]:
+    def post_card(
+        self,
+        approval: Approval,
+        notes: tuple[str, ...] = (),
+        progress: tuple[str, ...] = (),
+        edit: Decision | None = None,
+    ) -> tuple[str, str]:
+        """Post a pending card (a later round of a run: in the thread of its first card)."""
         response = self.client.chat_postMessage(
             channel=approval.channel,
+            thread_ts=approval.thread_ts,
             text=card.summary_text(approval),
-            blocks=card.pending_card(approval, notes),
+            blocks=card.pending_card(approval, notes, progress, edit),
             unfurl_links=False,
             unfurl_media=False,
         )
         return str(response["channel"]), str(response["ts"])
 
-    def refresh_card(self, approval: Approval, notes: tuple[str, ...] = ()) -> None:
-        """Redraw a posted card: pending with its deadline notes, or decided."""
+    def refresh_card(
+        self,
+        approval: Approval,
+        notes: tuple[str, ...] = (),
+        progress: tuple[str, ...] = (),
+        edit: Decision | None = None,
+    ) -> None:
+        """Redraw a posted card: pending with its deadline notes and sign-off so far, or
+        decided."""
         if approval.ts is None:
             return
         if approval.pending:
-            blocks = card.pending_card(approval, notes)
+            blocks = card.pending_card(approval, notes, progress, edit)
         else:
-            blocks = card.decided_card(approval)
+            blocks = card.decided_card(approval, progress)
         self.client.chat_update(
             channel=approval.channel,
             ts=approval.ts,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
 from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest, status_for
 from bot.review import Review
+from bot.signoff import SignOff, Vote, tally
 from bot.timeline import PlannedJob
 
 Clock = Callable[[], float]
@@ -68,6 +70,8 @@ class Store:
         payload: Any,
         review: Review,
         jobs: Iterable[PlannedJob] = (),
+        signoff: SignOff | None = None,
+        thread_ts: str | None = None,
     ) -> Approval:
         """Record a pending request for an interrupt, with its reminders, escalations and
         expiry, in one transaction; the same interrupt is recorded once."""
@@ -84,6 +88,8 @@ class Store:
                     "requester": run.requester,
                     "payload": json.dumps(payload, default=str),
                     "review": json.dumps(review.to_dict(), default=str),
+                    "signoff": json.dumps(signoff.to_dict()) if signoff else None,
+                    "thread_ts": thread_ts,
                     "channel": run.approvals_channel,
                     "now": self.clock(),
                 },
@@ -91,11 +97,15 @@ class Store:
             if inserted:
                 for job in jobs:
                     tx.execute(q.INSERT_JOB, _job_params(approval_id, job))
-        row = self.db.fetch_one(
-            q.GET_APPROVAL_BY_INTERRUPT, {"thread_id": run.thread_id, "interrupt_id": interrupt_id}
-        )
-        assert row is not None
-        return Approval.from_row(row)
+        approval = self.find_approval(run.thread_id, interrupt_id)
+        assert approval is not None
+        return approval
+
+    def find_approval(self, thread_id: str, interrupt_id: str) -> Approval | None:
+        """The request recorded for an interrupt, if there is one."""
+        params = {"thread_id": thread_id, "interrupt_id": interrupt_id}
+        row = self.db.fetch_one(q.GET_APPROVAL_BY_INTERRUPT, params)
+        return Approval.from_row(row) if row else None
 
     def get_approval(self, approval_id: str, quick: bool = False) -> Approval | None:
         """``quick``: before an ack, where waiting seconds for the database is not an option."""
@@ -107,22 +117,68 @@ class Store:
         row = self.db.fetch_one(q.LATEST_APPROVAL_FOR_RUN, {"thread_id": thread_id})
         return Approval.from_row(row) if row else None
 
+    def run_approvals(self, thread_id: str) -> list[Approval]:
+        """Every request of a run, oldest first."""
+        rows = self.db.fetch_all(q.RUN_APPROVALS, {"thread_id": thread_id})
+        return [Approval.from_row(r) for r in rows]
+
     def set_card(self, approval_id: str, channel: str, ts: str) -> None:
         self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
 
     def claim(self, approval_id: str, decision: Decision) -> Approval | None:
         """Move a pending request to its decided state; None if someone else got there first."""
-        row = self.db.fetch_one(
-            q.CLAIM,
-            {
-                "id": approval_id,
-                "status": status_for(decision),
-                "by": decision.by,
-                "now": self.clock(),
-                "decision": decision.to_json(),
-            },
-        )
+        row = self.db.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
         return Approval.from_row(row) if row else None
+
+    def _claim_params(self, approval_id: str, decision: Decision) -> dict[str, Any]:
+        return {
+            "id": approval_id,
+            "status": status_for(decision),
+            "by": decision.by,
+            "now": self.clock(),
+            "decision": decision.to_json(),
+        }
+
+    # votes: requests that take more than one click ------------------------------------
+    def votes(self, approval_id: str) -> list[Vote]:
+        return [_vote(r) for r in self.db.fetch_all(q.VOTES, {"approval_id": approval_id})]
+
+    def vote(self, approval_id: str, stage: int, decision: Decision, kind: str) -> Ballot:
+        """Count one person's vote on stage ``stage`` of a pending request, in one transaction
+        with the request's row locked; claim the request when the vote settles it."""
+        with self.db.transaction() as tx:
+            row = tx.fetch_one(q.LOCK_PENDING, {"id": approval_id})
+            if row is None:
+                return Ballot("closed")
+            approval = Approval.from_row(row)
+            if approval.stage != stage:
+                return Ballot("moved", approval)
+            params = {"approval_id": approval_id, "stage": stage, "voter": decision.by}
+            cast = tx.execute(
+                q.CAST_VOTE,
+                {**params, "vote": kind, "decision": decision.to_json(), "now": self.clock()},
+            )
+            if not cast:
+                return Ballot("duplicate", approval, self._votes(tx, approval_id))
+            if kind == "edit":
+                tx.execute(q.VOID_OTHER_APPROVALS, params)
+            votes = self._votes(tx, approval_id)
+            rules = (approval.signoff or SignOff()).stages[stage]
+            count = tally(votes, stage)
+            if count.refused(rules):
+                final = replace(decision, approvers=_signers(votes) or None)
+            elif not count.met(rules):
+                return Ballot("counted", approval, votes)
+            elif stage + 1 < len((approval.signoff or SignOff()).stages):
+                tx.execute(q.NEXT_STAGE, {"id": approval_id})
+                return Ballot("advanced", replace(approval, stage=stage + 1), votes)
+            else:
+                final = _signed(decision, votes)
+            claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, final))
+            return Ballot("decided", Approval.from_row(claimed) if claimed else approval, votes)
+
+    def _votes(self, tx: Any, approval_id: str) -> list[Vote]:
+        return [_vote(r) for r in tx.fetch_all(q.VOTES, {"approval_id": approval_id})]
 
     def mark_applied(self, approval_id: str) -> None:
         self.db.execute(q.MARK_APPLIED, {"id": approval_id, "now": self.clock()})
@@ -220,6 +276,41 @@ class Store:
         now = self.clock() if at is None else at
         row = self.db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": now})
         return Job.from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a vote did: ``closed`` (already decided), ``moved`` (the request went on to another
+    stage meanwhile), ``duplicate`` (this person already voted), ``counted``, ``advanced`` (to
+    the next stage) or ``decided`` (``approval`` is then the claimed request)."""
+
+    outcome: str
+    approval: Approval | None = None
+    votes: list[Vote] = field(default_factory=list)
+
+
+def _vote(row: dict[str, Any]) -> Vote:
+    return Vote(
+        voter=row["voter"],
+        stage=int(row["stage"]),
+        vote=row["vote"],
+        decision=Decision.from_json(row["decision"]),
+        void=bool(row["void"]),
+    )
+
+
+def _signers(votes: list[Vote]) -> list[str]:
+    """Everyone whose approval stands, stage by stage, in the order they signed."""
+    stages = sorted({v.stage for v in votes})
+    return [voter for stage in stages for voter in tally(votes, stage).approvals]
+
+
+def _signed(last: Decision, votes: list[Vote]) -> Decision:
+    """The decision a complete sign-off resumes the graph with: the latest edit that stands (or
+    a plain approval), by the person who completed it, with everyone who signed."""
+    edits = [v.decision for v in votes if v.vote == "edit" and not v.void]
+    base = edits[-1] if edits else Decision("approve", last.by)
+    return replace(base, by=last.by, approvers=_signers(votes), origin=None, receipt=None)
 
 
 def _job_params(approval_id: str, job: PlannedJob) -> dict[str, Any]:

@@ -44,6 +44,9 @@ SETTINGS_KEYS = {
     "edit",
 }
 
+# Who must sign, how many and in which order (bot.signoff reads them) share every section.
+SIGNOFF_KEYS = {"approvers", "allow_self_approval", "quorum", "rejections", "stages", "distinct"}
+
 ExpireAs = Literal["reject", "approve"]
 
 
@@ -105,13 +108,13 @@ class Policies:
     def for_request(self, graph: str, payload: Mapping[str, Any]) -> Policy:
         """The action's policy (the ``action`` graph's action, or a tool a HITL middleware
         gates), else the graph's, else the default."""
-        for action in _actions_named(payload):
+        for action in actions_named(payload):
             if action in self.actions:
                 return self.actions[action]
         return self.graphs.get(graph, self.default)
 
 
-def _actions_named(payload: Mapping[str, Any]) -> list[str]:
+def actions_named(payload: Mapping[str, Any]) -> list[str]:
     if payload.get("kind") == "action":
         names = [payload.get("action_type")]
     elif payload.get("type") == "tool_approval":  # HITL middleware, per_call
@@ -178,7 +181,7 @@ _KEYS = {"remind_after", "expire_after", "expire_as", "escalation"}
 def _policy(body: Any, base: Policy, where: str) -> Policy:
     if not isinstance(body, dict):
         raise ConfigError(f"POLICY_FILE: {where} must be a mapping")
-    unknown = set(body) - _KEYS - (SETTINGS_KEYS if ": graphs." in where else set())
+    unknown = set(body) - _KEYS - SIGNOFF_KEYS - (SETTINGS_KEYS if ": graphs." in where else set())
     if unknown:
         raise ConfigError(f"POLICY_FILE: {where}: unknown key(s) {', '.join(sorted(unknown))}")
     policy = base

@@ -44,7 +44,7 @@ def test_the_documented_example_parses():
             "approve": {"pharmacist_decision": "approved", "pharmacist_notes": "{notes}"},
             "revise": {"pharmacist_decision": "needs_revision", "pharmacist_notes": "{notes}"},
         },
-        buttons=(Choice("revise", "Request changes", ("notes",)),),
+        buttons=(Choice("revise", "Request changes", ("notes",), 3),),
     )
 
 

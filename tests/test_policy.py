@@ -1,43 +1,78 @@
-from bot.policy import Approvers, Rules, refusal
+from bot.policy import Directory, refusal, who_may
+from bot.signoff import Stage
 
 
 def test_without_approvers_only_the_requester_decides():
-    rules = Rules(())
-    assert refusal("U1", "U1", rules, frozenset()) is None
-    assert "Only <@U1>" in refusal("U2", "U1", rules, frozenset())
+    stage = Stage()
+    assert refusal("U1", "U1", stage, frozenset()) is None
+    assert refusal("U2", "U1", stage, frozenset()) == (
+        "Only <@U1>, who started this run, can decide this request."
+    )
 
 
 def test_with_approvers_only_listed_people_and_never_self_by_default():
-    rules = Rules(("U2", "S9"))
+    stage = Stage(approvers=("U2", "S9"))
     members = frozenset({"U2", "U3"})
-    assert refusal("U2", "U1", rules, members) is None
-    assert refusal("U3", "U1", rules, members) is None
-    assert "not on the approvers list" in refusal("U4", "U1", rules, members)
-    assert "someone else" in refusal("U2", "U2", rules, members)
-    assert refusal("U2", "U2", Rules(("U2",), allow_self_approval=True), members) is None
+    assert refusal("U2", "U1", stage, members) is None
+    assert refusal("U3", "U1", stage, members) is None
+    assert refusal("U4", "U1", stage, members) == (
+        "Only <@U2> or anyone in <!subteam^S9> can decide this request."
+    )
+    assert refusal("U2", "U2", stage, members) == (
+        "You started this run, so someone else has to decide this request: "
+        "<@U2> or anyone in <!subteam^S9>."
+    )
+    assert refusal("U2", "U2", Stage(approvers=("U2",), allow_self=True), members) is None
 
 
-def test_unresolvable_groups_fail_closed():
-    rules = Rules(("S9",))
-    assert "couldn't check" in refusal("U3", "U1", rules, None)
+def test_a_person_who_signed_another_part_of_the_run_is_refused_and_told_who_may():
+    stage = Stage(approvers=("U2", "U3"))
+    members = frozenset({"U2", "U3"})
+    why = refusal("U2", "U1", stage, members, signed={"U2"}, what="stage 2 of 2 (Senior)")
+    assert why == (
+        "You already signed for this run, so someone else has to decide stage 2 of 2 "
+        "(Senior): <@U2> or <@U3>."
+    )
+    assert refusal("U3", "U1", stage, members, signed={"U2"}) is None
+
+
+def test_who_may_lists_people_and_groups():
+    assert who_may(Stage(approvers=("U2",)), "U1") == "<@U2>"
+    assert who_may(Stage(approvers=("U2", "U3", "S9")), "U1") == "<@U2>, <@U3> or anyone in <!subteam^S9>"
+    assert who_may(Stage(), "U1") == "<@U1>"
+
+
+def test_unresolvable_groups_fail_closed_and_still_say_who():
+    stage = Stage(approvers=("S9",))
+    why = refusal("U3", "U1", stage, None)
+    assert "couldn't check" in why and "anyone in <!subteam^S9>" in why
 
     def broken(group):
         raise RuntimeError("slack down")
 
-    assert Approvers(rules, broken).refusal("U3", "U1") is not None
+    assert Directory(broken).refusal("U3", "U1", stage) is not None
 
 
-def test_groups_are_resolved_and_cached():
+def test_groups_are_resolved_and_cached_per_group():
     calls = []
 
     def members(group):
         calls.append(group)
-        return ["U7"]
+        return {"S9": ["U7"], "S8": ["U8"]}[group]
 
-    approvers = Approvers(Rules(("U2", "S9")), members)
-    assert approvers.refusal("U7", "U1") is None
-    assert approvers.refusal("U7", "U1") is None
-    assert calls == ["S9"]
+    directory = Directory(members)
+    assert directory.refusal("U7", "U1", Stage(approvers=("U2", "S9"))) is None
+    assert directory.refusal("U7", "U1", Stage(approvers=("U2", "S9"))) is None
+    assert directory.refusal("U8", "U1", Stage(approvers=("S8",))) is None
+    assert directory.refusal("U7", "U1", Stage(approvers=("S8",))) is not None
+    assert calls == ["S9", "S8"]
+
+
+def test_group_cache_expires_after_its_ttl():
+    answers = iter([["U7"], ["U9"]])
+    directory = Directory(lambda group: next(answers), ttl=0.0)
+    assert directory.members(("S9",)) == frozenset({"U7"})
+    assert directory.members(("S9",)) == frozenset({"U9"})
 
 
 def test_approvers_are_mentioned_as_users_and_groups():

@@ -1,7 +1,8 @@
 """Plain ``interrupt(value)``: a string question, any dict, and the bot's own ``kind`` payloads
-(``draft``, ``action``). Resumed with the bot's documented dict unless settings say otherwise:
-``{"type": "approve"|"edit"|"reject"|"respond", "by", "text"?, "parameters"?, "message"?,
-"reason"?}`` (an expiry adds ``"expired": true``)."""
+(``draft``, ``action``; a draft with ``"rounds": n`` offers "Request changes", resumed with
+``{"type": "revise", "message": notes}``). Resumed with the bot's documented dict unless
+settings say otherwise: ``{"type": "approve"|"edit"|"reject"|"respond", "by", "text"?,
+"parameters"?, "message"?, "reason"?}`` (an expiry adds ``"expired": true``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from bot.adapters.common import details, long_text, shown
 from bot.forms import field_for_value
 from bot.models import Decision
-from bot.review import FormField, Pending, Proposal, Resume, Review
+from bot.review import Choice, FormField, Pending, Proposal, Resume, Review
 
 CHOICES = ("approve", "edit", "reject")
 
@@ -23,7 +24,7 @@ def matches(pending: Pending) -> bool:
 def describe(pending: Pending, context: Any) -> Review:
     value = pending.value
     if isinstance(value, Mapping) and value.get("kind") == "draft":
-        return _draft(str(value.get("draft") or ""))
+        return _draft(str(value.get("draft") or ""), value.get("rounds"))
     if (
         isinstance(value, Mapping)
         and value.get("kind") == "action"
@@ -50,11 +51,22 @@ def _title(context: Any) -> str:
     return f"Approval needed: {graph}"
 
 
-def _draft(draft: str) -> Review:
+def _draft(draft: str, rounds: Any) -> Review:
     form = (FormField("text", "Message to post", "multiline", True, draft),)
     proposal = Proposal(title="Draft", description=draft, choices=CHOICES, form=form)
+    # A draft that says how many rounds it may take can be sent back with notes ("revise").
+    revise = (
+        (Choice("revise", "Request changes", ("notes",), rounds),)
+        if isinstance(rounds, int) and not isinstance(rounds, bool) and rounds > 1
+        else ()
+    )
     return Review(
-        "draft", "📝 Draft waiting for approval", (proposal,), summary="draft", long_text=draft
+        "draft",
+        "📝 Draft waiting for approval",
+        (proposal,),
+        extra=revise,
+        summary="draft",
+        long_text=draft,
     )
 
 

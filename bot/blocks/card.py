@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from bot.blocks.text import cut_escaped, quote, safe
-from bot.models import Approval
+from bot.models import Approval, Decision
 from bot.review import Proposal, Review
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
@@ -38,6 +38,12 @@ CARD_TEXT_BUDGET = 9000  # for all proposals together
 MAX_PROPOSALS = 10  # keeps a card far below Slack's 50 blocks
 
 Block = dict[str, Any]
+
+
+def people(users: list[str] | tuple[str, ...]) -> str:
+    """ "<@a>", "<@a> and <@b>", "<@a>, <@b> and <@c>" """
+    names = [f"<@{u}>" for u in users]
+    return " and ".join(names) if len(names) <= 2 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def when(epoch: float) -> str:
@@ -175,18 +181,28 @@ def buttons_for(approval: Approval) -> list[Block]:
     return buttons
 
 
-def pending_card(approval: Approval, notes: tuple[str, ...] = ()) -> list[Block]:
+def pending_card(
+    approval: Approval,
+    notes: tuple[str, ...] = (),
+    progress: tuple[str, ...] = (),
+    edit: Decision | None = None,
+) -> list[Block]:
+    """``progress``: its sign-off so far; ``edit``: an edit that stands while the request
+    collects more approvals, shown instead of what was proposed."""
     return [
         {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
-        *proposal_blocks(approval),
+        *proposal_blocks(approval, _edits(approval, edit)),
+        *([_context(*progress)] if progress else []),
         _context(f"Run `{approval.thread_id[:8]}`", *notes),
         {"type": "actions", "block_id": f"decide:{approval.id}", "elements": buttons_for(approval)},
     ]
 
 
-def _edits(approval: Approval) -> list[dict[str, Any] | None] | None:
+def _edits(
+    approval: Approval, decision: Decision | None = None
+) -> list[dict[str, Any] | None] | None:
     """What the decision changed, per proposal, to show instead of what was proposed."""
-    decision = approval.decision
+    decision = decision or approval.decision
     if decision is None:
         return None
     if decision.items:
@@ -201,12 +217,13 @@ def _edits(approval: Approval) -> list[dict[str, Any] | None] | None:
     return None
 
 
-def decided_card(approval: Approval) -> list[Block]:
+def decided_card(approval: Approval, progress: tuple[str, ...] = ()) -> list[Block]:
     edits = _edits(approval)
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
         *proposal_blocks(approval, edits),
         _mrkdwn(outcome_line(approval)),
+        *([_context(*progress)] if progress else []),
     ]
     if approval.decision and approval.decision.items:
         lines = [
@@ -240,6 +257,8 @@ def outcome_line(approval: Approval) -> str:
     d = approval.decision
     at = when(approval.decided_at or 0)
     by = f"<@{approval.decided_by}>"
+    if approval.status in ("approved", "edited") and d and d.approvers:
+        by = people(d.approvers)
     if approval.status == "approved":
         return f"✅ *Approved* by {by} at {at}"
     if approval.status == "edited":

@@ -28,9 +28,9 @@ ORDER BY r.updated_at LIMIT %(limit)s
 
 INSERT_APPROVAL = """
 INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
-                       channel, status, created_at)
+                       signoff, thread_ts, channel, status, created_at)
 VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(requester)s,
-        %(payload)s, %(review)s, %(channel)s, 'pending', %(now)s)
+        %(payload)s, %(review)s, %(signoff)s, %(thread_ts)s, %(channel)s, 'pending', %(now)s)
 ON CONFLICT (thread_id, interrupt_id) DO NOTHING
 """
 GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"
@@ -41,6 +41,7 @@ LATEST_APPROVAL_FOR_RUN = """
 SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
 ORDER BY created_at DESC LIMIT 1
 """
+RUN_APPROVALS = "SELECT * FROM approvals WHERE thread_id = %(thread_id)s ORDER BY created_at, id"
 SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
 
 # The one conditional update that makes a decision happen once: only a pending row changes,
@@ -51,6 +52,29 @@ SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %
 WHERE id = %(id)s AND status = 'pending'
 RETURNING *
 """
+
+# Votes, for requests that take more than one click: each runs in one transaction that first
+# locks the pending request's row (a no-op update: a row lock in Postgres, the write lock in
+# SQLite), so votes on one request are counted one at a time, across processes.
+LOCK_PENDING = """
+UPDATE approvals SET stage = stage WHERE id = %(id)s AND status = 'pending' RETURNING *
+"""
+# A person votes once per stage; one whose approval an edit set aside may approve again.
+CAST_VOTE = """
+INSERT INTO votes (approval_id, stage, voter, vote, decision, void, cast_at)
+VALUES (%(approval_id)s, %(stage)s, %(voter)s, %(vote)s, %(decision)s, 0, %(now)s)
+ON CONFLICT (approval_id, stage, voter) DO UPDATE
+SET vote = excluded.vote, decision = excluded.decision, void = 0, cast_at = excluded.cast_at
+WHERE votes.void = 1
+"""
+# An edit changes what is being signed: the other approvals of its stage no longer count.
+VOID_OTHER_APPROVALS = """
+UPDATE votes SET void = 1
+WHERE approval_id = %(approval_id)s AND stage = %(stage)s AND voter <> %(voter)s AND void = 0
+  AND vote IN ('approve', 'edit')
+"""
+VOTES = "SELECT * FROM votes WHERE approval_id = %(approval_id)s ORDER BY cast_at, voter"
+NEXT_STAGE = "UPDATE approvals SET stage = stage + 1 WHERE id = %(id)s AND status = 'pending'"
 MARK_APPLIED = "UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s"
 UNAPPLIED = """
 SELECT * FROM approvals

@@ -104,4 +104,25 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         # Applying a claimed decision is retried by the sweep a bounded number of times.
         ["ALTER TABLE approvals ADD COLUMN apply_attempts INTEGER NOT NULL DEFAULT 0"],
     ),
+    (
+        7,
+        [
+            # Sign-off: who must sign a request (bot.signoff.SignOff as JSON), the stage being
+            # signed, and for later rounds of a run the thread of its first card.
+            "ALTER TABLE approvals ADD COLUMN signoff TEXT",
+            "ALTER TABLE approvals ADD COLUMN stage INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE approvals ADD COLUMN thread_ts TEXT",
+            # One vote per person and stage: clicking twice counts once.
+            """CREATE TABLE IF NOT EXISTS votes (
+                approval_id TEXT NOT NULL REFERENCES approvals (id),
+                stage INTEGER NOT NULL,
+                voter TEXT NOT NULL,
+                vote TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                void INTEGER NOT NULL DEFAULT 0,
+                cast_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (approval_id, stage, voter)
+            )""",
+        ],
+    ),
 ]
