@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.durations import parse_duration
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
+SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
 
 
 class ConfigError(ValueError):
@@ -60,7 +60,7 @@ class Settings:
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
     for value in values:
-        if not _ID.match(value):
+        if not SLACK_ID.match(value):
             raise ConfigError(f"{name}: {value!r} is not a Slack user (U…) or user-group (S…) ID")
     return values
 
@@ -153,10 +153,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         escalation_channel=env.get("ESCALATION_CHANNEL", "").strip() or None,
         escalate_to=_ids(env, "ESCALATE_TO"),
         scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),
-        policy_file=env.get("POLICY_FILE", "").strip() or None,
+        policy_file=env.get("POLICY_FILE", "").strip() or _default_policy_file(),
         smtp_url=env.get("SMTP_URL", "").strip() or None,
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
         webhook_allowlist=tuple(
             p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p.strip()
         ),
     )
+
+
+def _default_policy_file() -> str | None:
+    """``policy.yaml`` in the working directory, when there is one (as with langgraph.json)."""
+    return "policy.yaml" if Path("policy.yaml").is_file() else None

@@ -151,8 +151,12 @@ class Engine:
             self.apply(ballot.approval)
             return True
         latest = self.store.get_approval(approval.id) or approval
-        if ballot.outcome in ("closed", "moved") or not latest.pending:
+        if ballot.outcome in ("closed", "moved"):
             self.slack.tell(approval.channel, decision.by, already_decided(latest))
+            return False
+        if not latest.pending:  # counted, and another vote settled it just after
+            note = f"Your vote is recorded, and the request is now decided: {outcome_line(latest)}"
+            self.slack.tell(approval.channel, decision.by, note)
             return False
         if ballot.outcome != "duplicate":
             self.refresh_card(latest)

@@ -25,11 +25,11 @@ def is_group(entry: str) -> bool:
 
 
 def who_may(stage: Stage, requester: str) -> str:
-    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or anyone in <!subteam^S1>"."""
+    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or members of <!subteam^S1>"."""
     if not stage.approvers:
         return f"<@{requester}>"
     names = [f"<@{a}>" for a in stage.approvers if not is_group(a)]
-    names += [f"anyone in <!subteam^{a}>" for a in stage.approvers if is_group(a)]
+    names += [f"members of <!subteam^{a}>" for a in stage.approvers if is_group(a)]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
@@ -46,9 +46,14 @@ def refusal(
     signed an earlier stage or request of the run, where each person may sign once."""
     who = who_may(stage, requester)
     if not stage.approvers:
-        if user == requester:
-            return None
-        return f"Only {who}, who started this run, can decide {what}."
+        if user != requester:
+            return f"Only {who}, who started this run, can decide {what}."
+        if user in set(signed):
+            return (
+                f"This run needs a second person to sign {what}, but only {who} may decide "
+                "it: list approvers in APPROVERS or in the policy file."
+            )
+        return None
     if members is None:
         return (
             "I couldn't check the approvers list with Slack just now, so I can't accept this. "

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.config import ConfigError, Settings
+from bot.config import SLACK_ID, ConfigError, Settings
 from bot.models import Decision
 from bot.timeline import actions_named, read_policy_file
 
@@ -308,7 +308,7 @@ def _ids(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(items, list):
         raise ConfigError(f"POLICY_FILE: {where} must be a list of user or user-group ids")
     ids = tuple(str(item).strip() for item in items if str(item).strip())
-    bad = [i for i in ids if i[:1] not in ("U", "W", "S") or not i.isalnum()]
+    bad = [i for i in ids if not SLACK_ID.match(i)]
     if bad:
         raise ConfigError(
             f"POLICY_FILE: {where}: {', '.join(bad)} is not a user id (U…) or user-group id (S…)"

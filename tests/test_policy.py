@@ -16,11 +16,11 @@ def test_with_approvers_only_listed_people_and_never_self_by_default():
     assert refusal("U2", "U1", stage, members) is None
     assert refusal("U3", "U1", stage, members) is None
     assert refusal("U4", "U1", stage, members) == (
-        "Only <@U2> or anyone in <!subteam^S9> can decide this request."
+        "Only <@U2> or members of <!subteam^S9> can decide this request."
     )
     assert refusal("U2", "U2", stage, members) == (
         "You started this run, so someone else has to decide this request: "
-        "<@U2> or anyone in <!subteam^S9>."
+        "<@U2> or members of <!subteam^S9>."
     )
     assert refusal("U2", "U2", Stage(approvers=("U2",), allow_self=True), members) is None
 
@@ -38,14 +38,17 @@ def test_a_person_who_signed_another_part_of_the_run_is_refused_and_told_who_may
 
 def test_who_may_lists_people_and_groups():
     assert who_may(Stage(approvers=("U2",)), "U1") == "<@U2>"
-    assert who_may(Stage(approvers=("U2", "U3", "S9")), "U1") == "<@U2>, <@U3> or anyone in <!subteam^S9>"
+    assert (
+        who_may(Stage(approvers=("U2", "U3", "S9")), "U1")
+        == "<@U2>, <@U3> or members of <!subteam^S9>"
+    )
     assert who_may(Stage(), "U1") == "<@U1>"
 
 
 def test_unresolvable_groups_fail_closed_and_still_say_who():
     stage = Stage(approvers=("S9",))
     why = refusal("U3", "U1", stage, None)
-    assert "couldn't check" in why and "anyone in <!subteam^S9>" in why
+    assert "couldn't check" in why and "members of <!subteam^S9>" in why
 
     def broken(group):
         raise RuntimeError("slack down")
@@ -79,3 +82,11 @@ def test_approvers_are_mentioned_as_users_and_groups():
     from bot.blocks.notices import mentions
 
     assert mentions(("U2", "S9")) == "<@U2> <!subteam^S9>"
+
+
+def test_a_second_signature_with_nobody_but_the_requester_allowed_says_what_to_set():
+    why = refusal("U1", "U1", Stage(), frozenset(), signed={"U1"})
+    assert why == (
+        "This run needs a second person to sign this request, but only <@U1> may decide it: "
+        "list approvers in APPROVERS or in the policy file."
+    )

@@ -87,11 +87,14 @@ def _action(value: Mapping[str, Any]) -> Review:
         )
     else:
         form = tuple(field_for_value(str(k), v) for k, v in params.items())
+    # An action may narrow the buttons it offers (say, approve and reject only).
+    wanted = value.get("choices")
+    choices = tuple(c for c in CHOICES if c in wanted) if isinstance(wanted, list) else ()
     proposal = Proposal(
         title=str(value.get("action_type") or "action"),
         description=str(value.get("description") or ""),
         details=details(params),
-        choices=CHOICES,
+        choices=choices or CHOICES,
         form=form,
         risk=str(value.get("risk_level") or "high"),
     )

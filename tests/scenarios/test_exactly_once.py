@@ -101,7 +101,10 @@ def test_who_may_decide_fails_closed(start_bot, fake_slack):
     bot.click(ids.REJECT, card.approval_id, RANDO)
     notes = fake_slack.wait_for("chat.postEphemeral", count=3)
     by_user = {(n.params["user"], n.params["text"]) for n in notes}
-    assert (RANDO, "You're not on the approvers list for these requests.") in by_user
+    assert (
+        RANDO,
+        "Only <@U0BOSS> or members of <!subteam^S0APPROVE> can decide this request.",
+    ) in by_user
     assert any(u == BOSS and "someone else" in t for u, t in by_user)
     assert fake_slack.calls("views.open") == []
     assert has_buttons(current(fake_slack, card))

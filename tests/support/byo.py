@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support.cards import Card
+from tests.support.cards import Card, approval_id_of
 
 
 def ran(effects: Path, kind: str) -> list[Any]:
@@ -18,7 +18,15 @@ def ran(effects: Path, kind: str) -> list[Any]:
 
 
 def report(fake_slack, card: Card) -> str:
-    [posted] = fake_slack.wait_for("chat.postMessage", lambda c: c.params["thread_ts"] == card.ts)
+    """The run's report: a reply in the card's thread (a later round's card sits in the thread
+    of the run's first card) that is not itself a card."""
+    root = fake_slack.message(card.channel, card.ts).get("thread_ts") or card.ts
+
+    def reported(call) -> bool:
+        blocks = call.params.get("blocks") or []
+        return call.params.get("thread_ts") == root and approval_id_of(blocks) is None
+
+    [posted] = fake_slack.wait_for("chat.postMessage", reported)
     return posted.params["text"]
 
 

@@ -1,0 +1,302 @@
+"""Sign-off policies end to end, over signed requests: quorum, stages, request changes, and the
+two-person graph. The races run on PostgreSQL with two bot processes sharing it."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.blocks import card as ids
+from bot.blocks import modals
+from bot.db import open_database
+from bot.store import Store
+from tests.support.byo import buttons
+from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card, wait_cards
+
+REQ, A, B, C = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL"
+LEADS = "S0LEADS"
+
+
+def _policy(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _race(actions):
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return list(pool.map(lambda f: f(), actions))
+
+
+def _posts(fake_slack, text: str) -> list:
+    return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
+
+
+def _shown(fake_slack, card: Card) -> str:
+    return blocks_text(current(fake_slack, card)["blocks"])
+
+
+def _told(fake_slack, user: str, count: int = 1) -> list[str]:
+    notes = fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params["user"] == user, count=count
+    )
+    return [n.params["text"] for n in notes]
+
+
+def _wait_shown(fake_slack, card: Card, text: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = _shown(fake_slack, card)
+        if text in shown:
+            return shown
+        time.sleep(0.05)
+    raise AssertionError(f"the card never showed {text!r}:\n{_shown(fake_slack, card)}")
+
+
+def _approval(database_url: str, approval_id: str):
+    db = open_database(database_url)
+    try:
+        store = Store(db, time.time)
+        return store.get_approval(approval_id), store.votes(approval_id)
+    finally:
+        db.close()
+
+
+def _two_bots(start_bot, tmp_path, policy: str):
+    env = {"POLICY_FILE": _policy(tmp_path, policy), "REMIND_AFTER": "off"}
+    return start_bot(**env), start_bot(**env)
+
+
+QUORUM = f"""
+graphs:
+  draft:
+    approvers: [{LEADS}]
+    quorum: 2
+"""
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_of_three_under_ten_concurrent_clicks_resumes_once_with_two_approvers(
+    start_bot, fake_slack, tmp_path, database_url
+):
+    fake_slack.usergroups[LEADS] = [A, B, C]
+    first, second = _two_bots(start_bot, tmp_path, QUORUM)
+    first.command("Tell the team the release is out", user=REQ)
+    card = wait_card(fake_slack)
+    assert "0 of 2 approvals" in card.text
+
+    clickers = [A, B, C, REQ, A, B, C, REQ, A, B]
+    responses = _race(
+        [
+            lambda bot=(first, second)[n % 2], user=user: bot.click(
+                ids.APPROVE, card.approval_id, user
+            )
+            for n, user in enumerate(clickers)
+        ]
+    )
+    assert [r.status_code for r in responses] == [200] * 10
+    shown = _wait_shown(fake_slack, card, "Approved* by")
+    time.sleep(2)  # a second resume, were there one, would show up by now
+
+    approval, votes = _approval(database_url, card.approval_id)
+    signers = approval.decision.approvers
+    assert len(signers) == 2 and len(set(signers)) == 2 and set(signers) <= {A, B, C}
+    assert f"Approved* by <@{signers[0]}> and <@{signers[1]}>" in shown
+    assert not has_buttons(current(fake_slack, card))
+    assert len(_posts(fake_slack, "Draft: Tell the team the release is out")) == 1
+    assert len(fake_slack.replies(card.channel, card.ts)) == 1  # the one report
+    assert all(v.voter != REQ for v in votes)
+    # The requester (not a lead) is refused, told who may decide, or that it is decided.
+    for note in _told(fake_slack, REQ, 2):
+        assert note == f"Only members of <!subteam^{LEADS}> can decide this request." or (
+            note.startswith("Nothing changed: this request was already decided. ✅ *Approved*")
+        )
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_rejection_racing_the_second_approval_gives_exactly_one_outcome(
+    start_bot, fake_slack, tmp_path, database_url
+):
+    fake_slack.usergroups[LEADS] = [A, B, C]
+    first, second = _two_bots(start_bot, tmp_path, QUORUM)
+    for n in range(3):
+        first.command(f"Notice {n}", user=REQ)
+    cards = wait_cards(fake_slack, 3)
+    for card in cards:
+        first.click(ids.APPROVE, card.approval_id, A)
+        _wait_shown(fake_slack, card, f"1 of 2 approvals: <@{A}>")
+    _race(
+        [
+            action
+            for card in cards
+            for action in (
+                lambda c=card: second.click(ids.APPROVE, c.approval_id, B),
+                lambda c=card: first.submit(modals.REJECT, c.approval_id, C, {"reason": "no"}),
+            )
+        ]
+    )
+    for card in cards:
+        shown = _wait_shown(fake_slack, card, "* by")
+        time.sleep(0.5)
+        approval, _ = _approval(database_url, card.approval_id)
+        text = re.search(r"Draft: Notice \d", card.text).group(0)
+        if approval.status == "approved":
+            assert f"Approved* by <@{A}> and <@{B}>" in shown
+            assert len(_posts(fake_slack, text)) == 1
+        else:
+            assert approval.status == "rejected" and f"Rejected* by <@{C}>" in shown
+            assert _posts(fake_slack, text) == []
+        assert len(fake_slack.replies(card.channel, card.ts)) == 1
+
+
+STAGES = f"""
+graphs:
+  draft:
+    stages:
+      - {{name: Editor, approvers: [{A}, {B}]}}
+      - {{name: Legal, approvers: [{A}, {C}]}}
+"""
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_stages_in_order_refuse_a_stage_one_signer_on_stage_two_and_say_who_may(
+    start_bot, fake_slack, tmp_path
+):
+    first, second = _two_bots(start_bot, tmp_path, STAGES)
+    first.command("Publish the price change", user=REQ)
+    card = wait_card(fake_slack)
+    assert "Stage 1 of 2: Editor" in card.text
+
+    second.click(ids.APPROVE, card.approval_id, C)  # Legal, but this is the Editor stage
+    assert _told(fake_slack, C) == [f"Only <@{A}> or <@{B}> can decide stage 1 of 2 (Editor)."]
+    first.click(ids.APPROVE, card.approval_id, A)
+    shown = _wait_shown(fake_slack, card, "Stage 2 of 2: Legal")
+    assert f"Stage 1 of 2: Editor signed by <@{A}>" in shown and has_buttons(
+        current(fake_slack, card)
+    )
+    # The next stage's people hear of it in the card's thread.
+    [note] = fake_slack.replies(card.channel, card.ts)
+    assert note["text"].startswith(f"Stage 2 of 2: Legal is for <@{A}> or <@{C}>.")
+
+    second.click(ids.APPROVE, card.approval_id, A)  # on both lists, but signed stage 1
+    assert _told(fake_slack, A, 2)[1] == (
+        f"You already signed for this run, so someone else has to decide stage 2 of 2 "
+        f"(Legal): <@{A}> or <@{C}>."
+    )
+    second.click(ids.APPROVE, card.approval_id, C)
+    shown = _wait_shown(fake_slack, card, f"Approved* by <@{A}> and <@{C}>")
+    assert len(_posts(fake_slack, "Draft: Publish the price change")) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_three_revision_rounds_end_with_the_approved_third_draft_posted_once(
+    start_bot, fake_slack, tmp_path
+):
+    first, second = _two_bots(start_bot, tmp_path, "{}")
+    first.command("Invite everyone to the offsite", user=REQ)
+    round1 = wait_card(fake_slack)
+    assert buttons(current(fake_slack, round1)) == ["Approve", "Edit", "Reject", "Request changes"]
+
+    first.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
+    view = fake_slack.wait_for("views.open")[0].params["view"]
+    assert view["callback_id"] == modals.CHOICE
+    second.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, {"notes": "mention lunch"})
+    round2 = wait_cards(fake_slack, 2)[1]
+    # In the same thread, linked to the round before, with the model's new draft.
+    posted = fake_slack.calls("chat.postMessage")
+    assert (
+        next(c for c in posted if c.response and c.response["ts"] == round2.ts).params["thread_ts"]
+        == round1.ts
+    )
+    assert "Round 2" in round2.text and "Request changes* by <@U0REQ>" in round2.text
+    assert "mention lunch" in round2.text
+    assert "Draft: Rewrite it following this feedback: mention lunch" in round2.text
+    assert "Request changes* by <@U0REQ>" in _shown(fake_slack, round1)
+    assert not has_buttons(current(fake_slack, round1))
+
+    second.click(ids.CHOICE_PREFIX + "revise", round2.approval_id, REQ)
+    fake_slack.wait_for("views.open", count=2)
+    first.submit(modals.CHOICE, f"{round2.approval_id}:revise", REQ, {"notes": "shorter"})
+    round3 = wait_cards(fake_slack, 3)[2]
+    assert "Round 3" in round3.text
+    # The last round: approve, edit or reject, but no more changes.
+    assert buttons(current(fake_slack, round3)) == ["Approve", "Edit", "Reject"]
+    forged = first.click(ids.CHOICE_PREFIX + "revise", round3.approval_id, REQ)
+    assert forged.status_code == 200
+
+    second.click(ids.APPROVE, round3.approval_id, REQ)
+    third = "Draft: Rewrite it following this feedback: shorter"
+    _wait_shown(fake_slack, round3, "Approved* by <@U0REQ>")
+    time.sleep(1)
+    assert len(_posts(fake_slack, third)) == 1
+    assert _posts(fake_slack, "Draft: Invite everyone to the offsite") == []
+    reports = [m for m in fake_slack.replies(round1.channel, round1.ts) if "blocks" not in m]
+    assert len(reports) == 1 and reports[0]["text"].startswith("Approved.")
+
+
+def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
+    start_bot, fake_slack, tmp_path
+):
+    bot = start_bot(
+        POLICY_FILE=_policy(
+            tmp_path, f"graphs: {{draft: {{approvers: [{A}, {B}, {C}], quorum: 2}}}}"
+        )
+    )
+    bot.command("Announce the new office hours", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, A)
+    _wait_shown(fake_slack, card, f"1 of 2 approvals: <@{A}>")
+    bot.click(ids.APPROVE, card.approval_id, A)  # the same person twice counts once
+    assert _told(fake_slack, A, 2)[1].startswith("You've already voted on this. 1 of 2 approvals")
+
+    bot.click(ids.EDIT, card.approval_id, B)
+    fake_slack.wait_for("views.open")
+    bot.submit(modals.EDIT_DRAFT, card.approval_id, B, {modals.DRAFT_BLOCK: "Office hours: 9-5"})
+    shown = _wait_shown(fake_slack, card, f"Edited by <@{B}>")
+    assert f"1 of 2 approvals: <@{B}>" in shown and "Office hours: 9-5" in shown
+
+    bot.click(ids.APPROVE, card.approval_id, A)  # A approves the edited version
+    shown = _wait_shown(fake_slack, card, "Edited and approved* by")
+    assert f"<@{B}> and <@{A}>" in shown
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == "Office hours: 9-5")
+    assert _posts(fake_slack, "Draft: Announce the new office hours") == []
+
+
+def test_expiry_closes_a_request_still_short_of_its_quorum(start_bot, fake_slack, tmp_path):
+    policy = f"graphs: {{draft: {{approvers: [{A}, {B}], quorum: 2, expire_after: 3s}}}}"
+    bot = start_bot(POLICY_FILE=_policy(tmp_path, policy))
+    bot.command("Close the ticket queue", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, A)
+    _wait_shown(fake_slack, card, f"1 of 2 approvals: <@{A}>")
+    shown = _wait_shown(fake_slack, card, "⌛")
+    assert f"1 of 2 approvals: <@{A}>" in shown and not has_buttons(current(fake_slack, card))
+    assert _posts(fake_slack, "Draft: Close the ticket queue") == []
+
+
+def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
+    bot = start_bot(APPROVERS=f"{A},{B}")
+    bot.command("two_person Freeze deploys tonight", user=REQ)
+    one, two = wait_cards(fake_slack, 2)
+    assert "Key 1 of 2" in one.text + two.text and "Key 2 of 2" in one.text + two.text
+    assert buttons(current(fake_slack, one)) == ["Approve", "Reject"]
+
+    bot.click(ids.APPROVE, one.approval_id, A)
+    _wait_shown(fake_slack, one, f"Approved* by <@{A}>")
+    bot.click(ids.APPROVE, two.approval_id, A)
+    assert _told(fake_slack, A) == [
+        f"You already signed for this run, so someone else has to decide this request: "
+        f"<@{A}> or <@{B}>."
+    ]
+    assert has_buttons(current(fake_slack, two))
+    bot.click(ids.APPROVE, two.approval_id, B)
+    _wait_shown(fake_slack, two, f"Approved* by <@{B}>")
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Freeze deploys tonight"
+    )
+    time.sleep(1)
+    assert len(_posts(fake_slack, "Draft: Freeze deploys tonight")) == 1
