@@ -14,7 +14,7 @@ from bot.blocks import card as ids
 from bot.blocks import modals
 from bot.db import open_database
 from bot.store import Store
-from tests.support.byo import buttons
+from tests.support.byo import buttons, ran, report
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card, wait_cards
 
 REQ, A, B, C = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL"
@@ -300,3 +300,30 @@ def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
     )
     time.sleep(1)
     assert len(_posts(fake_slack, "Draft: Freeze deploys tonight")) == 1
+
+
+CLIN, SENIOR = "U0CLIN", "U0SENIOR"
+
+
+def test_each_pause_of_a_graph_goes_to_its_own_stage_and_stage_two_says_who_signed_one(
+    byo, fake_slack, effects
+):
+    bot = byo()
+    bot.command("signed_order warfarin", user=REQ)
+    stage1 = wait_card(fake_slack)
+    assert "Stage 1 of 2: Clinician" in stage1.text
+    bot.click(ids.APPROVE, stage1.approval_id, CLIN)
+
+    stage2 = wait_cards(fake_slack, 2)[1]
+    assert "Stage 2 of 2: Senior clinician" in stage2.text
+    assert f"Stage 1 of 2: Clinician signed by <@{CLIN}>" in stage2.text
+    assert fake_slack.message(stage2.channel, stage2.ts)["thread_ts"] == stage1.ts
+    bot.click(ids.APPROVE, stage2.approval_id, CLIN)
+    assert _told(fake_slack, CLIN) == [
+        "You already signed for this run, so someone else has to decide stage 2 of 2 "
+        f"(Senior clinician): <@{SENIOR}> or <@{CLIN}>."
+    ]
+    bot.click(ids.APPROVE, stage2.approval_id, SENIOR)
+    _wait_shown(fake_slack, stage2, f"Approved* by <@{SENIOR}>")
+    assert report(fake_slack, stage2) == "FINAL: Order for warfarin (no interactions found)"
+    assert ran(effects, "stages") == ["FINAL: Order for warfarin (no interactions found)"]
