@@ -116,6 +116,14 @@ def test_skip_and_ask_twice():
             {"resume": {"revise": 1}, "buttons": {"revise": {"asks": 5}}},
             "buttons.revise.asks may hold notes, reason",
         ),
+        (
+            {"resume": {"revise": 1}, "buttons": {"revise": {"rounds": "3"}}},
+            "buttons.revise.rounds must be a whole number",
+        ),
+        (
+            {"resume": {"revise": 1}, "buttons": {"revise": {"rounds": 1}}},
+            "buttons.revise.rounds must be 2 or more (round 1 is the first card)",
+        ),
     ],
 )
 def test_a_mistake_names_the_policy_file_and_the_place(body, problem):

@@ -7,7 +7,7 @@ import pytest
 from bot import adapters
 from bot.adapters import Context, plain
 from bot.models import Decision
-from bot.review import FormField, Pending, Resume
+from bot.review import Choice, FormField, Pending, Resume
 
 CONTEXT = Context("mailer")
 
@@ -115,6 +115,34 @@ def test_a_draft_is_edited_as_one_multiline_text():
     assert proposal.description == "Hello team"
     assert proposal.choices == ("approve", "edit", "reject")
     assert proposal.form == (FormField("text", "Message to post", "multiline", True, "Hello team"),)
+
+
+def test_a_draft_that_says_its_rounds_offers_request_changes_until_the_last_round():
+    value = {"kind": "draft", "draft": "Hello team", "round": 1, "rounds": 3}
+    review = plain.describe(pending(value), CONTEXT)
+    assert review.extra == (Choice("revise", "Request changes", ("notes",), 3),)
+    assert review.in_round(2).extra == review.extra
+    assert review.in_round(3).extra == ()
+    decision = Decision("revise", "U0A", message="shorter")
+    answer = adapters.answer(pending(value), review, decision, CONTEXT)
+    assert answer == Resume({"type": "revise", "by": "U0A", "message": "shorter"})
+    for rounds in (None, 1, True, "3"):
+        bare = plain.describe(pending({"kind": "draft", "draft": "x", "rounds": rounds}), CONTEXT)
+        assert bare.extra == ()
+
+
+def test_an_action_may_narrow_its_buttons():
+    value = {
+        "kind": "action",
+        "action_type": "post",
+        "parameters": {},
+        "choices": ["approve", "reject"],
+    }
+    [proposal] = plain.describe(pending(value), CONTEXT).proposals
+    assert proposal.choices == ("approve", "reject")
+    value["choices"] = ["launch"]  # nothing the bot knows: the usual three
+    [proposal] = plain.describe(pending(value), CONTEXT).proposals
+    assert proposal.choices == ("approve", "edit", "reject")
 
 
 def test_an_action_shows_its_parameters_and_risk():
