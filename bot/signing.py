@@ -30,7 +30,8 @@ class Signing:
         sign_off = self.signoffs.for_request(run.graph, value, node)
         earlier = self.store.run_approvals(run.thread_id)
         posted = [a for a in earlier if a.ts is not None]
-        thread_ts = (posted[0].thread_ts or posted[0].ts) if posted else None
+        later = any(not a.pending for a in earlier)  # not a card posted beside its siblings
+        thread_ts = (posted[0].thread_ts or posted[0].ts) if posted and later else None
         staged = tuple(
             Signed(_stage_label(a), tuple(a.signers))
             for a in earlier
