@@ -27,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         from bot.try_cli import main as try_graph
 
         return try_graph(argv[1:])
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if argv[:1] == ["audit"]:
+        from bot.audit_cli import main as export_audit
+
+        return export_audit(argv[1:])
+    from bot import logs
+
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
     try:
         settings = load_settings()
     except ConfigError as problem:
@@ -71,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         if settings.socket_mode:
+            serve_operations(deps, settings.port)
             code = run_socket_mode(app, settings.slack_app_token or "")
         else:
-            code = run_http(app, settings.slack_signing_secret or "", settings.port)
+            code = run_http(app, settings.slack_signing_secret or "", settings.port, deps)
     finally:
         shut_down(deps, scheduler, settings.shutdown_grace)
     # Worker threads still running past the grace period would hold the interpreter open;
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     os._exit(code)
 
 
-def run_http(app: App, signing_secret: str, port: int) -> int:
+def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
     import uvicorn
 
     from bot.server import create_asgi
@@ -92,7 +96,7 @@ def run_http(app: App, signing_secret: str, port: int) -> int:
     # (worker drain, exit 0) instead of the default handler killing the process mid-way.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    asgi = create_asgi(app, signing_secret)
+    asgi = create_asgi(app, signing_secret, deps.health, deps.metrics)
     logger.info("listening on port %s at POST /slack/events", port)
     try:
         uvicorn.run(
@@ -102,6 +106,25 @@ def run_http(app: App, signing_secret: str, port: int) -> int:
         print(f"Could not listen on PORT {port}: is another process using it?", file=sys.stderr)
         return int(stop.code or 2)
     return 0
+
+
+def serve_operations(deps: Deps, port: int) -> None:
+    """Socket Mode takes no HTTP requests from Slack, but a platform still probes /healthz (and
+    scrapes /metrics) on PORT: serve those two from a background thread."""
+    import uvicorn
+
+    from bot.server import create_operations_asgi
+
+    config = uvicorn.Config(
+        create_operations_asgi(deps.health, deps.metrics),
+        host="0.0.0.0",
+        port=port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    threading.Thread(target=server.run, name="operations-http", daemon=True).start()
+    logger.info("serving /healthz and /metrics on port %s", port)
 
 
 def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:

@@ -100,7 +100,7 @@ def _required(env: Mapping[str, str], name: str, hint: str) -> str:
     return value
 
 
-def _database_url(env: Mapping[str, str]) -> str:
+def database_url(env: Mapping[str, str]) -> str:
     url = env.get("DATABASE_URL", "").strip()
     if not url:
         return f"sqlite:///{Path('data') / 'approvals.db'}"
@@ -135,7 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_app_token=app_token,
         slack_api_url=api_url,
         port=_port(env),
-        database_url=_database_url(env),
+        database_url=database_url(env),
         openai_api_key=_required(env, "OPENAI_API_KEY", "the key of your OpenAI-compatible API"),
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),

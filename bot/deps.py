@@ -8,12 +8,17 @@ from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 
+from bot.audit import Audit
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.driver import Driver
 from bot.effects import Ledger
 from bot.engine import Engine
 from bot.graph_settings import load_graph_settings
+from bot.health import Health
+from bot.journal import Journal
+from bot.metrics import Metrics
+from bot.operations import Operations
 from bot.policy import Directory
 from bot.registry import RegisteredGraph, load_registry
 from bot.runner import InProcessRunner
@@ -41,6 +46,9 @@ class Deps:
     clock: Callable[[], float]
     registry: dict[str, RegisteredGraph]
     default_graph: str
+    metrics: Metrics
+    health: Health
+    operations: Operations
 
     @property
     def graphs(self) -> list[str]:
@@ -77,7 +85,14 @@ def build_deps(
 ) -> Deps:
     db = open_database(settings.database_url)
     store = Store(db, clock)
-    slack = Slack(make_client(settings.slack_bot_token, settings.slack_api_url))
+    metrics = Metrics()
+    metrics.count_pending(store.count_pending)
+    failed = metrics.slack_errors.labels
+    slack = Slack(
+        make_client(
+            settings.slack_bot_token, settings.slack_api_url, failed=lambda m: failed(m).inc()
+        )
+    )
     ledger = Ledger(db, clock)
     actions = default_registry(
         slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
@@ -100,6 +115,7 @@ def build_deps(
         )
     runner = InProcessRunner({name: g.graph for name, g in registry.items()})
     signing = Signing(store, db, Directory(slack.group_members), load_signoffs(settings))
+    audit = Audit(db, clock)
     worker = worker or Worker()
     engine = Engine(
         store=store,
@@ -111,9 +127,11 @@ def build_deps(
         worker=worker,
         policies=load_policies(settings),
         driver=Driver(runner, registry),
+        journal=Journal(audit, metrics),
         stale_after=settings.retry_after,
     )
-    scheduler = Scheduler(store, engine, slack)
+    health = Health(db, settings.scheduler_tick, clock)
+    scheduler = Scheduler(store, engine, slack, health)
     return Deps(
         settings,
         db,
@@ -126,4 +144,7 @@ def build_deps(
         clock,
         registry,
         default_graph,
+        metrics,
+        health,
+        Operations(store, engine, audit),
     )

@@ -27,6 +27,8 @@ from bot.db import Database
 from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger
 from bot.inbox import Inbox
+from bot.journal import Journal
+from bot.logs import working_on
 from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.review import Stop
 from bot.runner import Runner, RunState
@@ -50,6 +52,7 @@ class Engine:
     worker: Worker
     policies: Policies
     driver: Driver
+    journal: Journal
     stale_after: float = 60.0
     inbox_lease: float = 30.0
 
@@ -63,15 +66,16 @@ class Engine:
     def advance(self, thread_id: str) -> None:
         """Run a thread until it waits for a person or ends; safe to call again at any time."""
         run = self.store.get_run(thread_id)
-        if run is None:
+        if run is None or run.status == "cancelled":
             return
-        with self.db.key_lock(thread_id):
+        with self.db.key_lock(thread_id), working_on(thread_id):
             if run.status == "stopped":  # a decision ended it; only the report is left
                 self._finish(run, run.result or "Stopped.", unposted="stopped")
                 return
             try:
                 state = self.runner.state(run.graph, thread_id)
                 if not state.started:
+                    self.journal.started(run)
                     state = self.driver.start(
                         run.graph, thread_id, run.request, run.requester, run.channel
                     )
@@ -148,6 +152,7 @@ class Engine:
         """Act on what a click did: apply a settled request, or show the votes so far."""
         if ballot.outcome == "decided" and ballot.approval is not None:
             self.store.cancel_jobs(approval.id)
+            self.journal.decided(ballot.approval)
             self.apply(ballot.approval)
             return True
         latest = self.store.get_approval(approval.id) or approval
@@ -159,6 +164,7 @@ class Engine:
             self.slack.tell(approval.channel, decision.by, note)
             return False
         if ballot.outcome != "duplicate":
+            self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
             self.refresh_card(latest)
         self.slack.tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
         if ballot.outcome == "advanced" and latest.ts is not None:
@@ -189,6 +195,7 @@ class Engine:
         if claimed is None:
             return False
         self.store.cancel_jobs(approval.id, keep=job_id)
+        self.journal.decided(claimed)
         self.apply(claimed)
         return True
 
@@ -247,9 +254,13 @@ class Engine:
         run = self.store.get_run(approval.thread_id)
         if run is None or approval.decision is None:
             return
-        with self.db.key_lock(approval.thread_id):
+        with self.db.key_lock(approval.thread_id), working_on(run.thread_id, approval.id):
             current = self.store.get_approval(approval.id)
             if current is None or current.applied_at is not None:
+                return
+            if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
+                self.store.mark_applied(approval.id)
+                self.refresh_card(current)
                 return
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
@@ -266,6 +277,7 @@ class Engine:
                     # posts it later (the thread itself stays paused where it stopped).
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
                 self.store.mark_applied(approval.id)
+                self.journal.executed(approval)
             except Exception as exc:
                 self._failed(run, exc, decided=True, gave_up=attempt >= MAX_APPLY_ATTEMPTS)
                 return
@@ -300,6 +312,9 @@ class Engine:
     # publishing -------------------------------------------------------------
     def _publish(self, run: Run, state: RunState) -> None:
         """Called with the thread locked: post cards for new interrupts, or the outcome."""
+        latest = self.store.get_run(run.thread_id)
+        if latest is not None and latest.status == "cancelled":
+            return  # cancelled while this step ran: nothing more is asked or reported
         if state.finished:
             self._finish(run, self.driver.report(run.graph, state))
             return
@@ -315,6 +330,7 @@ class Engine:
                 approval = self.store.add_approval(
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
+                self.journal.requested(approval)
             if approval.pending and approval.ts is None:
                 try:
                     self._post_card(approval)
@@ -332,6 +348,7 @@ class Engine:
             self.store.set_run_status(run.thread_id, unposted, report)
             return
         self.store.set_run_status(run.thread_id, "done", report)
+        self.journal.done(run)
 
     def _post_card(self, approval: Approval) -> None:
         progress, edit = self.signing.progress(approval)
@@ -383,6 +400,7 @@ class Engine:
             return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
+        self.journal.failed(run, f"{type(exc).__name__}: {exc}")
         if decided and not gave_up:
             return  # the sweep tries again; the people are told if it gives up
         detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
@@ -397,7 +415,7 @@ class Engine:
         try:
             key = f"{run.thread_id}:failed:{self.store.clock()}"
             blocks = notices.retry_blocks(text, run.thread_id)
-            self.ledger.once(key, lambda: self._say(run, text, blocks))
+            self.ledger.once(key, lambda: self.say(run, text, blocks))
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 
@@ -418,7 +436,7 @@ class Engine:
             self.worker.submit(self.advance, thread_id)
         return f"Retrying run `{thread_id[:8]}`."
 
-    def _say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+    def say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         card = self.store.latest_card(run.thread_id)
         if card is not None and card.ts is not None:
             return self.slack.reply(card.channel, card.thread_ts or card.ts, text, blocks)

@@ -21,6 +21,7 @@ STATUS_FOR: dict[str, Status] = {
     "respond": "responded",
     "ignore": "ignored",
     "answer": "answered",
+    "cancel": "cancelled",
 }
 
 

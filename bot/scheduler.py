@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.blocks import notices
 from bot.engine import Engine
+from bot.health import Health
 from bot.models import Approval, Job
 from bot.slack import Slack
 from bot.store import Store
@@ -37,11 +38,14 @@ class Scheduler:
     store: Store
     engine: Engine
     slack: Slack
+    health: Health
     lease: float = 120.0
     batch: int = 20
 
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
+        self.health.ticked()
+        self.engine.journal.metrics.last_tick.set(self.store.clock())
         try:
             self.engine.recover()
         except Exception:  # the database may be away: the jobs get their own chance
@@ -56,6 +60,7 @@ class Scheduler:
         return count
 
     def run(self, job: Job) -> None:
+        self.engine.journal.metrics.scheduler_lag.set(max(0.0, self.store.clock() - job.due_at))
         approval = self.store.get_approval(job.approval_id)
         stale = (
             job.kind in ("remind", "escalate")
@@ -87,12 +92,14 @@ class Scheduler:
             _, stage = self.engine.signing.stage_of(approval)
             text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
             self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
+            self.engine.journal.reminded(approval)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
             channel = job.detail.get("channel") or approval.channel
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
             self.store.finish_job(job.id)  # before the card update: never escalate twice
+            self.engine.journal.escalated(approval, job.level)
             self.engine.refresh_card(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)

@@ -26,6 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.health import Health
+from bot.metrics import CONTENT_TYPE, Metrics
+
 logger = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
 MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
@@ -54,9 +57,36 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
     return bolt_request
 
 
-def create_asgi(app: App, signing_secret: str) -> Starlette:
+def operations_routes(health: Health, metrics: Metrics) -> list[Route]:
+    """``GET /healthz`` and ``GET /metrics``: served in both modes (Socket Mode on PORT too)."""
+
+    async def healthz(_: Request) -> Response:
+        ok, report = await run_in_threadpool(health.check)
+        return JSONResponse(report, status_code=200 if ok else 503)
+
+    async def scrape(_: Request) -> Response:
+        body = await run_in_threadpool(metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
+    ]
+
+
+def create_operations_asgi(health: Health, metrics: Metrics) -> Starlette:
+    return Starlette(routes=operations_routes(health, metrics))
+
+
+def create_asgi(app: App, signing_secret: str, health: Health, metrics: Metrics) -> Starlette:
     async def events(request: Request) -> Response:
+        started = time.perf_counter()
         body = await request.body()
+        response = await handle(request, body)
+        metrics.ack.labels(kind=_kind(body)).observe(time.perf_counter() - started)
+        return response
+
+    async def handle(request: Request, body: bytes) -> Response:
         if not is_signed(signing_secret, body, request.headers, time.time()):
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         if len(body) > MAX_BODY:
@@ -78,12 +108,17 @@ def create_asgi(app: App, signing_secret: str) -> Starlette:
             return JSONResponse({"error": "could not handle this request"}, status_code=400)
         return to_starlette_response(bolt_response)
 
-    async def health(_: Request) -> Response:
-        return JSONResponse({"ok": True})
-
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
+            *operations_routes(health, metrics),
         ]
     )
+
+
+def _kind(body: bytes) -> str:
+    """What kind of Slack request it was, for the ack metric: a command, an interaction (a
+    click or a modal), or an event."""
+    if body.startswith(b"{"):
+        return "event"
+    return "interaction" if body.startswith(b"payload=") else "command"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -19,8 +20,26 @@ logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3900
 
 
-def make_client(token: str, base_url: str, timeout: int = 15) -> WebClient:
-    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+class _Counted(WebClient):
+    """A WebClient that reports every call that fails (Slack said no, or never answered)."""
+
+    failed: Callable[[str], None] = staticmethod(lambda method: None)
+
+    def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().api_call(api_method, *args, **kwargs)
+        except Exception:
+            self.failed(api_method)
+            raise
+
+
+def make_client(
+    token: str, base_url: str, timeout: int = 15, failed: Callable[[str], None] | None = None
+) -> WebClient:
+    """``failed`` hears the method of every call that fails (for the metrics)."""
+    client = _Counted(token=token, base_url=base_url, timeout=timeout)
+    if failed is not None:
+        client.failed = failed
     # slack_sdk retries nothing unless told to: 429 (honouring Retry-After) and 5xx, where Slack
     # said it did nothing. Not connection resets: chat.postMessage is not idempotent, and a reset
     # after Slack posted would post twice; the bot's own sweeps retry what certainly failed.

@@ -52,6 +52,15 @@ class Store:
         row = self.db.fetch_one(q.GET_RUN, {"thread_id": thread_id})
         return Run.from_row(row) if row else None
 
+    def runs_by_prefix(self, prefix: str, limit: int = 2) -> list[Run]:
+        params = {"prefix": f"{prefix}%", "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.RUNS_BY_PREFIX, params)]
+
+    def runs_of(self, requester: str, limit: int = 10) -> list[Run]:
+        """A person's latest runs, newest first."""
+        params = {"requester": requester, "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.RUNS_OF, params)]
+
     def set_run_status(self, thread_id: str, status: str, result: str | None = None) -> None:
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
@@ -207,6 +216,10 @@ class Store:
 
     def pending(self, limit: int = 100) -> list[Approval]:
         return [Approval.from_row(r) for r in self.db.fetch_all(q.PENDING, {"limit": limit})]
+
+    def count_pending(self) -> int:
+        row = self.db.fetch_one(q.COUNT_PENDING)
+        return int(row["n"]) if row else 0
 
     # inbox: clicks recorded before their ack -------------------------------------
     def add_inbox(self, approval_id: str, decision: Decision, channel: str | None) -> str:

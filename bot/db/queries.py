@@ -8,6 +8,13 @@ VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
 RETURNING *
 """
 GET_RUN = "SELECT * FROM runs WHERE thread_id = %(thread_id)s"
+# Run ids are lowercase hex, so a prefix holds no LIKE wildcards.
+RUNS_BY_PREFIX = """
+SELECT * FROM runs WHERE thread_id LIKE %(prefix)s ORDER BY created_at DESC LIMIT %(limit)s
+"""
+RUNS_OF = """
+SELECT * FROM runs WHERE requester = %(requester)s ORDER BY created_at DESC LIMIT %(limit)s
+"""
 SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s
@@ -96,6 +103,7 @@ SELECT * FROM approvals WHERE status = 'pending' AND ts IS NULL AND created_at <
 ORDER BY created_at LIMIT %(limit)s
 """
 PENDING = "SELECT * FROM approvals WHERE status = 'pending' ORDER BY created_at LIMIT %(limit)s"
+COUNT_PENDING = "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'"
 
 BEGIN_EFFECT = """
 INSERT INTO effects (key, status, created_at, updated_at)
@@ -179,3 +187,10 @@ WHERE done_at IS NULL AND received_at < %(before)s
   AND (locked_until IS NULL OR locked_until < %(now)s)
 ORDER BY received_at LIMIT %(limit)s
 """
+
+INSERT_AUDIT = """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+VALUES (%(at)s, %(thread_id)s, %(approval_id)s, %(event)s, %(actor)s, %(detail)s)
+"""
+AUDIT_FOR_RUN = "SELECT * FROM audit WHERE thread_id = %(thread_id)s ORDER BY at"
+AUDIT_SINCE = "SELECT * FROM audit WHERE at >= %(after)s ORDER BY at"

@@ -125,4 +125,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        8,
+        [
+            # The audit trail (bot.audit): appended to, never changed.
+            """CREATE TABLE IF NOT EXISTS audit (
+                at DOUBLE PRECISION NOT NULL,
+                thread_id TEXT NOT NULL,
+                approval_id TEXT,
+                event TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS audit_run ON audit (thread_id, at)",
+            "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
+        ],
+    ),
 ]

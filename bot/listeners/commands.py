@@ -1,14 +1,18 @@
-"""``/agent <request>``: record the run, ack at once, work in the background."""
+"""``/agent``: start a run (recorded, acked at once, worked on in the background), or one of the
+subcommands that look after runs (``help``, ``pending``, ``status``, ``cancel``, ``audit``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 
+from bot.blocks.runs import subcommands
+from bot.blocks.text import cut_escaped
 from bot.deps import Deps
-from bot.listeners.parse import BadPayload, parse_command
+from bot.listeners.parse import BadPayload, parse_command, usage
 from bot.models import RunRequest
 
 logger = logging.getLogger(__name__)
@@ -16,11 +20,40 @@ NOT_STARTED = (
     "Sorry, I couldn't start that just now (my database didn't answer), so nothing was started. "
     "Please try again in a moment."
 )
+NOT_ANSWERED = "Sorry, I couldn't look that up just now (my database didn't answer). Try again."
+LIMIT = 3900
 
 
 def register(app: App, deps: Deps) -> None:
+    ops = deps.operations
+    answers: dict[str, Callable[[str, str], str]] = {
+        "pending": lambda text, user: ops.pending(user) if not text else _no_argument("pending"),
+        "status": lambda text, _user: ops.status(text),
+        "cancel": lambda text, user: ops.cancel(text, user),
+        "audit": lambda text, _user: ops.audit_of(text),
+    }
+
     @app.command("/agent")
-    def agent(ack: Ack, body: dict[str, Any]) -> None:
+    def agent(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        word, _, rest = str(body.get("text") or "").strip().partition(" ")
+        if word.lower() == "help" and not rest.strip():
+            ack(response_type="ephemeral", text=help_text(deps))
+            return
+        if word.lower() in answers and isinstance(body.get("user_id"), str):
+            ack()  # at once: the answer (it reads the database) follows on the response_url
+            try:
+                text = answers[word.lower()](rest.strip(), body["user_id"])
+            except Exception:
+                logger.exception("/agent %s failed", word)
+                text = NOT_ANSWERED
+            try:
+                respond(text=cut_escaped(text, LIMIT)[0], response_type="ephemeral")
+            except Exception:
+                logger.exception("could not answer /agent %s on its response_url", word)
+            return
+        start(ack, body)
+
+    def start(ack: Ack, body: dict[str, Any]) -> None:
         try:
             command = parse_command(body, deps.descriptions, deps.default_graph)
         except BadPayload as problem:
@@ -38,5 +71,27 @@ def register(app: App, deps: Deps) -> None:
         ack(
             response_type="ephemeral",
             text=f"Started run `{run.thread_id[:8]}` with the *{command.graph}* graph. "
-            f"Its proposal will be posted for approval in <#{channel}>.",
+            f"Its proposal will be posted for approval in <#{channel}>. "
+            f"`/agent status {run.thread_id[:8]}` tells where it stands.",
         )
+
+
+def help_text(deps: Deps) -> str:
+    listed = deps.engine.signing.signoffs.anyone_listed
+    who = (
+        " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in listed)
+        if listed
+        else "only the person who started a run (no APPROVERS are set)"
+    )
+    return "\n".join(
+        [
+            usage(deps.descriptions, deps.default_graph),
+            "Looking after runs:",
+            subcommands(),
+            f"Who may approve: {who}. Run ids may be shortened to their start, as I print them.",
+        ]
+    )
+
+
+def _no_argument(name: str) -> str:
+    return f"`/agent {name}` takes no argument. Try `/agent help`."

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.blocks import card as ids
@@ -64,11 +63,15 @@ def test_approval_loop_over_the_websocket(socket_bot, fake_slack):
     [report] = fake_slack.wait_for("chat.postMessage", lambda c: c.params["thread_ts"] == card.ts)
     assert report.params["text"].startswith("Approved. Posted to C0REQ")
 
-    # It all went over the one socket: no response_url posts, and no HTTP server of its own.
+    # It all went over the one socket: no response_url posts, and no Slack endpoint over HTTP;
+    # PORT serves only what a platform probes: the health check and the metrics.
     assert fake_slack.calls("response_url") == []
     assert fake_slack.socket_connection_count == 1
-    with pytest.raises(httpx.TransportError):
-        socket_bot.http.get("/healthz")
+    assert socket_bot.http.post("/slack/events", content=b"{}").status_code == 404
+    health = socket_bot.http.get("/healthz")
+    assert health.status_code == 200 and health.json()["database"] == "ok"
+    metrics = socket_bot.http.get("/metrics").text
+    assert 'approval_decisions_total{outcome="approved"} 1.0' in metrics
 
 
 def test_unknown_graph_is_answered_in_the_ack(socket_bot, fake_slack):

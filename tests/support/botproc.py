@@ -92,7 +92,11 @@ class BotProcess:
         return self.http.post("/slack/events", content=body, headers=headers)
 
     def command(self, text: str, user: str = "U0REQ", channel: str = "C0REQ") -> httpx.Response:
-        return self.send(sr.command_body(text, user, channel))
+        """``/agent <text>``; answers sent to its response_url reach the fake Slack."""
+        hook = self.slack.response_url("cmd") if self.slack is not None else None
+        if hook is None:
+            return self.send(sr.command_body(text, user, channel))
+        return self.send(sr.command_body(text, user, channel, hook))
 
     def click(self, action_id: str, approval_id: str, user: str, **kw: Any) -> httpx.Response:
         """A click on the card's button, sent from the card's own message (channel and ts) as

@@ -47,8 +47,13 @@ def command_payload(
     }
 
 
-def command_body(text: str, user: str = "U0REQ", channel: str = "C0REQ") -> bytes:
-    return urlencode(command_payload(text, user, channel)).encode()
+def command_body(
+    text: str,
+    user: str = "U0REQ",
+    channel: str = "C0REQ",
+    response_url: str = "https://hooks.invalid/commands/1",
+) -> bytes:
+    return urlencode(command_payload(text, user, channel, response_url)).encode()
 
 
 def _payload(data: dict[str, Any]) -> bytes:

@@ -1,0 +1,78 @@
+"""What happened, written down twice: in the audit trail (who, what, when) and in the metrics
+(how many, how fast). The engine and the scheduler tell it; it never raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import Audit
+from bot.metrics import Metrics
+from bot.models import Approval, Decision, Run
+
+
+@dataclass
+class Journal:
+    audit: Audit
+    metrics: Metrics
+
+    def started(self, run: Run) -> None:
+        self.audit.record("started", run.thread_id, run.requester, graph=run.graph)
+
+    def requested(self, approval: Approval) -> None:
+        kind = approval.review.summary if approval.review else ""
+        self.audit.record("requested", approval.thread_id, "bot", approval.id, kind=kind)
+
+    def voted(self, approval: Approval, decision: Decision, kind: str) -> None:
+        self.audit.record("voted", approval.thread_id, decision.by, approval.id, vote=kind)
+
+    def decided(self, approval: Approval) -> None:
+        """A request closed: approved, edited, rejected, expired, cancelled..."""
+        decision = approval.decision
+        detail: dict[str, Any] = {}
+        if decision is not None:
+            if decision.reason:
+                detail["reason"] = decision.reason
+            if decision.approvers:
+                detail["approvers"] = list(decision.approvers)
+            if decision.message:
+                detail["note"] = decision.message
+            if approval.status == "edited":
+                detail["before"], detail["after"] = _before(approval), _after(decision)
+        actor = approval.decided_by or "scheduler"
+        self.audit.record(approval.status, approval.thread_id, actor, approval.id, **detail)
+        waited = (approval.decided_at or approval.created_at) - approval.created_at
+        self.metrics.decided(approval.status, waited)
+
+    def executed(self, approval: Approval) -> None:
+        self.audit.record("executed", approval.thread_id, "bot", approval.id)
+
+    def reminded(self, approval: Approval) -> None:
+        self.audit.record("reminded", approval.thread_id, "scheduler", approval.id)
+
+    def escalated(self, approval: Approval, level: int) -> None:
+        self.audit.record("escalated", approval.thread_id, "scheduler", approval.id, level=level)
+
+    def done(self, run: Run) -> None:
+        self.audit.record("done", run.thread_id, "bot")
+
+    def failed(self, run: Run, error: str) -> None:
+        self.audit.record("failed", run.thread_id, "bot", error=error[:1000])
+
+
+def _before(approval: Approval) -> Any:
+    review = approval.review
+    if review is None or not review.proposals:
+        return approval.payload.get("value")
+    if review.shape == "draft":
+        return {"text": review.proposals[0].description}
+    return [dict(p.details) for p in review.proposals]
+
+
+def _after(decision: Decision) -> Any:
+    if decision.items:
+        return [item.get("values") for item in decision.items]
+    after: dict[str, Any] = dict(decision.parameters or {})
+    if decision.text is not None:
+        after["text"] = decision.text
+    return after
