@@ -243,6 +243,7 @@ def test_three_revision_rounds_end_with_the_approved_third_draft_posted_once(
     assert len(reports) == 1 and reports[0]["text"].startswith("Approved.")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
     start_bot, fake_slack, tmp_path
 ):
@@ -271,6 +272,7 @@ def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
     assert _posts(fake_slack, "Draft: Announce the new office hours") == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_expiry_closes_a_request_still_short_of_its_quorum(start_bot, fake_slack, tmp_path):
     policy = f"graphs: {{draft: {{approvers: [{A}, {B}], quorum: 2, expire_after: 3s}}}}"
     bot = start_bot(POLICY_FILE=_policy(tmp_path, policy))
@@ -283,6 +285,7 @@ def test_expiry_closes_a_request_still_short_of_its_quorum(start_bot, fake_slack
     assert _posts(fake_slack, "Draft: Close the ticket queue") == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
     bot = start_bot(APPROVERS=f"{A},{B}")
     bot.command("two_person Freeze deploys tonight", user=REQ)
@@ -306,6 +309,7 @@ def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
 CLIN, SENIOR = "U0CLIN", "U0SENIOR"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_each_pause_of_a_graph_goes_to_its_own_stage_and_stage_two_says_who_signed_one(
     byo, fake_slack, effects
 ):
