@@ -1,4 +1,4 @@
-"""App Home: show what is waiting for a decision whenever someone opens the tab."""
+"""App Home: what is waiting for a decision, and your runs, whenever someone opens the tab."""
 
 from __future__ import annotations
 
@@ -15,4 +15,7 @@ def register(app: App, deps: Deps) -> None:
     def opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        deps.slack.publish_home(event["user"], home_view(deps.store.pending(MAX_LISTED + 1)))
+        user = event["user"]
+        runs = [(r, deps.store.latest_card(r.thread_id)) for r in deps.store.runs_of(user)]
+        view = home_view(deps.store.pending(MAX_LISTED), deps.store.count_pending(), runs)
+        deps.slack.publish_home(user, view)

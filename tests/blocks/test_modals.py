@@ -11,7 +11,7 @@ import pytest
 
 from bot.blocks import card, modals
 from bot.blocks.home import MAX_LISTED, home_view
-from bot.models import Approval
+from bot.models import Approval, Run
 from graphs.action import form_fields
 from graphs.actions import MAX_PARAM_CHARS, ActionSpec, default_registry
 from tests.fakes.blockkit import validate_view
@@ -208,10 +208,37 @@ def test_home_lists_what_waits_with_its_buttons(name):
 
 
 def test_home_lists_at_most_fifteen_and_counts_the_rest():
-    view = home_view(listed(MAX_LISTED + 5, HOSTILE))
+    view = home_view(listed(MAX_LISTED, HOSTILE), MAX_LISTED + 5)
     assert validate_view(view) == []
     decide_blocks = [b for b in view["blocks"] if b["type"] == "actions"]
     assert len(decide_blocks) == MAX_LISTED
-    assert blocks_text(view["blocks"]).endswith("…and 5 more.")
+    assert blocks_text(view["blocks"]).endswith("…and 5 more (20 waiting in all).")
     buttons = {el["action_id"] for b in decide_blocks for el in b["elements"]}
     assert buttons == {card.APPROVE, card.EDIT, card.REJECT}
+
+
+def test_home_with_five_hundred_waiting_and_a_huge_kind_stays_within_slacks_limits():
+    huge_kind = [
+        replace(a, review=replace(a.review, summary="k" * 5000)) for a in listed(MAX_LISTED)
+    ]
+    runs = [
+        (
+            Run(f"{i:032x}", "draft", "r" * 5000, "U0REQ", "C0", "C0", "waiting", None, 0.0, 0.0),
+            huge_kind[0],
+        )
+        for i in range(30)
+    ]
+    view = home_view(huge_kind, 500, runs)
+    assert validate_view(view) == []
+    assert len(view["blocks"]) <= 100
+    assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if b["type"] == "section")
+    shown = blocks_text(view["blocks"])
+    assert "…and 485 more (500 waiting in all)." in shown
+    assert "Your runs" in shown and shown.count("• `") == 10
+
+
+def test_home_leaves_out_an_actions_block_with_no_buttons():
+    [approval] = listed(1)
+    bare = replace(approval, review=replace(approval.review, proposals=()))
+    view = home_view([bare])
+    assert validate_view(view) == [] and all(b["type"] != "actions" for b in view["blocks"])

@@ -15,6 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.blocks import card as ids
+from bot.db import open_database
+from bot.models import RunRequest
+from bot.review import Review
+from bot.store import Store
+from tests.support import slack_requests as sr
 from tests.support.botproc import ROOT
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
 
@@ -232,3 +237,32 @@ def test_metrics_move_when_decisions_happen(start_bot, fake_slack):
         assert time.monotonic() < deadline, "the scheduler never ticked"
         time.sleep(0.2)
     assert "slack_api_errors_total" in after
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_home_tab_with_five_hundred_waiting_is_cut_with_a_count(
+    start_bot, fake_slack, database_url
+):
+    bot = start_bot(APPROVERS=BOSS)
+    bot.command("A run of my own", user=BOSS)
+    wait_card(fake_slack)
+    db = open_database(database_url)
+    try:
+        store = Store(db, time.time)
+        review = Review("plain", "x", (), summary="a very long kind " * 300)
+        for n in range(499):
+            run = store.create_run(
+                f"{n:032x}", RunRequest("draft", f"Request {n}", REQ, "C0", "C0")
+            )
+            store.add_approval(run, "i", {}, review)
+    finally:
+        db.close()
+
+    assert bot.send(sr.home_opened_body(BOSS)).status_code == 200
+    [published] = fake_slack.wait_for("views.publish", timeout=15)
+    assert published.ok, published.response  # Slack's limits hold: 100 blocks, 3,000 chars
+    view = published.params["view"]
+    assert len(view["blocks"]) <= 100
+    shown = blocks_text(view["blocks"])
+    assert "…and 485 more (500 waiting in all)." in shown
+    assert "Your runs" in shown and "A run of my own" in shown
