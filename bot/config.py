@@ -51,6 +51,8 @@ class Settings:
     email_from: str
     webhook_allowlist: tuple[str, ...] = field(default=())
     langgraph_config: str = "langgraph.json"
+    api_token: str | None = None  # the HTTP approval API is on only with one
+    log_format: str = "text"
 
     @property
     def socket_mode(self) -> bool:
@@ -156,6 +158,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         policy_file=env.get("POLICY_FILE", "").strip() or _default_policy_file(),
         smtp_url=env.get("SMTP_URL", "").strip() or None,
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
+        api_token=_api_token(env),
+        log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
         webhook_allowlist=tuple(
             p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p.strip()
         ),
@@ -165,3 +169,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _default_policy_file() -> str | None:
     """``policy.yaml`` in the working directory, when there is one (as with langgraph.json)."""
     return "policy.yaml" if Path("policy.yaml").is_file() else None
+
+
+def _api_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("API_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise ConfigError("API_TOKEN: use at least 16 random characters (or leave it unset)")
+    return token or None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} must be one of {', '.join(choices)}")
+    return value

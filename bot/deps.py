@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 
+from bot.api import Api
 from bot.audit import Audit
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
@@ -49,6 +50,7 @@ class Deps:
     metrics: Metrics
     health: Health
     operations: Operations
+    api: Api | None  # the HTTP approval API, when API_TOKEN is set
 
     @property
     def graphs(self) -> list[str]:
@@ -147,4 +149,7 @@ def build_deps(
         metrics,
         health,
         Operations(store, engine, audit),
+        Api(settings.api_token, store, engine, audit, list(registry), default_graph)
+        if settings.api_token
+        else None,
     )

@@ -39,6 +39,7 @@ from bot.timeline import PlannedJob, Policies, plan
 from bot.worker import Worker
 
 logger = logging.getLogger(__name__)
+Tell = Callable[[str, str, str], None]  # (channel, user, text): what a person is told
 
 
 @dataclass
@@ -107,14 +108,19 @@ class Engine:
         decision: Decision,
         channel: str | None = None,
         received_at: float | None = None,
+        tell: Tell | None = None,
+        background: bool = False,
     ) -> bool:
         """Apply a person's click or modal submission; True when this decision won.
         ``received_at``: when Slack delivered it (a click acknowledged before the deadline
-        beats the expiry, even if the bot only gets to it after)."""
+        beats the expiry, even if the bot only gets to it after). ``tell``: how the person
+        hears a refusal or a receipt (default: an ephemeral in Slack); ``background``: resume
+        the graph in the worker pool rather than before returning."""
+        tell = tell or self.slack.tell
         approval = self.store.get_approval(approval_id)
         if approval is None:
             where = channel or decision.by
-            self.slack.tell(where, decision.by, "I can't find that approval request any more.")
+            tell(where, decision.by, "I can't find that approval request any more.")
             return False
         approval = self._with_card(approval, decision.origin, decision.shows_request)
         if not from_its_card(approval, decision.origin):
@@ -126,7 +132,7 @@ class Engine:
             self.expire(approval, overdue)
             approval = self.store.get_approval(approval_id) or approval
         if not approval.pending:
-            self.slack.tell(approval.channel, decision.by, already_decided(approval))
+            tell(approval.channel, decision.by, already_decided(approval))
             return False
         ballot = Ballot("moved", approval)
         for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
@@ -136,7 +142,7 @@ class Engine:
                 if why is None and not adapters.permits(approval.review, decision):
                     why = NOT_OFFERED
                 if why:
-                    self.slack.tell(approval.channel, decision.by, why)
+                    tell(approval.channel, decision.by, why)
                     return False
                 kind = self.signing.vote_kind(approval, decision)
                 if kind is None:  # one click settles it
@@ -146,27 +152,32 @@ class Engine:
                     ballot = self.store.vote(approval.id, approval.stage, decision, kind)
             if ballot.outcome != "moved":
                 break
-        return self._counted(approval, decision, ballot)
+        return self._counted(approval, decision, ballot, tell, background)
 
-    def _counted(self, approval: Approval, decision: Decision, ballot: Ballot) -> bool:
+    def _counted(
+        self, approval: Approval, decision: Decision, ballot: Ballot, tell: Tell, background: bool
+    ) -> bool:
         """Act on what a click did: apply a settled request, or show the votes so far."""
         if ballot.outcome == "decided" and ballot.approval is not None:
             self.store.cancel_jobs(approval.id)
             self.journal.decided(ballot.approval)
-            self.apply(ballot.approval)
+            if background:
+                self.worker.submit(self.apply, ballot.approval)
+            else:
+                self.apply(ballot.approval)
             return True
         latest = self.store.get_approval(approval.id) or approval
         if ballot.outcome in ("closed", "moved"):
-            self.slack.tell(approval.channel, decision.by, already_decided(latest))
+            tell(approval.channel, decision.by, already_decided(latest))
             return False
         if not latest.pending:  # counted, and another vote settled it just after
             note = f"Your vote is recorded, and the request is now decided: {outcome_line(latest)}"
-            self.slack.tell(approval.channel, decision.by, note)
+            tell(approval.channel, decision.by, note)
             return False
         if ballot.outcome != "duplicate":
             self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
             self.refresh_card(latest)
-        self.slack.tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
+        tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
         if ballot.outcome == "advanced" and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
             note = f"{self.signing.next_stage(latest)} Please decide on the card above."

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.api import Api
 from bot.health import Health
 from bot.metrics import CONTENT_TYPE, Metrics
 
@@ -57,8 +58,9 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
     return bolt_request
 
 
-def operations_routes(health: Health, metrics: Metrics) -> list[Route]:
-    """``GET /healthz`` and ``GET /metrics``: served in both modes (Socket Mode on PORT too)."""
+def operations_routes(health: Health, metrics: Metrics, api: Api | None = None) -> list[Route]:
+    """``GET /healthz``, ``GET /metrics`` and the approval API (when on): served in both modes
+    (in Socket Mode on PORT too)."""
 
     async def healthz(_: Request) -> Response:
         ok, report = await run_in_threadpool(health.check)
@@ -71,14 +73,17 @@ def operations_routes(health: Health, metrics: Metrics) -> list[Route]:
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", scrape, methods=["GET"]),
+        *(api.routes() if api is not None else []),
     ]
 
 
-def create_operations_asgi(health: Health, metrics: Metrics) -> Starlette:
-    return Starlette(routes=operations_routes(health, metrics))
+def create_operations_asgi(health: Health, metrics: Metrics, api: Api | None) -> Starlette:
+    return Starlette(routes=operations_routes(health, metrics, api))
 
 
-def create_asgi(app: App, signing_secret: str, health: Health, metrics: Metrics) -> Starlette:
+def create_asgi(
+    app: App, signing_secret: str, health: Health, metrics: Metrics, api: Api | None = None
+) -> Starlette:
     async def events(request: Request) -> Response:
         started = time.perf_counter()
         body = await request.body()
@@ -111,7 +116,7 @@ def create_asgi(app: App, signing_secret: str, health: Health, metrics: Metrics)
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
-            *operations_routes(health, metrics),
+            *operations_routes(health, metrics, api),
         ]
     )
 
