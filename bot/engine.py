@@ -276,6 +276,7 @@ class Engine:
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
             self._show_decided(current)
+            self._note_edit(run, current)
             attempt = self.store.count_apply(approval.id)
             try:
                 state = self.runner.state(run.graph, run.thread_id)
@@ -378,6 +379,16 @@ class Engine:
 
     def _show_decided(self, approval: Approval) -> None:
         self.refresh_card(approval)
+
+    def _note_edit(self, run: Run, approval: Approval) -> None:
+        """An edit's before and after, once, in the run's thread (the card shows only after)."""
+        note = notices.edit_note(approval)
+        if note is None:
+            return
+        try:
+            self.ledger.once(f"{approval.id}:edit-note", lambda: self.say(run, note))
+        except Exception:
+            logger.exception("could not post the edit note of request %s", approval.id)
 
     def draw_card(self, approval: Approval) -> None:
         """Redraw the card: pending with its deadlines and sign-off so far, or decided."""

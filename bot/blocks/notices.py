@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks.card import kind_of, when
+from bot.blocks.text import quote, safe
 from bot.durations import format_duration
 from bot.models import Approval, Job
 
@@ -78,3 +79,29 @@ def retry_blocks(text: str, thread_id: str) -> list[dict[str, Any]]:
             ],
         },
     ]
+
+
+def edit_note(approval: Approval) -> str | None:
+    """For the run's thread: what an edit changed, before and after; None if nothing shows."""
+    decision, review = approval.decision, approval.review
+    if decision is None or approval.status != "edited" or review is None:
+        return None
+    by = f"<@{approval.decided_by}>"
+    if review.shape == "draft" and decision.text is not None and review.proposals:
+        before, _ = quote(review.proposals[0].description, 1500)
+        after, _ = quote(decision.text, 1500)
+        return f"✏️ {by} edited the draft before approving it.\n*Before*\n{before}\n*After*\n{after}"
+    if decision.parameters is None or len(review.proposals) != 1:
+        return None
+    was = dict(review.proposals[0].details)
+    changed = [
+        (name, was.get(name, ""), value if isinstance(value, str) else str(value))
+        for name, value in decision.parameters.items()
+        if was.get(name) != (value if isinstance(value, str) else str(value))
+    ]
+    if not changed:
+        return f"✏️ {by} opened the edit and approved it unchanged."
+    lines = [f"✏️ {by} edited it before approving:"]
+    for name, before, after in changed[:20]:
+        lines.append(f"• *{safe(name, 80)[0]}*: {safe(before, 300)[0]} → {safe(after, 300)[0]}")
+    return "\n".join(lines)

@@ -84,3 +84,15 @@ def test_needed_says_how_many_more_and_from_whom():
         "1 of 2 approvals so far; it needs 1 more from <@U0B>."
     )
     assert progress.needed(count, Stage(), "x").endswith("this stage is signed.")
+
+
+def test_an_edit_note_shows_only_what_changed():
+    from bot.blocks.notices import edit_note
+    from tests.support.approvals import action
+
+    approval = action("Mail ops", {"to": "ops@x.co", "subject": "Hi", "body": "<!here> text"})
+    edited = decided(approval, "edit", parameters={"to": "ops@x.co", "subject": "Hello"})
+    assert edit_note(edited) == ("✏️ <@U0BOSS> edited it before approving:\n• *subject*: Hi → Hello")
+    same = decided(approval, "edit", parameters={"to": "ops@x.co"})
+    assert edit_note(same) == "✏️ <@U0BOSS> opened the edit and approved it unchanged."
+    assert edit_note(decided(approval, "approve")) is None

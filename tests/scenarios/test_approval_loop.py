@@ -57,8 +57,19 @@ def test_edit_posts_the_edited_text_not_the_original(start_bot, fake_slack):
     )
     assert ok.status_code == 200 and ok.content in (b"", b"{}")
 
-    posted = fake_slack.wait_for("chat.postMessage", lambda c: "Ship it" in c.params["text"])
+    posted = fake_slack.wait_for(
+        "chat.postMessage", lambda c: "Ship it" in c.params["text"] and "thread_ts" not in c.params
+    )
     assert posted[0].params["text"] == "Ship it @\u2060here"
+    # The run's thread says what the edit changed, before and after.
+    [note] = fake_slack.wait_for(
+        "chat.postMessage", lambda c: "edited the draft" in c.params["text"]
+    )
+    assert note.params["thread_ts"] == card.ts
+    assert note.params["text"] == (
+        "✏️ <@U0REQ> edited the draft before approving it.\n*Before*\n"
+        "&gt; Draft: Write the release note\n*After*\n&gt; Ship it @\u2060here"
+    )
     originals = [
         c
         for c in fake_slack.calls("chat.postMessage")
