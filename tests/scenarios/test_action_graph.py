@@ -54,7 +54,13 @@ def section_texts(blocks: list[dict]) -> list[str]:
 
 
 def thread_report(fake_slack, card: Card) -> str:
-    [report] = fake_slack.wait_for("chat.postMessage", lambda c: c.params["thread_ts"] == card.ts)
+    """The run's report under the card (an edit's before-and-after note is not it)."""
+
+    def reported(call) -> bool:
+        note = str(call.params.get("text") or "").startswith("✏️")
+        return call.params["thread_ts"] == card.ts and not note
+
+    [report] = fake_slack.wait_for("chat.postMessage", reported)
     return report.params["text"]
 
 

@@ -57,10 +57,14 @@ def posts(fake_slack: FakeSlack, card: Card) -> list[Call]:
 
 
 def wait_report(fake_slack: FakeSlack, card: Card, timeout: float = 20) -> Call:
-    """The thread reply under the card: it comes after the outcome was posted."""
-    return fake_slack.wait_for(
-        "chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts, timeout=timeout
-    )[0]
+    """The run's report under the card (not an edit's note): it comes after the outcome was
+    posted."""
+
+    def reported(call: Call) -> bool:
+        note = str(call.params.get("text") or "").startswith("✏️")
+        return call.params.get("thread_ts") == card.ts and not note
+
+    return fake_slack.wait_for("chat.postMessage", reported, timeout=timeout)[0]
 
 
 def assert_all_calls_ok(fake_slack: FakeSlack) -> None:
@@ -111,6 +115,12 @@ def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(start_bot, f
     wait_report(fake_slack, edited_card)
     [outcome] = posts(fake_slack, edited_card)
     assert unescape(outcome.params["text"]) == edit
+    # The edit's before-and-after note quotes it too, and mentions nobody.
+    [note] = [
+        c for c in fake_slack.calls("chat.postMessage") if "edited the draft" in c.params["text"]
+    ]
+    assert live_tokens(note.params["text"], trusted_users=[REQUESTER]) == []
+    assert edit in unescape(note.params["text"])
     fake_slack.wait_for("chat.update", lambda c: "Edited and approved" in shown_text(c))
 
     bot.command("Announce the barbecue")

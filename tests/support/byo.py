@@ -19,12 +19,13 @@ def ran(effects: Path, kind: str) -> list[Any]:
 
 def report(fake_slack, card: Card) -> str:
     """The run's report: a reply in the card's thread (a later round's card sits in the thread
-    of the run's first card) that is not itself a card."""
+    of the run's first card) that is not itself a card, nor an edit's before-and-after note."""
     root = fake_slack.message(card.channel, card.ts).get("thread_ts") or card.ts
 
     def reported(call) -> bool:
         blocks = call.params.get("blocks") or []
-        return call.params.get("thread_ts") == root and approval_id_of(blocks) is None
+        note = str(call.params.get("text") or "").startswith("✏️")  # an edit's before/after
+        return call.params.get("thread_ts") == root and approval_id_of(blocks) is None and not note
 
     [posted] = fake_slack.wait_for("chat.postMessage", reported)
     return posted.params["text"]
