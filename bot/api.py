@@ -144,7 +144,11 @@ class Api:
         if kind not in ("approve", "reject", "edit"):
             raise Invalid("decision", "decision must be approve, reject or edit")
         by = _id(body, "by", _USER, "the Slack user id (U…) of the person deciding")
-        found = await run_in_threadpool(self._find, request.path_params["run"])
+        return await run_in_threadpool(self._decided, request.path_params["run"], kind, by, body)
+
+    def _decided(self, run_id: str, kind: str, by: str, body: dict[str, Any]) -> Response:
+        """Decide as a click would, the graph resumed in the background; what happened."""
+        found = self._find(run_id)
         if isinstance(found, Response):
             return found
         approval = _which(self.store.run_approvals(found.thread_id), body.get("request"))
@@ -152,15 +156,11 @@ class Api:
             return approval
         decision = _decision(approval, kind, by, body)
         told: list[str] = []
-        won = await run_in_threadpool(
-            self.engine.decide,
-            approval.id,
-            decision,
-            None,
-            None,
-            lambda _channel, _user, text: told.append(text),
-            True,
-        )
+
+        def tell(_channel: str, _user: str, text: str) -> None:
+            told.append(text)
+
+        won = self.engine.decide(approval.id, decision, tell=tell, background=True)
         latest = self.store.get_approval(approval.id) or approval
         if won:
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})

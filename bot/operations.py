@@ -73,7 +73,10 @@ class Operations:
             )
         if run.status in FINISHED:
             return f"Run {short} is already {run.status}; there is nothing to cancel."
-        pending = [a for a in self.store.run_approvals(run.thread_id) if a.pending]
+        approvals = self.store.run_approvals(run.thread_id)
+        if any(not a.pending and a.applied_at is None for a in approvals):
+            return f"Too late: run {short} is carrying out a decision right now."
+        pending = [a for a in approvals if a.pending]
         decision = Decision("cancel", user)
         claimed = [c for a in pending if (c := self.store.claim(a.id, decision)) is not None]
         if pending and not claimed:
@@ -82,7 +85,7 @@ class Operations:
         for approval in claimed:
             self.store.cancel_jobs(approval.id)
             self.store.mark_applied(approval.id)  # there is nothing to resume
-            self.audit.record("cancelled", run.thread_id, user, approval.id)
+            self.engine.journal.decided(approval)
             self.engine.refresh_card(approval)
         if not claimed:
             self.audit.record("cancelled", run.thread_id, user)
