@@ -138,7 +138,7 @@ class Engine:
         for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
             approval = ballot.approval or approval
             with self.signing.guard(approval):
-                why = self._refusal(approval, decision.by)
+                why = self.signing.refusal(approval, decision.by)
                 if why is None and not adapters.permits(approval.review, decision):
                     why = NOT_OFFERED
                 if why:
@@ -183,9 +183,6 @@ class Engine:
             note = f"{self.signing.next_stage(latest)} Please decide on the card above."
             self.slack.reply(latest.channel, latest.thread_ts or latest.ts, note)
         return False
-
-    def _refusal(self, approval: Approval, user: str) -> str | None:
-        return self.signing.refusal(approval, user)
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
@@ -258,7 +255,7 @@ class Engine:
             return approval, NOT_FROM_CARD
         if not approval.pending:
             return approval, already_decided(approval)
-        return approval, self._refusal(approval, user)
+        return approval, self.signing.refusal(approval, user)
 
     def apply(self, approval: Approval) -> None:
         """Resume the thread with a claimed decision, unless that already happened."""
