@@ -14,7 +14,9 @@ possible is a process dying between Slack's answer and the job's ``done`` mark.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,7 +42,9 @@ class Scheduler:
     slack: Slack
     health: Health
     lease: float = 120.0
-    batch: int = 20
+    batch: int = 200
+    per_tick: int = 2000
+    fanout: int = 4  # channels posted to at once
 
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
@@ -51,13 +55,62 @@ class Scheduler:
         except Exception:  # the database may be away: the jobs get their own chance
             logger.exception("recovery sweep failed")
         count = 0
-        while jobs := self.store.claim_due_jobs(self.lease, self.batch):
-            for job in jobs:
-                self.run(job)
+        # A long backlog drains over several ticks: each does at most ``per_tick`` jobs.
+        while count < self.per_tick and (jobs := self.store.claim_due_jobs(self.lease, self.batch)):
+            self.run_batch(jobs)
             count += len(jobs)
             if len(jobs) < self.batch:
                 break
         return count
+
+    def run_batch(self, jobs: list[Job]) -> None:
+        """Reminders falling due together for one channel become one digest message (Slack
+        takes about one message a second per channel); channels are served concurrently."""
+        digests: dict[str, list[tuple[Job, Approval]]] = defaultdict(list)
+        alone: list[Job] = []
+        for job in jobs:
+            approval = self._remindable(job)
+            if approval is None:
+                alone.append(job)
+            else:
+                digests[approval.channel].append((job, approval))
+        for channel, items in list(digests.items()):
+            if len(items) == 1:  # one reminder: in the card's thread, as always
+                alone.append(items[0][0])
+                del digests[channel]
+        for job in alone:
+            self.run(job)
+        if digests:
+            with ThreadPoolExecutor(min(self.fanout, len(digests))) as pool:
+                list(pool.map(self._digest, digests.items()))
+
+    def _remindable(self, job: Job) -> Approval | None:
+        """The request of a reminder that can go in a digest now, else None (``run`` decides)."""
+        if job.kind != "remind":
+            return None
+        approval = self.store.get_approval(job.approval_id)
+        if approval is None or not approval.pending or approval.ts is None:
+            return None
+        return None if self.store.overdue_expiry(approval.id) is not None else approval
+
+    def _digest(self, entry: tuple[str, list[tuple[Job, Approval]]]) -> None:
+        channel, items = entry
+        now = self.store.clock()
+        who: list[str] = []
+        for _, approval in items:
+            who += [a for a in self.engine.signing.stage_of(approval)[1].approvers if a not in who]
+        waiting = [(approval, now - approval.created_at) for _, approval in items]
+        try:
+            self.slack.reply(channel, None, notices.digest(waiting, notices.mentions(who)))
+        except Exception as exc:
+            logger.warning("reminder digest for %s failed (%s); retrying", channel, exc)
+            for job, _ in items:
+                delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+                self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
+            return
+        for job, approval in items:
+            self.store.finish_job(job.id)
+            self.engine.journal.reminded(approval)
 
     def run(self, job: Job) -> None:
         self.engine.journal.metrics.scheduler_lag.set(max(0.0, self.store.clock() - job.due_at))

@@ -11,7 +11,7 @@ from bot.config import load_settings
 from bot.deps import build_deps
 from bot.models import Decision, RunRequest
 from bot.worker import InlineWorker
-from tests.support.cards import blocks_text, has_buttons, wait_card
+from tests.support.cards import blocks_text, has_buttons, wait_card, wait_cards
 
 HOUR = 3600.0
 POLICY = """
@@ -214,3 +214,43 @@ def test_a_failed_card_update_is_retried_until_the_card_shows_the_outcome(deps, 
     assert not has_buttons(final)
     assert "Expired after 24h — rejected automatically" in blocks_text(final["blocks"])
     assert len([c for c in fake_slack.calls("chat.update") if c.ok]) == 1
+
+
+def test_reminders_due_together_in_one_channel_become_one_digest(deps, fake_slack, clock):
+    for n in range(3):
+        _start(deps, f"Notice {n}")
+    cards = wait_cards(fake_slack, 3)
+    clock.advance(1 * HOUR)
+    assert deps.scheduler.tick() == 3
+    digests = [
+        c
+        for c in fake_slack.calls("chat.postMessage")
+        if "requests are waiting" in c.params["text"]
+    ]
+    assert len(digests) == 1 and "thread_ts" not in digests[0].params
+    text = digests[0].params["text"]
+    assert text.startswith(":alarm_clock: <@U0BOSS> 3 requests are waiting for a decision:")
+    for card in cards:
+        assert f"https://slack.com/archives/{card.channel}/p{card.ts.replace('.', '')}" in text
+        assert _thread_texts(fake_slack, card) == []  # no reply per card
+    assert deps.scheduler.tick() == 0  # each reminder sent once
+    events = [e.event for e in deps.operations.audit.since(0)]
+    assert events.count("reminded") == 3
+
+
+def test_a_failed_digest_is_retried_not_lost(deps, fake_slack, clock):
+    for n in range(2):
+        _start(deps, f"Item {n}")
+    wait_cards(fake_slack, 2)
+    clock.advance(1 * HOUR)
+    fake_slack.fail_next("chat.postMessage", status=200, error="fatal_error", retry_after=None)
+    deps.scheduler.tick()
+    assert not [
+        c for c in fake_slack.calls("chat.postMessage") if c.ok and "waiting" in c.params["text"]
+    ]
+    clock.advance(600)
+    deps.scheduler.tick()
+    sent = [
+        c for c in fake_slack.calls("chat.postMessage") if c.ok and "2 requests" in c.params["text"]
+    ]
+    assert len(sent) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks.card import kind_of, when
-from bot.blocks.text import quote, safe
+from bot.blocks.runs import link
+from bot.blocks.text import escape, quote, safe
 from bot.durations import format_duration
 from bot.models import Approval, Job
 
@@ -21,6 +22,25 @@ def reminder(approval: Approval, waited: float, who: str) -> str:
         f":alarm_clock: {ask} this {kind} has been waiting {format_duration(int(waited))} "
         "for a decision."
     )
+
+
+DIGEST_LISTED = 25
+
+
+def digest(waiting: list[tuple[Approval, float]], who: str) -> str:
+    """One message for many reminders due at once in a channel, oldest first, with links."""
+    waiting = sorted(waiting, key=lambda item: -item[1])
+    ask = f"{who} " if who else ""
+    lines = [f":alarm_clock: {ask}{len(waiting)} requests are waiting for a decision:"]
+    for approval, waited in waiting[:DIGEST_LISTED]:
+        request, _ = safe(approval.request, 80)
+        lines.append(
+            f"• {link(approval)}: {escape(kind_of(approval))} for <@{approval.requester}>, "
+            f"waiting {format_duration(int(waited))}: {request}"
+        )
+    if len(waiting) > DIGEST_LISTED:
+        lines.append(f"…and {len(waiting) - DIGEST_LISTED} more: `/agent pending` lists them.")
+    return "\n".join(lines)
 
 
 def escalation(approval: Approval, job: Job, waited: float, permalink: str | None) -> str:
