@@ -50,6 +50,7 @@ class Api:
     audit: Audit
     graphs: list[str]
     default_graph: str
+    approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
 
     def routes(self) -> list[Route]:
         return [
@@ -89,8 +90,9 @@ class Api:
         graph = body.get("graph", self.default_graph)
         if graph not in self.graphs:
             raise Invalid("graph", f"graph must be one of: {', '.join(self.graphs)}")
+        cards = self.approvals_channel or channel
         run = await run_in_threadpool(
-            self.engine.start, RunRequest(graph, text, requester, channel, channel)
+            self.engine.start, RunRequest(graph, text, requester, channel, cards)
         )
         return JSONResponse(_run_json(run), status_code=201)
 

@@ -149,7 +149,15 @@ def build_deps(
         metrics,
         health,
         Operations(store, engine, audit),
-        Api(settings.api_token, store, engine, audit, list(registry), default_graph)
+        Api(
+            settings.api_token,
+            store,
+            engine,
+            audit,
+            list(registry),
+            default_graph,
+            settings.approvals_channel,
+        )
         if settings.api_token
         else None,
     )
