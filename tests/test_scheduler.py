@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.deps import build_deps
 from bot.models import Decision, RunRequest
-from bot.worker import InlineWorker
 from tests.support.cards import blocks_text, has_buttons, wait_card, wait_cards
+from tests.support.inprocess import Clock, inprocess_deps
 
 HOUR = 3600.0
 POLICY = """
@@ -26,17 +24,6 @@ graphs:
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -46,19 +33,7 @@ def clock() -> Clock:
 def deps(fake_slack, fake_openai, database_url, clock, tmp_path: Path):
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    settings = load_settings(
-        {
-            "SLACK_BOT_TOKEN": fake_slack.bot_token,
-            "SLACK_SIGNING_SECRET": "s",
-            "SLACK_API_URL": fake_slack.api_url,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": fake_openai.base_url,
-            "DATABASE_URL": database_url,
-            "APPROVERS": "U0BOSS",
-            "POLICY_FILE": str(policy),
-        }
-    )
-    built = build_deps(settings, clock=clock, worker=InlineWorker())
+    built = inprocess_deps(fake_slack, fake_openai, database_url, clock, policy, APPROVERS="U0BOSS")
     yield built
     built.close()
 
