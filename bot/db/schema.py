@@ -141,4 +141,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
         ],
     ),
+    (
+        9,
+        [
+            # What waits, oldest first: the Home tab, /agent pending, the pending gauge and the
+            # sweep for unposted cards read only these rows, however many were ever decided.
+            """CREATE INDEX IF NOT EXISTS approvals_pending ON approvals (created_at)
+                WHERE status = 'pending'""",
+        ],
+    ),
 ]

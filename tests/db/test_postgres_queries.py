@@ -30,3 +30,26 @@ def test_claim_due_jobs_uses_the_due_index(postgres_url):
         plan = conn.execute("EXPLAIN " + sql.replace("%(limit)s", "20")).fetchall()
     text = "\n".join(row[0] for row in plan)
     assert "jobs_due" in text, text
+
+
+def test_what_waits_is_read_through_the_pending_index(postgres_url):
+    db = open_database(postgres_url)
+    db.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO runs VALUES ('t', 'draft', 'r', 'U1', 'C1', 'C1', 'done', NULL, 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester,"
+            " payload, channel, ts, status, created_at)"
+            " SELECT g::text, 't', g::text, 'draft', 'r', 'U1', '{}', 'C1', '1.0',"
+            " CASE WHEN g % 100 = 0 THEN 'pending' ELSE 'approved' END, g"
+            " FROM generate_series(1, 50000) g"
+        )
+        conn.execute("ANALYZE approvals")
+        plans = {}
+        for name, sql in (("pending", q.PENDING), ("cardless", q.CARDLESS)):
+            text = sql.replace("%(limit)s", "20").replace("%(before)s", "1e9")
+            plans[name] = "\n".join(r[0] for r in conn.execute("EXPLAIN " + text).fetchall())
+    for name, plan in plans.items():
+        assert "approvals_pending" in plan, (name, plan)
