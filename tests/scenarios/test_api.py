@@ -10,7 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.blocks import card as ids
-from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
+from tests.support.cards import (
+    blocks_text,
+    current,
+    has_buttons,
+    wait_card,
+    wait_cards,
+    wait_settled,
+)
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
 TOKEN = "test-token-0123456789abcdef"
@@ -140,12 +147,7 @@ def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(start_bot,
     codes = [r.result().status_code for r in results]
     assert set(codes) <= {200, 409}
     for card in by_run.values():
-        deadline = time.monotonic() + 15
-        while has_buttons(current(fake_slack, card)):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(1)
-        shown = blocks_text(current(fake_slack, card)["blocks"])
+        shown = wait_settled(fake_slack, card)
         text = re.search(r"Draft: Race item \d", card.text).group(0)
         if "Approved* by" in shown:
             assert len(_posted(fake_slack, text)) == 1

@@ -21,7 +21,14 @@ from bot.review import Review
 from bot.store import Store
 from tests.support import slack_requests as sr
 from tests.support.botproc import ROOT
-from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
+from tests.support.cards import (
+    blocks_text,
+    current,
+    has_buttons,
+    wait_card,
+    wait_cards,
+    wait_settled,
+)
 
 REQ, BOSS, RANDO = "U0REQ", "U0BOSS", "U0RANDO"
 
@@ -156,12 +163,7 @@ def test_cancel_racing_approve_has_exactly_one_winner(start_bot, fake_slack):
             pool.submit(second.command, f"cancel {run}", REQ)
             pool.submit(first.click, ids.APPROVE, card.approval_id, BOSS)
     for card in cards:
-        deadline = time.monotonic() + 15
-        while has_buttons(current(fake_slack, card)):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(1)
-        shown = blocks_text(current(fake_slack, card)["blocks"])
+        shown = wait_settled(fake_slack, card)
         text = re.search(r"Draft: Race \d", card.text).group(0)
         posted = [c for c in fake_slack.calls("chat.postMessage") if c.params["text"] == text]
         if "Approved* by" in shown:
