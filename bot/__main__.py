@@ -96,7 +96,7 @@ def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
     # (worker drain, exit 0) instead of the default handler killing the process mid-way.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    asgi = create_asgi(app, signing_secret, deps.health, deps.metrics, deps.api)
+    asgi = create_asgi(app, signing_secret, deps.health, deps.metrics, deps.routes)
     logger.info("listening on port %s at POST /slack/events", port)
     try:
         uvicorn.run(
@@ -116,7 +116,7 @@ def serve_operations(deps: Deps, port: int) -> None:
     from bot.server import create_operations_asgi
 
     config = uvicorn.Config(
-        create_operations_asgi(deps.health, deps.metrics, deps.api),
+        create_operations_asgi(deps.health, deps.metrics, deps.routes),
         host="0.0.0.0",
         port=port,
         log_level="warning",

@@ -53,10 +53,39 @@ class Settings:
     langgraph_config: str = "langgraph.json"
     api_token: str | None = None  # the HTTP approval API is on only with one
     log_format: str = "text"
+    langgraph: ServerSettings | None = None  # graphs run on a LangGraph Server, not in-process
 
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the agents run when a LangGraph Server runs them (``LANGGRAPH_API_URL``)."""
+
+    url: str
+    api_key: str | None
+    webhook_url: str | None  # the bot's /langgraph/webhook as the server reaches it
+    poll_every: float  # seconds between looks at the threads under way
+
+
+def _server(env: Mapping[str, str]) -> ServerSettings | None:
+    url = env.get("LANGGRAPH_API_URL", "").strip().rstrip("/")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"LANGGRAPH_API_URL: {url!r} is not an http(s) URL")
+    webhook = env.get("LANGGRAPH_WEBHOOK_URL", "").strip() or None
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise ConfigError(f"LANGGRAPH_WEBHOOK_URL: {webhook!r} is not an http(s) URL")
+    return ServerSettings(
+        url=url,
+        api_key=env.get("LANGGRAPH_API_KEY", "").strip() or None,
+        webhook_url=webhook,
+        # Without a webhook, polling is how the bot hears of a pause: look often.
+        poll_every=_number(env, "LANGGRAPH_POLL_EVERY", "5" if webhook else "1", float),
+    )
 
 
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -111,8 +140,10 @@ def database_url(env: Mapping[str, str]) -> str:
     raise ConfigError(f"DATABASE_URL: {url!r} must start with postgresql:// or sqlite:///")
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise ConfigError on the first problem."""
+def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False) -> Settings:
+    """Read and validate every setting; raise ConfigError on the first problem. ``for_graphs``:
+    only the graphs' settings matter (a LangGraph Server runs them; it receives no Slack
+    requests, so no signing secret is needed)."""
     env = os.environ if env is None else env
     bot_token = _required(env, "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…)")
     if not bot_token.startswith("xoxb-"):
@@ -121,7 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
     secret = env.get("SLACK_SIGNING_SECRET", "").strip() or None
-    if app_token is None and secret is None:
+    if app_token is None and secret is None and not for_graphs:
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode checks every request with it "
             "(or set SLACK_APP_TOKEN to run in Socket Mode)"
@@ -160,6 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
         api_token=_api_token(env),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
+        langgraph=_server(env),
         webhook_allowlist=tuple(
             p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p.strip()
         ),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from starlette.routing import Route
 
 from bot.api import Api
 from bot.audit import Audit
@@ -15,20 +16,23 @@ from bot.db import Database, open_database
 from bot.driver import Driver
 from bot.effects import Ledger
 from bot.engine import Engine
-from bot.graph_settings import load_graph_settings
+from bot.graph_settings import GraphSettings, load_graph_settings
 from bot.health import Health
 from bot.journal import Journal
 from bot.metrics import Metrics
 from bot.operations import Operations
 from bot.policy import Directory
 from bot.registry import RegisteredGraph, load_registry
-from bot.runner import InProcessRunner
+from bot.runner import InProcessRunner, Runner
 from bot.scheduler import Scheduler
+from bot.server_graphs import server_client, server_registry
+from bot.server_runner import ServerRunner
 from bot.signing import Signing
 from bot.signoff import load_signoffs
 from bot.slack import Slack, make_client
 from bot.store import Store
 from bot.timeline import load_policies
+from bot.webhook import hook_for, webhook_key, webhook_route
 from bot.worker import Worker
 from graphs.actions import ActionRegistry, default_registry
 from graphs.toolbox import Toolbox
@@ -51,6 +55,12 @@ class Deps:
     health: Health
     operations: Operations
     api: Api | None  # the HTTP approval API, when API_TOKEN is set
+    webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
+
+    @property
+    def routes(self) -> list[Route]:
+        """HTTP routes beside Slack's, in both modes: the approval API and the webhook."""
+        return [*(self.api.routes() if self.api else []), *([self.webhook] if self.webhook else [])]
 
     @property
     def graphs(self) -> list[str]:
@@ -62,6 +72,7 @@ class Deps:
 
     def close(self) -> None:
         self.worker.shutdown(wait=False)
+        self.engine.runner.close()
         self.db.close()
 
 
@@ -76,6 +87,26 @@ def make_llm(settings: Settings) -> BaseChatModel:
         timeout=settings.openai_timeout,
         max_retries=2,
     )
+
+
+def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
+    return default_registry(
+        slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
+    )
+
+
+def server_runner(
+    settings: Settings, graph_settings: dict[str, GraphSettings]
+) -> tuple[ServerRunner, dict[str, RegisteredGraph], Route]:
+    """Graphs on the LangGraph Server at ``LANGGRAPH_API_URL``: the runner and the registry."""
+    server = settings.langgraph
+    assert server is not None
+    client = server_client(server)
+    key = webhook_key(settings.slack_bot_token)
+    hook = hook_for(server.webhook_url, key) if server.webhook_url else None
+    runner = ServerRunner(client, server.url, hook, server.poll_every)
+    registry = server_registry(client, server, settings.langgraph_config, graph_settings)
+    return runner, registry, webhook_route(key, runner.settled)
 
 
 def build_deps(
@@ -96,9 +127,7 @@ def build_deps(
         )
     )
     ledger = Ledger(db, clock)
-    actions = default_registry(
-        slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
-    )
+    actions = make_actions(settings, slack)
     toolboxes: list[Toolbox] = []
 
     def toolbox() -> Toolbox:  # built only when a registered graph asks for one
@@ -107,7 +136,14 @@ def build_deps(
         return toolboxes[0]
 
     graph_settings = load_graph_settings(settings.policy_file)
-    registry = load_registry(settings.langgraph_config, db.checkpointer(), graph_settings, toolbox)
+    if settings.langgraph is None:
+        registry = load_registry(
+            settings.langgraph_config, db.checkpointer(), graph_settings, toolbox
+        )
+        runner: Runner = InProcessRunner({name: g.graph for name, g in registry.items()})
+        webhook = None
+    else:
+        runner, registry, webhook = server_runner(settings, graph_settings)
     fallback = "draft" if "draft" in registry else next(iter(registry))
     default_graph = settings.default_graph or fallback
     if default_graph not in registry:
@@ -115,7 +151,6 @@ def build_deps(
             f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
             f"(registered: {', '.join(registry)})"
         )
-    runner = InProcessRunner({name: g.graph for name, g in registry.items()})
     signing = Signing(store, db, Directory(slack.group_members), load_signoffs(settings))
     audit = Audit(db, clock)
     worker = worker or Worker()
@@ -160,4 +195,5 @@ def build_deps(
         )
         if settings.api_token
         else None,
+        webhook,
     )

@@ -31,7 +31,7 @@ from bot.journal import Journal
 from bot.logs import working_on
 from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.review import Stop
-from bot.runner import Runner, RunState
+from bot.runner import RunFailed, Runner, RunnerUnavailable, RunState
 from bot.signing import Signing
 from bot.slack import Slack
 from bot.store import MAX_APPLY_ATTEMPTS, Ballot, Store
@@ -64,8 +64,9 @@ class Engine:
         self.worker.submit(self.advance, run.thread_id)
         return run
 
-    def advance(self, thread_id: str) -> None:
-        """Run a thread until it waits for a person or ends; safe to call again at any time."""
+    def advance(self, thread_id: str, again: bool = False) -> None:
+        """Run a thread until it waits for a person or ends; safe to call again at any time.
+        ``again``: a person pressed Retry, so a run that failed on the server is continued."""
         run = self.store.get_run(thread_id)
         if run is None or run.status == "cancelled":
             return
@@ -80,15 +81,24 @@ class Engine:
                     state = self.driver.start(
                         run.graph, thread_id, run.request, run.requester, run.channel
                     )
-                elif state.stuck:
+                elif state.stuck or (again and state.failed):
                     state = self.driver.proceed(run.graph, thread_id)
+                if state.failed:
+                    raise RunFailed(state.failed)
                 self._publish(run, state)
+            except RunnerUnavailable as exc:
+                self._unavailable(run, exc)
             except Exception as exc:
                 self._failed(run, exc)
+
+    def settled(self, thread_id: str) -> None:
+        """A run elsewhere (on a LangGraph Server) now waits or ended: publish what it did."""
+        self.worker.submit(self.advance, thread_id)
 
     # receiving ----------------------------------------------------------------
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
+        self.runner.notify(self.settled)
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -287,6 +297,9 @@ class Engine:
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
                 self.store.mark_applied(approval.id)
                 self.journal.executed(approval)
+            except RunnerUnavailable as exc:
+                self._unavailable(run, exc, current)
+                return
             except Exception as exc:
                 self._failed(run, exc, decided=True, gave_up=attempt >= MAX_APPLY_ATTEMPTS)
                 return
@@ -438,6 +451,24 @@ class Engine:
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 
+    def _unavailable(
+        self, run: Run, exc: RunnerUnavailable, decided: Approval | None = None
+    ) -> None:
+        """The agent server is away: nothing was done, so everything stays as it is for the
+        recovery sweep to try again (without counting against a decision's attempts); the
+        people hear of it once."""
+        logger.warning("run %s: %s", run.thread_id, exc)
+        if decided is None:
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+        else:
+            self.store.uncount_apply(decided.id)
+        text = notices.server_away(run.requester, str(exc), decided is not None)
+        key = f"{decided.id if decided else run.thread_id}:server-away"
+        try:
+            self.ledger.once(key, lambda: self.say(run, text))
+        except Exception:
+            logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
+
     def retry(self, thread_id: str, user: str) -> str:
         """Start a failed run again from its last checkpoint; returns what to tell ``user``."""
         run = self.store.get_run(thread_id)
@@ -452,7 +483,7 @@ class Engine:
         for approval in decided:
             self.worker.submit(self.apply, approval)
         if not decided:
-            self.worker.submit(self.advance, thread_id)
+            self.worker.submit(self.advance, thread_id, True)
         return f"Retrying run `{thread_id[:8]}`."
 
     def say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:

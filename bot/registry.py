@@ -195,9 +195,14 @@ def state_fields(compiled: Any) -> dict[str, Any]:
     except Exception:
         pass
     try:
-        properties = compiled.get_input_jsonschema().get("properties") or {}
+        return schema_fields(compiled.get_input_jsonschema())
     except Exception:
         return {}
+
+
+def schema_fields(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Input keys from a JSON schema of the input (``str`` for strings, else ``Any``)."""
+    properties = schema.get("properties") or {}
     return {k: str if v.get("type") == "string" else Any for k, v in properties.items()}
 
 
@@ -211,7 +216,11 @@ def _is_text(annotation: Any) -> bool:
 def input_key(compiled: Any) -> str:
     """Where the request goes: ``messages`` if the state has it, else its only string field,
     else ``request``."""
-    fields = state_fields(compiled)
+    return key_of(state_fields(compiled))
+
+
+def key_of(fields: Mapping[str, Any]) -> str:
+    """:func:`input_key`, from the input's fields and their types."""
     if "messages" in fields:
         return "messages"
     strings = [k for k, v in fields.items() if _is_text(v)]

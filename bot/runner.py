@@ -1,12 +1,14 @@
 """The seam between the bot and LangGraph: start a run, resume it, read what it waits for.
 
-Graphs run in-process here; a LangGraph Server runner (langgraph-sdk) can stand in its place
-with the same operations.
+Graphs run in-process here (:class:`InProcessRunner`: each call returns once the thread waits or
+ends); :class:`bot.server_runner.ServerRunner` does the same operations on a LangGraph Server,
+where a call returns as soon as the server has taken the run (``RunState.running``) and the
+engine hears later, through :meth:`Runner.notify`'s callback, that the thread settled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +27,8 @@ class RunState:
     interrupts: tuple[Pending, ...]
     values: dict[str, Any] = field(default_factory=dict)
     breakpoint: Pending | None = None
+    running: bool = False  # a run is under way elsewhere (on a LangGraph Server)
+    failed: str | None = None  # its last run ended in this error (on a LangGraph Server)
 
     @property
     def pending(self) -> tuple[Pending, ...]:
@@ -34,13 +38,30 @@ class RunState:
     @property
     def stuck(self) -> bool:
         """Neither finished nor waiting for anyone: a step that died half way, to continue."""
-        return self.started and not self.finished and not self.pending
+        quiet = not (self.running or self.failed)
+        return self.started and not self.finished and not self.pending and quiet
 
     def waiting_on(self, interrupt_id: str) -> bool:
         return any(p.id == interrupt_id for p in self.pending)
 
 
+class RunnerUnavailable(Exception):
+    """The agent server did not answer or refused for its own reasons: nothing was done, and
+    the same call can be made again later."""
+
+
+class RunFailed(Exception):
+    """The graph raised while running elsewhere; the message is its error."""
+
+
+Settled = Callable[[str], None]  # called with a thread id once its run waits or ends
+
+
 class Runner(Protocol):
+    def notify(self, settled: Settled) -> None: ...
+
+    def close(self) -> None: ...
+
     def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState: ...
 
     def proceed(self, graph: str, thread_id: str) -> RunState: ...
@@ -58,6 +79,12 @@ class InProcessRunner:
     def __init__(self, graphs: Mapping[str, Any]) -> None:
         """``graphs``: compiled graphs by name, each on the bot's checkpointer."""
         self.graphs = dict(graphs)
+
+    def notify(self, settled: Settled) -> None:
+        """Nothing to hear about: every call here returns once the thread has settled."""
+
+    def close(self) -> None:
+        pass
 
     def _invoke(self, graph: str, thread_id: str, value: Any) -> RunState:
         # durability="sync": every step is on disk before the next starts, so a crash loses

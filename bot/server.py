@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltRequest
@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api import Api
 from bot.health import Health
 from bot.metrics import CONTENT_TYPE, Metrics
 
@@ -58,9 +57,9 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
     return bolt_request
 
 
-def operations_routes(health: Health, metrics: Metrics, api: Api | None = None) -> list[Route]:
-    """``GET /healthz``, ``GET /metrics`` and the approval API (when on): served in both modes
-    (in Socket Mode on PORT too)."""
+def operations_routes(health: Health, metrics: Metrics, extra: Sequence[Route] = ()) -> list[Route]:
+    """``GET /healthz``, ``GET /metrics`` and ``extra`` (the approval API, LangGraph Server's
+    webhook): served in both modes (in Socket Mode on PORT too)."""
 
     async def healthz(_: Request) -> Response:
         ok, report = await run_in_threadpool(health.check)
@@ -73,16 +72,20 @@ def operations_routes(health: Health, metrics: Metrics, api: Api | None = None) 
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", scrape, methods=["GET"]),
-        *(api.routes() if api is not None else []),
+        *extra,
     ]
 
 
-def create_operations_asgi(health: Health, metrics: Metrics, api: Api | None) -> Starlette:
-    return Starlette(routes=operations_routes(health, metrics, api))
+def create_operations_asgi(health: Health, metrics: Metrics, extra: Sequence[Route]) -> Starlette:
+    return Starlette(routes=operations_routes(health, metrics, extra))
 
 
 def create_asgi(
-    app: App, signing_secret: str, health: Health, metrics: Metrics, api: Api | None = None
+    app: App,
+    signing_secret: str,
+    health: Health,
+    metrics: Metrics,
+    extra: Sequence[Route] = (),
 ) -> Starlette:
     async def events(request: Request) -> Response:
         started = time.perf_counter()
@@ -116,7 +119,7 @@ def create_asgi(
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
-            *operations_routes(health, metrics, api),
+            *operations_routes(health, metrics, extra),
         ]
     )
 

@@ -205,6 +205,10 @@ class Store:
         row = self.db.fetch_one(q.COUNT_APPLY, {"id": approval_id})
         return int(row["apply_attempts"]) if row else 0
 
+    def uncount_apply(self, approval_id: str) -> None:
+        """An attempt that never reached the agent server does not count against the limit."""
+        self.db.execute(q.UNCOUNT_APPLY, {"id": approval_id})
+
     def reset_apply(self, thread_id: str) -> list[Approval]:
         """Decisions of a run given up on, to be tried again (a person pressed Retry)."""
         rows = self.db.fetch_all(q.RESET_APPLY, {"thread_id": thread_id})

@@ -5,16 +5,17 @@ responder reports the outcome."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic reads it for LangGraph Server's schemas
 
 from graphs.actions import ActionSpec
-from graphs.toolbox import Toolbox, thread_id
+from graphs.toolbox import Toolbox, thread_id, toolbox_for
 
 
 class Parameter(BaseModel):
@@ -66,11 +67,12 @@ def form_fields(spec: ActionSpec) -> list[dict[str, Any]]:
     ]
 
 
-def build(toolbox: Toolbox) -> StateGraph:
+def build(toolbox: Toolbox | RunnableConfig | None = None) -> StateGraph:
     """Plan one action (post, email, webhook, URL check) and run it once a person approves."""
-    planner = toolbox.llm.with_structured_output(ActionProposal)
+    toolbox = toolbox_for(toolbox)  # a LangGraph Server passes its config
 
     def plan(state: ActionState) -> ActionState:
+        planner = toolbox.llm.with_structured_output(ActionProposal)
         proposal = planner.invoke(
             [SystemMessage(_planner_prompt(toolbox)), HumanMessage(state["request"])]
         )

@@ -4,14 +4,15 @@ the approved (or edited) text is posted."""
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic reads it for LangGraph Server's schemas
 
-from graphs.toolbox import Toolbox, thread_id
+from graphs.toolbox import Toolbox, thread_id, toolbox_for
 
 SYSTEM_PROMPT = (
     "You write short, clear Slack messages for a team. Reply with the message text only: "
@@ -31,8 +32,9 @@ class DraftState(TypedDict, total=False):
     report: str
 
 
-def build(toolbox: Toolbox) -> StateGraph:
+def build(toolbox: Toolbox | RunnableConfig | None = None) -> StateGraph:
     """Draft a Slack message; post it once a person approves or edits it."""
+    toolbox = toolbox_for(toolbox)  # a LangGraph Server passes its config
 
     def write(state: DraftState) -> DraftState:
         messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT), HumanMessage(state["request"])]

@@ -5,15 +5,16 @@ join posts the message once, only when both approved it."""
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send, interrupt
+from typing_extensions import TypedDict  # pydantic reads it for LangGraph Server's schemas
 
 from graphs.draft import SYSTEM_PROMPT
-from graphs.toolbox import Toolbox, thread_id
+from graphs.toolbox import Toolbox, thread_id, toolbox_for
 
 KEYS = 2
 
@@ -33,8 +34,9 @@ class KeyState(TypedDict):
     channel: str
 
 
-def build(toolbox: Toolbox) -> StateGraph:
+def build(toolbox: Toolbox | RunnableConfig | None = None) -> StateGraph:
     """Draft a Slack message that two different people must approve before it is posted."""
+    toolbox = toolbox_for(toolbox)  # a LangGraph Server passes its config
 
     def write(state: TwoPersonState) -> TwoPersonState:
         reply = toolbox.llm.invoke([SystemMessage(SYSTEM_PROMPT), HumanMessage(state["request"])])

@@ -125,3 +125,17 @@ def edit_note(approval: Approval) -> str | None:
     for name, before, after in changed[:20]:
         lines.append(f"• *{safe(name, 80)[0]}*: {safe(before, 300)[0]} → {safe(after, 300)[0]}")
     return "\n".join(lines)
+
+
+def server_away(requester: str, problem: str, decided: bool) -> str:
+    """The agent server (LangGraph Server) did not answer; what is kept and what happens next."""
+    detail, _ = safe(problem, 300)
+    if decided:
+        return (
+            f":hourglass: The decision is recorded, but {detail}. It will be carried out once "
+            "the server answers again; nothing needs to be clicked again."
+        )
+    return (
+        f"<@{requester}> :hourglass: Your run is recorded, but {detail}. It starts once the "
+        "server answers again."
+    )

@@ -93,6 +93,10 @@ COUNT_APPLY = """
 UPDATE approvals SET apply_attempts = apply_attempts + 1 WHERE id = %(id)s
 RETURNING apply_attempts
 """
+UNCOUNT_APPLY = """
+UPDATE approvals SET apply_attempts = apply_attempts - 1
+WHERE id = %(id)s AND apply_attempts > 0
+"""
 RESET_APPLY = """
 UPDATE approvals SET apply_attempts = 0
 WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
