@@ -1,0 +1,199 @@
+"""The LangGraph Server runner's parts: what a thread's state means, what the server's failures
+become, the webhook's signature, and the settings (the whole loop: test_langgraph_server.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from bot.config import ConfigError, load_settings
+from bot.runner import RunFailed, RunnerUnavailable
+from bot.server_graphs import server_client
+from bot.server_runner import ServerRunner, server_thread, state_of
+from bot.webhook import hook_for, webhook_key, webhook_route
+from tests.fakes._http import BackgroundHttpServer, HttpRequest, HttpResponse
+from tests.support.botproc import free_port
+
+THREAD = "0123456789abcdef0123456789abcdef"
+
+
+def snapshot(**over):
+    base = {
+        "values": {"request": "hi"},
+        "next": [],
+        "tasks": [],
+        "created_at": "2026-11-22T00:00:00+00:00",
+        "checkpoint": {"checkpoint_id": "c1"},
+    }
+    return {**base, **over}
+
+
+def task(name: str, *interrupts: dict) -> dict:
+    return {"id": "t", "name": name, "interrupts": list(interrupts), "error": None}
+
+
+# ---------------------------------------------------------------- a thread's state
+
+
+def test_interrupts_become_pending_requests_with_their_node_and_schema():
+    schema = {"type": "object"}
+    asked = {"id": "i1", "value": {"kind": "draft"}, "response_schema": schema}
+    state = state_of(snapshot(next=["review"], tasks=[task("review", asked)]), "interrupted")
+    [pending] = state.pending
+    assert (pending.id, pending.node, pending.value) == ("i1", "review", {"kind": "draft"})
+    assert pending.response_schema == schema
+    assert state.waiting_on("i1") and not state.finished and not state.stuck
+
+
+def test_an_interrupted_thread_without_interrupts_is_at_a_breakpoint():
+    state = state_of(snapshot(next=["send"], tasks=[task("send")]), "interrupted")
+    assert state.breakpoint is not None
+    assert (state.breakpoint.node, state.breakpoint.breakpoint) == ("send", "before")
+    assert state.breakpoint.id == "bp:c1"
+
+
+def test_an_idle_thread_with_work_left_is_a_run_cut_short_to_continue():
+    state = state_of(snapshot(next=["send"], tasks=[task("send")]), "idle")
+    assert state.breakpoint is None and state.stuck
+
+
+def test_a_finished_thread_and_a_thread_never_run():
+    assert state_of(snapshot(), "idle").finished
+    never = state_of(snapshot(created_at=None, values={}), "idle")
+    assert not never.started and not never.finished
+
+
+def test_a_failed_thread_is_neither_stuck_nor_finished():
+    state = state_of(snapshot(next=["send"], tasks=[task("send")]), "error", "ValueError: no")
+    assert state.failed == "ValueError: no" and not state.stuck and not state.finished
+
+
+def test_thread_ids_map_to_uuids_the_same_way_every_time():
+    assert server_thread(THREAD) == "01234567-89ab-cdef-0123-456789abcdef"
+    assert server_thread("not-a-uuid") == server_thread("not-a-uuid") != "not-a-uuid"
+
+
+# ---------------------------------------------------------------- the server's failures
+
+
+@pytest.fixture
+def answering() -> Iterator:
+    """A server answering every call with the status the test sets (over real HTTP)."""
+    status = {"code": 503}
+
+    def app(request: HttpRequest) -> HttpResponse:
+        return HttpResponse.json({"detail": "nope"}, status=status["code"])
+
+    server = BackgroundHttpServer(app)
+    server.start()
+    yield status, f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def runner_at(url: str) -> ServerRunner:
+    settings = load_settings(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "k", "LANGGRAPH_API_URL": url},
+        for_graphs=True,
+    )
+    assert settings.langgraph is not None
+    return ServerRunner(server_client(settings.langgraph), url, poll_every=60)
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 429])
+def test_a_server_answering_errors_is_unavailable_not_a_failed_run(answering, code):
+    status, url = answering
+    status["code"] = code
+    with pytest.raises(RunnerUnavailable, match=f"answered {code}"):
+        runner_at(url).state("draft", THREAD)
+
+
+def test_a_refused_key_names_the_variable(answering):
+    status, url = answering
+    status["code"] = 401
+    with pytest.raises(RunnerUnavailable, match="LANGGRAPH_API_KEY"):
+        runner_at(url).state("draft", THREAD)
+
+
+def test_a_refused_run_is_a_failure_the_people_hear_of(answering):
+    status, url = answering
+    status["code"] = 422
+    with pytest.raises(RunFailed, match="refused the call \\(422\\)"):
+        runner_at(url).proceed("draft", THREAD)
+
+
+def test_a_run_already_under_way_is_waited_for_not_started_twice(answering):
+    status, url = answering
+    status["code"] = 409
+    runner = runner_at(url)
+    state = runner.resume("draft", THREAD, {"i1": "yes"})
+    assert state.running and not state.stuck
+    runner.close()
+
+
+def test_nobody_listening_is_unavailable():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RunnerUnavailable, match="is not answering"):
+        runner_at(url).state("draft", THREAD)
+
+
+# ---------------------------------------------------------------- the webhook
+
+
+@pytest.fixture
+def webhook() -> Iterator:
+    heard: list[str] = []
+    key = webhook_key("xoxb-1")
+    app = Starlette(routes=[webhook_route(key, heard.append)])
+    with TestClient(app) as client:
+        yield client, hook_for("https://bot.example.com/langgraph/webhook", key), heard
+
+
+def test_a_signed_webhook_about_its_thread_is_heard(webhook):
+    client, hook, heard = webhook
+    url = hook(THREAD).removeprefix("https://bot.example.com")
+    answer = client.post(url, json={"thread_id": server_thread(THREAD), "status": "success"})
+    assert answer.status_code == 202 and heard == [THREAD]
+
+
+def test_unsigned_forged_or_foreign_webhooks_are_refused(webhook):
+    client, hook, heard = webhook
+    assert client.post("/langgraph/webhook", json={}).status_code == 401
+    forged = f"/langgraph/webhook?thread={THREAD}&sig={'0' * 64}"
+    assert client.post(forged, json={}).status_code == 401
+    other = hook("another-thread").removeprefix("https://bot.example.com")
+    foreign = client.post(other, json={"thread_id": server_thread(THREAD)})
+    assert foreign.status_code == 400
+    garbled = client.post(hook(THREAD).removeprefix("https://bot.example.com"), content=b"[1")
+    assert garbled.status_code == 400
+    assert heard == []
+
+
+# ---------------------------------------------------------------- settings
+
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "k"}
+
+
+def test_server_settings_default_to_in_process_and_poll_often_without_a_webhook():
+    assert load_settings(BASE).langgraph is None
+    polled = load_settings({**BASE, "LANGGRAPH_API_URL": "http://lg:2024/"}).langgraph
+    assert polled is not None and polled.url == "http://lg:2024" and polled.poll_every == 1
+    hooked = load_settings(
+        {**BASE, "LANGGRAPH_API_URL": "http://lg", "LANGGRAPH_WEBHOOK_URL": "https://b/x"}
+    ).langgraph
+    assert hooked is not None and hooked.poll_every == 5 and hooked.webhook_url == "https://b/x"
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"LANGGRAPH_API_URL": "lg:2024"}, "LANGGRAPH_API_URL"),
+        ({"LANGGRAPH_API_URL": "http://lg", "LANGGRAPH_WEBHOOK_URL": "bot/x"}, "WEBHOOK_URL"),
+        ({"LANGGRAPH_API_URL": "http://lg", "LANGGRAPH_POLL_EVERY": "0"}, "POLL_EVERY"),
+    ],
+)
+def test_bad_server_settings_name_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        load_settings({**BASE, **env})
