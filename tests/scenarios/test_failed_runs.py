@@ -3,9 +3,6 @@ junk on the Retry button is answered, and only the requester or an approver may 
 
 from __future__ import annotations
 
-import json
-from urllib.parse import urlencode
-
 import pytest
 
 from bot.blocks import notices
@@ -18,13 +15,6 @@ REQ, RANDO = "U0REQ", "U0RANDO"
 @pytest.fixture
 def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-def retry_click(thread_id: str, user: str) -> bytes:
-    payload = sr.click_payload(notices.RETRY, "0" * 16, user)
-    payload["actions"][0]["value"] = thread_id
-    payload["actions"][0]["block_id"] = f"retry:{thread_id}"
-    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fake_openai):
@@ -40,15 +30,15 @@ def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fak
     assert button["action_id"] == notices.RETRY
     thread_id = button["value"]
 
-    assert bot.send(retry_click(thread_id, RANDO)).status_code == 200
+    assert bot.send(sr.retry_body(thread_id, RANDO)).status_code == 200
     refused = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == RANDO)
     assert "Only <@U0REQ> or an approver can retry" in refused[0].params["text"]
-    assert bot.send(retry_click("not-a-run", REQ)).status_code == 200
+    assert bot.send(sr.retry_body("not-a-run", REQ)).status_code == 200
     fake_slack.wait_for("chat.postEphemeral", lambda c: "isn't one of mine" in c.params["text"])
 
-    assert bot.send(retry_click(thread_id, REQ)).status_code == 200
+    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
     fake_slack.wait_for("chat.postEphemeral", lambda c: "Retrying run" in c.params["text"])
     card = wait_card(fake_slack)
     assert "Draft: Write the outage note" in card.text
-    assert bot.send(retry_click(thread_id, REQ)).status_code == 200
+    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
     fake_slack.wait_for("chat.postEphemeral", lambda c: "nothing to retry" in c.params["text"])

@@ -24,7 +24,7 @@ from tests.support.botproc import BotProcess, free_port
 from tests.support.cards import Card, current, has_buttons, wait_card, wait_cards, wait_settled
 from tests.support.databases import fresh_postgres
 from tests.support.lgserver import LangGraphServer
-from tests.support.slack_requests import SIGNING_SECRET
+from tests.support.slack_requests import SIGNING_SECRET, retry_body
 
 REQ, BOSS = "U0REQ", "U0BOSS"
 
@@ -249,6 +249,22 @@ def test_the_server_away_is_said_in_slack_and_nothing_is_lost(start, slack, open
             assert "Draft: Draft the parking note" in later.text
         finally:
             own.stop()
+
+
+def test_a_run_failing_on_the_server_is_reported_and_retry_goes_on(start, slack, openai):
+    for _ in range(3):  # the model client tries three times before the graph raises
+        openai.enqueue(status=500)
+    bot = start()
+    bot.command("Write the outage note")
+    [failed] = slack.wait_for("chat.postMessage", lambda c: "hit an error" in c.params["text"])
+    assert "OpenAIAPIError: An internal error occurred" in failed.params["text"]
+    [button] = [e for b in failed.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert bot.send(retry_body(button["value"], REQ)).status_code == 200
+    card = wait_card(slack, timeout=15)
+    assert "Draft: Write the outage note" in card.text
+    bot.click(ids.APPROVE, card.approval_id, BOSS)
+    assert "Approved." in report(slack, card)
+    assert posted(slack, "Draft: Write the outage") == ["Draft: Write the outage note"]
 
 
 def test_an_unknown_graph_in_the_policy_file_stops_start_up_naming_the_server(

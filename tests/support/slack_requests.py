@@ -147,3 +147,13 @@ def home_opened_body(user: str) -> bytes:
             "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"},
         }
     ).encode()
+
+
+def retry_body(thread_id: str, user: str) -> bytes:
+    """A click on a failure note's Retry button (``bot.blocks.notices.retry_blocks``)."""
+    from bot.blocks.notices import RETRY
+
+    payload = click_payload(RETRY, "0" * 16, user)
+    payload["actions"][0]["value"] = thread_id
+    payload["actions"][0]["block_id"] = f"retry:{thread_id}"
+    return urlencode({"payload": json.dumps(payload)}).encode()
