@@ -22,7 +22,8 @@ from typing import Any
 from bot import adapters
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
-from bot.blocks.text import escape, safe
+from bot.blocks.text import safe
+from bot.cards import Cards
 from bot.db import Database
 from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger
@@ -35,7 +36,7 @@ from bot.runner import RunFailed, Runner, RunnerUnavailable, RunState
 from bot.signing import Signing
 from bot.slack import Slack
 from bot.store import MAX_APPLY_ATTEMPTS, Ballot, Store
-from bot.timeline import PlannedJob, Policies, plan
+from bot.timeline import Policies, plan
 from bot.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
         self.runner.notify(self.settled)
+        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger)
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -186,7 +188,7 @@ class Engine:
             return False
         if ballot.outcome != "duplicate":
             self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
-            self.refresh_card(latest)
+            self.cards.refresh(latest)
         tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
         if ballot.outcome == "advanced" and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
@@ -278,12 +280,12 @@ class Engine:
                 return
             if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
                 self.store.mark_applied(approval.id)
-                self.refresh_card(current)
+                self.cards.refresh(current)
                 return
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
-            self._show_decided(current)
-            self._note_edit(run, current)
+            self.cards.refresh(current)
+            self.cards.note_edit(run, current)
             attempt = self.store.count_apply(approval.id)
             try:
                 state = self.runner.state(run.graph, run.thread_id)
@@ -319,7 +321,7 @@ class Engine:
         age = self.stale_after if older_than is None else older_than
         sweeps: list[tuple[str, list[Any], Callable[[Any], None]]] = [
             ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.inbox.process),
-            ("card", self.store.cardless(age), lambda a: self._ensure_card(a.thread_id, a.id)),
+            ("card", self.store.cardless(age), lambda a: self.cards.ensure(a.thread_id, a.id)),
             ("decision", self.store.unapplied(age), self.apply),
             ("run", self.store.stale_runs(age), lambda r: self.advance(r.thread_id)),
         ]
@@ -355,7 +357,7 @@ class Engine:
                 self.journal.requested(approval)
             if approval.pending and approval.ts is None:
                 try:
-                    self._post_card(approval)
+                    self.cards.post(approval)
                 except Exception:  # Slack is away or refused: the recovery sweep posts it
                     logger.exception("card for request %s not posted yet", approval.id)
         self.store.set_run_status(run.thread_id, "waiting" if state.pending else "running")
@@ -364,62 +366,13 @@ class Engine:
         """Post the outcome once and mark the run done; if Slack refused the post, the run is
         left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
         try:
-            self.ledger.once(f"{run.thread_id}:report", lambda: self._report(run, report))
+            self.ledger.once(f"{run.thread_id}:report", lambda: self.cards.report(run, report))
         except EffectRetry as exc:
             logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
             self.store.set_run_status(run.thread_id, unposted, report)
             return
         self.store.set_run_status(run.thread_id, "done", report)
         self.journal.done(run)
-
-    def _post_card(self, approval: Approval) -> None:
-        progress, edit = self.signing.progress(approval)
-        channel, ts = self.slack.post_card(approval, self.card_notes(approval), progress, edit)
-        self.store.set_card(approval.id, channel, ts)
-
-    def _ensure_card(self, thread_id: str, approval_id: str) -> None:
-        with self.db.key_lock(thread_id):
-            approval = self.store.get_approval(approval_id)
-            if approval is not None and approval.pending and approval.ts is None:
-                self._post_card(approval)
-
-    def card_notes(self, approval: Approval) -> tuple[str, ...]:
-        """Deadline and escalation lines for a pending card."""
-        return notices.card_notes(self.store.jobs_for(approval.id))
-
-    def _show_decided(self, approval: Approval) -> None:
-        self.refresh_card(approval)
-
-    def _note_edit(self, run: Run, approval: Approval) -> None:
-        """An edit's before and after, once, in the run's thread (the card shows only after)."""
-        note = notices.edit_note(approval)
-        if note is None:
-            return
-        try:
-            self.ledger.once(f"{approval.id}:edit-note", lambda: self.say(run, note))
-        except Exception:
-            logger.exception("could not post the edit note of request %s", approval.id)
-
-    def draw_card(self, approval: Approval) -> None:
-        """Redraw the card: pending with its deadlines and sign-off so far, or decided."""
-        progress, edit = self.signing.progress(approval)
-        self.slack.refresh_card(approval, self.card_notes(approval), progress, edit)
-
-    def refresh_card(self, approval: Approval) -> None:
-        """:meth:`draw_card`; when Slack still fails after slack_sdk's own retries, leave a job
-        so the scheduler keeps trying."""
-        try:
-            self.draw_card(approval)
-        except Exception:
-            logger.exception("could not update card %s; queued a retry", approval.id)
-            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
-
-    def _report(self, run: Run, report: str) -> str:
-        text = escape(report)
-        card = self.store.latest_card(run.thread_id)
-        if card is not None and card.ts is not None:
-            return self.slack.reply(card.channel, card.thread_ts or card.ts, text)
-        return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
 
     def _failed(
         self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
@@ -447,7 +400,7 @@ class Engine:
         try:
             key = f"{run.thread_id}:failed:{self.store.clock()}"
             blocks = notices.retry_blocks(text, run.thread_id)
-            self.ledger.once(key, lambda: self.say(run, text, blocks))
+            self.ledger.once(key, lambda: self.cards.say(run, text, blocks))
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 
@@ -465,7 +418,7 @@ class Engine:
         text = notices.server_away(run.requester, str(exc), decided is not None)
         key = f"{decided.id if decided else run.thread_id}:server-away"
         try:
-            self.ledger.once(key, lambda: self.say(run, text))
+            self.ledger.once(key, lambda: self.cards.say(run, text))
         except Exception:
             logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
 
@@ -485,12 +438,6 @@ class Engine:
         if not decided:
             self.worker.submit(self.advance, thread_id, True)
         return f"Retrying run `{thread_id[:8]}`."
-
-    def say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
-        card = self.store.latest_card(run.thread_id)
-        if card is not None and card.ts is not None:
-            return self.slack.reply(card.channel, card.thread_ts or card.ts, text, blocks)
-        return self.slack.reply(run.channel, None, text, blocks)
 
 
 NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."

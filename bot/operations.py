@@ -86,8 +86,10 @@ class Operations:
             self.store.cancel_jobs(approval.id)
             self.store.mark_applied(approval.id)  # there is nothing to resume
             self.engine.journal.decided(approval)
-            self.engine.refresh_card(approval)
+            self.engine.cards.refresh(approval)
         if not claimed:
             self.audit.record("cancelled", run.thread_id, user)
-        self.engine.say(run, f"Run {short} was cancelled by <@{user}>. Nothing more will run.")
+        self.engine.cards.say(
+            run, f"Run {short} was cancelled by <@{user}>. Nothing more will run."
+        )
         return f"Cancelled run {short}."

@@ -138,7 +138,7 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.engine.draw_card(approval)  # raises when Slack fails: retried
+            self.engine.cards.draw(approval)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
@@ -153,7 +153,7 @@ class Scheduler:
             self.slack.reply(channel, None, text)
             self.store.finish_job(job.id)  # before the card update: never escalate twice
             self.engine.journal.escalated(approval, job.level)
-            self.engine.refresh_card(approval)  # "Escalated to ..."; retried as its own job
+            self.engine.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
 

@@ -1,0 +1,85 @@
+"""What a run shows in Slack: its cards (posted, redrawn, re-posted after a crash) and what is
+said in its thread (notes, the outcome). The engine decides *when*; this says it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.blocks import notices
+from bot.blocks.text import escape
+from bot.db import Database
+from bot.effects import Ledger
+from bot.models import Approval, Run
+from bot.signing import Signing
+from bot.slack import Slack
+from bot.store import Store
+from bot.timeline import PlannedJob
+
+logger = logging.getLogger(__name__)
+
+
+class Cards:
+    def __init__(
+        self, store: Store, slack: Slack, signing: Signing, db: Database, ledger: Ledger
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.signing = signing
+        self.db = db
+        self.ledger = ledger
+
+    def post(self, approval: Approval) -> None:
+        progress, edit = self.signing.progress(approval)
+        channel, ts = self.slack.post_card(approval, self.notes(approval), progress, edit)
+        self.store.set_card(approval.id, channel, ts)
+
+    def ensure(self, thread_id: str, approval_id: str) -> None:
+        """Post a pending request's card if it still has none (Slack refused, or a crash)."""
+        with self.db.key_lock(thread_id):
+            approval = self.store.get_approval(approval_id)
+            if approval is not None and approval.pending and approval.ts is None:
+                self.post(approval)
+
+    def notes(self, approval: Approval) -> tuple[str, ...]:
+        """Deadline and escalation lines for a pending card."""
+        return notices.card_notes(self.store.jobs_for(approval.id))
+
+    def draw(self, approval: Approval) -> None:
+        """Redraw the card: pending with its deadlines and sign-off so far, or decided."""
+        progress, edit = self.signing.progress(approval)
+        self.slack.refresh_card(approval, self.notes(approval), progress, edit)
+
+    def refresh(self, approval: Approval) -> None:
+        """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so
+        the scheduler keeps trying."""
+        try:
+            self.draw(approval)
+        except Exception:
+            logger.exception("could not update card %s; queued a retry", approval.id)
+            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
+
+    def note_edit(self, run: Run, approval: Approval) -> None:
+        """An edit's before and after, once, in the run's thread (the card shows only after)."""
+        note = notices.edit_note(approval)
+        if note is None:
+            return
+        try:
+            self.ledger.once(f"{approval.id}:edit-note", lambda: self.say(run, note))
+        except Exception:
+            logger.exception("could not post the edit note of request %s", approval.id)
+
+    def report(self, run: Run, report: str) -> str:
+        """The run's outcome: in its card's thread, else to the requester in its channel."""
+        text = escape(report)
+        card = self.store.latest_card(run.thread_id)
+        if card is not None and card.ts is not None:
+            return self.slack.reply(card.channel, card.thread_ts or card.ts, text)
+        return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")
+
+    def say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        """Our own text (already safe) in the run's thread."""
+        card = self.store.latest_card(run.thread_id)
+        if card is not None and card.ts is not None:
+            return self.slack.reply(card.channel, card.thread_ts or card.ts, text, blocks)
+        return self.slack.reply(run.channel, None, text, blocks)
