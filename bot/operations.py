@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from bot.store import Store
 
 _PREFIX = re.compile(r"[0-9a-f]{4,32}")
 FINISHED = ("done", "failed", "cancelled", "stopped")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,6 +85,10 @@ class Operations:
         if pending and not claimed:
             return f"Too late: run {short} was just decided. `/agent status {run.thread_id[:8]}`"
         self.store.set_run_status(run.thread_id, "cancelled", f"Cancelled by <@{user}>.")
+        try:  # a run under way elsewhere (a LangGraph Server) is stopped there too
+            self.engine.runner.stop(run.graph, run.thread_id)
+        except Exception:
+            logger.warning("run %s: could not stop its work on the server", run.thread_id)
         for approval in claimed:
             self.store.cancel_jobs(approval.id)
             self.store.mark_applied(approval.id)  # there is nothing to resume

@@ -60,6 +60,8 @@ Settled = Callable[[str], None]  # called with a thread id once its run waits or
 class Runner(Protocol):
     def notify(self, settled: Settled) -> None: ...
 
+    def stop(self, graph: str, thread_id: str) -> None: ...
+
     def close(self) -> None: ...
 
     def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState: ...
@@ -82,6 +84,9 @@ class InProcessRunner:
 
     def notify(self, settled: Settled) -> None:
         """Nothing to hear about: every call here returns once the thread has settled."""
+
+    def stop(self, graph: str, thread_id: str) -> None:
+        """Nothing runs here between calls; the engine checks for a cancelled run itself."""
 
     def close(self) -> None:
         pass

@@ -102,6 +102,14 @@ class ServerRunner:
             failed = self._error_of(remote) if status == "error" else None
         return state_of(snapshot, status, failed)
 
+    def stop(self, graph: str, thread_id: str) -> None:
+        """A cancelled run: interrupt whatever the server still has queued or running on it."""
+        remote = server_thread(thread_id)
+        with self._calling():
+            for status in ("pending", "running"):
+                for run in self.client.runs.list(remote, status=status, limit=100):
+                    self.client.runs.cancel(remote, run["run_id"], action="interrupt")
+
     # hearing that a thread settled ---------------------------------------------------
     def watch(self, thread_id: str) -> None:
         """Look at ``thread_id`` until its run waits or ends, then tell the engine."""

@@ -48,6 +48,7 @@ class FakeOpenAI(Service):
     def __init__(self, *, api_key: str | None = None) -> None:
         """``api_key``: when given, only that bearer key is accepted; otherwise any key is."""
         self.api_key = api_key
+        self.latency = 0.0
         self._http = BackgroundHttpServer(self._serve)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -113,6 +114,11 @@ class FakeOpenAI(Service):
         with self._lock:
             self._requests.clear()
             self._queue.clear()
+        self.latency = 0.0
+
+    def set_latency(self, seconds: float) -> None:
+        """Think this long before answering each request (a slow model)."""
+        self.latency = seconds
 
     # ---------------------------------------------------------------- HTTP
 
@@ -137,6 +143,7 @@ class FakeOpenAI(Service):
             message = "Missing required parameter: 'messages' or 'model'."
             return HttpResponse.json(error_body(400, message), status=400)
         refusal = strict_schema_refusal(body)  # refused before any model runs
+        time.sleep(self.latency)
         with self._changed:
             self._requests.append(body)
             reply = self._queue.popleft() if self._queue and refusal is None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -200,6 +201,25 @@ def test_an_unanswered_request_expires_and_the_server_graph_hears_it(start, slac
     assert "⌛" in text and "Expired" in text
     assert "Nothing was posted" in report(slack, card)
     assert posted(slack, "Draft: Post the outage") == []
+
+
+def test_cancel_stops_the_run_under_way_on_the_server(start, slack, openai, server):
+    openai.set_latency(3)  # the model is thinking when the run is cancelled
+    bot = start()
+    started = bot.command("Draft the budget note").json()["text"]
+    run = re.search(r"`([0-9a-f]{8})", started).group(1)  # type: ignore[union-attr]
+    thread = thread_of(server, started)
+    before = len(slack.calls("response_url"))
+    bot.command(f"cancel {run}")
+    answer = slack.wait_for("response_url", count=before + 1)[before]
+    assert answer.params["text"] == f"Cancelled run `{run}`."
+    deadline = time.monotonic() + 5
+    while {r["status"] for r in runs_on(server, thread)} & {"pending", "running"}:
+        assert time.monotonic() < deadline, runs_on(server, thread)  # the server stops it
+        time.sleep(0.1)
+    time.sleep(4)  # the model would have answered by now
+    assert not [c for c in slack.calls("chat.postMessage") if c.params.get("blocks")]  # no card
+    assert posted(slack, "Draft: Draft the budget") == []
 
 
 # ------------------------------------------------------------------ faults
