@@ -19,5 +19,5 @@ class Plan:
 
 FULL = Plan("full", burst=50, ack_rounds=6, decide=40, cards=200, clickers=8,
             throughput_rounds=2, tick_rounds=5)  # fmt: skip
-QUICK = Plan("quick", burst=50, ack_rounds=2, decide=10, cards=60, clickers=8,
+QUICK = Plan("quick", burst=50, ack_rounds=2, decide=8, cards=40, clickers=8,
              throughput_rounds=1, tick_rounds=2)  # fmt: skip
