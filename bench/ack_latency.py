@@ -20,12 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.slack import FakeSlack
+from bench.stack import BenchError, bot_env, fakes, postgres
 from tests.support.botproc import BotProcess
 from tests.support.burst import Ack, describe, fire_at_once, run_burst
-from tests.support.databases import ADMIN_URL, fresh_postgres, postgres_available
-from tests.support.slack_requests import SIGNING_SECRET
 
 
 @contextmanager
@@ -33,10 +30,11 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    if not postgres_available():
-        raise SystemExit(f"PostgreSQL is not reachable at {ADMIN_URL} (set TEST_POSTGRES_URL)")
-    with fresh_postgres() as url:
-        yield url
+    try:
+        with postgres() as url:
+            yield url
+    except BenchError as problem:
+        raise SystemExit(str(problem)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,21 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     floor: list[Ack] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        FakeSlack() as slack,
-        FakeOpenAI() as openai,
+        fakes() as f,
         database(args.db, Path(tmp)) as url,
     ):
-        env = {
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "OPENAI_API_KEY": "sk-bench",
-            "OPENAI_BASE_URL": openai.base_url,
-            "OPENAI_TIMEOUT": "10",
-            "DATABASE_URL": url,
-            "LOG_LEVEL": "WARNING",
-        }
-        bot = BotProcess(env, args.log or Path(tmp) / "bot.log").start()
+        slack = f.slack
+        bot = BotProcess(bot_env(f, url), args.log or Path(tmp) / "bot.log").start()
         try:
             for _ in range(args.rounds):
                 floor += fire_at_once(bot.url, [b"unsigned"] * args.n, sign=False)

@@ -68,9 +68,11 @@ class Scheduler:
         takes about one message a second per channel); channels are served concurrently."""
         digests: dict[str, list[tuple[Job, Approval]]] = defaultdict(list)
         alone: list[Job] = []
+        reminders = [job for job in jobs if job.kind == "remind"]
+        remindable = self.store.remindable(job.approval_id for job in reminders)
         for job in jobs:
-            approval = self._remindable(job)
-            if approval is None:
+            approval = remindable.get(job.approval_id) if job.kind == "remind" else None
+            if approval is None:  # not a reminder, or one ``run`` cancels or puts off
                 alone.append(job)
             else:
                 digests[approval.channel].append((job, approval))
@@ -83,15 +85,6 @@ class Scheduler:
         if digests:
             with ThreadPoolExecutor(min(self.fanout, len(digests))) as pool:
                 list(pool.map(self._digest, digests.items()))
-
-    def _remindable(self, job: Job) -> Approval | None:
-        """The request of a reminder that can go in a digest now, else None (``run`` decides)."""
-        if job.kind != "remind":
-            return None
-        approval = self.store.get_approval(job.approval_id)
-        if approval is None or not approval.pending or approval.ts is None:
-            return None
-        return None if self.store.overdue_expiry(approval.id) is not None else approval
 
     def _digest(self, entry: tuple[str, list[tuple[Job, Approval]]]) -> None:
         channel, items = entry
@@ -108,8 +101,8 @@ class Scheduler:
                 delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
                 self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
             return
-        for job, approval in items:
-            self.store.finish_job(job.id)
+        self.store.finish_jobs(job.id for job, _ in items)
+        for _, approval in items:
             self.engine.journal.reminded(approval)
 
     def run(self, job: Job) -> None:

@@ -265,14 +265,29 @@ class Store:
 
     def claim_due_jobs(self, lease: float, limit: int = 20) -> list[Job]:
         now = self.clock()
-        with self.db.transaction() as tx:
-            rows = tx.fetch_all(
-                q.CLAIM_DUE_JOBS, {"now": now, "lease": now + lease, "limit": limit}
-            )
+        # One statement, atomic on its own: no BEGIN/COMMIT round trips around it.
+        rows = self.db.fetch_all(
+            q.CLAIM_DUE_JOBS, {"now": now, "lease": now + lease, "limit": limit}
+        )
         return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
 
     def finish_job(self, job_id: str, status: str = "done") -> None:
         self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
+
+    def finish_jobs(self, job_ids: Iterable[str], status: str = "done") -> None:
+        """:meth:`finish_job` for many jobs, in one statement."""
+        params = {"ids": json.dumps(list(job_ids)), "status": status, "now": self.clock()}
+        self.db.execute(self._with_ids(q.FINISH_JOBS), params)
+
+    def remindable(self, approval_ids: Iterable[str]) -> dict[str, Approval]:
+        """Of these requests, the ones a reminder can go out for now (pending, card posted,
+        expiry not due), by id; one query for a whole batch of due reminders."""
+        params = {"ids": json.dumps(sorted(set(approval_ids))), "now": self.clock()}
+        rows = self.db.fetch_all(self._with_ids(q.REMINDABLE), params)
+        return {row["id"]: Approval.from_row(row) for row in rows}
+
+    def _with_ids(self, sql: str) -> str:
+        return sql.format(ids=q.ID_LIST[self.db.dialect])
 
     def retry_job(self, job_id: str, delay: float, error: str) -> None:
         params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}

@@ -157,6 +157,26 @@ UPDATE jobs SET status = 'cancelled', done_at = %(now)s
 WHERE approval_id = %(approval_id)s AND status = 'pending' AND kind <> 'refresh'
   AND id <> %(keep)s
 """
+# Statements over a list of ids take it as one JSON array parameter, ``{ids}`` being this
+# dialect's way of reading one: one round trip for a whole batch, on either database.
+ID_LIST = {
+    "postgres": "SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))",
+    "sqlite": "SELECT value FROM json_each(%(ids)s)",
+}
+FINISH_JOBS = """
+UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
+WHERE id IN ({ids}) AND status = 'pending'
+"""
+# Requests a reminder can be sent for now: pending, card posted, expiry not yet due (when it is,
+# the expiry speaks instead).
+REMINDABLE = """
+SELECT * FROM approvals a
+WHERE a.id IN ({ids}) AND a.status = 'pending' AND a.ts IS NOT NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM jobs j
+    WHERE j.approval_id = a.id AND j.kind = 'expire' AND j.status = 'pending'
+      AND j.due_at <= %(now)s)
+"""
 JOBS_FOR = "SELECT * FROM jobs WHERE approval_id = %(approval_id)s ORDER BY due_at"
 OVERDUE_EXPIRY = """
 SELECT * FROM jobs

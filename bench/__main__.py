@@ -1,0 +1,113 @@
+"""``python -m bench``: the bot against bare Bolt and bare LangGraph on PostgreSQL, side by side.
+
+    .venv/bin/python -m bench                              # full: the README's figures
+    .venv/bin/python -m bench --quick --json results.json  # under 2 minutes (CI)
+
+Every figure is measured in this session, bot and baseline in alternating rounds, against the
+fake Slack and OpenAI servers and a new PostgreSQL database (TEST_POSTGRES_URL). The bench checks
+its own work (every timed decision resumed its thread once; every due reminder reached Slack) and
+exits 1 only when it could not do or verify that; a figure missing its target is not a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.acks import ack_rounds
+from bench.bare_bolt import bare_bolt
+from bench.bare_langgraph import BareLangGraph
+from bench.decisions import bare_throughput, bot_throughput, decide_latency, median
+from bench.memory import rss_mb
+from bench.plan import FULL, QUICK, Plan
+from bench.report import render
+from bench.scheduler_tick import notify_seconds, tick_ms
+from bench.stack import BenchError, fakes, postgres, running_bot
+from tests.support.burst import latency_summary
+
+
+def measure(plan: Plan, workdir: Path) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with fakes() as f:
+        with postgres() as url, running_bot(f, url, workdir) as bot, bare_bolt() as bare_url:
+            _step("ack bursts")
+            on_bot, on_bare = ack_rounds(bot.url, bare_url, f.slack, plan.burst, plan.ack_rounds)
+            figures["ack_p99_ms"] = _worst_p99(on_bot.commands, on_bot.clicks)
+            figures["ack_p99_ms_bare"] = _worst_p99(on_bare.commands, on_bare.clicks)
+            for name, acks in (("/agent", on_bot.commands), ("Approve", on_bot.clicks)):
+                print(f"  bot {name}: p99 {latency_summary(acks)['p99']:.1f} ms")
+            bare = BareLangGraph(url, f.slack)
+            try:
+                _step("single decisions")
+                bot_ms, bare_ms = decide_latency(bot.url, url, f.slack, bare, plan.decide, "d")
+                figures["decide_ms"], figures["decide_ms_bare"] = median(bot_ms), median(bare_ms)
+                _step("sustained decisions")
+                rates: tuple[list[float], list[float]] = ([], [])
+                for r in range(plan.throughput_rounds):
+                    n, k, tag = plan.cards, plan.clickers, f"t{r}"
+                    for which in (0, 1) if r % 2 == 0 else (1, 0):
+                        if which == 0:
+                            rate = bot_throughput(bot.url, url, f.slack, n, k, tag)
+                        else:
+                            rate = bare_throughput(f.slack, bare, n, k, tag)
+                        rates[which].append(rate)
+                figures["decisions_per_s"] = median(rates[0])
+                figures["decisions_per_s_bare"] = median(rates[1])
+            finally:
+                bare.close()
+        _step("scheduler ticks")
+        ticks = tick_ms(f, (1_000, 100_000), plan.tick_rounds)
+        figures["tick_ms_1k"], figures["tick_ms_100k"] = (
+            median(ticks[1_000]),
+            median(ticks[100_000]),
+        )
+        _step("1,000 reminders due")
+        figures["notify_s_1000_due"] = notify_seconds(f, 1_000)
+        _step("memory")
+        figures["rss_mb_0"], figures["rss_mb_100k"] = rss_mb(f, workdir, 100_000)
+    return _with_ratios(figures)
+
+
+def _with_ratios(f: dict[str, float]) -> dict[str, float]:
+    f["ack_ratio"] = f["ack_p99_ms"] / f["ack_p99_ms_bare"]
+    f["decide_ratio"] = f["decide_ms"] / f["decide_ms_bare"]
+    f["throughput_ratio"] = f["decisions_per_s"] / f["decisions_per_s_bare"]
+    f["tick_growth"] = f["tick_ms_100k"] / f["tick_ms_1k"]
+    f["bytes_per_pending"] = (f["rss_mb_100k"] - f["rss_mb_0"]) * 1024 * 1024 / 100_000
+    return {key: round(value, 3) for key, value in sorted(f.items())}
+
+
+def _worst_p99(*bursts: list) -> float:
+    """The worse of the bursts' p99s (``/agent`` and Approve each have the same target)."""
+    return max(latency_summary(acks)["p99"] for acks in bursts)
+
+
+def _step(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller rounds, under 2 minutes")
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        try:
+            figures = measure(plan, Path(tmp))
+        except (BenchError, AssertionError) as problem:
+            print(f"bench failed: {problem}", file=sys.stderr)
+            return 1
+    print(render(figures, plan, time.monotonic() - started))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""How much each bench mode does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    burst: int  # simultaneous /agent commands, then simultaneous Approves
+    ack_rounds: int
+    decide: int  # single decisions timed each way
+    cards: int  # cards approved in one sustained round
+    clickers: int  # people clicking at once in it
+    throughput_rounds: int
+    tick_rounds: int
+
+
+FULL = Plan("full", burst=50, ack_rounds=6, decide=40, cards=200, clickers=8,
+            throughput_rounds=2, tick_rounds=5)  # fmt: skip
+QUICK = Plan("quick", burst=50, ack_rounds=2, decide=8, cards=40, clickers=8,
+             throughput_rounds=1, tick_rounds=2)  # fmt: skip
