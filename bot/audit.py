@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,7 +55,26 @@ class Audit:
     ) -> None:
         """Append one event. An audit write that fails is logged, never raised: the decision it
         records has already happened, and must not be undone or repeated because of it."""
-        params = {
+        try:
+            self.db.execute(
+                q.INSERT_AUDIT, self._params(event, thread_id, actor, approval_id, detail)
+            )
+        except Exception:
+            logger.exception("could not record the audit event %s of run %s", event, thread_id)
+
+    def record_each(self, event: str, actor: str, approvals: Sequence[tuple[str, str]]) -> None:
+        """The same event for many requests (``(thread_id, approval_id)`` pairs), written
+        together: a tick's reminders are one round trip, not one each."""
+        rows = [self._params(event, thread, actor, approval, {}) for thread, approval in approvals]
+        try:
+            self.db.execute_many(q.INSERT_AUDIT, rows)
+        except Exception:
+            logger.exception("could not record %d audit events %s", len(rows), event)
+
+    def _params(
+        self, event: str, thread_id: str, actor: str, approval_id: str | None, detail: Any
+    ) -> dict[str, Any]:
+        return {
             "at": self.clock(),
             "thread_id": thread_id,
             "approval_id": approval_id,
@@ -63,10 +82,6 @@ class Audit:
             "actor": actor,
             "detail": json.dumps(detail, default=str, sort_keys=True),
         }
-        try:
-            self.db.execute(q.INSERT_AUDIT, params)
-        except Exception:
-            logger.exception("could not record the audit event %s of run %s", event, thread_id)
 
     def for_run(self, thread_id: str) -> list[Event]:
         rows = self.db.fetch_all(q.AUDIT_FOR_RUN, {"thread_id": thread_id})

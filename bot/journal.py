@@ -47,8 +47,8 @@ class Journal:
     def executed(self, approval: Approval) -> None:
         self.audit.record("executed", approval.thread_id, "bot", approval.id)
 
-    def reminded(self, approval: Approval) -> None:
-        self.audit.record("reminded", approval.thread_id, "scheduler", approval.id)
+    def reminded(self, *approvals: Approval) -> None:
+        self.audit.record_each("reminded", "scheduler", [(a.thread_id, a.id) for a in approvals])
 
     def escalated(self, approval: Approval, level: int) -> None:
         self.audit.record("escalated", approval.thread_id, "scheduler", approval.id, level=level)

@@ -102,8 +102,7 @@ class Scheduler:
                 self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
             return
         self.store.finish_jobs(job.id for job, _ in items)
-        for _, approval in items:
-            self.engine.journal.reminded(approval)
+        self.engine.journal.reminded(*(approval for _, approval in items))
 
     def run(self, job: Job) -> None:
         self.engine.journal.metrics.scheduler_lag.set(max(0.0, self.store.clock() - job.due_at))

@@ -190,7 +190,12 @@ class Store:
         return [_vote(r) for r in tx.fetch_all(q.VOTES, {"approval_id": approval_id})]
 
     def mark_applied(self, approval_id: str) -> None:
-        self.db.execute(q.MARK_APPLIED, {"id": approval_id, "now": self.clock()})
+        """The decision reached the graph; its run moves on (see ``RUN_MOVES_ON``)."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = tx.fetch_one(q.MARK_APPLIED, {"id": approval_id, "now": now})
+            if row is not None:
+                tx.execute(q.RUN_MOVES_ON, {"thread_id": row["thread_id"], "now": now})
 
     def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
         params = {

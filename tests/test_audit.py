@@ -43,15 +43,29 @@ def test_events_are_read_back_per_run_in_order_and_since_a_time(audit):
     assert [e.thread_id for e in audit.since(1_700_000_002.5)] == ["run-b", "run-a"]
 
 
+def test_many_requests_reminded_at_once_are_each_recorded(audit):
+    audit.record_each("reminded", "scheduler", [(f"run-{i}", f"req-{i}") for i in range(300)])
+    audit.record_each("reminded", "scheduler", [])
+    events = audit.since(0)
+    assert len(events) == 300
+    assert {(e.thread_id, e.approval_id, e.event, e.actor) for e in events} == {
+        (f"run-{i}", f"req-{i}", "reminded", "scheduler") for i in range(300)
+    }
+
+
 class Down:
     def execute(self, sql, params=None):
         raise OSError("database away")
+
+    execute_many = execute
 
 
 def test_a_failed_write_is_logged_not_raised(caplog):
     audit = Audit(Down(), Clock())  # type: ignore[arg-type]
     audit.record("approved", "run-a", "U0BOSS")
     assert "could not record the audit event approved of run run-a" in caplog.text
+    audit.record_each("reminded", "scheduler", [("run-a", "req-1")])
+    assert "could not record 1 audit events reminded" in caplog.text
 
 
 def test_csv_and_json_exports_hold_every_field(audit):

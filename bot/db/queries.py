@@ -24,12 +24,7 @@ WHERE thread_id = %(thread_id)s
 # came after the decision was applied, before the run moved on).
 STALE_RUNS = """
 SELECT * FROM runs r
-WHERE r.updated_at < %(before)s
-  AND (r.status IN ('running', 'stopped')
-       OR (r.status = 'waiting' AND NOT EXISTS (
-             SELECT 1 FROM approvals a
-             WHERE a.thread_id = r.thread_id
-               AND (a.status = 'pending' OR a.applied_at IS NULL))))
+WHERE r.status IN ('running', 'stopped') AND r.updated_at < %(before)s
 ORDER BY r.updated_at LIMIT %(limit)s
 """
 
@@ -82,7 +77,16 @@ WHERE approval_id = %(approval_id)s AND stage = %(stage)s AND voter <> %(voter)s
 """
 VOTES = "SELECT * FROM votes WHERE approval_id = %(approval_id)s ORDER BY cast_at, voter"
 NEXT_STAGE = "UPDATE approvals SET stage = stage + 1 WHERE id = %(id)s AND status = 'pending'"
-MARK_APPLIED = "UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s"
+MARK_APPLIED = """
+UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s AND applied_at IS NULL
+RETURNING thread_id
+"""
+# A run whose decision is applied is on the move until it is published again (waiting, done):
+# if the process dies in between, the stale-run sweep finds it among the running ones.
+RUN_MOVES_ON = """
+UPDATE runs SET status = 'running', updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status = 'waiting'
+"""
 UNAPPLIED = """
 SELECT * FROM approvals
 WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s

@@ -150,4 +150,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 WHERE status = 'pending'""",
         ],
     ),
+    (
+        10,
+        [
+            # From now on a run whose decisions are all applied is "running" until published
+            # again, so the stale-run sweep reads only running runs, not every waiting one (it
+            # was O(pending)). Runs an earlier version left waiting with nothing to wait on:
+            """UPDATE runs SET status = 'running'
+                WHERE status = 'waiting' AND NOT EXISTS (
+                    SELECT 1 FROM approvals a
+                    WHERE a.thread_id = runs.thread_id
+                      AND (a.status = 'pending' OR a.applied_at IS NULL))""",
+        ],
+    ),
 ]

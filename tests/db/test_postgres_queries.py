@@ -53,3 +53,18 @@ def test_what_waits_is_read_through_the_pending_index(postgres_url):
             plans[name] = "\n".join(r[0] for r in conn.execute("EXPLAIN " + text).fetchall())
     for name, plan in plans.items():
         assert "approvals_pending" in plan, (name, plan)
+
+
+def test_the_stale_run_sweep_reads_only_running_runs_not_every_waiting_one(postgres_url):
+    db = open_database(postgres_url)
+    db.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO runs SELECT g::text, 'draft', 'r', 'U1', 'C1', 'C1',"
+            " CASE WHEN g % 1000 = 0 THEN 'running' ELSE 'waiting' END, NULL, 0, g"
+            " FROM generate_series(1, 50000) g"
+        )
+        conn.execute("ANALYZE runs")
+        sql = q.STALE_RUNS.replace("%(before)s", "1e9").replace("%(limit)s", "50")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql).fetchall())
+    assert "runs_status" in plan and "Seq Scan" not in plan, plan
