@@ -9,9 +9,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, ServerSettings, load_settings
 from bot.runner import RunFailed, RunnerUnavailable
-from bot.server_graphs import server_client
+from bot.server_graphs import server_client, server_registry
 from bot.server_runner import ServerRunner, server_thread, state_of
 from bot.webhook import hook_for, webhook_key, webhook_route
 from tests.fakes._http import BackgroundHttpServer, HttpRequest, HttpResponse
@@ -137,6 +137,25 @@ def test_nobody_listening_is_unavailable():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RunnerUnavailable, match="is not answering"):
         runner_at(url).state("draft", THREAD)
+
+
+def test_graph_names_come_from_langgraph_json_while_the_server_is_away(tmp_path):
+    config = tmp_path / "langgraph.json"
+    config.write_text('{"graphs": {"draft": "./d.py:build", "mailer": "./m.py:build"}}')
+    url = f"http://127.0.0.1:{free_port()}"
+    runner = runner_at(url)
+    server = ServerSettings(url, None, None, 1.0)
+    registry = server_registry(runner.client, server, str(config), {}, wait=0.2)
+    assert list(registry) == ["draft", "mailer"]
+    assert registry["draft"].input_key == "request" and registry["draft"].graph is None
+
+
+def test_a_server_that_cannot_describe_its_graphs_stops_start_up(answering, tmp_path):
+    status, url = answering
+    status["code"] = 400
+    server = ServerSettings(url, None, None, 1.0)
+    with pytest.raises(ConfigError, match="could not describe its graphs \\(400\\)"):
+        server_registry(runner_at(url).client, server, str(tmp_path / "none.json"), {})
 
 
 # ---------------------------------------------------------------- the webhook
