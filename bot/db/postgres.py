@@ -100,8 +100,8 @@ class PostgresDatabase:
             return _Session(conn).execute(sql, params)
 
     def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self.pool.connection() as conn:
-            _Session(conn).execute_many(sql, rows)
+        with self.transaction() as session:  # one commit for all, not one each
+            session.execute_many(sql, rows)
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
         with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
