@@ -15,6 +15,9 @@ from tests.support.botproc import BotProcess
 from tests.support.databases import fresh_postgres
 from tests.support.slack_requests import SIGNING_SECRET
 
+# Timing-sensitive tests run alone under pytest-xdist; the run order keeps workers busy.
+pytest_plugins = ["tests.support.alone"]
+
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:

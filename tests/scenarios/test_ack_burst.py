@@ -22,6 +22,7 @@ def database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
+@pytest.mark.alone  # asserts every ack within Slack's 3 s
 def test_forty_simultaneous_commands_and_clicks_are_acked_in_time_and_decided_once(
     start_bot, fake_slack, fake_openai, request
 ):

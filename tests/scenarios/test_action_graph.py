@@ -4,6 +4,7 @@ or rejects it on the card, and only what was decided reaches the (fake) SMTP, we
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bot.blocks import card as ids
 from bot.blocks import modals
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card
+from tests.support.databases import fresh_postgres
 
 REQ = "U0REQ"
 EMAIL = {"to": "ops@example.com", "subject": "Q3 numbers", "body": "Revenue < plan & rising"}
@@ -18,9 +20,14 @@ BAD_EMAIL = "Enter one or more email addresses, separated by commas."
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite unless a test asks for Postgres itself (conftest's runs every test on both)."""
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite unless a test asks for Postgres (``indirect``); conftest's runs every test on both.
+    A fixture, so the database is dropped only after the bot using it has stopped."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        with fresh_postgres() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture
@@ -69,13 +76,11 @@ def send_email_card(bot, fake_slack, risk: str = "high") -> Card:
     return wait_card(fake_slack)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_approved_email_is_sent_once_and_reported_in_the_thread(
-    backend, request, database_url, action_bot, fake_slack, fake_smtp
+    database_url, action_bot, fake_slack, fake_smtp
 ):
-    if backend == "postgres":
-        database_url = request.getfixturevalue("postgres_url")
-    bot = action_bot(DATABASE_URL=database_url)
+    bot = action_bot()
     card = send_email_card(bot, fake_slack)
 
     fields = next(b["fields"] for b in card.blocks if "fields" in b)
@@ -226,6 +231,7 @@ def test_low_risk_check_reports_a_url_that_keeps_failing(action_bot, fake_slack,
     assert len(fake_webhook.hits("GET")) == 5
 
 
+@pytest.mark.alone  # asserts the click's ack within 1.5 s
 def test_approved_webhook_receives_the_payload_once(action_bot, fake_slack, fake_webhook):
     bot = action_bot()
     url = fake_webhook.url("/deploy")

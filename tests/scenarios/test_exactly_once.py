@@ -90,6 +90,10 @@ def test_same_user_double_click_resumes_once(start_bot, fake_slack):
     assert len(fake_slack.wait_for("chat.postEphemeral", count=7)) == 7
 
 
+# Who may decide is worked out in Python (bot/policy.py) from APPROVERS and Slack's user groups
+# before anything is claimed, and a refused click claims nothing: SQLite is enough here. The same
+# reads, locks and claims on Postgres run in the other tests of this file and test_signoff.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_who_may_decide_fails_closed(start_bot, fake_slack):
     fake_slack.usergroups["S0APPROVE"] = [BOSS2]
     bot = start_bot(APPROVERS=f"{BOSS},S0APPROVE")
@@ -114,6 +118,7 @@ def test_who_may_decide_fails_closed(start_bot, fake_slack):
     assert "Approved* by <@U0BOSS2>" in blocks_text(current(fake_slack, card)["blocks"])
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # as above
 def test_without_approvers_only_the_requester_decides(start_bot, fake_slack):
     bot = start_bot()
     bot.command("Say hello", user=REQ)

@@ -28,6 +28,7 @@ def socket_bot(start_bot, fake_slack):
     return bot
 
 
+@pytest.mark.alone  # asserts the ack within 1.5 s
 def test_approval_loop_over_the_websocket(socket_bot, fake_slack):
     [opened] = fake_slack.calls("apps.connections.open")
     assert opened.token == fake_slack.app_token
