@@ -203,6 +203,7 @@ def test_an_unanswered_request_expires_and_the_server_graph_hears_it(start, slac
     assert posted(slack, "Draft: Post the outage") == []
 
 
+@pytest.mark.alone  # it times how soon the server stops the run
 def test_cancel_stops_the_run_under_way_on_the_server(start, slack, openai, server):
     openai.set_latency(4)  # the model is thinking when the run is cancelled
     bot = start()
