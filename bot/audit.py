@@ -65,11 +65,18 @@ class Audit:
     def record_each(self, event: str, actor: str, approvals: Sequence[tuple[str, str]]) -> None:
         """The same event for many requests (``(thread_id, approval_id)`` pairs), written
         together: a tick's reminders are one round trip, not one each."""
-        rows = [self._params(event, thread, actor, approval, {}) for thread, approval in approvals]
+        if not approvals:
+            return
+        params = {
+            "at": self.clock(),
+            "event": event,
+            "actor": actor,
+            "pairs": json.dumps([list(pair) for pair in approvals]),
+        }
         try:
-            self.db.execute_many(q.INSERT_AUDIT, rows)
+            self.db.execute(q.INSERT_AUDIT_EACH[self.db.dialect], params)
         except Exception:
-            logger.exception("could not record %d audit events %s", len(rows), event)
+            logger.exception("could not record %d audit events %s", len(approvals), event)
 
     def _params(
         self, event: str, thread_id: str, actor: str, approval_id: str | None, detail: Any

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.audit import Audit
 from bot.metrics import Metrics
-from bot.models import Approval, Decision, Run
+from bot.models import Approval, Decision, Run, Waiting
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Journal:
     def executed(self, approval: Approval) -> None:
         self.audit.record("executed", approval.thread_id, "bot", approval.id)
 
-    def reminded(self, *approvals: Approval) -> None:
+    def reminded(self, *approvals: Approval | Waiting) -> None:
         self.audit.record_each("reminded", "scheduler", [(a.thread_id, a.id) for a in approvals])
 
     def escalated(self, approval: Approval, level: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.review import Review
@@ -161,7 +162,51 @@ class Approval:
         )
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A pending request as a reminder digest lists it: a lean read of its row. A tick may
+    list a thousand of them, so the review is not parsed (only its one-word ``summary`` is
+    read) and the payload is parsed only when asked for."""
+
+    id: str
+    thread_id: str
+    graph: str
+    request: str
+    requester: str
+    channel: str
+    ts: str | None
+    created_at: float
+    summary: str
+    signoff: SignOff | None
+    stage: int
+    payload_json: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Waiting:
+        return cls(
+            id=row["id"],
+            thread_id=row["thread_id"],
+            graph=row["graph"],
+            request=row["request"],
+            requester=row["requester"],
+            channel=row["channel"],
+            ts=row["ts"],
+            created_at=row["created_at"],
+            summary=row["summary"] or "",
+            signoff=_signoff(row["signoff"]),
+            stage=int(row["stage"] or 0),
+            payload_json=row["payload"],
+        )
+
+
+@lru_cache(maxsize=256)
 def _signoff(text: str | None) -> SignOff | None:
+    """Requests of one graph share their sign-off, so one parse serves them all (a ``SignOff``
+    is frozen: sharing it is safe)."""
     from bot.signoff import SignOff  # bot.signoff reads Decision from here
 
     return SignOff.from_dict(json.loads(text)) if text else None

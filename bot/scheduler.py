@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.blocks import notices
 from bot.engine import Engine
 from bot.health import Health
-from bot.models import Approval, Job
+from bot.models import Approval, Job, Waiting
 from bot.slack import Slack
 from bot.store import Store
 
@@ -42,7 +42,7 @@ class Scheduler:
     slack: Slack
     health: Health
     lease: float = 120.0
-    batch: int = 200
+    batch: int = 500
     per_tick: int = 2000
     fanout: int = 4  # channels posted to at once
 
@@ -66,7 +66,7 @@ class Scheduler:
     def run_batch(self, jobs: list[Job]) -> None:
         """Reminders falling due together for one channel become one digest message (Slack
         takes about one message a second per channel); channels are served concurrently."""
-        digests: dict[str, list[tuple[Job, Approval]]] = defaultdict(list)
+        digests: dict[str, list[tuple[Job, Waiting]]] = defaultdict(list)
         alone: list[Job] = []
         reminders = [job for job in jobs if job.kind == "remind"]
         remindable = self.store.remindable(job.approval_id for job in reminders)
@@ -86,7 +86,7 @@ class Scheduler:
             with ThreadPoolExecutor(min(self.fanout, len(digests))) as pool:
                 list(pool.map(self._digest, digests.items()))
 
-    def _digest(self, entry: tuple[str, list[tuple[Job, Approval]]]) -> None:
+    def _digest(self, entry: tuple[str, list[tuple[Job, Waiting]]]) -> None:
         channel, items = entry
         now = self.store.clock()
         who: list[str] = []

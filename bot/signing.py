@@ -10,7 +10,7 @@ from typing import Any
 from bot.blocks import progress
 from bot.blocks.card import outcome_line
 from bot.db import Database
-from bot.models import Approval, Decision, Run
+from bot.models import Approval, Decision, Run, Waiting
 from bot.policy import Directory, who_may
 from bot.signoff import Signed, SignOff, SignOffs, Stage, tally, vote_kind
 from bot.store import Ballot, Store
@@ -60,11 +60,11 @@ class Signing:
         signed = self._signed_elsewhere(approval, sign_off)
         return self.directory.refusal(user, approval.requester, stage, signed, what)
 
-    def stage_of(self, approval: Approval) -> tuple[SignOff, Stage]:
+    def stage_of(self, approval: Approval | Waiting) -> tuple[SignOff, Stage]:
         sign_off = self.sign_off(approval)
         return sign_off, sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
 
-    def sign_off(self, approval: Approval) -> SignOff:
+    def sign_off(self, approval: Approval | Waiting) -> SignOff:
         """A request recorded before sign-off policies existed is signed by today's defaults."""
         if approval.signoff is not None:
             return approval.signoff

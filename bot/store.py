@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
-from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest, status_for
+from bot.models import Approval, Decision, InboxEntry, Job, Run, RunRequest, Waiting, status_for
 from bot.review import Review
 from bot.signoff import SignOff, Vote, tally
 from bot.timeline import PlannedJob
@@ -284,15 +284,15 @@ class Store:
         params = {"ids": json.dumps(list(job_ids)), "status": status, "now": self.clock()}
         self.db.execute(self._with_ids(q.FINISH_JOBS), params)
 
-    def remindable(self, approval_ids: Iterable[str]) -> dict[str, Approval]:
+    def remindable(self, approval_ids: Iterable[str]) -> dict[str, Waiting]:
         """Of these requests, the ones a reminder can go out for now (pending, card posted,
         expiry not due), by id; one query for a whole batch of due reminders."""
         params = {"ids": json.dumps(sorted(set(approval_ids))), "now": self.clock()}
-        rows = self.db.fetch_all(self._with_ids(q.REMINDABLE), params)
-        return {row["id"]: Approval.from_row(row) for row in rows}
+        sql = self._with_ids(q.REMINDABLE, summary=q.REVIEW_SUMMARY[self.db.dialect])
+        return {row["id"]: Waiting.from_row(row) for row in self.db.fetch_all(sql, params)}
 
-    def _with_ids(self, sql: str) -> str:
-        return sql.format(ids=q.ID_LIST[self.db.dialect])
+    def _with_ids(self, sql: str, **parts: str) -> str:
+        return sql.format(ids=q.ID_LIST[self.db.dialect], **parts)
 
     def retry_job(self, job_id: str, delay: float, error: str) -> None:
         params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}

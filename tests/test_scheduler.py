@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -208,6 +209,8 @@ def test_reminders_due_together_in_one_channel_become_one_digest(deps, fake_slac
     for card in cards:
         assert f"https://slack.com/archives/{card.channel}/p{card.ts.replace('.', '')}" in text
         assert _thread_texts(fake_slack, card) == []  # no reply per card
+    for n in range(3):  # each line: what waits (the review's summary), for whom, the request
+        assert re.search(rf"\|card>: draft for <@U0REQ>, waiting 1h: Notice {n}$", text, re.M)
     assert deps.scheduler.tick() == 0  # each reminder sent once
     events = [e.event for e in deps.operations.audit.since(0)]
     assert events.count("reminded") == 3

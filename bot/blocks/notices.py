@@ -8,7 +8,7 @@ from bot.blocks.card import kind_of, when
 from bot.blocks.runs import link
 from bot.blocks.text import escape, quote, safe
 from bot.durations import format_duration
-from bot.models import Approval, Job
+from bot.models import Approval, Job, Waiting
 
 
 def mentions(ids: list[str] | tuple[str, ...]) -> str:
@@ -27,15 +27,16 @@ def reminder(approval: Approval, waited: float, who: str) -> str:
 DIGEST_LISTED = 25
 
 
-def digest(waiting: list[tuple[Approval, float]], who: str) -> str:
+def digest(waiting: list[tuple[Waiting, float]], who: str) -> str:
     """One message for many reminders due at once in a channel, oldest first, with links."""
     waiting = sorted(waiting, key=lambda item: -item[1])
     ask = f"{who} " if who else ""
     lines = [f":alarm_clock: {ask}{len(waiting)} requests are waiting for a decision:"]
     for approval, waited in waiting[:DIGEST_LISTED]:
         request, _ = safe(approval.request, 80)
+        kind = escape(approval.summary or "request")
         lines.append(
-            f"• {link(approval)}: {escape(kind_of(approval))} for <@{approval.requester}>, "
+            f"• {link(approval)}: {kind} for <@{approval.requester}>, "
             f"waiting {format_duration(int(waited))}: {request}"
         )
     if len(waiting) > DIGEST_LISTED:

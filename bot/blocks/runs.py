@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from bot.audit import Event
 from bot.blocks.card import kind_of, outcome_line, when
 from bot.blocks.text import escape, safe
-from bot.models import Approval, Run
+from bot.models import Approval, Run, Waiting
 
 MAX_LISTED = 20
 SUBCOMMANDS = {
@@ -20,7 +20,7 @@ SUBCOMMANDS = {
 }
 
 
-def link(approval: Approval) -> str:
+def link(approval: Approval | Waiting) -> str:
     """A link to the card (Slack's archive address redirects to the message)."""
     if approval.ts is None:
         return "(card not posted yet)"

@@ -167,6 +167,11 @@ ID_LIST = {
     "postgres": "SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))",
     "sqlite": "SELECT value FROM json_each(%(ids)s)",
 }
+# The one-word summary inside a request's review (JSON), read without parsing the rest in Python.
+REVIEW_SUMMARY = {
+    "postgres": "CAST(a.review AS jsonb) ->> 'summary'",
+    "sqlite": "json_extract(a.review, '$.summary')",
+}
 FINISH_JOBS = """
 UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
 WHERE id IN ({ids}) AND status = 'pending'
@@ -174,7 +179,9 @@ WHERE id IN ({ids}) AND status = 'pending'
 # Requests a reminder can be sent for now: pending, card posted, expiry not yet due (when it is,
 # the expiry speaks instead).
 REMINDABLE = """
-SELECT * FROM approvals a
+SELECT a.id, a.thread_id, a.graph, a.request, a.requester, a.channel, a.ts, a.created_at,
+       {summary} AS summary, a.signoff, a.stage, a.payload
+FROM approvals a
 WHERE a.id IN ({ids}) AND a.status = 'pending' AND a.ts IS NOT NULL
   AND NOT EXISTS (
     SELECT 1 FROM jobs j
@@ -220,5 +227,18 @@ INSERT_AUDIT = """
 INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
 VALUES (%(at)s, %(thread_id)s, %(approval_id)s, %(event)s, %(actor)s, %(detail)s)
 """
+# One event for many requests in one statement; ``pairs`` is a JSON list of [run, request].
+INSERT_AUDIT_EACH = {
+    "postgres": """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+SELECT %(at)s, e ->> 0, e ->> 1, %(event)s, %(actor)s, '{}'
+FROM jsonb_array_elements(CAST(%(pairs)s AS jsonb)) AS e
+""",
+    "sqlite": """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+SELECT %(at)s, json_extract(value, '$[0]'), json_extract(value, '$[1]'), %(event)s, %(actor)s, '{}'
+FROM json_each(%(pairs)s)
+""",
+}
 AUDIT_FOR_RUN = "SELECT * FROM audit WHERE thread_id = %(thread_id)s ORDER BY at"
 AUDIT_SINCE = "SELECT * FROM audit WHERE at >= %(after)s ORDER BY at"

@@ -163,4 +163,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                       AND (a.status = 'pending' OR a.applied_at IS NULL))""",
         ],
     ),
+    (
+        11,
+        [
+            # Cards not posted yet: the recovery sweep reads these every tick, and among 100k
+            # waiting requests it scanned every one of them for a missing ``ts``.
+            """CREATE INDEX IF NOT EXISTS approvals_cardless ON approvals (created_at)
+                WHERE status = 'pending' AND ts IS NULL""",
+        ],
+    ),
 ]
