@@ -48,7 +48,8 @@ class Cards:
     def draw(self, approval: Approval) -> None:
         """Redraw the card: pending with its deadlines and sign-off so far, or decided."""
         progress, edit = self.signing.progress(approval)
-        self.slack.refresh_card(approval, self.notes(approval), progress, edit)
+        notes = self.notes(approval) if approval.pending else ()  # a decided card has none
+        self.slack.refresh_card(approval, notes, progress, edit)
 
     def refresh(self, approval: Approval) -> None:
         """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so

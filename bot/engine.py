@@ -134,6 +134,8 @@ class Engine:
             where = channel or decision.by
             tell(where, decision.by, "I can't find that approval request any more.")
             return False
+        if replayed(approval, decision):
+            return False
         approval = self._with_card(approval, decision.origin, decision.shows_request)
         if not from_its_card(approval, decision.origin):
             self._not_from_card(approval, decision, channel)
@@ -444,6 +446,13 @@ NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offer
 
 
 NOT_FROM_CARD = "Nothing changed: that button isn't on this request's card."
+
+
+def replayed(approval: Approval, decision: Decision) -> bool:
+    """This very click already won the request's claim: a crash came after it and before its
+    inbox entry was closed. Applying it is the recovery sweep's work; nobody is told again."""
+    won = approval.decision
+    return decision.receipt is not None and won is not None and won.receipt == decision.receipt
 
 
 def from_its_card(approval: Approval, origin: str | None) -> bool:

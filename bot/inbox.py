@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot.models import Decision, InboxEntry
+from bot.models import Decision
 from bot.slack import Slack
 from bot.store import Store
 from bot.worker import Worker
@@ -49,9 +49,11 @@ class Inbox:
             return  # done already, or another worker holds it
         self._leased[entry_id] = entry.locked_until or 0.0
         try:
-            if not self._replayed(entry):
-                decision = replace(entry.decision, receipt=entry.id)
-                self.decide(entry.approval_id, decision, entry.channel, entry.received_at)
+            # Engine.decide knows this click by its receipt: if it already won its claim (a
+            # crash came before the entry was closed), it says nothing more and the recovery
+            # sweep finishes applying it.
+            decision = replace(entry.decision, receipt=entry.id)
+            self.decide(entry.approval_id, decision, entry.channel, entry.received_at)
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:
@@ -64,13 +66,6 @@ class Inbox:
         """Give back the entries this process took but did not finish (shutting down)."""
         for entry_id, lease in list(self._leased.items()):
             self.store.release_inbox(entry_id, lease)
-
-    def _replayed(self, entry: InboxEntry) -> bool:
-        """True when this very click already won its claim (a crash came before the entry was
-        closed): finishing it is the recovery sweep's job, not a second "already decided"."""
-        approval = self.store.get_approval(entry.approval_id)
-        decision = approval.decision if approval else None
-        return decision is not None and decision.receipt == entry.id
 
     def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
         try:
