@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.seed import count_done_reminders, rearm_due, seed_pending
 from bench.stack import BenchError, Fakes, postgres
+from bot.__main__ import settle_heap
 from bot.deps import Deps
 from bot.models import RunRequest
 from bot.scheduler import Scheduler
@@ -52,6 +53,7 @@ def backlog(fakes: Fakes, pending: int, due_every: int) -> Iterator[Backlog]:
             deps.engine.start(RunRequest("draft", "Bench template", "U0REQ", "C0REQ", "C0REQ"))
             [template] = deps.store.pending(1)
             due = seed_pending(url, template.id, pending, clock(), due_every=due_every)
+            settle_heap()  # as the bot's process does once it has started (bot.__main__)
             yield Backlog(deps, url, clock, due)
         finally:
             deps.close()

@@ -28,7 +28,9 @@ def migrate(db: Database) -> list[int]:
             if version in done:
                 continue
             for statement in statements:
-                tx.execute(statement)
+                sql = statement if isinstance(statement, str) else statement.get(db.dialect)
+                if sql:
+                    tx.execute(sql)
             tx.execute(_RECORD, {"v": version, "t": time.time()})
             applied_now.append(version)
     return applied_now

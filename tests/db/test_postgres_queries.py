@@ -69,3 +69,12 @@ def test_the_stale_run_sweep_reads_only_running_runs_not_every_waiting_one(postg
         sql = q.STALE_RUNS.replace("%(before)s", "1e9").replace("%(limit)s", "50")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql).fetchall())
     assert "runs_status" in plan and "Seq Scan" not in plan, plan
+
+
+def test_jobs_leave_room_on_each_page_so_a_claim_updates_in_place(postgres_url):
+    open_database(postgres_url).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        (options,) = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'jobs'"
+        ).fetchone()
+    assert "fillfactor=70" in (options or [])
