@@ -110,7 +110,7 @@ def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
     # (worker drain, exit 0) instead of the default handler killing the process mid-way.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    asgi = create_asgi(app, signing_secret, deps.health, deps.metrics, deps.routes)
+    asgi = create_asgi(app, signing_secret, deps.health, deps.metrics, deps.routes, deps.acks)
     logger.info("listening on port %s at POST /slack/events", port)
     try:
         uvicorn.run(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from starlette.routing import Route
 
+from bot.acks import AckFirst
 from bot.api import Api
 from bot.audit import Audit
 from bot.config import ConfigError, Settings
@@ -56,6 +57,7 @@ class Deps:
     operations: Operations
     api: Api | None  # the HTTP approval API, when API_TOKEN is set
     webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
+    acks: AckFirst | None = None  # Slack requests answered before background work starts
 
     @property
     def routes(self) -> list[Route]:
@@ -153,7 +155,8 @@ def build_deps(
         )
     signing = Signing(store, db, Directory(slack.group_members), load_signoffs(settings))
     audit = Audit(db, clock)
-    worker = worker or Worker()
+    acks = AckFirst()
+    worker = worker or Worker(before=acks.wait_turn)
     engine = Engine(
         store=store,
         runner=runner,
@@ -196,4 +199,5 @@ def build_deps(
         if settings.api_token
         else None,
         webhook,
+        acks,
     )

@@ -16,6 +16,7 @@ import hmac
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltRequest
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.acks import AckFirst
 from bot.health import Health
 from bot.metrics import CONTENT_TYPE, Metrics
 
@@ -86,11 +88,15 @@ def create_asgi(
     health: Health,
     metrics: Metrics,
     extra: Sequence[Route] = (),
+    acks: AckFirst | None = None,
 ) -> Starlette:
+    answering = acks.answering if acks else nullcontext
+
     async def events(request: Request) -> Response:
         started = time.perf_counter()
-        body = await request.body()
-        response = await handle(request, body)
+        with answering():
+            body = await request.body()
+            response = await handle(request, body)
         metrics.ack.labels(kind=_kind(body)).observe(time.perf_counter() - started)
         return response
 

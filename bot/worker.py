@@ -12,8 +12,10 @@ logger = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, max_workers: int = 8) -> None:
+    def __init__(self, max_workers: int = 8, before: Callable[[], None] | None = None) -> None:
+        """``before``: called in the worker thread before each task starts (``AckFirst``)."""
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="work")
+        self._before = before
         self._lock = threading.Lock()
         self._open: set[Future[Any]] = set()
         self._closed = False
@@ -26,10 +28,15 @@ class Worker:
                 skipped: Future[Any] = Future()
                 skipped.cancel()
                 return skipped
-            future = self._pool.submit(fn, *args)
+            future = self._pool.submit(self._run, fn, *args)
             self._open.add(future)
         future.add_done_callback(self._done)
         return future
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._before is not None:
+            self._before()
+        return fn(*args)
 
     def _done(self, future: Future[Any]) -> None:
         with self._lock:
