@@ -187,14 +187,9 @@ class Waiting:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Waiting:
+        plain = ("id", "thread_id", "graph", "request", "requester", "channel", "ts")
         return cls(
-            id=row["id"],
-            thread_id=row["thread_id"],
-            graph=row["graph"],
-            request=row["request"],
-            requester=row["requester"],
-            channel=row["channel"],
-            ts=row["ts"],
+            **{k: row[k] for k in plain},
             created_at=row["created_at"],
             summary=row["summary"] or "",
             signoff=_signoff(row["signoff"]),
