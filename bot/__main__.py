@@ -8,7 +8,8 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, load_settings
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from slack_bolt import App
 
+    from bot.acks import AckFirst
     from bot.deps import Deps
 
 logger = logging.getLogger("bot")
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if settings.socket_mode:
             serve_operations(deps, settings.port)
-            code = run_socket_mode(app, settings.slack_app_token or "")
+            code = run_socket_mode(app, settings.slack_app_token or "", deps.acks)
         else:
             code = run_http(app, settings.slack_signing_secret or "", settings.port, deps)
     finally:
@@ -156,9 +158,16 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
     logger.info("stopped")
 
 
-def run_socket_mode(app: App, app_token: str) -> int:
+def run_socket_mode(app: App, app_token: str, acks: AckFirst | None = None) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
+
+    class AckFirstHandler(SocketModeHandler):
+        """Bolt's handler; a request counts as being answered until its ack is sent back."""
+
+        def handle(self, client: Any, req: Any) -> None:
+            with acks.answering() if acks else nullcontext():
+                super().handle(client, req)
 
     # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
     # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
@@ -166,7 +175,7 @@ def run_socket_mode(app: App, app_token: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     logger.info("connecting in Socket Mode")
-    handler = SocketModeHandler(app, app_token)
+    handler = AckFirstHandler(app, app_token)
     try:
         handler.connect()  # apps.connections.open: the first use of SLACK_APP_TOKEN
     except SlackApiError as problem:

@@ -8,8 +8,8 @@ than one: a lone click's own answer is all but sent when its work is submitted, 
 it cost that click ~5 ms) -- but for ``patience`` seconds at most, so a steady stream of
 requests delays work by that much and never starves it. 200 ms: answering a burst of fifty
 takes about that long here, and with 50 ms the work of its first clicks still started in the
-middle of it (p99 110-180 ms against 85-95 ms, measured with ``bench.ack_latency``). Work already running is never paused;
-nothing here changes what is done, only when.
+middle of it (p99 110-180 ms against 85-95 ms, measured with ``bench.ack_latency``). Work
+already running is never paused; nothing here changes what is done, only when.
 """
 
 from __future__ import annotations
