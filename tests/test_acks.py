@@ -9,14 +9,14 @@ from bot.acks import AckFirst
 from bot.worker import Worker
 
 
-def _started_at(acks: AckFirst) -> tuple[Worker, list[float]]:
+def _worker_and_starts(acks: AckFirst) -> tuple[Worker, list[float]]:
     started: list[float] = []
     return Worker(max_workers=2, before=acks.wait_turn), started
 
 
 def test_work_waits_until_the_requests_being_answered_are_answered():
     acks = AckFirst(patience=5.0)
-    worker, started = _started_at(acks)
+    worker, started = _worker_and_starts(acks)
     first, second = acks.answering(), acks.answering()
     first.__enter__()
     second.__enter__()
@@ -33,7 +33,7 @@ def test_work_waits_until_the_requests_being_answered_are_answered():
 
 def test_a_lone_request_does_not_hold_back_its_own_work():
     acks = AckFirst(patience=5.0)
-    worker, started = _started_at(acks)
+    worker, started = _worker_and_starts(acks)
     with acks.answering():
         submitted = time.monotonic()
         worker.submit(lambda: started.append(time.monotonic())).result(timeout=2)
@@ -43,7 +43,7 @@ def test_a_lone_request_does_not_hold_back_its_own_work():
 
 def test_a_steady_stream_of_requests_delays_work_by_the_patience_never_more():
     acks = AckFirst(patience=0.15)
-    worker, started = _started_at(acks)
+    worker, started = _worker_and_starts(acks)
     stop = threading.Event()
 
     def stream() -> None:  # always at least two requests being answered

@@ -57,8 +57,6 @@ class Down:
     def execute(self, sql, params=None):
         raise OSError("database away")
 
-    execute_many = execute
-
 
 def test_a_failed_write_is_logged_not_raised(caplog):
     audit = Audit(Down(), Clock())  # type: ignore[arg-type]

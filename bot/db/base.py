@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -18,10 +18,6 @@ class Session(Protocol):
     def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
 
     def execute(self, sql: str, params: Params = None) -> int: ...
-
-    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One statement for each of ``rows``, sent together (one round trip where it can)."""
-        ...
 
 
 class Database(Session, Protocol):

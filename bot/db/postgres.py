@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,10 +63,6 @@ class _Session:
     def execute(self, sql: str, params: Params = None) -> int:
         return self.conn.execute(sql, params or {}).rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:  # psycopg pipelines these: one round trip, not one each
-            self.conn.cursor().executemany(sql, rows)
-
 
 class PostgresDatabase:
     dialect = "postgres"
@@ -98,10 +94,6 @@ class PostgresDatabase:
     def execute(self, sql: str, params: Params = None) -> int:
         with self.pool.connection() as conn:
             return _Session(conn).execute(sql, params)
-
-    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self.transaction() as session:  # one commit for all, not one each
-            session.execute_many(sql, rows)
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
         with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,6 @@ class _Session:
 
     def execute(self, sql: str, params: Params = None) -> int:
         return self.conn.execute(_translate(sql), dict(params or {})).rowcount
-
-    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.conn.executemany(_translate(sql), [dict(row) for row in rows])
 
 
 class SqliteDatabase:
@@ -84,10 +81,6 @@ class SqliteDatabase:
     def execute(self, sql: str, params: Params = None) -> int:
         with self._session() as s:
             return s.execute(sql, params)
-
-    def execute_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self.transaction() as s:
-            s.execute_many(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[_Session]:
