@@ -31,6 +31,7 @@ def build() -> Any:
 
     from bot.health import Health
     from bot.metrics import Metrics
+    from bot.refresher import Refresher
     from bot.server import create_asgi
 
     app = App(
@@ -52,11 +53,14 @@ def build() -> Any:
     def click(ack: Ack) -> None:
         ack()
 
-    return create_asgi(app, SIGNING_SECRET, Health(_Answers(), 30.0), Metrics())
+    health = Health(_Answers(), 30.0)
+    Refresher([health.refresh], health.refresh_every, "health").start()  # as the bot does
+    return create_asgi(app, SIGNING_SECRET, health, Metrics())
 
 
 class _Answers:
-    """A database that always answers (only ``/healthz`` asks, to say the server is up)."""
+    """A database that always answers (only ``/healthz``'s refresher asks, to say the server is
+    up)."""
 
     def fetch_one_quick(self, sql: str, params: Any = None) -> dict[str, int]:
         return {"ok": 1}

@@ -30,9 +30,13 @@ def rss_mb(fakes: Fakes, workdir: Path, pending: int) -> tuple[float, float]:
         seed_pending(url, template, pending, time.time(), due_every=pending + 1)
         _activity(bot, fakes, "after")
         full = _rss(bot)
-        shown = bot.http.get("/metrics").text
-        if f"approval_requests_pending {float(pending + 1)}" not in shown:
-            raise BenchError(f"the bot does not count the {pending + 1} pending requests")
+        # The count is refreshed in the background (every second here), never at the scrape.
+        counted = f"approval_requests_pending {float(pending + 1)}"
+        deadline = time.monotonic() + 10
+        while counted not in bot.http.get("/metrics").text:
+            if time.monotonic() > deadline:
+                raise BenchError(f"the bot does not count the {pending + 1} pending requests")
+            time.sleep(0.2)
     return empty, full
 
 

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.app import build_app
     from bot.deps import build_deps
+    from bot.refresher import Refresher
     from bot.scheduler import start_ticking
 
     try:
@@ -75,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     settle_heap()
     deps.worker.submit(deps.engine.recover, 0.0)  # finish what the last process left
     scheduler = start_ticking(deps.scheduler.tick, settings.scheduler_tick)
+    # /healthz and /metrics answer from what this thread reads, never with a query per request.
+    every = deps.health.refresh_every
+    refreshers = [
+        Refresher([deps.health.refresh], every, "health").start(),
+        Refresher([deps.metrics.refresh], every, "metrics").start(),
+    ]
     code = 0
     try:
         if settings.socket_mode:
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = run_http(app, settings.slack_signing_secret or "", settings.port, deps)
     finally:
+        for refresher in refreshers:
+            refresher.stop()
         shut_down(deps, scheduler, settings.shutdown_grace)
     # Worker threads still running past the grace period would hold the interpreter open;
     # their work is recorded and the next process's recovery sweep finishes it.

@@ -1,18 +1,20 @@
 """The HTTP approval API, for tools outside Slack: start a run, read where it stands, decide.
 
-On only when ``API_TOKEN`` is set; every call then needs ``Authorization: Bearer <API_TOKEN>``.
-A decision names the Slack user who takes it and goes through the very path a button click
-does: the same who-may-decide rules, the same exactly-once claim, and the same card update in
-Slack. The OpenAPI description is at ``GET /api/openapi.json``.
+On only when API tokens are configured (:mod:`bot.principals`); every call then needs
+``Authorization: Bearer <token>``, and each token is one principal acting as one Slack user (or,
+configured ``on_behalf``, for the Slack user it names, recorded as such). A decision goes through
+the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
+and the same card update in Slack; a token is one signer, whoever it names. Reads show a run
+only to whom :mod:`bot.access` shows it; any other run is a 404, as one that does not exist.
+The OpenAPI description (:mod:`bot.api_spec`) is at ``GET /api/openapi.json``.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import re
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,37 +22,49 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import forms
+from bot.access import Access
+from bot.api_bodies import (
+    CHANNEL,
+    USER,
+    Invalid,
+    acting,
+    decision_of,
+    id_field,
+    optional_id,
+    read_body,
+    text_field,
+)
+from bot.api_spec import OPENAPI
 from bot.audit import Audit
 from bot.engine import Engine, already_decided
+from bot.journal import via
 from bot.models import Approval, Decision, Run, RunRequest
 from bot.policy import who_may
+from bot.principals import Principal, Principals
+from bot.signoff import SIGNING
 from bot.store import Store
 
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_RUN = re.compile(r"^[0-9a-f]{4,32}$")
-MAX_BODY = 100_000
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class Invalid(Exception):
-    """A body the API cannot take: answered 422, naming the field."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
+_RUN = re.compile(r"[0-9a-f]{4,32}")
+NO_SUCH_RUN = "No such run."
+MAX_DECIDING = 4
+Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
 @dataclass
 class Api:
-    token: str
+    principals: Principals
     store: Store
     engine: Engine
     audit: Audit
+    access: Access
     graphs: list[str]
     default_graph: str
     approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
+    # Each decision holds a database connection for its lock while it needs others: at most
+    # this many at once, so a burst of calls cannot take every connection of the pool.
+    deciding: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
+    )
 
     def routes(self) -> list[Route]:
         return [
@@ -61,19 +75,20 @@ class Api:
         ]
 
     # plumbing -----------------------------------------------------------------------------
-    def _guarded(self, handler: Handler) -> Handler:
+    def _guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
             given = request.headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                return _error(401, "Send Authorization: Bearer <API_TOKEN>.")
-            if not hmac.compare_digest(token.strip().encode(), self.token.encode()):
-                return _error(401, "That bearer token is not the API_TOKEN.")
+            if scheme.lower() != "bearer" or not token.strip():
+                return _error(401, "Send Authorization: Bearer <your API token>.")
+            principal = self.principals.holder(token.strip())
+            if principal is None:
+                return _error(401, "That bearer token is not one of the configured API tokens.")
             try:
-                return await handler(request)
+                return await handler(request, principal)
             except Invalid as problem:
                 return JSONResponse(
-                    {"error": str(problem), "field": problem.field}, status_code=422
+                    {"error": str(problem), "field": problem.field}, status_code=problem.status
                 )
 
         return guarded
@@ -82,11 +97,12 @@ class Api:
         return JSONResponse(OPENAPI)
 
     # POST /api/runs -----------------------------------------------------------------------
-    async def _start(self, request: Request) -> Response:
-        body = await _body(request)
-        text = _text(body, "request", 4000)
-        requester = _id(body, "requester", _USER, "a Slack user id (U…)")
-        channel = _id(body, "channel", _CHANNEL, "a Slack channel id (C…)")
+    async def _start(self, request: Request, principal: Principal) -> Response:
+        body = await read_body(request)
+        text = text_field(body, "request", 4000)
+        named = optional_id(body, "requester", USER, "a Slack user id (U…)")
+        requester = acting(principal, named, "requester")
+        channel = id_field(body, "channel", CHANNEL, "a Slack channel id (C…)")
         graph = body.get("graph", self.default_graph)
         if graph not in self.graphs:
             raise Invalid("graph", f"graph must be one of: {', '.join(self.graphs)}")
@@ -97,19 +113,25 @@ class Api:
         return JSONResponse(_run_json(run), status_code=201)
 
     # GET /api/runs/{run} ------------------------------------------------------------------
-    async def _read(self, request: Request) -> Response:
-        found = await run_in_threadpool(self._find, request.path_params["run"])
+    async def _read(self, request: Request, principal: Principal) -> Response:
+        named = request.query_params.get("as")
+        if named is not None and not USER.fullmatch(named):
+            raise Invalid("as", "as must be a Slack user id (U…)")
+        viewer = acting(principal, named, "as")
+        found = await run_in_threadpool(self._find, request.path_params["run"], viewer)
         if isinstance(found, Response):
             return found
         return JSONResponse(await run_in_threadpool(self._describe, found))
 
-    def _find(self, text: str) -> Run | Response:
+    def _find(self, text: str, viewer: str) -> Run | Response:
+        """The run, if ``viewer`` may see it; a run they may not see is "No such run.", word
+        for word what a run that does not exist gets."""
         if not _RUN.fullmatch(text):
-            return _error(404, "Run ids are hex, as the bot prints them.")
-        runs = self.store.runs_by_prefix(text)
-        if len(runs) != 1:
-            return _error(404 if not runs else 409, "No such run." if not runs else "Ambiguous.")
-        return runs[0]
+            return _error(404, NO_SUCH_RUN)
+        found = self.access.find(text, viewer)
+        if found.ambiguous:
+            return _error(409, "Ambiguous: give more of the run id.")
+        return found.run if found.run is not None else _error(404, NO_SUCH_RUN)
 
     def _describe(self, run: Run) -> dict[str, Any]:
         approvals = self.store.run_approvals(run.thread_id)
@@ -135,34 +157,45 @@ class Api:
             "choices": list(proposals[0].choices) if len(proposals) == 1 else ["approve", "reject"],
             "fields": [f.name for f in proposals[0].form] if len(proposals) == 1 else [],
             "stage": sign_off.label(approval.stage) or None,
+            "version": approval.version,
             "who_may_decide": who_may(stage, approval.requester),
             "created_at": approval.created_at,
         }
 
     # POST /api/runs/{run}/decision --------------------------------------------------------
-    async def _decide(self, request: Request) -> Response:
-        body = await _body(request)
+    async def _decide(self, request: Request, principal: Principal) -> Response:
+        body = await read_body(request)
         kind = body.get("decision")
         if kind not in ("approve", "reject", "edit"):
             raise Invalid("decision", "decision must be approve, reject or edit")
-        by = _id(body, "by", _USER, "the Slack user id (U…) of the person deciding")
-        return await run_in_threadpool(self._decided, request.path_params["run"], kind, by, body)
+        named = optional_id(body, "by", USER, "the Slack user id (U…) of the person deciding")
+        by = acting(principal, named, "by")
+        run_id = request.path_params["run"]
+        return await run_in_threadpool(self._decided, run_id, kind, by, principal, body)
 
-    def _decided(self, run_id: str, kind: str, by: str, body: dict[str, Any]) -> Response:
+    def _decided(
+        self, run_id: str, kind: str, by: str, principal: Principal, body: dict[str, Any]
+    ) -> Response:
         """Decide as a click would, the graph resumed in the background; what happened."""
-        found = self._find(run_id)
+        found = self._find(run_id, by)
         if isinstance(found, Response):
             return found
         approval = _which(self.store.run_approvals(found.thread_id), body.get("request"))
         if isinstance(approval, Response):
             return approval
-        decision = _decision(approval, kind, by, body)
+        decision = decision_of(approval, kind, by, body, principal)
         told: list[str] = []
 
         def tell(_channel: str, _user: str, text: str) -> None:
             told.append(text)
 
-        won = self.engine.decide(approval.id, decision, tell=tell, background=True)
+        # Held from the check to the vote, so two calls with one token cannot both pass it.
+        lock = self.store.db.key_lock(f"api:{principal.name}:{approval.thread_id}")
+        with self.deciding, lock:
+            twice = self._signed_before(principal, approval, by)
+            if twice is not None:
+                return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
+            won = self.engine.decide(approval.id, decision, tell=tell, background=True)
         latest = self.store.get_approval(approval.id) or approval
         if won:
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
@@ -173,6 +206,41 @@ class Api:
                 status_code=202,
             )
         return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
+
+    def _signed_before(self, principal: Principal, approval: Approval, by: str) -> str | None:
+        """Why ``principal`` may not vote as ``by``: a token is one signer, whoever it names.
+        It (or its own user, in Slack) already voted on this request as someone else, or,
+        where each person signs one part of a run (``distinct``, stages), signed another
+        part of the run as someone else. Checked here, before the vote is cast."""
+
+        def its(decision: Decision, voter: str) -> bool:
+            return voter != by and (
+                decision.on_behalf_of == principal.name or voter == principal.user
+            )
+
+        for vote in self.store.votes(approval.id):  # void ones too: one voice, every version
+            if its(vote.decision, vote.voter):
+                return _once(vote.voter, "voted on this request")
+        sign_off = self.engine.signing.sign_off(approval)
+        if not (sign_off.distinct or sign_off.total > 1):
+            return None
+        for other in self.store.run_approvals(approval.thread_id):
+            if other.id == approval.id:
+                continue
+            decided = other.decision
+            if decided is not None and other.signers and its(decided, decided.by):
+                return _once(decided.by, "signed another part of this run")
+            for vote in self.store.votes(other.id):
+                if vote.vote in SIGNING and not vote.void and its(vote.decision, vote.voter):
+                    return _once(vote.voter, "signed another part of this run")
+        return None
+
+
+def _once(voter: str, what: str) -> str:
+    return (
+        f"Nothing changed: this token already {what} as <@{voter}>, and a token counts as one "
+        "signer, whoever it names."
+    )
 
 
 def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
@@ -190,64 +258,6 @@ def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
     if len(pending) > 1:
         raise Invalid("request", "this run waits on several requests: name one in `request`")
     return pending[0]
-
-
-def _decision(approval: Approval, kind: str, by: str, body: dict[str, Any]) -> Decision:
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise Invalid("reason", "reason must be a string")
-    if kind != "edit":
-        return Decision(kind, by, reason=reason[:2000] if reason else None)
-    review = approval.review
-    if review is None or len(review.proposals) != 1 or not review.proposals[0].form:
-        raise Invalid("decision", "this request cannot be edited; approve or reject it")
-    values = body.get("values")
-    if not isinstance(values, dict):
-        raise Invalid("values", "an edit needs `values`: the edited fields by name")
-    form = review.proposals[0].form
-    unknown = set(values) - {f.name for f in form}
-    if unknown:
-        raise Invalid(f"values.{sorted(unknown)[0]}", "no such field on this request")
-    raw = {
-        name: value if isinstance(value, str) or value is None else json.dumps(value)
-        for name, value in values.items()
-    }
-    read, errors = forms.read(form, {f.name: raw.get(f.name, forms.initial_text(f)) for f in form})
-    if errors:
-        name, problem = next(iter(errors.items()))
-        raise Invalid(f"values.{name}", problem)
-    if review.shape == "draft":
-        return Decision("edit", by, text=read.get("text"))
-    return Decision("edit", by, parameters=read)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Invalid("body", f"the body is over {MAX_BODY} bytes")
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise Invalid("body", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise Invalid("body", "the body must be a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], field: str, limit: int) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(field, f"{field} is required: a non-empty string")
-    if len(value) > limit:
-        raise Invalid(field, f"{field} must be at most {limit} characters")
-    return value.strip()
-
-
-def _id(body: dict[str, Any], field: str, pattern: re.Pattern[str], what: str) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not pattern.match(value):
-        raise Invalid(field, f"{field} is required: {what}")
-    return value
 
 
 def _run_json(run: Run) -> dict[str, Any]:
@@ -271,109 +281,11 @@ def _decided_json(approval: Approval) -> dict[str, Any]:
         "by": approval.decided_by,
         "approvers": (decision.approvers if decision else None) or approval.signers or None,
         "reason": decision.reason if decision else None,
+        "via": via(decision) if decision else None,
+        "on_behalf_of": decision.on_behalf_of if decision else None,
         "at": approval.decided_at,
     }
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
-
-
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
-_INVALID = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-}
-_RESPONSES = {
-    "401": {"description": "Missing or wrong bearer token"},
-    "422": {"description": "A malformed body; `field` names what to fix"},
-}
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Approval bot API",
-        "version": "1",
-        "description": "Start runs, read where they stand, and decide what they wait for. "
-        "Decisions follow the same rules as the Slack buttons and update the Slack card.",
-    },
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Error": _ERROR, "Invalid": _INVALID},
-    },
-    "security": [{"bearer": []}],
-    "paths": {
-        "/api/runs": {
-            "post": {
-                "summary": "Start a run",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["request", "requester", "channel"],
-                                "properties": {
-                                    "request": {"type": "string", "maxLength": 4000},
-                                    "requester": {"type": "string", "pattern": "^[UW][A-Z0-9]+$"},
-                                    "channel": {"type": "string", "pattern": "^[CGD][A-Z0-9]+$"},
-                                    "graph": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {"201": {"description": "The run, started"}, **_RESPONSES},
-            }
-        },
-        "/api/runs/{run}": {
-            "get": {
-                "summary": "A run: its state, what it waits for, its decisions and timeline",
-                "parameters": [{"name": "run", "in": "path", "required": True}],
-                "responses": {
-                    "200": {"description": "The run"},
-                    "404": {"description": "No such run"},
-                    **_RESPONSES,
-                },
-            }
-        },
-        "/api/runs/{run}/decision": {
-            "post": {
-                "summary": "Approve, reject or edit what a run waits for",
-                "parameters": [{"name": "run", "in": "path", "required": True}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["decision", "by"],
-                                "properties": {
-                                    "decision": {"enum": ["approve", "reject", "edit"]},
-                                    "by": {
-                                        "type": "string",
-                                        "description": "The Slack user id of the person deciding",
-                                    },
-                                    "request": {
-                                        "type": "string",
-                                        "description": "Which request, when several wait",
-                                    },
-                                    "reason": {"type": "string"},
-                                    "values": {
-                                        "type": "object",
-                                        "description": "An edit: the edited fields by name",
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "Decided: this decision won"},
-                    "202": {"description": "A vote counted; more signatures are needed"},
-                    "409": {"description": "Refused or already decided; `error` says why"},
-                    **_RESPONSES,
-                },
-            }
-        },
-    },
-}

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.durations import parse_duration
+from bot.principals import Principal, read_principals
+from graphs.addresses import Allowlist
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
@@ -49,9 +51,13 @@ class Settings:
     policy_file: str | None
     smtp_url: str | None
     email_from: str
-    webhook_allowlist: tuple[str, ...] = field(default=())
+    webhook_allowlist: Allowlist = field(default_factory=Allowlist)
+    # WEBHOOK_IDEMPOTENT: origins whose webhooks honour Idempotency-Key (graphs.outcomes)
+    webhook_idempotent: Allowlist = field(default_factory=Allowlist)
     langgraph_config: str = "langgraph.json"
-    api_token: str | None = None  # the HTTP approval API is on only with one
+    # API_TOKENS (and API_TOKENS_FILE, API_TOKEN): the HTTP approval API is on only with one
+    api_principals: tuple[Principal, ...] = ()
+    admins: tuple[str, ...] = ()  # ADMINS: may see, cancel and retry every run
     log_format: str = "text"
     langgraph: ServerSettings | None = None  # graphs run on a LangGraph Server, not in-process
 
@@ -185,17 +191,26 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         expire_after=_duration(env, "EXPIRE_AFTER", "24h"),
         escalation_channel=env.get("ESCALATION_CHANNEL", "").strip() or None,
         escalate_to=_ids(env, "ESCALATE_TO"),
+        admins=_ids(env, "ADMINS"),
         scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),
         policy_file=env.get("POLICY_FILE", "").strip() or _default_policy_file(),
         smtp_url=env.get("SMTP_URL", "").strip() or None,
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
-        api_token=_api_token(env),
+        api_principals=_api_principals(env),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
         langgraph=_server(env),
-        webhook_allowlist=tuple(
-            p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p.strip()
-        ),
+        webhook_allowlist=webhook_allowlist(env),
+        webhook_idempotent=webhook_allowlist(env, "WEBHOOK_IDEMPOTENT"),
     )
+
+
+def webhook_allowlist(env: Mapping[str, str], name: str = "WEBHOOK_ALLOWLIST") -> Allowlist:
+    """Origins (``scheme://host[:port]``) the shipped actions may reach, matched exactly (or,
+    for ``WEBHOOK_IDEMPOTENT``, whose webhooks honour an ``Idempotency-Key``)."""
+    try:
+        return Allowlist.from_text(env.get(name, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _default_policy_file() -> str | None:
@@ -203,11 +218,11 @@ def _default_policy_file() -> str | None:
     return "policy.yaml" if Path("policy.yaml").is_file() else None
 
 
-def _api_token(env: Mapping[str, str]) -> str | None:
-    token = env.get("API_TOKEN", "").strip()
-    if token and len(token) < 16:
-        raise ConfigError("API_TOKEN: use at least 16 random characters (or leave it unset)")
-    return token or None
+def _api_principals(env: Mapping[str, str]) -> tuple[Principal, ...]:
+    try:
+        return read_principals(env)
+    except ValueError as exc:  # the message names the variable
+        raise ConfigError(str(exc)) from None
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -215,3 +230,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name}: {value!r} must be one of {', '.join(choices)}")
     return value
+
+
+def approver_defaults(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    """``APPROVERS`` and ``ALLOW_SELF_APPROVAL`` alone: ``try`` judges the policy file's
+    sign-offs with them as the bot does, without needing the bot's Slack settings."""
+    allow_self = env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes")
+    return _ids(env, "APPROVERS"), allow_self
+
+
+def policy_file_setting(env: Mapping[str, str]) -> str | None:
+    """``POLICY_FILE``, else ``policy.yaml`` in the working directory when there is one."""
+    return env.get("POLICY_FILE", "").strip() or _default_policy_file()

@@ -9,30 +9,32 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from starlette.routing import Route
 
+from bot.access import Access
 from bot.acks import AckFirst
 from bot.api import Api
 from bot.audit import Audit
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.driver import Driver
+from bot.effect_trail import EffectTrail
 from bot.effects import Ledger
 from bot.engine import Engine
-from bot.graph_settings import GraphSettings, load_graph_settings
+from bot.graph_settings import GraphSettings
 from bot.health import Health
 from bot.journal import Journal
 from bot.metrics import Metrics
 from bot.operations import Operations
 from bot.policy import Directory
+from bot.policy_file import Defaults, load_checked
+from bot.principals import Principals
 from bot.registry import RegisteredGraph, load_registry
 from bot.runner import InProcessRunner, Runner
 from bot.scheduler import Scheduler
 from bot.server_graphs import server_client, server_registry
 from bot.server_runner import ServerRunner
 from bot.signing import Signing
-from bot.signoff import load_signoffs
 from bot.slack import Slack, make_client
 from bot.store import Store
-from bot.timeline import load_policies
 from bot.webhook import hook_for, webhook_key, webhook_route
 from bot.worker import Worker
 from graphs.actions import ActionRegistry, default_registry
@@ -55,7 +57,7 @@ class Deps:
     metrics: Metrics
     health: Health
     operations: Operations
-    api: Api | None  # the HTTP approval API, when API_TOKEN is set
+    api: Api | None  # the HTTP approval API, when API tokens are configured
     webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
     acks: AckFirst | None = None  # Slack requests answered before background work starts
 
@@ -93,7 +95,11 @@ def make_llm(settings: Settings) -> BaseChatModel:
 
 def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
     return default_registry(
-        slack.post_text, settings.smtp_url, settings.email_from, settings.webhook_allowlist
+        slack.post_text,
+        settings.smtp_url,
+        settings.email_from,
+        settings.webhook_allowlist,
+        webhook_idempotent=settings.webhook_idempotent,
     )
 
 
@@ -128,7 +134,9 @@ def build_deps(
             settings.slack_bot_token, settings.slack_api_url, failed=lambda m: failed(m).inc()
         )
     )
-    ledger = Ledger(db, clock)
+    audit = Audit(db, clock)
+    trail = EffectTrail(audit, metrics.registry)
+    ledger = Ledger(db, clock, observe=trail, base=settings.retry_after)
     actions = make_actions(settings, slack)
     toolboxes: list[Toolbox] = []
 
@@ -137,15 +145,26 @@ def build_deps(
             toolboxes.append(Toolbox(llm or make_llm(settings), actions, ledger))
         return toolboxes[0]
 
-    graph_settings = load_graph_settings(settings.policy_file)
-    if settings.langgraph is None:
-        registry = load_registry(
-            settings.langgraph_config, db.checkpointer(), graph_settings, toolbox
-        )
-        runner: Runner = InProcessRunner({name: g.graph for name, g in registry.items()})
-        webhook = None
+    on_server: list[tuple[ServerRunner, Route]] = []
+
+    def build_registry(graph_settings: dict[str, GraphSettings]) -> dict[str, RegisteredGraph]:
+        if settings.langgraph is None:
+            return load_registry(
+                settings.langgraph_config, db.checkpointer(), graph_settings, toolbox
+            )
+        server, served, hook = server_runner(settings, graph_settings)
+        on_server.append((server, hook))
+        return served
+
+    # The same loader as `python -m bot try`: the file, its values, then its names.
+    policy, registry = load_checked(settings.policy_file, Defaults.of(settings), build_registry)
+    runner: Runner
+    webhook: Route | None
+    if on_server:
+        runner, webhook = on_server[0]
     else:
-        runner, registry, webhook = server_runner(settings, graph_settings)
+        runner = InProcessRunner({name: g.graph for name, g in registry.items()})
+        webhook = None
     fallback = "draft" if "draft" in registry else next(iter(registry))
     default_graph = settings.default_graph or fallback
     if default_graph not in registry:
@@ -153,8 +172,7 @@ def build_deps(
             f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
             f"(registered: {', '.join(registry)})"
         )
-    signing = Signing(store, db, Directory(slack.group_members), load_signoffs(settings))
-    audit = Audit(db, clock)
+    signing = Signing(store, db, Directory(slack.group_members), policy.signoffs)
     acks = AckFirst()
     worker = worker or Worker(before=acks.wait_turn)
     engine = Engine(
@@ -165,12 +183,16 @@ def build_deps(
         db=db,
         ledger=ledger,
         worker=worker,
-        policies=load_policies(settings),
+        policies=policy.policies,
         driver=Driver(runner, registry),
         journal=Journal(audit, metrics),
         stale_after=settings.retry_after,
     )
-    health = Health(db, settings.scheduler_tick, clock)
+    access = Access(store, signing, settings.admins)  # who sees what, at every door
+    # Probed in the background this often (never per request); at most every 2 s.
+    health = Health(
+        db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
+    )
     scheduler = Scheduler(store, engine, slack, health)
     return Deps(
         settings,
@@ -186,17 +208,18 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit),
+        Operations(store, engine, audit, access),
         Api(
-            settings.api_token,
+            Principals(settings.api_principals),
             store,
             engine,
             audit,
+            access,
             list(registry),
             default_graph,
             settings.approvals_channel,
         )
-        if settings.api_token
+        if settings.api_principals
         else None,
         webhook,
         acks,

@@ -26,13 +26,13 @@ from bot.blocks.text import safe
 from bot.cards import Cards
 from bot.db import Database
 from bot.driver import Driver
-from bot.effects import EffectRetry, Ledger
+from bot.effects import EffectRetry, Ledger, not_due
 from bot.inbox import Inbox
 from bot.journal import Journal
 from bot.logs import working_on
 from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.review import Stop
-from bot.runner import RunFailed, Runner, RunnerUnavailable, RunState
+from bot.runner import RunFailed, Runner, RunnerBusy, RunnerUnavailable, RunState
 from bot.signing import Signing
 from bot.slack import Slack
 from bot.store import MAX_APPLY_ATTEMPTS, Ballot, Store
@@ -41,6 +41,9 @@ from bot.worker import Worker
 
 logger = logging.getLogger(__name__)
 Tell = Callable[[str, str, str], None]  # (channel, user, text): what a person is told
+# Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
+# its last request, though applied, is still what the graph waits on.
+FINAL = ("cancelled", "done")
 
 
 @dataclass
@@ -69,9 +72,12 @@ class Engine:
         """Run a thread until it waits for a person or ends; safe to call again at any time.
         ``again``: a person pressed Retry, so a run that failed on the server is continued."""
         run = self.store.get_run(thread_id)
-        if run is None or run.status == "cancelled":
+        if run is None or run.status in FINAL:
             return
         with self.db.key_lock(thread_id), working_on(thread_id):
+            run = self.store.get_run(thread_id) or run
+            if run.status in FINAL:  # cancelled (or reported) while we waited for the lock
+                return
             if run.status == "stopped":  # a decision ended it; only the report is left
                 self._finish(run, run.result or "Stopped.", unposted="stopped")
                 return
@@ -93,8 +99,14 @@ class Engine:
                 self._failed(run, exc)
 
     def settled(self, thread_id: str) -> None:
-        """A run elsewhere (on a LangGraph Server) now waits or ended: publish what it did."""
-        self.worker.submit(self.advance, thread_id)
+        """A run elsewhere (on a LangGraph Server) now waits or ended: publish what it did, then
+        apply the decisions that came while it was under way."""
+        self.worker.submit(self._settled, thread_id)
+
+    def _settled(self, thread_id: str) -> None:
+        self.advance(thread_id)
+        for approval in self.store.unapplied_of_run(thread_id):
+            self.apply(approval)
 
     # receiving ----------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -153,7 +165,7 @@ class Engine:
             approval = ballot.approval or approval
             with self.signing.guard(approval):
                 why = self.signing.refusal(approval, decision.by)
-                if why is None and not adapters.permits(approval.review, decision):
+                if why is None and not self._offered(approval, decision):
                     why = NOT_OFFERED
                 if why:
                     tell(approval.channel, decision.by, why)
@@ -168,6 +180,13 @@ class Engine:
                 break
         return self._counted(approval, decision, ballot, tell, background)
 
+    def _offered(self, approval: Approval, decision: Decision) -> bool:
+        """Whether the request offers this decision; Approve is always how the others sign an
+        edit that stands (even on a request whose own choices have no Approve, an answer)."""
+        if adapters.permits(approval.review, decision):
+            return True
+        return decision.type == "approve" and self.signing.standing_edit(approval) is not None
+
     def _counted(
         self, approval: Approval, decision: Decision, ballot: Ballot, tell: Tell, background: bool
     ) -> bool:
@@ -181,7 +200,11 @@ class Engine:
                 self.apply(ballot.approval)
             return True
         latest = self.store.get_approval(approval.id) or approval
-        if ballot.outcome in ("closed", "moved"):
+        if ballot.outcome == "stale" and latest.pending:
+            self.cards.refresh(latest)  # the clicked card may still show the old version
+            tell(approval.channel, decision.by, CHANGED)
+            return False
+        if ballot.outcome in ("closed", "moved", "stale", "decided"):
             tell(approval.channel, decision.by, already_decided(latest))
             return False
         if not latest.pending:  # counted, and another vote settled it just after
@@ -192,9 +215,11 @@ class Engine:
             self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
             self.cards.refresh(latest)
         tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
-        if ballot.outcome == "advanced" and latest.ts is not None:
+        if ballot.outcome in ("advanced", "returned") and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
             note = f"{self.signing.next_stage(latest)} Please decide on the card above."
+            if ballot.outcome == "returned":
+                note = f"<@{decision.by}> edited this request, so it goes back a stage. " + note
             self.slack.reply(latest.channel, latest.thread_ts or latest.ts, note)
         return False
 
@@ -208,7 +233,9 @@ class Engine:
             return False
         expire_as = job.detail.get("as", "reject")
         reason = notices.expiry_reason(job.detail.get("after"), expire_as)
-        decision = Decision("expire", "scheduler", reason=reason, expire_as=expire_as)
+        decision = Decision(
+            "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
+        )
         return self._settle(approval, decision, job.id)
 
     def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
@@ -258,9 +285,15 @@ class Engine:
             return current
 
     def precheck(
-        self, approval_id: str, user: str, origin: str | None = None, shows: bool = False
+        self,
+        approval_id: str,
+        user: str,
+        origin: str | None = None,
+        shows: bool = False,
+        version: int = 1,
     ) -> tuple[Approval | None, str | None]:
-        """Before opening a modal: the request, and why ``user`` may not decide it (if so)."""
+        """Before opening a modal: the request, and why ``user`` may not decide it (if so);
+        ``version``: of the request, as the clicked card showed it."""
         approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
         if approval is None:
             return None, "I can't find that approval request any more."
@@ -269,6 +302,9 @@ class Engine:
             return approval, NOT_FROM_CARD
         if not approval.pending:
             return approval, already_decided(approval)
+        if version != approval.version:
+            self.worker.submit(self.cards.refresh, approval)
+            return approval, CHANGED
         return approval, self.signing.refusal(approval, user)
 
     def apply(self, approval: Approval) -> None:
@@ -279,6 +315,13 @@ class Engine:
         with self.db.key_lock(approval.thread_id), working_on(run.thread_id, approval.id):
             current = self.store.get_approval(approval.id)
             if current is None or current.applied_at is not None:
+                return
+            latest = self.store.get_run(run.thread_id)
+            if latest is not None and latest.status == "cancelled":
+                # A cancel is final (a claim cannot land after it, nor a cancel after a claim:
+                # bot.store.Store.cancel_run); should one ever slip through, nothing resumes.
+                self.store.mark_applied(approval.id)
+                self.cards.refresh(current)
                 return
             if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
                 self.store.mark_applied(approval.id)
@@ -291,6 +334,8 @@ class Engine:
             attempt = self.store.count_apply(approval.id)
             try:
                 state = self.runner.state(run.graph, run.thread_id)
+                if state.running:  # the decision before this one is still being carried out
+                    raise RunnerBusy(f"thread {run.thread_id} has a run under way")
                 if state.waiting_on(approval.interrupt_id):
                     state = self._answer(run, approval, approval.decision)
                 elif state.stuck:
@@ -299,13 +344,25 @@ class Engine:
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
-                self.store.mark_applied(approval.id)
+                if not self.store.mark_applied(approval.id, attempt.fence):
+                    # Fenced out: this process lost the run's lock mid-resume and a later
+                    # attempt took over; that one reports and publishes what came of it.
+                    logger.warning("request %s: a later attempt took over", approval.id)
+                    return
                 self.journal.executed(approval)
             except RunnerUnavailable as exc:
                 self._unavailable(run, exc, current)
                 return
+            except RunnerBusy:
+                # Not applied, and no attempt used: the runner watches the thread, and once it
+                # settles :meth:`settled` applies this decision (the sweep would, too).
+                logger.info("request %s waits for the run under way on its thread", approval.id)
+                self.store.uncount_apply(approval.id)
+                return
             except Exception as exc:
-                self._failed(run, exc, decided=True, gave_up=attempt >= MAX_APPLY_ATTEMPTS)
+                if not_due(exc):  # an effect waits out its backoff: this was no real attempt
+                    self.store.uncount_apply(approval.id)
+                self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
                 return
             if isinstance(state, Stop):
                 self._finish(run, state.report, unposted="stopped")
@@ -345,6 +402,7 @@ class Engine:
             self._finish(run, self.driver.report(run.graph, state))
             return
         context = self.driver.context(run.graph)
+        asks = False  # does anything wait for a person (else the run is on the move)
         for pending in state.pending:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
@@ -357,12 +415,24 @@ class Engine:
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
                 self.journal.requested(approval)
+            asks = asks or approval.pending
             if approval.pending and approval.ts is None:
                 try:
                     self.cards.post(approval)
                 except Exception:  # Slack is away or refused: the recovery sweep posts it
                     logger.exception("card for request %s not posted yet", approval.id)
-        self.store.set_run_status(run.thread_id, "waiting" if state.pending else "running")
+            elif approval.applied_at is not None and not state.running:
+                self._lost(approval)
+        self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
+
+    def _lost(self, approval: Approval) -> None:
+        """The graph still waits on a decision marked applied: its resume never reached the
+        graph (a runner that lost it; the graph's own checkpoint is the proof), so it goes back
+        to the decisions the recovery sweep applies. (One not yet applied is :meth:`apply`'s
+        already, and a run with nothing to ask anybody stays "running", which the stale-run
+        sweep looks at.)"""
+        logger.warning("request %s: the graph never had its decision; applying it", approval.id)
+        self.store.reopen_apply(approval.id)
 
     def _finish(self, run: Run, report: str, unposted: str = "running") -> None:
         """Post the outcome once and mark the run done; if Slack refused the post, the run is
@@ -424,13 +494,12 @@ class Engine:
         except Exception:
             logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
 
-    def retry(self, thread_id: str, user: str) -> str:
-        """Start a failed run again from its last checkpoint; returns what to tell ``user``."""
+    def retry(self, thread_id: str) -> str:
+        """Start a failed run again from its last checkpoint; returns what to tell the person.
+        Who may retry is :meth:`bot.operations.Operations.retry`'s to check (bot.access)."""
         run = self.store.get_run(thread_id)
         if run is None:
             return "I can't find that run any more."
-        if user != run.requester and not self.signing.is_approver(user):
-            return f"Only <@{run.requester}> or an approver can retry this run."
         if run.status != "failed":
             return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
         self.store.set_run_status(thread_id, "running")
@@ -443,6 +512,12 @@ class Engine:
 
 
 NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
+
+
+CHANGED = (
+    "Nothing changed: this request was edited since your card showed it, so your vote would "
+    "be for a version that will not run. The card now shows what it says; decide on that."
+)
 
 
 NOT_FROM_CARD = "Nothing changed: that button isn't on this request's card."

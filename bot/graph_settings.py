@@ -9,7 +9,8 @@ expiry keys::
         input: drug_name          # state key that receives the request text
         output: final_order       # state key reported when the run ends
         edit: proposed_action.parameters   # what Edit edits in a dict interrupt (a dotted
-                                           # path; default: the whole value)
+                                           # path; default: the whole value; a path naming
+                                           # nothing in a pause: that card has no Edit)
         breakpoints: ask          # ask | skip (continue through static breakpoints unasked)
         ask_twice: false          # after approving at a breakpoint, answer the node's own
                                   # interrupt() with the same approval instead of asking again
@@ -26,6 +27,9 @@ expiry keys::
 Placeholders: ``{by}``, ``{reason}``, ``{notes}``, ``{message}``, ``{text}``, ``{values}`` (the
 edit form's values) and ``{values.NAME}``. A string that is exactly one placeholder takes the
 value itself (so ``"{values}"`` is an object), otherwise placeholders are replaced as text.
+
+Unknown keys (:mod:`bot.policy_shape`), ``resume``/``update`` entries for buttons that do not
+exist and ``edit`` paths with an empty key stop start-up (:func:`parse_settings`).
 """
 
 from __future__ import annotations
@@ -37,11 +41,15 @@ from typing import Any
 
 from bot.config import ConfigError
 from bot.models import Decision
+from bot.policy_shape import unknown
 from bot.review import STANDARD_CHOICES, Choice
 from bot.timeline import read_policy_file
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
 _ASKS = ("notes", "reason")
+# Decisions a resume or update entry may answer, besides the graph's own buttons: an expiry
+# looks for ``expire`` first, a "Review each…" batch is decided as ``each``.
+BUILT_IN_BUTTONS = (*STANDARD_CHOICES, "expire", "each")
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,15 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         raise fail("breakpoints must be ask or skip")
     if not isinstance(body.get("ask_twice", False), bool):
         raise fail("ask_twice must be true or false")
+    if "edit" in body:
+        _check_edit_path(body["edit"], where)
     maps = {}
     for key in ("resume", "update"):
         value = body.get(key) or {}
         if not isinstance(value, Mapping):
             raise fail(f"{key} must map button names to values")
         maps[key] = dict(value)
+    _check_button_names(maps, body.get("buttons"), where)
     if any(not isinstance(v, Mapping | type(None)) for v in maps["update"].values()):
         raise fail("each update must be a mapping of state keys to values")
     buttons = []
@@ -110,6 +121,37 @@ def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
         update=maps["update"],
         buttons=tuple(buttons),
     )
+
+
+def _check_edit_path(path: str, where: str) -> None:
+    """What start-up can know of an ``edit`` path: that it names a key at every step. Whether
+    the interrupt's value has those keys is only known when it pauses; then a path that names
+    nothing gets no Edit button and a loud note, never the whole value (bot.adapters)."""
+    if not path.strip():
+        raise problem_at(where, "edit", "names nothing: leave edit out to edit the whole value")
+    if any(not part or part != part.strip() for part in path.split(".")):
+        raise problem_at(
+            where,
+            "edit",
+            f"{path!r} names nothing (an empty or blank key between dots); write a dotted path "
+            "of keys in the interrupt's value, such as proposed_action.parameters",
+        )
+
+
+def _check_button_names(maps: Mapping[str, Mapping[str, Any]], buttons: Any, where: str) -> None:
+    """A ``resume``/``update`` entry for a button that does not exist is never used: ``aprove``
+    would leave Approve sending the default answer, which this graph does not understand."""
+    extra = [str(name) for name in buttons] if isinstance(buttons, Mapping) else []
+    known = (*BUILT_IN_BUTTONS, *extra)
+    for key, mapping in maps.items():
+        for name in mapping:
+            if name not in known:
+                raise problem_at(where, f"{key}.{name}", unknown(str(name), known, "button"))
+
+
+def problem_at(where: str, key: str, text: str) -> ConfigError:
+    """``where`` is "<file>: graphs.<name>"; the message names the key under it."""
+    return ConfigError(f"POLICY_FILE: {where}.{key}: {text}")
 
 
 def template_for(mapping: Mapping[str, Any], decision: Decision) -> tuple[bool, Any]:
@@ -154,11 +196,15 @@ def substitute(template: Any, decision: Decision) -> Any:
 
 def load_graph_settings(policy_file: str | None) -> dict[str, GraphSettings]:
     """Settings by graph name, from the ``graphs`` section of the policy file."""
-    entries = read_policy_file(policy_file).get("graphs") or {}
+    return settings_from(read_policy_file(policy_file), policy_file)
+
+
+def settings_from(data: Mapping[str, Any], policy_file: str | None) -> dict[str, GraphSettings]:
+    """Settings by graph name, from the file as :func:`read_policy_file` read it."""
+    entries = data.get("graphs") or {}
     if not isinstance(entries, Mapping):
         raise ConfigError(f"POLICY_FILE: {policy_file}: graphs must be a mapping")
     return {
         str(name): parse_settings(body or {}, f"{policy_file}: graphs.{name}")
         for name, body in entries.items()
-        if isinstance(body or {}, Mapping)
     }

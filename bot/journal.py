@@ -24,13 +24,17 @@ class Journal:
         self.audit.record("requested", approval.thread_id, "bot", approval.id, kind=kind)
 
     def voted(self, approval: Approval, decision: Decision, kind: str) -> None:
-        self.audit.record("voted", approval.thread_id, decision.by, approval.id, vote=kind)
+        detail = {"vote": kind, "version": decision.version or 1, **came_through(decision)}
+        if decision.items:
+            detail["calls"] = _calls(approval, decision)
+        self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
 
     def decided(self, approval: Approval) -> None:
         """A request closed: approved, edited, rejected, expired, cancelled..."""
         decision = approval.decision
         detail: dict[str, Any] = {}
         if decision is not None:
+            detail.update(came_through(decision))
             if decision.reason:
                 detail["reason"] = decision.reason
             if decision.approvers:
@@ -39,6 +43,9 @@ class Journal:
                 detail["note"] = decision.message
             if approval.status == "edited":
                 detail["before"], detail["after"] = _before(approval), _after(decision)
+            if decision.items:
+                detail["calls"] = _calls(approval, decision)
+        detail["version"] = approval.version
         actor = approval.decided_by or "scheduler"
         self.audit.record(approval.status, approval.thread_id, actor, approval.id, **detail)
         waited = (approval.decided_at or approval.created_at) - approval.created_at
@@ -58,6 +65,36 @@ class Journal:
 
     def failed(self, run: Run, error: str) -> None:
         self.audit.record("failed", run.thread_id, "bot", error=error[:1000])
+
+
+def via(decision: Decision) -> str:
+    """The door a decision came through: ``slack``, ``api`` or ``scheduler``."""
+    return decision.via or ("scheduler" if decision.by == "scheduler" else "slack")
+
+
+def came_through(decision: Decision) -> dict[str, str]:
+    """What an audit row records of the door: ``via``, and the API principal that acted on
+    behalf of the person named (``on_behalf_of``), when one did."""
+    door = {"via": via(decision)}
+    if decision.on_behalf_of:
+        door["on_behalf_of"] = decision.on_behalf_of
+    return door
+
+
+def _calls(approval: Approval, decision: Decision) -> list[dict[str, Any]]:
+    """A batch decided call by call: each call's name and what was decided for it."""
+    proposals = approval.review.proposals if approval.review else ()
+    calls = []
+    for index, item in enumerate(decision.items or []):
+        call: dict[str, Any] = {"decision": str(item.get("type"))}
+        if index < len(proposals):
+            call["call"] = proposals[index].title
+        if item.get("values") is not None:
+            call["values"] = item["values"]
+        if item.get("message"):
+            call["message"] = item["message"]
+        calls.append(call)
+    return calls
 
 
 def _before(approval: Approval) -> Any:

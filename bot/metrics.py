@@ -16,6 +16,7 @@ _ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0, 5.0)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._count_pending: Callable[[], int] | None = None
         self.pending = Gauge(
             "approval_requests_pending",
             "Approval requests waiting for a decision",
@@ -58,16 +59,20 @@ class Metrics:
         )
 
     def count_pending(self, count: Callable[[], int]) -> None:
-        """Read the number of pending requests from the database at each scrape (NaN when the
-        database does not answer: the scrape itself still succeeds)."""
+        """Where the number of pending requests comes from: read by :meth:`refresh`, in the
+        background, never by a scrape (anyone may scrape, as often as they like)."""
+        self._count_pending = count
+        self.pending.set(float("nan"))  # not read yet
 
-        def read() -> float:
-            try:
-                return float(count())
-            except Exception:
-                return float("nan")
-
-        self.pending.set_function(read)
+    def refresh(self) -> None:
+        """Read the gauges that live in the database (NaN when it does not answer: the scrape
+        itself still succeeds)."""
+        if self._count_pending is None:
+            return
+        try:
+            self.pending.set(float(self._count_pending()))
+        except Exception:
+            self.pending.set(float("nan"))
 
     def decided(self, outcome: str, waited: float) -> None:
         self.decisions.labels(outcome=outcome).inc()

@@ -69,6 +69,11 @@ class Decision:
     receipt: str | None = None  # the inbox entry it arrived as
     shows_request: bool = False  # the clicked message carries this request's buttons
     approvers: list[str] | None = None  # everyone who signed, when it took more than one
+    # The version of the request's content this decision was made on (buttons and modals
+    # carry it); None: the first version. A vote for an older version is refused.
+    version: int | None = None
+    via: str | None = None  # the door it came through: None (Slack), "api", "scheduler"
+    on_behalf_of: str | None = None  # an API principal acting for the Slack user ``by``
 
     @property
     def effective_type(self) -> str:
@@ -123,6 +128,7 @@ class Approval:
     signoff: SignOff | None = None  # who must sign; None: the defaults of its time
     stage: int = 0  # the stage of ``signoff`` being signed now
     thread_ts: str | None = None  # a later round's card sits in the thread of the run's first
+    version: int = 1  # of what is being signed: each edit of a counted request makes a new one
 
     @property
     def pending(self) -> bool:
@@ -130,8 +136,14 @@ class Approval:
 
     @property
     def signers(self) -> list[str]:
-        """Who approved it: everyone who signed, or the one person who decided."""
-        if self.status not in ("approved", "edited"):
+        """Who approved it: everyone who signed, or the one person who decided (a batch decided
+        call by call, or an answer, signs for what it let run)."""
+        ran = self.status in ("approved", "edited", "answered") or (
+            self.status == "decided"
+            and self.decision is not None
+            and any(i.get("type") in ("approve", "edit") for i in self.decision.items or ())
+        )
+        if not ran:
             return []
         if self.decision is not None and self.decision.approvers:
             return list(self.decision.approvers)
@@ -159,6 +171,7 @@ class Approval:
             signoff=_signoff(row.get("signoff")),
             stage=int(row.get("stage") or 0),
             thread_ts=row.get("thread_ts"),
+            version=int(row.get("version") or 1),
         )
 
 

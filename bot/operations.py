@@ -1,5 +1,6 @@
 """The ``/agent`` subcommands that look after runs: ``pending``, ``status``, ``cancel`` and
-``audit``. Each answers with the text to show the person who typed it."""
+``audit`` (and the Retry button). Each answers with the text to show the person who typed it,
+about the runs :mod:`bot.access` lets that person see; any other run is "not found"."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from bot.access import Access
 from bot.audit import Audit
 from bot.blocks import runs
 from bot.engine import Engine
@@ -25,28 +27,30 @@ class Operations:
     store: Store
     engine: Engine
     audit: Audit
+    access: Access
 
-    def find(self, text: str) -> Run | str:
-        """The run a person named by its id or the start of it; otherwise what to say."""
+    def find(self, text: str, user: str) -> Run | str:
+        """The run a person named by its id or the start of it, if they may see it; otherwise
+        what to say. A run they may not see gets the answer a run that does not exist gets."""
         prefix = text.strip().strip("`").lower()
         if not prefix:
             return "Which run? Give its id, as I print it: for example `/agent status 1a2b3c4d`."
         if not _PREFIX.fullmatch(prefix):
             return f"`{prefix[:40]}` isn't a run id; run ids look like `1a2b3c4d`."
-        found = self.store.runs_by_prefix(prefix)
-        if not found:
-            return f"I can't find a run `{prefix}`."
-        if len(found) > 1:
+        found = self.access.find(prefix, user)
+        if found.ambiguous:
             return f"More than one run starts with `{prefix}`; give more of its id."
-        return found[0]
+        if found.run is None:
+            return not_found(prefix)
+        return found.run
 
     def pending(self, user: str) -> str:
         signing = self.engine.signing
-        mine = [a for a in self.store.pending(500) if signing.refusal(a, user) is None]
+        mine = [a for a in self.access.pending(user) if signing.refusal(a, user) is None]
         return runs.pending_text(mine, self.store.clock())
 
-    def status(self, text: str) -> str:
-        run = self.find(text)
+    def status(self, text: str, user: str) -> str:
+        run = self.find(text, user)
         if isinstance(run, str):
             return run
         approvals = self.store.run_approvals(run.thread_id)
@@ -57,46 +61,64 @@ class Operations:
         }
         return runs.status_text(run, approvals, waits_for, self.audit.for_run(run.thread_id))
 
-    def audit_of(self, text: str) -> str:
-        run = self.find(text)
+    def audit_of(self, text: str, user: str) -> str:
+        run = self.find(text, user)
         if isinstance(run, str):
             return run
         return runs.audit_text(run, self.audit.for_run(run.thread_id))
 
+    def retry(self, thread_id: str, user: str) -> str:
+        """Retry a failed run (its Retry button): for the people who may cancel it."""
+        run = self.store.get_run(thread_id)
+        if run is None or not self.access.may_manage(run, user):
+            return GONE
+        return self.engine.retry(thread_id)
+
     def cancel(self, text: str, user: str) -> str:
         """Cancel a run: its pending requests are closed as cancelled (racing a decision, one
-        of them wins) and the graph is never resumed, so nothing after the pause executes."""
-        run = self.find(text)
+        of them wins) and the graph is never resumed, so nothing after the pause executes.
+
+        Under the run's lock (nothing is published or resumed meanwhile), in one transaction
+        with the claims (:meth:`bot.store.Store.cancel_run`): either a decision was claimed
+        first, and it is carried out and the cancel refused, or the run is cancelled first and
+        no decision can be claimed after it. Never both."""
+        run = self.find(text, user)
         if isinstance(run, str):
             return run
+        if not self.access.may_manage(run, user):  # the same people today, asked apart on purpose
+            return not_found(text.strip().strip("`").lower())
         short = f"`{run.thread_id[:8]}`"
-        if user != run.requester and not self.engine.signing.is_approver(user):
-            return (
-                f"Only <@{run.requester}>, who started run {short}, or an approver can cancel it."
-            )
-        if run.status in FINISHED:
-            return f"Run {short} is already {run.status}; there is nothing to cancel."
-        approvals = self.store.run_approvals(run.thread_id)
-        if any(not a.pending and a.applied_at is None for a in approvals):
-            return f"Too late: run {short} is carrying out a decision right now."
-        pending = [a for a in approvals if a.pending]
-        decision = Decision("cancel", user)
-        claimed = [c for a in pending if (c := self.store.claim(a.id, decision)) is not None]
-        if pending and not claimed:
-            return f"Too late: run {short} was just decided. `/agent status {run.thread_id[:8]}`"
-        self.store.set_run_status(run.thread_id, "cancelled", f"Cancelled by <@{user}>.")
+        with self.engine.db.key_lock(run.thread_id):
+            latest = self.store.get_run(run.thread_id) or run
+            if latest.status in FINISHED:
+                return f"Run {short} is already {latest.status}; there is nothing to cancel."
+            note = f"Cancelled by <@{user}>."
+            claimed = self.store.cancel_run(run.thread_id, Decision("cancel", user), note)
+            if claimed is None:  # a decision was claimed first: it is carried out, not undone
+                return (
+                    f"Too late: run {short} was just decided and is carrying it out. "
+                    f"`/agent status {run.thread_id[:8]}`"
+                )
+            for approval in claimed:
+                self.store.mark_applied(approval.id)  # there is nothing to resume
         try:  # a run under way elsewhere (a LangGraph Server) is stopped there too
             self.engine.runner.stop(run.graph, run.thread_id)
         except Exception:
             logger.warning("run %s: could not stop its work on the server", run.thread_id)
         for approval in claimed:
             self.store.cancel_jobs(approval.id)
-            self.store.mark_applied(approval.id)  # there is nothing to resume
             self.engine.journal.decided(approval)
             self.engine.cards.refresh(approval)
         if not claimed:
-            self.audit.record("cancelled", run.thread_id, user)
+            self.audit.record("cancelled", run.thread_id, user, via="slack")
         self.engine.cards.say(
             run, f"Run {short} was cancelled by <@{user}>. Nothing more will run."
         )
         return f"Cancelled run {short}."
+
+
+GONE = "I can't find that run any more."
+
+
+def not_found(prefix: str) -> str:
+    return f"I can't find a run `{prefix}`."

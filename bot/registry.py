@@ -6,6 +6,9 @@ bot's; its ``interrupt_before``/``interrupt_after`` are kept), or a function ret
 A function may take no argument, a ``config`` (as LangGraph CLI passes), or a ``toolbox`` (the
 bot's model and action registry, for the graphs it ships). Anything wrong fails start-up with a
 :class:`~bot.config.ConfigError` naming the file, the graph and the cause.
+
+:func:`known_names` says what the built graphs have (nodes, actions, gated tools), for the policy
+file's names to be checked against (:mod:`bot.policy_names`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from langgraph.pregel import Pregel
 
 from bot.config import ConfigError
 from bot.graph_settings import GraphSettings
+from bot.policy_names import GraphNames
 
 DEFAULT_CONFIG = "langgraph.json"
 
@@ -40,6 +44,7 @@ class RegisteredGraph:
     input_key: str
     tools: Mapping[str, dict[str, Any]]
     state_keys: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()  # the action registry of the toolbox it was built with
 
 
 def load_registry(
@@ -65,7 +70,8 @@ def load_registry(
             folder = str((root / dependency).resolve())
             if folder not in sys.path:
                 sys.path.insert(0, folder)
-    unknown = set(settings) - set(graphs)
+    # Settings for a graph this file does not register are the policy file's mistake, reported
+    # with the file's other names (bot.policy_names).
     registry: dict[str, RegisteredGraph] = {}
     for name, spec in graphs.items():
         try:
@@ -78,11 +84,6 @@ def load_registry(
             raise ConfigError(
                 f"{where}: graph {name!r} ({spec}): {type(exc).__name__}: {exc}"
             ) from exc
-    if unknown:
-        raise ConfigError(
-            f"POLICY_FILE: settings for graph(s) {', '.join(sorted(unknown))}, "
-            f"which {config_path} does not register"
-        )
     return registry
 
 
@@ -103,9 +104,9 @@ def _load_one(
     if not hasattr(module, attr):
         raise ValueError(f"{file_part} has no attribute {attr!r}")
     target = getattr(module, attr)
-    graph = target
+    graph, toolbox = target, None
     if callable(target) and not isinstance(target, StateGraph | Pregel):
-        graph = _call_factory(target, toolbox_factory)
+        graph, toolbox = _call_factory(target, toolbox_factory)
     if isinstance(graph, StateGraph):
         compiled = graph.compile(checkpointer=checkpointer)
     elif isinstance(graph, Pregel):
@@ -126,6 +127,7 @@ def _load_one(
         input_key=settings.input or input_key(compiled),
         tools=tool_schemas(compiled),
         state_keys=tuple(state_fields(compiled)),
+        actions=tuple(getattr(getattr(toolbox, "actions", None), "specs", None) or ()),
     )
 
 
@@ -163,15 +165,19 @@ def _import(root: Path, file_part: str, graph: str) -> ModuleType:
     return module
 
 
-def _call_factory(factory: Callable[..., Any], toolbox_factory: Callable[[], Any] | None) -> Any:
+def _call_factory(
+    factory: Callable[..., Any], toolbox_factory: Callable[[], Any] | None
+) -> tuple[Any, Any]:
+    """What the factory returns, and the toolbox it was given (None when it took none)."""
     params = list(inspect.signature(factory).parameters.values())
     required = [p for p in params if p.default is inspect.Parameter.empty]
     if not params:
-        return factory()
+        return factory(), None
     if params[0].name == "toolbox" and toolbox_factory is not None:
-        return factory(toolbox_factory())
+        toolbox = toolbox_factory()
+        return factory(toolbox), toolbox
     if params[0].name == "config" or not required:
-        return factory({}) if params[0].name == "config" else factory()
+        return (factory({}) if params[0].name == "config" else factory()), None
     raise ValueError(f"{factory.__name__}() needs arguments the bot cannot give: {params[0].name}")
 
 
@@ -243,3 +249,37 @@ def tool_schemas(compiled: Any) -> dict[str, dict[str, Any]]:
             except Exception:
                 continue
     return schemas
+
+
+def known_names(registry: Mapping[str, RegisteredGraph]) -> dict[str, GraphNames | None]:
+    """What each graph has, by name; None for a graph that is not built here (on a server)."""
+    return {
+        name: None
+        if g.graph is None
+        else GraphNames(
+            nodes=frozenset(n for n in getattr(g.graph, "nodes", {}) if n != "__start__"),
+            actions=frozenset(g.actions),
+            gated=frozenset(gated_tools(g.graph)),
+            tools=frozenset(g.tools),
+        )
+        for name, g in registry.items()
+    }
+
+
+def gated_tools(compiled: Any) -> set[str]:
+    """The tools a LangChain ``HumanInTheLoopMiddleware`` asks about before they run.
+
+    ``create_agent`` adds the middleware's ``after_model`` hook as a node (in either interrupt
+    mode), bound to the middleware, whose ``interrupt_on`` lists the gated tools; a compiled
+    graph used as a node (a subgraph) is searched too."""
+    names: set[str] = set()
+    for node in getattr(compiled, "nodes", {}).values():
+        bound = getattr(node, "bound", None)
+        if isinstance(bound, Pregel):
+            names |= gated_tools(bound)
+            continue
+        middleware = getattr(getattr(bound, "func", None), "__self__", None)
+        gates = getattr(middleware, "interrupt_on", None)
+        if isinstance(gates, Mapping):
+            names |= {str(tool) for tool in gates}
+    return names

@@ -74,6 +74,23 @@ class Review:
         extra = tuple(c for c in self.extra if c.rounds is None or number < c.rounds)
         return self if extra == self.extra else replace(self, extra=extra)
 
+    def with_values(self, values: list[dict[str, Any] | None]) -> Review:
+        """The review with its forms filled in with ``values`` (per proposal, None: as
+        proposed), so a form opened on an edited request starts from what the card shows."""
+        proposals = tuple(
+            replace(
+                proposal,
+                form=tuple(
+                    replace(f, initial=shown[f.name]) if f.name in shown else f
+                    for f in proposal.form
+                ),
+            )
+            if (shown := values[index] if index < len(values) else None)
+            else proposal
+            for index, proposal in enumerate(self.proposals)
+        )
+        return replace(self, proposals=proposals)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -50,6 +50,11 @@ class RunnerUnavailable(Exception):
     the same call can be made again later."""
 
 
+class RunnerBusy(Exception):
+    """The thread has a run under way (on a LangGraph Server): nothing was done; the same call
+    is made again once the thread settles."""
+
+
 class RunFailed(Exception):
     """The graph raised while running elsewhere; the message is its error."""
 

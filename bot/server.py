@@ -1,8 +1,9 @@
 """The HTTP transport: Starlette on uvicorn, Slack requests at ``POST /slack/events``.
 
 Bolt's dispatch is synchronous, so it runs in Starlette's thread pool and the event loop keeps
-accepting connections during a burst. Requests Bolt cannot even parse get a 400 -- after the
-signature check, so an unsigned request is always a 401.
+accepting connections during a burst. A body over ``MAX_BODY`` is refused (413) before it is
+read in full, let alone checked; then an unsigned request is a 401, and only then are requests
+Bolt cannot even parse a 400.
 
 The signature is checked over the raw bytes here rather than with slack_sdk's verifier, which
 decodes the body as UTF-8 and parses the timestamp without guarding either: a non-UTF-8 body or a
@@ -28,11 +29,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.acks import AckFirst
+from bot.bodies import TooLarge, read_capped
 from bot.health import Health
 from bot.metrics import CONTENT_TYPE, Metrics
 
 logger = logging.getLogger(__name__)
-MAX_BODY = 1_000_000
+MAX_BODY = 1_000_000  # Slack's payloads are well under it; the largest are modal submissions
 MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
 
 
@@ -61,15 +63,18 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
 
 def operations_routes(health: Health, metrics: Metrics, extra: Sequence[Route] = ()) -> list[Route]:
     """``GET /healthz``, ``GET /metrics`` and ``extra`` (the approval API, LangGraph Server's
-    webhook): served in both modes (in Socket Mode on PORT too)."""
+    webhook): served in both modes (in Socket Mode on PORT too).
+
+    Both read what the background refresher left (bot/refresher.py), with no I/O, so they run
+    on the event loop itself: a flood of probes neither queries the database nor takes a thread
+    from the pool Bolt's dispatch runs in."""
 
     async def healthz(_: Request) -> Response:
-        ok, report = await run_in_threadpool(health.check)
+        ok, report = health.report()
         return JSONResponse(report, status_code=200 if ok else 503)
 
     async def scrape(_: Request) -> Response:
-        body = await run_in_threadpool(metrics.exposition)
-        return Response(body, media_type=CONTENT_TYPE)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     return [
         Route("/healthz", healthz, methods=["GET"]),
@@ -94,17 +99,20 @@ def create_asgi(
 
     async def events(request: Request) -> Response:
         started = time.perf_counter()
+        try:
+            body = await read_capped(request, MAX_BODY)
+        except TooLarge:
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        if not is_signed(signing_secret, body, request.headers, time.time()):
+            # Not Slack's: answered without counting as "being answered", so a flood of these
+            # never holds background work back (bot/acks.py), nor skews the ack metric.
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
         with answering():
-            body = await request.body()
             response = await handle(request, body)
         metrics.ack.labels(kind=_kind(body)).observe(time.perf_counter() - started)
         return response
 
     async def handle(request: Request, body: bytes) -> Response:
-        if not is_signed(signing_secret, body, request.headers, time.time()):
-            return JSONResponse({"error": "invalid signature"}, status_code=401)
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": "request too large"}, status_code=413)
         try:
             bolt_request = to_bolt_request(body.decode("utf-8"), request)
         except Exception:

@@ -26,7 +26,7 @@ import httpx
 from langgraph_sdk.errors import APIStatusError, ConflictError, NotFoundError
 
 from bot.review import Pending
-from bot.runner import RunFailed, RunnerUnavailable, RunState, Settled
+from bot.runner import RunFailed, RunnerBusy, RunnerUnavailable, RunState, Settled
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,13 @@ class ServerRunner:
         return self._run(graph, thread_id, input=None)
 
     def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState:
-        return self._run(graph, thread_id, command={"resume": answers})
+        """Raises :class:`RunnerBusy` when another run holds the thread (a decision given while
+        the one before it is still being carried out): this one is resumed once it settles."""
+        try:
+            return self._run(graph, thread_id, twin_ok=False, command={"resume": answers})
+        except ConflictError as exc:
+            self.watch(thread_id)
+            raise RunnerBusy(f"thread {thread_id} has a run under way") from exc
 
     def update(
         self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
@@ -151,7 +157,9 @@ class ServerRunner:
                     self.settled(thread_id)
 
     # calls ------------------------------------------------------------------------
-    def _run(self, graph: str, thread_id: str, **what: Any) -> RunState:
+    def _run(self, graph: str, thread_id: str, twin_ok: bool = True, **what: Any) -> RunState:
+        """``twin_ok``: a run already under way on the thread does the same work (a start or a
+        continue after a crash), so it is the one to wait for; else the conflict is raised."""
         remote = server_thread(thread_id)
         with self._calling():
             try:
@@ -164,8 +172,8 @@ class ServerRunner:
                     **what,
                 )
             except ConflictError:
-                # A run is already under way on the thread (this one's twin, from a click that
-                # slipped past the claim, or a retry after a crash): it is the one to wait for.
+                if not twin_ok:
+                    raise
                 logger.info("thread %s already has a run under way; waiting for it", thread_id)
         self.watch(thread_id)
         return RunState(started=True, finished=False, interrupts=(), running=True)

@@ -12,7 +12,7 @@ from bot.blocks.card import outcome_line
 from bot.db import Database
 from bot.models import Approval, Decision, Run, Waiting
 from bot.policy import Directory, who_may
-from bot.signoff import Signed, SignOff, SignOffs, Stage, tally, vote_kind
+from bot.signoff import Signed, SignOff, SignOffs, Stage, Vote, tally, vote_kind
 from bot.store import Ballot, Store
 
 
@@ -80,11 +80,15 @@ class Signing:
         earlier stage of this request, another stage's request, or (``distinct``) any other
         request of the run."""
         signed: set[str] = set()
-        if approval.stage > 0:
+        if len(sign_off.stages) > 1 and not sign_off.joint:
+            # Any other stage of this request (an edit may have sent it back to an earlier
+            # one, with the editor's vote standing at a later one).
             votes = self.store.votes(approval.id)
-            for stage in range(approval.stage):
-                signed.update(tally(votes, stage).approvals)
-        if not (sign_off.distinct or sign_off.total > 1):
+            for stage in range(len(sign_off.stages)):
+                if stage != approval.stage:
+                    signed.update(tally(votes, stage).approvals)
+        # A joint sign-off's stages are its own calls' sections, not other requests' stages.
+        if not sign_off.distinct and (sign_off.total <= 1 or sign_off.joint):
             return signed
         mine = sign_off.first
         for other in self.store.run_approvals(approval.thread_id):
@@ -101,8 +105,14 @@ class Signing:
         edit that stands while the request collects approvals, to show instead."""
         sign_off = self.sign_off(approval)
         votes = self.store.votes(approval.id) if sign_off.counted else []
-        edit = tally(votes, approval.stage).edit if approval.pending else None
+        edit = standing(votes) if approval.pending else None
         return progress.lines(approval, sign_off, votes), edit
+
+    def standing_edit(self, approval: Approval) -> Decision | None:
+        """The edit the request's signers are now asked to sign, if someone edited it."""
+        if not self.sign_off(approval).counted:
+            return None
+        return standing(self.store.votes(approval.id))
 
     def receipt(self, approval: Approval, ballot: Ballot) -> str:
         """What the voter is told when their click counted but did not settle the request."""
@@ -113,17 +123,22 @@ class Signing:
             return f"You've already voted on this. {progress.needed(count, stage, who)}"
         if ballot.outcome == "advanced":
             return "Recorded: that completes this stage. " + self.next_stage(approval)
+        if ballot.outcome == "returned":
+            return (
+                "Recorded your edit. It is a new version, so the earlier stages sign it again "
+                "before your stage counts it. " + self.next_stage(approval)
+            )
         return f"Recorded your vote. {progress.needed(count, stage, who)}"
-
-    def is_approver(self, user: str) -> bool:
-        """Whether ``user`` is named as an approver anywhere (user groups resolved)."""
-        listed = self.signoffs.anyone_listed
-        members = self.directory.members(listed) if listed else frozenset()
-        return members is not None and user in members
 
     def next_stage(self, approval: Approval) -> str:
         sign_off, stage = self.stage_of(approval)
         return f"{sign_off.label(approval.stage)} is for {who_may(stage, approval.requester)}."
+
+
+def standing(votes: list[Vote]) -> Decision | None:
+    """The latest edit no later edit set aside, of any stage."""
+    edits = [v.decision for v in votes if v.vote == "edit" and not v.void]
+    return edits[-1] if edits else None
 
 
 def _stage_label(approval: Approval) -> str:

@@ -36,7 +36,6 @@ from bot.config import SLACK_ID, ConfigError, Settings
 from bot.models import Decision
 from bot.timeline import actions_named, read_policy_file
 
-_STAGE_KEYS = {"name", "approvers", "allow_self_approval", "quorum", "rejections", "at"}
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
 
 
@@ -69,6 +68,9 @@ class SignOff:
     earlier: tuple[Signed, ...] = ()  # earlier stages of the run, signed on other requests
     round: int = 1  # 2 and up: the run came back after someone asked for changes
     previous: str | None = None  # what happened to the previous round, for the card
+    # The stages come from several sections (a card covering calls with different policies):
+    # each section's people must sign, and one person may sign for several of them.
+    joint: bool = False
 
     @property
     def counted(self) -> bool:
@@ -100,6 +102,7 @@ class SignOff:
             "earlier": [{"stage": s.stage, "by": list(s.by)} for s in self.earlier],
             "round": self.round,
             "previous": self.previous,
+            "joint": self.joint,
         }
 
     @classmethod
@@ -116,6 +119,7 @@ class SignOff:
             earlier=tuple(Signed(e["stage"], tuple(e["by"])) for e in data.get("earlier", ())),
             round=int(data.get("round", 1)),
             previous=data.get("previous"),
+            joint=bool(data.get("joint", False)),
         )
 
 
@@ -146,12 +150,19 @@ class SignOffs:
     actions: dict[str, Section] = field(default_factory=dict)
 
     def for_request(self, graph: str, value: Any, node: str = "") -> SignOff:
-        """The request's sign-off: its action's section, else its graph's, else the default."""
+        """The request's sign-off. Each call a request covers is governed by its action's
+        section, else its graph's, else the default; a request covering calls governed by
+        different sections needs every one of them (strictest wins, see :func:`combine`)."""
         payload = value if isinstance(value, Mapping) else {}
-        for action in actions_named(payload):
-            if action in self.actions:
-                return self.actions[action].sign_off(node)
-        return self.graphs.get(graph, self.default).sign_off(node)
+        graph_section = self.graphs.get(graph, self.default)
+        sections: list[tuple[str, Section]] = []
+        for action in actions_named(payload) or [""]:
+            section = self.actions.get(action, graph_section)
+            if all(section is not seen for _, seen in sections):
+                sections.append((action, section))
+        if len(sections) == 1:
+            return sections[0][1].sign_off(node)
+        return combine([(name, section.sign_off(node)) for name, section in sections])
 
     @property
     def anyone_listed(self) -> tuple[str, ...]:
@@ -161,6 +172,45 @@ class SignOffs:
             for stage in (section.base, *section.stages):
                 ids.extend(a for a in stage.approvers if a not in ids)
         return tuple(ids)
+
+
+def combine(parts: list[tuple[str, SignOff]]) -> SignOff:
+    """One sign-off that satisfies several: sections of single stages with the same approvers
+    merge into one stage (the highest quorum, the fewest rejections, self approval only if
+    all allow it); otherwise every section's stages are signed in turn, each named for the
+    calls it governs, and one person may sign for several sections (``joint``)."""
+    distinct = any(part.distinct for _, part in parts)
+    if all(len(part.stages) == 1 for _, part in parts):
+        merged: dict[tuple[str, ...], tuple[list[str], Stage]] = {}
+        for name, part in parts:
+            stage = part.stages[0]
+            key = tuple(sorted(stage.approvers))
+            if key in merged:
+                names, seen = merged[key]
+                names.append(name)
+                stage = replace(
+                    seen,
+                    quorum=max(seen.quorum, stage.quorum),
+                    rejections=min(seen.rejections, stage.rejections),
+                    allow_self=seen.allow_self and stage.allow_self,
+                )
+                merged[key] = (names, stage)
+            else:
+                merged[key] = ([name], replace(stage, at=None))
+        if len(merged) == 1:
+            stage = next(iter(merged.values()))[1]
+            return SignOff((stage,), distinct=distinct)
+        stages = [
+            replace(stage, name=stage.name or ", ".join(n for n in names if n))
+            for names, stage in merged.values()
+        ]
+    else:
+        stages = [
+            replace(stage, name=stage.name or name, at=None)
+            for name, part in parts
+            for stage in part.stages
+        ]
+    return SignOff(tuple(stages), 0, len(stages), distinct, joint=True)
 
 
 @dataclass(frozen=True)
@@ -197,25 +247,40 @@ def tally(votes: list[Vote], stage: int) -> Tally:
 
 
 def vote_kind(decision: Decision) -> str | None:
-    """What a decision counts as in a counted request, or None when it settles it at once
-    (a response, an answer, "Request changes", a batch with anything but approvals)."""
+    """What a decision counts as in a counted request, or None when it settles the request at
+    once. The rule: whatever lets anything run is an approval of exactly what will run, so it
+    is a vote -- ``approve`` when it signs the version on the card, ``edit`` when it changes
+    what runs (an edit, an answer, a batch reviewed call by call with anything but approvals
+    in it: each of those is a new version the others must sign too). A stop (reject, reject
+    all) is a ``reject`` vote, counted against ``rejections``. A reply that runs nothing
+    (respond, ignore, a graph's own button such as "Request changes", a batch of nothing but
+    rejections and replies) settles the request at once: None."""
     if decision.items is not None:
         kinds = {str(item.get("type")) for item in decision.items}
-        if kinds <= {"approve"}:
+        if kinds and kinds <= {"approve"}:
             return "approve"
-        if kinds <= {"approve", "edit"}:
-            return "edit"
-        if kinds == {"reject"}:
+        if kinds and kinds <= {"reject"}:
             return "reject"
+        if kinds & {"approve", "edit"}:
+            return "edit"
         return None
-    return decision.type if decision.type in ("approve", "edit", "reject") else None
+    if decision.type in ("approve", "edit", "reject"):
+        return decision.type
+    if decision.type == "answer":
+        return "edit"
+    return None
 
 
 # reading the file ------------------------------------------------------------------------
 def load_signoffs(settings: Settings) -> SignOffs:
     base = Stage(approvers=settings.approvers, allow_self=settings.allow_self_approval)
-    data = read_policy_file(settings.policy_file)
     path = settings.policy_file
+    return signoffs_from(read_policy_file(path), path, base)
+
+
+def signoffs_from(data: Mapping[str, Any], path: str | None, base: Stage) -> SignOffs:
+    """The file's sign-offs (as :func:`read_policy_file` read it, keys checked) over ``base``,
+    the environment's (``APPROVERS``, ``ALLOW_SELF_APPROVAL``)."""
     default = _section(data.get("defaults") or {}, Section(base), f"{path}: defaults")
     sections: dict[str, dict[str, Section]] = {}
     for name in ("graphs", "actions"):
@@ -225,7 +290,6 @@ def load_signoffs(settings: Settings) -> SignOffs:
         sections[name] = {
             str(key): _section(body or {}, default, f"{path}: {name}.{key}")
             for key, body in entries.items()
-            if isinstance(body or {}, Mapping)
         }
     return SignOffs(default, sections["graphs"], sections["actions"])
 
@@ -247,9 +311,6 @@ def _section(body: Mapping[str, Any], inherited: Section, where: str) -> Section
         at = f"{where}.stages[{index}]"
         if not isinstance(entry, Mapping):
             raise ConfigError(f"POLICY_FILE: {at} must be a mapping")
-        unknown = set(entry) - _STAGE_KEYS
-        if unknown:
-            raise ConfigError(f"POLICY_FILE: {at}: unknown key(s) {', '.join(sorted(unknown))}")
         stage = _stage(entry, base, at)
         if "name" in entry:
             stage = replace(stage, name=str(entry["name"])[:60])

@@ -131,6 +131,14 @@ class Store:
         rows = self.db.fetch_all(q.RUN_APPROVALS, {"thread_id": thread_id})
         return [Approval.from_row(r) for r in rows]
 
+    def approvals_of_runs(self, thread_ids: Iterable[str]) -> list[Approval]:
+        """Every request of these runs, in one query (App Home reads a page of runs at once)."""
+        ids = sorted(set(thread_ids))
+        if not ids:
+            return []
+        sql = self._with_ids(q.RUNS_APPROVALS)
+        return [Approval.from_row(r) for r in self.db.fetch_all(sql, {"ids": json.dumps(ids)})]
+
     def set_card(self, approval_id: str, channel: str, ts: str) -> None:
         self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
 
@@ -153,49 +161,110 @@ class Store:
         return [_vote(r) for r in self.db.fetch_all(q.VOTES, {"approval_id": approval_id})]
 
     def vote(self, approval_id: str, stage: int, decision: Decision, kind: str) -> Ballot:
-        """Count one person's vote on stage ``stage`` of a pending request, in one transaction
-        with the request's row locked; claim the request when the vote settles it."""
+        """Count one person's vote on stage ``stage`` of a pending request, for the version
+        of it they saw (``decision.version``), in one transaction with the request's row
+        locked; claim the request when the vote settles it.
+
+        An edit is a new version: every other vote (of every stage) was for the old one and
+        is set aside, and the request goes back to its first stage, so each stage signs what
+        will actually run; the editor's own vote counts for their stage."""
         with self.db.transaction() as tx:
             row = tx.fetch_one(q.LOCK_PENDING, {"id": approval_id})
             if row is None:
                 return Ballot("closed")
             approval = Approval.from_row(row)
+            if (decision.version or 1) != approval.version:
+                return Ballot("stale", approval, self._votes(tx, approval_id))
             if approval.stage != stage:
                 return Ballot("moved", approval)
             params = {"approval_id": approval_id, "stage": stage, "voter": decision.by}
             cast = tx.execute(
                 q.CAST_VOTE,
-                {**params, "vote": kind, "decision": decision.to_json(), "now": self.clock()},
+                {
+                    **params,
+                    "vote": kind,
+                    "decision": decision.to_json(),
+                    "now": self.clock(),
+                    "version": approval.version,
+                },
             )
             if not cast:
                 return Ballot("duplicate", approval, self._votes(tx, approval_id))
             if kind == "edit":
-                tx.execute(q.VOID_OTHER_APPROVALS, params)
+                tx.execute(q.VOID_OTHER_VOTES, params)
+                tx.execute(q.NEW_VERSION, {"id": approval_id})
+                approval = replace(approval, version=approval.version + 1, stage=0)
             votes = self._votes(tx, approval_id)
-            rules = (approval.signoff or SignOff()).stages[stage]
+            return self._settle(tx, approval, stage, decision, votes)
+
+    def _settle(
+        self, tx: Any, approval: Approval, voted_at: int, decision: Decision, votes: list[Vote]
+    ) -> Ballot:
+        """Where the request stands after a vote: from its current stage on, a stage whose
+        standing votes already meet its quorum is passed (an editor's vote at a later stage
+        still counts there once the earlier stages signed the new version)."""
+        sign_off = approval.signoff or SignOff()
+        stage = approval.stage
+        while True:
+            rules = sign_off.stages[stage]
             count = tally(votes, stage)
             if count.refused(rules):
                 final = replace(decision, approvers=_signers(votes) or None)
-            elif not count.met(rules):
-                return Ballot("counted", approval, votes)
-            elif stage + 1 < len((approval.signoff or SignOff()).stages):
-                tx.execute(q.NEXT_STAGE, {"id": approval_id})
-                return Ballot("advanced", replace(approval, stage=stage + 1), votes)
-            else:
+                break
+            if not count.met(rules):
+                if stage != approval.stage:
+                    tx.execute(q.SET_STAGE, {"id": approval.id, "stage": stage})
+                moved = replace(approval, stage=stage)
+                if stage > voted_at:
+                    return Ballot("advanced", moved, votes)
+                if stage < voted_at:
+                    return Ballot("returned", moved, votes)
+                return Ballot("counted", moved, votes)
+            if stage + 1 >= len(sign_off.stages):
                 final = _signed(decision, votes)
-            claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, final))
-            return Ballot("decided", Approval.from_row(claimed) if claimed else approval, votes)
+                break
+            stage += 1
+        claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval.id, final))
+        return Ballot("decided", Approval.from_row(claimed) if claimed else None, votes)
+
+    def cancel_run(self, thread_id: str, decision: Decision, note: str) -> list[Approval] | None:
+        """Cancel a run and close its pending requests as cancelled, in one transaction; None
+        (and nothing changed) when the run is over, or a decision of it was claimed and not
+        yet carried out: the cancel came too late."""
+        params = {"thread_id": thread_id, "result": note, "now": self.clock()}
+        try:
+            with self.db.transaction() as tx:
+                if not tx.execute(q.CANCEL_RUN, params):
+                    return None
+                claimed = []
+                for row in tx.fetch_all(q.RUN_APPROVALS, {"thread_id": thread_id}):
+                    if row["status"] != "pending":
+                        continue
+                    won = tx.fetch_one(q.CLAIM, self._claim_params(row["id"], decision))
+                    if won is not None:
+                        claimed.append(Approval.from_row(won))
+                # Read after the claims: a decision that beat one of them is seen here.
+                if tx.fetch_all(q.UNAPPLIED_OF_RUN, {"thread_id": thread_id}):
+                    raise _TooLate
+                return claimed
+        except _TooLate:
+            return None
 
     def _votes(self, tx: Any, approval_id: str) -> list[Vote]:
         return [_vote(r) for r in tx.fetch_all(q.VOTES, {"approval_id": approval_id})]
 
-    def mark_applied(self, approval_id: str) -> None:
-        """The decision reached the graph; its run moves on (see ``RUN_MOVES_ON``)."""
+    def mark_applied(self, approval_id: str, fence: int | None = None) -> bool:
+        """The decision reached the graph; its run moves on (see ``RUN_MOVES_ON``). With a
+        ``fence`` (the attempt's token from :meth:`count_apply`), only if no later attempt
+        started meanwhile. False when it was applied already or the token is stale."""
         now = self.clock()
+        params = {"id": approval_id, "now": now, "fence": fence}
         with self.db.transaction() as tx:
-            row = tx.fetch_one(q.MARK_APPLIED, {"id": approval_id, "now": now})
+            sql = q.MARK_APPLIED if fence is None else q.MARK_APPLIED_FENCED
+            row = tx.fetch_one(sql, params)
             if row is not None:
                 tx.execute(q.RUN_MOVES_ON, {"thread_id": row["thread_id"], "now": now})
+        return row is not None
 
     def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
         params = {
@@ -205,10 +274,21 @@ class Store:
         }
         return [Approval.from_row(r) for r in self.db.fetch_all(q.UNAPPLIED, params)]
 
-    def count_apply(self, approval_id: str) -> int:
-        """One more attempt at applying a decision; how many there have been."""
+    def unapplied_of_run(self, thread_id: str) -> list[Approval]:
+        """The run's decisions not yet applied (nor given up on), oldest first."""
+        params = {"thread_id": thread_id, "max_attempts": MAX_APPLY_ATTEMPTS}
+        return [Approval.from_row(r) for r in self.db.fetch_all(q.UNAPPLIED_IN_RUN, params)]
+
+    def reopen_apply(self, approval_id: str) -> bool:
+        """A decision marked applied that the graph never received: to be applied again."""
+        return bool(self.db.execute(q.REOPEN_APPLY, {"id": approval_id}))
+
+    def count_apply(self, approval_id: str) -> ApplyAttempt:
+        """One more attempt at applying a decision: how many there have been, and its token."""
         row = self.db.fetch_one(q.COUNT_APPLY, {"id": approval_id})
-        return int(row["apply_attempts"]) if row else 0
+        if row is None:
+            return ApplyAttempt(0, 0)
+        return ApplyAttempt(int(row["apply_attempts"]), int(row["apply_fence"]))
 
     def uncount_apply(self, approval_id: str) -> None:
         """An attempt that never reached the agent server does not count against the limit."""
@@ -315,11 +395,26 @@ class Store:
         return Job.from_row(row) if row else None
 
 
+class _TooLate(Exception):
+    """Rolls a cancel back: a decision of the run was claimed first."""
+
+
+@dataclass(frozen=True)
+class ApplyAttempt:
+    """``number``: attempts so far that count against the limit; ``fence``: this attempt's
+    fencing token, which only ever grows (see :meth:`Store.mark_applied`)."""
+
+    number: int
+    fence: int
+
+
 @dataclass(frozen=True)
 class Ballot:
-    """What a vote did: ``closed`` (already decided), ``moved`` (the request went on to another
-    stage meanwhile), ``duplicate`` (this person already voted), ``counted``, ``advanced`` (to
-    the next stage) or ``decided`` (``approval`` is then the claimed request)."""
+    """What a vote did: ``closed`` (already decided), ``stale`` (it was for an older version of
+    the request), ``moved`` (the request went on to another stage meanwhile), ``duplicate``
+    (this person already voted), ``counted``, ``advanced`` (to a later stage), ``returned``
+    (an edit sent the new version back to the first stage) or ``decided`` (``approval`` is
+    then the claimed request; None when the run was cancelled meanwhile)."""
 
     outcome: str
     approval: Approval | None = None
@@ -347,7 +442,15 @@ def _signed(last: Decision, votes: list[Vote]) -> Decision:
     a plain approval), by the person who completed it, with everyone who signed."""
     edits = [v.decision for v in votes if v.vote == "edit" and not v.void]
     base = edits[-1] if edits else Decision("approve", last.by)
-    return replace(base, by=last.by, approvers=_signers(votes), origin=None, receipt=None)
+    return replace(
+        base,
+        by=last.by,
+        approvers=_signers(votes),
+        origin=None,
+        receipt=None,
+        via=last.via,  # the audit row says which door the completing vote came through
+        on_behalf_of=last.on_behalf_of,
+    )
 
 
 def _job_params(approval_id: str, job: PlannedJob) -> dict[str, Any]:

@@ -28,24 +28,9 @@ from typing import Any, Literal
 
 import yaml
 
-from bot.config import ConfigError, Settings
+from bot.config import SLACK_ID, ConfigError, Settings
 from bot.durations import parse_duration
-
-# A graph's own settings share its section of the file (bot.graph_settings reads them).
-SETTINGS_KEYS = {
-    "description",
-    "input",
-    "output",
-    "breakpoints",
-    "ask_twice",
-    "resume",
-    "update",
-    "buttons",
-    "edit",
-}
-
-# Who must sign, how many and in which order (bot.signoff reads them) share every section.
-SIGNOFF_KEYS = {"approvers", "allow_self_approval", "quorum", "rejections", "stages", "distinct"}
+from bot.policy_shape import check_shape
 
 ExpireAs = Literal["reject", "approve"]
 
@@ -106,12 +91,35 @@ class Policies:
         self.actions = dict(actions or {})
 
     def for_request(self, graph: str, payload: Mapping[str, Any]) -> Policy:
-        """The action's policy (the ``action`` graph's action, or a tool a HITL middleware
-        gates), else the graph's, else the default."""
-        for action in actions_named(payload):
-            if action in self.actions:
-                return self.actions[action]
-        return self.graphs.get(graph, self.default)
+        """The policy of each call the request covers (its action's, else the graph's, else
+        the default); a request covering several calls takes the safest of them."""
+        graph_policy = self.graphs.get(graph, self.default)
+        policies: list[Policy] = []
+        for action in actions_named(payload) or [""]:
+            policy = self.actions.get(action, graph_policy)
+            if policy not in policies:
+                policies.append(policy)
+        return policies[0] if len(policies) == 1 else safest(policies)
+
+
+def safest(policies: list[Policy]) -> Policy:
+    """One policy for a request several policies govern: the earliest reminder and expiry,
+    every escalation level, and never approved on expiry if any of them says reject."""
+
+    def earliest(values: list[int | None]) -> int | None:
+        known = [v for v in values if v is not None]
+        return min(known) if known else None
+
+    expire_as: ExpireAs = "approve" if all(p.expire_as == "approve" for p in policies) else "reject"
+    levels: list[Level] = []
+    for policy in policies:
+        levels.extend(level for level in policy.levels if level not in levels)
+    return Policy(
+        remind_after=earliest([p.remind_after for p in policies]),
+        expire_after=earliest([p.expire_after for p in policies]),
+        expire_as=expire_as,
+        levels=tuple(sorted(levels, key=lambda level: level.after)),
+    )
 
 
 def actions_named(payload: Mapping[str, Any]) -> list[str]:
@@ -141,7 +149,10 @@ def env_policy(settings: Settings) -> Policy:
 
 
 def read_policy_file(path_text: str | None) -> dict[str, Any]:
-    """The policy file as a mapping (empty when there is none); errors name POLICY_FILE."""
+    """The policy file as a mapping (empty when there is none); errors name POLICY_FILE.
+
+    Its sections and keys are checked here, so that no reader can meet a misspelt key and take
+    the default instead (:mod:`bot.policy_shape`)."""
     if not path_text:
         return {}
     path = Path(path_text)
@@ -153,15 +164,19 @@ def read_policy_file(path_text: str | None) -> dict[str, Any]:
         raise ConfigError(f"POLICY_FILE: {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"POLICY_FILE: {path} must hold a mapping")
+    check_shape(data, path_text)
     return data
 
 
 def load_policies(settings: Settings) -> Policies:
-    default = env_policy(settings)
-    data = read_policy_file(settings.policy_file)
+    path = settings.policy_file
+    return policies_from(read_policy_file(path), path, env_policy(settings))
+
+
+def policies_from(data: Mapping[str, Any], path: str | None, default: Policy) -> Policies:
+    """The file's policies (as :func:`read_policy_file` read it) over the environment's."""
     if not data:
         return Policies(default)
-    path = settings.policy_file
     default = _policy(data.get("defaults") or {}, default, f"{path}: defaults")
     sections = {}
     for section in ("graphs", "actions"):
@@ -175,15 +190,9 @@ def load_policies(settings: Settings) -> Policies:
     return Policies(default, sections["graphs"], sections["actions"])
 
 
-_KEYS = {"remind_after", "expire_after", "expire_as", "escalation"}
-
-
 def _policy(body: Any, base: Policy, where: str) -> Policy:
     if not isinstance(body, dict):
         raise ConfigError(f"POLICY_FILE: {where} must be a mapping")
-    unknown = set(body) - _KEYS - SIGNOFF_KEYS - (SETTINGS_KEYS if ": graphs." in where else set())
-    if unknown:
-        raise ConfigError(f"POLICY_FILE: {where}: unknown key(s) {', '.join(sorted(unknown))}")
     policy = base
     for key in ("remind_after", "expire_after"):
         if key in body:
@@ -209,6 +218,14 @@ def _level(body: Any, where: str) -> Level:
     to = body.get("to") or []
     if isinstance(to, str):
         to = [t.strip() for t in to.split(",") if t.strip()]
+    if not isinstance(to, list):
+        raise ConfigError(f"POLICY_FILE: {where}.to must be a list of user or user-group ids")
+    # A name that is no id would mention nobody: the escalation would reach no one, silently.
+    bad = [str(t) for t in to if not SLACK_ID.match(str(t))]
+    if bad:
+        raise ConfigError(
+            f"POLICY_FILE: {where}.to: {', '.join(bad)} is not a user id (U…) or user-group id (S…)"
+        )
     repeat = body.get("repeat", 0)
     if not isinstance(repeat, int) or repeat < 0:
         raise ConfigError(f"POLICY_FILE: {where}.repeat must be a whole number")

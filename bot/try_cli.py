@@ -3,7 +3,8 @@
 Each pause is shown as its card would show it and decided at the prompt; the decision goes back
 through the same adapters, settings and resume values as the engine's (skipped breakpoints, and
 a decision at a ``before`` breakpoint carried over to that node's own interrupts). Only
-LANGGRAPH_CONFIG, POLICY_FILE and OPENAI_* are read; runs are checkpointed in memory, and the
+LANGGRAPH_CONFIG, POLICY_FILE (checked as the bot checks it, with APPROVERS and
+ALLOW_SELF_APPROVAL) and OPENAI_* are read; runs are checkpointed in memory, and the
 ``post_message`` action prints what it would post.
 """
 
@@ -22,10 +23,10 @@ from typing import Any, TextIO
 from langgraph.checkpoint.memory import MemorySaver
 
 from bot import adapters, forms
-from bot.config import ConfigError
+from bot.config import ConfigError, policy_file_setting, webhook_allowlist
 from bot.driver import Driver
-from bot.graph_settings import load_graph_settings
 from bot.models import Decision
+from bot.policy_file import Defaults, load_checked
 from bot.registry import DEFAULT_CONFIG, load_registry
 from bot.review import FormField, Review, Stop
 from bot.runner import InProcessRunner
@@ -87,9 +88,12 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
             timeout=timeout,
             max_retries=2,
         )
-        allowlist = tuple(p.strip() for p in env.get("WEBHOOK_ALLOWLIST", "").split(",") if p)
+        allowlist = webhook_allowlist(env)  # the same parsing, and errors, as the bot's
         sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"
-        actions = default_registry(post, env.get("SMTP_URL") or None, sender, allowlist)
+        idempotent = webhook_allowlist(env, "WEBHOOK_IDEMPOTENT")
+        actions = default_registry(
+            post, env.get("SMTP_URL") or None, sender, allowlist, webhook_idempotent=idempotent
+        )
         return Toolbox(llm, actions, MemoryLedger())
 
     return build
@@ -266,12 +270,14 @@ def main(
 ) -> int:
     """``argv``: the arguments after ``try``. 0 done, 1 stopped or failed, 2 usage/config."""
     term = Terminal(stdin, stdout)
+    config = env.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG
+    tools = toolbox_factory(env, stdout)
     try:
-        registry = load_registry(
-            env.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG,
-            MemorySaver(),
-            load_graph_settings(env.get("POLICY_FILE", "").strip() or None),
-            toolbox_factory(env, stdout),
+        # The bot's own loader (bot.deps), so a file the bot would refuse is refused here too.
+        _, registry = load_checked(
+            policy_file_setting(env),
+            Defaults.from_env(env),
+            lambda graph_settings: load_registry(config, MemorySaver(), graph_settings, tools),
         )
     except ConfigError as problem:
         term.say(f"Configuration error: {problem}")

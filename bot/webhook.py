@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.bodies import TooLarge, read_capped
 from bot.server_runner import server_thread
 
 PATH = "/langgraph/webhook"
@@ -50,8 +51,9 @@ def webhook_route(key: bytes, settled: Callable[[str], None]) -> Route:
         given = request.query_params.get("sig", "")
         if not thread_id or not hmac.compare_digest(signature(key, thread_id), given):
             return JSONResponse({"error": "unknown or unsigned webhook"}, status_code=401)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await read_capped(request, MAX_BODY)
+        except TooLarge:
             return JSONResponse({"error": "request too large"}, status_code=413)
         try:
             about = json.loads(body or b"{}").get("thread_id")

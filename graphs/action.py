@@ -1,6 +1,7 @@
-"""``action``: a planner proposes one action from the registry; low-risk actions run at once,
-medium and high wait for a person; the executor runs the approved (or edited) call once; the
-responder reports the outcome."""
+"""``action``: a planner proposes one action from the registry; low-risk actions run at once
+(only ``check_url`` of a URL on ``WEBHOOK_ALLOWLIST`` can be low), medium and high wait for a
+person; the executor runs the approved (or edited) call once; the responder reports the
+outcome."""
 
 from __future__ import annotations
 
@@ -79,7 +80,10 @@ def build(toolbox: Toolbox | RunnableConfig | None = None) -> StateGraph:
         assert isinstance(proposal, ActionProposal)
         action = proposal.model_dump()
         action["parameters"] = {p.name: p.value for p in proposal.parameters}
-        action["risk_level"] = toolbox.actions.risk(action["action_type"], action["risk_level"])
+        # The floor may depend on the call itself (check_url is low only for a listed URL).
+        action["risk_level"] = toolbox.actions.risk(
+            action["action_type"], action["risk_level"], action["parameters"]
+        )
         return {"proposal": action}
 
     def gate(state: ActionState) -> ActionState:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import re
 import smtplib
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import urlparse
+
+from graphs.addresses import Allowlist, parse_target
+from graphs.outbound import Outbound, Refused
+from graphs.outcomes import idempotency_key, judge
 
 Risk = Literal["low", "medium", "high"]
 RISKS: tuple[Risk, ...] = ("low", "medium", "high")
@@ -45,6 +48,8 @@ class ActionSpec:
     params: tuple[Param, ...]
     min_risk: Risk
     run: Callable[[Mapping[str, str]], str]
+    # A floor that depends on the call (check_url: low only for a URL on the allowlist).
+    floor: Callable[[Mapping[str, str]], Risk] | None = None
 
 
 def _check(param: Param, value: str) -> str | None:
@@ -85,11 +90,14 @@ class ActionRegistry:
                 errors[param.name] = problem
         return errors
 
-    def risk(self, name: str, proposed: str) -> Risk:
+    def risk(self, name: str, proposed: str, params: Mapping[str, object] | None = None) -> Risk:
+        """The proposed risk, raised to the action's floor for these parameters."""
         spec = self.specs.get(name)
-        floor = spec.min_risk if spec else "high"
+        floors: list[str] = [spec.min_risk if spec else "high"]
+        if spec is not None and spec.floor is not None:
+            floors.append(spec.floor({k: str(v) for k, v in (params or {}).items()}))
         level = proposed if proposed in RISKS else "high"
-        return max(floor, level, key=RISKS.index)  # type: ignore[return-value]
+        return max(*floors, level, key=RISKS.index)  # type: ignore[return-value]
 
     def run(self, name: str, params: Mapping[str, str]) -> str:
         spec = self.specs[name]
@@ -116,32 +124,66 @@ def send_email(smtp_url: str | None, sender: str, params: Mapping[str, str]) -> 
     return f"Email sent to {params['to']} with subject {params['subject']!r}"
 
 
-def call_webhook(allowlist: tuple[str, ...], params: Mapping[str, str]) -> str:
-    url = params["url"].strip()
-    if allowlist and not url.startswith(allowlist):
-        raise RuntimeError(f"{url} is not in WEBHOOK_ALLOWLIST")
-    body = params.get("payload") or "{}"
-    request = urllib.request.Request(
-        url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - http(s) only
-        return f"Webhook {url} answered HTTP {response.status}"
+def _only_listed(outbound: Outbound, url: str) -> None:
+    """With ``WEBHOOK_ALLOWLIST`` set, the shipped actions reach only the origins it lists."""
+    if outbound.allowlist and not outbound.listed(url):
+        raise Refused("refused: that URL is not in WEBHOOK_ALLOWLIST")
 
 
-def check_url(allowlist: tuple[str, ...], params: Mapping[str, str]) -> str:
+def call_webhook(outbound: Outbound, params: Mapping[str, str], idempotent: bool = False) -> str:
+    """POST once. ``idempotent``: the target honours ``Idempotency-Key``, so an error answer
+    may be retried with the same key; otherwise an error after sending is "outcome unknown"."""
     url = params["url"].strip()
-    if allowlist and not url.startswith(allowlist):
-        raise RuntimeError(f"{url} is not in WEBHOOK_ALLOWLIST")
-    with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 - http(s) only
-        return f"{url} answered HTTP {response.status}"
+    _only_listed(outbound, url)
+    body = (params.get("payload") or "{}").encode()
+    headers = {"Content-Type": "application/json"}
+    key = idempotency_key()
+    if key is not None:  # always sent: harmless to a target that ignores it
+        headers["Idempotency-Key"] = key
+    answer = outbound.request("POST", url, body, headers)
+    judge(answer, repeatable=idempotent and key is not None)
+    return f"Webhook {url} answered {answer.status_line}"
+
+
+def check_url(outbound: Outbound, params: Mapping[str, str]) -> str:
+    url = params["url"].strip()
+    _only_listed(outbound, url)
+    answer = outbound.request("GET", url)
+    judge(answer, repeatable=True)  # a GET: an error answer may be retried
+    return f"{url} answered {answer.status_line}"
+
+
+def declared_idempotent(idempotent: Allowlist) -> Callable[[str], bool]:
+    """Whether ``WEBHOOK_IDEMPOTENT`` lists the URL's exact origin."""
+
+    def listed(url: str) -> bool:
+        try:
+            return idempotent.allows(parse_target(url.strip()).origin)
+        except ValueError:
+            return False
+
+    return listed
+
+
+def check_url_risk(outbound: Outbound) -> Callable[[Mapping[str, str]], Risk]:
+    """``check_url`` runs without a person only for a URL on the allowlist."""
+    return lambda params: "low" if outbound.listed(str(params.get("url", ""))) else "medium"
 
 
 def default_registry(
     post_message: Callable[[str, str], str],
     smtp_url: str | None,
     email_from: str,
-    webhook_allowlist: tuple[str, ...] = (),
+    webhook_allowlist: Allowlist | None = None,
+    outbound: Outbound | None = None,
+    webhook_idempotent: Allowlist | None = None,
 ) -> ActionRegistry:
+    """``outbound``: how ``call_webhook`` and ``check_url`` reach out (tests inject a resolver
+    and connector); by default the real network, guarded, with ``webhook_allowlist``.
+    ``webhook_idempotent``: origins whose webhooks honour ``Idempotency-Key``."""
+    if outbound is None:
+        outbound = Outbound(webhook_allowlist or Allowlist())
+    idempotent = declared_idempotent(webhook_idempotent or Allowlist())
     return ActionRegistry(
         [
             ActionSpec(
@@ -173,14 +215,15 @@ def default_registry(
                     Param("payload", "JSON payload", "json", False, True, MAX_MESSAGE_CHARS),
                 ),
                 "medium",
-                lambda p: call_webhook(webhook_allowlist, p),
+                lambda p: call_webhook(outbound, p, idempotent(p["url"])),
             ),
             ActionSpec(
                 "check_url",
                 "Check that a URL answers (read-only HTTP GET)",
                 (Param("url", "URL", "url"),),
                 "low",
-                lambda p: check_url(webhook_allowlist, p),
+                lambda p: check_url(outbound, p),
+                floor=check_url_risk(outbound),
             ),
         ]
     )

@@ -32,6 +32,10 @@ def test_defaults():
         ({"APPROVERS": "U1,bob"}, "APPROVERS"),
         ({"EXPIRE_AFTER": "soon"}, "EXPIRE_AFTER"),
         ({"SLACK_API_URL": "slack.local"}, "SLACK_API_URL"),
+        ({"WEBHOOK_ALLOWLIST": "hooks.example.com"}, "WEBHOOK_ALLOWLIST"),
+        ({"WEBHOOK_ALLOWLIST": "https://hooks.example.com/services/"}, "WEBHOOK_ALLOWLIST"),
+        ({"WEBHOOK_ALLOWLIST": "https://x, https://u:p@y"}, "WEBHOOK_ALLOWLIST"),
+        ({"WEBHOOK_ALLOWLIST": "http://127.0.0.1:99999"}, "WEBHOOK_ALLOWLIST"),
     ],
 )
 def test_errors_name_the_variable(change, variable):
@@ -48,3 +52,30 @@ def test_lists_and_urls_are_normalised():
     s = load_settings({**BASE, "APPROVERS": " U01 , S0123 ", "SLACK_API_URL": "http://x/api"})
     assert s.approvers == ("U01", "S0123")
     assert s.slack_api_url == "http://x/api/"
+
+
+def test_the_webhook_allowlist_is_parsed_into_origins():
+    s = load_settings(
+        {**BASE, "WEBHOOK_ALLOWLIST": " https://Hooks.Example.com/ ,http://[::1]:4536"}
+    )
+    assert sorted(str(o) for o in s.webhook_allowlist.origins) == [
+        "http://[::1]:4536",
+        "https://hooks.example.com:443",
+    ]
+    assert not load_settings(BASE).webhook_allowlist
+
+
+def test_try_reads_the_webhook_allowlist_as_the_bot_does():
+    import io
+
+    from bot.try_cli import toolbox_factory
+
+    env = {"OPENAI_API_KEY": "sk-1", "WEBHOOK_ALLOWLIST": "https://hooks.example.com/x"}
+    with pytest.raises(ConfigError, match="WEBHOOK_ALLOWLIST"):
+        toolbox_factory(env, io.StringIO())()
+    env["WEBHOOK_ALLOWLIST"] = "https://hooks.example.com"
+    actions = toolbox_factory(env, io.StringIO())().actions
+    assert actions.risk("check_url", "low", {"url": "https://hooks.example.com/up"}) == "low"
+    assert actions.risk("check_url", "low", {"url": "https://hooks.example.com.evil.net"}) == (
+        "medium"
+    )

@@ -91,3 +91,14 @@ def test_webhook_status_and_delay(webhook: FakeWebhook) -> None:
     assert time.monotonic() - began >= 0.3
     info.value.close()
     assert len(webhook.hits()) == 1
+
+
+def test_webhook_redirects_when_told(webhook: FakeWebhook) -> None:
+    """A client that follows redirects reaches the target: what the bot must not do."""
+    with FakeWebhook() as target:
+        webhook.status, webhook.location = 302, target.url("/elsewhere")
+        with urllib.request.urlopen(webhook.url("/start"), timeout=5) as response:
+            assert response.status == 200
+        [hit] = target.wait_for_hits(1)
+        assert hit.path == "/elsewhere"
+    assert [h.path for h in webhook.hits()] == ["/start"]

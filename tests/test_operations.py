@@ -11,7 +11,9 @@ from tests.support.inprocess import Clock, inprocess_deps
 
 @pytest.fixture
 def deps(fake_slack, fake_openai, database_url):
-    built = inprocess_deps(fake_slack, fake_openai, database_url, Clock(), APPROVERS="U0BOSS")
+    built = inprocess_deps(
+        fake_slack, fake_openai, database_url, Clock(), APPROVERS="U0BOSS", ADMINS="U0ADMIN"
+    )
     yield built
     built.close()
 
@@ -23,17 +25,17 @@ def _record(deps, text: str = "Announce the move"):
 
 def test_a_run_cancelled_while_it_works_never_asks_anyone(deps, fake_slack, fake_openai):
     run = _record(deps)
-    assert deps.operations.cancel("aaaaaaaa", "U0RANDO") == (
-        "Only <@U0REQ>, who started run `aaaaaaaa`, or an approver can cancel it."
-    )
-    assert deps.operations.cancel("aaaa", "U0BOSS") == "Cancelled run `aaaaaaaa`."
+    assert deps.operations.cancel("aaaaaaaa", "U0RANDO") == "I can't find a run `aaaaaaaa`."
+    # No request yet, so no approver of one: the requester and the admins only.
+    assert deps.operations.cancel("aaaa", "U0BOSS") == "I can't find a run `aaaa`."
+    assert deps.operations.cancel("aaaa", "U0ADMIN") == "Cancelled run `aaaaaaaa`."
     deps.engine.advance(run.thread_id)  # the worker gets to it after the cancel
     assert fake_openai.requests == []  # the model was never asked, no card was posted
     posted = [c.params["text"] for c in fake_slack.calls("chat.postMessage")]
-    assert posted == ["Run `aaaaaaaa` was cancelled by <@U0BOSS>. Nothing more will run."]
+    assert posted == ["Run `aaaaaaaa` was cancelled by <@U0ADMIN>. Nothing more will run."]
     assert deps.store.get_run(run.thread_id).status == "cancelled"
     events = [(e.event, e.actor) for e in deps.operations.audit.for_run(run.thread_id)]
-    assert events == [("cancelled", "U0BOSS")]
+    assert events == [("cancelled", "U0ADMIN")]
     assert deps.operations.cancel("aaaa", "U0REQ") == (
         "Run `aaaaaaaa` is already cancelled; there is nothing to cancel."
     )
@@ -45,6 +47,6 @@ def test_a_decision_being_carried_out_cannot_be_cancelled(deps, fake_slack):
     [card] = deps.store.run_approvals(run.thread_id)
     assert deps.store.claim(card.id, Decision("approve", "U0BOSS")) is not None  # not applied yet
     assert deps.operations.cancel("aaaa", "U0REQ") == (
-        "Too late: run `aaaaaaaa` is carrying out a decision right now."
+        "Too late: run `aaaaaaaa` was just decided and is carrying it out. `/agent status aaaaaaaa`"
     )
     assert deps.store.get_run(run.thread_id).status != "cancelled"

@@ -490,13 +490,3 @@ def test_a_config_error_while_loading_names_the_graph(project):
     assert str(project.root / "langgraph.json") in message
     assert f"graph {name!r}" in message
     assert message.endswith("OPENAI_API_KEY is not set")
-
-
-def test_settings_for_a_graph_that_is_not_registered(project):
-    path = project.module("graph = builder()")
-    name, ghost = unique("real"), unique("ghost")
-    message = project.fails({name: f"{path}:graph"}, {ghost: GraphSettings()})
-    assert message.startswith("POLICY_FILE: settings for graph(s) ")
-    assert ghost in message
-    assert name not in message
-    assert message.endswith(f"which {project.root / 'langgraph.json'} does not register")

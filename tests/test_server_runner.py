@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bot.config import ConfigError, ServerSettings, load_settings
-from bot.runner import RunFailed, RunnerUnavailable
+from bot.runner import RunFailed, RunnerBusy, RunnerUnavailable
 from bot.server_graphs import server_client, server_registry
 from bot.server_runner import ServerRunner, server_thread, state_of
 from bot.webhook import hook_for, webhook_key, webhook_route
@@ -128,8 +128,19 @@ def test_a_run_already_under_way_is_waited_for_not_started_twice(answering):
     status, url = answering
     status["code"] = 409
     runner = runner_at(url)
-    state = runner.resume("draft", THREAD, {"i1": "yes"})
+    state = runner.proceed("draft", THREAD)
     assert state.running and not state.stuck
+    runner.close()
+
+
+def test_a_resume_while_another_run_holds_the_thread_is_busy_not_done(answering):
+    """A second decision given while the first one's run is under way: the server refuses it
+    (multitask "reject"), and the engine must hear "not yet", never "done"."""
+    status, url = answering
+    status["code"] = 409
+    runner = runner_at(url)
+    with pytest.raises(RunnerBusy):
+        runner.resume("draft", THREAD, {"i1": "yes"})
     runner.close()
 
 

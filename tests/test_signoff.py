@@ -104,7 +104,10 @@ graphs:
         ("graphs: {draft: {approvers: [bob]}}", "bob is not a user id"),
         ("graphs: {draft: {approvers: U01}}", None),  # a comma-separated string is fine
         ("graphs: {draft: {stages: []}}", "stages must be a list of stages"),
-        ("graphs: {draft: {stages: [{name: A, color: red}]}}", "unknown key(s) color"),
+        (
+            "graphs: {draft: {stages: [{name: A, color: red}]}}",
+            "stages[0].color: unknown stage key",
+        ),
         ("graphs: {draft: {stages: [{at: a}, {name: B}]}}", "give every stage an `at`, or none"),
         ("graphs: {draft: {stages: [{at: a}, {at: a}]}}", "two stages are `at` the same node"),
         ("graphs: {draft: {distinct: maybe}}", "distinct must be true or false"),
@@ -165,4 +168,40 @@ def test_what_a_click_counts_as():
     assert vote_kind(Decision("approve", "U01", items=[{"type": "approve"}] * 2)) == "approve"
     edit_items = [{"type": "approve"}, {"type": "edit", "values": {}}]
     assert vote_kind(Decision("approve", "U01", items=edit_items)) == "edit"
-    assert vote_kind(Decision("x", "U01", items=[{"type": "approve"}, {"type": "reject"}])) is None
+    # Whatever lets anything run is an approval of exactly what will run: a mixed batch is a
+    # new version (an "edit") the others must sign too; an answer fills in what runs.
+    mixed = [{"type": "approve"}, {"type": "reject"}]
+    assert vote_kind(Decision("each", "U01", items=mixed)) == "edit"
+    edit_reject = [{"type": "edit", "values": {"to": "x"}}, {"type": "reject"}]
+    assert vote_kind(Decision("each", "U01", items=edit_reject)) == "edit"
+    assert vote_kind(Decision("answer", "U01", parameters={"a": 1})) == "edit"
+    # Stops and replies run nothing.
+    assert vote_kind(Decision("each", "U01", items=[{"type": "reject"}] * 2)) == "reject"
+    replies = [{"type": "reject"}, {"type": "respond", "message": "no"}]
+    assert vote_kind(Decision("each", "U01", items=replies)) is None
+
+
+def test_a_batch_needs_every_call_s_section_whatever_order_the_model_listed_them(tmp_path):
+    got = signoffs(
+        tmp_path,
+        """
+defaults: {approvers: [U01, U02, U03]}
+actions:
+  issue_refund: {quorum: 2}
+  wire_money: {approvers: [U09, U08]}
+""",
+    )
+
+    def batch(*names: str) -> dict:
+        return {"action_requests": [{"name": n, "args": {}} for n in names]}
+
+    # Same approvers: one stage with the highest quorum, in either order.
+    for order in (("lookup_order", "issue_refund"), ("issue_refund", "lookup_order")):
+        both = got.for_request("agent", batch(*order))
+        assert both.stages == (Stage(approvers=("U01", "U02", "U03"), quorum=2),)
+        assert both.counted
+    # Different approvers: each section's people sign, in turn, on one card.
+    mixed = got.for_request("agent", batch("lookup_order", "wire_money"))
+    assert [s.approvers for s in mixed.stages] == [("U01", "U02", "U03"), ("U09", "U08")]
+    assert mixed.joint and mixed.counted and mixed.total == 2
+    assert mixed.stages[1].name == "wire_money"

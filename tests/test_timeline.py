@@ -42,26 +42,48 @@ actions:
   send_email:
     expire_after: 4h
     expire_as: approve
-    escalation: [{after: 1h, to: "U1,S2", channel: C9}]
+    escalation: [{after: 1h, to: "U01,S02", channel: C9}]
 """,
     )
     assert policies.default.expire_after == 172800
     assert policies.for_request("draft", {"kind": "draft"}).remind_after == 900
     email = policies.for_request("action", {"kind": "action", "action_type": "send_email"})
     assert email.expire_after == 14400 and email.expire_as == "approve"
-    assert email.levels[0].to == ("U1", "S2") and email.levels[0].channel == "C9"
+    assert email.levels[0].to == ("U01", "S02") and email.levels[0].channel == "C9"
     assert (
         policies.for_request("action", {"kind": "action", "action_type": "x"}).expire_after
         == 172800
     )
     # A tool gated by LangChain's HITL middleware is an action too, in either mode.
     batched = {"action_requests": [{"name": "lookup"}, {"name": "send_email"}]}
-    assert policies.for_request("mailer", batched).expire_after == 14400
+    combined = policies.for_request("mailer", batched)
+    assert combined.expire_after == 14400
+    # lookup's (the defaults') expiry rejects, so the batch is never approved on expiry.
+    assert combined.expire_as == "reject"
+    assert combined.levels == email.levels
     per_call = {"type": "tool_approval", "name": "send_email", "args": {}}
     assert policies.for_request("mailer", per_call).expire_as == "approve"
     assert policies.for_request("mailer", {"type": "tool_approval", "name": "x"}).expire_after == (
         172800
     )
+
+
+def test_a_batch_takes_the_safest_of_its_calls_policies_in_any_order(tmp_path):
+    policies = _policies(
+        tmp_path,
+        """
+defaults: {expire_after: 1h, expire_as: approve}
+actions:
+  lookup_order: {expire_after: 10m, expire_as: approve, remind_after: 5m}
+  issue_refund: {expire_after: 2h, expire_as: reject}
+""",
+    )
+    for names in (["lookup_order", "issue_refund"], ["issue_refund", "lookup_order"]):
+        batched = {"action_requests": [{"name": n} for n in names]}
+        got = policies.for_request("agent", batched)
+        assert (got.expire_after, got.expire_as, got.remind_after) == (600, "reject", 300)
+    both_approve = {"action_requests": [{"name": "lookup_order"}, {"name": "other"}]}
+    assert policies.for_request("agent", both_approve).expire_as == "approve"
 
 
 @pytest.mark.parametrize(

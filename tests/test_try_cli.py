@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from bot.review import Choice, Proposal, Review
 from bot.try_cli import main, menu, options, pick, render_review
 from tests.fakes.openai import FakeOpenAI
+from tests.support.policies import BAD_POLICIES, policy_file, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
 BYO = ROOT / "tests" / "byo"
@@ -167,6 +170,87 @@ def test_a_bad_config_is_reported(run: Run, monkeypatch: pytest.MonkeyPatch) -> 
     code, out = run("gate", "x")
     assert code == 2
     assert out.startswith("Configuration error: LANGGRAPH_CONFIG:")
+
+
+@pytest.mark.parametrize(("text", "said"), BAD_POLICIES)
+def test_a_policy_file_the_bot_refuses_is_refused_the_same_way(tmp_path: Path, text, said) -> None:
+    path = policy_file(tmp_path, text)
+    env = {"LANGGRAPH_CONFIG": str(ROOT / "langgraph.json"), "OPENAI_API_KEY": "sk-test"}
+    out = io.StringIO()
+    code = main(["draft", "hello"], io.StringIO("a\n"), out, {**env, "POLICY_FILE": str(path)})
+    assert code == 2
+    assert out.getvalue() == f"Configuration error: {refusal(path, said)}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("defaults: {expire_afer: 1h}", "defaults.expire_afer: unknown key; did you mean"),
+        ("graphs: {draft: {approvers: [alice]}}", "graphs.draft.approvers: alice is not a user"),
+        ("graphs: {draft: {approvers: [U0A, U0B], quorum: 3}}", "graphs.draft: needs 3 people"),
+    ],
+)
+def test_try_checks_what_it_used_to_let_through(tmp_path: Path, text, said) -> None:
+    """Sign-offs and expiry are checked too, though `try` itself never counts votes."""
+    path = policy_file(tmp_path, text)
+    env = {"LANGGRAPH_CONFIG": str(ROOT / "langgraph.json"), "OPENAI_API_KEY": "sk-test"}
+    out = io.StringIO()
+    code = main(["draft", "hello"], io.StringIO(), out, {**env, "POLICY_FILE": str(path)})
+    assert code == 2
+    assert out.getvalue().startswith(f"Configuration error: POLICY_FILE: {path}: {said}")
+
+
+def test_python_m_bot_try_refuses_a_misspelt_action(tmp_path: Path) -> None:
+    path = policy_file(tmp_path, "actions:\n  send_emial: {quorum: 2}\n")
+    env = {
+        **os.environ,
+        "LANGGRAPH_CONFIG": str(ROOT / "langgraph.json"),
+        "OPENAI_API_KEY": "sk-test",
+        "POLICY_FILE": str(path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "try", "draft", "hello"],
+        cwd=ROOT,
+        env=env,
+        input="a\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.startswith(
+        f"Configuration error: POLICY_FILE: {path}: actions.send_emial: no registered graph has "
+        "an action or tool called send_emial; did you mean send_email?"
+    )
+
+
+def test_an_edit_path_naming_nothing_in_the_pause_offers_no_edit_and_says_why(
+    run: Run, effects, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the pause can tell that `proposed_action.paramters` names nothing: its card has no
+    Edit (never a form of the whole value), and says why."""
+    text = (BYO / "policy.yaml").read_text()
+    typo = text.replace("edit: proposed_action.parameters", "edit: proposed_action.paramters")
+    assert typo != text
+    monkeypatch.setenv("POLICY_FILE", str(policy_file(tmp_path, typo)))
+    request = json.dumps(
+        {
+            "action_type": "send_email",
+            "description": "mail the team",
+            "parameters": {"to": "team@example.com", "subject": "hi"},
+            "risk_level": "high",
+        }
+    )
+    code, out = run("act", request, answers="e\na\n")
+    assert code == 0
+    assert (
+        "Edit: not offered: the policy file's edit path (proposed_action.paramters) names "
+        "nothing here"
+    ) in out
+    assert "[a] Approve  [r] Reject" in out and "[e] Edit" not in out
+    assert "! Choose one of: [a] Approve  [r] Reject" in out  # "e" is no choice
+    assert "Email sent to team@example.com about hi" in out
+    assert kinds(effects) == ["002"]
 
 
 def test_shipped_draft_graph_prints_what_it_would_post(

@@ -51,11 +51,15 @@ def describe(pending: Pending, context: Context) -> Review:
         review = plain.describe(replace(pending, value=_readable(pending.value)), context)
     if context.settings.buttons:
         review = replace(review, extra=context.settings.buttons)
-    target = _at(pending.value, context.settings.edit)
-    if isinstance(target, Mapping) and len(review.proposals) == 1:
-        # The settings name what Edit edits: one input per key of that part of the value.
-        form = tuple(field_for_value(str(k), v) for k, v in target.items())
-        review = replace(review, proposals=(replace(review.proposals[0], form=form),))
+    path = context.settings.edit
+    if path and pending.breakpoint is None and len(review.proposals) == 1:
+        target = _at(pending.value, path)
+        if isinstance(target, Mapping):
+            # The settings name what Edit edits: one input per key of that part of the value.
+            form = tuple(field_for_value(str(k), v) for k, v in target.items())
+            review = replace(review, proposals=(replace(review.proposals[0], form=form),))
+        else:
+            review = _edit_refused(review, pending, context, target)
     mapped = set(context.settings.resume)
     if mapped and pending.breakpoint is None:
         # A graph whose settings say what its buttons send understands only those answers:
@@ -68,6 +72,34 @@ def describe(pending: Pending, context: Context) -> Review:
             ),
         )
     return review
+
+
+def _edit_refused(review: Review, pending: Pending, context: Context, target: Any) -> Review:
+    """The settings' ``edit`` path names nothing here (a typo, or a pause of another shape).
+    Editing the whole value instead would send the graph a value it does not expect, so the
+    card offers no Edit and says why, and the log names the setting to fix."""
+    path = context.settings.edit
+    found = "nothing" if target is None else f"a {type(target).__name__}, not a set of fields,"
+    keys = ", ".join(map(str, pending.value)) if isinstance(pending.value, Mapping) else "none"
+    logger.error(
+        "POLICY_FILE: graphs.%s.edit: %r names %s in this pause (node %s; its keys: %s); "
+        "its card offers no Edit until the path is fixed",
+        context.graph,
+        path,
+        found,
+        pending.node or "?",
+        keys,
+    )
+    proposal = review.proposals[0]
+    if "edit" not in proposal.choices:
+        return review
+    note = ("Edit", f"not offered: the policy file's edit path ({path}) names {found} here")
+    proposal = replace(
+        proposal,
+        choices=tuple(c for c in proposal.choices if c != "edit"),
+        details=(*proposal.details, note),
+    )
+    return replace(review, proposals=(proposal,))
 
 
 def _readable(value: Any) -> Any:

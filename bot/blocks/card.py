@@ -159,26 +159,51 @@ def is_long(approval: Approval) -> bool:
     return quote(text)[1] if review_of(approval).shape == "draft" else len(text) > 2000
 
 
-def buttons_for(approval: Approval) -> list[Block]:
+def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
+    """The card's buttons, each carrying the request and the version it shows (a click on a
+    card showing an older version is refused). ``edit``: a standing edit the others are
+    asked to sign, with an Approve button even where the review offers none (an answer)."""
     review = review_of(approval)
+    value = button_value(approval)
     buttons: list[Block] = []
     if len(review.proposals) == 1:
-        for choice in review.proposals[0].choices:
+        choices = review.proposals[0].choices
+        if edit is not None and "approve" not in choices:
+            choices = ("approve", *choices)
+        for choice in choices:
             if choice in BUTTONS:
                 text, action_id, style = BUTTONS[choice]
-                buttons.append(_button(text, action_id, approval.id, style))
+                if choice == "approve" and edit is not None:
+                    text = "Approve this version"
+                buttons.append(_button(text, action_id, value, style))
     elif review.proposals:
         common = review.choices()
-        if "approve" in common:
-            buttons.append(_button("Approve all", APPROVE, approval.id, "primary"))
-        buttons.append(_button("Review each…", EACH, approval.id))
+        if "approve" in common or edit is not None:
+            text = "Approve as edited" if edit is not None else "Approve all"
+            buttons.append(_button(text, APPROVE, value, "primary"))
+        buttons.append(_button("Review each…", EACH, value))
         if "reject" in common:
-            buttons.append(_button("Reject all", REJECT, approval.id, "danger"))
+            buttons.append(_button("Reject all", REJECT, value, "danger"))
     for extra in review.extra:
-        buttons.append(_button(extra.label, CHOICE_PREFIX + extra.name, approval.id))
+        buttons.append(_button(extra.label, CHOICE_PREFIX + extra.name, value))
     if is_long(approval):
-        buttons.append(_button("View full text", VIEW_FULL, approval.id))
+        buttons.append(_button("View full text", VIEW_FULL, value))
     return buttons
+
+
+def button_value(approval: Approval) -> str:
+    """What each of a card's buttons carries: ``<request id>:<version>``."""
+    return f"{approval.id}:{approval.version}"
+
+
+def _item_lines(decision: Decision) -> str:
+    """A batch decided call by call: "1. approved  2. rejected: not this one"."""
+    lines = [
+        f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
+        + (f": {item['message']}" if item.get("message") else "")
+        for i, item in enumerate((decision.items or [])[:MAX_PROPOSALS])
+    ]
+    return safe("  ".join(lines), 1900)[0]
 
 
 def pending_card(
@@ -192,10 +217,20 @@ def pending_card(
     return [
         {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
         *proposal_blocks(approval, _edits(approval, edit)),
+        *([_context(_item_lines(edit))] if edit is not None and edit.items else []),
         *([_context(*progress)] if progress else []),
         _context(f"Run `{approval.thread_id[:8]}`", *notes),
-        {"type": "actions", "block_id": f"decide:{approval.id}", "elements": buttons_for(approval)},
+        {
+            "type": "actions",
+            "block_id": f"decide:{approval.id}",
+            "elements": buttons_for(approval, edit),
+        },
     ]
+
+
+def edited_values(approval: Approval, decision: Decision) -> list[dict[str, Any] | None] | None:
+    """What ``decision`` changed, per proposal (None: that proposal as proposed)."""
+    return _edits(approval, decision)
 
 
 def _edits(
@@ -209,7 +244,7 @@ def _edits(
         return [
             dict(i.get("values") or {}) if i.get("type") == "edit" else None for i in decision.items
         ]
-    if decision.type == "edit":
+    if decision.type in ("edit", "answer"):
         values = dict(decision.parameters or {})
         if decision.text is not None:
             values["text"] = decision.text
@@ -226,18 +261,13 @@ def decided_card(approval: Approval, progress: tuple[str, ...] = ()) -> list[Blo
         *([_context(*progress)] if progress else []),
     ]
     if approval.decision and approval.decision.items:
-        lines = [
-            f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
-            + (f": {item['message']}" if item.get("message") else "")
-            for i, item in enumerate(approval.decision.items[:MAX_PROPOSALS])
-        ]
-        blocks.append(_context(safe("  ".join(lines), 1900)[0]))
+        blocks.append(_context(_item_lines(approval.decision)))
     if is_long(approval) and not edits:
         blocks.append(
             {
                 "type": "actions",
                 "block_id": f"read:{approval.id}",
-                "elements": [_button("View full text", VIEW_FULL, approval.id)],
+                "elements": [_button("View full text", VIEW_FULL, button_value(approval))],
             }
         )
     return blocks
@@ -257,7 +287,7 @@ def outcome_line(approval: Approval) -> str:
     d = approval.decision
     at = when(approval.decided_at or 0)
     by = f"<@{approval.decided_by}>"
-    if approval.status in ("approved", "edited") and d and d.approvers:
+    if approval.status in ("approved", "edited", "decided", "answered") and d and d.approvers:
         by = people(d.approvers)
     if approval.status == "approved":
         return f"✅ *Approved* by {by} at {at}"

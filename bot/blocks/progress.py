@@ -41,9 +41,10 @@ def lines(approval: Approval, sign_off: SignOff, votes: list[Vote]) -> tuple[str
         out.append(f"{len(count.approvals)} of {stage.quorum} approvals{signed}")
     if stage.rejections > 1 and count.rejections:
         out.append(f"{len(count.rejections)} of {stage.rejections} rejections needed to reject")
-    if count.edit is not None and approval.pending:
+    edits = [v for v in votes if v.vote == "edit" and not v.void]
+    if edits and approval.pending:
         out.append(
-            f"Edited by <@{count.edit.by}>: shown as edited; approvals of the earlier "
-            "version no longer count"
+            f"Version {approval.version}, edited by <@{edits[-1].voter}>: shown as edited; "
+            "votes on the earlier version no longer count"
         )
     return tuple(out)

@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "help": "this help",
     "pending": "what is waiting for your decision, oldest first",
     "status <run>": "where a run stands, what it waits for, and its timeline",
-    "cancel <run>": "cancel a run (its requester or an approver); nothing more is executed",
+    "cancel <run>": "cancel a run (its requester, its approvers or an admin); nothing more runs",
     "audit <run>": "every event of a run: who did what, when",
 }
 
@@ -80,13 +80,23 @@ def timeline(events: Sequence[Event], limit: int = 30) -> list[str]:
     for event in shown:
         actor = event.actor if event.actor in ("bot", "scheduler") else f"<@{event.actor}>"
         detail = _detail(event)
-        lines.append(f"• {when(event.at)} *{event.event}* by {actor}{detail}")
+        lines.append(f"• {when(event.at)} *{event.event}* by {actor}{_door(event)}{detail}")
     return lines
 
 
 def audit_text(run: Run, events: Sequence[Event]) -> str:
     head = f"*Audit trail of run `{run.thread_id[:8]}`* ({len(events)} events)"
     return "\n".join([head, *timeline(events, 40)]) if events else f"{head}: nothing yet."
+
+
+def _door(event: Event) -> str:
+    """How a decision came in, when not by a click in Slack: the API, and which token."""
+    if event.detail.get("via") != "api":
+        return ""
+    token = event.detail.get("on_behalf_of")
+    if not token:
+        return " via the API"
+    return f" via the API (token `{escape(str(token))}`, on their behalf)"
 
 
 def _detail(event: Event) -> str:

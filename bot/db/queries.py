@@ -15,13 +15,25 @@ SELECT * FROM runs WHERE thread_id LIKE %(prefix)s ORDER BY created_at DESC LIMI
 RUNS_OF = """
 SELECT * FROM runs WHERE requester = %(requester)s ORDER BY created_at DESC LIMIT %(limit)s
 """
+# Cancelled is final: nothing moves a cancelled run anywhere else.
 SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
-WHERE thread_id = %(thread_id)s
+WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
-# Runs nobody is moving: still "running" a while after their last change, "stopped" by a
-# decision with the report not yet posted, or "waiting" with nothing left to wait for (a crash
-# came after the decision was applied, before the run moved on).
+# Cancelling: the run is marked first, in the transaction that closes its requests, so a
+# claim that lands after it finds the run cancelled (see CLAIM).
+CANCEL_RUN = """
+UPDATE runs SET status = 'cancelled', result = %(result)s, updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status NOT IN ('done', 'failed', 'cancelled', 'stopped')
+"""
+# A decision claimed (not a cancel) and not yet carried out: a cancel racing it loses.
+UNAPPLIED_OF_RUN = """
+SELECT id FROM approvals
+WHERE thread_id = %(thread_id)s AND status NOT IN ('pending', 'cancelled') AND applied_at IS NULL
+"""
+# Runs nobody is moving: still "running" a while after their last change (a run whose every
+# request is decided is "running", never "waiting"), or "stopped" by a decision with the report
+# not yet posted.
 STALE_RUNS = """
 SELECT * FROM runs r
 WHERE r.status IN ('running', 'stopped') AND r.updated_at < %(before)s
@@ -44,14 +56,20 @@ SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
 ORDER BY created_at DESC LIMIT 1
 """
 RUN_APPROVALS = "SELECT * FROM approvals WHERE thread_id = %(thread_id)s ORDER BY created_at, id"
+RUNS_APPROVALS = """
+SELECT * FROM approvals WHERE thread_id IN ({ids}) ORDER BY thread_id, created_at, id
+"""
 SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
 
 # The one conditional update that makes a decision happen once: only a pending row changes,
 # and only the caller that changed it gets the row back.
+# A run cancelled meanwhile takes no decision but its cancel.
 CLAIM = """
 UPDATE approvals
 SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
 WHERE id = %(id)s AND status = 'pending'
+  AND (%(status)s = 'cancelled' OR NOT EXISTS (
+      SELECT 1 FROM runs WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
 RETURNING *
 """
 
@@ -63,22 +81,33 @@ UPDATE approvals SET stage = stage WHERE id = %(id)s AND status = 'pending' RETU
 """
 # A person votes once per stage; one whose approval an edit set aside may approve again.
 CAST_VOTE = """
-INSERT INTO votes (approval_id, stage, voter, vote, decision, void, cast_at)
-VALUES (%(approval_id)s, %(stage)s, %(voter)s, %(vote)s, %(decision)s, 0, %(now)s)
+INSERT INTO votes (approval_id, stage, voter, vote, decision, void, cast_at, version)
+VALUES (%(approval_id)s, %(stage)s, %(voter)s, %(vote)s, %(decision)s, 0, %(now)s, %(version)s)
 ON CONFLICT (approval_id, stage, voter) DO UPDATE
-SET vote = excluded.vote, decision = excluded.decision, void = 0, cast_at = excluded.cast_at
+SET vote = excluded.vote, decision = excluded.decision, void = 0, cast_at = excluded.cast_at,
+    version = excluded.version
 WHERE votes.void = 1
 """
-# An edit changes what is being signed: the other approvals of its stage no longer count.
-VOID_OTHER_APPROVALS = """
+# An edit is a new version of what is being signed: every other vote, of every stage, was
+# for the old one and no longer counts; the request goes back to ``stage`` (its first).
+VOID_OTHER_VOTES = """
 UPDATE votes SET void = 1
-WHERE approval_id = %(approval_id)s AND stage = %(stage)s AND voter <> %(voter)s AND void = 0
-  AND vote IN ('approve', 'edit')
+WHERE approval_id = %(approval_id)s AND void = 0 AND NOT (stage = %(stage)s AND voter = %(voter)s)
+"""
+NEW_VERSION = """
+UPDATE approvals SET version = version + 1, stage = 0 WHERE id = %(id)s AND status = 'pending'
 """
 VOTES = "SELECT * FROM votes WHERE approval_id = %(approval_id)s ORDER BY cast_at, voter"
-NEXT_STAGE = "UPDATE approvals SET stage = stage + 1 WHERE id = %(id)s AND status = 'pending'"
+SET_STAGE = "UPDATE approvals SET stage = %(stage)s WHERE id = %(id)s AND status = 'pending'"
 MARK_APPLIED = """
 UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s AND applied_at IS NULL
+RETURNING thread_id
+"""
+# Fenced: only the latest attempt at applying may mark it applied. A process whose lock was
+# lost mid-resume (its connection ended, another process took over) finds its token stale.
+MARK_APPLIED_FENCED = """
+UPDATE approvals SET applied_at = %(now)s
+WHERE id = %(id)s AND applied_at IS NULL AND apply_fence = %(fence)s
 RETURNING thread_id
 """
 # A run whose decision is applied is on the move until it is published again (waiting, done):
@@ -87,15 +116,28 @@ RUN_MOVES_ON = """
 UPDATE runs SET status = 'running', updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status = 'waiting'
 """
+UNAPPLIED_IN_RUN = """
+SELECT * FROM approvals
+WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
+  AND apply_attempts < %(max_attempts)s
+ORDER BY decided_at
+"""
 UNAPPLIED = """
 SELECT * FROM approvals
 WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s
   AND apply_attempts < %(max_attempts)s
 ORDER BY decided_at LIMIT %(limit)s
 """
+REOPEN_APPLY = """
+UPDATE approvals SET applied_at = NULL, apply_attempts = 0
+WHERE id = %(id)s AND applied_at IS NOT NULL AND status NOT IN ('pending', 'cancelled')
+"""
+# ``apply_attempts`` counts against the limit (an attempt that never reached the agent is
+# taken back); ``apply_fence`` only ever grows: each attempt's fencing token.
 COUNT_APPLY = """
-UPDATE approvals SET apply_attempts = apply_attempts + 1 WHERE id = %(id)s
-RETURNING apply_attempts
+UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
+WHERE id = %(id)s
+RETURNING apply_attempts, apply_fence
 """
 UNCOUNT_APPLY = """
 UPDATE approvals SET apply_attempts = apply_attempts - 1
@@ -119,14 +161,16 @@ VALUES (%(key)s, 'started', %(now)s, %(now)s)
 ON CONFLICT (key) DO NOTHING
 """
 GET_EFFECT = "SELECT * FROM effects WHERE key = %(key)s"
-# Only an effect the target certainly refused is tried again, by one caller at a time.
+# Only an effect the target certainly refused is tried again, by one caller at a time, once
+# its backoff has passed.
 RETRY_EFFECT = """
 UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(now)s
-WHERE key = %(key)s AND status = 'retry'
+WHERE key = %(key)s AND status = 'retry' AND (retry_at IS NULL OR retry_at <= %(now)s)
 RETURNING attempts
 """
 FINISH_EFFECT = """
-UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s
+UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,
+                   retry_at = %(retry_at)s
 WHERE key = %(key)s
 """
 

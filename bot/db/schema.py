@@ -182,4 +182,36 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
             {"postgres": "ALTER TABLE jobs SET (fillfactor = 70)"},
         ],
     ),
+    (
+        12,
+        [
+            # Votes are for a version: an edit makes a new one, and a click on a card that
+            # still showed the old version is refused (bot.store.Store.vote).
+            "ALTER TABLE approvals ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE votes ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        ],
+    ),
+    (
+        13,
+        # A retried effect waits out its backoff (bot.backoff) before it is tried again.
+        ["ALTER TABLE effects ADD COLUMN retry_at DOUBLE PRECISION"],
+    ),
+    (
+        16,
+        [
+            # A run whose every request is decided is on the move ("running", which the
+            # stale-run sweep looks at), never "waiting": earlier versions could leave one
+            # waiting forever after a decision given while a LangGraph Server thread was busy.
+            """UPDATE runs SET status = 'running'
+                WHERE status = 'waiting' AND NOT EXISTS (
+                    SELECT 1 FROM approvals a
+                    WHERE a.thread_id = runs.thread_id AND a.status = 'pending')""",
+        ],
+    ),
+    (
+        19,
+        # Each attempt at applying a decision gets a fencing token; only the latest may mark
+        # the decision applied (bot.store.Store.mark_applied).
+        ["ALTER TABLE approvals ADD COLUMN apply_fence INTEGER NOT NULL DEFAULT 0"],
+    ),
 ]

@@ -13,7 +13,6 @@ from typing import Any
 from bot.db.base import Params, Row, iter_rows
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-_STRIPES = 64
 
 
 def _translate(sql: str) -> str:
@@ -45,7 +44,10 @@ class SqliteDatabase:
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._locks = [threading.Lock() for _ in range(_STRIPES)]
+        # One lock per key in use (not stripes shared by unrelated keys): a caller holding one
+        # key's lock may take another key's without ever waiting on a third party's key.
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._locks_guard = threading.Lock()
         self._saver: Any = None
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -95,9 +97,20 @@ class SqliteDatabase:
 
     @contextmanager
     def key_lock(self, key: str) -> Iterator[None]:
-        # The embedded database serves one bot process, so a striped in-process lock suffices.
-        with self._locks[hash(key) % _STRIPES]:
-            yield
+        # The embedded database serves one bot process, so an in-process lock suffices.
+        with self._locks_guard:
+            lock, holders = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, holders + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_guard:
+                lock, holders = self._locks[key]
+                if holders == 1:
+                    del self._locks[key]  # nobody holds or waits for it: no key is kept forever
+                else:
+                    self._locks[key] = (lock, holders - 1)
 
     def checkpointer(self) -> Any:
         if self._saver is None:

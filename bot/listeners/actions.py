@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -13,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import card, modals, notices
 from bot.deps import Deps
+from bot.listeners.binding import modal_key, seal
 from bot.listeners.parse import BadPayload, Click, parse_click
 from bot.models import Approval, Decision
 
@@ -37,6 +39,8 @@ NOT_OPENED = "Sorry, I couldn't open that form just now. Please click the button
 
 
 def register(app: App, deps: Deps) -> None:
+    key = modal_key(deps.settings.slack_bot_token, deps.settings.slack_signing_secret)
+
     def clicked(ack: Ack, body: dict[str, Any]) -> Click | None:
         """Ack, then the click; a click that can't be read is answered (after the ack, so
         a slow Slack can't hold up the ack)."""
@@ -52,7 +56,11 @@ def register(app: App, deps: Deps) -> None:
     def record(ack: Ack, body: dict[str, Any], click: Click, kind: str) -> None:
         """A click that decides at once: recorded before Slack hears it arrived."""
         decision = Decision(
-            kind, click.user, origin=click.origin, shows_request=click.shows_request
+            kind,
+            click.user,
+            origin=click.origin,
+            shows_request=click.shows_request,
+            version=click.version,
         )
         try:
             deps.engine.receive(click.approval_id, decision, click.channel)
@@ -75,7 +83,7 @@ def register(app: App, deps: Deps) -> None:
         """The request, if ``click.user`` may decide it now; otherwise say why not."""
         try:
             approval, refusal = deps.engine.precheck(
-                click.approval_id, click.user, click.origin, click.shows_request
+                click.approval_id, click.user, click.origin, click.shows_request, click.version
             )
         except Exception:
             logger.exception("could not check a click before opening a form")
@@ -88,7 +96,12 @@ def register(app: App, deps: Deps) -> None:
         return approval
 
     def show(click: Click, view: dict[str, Any]) -> None:
-        """Open a modal; a trigger that expired (it lives 3 s) gets a note, not silence."""
+        """Open a modal, bound to the request, version and person it is for; a trigger that
+        expired (it lives 3 s) gets a note, not silence."""
+        if view.get("private_metadata"):
+            _, _, name = str(view["private_metadata"]).partition(":")
+            metadata = seal(key, click.approval_id, click.version, click.user, name)
+            view = {**view, "private_metadata": metadata}
         try:
             deps.slack.open_view(click.trigger_id or "", view)
         except SlackApiError as problem:
@@ -108,9 +121,18 @@ def register(app: App, deps: Deps) -> None:
             click = clicked(ack, body)
             approval = openable(click) if click else None
             if click and approval and click.trigger_id:
-                show(click, build(approval))
+                show(click, build(as_shown(approval)))
 
         return open_form
+
+    def as_shown(approval: Approval) -> Approval:
+        """The request as its card shows it: with an edit that stands, its form starts from
+        the edited values (the version being signed), not from what the agent proposed."""
+        edit = deps.engine.signing.standing_edit(approval)
+        if edit is None or approval.review is None:
+            return approval
+        review = approval.review.with_values(card.edited_values(approval, edit) or [])
+        return replace(approval, review=review)
 
     for action_id, build in FORMS.items():
         app.action(action_id)(form_opener(build))
@@ -158,6 +180,8 @@ def register(app: App, deps: Deps) -> None:
     def view_full(ack: Ack, body: dict[str, Any]) -> None:
         click = clicked(ack, body)
         approval = deps.store.get_approval(click.approval_id) if click else None
+        if click and approval and not deps.operations.access.may_see_request(approval, click.user):
+            approval = None  # a request they may not see is one that does not exist
         if click and approval is None:
             deps.slack.tell(click.channel or click.user, click.user, MISSING)
         elif click and approval and click.trigger_id:
@@ -178,7 +202,7 @@ def register_fallbacks(app: App, deps: Deps) -> None:
         if not re.fullmatch(r"[0-9a-f]{32}", value):
             deps.slack.tell(channel or user, user, "That retry button isn't one of mine.")
             return
-        deps.slack.tell(channel or user, user, deps.engine.retry(value, user))
+        deps.slack.tell(channel or user, user, deps.operations.retry(value, user))
 
     @app.action(re.compile(".*"))
     def unknown(ack: Ack, body: dict[str, Any]) -> None:

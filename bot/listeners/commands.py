@@ -28,9 +28,9 @@ def register(app: App, deps: Deps) -> None:
     ops = deps.operations
     answers: dict[str, Callable[[str, str], str]] = {
         "pending": lambda text, user: ops.pending(user) if not text else _no_argument("pending"),
-        "status": lambda text, _user: ops.status(text),
+        "status": lambda text, user: ops.status(text, user),
         "cancel": lambda text, user: ops.cancel(text, user),
-        "audit": lambda text, _user: ops.audit_of(text),
+        "audit": lambda text, user: ops.audit_of(text, user),
     }
 
     @app.command("/agent")

@@ -17,5 +17,7 @@ def register(app: App, deps: Deps) -> None:
             return
         user = event["user"]
         runs = [(r, deps.store.latest_card(r.thread_id)) for r in deps.store.runs_of(user)]
-        view = home_view(deps.store.pending(MAX_LISTED), deps.store.count_pending(), runs)
+        # Only what this person may see (bot.access), and only its count: not the workspace's.
+        pending = deps.operations.access.pending(user)
+        view = home_view(pending[:MAX_LISTED], len(pending), runs)
         deps.slack.publish_home(user, view)

@@ -13,6 +13,9 @@ from bot.blocks.text import escape
 _GRAPH_PREFIX = re.compile(r"^\[([a-z0-9_-]+)\]\s*(.*)$", re.DOTALL | re.IGNORECASE)
 MAX_REQUEST_CHARS = 4000
 _ID = re.compile(r"[0-9a-f]{16}")  # approval ids (bot.store.new_id); run ids are 32 hex
+# A button's value: the request, and the version of it the card shows (cards posted before
+# versions existed carry the id alone: the first version).
+_BUTTON = re.compile(r"([0-9a-f]{16})(?::([1-9][0-9]{0,8}))?")
 
 
 class BadPayload(ValueError):
@@ -36,6 +39,7 @@ class Click:
     origin: str = "unknown"  # "message:<channel>:<ts>", "view", or "unknown"
     # The clicked message itself carries this request's buttons (Slack sends the message, signed)
     shows_request: bool = False
+    version: int = 1  # of the request, as the clicked card showed it
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,10 @@ def parse_click(body: Mapping[str, Any]) -> Click:
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], Mapping):
         raise BadPayload("Sorry, I couldn't read that click. Please try again.")
     channel = body.get("channel")
-    value = _str(actions[0], "value")
-    if not _ID.fullmatch(value):
+    match = _BUTTON.fullmatch(_str(actions[0], "value"))
+    if match is None:
         raise BadPayload("That button doesn't belong to any request I know of; nothing changed.")
+    value = match.group(1)
     return Click(
         approval_id=value,
         user=_str(body, "user", "id"),
@@ -109,6 +114,7 @@ def parse_click(body: Mapping[str, Any]) -> Click:
         trigger_id=body.get("trigger_id") if isinstance(body.get("trigger_id"), str) else None,
         origin=_origin(body.get("container")),
         shows_request=_shows(body.get("message"), value),
+        version=int(match.group(2) or 1),
     )
 
 

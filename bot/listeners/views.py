@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -11,7 +12,8 @@ from slack_bolt import Ack, App
 from bot import forms
 from bot.blocks import modals
 from bot.deps import Deps
-from bot.engine import already_decided
+from bot.engine import CHANGED, already_decided
+from bot.listeners.binding import Bound, modal_key, unseal
 from bot.listeners.parse import BadPayload, Submission, parse_submission
 from bot.models import Approval, Decision
 from bot.review import Proposal
@@ -20,17 +22,24 @@ logger = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
+    key = modal_key(deps.settings.slack_bot_token, deps.settings.slack_signing_secret)
+
     def submitted(
-        ack: Ack, body: dict[str, Any], block: str, approval_id: str | None = None
-    ) -> tuple[Submission, Approval] | None:
-        """The submission and its request, or None after telling the user why not (inline)."""
+        ack: Ack, body: dict[str, Any], block: str
+    ) -> tuple[Submission, Approval, Bound] | None:
+        """The submission, its request and what the modal was opened for, or None after
+        telling the user why not (inline)."""
         try:
             submission = parse_submission(body)
         except BadPayload as problem:
             ack(response_action="errors", errors={block: str(problem)})
             return None
+        bound = unseal(key, submission.approval_id, submission.user)
+        if bound is None:
+            ack(response_action="errors", errors={block: NOT_BOUND})
+            return None
         try:
-            approval = deps.store.get_approval(approval_id or submission.approval_id, quick=True)
+            approval = deps.store.get_approval(bound.approval_id, quick=True)
         except Exception:
             logger.exception("could not read the request of a submission")
             ack(response_action="update", view=modals.not_recorded_modal())
@@ -41,10 +50,14 @@ def register(app: App, deps: Deps) -> None:
         if not approval.pending:
             ack(response_action="errors", errors={block: _plain(already_decided(approval))})
             return None
-        return submission, approval
+        if bound.version != approval.version:
+            ack(response_action="errors", errors={block: _plain(CHANGED)})
+            return None
+        return submission, approval, bound
 
     def decide(ack: Ack, approval: Approval, decision: Decision) -> None:
         """Record the submission before the modal closes; if that fails, say so in it."""
+        decision = replace(decision, version=approval.version)
         try:
             deps.engine.receive(approval.id, decision, approval.channel)
         except Exception:
@@ -61,7 +74,7 @@ def register(app: App, deps: Deps) -> None:
         found = submitted(ack, body, _first_block(body))
         if found is None:
             return
-        submission, approval = found
+        submission, approval, bound = found
         proposal = single(approval)
         if proposal is None or not proposal.form:
             ack(response_action="errors", errors={_first_block(body): "Nothing to fill in."})
@@ -90,7 +103,7 @@ def register(app: App, deps: Deps) -> None:
         found = submitted(ack, body, modals.MESSAGE_BLOCK)
         if found is None:
             return
-        submission, approval = found
+        submission, approval, bound = found
         message = (submission.values.get(modals.MESSAGE_BLOCK) or "").strip()
         if not message:
             ack(response_action="errors", errors={modals.MESSAGE_BLOCK: "Write an answer."})
@@ -102,18 +115,17 @@ def register(app: App, deps: Deps) -> None:
         found = submitted(ack, body, modals.REASON_BLOCK)
         if found is None:
             return
-        submission, approval = found
+        submission, approval, bound = found
         reason = (submission.values.get(modals.REASON_BLOCK) or "").strip() or None
         decide(ack, approval, Decision("reject", submission.user, reason=reason))
 
     @app.view(modals.CHOICE)
     def choice(ack: Ack, body: dict[str, Any]) -> None:
-        metadata = str((body.get("view") or {}).get("private_metadata") or "")
-        approval_id, _, name = metadata.partition(":")
-        found = submitted(ack, body, modals.NOTES_BLOCK, approval_id)
+        found = submitted(ack, body, modals.NOTES_BLOCK)
         if found is None:
             return
-        submission, approval = found
+        submission, approval, bound = found
+        name = bound.name
         extra = next(
             (c for c in (approval.review.extra if approval.review else ()) if c.name == name), None
         )
@@ -142,7 +154,7 @@ def register(app: App, deps: Deps) -> None:
         found = submitted(ack, body, first)
         if found is None:
             return
-        submission, approval = found
+        submission, approval, bound = found
         proposals = approval.review.proposals if approval.review else ()
         items, errors = [], {}
         for index, proposal in enumerate(proposals):
@@ -173,6 +185,7 @@ def register_fallbacks(app: App, deps: Deps) -> None:
         ack(response_action="update", view=modals.cannot_edit_modal(UNKNOWN_FORM))
 
 
+NOT_BOUND = "This form doesn't match a request I opened it for; nothing changed."
 UNKNOWN_FORM = "I don't know this form (it may be from an older version of me); nothing changed."
 
 

@@ -180,11 +180,41 @@ def test_the_edit_path_names_what_edit_edits():
     assert proposal.choices == ("approve", "edit", "reject")
 
 
-@pytest.mark.parametrize("path", ["proposed_action.missing", "message", "nope.deeper", ""])
-def test_an_edit_path_that_leads_to_no_mapping_changes_nothing(path):
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("proposed_action.paramters", "nothing"),
+        ("nope.deeper", "nothing"),
+        ("message", "a str, not a set of fields,"),
+    ],
+)
+def test_an_edit_path_that_names_no_mapping_takes_edit_off_the_card_and_says_why(
+    path, names, caplog
+):
+    """Never the whole value instead: its keys are not what the graph's edit entry expects."""
     p = Pending("i", TUTORIAL_002, "approval_gate")
     plain_review = adapters.describe(p, Context("act"))
-    assert adapters.describe(p, Context("act", GraphSettings(edit=path or None))) == plain_review
+    settings = GraphSettings(edit=path, resume=ACT.resume)
+    with caplog.at_level("ERROR", logger="bot.adapters"):
+        review = adapters.describe(p, Context("act", settings))
+    [proposal] = review.proposals
+    assert proposal.choices == ("approve", "reject")
+    assert proposal.details[-1] == (
+        "Edit",
+        f"not offered: the policy file's edit path ({path}) names {names} here",
+    )
+    assert proposal.details[:-1] == plain_review.proposals[0].details
+    assert not adapters.permits(review, Decision("edit", "U1", parameters={"to": "x@y.co"}))
+    [logged] = caplog.records
+    assert logged.getMessage().startswith(f"POLICY_FILE: graphs.act.edit: {path!r} names {names}")
+    assert "its keys: type, proposed_action, message" in logged.getMessage()
+
+
+def test_without_an_edit_path_edit_edits_the_whole_value():
+    p = Pending("i", TUTORIAL_002, "approval_gate")
+    [proposal] = adapters.describe(p, Context("act")).proposals
+    assert "edit" in proposal.choices
+    assert [f.name for f in proposal.form] == ["type", "proposed_action", "message"]
 
 
 def test_an_edit_path_does_not_apply_to_a_batch():

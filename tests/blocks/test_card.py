@@ -62,7 +62,7 @@ def test_pending_draft_card_is_accepted_and_keeps_untrusted_text_inert(name):
         "Edit": card.EDIT,
         "Reject": card.REJECT,
     }
-    assert {b["value"] for b in decide.values()} == {"a1b2c3d4"}
+    assert {b["value"] for b in decide.values()} == {"a1b2c3d4:1"}
     assert "Reminder at 14:00" in blocks_text(blocks)
 
 
@@ -81,7 +81,7 @@ def test_short_draft_has_no_read_more_but_a_long_one_says_it_was_shortened():
 
     long = card.pending_card(draft(TEXTS["huge"]))
     assert buttons(long)["View full text"]["action_id"] == card.VIEW_FULL
-    assert buttons(long)["View full text"]["value"] == "a1b2c3d4"
+    assert buttons(long)["View full text"]["value"] == "a1b2c3d4:1"
     assert "Draft shortened for the card: 100,000 characters in all" in blocks_text(long)
 
 

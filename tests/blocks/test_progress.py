@@ -31,7 +31,7 @@ def test_an_edit_is_shown_and_its_earlier_approvals_do_not_count():
     votes = [_vote("U0A", void=True), _vote("U0B", "edit", text="Hello all")]
     lines = progress.lines(approval, TWO, votes)
     assert lines[0] == "1 of 2 approvals: <@U0B>"
-    assert lines[1].startswith("Edited by <@U0B>")
+    assert lines[1].startswith("Version 1, edited by <@U0B>")
     blocks = card.pending_card(approval, (), lines, votes[1].decision)
     assert "Hello all" in blocks_text(blocks) and "hi" not in blocks_text(blocks[1:2])
 

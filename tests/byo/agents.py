@@ -69,3 +69,34 @@ def poster():
         tools=[post],
         middleware=[HumanInTheLoopMiddleware(interrupt_on={"post": True})],
     )
+
+
+@tool
+def lookup_order(order: str) -> str:
+    """Look an order up."""
+    record("lookup", order)
+    return f"order {order}: 25.00"
+
+
+@tool
+def issue_refund(order: str, amount: str) -> str:
+    """Refund an order."""
+    record("refund", {"order": order, "amount": amount})
+    return f"refunded {amount} on {order}"
+
+
+def refunds():
+    """A support agent that looks orders up and refunds them, asking before either."""
+    return create_agent(
+        model=ChatOpenAI(model="gpt-4o-mini", timeout=10),
+        tools=[lookup_order, issue_refund],
+        middleware=[
+            HumanInTheLoopMiddleware(
+                interrupt_on={
+                    "lookup_order": {"allowed_decisions": ["approve", "reject"]},
+                    "issue_refund": {"allowed_decisions": ["approve", "edit", "reject"]},
+                },
+                interrupt_mode="batched",
+            )
+        ],
+    )

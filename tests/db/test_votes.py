@@ -51,10 +51,77 @@ def test_one_vote_per_person_and_an_edit_sets_other_approvals_aside(store):
     assert store.vote(approval.id, 0, Decision("reject", "U0A"), "reject").outcome == "duplicate"
     edit = Decision("edit", "U0B", text="new")
     assert store.vote(approval.id, 0, edit, "edit").outcome == "counted"  # A no longer counts
-    assert store.vote(approval.id, 0, Decision("approve", "U0A"), "approve").outcome == "decided"
+    assert store.get_approval(approval.id).version == 2
+    # A's click on the card that still showed the first version is refused...
+    stale = store.vote(approval.id, 0, Decision("approve", "U0A"), "approve")
+    assert stale.outcome == "stale" and store.get_approval(approval.id).pending
+    # ...and A's approval of the version now on the card completes the quorum.
+    signed = store.vote(approval.id, 0, Decision("approve", "U0A", version=2), "approve")
+    assert signed.outcome == "decided"
     final = store.get_approval(approval.id)
     assert final.status == "edited" and final.decision.text == "new"
     assert final.decision.approvers == ["U0B", "U0A"] and final.decided_by == "U0A"
+
+
+def test_an_edit_at_the_last_stage_goes_back_through_the_earlier_ones(store):
+    sign_off = SignOff((Stage("Ed", ("U0A", "U0E")), Stage("Law", ("U0B",))), total=2)
+    approval = _request(store, sign_off)
+    assert store.vote(approval.id, 0, Decision("approve", "U0A"), "approve").outcome == "advanced"
+    edit = Decision("edit", "U0B", text="changed", version=1)
+    back = store.vote(approval.id, 1, edit, "edit")
+    assert back.outcome == "returned" and back.approval.stage == 0
+    current = store.get_approval(approval.id)
+    assert (current.stage, current.version, current.pending) == (0, 2, True)
+    # Ed's signature of the first version no longer counts: Ed signs the new one, and Law's
+    # edit (its own signature) then completes the request with the edited text.
+    again = store.vote(approval.id, 0, Decision("approve", "U0E", version=2), "approve")
+    assert again.outcome == "decided"
+    final = store.get_approval(approval.id)
+    assert final.status == "edited" and final.decision.text == "changed"
+    assert final.decision.approvers == ["U0E", "U0B"]
+
+
+def test_no_claim_lands_on_a_cancelled_run_and_no_cancel_after_a_claim(store):
+    approval = _request(store, SignOff())
+    cancelled = store.cancel_run("t" * 32, Decision("cancel", "U0REQ"), "Cancelled.")
+    assert [a.id for a in cancelled] == [approval.id]
+    assert store.claim(approval.id, Decision("approve", "U0A")) is None
+    assert store.get_run("t" * 32).status == "cancelled"
+    store.set_run_status("t" * 32, "waiting")  # cancelled is final
+    assert store.get_run("t" * 32).status == "cancelled"
+
+
+def test_a_cancel_after_a_claimed_decision_changes_nothing(store):
+    approval = _request(store, SignOff())
+    assert store.claim(approval.id, Decision("approve", "U0A")) is not None
+    assert store.cancel_run("t" * 32, Decision("cancel", "U0REQ"), "Cancelled.") is None
+    assert store.get_run("t" * 32).status == "running"
+    assert store.get_approval(approval.id).status == "approved"
+
+
+def test_cancel_racing_approvals_either_wins_never_both(store):
+    """Two requests of one run, a cancel and two approvals at once, many times over: either
+    the cancel refused (and a decision stands) or every request is cancelled."""
+    for attempt in range(15):
+        thread = f"{attempt:032x}"
+        run = store.create_run(thread, RunRequest("draft", "hi", "U0REQ", "C0", "C0"))
+        first, second = (
+            store.add_approval(run, f"i-{n}", {}, Review("plain", "x", ()), (), SignOff())
+            for n in (1, 2)
+        )
+        with ThreadPoolExecutor(3) as pool:
+            cancel = pool.submit(store.cancel_run, thread, Decision("cancel", "U0REQ"), "c")
+            claims = [
+                pool.submit(store.claim, a.id, Decision("approve", "U0A")) for a in (first, second)
+            ]
+            cancelled, won = cancel.result(), [c.result() for c in claims]
+        statuses = {store.get_approval(a.id).status for a in (first, second)}
+        if cancelled is None:
+            assert store.get_run(thread).status != "cancelled"
+            assert any(w is not None for w in won)
+        else:
+            assert store.get_run(thread).status == "cancelled"
+            assert statuses == {"cancelled"} and won == [None, None]
 
 
 def test_stages_advance_in_order_and_a_stale_stage_is_told_it_moved(store):

@@ -1,4 +1,5 @@
 from graphs.actions import default_registry
+from graphs.addresses import Allowlist
 
 
 def registry(posted=None):
@@ -22,9 +23,28 @@ def test_risk_has_a_floor_the_model_cannot_lower():
     r = registry()
     assert r.risk("send_email", "low") == "medium"
     assert r.risk("send_email", "high") == "high"
-    assert r.risk("check_url", "low") == "low"
     assert r.risk("unknown", "low") == "high"
     assert r.risk("check_url", "bogus") == "high"
+
+
+def test_check_url_is_low_risk_only_for_a_url_on_the_allowlist():
+    listed = default_registry(
+        lambda c, t: "ok", None, "bot@x", Allowlist.from_text("https://status.example.com")
+    )
+    on_list = {"url": "https://status.example.com/health"}
+    assert listed.risk("check_url", "low", on_list) == "low"
+    assert listed.risk("check_url", "high", on_list) == "high"  # the model may raise it
+    for url in (
+        "https://status.example.com.evil.net/",
+        "http://status.example.com/",
+        "https://status.example.com:8443/",
+        "http://169.254.169.254/",
+        "not a url",
+    ):
+        assert listed.risk("check_url", "low", {"url": url}) == "medium", url
+    assert listed.risk("check_url", "low") == "medium"  # no parameters: not on the list
+    # With no allowlist, every check waits for a person.
+    assert registry().risk("check_url", "low", on_list) == "medium"
 
 
 def test_email_without_smtp_says_which_variable_to_set():

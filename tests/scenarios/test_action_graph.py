@@ -116,7 +116,7 @@ def test_edit_validates_inline_and_sends_the_edited_email(action_bot, fake_slack
     bot.click(ids.EDIT, card.approval_id, REQ)
     view = fake_slack.wait_for("views.open")[0].params["view"]
     assert view["callback_id"] == modals.EDIT_ACTION
-    assert view["private_metadata"] == card.approval_id
+    assert view["private_metadata"].startswith(f"{card.approval_id}:1:")
     inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
     assert {k: e["initial_value"] for k, e in inputs.items()} == {
         "param:to": EMAIL["to"],
@@ -195,7 +195,7 @@ def test_low_risk_check_runs_without_a_card_and_tells_the_requester(
 
     [told] = fake_slack.wait_for("chat.postMessage")
     assert told.params["channel"] == "C0REQ" and "thread_ts" not in told.params
-    assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200"
+    assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200 OK"
     [hit] = fake_webhook.hits()
     assert (hit.method, hit.path) == ("GET", "/health")
     assert fake_slack.calls("chat.postMessage") == [told]  # no approval card
@@ -214,7 +214,7 @@ def test_low_risk_check_is_retried_while_the_url_answers_an_error(
     assert fake_slack.calls("chat.postMessage") == []  # nothing reported while retrying
     fake_webhook.status = 200
     [told] = fake_slack.wait_for("chat.postMessage", timeout=20)
-    assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200"
+    assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200 OK"
     assert len(fake_webhook.hits("GET")) >= 3
     assert len(fake_slack.calls("chat.postMessage")) == 1
 
@@ -225,7 +225,7 @@ def test_low_risk_check_reports_a_url_that_keeps_failing(action_bot, fake_slack,
     bot.command(propose("check_url", "low", "Is it up?", url=fake_webhook.url("/down")))
     [told] = fake_slack.wait_for("chat.postMessage", timeout=40)
     assert told.params["text"] == (
-        f"<@{REQ}> check_url: Failed: HTTP Error 503: Service Unavailable "
+        f"<@{REQ}> check_url: Failed: the server answered HTTP 503 Service Unavailable "
         "(gave up after 5 attempts)"
     )
     assert len(fake_webhook.hits("GET")) == 5
@@ -252,7 +252,7 @@ def test_approved_webhook_receives_the_payload_once(action_bot, fake_slack, fake
     assert response.status_code == 200
     assert response.elapsed.total_seconds() < 1.5
 
-    assert thread_report(fake_slack, card) == f"call_webhook: Webhook {url} answered HTTP 200"
+    assert thread_report(fake_slack, card) == f"call_webhook: Webhook {url} answered HTTP 200 OK"
     [hit] = fake_webhook.hits()
     assert (hit.method, hit.path, hit.json) == ("POST", "/deploy", payload)
     assert hit.headers["content-type"] == "application/json"

@@ -19,22 +19,33 @@ from tests.support.cards import (
     wait_settled,
 )
 
-REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+REQ, BOSS, BOSS2, RANDO, DESK = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO", "U0DESK"
+TOKENS = {name: f"{name}-token-0123456789abcdef" for name in ("req", "boss", "boss2", "rando")}
+DESK_TOKEN = "desk-token-0123456789abcdef"  # on_behalf: may name the Slack user it acts for
+API_TOKENS = ",".join(
+    [
+        f"req:{TOKENS['req']}:{REQ}",
+        f"boss:{TOKENS['boss']}:{BOSS}",
+        f"boss2:{TOKENS['boss2']}:{BOSS2}",
+        f"rando:{TOKENS['rando']}:{RANDO}",
+        f"desk:{DESK_TOKEN}:{DESK}:on_behalf",
+    ]
+)
+AUTH = {"Authorization": f"Bearer {TOKENS['req']}"}
+AS_BOSS = {"Authorization": f"Bearer {TOKENS['boss']}"}
+AS_BOSS2 = {"Authorization": f"Bearer {TOKENS['boss2']}"}
+AS_RANDO = {"Authorization": f"Bearer {TOKENS['rando']}"}
+AS_DESK = {"Authorization": f"Bearer {DESK_TOKEN}"}
 
 
 def _posted(fake_slack, text: str) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
 
 
-def _start(bot, text: str) -> dict:
-    response = bot.http.post(
-        "/api/runs",
-        json={"request": text, "requester": REQ, "channel": "C0REQ"},
-        headers=AUTH,
-    )
+def _start(bot, text: str, channel: str = "C0REQ") -> dict:
+    response = bot.http.post("/api/runs", json={"request": text, "channel": channel}, headers=AUTH)
     assert response.status_code == 201, response.text
+    assert response.json()["requester"] == REQ  # the token's own user
     return response.json()
 
 
@@ -47,29 +58,42 @@ def test_without_a_token_the_api_is_off(start_bot):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_tokens_and_bodies_are_checked(start_bot, fake_slack):
-    bot = start_bot(API_TOKEN=TOKEN, APPROVERS=BOSS)
-    body = {"request": "x", "requester": REQ, "channel": "C0REQ"}
+    bot = start_bot(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+    body = {"request": "x", "channel": "C0REQ"}
     assert bot.http.post("/api/runs", json=body).status_code == 401
-    wrong = bot.http.post("/api/runs", json=body, headers={"Authorization": "Bearer nope"})
-    assert wrong.status_code == 401 and wrong.json() == {
-        "error": "That bearer token is not the API_TOKEN."
-    }
-    basic = bot.http.post("/api/runs", json=body, headers={"Authorization": f"Basic {TOKEN}"})
+    for wrong in ("nope", TOKENS["req"] + "x", TOKENS["req"][:-1], f"{TOKENS['req']} {DESK_TOKEN}"):
+        refused = bot.http.post(
+            "/api/runs", json=body, headers={"Authorization": f"Bearer {wrong}"}
+        )
+        assert refused.status_code == 401 and refused.json() == {
+            "error": "That bearer token is not one of the configured API tokens."
+        }
+    basic = bot.http.post(
+        "/api/runs", json=body, headers={"Authorization": f"Basic {TOKENS['req']}"}
+    )
     assert basic.status_code == 401
+    assert (
+        bot.http.get("/api/runs/ffffffff", headers={"Authorization": "Bearer x"}).status_code == 401
+    )
 
     cases = [
         (b"not json", "body"),
         (b"[1, 2]", "body"),
-        (b'{"requester": "U0REQ", "channel": "C0REQ"}', "request"),
-        (b'{"request": "  ", "requester": "U0REQ", "channel": "C0REQ"}', "request"),
+        (b'{"channel": "C0REQ"}', "request"),
+        (b'{"request": "  ", "channel": "C0REQ"}', "request"),
         (b'{"request": "x", "requester": "bob", "channel": "C0REQ"}', "requester"),
-        (b'{"request": "x", "requester": "U0REQ"}', "channel"),
-        (b'{"request": "x", "requester": "U0REQ", "channel": "C0REQ", "graph": "z"}', "graph"),
+        (b'{"request": "x", "requester": "U0REQ\\n", "channel": "C0REQ"}', "requester"),
+        (b'{"request": "x"}', "channel"),
+        (b'{"request": "x", "channel": "C0REQ\\n"}', "channel"),
+        (b'{"request": "x", "channel": "C0REQ", "graph": "z"}', "graph"),
     ]
     for raw, field in cases:
         response = bot.http.post("/api/runs", content=raw, headers=AUTH)
         assert response.status_code == 422, (raw, response.text)
         assert response.json()["field"] == field, raw
+    # A token starts runs as its own user; naming another needs an on_behalf token.
+    as_boss = bot.http.post("/api/runs", json={**body, "requester": BOSS}, headers=AUTH)
+    assert as_boss.status_code == 403 and as_boss.json()["field"] == "requester"
     spec = bot.http.get("/api/openapi.json", headers=AUTH).json()
     assert spec["openapi"].startswith("3.") and "/api/runs/{run}/decision" in spec["paths"]
     assert fake_slack.calls("chat.postMessage") == []  # nothing malformed started anything
@@ -77,7 +101,7 @@ def test_tokens_and_bodies_are_checked(start_bot, fake_slack):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fake_slack):
-    bot = start_bot(API_TOKEN=TOKEN, APPROVERS=BOSS)
+    bot = start_bot(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
     started = _start(bot, "Tell the team the build is green")
     card = wait_card(fake_slack)
     assert f"Run `{started['short']}`" in card.text
@@ -94,19 +118,28 @@ def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fa
     assert pending["choices"] == ["approve", "edit", "reject"] and pending["fields"] == ["text"]
 
     path = f"/api/runs/{started['run']}/decision"
-    refused = bot.http.post(path, json={"decision": "approve", "by": RANDO}, headers=AUTH)
+    # The requester's own token: may see the run, may not decide it.
+    refused = bot.http.post(path, json={"decision": "approve"}, headers=AUTH)
     assert refused.status_code == 409
     assert refused.json()["error"] == f"Only <@{BOSS}> can decide this request."
-    bad = bot.http.post(path, json={"decision": "maybe", "by": BOSS}, headers=AUTH)
+    # A token for someone who may not see the run: the answer a run that does not exist gets.
+    for headers, by in ((AS_RANDO, {}), (AS_DESK, {"by": RANDO})):
+        hidden = bot.http.post(path, json={"decision": "approve", **by}, headers=headers)
+        assert (hidden.status_code, hidden.json()) == (404, {"error": "No such run."})
+    as_other = bot.http.post(path, json={"decision": "approve", "by": BOSS2}, headers=AS_BOSS)
+    assert as_other.status_code == 403 and as_other.json()["field"] == "by"
+    trailing = bot.http.post(path, json={"decision": "approve", "by": f"{BOSS}\n"}, headers=AS_BOSS)
+    assert trailing.status_code == 422 and trailing.json()["field"] == "by"
+    bad = bot.http.post(path, json={"decision": "maybe"}, headers=AS_BOSS)
     assert bad.status_code == 422 and bad.json()["field"] == "decision"
     for values, field in (({"text": " "}, "values.text"), ({"nope": 1}, "values.nope")):
-        edit = {"decision": "edit", "by": BOSS, "values": values}
-        bad = bot.http.post(path, json=edit, headers=AUTH)
+        edit = {"decision": "edit", "values": values}
+        bad = bot.http.post(path, json=edit, headers=AS_BOSS)
         assert bad.status_code == 422 and bad.json()["field"] == field, bad.text
     assert has_buttons(current(fake_slack, card))
 
-    edit = {"decision": "edit", "by": BOSS, "values": {"text": "Build is green ✅"}}
-    decided = bot.http.post(path, json=edit, headers=AUTH)
+    edit = {"decision": "edit", "values": {"text": "Build is green ✅"}}
+    decided = bot.http.post(path, json=edit, headers=AS_BOSS)
     assert decided.status_code == 200
     assert decided.json() == {"decided": True, "request": card.approval_id, "status": "edited"}
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == "Build is green ✅")
@@ -114,21 +147,33 @@ def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fa
     assert f"Edited and approved* by <@{BOSS}>" in shown and not has_buttons(
         current(fake_slack, card)
     )
-    late = bot.http.post(path, json={"decision": "approve", "by": BOSS}, headers=AUTH)
+    late = bot.http.post(path, json={"decision": "approve"}, headers=AS_BOSS)
     assert late.status_code == 409 and "already decided" in late.json()["error"]
 
     time.sleep(0.3)
     run = bot.http.get(f"/api/runs/{started['run']}", headers=AUTH).json()
     assert run["status"] == "done" and run["pending"] == []
-    assert run["decided"][0]["status"] == "edited" and run["decided"][0]["by"] == BOSS
+    [decision] = run["decided"]
+    assert (decision["status"], decision["by"], decision["via"]) == ("edited", BOSS, "api")
+    assert decision["on_behalf_of"] is None  # the token decided as its own user
     assert [e["event"] for e in run["timeline"]][:3] == ["started", "requested", "edited"]
-    assert bot.http.get("/api/runs/ffffffff", headers=AUTH).status_code == 404
+    assert run["timeline"][2]["actor"] == BOSS and run["timeline"][2]["detail"]["via"] == "api"
+    assert bot.http.get("/api/runs/ffffffff", headers=AUTH).json() == {"error": "No such run."}
+    assert bot.http.get(f"/api/runs/{started['run']}", headers=AS_BOSS).status_code == 200
+    hidden = bot.http.get(f"/api/runs/{started['run']}", headers=AS_RANDO)
+    assert (hidden.status_code, hidden.json()) == (404, {"error": "No such run."})
+    assert (
+        bot.http.get(f"/api/runs/{started['short']}?as={BOSS}", headers=AS_RANDO).status_code == 403
+    )
+    assert (
+        bot.http.get(f"/api/runs/{started['short']}?as={BOSS}", headers=AS_DESK).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(start_bot, fake_slack):
-    first = start_bot(API_TOKEN=TOKEN, APPROVERS=f"{BOSS},{BOSS2}")
-    second = start_bot(API_TOKEN=TOKEN, APPROVERS=f"{BOSS},{BOSS2}")
+    first = start_bot(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
+    second = start_bot(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
     runs = [_start(first, f"Race item {n}") for n in range(3)]
     cards = wait_cards(fake_slack, 3)
     by_run = {c.approval_id: c for c in cards}
@@ -140,8 +185,8 @@ def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(start_bot,
                 pool.submit(
                     second.http.post,
                     f"/api/runs/{run['run']}/decision",
-                    json={"decision": "reject", "by": BOSS2, "reason": "api"},
-                    headers=AUTH,
+                    json={"decision": "reject", "reason": "api"},
+                    headers=AS_BOSS2,
                 )
             )
     codes = [r.result().status_code for r in results]

@@ -136,7 +136,7 @@ def test_cards_go_to_the_approvals_channel_and_outcomes_to_the_request_channel(
 
 
 def test_app_home_lists_what_waits_for_a_decision(start_bot, fake_slack):
-    bot = start_bot()
+    bot = start_bot(APPROVERS=APPROVER)  # the Home lists what its viewer may see
     bot.command("Plan the offsite")
     card = wait_card(fake_slack)
     assert bot.send(home_opened_body(APPROVER)).status_code == 200

@@ -10,6 +10,7 @@ import json
 
 from bot.blocks import card as ids
 from bot.blocks import modals
+from tests.scenarios.conftest import BYO
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
 
@@ -78,6 +79,36 @@ def test_edited_parameters_reach_the_executor(byo, fake_slack, effects):
     assert ran(effects, "002") == [
         {"to": "cfo@example.com", "subject": "Q3 final", "body": "Final"}
     ]
+
+
+def test_an_edit_path_naming_nothing_in_the_pause_takes_edit_off_the_card(
+    start_bot, fake_slack, effects, tmp_path
+):
+    """A typo only the pause can reveal: no Edit of the whole value instead, the card says why,
+    and a forged Edit click opens no editor."""
+    text = (BYO / "policy.yaml").read_text()
+    typo = text.replace("edit: proposed_action.parameters", "edit: proposed_action.paramters")
+    (tmp_path / "policy.yaml").write_text(typo)
+    bot = start_bot(
+        LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
+        POLICY_FILE=str(tmp_path / "policy.yaml"),
+        BYO_EFFECTS=str(effects),
+    )
+    bot.command("act " + act_request(**EMAIL))
+    card = wait_card(fake_slack)
+    shown = current(fake_slack, card)
+    assert buttons(shown) == ["Approve", "Reject"]
+    assert (
+        "not offered: the policy file's edit path (proposed_action.paramters) names nothing here"
+        in blocks_text(shown["blocks"])
+    )
+    bot.click(ids.EDIT, card.approval_id, REQ)  # forged: the card has no such button
+    view = opened_view(fake_slack)
+    assert inputs(view) == {}
+    assert "can only be approved or rejected" in blocks_text(view["blocks"])
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    assert report(fake_slack, card) == "Email sent to ops@example.com about Q3"
+    assert ran(effects, "002") == [EMAIL]
 
 
 def test_a_breakpoint_before_a_gate_asks_once(byo, fake_slack, effects):

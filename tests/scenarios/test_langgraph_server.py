@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -18,12 +19,14 @@ from langgraph_sdk import get_sync_client
 
 from bot.blocks import card as ids
 from bot.blocks import modals
+from bot.db import open_database
 from bot.server_runner import server_thread
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.support.botproc import BotProcess, free_port
 from tests.support.cards import Card, current, has_buttons, wait_card, wait_cards, wait_settled
 from tests.support.databases import fresh_postgres
+from tests.support.faults import wait_until
 from tests.support.lgserver import LangGraphServer
 from tests.support.slack_requests import SIGNING_SECRET, retry_body
 
@@ -93,6 +96,7 @@ def start(slack, openai, server, fresh, tmp_path) -> Iterator[Callable[..., BotP
             bots.append(bot)
             return bot.start()
 
+        start_bot.database_url = database_url  # type: ignore[attr-defined]
         yield start_bot
         for bot in bots:
             bot.stop()
@@ -221,6 +225,46 @@ def test_cancel_stops_the_run_under_way_on_the_server(start, slack, openai, serv
     time.sleep(4)  # the model would have answered by now, had the run gone on
     assert not [c for c in slack.calls("chat.postMessage") if c.params.get("blocks")]  # no card
     assert posted(slack, "Draft: Draft the budget") == []
+
+
+def test_two_keys_given_at_once_on_the_server_post_once_every_time(start, slack):
+    """Both keys of ``two_person`` approved within a few milliseconds, for 20 runs: while the
+    first key's resume keeps the server thread busy, the second must wait for it, not count as
+    carried out (it used to: both cards said Approved and nothing was ever posted)."""
+    second, rounds = "U0SECOND", 20
+    bot = start(APPROVERS=f"{BOSS},{second}", LANGGRAPH_POLL_EVERY="0.2")
+    texts = [f"Freeze deploys, round {n:02d}" for n in range(rounds)]
+    for text in texts:
+        bot.command(f"two_person {text}")
+    cards = wait_cards(slack, count=2 * rounds, timeout=60)
+    keys = {text: [c for c in cards if text in c.text] for text in texts}
+    assert {text: len(pair) for text, pair in keys.items()} == dict.fromkeys(texts, 2)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for one, two in keys.values():
+            clicks = [
+                pool.submit(bot.click, ids.APPROVE, one.approval_id, BOSS),
+                pool.submit(bot.click, ids.APPROVE, two.approval_id, second),
+            ]
+            assert [c.result().status_code for c in clicks] == [200, 200]
+
+    wait_until(
+        lambda: runs_by_status(start.database_url) == {"done": rounds},
+        "every run done",
+        60,
+        bot.log,
+    )
+    sent = Counter(c.params.get("text") for c in slack.calls("chat.postMessage"))
+    assert {text: sent[f"Draft: {text}"] for text in texts} == dict.fromkeys(texts, 1)
+
+
+def runs_by_status(database_url: str) -> dict[str, int]:
+    db = open_database(database_url)
+    try:
+        rows = db.fetch_all("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+    finally:
+        db.close()
+    return {r["status"]: int(r["n"]) for r in rows}
 
 
 # ------------------------------------------------------------------ faults

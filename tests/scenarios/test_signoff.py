@@ -15,7 +15,10 @@ from bot.blocks import modals
 from bot.db import open_database
 from bot.store import Store
 from tests.support.byo import buttons, ran, report
-from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card, wait_cards
+from tests.support.cards import current, has_buttons, wait_card, wait_cards
+from tests.support.cards import shown as _shown
+from tests.support.cards import told as _told
+from tests.support.cards import wait_shown as _wait_shown
 
 REQ, A, B, C = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL"
 LEADS = "S0LEADS"
@@ -41,27 +44,6 @@ def _posted_once(fake_slack, text: str) -> None:
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == text)
     time.sleep(0.5)
     assert len(_posts(fake_slack, text)) == 1
-
-
-def _shown(fake_slack, card: Card) -> str:
-    return blocks_text(current(fake_slack, card)["blocks"])
-
-
-def _told(fake_slack, user: str, count: int = 1) -> list[str]:
-    notes = fake_slack.wait_for(
-        "chat.postEphemeral", lambda c: c.params["user"] == user, count=count
-    )
-    return [n.params["text"] for n in notes]
-
-
-def _wait_shown(fake_slack, card: Card, text: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = _shown(fake_slack, card)
-        if text in shown:
-            return shown
-        time.sleep(0.05)
-    raise AssertionError(f"the card never showed {text!r}:\n{_shown(fake_slack, card)}")
 
 
 def _approval(database_url: str, approval_id: str):
@@ -263,7 +245,7 @@ def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
     bot.click(ids.EDIT, card.approval_id, B)
     fake_slack.wait_for("views.open")
     bot.submit(modals.EDIT_DRAFT, card.approval_id, B, {modals.DRAFT_BLOCK: "Office hours: 9-5"})
-    shown = _wait_shown(fake_slack, card, f"Edited by <@{B}>")
+    shown = _wait_shown(fake_slack, card, f"Version 2, edited by <@{B}>")
     assert f"1 of 2 approvals: <@{B}>" in shown and "Office hours: 9-5" in shown
 
     bot.click(ids.APPROVE, card.approval_id, A)  # A approves the edited version

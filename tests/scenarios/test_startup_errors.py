@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.support.botproc import ROOT, free_port
+from tests.support.policies import BAD_POLICIES, policy_file, refusal
 
 
 def run_bot(env: dict[str, str], timeout: float = 30) -> tuple[int, str, float]:
@@ -52,6 +53,9 @@ def env(bot_env):
         ({"LANGGRAPH_CONFIG": "/nonexistent/langgraph.json"}, "LANGGRAPH_CONFIG: "),
         ({"DEFAULT_GRAPH": "nope"}, "DEFAULT_GRAPH: 'nope' is not in"),
         ({"SHUTDOWN_GRACE": "-1"}, "SHUTDOWN_GRACE: must be greater than zero"),
+        # The old shared token let its holder decide as anyone: refused unless bound to one.
+        ({"API_TOKEN": "0123456789abcdef0"}, "API_TOKEN: a single shared token let"),
+        ({"API_TOKENS": "ci:0123456789abcdef0:bob"}, "API_TOKENS entry 1: 'bob' is not"),
     ],
 )
 def test_a_bad_setting_is_named_and_the_bot_exits(env, overrides, names, database_url):
@@ -71,3 +75,16 @@ def test_a_graph_that_fails_to_load_names_the_file_the_graph_and_the_cause(
     assert code == 2
     assert "langgraph.json" in stderr and "'broken'" in stderr
     assert "no model configured" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("text", "said"), BAD_POLICIES)
+def test_a_policy_file_mistake_stops_start_up_naming_file_section_and_key(
+    env, tmp_path, database_url, text, said
+):
+    """Each was silent before: the bot started and the rule was gone."""
+    path = policy_file(tmp_path, text)
+    code, stderr, took = run_bot({**env, "POLICY_FILE": str(path)})
+    assert code == 2, stderr
+    assert f"Configuration error: {refusal(path, said)}\n" in stderr
+    assert "Traceback" not in stderr
+    assert took < 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,15 +15,34 @@ from typing import Any
 
 import httpx
 
+from bot.listeners.binding import modal_key, seal, unseal
 from tests.support import slack_requests as sr
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, picked below the kernel's ephemeral range: a port the kernel
+    handed out (bind to 0) can be given again to any outgoing connection -- a test's own
+    client, a database session -- before the bot gets to listen on it (CI saw "Could not
+    listen on PORT")."""
+    low, _ = _ephemeral_range()
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 class BotProcess:
@@ -126,6 +146,44 @@ class BotProcess:
             return None
 
     def submit(
-        self, callback_id: str, approval_id: str, user: str, values: dict[str, Any]
+        self,
+        callback_id: str,
+        approval_id: str,
+        user: str,
+        values: dict[str, Any],
+        as_opened: bool = True,
     ) -> httpx.Response:
-        return self.send(sr.submission_body(callback_id, approval_id, user, values))
+        """A modal submitted, with the ``private_metadata`` the bot gave the view it opened for
+        the request (``approval_id``, or ``<id>:<button name>``) as Slack sends it back: the
+        last such view opened, else (a form opened for ``user`` before it shows up in the fake,
+        or before a restart) the binding the bot makes for version 1. ``as_opened=False``:
+        ``approval_id`` is sent as it is (a forged or foreign form)."""
+        metadata = approval_id
+        if as_opened:
+            metadata = self.opened(callback_id, approval_id, user) or self._bound(approval_id, user)
+        return self.send(sr.submission_body(callback_id, metadata, user, values))
+
+    def _bound(self, approval_id: str, user: str) -> str:
+        request, _, name = approval_id.partition(":")
+        return seal(self._key(), request, 1, user, name)
+
+    def _key(self) -> bytes:
+        return modal_key(self.env.get("SLACK_BOT_TOKEN"), self.env.get("SLACK_SIGNING_SECRET"))
+
+    def opened(self, callback_id: str, approval_id: str, user: str | None = None) -> str | None:
+        """The metadata of the last view with ``callback_id`` the bot opened for the request
+        (for ``user``, when given: the binding names whom it was opened for)."""
+        if self.slack is None:
+            return None
+        request, _, name = approval_id.partition(":")
+        for call in reversed(self.slack.calls("views.open")):
+            view = call.params.get("view") or {}
+            metadata = str(view.get("private_metadata") or "")
+            bound = unseal(self._key(), metadata, user) if user else None
+            parts = metadata.split(":")
+            named = parts[3] if len(parts) > 3 else ""
+            mine = user is None or bound is not None
+            same = view.get("callback_id") == callback_id and parts[0] == request
+            if same and named == name and mine:
+                return metadata
+        return None

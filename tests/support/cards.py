@@ -87,3 +87,25 @@ def wait_settled(slack: FakeSlack, card: Card, timeout: float = 15, grace: float
         time.sleep(0.05)
     time.sleep(grace)
     return blocks_text(current(slack, card)["blocks"])
+
+
+def shown(slack: FakeSlack, card: Card) -> str:
+    """The card's text as Slack shows it now."""
+    return blocks_text(current(slack, card)["blocks"])
+
+
+def wait_shown(slack: FakeSlack, card: Card, text: str, timeout: float = 15.0) -> str:
+    """The card's text once it shows ``text``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = shown(slack, card)
+        if text in now:
+            return now
+        time.sleep(0.05)
+    raise AssertionError(f"the card never showed {text!r}:\n{shown(slack, card)}")
+
+
+def told(slack: FakeSlack, user: str, count: int = 1) -> list[str]:
+    """The first ``count`` ephemeral notes ``user`` got."""
+    notes = slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == user, count=count)
+    return [n.params["text"] for n in notes]

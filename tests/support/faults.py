@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -142,6 +142,14 @@ LEFTOVERS = {
         "SELECT thread_id, status FROM runs WHERE status NOT IN ('done', 'waiting')"
     ),
 }
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float, log: Callable[[], str]):
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}\n--- bot log ---\n{log()}")
+        time.sleep(0.2)
 
 
 def leftovers(database_url: str) -> dict[str, list[dict]]:

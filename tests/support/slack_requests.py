@@ -67,8 +67,12 @@ def click_payload(
     channel: str = "C0REQ",
     ts: str = "1.0",
     blocks: list[dict[str, Any]] | None = None,
+    value: str | None = None,
 ) -> dict[str, Any]:
-    """A click on one of a card's buttons (``block_actions``)."""
+    """A click on one of a card's buttons (``block_actions``); ``value``: the button's value
+    (default: the one on the clicked card's button, else the request id alone)."""
+    if value is None:
+        value = button_value(blocks, approval_id, action_id) or approval_id
     return {
         "type": "block_actions",
         "team": {"id": "T1", "domain": "acme"},
@@ -85,7 +89,7 @@ def click_payload(
             {
                 "action_id": action_id,
                 "block_id": f"decide:{approval_id}",
-                "value": approval_id,
+                "value": value,
                 "type": "button",
                 "action_ts": str(time.time()),
             }
@@ -100,8 +104,21 @@ def click_body(
     channel: str = "C0REQ",
     ts: str = "1.0",
     blocks: list[dict[str, Any]] | None = None,
+    value: str | None = None,
 ) -> bytes:
-    return _payload(click_payload(action_id, approval_id, user, channel, ts, blocks))
+    return _payload(click_payload(action_id, approval_id, user, channel, ts, blocks, value))
+
+
+def button_value(blocks: Any, approval_id: str, action_id: str) -> str | None:
+    """The value of the request's button with ``action_id`` on a card, as Slack sends it."""
+    for block in blocks or []:
+        if not isinstance(block, dict) or block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or []:
+            value = str(element.get("value") or "")
+            if element.get("action_id") == action_id and value.split(":")[0] == approval_id:
+                return value
+    return None
 
 
 def submission_body(callback_id: str, approval_id: str, user: str, values: dict[str, Any]) -> bytes:

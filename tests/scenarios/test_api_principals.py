@@ -1,0 +1,142 @@
+"""One API token is one signer, as an attacker holding it would find: naming two people does
+not meet a quorum of two (nor sign two stages), calls raced in parallel do not either, and the
+audit trail names the token and the door it came through."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.blocks import card as ids
+from tests.support.cards import (
+    Card,
+    blocks_text,
+    current,
+    has_buttons,
+    wait_card,
+    wait_shown,
+)
+
+REQ, A, B, C, CI, DESK = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL", "U0CI", "U0DESK"
+CI_TOKEN = "ci-token-0123456789abcdef"  # acts as U0CI only
+DESK_TOKEN = "desk-token-0123456789abcdef"  # on_behalf: acts for the Slack user it names
+TOKENS = f"ci:{CI_TOKEN}:{CI},desk:{DESK_TOKEN}:{DESK}:on_behalf"
+AS_CI = {"Authorization": f"Bearer {CI_TOKEN}"}
+AS_DESK = {"Authorization": f"Bearer {DESK_TOKEN}"}
+
+
+def _bot(start_bot, tmp_path: Path, policy: str):
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy)
+    return start_bot(API_TOKENS=TOKENS, POLICY_FILE=str(path), REMIND_AFTER="off")
+
+
+def _decide(bot, card: Card, headers: dict[str, str], **body: str):
+    path = f"/api/runs/{_run_of(bot, card)}/decision"
+    return bot.http.post(path, json={"decision": "approve", **body}, headers=headers)
+
+
+def _run_of(bot, card: Card) -> str:
+    return re.search(r"Run `([0-9a-f]{8})`", card.text).group(1)
+
+
+def _shown(fake_slack, card: Card) -> str:
+    return blocks_text(current(fake_slack, card)["blocks"])
+
+
+def _audit(bot, card: Card) -> list[dict]:
+    run = bot.http.get(f"/api/runs/{_run_of(bot, card)}?as={A}", headers=AS_DESK).json()
+    return run["timeline"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_one_token_naming_two_people_does_not_meet_a_quorum_of_two(start_bot, fake_slack, tmp_path):
+    bot = _bot(
+        start_bot, tmp_path, f"graphs: {{draft: {{approvers: [{A}, {B}, {C}, {CI}], quorum: 2}}}}"
+    )
+    bot.command("Tell the team the release is out", user=REQ)
+    card = wait_card(fake_slack)
+
+    first = _decide(bot, card, AS_DESK, by=A)
+    assert first.status_code == 202, first.text  # counted: 1 of 2
+    # The same token, now naming Bob, then Carol: one signer whoever it names.
+    for other in (B, C):
+        again = _decide(bot, card, AS_DESK, by=other)
+        assert again.status_code == 409, again.text
+        assert "this token already voted on this request as <@U0ALICE>" in again.json()["error"]
+    # A token bound to one user cannot name anybody else at all.
+    named = _decide(bot, card, AS_CI, by=B)
+    assert named.status_code == 403 and named.json()["field"] == "by"
+    # The first vote was taken in the background (202); the refused ones were answered at once,
+    # so once the card counts one approval nothing else is in flight.
+    wait_shown(fake_slack, card, "1 of 2 approvals")
+    assert has_buttons(current(fake_slack, card))
+    assert [
+        c
+        for c in fake_slack.calls("chat.postMessage")
+        if c.params.get("text") == ("Draft: Tell the team the release is out")
+    ] == []
+
+    voted = [e for e in _audit(bot, card) if e["event"] == "voted"]
+    assert [(e["actor"], e["detail"]) for e in voted] == [
+        (A, {"vote": "approve", "version": 1, "via": "api", "on_behalf_of": "desk"})
+    ]
+
+    bot.command(f"audit {_run_of(bot, card)}", user=A)
+    audit = fake_slack.wait_for("response_url")[0].params["text"]
+    assert f"*voted* by <@{A}> via the API (token `desk`, on their behalf)" in audit
+
+    # A second signer, through another door, completes it: posted once, signed by two.
+    bot.click(ids.APPROVE, card.approval_id, B)
+    fake_slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("text") == "Draft: Tell the team the release is out",
+    )
+    approved = [e for e in _audit(bot, card) if e["event"] == "approved"]
+    assert [(e["actor"], e["detail"]["via"], e["detail"]["approvers"]) for e in approved] == [
+        (B, "slack", [A, B])
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_one_token_racing_itself_as_three_people_counts_once(start_bot, fake_slack, tmp_path):
+    policy = f"graphs: {{draft: {{approvers: [{A}, {B}, {C}], quorum: 2}}}}"
+    first, second = _bot(start_bot, tmp_path, policy), _bot(start_bot, tmp_path, policy)
+    first.command("Rotate the production keys", user=REQ)
+    card = wait_card(fake_slack)
+    names = [A, B, C] * 3
+    with ThreadPoolExecutor(len(names)) as pool:
+        answers = list(
+            pool.map(
+                lambda n: _decide((first, second)[n % 2], card, AS_DESK, by=names[n]),
+                range(len(names)),
+            )
+        )
+    codes = sorted(a.status_code for a in answers)
+    # One person counted (their repeats are "already voted", 202); every other name refused.
+    counted = {names[n] for n, a in enumerate(answers) if a.status_code == 202}
+    assert len(counted) == 1 and set(codes) == {202, 409}, [a.text for a in answers]
+    wait_shown(fake_slack, card, "1 of 2 approvals")
+    assert has_buttons(current(fake_slack, card))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_one_token_cannot_sign_two_stages_as_two_people(start_bot, fake_slack, tmp_path):
+    policy = (
+        "graphs:\n  draft:\n    stages:\n"
+        f"      - {{name: Lead, approvers: [{A}]}}\n"
+        f"      - {{name: Director, approvers: [{B}]}}\n"
+    )
+    bot = _bot(start_bot, tmp_path, policy)
+    bot.command("Publish the price change", user=REQ)
+    card = wait_card(fake_slack)
+    assert _decide(bot, card, AS_DESK, by=A).status_code == 202  # the Lead stage: signed
+    second = _decide(bot, card, AS_DESK, by=B)
+    assert second.status_code == 409 and "already voted" in second.json()["error"]
+    # The card moves on to the Director stage once the Lead's signature is in: wait for that,
+    # then the second identity the token named has still decided nothing.
+    wait_shown(fake_slack, card, "Director")
+    assert has_buttons(current(fake_slack, card))

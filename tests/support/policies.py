@@ -1,0 +1,52 @@
+"""Policy files a new user gets wrong, and what the bot and ``try`` both say about each.
+
+Each case was silent before: the rule it holds was dropped and the bot started. Every message
+names the variable, the file, the section and the key, and the name that was meant. They are
+written against the shipped ``langgraph.json`` (draft, action, two_person).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# (id, policy file text, the message after "POLICY_FILE: <file>: ")
+CASES = [
+    (
+        "misspelt-action",
+        "actions:\n  send_emial: {quorum: 2}\n",
+        "actions.send_emial: no registered graph has an action or tool called send_emial; "
+        "did you mean send_email? (known: call_webhook, check_url, post_message, send_email)",
+    ),
+    (
+        "misspelt-section",
+        "default:\n  approvers: [U0LEADS]\n",
+        "default: unknown section; did you mean defaults? (known: defaults, graphs, actions)",
+    ),
+    (
+        "misspelt-button",
+        "graphs:\n  draft:\n    resume: {aprove: ok, reject: 'no'}\n",
+        "graphs.draft.resume.aprove: unknown button; did you mean approve? (known: approve, "
+        "edit, respond, reject, ignore, answer, expire, each)",
+    ),
+    (
+        "edit-path-naming-nothing",
+        "graphs:\n  action:\n    edit: parameters.\n",
+        "graphs.action.edit: 'parameters.' names nothing (an empty or blank key between dots); "
+        "write a dotted path of keys in the interrupt's value, such as "
+        "proposed_action.parameters",
+    ),
+]
+
+BAD_POLICIES = [pytest.param(text, said, id=case) for case, text, said in CASES]
+
+
+def policy_file(folder: Path, text: str) -> Path:
+    path = folder / "policy.yaml"
+    path.write_text(text)
+    return path
+
+
+def refusal(path: Path, said: str) -> str:
+    return f"POLICY_FILE: {path}: {said}"

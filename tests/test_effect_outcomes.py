@@ -1,0 +1,305 @@
+"""Unknown means unknown: what the ledger does with each answer of a real (loopback) webhook.
+
+Every test drives ``Ledger.once`` the way a graph's ``execute`` node does, and calls it again
+the way the recovery sweep would, with a clock it moves by hand (no sleeps).
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+from collections.abc import Callable, Iterator
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from bot.audit import Audit
+from bot.backoff import BASE, CAP, backoff
+from bot.db import Database, open_database
+from bot.effect_trail import EffectTrail
+from bot.effects import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
+from graphs.actions import ActionRegistry, default_registry
+from graphs.addresses import Allowlist
+from tests.fakes.webhook import FakeWebhook
+
+KEY = "thread-1:execute"
+UNKNOWN_502 = (
+    "outcome unknown: the server answered HTTP 502 Bad Gateway after receiving the call; "
+    "not repeated"
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield open_database(url)
+
+
+@pytest.fixture
+def hook() -> Iterator[FakeWebhook]:
+    with FakeWebhook() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tries() -> list[EffectTry]:
+    return []
+
+
+@pytest.fixture
+def ledger(db: Database, clock: Clock, tries: list[EffectTry]) -> Ledger:
+    return Ledger(db, clock, observe=tries.append, rand=lambda: 0.5)
+
+
+def actions(hook: FakeWebhook, idempotent: bool = False) -> ActionRegistry:
+    listed = Allowlist.from_text(hook.base_url)  # loopback: reachable only when listed
+    declared = listed if idempotent else Allowlist()
+    return default_registry(
+        lambda c, t: "posted", None, "a@b.c", listed, webhook_idempotent=declared
+    )
+
+
+def webhook(registry: ActionRegistry, hook: FakeWebhook) -> Callable[[], str]:
+    return lambda: registry.run("call_webhook", {"url": hook.url(), "payload": '{"n": 1}'})
+
+
+def sweep_later(clock: Clock, seconds: float = CAP + 1) -> None:
+    clock.now += seconds
+
+
+def test_a_webhook_that_acts_then_answers_502_is_called_once_and_reported_unknown(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, tries: list[EffectTry]
+) -> None:
+    hook.answer_next(502, acted=True)
+    run = webhook(actions(hook), hook)
+    assert ledger.once(KEY, run) == UNKNOWN_502
+    sweep_later(clock)
+    assert ledger.once(KEY, run) == UNKNOWN_502  # the sweep finds it settled: not sent again
+    assert len(hook.hits()) == 1 and len(hook.performed()) == 1
+    assert [(t.attempt, t.outcome) for t in tries] == [(1, "unknown")]
+
+
+@pytest.mark.parametrize("status", [500, 503, 504, 307, 409])
+def test_other_error_answers_after_sending_are_unknown_too(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, status: int
+) -> None:
+    hook.answer_next(status, acted=True)
+    run = webhook(actions(hook), hook)
+    result = ledger.once(KEY, run)
+    assert result.startswith(f"outcome unknown: the server answered HTTP {status} ")
+    assert result.endswith("not repeated")
+    sweep_later(clock)
+    ledger.once(KEY, run)
+    assert len(hook.hits()) == 1
+
+
+def test_an_idempotent_webhook_that_answers_503_first_is_retried_with_the_same_key(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, tries: list[EffectTry]
+) -> None:
+    hook.honours_keys = True
+    hook.answer_next(503, acted=False)
+    run = webhook(actions(hook, idempotent=True), hook)
+    with pytest.raises(EffectRetry, match="will retry in 22 s"):
+        ledger.once(KEY, run)  # backoff(1) with rand 0.5: 15 + 7.5 s
+    # The sweep comes back before the backoff has passed: nothing is sent.
+    clock.now += 20
+    with pytest.raises(EffectRetry, match="next try in 2 s"):
+        ledger.once(KEY, run)
+    assert len(hook.hits()) == 1
+    clock.now += 3
+    assert ledger.once(KEY, run) == f"Webhook {hook.url()} answered HTTP 200 OK"
+    first, second = hook.hits()
+    key = first.headers["idempotency-key"]
+    assert len(key) == 32 and second.headers["idempotency-key"] == key
+    assert hook.performed() == [second]
+    sweep_later(clock)
+    ledger.once(KEY, run)
+    assert len(hook.hits()) == 2  # done: never again
+    assert [(t.attempt, t.outcome, t.wait) for t in tries] == [
+        (1, "retry", 22.5),
+        (2, "done", None),
+    ]
+
+
+def test_a_webhook_that_acted_and_answered_503_with_its_key_acts_once(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock
+) -> None:
+    """The retry is safe because of the key: the far side recognises the repeat."""
+    hook.honours_keys = True
+    hook.answer_next(503, acted=True)
+    run = webhook(actions(hook, idempotent=True), hook)
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, run)
+    sweep_later(clock)
+    assert ledger.once(KEY, run).endswith("answered HTTP 200 OK")
+    assert len(hook.hits()) == 2 and len(hook.performed()) == 1
+
+
+def test_the_same_503_from_a_webhook_not_declared_idempotent_is_unknown(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock
+) -> None:
+    hook.answer_next(503, acted=False)
+    run = webhook(actions(hook), hook)
+    assert ledger.once(KEY, run).startswith("outcome unknown: the server answered HTTP 503")
+    sweep_later(clock)
+    ledger.once(KEY, run)
+    assert len(hook.hits()) == 1
+    assert "idempotency-key" in hook.hits()[0].headers  # sent anyway: harmless if ignored
+
+
+@pytest.mark.parametrize("status", [408, 425, 429])
+def test_not_processed_answers_are_retried_whatever_the_target(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, status: int
+) -> None:
+    hook.answer_next(status, acted=False)
+    run = webhook(actions(hook), hook)
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, run)
+    sweep_later(clock)
+    assert ledger.once(KEY, run).endswith("answered HTTP 200 OK")
+    assert len(hook.hits()) == 2 and len(hook.performed()) == 1
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_a_definite_refusal_is_reported_once_and_not_retried(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, tries: list[EffectTry], idempotent: bool
+) -> None:
+    hook.answer_next(403, acted=False)
+    run = webhook(actions(hook, idempotent), hook)
+    result = "Failed: refused: the server answered HTTP 403 Forbidden"
+    assert ledger.once(KEY, run) == result
+    sweep_later(clock)
+    assert ledger.once(KEY, run) == result
+    assert len(hook.hits()) == 1
+    assert [t.outcome for t in tries] == ["refused"]
+
+
+def test_a_refused_connection_is_certainly_not_done_and_retried(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock
+) -> None:
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    registry = default_registry(lambda c, t: "", None, "a@b.c", Allowlist.from_text(url))
+
+    def run() -> str:
+        return registry.run("call_webhook", {"url": url + "/hook", "payload": "{}"})
+
+    with pytest.raises(EffectRetry, match="could not connect"):
+        ledger.once(KEY, run)
+
+
+def test_check_url_is_a_get_and_retries_an_error_answer(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock
+) -> None:
+    hook.answer_next(502, acted=False)
+    registry = actions(hook)
+
+    def run() -> str:
+        return registry.run("check_url", {"url": hook.url()})
+
+    with pytest.raises(EffectRetry, match="HTTP 502 Bad Gateway"):
+        ledger.once(KEY, run)
+    sweep_later(clock)
+    assert ledger.once(KEY, run) == f"{hook.url()} answered HTTP 200 OK"
+    assert [h.method for h in hook.hits()] == ["GET", "GET"]
+
+
+def test_a_retried_effect_gives_up_after_its_attempts(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock, tries: list[EffectTry]
+) -> None:
+    hook.status = 429
+    run = webhook(actions(hook), hook)
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(EffectRetry):
+            ledger.once(KEY, run)
+        sweep_later(clock)
+    result = ledger.once(KEY, run)
+    assert result.endswith(f"(gave up after {MAX_ATTEMPTS} attempts)")
+    assert len(hook.hits()) == MAX_ATTEMPTS
+    waits = [t.wait for t in tries if t.outcome == "retry"]
+    assert waits == [backoff(n, lambda: 0.5) for n in range(1, MAX_ATTEMPTS)]
+    assert tries[-1].outcome == "gave_up"
+
+
+def http_error(code: int) -> urllib.error.HTTPError:
+    return urllib.error.HTTPError("http://x/", code, "phrase", Message(), None)
+
+
+def test_a_plain_urllib_error_of_ones_own_graph_is_judged_the_same_way(
+    ledger: Ledger, clock: Clock
+) -> None:
+    def raising(code: int) -> Callable[[], str]:
+        def run() -> str:
+            raise http_error(code)
+
+        return run
+
+    assert ledger.once("a:1", raising(502)).startswith("Outcome unknown (HTTP Error 502")
+    assert ledger.once("a:2", raising(404)) == "Failed: HTTP Error 404: phrase"
+    with pytest.raises(EffectRetry):
+        ledger.once("a:3", raising(429))
+
+
+# backoff ------------------------------------------------------------------------------------
+def test_backoff_grows_and_is_jittered_within_its_bounds() -> None:
+    lows = [backoff(n, lambda: 0.0) for n in range(1, 8)]
+    highs = [backoff(n, lambda: 1.0) for n in range(1, 8)]
+    assert lows[:4] == [BASE / 2, BASE, 2 * BASE, 4 * BASE]
+    assert highs[:4] == [BASE, 2 * BASE, 4 * BASE, 8 * BASE]
+    assert max(highs) == CAP and max(lows) == CAP / 2  # capped
+    assert all(a < b for a, b in zip(lows[:5], lows[1:5], strict=False))
+    draws = iter([0.1, 0.9])
+    assert backoff(3, lambda: next(draws)) != backoff(3, lambda: next(draws))
+
+
+# the trail ----------------------------------------------------------------------------------
+def test_tries_go_to_the_audit_trail_and_the_metrics(db: Database, clock: Clock) -> None:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    audit = Audit(db, clock)
+    trail = EffectTrail(audit, registry)
+    trail(EffectTry(KEY, 1, "retry", 22.5, "the server answered HTTP 503 Service Unavailable"))
+    trail(EffectTry(KEY, 2, "done"))
+    events = audit.for_run("thread-1")
+    assert [(e.event, e.detail["attempt"], e.detail["outcome"]) for e in events] == [
+        ("effect", 1, "retry"),
+        ("effect", 2, "done"),
+    ]
+    assert events[0].detail["wait"] == 22.5
+    assert registry.get_sample_value("effect_tries_total", {"outcome": "retry"}) == 1.0
+    assert registry.get_sample_value("effect_tries_total", {"outcome": "done"}) == 1.0
+
+
+def test_an_unknown_outcome_after_a_retry_says_which_attempt_it_was(
+    ledger: Ledger, hook: FakeWebhook, clock: Clock
+) -> None:
+    hook.answer_next(429, acted=False)
+    hook.answer_next(502, acted=True)
+    run = webhook(actions(hook), hook)
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, run)
+    sweep_later(clock)
+    assert ledger.once(KEY, run) == UNKNOWN_502 + " (on attempt 2)"
+    sweep_later(clock)
+    ledger.once(KEY, run)
+    assert len(hook.hits()) == 2 and len(hook.performed()) == 1
