@@ -1,4 +1,7 @@
-"""``python -m bot``: HTTP on ``PORT``, or Socket Mode when ``SLACK_APP_TOKEN`` is set."""
+"""``python -m bot``: HTTP on ``PORT``, or Socket Mode when ``SLACK_APP_TOKEN`` is set.
+
+The other commands (``try``, ``audit``, ``help``) are routed by :mod:`bot.cli`.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +28,13 @@ EFFECT_GRACE = 15.0  # seconds for side effects already under way after SHUTDOWN
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["try"]:
-        from bot.try_cli import main as try_graph
+    """``python -m bot [serve | try | audit | help]`` (bot.cli); no word at all serves."""
+    from bot.cli import main as command_line
 
-        return try_graph(argv[1:])
-    if argv[:1] == ["audit"]:
-        from bot.audit_cli import main as export_audit
+    return command_line(argv, serve)
 
-        return export_audit(argv[1:])
+
+def serve() -> int:
     from bot import logs
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))

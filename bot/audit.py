@@ -14,14 +14,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.db import Database
 from bot.db import queries as q
 
 logger = logging.getLogger(__name__)
-COLUMNS = ("at", "time", "run", "request", "event", "actor", "detail")
+# The export's fields, in order, named the same in CSV, JSON Lines and the README.
+FIELDS = ("at", "time", "run", "request", "event", "actor", "detail")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class Audit:
         return [Event.from_row(r) for r in self.db.fetch_all(q.AUDIT_SINCE, {"after": after})]
 
 
-def _row(event: Event) -> dict[str, Any]:
+def _fields(event: Event) -> dict[str, Any]:
+    """One event as :data:`FIELDS` (``detail`` still an object)."""
     return {
         "at": event.at,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event.at)),
@@ -106,19 +108,21 @@ def _row(event: Event) -> dict[str, Any]:
         "request": event.approval_id or "",
         "event": event.event,
         "actor": event.actor,
-        "detail": json.dumps(event.detail, sort_keys=True, ensure_ascii=False),
+        "detail": event.detail,
     }
 
 
 def to_csv(events: Iterable[Event]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     for event in events:
-        writer.writerow(_row(event))
+        row = _fields(event)
+        row["detail"] = json.dumps(event.detail, sort_keys=True, ensure_ascii=False)
+        writer.writerow(row)
     return out.getvalue()
 
 
 def to_json(events: Iterable[Event]) -> str:
     """One JSON object per line (JSON Lines), so an export of any size streams."""
-    return "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in events)
+    return "".join(json.dumps(_fields(e), ensure_ascii=False) + "\n" for e in events)

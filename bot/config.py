@@ -32,7 +32,7 @@ class Settings:
     slack_api_url: str
     port: int
     database_url: str
-    openai_api_key: str
+    openai_api_key: str | None  # only a graph that calls the model needs it (bot.no_model)
     openai_base_url: str | None
     openai_model: str
     openai_timeout: float
@@ -175,7 +175,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         slack_api_url=api_url,
         port=_port(env),
         database_url=database_url(env),
-        openai_api_key=_required(env, "OPENAI_API_KEY", "the key of your OpenAI-compatible API"),
+        openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),

@@ -23,9 +23,11 @@ from typing import Any, TextIO
 from langgraph.checkpoint.memory import MemorySaver
 
 from bot import adapters, forms
+from bot.cli import suggestion, try_parser
 from bot.config import ConfigError, policy_file_setting, webhook_allowlist
 from bot.driver import Driver
 from bot.models import Decision
+from bot.no_model import NoModel
 from bot.policy_file import Defaults, load_checked
 from bot.registry import DEFAULT_CONFIG, load_registry
 from bot.review import FormField, Review, Stop
@@ -73,21 +75,22 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
         from langchain_openai import ChatOpenAI
 
         key = env.get("OPENAI_API_KEY", "").strip()
-        if not key:
-            raise ConfigError("OPENAI_API_KEY is not set: the key of your OpenAI-compatible API")
         try:
             timeout = float(env.get("OPENAI_TIMEOUT", "").strip() or 60)
         except ValueError:
             raise ConfigError(
                 f"OPENAI_TIMEOUT: {env['OPENAI_TIMEOUT']!r} is not a number"
             ) from None
-        llm = ChatOpenAI(
-            model=env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
-            api_key=key,
-            base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
-            timeout=timeout,
-            max_retries=2,
-        )
+        # Without a key only a graph that calls the model fails, when it does (bot.no_model).
+        llm: Any = NoModel()
+        if key:
+            llm = ChatOpenAI(
+                model=env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
+                api_key=key,
+                base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
+                timeout=timeout,
+                max_retries=2,
+            )
         allowlist = webhook_allowlist(env)  # the same parsing, and errors, as the bot's
         sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"
         idempotent = webhook_allowlist(env, "WEBHOOK_IDEMPOTENT")
@@ -270,6 +273,11 @@ def main(
 ) -> int:
     """``argv``: the arguments after ``try``. 0 done, 1 stopped or failed, 2 usage/config."""
     term = Terminal(stdin, stdout)
+    parser = try_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse has printed what is wrong
+        return int(stop.code or 0)
     config = env.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG
     tools = toolbox_factory(env, stdout)
     try:
@@ -280,17 +288,24 @@ def main(
             lambda graph_settings: load_registry(config, MemorySaver(), graph_settings, tools),
         )
     except ConfigError as problem:
+        if args.help:  # help needs no settings: say why the graphs cannot be listed
+            term.say(f"{parser.format_help()}\nRegistered graphs: cannot list them: {problem}")
+            return 0
         term.say(f"Configuration error: {problem}")
         return 2
     listing = "\n".join(f"  {n}  {g.description}".rstrip() for n, g in registry.items())
-    if argv[:1] in (["-h"], ["--help"]):
-        term.say(f"{USAGE}\nRegistered graphs:\n{listing}")
+    if args.help:
+        term.say(f"{parser.format_help()}\nRegistered graphs:\n{listing}")
         return 0
-    if len(argv) < 2 or argv[0] not in registry or not " ".join(argv[1:]).strip():
-        problem = f"Unknown graph {argv[0]!r}." if argv and argv[0] not in registry else USAGE
+    words = " ".join(args.request).strip()
+    if args.graph is None or args.graph not in registry or not words:
+        unknown = args.graph is not None and args.graph not in registry
+        problem = f"Unknown graph {args.graph!r}." if unknown else USAGE
+        close = suggestion(args.graph, list(registry)) if unknown else None
+        problem += f" Did you mean `{close}`?" if close else ""
         term.say(f"{problem}\nRegistered graphs:\n{listing}")
         return 2
-    graph, request = registry[argv[0]], " ".join(argv[1:]).strip()
+    graph, request = registry[args.graph], words
     by = env.get("USER", "").strip() or "you"
     driver = Driver(InProcessRunner({graph.name: graph.graph}), registry)
     term.say(f"Running {graph.name}: {request}")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.audit import Audit, to_csv, to_json
+from bot.audit import FIELDS, Audit, to_csv, to_json
 from bot.db import open_database
 
 
@@ -82,9 +82,11 @@ def test_csv_and_json_exports_hold_every_field(audit):
     [line] = to_json(events).splitlines()
     assert json.loads(line) == {
         "at": 1700000001.0,
-        "thread_id": "run-a",
+        "time": "2023-11-14T22:13:21Z",
+        "run": "run-a",
+        "request": "req-1",
         "event": "rejected",
         "actor": "U0BOSS",
-        "approval_id": "req-1",
         "detail": {"reason": 'too broad, "really"'},
     }
+    assert list(json.loads(line)) == list(row) == list(FIELDS)  # one set of names, one order

@@ -25,7 +25,6 @@ def test_defaults():
         ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"),
         ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN"),
         ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET"),
-        ({"OPENAI_API_KEY": ""}, "OPENAI_API_KEY"),
         ({"SLACK_APP_TOKEN": "nope"}, "SLACK_APP_TOKEN"),
         ({"PORT": "http"}, "PORT"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
@@ -41,6 +40,11 @@ def test_defaults():
 def test_errors_name_the_variable(change, variable):
     with pytest.raises(ConfigError, match=variable):
         load_settings({**BASE, **change})
+
+
+def test_openai_api_key_is_optional_until_a_graph_uses_the_model():
+    settings = load_settings({**BASE, "OPENAI_API_KEY": ""})
+    assert settings.openai_api_key is None
 
 
 def test_socket_mode_needs_no_signing_secret():

@@ -1,0 +1,167 @@
+"""The command line: ``python -m bot [serve | try | audit | help]``.
+
+No word at all means ``serve``, so ``python -m bot`` (the Procfile's command) still runs the bot.
+Asking for help (``-h``, ``--help``, ``help``) or mistyping a command prints the usage and exits
+*before* anything is read from the environment: with production settings set, asking for help
+must never bind a port, open the database or start a second scheduler. Each subcommand's
+``--help`` works with no settings at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+COMMANDS = ("serve", "try", "audit", "help")
+SERVE_HELP = "run the bot (the default): HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set"
+
+
+def package_version() -> str:
+    try:
+        return version("agent-approvals")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+TRY_DESCRIPTION = (
+    "Run a registered graph in the terminal: each pause is shown as its card would show it and "
+    "decided at the prompt, through the same adapters and settings as the bot. No Slack and no "
+    "database are needed (runs are kept in memory); reads LANGGRAPH_CONFIG, POLICY_FILE, "
+    "APPROVERS, ALLOW_SELF_APPROVAL and OPENAI_* (only a graph that calls the model needs "
+    "OPENAI_API_KEY). Exit code: 0 finished, 1 stopped or failed, 2 usage or configuration error."
+)
+AUDIT_DESCRIPTION = (
+    "Export the audit trail of every run, read from DATABASE_URL (no Slack or model settings are "
+    "needed). Exit code: 0 exported, 1 no such run, 2 usage error or database unreachable."
+)
+
+
+def add_try_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "-h", "--help", action="store_true", help="show this help and the registered graphs"
+    )
+    parser.add_argument("graph", nargs="?", help="a graph registered in LANGGRAPH_CONFIG")
+    parser.add_argument(
+        "request", nargs=argparse.REMAINDER, help="what you ask it, as after /agent <graph>"
+    )
+    return parser
+
+
+def add_audit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--since", default="7d", help="how far back: 90s, 15m, 4h, 7d (7d)")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
+    parser.add_argument("--run", help="only this run: its id, or the start the bot prints")
+    return parser
+
+
+def try_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot try", description=TRY_DESCRIPTION, add_help=False
+    )
+    return add_try_arguments(parser)
+
+
+def audit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot audit", description=AUDIT_DESCRIPTION)
+    return add_audit_arguments(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A human approval gate for LangGraph agents, in Slack.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    commands.add_parser(
+        "serve", help=SERVE_HELP, description=f"{SERVE_HELP[0].upper()}{SERVE_HELP[1:]}."
+    )
+    add_try_arguments(
+        commands.add_parser(
+            "try",
+            help="run a registered graph in the terminal and decide its pauses (no Slack needed)",
+            description=TRY_DESCRIPTION,
+            add_help=False,
+        )
+    )
+    add_audit_arguments(
+        commands.add_parser(
+            "audit",
+            help="export the audit trail as CSV or JSON Lines (needs DATABASE_URL)",
+            description=AUDIT_DESCRIPTION,
+        )
+    )
+    commands.add_parser("help", help="show this help")
+    usages = "".join(
+        "  " + sub.format_usage().removeprefix("usage: ")
+        for name, sub in commands.choices.items()
+        if name != "help"
+    )
+    parser.epilog = (
+        f"usage of each command:\n{usages}\n"
+        "With no command, `serve` runs. `python -m bot COMMAND --help` explains a command.\n"
+        "Settings come from the environment (README: Environment variables)."
+    )
+    return parser
+
+
+def suggestion(word: str, choices: Sequence[str]) -> str | None:
+    """The choice closest to a mistyped word (within two letters), if any."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    if close and edit_distance(word, close[0]) <= 2:
+        return close[0]
+    return None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance, counting a swap of two neighbours as one edit (``tyr``/``try``)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        row = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:
+    """Route ``argv`` (the words after ``python -m bot``); ``serve`` runs the bot itself."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        return serve()
+    first = args[0]
+    if not first.startswith("-") and first not in COMMANDS:
+        parser = build_parser()
+        close = suggestion(first, COMMANDS)
+        hint = f"; did you mean `{close}`?" if close else ""
+        parser.print_usage(sys.stderr)
+        print(f"python -m bot: unknown command {first!r}{hint}", file=sys.stderr)
+        return 2
+    if first == "try":
+        from bot.try_cli import main as try_graph
+
+        return try_graph(args[1:])
+    if first == "audit":
+        from bot.audit_cli import main as export_audit
+
+        return export_audit(args[1:])
+    parser = build_parser()
+    if first == "help":
+        parser.print_help()
+        return 0
+    try:
+        parsed = parser.parse_args(args)  # -h, --version and bad options exit here
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    if parsed.command is None:  # e.g. only options that argparse accepted
+        parser.print_help()
+        return 0
+    return serve()
