@@ -39,6 +39,9 @@ def serve() -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
     try:
+        from bot.registry import apply_config_env
+
+        apply_config_env(os.environ)  # langgraph.json's `env` file may hold settings
         settings = load_settings()
     except ConfigError as problem:
         print(f"Configuration error: {problem}", file=sys.stderr)

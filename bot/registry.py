@@ -1,6 +1,10 @@
 """The graphs the bot may run, from a ``langgraph.json`` in LangGraph CLI's format.
 
-``{"graphs": {"name": "./path/file.py:attr"}, "dependencies": ["."], "env": ".env"}``: ``attr``
+``{"graphs": {"name": "./path/file.py:attr"}, "dependencies": ["."], "env": ".env"}``. An entry
+is a file (``./agents/mailer.py:build``) or a module (``agents.mailer:build``). Local
+``dependencies`` folders go on ``sys.path`` (packages named there must be installed already:
+nothing is installed); ``env`` (a dotenv file or a mapping, :func:`config_env`) is read by the
+caller before the settings, the process environment winning. ``attr``
 may be an uncompiled ``StateGraph``, a compiled graph (its own checkpointer is replaced by the
 bot's; its ``interrupt_before``/``interrupt_after`` are kept), or a function returning either.
 A function may take no argument, a ``config`` (as LangGraph CLI passes), or a ``toolbox`` (the
@@ -14,12 +18,14 @@ file's names to be checked against (:mod:`bot.policy_names`).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import json
+import re
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +34,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
+from bot import env_file
 from bot.config import ConfigError
 from bot.graph_settings import GraphSettings
 from bot.policy_names import GraphNames
@@ -47,12 +54,8 @@ class RegisteredGraph:
     actions: tuple[str, ...] = ()  # the action registry of the toolbox it was built with
 
 
-def load_registry(
-    path: str | Path,
-    checkpointer: Any,
-    settings: Mapping[str, GraphSettings],
-    toolbox_factory: Callable[[], Any] | None = None,
-) -> dict[str, RegisteredGraph]:
+def read_config(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The file's JSON object and how errors name it (``LANGGRAPH_CONFIG: <path>``)."""
     config_path = Path(path)
     where = f"LANGGRAPH_CONFIG: {config_path}"
     try:
@@ -61,15 +64,72 @@ def load_registry(
         raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
     except ValueError as exc:
         raise ConfigError(f"{where} is not valid JSON: {exc}") from None
-    graphs = data.get("graphs") if isinstance(data, dict) else None
+    return (data if isinstance(data, dict) else {}), where
+
+
+def config_env(path: str | Path) -> dict[str, str]:
+    """The variables of the file's ``env``: a dotenv file (relative to the JSON file; one that
+    is not there is none) or a mapping. The caller lets the process environment win."""
+    data, where = read_config(path)
+    env = data.get("env")
+    if env is None:
+        return {}
+    if isinstance(env, dict):
+        return {str(name): str(value) for name, value in env.items()}
+    if isinstance(env, str) and env.strip():
+        file = Path(path).resolve().parent / env
+        return env_file.read(file, f"{where}: env file {env} ({file})")
+    raise ConfigError(f'{where}: "env" must be a file name (".env") or a mapping of variables')
+
+
+def apply_config_env(environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Set the variables of ``LANGGRAPH_CONFIG``'s ``env`` that ``environ`` does not set (the
+    process environment wins); what was set. Called before the settings are read, so the file
+    may hold them. A config file that is not there is left to :func:`load_registry` to report."""
+    path = environ.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG
+    if not Path(path).is_file():
+        return {}
+    return env_file.apply(config_env(path), environ)
+
+
+def add_dependencies(data: Mapping[str, Any], root: Path, where: str) -> None:
+    """Put each local ``dependencies`` folder on ``sys.path``; check that each package named
+    there is installed. The bot installs nothing itself."""
+    dependencies = data.get("dependencies", ["."])
+    if not isinstance(dependencies, list):
+        raise ConfigError(f'{where}: "dependencies" must be a list of folders and packages')
+    for dependency in dependencies:
+        if not isinstance(dependency, str) or not dependency.strip():
+            raise ConfigError(f"{where}: dependency {dependency!r} is not a folder or package")
+        if dependency.startswith((".", "/")):
+            folder = (root / dependency).resolve()
+            if not folder.is_dir():
+                raise ConfigError(f"{where}: dependency {dependency!r}: no folder {folder}")
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+        elif not dependency.startswith(("http://", "https://", "git+")):
+            package = re.split(r"[\s\[<>=!~;]", dependency.strip(), maxsplit=1)[0]
+            try:
+                importlib.metadata.distribution(package)
+            except importlib.metadata.PackageNotFoundError:
+                raise ConfigError(
+                    f"{where}: dependency {dependency!r} is not installed: "
+                    f"pip install '{dependency}' (the bot installs nothing itself)"
+                ) from None
+
+
+def load_registry(
+    path: str | Path,
+    checkpointer: Any,
+    settings: Mapping[str, GraphSettings],
+    toolbox_factory: Callable[[], Any] | None = None,
+) -> dict[str, RegisteredGraph]:
+    data, where = read_config(path)
+    graphs = data.get("graphs")
     if not isinstance(graphs, dict) or not graphs:
         raise ConfigError(f'{where}: needs a "graphs" mapping of name to "./file.py:attr"')
-    root = config_path.resolve().parent
-    for dependency in data.get("dependencies") or ["."]:
-        if isinstance(dependency, str) and not dependency.startswith(("http", "git+")):
-            folder = str((root / dependency).resolve())
-            if folder not in sys.path:
-                sys.path.insert(0, folder)
+    root = Path(path).resolve().parent
+    add_dependencies(data, root, where)
     # Settings for a graph this file does not register are the policy file's mistake, reported
     # with the file's other names (bot.policy_names).
     registry: dict[str, RegisteredGraph] = {}
@@ -98,9 +158,11 @@ def _load_one(
     if isinstance(spec, dict):  # LangGraph CLI also allows {"path": ..., "description": ...}
         spec = spec.get("path")
     if not isinstance(spec, str) or ":" not in spec:
-        raise ValueError('expected "./path/file.py:attribute"')
+        raise ValueError('expected "./path/file.py:attribute" or "package.module:attribute"')
     file_part, attr = spec.rsplit(":", 1)
-    module = _import(root, file_part, name)
+    module = (
+        _import_module(file_part) if is_module_path(file_part) else _import(root, file_part, name)
+    )
     if not hasattr(module, attr):
         raise ValueError(f"{file_part} has no attribute {attr!r}")
     target = getattr(module, attr)
@@ -129,6 +191,23 @@ def _load_one(
         state_keys=tuple(state_fields(compiled)),
         actions=tuple(getattr(getattr(toolbox, "actions", None), "specs", None) or ()),
     )
+
+
+def is_module_path(text: str) -> bool:
+    """``agents.mailer`` (a dotted module, as LangGraph CLI allows) rather than a file path."""
+    return bool(re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", text)) and text != "py"
+
+
+def _import_module(dotted: str) -> ModuleType:
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError as exc:
+        if exc.name and (dotted + ".").startswith(exc.name + "."):
+            raise ValueError(
+                f"no module {dotted} on sys.path (the dependencies folders are on it; "
+                "a file is written ./path/file.py)"
+            ) from None
+        raise
 
 
 def _import(root: Path, file_part: str, graph: str) -> ModuleType:

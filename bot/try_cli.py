@@ -29,7 +29,7 @@ from bot.driver import Driver
 from bot.models import Decision
 from bot.no_model import NoModel
 from bot.policy_file import Defaults, load_checked
-from bot.registry import DEFAULT_CONFIG, load_registry
+from bot.registry import DEFAULT_CONFIG, apply_config_env, load_registry
 from bot.review import FormField, Review, Stop
 from bot.runner import InProcessRunner
 from graphs.actions import default_registry
@@ -279,6 +279,16 @@ def main(
     except SystemExit as stop:  # argparse has printed what is wrong
         return int(stop.code or 0)
     config = env.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG
+    try:
+        # langgraph.json's `env` file, as the bot reads it: the environment wins over it.
+        if env is os.environ:
+            apply_config_env(os.environ)  # graphs' own code reads os.environ
+        else:
+            env = dict(env)
+            apply_config_env(env)
+    except ConfigError as problem:
+        term.say(f"Configuration error: {problem}")
+        return 2
     tools = toolbox_factory(env, stdout)
     try:
         # The bot's own loader (bot.deps), so a file the bot would refuse is refused here too.

@@ -250,6 +250,7 @@ def test_a_file_named_like_a_standard_module_is_still_the_file(project):
 
 def test_a_file_whose_folder_is_not_a_dependency_still_loads(project):
     path = project.module("graph = builder()")
+    (project.root / "src").mkdir()
     name = unique("g")
     loaded = project.load({name: f"{path}:graph"}, dependencies=["./src"])
     assert loaded[name].graph.checkpointer is project.saver
