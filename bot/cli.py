@@ -10,10 +10,11 @@ must never bind a port, open the database or start a second scheduler. Each subc
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+
+from bot.spelling import suggestion
 
 COMMANDS = ("serve", "try", "audit", "help")
 SERVE_HELP = "run the bot (the default): HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set"
@@ -107,29 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Settings come from the environment (README: Environment variables)."
     )
     return parser
-
-
-def suggestion(word: str, choices: Sequence[str]) -> str | None:
-    """The choice closest to a mistyped word (within two letters), if any."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    if close and edit_distance(word, close[0]) <= 2:
-        return close[0]
-    return None
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance, counting a swap of two neighbours as one edit (``tyr``/``try``)."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        row = [i]
-        for j, y in enumerate(b, 1):
-            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
-            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
-                cost = min(cost, previous2[j - 2] + 1)
-            row.append(cost)
-        previous2, previous = previous, row
-    return previous[-1]
 
 
 def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from langgraph.checkpoint.memory import MemorySaver
 
 from bot import adapters, forms
-from bot.cli import suggestion, try_parser
+from bot.cli import try_parser
 from bot.config import ConfigError, policy_file_setting, webhook_allowlist
 from bot.driver import Driver
 from bot.models import Decision
@@ -32,6 +32,7 @@ from bot.policy_file import Defaults, load_checked
 from bot.registry import DEFAULT_CONFIG, apply_config_env, load_registry
 from bot.review import FormField, Review, Stop
 from bot.runner import InProcessRunner
+from bot.spelling import suggestion
 from graphs.actions import default_registry
 from graphs.toolbox import Toolbox
 

@@ -14,8 +14,9 @@ import pytest
 
 from bot import audit_cli, try_cli
 from bot.audit import Audit
-from bot.cli import edit_distance, package_version, suggestion
+from bot.cli import package_version
 from bot.db import open_database
+from bot.spelling import edit_distance, suggestion
 
 ROOT = Path(__file__).resolve().parents[1]
 

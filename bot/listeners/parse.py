@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.blocks.text import escape
+from bot.spelling import suggestion
 
 _GRAPH_PREFIX = re.compile(r"^\[([a-z0-9_-]+)\]\s*(.*)$", re.DOTALL | re.IGNORECASE)
 MAX_REQUEST_CHARS = 4000
@@ -93,9 +94,32 @@ def parse_command(
     elif first in known and rest.strip():
         # The first word, exactly as registered, names the graph ("Draft a note" does not).
         graph, text = first, rest.strip()
+    elif rest.strip() and (close := _misspelt(first, known, default)):
+        # "/agent refnd refund order 42" must not run the default graph with that text.
+        raise BadPayload(
+            f"Did you mean `{close}`? Nothing was started. Run it with "
+            f"`/agent {close} {escape(cut(rest.strip(), 60))}`, or write "
+            f"`/agent [{default}] {escape(cut(text, 60))}` to run the default graph with "
+            "these words."
+        )
     if len(text) > MAX_REQUEST_CHARS:
         raise BadPayload(f"That request is too long; keep it under {MAX_REQUEST_CHARS} characters.")
     return AgentCommand(graph, text, _str(body, "user_id"), _str(body, "channel_id"))
+
+
+def _misspelt(word: str, known: list[str], default: str) -> str | None:
+    """The graph a first word that is not one seems to name (not the default graph, which the
+    text goes to anyway: "Drafts for…" is a request, not a typo). A capitalised word starts a
+    sentence ("Post the minutes"), unless graph names are capitalised too."""
+    if word.lower() == default.lower():
+        return None
+    if word[:1].isupper() and not any(name[:1].isupper() for name in known):
+        return None
+    return suggestion(word, [name for name in known if name != default])
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_click(body: Mapping[str, Any]) -> Click:

@@ -50,3 +50,21 @@ def test_click_and_submission_parse_and_reject_garbage():
     assert parse_submission(body).values == {"b": "x"}
     with pytest.raises(BadPayload):
         parse_submission({"user": {"id": "U1"}, "view": {"state": None}})
+
+
+REFUNDS = ["draft", "action", "refunds", "two_person"]
+
+
+@pytest.mark.parametrize(("word", "meant"), [("refnd", "refunds"), ("actoin", "action")])
+def test_a_misspelt_graph_is_asked_about_and_nothing_starts(word, meant):
+    body = {"text": f"{word} refund order 42", "user_id": "U1", "channel_id": "C1"}
+    with pytest.raises(BadPayload, match=f"Did you mean `{meant}`\\? Nothing was started"):
+        parse_command(body, REFUNDS, "draft")
+
+
+@pytest.mark.parametrize(
+    "text", ["Draft a note", "drafts for the board", "Refund it", "a b", "race to the gate"]
+)
+def test_ordinary_first_words_still_go_to_the_default_graph(text):
+    body = {"text": text, "user_id": "U1", "channel_id": "C1"}
+    assert parse_command(body, [*REFUNDS, "gate"], "draft").graph == "draft"
