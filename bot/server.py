@@ -33,6 +33,8 @@ from bot.bodies import TooLarge, read_capped
 from bot.health import Health
 from bot.metrics import CONTENT_TYPE, Metrics
 
+SLACK_PATH = "/slack/events"  # where Slack sends everything; manifest.yml names it
+
 logger = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # Slack's payloads are well under it; the largest are modal submissions
 MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
@@ -132,7 +134,7 @@ def create_asgi(
 
     return Starlette(
         routes=[
-            Route("/slack/events", events, methods=["POST"]),
+            Route(SLACK_PATH, events, methods=["POST"]),
             *operations_routes(health, metrics, extra),
         ]
     )

@@ -1,0 +1,273 @@
+"""The README's examples work as written: its code and configuration blocks are extracted and
+run (the refund and mailer examples through ``python -m bot try``, with an Edit that changes
+the amount), its ``langgraph.json`` is loaded with the shipped ``policy.yaml``, its commands are
+accepted by the command line, and ``manifest.yml`` agrees with the README and the bot's routes.
+A block that no longer works as written fails here."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.audit import FIELDS, Audit
+from bot.cli import build_parser
+from bot.db import open_database
+from bot.policy_shape import check_shape
+from tests.fakes.openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+@dataclass(frozen=True)
+class Block:
+    lang: str
+    text: str
+    line: int
+
+
+def blocks(text: str = README) -> list[Block]:
+    found, lines = [], text.splitlines()
+    index = 0
+    while index < len(lines):
+        fence = re.match(r"^( *)```(\w*)\s*$", lines[index])
+        if fence:
+            indent, lang, start = len(fence.group(1)), fence.group(2), index
+            body = []
+            index += 1
+            while not lines[index].strip().startswith("```"):
+                body.append(lines[index][indent:])
+                index += 1
+            found.append(Block(lang, "\n".join(body) + "\n", start + 1))
+        index += 1
+    return found
+
+
+def one(lang: str, marker: str) -> Block:
+    [block] = [b for b in blocks() if b.lang == lang and marker in b.text]
+    return block
+
+
+def env(**more: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), **more}
+
+
+def python_m_bot(command: str, cwd: Path, stdin: str, extra: dict[str, str]) -> str:
+    """Run a README command line (``VAR=… python -m bot …``) as written; what it printed."""
+    words = shlex.split(command.replace("\\\n", " "))
+    assignments = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
+    argv = [w for w in words if not re.match(r"^[A-Z_]+=", w)]
+    assert argv[:3] == ["python", "-m", "bot"], command
+    done = subprocess.run(
+        [sys.executable, *argv[1:]],
+        input=stdin,
+        cwd=cwd,
+        env=env(**assignments, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project as a user holds it, with the README's refund example added."""
+    (tmp_path / "graphs").symlink_to(ROOT / "graphs")
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "refund.py").write_text(one("python", "Refund an order").text)
+    (tmp_path / "langgraph.json").write_text(one("json", "./agents/refund.py:graph").text)
+    (tmp_path / "policy.yaml").write_text(one("yaml", "edit: refund").text)
+    return tmp_path
+
+
+# the refund example ---------------------------------------------------------------------------
+def transcript() -> tuple[str, str, str]:
+    """The README's ``try refund`` session: the command, the answers typed, what it prints."""
+    text = one("console", "python -m bot try refund").text
+    command, _, shown = text.partition("\n")
+    while command.endswith("\\"):
+        more, _, shown = shown.partition("\n")
+        command = command + "\n" + more
+    answers = re.findall(r"(?:Your choice: |\] > )(.*)$", shown, re.M)
+    return command.removeprefix("$ "), "".join(a + "\n" for a in answers), shown
+
+
+def test_the_refund_example_runs_in_try_exactly_as_the_readme_shows(project: Path) -> None:
+    command, answers, shown = transcript()
+    assert answers == "e\n40\n"  # the README's session edits the amount to 40
+    printed = python_m_bot(command, project, answers, {"USER": "you"})
+    assert printed.rstrip() == shown.rstrip()
+    assert "Refunded 40.00 EUR" in printed
+
+
+def test_each_answer_the_readme_lists_gets_the_result_it_should(project: Path) -> None:
+    namespace: dict = {}
+    exec(compile(one("python", "Refund an order").text, "refund.py", "exec"), namespace)
+    answers = [
+        ast.literal_eval(ast.unparse(statement.value))
+        for statement in ast.parse(one("python", '"by": "scheduler"').text).body
+    ]
+    state = {"order": "1042", "amount": 25.0}
+    results = [namespace["pay"]({**state, "decision": a})["result"] for a in answers]
+    assert results == [
+        "Refunded 25.00 EUR on order 1042 (approved by U0BOB)",
+        "Refunded 40.00 EUR on order 1042 (approved by U0BOB)",
+        "No refund for order 1042: not our order",
+        "No refund for order 1042: Expired after 4h — rejected automatically",
+    ]
+    # An edit of the whole value (no `edit: refund`) is refused, never the old amount paid.
+    whole = {"type": "edit", "by": "U0BOB", "parameters": {"refund": {"amount": 40.0}}}
+    result = namespace["pay"]({**state, "decision": whole})["result"]
+    assert result == "No refund for order 1042: the edit did not say an amount"
+
+
+def test_the_readme_langgraph_json_starts_with_the_shipped_policy(project: Path) -> None:
+    (project / "policy.yaml").unlink()
+    (project / "policy.yaml").symlink_to(ROOT / "policy.yaml")
+    printed = python_m_bot("python -m bot try --help", project, "", {})
+    for graph in ("draft", "action", "two_person", "refund"):
+        assert f"\n  {graph}  " in printed
+    shipped = yaml.safe_load((ROOT / "policy.yaml").read_text())["graphs"]
+    readme = yaml.safe_load(one("yaml", "edit: refund").text)["graphs"]
+    assert {k: readme[k] for k in shipped} == shipped  # copying the README keeps the shipped rules
+
+
+# the mailer example (LangChain) --------------------------------------------------------------
+def test_the_mailer_example_runs_by_file_and_by_module(project: Path) -> None:
+    pytest.importorskip("langchain.agents")
+    (project / "agents" / "mailer.py").write_text(one("python", "# agents/mailer.py").text)
+    config = json.loads((project / "langgraph.json").read_text())
+    assert '"mailer": "./agents/mailer.py:build"' in README
+    config["graphs"] |= {"mailer": "./agents/mailer.py:build", "mailer2": "agents.mailer:build"}
+    (project / "langgraph.json").write_text(json.dumps(config))
+    request = "tell ops@example.com the backup finished"
+    assert f"/agent mailer {request}" in README
+    with FakeOpenAI() as fake:
+        for graph in ("mailer", "mailer2"):
+            args = {"to": "ops@example.com", "subject": "Backup", "body": "It finished."}
+            fake.enqueue(tool_calls=[{"name": "send_email", "arguments": args}])
+            printed = python_m_bot(
+                f"python -m bot try {graph} {shlex.quote(request)}",
+                project,
+                "a\n",
+                {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url},
+            )
+            assert "send_email" in printed and "== Result ==" in printed
+
+
+def test_the_agents_extra_brings_what_the_mailer_needs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("langchain>=") for d in project["optional-dependencies"]["agents"])
+    assert 'pip install -e ".[agents]"' in README
+    assert project["license"] == "Apache-2.0" and (ROOT / "LICENSE").is_file()
+
+
+# commands ------------------------------------------------------------------------------------
+def commands() -> list[str]:
+    """Every ``python -m bot …`` line of the README's bash blocks."""
+    found = []
+    for block in blocks():
+        if block.lang != "bash":
+            continue
+        for line in block.text.replace("\\\n", " ").splitlines():
+            match = re.search(r"(?:\.venv/bin/)?python -m bot\b([^#>|]*)", line)
+            if match:
+                found.append(match.group(1).strip())
+    return found
+
+
+def test_every_bot_command_in_the_readme_is_accepted() -> None:
+    found = commands()
+    assert "" in found and any(c.startswith("try ") for c in found)
+    assert any(c.startswith("audit ") for c in found)
+    parser = build_parser()
+    for argv in found:
+        parser.parse_args(shlex.split(argv) or ["serve"])  # exits (fails) on a bad option
+
+
+def test_the_audit_export_has_the_fields_the_readme_names(tmp_path: Path) -> None:
+    block = one("bash", "python -m bot audit --since 7d --format csv")
+    named = re.search(r"# (at, time, .*)$", block.text, re.M)
+    assert named and tuple(named.group(1).split(", ")) == FIELDS
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    db = open_database(url)
+    Audit(db).record("started", "3f9a1c2e-run", "U0ALICE")
+    db.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "audit", "--since", "7d", "--format", "csv"],
+        env=env(DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert tuple(next(csv.reader(io.StringIO(done.stdout)))) == FIELDS
+
+
+# configuration -------------------------------------------------------------------------------
+def test_every_yaml_block_is_a_policy_file_the_bot_accepts_or_a_shipped_entry() -> None:
+    byo = yaml.safe_load((ROOT / "tests" / "byo" / "policy.yaml").read_text())["graphs"]
+    for block in blocks():
+        if block.lang not in ("yaml", "yml"):
+            continue
+        data = yaml.safe_load(block.text)
+        if set(data) <= {"defaults", "graphs", "actions"}:
+            check_shape(data, f"README.md line {block.line}")
+        elif block.text.startswith("  "):  # an entry quoted from tests/byo/policy.yaml
+            [(name, entry)] = data.items()
+            assert byo[name] == entry, f"README.md line {block.line}"
+        else:  # API_TOKENS_FILE
+            assert all({"token", "user"} <= set(v) for v in data.values()), block.line
+
+
+def test_every_python_block_compiles() -> None:
+    for block in blocks():
+        if block.lang == "python" and "…" not in block.text:  # "…" marks a schema, not code
+            compile(block.text, f"README.md line {block.line}", "exec")
+
+
+def test_the_manifest_matches_the_readme_and_the_bots_routes() -> None:
+    text = (ROOT / "manifest.yml").read_text()
+    manifest = yaml.safe_load(text)
+    urls = re.findall(r"https://example\.com\S*", text)
+    assert len(urls) == 3 and set(urls) == {"https://example.com/slack/events"}
+    assert "three example.com URLs" in text and "three `https://example.com/slack/events`" in README
+    assert "socket_mode_enabled: true" in text and "socket_mode_enabled: true" in README
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    listed = re.findall(r"^- `([a-z:.]+)`:", README, re.M)
+    assert listed == scopes
+    from bot.server import SLACK_PATH
+
+    assert SLACK_PATH == "/slack/events"
+
+
+def test_the_policy_files_comments_point_at_real_sections_and_actions() -> None:
+    text = (ROOT / "policy.yaml").read_text()
+    headings = {h.strip() for h in re.findall(r"^#+ (.*)$", README, re.M)}
+    header = text.split("\n\n")[0]
+    quoted = re.findall(r'"([^"]+)"', header)
+    assert len(quoted) == 4
+    for section in quoted:
+        assert section in headings, section
+    from graphs.actions import default_registry
+    from graphs.addresses import Allowlist
+
+    actions = set(default_registry(lambda c, t: "", None, "a@b", Allowlist()).specs)
+    named = re.findall(r"^#   (\w+):\s*$", text, re.M)  # the examples' actions.<name>
+    named += re.findall(r"\b([a-z]+_[a-z_]+)\b", header)  # and the ones the header lists
+    assert named and set(named) <= actions, set(named) - actions
