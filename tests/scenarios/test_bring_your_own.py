@@ -21,6 +21,16 @@ EMAIL = {"to": "ops@example.com", "subject": "Q3", "body": "Numbers attached"}
 # ---------------------------------------------------------------- tutorial 004's shape
 
 
+def test_a_misspelt_graph_is_asked_about_and_starts_nothing(byo, fake_slack, effects):
+    bot = byo()
+    answer = bot.command("refnd refund order 42").json()["text"]  # `refund` and `refunds` exist
+    assert answer.startswith("Did you mean `refund`? Nothing was started.")  # the closest
+    started = bot.command("gate Delete inactive users").json()["text"]
+    assert "with the *gate* graph" in started
+    [card] = wait_cards(fake_slack, 1)  # one run, one card: the typo started nothing
+    assert "Approve this plan?" in card.text
+
+
 def test_a_one_word_gate_gets_approved_and_runs(byo, fake_slack, effects):
     bot = byo()
     started = bot.command("gate Delete inactive users")
