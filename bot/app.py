@@ -14,6 +14,20 @@ from bot.listeners import register
 logger = logging.getLogger(__name__)
 
 
+class _TokenGivenTwice(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment itself, then warns at every start
+    that the token is unused because a client is given too. The client carries that same
+    token (with the bot's retry handlers and base URL), so the warning says nothing useful."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_APP_LOG = logging.getLogger("slack_bolt.App")
+if not any(isinstance(f, _TokenGivenTwice) for f in _BOLT_APP_LOG.filters):
+    _BOLT_APP_LOG.addFilter(_TokenGivenTwice())
+
+
 def build_app(deps: Deps) -> App:
     settings = deps.settings
     app = App(

@@ -103,7 +103,9 @@ def _before(approval: Approval) -> Any:
         return approval.payload.get("value")
     if review.shape == "draft":
         return {"text": review.proposals[0].description}
-    return [dict(p.details) for p in review.proposals]
+    # The same keys as the "after" (the edit form's inputs), so the two compare key by key.
+    before = [p.initial_values() for p in review.proposals]
+    return before[0] if len(before) == 1 else before
 
 
 def _after(decision: Decision) -> Any:

@@ -39,6 +39,13 @@ class Proposal:
     form: tuple[FormField, ...] = ()
     risk: str | None = None
 
+    def initial_values(self) -> dict[str, Any]:
+        """What Edit starts from, by input name: the form's initial values (the details shown
+        when there is no form), so an edit's before and after compare key by key."""
+        if self.form:
+            return {f.name: f.initial for f in self.form}
+        return dict(self.details)
+
 
 @dataclass(frozen=True)
 class Choice:

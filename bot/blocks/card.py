@@ -74,8 +74,12 @@ def kind_of(approval: Approval, default: str = "request") -> str:
 
 def summary_text(approval: Approval) -> str:
     """Notification fallback: short, and with no untrusted text in it."""
-    kind = kind_of(approval)
-    return f"Approval needed: {kind} requested by <@{approval.requester}>"
+    return f"Approval needed: {with_article(kind_of(approval))} for <@{approval.requester}>"
+
+
+def with_article(kind: str) -> str:
+    """``a draft``, ``an action``: what is waiting, as a sentence names it."""
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
 
 
 def _details(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from bot.blocks.card import kind_of, when
+from bot.blocks.card import kind_of, when, with_article
 from bot.blocks.runs import link
 from bot.blocks.text import escape, quote, safe
 from bot.durations import format_duration
@@ -48,10 +49,10 @@ def escalation(approval: Approval, job: Job, waited: float, permalink: str | Non
     level = job.level + 1
     targets = mentions(job.detail.get("to") or []) or "Approvers"
     link = f"<{permalink}|Open the request>" if permalink else "See the request card."
-    kind = kind_of(approval)
+    kind = with_article(kind_of(approval))
     repeat = f", reminder {job.round + 1}" if job.round else ""
     return (
-        f":rotating_light: Escalation level {level}{repeat}: {targets}, a {kind} requested by "
+        f":rotating_light: Escalation level {level}{repeat}: {targets}, {kind} for "
         f"<@{approval.requester}> has waited {format_duration(int(waited))} for approval. {link}"
     )
 
@@ -114,11 +115,13 @@ def edit_note(approval: Approval) -> str | None:
         return f"✏️ {by} edited the draft before approving it.\n*Before*\n{before}\n*After*\n{after}"
     if decision.parameters is None or len(review.proposals) != 1:
         return None
-    was = dict(review.proposals[0].details)
+    # Before: the form's initial values, the inputs the reviewer edited (the card's details may
+    # show the whole pause while Edit edits a part of it, as with a policy's `edit` path).
+    was = {name: shown(value) for name, value in review.proposals[0].initial_values().items()}
     changed = [
-        (name, was.get(name, ""), value if isinstance(value, str) else str(value))
+        (name, was.get(name, "(none)"), shown(value))
         for name, value in decision.parameters.items()
-        if was.get(name) != (value if isinstance(value, str) else str(value))
+        if was.get(name, "(none)") != shown(value)
     ]
     if not changed:
         return f"✏️ {by} opened the edit and approved it unchanged."
@@ -126,6 +129,17 @@ def edit_note(approval: Approval) -> str | None:
     for name, before, after in changed[:20]:
         lines.append(f"• *{safe(name, 80)[0]}*: {safe(before, 300)[0]} → {safe(after, 300)[0]}")
     return "\n".join(lines)
+
+
+def shown(value: Any) -> str:
+    """A value as the edit note shows it: text as it is, structures as JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 def server_away(requester: str, problem: str, decided: bool) -> str:

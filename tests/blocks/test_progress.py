@@ -96,3 +96,21 @@ def test_an_edit_note_shows_only_what_changed():
     same = decided(approval, "edit", parameters={"to": "ops@x.co"})
     assert edit_note(same) == "✏️ <@U0BOSS> opened the edit and approved it unchanged."
     assert edit_note(decided(approval, "approve")) is None
+
+
+def test_an_edit_of_a_part_of_the_pause_notes_the_old_value():
+    # README's refund example: the card shows the whole pause, Edit edits its `refund` part.
+    from bot import adapters
+    from bot.blocks.notices import edit_note
+    from bot.graph_settings import GraphSettings
+    from bot.journal import _after, _before
+    from bot.review import Pending
+    from tests.support.approvals import make_approval
+
+    value = {"question": "Refund order 1042?", "refund": {"amount": 25.0}}
+    approval = make_approval(value, "refund order 1042")
+    context = adapters.Context("refund", GraphSettings(edit="refund"))
+    approval = replace(approval, review=adapters.describe(Pending("int-1", value), context))
+    edited = decided(approval, "edit", parameters={"amount": 40.0})
+    assert edit_note(edited) == "✏️ <@U0BOSS> edited it before approving:\n• *amount*: 25.0 → 40.0"
+    assert (_before(edited), _after(edited.decision)) == ({"amount": 25.0}, {"amount": 40.0})
