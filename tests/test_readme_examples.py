@@ -313,3 +313,34 @@ def test_the_retention_sql_prunes_ended_runs_and_keeps_the_rest() -> None:
             db.close()
     assert all(threads <= {"new"} for threads in left.values()), left
     assert left["runs"] == left["approvals"] == left["checkpoints"] == left["audit"] == {"new"}
+
+
+def test_a_policy_typo_stops_the_bot_with_the_line_the_readme_shows(tmp_path: Path) -> None:
+    command, said = one("console", "actions.send_emial").text.splitlines()
+    assert command == "$ python -m bot"
+    (tmp_path / "graphs").symlink_to(ROOT / "graphs")
+    (tmp_path / "langgraph.json").write_text((ROOT / "langgraph.json").read_text())
+    (tmp_path / "policy.yaml").write_text("actions:\n  send_emial:\n    quorum: 1\n")
+    settings = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env(**settings, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == said
+
+
+def test_the_two_minute_try_runs_as_written() -> None:
+    block = one("bash", "python -m bot try draft")
+    [line] = [x for x in block.text.splitlines() if "python -m bot try" in x]
+    command = line.replace(".venv/bin/python", "python")
+    with FakeOpenAI() as fake:
+        extra = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url}
+        printed = python_m_bot(command, ROOT, "a\n", extra)
+    menu = re.search(r"prompt offers `([^`]+)`", README.replace("\n", " "))
+    assert menu and " ".join(menu.group(1).split()) in " ".join(printed.split())
+    assert "(would post to #try: Draft: Draft an announcement" in printed
