@@ -344,3 +344,15 @@ def test_the_two_minute_try_runs_as_written() -> None:
     menu = re.search(r"prompt offers `([^`]+)`", README.replace("\n", " "))
     assert menu and " ".join(menu.group(1).split()) in " ".join(printed.split())
     assert "(would post to #try: Draft: Draft an announcement" in printed
+
+
+def test_every_link_inside_the_readme_reaches_a_section_or_a_file() -> None:
+    def slug(heading: str) -> str:  # as GitHub makes anchors
+        return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+    anchors = {slug(h) for h in re.findall(r"^#+ (.*)$", README, re.M)}
+    for target in re.findall(r"\]\(([^)\s]+)\)", README):
+        if target.startswith("#"):
+            assert target[1:] in anchors, target
+        elif not target.startswith(("http://", "https://")):
+            assert (ROOT / target).exists(), target
