@@ -28,7 +28,7 @@ EFFECT_GRACE = 15.0  # seconds for side effects already under way after SHUTDOWN
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bot [serve | try | audit | help]`` (bot.cli); no word at all serves."""
+    """``python -m bot [serve | try | audit | prune | help]`` (bot.cli); no word serves."""
     from bot.cli import main as command_line
 
     return command_line(argv, serve)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot [serve | try | audit | help]``.
+"""The command line: ``python -m bot [serve | try | audit | prune | help]``.
 
 No word at all means ``serve``, so ``python -m bot`` (the Procfile's command) still runs the bot.
 Asking for help (``-h``, ``--help``, ``help``) or mistyping a command prints the usage and exits
@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bot.spelling import suggestion
 
-COMMANDS = ("serve", "try", "audit", "help")
+COMMANDS = ("serve", "try", "audit", "prune", "help")
 SERVE_HELP = "run the bot (the default): HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set"
 
 
@@ -38,6 +38,33 @@ AUDIT_DESCRIPTION = (
     "Export the audit trail of every run, read from DATABASE_URL (no Slack or model settings are "
     "needed). Exit code: 0 exported, 1 no such run, 2 usage error or database unreachable."
 )
+
+
+PRUNE_DESCRIPTION = (
+    "Delete what ended long ago, from DATABASE_URL: runs that are done, failed or cancelled and "
+    "were last touched before --older-than, with their cards, votes, jobs, clicks, effect ledger "
+    "entries and LangGraph checkpoints; finished clicks and scheduler jobs on the same cutoff; "
+    "audit events only with --audit-older-than. Runs still running or waiting are never touched. "
+    "Run it from a scheduled job. Exit code: 0 done, 2 usage error or database unreachable."
+)
+
+
+def add_prune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--older-than", required=True, help="ended and untouched for this long: 30d, 90d, 12h"
+    )
+    parser.add_argument(
+        "--audit-older-than", help="also delete audit events older than this (default: keep all)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="count what would go, delete nothing"
+    )
+    return parser
+
+
+def prune_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot prune", description=PRUNE_DESCRIPTION)
+    return add_prune_arguments(parser)
 
 
 def add_try_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -96,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
             description=AUDIT_DESCRIPTION,
         )
     )
+    add_prune_arguments(
+        commands.add_parser(
+            "prune",
+            help="delete runs, clicks and jobs that ended long ago (and old audit events)",
+            description=PRUNE_DESCRIPTION,
+        )
+    )
     commands.add_parser("help", help="show this help")
     usages = "".join(
         "  " + sub.format_usage().removeprefix("usage: ")
@@ -131,6 +165,10 @@ def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:
         from bot.audit_cli import main as export_audit
 
         return export_audit(args[1:])
+    if first == "prune":
+        from bot.audit_cli import prune
+
+        return prune(args[1:])
     parser = build_parser()
     if first == "help":
         parser.print_help()

@@ -59,7 +59,7 @@ def test_asking_for_help_prints_every_command_and_starts_nothing(
 ) -> None:
     done = bot(word, env=production)
     assert done.returncode == 0, done.stderr
-    for command in ("serve", "try", "audit", "help", "--since", "--format", "--run"):
+    for command in ("serve", "try", "audit", "prune", "help", "--since", "--run", "--older-than"):
         assert command in done.stdout
     assert not (tmp_path / "production.db").exists()  # no database opened, none created
     assert "listening" not in done.stderr
@@ -81,7 +81,7 @@ def test_version(production: dict[str, str]) -> None:
     assert package_version() != "unknown"
 
 
-@pytest.mark.parametrize("command", ["try", "audit", "serve"])
+@pytest.mark.parametrize("command", ["try", "audit", "prune", "serve"])
 def test_every_command_explains_itself_with_no_settings(command: str, tmp_path: Path) -> None:
     done = bot(command, "--help", env={"PATH": os.environ.get("PATH", "")})
     assert done.returncode == 0, done.stderr

@@ -195,6 +195,7 @@ def test_every_bot_command_in_the_readme_is_accepted() -> None:
     found = commands()
     assert "" in found and any(c.startswith("try ") for c in found)
     assert any(c.startswith("audit ") for c in found)
+    assert any(c.startswith("prune ") for c in found)
     parser = build_parser()
     for argv in found:
         parser.parse_args(shlex.split(argv) or ["serve"])  # exits (fails) on a bad option
@@ -271,48 +272,6 @@ def test_the_policy_files_comments_point_at_real_sections_and_actions() -> None:
     named = re.findall(r"^#   (\w+):\s*$", text, re.M)  # the examples' actions.<name>
     named += re.findall(r"\b([a-z]+_[a-z_]+)\b", header)  # and the ones the header lists
     assert named and set(named) <= actions, set(named) - actions
-
-
-def test_the_retention_sql_prunes_ended_runs_and_keeps_the_rest() -> None:
-    from langgraph.graph import END, START, StateGraph
-
-    from tests.support.databases import fresh_postgres, require_postgres
-
-    require_postgres()
-    sql = one("sql", "CREATE TEMP TABLE old_runs").text
-    with fresh_postgres() as url:
-        db = open_database(url)
-        try:
-            graph = StateGraph(dict)
-            graph.add_node("step", lambda state: {"done": True})
-            graph.add_edge(START, "step")
-            graph.add_edge("step", END)
-            compiled = graph.compile(checkpointer=db.checkpointer())
-            old, recent = 0.0, 9e12  # 1970, and far in the future
-            for thread, status, at in (("old", "done", old), ("new", "waiting", recent)):
-                compiled.invoke({"x": 1}, {"configurable": {"thread_id": thread}})
-                db.execute(
-                    "INSERT INTO runs (thread_id, graph, request, requester, channel, "
-                    "approvals_channel, status, created_at, updated_at) VALUES "
-                    "(%(t)s, 'g', 'r', 'U1', 'C1', 'C1', %(s)s, %(at)s, %(at)s)",
-                    {"t": thread, "s": status, "at": at},
-                )
-                db.execute(
-                    "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, "
-                    "requester, payload, channel, status, created_at) VALUES "
-                    "(%(t)s || '-a', %(t)s, 'i', 'g', 'r', 'U1', '{}', 'C1', 'pending', %(at)s)",
-                    {"t": thread, "at": at},
-                )
-                Audit(db, lambda at=at: at).record("started", thread, "U1")
-            db.execute(sql)
-            left = {
-                table: {r["thread_id"] for r in db.fetch_all(f"SELECT thread_id FROM {table}")}
-                for table in ("runs", "approvals", "checkpoints", "checkpoint_writes", "audit")
-            }
-        finally:
-            db.close()
-    assert all(threads <= {"new"} for threads in left.values()), left
-    assert left["runs"] == left["approvals"] == left["checkpoints"] == left["audit"] == {"new"}
 
 
 def test_a_policy_typo_stops_the_bot_with_the_line_the_readme_shows(tmp_path: Path) -> None:
