@@ -148,3 +148,10 @@ def test_audit_of_an_unknown_run_says_so_and_exits_1(tmp_path: Path, capsys) -> 
         "--run", "3f9a", "--format", "json", env={"DATABASE_URL": url}, capsys=capsys
     )
     assert code == 0 and '"run": "3f9a1c2e-run"' in said
+
+
+def test_a_graph_that_calls_the_model_without_a_key_fails_naming_it() -> None:
+    out = io.StringIO()
+    code = try_cli.main(["draft", "a note"], stdin=io.StringIO(""), stdout=out, env={})
+    assert code == 1
+    assert "The run failed: ConfigError: OPENAI_API_KEY is not set" in out.getvalue()
