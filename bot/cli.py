@@ -169,6 +169,8 @@ def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:
         from bot.audit_cli import prune
 
         return prune(args[1:])
+    if first == "help" and args[1:2] and args[1] in COMMANDS and args[1] != "help":
+        return main([args[1], "--help"], serve)  # `help try` is `try --help`
     parser = build_parser()
     if first == "help":
         parser.print_help()

@@ -155,3 +155,15 @@ def test_a_graph_that_calls_the_model_without_a_key_fails_naming_it() -> None:
     code = try_cli.main(["draft", "a note"], stdin=io.StringIO(""), stdout=out, env={})
     assert code == 1
     assert "The run failed: ConfigError: OPENAI_API_KEY is not set" in out.getvalue()
+
+
+def test_help_about_a_command_is_that_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    def serve() -> int:
+        raise AssertionError("help must not serve")
+
+    assert main(["help", "audit"], serve) == 0
+    assert "usage: python -m bot audit" in capsys.readouterr().out
+    assert main(["help", "serve"], serve) == 0
+    assert "usage: python -m bot serve" in capsys.readouterr().out
