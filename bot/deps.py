@@ -35,6 +35,7 @@ from bot.server_runner import ServerRunner
 from bot.signing import Signing
 from bot.slack import Slack, make_client
 from bot.store import Store
+from bot.traces import langsmith_links
 from bot.webhook import hook_for, webhook_key, webhook_route
 from bot.worker import Worker
 from graphs.actions import ActionRegistry, default_registry
@@ -187,6 +188,7 @@ def build_deps(
         driver=Driver(runner, registry),
         journal=Journal(audit, metrics),
         stale_after=settings.retry_after,
+        links=langsmith_links(settings.langsmith_project),
     )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.

@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot import adapters
+from bot import adapters, traces
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import safe
@@ -60,6 +60,7 @@ class Engine:
     journal: Journal
     stale_after: float = 60.0
     inbox_lease: float = 30.0
+    links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -86,10 +87,16 @@ class Engine:
                 if not state.started:
                     self.journal.started(run)
                     state = self.driver.start(
-                        run.graph, thread_id, run.request, run.requester, run.channel
+                        run.graph,
+                        thread_id,
+                        run.request,
+                        run.requester,
+                        run.channel,
+                        self._traced(run, traces.for_start(run)),
                     )
                 elif state.stuck or (again and state.failed):
-                    state = self.driver.proceed(run.graph, thread_id)
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, thread_id, trace)
                 if state.failed:
                     raise RunFailed(state.failed)
                 self._publish(run, state)
@@ -112,7 +119,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
         self.runner.notify(self.settled)
-        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger)
+        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -339,7 +346,8 @@ class Engine:
                 if state.waiting_on(approval.interrupt_id):
                     state = self._answer(run, approval, approval.decision)
                 elif state.stuck:
-                    state = self.driver.proceed(run.graph, run.thread_id)
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, run.thread_id, trace)
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
@@ -372,7 +380,14 @@ class Engine:
     def _answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
         pending = adapters.pending_of(approval.interrupt_id, approval.payload)
         review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
-        return self.driver.answer(run.graph, run.thread_id, pending, review, decision)
+        trace = self._traced(run, traces.for_resume(run, approval.id, decision))
+        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
+
+    def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
+        """Label an invocation; with tracing on, remember its trace for the card's link."""
+        if self.links.enabled:
+            self.store.set_trace(run.thread_id, trace.id)
+        return trace
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:

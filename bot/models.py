@@ -232,6 +232,7 @@ class Run:
     result: str | None
     created_at: float
     updated_at: float
+    trace_id: str | None = None  # its latest invocation's trace (bot.traces)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:

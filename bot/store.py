@@ -65,6 +65,10 @@ class Store:
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
 
+    def set_trace(self, thread_id: str, trace_id: str) -> None:
+        """The run's latest invocation is traced as ``trace_id`` (bot.traces)."""
+        self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})
+
     def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
         rows = self.db.fetch_all(
             q.STALE_RUNS, {"before": self.clock() - older_than, "limit": limit}

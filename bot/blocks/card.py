@@ -52,6 +52,11 @@ def when(epoch: float) -> str:
     return f"<!date^{int(epoch)}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def trace_link(url: str) -> str:
+    """A link to a LangSmith trace (its address is ours: no user text in it)."""
+    return f":mag: <{url}|View the trace>"
+
+
 def _mrkdwn(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 

@@ -20,6 +20,7 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
+SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
 # Cancelling: the run is marked first, in the transaction that closes its requests, so a
 # claim that lands after it finds the run cancelled (see CLAIM).
 CANCEL_RUN = """

@@ -214,4 +214,10 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # the decision applied (bot.store.Store.mark_applied).
         ["ALTER TABLE approvals ADD COLUMN apply_fence INTEGER NOT NULL DEFAULT 0"],
     ),
+    (
+        20,
+        # The trace of the run's latest invocation (bot.traces): its card and /agent status
+        # link to it when LangSmith tracing is on.
+        ["ALTER TABLE runs ADD COLUMN trace_id TEXT"],
+    ),
 ]
