@@ -73,11 +73,17 @@ class CardPosts:
             self.cards.post(approval)
         except Exception as exc:
             error = refusal(exc)
-            if error is not None:
-                self._refused(approval, error)
-                return "refused"
-            self._retry(approval, exc)
-            return "retry"
+            outcome: Outcome = "retry" if error is None else "refused"
+            try:
+                if error is None:
+                    self._retry(approval, exc)
+                else:
+                    self._refused(approval, error)
+            except Exception:
+                # The database did not take it: a request left pending without a card is the
+                # sweep's again (as one never tried), and is refused or posted then.
+                logger.exception("request %s: could not record its card's %s", approval.id, outcome)
+            return outcome
         return "posted"
 
     def ensure(self, approval: Approval) -> Outcome | None:
