@@ -51,8 +51,7 @@ def test_refused_cards_are_told_once_and_a_503_card_is_posted_by_the_next_tick(
         fake_slack.set_channel(channel, **access)
     bot = start_bot()  # SCHEDULER_TICK=1
     bodies = [
-        sr.command_body(f"Nowhere to post {i:02d}", requester(i), place(i))
-        for i in range(REFUSED)
+        sr.command_body(f"Nowhere to post {i:02d}", requester(i), place(i)) for i in range(REFUSED)
     ]
     assert [ack.status for ack in fire_at_once(bot.url, bodies)] == [200] * REFUSED
     wait_until(
