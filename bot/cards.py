@@ -43,13 +43,6 @@ class Cards:
         channel, ts = self.slack.post_card(approval, self.notes(approval), progress, edit)
         self.store.set_card(approval.id, channel, ts)
 
-    def ensure(self, thread_id: str, approval_id: str) -> None:
-        """Post a pending request's card if it still has none (Slack refused, or a crash)."""
-        with self.db.key_lock(thread_id):
-            approval = self.store.get_approval(approval_id)
-            if approval is not None and approval.pending and approval.ts is None:
-                self.post(approval)
-
     def notes(self, approval: Approval) -> tuple[str, ...]:
         """Deadline and escalation lines for a pending card, and its trace when traced."""
         return notices.card_notes(self.store.jobs_for(approval.id)) + self.trace_link(approval)

@@ -23,6 +23,7 @@ from bot import adapters, traces
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import safe
+from bot.card_posts import CardPosts
 from bot.cards import Cards
 from bot.db import Database
 from bot.driver import Driver
@@ -61,6 +62,7 @@ class Engine:
     stale_after: float = 60.0
     inbox_lease: float = 30.0
     links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
+    card_retry_after: float = 30.0  # a failed card's first backoff (the scheduler's tick)
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -120,6 +122,15 @@ class Engine:
         self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
         self.runner.notify(self.settled)
         self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
+        self.card_posts = CardPosts(
+            self.store,
+            self.cards,
+            self.slack,
+            self.db,
+            self.ledger,
+            self.journal,
+            self.card_retry_after,
+        )
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -393,9 +404,10 @@ class Engine:
     def recover(self, older_than: float | None = None) -> None:
         """Finish what a crash or a failed Slack call left half done."""
         age = self.stale_after if older_than is None else older_than
-        sweeps: list[tuple[str, list[Any], Callable[[Any], None]]] = [
+        sweeps: list[tuple[str, list[Any], Callable[[Any], object]]] = [
             ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.inbox.process),
-            ("card", self.store.cardless(age), lambda a: self.cards.ensure(a.thread_id, a.id)),
+            # Each card on its own backoff, a few per channel (bot.card_posts).
+            ("card sweep", [age], self.card_posts.sweep),
             ("decision", self.store.unapplied(age), self.apply),
             ("run", self.store.stale_runs(age), lambda r: self.advance(r.thread_id)),
         ]
@@ -418,6 +430,7 @@ class Engine:
             return
         context = self.driver.context(run.graph)
         asks = False  # does anything wait for a person (else the run is on the move)
+        refused = False  # Slack refused a card for good: the run is closed as failed
         for pending in state.pending:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
@@ -430,14 +443,20 @@ class Engine:
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
                 self.journal.requested(approval)
-            asks = asks or approval.pending
             if approval.pending and approval.ts is None:
-                try:
-                    self.cards.post(approval)
-                except Exception:  # Slack is away or refused: the recovery sweep posts it
-                    logger.exception("card for request %s not posted yet", approval.id)
-            elif approval.applied_at is not None and not state.running:
-                self._lost(approval)
+                # Not posted for now: the recovery sweep tries again after a backoff.
+                outcome = self.card_posts.post(approval)
+                refused = refused or outcome == "refused"
+                asks = asks or outcome != "refused"
+            elif approval.status == "failed":  # its card was refused before (a Retry)
+                self.store.set_run_status(run.thread_id, "failed")
+                refused = True
+            else:
+                asks = asks or approval.pending
+                if approval.applied_at is not None and not state.running:
+                    self._lost(approval)
+        if refused:  # closed as failed with its request (bot.card_posts), requester told
+            return
         self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
 
     def _lost(self, approval: Approval) -> None:
@@ -445,7 +464,9 @@ class Engine:
         graph (a runner that lost it; the graph's own checkpoint is the proof), so it goes back
         to the decisions the recovery sweep applies. (One not yet applied is :meth:`apply`'s
         already, and a run with nothing to ask anybody stays "running", which the stale-run
-        sweep looks at.)"""
+        sweep looks at.) A request whose card Slack refused has no decision: never lost."""
+        if approval.status == "failed":
+            return
         logger.warning("request %s: the graph never had its decision; applying it", approval.id)
         self.store.reopen_apply(approval.id)
 

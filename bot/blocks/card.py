@@ -313,6 +313,8 @@ def outcome_line(approval: Approval) -> str:
         return f"📝 *Answered* by {by} at {at}"
     if approval.status == "cancelled":
         return f"🚫 *Cancelled* by {by} at {at}: the run was cancelled, nothing more runs"
+    if approval.status == "failed":  # bot.card_posts: Slack refused its card for good
+        return "⚠️ *Not posted*: Slack refused this request's card, so its run was closed as failed"
     if approval.status == "decided":
         label = _choice_label(approval)
         notes = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
