@@ -1,5 +1,4 @@
-"""``python -m bot audit``: export the audit trail as CSV or JSON Lines (and ``prune``: delete
-what ended long ago, :mod:`bot.retention`).
+"""``python -m bot audit``: export the audit trail as CSV or JSON Lines.
 
 Reads ``DATABASE_URL`` (and nothing else: no Slack or model variables are needed)::
 
@@ -20,7 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.cli import audit_parser, prune_parser
+from bot.cli import audit_parser
 from bot.config import ConfigError, database_url
 from bot.durations import parse_duration
 
@@ -78,41 +77,3 @@ def existing_database(env: Mapping[str, str]) -> str:
             )
         raise ConfigError(f"DATABASE_URL: there is no database at {path}")
     return url
-
-
-def prune(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
-    """``python -m bot prune --older-than 90d [--audit-older-than 365d] [--dry-run]``."""
-    try:
-        args = prune_parser().parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    try:
-        keep = parse_duration(args.older_than)
-        keep_audit = parse_duration(args.audit_older_than) if args.audit_older_than else None
-        url = existing_database(env)
-    except ValueError as problem:
-        print(f"prune: {problem}", file=sys.stderr)
-        return 2
-    from bot.db import open_database
-    from bot.retention import prune as delete_old
-
-    try:
-        db = open_database(url)
-    except ConfigError as problem:
-        print(f"prune: {problem}", file=sys.stderr)
-        return 2
-    now = time.time()
-    try:
-        counts = delete_old(
-            db, now - keep, now - keep_audit if keep_audit else None, dry_run=args.dry_run
-        )
-    except Exception as problem:
-        first = (str(problem).strip() or type(problem).__name__).splitlines()[0][:300]
-        print(f"prune: DATABASE_URL: nothing was deleted ({first})", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
-    verb = "would delete" if args.dry_run else "deleted"
-    listed = ", ".join(f"{table} {n}" for table, n in sorted(counts.items()) if n) or "nothing"
-    print(f"prune: {verb}: {listed}")
-    return 0

@@ -20,13 +20,6 @@ COMMANDS = ("serve", "try", "audit", "prune", "help")
 SERVE_HELP = "run the bot (the default): HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set"
 
 
-def package_version() -> str:
-    try:
-        return version("agent-approvals")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
-
-
 TRY_DESCRIPTION = (
     "Run a registered graph in the terminal: each pause is shown as its card would show it and "
     "decided at the prompt, through the same adapters and settings as the bot. No Slack and no "
@@ -38,8 +31,6 @@ AUDIT_DESCRIPTION = (
     "Export the audit trail of every run, read from DATABASE_URL (no Slack or model settings are "
     "needed). Exit code: 0 exported, 1 no such run, 2 usage error or database unreachable."
 )
-
-
 PRUNE_DESCRIPTION = (
     "Delete what ended long ago, from DATABASE_URL: runs that are done, failed or cancelled and "
     "were last touched before --older-than, with their cards, votes, jobs, clicks, effect ledger "
@@ -47,6 +38,13 @@ PRUNE_DESCRIPTION = (
     "audit events only with --audit-older-than. Runs still running or waiting are never touched. "
     "Run it from a scheduled job. Exit code: 0 done, 2 usage error or database unreachable."
 )
+
+
+def package_version() -> str:
+    try:
+        return version("agent-approvals")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def add_prune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -166,7 +164,7 @@ def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:
 
         return export_audit(args[1:])
     if first == "prune":
-        from bot.audit_cli import prune
+        from bot.prune_cli import main as prune
 
         return prune(args[1:])
     if first == "help" and args[1:2] and args[1] in COMMANDS and args[1] != "help":

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from bot import audit_cli
+from bot import prune_cli
 from bot.audit import Audit
 from bot.db import Database, open_database
 from bot.retention import CHECKPOINT_TABLES, prune
@@ -127,16 +127,16 @@ def test_prune_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert audit_cli.prune(["--older-than", "1d"], env={}) == 2  # no database: none created
+    assert prune_cli.main(["--older-than", "1d"], env={}) == 2  # no database: none created
     assert "DATABASE_URL is not set" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     database = open_database(url)
     seed(database)
     database.close()
-    code = audit_cli.prune(["--older-than", "1d", "--dry-run"], env={"DATABASE_URL": url})
+    code = prune_cli.main(["--older-than", "1d", "--dry-run"], env={"DATABASE_URL": url})
     assert code == 0
     assert capsys.readouterr().out.startswith("prune: would delete: ")
-    assert audit_cli.prune(["--older-than", "1d"], env={"DATABASE_URL": url}) == 0
+    assert prune_cli.main(["--older-than", "1d"], env={"DATABASE_URL": url}) == 0
     said = capsys.readouterr().out
     assert "runs 2" in said and "audit" not in said  # the two that ended (in 1970); not waiting
