@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -182,3 +184,23 @@ def test_try_runs_a_module_entry_with_settings_from_the_env_file(tmp_path: Path)
     code = try_cli.main(["mailer", "hello"], stdin=io.StringIO("a\n"), stdout=out, env=env)
     assert code == 0, out.getvalue()
     assert "sent: {'type': 'approve'" in out.getvalue()
+
+
+def test_the_bot_reads_the_env_file_before_its_settings(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "graphs").symlink_to(root / "graphs")
+    config = json.loads((root / "langgraph.json").read_text())
+    (tmp_path / "langgraph.json").write_text(json.dumps({**config, "env": ".env"}))
+    write(tmp_path, ".env", "SLACK_SIGNING_SECRET=from-file\nPORT=70000\n")
+    environ = {"PATH": os.environ.get("PATH", ""), "SLACK_BOT_TOKEN": "xoxb-1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # The secret came from the file (else it would be the error); so did the bad port.
+    assert done.returncode == 2
+    assert done.stderr.strip() == "Configuration error: PORT: 70000 is not a TCP port (1-65535)"
