@@ -16,6 +16,7 @@ from bot.audit import Audit
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.driver import Driver
+from bot.effect_slots import EffectSlots
 from bot.effect_trail import EffectTrail
 from bot.effects import Ledger
 from bot.engine import Engine
@@ -100,6 +101,8 @@ def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
         settings.email_from,
         settings.webhook_allowlist,
         webhook_idempotent=settings.webhook_idempotent,
+        webhook_deadline=settings.webhook_deadline,
+        slots=EffectSlots(settings.webhook_slots).take,
     )
 
 

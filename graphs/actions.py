@@ -12,13 +12,14 @@ import json
 import re
 import smtplib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import urlparse
 
 from graphs.addresses import Allowlist, parse_target
-from graphs.outbound import Outbound, Refused
+from graphs.outbound import DEADLINE, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
 
 Risk = Literal["low", "medium", "high"]
@@ -177,12 +178,17 @@ def default_registry(
     webhook_allowlist: Allowlist | None = None,
     outbound: Outbound | None = None,
     webhook_idempotent: Allowlist | None = None,
+    webhook_deadline: float = DEADLINE,
+    slots: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> ActionRegistry:
     """``outbound``: how ``call_webhook`` and ``check_url`` reach out (tests inject a resolver
-    and connector); by default the real network, guarded, with ``webhook_allowlist``.
+    and connector); by default the real network, guarded, with ``webhook_allowlist``, each call
+    within ``webhook_deadline`` seconds in all and holding one of ``slots`` while it runs.
     ``webhook_idempotent``: origins whose webhooks honour ``Idempotency-Key``."""
     if outbound is None:
-        outbound = Outbound(webhook_allowlist or Allowlist())
+        outbound = Outbound(
+            webhook_allowlist or Allowlist(), deadline=webhook_deadline, slots=slots
+        )
     idempotent = declared_idempotent(webhook_idempotent or Allowlist())
     return ActionRegistry(
         [

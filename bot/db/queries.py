@@ -172,6 +172,12 @@ UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(n
 WHERE key = %(key)s AND status = 'retry' AND (retry_at IS NULL OR retry_at <= %(now)s)
 RETURNING attempts
 """
+# A try that found no free slot sent nothing: back to "retry", due now, the try not counted.
+UNBEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s,
+                   updated_at = %(now)s
+WHERE key = %(key)s AND status = 'started'
+"""
 FINISH_EFFECT = """
 UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,
                    retry_at = %(retry_at)s
