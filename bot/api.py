@@ -66,6 +66,7 @@ class Api:
     approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
     # Each decision holds a database connection for its lock while it needs others: at most
     # this many at once, so a burst of calls cannot take every connection of the pool.
+    decide_wait: float = DECIDE_WAIT  # then a 503: the call may simply come again
     deciding: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
     )
@@ -203,10 +204,10 @@ class Api:
 
         # Held from the check to the vote, so two calls with one token cannot both pass it.
         key = f"api:{principal.name}:{approval.thread_id}"
-        if not self.deciding.acquire(timeout=DECIDE_WAIT):
-            raise LockBusy("the API's decisions", DECIDE_WAIT)
+        if not self.deciding.acquire(timeout=self.decide_wait):
+            raise LockBusy("the API's decisions", self.decide_wait)
         try:
-            with self.store.db.key_lock(key, DECIDE_WAIT):
+            with self.store.db.key_lock(key, self.decide_wait):
                 return self._vote(approval, decision, principal, by, tell, told)
         finally:
             self.deciding.release()

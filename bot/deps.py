@@ -77,6 +77,7 @@ class Deps:
 
     def close(self) -> None:
         self.worker.shutdown(wait=False)
+        self.engine.leases.stop()
         self.engine.runner.close()
         self.db.close()
 
