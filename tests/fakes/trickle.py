@@ -24,8 +24,11 @@ class Hit:
 
 
 class TrickleServer:
-    def __init__(self, every: float = 4.0) -> None:
+    def __init__(self, every: float = 4.0, answer: bytes = ANSWER, greet: bool = False) -> None:
+        """``greet``: speak first, as an SMTP server does (``answer`` its greeting)."""
         self.every = every
+        self.answer = answer
+        self.greet = greet
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.2)
         self._hits: list[Hit] = []
@@ -74,17 +77,17 @@ class TrickleServer:
             conn.settimeout(5)
             head = b""
             try:
-                while b"\r\n\r\n" not in head and len(head) < 65536:
+                while not self.greet and b"\r\n\r\n" not in head and len(head) < 65536:
                     chunk = conn.recv(4096)
                     if not chunk:
                         return
                     head += chunk
             except OSError:
                 return
-            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            line = head.split(b"\r\n", 1)[0].decode("latin-1") if head else "(greeted)"
             with self._lock:
                 self._hits.append(Hit(line, time.monotonic()))
-            for byte in ANSWER:
+            for byte in self.answer:
                 if self._stopped.wait(self.every):
                     return
                 try:
