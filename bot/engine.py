@@ -123,7 +123,7 @@ class Engine:
 
     # receiving ----------------------------------------------------------------
     def __post_init__(self) -> None:
-        self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
+        self.inbox = Inbox(self.store, self.worker, self.slack, self._decide, self.inbox_lease)
         self.runner.notify(self.settled)
         self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger)
         self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
@@ -195,6 +195,16 @@ class Engine:
                 break
         return self._counted(approval, decision, ballot, tell, background)
 
+    def _decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        channel: str | None,
+        received_at: float | None,
+        background: bool,
+    ) -> bool:
+        return self.decide(approval_id, decision, channel, received_at, background=background)
+
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
         edit that stands (even on a request whose own choices have no Approve, an answer)."""
@@ -242,7 +252,7 @@ class Engine:
         """Decide an unanswered request with its policy's safe default -- unless someone did
         answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
         for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
-            self.inbox.process(entry_id)
+            self.inbox.process(entry_id, background=True)
         current = self.store.get_approval(approval.id)
         if current is None or not current.pending:
             return False
