@@ -163,6 +163,10 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
         deps.engine.release()
         left = deps.worker.drain(EFFECT_GRACE)
         logger.warning("%d task(s) left unfinished; they are recorded for the next start", left)
+    if deps.settings.langsmith_project is not None:
+        from bot.traces import flush_traces
+
+        flush_traces()
     deps.db.close()
     logger.info("stopped")
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from bot.blocks import notices
+from bot.blocks.card import trace_link
 from bot.blocks.text import escape
 from bot.db import Database
 from bot.effects import Ledger
@@ -15,35 +16,44 @@ from bot.signing import Signing
 from bot.slack import Slack
 from bot.store import Store
 from bot.timeline import PlannedJob
+from bot.traces import TraceLinks
 
 logger = logging.getLogger(__name__)
 
 
 class Cards:
     def __init__(
-        self, store: Store, slack: Slack, signing: Signing, db: Database, ledger: Ledger
+        self,
+        store: Store,
+        slack: Slack,
+        signing: Signing,
+        db: Database,
+        ledger: Ledger,
+        links: TraceLinks | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
         self.signing = signing
         self.db = db
         self.ledger = ledger
+        self.links = links or TraceLinks(None)
 
     def post(self, approval: Approval) -> None:
         progress, edit = self.signing.progress(approval)
         channel, ts = self.slack.post_card(approval, self.notes(approval), progress, edit)
         self.store.set_card(approval.id, channel, ts)
 
-    def ensure(self, thread_id: str, approval_id: str) -> None:
-        """Post a pending request's card if it still has none (Slack refused, or a crash)."""
-        with self.db.key_lock(thread_id):
-            approval = self.store.get_approval(approval_id)
-            if approval is not None and approval.pending and approval.ts is None:
-                self.post(approval)
-
     def notes(self, approval: Approval) -> tuple[str, ...]:
-        """Deadline and escalation lines for a pending card."""
-        return notices.card_notes(self.store.jobs_for(approval.id))
+        """Deadline and escalation lines for a pending card, and its trace when traced."""
+        return notices.card_notes(self.store.jobs_for(approval.id)) + self.trace_link(approval)
+
+    def trace_link(self, approval: Approval) -> tuple[str, ...]:
+        """The trace of the step that asked (LangSmith), when tracing is on."""
+        if not self.links.enabled:
+            return ()
+        run = self.store.get_run(approval.thread_id)
+        url = self.links.url(run.trace_id if run else None)
+        return (trace_link(url),) if url else ()
 
     def draw(self, approval: Approval) -> None:
         """Redraw the card: pending with its deadlines and sign-off so far, or decided."""

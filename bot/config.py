@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.durations import parse_duration
 from bot.principals import Principal, read_principals
+from bot.traces import traced_project
 from graphs.addresses import Allowlist
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -64,6 +65,9 @@ class Settings:
     admins: tuple[str, ...] = ()  # ADMINS: may see, cancel and retry every run
     log_format: str = "text"
     langgraph: ServerSettings | None = None  # graphs run on a LangGraph Server, not in-process
+    # LANGSMITH_TRACING (and LANGSMITH_PROJECT): the LangSmith project runs are traced to, or
+    # None when tracing is off (bot.traces)
+    langsmith_project: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -201,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         smtp_url=env.get("SMTP_URL", "").strip() or None,
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
         api_principals=_api_principals(env),
+        langsmith_project=traced_project(env),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
         langgraph=_server(env),
         webhook_allowlist=webhook_allowlist(env),

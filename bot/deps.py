@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from slack_sdk import WebClient
 from starlette.routing import Route
 
 from bot.access import Access
@@ -36,6 +37,7 @@ from bot.server_runner import ServerRunner
 from bot.signing import Signing
 from bot.slack import Slack, make_client
 from bot.store import Store
+from bot.traces import langsmith_links
 from bot.webhook import hook_for, webhook_key, webhook_route
 from bot.worker import Worker
 from graphs.actions import ActionRegistry, default_registry
@@ -133,11 +135,17 @@ def build_deps(
     metrics = Metrics()
     metrics.count_pending(store.count_pending)
     failed = metrics.slack_errors.labels
-    slack = Slack(
-        make_client(
-            settings.slack_bot_token, settings.slack_api_url, failed=lambda m: failed(m).inc()
+
+    def client(retry_server_errors: bool = True) -> WebClient:
+        return make_client(
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            failed=lambda m: failed(m).inc(),
+            retry_server_errors=retry_server_errors,
         )
-    )
+
+    # Cards back off per request (bot.card_posts), so their client does not wait out 5xx itself.
+    slack = Slack(client(), cards=client(retry_server_errors=False))
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
     ledger = Ledger(db, clock, observe=trail, base=settings.retry_after)
@@ -191,6 +199,8 @@ def build_deps(
         driver=Driver(runner, registry),
         journal=Journal(audit, metrics),
         stale_after=settings.retry_after,
+        links=langsmith_links(settings.langsmith_project),
+        card_retry_after=settings.scheduler_tick,
     )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.

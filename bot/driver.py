@@ -18,6 +18,7 @@ from bot.outputs import inputs_for, report_of
 from bot.registry import RegisteredGraph
 from bot.review import Pending, Resume, Review, Stop, Update
 from bot.runner import Runner, RunState
+from bot.traces import Trace
 
 MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph looping on itself
 
@@ -33,22 +34,40 @@ class Driver:
             return adapters.Context(graph)
         return adapters.Context(graph, registered.settings, registered.tools)
 
-    def start(self, graph: str, thread_id: str, request: str, requester: str, channel: str):
+    # ``trace``: the labels of the invocation (bot.traces); a follow-up invocation made here (a
+    # skipped breakpoint, a carried-over answer) gets the same labels under a new id.
+    def start(
+        self,
+        graph: str,
+        thread_id: str,
+        request: str,
+        requester: str,
+        channel: str,
+        trace: Trace | None = None,
+    ) -> RunState:
         registered = self.graphs.get(graph)
         key = registered.input_key if registered else "request"
         declared = registered.state_keys if registered else ()
         inputs = inputs_for(declared, key, request, requester, channel)
-        return self.past_skipped(graph, thread_id, self.runner.start(graph, thread_id, inputs))
+        state = self.runner.start(graph, thread_id, inputs, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
 
-    def proceed(self, graph: str, thread_id: str) -> RunState:
-        return self.past_skipped(graph, thread_id, self.runner.proceed(graph, thread_id))
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState:
+        state = self.runner.proceed(graph, thread_id, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
 
     def report(self, graph: str, state: RunState) -> str:
         registered = self.graphs.get(graph)
         return report_of(state.values, registered.settings.output if registered else None)
 
     def answer(
-        self, graph: str, thread_id: str, pending: Pending, review: Review, decision: Decision
+        self,
+        graph: str,
+        thread_id: str,
+        pending: Pending,
+        review: Review,
+        decision: Decision,
+        trace: Trace | None = None,
     ) -> RunState | Stop:
         """Send a decision back to LangGraph; a :class:`Stop` when it ends the run here."""
         context = self.context(graph)
@@ -58,15 +77,21 @@ class Driver:
         if isinstance(answer, Update):
             if answer.values is not None:
                 self.runner.update(graph, thread_id, answer.values, answer.as_node)
-            state = self.runner.proceed(graph, thread_id)
+            state = self.runner.proceed(graph, thread_id, trace)
         else:
-            state = self.runner.resume(graph, thread_id, {pending.id: answer.value})
+            state = self.runner.resume(graph, thread_id, {pending.id: answer.value}, trace)
         if pending.breakpoint == "before" and not context.settings.ask_twice:
-            state = self._carry_over(graph, thread_id, pending.node, decision, state)
-        return self.past_skipped(graph, thread_id, state)
+            state = self._carry_over(graph, thread_id, pending.node, decision, state, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
 
     def _carry_over(
-        self, graph: str, thread_id: str, node: str, decision: Decision, state: RunState
+        self,
+        graph: str,
+        thread_id: str,
+        node: str,
+        decision: Decision,
+        state: RunState,
+        trace: Trace | None,
     ) -> RunState:
         """The node a reviewer just let run asks for a decision at once: it is the same
         decision, so answer it rather than ask the same person twice."""
@@ -78,13 +103,17 @@ class Driver:
             if not isinstance(answer, Resume):
                 return state
             answers[pending.id] = answer.value
-        return self.runner.resume(graph, thread_id, answers) if answers else state
+        if not answers:
+            return state
+        return self.runner.resume(graph, thread_id, answers, trace and trace.again())
 
-    def past_skipped(self, graph: str, thread_id: str, state: RunState) -> RunState:
+    def past_skipped(
+        self, graph: str, thread_id: str, state: RunState, trace: Trace | None = None
+    ) -> RunState:
         """With ``breakpoints: skip`` the graph's static breakpoints ask nobody."""
         settings = self.context(graph).settings
         for _ in range(MAX_SKIPPED):
             if state.breakpoint is None or settings.breakpoints != "skip":
                 break
-            state = self.runner.proceed(graph, thread_id)
+            state = self.runner.proceed(graph, thread_id, trace and trace.again())
         return state

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
-from bot import adapters
+from bot import adapters, traces
 from bot.blocks import notices
 from bot.blocks.card import outcome_line
 from bot.blocks.text import safe
+from bot.card_posts import CardPosts
 from bot.cards import Cards
 from bot.db import Database, LockBusy
 from bot.driver import Driver
@@ -62,6 +63,8 @@ class Engine:
     journal: Journal
     stale_after: float = 60.0
     inbox_lease: float = 30.0
+    links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
+    card_retry_after: float = 30.0  # a failed card's first backoff (the scheduler's tick)
     # Seconds a click's check waits for its run's lock before it goes on without (it comes
     # before a modal opens, and a trigger_id lives 3 s).
     quick_lock: float = 1.0
@@ -99,10 +102,16 @@ class Engine:
                 if not state.started:
                     self.journal.started(run)
                     state = self.driver.start(
-                        run.graph, thread_id, run.request, run.requester, run.channel
+                        run.graph,
+                        thread_id,
+                        run.request,
+                        run.requester,
+                        run.channel,
+                        self._traced(run, traces.for_start(run)),
                     )
                 elif state.stuck or (again and state.failed):
-                    state = self.driver.proceed(run.graph, thread_id)
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, thread_id, trace)
                 if state.failed:
                     raise RunFailed(state.failed)
                 self._publish(run, state)
@@ -125,7 +134,16 @@ class Engine:
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store, self.worker, self.slack, self._decide, self.inbox_lease)
         self.runner.notify(self.settled)
-        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger)
+        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
+        self.card_posts = CardPosts(
+            self.store,
+            self.cards,
+            self.slack,
+            self.db,
+            self.ledger,
+            self.journal,
+            self.card_retry_after,
+        )
         self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
         self.sweeper = Sweeper(self.worker, self.db)
 
@@ -390,7 +408,8 @@ class Engine:
                 if state.waiting_on(approval.interrupt_id):
                     state = self._answer(run, approval, approval.decision)
                 elif state.stuck:
-                    state = self.driver.proceed(run.graph, run.thread_id)
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, run.thread_id, trace)
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
@@ -423,7 +442,14 @@ class Engine:
     def _answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
         pending = adapters.pending_of(approval.interrupt_id, approval.payload)
         review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
-        return self.driver.answer(run.graph, run.thread_id, pending, review, decision)
+        trace = self._traced(run, traces.for_resume(run, approval.id, decision))
+        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
+
+    def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
+        """Label an invocation; with tracing on, remember its trace for the card's link."""
+        if self.links.enabled:
+            self.store.set_trace(run.thread_id, trace.id)
+        return trace
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
@@ -434,9 +460,10 @@ class Engine:
         hand = self.sweeper.hand
         for entry in self.store.open_inbox(min(age, self.inbox_lease)):
             hand(f"click:{entry}", None, partial(self.inbox.process, entry))
-        for approval in self.store.cardless(age):
-            finish = partial(self.cards.ensure, approval.thread_id, approval.id)
-            hand(f"card:{approval.id}", approval.thread_id, finish)
+        # Each card on its own backoff, a few per channel (bot.card_posts).
+        posts = self.card_posts
+        for approval in self.store.cards_due(age, posts.limit, posts.per_channel):
+            hand(f"card:{approval.id}", approval.thread_id, partial(posts.ensure, approval))
         for approval in self.store.unapplied(age):
             hand(f"decision:{approval.id}", approval.thread_id, partial(self._apply, approval))
         for run in self.store.stale_runs(age):
@@ -454,6 +481,7 @@ class Engine:
             return
         context = self.driver.context(run.graph)
         asks = False  # does anything wait for a person (else the run is on the move)
+        refused = False  # Slack refused a card for good: the run is closed as failed
         for pending in state.pending:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
@@ -466,14 +494,20 @@ class Engine:
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
                 self.journal.requested(approval)
-            asks = asks or approval.pending
             if approval.pending and approval.ts is None:
-                try:
-                    self.cards.post(approval)
-                except Exception:  # Slack is away or refused: the recovery sweep posts it
-                    logger.exception("card for request %s not posted yet", approval.id)
-            elif approval.applied_at is not None and not state.running:
-                self._lost(approval)
+                # Not posted for now: the recovery sweep tries again after a backoff.
+                outcome = self.card_posts.post(approval)
+                refused = refused or outcome == "refused"
+                asks = asks or outcome != "refused"
+            elif approval.status == "failed":  # its card was refused before (a Retry)
+                self.store.set_run_status(run.thread_id, "failed")
+                refused = True
+            else:
+                asks = asks or approval.pending
+                if approval.applied_at is not None and not state.running:
+                    self._lost(approval)
+        if refused:  # closed as failed with its request (bot.card_posts), requester told
+            return
         self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
 
     def _lost(self, approval: Approval) -> None:
@@ -481,7 +515,9 @@ class Engine:
         graph (a runner that lost it; the graph's own checkpoint is the proof), so it goes back
         to the decisions the recovery sweep applies. (One not yet applied is :meth:`apply`'s
         already, and a run with nothing to ask anybody stays "running", which the stale-run
-        sweep looks at.)"""
+        sweep looks at.) A request whose card Slack refused has no decision: never lost."""
+        if approval.status == "failed":
+            return
         logger.warning("request %s: the graph never had its decision; applying it", approval.id)
         self.store.reopen_apply(approval.id)
 

@@ -60,6 +60,18 @@ class Journal:
     def escalated(self, approval: Approval, level: int) -> None:
         self.audit.record("escalated", approval.thread_id, "scheduler", approval.id, level=level)
 
+    def card_retry(self, approval: Approval, attempt: int, wait: float, error: str) -> None:
+        """A card post failed for now; the next try waits ``wait`` seconds at least."""
+        detail = {"attempt": attempt, "wait": round(wait, 1), "error": error[:500]}
+        self.audit.record("card_retry", approval.thread_id, "bot", approval.id, **detail)
+        self.metrics.card_retries.inc()
+
+    def card_refused(self, approval: Approval, error: str, attempt: int) -> None:
+        """Slack refused a card for good: the request is closed as failed, never tried again."""
+        detail = {"error": error, "attempt": attempt}
+        self.audit.record("card_refused", approval.thread_id, "bot", approval.id, **detail)
+        self.metrics.cards_given_up.labels(error=error).inc()
+
     def done(self, run: Run) -> None:
         self.audit.record("done", run.thread_id, "bot")
 

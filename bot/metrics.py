@@ -47,6 +47,17 @@ class Metrics:
             ["method"],
             registry=self.registry,
         )
+        self.card_retries = Counter(
+            "approval_card_retries",
+            "Card posts that failed for now and wait out a backoff before the next try",
+            registry=self.registry,
+        )
+        self.cards_given_up = Counter(
+            "approval_cards_given_up",
+            "Cards Slack refused for good (the request closed as failed), by Slack's error",
+            ["error"],
+            registry=self.registry,
+        )
         self.scheduler_lag = Gauge(
             "scheduler_lag_seconds",
             "How late the latest scheduler job ran after it fell due",

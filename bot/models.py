@@ -129,6 +129,7 @@ class Approval:
     stage: int = 0  # the stage of ``signoff`` being signed now
     thread_ts: str | None = None  # a later round's card sits in the thread of the run's first
     version: int = 1  # of what is being signed: each edit of a counted request makes a new one
+    card_attempts: int = 0  # card posts that failed so far (bot.card_posts)
 
     @property
     def pending(self) -> bool:
@@ -172,6 +173,7 @@ class Approval:
             stage=int(row.get("stage") or 0),
             thread_ts=row.get("thread_ts"),
             version=int(row.get("version") or 1),
+            card_attempts=int(row.get("card_attempts") or 0),
         )
 
 
@@ -232,6 +234,7 @@ class Run:
     result: str | None
     created_at: float
     updated_at: float
+    trace_id: str | None = None  # its latest invocation's trace (bot.traces)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:

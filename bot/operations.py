@@ -60,7 +60,9 @@ class Operations:
             for a in approvals
             if a.pending
         }
-        return runs.status_text(run, approvals, waits_for, self.audit.for_run(run.thread_id))
+        trace = self.engine.links.url(run.trace_id)
+        events = self.audit.for_run(run.thread_id)
+        return runs.status_text(run, approvals, waits_for, events, trace)
 
     def audit_of(self, text: str, user: str) -> str:
         run = self.find(text, user)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from langgraph.types import Command
 
 from bot.review import Pending
+from bot.traces import Trace
 
 # Where LangGraph records what the last breakpoint saw (private in langgraph 1.x, so not imported).
 INTERRUPT = "__interrupt__"
@@ -69,11 +70,16 @@ class Runner(Protocol):
 
     def close(self) -> None: ...
 
-    def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState: ...
+    # ``trace``: what the invocation is labelled with in LangSmith (bot.traces).
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
+    ) -> RunState: ...
 
-    def proceed(self, graph: str, thread_id: str) -> RunState: ...
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState: ...
 
-    def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState: ...
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
+    ) -> RunState: ...
 
     def update(
         self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
@@ -96,20 +102,25 @@ class InProcessRunner:
     def close(self) -> None:
         pass
 
-    def _invoke(self, graph: str, thread_id: str, value: Any) -> RunState:
+    def _invoke(self, graph: str, thread_id: str, value: Any, trace: Trace | None) -> RunState:
         # durability="sync": every step is on disk before the next starts, so a crash loses
         # nothing a person already decided.
-        self.graphs[graph].invoke(value, _config(thread_id), durability="sync")
+        config = {**(trace.config() if trace else {}), **_config(thread_id)}
+        self.graphs[graph].invoke(value, config, durability="sync")
         return self.state(graph, thread_id)
 
-    def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState:
-        return self._invoke(graph, thread_id, inputs)
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
+        return self._invoke(graph, thread_id, inputs, trace)
 
-    def proceed(self, graph: str, thread_id: str) -> RunState:
-        return self._invoke(graph, thread_id, None)
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState:
+        return self._invoke(graph, thread_id, None, trace)
 
-    def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState:
-        return self._invoke(graph, thread_id, Command(resume=answers))
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
+        return self._invoke(graph, thread_id, Command(resume=answers), trace)
 
     def update(
         self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None

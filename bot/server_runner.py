@@ -27,6 +27,7 @@ from langgraph_sdk.errors import APIStatusError, ConflictError, NotFoundError
 
 from bot.review import Pending
 from bot.runner import RunFailed, RunnerBusy, RunnerUnavailable, RunState, Settled
+from bot.traces import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ class ServerRunner:
     def notify(self, settled: Settled) -> None:
         self._settled = settled
 
-    def start(self, graph: str, thread_id: str, inputs: dict[str, Any]) -> RunState:
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
         with self._calling():
             self.client.threads.create(
                 thread_id=server_thread(thread_id),
@@ -73,16 +76,18 @@ class ServerRunner:
                 graph_id=graph,
                 metadata={"bot_thread": thread_id},
             )
-        return self._run(graph, thread_id, input=inputs)
+        return self._run(graph, thread_id, trace, input=inputs)
 
-    def proceed(self, graph: str, thread_id: str) -> RunState:
-        return self._run(graph, thread_id, input=None)
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState:
+        return self._run(graph, thread_id, trace, input=None)
 
-    def resume(self, graph: str, thread_id: str, answers: dict[str, Any]) -> RunState:
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
         """Raises :class:`RunnerBusy` when another run holds the thread (a decision given while
         the one before it is still being carried out): this one is resumed once it settles."""
         try:
-            return self._run(graph, thread_id, twin_ok=False, command={"resume": answers})
+            return self._run(graph, thread_id, trace, twin_ok=False, command={"resume": answers})
         except ConflictError as exc:
             self.watch(thread_id)
             raise RunnerBusy(f"thread {thread_id} has a run under way") from exc
@@ -157,9 +162,17 @@ class ServerRunner:
                     self.settled(thread_id)
 
     # calls ------------------------------------------------------------------------
-    def _run(self, graph: str, thread_id: str, twin_ok: bool = True, **what: Any) -> RunState:
+    def _run(
+        self,
+        graph: str,
+        thread_id: str,
+        trace: Trace | None,
+        twin_ok: bool = True,
+        **what: Any,
+    ) -> RunState:
         """``twin_ok``: a run already under way on the thread does the same work (a start or a
-        continue after a crash), so it is the one to wait for; else the conflict is raised."""
+        continue after a crash), so it is the one to wait for; else the conflict is raised.
+        ``trace``: its metadata goes with the run (the server traces it itself)."""
         remote = server_thread(thread_id)
         with self._calling():
             try:
@@ -169,6 +182,7 @@ class ServerRunner:
                     webhook=self.hook(thread_id) if self.hook else None,
                     multitask_strategy="reject",
                     durability="sync",
+                    metadata=dict(trace.metadata) if trace else None,
                     **what,
                 )
             except ConflictError:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
@@ -33,28 +34,49 @@ class _Counted(WebClient):
             raise
 
 
+# Slack's answers to chat.postMessage that the same post would get again, whenever it is tried:
+# the conversation does not exist for the bot (a DM between people, a private channel), the bot
+# is not in it, it is archived, or the blocks are not valid.
+REFUSALS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_blocks_too_long"}
+)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Slack's error code when ``exc`` is a permanent refusal of a post (see ``REFUSALS``)."""
+    if not isinstance(exc, SlackApiError):
+        return None
+    error = exc.response.get("error") if exc.response is not None else None
+    return str(error) if error in REFUSALS else None
+
+
 def make_client(
-    token: str, base_url: str, timeout: int = 15, failed: Callable[[str], None] | None = None
+    token: str,
+    base_url: str,
+    timeout: int = 15,
+    failed: Callable[[str], None] | None = None,
+    retry_server_errors: bool = True,
 ) -> WebClient:
-    """``failed`` hears the method of every call that fails (for the metrics)."""
+    """``failed`` hears the method of every call that fails (for the metrics);
+    ``retry_server_errors=False``: a 5xx is the caller's to retry (card posts back off on their
+    own, so one card's failing channel never holds up the next card's post)."""
     client = _Counted(token=token, base_url=base_url, timeout=timeout)
     if failed is not None:
         client.failed = failed
     # slack_sdk retries nothing unless told to: 429 (honouring Retry-After) and 5xx, where Slack
     # said it did nothing. Not connection resets: chat.postMessage is not idempotent, and a reset
     # after Slack posted would post twice; the bot's own sweeps retry what certainly failed.
-    client.retry_handlers.extend(
-        [
-            RateLimitErrorRetryHandler(max_retry_count=5),
-            ServerErrorRetryHandler(max_retry_count=3),
-        ]
-    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    if retry_server_errors:
+        client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=3))
     return client
 
 
 class Slack:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, cards: WebClient | None = None) -> None:
+        """``cards``: the client that posts approval cards (default ``client``)."""
         self.client = client
+        self.cards = cards or client
 
     def post_card(
         self,
@@ -64,7 +86,7 @@ class Slack:
         edit: Decision | None = None,
     ) -> tuple[str, str]:
         """Post a pending card (a later round of a run: in the thread of its first card)."""
-        response = self.client.chat_postMessage(
+        response = self.cards.chat_postMessage(
             channel=approval.channel,
             thread_ts=approval.thread_ts,
             text=card.summary_text(approval),
@@ -110,6 +132,11 @@ class Slack:
     def tell(self, channel: str, user: str, text: str) -> None:
         """An ephemeral note only ``user`` sees; ``text`` is trusted (built by us)."""
         self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    def dm(self, user: str, text: str) -> str:
+        """Our own text (already safe) to ``user`` in the bot's direct messages with them."""
+        text, _ = cut_escaped(text, MESSAGE_LIMIT)
+        return str(self.client.chat_postMessage(channel=user, text=text)["ts"])
 
     def reply(
         self,

@@ -65,6 +65,10 @@ class Store:
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
 
+    def set_trace(self, thread_id: str, trace_id: str) -> None:
+        """The run's latest invocation is traced as ``trace_id`` (bot.traces)."""
+        self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})
+
     def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
         now = self.clock()
         params = {"before": now - older_than, "now": now, "limit": limit}
@@ -307,9 +311,41 @@ class Store:
         rows = self.db.fetch_all(q.RESET_APPLY, {"thread_id": thread_id})
         return [Approval.from_row(r) for r in rows]
 
-    def cardless(self, older_than: float, limit: int = 50) -> list[Approval]:
-        rows = self.db.fetch_all(q.CARDLESS, {"before": self.clock() - older_than, "limit": limit})
-        return [Approval.from_row(r) for r in rows]
+    # cards: posting them, and what Slack said --------------------------------------
+    def cards_due(
+        self, older_than: float, limit: int = 50, per_channel: int = 10
+    ) -> list[Approval]:
+        """Pending requests whose card is to be posted now, at most ``per_channel`` a channel:
+        those whose last try failed and whose backoff has passed, and those never tried that
+        are older than ``older_than`` (a crash came before their first post)."""
+        now = self.clock()
+        params = {
+            "now": now,
+            "before": now - older_than,
+            "limit": limit,
+            "per_channel": per_channel,
+        }
+        return [Approval.from_row(r) for r in self.db.fetch_all(q.CARDS_DUE, params)]
+
+    def card_retry(self, approval_id: str, due_at: float) -> int:
+        """A card post failed for now; returns how many have failed (0: the request was posted
+        or closed meanwhile, and nothing changed)."""
+        row = self.db.fetch_one(q.CARD_RETRY, {"id": approval_id, "due_at": due_at})
+        return int(row["card_attempts"]) if row else 0
+
+    def card_refused(self, approval_id: str, reason: str) -> Approval | None:
+        """Slack refused a pending request's card for good: close the request as failed, drop
+        its reminders and expiry, and mark its run failed, in one transaction. None when the
+        request was no longer pending without a card (nothing changed)."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = tx.fetch_one(q.CARD_REFUSED, {"id": approval_id, "now": now})
+            if row is None:
+                return None
+            tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
+            params = {"thread_id": row["thread_id"], "result": reason, "now": now}
+            tx.execute(q.RUN_CARD_REFUSED, params)
+        return Approval.from_row(row)
 
     def pending(self, limit: int = 100) -> list[Approval]:
         return [Approval.from_row(r) for r in self.db.fetch_all(q.PENDING, {"limit": limit})]

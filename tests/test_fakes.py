@@ -155,6 +155,36 @@ def test_auth_and_rate_limits(slack: FakeSlack, client: WebClient) -> None:
     assert http_error.value.read().decode().startswith("503")
 
 
+def test_channels_the_bot_cannot_post_in_are_refused_as_slack_refuses_them(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.set_channel("GSECRET", exists=False)  # private, or a DM between people
+    slack.set_channel("COUTSIDE", member=False)
+    slack.set_channel("COLD", archived=True)
+    assert error_of(lambda: client.chat_postMessage(channel="GSECRET", text="x")) == (
+        "channel_not_found"
+    )
+    assert error_of(lambda: client.chat_postMessage(channel="COUTSIDE", text="x")) == (
+        "not_in_channel"
+    )
+    assert error_of(lambda: client.chat_postMessage(channel="COLD", text="x")) == "is_archived"
+    assert error_of(lambda: client.conversations_info(channel="GSECRET")) == "channel_not_found"
+    assert client.conversations_info(channel="COUTSIDE")["channel"]["is_member"] is False
+    assert client.conversations_info(channel="COLD")["channel"]["is_archived"] is True
+    # Channels never set exist and have the bot in them, as every other test assumes.
+    assert client.chat_postMessage(channel="CANYOTHER", text="x")["ok"]
+    assert client.chat_postMessage(channel="U1", text="a DM")["channel"] == "DU1"
+
+
+def test_a_fault_can_be_aimed_at_one_channel(slack: FakeSlack, client: WebClient) -> None:
+    slack.fail_next("chat.postMessage", status=503, error="unavailable", channel="CFLAKY")
+    assert client.chat_postMessage(channel="CSTEADY", text="first")["ok"]
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="CFLAKY", text="second")
+    assert info.value.response.status_code == 503
+    assert client.chat_postMessage(channel="CFLAKY", text="third")["ok"]
+
+
 def test_directory_methods(slack: FakeSlack, client: WebClient) -> None:
     slack.usergroups["S1"] = ["U1", "U2"]
     assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]

@@ -52,6 +52,11 @@ def when(epoch: float) -> str:
     return f"<!date^{int(epoch)}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def trace_link(url: str) -> str:
+    """A link to a LangSmith trace (its address is ours: no user text in it)."""
+    return f":mag: <{url}|View the trace>"
+
+
 def _mrkdwn(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
@@ -308,6 +313,8 @@ def outcome_line(approval: Approval) -> str:
         return f"📝 *Answered* by {by} at {at}"
     if approval.status == "cancelled":
         return f"🚫 *Cancelled* by {by} at {at}: the run was cancelled, nothing more runs"
+    if approval.status == "failed":  # bot.card_posts: Slack refused its card for good
+        return "⚠️ *Not posted*: Slack refused this request's card, so its run was closed as failed"
     if approval.status == "decided":
         label = _choice_label(approval)
         notes = f": {safe(d.message, 1000)[0]}" if d and d.message else ""

@@ -140,3 +140,39 @@ def server_away(requester: str, problem: str, decided: bool) -> str:
         f"<@{requester}> :hourglass: Your run is recorded, but {detail}. It starts once the "
         "server answers again."
     )
+
+
+def card_refused(approval: Approval, error: str) -> str:
+    """To the requester: Slack will never take this request's card, so the run is closed as
+    failed; why, and what to do about it. ``error``: Slack's code (``bot.slack.REFUSALS``)."""
+    channel = approval.channel
+    # A direct message is named in words: <#D…> shows nothing useful to the reader.
+    where = "the conversation you started it in" if channel[:1] == "D" else f"<#{channel}>"
+    head = (
+        f"<@{approval.requester}> :warning: I couldn't post the approval card for your run "
+        f"`{approval.thread_id[:8]}` in {where}"
+    )
+    closed = " So the run is closed as failed: nothing was decided or done."
+    if error in ("channel_not_found", "not_in_channel"):
+        if channel[:1] == "D":
+            why = ": I can't post in a direct message between people."
+            fix = (
+                " Start it again with `/agent` in a channel I'm in, or ask an admin to set "
+                "`APPROVALS_CHANNEL` to one."
+            )
+        else:
+            why = ": I'm not a member of that channel (or can't see it)."
+            fix = (
+                " Invite me with `/invite @` followed by my name there, or ask an admin to set "
+                "`APPROVALS_CHANNEL` to a channel I'm in, then start it again with `/agent`."
+            )
+    elif error == "is_archived":
+        why = ": that channel is archived."
+        fix = (
+            " Start it again with `/agent` in a channel that is in use, or ask an admin to set "
+            "`APPROVALS_CHANNEL` to one."
+        )
+    else:
+        why = f": Slack refused the card itself (`{safe(error, 60)[0]}`)."
+        fix = " That is a problem in the bot or its graph: please tell whoever runs the bot."
+    return head + why + closed + fix

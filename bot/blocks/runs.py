@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.audit import Event
-from bot.blocks.card import kind_of, outcome_line, when
+from bot.blocks.card import kind_of, outcome_line, trace_link, when
 from bot.blocks.text import escape, safe
 from bot.models import Approval, Run, Waiting
 
@@ -48,9 +48,14 @@ def pending_text(approvals: Sequence[Approval], now: float) -> str:
 
 
 def status_text(
-    run: Run, approvals: Sequence[Approval], waits_for: dict[str, str], events: Sequence[Event]
+    run: Run,
+    approvals: Sequence[Approval],
+    waits_for: dict[str, str],
+    events: Sequence[Event],
+    trace_url: str | None = None,
 ) -> str:
-    """``waits_for``: approval id -> who may decide it, for the pending ones."""
+    """``waits_for``: approval id -> who may decide it, for the pending ones; ``trace_url``:
+    its latest step's trace, when tracing is on."""
     request, _ = safe(run.request, 300)
     lines = [
         f"*Run `{run.thread_id[:8]}`* ({escape(run.graph)}), started by <@{run.requester}> "
@@ -68,6 +73,8 @@ def status_text(
     if run.status in ("done", "failed") and run.result:
         result, _ = safe(run.result, 500)
         lines.append(f"Result: {result}")
+    if trace_url:
+        lines.append(trace_link(trace_url))
     if events:
         lines.append("*Timeline*")
         lines.extend(timeline(events))

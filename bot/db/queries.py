@@ -20,6 +20,7 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
+SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
 # Cancelling: the run is marked first, in the transaction that closes its requests, so a
 # claim that lands after it finds the run cancelled (see CLAIM).
 CANCEL_RUN = """
@@ -132,9 +133,11 @@ WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s
   AND apply_attempts < %(max_attempts)s
 ORDER BY decided_at LIMIT %(limit)s
 """
+# Never a request whose card Slack refused ('failed'): it has no decision to apply.
 REOPEN_APPLY = """
 UPDATE approvals SET applied_at = NULL, apply_attempts = 0
-WHERE id = %(id)s AND applied_at IS NOT NULL AND status NOT IN ('pending', 'cancelled')
+WHERE id = %(id)s AND applied_at IS NOT NULL
+  AND status NOT IN ('pending', 'cancelled', 'failed')
 """
 # ``apply_attempts`` counts against the limit (an attempt that never reached the agent is
 # taken back); ``apply_fence`` only ever grows: each attempt's fencing token.
@@ -152,9 +155,39 @@ UPDATE approvals SET apply_attempts = 0
 WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
 RETURNING *
 """
-CARDLESS = """
-SELECT * FROM approvals WHERE status = 'pending' AND ts IS NULL AND created_at < %(before)s
-ORDER BY created_at LIMIT %(limit)s
+# Cards to post now: pending, not posted, and due -- a card that failed waits out its backoff
+# (``card_due_at``); one never tried yet is left a while to the run that asked for it. At most
+# ``per_channel`` a channel, so one channel's cards that keep failing never take the room of
+# another's (the LIMIT is what is left for everyone).
+CARDS_DUE = """
+SELECT * FROM (
+    SELECT a.*, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY card_due_at, created_at) AS nth
+    FROM approvals a
+    WHERE status = 'pending' AND ts IS NULL AND card_due_at <= %(now)s
+      AND (card_attempts > 0 OR created_at < %(before)s)
+) due
+WHERE nth <= %(per_channel)s
+ORDER BY card_due_at, created_at LIMIT %(limit)s
+"""
+# A card post that failed for now: tried again once ``due_at`` has passed.
+CARD_RETRY = """
+UPDATE approvals SET card_attempts = card_attempts + 1, card_due_at = %(due_at)s
+WHERE id = %(id)s AND status = 'pending' AND ts IS NULL
+RETURNING card_attempts
+"""
+# Slack refuses the card for good (no such channel, not a member, archived, bad blocks): the
+# request is closed as failed (applied, so no sweep resumes it; nothing to decide any more).
+CARD_REFUSED = """
+UPDATE approvals
+SET status = 'failed', decided_by = 'bot', decided_at = %(now)s, applied_at = %(now)s,
+    card_attempts = card_attempts + 1
+WHERE id = %(id)s AND status = 'pending' AND ts IS NULL
+RETURNING *
+"""
+# ... and so is its run, unless it already ended otherwise.
+RUN_CARD_REFUSED = """
+UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status NOT IN ('cancelled', 'done', 'stopped')
 """
 PENDING = "SELECT * FROM approvals WHERE status = 'pending' ORDER BY created_at LIMIT %(limit)s"
 COUNT_PENDING = "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'"

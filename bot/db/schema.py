@@ -209,6 +209,20 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         ],
     ),
     (
+        17,
+        [
+            # Each request's card posts: how many failed, and when the next may be tried
+            # (bot.card_posts). A card Slack keeps refusing for a while waits out its backoff
+            # instead of taking the sweep's room from the cards that can be posted.
+            "ALTER TABLE approvals ADD COLUMN card_attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE approvals ADD COLUMN card_due_at DOUBLE PRECISION NOT NULL DEFAULT 0",
+            # The sweep reads unposted cards by when they are due (replaces migration 11's).
+            "DROP INDEX IF EXISTS approvals_cardless",
+            """CREATE INDEX IF NOT EXISTS approvals_card_due ON approvals (card_due_at, created_at)
+                WHERE status = 'pending' AND ts IS NULL""",
+        ],
+    ),
+    (
         18,
         # While a worker steps a run it holds a lease on it, renewed by a heartbeat
         # (bot.leases): the stale-run sweep takes a run whose lease ran out, never one that is
@@ -220,5 +234,11 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # Each attempt at applying a decision gets a fencing token; only the latest may mark
         # the decision applied (bot.store.Store.mark_applied).
         ["ALTER TABLE approvals ADD COLUMN apply_fence INTEGER NOT NULL DEFAULT 0"],
+    ),
+    (
+        20,
+        # The trace of the run's latest invocation (bot.traces): its card and /agent status
+        # link to it when LangSmith tracing is on.
+        ["ALTER TABLE runs ADD COLUMN trace_id TEXT"],
     ),
 ]

@@ -7,8 +7,10 @@
         ack = slack.send_envelope("slash_commands", {...})
         [call] = slack.wait_for("chat.postMessage")
 
-Faults: ``fail_next`` (the next calls of a method), ``fail_randomly`` (a share of all calls, until
-``stop_failing``), ``set_latency`` and ``set_handler``.
+Faults: ``fail_next`` (the next calls of a method, or of a method to one channel),
+``fail_randomly`` (a share of all calls, until ``stop_failing``), ``set_latency`` and
+``set_handler``. ``set_channel`` makes a channel one the bot cannot see or write in, as Slack
+answers it (``channel_not_found``, ``not_in_channel``, ``is_archived``).
 
 Method semantics live in ``slack_api.py``, Block Kit limits in ``blockkit.py`` and the WebSocket
 server in ``slack_socket.py``; this module adds HTTP, auth, recording and fault injection.
@@ -64,6 +66,7 @@ class _Fault:
     error: str
     retry_after: int | None
     hang: float = 0.0  # TIMEOUT: seconds to hold the call before doing it
+    channel: str | None = None  # only calls to this channel (fail_next(channel=...))
 
 
 @dataclass
@@ -181,7 +184,8 @@ class FakeSlack(Service):
         )
 
     def reset(self) -> None:
-        """Forget calls, messages, views, triggers, faults, latencies and custom handlers."""
+        """Forget calls, messages, views, triggers, faults, latencies, custom handlers and
+        channels set with :meth:`set_channel`."""
         with self._lock:
             self._calls.clear()
             self._faults.clear()
@@ -189,6 +193,8 @@ class FakeSlack(Service):
             self._latency.clear()
             self._handlers.clear()
         self.workspace.clear()
+        with self.workspace.lock:
+            self.workspace.access.clear()
 
     # ---------------------------------------------------------- workspace
 
@@ -250,15 +256,26 @@ class FakeSlack(Service):
         error: str = "ratelimited",
         retry_after: int | None = 1,
         times: int = 1,
+        channel: str | None = None,
     ) -> None:
-        """The next ``times`` calls of ``method`` answer HTTP ``status`` with ``error``.
+        """The next ``times`` calls of ``method`` (with ``channel``: of those to that channel)
+        answer HTTP ``status`` with ``error``.
 
         4xx/200 answers carry ``{"ok": false, "error": error}``; 5xx answers a plain-text body
         like Slack's gateway does. ``Retry-After`` is sent when ``retry_after`` is not None.
         """
         with self._lock:
             queue = self._faults.setdefault(method, deque())
-            queue.extend([_Fault(status, error, retry_after)] * times)
+            queue.extend([_Fault(status, error, retry_after, channel=channel)] * times)
+
+    def set_channel(
+        self, channel: str, *, exists: bool = True, member: bool = True, archived: bool = False
+    ) -> None:
+        """How the bot stands in ``channel``: posts (and updates, ephemerals) there answer
+        ``channel_not_found`` when it does not exist for the bot, else ``is_archived``, else
+        ``not_in_channel``; ``conversations.info`` says the same. Channels never set exist and
+        have the bot as a member."""
+        self.workspace.set_channel(channel, exists=exists, member=member, archived=archived)
 
     def fail_randomly(
         self,
@@ -369,8 +386,7 @@ class FakeSlack(Service):
 
     def _answer(self, call: Call, parse_error: SlackError | None) -> HttpResponse:
         with self._lock:
-            faults = self._faults.get(call.method)
-            fault = faults.popleft() if faults else None
+            fault = _take_fault(self._faults.get(call.method), call.params.get("channel"))
             if fault is None and self._random is not None:
                 fault = self._random.draw(call.method)
             if fault is not None:
@@ -404,6 +420,17 @@ class FakeSlack(Service):
         if call.token in (self.bot_token, self.app_token):
             raise SlackError("not_allowed_token_type")
         raise SlackError("invalid_auth")
+
+
+def _take_fault(queue: deque[_Fault] | None, channel: Any) -> _Fault | None:
+    """The first queued fault that applies to a call to ``channel``, taken off the queue."""
+    if not queue:
+        return None
+    for fault in queue:
+        if fault.channel is None or fault.channel == channel:
+            queue.remove(fault)  # equal faults are alike: which copy goes does not matter
+            return fault
+    return None
 
 
 def _fault_response(fault: _Fault) -> HttpResponse:

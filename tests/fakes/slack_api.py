@@ -10,6 +10,7 @@ import itertools
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import blockkit
@@ -83,6 +84,13 @@ def _checked_view(params: Params, kind: str) -> Json:
     return view
 
 
+@dataclass(frozen=True)
+class ChannelAccess:
+    exists: bool = True
+    member: bool = True
+    archived: bool = False
+
+
 class SlackWorkspace:
     """Messages, views and directory data of one fake workspace. Thread-safe."""
 
@@ -93,6 +101,9 @@ class SlackWorkspace:
         self.usergroups: dict[str, list[str]] = {}
         self.users: dict[str, Json] = {}  # overrides merged into users.info answers
         self.channels: dict[str, Json] = {}  # overrides merged into conversations.info answers
+        # What the bot may do in a channel (set_channel); a channel not named here exists and
+        # has the bot as a member.
+        self.access: dict[str, ChannelAccess] = {}
         self.clear()
         self._methods: dict[str, Callable[[Params], Json]] = {
             "auth.test": self._auth_test,
@@ -142,8 +153,28 @@ class SlackWorkspace:
         channel = _required(params, "channel", "channel_not_found")
         return self.dm_channel(channel) if re.fullmatch(_USER_ID, channel) else channel
 
+    def set_channel(
+        self, channel: str, *, exists: bool = True, member: bool = True, archived: bool = False
+    ) -> None:
+        with self.lock:
+            self.access[channel] = ChannelAccess(exists, member, archived)
+
+    def _check_access(self, channel: str, *, write: bool) -> None:
+        """What Slack answers a bot that cannot see a conversation (a private channel or a DM
+        between people it is not in: ``channel_not_found``), or cannot write there."""
+        access = self.access.get(channel)
+        if access is None:
+            return
+        if not access.exists:
+            raise SlackError("channel_not_found")
+        if write and access.archived:
+            raise SlackError("is_archived")
+        if write and not access.member:
+            raise SlackError("not_in_channel")
+
     def _post_message(self, params: Params) -> Json:
         channel = self._channel(params)
+        self._check_access(channel, write=True)
         text, blocks, attachments = _message_content(params, max_text=MAX_POST_TEXT)
         ts = self._next_ts()
         message: Json = {
@@ -173,6 +204,7 @@ class SlackWorkspace:
 
     def _update(self, params: Params) -> Json:
         channel = self._channel(params)
+        self._check_access(channel, write=True)
         message = self.messages.get(channel, {}).get(_required(params, "ts", "message_not_found"))
         if message is None:
             raise SlackError("message_not_found")
@@ -192,6 +224,7 @@ class SlackWorkspace:
 
     def _post_ephemeral(self, params: Params) -> Json:
         channel = self._channel(params)
+        self._check_access(channel, write=True)
         user = _required(params, "user", "user_not_in_channel")
         text, blocks, _ = _message_content(params, max_text=MAX_POST_TEXT)
         ts = self._next_ts()
@@ -328,6 +361,8 @@ class SlackWorkspace:
         channel_id = _required(params, "channel", "channel_not_found")
         if not re.fullmatch(_CHANNEL_ID, channel_id):
             raise SlackError("channel_not_found")
+        self._check_access(channel_id, write=False)
+        access = self.access.get(channel_id, ChannelAccess())
         is_im = channel_id.startswith("D")
         channel: Json = {
             "id": channel_id,
@@ -335,8 +370,8 @@ class SlackWorkspace:
             "is_channel": channel_id.startswith("C"),
             "is_private": not channel_id.startswith("C"),
             "is_im": is_im,
-            "is_member": True,
-            "is_archived": False,
+            "is_member": access.member,
+            "is_archived": access.archived,
             "created": 1_700_000_000,
         }
         if is_im:
