@@ -6,6 +6,11 @@ deadline) looked exactly like a run whose process died. Now a worker stepping a 
 lease on it (``runs.lease_until``), and one heartbeat thread renews every lease this process
 holds while the steps go on. A process that dies stops renewing, the lease runs out within
 ``term`` seconds, and only then does the sweep take the run over.
+
+A step is leased from the heartbeat's first beat after it started (at most ``term``/3 later),
+not by a write of its own: most steps end sooner and cost no statement at all. Until then the
+run's lock already keeps every other worker and process off it (the sweep only tries it); the
+lease is what tells a long step from a run nobody moves.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Leases:
         self.term = term
         self.every = term / 3  # two beats may be missed before the lease runs out
         self._held: Counter[str] = Counter()
+        self._leased: set[str] = set()  # held runs whose lease was written
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._beating: threading.Thread | None = None
@@ -38,33 +44,36 @@ class Leases:
         """Lease ``thread_id`` while the block runs (re-entrant: a nested hold is free)."""
         with self._guard:
             self._held[thread_id] += 1
-            first = self._held[thread_id] == 1
             self._start()
-        if first:
-            self.store.lease([thread_id], self.store.clock() + self.term)
         try:
             yield
         finally:
             with self._guard:
                 self._held[thread_id] -= 1
-                last = self._held[thread_id] == 0
-                if last:
+                if self._held[thread_id] == 0:
                     del self._held[thread_id]
-            if last:
-                try:
-                    self.store.lease([thread_id], None)
-                except Exception:  # it runs out by itself
-                    logger.exception("could not give up the lease on run %s", thread_id)
+                    if thread_id in self._leased:
+                        self._leased.discard(thread_id)
+                        self._give_up(thread_id)
+
+    def _give_up(self, thread_id: str) -> None:
+        try:
+            self.store.lease([thread_id], None)
+        except Exception:  # it runs out by itself
+            logger.exception("could not give up the lease on run %s", thread_id)
 
     def held(self) -> list[str]:
         with self._guard:
             return list(self._held)
 
     def beat(self) -> None:
-        """Renew every lease held now (one statement)."""
-        held = self.held()
-        if held:
-            self.store.lease(held, self.store.clock() + self.term)
+        """Lease, or renew, every run held now (one statement). Under the guard, so a step
+        that ends meanwhile gives its lease up after this, never before."""
+        with self._guard:
+            held = list(self._held)
+            if held:
+                self.store.lease(held, self.store.clock() + self.term)
+                self._leased.update(held)
 
     def stop(self) -> None:
         self._wake.set()

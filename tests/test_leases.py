@@ -72,11 +72,13 @@ def test_a_lease_nobody_renews_runs_out_and_the_run_is_taken(store):
     assert _stale(store) == [THREAD]
 
 
-def test_nested_holds_keep_the_lease_until_the_outer_one_ends(store):
+def test_a_step_is_leased_from_the_first_beat_and_nested_holds_keep_it(store):
     store.create_run(THREAD, RunRequest("draft", "hi", "U0REQ", "C0", "C0"))
     leases = Leases(store, term=30)
     try:
         with leases.holding(THREAD):
+            assert _lease_of(store) is None  # a quick step writes nothing
+            leases.beat()  # the heartbeat's first beat, while the step goes on
             with leases.holding(THREAD):
                 pass
             assert _lease_of(store) is not None
