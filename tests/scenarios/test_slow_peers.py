@@ -6,7 +6,8 @@ for as long as the server liked, and before the fix eight of them took every wor
 tick's stale-run sweep then waited on a run's lock for good. Meanwhile an ordinary ``/agent``
 draft must get its card and be carried out, another request's reminder and expiry must go out
 on time, ``/healthz`` must stay 200, and each stuck call must end "outcome unknown" at its
-deadline, reported once. Short deadlines (``WEBHOOK_DEADLINE=4``) keep it under 20 s.
+deadline, reported once. A short deadline (``WEBHOOK_DEADLINE=4``) and five slots (two rounds of
+stuck calls) keep it to about 15 s.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.support.cards import blocks_text, wait_cards
 
 REQ = "U0REQ"
 STUCK = 10
+SLOTS = 5  # of the pool's 8 workers: the stuck calls take two rounds
 DEADLINE = 4.0  # WEBHOOK_DEADLINE
 REMIND, EXPIRE = 3.0, 7.0
 TICK = 1.0
@@ -74,6 +76,7 @@ def test_ten_effects_stuck_on_a_trickling_server_stop_nothing_else(
     bot = start_bot(
         WEBHOOK_ALLOWLIST=trickle.base_url,
         WEBHOOK_DEADLINE=str(DEADLINE),
+        WEBHOOK_SLOTS=str(SLOTS),
         RETRY_AFTER="1",
         REMIND_AFTER=f"{REMIND:g}s",
         EXPIRE_AFTER=f"{EXPIRE:g}s",
@@ -90,7 +93,7 @@ def test_ten_effects_stuck_on_a_trickling_server_stop_nothing_else(
     for n in range(STUCK):  # listed and low risk: each runs at once, no card
         bot.command(propose("check_url", "low", f"Is the status page up? ({n})", url=url))
     deadline = time.monotonic() + 10
-    while len(trickle.hits()) < 4:  # the slots are taken: calls stuck mid status line
+    while len(trickle.hits()) < SLOTS:  # the slots are taken: calls stuck mid status line
         assert time.monotonic() < deadline, f"only {len(trickle.hits())} calls reached it"
         time.sleep(0.05)
 
