@@ -97,7 +97,9 @@ def make_llm(settings: Settings) -> BaseChatModel:
     )
 
 
-def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
+def make_actions(settings: Settings, slack: Slack, capped: bool = True) -> ActionRegistry:
+    """``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process (the bot's
+    worker pool); a LangGraph Server runs the graphs in workers of its own, uncapped."""
     return default_registry(
         slack.post_text,
         settings.smtp_url,
@@ -105,7 +107,7 @@ def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
         settings.webhook_allowlist,
         webhook_idempotent=settings.webhook_idempotent,
         webhook_deadline=settings.webhook_deadline,
-        slots=EffectSlots(settings.webhook_slots).take,
+        slots=EffectSlots(settings.webhook_slots).take if capped else None,
     )
 
 
