@@ -36,6 +36,7 @@ from bot.api_bodies import (
 )
 from bot.api_spec import OPENAPI
 from bot.audit import Audit
+from bot.db import LockBusy
 from bot.engine import Engine, already_decided
 from bot.journal import via
 from bot.models import Approval, Decision, Run, RunRequest
@@ -47,6 +48,9 @@ from bot.store import Store
 _RUN = re.compile(r"[0-9a-f]{4,32}")
 NO_SUCH_RUN = "No such run."
 MAX_DECIDING = 4
+DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
+RETRY_BUSY = 2  # the Retry-After of that 503
+BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
@@ -62,6 +66,7 @@ class Api:
     approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
     # Each decision holds a database connection for its lock while it needs others: at most
     # this many at once, so a burst of calls cannot take every connection of the pool.
+    decide_wait: float = DECIDE_WAIT  # then a 503: the call may simply come again
     deciding: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
     )
@@ -89,6 +94,14 @@ class Api:
             except Invalid as problem:
                 return JSONResponse(
                     {"error": str(problem), "field": problem.field}, status_code=problem.status
+                )
+            except LockBusy:
+                # The run is carrying out a step (or another call holds it) past the lock's
+                # wait: nothing was decided or changed, and the same call may simply come again.
+                return JSONResponse(
+                    {"error": BUSY, "retry": True},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_BUSY)},
                 )
 
         return guarded
@@ -190,12 +203,28 @@ class Api:
             told.append(text)
 
         # Held from the check to the vote, so two calls with one token cannot both pass it.
-        lock = self.store.db.key_lock(f"api:{principal.name}:{approval.thread_id}")
-        with self.deciding, lock:
-            twice = self._signed_before(principal, approval, by)
-            if twice is not None:
-                return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
-            won = self.engine.decide(approval.id, decision, tell=tell, background=True)
+        key = f"api:{principal.name}:{approval.thread_id}"
+        if not self.deciding.acquire(timeout=self.decide_wait):
+            raise LockBusy("the API's decisions", self.decide_wait)
+        try:
+            with self.store.db.key_lock(key, self.decide_wait):
+                return self._vote(approval, decision, principal, by, tell, told)
+        finally:
+            self.deciding.release()
+
+    def _vote(
+        self,
+        approval: Approval,
+        decision: Decision,
+        principal: Principal,
+        by: str,
+        tell: Callable[[str, str, str], None],
+        told: list[str],
+    ) -> Response:
+        twice = self._signed_before(principal, approval, by)
+        if twice is not None:
+            return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
+        won = self.engine.decide(approval.id, decision, tell=tell, background=True)
         latest = self.store.get_approval(approval.id) or approval
         if won:
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})

@@ -55,6 +55,10 @@ class Settings:
     webhook_allowlist: Allowlist = field(default_factory=Allowlist)
     # WEBHOOK_IDEMPOTENT: origins whose webhooks honour Idempotency-Key (graphs.outcomes)
     webhook_idempotent: Allowlist = field(default_factory=Allowlist)
+    # WEBHOOK_DEADLINE: seconds for one outbound call in all (connect and every read)
+    webhook_deadline: float = 15.0
+    # WEBHOOK_SLOTS: outbound calls under way at once in a process (the pool has 8 workers)
+    webhook_slots: int = 4
     langgraph_config: str = "langgraph.json"
     # API_TOKENS (and API_TOKENS_FILE, API_TOKEN): the HTTP approval API is on only with one
     api_principals: tuple[Principal, ...] = ()
@@ -206,6 +210,8 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         langgraph=_server(env),
         webhook_allowlist=webhook_allowlist(env),
         webhook_idempotent=webhook_allowlist(env, "WEBHOOK_IDEMPOTENT"),
+        webhook_deadline=_number(env, "WEBHOOK_DEADLINE", "15", float),
+        webhook_slots=int(_number(env, "WEBHOOK_SLOTS", "4")),
     )
 
 

@@ -17,6 +17,7 @@ from bot.audit import Audit
 from bot.config import ConfigError, Settings
 from bot.db import Database, open_database
 from bot.driver import Driver
+from bot.effect_slots import EffectSlots
 from bot.effect_trail import EffectTrail
 from bot.effects import Ledger
 from bot.engine import Engine
@@ -79,6 +80,7 @@ class Deps:
 
     def close(self) -> None:
         self.worker.shutdown(wait=False)
+        self.engine.leases.stop()
         self.engine.runner.close()
         self.db.close()
 
@@ -99,13 +101,17 @@ def make_llm(settings: Settings) -> BaseChatModel:
     )
 
 
-def make_actions(settings: Settings, slack: Slack) -> ActionRegistry:
+def make_actions(settings: Settings, slack: Slack, capped: bool = True) -> ActionRegistry:
+    """``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process (the bot's
+    worker pool); a LangGraph Server runs the graphs in workers of its own, uncapped."""
     return default_registry(
         slack.post_text,
         settings.smtp_url,
         settings.email_from,
         settings.webhook_allowlist,
         webhook_idempotent=settings.webhook_idempotent,
+        webhook_deadline=settings.webhook_deadline,
+        slots=EffectSlots(settings.webhook_slots).take if capped else None,
     )
 
 

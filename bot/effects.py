@@ -13,7 +13,10 @@ Graph nodes re-run from their start when a run is resumed or recovered, so every
   ``MAX_ATTEMPTS`` the failure is reported instead;
 - a key whose call was sent and answered with an error by a target that cannot tell a repeat
   (a webhook's 5xx or 3xx) is "outcome unknown": reported once, never repeated;
-- a definite refusal (any other 4xx) is reported once, not retried: it would be refused again.
+- a definite refusal (any other 4xx) is reported once, not retried: it would be refused again;
+- an outbound call that found every slot taken (:mod:`bot.effect_slots`) was not sent: it is
+  put back as it was, not counted as a try, and raises :class:`WaitsItsTurn` (a
+  :class:`NotDue`), so its worker is free and the recovery sweep runs it again later.
 
 Each try that is not a plain first-time success is told to ``observe`` (the audit trail and
 ``/metrics``): the try number, the wait before the next one, the outcome.
@@ -35,6 +38,7 @@ from bot.backoff import BASE, backoff
 from bot.db import Database
 from bot.db import queries as q
 from bot.store import Clock
+from graphs.outbound import NoSlot
 from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,10 @@ class EffectRetry(RuntimeError):
 
 class NotDue(EffectRetry):
     """Its backoff has not passed: nothing was tried this time (so it counts as no attempt)."""
+
+
+class WaitsItsTurn(NotDue):
+    """Every slot for outbound calls was taken: nothing was sent, nothing is counted."""
 
 
 def not_due(exc: BaseException) -> bool:
@@ -136,6 +144,11 @@ class Ledger:
         try:
             with effect(key):  # its Idempotency-Key, the same on every try
                 result = effect_fn()
+        except NoSlot as exc:
+            # Not sent: as if this try never began (the same attempt number comes next time).
+            self.db.execute(q.UNBEGIN_EFFECT, {"key": key, "now": self.clock()})
+            logger.info("effect %s waits its turn: %s", key, exc)
+            raise WaitsItsTurn(str(exc)) from exc
         except Exception as exc:
             failure, outcome = f"Failed: {exc}", "failed"
             if isinstance(exc, OutcomeUnknown):

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
 
 from bot import adapters, traces
 from bot.blocks import notices
@@ -25,11 +25,12 @@ from bot.blocks.card import outcome_line
 from bot.blocks.text import safe
 from bot.card_posts import CardPosts
 from bot.cards import Cards
-from bot.db import Database
+from bot.db import Database, LockBusy
 from bot.driver import Driver
 from bot.effects import EffectRetry, Ledger, not_due
 from bot.inbox import Inbox
 from bot.journal import Journal
+from bot.leases import Leases
 from bot.logs import working_on
 from bot.models import Approval, Decision, Job, Run, RunRequest
 from bot.review import Stop
@@ -37,6 +38,7 @@ from bot.runner import RunFailed, Runner, RunnerBusy, RunnerUnavailable, RunStat
 from bot.signing import Signing
 from bot.slack import Slack
 from bot.store import MAX_APPLY_ATTEMPTS, Ballot, Store
+from bot.sweeper import Sweeper
 from bot.timeline import Policies, plan
 from bot.worker import Worker
 
@@ -63,6 +65,9 @@ class Engine:
     inbox_lease: float = 30.0
     links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
     card_retry_after: float = 30.0  # a failed card's first backoff (the scheduler's tick)
+    # Seconds a click's check waits for its run's lock before it goes on without (it comes
+    # before a modal opens, and a trigger_id lives 3 s).
+    quick_lock: float = 1.0
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -73,11 +78,19 @@ class Engine:
 
     def advance(self, thread_id: str, again: bool = False) -> None:
         """Run a thread until it waits for a person or ends; safe to call again at any time.
-        ``again``: a person pressed Retry, so a run that failed on the server is continued."""
+        ``again``: a person pressed Retry, so a run that failed on the server is continued.
+        When another worker holds the run past the lock's wait, nothing is done: the run stays
+        where it is and the recovery sweep comes back to it."""
+        try:
+            self._advance(thread_id, again)
+        except LockBusy as exc:
+            logger.info("run %s is busy (%s); left for the recovery sweep", thread_id, exc)
+
+    def _advance(self, thread_id: str, again: bool) -> None:
         run = self.store.get_run(thread_id)
         if run is None or run.status in FINAL:
             return
-        with self.db.key_lock(thread_id), working_on(thread_id):
+        with self.db.key_lock(thread_id), self.leases.holding(thread_id), working_on(thread_id):
             run = self.store.get_run(thread_id) or run
             if run.status in FINAL:  # cancelled (or reported) while we waited for the lock
                 return
@@ -119,7 +132,7 @@ class Engine:
 
     # receiving ----------------------------------------------------------------
     def __post_init__(self) -> None:
-        self.inbox = Inbox(self.store, self.worker, self.slack, self.decide, self.inbox_lease)
+        self.inbox = Inbox(self.store, self.worker, self.slack, self._decide, self.inbox_lease)
         self.runner.notify(self.settled)
         self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
         self.card_posts = CardPosts(
@@ -131,6 +144,8 @@ class Engine:
             self.journal,
             self.card_retry_after,
         )
+        self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
+        self.sweeper = Sweeper(self.worker, self.db)
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -198,6 +213,16 @@ class Engine:
                 break
         return self._counted(approval, decision, ballot, tell, background)
 
+    def _decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        channel: str | None,
+        received_at: float | None,
+        background: bool,
+    ) -> bool:
+        return self.decide(approval_id, decision, channel, received_at, background=background)
+
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
         edit that stands (even on a request whose own choices have no Approve, an answer)."""
@@ -245,7 +270,7 @@ class Engine:
         """Decide an unanswered request with its policy's safe default -- unless someone did
         answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
         for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
-            self.inbox.process(entry_id)
+            self.inbox.process(entry_id, background=True)
         current = self.store.get_approval(approval.id)
         if current is None or not current.pending:
             return False
@@ -263,7 +288,8 @@ class Engine:
             return False
         self.store.cancel_jobs(approval.id, keep=job_id)
         self.journal.decided(claimed)
-        self.apply(claimed)
+        # In the pool: the scheduler's tick never waits on a run's lock or its step.
+        self.worker.submit(self.apply, claimed)
         return True
 
     def _not_from_card(self, approval: Approval, decision: Decision, channel: str | None) -> None:
@@ -283,24 +309,36 @@ class Engine:
             except Exception:
                 logger.exception("could not retire a stale copy of card %s", approval.id)
 
-    def _with_card(self, approval: Approval, origin: str | None, shows: bool) -> Approval:
+    def _with_card(
+        self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
+    ) -> Approval:
         """The request with its card's ts, when a click comes from a card whose ts we lack.
 
         A click can beat us recording the ts (the card is posted under the thread's lock, so
         once we hold it the ts is there), or a crash came between Slack posting the card and
         us recording it: then the clicked message, if it is in the request's channel and shows
         this request's own buttons (``shows``), is adopted as its card, so the decision
-        updates the message the person actually sees.
+        updates the message the person actually sees. ``quick``: before a modal opens, the
+        lock is waited for briefly, then the request is taken as it is (LockBusy otherwise).
         """
         if approval.ts is not None or origin in (None, "view"):
             return approval
-        with self.db.key_lock(approval.thread_id):
-            current = self.store.get_approval(approval.id) or approval
-            prefix = f"message:{current.channel}:"
-            if current.ts is None and shows and origin and origin.startswith(prefix):
-                self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
-                current = self.store.get_approval(approval.id) or current
-            return current
+        if not quick:
+            with self.db.key_lock(approval.thread_id):
+                return self._adopt(approval, origin, shows)
+        try:
+            with self.db.key_lock(approval.thread_id, self.quick_lock):
+                return self._adopt(approval, origin, shows)
+        except LockBusy:  # the click's own processing looks again, with time to wait
+            return self.store.get_approval(approval.id) or approval
+
+    def _adopt(self, approval: Approval, origin: str | None, shows: bool) -> Approval:
+        current = self.store.get_approval(approval.id) or approval
+        prefix = f"message:{current.channel}:"
+        if current.ts is None and shows and origin and origin.startswith(prefix):
+            self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
+            current = self.store.get_approval(approval.id) or current
+        return current
 
     def precheck(
         self,
@@ -315,7 +353,7 @@ class Engine:
         approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
         if approval is None:
             return None, "I can't find that approval request any more."
-        approval = self._with_card(approval, origin, shows)
+        approval = self._with_card(approval, origin, shows, quick=True)
         if not from_its_card(approval, origin):
             return approval, NOT_FROM_CARD
         if not approval.pending:
@@ -326,11 +364,24 @@ class Engine:
         return approval, self.signing.refusal(approval, user)
 
     def apply(self, approval: Approval) -> None:
-        """Resume the thread with a claimed decision, unless that already happened."""
+        """Resume the thread with a claimed decision, unless that already happened. When
+        another worker holds the run past the lock's wait, the decision stays claimed and
+        unapplied (no attempt counted) for the recovery sweep."""
+        try:
+            self._apply(approval)
+        except LockBusy as exc:
+            logger.info("request %s: its run is busy (%s); left for the sweep", approval.id, exc)
+
+    def _apply(self, approval: Approval) -> None:
         run = self.store.get_run(approval.thread_id)
         if run is None or approval.decision is None:
             return
-        with self.db.key_lock(approval.thread_id), working_on(run.thread_id, approval.id):
+        thread = approval.thread_id
+        with (
+            self.db.key_lock(thread),
+            self.leases.holding(thread),
+            working_on(run.thread_id, approval.id),
+        ):
             current = self.store.get_approval(approval.id)
             if current is None or current.applied_at is not None:
                 return
@@ -402,22 +453,22 @@ class Engine:
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
-        """Finish what a crash or a failed Slack call left half done."""
+        """Finish what a crash or a failed Slack call left half done: each item is handed to
+        the worker pool (:mod:`bot.sweeper`) and only tried there; one whose run is busy is
+        skipped and found again later. This call itself waits on no run and no worker."""
         age = self.stale_after if older_than is None else older_than
-        sweeps: list[tuple[str, list[Any], Callable[[Any], object]]] = [
-            ("click", self.store.open_inbox(min(age, self.inbox_lease)), self.inbox.process),
-            # Each card on its own backoff, a few per channel (bot.card_posts).
-            ("card sweep", [age], self.card_posts.sweep),
-            ("decision", self.store.unapplied(age), self.apply),
-            ("run", self.store.stale_runs(age), lambda r: self.advance(r.thread_id)),
-        ]
-        for kind, items, finish in sweeps:
-            for item in items:
-                # One item that keeps failing must not hold up every other one (nor the jobs).
-                try:
-                    finish(item)
-                except Exception:
-                    logger.exception("recovery: could not finish a %s (%r)", kind, item)
+        hand = self.sweeper.hand
+        for entry in self.store.open_inbox(min(age, self.inbox_lease)):
+            hand(f"click:{entry}", None, partial(self.inbox.process, entry))
+        # Each card on its own backoff, a few per channel (bot.card_posts).
+        posts = self.card_posts
+        for approval in self.store.cards_due(age, posts.limit, posts.per_channel):
+            hand(f"card:{approval.id}", approval.thread_id, partial(posts.ensure, approval))
+        for approval in self.store.unapplied(age):
+            hand(f"decision:{approval.id}", approval.thread_id, partial(self._apply, approval))
+        for run in self.store.stale_runs(age):
+            finish = partial(self._advance, run.thread_id, False)
+            hand(f"run:{run.thread_id}", run.thread_id, finish)
 
     # publishing -------------------------------------------------------------
     def _publish(self, run: Run, state: RunState) -> None:

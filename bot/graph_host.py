@@ -45,4 +45,4 @@ def environment_toolbox() -> Toolbox:
     settings = load_settings(for_graphs=True)
     slack = Slack(make_client(settings.slack_bot_token, settings.slack_api_url))
     effects = _LedgerOnFirstUse(settings.database_url, settings.retry_after)
-    return Toolbox(make_llm(settings), make_actions(settings, slack), effects)
+    return Toolbox(make_llm(settings), make_actions(settings, slack, capped=False), effects)

@@ -25,7 +25,8 @@ COULD_NOT_APPLY = (
     "Sorry, I couldn't apply your click after several tries, so nothing changed. "
     "Please try again, or ask the bot's operator to check its log."
 )
-Decide = Callable[[str, Decision, str | None, float | None], bool]
+# Engine.decide: (approval id, decision, channel, received at, background) -> won
+Decide = Callable[[str, Decision, str | None, float | None, bool], bool]
 
 
 @dataclass
@@ -42,8 +43,10 @@ class Inbox:
         self.worker.submit(self.process, entry_id)
         return entry_id
 
-    def process(self, entry_id: str) -> None:
-        """Apply one recorded click; safe to call again, from any process."""
+    def process(self, entry_id: str, background: bool = False) -> None:
+        """Apply one recorded click; safe to call again, from any process. ``background``:
+        the decision it wins is carried out in the worker pool (the caller is the scheduler's
+        tick, which waits on no run)."""
         entry = self.store.take_inbox(entry_id, self.lease)
         if entry is None:
             return  # done already, or another worker holds it
@@ -53,7 +56,7 @@ class Inbox:
             # crash came before the entry was closed), it says nothing more and the recovery
             # sweep finishes applying it.
             decision = replace(entry.decision, receipt=entry.id)
-            self.decide(entry.approval_id, decision, entry.channel, entry.received_at)
+            self.decide(entry.approval_id, decision, entry.channel, entry.received_at, background)
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bot.access import Access
 from bot.audit import Audit
 from bot.blocks import runs
+from bot.db import LockBusy
 from bot.engine import Engine
 from bot.models import Decision, Run
 from bot.policy import who_may
@@ -90,6 +91,12 @@ class Operations:
         if not self.access.may_manage(run, user):  # the same people today, asked apart on purpose
             return not_found(text.strip().strip("`").lower())
         short = f"`{run.thread_id[:8]}`"
+        try:
+            return self._cancel(run, user, short)
+        except LockBusy:  # a step holds the run past the lock's wait: nothing changed
+            return f"Run {short} is busy carrying out a step; nothing changed. Try again shortly."
+
+    def _cancel(self, run: Run, user: str, short: str) -> str:
         with self.engine.db.key_lock(run.thread_id):
             latest = self.store.get_run(run.thread_id) or run
             if latest.status in FINISHED:

@@ -70,10 +70,18 @@ class Store:
         self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})
 
     def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
-        rows = self.db.fetch_all(
-            q.STALE_RUNS, {"before": self.clock() - older_than, "limit": limit}
-        )
-        return [Run.from_row(r) for r in rows]
+        now = self.clock()
+        params = {"before": now - older_than, "now": now, "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.STALE_RUNS, params)]
+
+    def lease(self, thread_ids: Iterable[str], until: float | None) -> None:
+        """Lease runs to this process's workers until ``until`` (None: give the lease up)."""
+        ids = list(thread_ids)
+        if not ids:
+            return
+        params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(ids)}
+        sql = q.SET_LEASES.format(ids=", ".join(f"%(t{i})s" for i in range(len(ids))))
+        self.db.execute(sql, {**params, "until": until})
 
     # approvals ----------------------------------------------------------
     def add_approval(

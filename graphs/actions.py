@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 import re
 import smtplib
+import socket
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import urlparse
 
 from graphs.addresses import Allowlist, parse_target
-from graphs.outbound import Outbound, Refused
+from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
 
 Risk = Literal["low", "medium", "high"]
 RISKS: tuple[Risk, ...] = ("low", "medium", "high")
 MAX_PARAM_CHARS = 3000  # what Slack's editor (plain_text_input) holds
+EMAIL_DEADLINE = 60.0  # seconds for a whole SMTP exchange (each read: 15 s at most)
 MAX_MESSAGE_CHARS = 40_000  # what one chat.postMessage text holds; longer posts are split anyway
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
@@ -107,7 +110,15 @@ class ActionRegistry:
         return spec.run({p.name: str(params.get(p.name, "")) for p in spec.params})
 
 
-def send_email(smtp_url: str | None, sender: str, params: Mapping[str, str]) -> str:
+def send_email(
+    smtp_url: str | None,
+    sender: str,
+    params: Mapping[str, str],
+    deadline: float = EMAIL_DEADLINE,
+) -> str:
+    """Send one message. ``deadline`` bounds the whole SMTP exchange (each socket read is
+    bounded too, but a server answering a byte at a time would pass every such bound): past it
+    the connection is cut and the outcome is unknown (:class:`graphs.outbound.NoAnswer`)."""
     if not smtp_url:
         raise RuntimeError("email is not configured: set SMTP_URL (smtp://host:port)")
     url = urlparse(smtp_url)
@@ -117,11 +128,31 @@ def send_email(smtp_url: str | None, sender: str, params: Mapping[str, str]) -> 
     message["Subject"] = params["subject"]
     message.set_content(params["body"])
     smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(url.hostname or "localhost", url.port or 25, timeout=15) as smtp:
-        if url.username:
-            smtp.login(url.username, url.password or "")
-        smtp.send_message(message)
+    limit = Deadline(deadline)
+    try:
+        with _watched(smtp_class, limit)(timeout=min(15.0, deadline)) as smtp:
+            smtp.connect(url.hostname or "localhost", url.port or 25)
+            if url.username:
+                smtp.login(url.username, url.password or "")
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        limit.check()  # cut off at the deadline: NoAnswer, outcome unknown
+        raise
+    finally:
+        limit.stop()
     return f"Email sent to {params['to']} with subject {params['subject']!r}"
+
+
+def _watched(smtp_class: type[smtplib.SMTP], limit: Deadline) -> type[smtplib.SMTP]:
+    """``smtp_class`` whose socket ``limit`` shuts down when its time is up."""
+
+    class Watched(smtp_class):  # type: ignore[misc, valid-type]
+        def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+            sock = super()._get_socket(host, port, timeout)
+            limit.watch(sock)
+            return sock
+
+    return Watched
 
 
 def _only_listed(outbound: Outbound, url: str) -> None:
@@ -177,12 +208,17 @@ def default_registry(
     webhook_allowlist: Allowlist | None = None,
     outbound: Outbound | None = None,
     webhook_idempotent: Allowlist | None = None,
+    webhook_deadline: float = DEADLINE,
+    slots: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> ActionRegistry:
     """``outbound``: how ``call_webhook`` and ``check_url`` reach out (tests inject a resolver
-    and connector); by default the real network, guarded, with ``webhook_allowlist``.
+    and connector); by default the real network, guarded, with ``webhook_allowlist``, each call
+    within ``webhook_deadline`` seconds in all and holding one of ``slots`` while it runs.
     ``webhook_idempotent``: origins whose webhooks honour ``Idempotency-Key``."""
     if outbound is None:
-        outbound = Outbound(webhook_allowlist or Allowlist())
+        outbound = Outbound(
+            webhook_allowlist or Allowlist(), deadline=webhook_deadline, slots=slots
+        )
     idempotent = declared_idempotent(webhook_idempotent or Allowlist())
     return ActionRegistry(
         [

@@ -18,7 +18,9 @@ Errors (each ``str()`` is fit to show in Slack; none carries an address, errno o
 - :class:`Refused`: not sent; the URL or its address is not allowed, or the host is unknown;
 - :class:`CouldNotConnect` (a ``ConnectionRefusedError``): nothing reached the other side;
 - :class:`NoAnswer` (a ``TimeoutError``): the deadline passed; it may have arrived;
-- :class:`ConnectionLost` (a ``ConnectionResetError``): the connection failed after sending.
+- :class:`ConnectionLost` (a ``ConnectionResetError``): the connection failed after sending;
+- :class:`NoSlot`: not sent; every slot for outbound calls is taken (``slots``), so the call
+  waits its turn (``bot.effects`` runs it again later, as no try at all).
 
 The builtin bases are what ``bot.effects`` reads to decide whether an effect is retried.
 """
@@ -34,6 +36,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import NoReturn
@@ -68,6 +71,10 @@ class ConnectionLost(OutboundError, ConnectionResetError):
     pass
 
 
+class NoSlot(OutboundError):
+    """Nothing was sent: as many outbound calls as allowed are under way; try again later."""
+
+
 def resolve_host(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -98,6 +105,9 @@ class Outbound:
     connect: Connector = connect_tcp
     deadline: float = DEADLINE
     tls: ssl.SSLContext | None = None  # None: the system's trust store, hostnames checked
+    # A slot held for the whole request, raising NoSlot when none is free (bot.effect_slots):
+    # slow targets then hold only so many of the bot's workers.
+    slots: Callable[[], AbstractContextManager[None]] | None = None
 
     def listed(self, url: str) -> bool:
         """True when the URL's scheme, host and port are exactly an allowlist entry."""
@@ -118,13 +128,14 @@ class Outbound:
             target = parse_target(url.strip())
         except ValueError as exc:
             raise Refused(f"refused: that URL {exc}") from None
-        deadline = Deadline(self.deadline)
         headers = {"User-Agent": USER_AGENT, "Connection": "close", **(headers or {})}
-        try:
-            addresses = self._addresses(target, deadline)
-            return self._exchange(target, addresses, method, body, headers, deadline)
-        finally:
-            deadline.stop()
+        with self.slots() if self.slots is not None else contextlib.nullcontext():
+            deadline = Deadline(self.deadline)  # from the start of the call, not of the wait
+            try:
+                addresses = self._addresses(target, deadline)
+                return self._exchange(target, addresses, method, body, headers, deadline)
+            finally:
+                deadline.stop()
 
     def _addresses(self, target: Target, deadline: Deadline) -> list[IPAddress]:
         """The host's addresses, each checked, looked up once (an IP literal needs no lookup)."""

@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from bot.db.base import Database, Session
 from bot.db.connect import open_database
+from bot.db.locks import LockBusy
 
-__all__ = ["Database", "Session", "open_database"]
+__all__ = ["Database", "LockBusy", "Session", "open_database"]

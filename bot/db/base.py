@@ -36,8 +36,14 @@ class Database(Session, Protocol):
         """Like :meth:`execute_quick`, for a read or an ``INSERT … RETURNING``."""
         ...
 
-    def key_lock(self, key: str) -> AbstractContextManager[None]:
-        """Serialise work on one key (a LangGraph thread) across threads and processes."""
+    def key_lock(self, key: str, wait: float = ...) -> AbstractContextManager[None]:
+        """Serialise work on one key (a LangGraph thread) across threads and processes; waits
+        at most ``wait`` seconds, then raises :class:`bot.db.locks.LockBusy`. Re-entrant in
+        one thread."""
+        ...
+
+    def try_lock(self, key: str) -> AbstractContextManager[None]:
+        """The key's lock if it is free now, else :class:`bot.db.locks.LockBusy` at once."""
         ...
 
     def checkpointer(self) -> Any: ...

@@ -14,6 +14,9 @@ _CREATE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 _APPLIED = "SELECT version FROM schema_migrations"
 _RECORD = "INSERT INTO schema_migrations (version, applied_at) VALUES (%(v)s, %(t)s)"
 _PG_LOCK = "SELECT pg_advisory_xact_lock(72177)"
+# A migration may rewrite a big table, and waits for the bot's other sessions' locks: the
+# sessions' own limits (bot.db.locks) do not apply to it, for this transaction only.
+_PG_NO_LIMITS = ("SET LOCAL statement_timeout = 0", "SET LOCAL lock_timeout = 0")
 
 
 def migrate(db: Database) -> list[int]:
@@ -21,6 +24,8 @@ def migrate(db: Database) -> list[int]:
     applied_now: list[int] = []
     with db.transaction() as tx:
         if db.dialect == "postgres":
+            for statement in _PG_NO_LIMITS:
+                tx.execute(statement)
             tx.fetch_one(_PG_LOCK)  # two bots starting at once migrate one after the other
         tx.execute(_CREATE)
         done = {row["version"] for row in tx.fetch_all(_APPLIED)}

@@ -5,17 +5,16 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from bot.db.base import Params, Row
+from bot.db.locks import STATEMENT_TIMEOUT, WAIT, Locks, postgres_acquire
 
-LOCK_SQL = "SELECT pg_advisory_lock(hashtextextended(%(key)s, 0))"
 QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far inside Slack's 3 s
-UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0))"
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.
@@ -47,6 +46,10 @@ def _configure(conn: Any) -> None:
     # JIT compiles plans whose estimated cost is high (a sweep over many pending requests) and
     # spent more time compiling (~280 ms a query) than running them: an OLTP bot never gains.
     conn.execute("SET jit = off")
+    # No statement and no lock wait runs without a limit (migrations lift both for their own
+    # transaction): a hung peer or a forgotten lock ends in an error, not in a stuck worker.
+    conn.execute(f"SET statement_timeout = '{round(STATEMENT_TIMEOUT * 1000)}ms'")
+    conn.execute(f"SET lock_timeout = '{round(WAIT * 1000)}ms'")
 
 
 class _Session:
@@ -82,6 +85,7 @@ class PostgresDatabase:
             open=True,
         )
         self._saver: Any = None
+        self._locks = Locks(postgres_acquire(self.pool))
 
     def fetch_one(self, sql: str, params: Params = None) -> Row | None:
         with self.pool.connection() as conn:
@@ -108,15 +112,12 @@ class PostgresDatabase:
         with self.pool.connection() as conn, conn.transaction():
             yield _Session(conn)
 
-    @contextmanager
-    def key_lock(self, key: str) -> Iterator[None]:
+    def key_lock(self, key: str, wait: float = WAIT) -> AbstractContextManager[None]:
         # A session-level advisory lock: released on unlock, or by the server if we die.
-        with self.pool.connection() as conn:
-            conn.execute(LOCK_SQL, {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(UNLOCK_SQL, {"key": key})
+        return self._locks.hold(key, wait)
+
+    def try_lock(self, key: str) -> AbstractContextManager[None]:
+        return self._locks.hold(key, 0)
 
     def checkpointer(self) -> Any:
         if self._saver is None:

@@ -34,12 +34,16 @@ WHERE thread_id = %(thread_id)s AND status NOT IN ('pending', 'cancelled') AND a
 """
 # Runs nobody is moving: still "running" a while after their last change (a run whose every
 # request is decided is "running", never "waiting"), or "stopped" by a decision with the report
-# not yet posted.
+# not yet posted -- and no worker's lease on them is current: a run whose step takes long is
+# leased (its heartbeat renews the lease), so only a lease that ran out makes it stale.
 STALE_RUNS = """
 SELECT * FROM runs r
 WHERE r.status IN ('running', 'stopped') AND r.updated_at < %(before)s
+  AND (r.lease_until IS NULL OR r.lease_until < %(now)s)
 ORDER BY r.updated_at LIMIT %(limit)s
 """
+# A worker steps the run until ``until`` (bot.leases); NULL: nobody does.
+SET_LEASES = "UPDATE runs SET lease_until = %(until)s WHERE thread_id IN ({ids})"
 
 INSERT_APPROVAL = """
 INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
@@ -200,6 +204,12 @@ RETRY_EFFECT = """
 UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(now)s
 WHERE key = %(key)s AND status = 'retry' AND (retry_at IS NULL OR retry_at <= %(now)s)
 RETURNING attempts
+"""
+# A try that found no free slot sent nothing: back to "retry", due now, the try not counted.
+UNBEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s,
+                   updated_at = %(now)s
+WHERE key = %(key)s AND status = 'started'
 """
 FINISH_EFFECT = """
 UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,

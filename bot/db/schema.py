@@ -223,6 +223,13 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         ],
     ),
     (
+        18,
+        # While a worker steps a run it holds a lease on it, renewed by a heartbeat
+        # (bot.leases): the stale-run sweep takes a run whose lease ran out, never one that is
+        # merely old (a long step is not a stuck run).
+        ["ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION"],
+    ),
+    (
         19,
         # Each attempt at applying a decision gets a fencing token; only the latest may mark
         # the decision applied (bot.store.Store.mark_applied).

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from bot.db.base import Params, Row, iter_rows
+from bot.db.locks import WAIT, Locks, memory_acquire
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -46,8 +46,7 @@ class SqliteDatabase:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One lock per key in use (not stripes shared by unrelated keys): a caller holding one
         # key's lock may take another key's without ever waiting on a third party's key.
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-        self._locks_guard = threading.Lock()
+        self._locks = Locks(memory_acquire())
         self._saver: Any = None
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -95,22 +94,12 @@ class SqliteDatabase:
                 raise
             s.conn.execute("COMMIT")
 
-    @contextmanager
-    def key_lock(self, key: str) -> Iterator[None]:
+    def key_lock(self, key: str, wait: float = WAIT) -> AbstractContextManager[None]:
         # The embedded database serves one bot process, so an in-process lock suffices.
-        with self._locks_guard:
-            lock, holders = self._locks.get(key) or (threading.Lock(), 0)
-            self._locks[key] = (lock, holders + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._locks_guard:
-                lock, holders = self._locks[key]
-                if holders == 1:
-                    del self._locks[key]  # nobody holds or waits for it: no key is kept forever
-                else:
-                    self._locks[key] = (lock, holders - 1)
+        return self._locks.hold(key, wait)
+
+    def try_lock(self, key: str) -> AbstractContextManager[None]:
+        return self._locks.hold(key, 0)
 
     def checkpointer(self) -> Any:
         if self._saver is None:

@@ -1,5 +1,12 @@
-from graphs.actions import default_registry
+import time
+
+import pytest
+
+from bot.effects import outcome_unknown
+from graphs.actions import default_registry, send_email
 from graphs.addresses import Allowlist
+from graphs.outbound import NoAnswer
+from tests.fakes.trickle import TrickleServer
 
 
 def registry(posted=None):
@@ -52,3 +59,20 @@ def test_email_without_smtp_says_which_variable_to_set():
 
     with pytest.raises(RuntimeError, match="SMTP_URL"):
         registry().run("send_email", {"to": "a@b.co", "subject": "s", "body": "b"})
+
+
+def test_an_smtp_server_answering_a_byte_at_a_time_is_cut_off_at_the_deadline():
+    """Each read gets a byte within its 15 s, so only a deadline for the whole exchange ends it;
+    cut off, the email's outcome is unknown (a TimeoutError), never "certainly not sent"."""
+    greeting = b"220 mail.example.com ESMTP ready\r\n"
+    with TrickleServer(every=0.3, answer=greeting, greet=True) as server:
+        started = time.monotonic()
+        with pytest.raises(NoAnswer):
+            send_email(
+                f"smtp://127.0.0.1:{server.base_url.rsplit(':', 1)[1]}",
+                "agent@example.com",
+                {"to": "ops@example.com", "subject": "s", "body": "b"},
+                deadline=1.0,
+            )
+        assert 0.9 <= time.monotonic() - started < 3
+        assert outcome_unknown(NoAnswer("no answer within 1 s"))
