@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.stack import BenchError
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.fakes.slack import FakeSlack
 from tests.support import slack_requests as sr
 from tests.support.burst import Ack, fire_at_once, requester, run_burst

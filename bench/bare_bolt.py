@@ -1,6 +1,7 @@
 """The bare Bolt baseline: an ack-only Bolt app on the bot's own server stack.
 
-Same HTTP stack as ``python -m bot`` (``bot.server.create_asgi``: uvicorn, Starlette, the raw-body
+Same HTTP stack as ``python -m bot`` (``bot.http.asgi.create_asgi``: uvicorn, Starlette, the
+raw-body
 signature check, Bolt dispatched through Starlette's thread pool, Bolt's listener pool of the same
 size), with listeners that only ack: no database, no engine. It runs in a process of its own, as
 the bot does, so the bench's client threads do not share its interpreter.
@@ -29,10 +30,10 @@ def build() -> Any:
     from slack_bolt import Ack, App
     from slack_bolt.authorization import AuthorizeResult
 
-    from bot.health import Health
-    from bot.metrics import Metrics
-    from bot.refresher import Refresher
-    from bot.server import create_asgi
+    from bot.http.asgi import create_asgi
+    from bot.http.health import Health
+    from bot.runtime.metrics import Metrics
+    from bot.runtime.refresher import Refresher
 
     app = App(
         signing_secret=SIGNING_SECRET,
@@ -41,7 +42,7 @@ def build() -> Any:
             enterprise_id=None, team_id="T1", bot_token="xoxb-bare", bot_user_id="UBARE"
         ),
         process_before_response=False,
-        # The bot's listener pool (bot/app.py), so the baseline differs only by the work done.
+        # The bot's listener pool (bot/slack/app.py), so the baseline differs only by the work done.
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
     )
 

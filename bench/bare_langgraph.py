@@ -14,8 +14,8 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from bot.db.postgres import PostgresDatabase
-from bot.slack import make_client
+from bot.slack.client import make_client
+from bot.store.db.postgres import PostgresDatabase
 from tests.fakes.slack import FakeSlack
 
 CHANNEL = "C0BARE"

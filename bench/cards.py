@@ -14,7 +14,7 @@ import httpx
 import psycopg
 
 from bench.stack import BenchError
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.fakes.slack import FakeSlack
 from tests.support import slack_requests as sr
 from tests.support.burst import fire_at_once, requester, wait_for_cards

@@ -18,10 +18,10 @@ from typing import Any
 from bench.seed import count_done_reminders, rearm_due, seed_pending
 from bench.stack import BenchError, Fakes, postgres
 from bot.__main__ import settle_heap
-from bot.deps import Deps
-from bot.models import RunRequest
-from bot.scheduler import Scheduler
-from bot.slack import Slack
+from bot.core.models import RunRequest
+from bot.runtime.scheduler import Scheduler
+from bot.slack.client import Slack
+from bot.wiring import Deps
 from tests.support.inprocess import Clock, inprocess_deps
 
 DIGEST = re.compile(r"(\d+) requests are waiting for a decision")

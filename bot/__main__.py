@@ -1,6 +1,6 @@
 """``python -m bot``: HTTP on ``PORT``, or Socket Mode when ``SLACK_APP_TOKEN`` is set.
 
-The other commands (``try``, ``audit``, ``help``) are routed by :mod:`bot.cli`.
+The other commands (``try``, ``audit``, ``help``) are routed by :mod:`bot.cli.main`.
 """
 
 from __future__ import annotations
@@ -20,26 +20,26 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from slack_bolt import App
 
-    from bot.acks import AckFirst
-    from bot.deps import Deps
+    from bot.runtime.acks import AckFirst
+    from bot.wiring import Deps
 
 logger = logging.getLogger("bot")
 EFFECT_GRACE = 15.0  # seconds for side effects already under way after SHUTDOWN_GRACE: a Slack call
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bot [serve | try | audit | prune | help]`` (bot.cli); no word serves."""
-    from bot.cli import main as command_line
+    """``python -m bot [serve | try | audit | prune | help]`` (bot.cli.main); no word serves."""
+    from bot.cli.main import main as command_line
 
     return command_line(argv, serve)
 
 
 def serve() -> int:
-    from bot import logs
+    from bot.runtime import logs
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
     try:
-        from bot.registry import apply_config_env
+        from bot.agents.registry import apply_config_env
 
         apply_config_env(os.environ)  # langgraph.json's `env` file may hold settings
         settings = load_settings()
@@ -49,10 +49,10 @@ def serve() -> int:
 
     from slack_bolt.error import BoltError
 
-    from bot.app import build_app
-    from bot.deps import build_deps
-    from bot.refresher import Refresher
-    from bot.scheduler import start_ticking
+    from bot.runtime.refresher import Refresher
+    from bot.runtime.scheduler import start_ticking
+    from bot.slack.app import build_app
+    from bot.wiring import build_deps
 
     try:
         deps = build_deps(settings)
@@ -118,7 +118,7 @@ def settle_heap() -> None:
 def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
     import uvicorn
 
-    from bot.server import create_asgi
+    from bot.http.asgi import create_asgi
 
     # uvicorn answers SIGTERM by draining open requests, then restores the handlers it found and
     # raises the signal again. Finding these, the raise lands here and the shutdown goes on
@@ -142,7 +142,7 @@ def serve_operations(deps: Deps, port: int) -> None:
     scrapes /metrics) on PORT: serve those two from a background thread."""
     import uvicorn
 
-    from bot.server import create_operations_asgi
+    from bot.http.asgi import create_operations_asgi
 
     config = uvicorn.Config(
         create_operations_asgi(deps.health, deps.metrics, deps.routes),
@@ -168,7 +168,7 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
         left = deps.worker.drain(EFFECT_GRACE)
         logger.warning("%d task(s) left unfinished; they are recorded for the next start", left)
     if deps.settings.langsmith_project is not None:
-        from bot.traces import flush_traces
+        from bot.agents.traces import flush_traces
 
         flush_traces()
     deps.db.close()

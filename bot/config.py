@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.durations import parse_duration
-from bot.principals import Principal, read_principals
-from bot.traces import traced_project
+from bot.core.durations import parse_duration
+from bot.core.principals import Principal, read_principals
 from graphs.addresses import Allowlist
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -33,7 +32,7 @@ class Settings:
     slack_api_url: str
     port: int
     database_url: str
-    openai_api_key: str | None  # only a graph that calls the model needs it (bot.no_model)
+    openai_api_key: str | None  # only a graph that calls the model needs it (bot.agents.no_model)
     openai_base_url: str | None
     openai_model: str
     openai_timeout: float
@@ -66,7 +65,7 @@ class Settings:
     log_format: str = "text"
     langgraph: ServerSettings | None = None  # graphs run on a LangGraph Server, not in-process
     # LANGSMITH_TRACING (and LANGSMITH_PROJECT): the LangSmith project runs are traced to, or
-    # None when tracing is off (bot.traces)
+    # None when tracing is off (bot.agents.traces)
     langsmith_project: str | None = None
 
     @property
@@ -143,6 +142,25 @@ def _required(env: Mapping[str, str], name: str, hint: str) -> str:
     if not value:
         raise ConfigError(f"{name} is not set: {hint}")
     return value
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    """LangSmith's own reading of its settings: ``LANGSMITH_<name>``, else ``LANGCHAIN_<name>``."""
+    for prefix in ("LANGSMITH", "LANGCHAIN"):
+        value = environ.get(f"{prefix}_{name}")
+        if value is not None and value.strip():
+            return value
+    return None
+
+
+def tracing_on(environ: Mapping[str, str]) -> bool:
+    """Exactly when LangChain's tracer sends traces (``langsmith.utils.tracing_is_enabled``)."""
+    return (_env(environ, "TRACING_V2") or _env(environ, "TRACING") or "") == "true"
+
+
+def traced_project(environ: Mapping[str, str]) -> str | None:
+    """The LangSmith project traces go to, or None when tracing is off."""
+    return (_env(environ, "PROJECT") or "default") if tracing_on(environ) else None
 
 
 def database_url(env: Mapping[str, str]) -> str:

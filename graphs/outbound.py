@@ -20,9 +20,9 @@ Errors (each ``str()`` is fit to show in Slack; none carries an address, errno o
 - :class:`NoAnswer` (a ``TimeoutError``): the deadline passed; it may have arrived;
 - :class:`ConnectionLost` (a ``ConnectionResetError``): the connection failed after sending;
 - :class:`NoSlot`: not sent; every slot for outbound calls is taken (``slots``), so the call
-  waits its turn (``bot.effects`` runs it again later, as no try at all).
+  waits its turn (``bot.core.ledger`` runs it again later, as no try at all).
 
-The builtin bases are what ``bot.effects`` reads to decide whether an effect is retried.
+The builtin bases are what ``bot.core.ledger`` reads to decide whether an effect is retried.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Outbound:
     connect: Connector = connect_tcp
     deadline: float = DEADLINE
     tls: ssl.SSLContext | None = None  # None: the system's trust store, hostnames checked
-    # A slot held for the whole request, raising NoSlot when none is free (bot.effect_slots):
+    # A slot held for the whole request, raising NoSlot when none is free (bot.core.effect_slots):
     # slow targets then hold only so many of the bot's workers.
     slots: Callable[[], AbstractContextManager[None]] | None = None
 

@@ -43,7 +43,7 @@ class OutcomeUnknown(OutboundError):
 
 @contextlib.contextmanager
 def effect(key: str) -> Iterator[None]:
-    """While an effect with ledger key ``key`` runs (set by ``bot.effects.Ledger.once``)."""
+    """While an effect with ledger key ``key`` runs (set by ``bot.core.ledger.Ledger.once``)."""
     token = _effect_key.set(key)
     try:
         yield

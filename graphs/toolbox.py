@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,7 +53,8 @@ class _FromEnvironment:
         return _environment().effects
 
 
+@functools.cache
 def _environment() -> Toolbox:
-    from bot.graph_host import environment_toolbox  # only on a LangGraph Server
+    from bot.agents.graph_host import environment_tools  # only on a LangGraph Server
 
-    return environment_toolbox()
+    return Toolbox(*environment_tools())

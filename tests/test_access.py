@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import Audience, admits, audience
-from bot.models import Decision, RunRequest
-from bot.operations import GONE
-from bot.review import Review
-from bot.signoff import SignOff, Stage
+from bot.core.access import Audience, admits, audience
+from bot.core.models import Decision, RunRequest
+from bot.core.review import Review
+from bot.core.signoff import SignOff, Stage
+from bot.slack.subcommands import GONE
 from tests.support.inprocess import Clock, inprocess_deps
 
 REQ, BOSS, LEAD, OTHER, ADMIN, RANDO = "U0REQ", "U0BOSS", "U0LEAD", "U0OTHER", "U0ADMIN", "U0RANDO"

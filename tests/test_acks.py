@@ -1,12 +1,13 @@
-"""Acks first (bot/acks.py): background work waits while other Slack requests are answered."""
+"""Acks first (bot/runtime/acks.py): background work waits while other Slack requests are
+answered."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from bot.acks import AckFirst
-from bot.worker import Worker
+from bot.runtime.acks import AckFirst
+from bot.runtime.worker import Worker
 
 
 def _worker_and_starts(acks: AckFirst) -> tuple[Worker, list[float]]:

@@ -8,7 +8,7 @@ import pytest
 from slack_bolt import App
 from slack_sdk import WebClient
 
-import bot.app  # noqa: F401 - installs the filter, as building the bot's app does
+import bot.slack.app  # noqa: F401 - installs the filter, as building the bot's app does
 
 
 def test_bolt_no_longer_warns_that_the_token_is_unused(

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from bot.audit import FIELDS, Audit, to_csv, to_json
-from bot.db import open_database
+from bot.store.audit_log import FIELDS, Audit, to_csv, to_json
+from bot.store.db import open_database
 
 
 class Clock:

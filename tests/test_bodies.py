@@ -1,5 +1,5 @@
-"""Bodies are bounded before they are read (bot/bodies.py), at every door that reads one; only
-requests Slack signed count as "being answered" for acks first (bot/acks.py).
+"""Bodies are bounded before they are read (bot/http/bodies.py), at every door that reads one; only
+requests Slack signed count as "being answered" for acks first (bot/runtime/acks.py).
 
 Driven at the ASGI level with a ``receive`` that makes its chunks on demand and counts what was
 taken, so "refused without reading it" is measured, not assumed."""
@@ -16,11 +16,13 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.requests import Request
 
-from bot import api_bodies, server, webhook
-from bot.acks import AckFirst
-from bot.api_bodies import Invalid, read_body
-from bot.health import Health
-from bot.metrics import Metrics
+from bot.http import api_bodies
+from bot.http import asgi as server
+from bot.http import langgraph_webhook as webhook
+from bot.http.api_bodies import Invalid, read_body
+from bot.http.health import Health
+from bot.runtime.acks import AckFirst
+from bot.runtime.metrics import Metrics
 from tests.support import slack_requests as sr
 
 CHUNK = 64 * 1024

@@ -1,4 +1,5 @@
-"""Card posts, each request on its own schedule (bot.card_posts), in-process on both databases:
+"""Card posts, each request on its own schedule (bot.slack.card_posts), in-process on both
+databases:
 a card Slack refuses for good closes its request and run as failed and tells the requester once;
 a card that fails for now backs off, per request, exponentially; a channel whose cards keep
 failing never takes the sweep's room from another channel's."""
@@ -9,7 +10,7 @@ import json
 
 import pytest
 
-from bot.models import RunRequest
+from bot.core.models import RunRequest
 from tests.support.inprocess import Clock, inprocess_deps
 
 TICK = 30.0  # SCHEDULER_TICK's default: the first backoff's ceiling

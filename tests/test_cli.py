@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import audit_cli, try_cli
-from bot.audit import Audit
-from bot.cli import package_version
-from bot.db import open_database
-from bot.spelling import edit_distance, suggestion
+from bot.cli import audit_export as audit_cli
+from bot.cli import try_graph as try_cli
+from bot.cli.parsers import package_version
+from bot.core.spelling import edit_distance, suggestion
+from bot.store.audit_log import Audit
+from bot.store.db import open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_audit_without_database_url_creates_nothing_and_says_what_to_set(
 
 
 def test_audit_of_an_unknown_run_says_so_and_exits_1(tmp_path: Path, capsys) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
     db = open_database(url)
     Audit(db).record("started", "3f9a1c2e-run", "U0ALICE")
     db.close()
@@ -158,7 +159,7 @@ def test_a_graph_that_calls_the_model_without_a_key_fails_naming_it() -> None:
 
 
 def test_help_about_a_command_is_that_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     def serve() -> int:
         raise AssertionError("help must not serve")

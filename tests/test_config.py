@@ -72,7 +72,7 @@ def test_the_webhook_allowlist_is_parsed_into_origins():
 def test_try_reads_the_webhook_allowlist_as_the_bot_does():
     import io
 
-    from bot.try_cli import toolbox_factory
+    from bot.cli.try_graph import toolbox_factory
 
     env = {"OPENAI_API_KEY": "sk-1", "WEBHOOK_ALLOWLIST": "https://hooks.example.com/x"}
     with pytest.raises(ConfigError, match="WEBHOOK_ALLOWLIST"):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import Audit
-from bot.backoff import BASE, CAP, backoff
-from bot.db import Database, open_database
-from bot.effect_trail import EffectTrail
-from bot.effects import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
+from bot.core.backoff import BASE, CAP, backoff
+from bot.core.effect_trail import EffectTrail
+from bot.core.ledger import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
+from bot.store.audit_log import Audit
+from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry
 from graphs.addresses import Allowlist
 from tests.fakes.webhook import FakeWebhook
@@ -41,7 +41,7 @@ class Clock:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
-        yield open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+        yield open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
         return
     url = request.getfixturevalue("postgres_url")
     yield open_database(url)

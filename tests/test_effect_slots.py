@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.db import open_database
-from bot.effect_slots import EffectSlots
-from bot.effects import EffectTry, Ledger, WaitsItsTurn, not_due
+from bot.core.effect_slots import EffectSlots
+from bot.core.ledger import EffectTry, Ledger, WaitsItsTurn, not_due
+from bot.store.db import open_database
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer, NoSlot, Outbound
 from tests.fakes.trickle import TrickleServer
@@ -72,7 +72,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline_and_holds_its_slot_until_
 
 
 def test_an_effect_without_a_slot_is_not_tried_and_runs_later_as_the_same_attempt(tmp_path):
-    db = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    db = open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
     told: list[EffectTry] = []
     try:
         ledger = Ledger(db, time.time, observe=told.append)

@@ -1,4 +1,4 @@
-"""The dotenv file a ``langgraph.json`` names (bot.env_file)."""
+"""The dotenv file a ``langgraph.json`` names (bot.runtime.env_file)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.env_file import apply, parse, read
+from bot.runtime.env_file import apply, parse, read
 
 TEXT = """
 # a comment, then a blank line

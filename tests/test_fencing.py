@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from bot.audit import Audit
-from bot.models import Decision, RunRequest
+from bot.core.models import Decision, RunRequest
+from bot.store.audit_log import Audit
 from tests.support.cards import wait_card
 from tests.support.databases import fresh_postgres
 from tests.support.faults import wait_until

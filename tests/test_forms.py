@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 from pydantic import AnyUrl, BaseModel, Field, TypeAdapter
 
-from bot.forms import (
+from bot.agents.forms import (
     MAX_INPUT_CHARS,
     field_for_value,
     field_kind,
@@ -16,7 +16,7 @@ from bot.forms import (
     read,
     too_long,
 )
-from bot.review import FormField
+from bot.core.review import FormField
 
 
 class Address(BaseModel):

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import graph_settings
-from bot.config import ConfigError
-from bot.graph_settings import (
+from bot.agents import graph_settings
+from bot.agents.graph_settings import (
     GraphSettings,
     load_graph_settings,
     parse_settings,
     substitute,
     template_for,
 )
-from bot.models import Decision
-from bot.review import Choice
+from bot.config import ConfigError
+from bot.core.models import Decision
+from bot.core.review import Choice
 
 WHERE = "policy.yaml: graphs.orders"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.health import Health
+from bot.http.health import Health
 
 # What psycopg says when the server is away: where it lives and who the bot connects as.
 REFUSED = (
@@ -50,7 +50,7 @@ def test_a_database_that_does_not_answer_is_named_as_the_reason_and_its_error_on
     clock, db = Clock(), Database()
     health = Health(db, tick_every=30, clock=clock, started=clock.now)
     db.down = True
-    with caplog.at_level(logging.WARNING, logger="bot.health"):
+    with caplog.at_level(logging.WARNING, logger="bot.http.health"):
         ok, report = health.check()
         again = health.check()[1]
     assert not ok
@@ -88,8 +88,8 @@ def test_a_scheduler_that_stopped_ticking_is_unhealthy_after_three_ticks_or_a_mi
 def test_the_http_answer_to_anyone_holds_no_database_detail():
     from starlette.testclient import TestClient
 
-    from bot.metrics import Metrics
-    from bot.server import create_operations_asgi
+    from bot.http.asgi import create_operations_asgi
+    from bot.runtime.metrics import Metrics
 
     clock, db = Clock(), Database()
     db.down = True
@@ -106,8 +106,8 @@ def test_the_http_answer_to_anyone_holds_no_database_detail():
 def test_requests_read_the_background_snapshot_and_never_query_the_database():
     from starlette.testclient import TestClient
 
-    from bot.metrics import Metrics
-    from bot.server import create_operations_asgi
+    from bot.http.asgi import create_operations_asgi
+    from bot.runtime.metrics import Metrics
 
     clock, db = Clock(), Database()
     health = Health(db, tick_every=1, clock=clock, started=clock.now, refresh_every=1)
@@ -144,7 +144,7 @@ def test_a_snapshot_nobody_refreshed_for_five_probes_is_a_503():
 def test_the_refresher_runs_its_jobs_at_once_and_again_and_survives_a_failing_one():
     import threading
 
-    from bot.refresher import Refresher
+    from bot.runtime.refresher import Refresher
 
     runs = threading.Semaphore(0)
 

@@ -9,8 +9,8 @@ from bot.__main__ import settle_heap
 
 
 def test_after_start_up_a_full_collection_no_longer_walks_what_start_up_built():
-    import bot.app  # noqa: F401 - what a bot process has loaded by the time it serves
-    import bot.deps  # noqa: F401
+    import bot.slack.app  # noqa: F401 - what a bot process has loaded by the time it serves
+    import bot.wiring  # noqa: F401
 
     try:
         settle_heap()

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from bot.audit import Audit
-from bot.db import open_database
-from bot.journal import Journal
-from bot.metrics import Metrics
-from bot.models import Approval, Decision
-from bot.review import Proposal, Review
+from bot.core.journal import Journal
+from bot.core.models import Approval, Decision
+from bot.core.review import Proposal, Review
+from bot.runtime.metrics import Metrics
+from bot.store.audit_log import Audit
+from bot.store.db import open_database
 
 
 @pytest.fixture

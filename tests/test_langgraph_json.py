@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import MemorySaver
 
-from bot import try_cli
+from bot.agents.registry import apply_config_env, config_env, load_registry
+from bot.cli import try_graph as try_cli
 from bot.config import ConfigError
-from bot.registry import apply_config_env, config_env, load_registry
 
 GRAPH = """
 from typing import TypedDict

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.db import open_database
-from bot.leases import Leases
-from bot.models import RunRequest
-from bot.store import Store
+from bot.core.leases import Leases
+from bot.core.models import RunRequest
+from bot.store.db import open_database
+from bot.store.repository import Store
 from tests.support.inprocess import Clock
 
 THREAD = "a" * 32

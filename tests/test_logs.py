@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot import logs
+from bot.runtime import logs
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Decision, RunRequest
+from bot.core.models import Decision, RunRequest
 from tests.support.cards import wait_card
 from tests.support.inprocess import Clock, inprocess_deps
 
@@ -51,7 +51,7 @@ def test_a_decision_marked_applied_but_never_received_is_applied_once(deps, fake
 def test_a_run_stranded_waiting_by_an_earlier_version_is_moved_on_by_the_migration(
     deps, fake_slack, clock
 ):
-    from bot.db.schema import MIGRATIONS
+    from bot.store.db.schema import MIGRATIONS
 
     deps.engine.start(RunRequest("draft", "Close the office", "U0REQ", "C0REQ", "C0REQ"))
     card = wait_card(fake_slack)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from bot.outputs import inputs_for, report_of
+from bot.agents.outputs import inputs_for, report_of
 
 
 # report_of --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-from bot.policy import Directory, refusal, who_may
-from bot.signoff import Stage
+from bot.core.deciders import Directory, refusal, who_may
+from bot.core.signoff import Stage
 
 
 def test_without_approvers_only_the_requester_decides():
@@ -79,7 +79,7 @@ def test_group_cache_expires_after_its_ttl():
 
 
 def test_approvers_are_mentioned_as_users_and_groups():
-    from bot.blocks.notices import mentions
+    from bot.slack.blocks.notices import mentions
 
     assert mentions(("U2", "S9")) == "<@U2> <!subteam^S9>"
 

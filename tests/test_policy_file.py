@@ -1,4 +1,4 @@
-"""``bot.policy_file.load_checked``: the one loader of the bot and of ``try``, on real graphs.
+"""``bot.policy.file.load_checked``: the one loader of the bot and of ``try``, on real graphs.
 
 The shipped ``langgraph.json`` and ``tests/byo`` are built for real (with a model that is never
 called), so the names checked are the ones the graphs actually have."""
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import MemorySaver
 
+from bot.agents.graph_settings import GraphSettings, settings_from
+from bot.agents.registry import RegisteredGraph, known_names, load_registry
+from bot.cli.try_graph import toolbox_factory
 from bot.config import ConfigError
-from bot.graph_settings import GraphSettings, settings_from
-from bot.policy_file import Defaults, load_checked
-from bot.registry import RegisteredGraph, known_names, load_registry
-from bot.signoff import Stage, signoffs_from
-from bot.timeline import Policy, policies_from, read_policy_file
-from bot.try_cli import toolbox_factory
+from bot.core.signoff import Stage, signoffs_from
+from bot.core.timeline import Policy, policies_from, read_policy_file
+from bot.policy.file import Defaults, load_checked
 from tests.support.policies import BAD_POLICIES, policy_file, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_the_shipped_action_registry_counts_only_for_graphs_built_with_it():
 def test_a_graph_on_a_server_leaves_its_names_unchecked_and_the_log_says_so(tmp_path, caplog):
     path = policy_file(tmp_path, "actions:\n  anything: {expire_after: 1h}\n")
     remote = RegisteredGraph("remote", None, "", GraphSettings(), "request", {})
-    with caplog.at_level("WARNING", logger="bot.policy_file"):
+    with caplog.at_level("WARNING", logger="bot.policy.file"):
         policy, _ = load_checked(str(path), Defaults(), lambda _: {"remote": remote})
     assert policy.policies.actions["anything"].expire_after == 3600
     assert f"POLICY_FILE: {path}: not checked: actions (graphs on a LangGraph Server: remote)" in (

@@ -1,11 +1,11 @@
-"""``bot.policy_names``: the names a policy file uses, checked against what the graphs have."""
+"""``bot.policy.names``: the names a policy file uses, checked against what the graphs have."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.config import ConfigError
-from bot.policy_names import GraphNames, check_names
+from bot.policy.names import GraphNames, check_names
 
 ACTION = GraphNames(
     nodes=frozenset({"plan", "gate", "execute", "respond"}),

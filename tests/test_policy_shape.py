@@ -1,11 +1,11 @@
-"""``bot.policy_shape``: every section and key the policy file may hold, and nothing else."""
+"""``bot.policy.shape``: every section and key the policy file may hold, and nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.config import ConfigError
-from bot.policy_shape import check_shape
+from bot.policy.shape import check_shape
 
 
 def refused(data: dict) -> str:

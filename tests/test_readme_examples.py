@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.audit import FIELDS, Audit
-from bot.cli import build_parser
-from bot.db import open_database
-from bot.policy_shape import check_shape
+from bot.cli.parsers import build_parser
+from bot.policy.shape import check_shape
+from bot.store.audit_log import FIELDS, Audit
+from bot.store.db import open_database
 from tests.fakes.openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +205,7 @@ def test_the_audit_export_has_the_fields_the_readme_names(tmp_path: Path) -> Non
     block = one("bash", "python -m bot audit --since 7d --format csv")
     named = re.search(r"# (at, time, .*)$", block.text, re.M)
     assert named and tuple(named.group(1).split(", ")) == FIELDS
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
     db = open_database(url)
     Audit(db).record("started", "3f9a1c2e-run", "U0ALICE")
     db.close()
@@ -252,7 +252,7 @@ def test_the_manifest_matches_the_readme_and_the_bots_routes() -> None:
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     listed = re.findall(r"^- `([a-z:.]+)`:", README, re.M)
     assert listed == scopes
-    from bot.server import SLACK_PATH
+    from bot.http.asgi import SLACK_PATH
 
     assert SLACK_PATH == "/slack/events"
 
@@ -284,7 +284,7 @@ def test_a_policy_typo_stops_the_bot_with_the_line_the_readme_shows(tmp_path: Pa
     done = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=env(**settings, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}"),
+        env=env(**settings, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.store.db'}"),
         capture_output=True,
         text=True,
         timeout=60,

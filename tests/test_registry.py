@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import MemorySaver
 
+from bot.agents.graph_settings import GraphSettings
+from bot.agents.registry import RegisteredGraph, load_registry
 from bot.config import ConfigError
-from bot.graph_settings import GraphSettings
-from bot.registry import RegisteredGraph, load_registry
 
 _ids = itertools.count()
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from bot import prune_cli
-from bot.audit import Audit
-from bot.db import Database, open_database
-from bot.retention import CHECKPOINT_TABLES, prune
+from bot.cli import prune as prune_cli
+from bot.store.audit_log import Audit
+from bot.store.db import Database, open_database
+from bot.store.retention import CHECKPOINT_TABLES, prune
 
 OLD, CUTOFF, RECENT = 1_000.0, 2_000.0, 3_000.0
 RUNS = {"old-done": ("done", OLD), "old-waiting": ("waiting", OLD), "new-done": ("done", RECENT)}
@@ -130,7 +130,7 @@ def test_prune_from_the_command_line(
     assert prune_cli.main(["--older-than", "1d"], env={}) == 2  # no database: none created
     assert "DATABASE_URL is not set" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
     database = open_database(url)
     seed(database)
     database.close()

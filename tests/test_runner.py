@@ -9,7 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from bot.runner import InProcessRunner
+from bot.agents.runner import InProcessRunner
 
 
 class State(TypedDict, total=False):

@@ -9,11 +9,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from bot.agents.langgraph_server import ServerRunner, server_thread, state_of
+from bot.agents.runner import RunFailed, RunnerBusy, RunnerUnavailable
+from bot.agents.server_registry import server_client, server_registry
 from bot.config import ConfigError, ServerSettings, load_settings
-from bot.runner import RunFailed, RunnerBusy, RunnerUnavailable
-from bot.server_graphs import server_client, server_registry
-from bot.server_runner import ServerRunner, server_thread, state_of
-from bot.webhook import hook_for, webhook_key, webhook_route
+from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from tests.fakes._http import BackgroundHttpServer, HttpRequest, HttpResponse
 from tests.support.botproc import free_port
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.models import Decision
-from bot.signoff import SignOff, Stage, Vote, load_signoffs, tally, vote_kind
+from bot.core.models import Decision
+from bot.core.signoff import SignOff, Stage, load_signoffs
+from bot.core.votes import Vote, tally, vote_kind
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "k"}
 
@@ -125,7 +126,7 @@ def test_mistakes_are_reported_with_where_they_are(tmp_path, text, problem):
 
 
 def test_the_reminder_policy_reader_accepts_the_sign_off_keys(tmp_path):
-    from bot.timeline import load_policies
+    from bot.core.timeline import load_policies
 
     path = tmp_path / "policy.yaml"
     path.write_text("graphs: {draft: {approvers: [U01], quorum: 1, remind_after: 5m}}")

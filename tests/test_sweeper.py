@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.db import Database, open_database
-from bot.models import RunRequest
-from bot.sweeper import Sweeper
-from bot.worker import Worker
+from bot.core.models import RunRequest
+from bot.core.sweeper import Sweeper
+from bot.runtime.worker import Worker
+from bot.store.db import Database, open_database
 from tests.support.inprocess import Clock, inprocess_deps
 
 THREAD = "b" * 32
@@ -21,7 +21,7 @@ THREAD = "b" * 32
 
 @pytest.fixture
 def db(tmp_path) -> Iterator[Database]:
-    opened = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    opened = open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
     yield opened
     opened.close()
 
@@ -105,7 +105,7 @@ def test_the_tick_returns_while_a_stale_runs_step_holds_its_lock(fake_slack, fak
     lock without a limit, so the tick never returned while a step hung."""
     clock = Clock()
     deps = inprocess_deps(
-        fake_slack, fake_openai, f"sqlite:///{tmp_path / 'bot.db'}", clock, RETRY_AFTER="60"
+        fake_slack, fake_openai, f"sqlite:///{tmp_path / 'bot.store.db'}", clock, RETRY_AFTER="60"
     )
     try:
         deps.store.create_run(THREAD, RunRequest("draft", "hi", "U0REQ", "C0REQ", "C0REQ"))

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.timeline import Level, Policy, load_policies, plan
+from bot.core.timeline import Level, Policy, load_policies, plan
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "k"}
 

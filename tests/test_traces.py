@@ -1,4 +1,4 @@
-"""bot.traces: the labels of each invocation, and the links to their traces."""
+"""bot.agents.traces: the labels of each invocation, and the links to their traces."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from bot import traces
-from bot.models import Decision, Run
+from bot.agents import traces
+from bot.config import traced_project
+from bot.core.models import Decision, Run
 
 RUN = Run("a" * 32, "draft", "Say hi", "U0REQ", "C0REQ", "C0REQ", "waiting", None, 1.0, 1.0)
 
@@ -58,7 +59,7 @@ def test_a_trace_labels_langchains_config_and_a_follow_up_gets_a_new_id():
     ],
 )
 def test_tracing_is_on_exactly_when_langchains_tracer_sends(env, project):
-    assert traces.traced_project(env) == project
+    assert traced_project(env) == project
 
 
 def test_a_link_needs_tracing_on_and_a_trace():

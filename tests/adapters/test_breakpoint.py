@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from bot import adapters
-from bot.adapters import Context, breakpoint
-from bot.graph_settings import GraphSettings
-from bot.models import Decision
-from bot.review import Choice, Pending, Stop, Update
+from bot.agents import adapters
+from bot.agents.adapters import Context, breakpoint
+from bot.agents.graph_settings import GraphSettings
+from bot.core.models import Decision
+from bot.core.review import Choice, Pending, Stop, Update
 
 STATE = {"drug_name": "aspirin", "analysis": "Safe at 100mg", "dose_mg": 100}
 

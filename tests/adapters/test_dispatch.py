@@ -1,4 +1,4 @@
-"""``bot.adapters``: which adapter reads which pause, the graph's settings over the adapters'
+"""``bot.agents.adapters``: which adapter reads which pause, the graph's settings over the adapters'
 defaults, and which decisions a review permits."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from bot import adapters
-from bot.adapters import Context, breakpoint, hitl, inbox, per_call, plain, schema
-from bot.graph_settings import GraphSettings
-from bot.models import Decision
-from bot.review import Choice, Pending, Proposal, Resume, Review, Update
+from bot.agents import adapters
+from bot.agents.adapters import Context, breakpoint, hitl, inbox, per_call, plain, schema
+from bot.agents.graph_settings import GraphSettings
+from bot.core.models import Decision
+from bot.core.review import Choice, Pending, Proposal, Resume, Review, Update
 from tests.adapters.payloads import EMAIL, hitl_value, inbox_item, per_call_pending
 
 REFUND_SCHEMA = {"title": "Refund", "properties": {"amount": {"type": "number"}}}
@@ -195,7 +195,7 @@ def test_an_edit_path_that_names_no_mapping_takes_edit_off_the_card_and_says_why
     p = Pending("i", TUTORIAL_002, "approval_gate")
     plain_review = adapters.describe(p, Context("act"))
     settings = GraphSettings(edit=path, resume=ACT.resume)
-    with caplog.at_level("ERROR", logger="bot.adapters"):
+    with caplog.at_level("ERROR", logger="bot.agents.adapters"):
         review = adapters.describe(p, Context("act", settings))
     [proposal] = review.proposals
     assert proposal.choices == ("approve", "reject")

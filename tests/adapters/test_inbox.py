@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import adapters
-from bot.adapters import Context, inbox
-from bot.models import Decision
-from bot.review import Pending, Resume
+from bot.agents import adapters
+from bot.agents.adapters import Context, inbox
+from bot.core.models import Decision
+from bot.core.review import Pending, Resume
 from tests.adapters.payloads import inbox_item
 
 TICKET_SCHEMA = {

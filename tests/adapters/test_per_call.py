@@ -8,10 +8,10 @@ import pytest
 from langchain_core.tools import StructuredTool, tool
 from pydantic import BaseModel
 
-from bot import adapters
-from bot.adapters import Context, hitl, per_call, schema
-from bot.models import Decision
-from bot.review import Pending, Resume
+from bot.agents import adapters
+from bot.agents.adapters import Context, hitl, per_call, schema
+from bot.core.models import Decision
+from bot.core.review import Pending, Resume
 from tests.adapters.payloads import (
     DESCRIPTION,
     EMAIL,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import adapters
-from bot.adapters import Context, plain
-from bot.models import Decision
-from bot.review import Choice, FormField, Pending, Resume
+from bot.agents import adapters
+from bot.agents.adapters import Context, plain
+from bot.core.models import Decision
+from bot.core.review import Choice, FormField, Pending, Resume
 
 CONTEXT = Context("mailer")
 

@@ -8,10 +8,10 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, TypeAdapter
 
-from bot import adapters, forms
-from bot.adapters import Context, plain, schema
-from bot.models import Decision
-from bot.review import Pending, Resume, Stop
+from bot.agents import adapters, forms
+from bot.agents.adapters import Context, plain, schema
+from bot.core.models import Decision
+from bot.core.review import Pending, Resume, Stop
 
 
 class Refund(BaseModel):

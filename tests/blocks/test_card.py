@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.blocks import card
-from bot.models import Approval
+from bot.core.models import Approval
+from bot.slack.blocks import card
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import BOSS, REQUESTER, TEXTS, action, decided, draft, make_approval
 from tests.support.cards import approval_id_of, blocks_text

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.blocks import card, modals
-from bot.blocks.home import MAX_LISTED, home_view
-from bot.models import Approval, Run
+from bot.core.models import Approval, Run
+from bot.slack.blocks import card, modals
+from bot.slack.blocks.home import MAX_LISTED, home_view
 from graphs.action import form_fields
 from graphs.actions import MAX_PARAM_CHARS, ActionSpec, default_registry
 from tests.fakes.blockkit import validate_view

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.blocks import card, progress
-from bot.models import Decision
-from bot.signoff import Signed, SignOff, Stage, Vote
+from bot.core.models import Decision
+from bot.core.signoff import Signed, SignOff, Stage
+from bot.core.votes import Vote
+from bot.slack.blocks import card, progress
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import decided, draft
 from tests.support.cards import blocks_text
@@ -87,7 +88,7 @@ def test_needed_says_how_many_more_and_from_whom():
 
 
 def test_an_edit_note_shows_only_what_changed():
-    from bot.blocks.notices import edit_note
+    from bot.slack.blocks.notices import edit_note
     from tests.support.approvals import action
 
     approval = action("Mail ops", {"to": "ops@x.co", "subject": "Hi", "body": "<!here> text"})
@@ -100,11 +101,11 @@ def test_an_edit_note_shows_only_what_changed():
 
 def test_an_edit_of_a_part_of_the_pause_notes_the_old_value():
     # README's refund example: the card shows the whole pause, Edit edits its `refund` part.
-    from bot import adapters
-    from bot.blocks.notices import edit_note
-    from bot.graph_settings import GraphSettings
-    from bot.journal import _after, _before
-    from bot.review import Pending
+    from bot.agents import adapters
+    from bot.agents.graph_settings import GraphSettings
+    from bot.core.journal import _after, _before
+    from bot.core.review import Pending
+    from bot.slack.blocks.notices import edit_note
     from tests.support.approvals import make_approval
 
     value = {"question": "Refund order 1042?", "refund": {"amount": 25.0}}

@@ -1,4 +1,4 @@
-from bot.blocks.text import chunks, escape, quote, truncate
+from bot.slack.blocks.text import chunks, escape, quote, truncate
 
 
 def test_escape_defuses_links_mentions_and_broadcasts():

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from bot.db import Database, LockBusy, open_database
+from bot.store.db import Database, LockBusy, open_database
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from bot.db import open_database
-from bot.db import queries as q
+from bot.store.db import open_database
+from bot.store.db import queries as q
 
 
 def test_claim_due_jobs_uses_the_due_index(postgres_url):

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.db import open_database
-from bot.models import Decision, RunRequest
-from bot.review import Review
-from bot.signoff import SignOff, Stage
-from bot.store import Store
+from bot.core.models import Decision, RunRequest
+from bot.core.review import Review
+from bot.core.signoff import SignOff, Stage
+from bot.store.db import open_database
+from bot.store.repository import Store
 
 
 @pytest.fixture

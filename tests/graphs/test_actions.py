@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from bot.effects import outcome_unknown
+from bot.core.ledger import outcome_unknown
 from graphs.actions import default_registry, send_email
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.effects import certainly_failed, outcome_unknown
+from bot.core.ledger import certainly_failed, outcome_unknown
 from graphs.actions import check_url
 from graphs.addresses import Allowlist
 from graphs.outbound import (

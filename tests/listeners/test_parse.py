@@ -1,6 +1,6 @@
 import pytest
 
-from bot.listeners.parse import BadPayload, parse_click, parse_command, parse_submission
+from bot.slack.listeners.parse import BadPayload, parse_click, parse_command, parse_submission
 
 GRAPHS = ["draft", "action"]
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, wait_card
 

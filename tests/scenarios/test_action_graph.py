@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import card as ids
-from bot.blocks import modals
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card
 from tests.support.databases import fresh_postgres
 
@@ -27,7 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with fresh_postgres() as url:
             yield url
     else:
-        yield f"sqlite:///{tmp_path / 'bot.db'}"
+        yield f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ def test_approved_webhook_receives_the_payload_once(action_bot, fake_slack, fake
         propose("call_webhook", "medium", "Tell CD to deploy", url=url, payload=json.dumps(payload))
     )
     # Bolt takes any form body containing the word "payload" for an interactive payload= form;
-    # bot/server.py re-reads such a slash command so it is not dropped unanswered.
+    # bot/http/asgi.py re-reads such a slash command so it is not dropped unanswered.
     assert "Started run" in started.json()["text"]
     card = wait_card(fake_slack)
     fields = next(b["fields"] for b in card.blocks if "fields" in b)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support.cards import (
     blocks_text,
     current,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support.cards import (
     Card,
     blocks_text,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.blocks import card as card_ids
-from bot.blocks import modals
+from bot.slack.blocks import card as card_ids
+from bot.slack.blocks import modals
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.slack_requests import home_opened_body
 

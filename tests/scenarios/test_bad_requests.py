@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bot.blocks import card as ids
-from bot.blocks import modals
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 
@@ -25,7 +25,7 @@ USAGE = "Usage: `/agent <what you want>`"
 @pytest.fixture
 def database_url(tmp_path):
     """SQLite only: nothing here depends on the database."""
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 @pytest.fixture

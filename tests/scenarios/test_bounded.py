@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support.cards import wait_card
 from tests.support.faults import private_postgres
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks import card as ids
-from bot.blocks import modals
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 

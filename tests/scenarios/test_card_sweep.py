@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from bot.db import open_database
+from bot.store.db import open_database
 from tests.support import slack_requests as sr
 from tests.support.burst import fire_at_once
 from tests.support.cards import approval_id_of

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from bot.blocks import card as ids
-from bot.effects import UNKNOWN
+from bot.core.ledger import UNKNOWN
+from bot.slack.blocks import card as ids
 from tests.support.cards import approval_id_of, has_buttons
 
 ROUNDS, RUNS_PER_ROUND = 10, 20

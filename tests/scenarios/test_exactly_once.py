@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk import WebClient
 
-from bot.blocks import card as ids
-from bot.blocks import modals
-from bot.db import open_database
-from bot.models import Decision
-from bot.store import Store
+from bot.core.models import Decision
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.store.db import open_database
+from bot.store.repository import Store
 from tests.support import slack_requests as sr
 from tests.support.cards import (
     approval_id_of,
@@ -90,7 +90,8 @@ def test_same_user_double_click_resumes_once(start_bot, fake_slack):
     assert len(fake_slack.wait_for("chat.postEphemeral", count=7)) == 7
 
 
-# Who may decide is worked out in Python (bot/policy.py) from APPROVERS and Slack's user groups
+# Who may decide is worked out in Python (bot/core/deciders.py) from APPROVERS and Slack's user
+# groups
 # before anything is claimed, and a refused click claims nothing: SQLite is enough here. The same
 # reads, locks and claims on Postgres run in the other tests of this file and test_signoff.py.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

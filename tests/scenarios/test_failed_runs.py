@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.blocks import notices
+from bot.slack.blocks import notices
 from tests.support import slack_requests as sr
 from tests.support.cards import wait_card
 
@@ -15,7 +15,7 @@ REQ, RANDO = "U0REQ", "U0RANDO"
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fake_openai):

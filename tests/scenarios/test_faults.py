@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from bot.blocks import card as ids
-from bot.blocks import modals
-from bot.listeners.actions import NOT_RECORDED
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.slack.listeners.actions import NOT_RECORDED
 from tests.fakes.slack import TIMEOUT, FakeSlack
 from tests.support import slack_requests as sr
 from tests.support.burst import Ack, fire_at_once, requester, wait_for_cards
@@ -451,7 +451,7 @@ def timed(request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]
 
 # (B') Slack timing out: it did the post, but the bot never heard --------------------------------
 
-CLIENT_TIMEOUT = 15  # bot.slack.make_client's read timeout
+CLIENT_TIMEOUT = 15  # bot.slack.client.make_client's read timeout
 
 
 @pytest.mark.timeout(90)

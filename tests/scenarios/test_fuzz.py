@@ -29,8 +29,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import card as ids
-from bot.blocks import modals, notices
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals, notices
 from tests.support import slack_requests as sr
 from tests.support.botproc import ROOT
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_cards
@@ -44,7 +44,7 @@ DELETE = object()  # a mutation that removes the field
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: the checks here are about parsing and authorization, not storage."""
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 # ------------------------------------------------------------------ values
@@ -508,7 +508,7 @@ def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
 ):
     started = time.monotonic()
     bot = start_bot(APPROVERS=BOSS)
-    db_path = tmp_path / "bot.db"
+    db_path = tmp_path / "bot.store.db"
     requests = ("Announce the office move", "Remind everyone about the offsite")
     for text in requests:
         assert bot.command(text, REQUESTER).status_code == 200

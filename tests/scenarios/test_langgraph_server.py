@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from langgraph_sdk import get_sync_client
 
-from bot.blocks import card as ids
-from bot.blocks import modals
-from bot.db import open_database
-from bot.server_runner import server_thread
+from bot.agents.langgraph_server import server_thread
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.store.db import open_database
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.support.botproc import BotProcess, free_port
@@ -338,7 +338,7 @@ def test_an_unknown_graph_in_the_policy_file_stops_start_up_naming_the_server(
     policy = tmp_path / "policy.yaml"
     policy.write_text("graphs:\n  nowhere:\n    description: not served\n")
     env = {
-        **graphs_env(slack, openai, f"sqlite:///{tmp_path / 'bot.db'}"),
+        **graphs_env(slack, openai, f"sqlite:///{tmp_path / 'bot.store.db'}"),
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "LANGGRAPH_API_URL": server.url,
         "POLICY_FILE": str(policy),

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.blocks import card as ids
-from bot.db import open_database
-from bot.models import RunRequest
-from bot.review import Review
-from bot.store import Store
+from bot.core.models import RunRequest
+from bot.core.review import Review
+from bot.slack.blocks import card as ids
+from bot.store.db import open_database
+from bot.store.repository import Store
 from tests.support import slack_requests as sr
 from tests.support.botproc import ROOT
 from tests.support.cards import (
@@ -189,7 +189,7 @@ def test_the_audit_trail_is_shown_and_exported(start_bot, fake_slack, database_u
     run = _run_id(fake_slack, card)
     bot.click(ids.REJECT, card.approval_id, BOSS)
     fake_slack.wait_for("views.open")
-    from bot.blocks import modals
+    from bot.slack.blocks import modals
 
     bot.submit(modals.REJECT, card.approval_id, BOSS, {modals.REASON_BLOCK: "not public yet"})
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.audit import Audit
-from bot.blocks import card as ids
-from bot.db import open_database
+from bot.slack.blocks import card as ids
+from bot.store.audit_log import Audit
+from bot.store.db import open_database
 from graphs.outbound import REFUSED
 from tests.fakes.webhook import FakeWebhook
 from tests.scenarios.test_action_graph import propose, thread_report
@@ -26,7 +26,7 @@ REQ = "U0REQ"
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"  # the guard does not depend on the database
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"  # the guard does not depend on the database
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support.cards import blocks_text, has_buttons, wait_cards
 
 FAST = {

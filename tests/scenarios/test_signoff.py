@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import card as ids
-from bot.blocks import modals
-from bot.db import open_database
-from bot.store import Store
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.store.db import open_database
+from bot.store.repository import Store
 from tests.support.byo import buttons, ran, report
 from tests.support.cards import current, has_buttons, wait_card, wait_cards
 from tests.support.cards import shown as _shown

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.audit import Audit
-from bot.blocks import card as ids
-from bot.db import open_database
+from bot.slack.blocks import card as ids
+from bot.store.audit_log import Audit
+from bot.store.db import open_database
 from tests.fakes.trickle import TrickleServer
 from tests.scenarios.test_action_graph import propose
 from tests.support.cards import blocks_text, wait_cards

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 
@@ -17,7 +17,7 @@ REQ = "U0REQ"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 @pytest.fixture

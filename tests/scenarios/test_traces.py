@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.fakes.langsmith import FakeLangSmith, metadata
 from tests.support.cards import blocks_text, wait_card
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.blocks import card as ids
-from bot.blocks import modals
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
 from tests.fakes.openai_replies import filler
 from tests.fakes.slack import Call, FakeSlack
 from tests.support.cards import Card, blocks_text, current, wait_card, wait_cards
@@ -21,7 +21,7 @@ SHOWN = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open")
 @pytest.fixture
 def database_url(tmp_path):
     """SQLite only: escaping and cutting do not depend on the database."""
-    return f"sqlite:///{tmp_path / 'bot.db'}"
+    return f"sqlite:///{tmp_path / 'bot.store.db'}"
 
 
 def shown_text(call: Call) -> str:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot import adapters
-from bot.models import STATUS_FOR, Approval, Decision
-from bot.review import Pending
+from bot.agents import adapters
+from bot.core.models import STATUS_FOR, Approval, Decision
+from bot.core.review import Pending
 from tests.fakes.openai_replies import filler
 from tests.support.mrkdwn import HOSTILE
 

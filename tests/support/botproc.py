@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bot.listeners.binding import modal_key, seal, unseal
+from bot.slack.listeners.binding import modal_key, seal, unseal
 from tests.support import slack_requests as sr
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bot.blocks import card as ids
+from bot.slack.blocks import card as ids
 from tests.fakes.slack import Call, FakeSlack
 from tests.support import slack_requests as sr
 from tests.support.cards import Card, approval_id_of, blocks_text

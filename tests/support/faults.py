@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.db import open_database
+from bot.store.db import open_database
 from tests.support.botproc import free_port
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.deps import Deps, build_deps
-from bot.worker import InlineWorker
+from bot.runtime.worker import InlineWorker
+from bot.wiring import Deps, build_deps
 
 
 class Clock:

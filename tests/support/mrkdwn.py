@@ -33,6 +33,7 @@ def live_tokens(text: str, trusted_users: Iterable[str] = ()) -> list[str]:
 
 
 def unescape(text: str) -> str:
-    """What a reader sees of text the bot escaped (the inverse of ``bot.blocks.text.escape``)."""
+    """What a reader sees of text the bot escaped (the inverse of
+    ``bot.slack.blocks.text.escape``)."""
     text = text.replace("@\u2060", "@")
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -167,8 +167,8 @@ def home_opened_body(user: str) -> bytes:
 
 
 def retry_body(thread_id: str, user: str) -> bytes:
-    """A click on a failure note's Retry button (``bot.blocks.notices.retry_blocks``)."""
-    from bot.blocks.notices import RETRY
+    """A click on a failure note's Retry button (``bot.slack.blocks.notices.retry_blocks``)."""
+    from bot.slack.blocks.notices import RETRY
 
     payload = click_payload(RETRY, "0" * 16, user)
     payload["actions"][0]["value"] = thread_id

@@ -1,0 +1,58 @@
+"""Static breakpoints (``interrupt_before`` / ``interrupt_after``): nothing was asked, the run
+just stopped around a node. The card names the node and shows the state it will consume.
+
+Approve continues (``invoke(None)``); Edit writes the edited state keys with ``update_state``
+and continues; Reject ends the run with nothing executed. A graph's ``update`` settings
+replace any of these with its own decision fields (the tutorials' ``update_state`` pattern).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.agents.adapters.common import details, long_text
+from bot.agents.forms import field_for_value
+from bot.core.models import Decision
+from bot.core.review import Answer, Pending, Proposal, Review, Stop, Update
+
+_HIDDEN = ("messages",)
+
+
+def matches(pending: Pending) -> bool:
+    return pending.breakpoint is not None
+
+
+def describe(pending: Pending, context: Any) -> Review:
+    state = pending.state
+    where = "before" if pending.breakpoint == "before" else "after"
+    verb = "about to run" if where == "before" else "has just run"
+    shown = {k: v for k, v in state.items() if k not in _HIDDEN}
+    messages = state.get("messages")
+    if isinstance(messages, list) and messages:
+        last = messages[-1]
+        shown["last message"] = getattr(last, "content", last)
+    editable = [k for k, v in state.items() if isinstance(v, str) and k not in _HIDDEN]
+    input_key = getattr(getattr(context, "settings", None), "input", None)
+    form = tuple(field_for_value(k, state[k]) for k in editable if k != input_key)
+    choices = ("approve", "edit", "reject") if form else ("approve", "reject")
+    proposal = Proposal(
+        title=f"`{pending.node}` {verb}",
+        description=f"The run paused {where} `{pending.node}`. It continues only if you approve.",
+        details=details(shown),
+        choices=choices,
+        form=form,
+    )
+    title = f"⏸️ Paused {where} {pending.node}"[:150]
+    return Review("breakpoint", title, (proposal,), long_text=long_text(shown))
+
+
+def answer(pending: Pending, review: Review, decision: Decision) -> Answer:
+    kind = decision.effective_type
+    if kind == "approve":
+        return Update(None)
+    if kind == "edit":
+        return Update(dict(decision.parameters or {}) or None)
+    why = f": {decision.reason}" if decision.reason else ""
+    who = "Expired" if decision.type == "expire" else "Rejected"
+    where = "after" if pending.breakpoint == "after" else "before"
+    return Stop(f"{who}{why}. The run stopped {where} `{pending.node}`; nothing more was run.")

@@ -1,0 +1,86 @@
+"""Agent Inbox's ``HumanInterrupt`` list: ``[{action_request: {action, args}, config:
+{allow_accept, allow_edit, allow_respond, allow_ignore}, description}]``, resumed with one
+``HumanResponse`` per item: ``{"type": "accept"|"edit"|"response"|"ignore", "args": ...}``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.agents.adapters.common import details, expiry_message
+from bot.agents.forms import fields_from_schema
+from bot.core.models import Decision
+from bot.core.review import Pending, Proposal, Resume, Review
+
+_FLAGS = (
+    ("allow_accept", "approve"),
+    ("allow_edit", "edit"),
+    ("allow_respond", "respond"),
+    ("allow_ignore", "ignore"),
+)
+
+
+def _items(value: Any) -> list[Mapping[str, Any]] | None:
+    items = [value] if isinstance(value, Mapping) else value
+    if not isinstance(items, list) or not items:
+        return None
+    ok = all(
+        isinstance(i, Mapping)
+        and isinstance(i.get("action_request"), Mapping)
+        and isinstance(i.get("config"), Mapping)
+        for i in items
+    )
+    return items if ok else None
+
+
+def matches(pending: Pending) -> bool:
+    return _items(pending.value) is not None
+
+
+def describe(pending: Pending, context: Any) -> Review:
+    tools = getattr(context, "tools", {}) or {}
+    proposals = []
+    for item in _items(pending.value) or []:
+        request, config = item["action_request"], item["config"]
+        name = str(request.get("action", "action"))
+        args = request.get("args") or {}
+        choices = tuple(choice for flag, choice in _FLAGS if config.get(flag))
+        form = fields_from_schema(tools.get(name), args) if "edit" in choices else ()
+        proposals.append(
+            Proposal(
+                title=name,
+                description=str(item.get("description") or ""),
+                details=details(args),
+                choices=choices or ("ignore",),
+                form=form,
+            )
+        )
+    return Review("inbox", "📥 Agent waiting for you", tuple(proposals), summary="request")
+
+
+def _response(item: Mapping[str, Any], mine: Mapping[str, Any], whole: Decision) -> dict:
+    config = item["config"]
+    if whole.type == "expire":
+        if whole.expire_as == "approve" and config.get("allow_accept"):
+            return {"type": "accept", "args": None}
+        if config.get("allow_respond"):
+            return {"type": "response", "args": expiry_message(whole)}
+        return {"type": "ignore", "args": None}
+    kind = mine.get("type")
+    if kind == "approve":
+        return {"type": "accept", "args": None}
+    if kind == "edit":
+        request = item["action_request"]
+        args = {**(request.get("args") or {}), **(mine.get("values") or {})}
+        return {"type": "edit", "args": {"action": request.get("action"), "args": args}}
+    if kind == "respond":
+        return {"type": "response", "args": str(mine.get("message") or "")}
+    return {"type": "ignore", "args": None}
+
+
+def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
+    from bot.agents.adapters.hitl import item_of
+
+    items = _items(pending.value) or []
+    mine = decision.items or [item_of(decision)] * len(items)
+    return Resume([_response(i, m, decision) for i, m in zip(items, mine, strict=True)])

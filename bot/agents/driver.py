@@ -1,0 +1,120 @@
+"""What a decision means to LangGraph, for any registered graph.
+
+The engine (Slack) and ``python -m bot try`` (a terminal) both drive runs through this: start a
+run with the request under the graph's input key, turn a reviewer's decision into what its
+adapter (or the graph's settings) says -- a resume value, a state update then continue, or a
+stop -- and apply the graph's breakpoint settings. Nothing here knows about Slack or the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.agents import adapters
+from bot.agents.outputs import inputs_for, report_of
+from bot.agents.registry import RegisteredGraph
+from bot.agents.runner import Runner, RunState
+from bot.agents.traces import Trace
+from bot.core.models import Decision
+from bot.core.review import Pending, Resume, Review, Stop, Update
+
+MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph looping on itself
+
+
+@dataclass
+class Driver:
+    runner: Runner
+    graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
+
+    def context(self, graph: str) -> adapters.Context:
+        registered = self.graphs.get(graph)
+        if registered is None:
+            return adapters.Context(graph)
+        return adapters.Context(graph, registered.settings, registered.tools)
+
+    # ``trace``: the labels of the invocation (bot.agents.traces); a follow-up invocation made here
+    # (a
+    # skipped breakpoint, a carried-over answer) gets the same labels under a new id.
+    def start(
+        self,
+        graph: str,
+        thread_id: str,
+        request: str,
+        requester: str,
+        channel: str,
+        trace: Trace | None = None,
+    ) -> RunState:
+        registered = self.graphs.get(graph)
+        key = registered.input_key if registered else "request"
+        declared = registered.state_keys if registered else ()
+        inputs = inputs_for(declared, key, request, requester, channel)
+        state = self.runner.start(graph, thread_id, inputs, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
+
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState:
+        state = self.runner.proceed(graph, thread_id, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
+
+    def report(self, graph: str, state: RunState) -> str:
+        registered = self.graphs.get(graph)
+        return report_of(state.values, registered.settings.output if registered else None)
+
+    def answer(
+        self,
+        graph: str,
+        thread_id: str,
+        pending: Pending,
+        review: Review,
+        decision: Decision,
+        trace: Trace | None = None,
+    ) -> RunState | Stop:
+        """Send a decision back to LangGraph; a :class:`Stop` when it ends the run here."""
+        context = self.context(graph)
+        answer = adapters.answer(pending, review, decision, context)
+        if isinstance(answer, Stop):
+            return answer
+        if isinstance(answer, Update):
+            if answer.values is not None:
+                self.runner.update(graph, thread_id, answer.values, answer.as_node)
+            state = self.runner.proceed(graph, thread_id, trace)
+        else:
+            state = self.runner.resume(graph, thread_id, {pending.id: answer.value}, trace)
+        if pending.breakpoint == "before" and not context.settings.ask_twice:
+            state = self._carry_over(graph, thread_id, pending.node, decision, state, trace)
+        return self.past_skipped(graph, thread_id, state, trace)
+
+    def _carry_over(
+        self,
+        graph: str,
+        thread_id: str,
+        node: str,
+        decision: Decision,
+        state: RunState,
+        trace: Trace | None,
+    ) -> RunState:
+        """The node a reviewer just let run asks for a decision at once: it is the same
+        decision, so answer it rather than ask the same person twice."""
+        context = self.context(graph)
+        answers: dict[str, Any] = {}
+        for pending in (p for p in state.interrupts if p.node == node):
+            review = adapters.describe(pending, context)
+            answer = adapters.answer(pending, review, decision, context)
+            if not isinstance(answer, Resume):
+                return state
+            answers[pending.id] = answer.value
+        if not answers:
+            return state
+        return self.runner.resume(graph, thread_id, answers, trace and trace.again())
+
+    def past_skipped(
+        self, graph: str, thread_id: str, state: RunState, trace: Trace | None = None
+    ) -> RunState:
+        """With ``breakpoints: skip`` the graph's static breakpoints ask nobody."""
+        settings = self.context(graph).settings
+        for _ in range(MAX_SKIPPED):
+            if state.breakpoint is None or settings.breakpoints != "skip":
+                break
+            state = self.runner.proceed(graph, thread_id, trace and trace.again())
+        return state

@@ -1,0 +1,198 @@
+"""The seam between the bot and LangGraph: start a run, resume it, read what it waits for.
+
+Graphs run in-process here (:class:`InProcessRunner`: each call returns once the thread waits or
+ends); :class:`bot.agents.langgraph_server.ServerRunner` does the same operations on a LangGraph
+Server,
+where a call returns as soon as the server has taken the run (``RunState.running``) and the
+engine hears later, through :meth:`Runner.notify`'s callback, that the thread settled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langgraph.types import Command
+
+from bot.agents.traces import Trace
+from bot.core.review import Pending
+
+# Where LangGraph records what the last breakpoint saw (private in langgraph 1.x, so not imported).
+INTERRUPT = "__interrupt__"
+
+
+@dataclass(frozen=True)
+class RunState:
+    started: bool
+    finished: bool
+    interrupts: tuple[Pending, ...]
+    values: dict[str, Any] = field(default_factory=dict)
+    breakpoint: Pending | None = None
+    running: bool = False  # a run is under way elsewhere (on a LangGraph Server)
+    failed: str | None = None  # its last run ended in this error (on a LangGraph Server)
+
+    @property
+    def pending(self) -> tuple[Pending, ...]:
+        """Everything a person must decide now: interrupts, or the breakpoint."""
+        return self.interrupts or ((self.breakpoint,) if self.breakpoint else ())
+
+    @property
+    def stuck(self) -> bool:
+        """Neither finished nor waiting for anyone: a step that died half way, to continue."""
+        quiet = not (self.running or self.failed)
+        return self.started and not self.finished and not self.pending and quiet
+
+    def waiting_on(self, interrupt_id: str) -> bool:
+        return any(p.id == interrupt_id for p in self.pending)
+
+
+class RunnerUnavailable(Exception):
+    """The agent server did not answer or refused for its own reasons: nothing was done, and
+    the same call can be made again later."""
+
+
+class RunnerBusy(Exception):
+    """The thread has a run under way (on a LangGraph Server): nothing was done; the same call
+    is made again once the thread settles."""
+
+
+class RunFailed(Exception):
+    """The graph raised while running elsewhere; the message is its error."""
+
+
+Settled = Callable[[str], None]  # called with a thread id once its run waits or ends
+
+
+class Runner(Protocol):
+    def notify(self, settled: Settled) -> None: ...
+
+    def stop(self, graph: str, thread_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    # ``trace``: what the invocation is labelled with in LangSmith (bot.agents.traces).
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
+    ) -> RunState: ...
+
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState: ...
+
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
+    ) -> RunState: ...
+
+    def update(
+        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
+    ) -> None: ...
+
+    def state(self, graph: str, thread_id: str) -> RunState: ...
+
+
+class InProcessRunner:
+    def __init__(self, graphs: Mapping[str, Any]) -> None:
+        """``graphs``: compiled graphs by name, each on the bot's checkpointer."""
+        self.graphs = dict(graphs)
+
+    def notify(self, settled: Settled) -> None:
+        """Nothing to hear about: every call here returns once the thread has settled."""
+
+    def stop(self, graph: str, thread_id: str) -> None:
+        """Nothing runs here between calls; the engine checks for a cancelled run itself."""
+
+    def close(self) -> None:
+        pass
+
+    def _invoke(self, graph: str, thread_id: str, value: Any, trace: Trace | None) -> RunState:
+        # durability="sync": every step is on disk before the next starts, so a crash loses
+        # nothing a person already decided.
+        config = {**(trace.config() if trace else {}), **_config(thread_id)}
+        self.graphs[graph].invoke(value, config, durability="sync")
+        return self.state(graph, thread_id)
+
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
+        return self._invoke(graph, thread_id, inputs, trace)
+
+    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState:
+        return self._invoke(graph, thread_id, None, trace)
+
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
+    ) -> RunState:
+        return self._invoke(graph, thread_id, Command(resume=answers), trace)
+
+    def update(
+        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
+    ) -> None:
+        self.graphs[graph].update_state(_config(thread_id), values, as_node=as_node)
+
+    def state(self, graph: str, thread_id: str) -> RunState:
+        compiled = self.graphs[graph]
+        snapshot = compiled.get_state(_config(thread_id))
+        interrupts = tuple(
+            Pending(i.id, i.value, task.name, _schema(i))
+            for task in snapshot.tasks
+            for i in task.interrupts
+        )
+        started = snapshot.created_at is not None
+        values = dict(snapshot.values or {})
+        paused = None
+        if started and snapshot.next and not interrupts:
+            paused = _breakpoint(compiled, snapshot, values)
+        # Finished only when nothing is left at all: a step killed after its writes were saved
+        # but before the next checkpoint shows no `next`, yet still lists its task.
+        return RunState(
+            started=started,
+            finished=started and not snapshot.next and not snapshot.tasks,
+            interrupts=interrupts,
+            values=values,
+            breakpoint=paused,
+        )
+
+
+def _schema(interrupt: Any) -> dict[str, Any] | None:
+    schema = getattr(interrupt, "response_schema", None)
+    return schema if isinstance(schema, dict) else None
+
+
+def _breakpoint(compiled: Any, snapshot: Any, values: dict[str, Any]) -> Pending | None:
+    """The static breakpoint the run stopped at, if that is why it stopped.
+
+    A thread also stops with work left when a process dies mid-step; LangGraph's own rule tells
+    the two apart: a breakpoint fires only in a step the loop saved (not an ``update_state``),
+    with channels written since the last breakpoint, around a node named for it.
+    """
+    if (snapshot.metadata or {}).get("source") != "loop":
+        return None
+    saved = compiled.checkpointer.get_tuple(snapshot.config)
+    if saved is None or not _updated_since_last_pause(saved.checkpoint):
+        return None
+    node = _match(snapshot.next, compiled.interrupt_before_nodes)
+    where = "before"
+    if node is None and compiled.interrupt_after_nodes and snapshot.parent_config:
+        ran = compiled.get_state(snapshot.parent_config).next
+        node, where = _match(ran, compiled.interrupt_after_nodes), "after"
+    if node is None:
+        return None
+    checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
+    return Pending(f"bp:{checkpoint_id}", None, node, None, where, values)  # type: ignore[arg-type]
+
+
+def _match(nodes: tuple[str, ...], named: Any) -> str | None:
+    for node in nodes:
+        if named == "*" or node in (named or ()):
+            return node
+    return None
+
+
+def _updated_since_last_pause(checkpoint: Mapping[str, Any]) -> bool:
+    versions = checkpoint.get("channel_versions") or {}
+    seen = (checkpoint.get("versions_seen") or {}).get(INTERRUPT, {})
+    null = type(next(iter(versions.values()), ""))()
+    return any(version > seen.get(channel, null) for channel, version in versions.items())
+
+
+def _config(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}

@@ -1,0 +1,42 @@
+"""What the shipped graphs' toolbox is built from, the same in the bot and on a LangGraph Server:
+the model (``OPENAI_*``) and the actions (Slack, email, webhooks) from the settings."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from bot.agents.no_model import NoModel
+from bot.config import Settings
+from bot.core.effect_slots import EffectSlots
+from bot.slack.client import Slack
+from graphs.actions import ActionRegistry, default_registry
+
+
+def make_llm(settings: Settings) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    if settings.openai_api_key is None:  # the graphs that call the model fail, when they do
+        return NoModel()  # type: ignore[return-value]
+
+    # No timeout is ChatOpenAI's default; a hung model must not hold a worker forever.
+    return ChatOpenAI(
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout,
+        max_retries=2,
+    )
+
+
+def make_actions(settings: Settings, slack: Slack, capped: bool = True) -> ActionRegistry:
+    """``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process (the bot's
+    worker pool); a LangGraph Server runs the graphs in workers of its own, uncapped."""
+    return default_registry(
+        slack.post_text,
+        settings.smtp_url,
+        settings.email_from,
+        settings.webhook_allowlist,
+        webhook_idempotent=settings.webhook_idempotent,
+        webhook_deadline=settings.webhook_deadline,
+        slots=EffectSlots(settings.webhook_slots).take if capped else None,
+    )

@@ -1,0 +1,77 @@
+"""Clicks and modal submissions, recorded before Slack hears they arrived, then worked through.
+
+Slack never resends a request it saw acknowledged, so what changes state is written here first
+(one short statement) and applied after the ack, by the worker pool or, after a crash or a
+deploy, by the recovery sweep. An entry is taken under a lease, so one process at a time works
+on it; a process that dies lets the lease run out and another takes it. A click that keeps
+failing is given up after a few attempts, and its sender is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from bot.core.models import Decision
+from bot.runtime.worker import Worker
+from bot.slack.client import Slack
+from bot.store.repository import Store
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+COULD_NOT_APPLY = (
+    "Sorry, I couldn't apply your click after several tries, so nothing changed. "
+    "Please try again, or ask the bot's operator to check its log."
+)
+# Engine.decide: (approval id, decision, channel, received at, background) -> won
+Decide = Callable[[str, Decision, str | None, float | None, bool], bool]
+
+
+@dataclass
+class Inbox:
+    store: Store
+    worker: Worker
+    slack: Slack
+    decide: Decide  # Engine.decide: (approval id, decision, channel, received at) -> won
+    lease: float = 30.0
+    _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
+
+    def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
+        entry_id = self.store.add_inbox(approval_id, decision, channel)
+        self.worker.submit(self.process, entry_id)
+        return entry_id
+
+    def process(self, entry_id: str, background: bool = False) -> None:
+        """Apply one recorded click; safe to call again, from any process. ``background``:
+        the decision it wins is carried out in the worker pool (the caller is the scheduler's
+        tick, which waits on no run)."""
+        entry = self.store.take_inbox(entry_id, self.lease)
+        if entry is None:
+            return  # done already, or another worker holds it
+        self._leased[entry_id] = entry.locked_until or 0.0
+        try:
+            # Engine.decide knows this click by its receipt: if it already won its claim (a
+            # crash came before the entry was closed), it says nothing more and the recovery
+            # sweep finishes applying it.
+            decision = replace(entry.decision, receipt=entry.id)
+            self.decide(entry.approval_id, decision, entry.channel, entry.received_at, background)
+        except Exception:
+            logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
+            if entry.attempts < MAX_ATTEMPTS:
+                return  # the lease runs out and the recovery sweep tries again
+            self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
+        self.store.finish_inbox(entry_id)
+        self._leased.pop(entry_id, None)
+
+    def release(self) -> None:
+        """Give back the entries this process took but did not finish (shutting down)."""
+        for entry_id, lease in list(self._leased.items()):
+            self.store.release_inbox(entry_id, lease)
+
+    def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
+        try:
+            self.slack.tell(channel or user, user, text)
+        except Exception:
+            logger.exception("could not tell %s", user)

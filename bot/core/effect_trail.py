@@ -1,0 +1,38 @@
+"""Where an effect's tries are written down: the audit trail and ``effect_tries_total``.
+
+Only tries worth a look are told (see :class:`bot.core.ledger.EffectTry`): a retry and its wait, a
+success after retries, an "outcome unknown", a refusal, giving up. A plain first-time success is
+already the run's own ``done``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+from bot.core.ledger import EffectTry
+from bot.store.audit_log import Audit
+
+
+class EffectTrail:
+    def __init__(self, audit: Audit, registry: CollectorRegistry | None = None) -> None:
+        self.audit = audit
+        # Registered on /metrics' registry beside bot.runtime.metrics' own (that module is left
+        # alone).
+        self.tries = Counter(
+            "effect_tries",
+            "Side-effect tries that were retried or did not simply succeed, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def __call__(self, tried: EffectTry) -> None:
+        # A graph's effect keys start with its run's thread id ("<thread>:execute").
+        owner = tried.key.split(":", 1)[0]
+        detail: dict[str, object] = {"key": tried.key, "attempt": tried.attempt}
+        detail["outcome"] = tried.outcome
+        if tried.wait is not None:
+            detail["wait"] = round(tried.wait, 1)
+        if tried.detail:
+            detail["detail"] = tried.detail[:1000]
+        self.audit.record("effect", owner, "bot", **detail)
+        self.tries.labels(outcome=tried.outcome).inc()

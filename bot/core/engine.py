@@ -1,0 +1,631 @@
+"""Start runs, publish what they wait for, and apply each decision exactly once.
+
+A decision is applied in three steps, each safe to repeat:
+
+1. *claim* -- one conditional UPDATE moves the request out of ``pending``; whoever loses the race
+   is told who won. Only the winner goes on.
+2. *resume* -- under a lock on the LangGraph thread (a Postgres advisory lock, so it holds across
+   processes), the thread is resumed with ``Command(resume={interrupt_id: value})`` only if it is
+   still waiting on that interrupt, with ``durability="sync"``.
+3. *mark applied* -- so the recovery sweep knows it is done. A crash between 1 and 3 leaves a
+   claimed, unapplied row that :meth:`Engine.recover` finishes later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from bot.agents import adapters, traces
+from bot.agents.driver import Driver
+from bot.agents.runner import RunFailed, Runner, RunnerBusy, RunnerUnavailable, RunState
+from bot.core.click_inbox import Inbox
+from bot.core.journal import Journal
+from bot.core.leases import Leases
+from bot.core.ledger import EffectRetry, Ledger, not_due
+from bot.core.models import Approval, Decision, Job, Run, RunRequest
+from bot.core.review import Stop
+from bot.core.sweeper import Sweeper
+from bot.core.tally import Signing
+from bot.core.timeline import Policies, plan
+from bot.runtime.logs import working_on
+from bot.runtime.worker import Worker
+from bot.slack.blocks import notices
+from bot.slack.blocks.card import outcome_line
+from bot.slack.blocks.text import safe
+from bot.slack.card_posts import CardPosts
+from bot.slack.card_publisher import Cards
+from bot.slack.client import Slack
+from bot.store.db import Database, LockBusy
+from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Store
+
+logger = logging.getLogger(__name__)
+Tell = Callable[[str, str, str], None]  # (channel, user, text): what a person is told
+# Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
+# its last request, though applied, is still what the graph waits on.
+FINAL = ("cancelled", "done")
+
+
+@dataclass
+class Engine:
+    store: Store
+    runner: Runner
+    slack: Slack
+    signing: Signing
+    db: Database
+    ledger: Ledger
+    worker: Worker
+    policies: Policies
+    driver: Driver
+    journal: Journal
+    stale_after: float = 60.0
+    inbox_lease: float = 30.0
+    links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
+    card_retry_after: float = 30.0  # a failed card's first backoff (the scheduler's tick)
+    # Seconds a click's check waits for its run's lock before it goes on without (it comes
+    # before a modal opens, and a trigger_id lives 3 s).
+    quick_lock: float = 1.0
+
+    # starting ---------------------------------------------------------------
+    def start(self, request: RunRequest) -> Run:
+        """Record the run (so it is never lost) and work on it in the background."""
+        run = self.store.create_run(uuid.uuid4().hex, request)
+        self.worker.submit(self.advance, run.thread_id)
+        return run
+
+    def advance(self, thread_id: str, again: bool = False) -> None:
+        """Run a thread until it waits for a person or ends; safe to call again at any time.
+        ``again``: a person pressed Retry, so a run that failed on the server is continued.
+        When another worker holds the run past the lock's wait, nothing is done: the run stays
+        where it is and the recovery sweep comes back to it."""
+        try:
+            self._advance(thread_id, again)
+        except LockBusy as exc:
+            logger.info("run %s is busy (%s); left for the recovery sweep", thread_id, exc)
+
+    def _advance(self, thread_id: str, again: bool) -> None:
+        run = self.store.get_run(thread_id)
+        if run is None or run.status in FINAL:
+            return
+        with self.db.key_lock(thread_id), self.leases.holding(thread_id), working_on(thread_id):
+            run = self.store.get_run(thread_id) or run
+            if run.status in FINAL:  # cancelled (or reported) while we waited for the lock
+                return
+            if run.status == "stopped":  # a decision ended it; only the report is left
+                self._finish(run, run.result or "Stopped.", unposted="stopped")
+                return
+            try:
+                state = self.runner.state(run.graph, thread_id)
+                if not state.started:
+                    self.journal.started(run)
+                    state = self.driver.start(
+                        run.graph,
+                        thread_id,
+                        run.request,
+                        run.requester,
+                        run.channel,
+                        self._traced(run, traces.for_start(run)),
+                    )
+                elif state.stuck or (again and state.failed):
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, thread_id, trace)
+                if state.failed:
+                    raise RunFailed(state.failed)
+                self._publish(run, state)
+            except RunnerUnavailable as exc:
+                self._unavailable(run, exc)
+            except Exception as exc:
+                self._failed(run, exc)
+
+    def settled(self, thread_id: str) -> None:
+        """A run elsewhere (on a LangGraph Server) now waits or ended: publish what it did, then
+        apply the decisions that came while it was under way."""
+        self.worker.submit(self._settled, thread_id)
+
+    def _settled(self, thread_id: str) -> None:
+        self.advance(thread_id)
+        for approval in self.store.unapplied_of_run(thread_id):
+            self.apply(approval)
+
+    # receiving ----------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.store, self.worker, self.slack, self._decide, self.inbox_lease)
+        self.runner.notify(self.settled)
+        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
+        self.card_posts = CardPosts(
+            self.store,
+            self.cards,
+            self.slack,
+            self.db,
+            self.ledger,
+            self.journal,
+            self.card_retry_after,
+        )
+        self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
+        self.sweeper = Sweeper(self.worker, self.db)
+
+    def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
+        """Record a click or submission durably (call this *before* the ack), then work on it in
+        the background. Raises when the database cannot take it: the caller says so."""
+        return self.inbox.receive(approval_id, decision, channel)
+
+    def release(self) -> None:
+        """Shutting down: start no new side effect, and give back the clicks this process took
+        but did not finish, so the next process takes them at once."""
+        self.ledger.stop_new()
+        self.inbox.release()
+
+    # deciding -----------------------------------------------------------------
+    def decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        channel: str | None = None,
+        received_at: float | None = None,
+        tell: Tell | None = None,
+        background: bool = False,
+    ) -> bool:
+        """Apply a person's click or modal submission; True when this decision won.
+        ``received_at``: when Slack delivered it (a click acknowledged before the deadline
+        beats the expiry, even if the bot only gets to it after). ``tell``: how the person
+        hears a refusal or a receipt (default: an ephemeral in Slack); ``background``: resume
+        the graph in the worker pool rather than before returning."""
+        tell = tell or self.slack.tell
+        approval = self.store.get_approval(approval_id)
+        if approval is None:
+            where = channel or decision.by
+            tell(where, decision.by, "I can't find that approval request any more.")
+            return False
+        if replayed(approval, decision):
+            return False
+        approval = self._with_card(approval, decision.origin, decision.shows_request)
+        if not from_its_card(approval, decision.origin):
+            self._not_from_card(approval, decision, channel)
+            return False
+        overdue = self.store.overdue_expiry(approval.id, received_at) if approval.pending else None
+        if overdue is not None:
+            # The bot was down when this fell due: it expires now, a late click cannot win it.
+            self.expire(approval, overdue)
+            approval = self.store.get_approval(approval_id) or approval
+        if not approval.pending:
+            tell(approval.channel, decision.by, already_decided(approval))
+            return False
+        ballot = Ballot("moved", approval)
+        for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
+            approval = ballot.approval or approval
+            with self.signing.guard(approval):
+                why = self.signing.refusal(approval, decision.by)
+                if why is None and not self._offered(approval, decision):
+                    why = NOT_OFFERED
+                if why:
+                    tell(approval.channel, decision.by, why)
+                    return False
+                kind = self.signing.vote_kind(approval, decision)
+                if kind is None:  # one click settles it
+                    claimed = self.store.claim(approval.id, decision)
+                    ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
+                else:
+                    ballot = self.store.vote(approval.id, approval.stage, decision, kind)
+            if ballot.outcome != "moved":
+                break
+        return self._counted(approval, decision, ballot, tell, background)
+
+    def _decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        channel: str | None,
+        received_at: float | None,
+        background: bool,
+    ) -> bool:
+        return self.decide(approval_id, decision, channel, received_at, background=background)
+
+    def _offered(self, approval: Approval, decision: Decision) -> bool:
+        """Whether the request offers this decision; Approve is always how the others sign an
+        edit that stands (even on a request whose own choices have no Approve, an answer)."""
+        if adapters.permits(approval.review, decision):
+            return True
+        return decision.type == "approve" and self.signing.standing_edit(approval) is not None
+
+    def _counted(
+        self, approval: Approval, decision: Decision, ballot: Ballot, tell: Tell, background: bool
+    ) -> bool:
+        """Act on what a click did: apply a settled request, or show the votes so far."""
+        if ballot.outcome == "decided" and ballot.approval is not None:
+            self.store.cancel_jobs(approval.id)
+            self.journal.decided(ballot.approval)
+            if background:
+                self.worker.submit(self.apply, ballot.approval)
+            else:
+                self.apply(ballot.approval)
+            return True
+        latest = self.store.get_approval(approval.id) or approval
+        if ballot.outcome == "stale" and latest.pending:
+            self.cards.refresh(latest)  # the clicked card may still show the old version
+            tell(approval.channel, decision.by, CHANGED)
+            return False
+        if ballot.outcome in ("closed", "moved", "stale", "decided"):
+            tell(approval.channel, decision.by, already_decided(latest))
+            return False
+        if not latest.pending:  # counted, and another vote settled it just after
+            note = f"Your vote is recorded, and the request is now decided: {outcome_line(latest)}"
+            tell(approval.channel, decision.by, note)
+            return False
+        if ballot.outcome != "duplicate":
+            self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
+            self.cards.refresh(latest)
+        tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
+        if ballot.outcome in ("advanced", "returned") and latest.ts is not None:
+            # The next stage's people hear of it in the card's thread (mentioned, so notified).
+            note = f"{self.signing.next_stage(latest)} Please decide on the card above."
+            if ballot.outcome == "returned":
+                note = f"<@{decision.by}> edited this request, so it goes back a stage. " + note
+            self.slack.reply(latest.channel, latest.thread_ts or latest.ts, note)
+        return False
+
+    def expire(self, approval: Approval, job: Job) -> bool:
+        """Decide an unanswered request with its policy's safe default -- unless someone did
+        answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
+        for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
+            self.inbox.process(entry_id, background=True)
+        current = self.store.get_approval(approval.id)
+        if current is None or not current.pending:
+            return False
+        expire_as = job.detail.get("as", "reject")
+        reason = notices.expiry_reason(job.detail.get("after"), expire_as)
+        decision = Decision(
+            "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
+        )
+        return self._settle(approval, decision, job.id)
+
+    def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
+        """Claim and apply a decision that needs no votes (an expiry)."""
+        claimed = self.store.claim(approval.id, decision)
+        if claimed is None:
+            return False
+        self.store.cancel_jobs(approval.id, keep=job_id)
+        self.journal.decided(claimed)
+        # In the pool: the scheduler's tick never waits on a run's lock or its step.
+        self.worker.submit(self.apply, claimed)
+        return True
+
+    def _not_from_card(self, approval: Approval, decision: Decision, channel: str | None) -> None:
+        """Refuse a click from somewhere else than the request's card. A second copy of the
+        card in its channel (a crash came between Slack posting a card and us recording it,
+        and the card was posted again) loses its buttons and points at the current card."""
+        link = self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
+        where = f" Use <{link}|the current card>." if link else ""
+        self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD + where)
+        prefix = f"message:{approval.channel}:"
+        # Only a message that itself shows this request's buttons is a copy of its card.
+        copy = decision.shows_request and approval.ts is not None
+        if copy and decision.origin and decision.origin.startswith(prefix):
+            stale_ts = decision.origin.removeprefix(prefix)
+            try:
+                self.slack.retire_copy(approval.channel, stale_ts, link)
+            except Exception:
+                logger.exception("could not retire a stale copy of card %s", approval.id)
+
+    def _with_card(
+        self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
+    ) -> Approval:
+        """The request with its card's ts, when a click comes from a card whose ts we lack.
+
+        A click can beat us recording the ts (the card is posted under the thread's lock, so
+        once we hold it the ts is there), or a crash came between Slack posting the card and
+        us recording it: then the clicked message, if it is in the request's channel and shows
+        this request's own buttons (``shows``), is adopted as its card, so the decision
+        updates the message the person actually sees. ``quick``: before a modal opens, the
+        lock is waited for briefly, then the request is taken as it is (LockBusy otherwise).
+        """
+        if approval.ts is not None or origin in (None, "view"):
+            return approval
+        if not quick:
+            with self.db.key_lock(approval.thread_id):
+                return self._adopt(approval, origin, shows)
+        try:
+            with self.db.key_lock(approval.thread_id, self.quick_lock):
+                return self._adopt(approval, origin, shows)
+        except LockBusy:  # the click's own processing looks again, with time to wait
+            return self.store.get_approval(approval.id) or approval
+
+    def _adopt(self, approval: Approval, origin: str | None, shows: bool) -> Approval:
+        current = self.store.get_approval(approval.id) or approval
+        prefix = f"message:{current.channel}:"
+        if current.ts is None and shows and origin and origin.startswith(prefix):
+            self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
+            current = self.store.get_approval(approval.id) or current
+        return current
+
+    def precheck(
+        self,
+        approval_id: str,
+        user: str,
+        origin: str | None = None,
+        shows: bool = False,
+        version: int = 1,
+    ) -> tuple[Approval | None, str | None]:
+        """Before opening a modal: the request, and why ``user`` may not decide it (if so);
+        ``version``: of the request, as the clicked card showed it."""
+        approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
+        if approval is None:
+            return None, "I can't find that approval request any more."
+        approval = self._with_card(approval, origin, shows, quick=True)
+        if not from_its_card(approval, origin):
+            return approval, NOT_FROM_CARD
+        if not approval.pending:
+            return approval, already_decided(approval)
+        if version != approval.version:
+            self.worker.submit(self.cards.refresh, approval)
+            return approval, CHANGED
+        return approval, self.signing.refusal(approval, user)
+
+    def apply(self, approval: Approval) -> None:
+        """Resume the thread with a claimed decision, unless that already happened. When
+        another worker holds the run past the lock's wait, the decision stays claimed and
+        unapplied (no attempt counted) for the recovery sweep."""
+        try:
+            self._apply(approval)
+        except LockBusy as exc:
+            logger.info("request %s: its run is busy (%s); left for the sweep", approval.id, exc)
+
+    def _apply(self, approval: Approval) -> None:
+        run = self.store.get_run(approval.thread_id)
+        if run is None or approval.decision is None:
+            return
+        thread = approval.thread_id
+        with (
+            self.db.key_lock(thread),
+            self.leases.holding(thread),
+            working_on(run.thread_id, approval.id),
+        ):
+            current = self.store.get_approval(approval.id)
+            if current is None or current.applied_at is not None:
+                return
+            latest = self.store.get_run(run.thread_id)
+            if latest is not None and latest.status == "cancelled":
+                # A cancel is final (a claim cannot land after it, nor a cancel after a claim:
+                # bot.store.repository.Store.cancel_run); should one ever slip through, nothing
+                # resumes.
+                self.store.mark_applied(approval.id)
+                self.cards.refresh(current)
+                return
+            if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
+                self.store.mark_applied(approval.id)
+                self.cards.refresh(current)
+                return
+            # Under the lock, so a card still being posted has its ts by now; repeated by the
+            # recovery sweep, so a crash before the update still ends with an updated card.
+            self.cards.refresh(current)
+            self.cards.note_edit(run, current)
+            attempt = self.store.count_apply(approval.id)
+            try:
+                state = self.runner.state(run.graph, run.thread_id)
+                if state.running:  # the decision before this one is still being carried out
+                    raise RunnerBusy(f"thread {run.thread_id} has a run under way")
+                if state.waiting_on(approval.interrupt_id):
+                    state = self._answer(run, approval, approval.decision)
+                elif state.stuck:
+                    trace = self._traced(run, traces.for_continue(run))
+                    state = self.driver.proceed(run.graph, run.thread_id, trace)
+                if isinstance(state, Stop):
+                    # Kept on the run first: if the report cannot be posted now, the sweep
+                    # posts it later (the thread itself stays paused where it stopped).
+                    self.store.set_run_status(run.thread_id, "stopped", state.report)
+                if not self.store.mark_applied(approval.id, attempt.fence):
+                    # Fenced out: this process lost the run's lock mid-resume and a later
+                    # attempt took over; that one reports and publishes what came of it.
+                    logger.warning("request %s: a later attempt took over", approval.id)
+                    return
+                self.journal.executed(approval)
+            except RunnerUnavailable as exc:
+                self._unavailable(run, exc, current)
+                return
+            except RunnerBusy:
+                # Not applied, and no attempt used: the runner watches the thread, and once it
+                # settles :meth:`settled` applies this decision (the sweep would, too).
+                logger.info("request %s waits for the run under way on its thread", approval.id)
+                self.store.uncount_apply(approval.id)
+                return
+            except Exception as exc:
+                if not_due(exc):  # an effect waits out its backoff: this was no real attempt
+                    self.store.uncount_apply(approval.id)
+                self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
+                return
+            if isinstance(state, Stop):
+                self._finish(run, state.report, unposted="stopped")
+            else:
+                self._publish(run, state)
+
+    def _answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
+        pending = adapters.pending_of(approval.interrupt_id, approval.payload)
+        review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
+        trace = self._traced(run, traces.for_resume(run, approval.id, decision))
+        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
+
+    def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
+        """Label an invocation; with tracing on, remember its trace for the card's link."""
+        if self.links.enabled:
+            self.store.set_trace(run.thread_id, trace.id)
+        return trace
+
+    # recovering -----------------------------------------------------------------
+    def recover(self, older_than: float | None = None) -> None:
+        """Finish what a crash or a failed Slack call left half done: each item is handed to
+        the worker pool (:mod:`bot.core.sweeper`) and only tried there; one whose run is busy is
+        skipped and found again later. This call itself waits on no run and no worker."""
+        age = self.stale_after if older_than is None else older_than
+        hand = self.sweeper.hand
+        for entry in self.store.open_inbox(min(age, self.inbox_lease)):
+            hand(f"click:{entry}", None, partial(self.inbox.process, entry))
+        # Each card on its own backoff, a few per channel (bot.slack.card_posts).
+        posts = self.card_posts
+        for approval in self.store.cards_due(age, posts.limit, posts.per_channel):
+            hand(f"card:{approval.id}", approval.thread_id, partial(posts.ensure, approval))
+        for approval in self.store.unapplied(age):
+            hand(f"decision:{approval.id}", approval.thread_id, partial(self._apply, approval))
+        for run in self.store.stale_runs(age):
+            finish = partial(self._advance, run.thread_id, False)
+            hand(f"run:{run.thread_id}", run.thread_id, finish)
+
+    # publishing -------------------------------------------------------------
+    def _publish(self, run: Run, state: RunState) -> None:
+        """Called with the thread locked: post cards for new interrupts, or the outcome."""
+        latest = self.store.get_run(run.thread_id)
+        if latest is not None and latest.status == "cancelled":
+            return  # cancelled while this step ran: nothing more is asked or reported
+        if state.finished:
+            self._finish(run, self.driver.report(run.graph, state))
+            return
+        context = self.driver.context(run.graph)
+        asks = False  # does anything wait for a person (else the run is on the move)
+        refused = False  # Slack refused a card for good: the run is closed as failed
+        for pending in state.pending:
+            approval = self.store.find_approval(run.thread_id, pending.id)
+            if approval is None:
+                sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
+                review = adapters.describe(pending, context).in_round(sign_off.round)
+                value = pending.value if isinstance(pending.value, dict) else {}
+                jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
+                payload = adapters.payload_of(pending)
+                approval = self.store.add_approval(
+                    run, pending.id, payload, review, jobs, sign_off, thread_ts
+                )
+                self.journal.requested(approval)
+            if approval.pending and approval.ts is None:
+                # Not posted for now: the recovery sweep tries again after a backoff.
+                outcome = self.card_posts.post(approval)
+                refused = refused or outcome == "refused"
+                asks = asks or outcome != "refused"
+            elif approval.status == "failed":  # its card was refused before (a Retry)
+                self.store.set_run_status(run.thread_id, "failed")
+                refused = True
+            else:
+                asks = asks or approval.pending
+                if approval.applied_at is not None and not state.running:
+                    self._lost(approval)
+        if refused:  # closed as failed with its request (bot.slack.card_posts), requester told
+            return
+        self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
+
+    def _lost(self, approval: Approval) -> None:
+        """The graph still waits on a decision marked applied: its resume never reached the
+        graph (a runner that lost it; the graph's own checkpoint is the proof), so it goes back
+        to the decisions the recovery sweep applies. (One not yet applied is :meth:`apply`'s
+        already, and a run with nothing to ask anybody stays "running", which the stale-run
+        sweep looks at.) A request whose card Slack refused has no decision: never lost."""
+        if approval.status == "failed":
+            return
+        logger.warning("request %s: the graph never had its decision; applying it", approval.id)
+        self.store.reopen_apply(approval.id)
+
+    def _finish(self, run: Run, report: str, unposted: str = "running") -> None:
+        """Post the outcome once and mark the run done; if Slack refused the post, the run is
+        left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
+        try:
+            self.ledger.once(f"{run.thread_id}:report", lambda: self.cards.report(run, report))
+        except EffectRetry as exc:
+            logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
+            self.store.set_run_status(run.thread_id, unposted, report)
+            return
+        self.store.set_run_status(run.thread_id, "done", report)
+        self.journal.done(run)
+
+    def _failed(
+        self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
+    ) -> None:
+        if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
+            # Certainly not done, so safe to run again: the recovery sweep retries the step
+            # (a claimed decision stays unapplied; a run stays "running").
+            logger.warning("run %s: %s", run.thread_id, exc)
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+            return
+        logger.exception("run %s failed", run.thread_id, exc_info=exc)
+        self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
+        self.journal.failed(run, f"{type(exc).__name__}: {exc}")
+        if decided and not gave_up:
+            return  # the sweep tries again; the people are told if it gives up
+        detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
+        head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
+        if decided:
+            text = (
+                f"{head}\nThe decision is recorded, but applying it failed "
+                f"{MAX_APPLY_ATTEMPTS} times. Retry when it's fixed."
+            )
+        else:
+            text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."
+        try:
+            key = f"{run.thread_id}:failed:{self.store.clock()}"
+            blocks = notices.retry_blocks(text, run.thread_id)
+            self.ledger.once(key, lambda: self.cards.say(run, text, blocks))
+        except Exception:
+            logger.exception("could not report the failure of run %s", run.thread_id)
+
+    def _unavailable(
+        self, run: Run, exc: RunnerUnavailable, decided: Approval | None = None
+    ) -> None:
+        """The agent server is away: nothing was done, so everything stays as it is for the
+        recovery sweep to try again (without counting against a decision's attempts); the
+        people hear of it once."""
+        logger.warning("run %s: %s", run.thread_id, exc)
+        if decided is None:
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+        else:
+            self.store.uncount_apply(decided.id)
+        text = notices.server_away(run.requester, str(exc), decided is not None)
+        key = f"{decided.id if decided else run.thread_id}:server-away"
+        try:
+            self.ledger.once(key, lambda: self.cards.say(run, text))
+        except Exception:
+            logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
+
+    def retry(self, thread_id: str) -> str:
+        """Start a failed run again from its last checkpoint; returns what to tell the person.
+        Who may retry is :meth:`bot.slack.subcommands.Operations.retry`'s to check
+        (bot.core.access)."""
+        run = self.store.get_run(thread_id)
+        if run is None:
+            return "I can't find that run any more."
+        if run.status != "failed":
+            return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
+        self.store.set_run_status(thread_id, "running")
+        decided = self.store.reset_apply(thread_id)
+        for approval in decided:
+            self.worker.submit(self.apply, approval)
+        if not decided:
+            self.worker.submit(self.advance, thread_id, True)
+        return f"Retrying run `{thread_id[:8]}`."
+
+
+NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
+
+
+CHANGED = (
+    "Nothing changed: this request was edited since your card showed it, so your vote would "
+    "be for a version that will not run. The card now shows what it says; decide on that."
+)
+
+
+NOT_FROM_CARD = "Nothing changed: that button isn't on this request's card."
+
+
+def replayed(approval: Approval, decision: Decision) -> bool:
+    """This very click already won the request's claim: a crash came after it and before its
+    inbox entry was closed. Applying it is the recovery sweep's work; nobody is told again."""
+    won = approval.decision
+    return decision.receipt is not None and won is not None and won.receipt == decision.receipt
+
+
+def from_its_card(approval: Approval, origin: str | None) -> bool:
+    """A click counts only from the request's own card or the App Home list; modals we opened
+    carry no origin (their opening click was checked)."""
+    if origin is None or origin == "view":
+        return True
+    return approval.ts is not None and origin == f"message:{approval.channel}:{approval.ts}"
+
+
+def already_decided(approval: Approval) -> str:
+    return f"Nothing changed: this request was already decided. {outcome_line(approval)}"

@@ -1,0 +1,129 @@
+"""What happened, written down twice: in the audit trail (who, what, when) and in the metrics
+(how many, how fast). The engine and the scheduler tell it; it never raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.models import Approval, Decision, Run, Waiting
+from bot.runtime.metrics import Metrics
+from bot.store.audit_log import Audit
+
+
+@dataclass
+class Journal:
+    audit: Audit
+    metrics: Metrics
+
+    def started(self, run: Run) -> None:
+        self.audit.record("started", run.thread_id, run.requester, graph=run.graph)
+
+    def requested(self, approval: Approval) -> None:
+        kind = approval.review.summary if approval.review else ""
+        self.audit.record("requested", approval.thread_id, "bot", approval.id, kind=kind)
+
+    def voted(self, approval: Approval, decision: Decision, kind: str) -> None:
+        detail = {"vote": kind, "version": decision.version or 1, **came_through(decision)}
+        if decision.items:
+            detail["calls"] = _calls(approval, decision)
+        self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
+
+    def decided(self, approval: Approval) -> None:
+        """A request closed: approved, edited, rejected, expired, cancelled..."""
+        decision = approval.decision
+        detail: dict[str, Any] = {}
+        if decision is not None:
+            detail.update(came_through(decision))
+            if decision.reason:
+                detail["reason"] = decision.reason
+            if decision.approvers:
+                detail["approvers"] = list(decision.approvers)
+            if decision.message:
+                detail["note"] = decision.message
+            if approval.status == "edited":
+                detail["before"], detail["after"] = _before(approval), _after(decision)
+            if decision.items:
+                detail["calls"] = _calls(approval, decision)
+        detail["version"] = approval.version
+        actor = approval.decided_by or "scheduler"
+        self.audit.record(approval.status, approval.thread_id, actor, approval.id, **detail)
+        waited = (approval.decided_at or approval.created_at) - approval.created_at
+        self.metrics.decided(approval.status, waited)
+
+    def executed(self, approval: Approval) -> None:
+        self.audit.record("executed", approval.thread_id, "bot", approval.id)
+
+    def reminded(self, *approvals: Approval | Waiting) -> None:
+        self.audit.record_each("reminded", "scheduler", [(a.thread_id, a.id) for a in approvals])
+
+    def escalated(self, approval: Approval, level: int) -> None:
+        self.audit.record("escalated", approval.thread_id, "scheduler", approval.id, level=level)
+
+    def card_retry(self, approval: Approval, attempt: int, wait: float, error: str) -> None:
+        """A card post failed for now; the next try waits ``wait`` seconds at least."""
+        detail = {"attempt": attempt, "wait": round(wait, 1), "error": error[:500]}
+        self.audit.record("card_retry", approval.thread_id, "bot", approval.id, **detail)
+        self.metrics.card_retries.inc()
+
+    def card_refused(self, approval: Approval, error: str, attempt: int) -> None:
+        """Slack refused a card for good: the request is closed as failed, never tried again."""
+        detail = {"error": error, "attempt": attempt}
+        self.audit.record("card_refused", approval.thread_id, "bot", approval.id, **detail)
+        self.metrics.cards_given_up.labels(error=error).inc()
+
+    def done(self, run: Run) -> None:
+        self.audit.record("done", run.thread_id, "bot")
+
+    def failed(self, run: Run, error: str) -> None:
+        self.audit.record("failed", run.thread_id, "bot", error=error[:1000])
+
+
+def via(decision: Decision) -> str:
+    """The door a decision came through: ``slack``, ``api`` or ``scheduler``."""
+    return decision.via or ("scheduler" if decision.by == "scheduler" else "slack")
+
+
+def came_through(decision: Decision) -> dict[str, str]:
+    """What an audit row records of the door: ``via``, and the API principal that acted on
+    behalf of the person named (``on_behalf_of``), when one did."""
+    door = {"via": via(decision)}
+    if decision.on_behalf_of:
+        door["on_behalf_of"] = decision.on_behalf_of
+    return door
+
+
+def _calls(approval: Approval, decision: Decision) -> list[dict[str, Any]]:
+    """A batch decided call by call: each call's name and what was decided for it."""
+    proposals = approval.review.proposals if approval.review else ()
+    calls = []
+    for index, item in enumerate(decision.items or []):
+        call: dict[str, Any] = {"decision": str(item.get("type"))}
+        if index < len(proposals):
+            call["call"] = proposals[index].title
+        if item.get("values") is not None:
+            call["values"] = item["values"]
+        if item.get("message"):
+            call["message"] = item["message"]
+        calls.append(call)
+    return calls
+
+
+def _before(approval: Approval) -> Any:
+    review = approval.review
+    if review is None or not review.proposals:
+        return approval.payload.get("value")
+    if review.shape == "draft":
+        return {"text": review.proposals[0].description}
+    # The same keys as the "after" (the edit form's inputs), so the two compare key by key.
+    before = [p.initial_values() for p in review.proposals]
+    return before[0] if len(before) == 1 else before
+
+
+def _after(decision: Decision) -> Any:
+    if decision.items:
+        return [item.get("values") for item in decision.items]
+    after: dict[str, Any] = dict(decision.parameters or {})
+    if decision.text is not None:
+        after["text"] = decision.text
+    return after

@@ -1,0 +1,216 @@
+"""Side effects, keyed by an idempotency key stored beside the approvals.
+
+Graph nodes re-run from their start when a run is resumed or recovered, so every side effect
+(posting, mailing, calling a webhook) goes through :meth:`Ledger.once`:
+
+- a key that finished returns its recorded result;
+- a key that started but never finished (the process died mid-call) is not run again, because a
+  duplicate email is worse than a visible "outcome unknown";
+- a key whose effect *certainly* did not happen (Slack or the mail server answered with an
+  error, the connection was refused, a webhook answered 408/425/429, or one declared idempotent
+  answered 5xx: :mod:`graphs.outcomes`) raises :class:`EffectRetry`, so the step fails and the
+  recovery sweep runs it again once its backoff (:mod:`bot.core.backoff`) has passed; after
+  ``MAX_ATTEMPTS`` the failure is reported instead;
+- a key whose call was sent and answered with an error by a target that cannot tell a repeat
+  (a webhook's 5xx or 3xx) is "outcome unknown": reported once, never repeated;
+- a definite refusal (any other 4xx) is reported once, not retried: it would be refused again;
+- an outbound call that found every slot taken (:mod:`bot.core.effect_slots`) was not sent: it is
+  put back as it was, not counted as a try, and raises :class:`WaitsItsTurn` (a
+  :class:`NotDue`), so its worker is free and the recovery sweep runs it again later.
+
+Each try that is not a plain first-time success is told to ``observe`` (the audit trail and
+``/metrics``): the try number, the wait before the next one, the outcome.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import random
+import smtplib
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.core.backoff import BASE, backoff
+from bot.store.db import Database
+from bot.store.db import queries as q
+from bot.store.repository import Clock
+from graphs.outbound import NoSlot
+from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "outcome unknown: the bot stopped while this action was running; not retried"
+MAX_ATTEMPTS = 5
+
+
+class EffectRetry(RuntimeError):
+    """The effect certainly did not happen and will be tried again by the recovery sweep."""
+
+
+class NotDue(EffectRetry):
+    """Its backoff has not passed: nothing was tried this time (so it counts as no attempt)."""
+
+
+class WaitsItsTurn(NotDue):
+    """Every slot for outbound calls was taken: nothing was sent, nothing is counted."""
+
+
+def not_due(exc: BaseException) -> bool:
+    """``exc`` (or what it wraps: a graph's step re-raises) is only a backoff being waited out."""
+    return isinstance(exc, NotDue) or isinstance(exc.__cause__, NotDue)
+
+
+@dataclass(frozen=True)
+class EffectTry:
+    """One try of an effect, for the audit trail and the metrics."""
+
+    key: str
+    attempt: int
+    outcome: str  # done, retry, unknown, refused, failed, gave_up
+    wait: float | None = None  # seconds until the next try (outcome "retry")
+    detail: str = ""
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """True when the request may have reached the other side before it failed (a timeout, a
+    dropped connection, an error answer after the call was sent to a target that cannot tell a
+    repeat): it may have happened, so it is never tried again."""
+    if isinstance(exc, OutcomeUnknown):
+        return True
+    if isinstance(exc, TimeoutError | ConnectionResetError | http.client.RemoteDisconnected):
+        return True
+    if isinstance(exc, urllib.error.HTTPError):  # a plain urllib call (a graph of one's own)
+        return exc.code < 400 or exc.code >= 500 or exc.code == 409
+    reason = getattr(exc, "reason", None)
+    return isinstance(exc, urllib.error.URLError) and isinstance(reason, TimeoutError)
+
+
+def refused(exc: BaseException) -> bool:
+    """True for a definite refusal: nothing happened, and the same call would be refused."""
+    if isinstance(exc, Declined):
+        return True
+    return isinstance(exc, urllib.error.HTTPError) and not (
+        outcome_unknown(exc) or exc.code in NOT_PROCESSED
+    )
+
+
+def certainly_failed(exc: BaseException) -> bool:
+    """True when the other side answered "not now" (or never let us in): nothing happened
+    there, and trying again is right."""
+    if isinstance(exc, SlackApiError | TryAgain | ConnectionRefusedError):
+        return True
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code in NOT_PROCESSED
+    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+        return True
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return True
+    reason = getattr(exc, "reason", None)  # urllib.error.URLError wraps the socket error
+    return isinstance(exc, urllib.error.URLError) and isinstance(reason, ConnectionRefusedError)
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        observe: Callable[[EffectTry], None] | None = None,
+        rand: Callable[[], float] = random.random,
+        base: float = BASE,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.observe = observe
+        self.rand = rand  # the backoff's jitter (tests inject their own)
+        # The first wait: the bot passes RETRY_AFTER, the sweep's own cadence, so the backoff
+        # starts where the sweep would come back anyway and doubles from there.
+        self.base = base
+        self.closing = False
+
+    def stop_new(self) -> None:
+        """Shutting down: start no new effect (each is left for the next process, untouched)."""
+        self.closing = True
+
+    def once(self, key: str, effect_fn: Callable[[], str]) -> str:
+        if self.closing:
+            raise EffectRetry("shutting down: left for the next start")
+        attempt = self._begin(key)
+        if isinstance(attempt, str):
+            return attempt
+        try:
+            with effect(key):  # its Idempotency-Key, the same on every try
+                result = effect_fn()
+        except NoSlot as exc:
+            # Not sent: as if this try never began (the same attempt number comes next time).
+            self.db.execute(q.UNBEGIN_EFFECT, {"key": key, "now": self.clock()})
+            logger.info("effect %s waits its turn: %s", key, exc)
+            raise WaitsItsTurn(str(exc)) from exc
+        except Exception as exc:
+            failure, outcome = f"Failed: {exc}", "failed"
+            if isinstance(exc, OutcomeUnknown):
+                failure, outcome = str(exc), "unknown"
+            elif outcome_unknown(exc):
+                failure = f"Outcome unknown ({exc}); not retried, so it happens at most once"
+                outcome = "unknown"
+            elif refused(exc):
+                outcome = "refused"
+            elif certainly_failed(exc) and attempt < MAX_ATTEMPTS:
+                wait = backoff(attempt, self.rand, self.base)
+                self._finish(key, "retry", failure, self.clock() + wait)
+                self._tell(EffectTry(key, attempt, "retry", wait, str(exc)))
+                raise EffectRetry(
+                    f"{failure} (attempt {attempt}; will retry in {wait:.0f} s or later)"
+                ) from exc
+            elif certainly_failed(exc):
+                outcome = "gave_up"
+            if attempt > 1 and outcome in ("unknown", "refused"):
+                failure += f" (on attempt {attempt})"  # nothing was given up: it ended there
+            elif attempt > 1:
+                failure += f" (gave up after {attempt} attempts)"
+            self._finish(key, "failed", failure)
+            self._tell(EffectTry(key, attempt, outcome, None, failure))
+            return failure
+        self._finish(key, "done", result)
+        if attempt > 1:
+            self._tell(EffectTry(key, attempt, "done"))
+        return result
+
+    def _begin(self, key: str) -> int | str:
+        """The attempt number when the effect should run now, else the result to return."""
+        now = self.clock()
+        if self.db.execute(q.BEGIN_EFFECT, {"key": key, "now": now}):
+            return 1
+        retried = self.db.fetch_one(q.RETRY_EFFECT, {"key": key, "now": now})
+        if retried is not None:
+            return int(retried["attempts"])
+        row = self.db.fetch_one(q.GET_EFFECT, {"key": key})
+        if row and row["status"] == "retry":  # its backoff has not passed yet
+            wait = max(0.0, float(row["retry_at"] or now) - now)
+            raise NotDue(f"{row['result']} (next try in {wait:.0f} s)")
+        if row and row["status"] != "started":
+            return row["result"] or ""
+        return UNKNOWN
+
+    def _finish(self, key: str, status: str, result: str, retry_at: float | None = None) -> None:
+        self.db.execute(
+            q.FINISH_EFFECT,
+            {
+                "key": key,
+                "status": status,
+                "result": result,
+                "now": self.clock(),
+                "retry_at": retry_at,
+            },
+        )
+
+    def _tell(self, tried: EffectTry) -> None:
+        if self.observe is None:
+            return
+        try:
+            self.observe(tried)
+        except Exception:  # the effect's outcome stands whatever the audit trail says
+            logger.exception("could not record try %d of effect %s", tried.attempt, tried.key)

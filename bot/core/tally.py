@@ -1,0 +1,154 @@
+"""Sign-off as the engine sees it: the sign-off a new request gets (with what came before it
+in its run), who may sign it now, what a click counts as, and the lines its card shows."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.deciders import Directory, who_may
+from bot.core.models import Approval, Decision, Run, Waiting
+from bot.core.signoff import Signed, SignOff, SignOffs, Stage
+from bot.core.votes import Vote, tally, vote_kind
+from bot.slack.blocks import progress
+from bot.slack.blocks.card import outcome_line
+from bot.store.db import Database
+from bot.store.repository import Ballot, Store
+
+
+@dataclass
+class Signing:
+    store: Store
+    db: Database
+    directory: Directory
+    signoffs: SignOffs
+
+    # a new request ------------------------------------------------------------------------
+    def plan(self, run: Run, value: Any, node: str) -> tuple[SignOff, str | None]:
+        """The sign-off of a request the run now waits on, and the thread its card goes in
+        (a later round or stage of a run replies under the run's first card)."""
+        sign_off = self.signoffs.for_request(run.graph, value, node)
+        earlier = self.store.run_approvals(run.thread_id)
+        posted = [a for a in earlier if a.ts is not None]
+        later = any(not a.pending for a in earlier)  # not a card posted beside its siblings
+        thread_ts = (posted[0].thread_ts or posted[0].ts) if posted and later else None
+        staged = tuple(
+            Signed(_stage_label(a), tuple(a.signers))
+            for a in earlier
+            if a.signers and a.signoff is not None and a.signoff.total > 1
+        )
+        sign_off = replace(sign_off, earlier=staged)
+        decided = [a for a in earlier if not a.pending and a.decision is not None]
+        if decided and _asked_for_changes(decided[-1]):
+            previous = decided[-1]
+            number = (previous.signoff.round if previous.signoff else 1) + 1
+            sign_off = replace(sign_off, round=number, previous=outcome_line(previous))
+        return sign_off, thread_ts
+
+    # a click ------------------------------------------------------------------------------
+    def guard(self, approval: Approval) -> Any:
+        """Held while a click is checked and counted, where who signed the run's other requests
+        matters: two requests of one run cannot both be signed by one person at once."""
+        sign_off = approval.signoff or SignOff()
+        if sign_off.distinct or sign_off.total > 1:
+            return self.db.key_lock(f"signoff:{approval.thread_id}")
+        return nullcontext()
+
+    def refusal(self, approval: Approval, user: str) -> str | None:
+        sign_off, stage = self.stage_of(approval)
+        what = sign_off.what(min(approval.stage, len(sign_off.stages) - 1))
+        signed = self._signed_elsewhere(approval, sign_off)
+        return self.directory.refusal(user, approval.requester, stage, signed, what)
+
+    def stage_of(self, approval: Approval | Waiting) -> tuple[SignOff, Stage]:
+        sign_off = self.sign_off(approval)
+        return sign_off, sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
+
+    def sign_off(self, approval: Approval | Waiting) -> SignOff:
+        """A request recorded before sign-off policies existed is signed by today's defaults."""
+        if approval.signoff is not None:
+            return approval.signoff
+        return self.signoffs.for_request(approval.graph, approval.payload.get("value"))
+
+    def vote_kind(self, approval: Approval, decision: Decision) -> str | None:
+        """``approve``/``edit``/``reject`` when the click is one vote among several; None when
+        it settles the request by itself."""
+        return vote_kind(decision) if self.sign_off(approval).counted else None
+
+    def _signed_elsewhere(self, approval: Approval, sign_off: SignOff) -> set[str]:
+        """Who may not sign this request because they signed another part of the run: an
+        earlier stage of this request, another stage's request, or (``distinct``) any other
+        request of the run."""
+        signed: set[str] = set()
+        if len(sign_off.stages) > 1 and not sign_off.joint:
+            # Any other stage of this request (an edit may have sent it back to an earlier
+            # one, with the editor's vote standing at a later one).
+            votes = self.store.votes(approval.id)
+            for stage in range(len(sign_off.stages)):
+                if stage != approval.stage:
+                    signed.update(tally(votes, stage).approvals)
+        # A joint sign-off's stages are its own calls' sections, not other requests' stages.
+        if not sign_off.distinct and (sign_off.total <= 1 or sign_off.joint):
+            return signed
+        mine = sign_off.first
+        for other in self.store.run_approvals(approval.thread_id):
+            if other.id == approval.id or not other.signers:
+                continue
+            same_stage = other.signoff is not None and other.signoff.first == mine
+            if sign_off.distinct or not same_stage:
+                signed.update(other.signers)
+        return signed
+
+    # telling ------------------------------------------------------------------------------
+    def progress(self, approval: Approval) -> tuple[tuple[str, ...], Decision | None]:
+        """The card's lines about sign-off (round, earlier stages, approvals so far) and an
+        edit that stands while the request collects approvals, to show instead."""
+        sign_off = self.sign_off(approval)
+        votes = self.store.votes(approval.id) if sign_off.counted else []
+        edit = standing(votes) if approval.pending else None
+        return progress.lines(approval, sign_off, votes), edit
+
+    def standing_edit(self, approval: Approval) -> Decision | None:
+        """The edit the request's signers are now asked to sign, if someone edited it."""
+        if not self.sign_off(approval).counted:
+            return None
+        return standing(self.store.votes(approval.id))
+
+    def receipt(self, approval: Approval, ballot: Ballot) -> str:
+        """What the voter is told when their click counted but did not settle the request."""
+        sign_off, stage = self.stage_of(approval)
+        count = tally(ballot.votes, ballot.approval.stage if ballot.approval else 0)
+        who = who_may(stage, approval.requester)
+        if ballot.outcome == "duplicate":
+            return f"You've already voted on this. {progress.needed(count, stage, who)}"
+        if ballot.outcome == "advanced":
+            return "Recorded: that completes this stage. " + self.next_stage(approval)
+        if ballot.outcome == "returned":
+            return (
+                "Recorded your edit. It is a new version, so the earlier stages sign it again "
+                "before your stage counts it. " + self.next_stage(approval)
+            )
+        return f"Recorded your vote. {progress.needed(count, stage, who)}"
+
+    def next_stage(self, approval: Approval) -> str:
+        sign_off, stage = self.stage_of(approval)
+        return f"{sign_off.label(approval.stage)} is for {who_may(stage, approval.requester)}."
+
+
+def standing(votes: list[Vote]) -> Decision | None:
+    """The latest edit no later edit set aside, of any stage."""
+    edits = [v.decision for v in votes if v.vote == "edit" and not v.void]
+    return edits[-1] if edits else None
+
+
+def _stage_label(approval: Approval) -> str:
+    sign_off = approval.signoff or SignOff()
+    return sign_off.label(0) or "Approval"
+
+
+def _asked_for_changes(approval: Approval) -> bool:
+    """Decided with one of the graph's own buttons (say "Request changes"), not yes or no."""
+    decision = approval.decision
+    extra = approval.review.extra if approval.review else ()
+    return decision is not None and decision.type in {c.name for c in extra}

@@ -1,0 +1,320 @@
+"""The HTTP approval API, for tools outside Slack: start a run, read where it stands, decide.
+
+On only when API tokens are configured (:mod:`bot.core.principals`); every call then needs
+``Authorization: Bearer <token>``, and each token is one principal acting as one Slack user (or,
+configured ``on_behalf``, for the Slack user it names, recorded as such). A decision goes through
+the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
+and the same card update in Slack; a token is one signer, whoever it names. Reads show a run
+only to whom :mod:`bot.core.access` shows it; any other run is a 404, as one that does not exist.
+The OpenAPI description (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.core.access import Access
+from bot.core.deciders import who_may
+from bot.core.engine import Engine, already_decided
+from bot.core.journal import via
+from bot.core.models import Approval, Decision, Run, RunRequest
+from bot.core.principals import Principal, Principals
+from bot.core.signoff import SIGNING
+from bot.http.api_bodies import (
+    CHANNEL,
+    USER,
+    Invalid,
+    acting,
+    decision_of,
+    id_field,
+    optional_id,
+    read_body,
+    text_field,
+)
+from bot.http.api_spec import OPENAPI
+from bot.store.audit_log import Audit
+from bot.store.db import LockBusy
+from bot.store.repository import Store
+
+_RUN = re.compile(r"[0-9a-f]{4,32}")
+NO_SUCH_RUN = "No such run."
+MAX_DECIDING = 4
+DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
+RETRY_BUSY = 2  # the Retry-After of that 503
+BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
+Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+
+@dataclass
+class Api:
+    principals: Principals
+    store: Store
+    engine: Engine
+    audit: Audit
+    access: Access
+    graphs: list[str]
+    default_graph: str
+    approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
+    # Each decision holds a database connection for its lock while it needs others: at most
+    # this many at once, so a burst of calls cannot take every connection of the pool.
+    decide_wait: float = DECIDE_WAIT  # then a 503: the call may simply come again
+    deciding: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
+    )
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/openapi.json", self._spec, methods=["GET"]),
+            Route("/api/runs", self._guarded(self._start), methods=["POST"]),
+            Route("/api/runs/{run}", self._guarded(self._read), methods=["GET"]),
+            Route("/api/runs/{run}/decision", self._guarded(self._decide), methods=["POST"]),
+        ]
+
+    # plumbing -----------------------------------------------------------------------------
+    def _guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            given = request.headers.get("authorization", "")
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return _error(401, "Send Authorization: Bearer <your API token>.")
+            principal = self.principals.holder(token.strip())
+            if principal is None:
+                return _error(401, "That bearer token is not one of the configured API tokens.")
+            try:
+                return await handler(request, principal)
+            except Invalid as problem:
+                return JSONResponse(
+                    {"error": str(problem), "field": problem.field}, status_code=problem.status
+                )
+            except LockBusy:
+                # The run is carrying out a step (or another call holds it) past the lock's
+                # wait: nothing was decided or changed, and the same call may simply come again.
+                return JSONResponse(
+                    {"error": BUSY, "retry": True},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_BUSY)},
+                )
+
+        return guarded
+
+    async def _spec(self, _: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    # POST /api/runs -----------------------------------------------------------------------
+    async def _start(self, request: Request, principal: Principal) -> Response:
+        body = await read_body(request)
+        text = text_field(body, "request", 4000)
+        named = optional_id(body, "requester", USER, "a Slack user id (U…)")
+        requester = acting(principal, named, "requester")
+        channel = id_field(body, "channel", CHANNEL, "a Slack channel id (C…)")
+        graph = body.get("graph", self.default_graph)
+        if graph not in self.graphs:
+            raise Invalid("graph", f"graph must be one of: {', '.join(self.graphs)}")
+        cards = self.approvals_channel or channel
+        run = await run_in_threadpool(
+            self.engine.start, RunRequest(graph, text, requester, channel, cards)
+        )
+        return JSONResponse(_run_json(run), status_code=201)
+
+    # GET /api/runs/{run} ------------------------------------------------------------------
+    async def _read(self, request: Request, principal: Principal) -> Response:
+        named = request.query_params.get("as")
+        if named is not None and not USER.fullmatch(named):
+            raise Invalid("as", "as must be a Slack user id (U…)")
+        viewer = acting(principal, named, "as")
+        found = await run_in_threadpool(self._find, request.path_params["run"], viewer)
+        if isinstance(found, Response):
+            return found
+        return JSONResponse(await run_in_threadpool(self._describe, found))
+
+    def _find(self, text: str, viewer: str) -> Run | Response:
+        """The run, if ``viewer`` may see it; a run they may not see is "No such run.", word
+        for word what a run that does not exist gets."""
+        if not _RUN.fullmatch(text):
+            return _error(404, NO_SUCH_RUN)
+        found = self.access.find(text, viewer)
+        if found.ambiguous:
+            return _error(409, "Ambiguous: give more of the run id.")
+        return found.run if found.run is not None else _error(404, NO_SUCH_RUN)
+
+    def _describe(self, run: Run) -> dict[str, Any]:
+        approvals = self.store.run_approvals(run.thread_id)
+        return {
+            **_run_json(run),
+            "pending": [self._pending_json(a) for a in approvals if a.pending],
+            "decided": [_decided_json(a) for a in approvals if not a.pending],
+            "timeline": [
+                {"at": e.at, "event": e.event, "actor": e.actor, "request": e.approval_id}
+                | ({"detail": e.detail} if e.detail else {})
+                for e in self.audit.for_run(run.thread_id)
+            ],
+        }
+
+    def _pending_json(self, approval: Approval) -> dict[str, Any]:
+        sign_off, stage = self.engine.signing.stage_of(approval)
+        review = approval.review
+        proposals = review.proposals if review else ()
+        return {
+            "request": approval.id,
+            "kind": review.summary if review else "",
+            "title": review.title if review else "",
+            "choices": list(proposals[0].choices) if len(proposals) == 1 else ["approve", "reject"],
+            "fields": [f.name for f in proposals[0].form] if len(proposals) == 1 else [],
+            "stage": sign_off.label(approval.stage) or None,
+            "version": approval.version,
+            "who_may_decide": who_may(stage, approval.requester),
+            "created_at": approval.created_at,
+        }
+
+    # POST /api/runs/{run}/decision --------------------------------------------------------
+    async def _decide(self, request: Request, principal: Principal) -> Response:
+        body = await read_body(request)
+        kind = body.get("decision")
+        if kind not in ("approve", "reject", "edit"):
+            raise Invalid("decision", "decision must be approve, reject or edit")
+        named = optional_id(body, "by", USER, "the Slack user id (U…) of the person deciding")
+        by = acting(principal, named, "by")
+        run_id = request.path_params["run"]
+        return await run_in_threadpool(self._decided, run_id, kind, by, principal, body)
+
+    def _decided(
+        self, run_id: str, kind: str, by: str, principal: Principal, body: dict[str, Any]
+    ) -> Response:
+        """Decide as a click would, the graph resumed in the background; what happened."""
+        found = self._find(run_id, by)
+        if isinstance(found, Response):
+            return found
+        approval = _which(self.store.run_approvals(found.thread_id), body.get("request"))
+        if isinstance(approval, Response):
+            return approval
+        decision = decision_of(approval, kind, by, body, principal)
+        told: list[str] = []
+
+        def tell(_channel: str, _user: str, text: str) -> None:
+            told.append(text)
+
+        # Held from the check to the vote, so two calls with one token cannot both pass it.
+        key = f"api:{principal.name}:{approval.thread_id}"
+        if not self.deciding.acquire(timeout=self.decide_wait):
+            raise LockBusy("the API's decisions", self.decide_wait)
+        try:
+            with self.store.db.key_lock(key, self.decide_wait):
+                return self._vote(approval, decision, principal, by, tell, told)
+        finally:
+            self.deciding.release()
+
+    def _vote(
+        self,
+        approval: Approval,
+        decision: Decision,
+        principal: Principal,
+        by: str,
+        tell: Callable[[str, str, str], None],
+        told: list[str],
+    ) -> Response:
+        twice = self._signed_before(principal, approval, by)
+        if twice is not None:
+            return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
+        won = self.engine.decide(approval.id, decision, tell=tell, background=True)
+        latest = self.store.get_approval(approval.id) or approval
+        if won:
+            return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
+        note = told[-1] if told else "Nothing changed."
+        if latest.pending and note.startswith(("Recorded", "You've already voted")):
+            return JSONResponse(
+                {"decided": False, "request": approval.id, "status": "pending", "note": note},
+                status_code=202,
+            )
+        return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
+
+    def _signed_before(self, principal: Principal, approval: Approval, by: str) -> str | None:
+        """Why ``principal`` may not vote as ``by``: a token is one signer, whoever it names.
+        It (or its own user, in Slack) already voted on this request as someone else, or,
+        where each person signs one part of a run (``distinct``, stages), signed another
+        part of the run as someone else. Checked here, before the vote is cast."""
+
+        def its(decision: Decision, voter: str) -> bool:
+            return voter != by and (
+                decision.on_behalf_of == principal.name or voter == principal.user
+            )
+
+        for vote in self.store.votes(approval.id):  # void ones too: one voice, every version
+            if its(vote.decision, vote.voter):
+                return _once(vote.voter, "voted on this request")
+        sign_off = self.engine.signing.sign_off(approval)
+        if not (sign_off.distinct or sign_off.total > 1):
+            return None
+        for other in self.store.run_approvals(approval.thread_id):
+            if other.id == approval.id:
+                continue
+            decided = other.decision
+            if decided is not None and other.signers and its(decided, decided.by):
+                return _once(decided.by, "signed another part of this run")
+            for vote in self.store.votes(other.id):
+                if vote.vote in SIGNING and not vote.void and its(vote.decision, vote.voter):
+                    return _once(vote.voter, "signed another part of this run")
+        return None
+
+
+def _once(voter: str, what: str) -> str:
+    return (
+        f"Nothing changed: this token already {what} as <@{voter}>, and a token counts as one "
+        "signer, whoever it names."
+    )
+
+
+def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
+    """The request to decide: the one named, else the one the run waits on."""
+    if wanted is not None:
+        match = [a for a in approvals if a.id == wanted]
+        if not match:
+            return _error(409, f"Run has no request {wanted!s:.40}.")
+        return match[0]  # decided already: the engine says by whom
+    pending = [a for a in approvals if a.pending]
+    if not pending and approvals:
+        return _error(409, already_decided(approvals[-1]))
+    if not pending:
+        return _error(409, "This run is not waiting for a decision yet.")
+    if len(pending) > 1:
+        raise Invalid("request", "this run waits on several requests: name one in `request`")
+    return pending[0]
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    return {
+        "run": run.thread_id,
+        "short": run.thread_id[:8],
+        "graph": run.graph,
+        "status": run.status,
+        "requester": run.requester,
+        "request": run.request,
+        "result": run.result,
+        "created_at": run.created_at,
+    }
+
+
+def _decided_json(approval: Approval) -> dict[str, Any]:
+    decision = approval.decision
+    return {
+        "request": approval.id,
+        "status": approval.status,
+        "by": approval.decided_by,
+        "approvers": (decision.approvers if decision else None) or approval.signers or None,
+        "reason": decision.reason if decision else None,
+        "via": via(decision) if decision else None,
+        "on_behalf_of": decision.on_behalf_of if decision else None,
+        "at": approval.decided_at,
+    }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)

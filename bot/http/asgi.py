@@ -1,0 +1,149 @@
+"""The HTTP transport: Starlette on uvicorn, Slack requests at ``POST /slack/events``.
+
+Bolt's dispatch is synchronous, so it runs in Starlette's thread pool and the event loop keeps
+accepting connections during a burst. A body over ``MAX_BODY`` is refused (413) before it is
+read in full, let alone checked; then an unsigned request is a 401, and only then are requests
+Bolt cannot even parse a 400.
+
+The signature is checked over the raw bytes here rather than with slack_sdk's verifier, which
+decodes the body as UTF-8 and parses the timestamp without guarding either: a non-UTF-8 body or a
+non-numeric timestamp would otherwise raise, answer 500 and drop the connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from urllib.parse import parse_qsl
+
+from slack_bolt import App, BoltRequest
+from slack_bolt.adapter.starlette.handler import to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.http.bodies import TooLarge, read_capped
+from bot.http.health import Health
+from bot.runtime.acks import AckFirst
+from bot.runtime.metrics import CONTENT_TYPE, Metrics
+
+SLACK_PATH = "/slack/events"  # where Slack sends everything; manifest.yml names it
+
+logger = logging.getLogger(__name__)
+MAX_BODY = 1_000_000  # Slack's payloads are well under it; the largest are modal submissions
+MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
+
+
+def is_signed(secret: str, body: bytes, headers: Mapping[str, str], now: float) -> bool:
+    """Slack's ``v0`` signature over the raw body; False (never an exception) for anything odd."""
+    timestamp = headers.get("x-slack-request-timestamp") or ""
+    signature = headers.get("x-slack-signature") or ""
+    if not timestamp.isascii() or not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_AGE:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def to_bolt_request(text: str, request: Request) -> BoltRequest:
+    bolt_request = BoltRequest(body=text, query=request.query_params, headers=request.headers)
+    if not bolt_request.body and "payload" in text:
+        # Bolt (1.30) reads any form body containing the word "payload" as an interactive
+        # payload= form, so `/agent ... payload ...` would parse as {} and be dropped unanswered.
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        if "payload" not in form:
+            parsed = BoltRequest(body=form, mode="socket_mode")  # a dict body is taken as is
+            bolt_request.body, bolt_request.context = parsed.body, parsed.context
+    return bolt_request
+
+
+def operations_routes(health: Health, metrics: Metrics, extra: Sequence[Route] = ()) -> list[Route]:
+    """``GET /healthz``, ``GET /metrics`` and ``extra`` (the approval API, LangGraph Server's
+    webhook): served in both modes (in Socket Mode on PORT too).
+
+    Both read what the background refresher left (bot/runtime/refresher.py), with no I/O, so they
+    run
+    on the event loop itself: a flood of probes neither queries the database nor takes a thread
+    from the pool Bolt's dispatch runs in."""
+
+    async def healthz(_: Request) -> Response:
+        ok, report = health.report()
+        return JSONResponse(report, status_code=200 if ok else 503)
+
+    async def scrape(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
+        *extra,
+    ]
+
+
+def create_operations_asgi(health: Health, metrics: Metrics, extra: Sequence[Route]) -> Starlette:
+    return Starlette(routes=operations_routes(health, metrics, extra))
+
+
+def create_asgi(
+    app: App,
+    signing_secret: str,
+    health: Health,
+    metrics: Metrics,
+    extra: Sequence[Route] = (),
+    acks: AckFirst | None = None,
+) -> Starlette:
+    answering = acks.answering if acks else nullcontext
+
+    async def events(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            body = await read_capped(request, MAX_BODY)
+        except TooLarge:
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        if not is_signed(signing_secret, body, request.headers, time.time()):
+            # Not Slack's: answered without counting as "being answered", so a flood of these
+            # never holds background work back (bot/runtime/acks.py), nor skews the ack metric.
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        with answering():
+            response = await handle(request, body)
+        metrics.ack.labels(kind=_kind(body)).observe(time.perf_counter() - started)
+        return response
+
+    async def handle(request: Request, body: bytes) -> Response:
+        try:
+            bolt_request = to_bolt_request(body.decode("utf-8"), request)
+        except Exception:
+            logger.warning("unparseable Slack request", exc_info=True)
+            return JSONResponse({"error": "malformed payload"}, status_code=400)
+        try:
+            bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        except Exception:
+            logger.exception("dispatch failed")
+            return JSONResponse({"error": "could not handle this request"}, status_code=400)
+        if bolt_response.status >= 500:
+            # Mostly a payload of the wrong shape (e.g. ``"actions": "x"``) that broke Bolt's
+            # listener matching (a listener failing before its ack is logged by @app.error too).
+            logger.error("Bolt answered %s: %s", bolt_response.status, bolt_response.body)
+            return JSONResponse({"error": "could not handle this request"}, status_code=400)
+        return to_starlette_response(bolt_response)
+
+    return Starlette(
+        routes=[
+            Route(SLACK_PATH, events, methods=["POST"]),
+            *operations_routes(health, metrics, extra),
+        ]
+    )
+
+
+def _kind(body: bytes) -> str:
+    """What kind of Slack request it was, for the ack metric: a command, an interaction (a
+    click or a modal), or an event."""
+    if body.startswith(b"{"):
+        return "event"
+    return "interaction" if body.startswith(b"payload=") else "command"

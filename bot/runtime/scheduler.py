@@ -1,0 +1,169 @@
+"""Reminders, escalations and expiry, driven by a periodic tick in every bot process.
+
+APScheduler 3 must never share a job store between processes, so it keeps none here: it only
+calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK`` seconds. What is due lives in the ``jobs``
+table and is claimed there (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite's single writer does
+the same), so N processes ticking at once still do each job once, and a process that starts
+after an outage catches up on everything that fell due meanwhile.
+
+A job whose Slack call fails (after slack_sdk's own retries of 429 and 5xx) is put back with a
+growing delay; it is never dropped. A job that finished is never run again; the only repeat
+possible is a process dying between Slack's answer and the job's ``done`` mark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.core.engine import Engine
+from bot.core.models import Approval, Job, Waiting
+from bot.http.health import Health
+from bot.slack.blocks import notices
+from bot.slack.client import Slack
+from bot.store.repository import Store
+
+logger = logging.getLogger(__name__)
+
+
+class NotReady(RuntimeError):
+    """The job cannot run yet (its card is not posted); try again later."""
+
+
+@dataclass
+class Scheduler:
+    store: Store
+    engine: Engine
+    slack: Slack
+    health: Health
+    lease: float = 120.0
+    batch: int = 500
+    per_tick: int = 2000
+    fanout: int = 4  # channels posted to at once
+
+    def tick(self) -> int:
+        """Recover half-done work, then run every job that is due; returns the jobs run."""
+        self.health.ticked()
+        self.engine.journal.metrics.last_tick.set(self.store.clock())
+        try:
+            self.engine.recover()
+        except Exception:  # the database may be away: the jobs get their own chance
+            logger.exception("recovery sweep failed")
+        count = 0
+        # A long backlog drains over several ticks: each does at most ``per_tick`` jobs.
+        while count < self.per_tick and (jobs := self.store.claim_due_jobs(self.lease, self.batch)):
+            self.run_batch(jobs)
+            count += len(jobs)
+            if len(jobs) < self.batch:
+                break
+        return count
+
+    def run_batch(self, jobs: list[Job]) -> None:
+        """Reminders falling due together for one channel become one digest message (Slack
+        takes about one message a second per channel); channels are served concurrently."""
+        digests: dict[str, list[tuple[Job, Waiting]]] = defaultdict(list)
+        alone: list[Job] = []
+        reminders = [job for job in jobs if job.kind == "remind"]
+        remindable = self.store.remindable(job.approval_id for job in reminders)
+        for job in jobs:
+            approval = remindable.get(job.approval_id) if job.kind == "remind" else None
+            if approval is None:  # not a reminder, or one ``run`` cancels or puts off
+                alone.append(job)
+            else:
+                digests[approval.channel].append((job, approval))
+        for channel, items in list(digests.items()):
+            if len(items) == 1:  # one reminder: in the card's thread, as always
+                alone.append(items[0][0])
+                del digests[channel]
+        for job in alone:
+            self.run(job)
+        if digests:
+            with ThreadPoolExecutor(min(self.fanout, len(digests))) as pool:
+                list(pool.map(self._digest, digests.items()))
+
+    def _digest(self, entry: tuple[str, list[tuple[Job, Waiting]]]) -> None:
+        channel, items = entry
+        now = self.store.clock()
+        who: list[str] = []
+        for _, approval in items:
+            who += [a for a in self.engine.signing.stage_of(approval)[1].approvers if a not in who]
+        waiting = [(approval, now - approval.created_at) for _, approval in items]
+        try:
+            self.slack.reply(channel, None, notices.digest(waiting, notices.mentions(who)))
+        except Exception as exc:
+            logger.warning("reminder digest for %s failed (%s); retrying", channel, exc)
+            for job, _ in items:
+                delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+                self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
+            return
+        self.store.finish_jobs(job.id for job, _ in items)
+        self.engine.journal.reminded(*(approval for _, approval in items))
+
+    def run(self, job: Job) -> None:
+        self.engine.journal.metrics.scheduler_lag.set(max(0.0, self.store.clock() - job.due_at))
+        approval = self.store.get_approval(job.approval_id)
+        stale = (
+            job.kind in ("remind", "escalate")
+            and approval is not None
+            and (self.store.overdue_expiry(approval.id) is not None)
+        )
+        if approval is None or stale or (not approval.pending and job.kind != "refresh"):
+            # Decided, or catching up after an outage past the deadline: the expiry speaks.
+            self.store.finish_job(job.id, "cancelled")
+            return
+        try:
+            self._do(job, approval)
+        except Exception as exc:
+            delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+            logger.warning("%s job %s failed (%s); retrying in %.0fs", job.kind, job.id, exc, delay)
+            self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
+            return
+        self.store.finish_job(job.id)
+
+    def _do(self, job: Job, approval: Approval) -> None:
+        waited = self.store.clock() - approval.created_at
+        if job.kind == "expire":
+            self.engine.expire(approval, job)
+        elif job.kind == "refresh":
+            self.engine.cards.draw(approval)  # raises when Slack fails: retried
+        elif approval.ts is None:
+            raise NotReady("the card has not been posted yet")
+        elif job.kind == "remind":
+            _, stage = self.engine.signing.stage_of(approval)
+            text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
+            self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
+            self.engine.journal.reminded(approval)
+        elif job.kind == "escalate":
+            permalink = self.slack.permalink(approval.channel, approval.ts)
+            channel = job.detail.get("channel") or approval.channel
+            text = notices.escalation(approval, job, waited, permalink)
+            self.slack.reply(channel, None, text)
+            self.store.finish_job(job.id)  # before the card update: never escalate twice
+            self.engine.journal.escalated(approval, job.level)
+            self.engine.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
+        else:
+            logger.error("unknown job kind %r", job.kind)
+
+
+def start_ticking(tick: Callable[[], object], every: float) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        _safely(tick), "interval", seconds=every, max_instances=1, coalesce=True, id="tick"
+    )
+    scheduler.start()
+    return scheduler
+
+
+def _safely(tick: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            tick()
+        except Exception:
+            logger.exception("scheduler tick failed")
+
+    return run

@@ -1,0 +1,48 @@
+"""``build_app(deps)``: the Bolt app with its listeners registered, and nothing else."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App
+
+from bot.slack.listeners import register
+from bot.wiring import Deps
+
+logger = logging.getLogger(__name__)
+
+
+class _TokenGivenTwice(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment itself, then warns at every start
+    that the token is unused because a client is given too. The client carries that same
+    token (with the bot's retry handlers and base URL), so the warning says nothing useful."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_APP_LOG = logging.getLogger("slack_bolt.App")
+if not any(isinstance(f, _TokenGivenTwice) for f in _BOLT_APP_LOG.filters):
+    _BOLT_APP_LOG.addFilter(_TokenGivenTwice())
+
+
+def build_app(deps: Deps) -> App:
+    settings = deps.settings
+    app = App(
+        signing_secret=settings.slack_signing_secret or "",
+        client=deps.slack.client,
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
+        process_before_response=False,
+        # Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+    )
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        logger.error("listener failed for %s", body.get("type"), exc_info=error)
+
+    register(app, deps)
+    return app

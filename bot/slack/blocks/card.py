@@ -1,0 +1,361 @@
+"""The approval card: pending (with the buttons its review allows) and decided (who, what,
+when). It renders what an adapter described (:class:`bot.core.review.Review`) and nothing else."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.core.models import Approval, Decision
+from bot.core.review import Proposal, Review
+from bot.slack.blocks.text import cut_escaped, quote, safe
+
+APPROVE, EDIT, REJECT, VIEW_FULL = (
+    "approval.approve",
+    "approval.edit",
+    "approval.reject",
+    "approval.view_full",
+)
+RESPOND, IGNORE, ANSWER, EACH = (
+    "approval.respond",
+    "approval.ignore",
+    "approval.answer",
+    "approval.each",
+)
+CHOICE_PREFIX = "approval.choice:"  # + a settings button's name
+BUTTONS = {
+    "approve": ("Approve", APPROVE, "primary"),
+    "edit": ("Edit", EDIT, None),
+    "respond": ("Respond", RESPOND, None),
+    "answer": ("Answer…", ANSWER, "primary"),
+    "ignore": ("Ignore", IGNORE, None),
+    "reject": ("Reject", REJECT, "danger"),
+}
+RISK_BADGE = {"low": "🟢 Low", "medium": "🟠 Medium", "high": "🔴 High"}
+REQUEST_LIMIT = 500
+PARAMS_LIMIT = 2800
+CARD_TEXT_BUDGET = 9000  # for all proposals together
+MAX_PROPOSALS = 10  # keeps a card far below Slack's 50 blocks
+
+Block = dict[str, Any]
+
+
+def people(users: list[str] | tuple[str, ...]) -> str:
+    """ "<@a>", "<@a> and <@b>", "<@a>, <@b> and <@c>" """
+    names = [f"<@{u}>" for u in users]
+    return " and ".join(names) if len(names) <= 2 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def when(epoch: float) -> str:
+    """A Slack date token: each reader sees their own time zone; the fallback is UTC."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def trace_link(url: str) -> str:
+    """A link to a LangSmith trace (its address is ours: no user text in it)."""
+    return f":mag: <{url}|View the trace>"
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _context(*texts: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": t, "verbatim": True} for t in texts[:10]],
+    }
+
+
+def review_of(approval: Approval) -> Review:
+    return approval.review or Review("plain", f"Approval needed: {approval.graph}", ())
+
+
+def kind_of(approval: Approval, default: str = "request") -> str:
+    """What is waiting, in a word: draft, action, tool call, request."""
+    return review_of(approval).summary or default
+
+
+def summary_text(approval: Approval) -> str:
+    """Notification fallback: short, and with no untrusted text in it."""
+    return f"Approval needed: {with_article(kind_of(approval))} for <@{approval.requester}>"
+
+
+def with_article(kind: str) -> str:
+    """``a draft``, ``an action``: what is waiting, as a sentence names it."""
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+
+
+def _details(
+    proposal: Proposal, shown: dict[str, Any] | None, limit: int = PARAMS_LIMIT
+) -> Block | None:
+    values = shown if shown is not None else dict(proposal.details)
+    if not values:
+        return None
+    lines = [
+        f"*{safe(str(k), 100)[0]}*: {safe(v if isinstance(v, str) else str(v), limit)[0]}"
+        for k, v in values.items()
+    ]
+    return _mrkdwn(cut_escaped("\n".join(lines), limit)[0])
+
+
+def _proposal_blocks(
+    review: Review, proposal: Proposal, index: int, edited: dict[str, Any] | None
+) -> list[Block]:
+    blocks: list[Block] = []
+    if review.shape == "draft":
+        draft = str(edited.get("text", proposal.description)) if edited else proposal.description
+        body, cut = quote(draft)
+        blocks.append(_mrkdwn(body if draft.strip() else "_(empty draft)_"))
+        if cut:
+            blocks.append(
+                _context(
+                    f"Draft shortened for the card: {len(draft):,} characters in all. "
+                    "Use *View full text* to read all of it."
+                )
+            )
+        return blocks
+    title, _ = safe(proposal.title, 200)
+    number = f"{index + 1}. " if len(review.proposals) > 1 else ""
+    if proposal.risk is not None:
+        risk = RISK_BADGE.get(proposal.risk, "🔴 High")
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{number}Action*\n`{title}`"},
+                    {"type": "mrkdwn", "text": f"*Risk*\n{risk}"},
+                ],
+            }
+        )
+    elif review.shape != "plain" or number:
+        blocks.append(_mrkdwn(f"*{number}`{title}`*"))
+    # Slack refuses a message whose blocks hold more than about 13k characters in all: a batch
+    # shares a budget, and "Review each" / "View full text" show the rest.
+    share = max(300, CARD_TEXT_BUDGET // max(1, len(review.proposals[:MAX_PROPOSALS])))
+    description, _ = safe(proposal.description, min(1000, share // 3))
+    if description or proposal.risk is not None:
+        blocks.append(_mrkdwn(description or "_(no description)_"))
+    shown = {**dict(proposal.details), **edited} if edited else None
+    details = _details(proposal, shown, min(PARAMS_LIMIT, share - share // 3))
+    if details is not None:
+        blocks.append(details)
+    elif proposal.risk is not None:
+        blocks.append(_mrkdwn("_(no parameters)_"))
+    return blocks
+
+
+def proposal_blocks(approval: Approval, edits: list[dict[str, Any] | None] | None = None):
+    """What the agent proposes; ``edits`` shows each proposal's edited values instead."""
+    review = review_of(approval)
+    request, _ = safe(approval.request, REQUEST_LIMIT)
+    blocks: list[Block] = [_mrkdwn(f"*<@{approval.requester}> asked:* {request}")]
+    for index, proposal in enumerate(review.proposals[:MAX_PROPOSALS]):
+        edited = edits[index] if edits and index < len(edits) else None
+        blocks.extend(_proposal_blocks(review, proposal, index, edited))
+    hidden = len(review.proposals) - MAX_PROPOSALS
+    if hidden > 0:
+        blocks.append(_context(f"…and {hidden} more; use *Review each* to see them all."))
+    return blocks
+
+
+def is_long(approval: Approval) -> bool:
+    """True when the card cannot show everything the reviewer should read."""
+    text = review_of(approval).long_text
+    if not isinstance(text, str):
+        return False
+    return quote(text)[1] if review_of(approval).shape == "draft" else len(text) > 2000
+
+
+def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
+    """The card's buttons, each carrying the request and the version it shows (a click on a
+    card showing an older version is refused). ``edit``: a standing edit the others are
+    asked to sign, with an Approve button even where the review offers none (an answer)."""
+    review = review_of(approval)
+    value = button_value(approval)
+    buttons: list[Block] = []
+    if len(review.proposals) == 1:
+        choices = review.proposals[0].choices
+        if edit is not None and "approve" not in choices:
+            choices = ("approve", *choices)
+        for choice in choices:
+            if choice in BUTTONS:
+                text, action_id, style = BUTTONS[choice]
+                if choice == "approve" and edit is not None:
+                    text = "Approve this version"
+                buttons.append(_button(text, action_id, value, style))
+    elif review.proposals:
+        common = review.choices()
+        if "approve" in common or edit is not None:
+            text = "Approve as edited" if edit is not None else "Approve all"
+            buttons.append(_button(text, APPROVE, value, "primary"))
+        buttons.append(_button("Review each…", EACH, value))
+        if "reject" in common:
+            buttons.append(_button("Reject all", REJECT, value, "danger"))
+    for extra in review.extra:
+        buttons.append(_button(extra.label, CHOICE_PREFIX + extra.name, value))
+    if is_long(approval):
+        buttons.append(_button("View full text", VIEW_FULL, value))
+    return buttons
+
+
+def button_value(approval: Approval) -> str:
+    """What each of a card's buttons carries: ``<request id>:<version>``."""
+    return f"{approval.id}:{approval.version}"
+
+
+def _item_lines(decision: Decision) -> str:
+    """A batch decided call by call: "1. approved  2. rejected: not this one"."""
+    lines = [
+        f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
+        + (f": {item['message']}" if item.get("message") else "")
+        for i, item in enumerate((decision.items or [])[:MAX_PROPOSALS])
+    ]
+    return safe("  ".join(lines), 1900)[0]
+
+
+def pending_card(
+    approval: Approval,
+    notes: tuple[str, ...] = (),
+    progress: tuple[str, ...] = (),
+    edit: Decision | None = None,
+) -> list[Block]:
+    """``progress``: its sign-off so far; ``edit``: an edit that stands while the request
+    collects more approvals, shown instead of what was proposed."""
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
+        *proposal_blocks(approval, _edits(approval, edit)),
+        *([_context(_item_lines(edit))] if edit is not None and edit.items else []),
+        *([_context(*progress)] if progress else []),
+        _context(f"Run `{approval.thread_id[:8]}`", *notes),
+        {
+            "type": "actions",
+            "block_id": f"decide:{approval.id}",
+            "elements": buttons_for(approval, edit),
+        },
+    ]
+
+
+def edited_values(approval: Approval, decision: Decision) -> list[dict[str, Any] | None] | None:
+    """What ``decision`` changed, per proposal (None: that proposal as proposed)."""
+    return _edits(approval, decision)
+
+
+def _edits(
+    approval: Approval, decision: Decision | None = None
+) -> list[dict[str, Any] | None] | None:
+    """What the decision changed, per proposal, to show instead of what was proposed."""
+    decision = decision or approval.decision
+    if decision is None:
+        return None
+    if decision.items:
+        return [
+            dict(i.get("values") or {}) if i.get("type") == "edit" else None for i in decision.items
+        ]
+    if decision.type in ("edit", "answer"):
+        values = dict(decision.parameters or {})
+        if decision.text is not None:
+            values["text"] = decision.text
+        return [values] * len(review_of(approval).proposals)
+    return None
+
+
+def decided_card(approval: Approval, progress: tuple[str, ...] = ()) -> list[Block]:
+    edits = _edits(approval)
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _title(approval)}},
+        *proposal_blocks(approval, edits),
+        _mrkdwn(outcome_line(approval)),
+        *([_context(*progress)] if progress else []),
+    ]
+    if approval.decision and approval.decision.items:
+        blocks.append(_context(_item_lines(approval.decision)))
+    if is_long(approval) and not edits:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"read:{approval.id}",
+                "elements": [_button("View full text", VIEW_FULL, button_value(approval))],
+            }
+        )
+    return blocks
+
+
+_ITEM_WORDS = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "respond": "answered",
+    "ignore": "ignored",
+}
+
+
+def outcome_line(approval: Approval) -> str:
+    """ "Approved by @x at 14:02" and its siblings; also used for late-click refusals."""
+    d = approval.decision
+    at = when(approval.decided_at or 0)
+    by = f"<@{approval.decided_by}>"
+    if approval.status in ("approved", "edited", "decided", "answered") and d and d.approvers:
+        by = people(d.approvers)
+    if approval.status == "approved":
+        return f"✅ *Approved* by {by} at {at}"
+    if approval.status == "edited":
+        return f"✏️ *Edited and approved* by {by} at {at}"
+    if approval.status == "rejected":
+        reason = f": {safe(d.reason, 1000)[0]}" if d and d.reason else ""
+        return f"❌ *Rejected* by {by} at {at}{reason}"
+    if approval.status == "expired":
+        reason = safe(d.reason, 300)[0] if d and d.reason else "expired"
+        return f"⌛ *{reason}* ({at})"
+    if approval.status == "responded":
+        message = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
+        return f"💬 *Answered* by {by} at {at}{message}"
+    if approval.status == "ignored":
+        return f"🙈 *Ignored* by {by} at {at}"
+    if approval.status == "answered":
+        return f"📝 *Answered* by {by} at {at}"
+    if approval.status == "cancelled":
+        return f"🚫 *Cancelled* by {by} at {at}: the run was cancelled, nothing more runs"
+    if approval.status == "failed":  # bot.slack.card_posts: Slack refused its card for good
+        return "⚠️ *Not posted*: Slack refused this request's card, so its run was closed as failed"
+    if approval.status == "decided":
+        label = _choice_label(approval)
+        notes = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
+        return f"☑️ *{label}* by {by} at {at}{notes}"
+    return "⏳ Waiting for a decision"
+
+
+def _choice_label(approval: Approval) -> str:
+    decision = approval.decision
+    if decision is None or decision.items:
+        return "Decided"
+    for extra in review_of(approval).extra:
+        if extra.name == decision.type:
+            return safe(extra.label, 75)[0]
+    return "Decided"
+
+
+_WAITING = (" waiting for approval", " waiting for you", " to review")
+_STATUS_WORDS = {"edited": "edited and approved", "decided": "decided"}
+
+
+def _title(approval: Approval) -> str:
+    title = review_of(approval).title or "Approval needed"
+    if not approval.pending:
+        for phrase in _WAITING:
+            title = title.replace(phrase, "")
+        title = f"{title}: {_STATUS_WORDS.get(approval.status, approval.status)}"
+    return title[:150]
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button

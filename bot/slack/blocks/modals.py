@@ -1,0 +1,273 @@
+"""Modals: the forms an adapter's review asks for (edit, answer, respond, reject, a settings
+button's notes, a batch decided call by call), and the full-text reader.
+
+Inputs are typed from each :class:`~bot.core.review.FormField`: text, multi-line, number, yes/no and
+pick-one. Pre-filled values are shown as they are (never JSON-escaped), so what fits the
+field's limit in characters fits Slack's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
+from bot.core.models import Approval
+from bot.core.review import FormField, Proposal, Review
+from bot.slack.blocks.text import chunks, escape, safe
+
+EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (
+    "approval.edit",
+    "approval.answer_form",
+    "approval.respond_form",
+    "approval.reject",
+    "approval.choice_form",
+    "approval.each_form",
+)
+EDIT_DRAFT = EDIT_ACTION = EDIT  # one editor, whatever it edits
+VALUE = "value"
+PARAM_PREFIX = "param:"
+DRAFT_BLOCK = PARAM_PREFIX + "text"
+REASON_BLOCK, MESSAGE_BLOCK, NOTES_BLOCK = "reason", "message", "notes"
+DECISION_PREFIX = "decision:"  # + proposal index, in the batch modal
+MAX_MODAL_BLOCKS = 100
+MAX_PARAM_CHARS = MAX_INPUT_CHARS
+
+View = dict[str, Any]
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def _modal(title: str, blocks: list[dict[str, Any]], **extra: Any) -> View:
+    view: View = {"type": "modal", "title": _plain(title[:24]), "blocks": blocks}
+    view["close"] = _plain("Cancel" if "submit" in extra else "Close")
+    for key, value in extra.items():
+        view[key] = _plain(value) if key == "submit" else value
+    return view
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _option(value: str, text: str | None = None) -> dict[str, Any]:
+    return {"text": _plain((text or value)[:75]), "value": value[:150]}
+
+
+def _element(field: FormField) -> dict[str, Any]:
+    initial = initial_text(field)
+    if field.kind in ("boolean", "enum"):
+        options = ["true", "false"] if field.kind == "boolean" else list(field.options)
+        names = {"true": "Yes", "false": "No"}
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": VALUE,
+            "options": [
+                _option(o, names.get(o) if field.kind == "boolean" else None) for o in options[:100]
+            ],
+        }
+        if initial in options:
+            element["initial_option"] = _option(
+                initial, names.get(initial) if field.kind == "boolean" else None
+            )
+        return element
+    if field.kind in ("number", "integer"):
+        element = {
+            "type": "number_input",
+            "action_id": VALUE,
+            "is_decimal_allowed": field.kind == "number",
+        }
+        if initial:
+            element["initial_value"] = initial
+        return element
+    element = {
+        "type": "plain_text_input",
+        "action_id": VALUE,
+        "multiline": field.kind in ("multiline", "json"),
+        "max_length": MAX_INPUT_CHARS,
+    }
+    if initial:
+        element["initial_value"] = initial
+    return element
+
+
+def _input(
+    block_id: str, label: str, element: dict[str, Any], optional: bool, hint: str = ""
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id[:255],
+        "label": _plain(label[:2000] or "Value"),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = _plain(hint[:2000])
+    return block
+
+
+def _text_input(block_id: str, label: str, optional: bool, limit: int = 1000) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": VALUE, "multiline": True}
+    element["max_length"] = limit
+    return _input(block_id, label, element, optional)
+
+
+def field_inputs(fields: tuple[FormField, ...], prefix: str = PARAM_PREFIX, optional=False):
+    return [
+        _input(prefix + f.name, f.label, _element(f), optional or not f.required, f.hint)
+        for f in fields
+    ]
+
+
+def _proposal(review: Review) -> Proposal | None:
+    return review.proposals[0] if len(review.proposals) == 1 else None
+
+
+def edit_modal(approval: Approval) -> View:
+    """The editor for what the request proposes, or a modal saying why there is none."""
+    review = approval.review
+    proposal = _proposal(review) if review else None
+    if proposal is None or "edit" not in proposal.choices or not proposal.form:
+        return cannot_edit_modal("This kind of request can only be approved or rejected.")
+    return _form_modal(approval, proposal, EDIT, "Approve edited")
+
+
+def answer_modal(approval: Approval) -> View:
+    proposal = _proposal(approval.review) if approval.review else None
+    if proposal is None or not proposal.form:
+        return cannot_edit_modal("There is nothing to fill in for this request.")
+    return _form_modal(approval, proposal, ANSWER, "Send")
+
+
+def _form_modal(approval: Approval, proposal: Proposal, callback: str, submit: str) -> View:
+    long = too_long(proposal.form)
+    if long:
+        return cannot_edit_modal(
+            f"{'; '.join(long)}; Slack's editor holds at most {MAX_INPUT_CHARS:,}. "
+            "Approve or reject it from the card."
+        )
+    title = "Edit draft" if approval.review and approval.review.shape == "draft" else "Edit"
+    if callback == ANSWER:
+        title = "Answer"
+    blocks: list[dict[str, Any]] = []
+    if proposal.description and approval.review and approval.review.shape != "draft":
+        blocks.append(
+            _section(f"*{safe(proposal.title, 200)[0]}*: {safe(proposal.description, 2000)[0]}")
+        )
+    blocks.extend(field_inputs(proposal.form))
+    return _modal(
+        title,
+        blocks[:MAX_MODAL_BLOCKS],
+        callback_id=callback,
+        private_metadata=approval.id,
+        submit=submit,
+    )
+
+
+def respond_modal(approval: Approval) -> View:
+    return _modal(
+        "Respond",
+        [
+            _section("Your answer goes back to the agent in place of running the tool."),
+            _text_input(MESSAGE_BLOCK, "Your answer", False, MAX_INPUT_CHARS),
+        ],
+        callback_id=RESPOND,
+        private_metadata=approval.id,
+        submit="Send",
+    )
+
+
+def reject_modal(approval: Approval) -> View:
+    return _modal(
+        "Reject request",
+        [
+            _section("The agent will not go ahead. Tell it (and the requester) why?"),
+            _text_input(REASON_BLOCK, "Reason (optional)", True),
+        ],
+        callback_id=REJECT,
+        private_metadata=approval.id,
+        submit="Reject",
+    )
+
+
+def choice_modal(approval: Approval, name: str, label: str, asks: tuple[str, ...]) -> View:
+    """A settings button (e.g. "Request changes") that asks for notes or a reason."""
+    blocks = [_section(f"*{escape(label)}*")]
+    for ask in asks:
+        block = NOTES_BLOCK if ask == "notes" else REASON_BLOCK
+        blocks.append(_text_input(block, ask.capitalize(), False, MAX_INPUT_CHARS))
+    return _modal(
+        label,
+        blocks,
+        callback_id=CHOICE,
+        private_metadata=f"{approval.id}:{name}",
+        submit="Send",
+    )
+
+
+_CHOICE_WORDS = {
+    "approve": "Approve",
+    "edit": "Approve with my edits",
+    "respond": "Respond instead",
+    "reject": "Reject",
+    "ignore": "Ignore",
+}
+
+
+def each_modal(approval: Approval) -> View:
+    """A batch decided call by call: a decision for each, its arguments, and a message."""
+    review = approval.review
+    if review is None or not review.proposals:
+        return cannot_edit_modal("There is nothing to decide here.")
+    blocks: list[dict[str, Any]] = []
+    for index, proposal in enumerate(review.proposals):
+        title, description = safe(proposal.title, 200)[0], safe(proposal.description, 1500)[0]
+        part: list[dict[str, Any]] = [
+            {"type": "divider"},
+            _section(f"*{index + 1}. `{title}`* {description}"),
+        ]
+        options = [_option(c, _CHOICE_WORDS[c]) for c in proposal.choices if c in _CHOICE_WORDS]
+        select = {"type": "static_select", "action_id": VALUE, "options": options}
+        part.append(_input(f"{DECISION_PREFIX}{index}", "Decision", select, False))
+        if "edit" in proposal.choices and not too_long(proposal.form):
+            part.extend(field_inputs(proposal.form, f"{PARAM_PREFIX}{index}:", optional=True))
+        if {"respond", "reject"} & set(proposal.choices):
+            part.append(
+                _text_input(f"{MESSAGE_BLOCK}:{index}", "Message (for respond or reject)", True)
+            )
+        if len(blocks) + len(part) > MAX_MODAL_BLOCKS:
+            return cannot_edit_modal("This batch is too big to review in one Slack form.")
+        blocks.extend(part)
+    return _modal(
+        "Review each", blocks, callback_id=EACH, private_metadata=approval.id, submit="Send"
+    )
+
+
+def not_recorded_modal() -> View:
+    return _modal(
+        "Not recorded",
+        [
+            _section(
+                "Sorry, I couldn't record that just now (my database didn't answer), so nothing "
+                "changed. Close this and try again in a moment."
+            )
+        ],
+    )
+
+
+def cannot_edit_modal(why: str) -> View:
+    return _modal("Can't edit here", [_section(escape(why))])
+
+
+def full_text_modal(text: str) -> View:
+    pieces = chunks(escape(text), 2900) if text else ["_(no text)_"]  # Slack refuses ""
+    blocks = [_section(piece) for piece in pieces[: MAX_MODAL_BLOCKS - 1]]
+    if len(pieces) >= MAX_MODAL_BLOCKS:
+        blocks.append(_section("_…the rest does not fit in a Slack modal._"))
+    return _modal("Full text", blocks)
+
+
+def field_errors(errors: dict[str, str], prefix: str = PARAM_PREFIX) -> dict[str, str]:
+    """Problems keyed by the block IDs Slack shows them under."""
+    return {(prefix + name)[:255]: message for name, message in errors.items()}

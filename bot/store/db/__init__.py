@@ -1,0 +1,13 @@
+"""Database access: one small interface over SQLite (embedded default) and PostgreSQL.
+
+SQL lives in :mod:`bot.store.db.queries` and :mod:`bot.store.db.schema`, written with ``%(name)s``
+placeholders; the SQLite backend rewrites them to ``:name``. Rows come back as dicts.
+"""
+
+from __future__ import annotations
+
+from bot.store.db.base import Database, Session
+from bot.store.db.connect import open_database
+from bot.store.db.locks import LockBusy
+
+__all__ = ["Database", "LockBusy", "Session", "open_database"]

@@ -1,0 +1,57 @@
+"""The interface both database backends implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Params = Mapping[str, Any] | None
+Row = dict[str, Any]
+
+
+class Session(Protocol):
+    """One connection, inside or outside a transaction."""
+
+    def fetch_one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Params = None) -> int: ...
+
+
+class Database(Session, Protocol):
+    """A pool of sessions, a per-key lock that spans processes where it can, and the saver."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
+    def execute_quick(self, sql: str, params: Params = None) -> int:
+        """One short statement that must not wait long (it comes before Slack's ack): raises
+        rather than queue for seconds when the database is away or saturated."""
+        ...
+
+    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        """Like :meth:`execute_quick`, for a read or an ``INSERT … RETURNING``."""
+        ...
+
+    def key_lock(self, key: str, wait: float = ...) -> AbstractContextManager[None]:
+        """Serialise work on one key (a LangGraph thread) across threads and processes; waits
+        at most ``wait`` seconds, then raises :class:`bot.store.db.locks.LockBusy`. Re-entrant in
+        one thread."""
+        ...
+
+    def try_lock(self, key: str) -> AbstractContextManager[None]:
+        """The key's lock if it is free now, else :class:`bot.store.db.locks.LockBusy` at once."""
+        ...
+
+    def checkpointer(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def iter_rows(cursor: Any) -> Iterator[Row]:
+    columns = [c[0] for c in cursor.description or ()]
+    for row in cursor.fetchall():
+        yield dict(zip(columns, row, strict=True))

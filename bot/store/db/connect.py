@@ -1,0 +1,48 @@
+"""Pick the backend from ``DATABASE_URL`` and bring its schema up to date.
+
+Start-up problems (no server, wrong credentials, an unwritable file) become a
+:class:`~bot.config.ConfigError` naming ``DATABASE_URL``, not a pool timeout half a minute later.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.config import ConfigError
+from bot.store.db.base import Database
+from bot.store.db.migrate import migrate
+
+CONNECT_TIMEOUT = 5
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def open_database(url: str) -> Database:
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        from bot.store.db.postgres import PostgresDatabase
+
+        try:
+            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT):
+                pass
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"DATABASE_URL: cannot connect to PostgreSQL ({_first_line(exc)}); check the "
+                "host, port, database name and credentials"
+            ) from None
+        db: Database = PostgresDatabase(url)
+    elif url.startswith("sqlite:///"):
+        from bot.store.db.sqlite import SqliteDatabase
+
+        try:
+            db = SqliteDatabase(url.removeprefix("sqlite:///"))
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"DATABASE_URL: cannot open {url}: {_first_line(exc)}") from None
+    else:
+        raise ConfigError(f"DATABASE_URL: unsupported URL {url!r}")
+    migrate(db)
+    return db

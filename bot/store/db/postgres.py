@@ -1,0 +1,131 @@
+"""PostgreSQL backend: one psycopg pool shared by our tables and LangGraph's PostgresSaver."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from bot.store.db.base import Params, Row
+from bot.store.db.locks import STATEMENT_TIMEOUT, WAIT, Locks, postgres_acquire
+
+QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far inside Slack's 3 s
+# A connection back in the pool for less than this is handed out again without a liveness check
+# (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
+# every time doubled the round trips of every statement, the ones before an ack included.
+RECENT = 0.5
+
+
+class _Liveness:
+    """psycopg_pool's per-checkout check, skipped for a connection returned moments ago.
+
+    After a server restart a connection returned within the window fails its next statement
+    once (psycopg then marks it broken and the pool replaces it); one idle longer is checked and
+    replaced before use, as before.
+    """
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def returned(self, conn: Any) -> None:
+        self._returned[conn] = time.monotonic()
+
+    def check(self, conn: Any) -> None:
+        at = self._returned.get(conn)
+        if at is not None and time.monotonic() - at < RECENT and not conn.broken:
+            return
+        ConnectionPool.check_connection(conn)
+
+
+def _configure(conn: Any) -> None:
+    # JIT compiles plans whose estimated cost is high (a sweep over many pending requests) and
+    # spent more time compiling (~280 ms a query) than running them: an OLTP bot never gains.
+    conn.execute("SET jit = off")
+    # No statement and no lock wait runs without a limit (migrations lift both for their own
+    # transaction): a hung peer or a forgotten lock ends in an error, not in a stuck worker.
+    conn.execute(f"SET statement_timeout = '{round(STATEMENT_TIMEOUT * 1000)}ms'")
+    conn.execute(f"SET lock_timeout = '{round(WAIT * 1000)}ms'")
+
+
+class _Session:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        return self.conn.execute(sql, params or {}).fetchone()
+
+    def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        cursor = self.conn.execute(sql, params or {})
+        return cursor.fetchall() if cursor.description else []
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        return self.conn.execute(sql, params or {}).rowcount
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, url: str, max_size: int = 20) -> None:
+        # autocommit + dict_row are what PostgresSaver requires; prepare_threshold=None keeps
+        # the bot usable behind PgBouncer. The liveness check lets the pool survive a restart.
+        liveness = _Liveness()
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+            configure=_configure,
+            check=liveness.check,
+            reset=liveness.returned,
+            open=True,
+        )
+        self._saver: Any = None
+        self._locks = Locks(postgres_acquire(self.pool))
+
+    def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        with self.pool.connection() as conn:
+            return _Session(conn).fetch_one(sql, params)
+
+    def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        with self.pool.connection() as conn:
+            return _Session(conn).fetch_all(sql, params)
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        with self.pool.connection() as conn:
+            return _Session(conn).execute(sql, params)
+
+    def execute_quick(self, sql: str, params: Params = None) -> int:
+        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
+            return _Session(conn).execute(sql, params)
+
+    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
+            return _Session(conn).fetch_one(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _Session(conn)
+
+    def key_lock(self, key: str, wait: float = WAIT) -> AbstractContextManager[None]:
+        # A session-level advisory lock: released on unlock, or by the server if we die.
+        return self._locks.hold(key, wait)
+
+    def try_lock(self, key: str) -> AbstractContextManager[None]:
+        return self._locks.hold(key, 0)
+
+    def checkpointer(self) -> Any:
+        if self._saver is None:
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            self._saver = PostgresSaver(self.pool)
+            self._saver.setup()
+        return self._saver
+
+    def close(self) -> None:
+        self.pool.close()

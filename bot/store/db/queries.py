@@ -1,0 +1,331 @@
+"""Every statement the store runs, kept apart from the code that runs them."""
+
+INSERT_RUN = """
+INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel, status,
+                  created_at, updated_at)
+VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
+        %(approvals_channel)s, 'running', %(now)s, %(now)s)
+RETURNING *
+"""
+GET_RUN = "SELECT * FROM runs WHERE thread_id = %(thread_id)s"
+# Run ids are lowercase hex, so a prefix holds no LIKE wildcards.
+RUNS_BY_PREFIX = """
+SELECT * FROM runs WHERE thread_id LIKE %(prefix)s ORDER BY created_at DESC LIMIT %(limit)s
+"""
+RUNS_OF = """
+SELECT * FROM runs WHERE requester = %(requester)s ORDER BY created_at DESC LIMIT %(limit)s
+"""
+# Cancelled is final: nothing moves a cancelled run anywhere else.
+SET_RUN_STATUS = """
+UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
+"""
+SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
+# Cancelling: the run is marked first, in the transaction that closes its requests, so a
+# claim that lands after it finds the run cancelled (see CLAIM).
+CANCEL_RUN = """
+UPDATE runs SET status = 'cancelled', result = %(result)s, updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status NOT IN ('done', 'failed', 'cancelled', 'stopped')
+"""
+# A decision claimed (not a cancel) and not yet carried out: a cancel racing it loses.
+UNAPPLIED_OF_RUN = """
+SELECT id FROM approvals
+WHERE thread_id = %(thread_id)s AND status NOT IN ('pending', 'cancelled') AND applied_at IS NULL
+"""
+# Runs nobody is moving: still "running" a while after their last change (a run whose every
+# request is decided is "running", never "waiting"), or "stopped" by a decision with the report
+# not yet posted -- and no worker's lease on them is current: a run whose step takes long is
+# leased (its heartbeat renews the lease), so only a lease that ran out makes it stale.
+STALE_RUNS = """
+SELECT * FROM runs r
+WHERE r.status IN ('running', 'stopped') AND r.updated_at < %(before)s
+  AND (r.lease_until IS NULL OR r.lease_until < %(now)s)
+ORDER BY r.updated_at LIMIT %(limit)s
+"""
+# A worker steps the run until ``until`` (bot.core.leases); NULL: nobody does.
+SET_LEASES = "UPDATE runs SET lease_until = %(until)s WHERE thread_id IN ({ids})"
+
+INSERT_APPROVAL = """
+INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
+                       signoff, thread_ts, channel, status, created_at)
+VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(requester)s,
+        %(payload)s, %(review)s, %(signoff)s, %(thread_ts)s, %(channel)s, 'pending', %(now)s)
+ON CONFLICT (thread_id, interrupt_id) DO NOTHING
+"""
+GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"
+GET_APPROVAL_BY_INTERRUPT = """
+SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND interrupt_id = %(interrupt_id)s
+"""
+LATEST_APPROVAL_FOR_RUN = """
+SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
+ORDER BY created_at DESC LIMIT 1
+"""
+RUN_APPROVALS = "SELECT * FROM approvals WHERE thread_id = %(thread_id)s ORDER BY created_at, id"
+RUNS_APPROVALS = """
+SELECT * FROM approvals WHERE thread_id IN ({ids}) ORDER BY thread_id, created_at, id
+"""
+SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
+
+# The one conditional update that makes a decision happen once: only a pending row changes,
+# and only the caller that changed it gets the row back.
+# A run cancelled meanwhile takes no decision but its cancel.
+CLAIM = """
+UPDATE approvals
+SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
+WHERE id = %(id)s AND status = 'pending'
+  AND (%(status)s = 'cancelled' OR NOT EXISTS (
+      SELECT 1 FROM runs WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
+RETURNING *
+"""
+
+# Votes, for requests that take more than one click: each runs in one transaction that first
+# locks the pending request's row (a no-op update: a row lock in Postgres, the write lock in
+# SQLite), so votes on one request are counted one at a time, across processes.
+LOCK_PENDING = """
+UPDATE approvals SET stage = stage WHERE id = %(id)s AND status = 'pending' RETURNING *
+"""
+# A person votes once per stage; one whose approval an edit set aside may approve again.
+CAST_VOTE = """
+INSERT INTO votes (approval_id, stage, voter, vote, decision, void, cast_at, version)
+VALUES (%(approval_id)s, %(stage)s, %(voter)s, %(vote)s, %(decision)s, 0, %(now)s, %(version)s)
+ON CONFLICT (approval_id, stage, voter) DO UPDATE
+SET vote = excluded.vote, decision = excluded.decision, void = 0, cast_at = excluded.cast_at,
+    version = excluded.version
+WHERE votes.void = 1
+"""
+# An edit is a new version of what is being signed: every other vote, of every stage, was
+# for the old one and no longer counts; the request goes back to ``stage`` (its first).
+VOID_OTHER_VOTES = """
+UPDATE votes SET void = 1
+WHERE approval_id = %(approval_id)s AND void = 0 AND NOT (stage = %(stage)s AND voter = %(voter)s)
+"""
+NEW_VERSION = """
+UPDATE approvals SET version = version + 1, stage = 0 WHERE id = %(id)s AND status = 'pending'
+"""
+VOTES = "SELECT * FROM votes WHERE approval_id = %(approval_id)s ORDER BY cast_at, voter"
+SET_STAGE = "UPDATE approvals SET stage = %(stage)s WHERE id = %(id)s AND status = 'pending'"
+MARK_APPLIED = """
+UPDATE approvals SET applied_at = %(now)s WHERE id = %(id)s AND applied_at IS NULL
+RETURNING thread_id
+"""
+# Fenced: only the latest attempt at applying may mark it applied. A process whose lock was
+# lost mid-resume (its connection ended, another process took over) finds its token stale.
+MARK_APPLIED_FENCED = """
+UPDATE approvals SET applied_at = %(now)s
+WHERE id = %(id)s AND applied_at IS NULL AND apply_fence = %(fence)s
+RETURNING thread_id
+"""
+# A run whose decision is applied is on the move until it is published again (waiting, done):
+# if the process dies in between, the stale-run sweep finds it among the running ones.
+RUN_MOVES_ON = """
+UPDATE runs SET status = 'running', updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status = 'waiting'
+"""
+UNAPPLIED_IN_RUN = """
+SELECT * FROM approvals
+WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
+  AND apply_attempts < %(max_attempts)s
+ORDER BY decided_at
+"""
+UNAPPLIED = """
+SELECT * FROM approvals
+WHERE status <> 'pending' AND applied_at IS NULL AND decided_at < %(before)s
+  AND apply_attempts < %(max_attempts)s
+ORDER BY decided_at LIMIT %(limit)s
+"""
+# Never a request whose card Slack refused ('failed'): it has no decision to apply.
+REOPEN_APPLY = """
+UPDATE approvals SET applied_at = NULL, apply_attempts = 0
+WHERE id = %(id)s AND applied_at IS NOT NULL
+  AND status NOT IN ('pending', 'cancelled', 'failed')
+"""
+# ``apply_attempts`` counts against the limit (an attempt that never reached the agent is
+# taken back); ``apply_fence`` only ever grows: each attempt's fencing token.
+COUNT_APPLY = """
+UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
+WHERE id = %(id)s
+RETURNING apply_attempts, apply_fence
+"""
+UNCOUNT_APPLY = """
+UPDATE approvals SET apply_attempts = apply_attempts - 1
+WHERE id = %(id)s AND apply_attempts > 0
+"""
+RESET_APPLY = """
+UPDATE approvals SET apply_attempts = 0
+WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
+RETURNING *
+"""
+# Cards to post now: pending, not posted, and due -- a card that failed waits out its backoff
+# (``card_due_at``); one never tried yet is left a while to the run that asked for it. At most
+# ``per_channel`` a channel, so one channel's cards that keep failing never take the room of
+# another's (the LIMIT is what is left for everyone).
+CARDS_DUE = """
+SELECT * FROM (
+    SELECT a.*, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY card_due_at, created_at) AS nth
+    FROM approvals a
+    WHERE status = 'pending' AND ts IS NULL AND card_due_at <= %(now)s
+      AND (card_attempts > 0 OR created_at < %(before)s)
+) due
+WHERE nth <= %(per_channel)s
+ORDER BY card_due_at, created_at LIMIT %(limit)s
+"""
+# A card post that failed for now: tried again once ``due_at`` has passed.
+CARD_RETRY = """
+UPDATE approvals SET card_attempts = card_attempts + 1, card_due_at = %(due_at)s
+WHERE id = %(id)s AND status = 'pending' AND ts IS NULL
+RETURNING card_attempts
+"""
+# Slack refuses the card for good (no such channel, not a member, archived, bad blocks): the
+# request is closed as failed (applied, so no sweep resumes it; nothing to decide any more).
+CARD_REFUSED = """
+UPDATE approvals
+SET status = 'failed', decided_by = 'bot', decided_at = %(now)s, applied_at = %(now)s,
+    card_attempts = card_attempts + 1
+WHERE id = %(id)s AND status = 'pending' AND ts IS NULL
+RETURNING *
+"""
+# ... and so is its run, unless it already ended otherwise.
+RUN_CARD_REFUSED = """
+UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status NOT IN ('cancelled', 'done', 'stopped')
+"""
+PENDING = "SELECT * FROM approvals WHERE status = 'pending' ORDER BY created_at LIMIT %(limit)s"
+COUNT_PENDING = "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'"
+
+BEGIN_EFFECT = """
+INSERT INTO effects (key, status, created_at, updated_at)
+VALUES (%(key)s, 'started', %(now)s, %(now)s)
+ON CONFLICT (key) DO NOTHING
+"""
+GET_EFFECT = "SELECT * FROM effects WHERE key = %(key)s"
+# Only an effect the target certainly refused is tried again, by one caller at a time, once
+# its backoff has passed.
+RETRY_EFFECT = """
+UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(now)s
+WHERE key = %(key)s AND status = 'retry' AND (retry_at IS NULL OR retry_at <= %(now)s)
+RETURNING attempts
+"""
+# A try that found no free slot sent nothing: back to "retry", due now, the try not counted.
+UNBEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s,
+                   updated_at = %(now)s
+WHERE key = %(key)s AND status = 'started'
+"""
+FINISH_EFFECT = """
+UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,
+                   retry_at = %(retry_at)s
+WHERE key = %(key)s
+"""
+
+INSERT_JOB = """
+INSERT INTO jobs (id, approval_id, kind, level, round, detail, due_at, status)
+VALUES (%(id)s, %(approval_id)s, %(kind)s, %(level)s, %(round)s, %(detail)s, %(due_at)s, 'pending')
+"""
+# Claimed jobs are leased, not finished: a worker that dies mid-job lets the lease run out and
+# another tick picks the job up again. SKIP LOCKED keeps concurrent ticks off each other's rows.
+CLAIM_DUE_JOBS = """
+UPDATE jobs SET locked_until = %(lease)s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND due_at <= %(now)s
+      AND (locked_until IS NULL OR locked_until < %(now)s)
+    ORDER BY due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *
+"""
+FINISH_JOB = """
+UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
+WHERE id = %(id)s AND status = 'pending'
+"""
+RETRY_JOB = """
+UPDATE jobs SET due_at = %(due_at)s, locked_until = NULL, last_error = %(error)s
+WHERE id = %(id)s AND status = 'pending'
+"""
+CANCEL_JOBS = """
+UPDATE jobs SET status = 'cancelled', done_at = %(now)s
+WHERE approval_id = %(approval_id)s AND status = 'pending' AND kind <> 'refresh'
+  AND id <> %(keep)s
+"""
+# Statements over a list of ids take it as one JSON array parameter, ``{ids}`` being this
+# dialect's way of reading one: one round trip for a whole batch, on either database.
+ID_LIST = {
+    "postgres": "SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))",
+    "sqlite": "SELECT value FROM json_each(%(ids)s)",
+}
+# The one-word summary inside a request's review (JSON), read without parsing the rest in Python.
+REVIEW_SUMMARY = {
+    "postgres": "CAST(a.review AS jsonb) ->> 'summary'",
+    "sqlite": "json_extract(a.review, '$.summary')",
+}
+FINISH_JOBS = """
+UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
+WHERE id IN ({ids}) AND status = 'pending'
+"""
+# Requests a reminder can be sent for now: pending, card posted, expiry not yet due (when it is,
+# the expiry speaks instead).
+REMINDABLE = """
+SELECT a.id, a.thread_id, a.graph, a.request, a.requester, a.channel, a.ts, a.created_at,
+       {summary} AS summary, a.signoff, a.stage, a.payload
+FROM approvals a
+WHERE a.id IN ({ids}) AND a.status = 'pending' AND a.ts IS NOT NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM jobs j
+    WHERE j.approval_id = a.id AND j.kind = 'expire' AND j.status = 'pending'
+      AND j.due_at <= %(now)s)
+"""
+JOBS_FOR = "SELECT * FROM jobs WHERE approval_id = %(approval_id)s ORDER BY due_at"
+OVERDUE_EXPIRY = """
+SELECT * FROM jobs
+WHERE approval_id = %(approval_id)s AND kind = 'expire' AND status = 'pending'
+  AND due_at <= %(now)s
+"""
+
+INSERT_INBOX = """
+INSERT INTO inbox (id, approval_id, decision, channel, received_at)
+VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s)
+"""
+# Taken under a lease, like jobs: one worker at a time, and a dead worker's entry comes back.
+TAKE_INBOX = """
+UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
+WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
+RETURNING *
+"""
+# Only our own lease: another process may have taken the entry since ours ran out.
+RELEASE_INBOX = """
+UPDATE inbox SET locked_until = NULL
+WHERE id = %(id)s AND done_at IS NULL AND locked_until = %(lease)s
+"""
+EARLIER_CLICKS = """
+SELECT id FROM inbox
+WHERE approval_id = %(approval_id)s AND done_at IS NULL AND received_at <= %(before)s
+ORDER BY received_at
+"""
+FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
+OPEN_INBOX = """
+SELECT id FROM inbox
+WHERE done_at IS NULL AND received_at < %(before)s
+  AND (locked_until IS NULL OR locked_until < %(now)s)
+ORDER BY received_at LIMIT %(limit)s
+"""
+
+INSERT_AUDIT = """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+VALUES (%(at)s, %(thread_id)s, %(approval_id)s, %(event)s, %(actor)s, %(detail)s)
+"""
+# One event for many requests in one statement; ``pairs`` is a JSON list of [run, request].
+INSERT_AUDIT_EACH = {
+    "postgres": """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+SELECT %(at)s, e ->> 0, e ->> 1, %(event)s, %(actor)s, '{}'
+FROM jsonb_array_elements(CAST(%(pairs)s AS jsonb)) AS e
+""",
+    "sqlite": """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+SELECT %(at)s, json_extract(value, '$[0]'), json_extract(value, '$[1]'), %(event)s, %(actor)s, '{}'
+FROM json_each(%(pairs)s)
+""",
+}
+AUDIT_FOR_RUN = "SELECT * FROM audit WHERE thread_id = %(thread_id)s ORDER BY at"
+AUDIT_SINCE = "SELECT * FROM audit WHERE at >= %(after)s ORDER BY at"

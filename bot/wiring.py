@@ -1,0 +1,216 @@
+"""Everything the listeners and the engine need, built once and passed in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from slack_sdk import WebClient
+from starlette.routing import Route
+
+from bot.agents.driver import Driver
+from bot.agents.graph_settings import GraphSettings
+from bot.agents.langgraph_server import ServerRunner
+from bot.agents.registry import RegisteredGraph, load_registry
+from bot.agents.runner import InProcessRunner, Runner
+from bot.agents.server_registry import server_client, server_registry
+from bot.agents.toolkit import make_actions, make_llm
+from bot.agents.traces import langsmith_links
+from bot.config import ConfigError, Settings
+from bot.core.access import Access
+from bot.core.deciders import Directory
+from bot.core.effect_trail import EffectTrail
+from bot.core.engine import Engine
+from bot.core.journal import Journal
+from bot.core.ledger import Ledger
+from bot.core.principals import Principals
+from bot.core.tally import Signing
+from bot.http.api import Api
+from bot.http.health import Health
+from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
+from bot.policy.file import Defaults, load_checked
+from bot.runtime.acks import AckFirst
+from bot.runtime.metrics import Metrics
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.worker import Worker
+from bot.slack.client import Slack, make_client
+from bot.slack.subcommands import Operations
+from bot.store.audit_log import Audit
+from bot.store.db import Database, open_database
+from bot.store.repository import Store
+from graphs.actions import ActionRegistry
+from graphs.toolbox import Toolbox
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    db: Database
+    store: Store
+    slack: Slack
+    actions: ActionRegistry
+    engine: Engine
+    scheduler: Scheduler
+    worker: Worker
+    clock: Callable[[], float]
+    registry: dict[str, RegisteredGraph]
+    default_graph: str
+    metrics: Metrics
+    health: Health
+    operations: Operations
+    api: Api | None  # the HTTP approval API, when API tokens are configured
+    webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
+    acks: AckFirst | None = None  # Slack requests answered before background work starts
+
+    @property
+    def routes(self) -> list[Route]:
+        """HTTP routes beside Slack's, in both modes: the approval API and the webhook."""
+        return [*(self.api.routes() if self.api else []), *([self.webhook] if self.webhook else [])]
+
+    @property
+    def graphs(self) -> list[str]:
+        return list(self.registry)
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        return {name: g.description for name, g in self.registry.items()}
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=False)
+        self.engine.leases.stop()
+        self.engine.runner.close()
+        self.db.close()
+
+
+def server_runner(
+    settings: Settings, graph_settings: dict[str, GraphSettings]
+) -> tuple[ServerRunner, dict[str, RegisteredGraph], Route]:
+    """Graphs on the LangGraph Server at ``LANGGRAPH_API_URL``: the runner and the registry."""
+    server = settings.langgraph
+    assert server is not None
+    client = server_client(server)
+    key = webhook_key(settings.slack_bot_token)
+    hook = hook_for(server.webhook_url, key) if server.webhook_url else None
+    runner = ServerRunner(client, server.url, hook, server.poll_every)
+    registry = server_registry(client, server, settings.langgraph_config, graph_settings)
+    return runner, registry, webhook_route(key, runner.settled)
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    llm: BaseChatModel | None = None,
+    worker: Worker | None = None,
+) -> Deps:
+    db = open_database(settings.database_url)
+    store = Store(db, clock)
+    metrics = Metrics()
+    metrics.count_pending(store.count_pending)
+    failed = metrics.slack_errors.labels
+
+    def client(retry_server_errors: bool = True) -> WebClient:
+        return make_client(
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            failed=lambda m: failed(m).inc(),
+            retry_server_errors=retry_server_errors,
+        )
+
+    # Cards back off per request (bot.slack.card_posts), so their client does not wait out 5xx
+    # itself.
+    slack = Slack(client(), cards=client(retry_server_errors=False))
+    audit = Audit(db, clock)
+    trail = EffectTrail(audit, metrics.registry)
+    ledger = Ledger(db, clock, observe=trail, base=settings.retry_after)
+    actions = make_actions(settings, slack)
+    toolboxes: list[Toolbox] = []
+
+    def toolbox() -> Toolbox:  # built only when a registered graph asks for one
+        if not toolboxes:
+            toolboxes.append(Toolbox(llm or make_llm(settings), actions, ledger))
+        return toolboxes[0]
+
+    on_server: list[tuple[ServerRunner, Route]] = []
+
+    def build_registry(graph_settings: dict[str, GraphSettings]) -> dict[str, RegisteredGraph]:
+        if settings.langgraph is None:
+            return load_registry(
+                settings.langgraph_config, db.checkpointer(), graph_settings, toolbox
+            )
+        server, served, hook = server_runner(settings, graph_settings)
+        on_server.append((server, hook))
+        return served
+
+    # The same loader as `python -m bot try`: the file, its values, then its names.
+    policy, registry = load_checked(settings.policy_file, Defaults.of(settings), build_registry)
+    runner: Runner
+    webhook: Route | None
+    if on_server:
+        runner, webhook = on_server[0]
+    else:
+        runner = InProcessRunner({name: g.graph for name, g in registry.items()})
+        webhook = None
+    fallback = "draft" if "draft" in registry else next(iter(registry))
+    default_graph = settings.default_graph or fallback
+    if default_graph not in registry:
+        raise ConfigError(
+            f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
+            f"(registered: {', '.join(registry)})"
+        )
+    signing = Signing(store, db, Directory(slack.group_members), policy.signoffs)
+    acks = AckFirst()
+    worker = worker or Worker(before=acks.wait_turn)
+    engine = Engine(
+        store=store,
+        runner=runner,
+        slack=slack,
+        signing=signing,
+        db=db,
+        ledger=ledger,
+        worker=worker,
+        policies=policy.policies,
+        driver=Driver(runner, registry),
+        journal=Journal(audit, metrics),
+        stale_after=settings.retry_after,
+        links=langsmith_links(settings.langsmith_project),
+        card_retry_after=settings.scheduler_tick,
+    )
+    access = Access(store, signing, settings.admins)  # who sees what, at every door
+    # Probed in the background this often (never per request); at most every 2 s.
+    health = Health(
+        db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
+    )
+    scheduler = Scheduler(store, engine, slack, health)
+    return Deps(
+        settings,
+        db,
+        store,
+        slack,
+        actions,
+        engine,
+        scheduler,
+        worker,
+        clock,
+        registry,
+        default_graph,
+        metrics,
+        health,
+        Operations(store, engine, audit, access),
+        Api(
+            Principals(settings.api_principals),
+            store,
+            engine,
+            audit,
+            access,
+            list(registry),
+            default_graph,
+            settings.approvals_channel,
+        )
+        if settings.api_principals
+        else None,
+        webhook,
+        acks,
+    )
