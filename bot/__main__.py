@@ -151,7 +151,7 @@ def serve_operations(deps: Deps, port: int) -> None:
         log_level="warning",
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn captures signals only in the main thread: this one leaves them to the bot's.
     threading.Thread(target=server.run, name="operations-http", daemon=True).start()
     logger.info("serving /healthz and /metrics on port %s", port)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlparse
 
 from graphs.addresses import Allowlist, parse_target
@@ -69,7 +69,7 @@ def _check(param: Param, value: str) -> str | None:
     if param.kind == "json":
         try:
             json.loads(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
     return None
 
@@ -100,7 +100,7 @@ class ActionRegistry:
         if spec is not None and spec.floor is not None:
             floors.append(spec.floor({k: str(v) for k, v in (params or {}).items()}))
         level = proposed if proposed in RISKS else "high"
-        return max(*floors, level, key=RISKS.index)  # type: ignore[return-value]
+        return cast(Risk, max([*floors, level], key=RISKS.index))
 
     def run(self, name: str, params: Mapping[str, str]) -> str:
         spec = self.specs[name]

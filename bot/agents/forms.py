@@ -166,7 +166,7 @@ def _one(field: FormField, raw: str | None) -> tuple[Any, str | None]:
         return (number, None) if math.isfinite(number) else (None, "Enter a number.")
     try:
         return json.loads(text), None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
 
 

@@ -169,6 +169,7 @@ def _load_one(
     graph, toolbox = target, None
     if callable(target) and not isinstance(target, StateGraph | Pregel):
         graph, toolbox = _call_factory(target, toolbox_factory)
+    compiled: Any
     if isinstance(graph, StateGraph):
         compiled = graph.compile(checkpointer=checkpointer)
     elif isinstance(graph, Pregel):

@@ -4,6 +4,7 @@ the model (``OPENAI_*``) and the actions (Slack, email, webhooks) from the setti
 from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
 from bot.agents.no_model import NoModel
 from bot.config import Settings
@@ -21,7 +22,7 @@ def make_llm(settings: Settings) -> BaseChatModel:
     # No timeout is ChatOpenAI's default; a hung model must not hold a worker forever.
     return ChatOpenAI(
         model=settings.openai_model,
-        api_key=settings.openai_api_key,
+        api_key=SecretStr(settings.openai_api_key),
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
         max_retries=2,

@@ -74,6 +74,7 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
     @cache
     def build() -> Toolbox:
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         key = env.get("OPENAI_API_KEY", "").strip()
         try:
@@ -87,7 +88,7 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
         if key:
             llm = ChatOpenAI(
                 model=env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
-                api_key=key,
+                api_key=SecretStr(key),
                 base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
                 timeout=timeout,
                 max_retries=2,
@@ -311,10 +312,10 @@ def main(
     words = " ".join(args.request).strip()
     if args.graph is None or args.graph not in registry or not words:
         unknown = args.graph is not None and args.graph not in registry
-        problem = f"Unknown graph {args.graph!r}." if unknown else USAGE
+        usage = f"Unknown graph {args.graph!r}." if unknown else USAGE
         close = suggestion(args.graph, list(registry)) if unknown else None
-        problem += f" Did you mean `{close}`?" if close else ""
-        term.say(f"{problem}\nRegistered graphs:\n{listing}")
+        usage += f" Did you mean `{close}`?" if close else ""
+        term.say(f"{usage}\nRegistered graphs:\n{listing}")
         return 2
     graph, request = registry[args.graph], words
     by = env.get("USER", "").strip() or "you"

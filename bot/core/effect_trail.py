@@ -7,6 +7,8 @@ already the run's own ``done``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter
 
 from bot.core.ledger import EffectTry
@@ -28,7 +30,7 @@ class EffectTrail:
     def __call__(self, tried: EffectTry) -> None:
         # A graph's effect keys start with its run's thread id ("<thread>:execute").
         owner = tried.key.split(":", 1)[0]
-        detail: dict[str, object] = {"key": tried.key, "attempt": tried.attempt}
+        detail: dict[str, Any] = {"key": tried.key, "attempt": tried.attempt}
         detail["outcome"] = tried.outcome
         if tried.wait is not None:
             detail["wait"] = round(tried.wait, 1)

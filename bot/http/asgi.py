@@ -52,7 +52,12 @@ def is_signed(secret: str, body: bytes, headers: Mapping[str, str], now: float) 
 
 
 def to_bolt_request(text: str, request: Request) -> BoltRequest:
-    bolt_request = BoltRequest(body=text, query=request.query_params, headers=request.headers)
+    # Starlette's multi-maps read like the dicts Bolt's annotations name (Bolt only looks up).
+    bolt_request = BoltRequest(
+        body=text,
+        query=request.query_params,  # type: ignore[arg-type]
+        headers=request.headers,  # type: ignore[arg-type]
+    )
     if not bolt_request.body and "payload" in text:
         # Bolt (1.30) reads any form body containing the word "payload" as an interactive
         # payload= form, so `/agent ... payload ...` would parse as {} and be dropped unanswered.

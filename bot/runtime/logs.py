@@ -28,11 +28,11 @@ def working_on(run: str | None, request: str | None = None) -> Iterator[None]:
 
 class _Context(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.run = _RUN.get()
-        record.request = _REQUEST.get()
+        run, request = _RUN.get(), _REQUEST.get()
+        record.__dict__.update(run=run, request=request)  # for the JSON format's fields
         parts = [
-            f"run={record.run[:8]}" if record.run else "",
-            f"request={record.request}" if record.request else "",
+            f"run={run[:8]}" if run else "",
+            f"request={request}" if request else "",
         ]
         shown = " ".join(p for p in parts if p)
         record.where = f" [{shown}]" if shown else ""

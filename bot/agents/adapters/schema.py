@@ -22,7 +22,7 @@ def describe(pending: Pending, context: Any) -> Review:
     value = pending.value
     shown_values = dict(value) if isinstance(value, Mapping) else {}
     proposal = Proposal(
-        title=str(pending.response_schema.get("title") or "Answer"),
+        title=str((pending.response_schema or {}).get("title") or "Answer"),
         description="" if shown_values else shown(value),
         details=details(shown_values),
         choices=("answer",),

@@ -24,8 +24,8 @@ def migrate(db: Database) -> list[int]:
     applied_now: list[int] = []
     with db.transaction() as tx:
         if db.dialect == "postgres":
-            for statement in _PG_NO_LIMITS:
-                tx.execute(statement)
+            for setting in _PG_NO_LIMITS:
+                tx.execute(setting)
             tx.fetch_one(_PG_LOCK)  # two bots starting at once migrate one after the other
         tx.execute(_CREATE)
         done = {row["version"] for row in tx.fetch_all(_APPLIED)}
