@@ -18,7 +18,7 @@ depends on ``APPROVERS`` (:func:`bot.core.signoff.unreachable`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -94,6 +94,24 @@ def _expire_as(value: Any) -> Any:
     return value
 
 
+# Keys whose null is a mistake, not "unset" (``quorum:`` with the number forgotten): their
+# checks run on None too, since pydantic accepts None for an optional field before any check.
+_NOT_NULL: dict[str, Callable[[Any], Any]] = {
+    "approvers": _ids,
+    "allow_self_approval": _flag,
+    "quorum": _count,
+    "rejections": _count,
+    "distinct": _flag,
+    "expire_as": _expire_as,
+}
+
+
+def _not_null(value: Any, info: ValidationInfo) -> Any:
+    if value is None and info.field_name in _NOT_NULL:
+        _NOT_NULL[info.field_name](value)
+    return value
+
+
 Ids = Annotated[tuple[str, ...], BeforeValidator(_ids)]
 Count = Annotated[int, BeforeValidator(_count)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
@@ -124,6 +142,10 @@ class StageEntry(Entry):
     quorum: Count | None = None
     rejections: Count | None = None
     at: str | None = None
+
+    _null = field_validator(
+        "approvers", "allow_self_approval", "quorum", "rejections", mode="before"
+    )(_not_null)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,6 +205,8 @@ class Section(Entry):
     expire_after: Duration = None
     expire_as: ExpireAs | None = None
     escalation: tuple[LevelEntry, ...] | None = None
+
+    _null = field_validator(*_NOT_NULL, mode="before")(_not_null)
 
     @model_validator(mode="before")
     @classmethod
@@ -308,7 +332,7 @@ class GraphSection(Section):
             not isinstance(v, Mapping | None) for v in value.values()
         ):
             raise refuse(": each update must be a mapping of state keys to values", up=1)
-        return dict(value)
+        return {str(name): v for name, v in value.items()}
 
     @field_validator("buttons", mode="before")
     @classmethod
