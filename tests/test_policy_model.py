@@ -68,3 +68,18 @@ def test_the_file_is_read_once_for_settings_names_sign_offs_and_timelines(tmp_pa
     assert len(reads) == 1
     assert policy.graph_settings["draft"].input == "text"
     assert policy.policies.graphs["draft"].expire_after == 3600
+
+
+def test_of_several_misplaced_keys_the_first_a_reader_meets_is_reported():
+    data = {"graphs": {"g": {"stages": [{"nam": "A"}], "quorom": 2}}, "default": {}}
+    assert refused(data).startswith("POLICY_FILE: policy.yaml: default: unknown section")
+    del data["default"]
+    assert refused(data).startswith("POLICY_FILE: policy.yaml: graphs.g.quorom: unknown key")
+    data["graphs"] = {"g": {"stages": [{"nam": "A"}]}, "h": {"quorom": 2}}
+    assert refused(data).startswith("POLICY_FILE: policy.yaml: graphs.g.stages[0].nam: unknown")
+
+
+def test_the_model_gives_a_json_schema():
+    schema = model.PolicyModel.model_json_schema()
+    assert set(schema["properties"]) == {"defaults", "graphs", "actions"}
+    assert schema["additionalProperties"] is False

@@ -35,8 +35,7 @@ def validate(data: Mapping[str, Any], path: str | None) -> PolicyModel:
         return PolicyModel.model_validate(data)
     except ValidationError as refused:
         details = refused.errors()
-        first = next((d for d in details if d["type"] in SHAPE), details[0])
-        raise explain(first, path) from None
+        raise explain(first_misplaced(details) or details[0], path) from None
 
 
 def check_shape(data: Mapping[str, Any], path: str | None) -> None:
@@ -45,9 +44,26 @@ def check_shape(data: Mapping[str, Any], path: str | None) -> None:
     try:
         PolicyModel.model_validate(data)
     except ValidationError as refused:
-        for detail in refused.errors():
-            if detail["type"] in SHAPE:
-                raise explain(detail, path) from None
+        misplaced = first_misplaced(refused.errors())
+        if misplaced:
+            raise explain(misplaced, path) from None
+
+
+def first_misplaced(details: list[ErrorDetails]) -> ErrorDetails | None:
+    """The misplaced key a reader meets first: an unknown section before anything inside one,
+    then section by section as the file has them, each one's own keys before its stages'."""
+    sections: list[tuple[Any, ...]] = []
+
+    def rank(detail: ErrorDetails) -> tuple[int, int, int]:
+        loc = tuple(detail["loc"])
+        if len(loc) == 1:
+            return (0, 0, 0)
+        owner = loc[:1] if loc[0] == "defaults" else loc[:2]
+        if owner not in sections:
+            sections.append(owner)
+        return (1, sections.index(owner), len(loc))
+
+    return min((d for d in details if d["type"] in SHAPE), key=rank, default=None)
 
 
 def explain(detail: ErrorDetails, path: str | None) -> ConfigError:
