@@ -8,8 +8,9 @@ keys it does not declare (``extra="forbid"``): a misspelt ``quorom`` is refused,
 sees; :mod:`bot.policy.shape` turns pydantic's errors into one line naming the file, the dotted
 key and, for an unknown key, the closest known one.
 
-Whether a key was written matters (an action's ``approvers`` wins over its graph's, an absent
-one inherits), so the readers in :mod:`bot.policy.derive` look at ``model_fields_set``.
+Whether a key was written matters (``remind_after: off`` overrides, a key left out inherits), so
+unset keys are ``None`` and a key written empty where that means nothing is refused; the readers
+in :mod:`bot.policy.derive` look at ``model_fields_set`` where null is a value (durations).
 
 What only the registered graphs can confirm (action, tool and node names) is not checked here but
 once they are built (:mod:`bot.policy.names`); nor is whether a quorum can be reached, which
@@ -105,7 +106,8 @@ class LevelEntry(Entry):
 
 class Section(Entry):
     """``defaults`` or ``actions.<name>``: who signs (stages, quorum) and when it is reminded
-    about, escalated and expired. A key left out inherits (action, then graph, then defaults)."""
+    about, escalated and expired. A key left out of ``graphs.<name>`` or ``actions.<name>`` takes
+    ``defaults``' value, and one left out of ``defaults`` the environment's."""
 
     # who must sign, how many and in which order (bot.core.signoff)
     approvers: Ids | None = None
@@ -266,13 +268,13 @@ class GraphSection(Section):
                 if name not in known:
                     raise refuse(f": {unknown(str(name), known, 'button')}", more=(key, name))
         for name in self.buttons:
-            where = {"more": ("buttons", name), "split": 2}
+            text = ""
             if name in BUILT_IN_BUTTONS:
                 text = f": {name} is a built-in button; map it in resume or update"
-                raise refuse(text, **where)  # type: ignore[arg-type]
-            if name not in self.resume and name not in self.update:
+            elif name not in self.resume and name not in self.update:
                 text = " needs a resume or update entry saying what it does"
-                raise refuse(text, **where)  # type: ignore[arg-type]
+            if text:  # "graphs.orders: buttons.revise needs …"
+                raise refuse(text, more=("buttons", name), split=2)
         return self
 
 
