@@ -9,18 +9,25 @@ import pytest
 import yaml
 
 from bot.agents import graph_settings
-from bot.agents.graph_settings import (
-    GraphSettings,
-    load_graph_settings,
-    parse_settings,
-    substitute,
-    template_for,
-)
+from bot.agents.graph_settings import GraphSettings, substitute, template_for
 from bot.config import ConfigError
 from bot.core.models import Decision
 from bot.core.review import Choice
+from bot.policy.derive import settings_from
+from bot.policy.file import read_policy
+from bot.policy.shape import validate
 
 WHERE = "policy.yaml: graphs.orders"
+
+
+def parse_settings(body: dict, where: str) -> GraphSettings:
+    """One graph's settings, as the bot reads them from a file holding only that graph."""
+    path, graph = where.split(": graphs.")
+    return settings_from(validate({"graphs": {graph: body}}, path))[graph]
+
+
+def load_graph_settings(path: str | None) -> dict[str, GraphSettings]:
+    return settings_from(read_policy(path))
 
 
 def test_no_settings_is_the_defaults():

@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import MemorySaver
 
-from bot.agents.graph_settings import GraphSettings, settings_from
+from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph, known_names, load_registry
 from bot.cli.try_graph import toolbox_factory
 from bot.config import ConfigError
-from bot.core.signoff import Stage, signoffs_from
-from bot.core.timeline import Policy, policies_from, read_policy_file
-from bot.policy.file import Defaults, load_checked
+from bot.core.signoff import Stage
+from bot.core.timeline import Policy
+from bot.policy.derive import policies_from, settings_from, signoffs_from
+from bot.policy.file import Defaults, load_checked, read_policy
+from bot.policy.model import PolicyModel
 from tests.support.policies import BAD_POLICIES, policy_file, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +100,7 @@ def test_the_shipped_policy_files_examples_load_once_uncommented(tmp_path):
 
 def test_no_policy_file_is_the_environments_defaults():
     policy, _ = load(None, defaults=Defaults(approvers=("S0LEADS",)))
-    assert policy.data == {} and policy.graph_settings == {}
+    assert policy.model == PolicyModel() and policy.graph_settings == {}
     assert policy.signoffs.default.base == Stage(approvers=("S0LEADS",))
 
 
@@ -153,7 +155,7 @@ def test_the_readmes_examples_are_valid_policy_files(tmp_path, example):
     """Their graph and action names are the reader's own (refund, orders, wire_transfer), so
     only what does not depend on the registry is checked here."""
     path = str(policy_file(tmp_path, textwrap.dedent(example)))
-    data = read_policy_file(path)
-    settings_from(data, path)
-    signoffs_from(data, path, Stage(approvers=("U0A", "U0B")))
-    policies_from(data, path, Policy(None, None))
+    model = read_policy(path)
+    settings_from(model)
+    signoffs_from(model, path, Stage(approvers=("U0A", "U0B")))
+    policies_from(model, Policy(None, None))

@@ -6,6 +6,7 @@ import pytest
 
 from bot.config import ConfigError
 from bot.policy.names import GraphNames, check_names
+from bot.policy.shape import validate
 
 ACTION = GraphNames(
     nodes=frozenset({"plan", "gate", "execute", "respond"}),
@@ -22,7 +23,7 @@ KNOWN = {"action": ACTION, "agent": AGENT, "orders": ORDERS}
 
 def refused(data: dict, known=KNOWN) -> str:
     with pytest.raises(ConfigError) as info:
-        check_names(data, "policy.yaml", known)
+        check_names(validate(data, "policy.yaml"), "policy.yaml", known)
     return str(info.value)
 
 
@@ -35,7 +36,7 @@ def test_what_the_graphs_have_passes_and_nothing_is_left_unchecked():
         },
         "defaults": {"stages": [{"at": "finalize"}]},
     }
-    assert check_names(data, "policy.yaml", KNOWN) == []
+    assert check_names(validate(data, "policy.yaml"), "policy.yaml", KNOWN) == []
 
 
 def test_an_action_nobody_has_is_named_with_the_closest_one():
@@ -93,7 +94,7 @@ def test_graphs_on_a_server_leave_what_depends_on_them_unchecked_and_say_so():
         "actions": {"whatever": {}},
         "defaults": {"stages": [{"at": "anywhere"}]},
     }
-    assert check_names(data, "policy.yaml", known) == [
+    assert check_names(validate(data, "policy.yaml"), "policy.yaml", known) == [
         "graphs.remote.stages: `at` (the graph runs on a LangGraph Server)",
         "actions (graphs on a LangGraph Server: remote)",
         "defaults.stages: `at` (graphs on a LangGraph Server)",

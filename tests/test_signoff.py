@@ -8,8 +8,11 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.core.models import Decision
-from bot.core.signoff import SignOff, Stage, load_signoffs
+from bot.core.signoff import SignOff, Stage
+from bot.core.timeline import env_policy
 from bot.core.votes import Vote, tally, vote_kind
+from bot.policy.derive import policies_from, signoffs_from
+from bot.policy.file import read_policy
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "k"}
 
@@ -17,7 +20,9 @@ ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY
 def signoffs(tmp_path: Path, text: str, **env: str):
     path = tmp_path / "policy.yaml"
     path.write_text(text)
-    return load_signoffs(load_settings({**ENV, "POLICY_FILE": str(path), **env}))
+    settings = load_settings({**ENV, "POLICY_FILE": str(path), **env})
+    base = Stage(approvers=settings.approvers, allow_self=settings.allow_self_approval)
+    return signoffs_from(read_policy(settings.policy_file), settings.policy_file, base)
 
 
 def test_without_a_policy_file_approvers_come_from_the_environment(tmp_path):
@@ -126,11 +131,10 @@ def test_mistakes_are_reported_with_where_they_are(tmp_path, text, problem):
 
 
 def test_the_reminder_policy_reader_accepts_the_sign_off_keys(tmp_path):
-    from bot.core.timeline import load_policies
-
     path = tmp_path / "policy.yaml"
     path.write_text("graphs: {draft: {approvers: [U01], quorum: 1, remind_after: 5m}}")
-    policies = load_policies(load_settings({**ENV, "POLICY_FILE": str(path)}))
+    settings = load_settings({**ENV, "POLICY_FILE": str(path)})
+    policies = policies_from(read_policy(settings.policy_file), env_policy(settings))
     assert policies.graphs["draft"].remind_after == 300
 
 

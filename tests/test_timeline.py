@@ -1,7 +1,14 @@
 import pytest
 
-from bot.config import ConfigError, load_settings
-from bot.core.timeline import Level, Policy, load_policies, plan
+from bot.config import ConfigError, Settings, load_settings
+from bot.core.timeline import Level, Policy, env_policy, plan
+from bot.policy.derive import policies_from
+from bot.policy.file import read_policy
+
+
+def load_policies(settings: Settings):
+    return policies_from(read_policy(settings.policy_file), env_policy(settings))
+
 
 ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "k"}
 

@@ -28,8 +28,10 @@ Placeholders: ``{by}``, ``{reason}``, ``{notes}``, ``{message}``, ``{text}``, ``
 edit form's values) and ``{values.NAME}``. A string that is exactly one placeholder takes the
 value itself (so ``"{values}"`` is an object), otherwise placeholders are replaced as text.
 
-Unknown keys (:mod:`bot.policy.shape`), ``resume``/``update`` entries for buttons that do not
-exist and ``edit`` paths with an empty key stop start-up (:func:`parse_settings`).
+The file is read and checked once, by :mod:`bot.policy`: unknown keys, ``resume``/``update``
+entries for buttons that do not exist and ``edit`` paths with an empty key stop start-up
+(:class:`bot.policy.model.GraphSection`), and :func:`bot.policy.derive.settings_from` makes these
+settings from what passed.
 """
 
 from __future__ import annotations
@@ -39,17 +41,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import ConfigError
 from bot.core.models import Decision
-from bot.core.review import STANDARD_CHOICES, Choice
-from bot.core.timeline import read_policy_file
-from bot.policy.shape import unknown
+from bot.core.review import Choice
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_-]+)?)\}")
-_ASKS = ("notes", "reason")
-# Decisions a resume or update entry may answer, besides the graph's own buttons: an expiry
-# looks for ``expire`` first, a "Review each…" batch is decided as ``each``.
-BUILT_IN_BUTTONS = (*STANDARD_CHOICES, "expire", "each")
 
 
 @dataclass(frozen=True)
@@ -63,95 +58,6 @@ class GraphSettings:
     resume: Mapping[str, Any] = field(default_factory=dict)
     update: Mapping[str, Any] = field(default_factory=dict)
     buttons: tuple[Choice, ...] = ()
-
-
-def parse_settings(body: Mapping[str, Any], where: str) -> GraphSettings:
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(f"POLICY_FILE: {where}: {problem}")
-
-    for key in ("description", "input", "output", "edit"):
-        if key in body and not isinstance(body[key], str):
-            raise fail(f"{key} must be a string")
-    breakpoints = body.get("breakpoints", "ask")
-    if breakpoints not in ("ask", "skip"):
-        raise fail("breakpoints must be ask or skip")
-    if not isinstance(body.get("ask_twice", False), bool):
-        raise fail("ask_twice must be true or false")
-    if "edit" in body:
-        _check_edit_path(body["edit"], where)
-    maps = {}
-    for key in ("resume", "update"):
-        value = body.get(key) or {}
-        if not isinstance(value, Mapping):
-            raise fail(f"{key} must map button names to values")
-        maps[key] = dict(value)
-    _check_button_names(maps, body.get("buttons"), where)
-    if any(not isinstance(v, Mapping | type(None)) for v in maps["update"].values()):
-        raise fail("each update must be a mapping of state keys to values")
-    buttons = []
-    if not isinstance(body.get("buttons") or {}, Mapping):
-        raise fail("buttons must map button names to a label and asks")
-    for name, spec in (body.get("buttons") or {}).items():
-        spec = spec or {}
-        if not isinstance(spec, Mapping):
-            raise fail(f"buttons.{name} must be a mapping")
-        if name in STANDARD_CHOICES or name in ("expire", "each"):
-            raise fail(f"buttons.{name}: {name} is a built-in button; map it in resume or update")
-        if name not in maps["resume"] and name not in maps["update"]:
-            raise fail(f"buttons.{name} needs a resume or update entry saying what it does")
-        asks = spec.get("asks") or []
-        asks = [asks] if isinstance(asks, str) else asks
-        if not isinstance(asks, list | tuple) or any(a not in _ASKS for a in asks):
-            raise fail(f"buttons.{name}.asks may hold {', '.join(_ASKS)}")
-        label = str(spec.get("label") or name.replace("_", " ").capitalize())[:75]
-        rounds = spec.get("rounds")
-        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int)):
-            raise fail(f"buttons.{name}.rounds must be a whole number")
-        if rounds is not None and rounds < 2:
-            raise fail(f"buttons.{name}.rounds must be 2 or more (round 1 is the first card)")
-        buttons.append(Choice(str(name), label, tuple(asks), rounds))
-    return GraphSettings(
-        description=body.get("description"),
-        input=body.get("input"),
-        output=body.get("output"),
-        breakpoints=breakpoints,
-        ask_twice=bool(body.get("ask_twice", False)),
-        edit=body.get("edit"),
-        resume=maps["resume"],
-        update=maps["update"],
-        buttons=tuple(buttons),
-    )
-
-
-def _check_edit_path(path: str, where: str) -> None:
-    """What start-up can know of an ``edit`` path: that it names a key at every step. Whether
-    the interrupt's value has those keys is only known when it pauses; then a path that names
-    nothing gets no Edit button and a loud note, never the whole value (bot.agents.adapters)."""
-    if not path.strip():
-        raise problem_at(where, "edit", "names nothing: leave edit out to edit the whole value")
-    if any(not part or part != part.strip() for part in path.split(".")):
-        raise problem_at(
-            where,
-            "edit",
-            f"{path!r} names nothing (an empty or blank key between dots); write a dotted path "
-            "of keys in the interrupt's value, such as proposed_action.parameters",
-        )
-
-
-def _check_button_names(maps: Mapping[str, Mapping[str, Any]], buttons: Any, where: str) -> None:
-    """A ``resume``/``update`` entry for a button that does not exist is never used: ``aprove``
-    would leave Approve sending the default answer, which this graph does not understand."""
-    extra = [str(name) for name in buttons] if isinstance(buttons, Mapping) else []
-    known = (*BUILT_IN_BUTTONS, *extra)
-    for key, mapping in maps.items():
-        for name in mapping:
-            if name not in known:
-                raise problem_at(where, f"{key}.{name}", unknown(str(name), known, "button"))
-
-
-def problem_at(where: str, key: str, text: str) -> ConfigError:
-    """``where`` is "<file>: graphs.<name>"; the message names the key under it."""
-    return ConfigError(f"POLICY_FILE: {where}.{key}: {text}")
 
 
 def template_for(mapping: Mapping[str, Any], decision: Decision) -> tuple[bool, Any]:
@@ -192,19 +98,3 @@ def substitute(template: Any, decision: Decision) -> Any:
     if isinstance(template, list):
         return [substitute(v, decision) for v in template]
     return template
-
-
-def load_graph_settings(policy_file: str | None) -> dict[str, GraphSettings]:
-    """Settings by graph name, from the ``graphs`` section of the policy file."""
-    return settings_from(read_policy_file(policy_file), policy_file)
-
-
-def settings_from(data: Mapping[str, Any], policy_file: str | None) -> dict[str, GraphSettings]:
-    """Settings by graph name, from the file as :func:`read_policy_file` read it."""
-    entries = data.get("graphs") or {}
-    if not isinstance(entries, Mapping):
-        raise ConfigError(f"POLICY_FILE: {policy_file}: graphs must be a mapping")
-    return {
-        str(name): parse_settings(body or {}, f"{policy_file}: graphs.{name}")
-        for name, body in entries.items()
-    }

@@ -22,8 +22,8 @@ defaults' defaults)::
           - {name: Finance, quorum: 2}
           - {name: CFO, approvers: [U0CFO]}
 
-Everything here is pure: the file's text in, a :class:`SignOff` per request out, and
-:func:`tally` to count the votes a request has collected.
+Everything here is pure: the file's sections in (read by :mod:`bot.policy`), a :class:`SignOff`
+per request out.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.config import SLACK_ID, ConfigError, Settings
-from bot.core.timeline import actions_named, read_policy_file
+from bot.core.timeline import actions_named
 
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
 
@@ -212,107 +211,17 @@ def combine(parts: list[tuple[str, SignOff]]) -> SignOff:
     return SignOff(tuple(stages), 0, len(stages), distinct, joint=True)
 
 
-# reading the file ------------------------------------------------------------------------
-def load_signoffs(settings: Settings) -> SignOffs:
-    base = Stage(approvers=settings.approvers, allow_self=settings.allow_self_approval)
-    path = settings.policy_file
-    return signoffs_from(read_policy_file(path), path, base)
-
-
-def signoffs_from(data: Mapping[str, Any], path: str | None, base: Stage) -> SignOffs:
-    """The file's sign-offs (as :func:`read_policy_file` read it, keys checked) over ``base``,
-    the environment's (``APPROVERS``, ``ALLOW_SELF_APPROVAL``)."""
-    default = _section(data.get("defaults") or {}, Section(base), f"{path}: defaults")
-    sections: dict[str, dict[str, Section]] = {}
-    for name in ("graphs", "actions"):
-        entries = data.get(name) or {}
-        if not isinstance(entries, Mapping):
-            raise ConfigError(f"POLICY_FILE: {path}: {name} must be a mapping")
-        sections[name] = {
-            str(key): _section(body or {}, default, f"{path}: {name}.{key}")
-            for key, body in entries.items()
-        }
-    return SignOffs(default, sections["graphs"], sections["actions"])
-
-
-def _section(body: Mapping[str, Any], inherited: Section, where: str) -> Section:
-    if not isinstance(body, Mapping):
-        raise ConfigError(f"POLICY_FILE: {where} must be a mapping")
-    base = _stage(body, replace(inherited.base, name=""), where)
-    distinct = body.get("distinct", inherited.distinct)
-    if not isinstance(distinct, bool):
-        raise ConfigError(f"POLICY_FILE: {where}.distinct must be true or false")
-    if "stages" not in body:
-        return Section(base, () if _own_signoff(body) else inherited.stages, distinct)
-    entries = body["stages"]
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"POLICY_FILE: {where}.stages must be a list of stages")
-    stages = []
-    for index, entry in enumerate(entries):
-        at = f"{where}.stages[{index}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"POLICY_FILE: {at} must be a mapping")
-        stage = _stage(entry, base, at)
-        if "name" in entry:
-            stage = replace(stage, name=str(entry["name"])[:60])
-        if "at" in entry:
-            stage = replace(stage, at=str(entry["at"]))
-        stages.append(stage)
-    routed = [s.at for s in stages if s.at]
-    if routed and len(routed) != len(stages):
-        raise ConfigError(f"POLICY_FILE: {where}.stages: give every stage an `at`, or none")
-    if len(set(routed)) != len(routed):
-        raise ConfigError(f"POLICY_FILE: {where}.stages: two stages are `at` the same node")
-    return Section(base, tuple(stages), distinct)
-
-
-def _own_signoff(body: Mapping[str, Any]) -> bool:
-    """A section that sets its own approvers or quorum does not inherit the default's stages."""
-    return any(key in body for key in ("approvers", "quorum", "rejections"))
-
-
-def _stage(body: Mapping[str, Any], base: Stage, where: str) -> Stage:
-    stage = base
-    if "approvers" in body:
-        stage = replace(stage, approvers=_ids(body["approvers"], f"{where}.approvers"))
-    if "allow_self_approval" in body:
-        if not isinstance(body["allow_self_approval"], bool):
-            raise ConfigError(f"POLICY_FILE: {where}.allow_self_approval must be true or false")
-        stage = replace(stage, allow_self=body["allow_self_approval"])
-    for key in ("quorum", "rejections"):
-        if key in body:
-            value = body[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"POLICY_FILE: {where}.{key} must be a whole number, 1 or more")
-            stage = replace(stage, **{key: value})
-    _check_reachable(stage, where)
-    return stage
-
-
-def _check_reachable(stage: Stage, where: str) -> None:
-    """A quorum that the listed people can never reach is a mistake to report at start-up."""
+def unreachable(stage: Stage) -> str | None:
+    """Why the listed people can never reach this stage's quorum, if they cannot: a mistake
+    the policy file's reader reports at start-up."""
     needs = max(stage.quorum, stage.rejections)
     if needs == 1:
-        return
+        return None
     if not stage.approvers:
-        raise ConfigError(
-            f"POLICY_FILE: {where}: a quorum of {needs} needs an approvers list "
+        return (
+            f"a quorum of {needs} needs an approvers list "
             "(or APPROVERS), since without one only the requester decides"
         )
     if all(a.startswith(("U", "W")) for a in stage.approvers) and needs > len(stage.approvers):
-        raise ConfigError(
-            f"POLICY_FILE: {where}: needs {needs} people but approvers lists {len(stage.approvers)}"
-        )
-
-
-def _ids(value: Any, where: str) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list):
-        raise ConfigError(f"POLICY_FILE: {where} must be a list of user or user-group ids")
-    ids = tuple(str(item).strip() for item in items if str(item).strip())
-    bad = [i for i in ids if not SLACK_ID.match(i)]
-    if bad:
-        raise ConfigError(
-            f"POLICY_FILE: {where}: {', '.join(bad)} is not a user id (U…) or user-group id (S…)"
-        )
-    return ids
+        return f"needs {needs} people but approvers lists {len(stage.approvers)}"
+    return None

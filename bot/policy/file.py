@@ -3,12 +3,12 @@
 ``python -m bot`` (:mod:`bot.wiring`) and ``python -m bot try`` (:mod:`bot.cli.try_graph`) both call
 :func:`load_checked`, so ``try`` refuses exactly what the bot refuses. In order:
 
-1. the YAML, its sections and keys (:func:`bot.core.timeline.read_policy_file`,
-   :mod:`bot.policy.shape`), and the graphs' settings (:mod:`bot.agents.graph_settings`);
+1. the YAML is read once and validated as one model, every section, key and value
+   (:func:`read_policy`, :mod:`bot.policy.model`), and the graphs' settings are made from it;
 2. the graphs are built with those settings (the caller's ``build_registry``), and the names the
    file uses are checked against what they have (:mod:`bot.policy.names`);
-3. the sign-offs, reminders and expiry (:mod:`bot.core.signoff`, :mod:`bot.core.timeline`), over the
-   environment's defaults.
+3. the sign-offs, reminders and expiry (:mod:`bot.policy.derive`), over the environment's
+   defaults, handed to the core as plain values.
 
 Any mistake is a :class:`~bot.config.ConfigError` naming ``POLICY_FILE``, the file and the key.
 """
@@ -18,14 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
-from bot.agents.graph_settings import GraphSettings, settings_from
+import yaml
+
+from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph, known_names
-from bot.config import Settings, approver_defaults
-from bot.core.signoff import SignOffs, Stage, signoffs_from
-from bot.core.timeline import Policies, Policy, env_policy, policies_from, read_policy_file
+from bot.config import ConfigError, Settings, approver_defaults
+from bot.core.signoff import SignOffs, Stage
+from bot.core.timeline import Policies, Policy, env_policy
+from bot.policy.derive import policies_from, settings_from, signoffs_from
+from bot.policy.model import PolicyModel
 from bot.policy.names import check_names
+from bot.policy.shape import validate
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ class Defaults:
 @dataclass(frozen=True)
 class PolicyFile:
     path: str | None
-    data: Mapping[str, Any]
+    model: PolicyModel
     graph_settings: dict[str, GraphSettings]
     signoffs: SignOffs
     policies: Policies
@@ -68,14 +73,30 @@ def load_checked(
 ) -> tuple[PolicyFile, Registry]:
     """The policy file and the registry built with its settings, once every key, value and name
     in the file is one the bot knows."""
-    data = read_policy_file(path)
-    graph_settings = settings_from(data, path)
+    model = read_policy(path)
+    graph_settings = settings_from(model)
     registry = build_registry(graph_settings)
     # Names before values: for `actions: {send_emial: {quorum: 2}}` the typo is the news, not
     # the approvers list the quorum lacks.
-    for what in check_names(data, path, known_names(registry)):
+    for what in check_names(model, path, known_names(registry)):
         logger.warning("POLICY_FILE: %s: not checked: %s", path, what)
     base = Stage(approvers=defaults.approvers, allow_self=defaults.allow_self)
-    signoffs = signoffs_from(data, path, base)
-    policies = policies_from(data, path, defaults.timeline)
-    return PolicyFile(path, data, graph_settings, signoffs, policies), registry
+    signoffs = signoffs_from(model, path, base)
+    policies = policies_from(model, defaults.timeline)
+    return PolicyFile(path, model, graph_settings, signoffs, policies), registry
+
+
+def read_policy(path_text: str | None) -> PolicyModel:
+    """The file, read once and validated (no file: the environment's rules alone)."""
+    if not path_text:
+        return PolicyModel()
+    path = Path(path_text)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"POLICY_FILE: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"POLICY_FILE: {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"POLICY_FILE: {path} must hold a mapping")
+    return validate(data, path_text)

@@ -1,5 +1,8 @@
 """Names in the policy file that only the registered graphs can confirm.
 
+The file itself is read and checked before the graphs are built (:mod:`bot.policy.model`); its
+names are checked here once they are, on the same validated model.
+
 A section for an action nobody has (``actions: {send_emial: {quorum: 2}}``) matches no request,
 so the rule it holds never applies; a stage ``at`` a node the graph does not have routes no pause.
 Both stop start-up here, naming the file, the key and the closest real name. What counts as real
@@ -19,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from bot.policy.shape import closest, problem
+from bot.policy.errors import closest, problem
+from bot.policy.model import PolicyModel, Section
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,11 @@ class GraphNames:
 Known = Mapping[str, GraphNames | None]  # by graph name; None: not inspectable (on a server)
 
 
-def check_names(data: Mapping[str, Any], path: str | None, known: Known) -> list[str]:
+def check_names(model: PolicyModel, path: str | None, known: Known) -> list[str]:
     """Raise at the first name no registered graph has; return what could not be checked."""
     unchecked: list[str] = []
-    graphs = data.get("graphs") or {}
-    for key, body in graphs.items():
-        name, where = str(key), f"graphs.{key}"
+    for name, body in model.graphs.items():
+        where = f"graphs.{name}"
         if name not in known:
             text = f"LANGGRAPH_CONFIG registers no graph called {name}{closest(name, known)}"
             raise problem(path, where, text)
@@ -59,14 +61,14 @@ def check_names(data: Mapping[str, Any], path: str | None, known: Known) -> list
         _check_at(body, where, names.nodes, f"graph {name}", path)
     opaque = sorted(n for n, names in known.items() if names is None)
     if opaque:
-        if data.get("actions"):
+        if model.actions:
             unchecked.append(f"actions (graphs on a LangGraph Server: {', '.join(opaque)})")
-        if _stages_at(data.get("defaults")):
+        if _stages_at(model.defaults):
             unchecked.append("defaults.stages: `at` (graphs on a LangGraph Server)")
         return unchecked
     inspected = {n: names for n, names in known.items() if names is not None}
-    for key, body in (data.get("actions") or {}).items():
-        name, where = str(key), f"actions.{key}"
+    for name, body in model.actions.items():
+        where = f"actions.{name}"
         having = {g: names for g, names in inspected.items() if name in names.askable}
         if not having:
             raise problem(path, where, _no_action(name, inspected))
@@ -74,7 +76,7 @@ def check_names(data: Mapping[str, Any], path: str | None, known: Known) -> list
         owner = f"the graphs with {name} ({', '.join(sorted(having))})"
         _check_at(body, where, nodes, owner, path)
     every_node = frozenset().union(*(names.nodes for names in inspected.values()))
-    _check_at(data.get("defaults"), "defaults", every_node, "any registered graph", path)
+    _check_at(model.defaults, "defaults", every_node, "any registered graph", path)
     return unchecked
 
 
@@ -91,20 +93,15 @@ def _no_action(name: str, graphs: Mapping[str, GraphNames]) -> str:
     return why + closest(name, askable)
 
 
-def _stages_at(body: Any) -> bool:
-    stages = body.get("stages") if isinstance(body, Mapping) else None
-    return isinstance(stages, list) and any(isinstance(s, Mapping) and "at" in s for s in stages)
+def _stages_at(section: Section) -> bool:
+    return any(stage.at is not None for stage in section.stages or ())
 
 
-def _check_at(body: Any, where: str, nodes: Iterable[str], owner: str, path: str | None) -> None:
-    stages = body.get("stages") if isinstance(body, Mapping) else None
-    if not isinstance(stages, list):
-        return
+def _check_at(
+    section: Section, where: str, nodes: Iterable[str], owner: str, path: str | None
+) -> None:
     nodes = sorted(nodes)
-    for index, stage in enumerate(stages):
-        if not isinstance(stage, Mapping) or "at" not in stage:
-            continue
-        node = str(stage["at"])
-        if node not in nodes:
-            text = f"no node called {node} in {owner}{closest(node, nodes)}"
+    for index, stage in enumerate(section.stages or ()):
+        if stage.at is not None and stage.at not in nodes:
+            text = f"no node called {stage.at} in {owner}{closest(stage.at, nodes)}"
             raise problem(path, f"{where}.stages[{index}].at", text)

@@ -1,127 +1,95 @@
-"""Which keys may appear where in the policy file: a typo stops start-up instead of a rule.
+"""Pydantic's view of a policy file, told as one line naming the file, the dotted key and the
+closest known name.
 
 A misspelt key is not an error YAML can see: ``actions: {send_email: {quorom: 2}}`` reads fine,
 and a reader that looks up ``quorum`` finds nothing and applies the default, so the two-person
-rule is silently gone. Every reader of the file (:func:`bot.core.timeline.read_policy_file`) runs
-:func:`check_shape` first, so no section, key, stage key, escalation key or button key it does not
-know gets past start-up, nor ``python -m bot try``. Values are checked by the readers themselves
-(:mod:`bot.core.signoff`, :mod:`bot.core.timeline`, :mod:`bot.agents.graph_settings`); names that
-only the
-registered graphs can confirm (actions, tools, nodes) by :mod:`bot.policy.names`.
-
-Every message names the variable, the file and the dotted key, and the closest known name::
+rule is silently gone. :class:`~bot.policy.model.PolicyModel` forbids every key it does not
+declare; :func:`validate` reads a file's mapping with it and, when it refuses, raises one
+:class:`~bot.config.ConfigError`: a misplaced or misspelt section or key before any bad value
+(the typo is the news, not what its neighbour holds)::
 
     POLICY_FILE: policy.yaml: default: unknown section; did you mean defaults?
     (known: defaults, graphs, actions)
+    POLICY_FILE: policy.yaml: graphs.g.stages[1].aprovers: unknown stage key; did you mean
+    approvers? (known: name, approvers, allow_self_approval, quorum, rejections, at)
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 from bot.config import ConfigError
+from bot.policy.errors import problem, unknown
+from bot.policy.model import GraphSection, PolicyModel, Section, model_at
 
-SECTIONS = ("defaults", "graphs", "actions")
-# Reminders, escalation and expiry (bot.core.timeline).
-TIMELINE_KEYS = ("remind_after", "expire_after", "expire_as", "escalation")
-# Who must sign, how many and in which order (bot.core.signoff).
-SIGNOFF_KEYS = ("approvers", "allow_self_approval", "quorum", "rejections", "stages", "distinct")
-# How the bot talks to one graph (bot.agents.graph_settings): only under graphs.<name>.
-SETTINGS_KEYS = (
-    "description",
-    "input",
-    "output",
-    "edit",
-    "breakpoints",
-    "ask_twice",
-    "resume",
-    "update",
-    "buttons",
-)
-STAGE_KEYS = ("name", "approvers", "allow_self_approval", "quorum", "rejections", "at")
-LEVEL_KEYS = ("after", "to", "channel", "repeat", "every")
-BUTTON_KEYS = ("label", "asks", "rounds")
-
-SECTION_KEYS = {
-    "defaults": (*SIGNOFF_KEYS, *TIMELINE_KEYS),
-    "graphs": (*SIGNOFF_KEYS, *TIMELINE_KEYS, *SETTINGS_KEYS),
-    "actions": (*SIGNOFF_KEYS, *TIMELINE_KEYS),
-}
+SHAPE = ("extra_forbidden", "policy_shape")  # a key or section in the wrong place
 
 
-def problem(path: str | None, where: str, text: str) -> ConfigError:
-    """``POLICY_FILE: <file>: <dotted key>: <text>``, the form of every policy file error."""
-    return ConfigError(f"POLICY_FILE: {path}: {where}: {text}")
-
-
-def unknown(name: str, known: Iterable[str], what: str) -> str:
-    """ "unknown key; did you mean quorum? (known: …)"."""
-    return f"unknown {what}{closest(name, known)}"
-
-
-def closest(name: str, known: Iterable[str]) -> str:
-    """ "; did you mean quorum? (known: …)": the closest known name, when one is close."""
-    choices = list(dict.fromkeys(known))
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    return f"{hint} (known: {', '.join(choices) if choices else 'none'})"
+def validate(data: Mapping[str, Any], path: str | None) -> PolicyModel:
+    """The file's mapping as the model, or the first thing wrong with it as a ConfigError."""
+    try:
+        return PolicyModel.model_validate(data)
+    except ValidationError as refused:
+        details = refused.errors()
+        raise explain(first_misplaced(details) or details[0], path) from None
 
 
 def check_shape(data: Mapping[str, Any], path: str | None) -> None:
-    """Raise :class:`ConfigError` at the first section or key the file should not have."""
-    for section in data:
-        if section not in SECTIONS:
-            raise problem(path, str(section), unknown(str(section), SECTIONS, "section"))
-    _section(data.get("defaults"), "defaults", SECTION_KEYS["defaults"], path)
-    for group in ("graphs", "actions"):
-        entries = data.get(group)
-        if entries is None:
-            continue
-        if not isinstance(entries, Mapping):
-            kind = "graph" if group == "graphs" else "action"
-            raise problem(path, group, f"must map each {kind} name to its section")
-        for name, body in entries.items():
-            _section(body, f"{group}.{name}", SECTION_KEYS[group], path)
+    """Raise at the first section or key the file should not have; leave its values alone
+    (for examples whose values are the reader's own, such as the README's)."""
+    try:
+        PolicyModel.model_validate(data)
+    except ValidationError as refused:
+        misplaced = first_misplaced(refused.errors())
+        if misplaced:
+            raise explain(misplaced, path) from None
 
 
-def _section(body: Any, where: str, allowed: tuple[str, ...], path: str | None) -> None:
-    if body is None:  # `send_email:` with nothing under it yet
-        return
-    if not isinstance(body, Mapping):
-        raise problem(path, where, "must be a mapping of keys to values")
-    for key in body:
-        if key in allowed:
-            continue
-        if key in SETTINGS_KEYS:
+def first_misplaced(details: list[ErrorDetails]) -> ErrorDetails | None:
+    """The misplaced key a reader meets first: an unknown section before anything inside one,
+    then section by section as the file has them, each one's own keys before its stages'."""
+    sections: list[tuple[Any, ...]] = []
+
+    def rank(detail: ErrorDetails) -> tuple[int, int, int]:
+        loc = tuple(detail["loc"])
+        if len(loc) == 1:
+            return (0, 0, 0)
+        owner = loc[:1] if loc[0] == "defaults" else loc[:2]
+        if owner not in sections:
+            sections.append(owner)
+        return (1, sections.index(owner), len(loc))
+
+    return min((d for d in details if d["type"] in SHAPE), key=rank, default=None)
+
+
+def explain(detail: ErrorDetails, path: str | None) -> ConfigError:
+    loc = tuple(detail["loc"])
+    if detail["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        model = model_at(loc[:-1])
+        if model is Section and key in GraphSection.model_fields:
             text = f"{key} is a graph's setting: it belongs under graphs.<name>"
         else:
-            text = unknown(str(key), allowed, "key")
-        raise problem(path, f"{where}.{key}", text)
-    _entries(body.get("stages"), f"{where}.stages", STAGE_KEYS, "stage key", path)
-    _entries(body.get("escalation"), f"{where}.escalation", LEVEL_KEYS, "escalation key", path)
-    buttons = body.get("buttons")
-    if isinstance(buttons, Mapping):
-        for name, spec in buttons.items():
-            if isinstance(spec, Mapping):
-                _keys(spec, f"{where}.buttons.{name}", BUTTON_KEYS, "button key", path)
+            text = unknown(key, model.known(), model.WHAT)
+        return problem(path, dotted(loc), text)
+    context = detail.get("ctx") or {}
+    if detail["type"] not in SHAPE[1:] and detail["type"] != "policy_value":
+        return problem(path, dotted(loc), detail["msg"])  # a check the validators do not word
+    place = loc[: len(loc) - context["up"]] + tuple(context["more"])
+    split = context["split"]
+    where = dotted(place)
+    if split:
+        where = f"{dotted(place[:-split])}: {dotted(place[-split:])}"
+    return ConfigError(f"POLICY_FILE: {path}: {where}{context['text']}")
 
 
-def _entries(
-    entries: Any, where: str, allowed: tuple[str, ...], what: str, path: str | None
-) -> None:
-    """The keys of each mapping in a list (what is not a list of mappings, the reader refuses)."""
-    if not isinstance(entries, list):
-        return
-    for index, entry in enumerate(entries):
-        if isinstance(entry, Mapping):
-            _keys(entry, f"{where}[{index}]", allowed, what, path)
-
-
-def _keys(
-    body: Mapping[str, Any], where: str, allowed: tuple[str, ...], what: str, path: str | None
-) -> None:
-    for key in body:
-        if key not in allowed:
-            raise problem(path, f"{where}.{key}", unknown(str(key), allowed, what))
+def dotted(loc: tuple[Any, ...]) -> str:
+    """``("graphs", "g", "stages", 1, "at")`` -> ``graphs.g.stages[1].at``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text

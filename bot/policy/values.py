@@ -1,0 +1,94 @@
+"""The values of the policy file, each checked in the words the user sees.
+
+Every check raises :func:`refuse`, a pydantic error whose context says where the message points
+and what it says; :func:`bot.policy.shape.explain` turns it into the one-line ``POLICY_FILE``
+error. The annotated types (:data:`Ids`, :data:`Count`, :data:`Flag`, :data:`Duration`,
+:data:`ExpireAs`) are what :mod:`bot.policy.model` declares its keys with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from bot.config import SLACK_ID
+from bot.core.durations import parse_duration
+
+
+def refuse(
+    text: str, *, up: int = 0, more: tuple[Any, ...] = (), split: int = 0, shape: bool = False
+) -> PydanticCustomError:
+    """A refusal in the user's words. Where it points: the failing location, less ``up`` trailing
+    parts, plus ``more``; ``split`` puts the last parts after a colon ("graphs.orders: buttons.x").
+    ``text`` follows that place directly, so it starts with its own " " or ": "."""
+    kind = "policy_shape" if shape else "policy_value"
+    context = {"text": text, "up": up, "more": more, "split": split}
+    return PydanticCustomError(kind, "{text}", context)
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise refuse(" must be a list of user or user-group ids")
+    ids = tuple(str(item).strip() for item in items if str(item).strip())
+    # A name that is no id would mention or admit nobody, silently.
+    bad = [i for i in ids if not SLACK_ID.match(i)]
+    if bad:
+        raise refuse(f": {', '.join(bad)} is not a user id (U…) or user-group id (S…)")
+    return ids
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise refuse(" must be a whole number, 1 or more")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise refuse(" must be true or false")
+    return value
+
+
+def _duration(value: Any) -> int | None:
+    """Seconds; ``off``, ``never`` or nothing: none."""
+    if value is None or str(value).lower() in ("off", "never"):
+        return None
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        raise refuse(f": {exc}") from None
+
+
+def _expire_as(value: Any) -> Any:
+    if value not in ("reject", "approve"):
+        raise refuse(" must be reject or approve")
+    return value
+
+
+# Keys whose null is a mistake, not "unset" (``quorum:`` with the number forgotten): their
+# checks run on None too, since pydantic accepts None for an optional field before any check.
+NOT_NULL: dict[str, Callable[[Any], Any]] = {
+    "approvers": _ids,
+    "allow_self_approval": _flag,
+    "quorum": _count,
+    "rejections": _count,
+    "distinct": _flag,
+    "expire_as": _expire_as,
+}
+
+
+def not_null(value: Any, info: ValidationInfo) -> Any:
+    if value is None and info.field_name in NOT_NULL:
+        NOT_NULL[info.field_name](value)
+    return value
+
+
+Ids = Annotated[tuple[str, ...], BeforeValidator(_ids)]
+Count = Annotated[int, BeforeValidator(_count)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Duration = Annotated[int | None, BeforeValidator(_duration)]
+ExpireAs = Annotated[Literal["reject", "approve"], BeforeValidator(_expire_as)]
