@@ -67,14 +67,14 @@ def check_names(model: PolicyModel, path: str | None, known: Known) -> list[str]
             unchecked.append("defaults.stages: `at` (graphs on a LangGraph Server)")
         return unchecked
     inspected = {n: names for n, names in known.items() if names is not None}
-    for name, body in model.actions.items():
+    for name, action in model.actions.items():
         where = f"actions.{name}"
         having = {g: names for g, names in inspected.items() if name in names.askable}
         if not having:
             raise problem(path, where, _no_action(name, inspected))
         nodes = frozenset().union(*(names.nodes for names in having.values()))
         owner = f"the graphs with {name} ({', '.join(sorted(having))})"
-        _check_at(body, where, nodes, owner, path)
+        _check_at(action, where, nodes, owner, path)
     every_node = frozenset().union(*(names.nodes for names in inspected.values()))
     _check_at(model.defaults, "defaults", every_node, "any registered graph", path)
     return unchecked
