@@ -7,6 +7,8 @@ regex engines, so a pattern that means one thing to each (``$`` before a final n
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 import pytest
@@ -166,6 +168,12 @@ def test_validator_and_document_agree_on_any_request_and_requester(requester, re
         assert (refused_field(api.start_body, {**body, "request": "x"}) is None) is bool(
             USER.fullmatch(requester)
         )
+
+
+def test_not_blank_is_what_str_strip_keeps():
+    kept = re.compile(api_models.NOT_BLANK)
+    for code in range(sys.maxunicode + 1):
+        assert bool(kept.fullmatch(chr(code))) is not chr(code).isspace(), hex(code)
 
 
 def test_the_document_lists_the_deployments_graphs(api):
