@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
@@ -99,9 +99,12 @@ def bare_api() -> Api:
     return Api(Principals([principal]), nothing, nothing, nothing, nothing, GRAPHS, "draft")
 
 
-@pytest.fixture(scope="module")
+SHARED = bare_api()
+
+
+@pytest.fixture
 def api() -> Api:
-    return bare_api()
+    return SHARED
 
 
 def checker(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
@@ -158,9 +161,10 @@ def test_the_as_query_is_refused_by_the_document_when_the_validator_refuses_it(a
 ODD = "UWCGDAZ09az \n\r\t\x1c\x85\u00a0\u2028\u3000\ufeff\u200b"
 
 
+@settings(deadline=None)  # a loaded machine is no failure
 @given(requester=st.one_of(st.none(), st.text(ODD, max_size=6)), request=st.text(ODD, max_size=4))
 def test_validator_and_document_agree_on_any_request_and_requester(requester, request):
-    api = bare_api()
+    api = SHARED
     body = {"request": request, "channel": "C0REQ", "requester": requester}
     taken = refused_field(api.start_body, body) is None
     assert body_schema(api.document, "/api/runs").is_valid(body) is taken
