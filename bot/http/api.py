@@ -6,7 +6,8 @@ configured ``on_behalf``, for the Slack user it names, recorded as such). A deci
 the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
 and the same card update in Slack; a token is one signer, whoever it names. Reads show a run
 only to whom :mod:`bot.core.access` shows it; any other run is a 404, as one that does not exist.
-The OpenAPI description (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
+Bodies are read into pydantic models (:mod:`bot.http.api_models`); the OpenAPI description
+generated from them (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -29,18 +30,9 @@ from bot.core.journal import via
 from bot.core.models import Approval, Decision, Run, RunRequest
 from bot.core.principals import Principal, Principals
 from bot.core.signoff import SIGNING
-from bot.http.api_bodies import (
-    CHANNEL,
-    USER,
-    Invalid,
-    acting,
-    decision_of,
-    id_field,
-    optional_id,
-    read_body,
-    text_field,
-)
-from bot.http.api_spec import OPENAPI
+from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
+from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
+from bot.http.api_spec import openapi
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy
 from bot.store.repository import Store
@@ -70,6 +62,12 @@ class Api:
     deciding: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
     )
+    start_body: type[StartRun] = field(init=False)  # this deployment's graphs
+    document: dict[str, Any] = field(init=False)  # GET /api/openapi.json
+
+    def __post_init__(self) -> None:
+        self.start_body = start_run(self.graphs, self.default_graph)
+        self.document = openapi(self.start_body)
 
     def routes(self) -> list[Route]:
         return [
@@ -107,30 +105,22 @@ class Api:
         return guarded
 
     async def _spec(self, _: Request) -> Response:
-        return JSONResponse(OPENAPI)
+        return JSONResponse(self.document)
 
     # POST /api/runs -----------------------------------------------------------------------
     async def _start(self, request: Request, principal: Principal) -> Response:
-        body = await read_body(request)
-        text = text_field(body, "request", 4000)
-        named = optional_id(body, "requester", USER, "a Slack user id (U…)")
-        requester = acting(principal, named, "requester")
-        channel = id_field(body, "channel", CHANNEL, "a Slack channel id (C…)")
-        graph = body.get("graph", self.default_graph)
-        if graph not in self.graphs:
-            raise Invalid("graph", f"graph must be one of: {', '.join(self.graphs)}")
-        cards = self.approvals_channel or channel
+        body = parse(self.start_body, await read_body(request))
+        requester = acting(principal, body.requester, "requester")
+        cards = self.approvals_channel or body.channel
         run = await run_in_threadpool(
-            self.engine.start, RunRequest(graph, text, requester, channel, cards)
+            self.engine.start, RunRequest(body.graph, body.request, requester, body.channel, cards)
         )
         return JSONResponse(_run_json(run), status_code=201)
 
     # GET /api/runs/{run} ------------------------------------------------------------------
     async def _read(self, request: Request, principal: Principal) -> Response:
-        named = request.query_params.get("as")
-        if named is not None and not USER.fullmatch(named):
-            raise Invalid("as", "as must be a Slack user id (U…)")
-        viewer = acting(principal, named, "as")
+        query = parse(ReadQuery, dict(request.query_params))
+        viewer = acting(principal, query.as_, "as")
         found = await run_in_threadpool(self._find, request.path_params["run"], viewer)
         if isinstance(found, Response):
             return found
@@ -177,26 +167,20 @@ class Api:
 
     # POST /api/runs/{run}/decision --------------------------------------------------------
     async def _decide(self, request: Request, principal: Principal) -> Response:
-        body = await read_body(request)
-        kind = body.get("decision")
-        if kind not in ("approve", "reject", "edit"):
-            raise Invalid("decision", "decision must be approve, reject or edit")
-        named = optional_id(body, "by", USER, "the Slack user id (U…) of the person deciding")
-        by = acting(principal, named, "by")
+        body = parse(DecisionBody, await read_body(request))
+        by = acting(principal, body.by, "by")
         run_id = request.path_params["run"]
-        return await run_in_threadpool(self._decided, run_id, kind, by, principal, body)
+        return await run_in_threadpool(self._decided, run_id, by, principal, body)
 
-    def _decided(
-        self, run_id: str, kind: str, by: str, principal: Principal, body: dict[str, Any]
-    ) -> Response:
+    def _decided(self, run_id: str, by: str, principal: Principal, body: DecisionBody) -> Response:
         """Decide as a click would, the graph resumed in the background; what happened."""
         found = self._find(run_id, by)
         if isinstance(found, Response):
             return found
-        approval = _which(self.store.run_approvals(found.thread_id), body.get("request"))
+        approval = _which(self.store.run_approvals(found.thread_id), body.request)
         if isinstance(approval, Response):
             return approval
-        decision = decision_of(approval, kind, by, body, principal)
+        decision = decision_of(approval, body, by, principal)
         told: list[str] = []
 
         def tell(_channel: str, _user: str, text: str) -> None:

@@ -1,22 +1,23 @@
-"""The HTTP approval API's request bodies read into typed values. A body it cannot take raises
-:class:`Invalid` naming the field (answered 422); a token naming someone it may not act for
-raises :class:`Forbidden` (403)."""
+"""The HTTP approval API's request bodies read into their models (:mod:`bot.http.api_models`).
+A body it cannot take raises :class:`Invalid` naming the field (answered 422); a token naming
+someone it may not act for raises :class:`Forbidden` (403). An edit's ``values`` are checked
+here against the request's own form, which no static schema knows."""
 
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
+from typing import Any, TypeVar, get_args
 
+from pydantic import ValidationError
 from starlette.requests import Request
 
 from bot.agents import forms
 from bot.core.models import Approval, Decision
 from bot.core.principals import Principal
+from bot.http.api_models import Body, DecisionBody
 from bot.http.bodies import TooLarge, read_capped
 
-USER = re.compile(r"[UW][A-Z0-9]{2,}")  # always fullmatch: `$` would let "U1\n" through
-CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
+B = TypeVar("B", bound=Body)
 MAX_BODY = 100_000
 
 
@@ -48,24 +49,38 @@ def acting(principal: Principal, named: str | None, field: str) -> str:
     return user
 
 
-def decision_of(
-    approval: Approval, kind: str, by: str, body: dict[str, Any], principal: Principal
-) -> Decision:
+def parse(model: type[B], data: dict[str, Any]) -> B:
+    """``data`` read into ``model``, or :class:`Invalid` naming the first field it refuses."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as refused:
+        error = refused.errors()[0]
+    if not error["loc"]:
+        raise Invalid("body", "the body must be a JSON object")
+    field = str(error["loc"][0])
+    if error["type"] == "string_too_long":
+        problem = f"{field} must be at most {error['ctx']['max_length']} characters"
+    elif field in model.refusals:
+        problem = model.refusals[field]
+    else:  # a field whose choices are the deployment's (the graphs)
+        choices = get_args(model.model_fields[field].annotation)
+        problem = f"{field} must be one of: {', '.join(map(str, choices))}"
+    raise Invalid(field, problem)
+
+
+def decision_of(approval: Approval, body: DecisionBody, by: str, principal: Principal) -> Decision:
     """The decision, the principal's: through the API, and for whom when it names someone."""
-    # Through the API, and the principal named when it acts for someone else.
-    door: dict[str, Any] = {"via": "api", "version": _version(body)}
+    door: dict[str, Any] = {"via": "api", "version": body.version}
     if by != principal.user:
         door["on_behalf_of"] = principal.name
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise Invalid("reason", "reason must be a string")
-    if kind != "edit":
-        return Decision(kind, by, reason=reason[:2000] if reason else None, **door)
+    reason = body.reason
+    if body.decision != "edit":
+        return Decision(body.decision, by, reason=reason[:2000] if reason else None, **door)
     review = approval.review
     if review is None or len(review.proposals) != 1 or not review.proposals[0].form:
         raise Invalid("decision", "this request cannot be edited; approve or reject it")
-    values = body.get("values")
-    if not isinstance(values, dict):
+    values = body.values
+    if values is None:
         raise Invalid("values", "an edit needs `values`: the edited fields by name")
     form = review.proposals[0].form
     unknown = set(values) - {f.name for f in form}
@@ -84,15 +99,6 @@ def decision_of(
     return Decision("edit", by, parameters=read, **door)
 
 
-def _version(body: dict[str, Any]) -> int:
-    """The version of the request the caller decides on (``GET`` shows it); a vote for an
-    older version than the request's is refused. Omitted: the first version."""
-    version = body.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise Invalid("version", "version must be a whole number, 1 or more")
-    return version
-
-
 async def read_body(request: Request) -> dict[str, Any]:
     try:
         raw = await read_capped(request, MAX_BODY)  # bounded before it is read, not after
@@ -105,30 +111,3 @@ async def read_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid("body", "the body must be a JSON object")
     return body
-
-
-def text_field(body: dict[str, Any], field: str, limit: int) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(field, f"{field} is required: a non-empty string")
-    if len(value) > limit:
-        raise Invalid(field, f"{field} must be at most {limit} characters")
-    return value.strip()
-
-
-def id_field(body: dict[str, Any], field: str, pattern: re.Pattern[str], what: str) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise Invalid(field, f"{field} is required: {what}")
-    return value
-
-
-def optional_id(
-    body: dict[str, Any], field: str, pattern: re.Pattern[str], what: str
-) -> str | None:
-    if body.get(field) is None:
-        return None
-    value = body[field]
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise Invalid(field, f"{field} must be {what}")
-    return value
