@@ -32,12 +32,12 @@ def agent(ack: Ack, body: dict[str, Any], respond: Respond, *, deps: ListenerDep
         ack(response_type="ephemeral", text=help_text(deps))
     elif word in LOOKUPS and isinstance(body.get("user_id"), str):
         ack()  # at once: the answer reads the database
-        look_up(respond, word, rest, body["user_id"], deps)
+        _look_up(respond, word, rest, body["user_id"], deps)
     else:
-        start_run(ack, body, deps)
+        _start_run(ack, body, deps)
 
 
-def look_up(respond: Respond, word: str, rest: str, user: str, deps: ListenerDeps) -> None:
+def _look_up(respond: Respond, word: str, rest: str, user: str, deps: ListenerDeps) -> None:
     try:
         text = _answer(deps, word, rest, user)
     except Exception:
@@ -49,7 +49,7 @@ def look_up(respond: Respond, word: str, rest: str, user: str, deps: ListenerDep
         logger.exception("could not answer /agent %s on its response_url", word)
 
 
-def start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
+def _start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
     try:
         command = parse_command(body, deps.descriptions, deps.default_graph)
     except BadPayload as problem:
