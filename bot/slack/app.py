@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.slack.listeners import register
+from bot.slack.listeners import ListenerDeps, register
 from bot.wiring import Deps
 
 logger = logging.getLogger(__name__)
@@ -44,5 +44,5 @@ def build_app(deps: Deps) -> App:
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         logger.error("listener failed for %s", body.get("type"), exc_info=error)
 
-    register(app, deps)
+    register(app, ListenerDeps.of(deps))
     return app

@@ -1,4 +1,5 @@
-"""Modal submissions: bad input gets inline errors; good input closes the modal and decides."""
+"""Modal submissions: bad input gets inline errors; good input closes the modal and decides,
+recorded before the ack. The unknown-form catch-all is registered after the rest."""
 
 from __future__ import annotations
 
@@ -7,186 +8,201 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.agents import forms
 from bot.core.engine import CHANGED, already_decided
 from bot.core.models import Approval, Decision
 from bot.core.review import Proposal
 from bot.slack.blocks import modals
-from bot.slack.listeners.binding import Bound, modal_key, unseal
+from bot.slack.listeners.binding import Bound, unseal
+from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Submission, parse_submission
-from bot.wiring import Deps
 
 logger = logging.getLogger(__name__)
-
-
-def register(app: App, deps: Deps) -> None:
-    key = modal_key(deps.settings.slack_bot_token, deps.settings.slack_signing_secret)
-
-    def submitted(
-        ack: Ack, body: dict[str, Any], block: str
-    ) -> tuple[Submission, Approval, Bound] | None:
-        """The submission, its request and what the modal was opened for, or None after
-        telling the user why not (inline)."""
-        try:
-            submission = parse_submission(body)
-        except BadPayload as problem:
-            ack(response_action="errors", errors={block: str(problem)})
-            return None
-        bound = unseal(key, submission.approval_id, submission.user)
-        if bound is None:
-            ack(response_action="errors", errors={block: NOT_BOUND})
-            return None
-        try:
-            approval = deps.store.get_approval(bound.approval_id, quick=True)
-        except Exception:
-            logger.exception("could not read the request of a submission")
-            ack(response_action="update", view=modals.not_recorded_modal())
-            return None
-        if approval is None:
-            ack(response_action="errors", errors={block: "This request no longer exists."})
-            return None
-        if not approval.pending:
-            ack(response_action="errors", errors={block: _plain(already_decided(approval))})
-            return None
-        if bound.version != approval.version:
-            ack(response_action="errors", errors={block: _plain(CHANGED)})
-            return None
-        return submission, approval, bound
-
-    def decide(ack: Ack, approval: Approval, decision: Decision) -> None:
-        """Record the submission before the modal closes; if that fails, say so in it."""
-        decision = replace(decision, version=approval.version)
-        try:
-            deps.engine.receive(approval.id, decision, approval.channel)
-        except Exception:
-            logger.exception("could not record a %s submission", decision.type)
-            ack(response_action="update", view=modals.not_recorded_modal())
-            return
-        ack()
-
-    def single(approval: Approval) -> Proposal | None:
-        review = approval.review
-        return review.proposals[0] if review and len(review.proposals) == 1 else None
-
-    def form_submission(ack: Ack, body: dict[str, Any], kind: str) -> None:
-        found = submitted(ack, body, _first_block(body))
-        if found is None:
-            return
-        submission, approval, bound = found
-        proposal = single(approval)
-        if proposal is None or not proposal.form:
-            ack(response_action="errors", errors={_first_block(body): "Nothing to fill in."})
-            return
-        raw = _unprefixed(submission.values, modals.PARAM_PREFIX)
-        values, errors = forms.read(proposal.form, raw)
-        if errors:
-            ack(response_action="errors", errors=modals.field_errors(errors))
-            return
-        draft = approval.review is not None and approval.review.shape == "draft"
-        if kind == "edit" and draft:
-            decide(ack, approval, Decision("edit", submission.user, text=values.get("text")))
-        else:
-            decide(ack, approval, Decision(kind, submission.user, parameters=values))
-
-    @app.view(modals.EDIT)
-    def edit(ack: Ack, body: dict[str, Any]) -> None:
-        form_submission(ack, body, "edit")
-
-    @app.view(modals.ANSWER)
-    def answer(ack: Ack, body: dict[str, Any]) -> None:
-        form_submission(ack, body, "answer")
-
-    @app.view(modals.RESPOND)
-    def respond(ack: Ack, body: dict[str, Any]) -> None:
-        found = submitted(ack, body, modals.MESSAGE_BLOCK)
-        if found is None:
-            return
-        submission, approval, bound = found
-        message = (submission.values.get(modals.MESSAGE_BLOCK) or "").strip()
-        if not message:
-            ack(response_action="errors", errors={modals.MESSAGE_BLOCK: "Write an answer."})
-            return
-        decide(ack, approval, Decision("respond", submission.user, message=message))
-
-    @app.view(modals.REJECT)
-    def reject(ack: Ack, body: dict[str, Any]) -> None:
-        found = submitted(ack, body, modals.REASON_BLOCK)
-        if found is None:
-            return
-        submission, approval, bound = found
-        reason = (submission.values.get(modals.REASON_BLOCK) or "").strip() or None
-        decide(ack, approval, Decision("reject", submission.user, reason=reason))
-
-    @app.view(modals.CHOICE)
-    def choice(ack: Ack, body: dict[str, Any]) -> None:
-        found = submitted(ack, body, modals.NOTES_BLOCK)
-        if found is None:
-            return
-        submission, approval, bound = found
-        name = bound.name
-        extra = next(
-            (c for c in (approval.review.extra if approval.review else ()) if c.name == name), None
-        )
-        if extra is None:
-            ack(response_action="errors", errors={modals.NOTES_BLOCK: "That choice is gone."})
-            return
-        notes = (submission.values.get(modals.NOTES_BLOCK) or "").strip()
-        reason = (submission.values.get(modals.REASON_BLOCK) or "").strip()
-        missing = {
-            block: "Please fill this in."
-            for ask, block, text in (
-                ("notes", modals.NOTES_BLOCK, notes),
-                ("reason", modals.REASON_BLOCK, reason),
-            )
-            if ask in extra.asks and not text
-        }
-        if missing:
-            ack(response_action="errors", errors=missing)
-            return
-        decision = Decision(name, submission.user, message=notes or None, reason=reason or None)
-        decide(ack, approval, decision)
-
-    @app.view(modals.EACH)
-    def each(ack: Ack, body: dict[str, Any]) -> None:
-        first = modals.DECISION_PREFIX + "0"
-        found = submitted(ack, body, first)
-        if found is None:
-            return
-        submission, approval, bound = found
-        proposals = approval.review.proposals if approval.review else ()
-        items, errors = [], {}
-        for index, proposal in enumerate(proposals):
-            kind = submission.values.get(f"{modals.DECISION_PREFIX}{index}") or ""
-            message = (submission.values.get(f"{modals.MESSAGE_BLOCK}:{index}") or "").strip()
-            item: dict[str, Any] = {"type": kind, "message": message or None}
-            if kind not in proposal.choices:
-                errors[f"{modals.DECISION_PREFIX}{index}"] = "Choose what to do with this call."
-            elif kind == "edit":
-                prefix = f"{modals.PARAM_PREFIX}{index}:"
-                raw = _unprefixed(submission.values, prefix)
-                given = {f.name: raw.get(f.name) or forms.initial_text(f) for f in proposal.form}
-                values, problems = forms.read(proposal.form, given)
-                errors.update(modals.field_errors(problems, prefix))
-                item["values"] = values
-            elif kind == "respond" and not message:
-                errors[f"{modals.MESSAGE_BLOCK}:{index}"] = "Write the answer to send back."
-            items.append(item)
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        decide(ack, approval, Decision("each", submission.user, items=items))
-
-
-def register_fallbacks(app: App, deps: Deps) -> None:
-    @app.view(re.compile(".*"))
-    def unknown(ack: Ack, body: dict[str, Any]) -> None:
-        ack(response_action="update", view=modals.cannot_edit_modal(UNKNOWN_FORM))
-
-
 NOT_BOUND = "This form doesn't match a request I opened it for; nothing changed."
 UNKNOWN_FORM = "I don't know this form (it may be from an older version of me); nothing changed."
+NO_LONGER_EXISTS = "This request no longer exists."
+NOTHING_TO_FILL = "Nothing to fill in."
+CHOICE_GONE = "That choice is gone."
+FILL_IN = "Please fill this in."
+WRITE_AN_ANSWER = "Write an answer."
+CHOOSE = "Choose what to do with this call."
+WRITE_THE_REPLY = "Write the answer to send back."
+
+
+def edit_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    _form_submitted(ack, body, "edit", deps)
+
+
+def answer_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    _form_submitted(ack, body, "answer", deps)
+
+
+def respond_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    found = _submitted(ack, body, modals.MESSAGE_BLOCK, deps)
+    if found is None:
+        return
+    submission, approval, _ = found
+    message = (submission.values.get(modals.MESSAGE_BLOCK) or "").strip()
+    if not message:
+        ack(response_action="errors", errors={modals.MESSAGE_BLOCK: WRITE_AN_ANSWER})
+        return
+    _decide(ack, approval, Decision("respond", submission.user, message=message), deps)
+
+
+def reject_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    found = _submitted(ack, body, modals.REASON_BLOCK, deps)
+    if found is None:
+        return
+    submission, approval, _ = found
+    reason = (submission.values.get(modals.REASON_BLOCK) or "").strip() or None
+    _decide(ack, approval, Decision("reject", submission.user, reason=reason), deps)
+
+
+def choice_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    found = _submitted(ack, body, modals.NOTES_BLOCK, deps)
+    if found is None:
+        return
+    submission, approval, bound = found
+    extras = approval.review.extra if approval.review else ()
+    extra = next((c for c in extras if c.name == bound.name), None)
+    if extra is None:
+        ack(response_action="errors", errors={modals.NOTES_BLOCK: CHOICE_GONE})
+        return
+    notes = (submission.values.get(modals.NOTES_BLOCK) or "").strip()
+    reason = (submission.values.get(modals.REASON_BLOCK) or "").strip()
+    missing = {
+        block: FILL_IN
+        for ask, block, text in (
+            ("notes", modals.NOTES_BLOCK, notes),
+            ("reason", modals.REASON_BLOCK, reason),
+        )
+        if ask in extra.asks and not text
+    }
+    if missing:
+        ack(response_action="errors", errors=missing)
+        return
+    decision = Decision(bound.name, submission.user, message=notes or None, reason=reason or None)
+    _decide(ack, approval, decision, deps)
+
+
+def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    found = _submitted(ack, body, modals.DECISION_PREFIX + "0", deps)
+    if found is None:
+        return
+    submission, approval, _ = found
+    proposals = approval.review.proposals if approval.review else ()
+    items, errors = read_each(proposals, submission.values)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    _decide(ack, approval, Decision("each", submission.user, items=items), deps)
+
+
+def unknown_form(ack: Ack) -> None:
+    """A form no listener above knows: it needs nothing but the ack, so it is registered as is."""
+    ack(response_action="update", view=modals.cannot_edit_modal(UNKNOWN_FORM))
+
+
+def read_each(
+    proposals: tuple[Proposal, ...], values: dict[str, str | None]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The batch modal's answers: one decision per proposal, or the inline errors to show."""
+    items: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
+    for index, proposal in enumerate(proposals):
+        kind = values.get(f"{modals.DECISION_PREFIX}{index}") or ""
+        message = (values.get(f"{modals.MESSAGE_BLOCK}:{index}") or "").strip()
+        item: dict[str, Any] = {"type": kind, "message": message or None}
+        if kind not in proposal.choices:
+            errors[f"{modals.DECISION_PREFIX}{index}"] = CHOOSE
+        elif kind == "edit":
+            prefix = f"{modals.PARAM_PREFIX}{index}:"
+            raw = _unprefixed(values, prefix)
+            given = {f.name: raw.get(f.name) or forms.initial_text(f) for f in proposal.form}
+            read, problems = forms.read(proposal.form, given)
+            errors.update(modals.field_errors(problems, prefix))
+            item["values"] = read
+        elif kind == "respond" and not message:
+            errors[f"{modals.MESSAGE_BLOCK}:{index}"] = WRITE_THE_REPLY
+        items.append(item)
+    return items, errors
+
+
+# The steps they share -------------------------------------------------------------------------
+
+
+def _submitted(
+    ack: Ack, body: dict[str, Any], block: str, deps: ListenerDeps
+) -> tuple[Submission, Approval, Bound] | None:
+    """The submission, its request and what the modal was opened for, or None after telling
+    the user why not (inline, in the ack)."""
+    try:
+        submission = parse_submission(body)
+    except BadPayload as problem:
+        ack(response_action="errors", errors={block: str(problem)})
+        return None
+    bound = unseal(deps.modal_key, submission.approval_id, submission.user)
+    if bound is None:
+        ack(response_action="errors", errors={block: NOT_BOUND})
+        return None
+    try:
+        approval = deps.store.get_approval(bound.approval_id, quick=True)
+    except Exception:
+        logger.exception("could not read the request of a submission")
+        ack(response_action="update", view=modals.not_recorded_modal())
+        return None
+    if approval is None:
+        ack(response_action="errors", errors={block: NO_LONGER_EXISTS})
+        return None
+    if not approval.pending:
+        ack(response_action="errors", errors={block: _plain(already_decided(approval))})
+        return None
+    if bound.version != approval.version:
+        ack(response_action="errors", errors={block: _plain(CHANGED)})
+        return None
+    return submission, approval, bound
+
+
+def _form_submitted(ack: Ack, body: dict[str, Any], kind: str, deps: ListenerDeps) -> None:
+    block = _first_block(body)
+    found = _submitted(ack, body, block, deps)
+    if found is None:
+        return
+    submission, approval, _ = found
+    proposal = _single(approval)
+    if proposal is None or not proposal.form:
+        ack(response_action="errors", errors={block: NOTHING_TO_FILL})
+        return
+    raw = _unprefixed(submission.values, modals.PARAM_PREFIX)
+    values, errors = forms.read(proposal.form, raw)
+    if errors:
+        ack(response_action="errors", errors=modals.field_errors(errors))
+        return
+    draft = approval.review is not None and approval.review.shape == "draft"
+    if kind == "edit" and draft:
+        decision = Decision("edit", submission.user, text=values.get("text"))
+    else:
+        decision = Decision(kind, submission.user, parameters=values)
+    _decide(ack, approval, decision, deps)
+
+
+def _decide(ack: Ack, approval: Approval, decision: Decision, deps: ListenerDeps) -> None:
+    """Record the submission before the modal closes; if that fails, say so in it."""
+    decision = replace(decision, version=approval.version)
+    try:
+        deps.engine.receive(approval.id, decision, approval.channel)
+    except Exception:
+        logger.exception("could not record a %s submission", decision.type)
+        ack(response_action="update", view=modals.not_recorded_modal())
+        return
+    ack()
+
+
+def _single(approval: Approval) -> Proposal | None:
+    review = approval.review
+    return review.proposals[0] if review and len(review.proposals) == 1 else None
 
 
 def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | None]:

@@ -1,0 +1,54 @@
+"""What every listener is given besides Bolt's own arguments: the few services it calls, picked
+out of the bot's wiring once, so a test hands a listener fakes instead of a whole bot.
+
+A listener is a plain function whose last, keyword-only parameter is ``deps``; Bolt fills in the
+rest (``ack``, ``body``, ``respond``, ``event``) by name, and the registration binds ``deps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.slack.listeners.binding import modal_key
+
+if TYPE_CHECKING:
+    from bot.core.engine import Engine
+    from bot.slack.subcommands import Operations
+    from bot.store.repository import Store
+    from bot.wiring import Deps
+
+
+class SlackNotes(Protocol):
+    """The Slack calls a listener makes after its ack (bot.slack.client.Slack has them)."""
+
+    def tell(self, channel: str, user: str, text: str) -> None: ...
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ListenerDeps:
+    slack: SlackNotes
+    engine: Engine
+    store: Store
+    operations: Operations
+    modal_key: bytes  # signs what a modal was opened for (bot.slack.listeners.binding)
+    descriptions: dict[str, str]  # every registered graph, and what it does
+    default_graph: str
+    approvals_channel: str | None  # APPROVALS_CHANNEL; None: where /agent was typed
+
+    @classmethod
+    def of(cls, deps: Deps) -> ListenerDeps:
+        settings = deps.settings
+        return cls(
+            slack=deps.slack,
+            engine=deps.engine,
+            store=deps.store,
+            operations=deps.operations,
+            modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
+            descriptions=deps.descriptions,
+            default_graph=deps.default_graph,
+            approvals_channel=settings.approvals_channel,
+        )

@@ -1,0 +1,196 @@
+"""Modal submissions, called as Bolt would call them: inline errors, or recorded and closed."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.models import Decision
+from bot.core.review import Choice
+from bot.slack.blocks import modals
+from bot.slack.listeners import views
+from tests.listeners.doubles import (
+    APPROVAL_ID,
+    APPROVER,
+    CARD_CHANNEL,
+    STRANGER,
+    approval,
+    batch_review,
+    submission,
+    with_choices,
+    world,
+)
+
+DRAFT = modals.DRAFT_BLOCK
+NOT_RECORDED = {"response_action": "update", "view": modals.not_recorded_modal()}
+
+
+def errors(w) -> dict[str, str]:
+    (said,) = w.ack.calls
+    assert said["response_action"] == "errors"
+    return said["errors"]
+
+
+def test_a_rejection_is_recorded_then_the_modal_closes():
+    w = world()
+    w.add(approval(version=2))
+    body = submission(w.seal(version=2), {modals.REASON_BLOCK: "  not tonight "})
+    views.reject_submitted(w.ack, body, deps=w.deps)
+    assert w.log.names() == ["get_approval", "receive", "ack"]
+    assert w.ack.calls == [{}]
+    decision = Decision("reject", APPROVER, reason="not tonight", version=2)
+    assert w.engine.received == [(APPROVAL_ID, decision, CARD_CHANNEL)]
+
+
+def test_an_edited_draft_is_recorded_as_its_text():
+    w = world()
+    w.add(approval())
+    views.edit_submitted(w.ack, submission(w.seal(), {DRAFT: "Hello, edited"}), deps=w.deps)
+    ((_, decision, _),) = w.engine.received
+    assert (decision.type, decision.text, decision.parameters) == ("edit", "Hello, edited", None)
+
+
+def test_an_answer_is_recorded_as_its_values():
+    w = world()
+    w.add(approval())
+    views.answer_submitted(w.ack, submission(w.seal(), {DRAFT: "42"}), deps=w.deps)
+    ((_, decision, _),) = w.engine.received
+    assert (decision.type, decision.parameters) == ("answer", {"text": "42"})
+
+
+@pytest.mark.parametrize(
+    ("listener", "block"),
+    [
+        (views.edit_submitted, modals.PARAM_PREFIX + "value"),
+        (views.respond_submitted, modals.MESSAGE_BLOCK),
+        (views.reject_submitted, modals.REASON_BLOCK),
+        (views.choice_submitted, modals.NOTES_BLOCK),
+        (views.each_submitted, modals.DECISION_PREFIX + "0"),
+    ],
+)
+def test_a_malformed_submission_is_refused_inline(listener, block):
+    w = world()
+    w.add(approval())
+    listener(w.ack, {"user": {"id": APPROVER}, "view": {"state": None}}, deps=w.deps)
+    assert errors(w) == {block: "Sorry, I couldn't read that form. Please try again."}
+    assert w.engine.received == []
+
+
+def test_a_form_opened_for_someone_else_or_forged_is_refused():
+    w = world()
+    w.add(approval())
+    for metadata, user in [(w.seal(), STRANGER), (APPROVAL_ID, APPROVER), ("x" * 5000, APPROVER)]:
+        w.log.clear()
+        views.reject_submitted(w.ack, submission(metadata, {}, user=user), deps=w.deps)
+        assert errors(w) == {modals.REASON_BLOCK: views.NOT_BOUND}
+    assert w.engine.received == []
+
+
+def test_a_request_gone_decided_or_changed_since_is_refused_inline():
+    w = world()
+    views.reject_submitted(w.ack, submission(w.seal(), {}), deps=w.deps)
+    assert errors(w) == {modals.REASON_BLOCK: views.NO_LONGER_EXISTS}
+    w = world()
+    w.add(approval(status="approved", decided_by=STRANGER, decided_at=1_700_000_100.0))
+    views.reject_submitted(w.ack, submission(w.seal(), {}), deps=w.deps)
+    said = errors(w)[modals.REASON_BLOCK]
+    assert said.startswith("Nothing changed: this request was already decided.")
+    assert "<!date" not in said and "*" not in said  # plain text, as inline errors are
+    w = world()
+    w.add(approval(version=3))
+    views.reject_submitted(w.ack, submission(w.seal(version=2), {}), deps=w.deps)
+    assert errors(w)[modals.REASON_BLOCK].startswith("Nothing changed: this request was edited")
+    assert w.engine.received == []
+
+
+def test_when_the_database_does_not_answer_the_modal_says_so():
+    w = world()
+    w.store.down = True
+    views.reject_submitted(w.ack, submission(w.seal(), {}), deps=w.deps)
+    assert w.ack.calls == [NOT_RECORDED]
+    w = world()
+    w.add(approval())
+    w.engine.down = True
+    views.reject_submitted(w.ack, submission(w.seal(), {}), deps=w.deps)
+    assert w.log.names() == ["get_approval", "receive", "ack"]
+    assert w.ack.calls == [NOT_RECORDED]
+
+
+def test_respond_needs_an_answer():
+    w = world()
+    w.add(approval())
+    views.respond_submitted(w.ack, submission(w.seal(), {modals.MESSAGE_BLOCK: " "}), deps=w.deps)
+    assert errors(w) == {modals.MESSAGE_BLOCK: views.WRITE_AN_ANSWER}
+    w.log.clear()
+    views.respond_submitted(w.ack, submission(w.seal(), {modals.MESSAGE_BLOCK: "no"}), deps=w.deps)
+    assert w.engine.received[0][1].message == "no"
+
+
+def test_an_edit_with_a_bad_field_or_nothing_to_fill_is_refused_inline():
+    w = world()
+    w.add(approval())
+    views.edit_submitted(w.ack, submission(w.seal(), {DRAFT: ""}), deps=w.deps)
+    assert list(errors(w)) == [DRAFT]
+    w = world()
+    w.add(approval(review=batch_review()))
+    views.edit_submitted(w.ack, submission(w.seal(), {DRAFT: "x"}), deps=w.deps)
+    assert errors(w) == {DRAFT: views.NOTHING_TO_FILL}
+    assert w.engine.received == []
+
+
+def test_a_choice_asks_for_what_it_needs_and_records_its_name():
+    w = world()
+    w.add(approval(review=with_choices(Choice("changes", "Request changes", ("notes",)))))
+    metadata = w.seal(name="changes")
+    views.choice_submitted(w.ack, submission(metadata, {modals.NOTES_BLOCK: ""}), deps=w.deps)
+    assert errors(w) == {modals.NOTES_BLOCK: views.FILL_IN}
+    w.log.clear()
+    views.choice_submitted(w.ack, submission(metadata, {modals.NOTES_BLOCK: "More"}), deps=w.deps)
+    assert w.ack.calls == [{}]
+    ((_, decision, _),) = w.engine.received
+    assert (decision.type, decision.message, decision.reason) == ("changes", "More", None)
+
+
+def test_a_choice_gone_since_the_form_opened_is_refused():
+    w = world()
+    w.add(approval())
+    body = submission(w.seal(name="changes"), {modals.NOTES_BLOCK: "x"})
+    views.choice_submitted(w.ack, body, deps=w.deps)
+    assert errors(w) == {modals.NOTES_BLOCK: views.CHOICE_GONE}
+
+
+def test_a_batch_is_decided_call_by_call():
+    w = world()
+    w.add(approval(review=batch_review()))
+    values = {
+        "decision:0": "edit",
+        "param:0:to": "ops@example.com",
+        "decision:1": "respond",
+        "message:1": "not now",
+    }
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert w.ack.calls == [{}]
+    ((_, decision, _),) = w.engine.received
+    assert decision.items == [
+        {"type": "edit", "message": None, "values": {"to": "ops@example.com"}},
+        {"type": "respond", "message": "not now"},
+    ]
+
+
+def test_a_batch_with_calls_left_undecided_or_unanswered_is_refused_inline():
+    w = world()
+    w.add(approval(review=batch_review()))
+    values = {"decision:0": "edit", "param:0:to": "not an address", "decision:1": "respond"}
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert set(errors(w)) == {"param:0:to", "message:1"}
+    w.log.clear()
+    views.each_submitted(w.ack, submission(w.seal(), {"decision:0": "respond"}), deps=w.deps)
+    assert errors(w) == {"decision:0": views.CHOOSE, "decision:1": views.CHOOSE}
+    assert w.engine.received == []
+
+
+def test_an_unknown_form_is_answered_in_the_modal():
+    w = world()
+    views.unknown_form(w.ack)
+    (said,) = w.ack.calls
+    assert said["response_action"] == "update"
+    assert views.UNKNOWN_FORM in said["view"]["blocks"][0]["text"]["text"]
