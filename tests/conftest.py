@@ -52,7 +52,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bot.store.db'}"
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
     else:
         with fresh_postgres() as url:
             yield url

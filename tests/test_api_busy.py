@@ -21,7 +21,7 @@ def test_a_decision_on_a_busy_run_is_a_503_to_retry_and_changes_nothing(
     deps = inprocess_deps(
         fake_slack,
         fake_openai,
-        f"sqlite:///{tmp_path / 'bot.store.db'}",
+        f"sqlite:///{tmp_path / 'bot.db'}",
         Clock(),
         API_TOKENS=f"req:{TOKEN}:U0REQ",
     )

@@ -138,7 +138,7 @@ def test_audit_without_database_url_creates_nothing_and_says_what_to_set(
 
 
 def test_audit_of_an_unknown_run_says_so_and_exits_1(tmp_path: Path, capsys) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
     db = open_database(url)
     Audit(db).record("started", "3f9a1c2e-run", "U0ALICE")
     db.close()

@@ -41,7 +41,7 @@ class Clock:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
-        yield open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
+        yield open_database(f"sqlite:///{tmp_path / 'bot.db'}")
         return
     url = request.getfixturevalue("postgres_url")
     yield open_database(url)

@@ -72,7 +72,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline_and_holds_its_slot_until_
 
 
 def test_an_effect_without_a_slot_is_not_tried_and_runs_later_as_the_same_attempt(tmp_path):
-    db = open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
+    db = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
     told: list[EffectTry] = []
     try:
         ledger = Ledger(db, time.time, observe=told.append)

@@ -205,7 +205,7 @@ def test_the_audit_export_has_the_fields_the_readme_names(tmp_path: Path) -> Non
     block = one("bash", "python -m bot audit --since 7d --format csv")
     named = re.search(r"# (at, time, .*)$", block.text, re.M)
     assert named and tuple(named.group(1).split(", ")) == FIELDS
-    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
     db = open_database(url)
     Audit(db).record("started", "3f9a1c2e-run", "U0ALICE")
     db.close()
@@ -284,7 +284,7 @@ def test_a_policy_typo_stops_the_bot_with_the_line_the_readme_shows(tmp_path: Pa
     done = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=env(**settings, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.store.db'}"),
+        env=env(**settings, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}"),
         capture_output=True,
         text=True,
         timeout=60,

@@ -130,7 +130,7 @@ def test_prune_from_the_command_line(
     assert prune_cli.main(["--older-than", "1d"], env={}) == 2  # no database: none created
     assert "DATABASE_URL is not set" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-    url = f"sqlite:///{tmp_path / 'bot.store.db'}"
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
     database = open_database(url)
     seed(database)
     database.close()

@@ -21,7 +21,7 @@ THREAD = "b" * 32
 
 @pytest.fixture
 def db(tmp_path) -> Iterator[Database]:
-    opened = open_database(f"sqlite:///{tmp_path / 'bot.store.db'}")
+    opened = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
     yield opened
     opened.close()
 
@@ -105,7 +105,7 @@ def test_the_tick_returns_while_a_stale_runs_step_holds_its_lock(fake_slack, fak
     lock without a limit, so the tick never returned while a step hung."""
     clock = Clock()
     deps = inprocess_deps(
-        fake_slack, fake_openai, f"sqlite:///{tmp_path / 'bot.store.db'}", clock, RETRY_AFTER="60"
+        fake_slack, fake_openai, f"sqlite:///{tmp_path / 'bot.db'}", clock, RETRY_AFTER="60"
     )
     try:
         deps.store.create_run(THREAD, RunRequest("draft", "hi", "U0REQ", "C0REQ", "C0REQ"))

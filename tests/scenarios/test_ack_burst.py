@@ -19,7 +19,7 @@ SLACK_DEADLINE = 3.0  # seconds: Slack shows the user an error for any later ack
 def database_url(tmp_path):
     """SQLite: the burst must be absorbed even by the single-writer database (see bench/ for
     Postgres figures)."""
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.mark.alone  # asserts every ack within Slack's 3 s

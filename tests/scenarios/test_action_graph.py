@@ -27,7 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with fresh_postgres() as url:
             yield url
     else:
-        yield f"sqlite:///{tmp_path / 'bot.store.db'}"
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

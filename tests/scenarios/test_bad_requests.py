@@ -25,7 +25,7 @@ USAGE = "Usage: `/agent <what you want>`"
 @pytest.fixture
 def database_url(tmp_path):
     """SQLite only: nothing here depends on the database."""
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ REQ, RANDO = "U0REQ", "U0RANDO"
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fake_openai):

@@ -44,7 +44,7 @@ DELETE = object()  # a mutation that removes the field
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: the checks here are about parsing and authorization, not storage."""
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 # ------------------------------------------------------------------ values
@@ -394,7 +394,7 @@ class BotLog:
     Handled failures (a run that fails, a click that cannot be recorded) do not count."""
 
     UNHANDLED = ("listener failed for", "dispatch failed", "unparseable Slack request")
-    OURS = re.compile(r'File "' + re.escape(str(ROOT / "bot")) + r"/(?!server\.py)")
+    OURS = re.compile(r'File "' + re.escape(str(ROOT / "bot")) + r"/(?!http/asgi\.py)")
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset = path, 0
@@ -508,7 +508,7 @@ def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
 ):
     started = time.monotonic()
     bot = start_bot(APPROVERS=BOSS)
-    db_path = tmp_path / "bot.store.db"
+    db_path = tmp_path / "bot.db"
     requests = ("Announce the office move", "Remind everyone about the offsite")
     for text in requests:
         assert bot.command(text, REQUESTER).status_code == 200

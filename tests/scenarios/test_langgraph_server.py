@@ -338,7 +338,7 @@ def test_an_unknown_graph_in_the_policy_file_stops_start_up_naming_the_server(
     policy = tmp_path / "policy.yaml"
     policy.write_text("graphs:\n  nowhere:\n    description: not served\n")
     env = {
-        **graphs_env(slack, openai, f"sqlite:///{tmp_path / 'bot.store.db'}"),
+        **graphs_env(slack, openai, f"sqlite:///{tmp_path / 'bot.db'}"),
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "LANGGRAPH_API_URL": server.url,
         "POLICY_FILE": str(policy),

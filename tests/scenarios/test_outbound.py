@@ -26,7 +26,7 @@ REQ = "U0REQ"
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"  # the guard does not depend on the database
+    return f"sqlite:///{tmp_path / 'bot.db'}"  # the guard does not depend on the database
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ REQ = "U0REQ"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def run_bot(env: dict[str, str], timeout: float = 30) -> tuple[int, str, float]:
 @pytest.fixture
 def database_url(tmp_path) -> str:
     """SQLite: these fail before any database work (the PostgreSQL case names its own URL)."""
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

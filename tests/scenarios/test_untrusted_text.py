@@ -21,7 +21,7 @@ SHOWN = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open")
 @pytest.fixture
 def database_url(tmp_path):
     """SQLite only: escaping and cutting do not depend on the database."""
-    return f"sqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 def shown_text(call: Call) -> str:
