@@ -16,6 +16,14 @@ class Journal:
     audit: Audit
     metrics: Metrics
 
+    def ticked(self, at: float) -> None:
+        """The scheduler ticked (``/healthz`` and ``/metrics`` show when it last did)."""
+        self.metrics.last_tick.set(at)
+
+    def lagging(self, seconds: float) -> None:
+        """How late the scheduler ran the job it just took."""
+        self.metrics.scheduler_lag.set(max(0.0, seconds))
+
     def started(self, run: Run) -> None:
         self.audit.record("started", run.thread_id, run.requester, graph=run.graph)
 

@@ -8,11 +8,14 @@ import logging
 import re
 from dataclasses import dataclass
 
+from bot.agents.traces import TraceLinks
 from bot.core.access import Access
 from bot.core.deciders import who_may
 from bot.core.engine import Engine
 from bot.core.models import Decision, Run
 from bot.slack.blocks import runs
+from bot.slack.blocks.outcomes import RUN_GONE, retry_sentence
+from bot.slack.card_publisher import Cards
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy
 from bot.store.repository import Store
@@ -29,6 +32,8 @@ class Operations:
     engine: Engine
     audit: Audit
     access: Access
+    cards: Cards
+    links: TraceLinks
 
     def find(self, text: str, user: str) -> Run | str:
         """The run a person named by its id or the start of it, if they may see it; otherwise
@@ -60,7 +65,7 @@ class Operations:
             for a in approvals
             if a.pending
         }
-        trace = self.engine.links.url(run.trace_id)
+        trace = self.links.url(run.trace_id)
         events = self.audit.for_run(run.thread_id)
         return runs.status_text(run, approvals, waits_for, events, trace)
 
@@ -75,7 +80,7 @@ class Operations:
         run = self.store.get_run(thread_id)
         if run is None or not self.access.may_manage(run, user):
             return GONE
-        return self.engine.retry(thread_id)
+        return retry_sentence(self.engine.retry(thread_id))
 
     def cancel(self, text: str, user: str) -> str:
         """Cancel a run: its pending requests are closed as cancelled (racing a decision, one
@@ -118,16 +123,14 @@ class Operations:
         for approval in claimed:
             self.store.cancel_jobs(approval.id)
             self.engine.journal.decided(approval)
-            self.engine.cards.refresh(approval)
+            self.cards.refresh(approval)
         if not claimed:
             self.audit.record("cancelled", run.thread_id, user, via="slack")
-        self.engine.cards.say(
-            run, f"Run {short} was cancelled by <@{user}>. Nothing more will run."
-        )
+        self.cards.say(run, f"Run {short} was cancelled by <@{user}>. Nothing more will run.")
         return f"Cancelled run {short}."
 
 
-GONE = "I can't find that run any more."
+GONE = RUN_GONE
 
 
 def not_found(prefix: str) -> str:

@@ -13,7 +13,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.core.models import Approval, Decision
-from bot.slack.blocks import card, modals, notices
+from bot.slack.blocks import card, modals, notices, outcomes
 from bot.slack.listeners.binding import modal_key, seal
 from bot.slack.listeners.parse import BadPayload, Click, parse_click
 from bot.wiring import Deps
@@ -91,7 +91,7 @@ def register(app: App, deps: Deps) -> None:
             return None
         if refusal:
             where = (approval.channel if approval else click.channel) or click.user
-            deps.slack.tell(where, click.user, refusal)
+            deps.slack.tell(where, click.user, outcomes.sentence(refusal) or NOT_OPENED)
             return None
         return approval
 
