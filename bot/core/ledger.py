@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
-from bot.store.db import Database
 from bot.store.db import queries as q
+from bot.store.db.base import Database
 from bot.store.repository import Clock
 from graphs.outbound import NoSlot
 from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect

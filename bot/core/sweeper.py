@@ -16,7 +16,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from bot.runtime.worker import Worker
-from bot.store.db import Database, LockBusy
+from bot.store.db.base import Database
+from bot.store.db.locks import LockBusy
 
 logger = logging.getLogger(__name__)
 
