@@ -210,7 +210,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, cards, links),
+        Operations(store, engine, audit, access, links),
         Api(
             Principals(settings.api_principals),
             store,

@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
 # its last request, though applied, is still what the graph waits on.
 FINAL = ("cancelled", "done")
+# Nothing is left to cancel in these.
+FINISHED = ("done", "failed", "cancelled", "stopped")
 
 
 @dataclass
@@ -537,6 +539,42 @@ class Engine:
             )
         except Exception:
             logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
+
+    def cancel(self, run: Run, by: str, via: str = "slack") -> outcomes.Cancel:
+        """Cancel a run: its pending requests are closed as cancelled (racing a decision, one
+        of them wins) and the graph is never resumed, so nothing after the pause executes.
+        Who may cancel is the caller's to check (bot.core.access).
+
+        Under the run's lock (nothing is published or resumed meanwhile), in one transaction
+        with the claims (:meth:`bot.store.repository.Store.cancel_run`): either a decision was
+        claimed first, and it is carried out and the cancel refused, or the run is cancelled
+        first and no decision can be claimed after it. Never both."""
+        thread_id = run.thread_id
+        try:
+            with self.db.key_lock(thread_id):
+                latest = self.store.get_run(thread_id) or run
+                if latest.status in FINISHED:
+                    return outcomes.Cancel(outcomes.CancelKind.FINISHED, thread_id, latest.status)
+                note = f"Cancelled by <@{by}>."
+                claimed = self.store.cancel_run(thread_id, Decision("cancel", by), note)
+                if claimed is None:  # a decision was claimed first: carried out, not undone
+                    return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)
+                for approval in claimed:
+                    self.store.mark_applied(approval.id)  # there is nothing to resume
+        except LockBusy:  # a step holds the run past the lock's wait: nothing changed
+            return outcomes.Cancel(outcomes.CancelKind.BUSY, thread_id)
+        try:  # a run under way elsewhere (a LangGraph Server) is stopped there too
+            self.runner.stop(run.graph, thread_id)
+        except Exception:
+            logger.warning("run %s: could not stop its work on the server", thread_id)
+        for approval in claimed:
+            self.store.cancel_jobs(approval.id)
+            self.journal.decided(approval)
+            self.publisher.refresh(approval)
+        if not claimed:
+            self.journal.cancelled(run, by, via)
+        self.publisher.cancelled(run, by)
+        return outcomes.Cancel(outcomes.CancelKind.CANCELLED, thread_id)
 
     def retry(self, thread_id: str) -> outcomes.Retry:
         """Start a failed run again from its last checkpoint; what came of it. Who may retry

@@ -16,6 +16,10 @@ class Journal:
     audit: Audit
     metrics: Metrics
 
+    def cancelled(self, run: Run, by: str, via: str) -> None:
+        """A run cancelled while it waited on no request (a request's cancel is decided)."""
+        self.audit.record("cancelled", run.thread_id, by, via=via)
+
     def ticked(self, at: float) -> None:
         """The scheduler ticked (``/healthz`` and ``/metrics`` show when it last did)."""
         self.metrics.last_tick.set(at)

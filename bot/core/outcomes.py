@@ -131,6 +131,21 @@ def heard(outcome: Outcome) -> bool:
     return isinstance(outcome, Applied | VoteRecorded)
 
 
+# cancelling a run --------------------------------------------------------------------------
+class CancelKind(StrEnum):
+    CANCELLED = "cancelled"
+    FINISHED = "finished"  # nothing to cancel: the run is in ``status`` already
+    TOO_LATE = "too_late"  # a decision was claimed first: it is carried out, not undone
+    BUSY = "busy"  # a step held the run past the lock's wait: nothing changed
+
+
+@dataclass(frozen=True)
+class Cancel:
+    kind: CancelKind
+    thread_id: str
+    status: str = ""
+
+
 # retrying a run ---------------------------------------------------------------------------
 class RetryKind(StrEnum):
     RETRYING = "retrying"

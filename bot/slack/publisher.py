@@ -67,6 +67,10 @@ class SlackPublisher:
             note = f"<@{edited_by}> edited this request, so it goes back a stage. " + note
         self.slack.reply(approval.channel, approval.thread_ts or approval.ts, note)
 
+    def cancelled(self, run: Run, by: str) -> str:
+        short = f"`{run.thread_id[:8]}`"
+        return self.cards.say(run, f"Run {short} was cancelled by <@{by}>. Nothing more will run.")
+
     def card_link(self, approval: Approval) -> str | None:
         return self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
 

@@ -87,6 +87,20 @@ def where(outcome: outcomes.Outcome, channel: str | None, user: str) -> str:
     return channel or user
 
 
+def cancel_sentence(cancel: outcomes.Cancel) -> str:
+    short = f"`{cancel.thread_id[:8]}`"
+    if cancel.kind == outcomes.CancelKind.BUSY:
+        return f"Run {short} is busy carrying out a step; nothing changed. Try again shortly."
+    if cancel.kind == outcomes.CancelKind.FINISHED:
+        return f"Run {short} is already {cancel.status}; there is nothing to cancel."
+    if cancel.kind == outcomes.CancelKind.TOO_LATE:
+        return (
+            f"Too late: run {short} was just decided and is carrying it out. "
+            f"`/agent status {cancel.thread_id[:8]}`"
+        )
+    return f"Cancelled run {short}."
+
+
 def retry_sentence(retry: outcomes.Retry) -> str:
     short = retry.thread_id[:8]
     if retry.kind == outcomes.RetryKind.NOT_FOUND:
