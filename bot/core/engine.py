@@ -180,7 +180,7 @@ class Engine:
             approval = ballot.approval or approval
             with self.signing.guard(approval):
                 why = self.signing.refusal(approval, decision.by)
-                if why:
+                if why is not None:
                     return outcomes.Refused(approval, why)
                 if not self._offered(approval, decision):
                     return outcomes.NotOffered(approval)
@@ -337,7 +337,7 @@ class Engine:
             self.worker.submit(self.publisher.refresh, approval)
             return approval, outcomes.Changed(approval)
         why = self.signing.refusal(approval, user)
-        return approval, outcomes.Refused(approval, why) if why else None
+        return approval, outcomes.Refused(approval, why) if why is not None else None
 
     def apply(self, approval: Approval) -> None:
         """Resume the thread with a claimed decision, unless that already happened. When

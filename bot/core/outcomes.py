@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+from bot.core.deciders import Refusal
 from bot.core.models import Approval
 from bot.core.signoff import Stage
 from bot.core.votes import Tally
@@ -67,7 +68,7 @@ class NotFound:
 class Refused:
     kind: ClassVar[Kind] = Kind.REFUSED
     approval: Approval
-    why: str  # bot.core.deciders.refusal: names who may decide
+    refusal: Refusal  # why not, and who may
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.core.deciders import Directory
+from bot.core.deciders import Directory, Refusal
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.core.outcomes import VoteRecorded
 from bot.core.signoff import Signed, SignOff, SignOffs, Stage
@@ -69,7 +69,7 @@ class Signing:
             return self.db.key_lock(f"signoff:{approval.thread_id}")
         return nullcontext()
 
-    def refusal(self, approval: Approval, user: str) -> str | None:
+    def refusal(self, approval: Approval, user: str) -> Refusal | None:
         sign_off, stage = self.stage_of(approval)
         what = sign_off.what(min(approval.stage, len(sign_off.stages) - 1))
         signed = self._signed_elsewhere(approval, sign_off)

@@ -24,7 +24,6 @@ from starlette.routing import Route
 
 from bot.core import outcomes
 from bot.core.access import Access
-from bot.core.deciders import who_may
 from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.models import Approval, Decision, Run, RunRequest
@@ -42,6 +41,7 @@ from bot.http.api_bodies import (
     text_field,
 )
 from bot.http.api_spec import OPENAPI
+from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import already_decided, sentence
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy

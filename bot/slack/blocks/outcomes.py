@@ -4,10 +4,10 @@ outcomes` in, mrkdwn sentences out. Pure; the HTTP API says the same sentences."
 from __future__ import annotations
 
 from bot.core import outcomes
-from bot.core.deciders import who_may
 from bot.core.models import Approval
 from bot.core.ports import StageCall
 from bot.slack.blocks.card import outcome_line
+from bot.slack.blocks.deciders import refusal_text, who_may
 from bot.slack.blocks.progress import needed
 
 NOT_FOUND = "I can't find that approval request any more."
@@ -61,8 +61,8 @@ def sentence(outcome: outcomes.Outcome) -> str | None:
             )
         case outcomes.NotFound():
             return NOT_FOUND
-        case outcomes.Refused(why=why):
-            return why
+        case outcomes.Refused(refusal=refusal):
+            return refusal_text(refusal)
         case outcomes.NotOffered():
             return NOT_OFFERED
         case outcomes.NotFromCard(card_link=link):
