@@ -379,12 +379,13 @@ class Engine:
             self.publisher.note_edit(run, current)
             attempt = self.store.count_apply(approval.id)
             try:
-                state = self.runner.state(run.graph, run.thread_id)
-                if state.running:  # the decision before this one is still being carried out
+                now = self.runner.state(run.graph, run.thread_id)
+                if now.running:  # the decision before this one is still being carried out
                     raise RunnerBusy(f"thread {run.thread_id} has a run under way")
-                if state.waiting_on(approval.interrupt_id):
+                state: RunState | Stop = now
+                if now.waiting_on(approval.interrupt_id):
                     state = self.agents.answer(run, approval, approval.decision)
-                elif state.stuck:
+                elif now.stuck:
                     state = self.agents.proceed(run)
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep

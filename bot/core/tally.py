@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.core import outcomes
 from bot.core.deciders import Directory, Refusal
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.core.outcomes import VoteRecorded
@@ -133,10 +134,17 @@ class Signing:
         stage, and the stage the request now waits on."""
         sign_off, stage = self.stage_of(approval)
         count = tally(ballot.votes, ballot.approval.stage if ballot.approval else 0)
-        kind = ballot.outcome if ballot.outcome in ("duplicate", "advanced", "returned") else None
-        return VoteRecorded(
-            approval, kind or "counted", count, stage, sign_off.label(approval.stage)
-        )
+        kind = COUNTED.get(ballot.outcome, "counted")
+        return VoteRecorded(approval, kind, count, stage, sign_off.label(approval.stage))
+
+
+# A store's ballot that counted, as the outcome names it.
+COUNTED: dict[str, outcomes.Ballot] = {
+    "duplicate": "duplicate",
+    "advanced": "advanced",
+    "returned": "returned",
+    "counted": "counted",
+}
 
 
 def standing(votes: list[Vote]) -> Decision | None:
