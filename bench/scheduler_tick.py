@@ -78,7 +78,7 @@ def _one_tick(b: Backlog) -> float:
         d.engine,
         Slack(_AnswersAtOnce()),  # type: ignore[arg-type]
         d.health,
-        d.cards,  # type: ignore[arg-type]
+        d.cards,
         d.engine.journal,
     )
     start = time.perf_counter()

@@ -65,11 +65,11 @@ class Deps:
     metrics: Metrics
     health: Health
     operations: Operations
+    cards: Cards  # approval cards as Slack shows them
+    card_posts: CardPosts  # posting them, each on its own backoff
     api: Api | None  # the HTTP approval API, when API tokens are configured
     webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
     acks: AckFirst | None = None  # Slack requests answered before background work starts
-    cards: Cards | None = None  # approval cards as Slack shows them
-    card_posts: CardPosts | None = None  # posting them, each on its own backoff
 
     @property
     def routes(self) -> list[Route]:
@@ -211,6 +211,8 @@ def build_deps(
         metrics,
         health,
         Operations(store, engine, audit, access, links),
+        cards,
+        card_posts,
         Api(
             Principals(settings.api_principals),
             store,
@@ -225,6 +227,4 @@ def build_deps(
         else None,
         webhook,
         acks,
-        cards,
-        card_posts,
     )

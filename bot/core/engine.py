@@ -9,6 +9,11 @@ A decision is applied in three steps, each safe to repeat:
    still waiting on that interrupt, with ``durability="sync"``.
 3. *mark applied* -- so the recovery sweep knows it is done. A crash between 1 and 3 leaves a
    claimed, unapplied row that :meth:`Engine.recover` finishes later.
+
+The engine knows no Slack and no LangGraph: it asks the ports of :mod:`bot.core.ports` (the
+runner and the agents' adapters; the publisher of cards and the answers to clickers), which
+:mod:`bot.wiring` passes in, and returns what came of a person's decision, retry or cancel as
+typed values (:mod:`bot.core.outcomes`) that each edge says in its own words.
 """
 
 from __future__ import annotations
