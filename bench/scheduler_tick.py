@@ -73,7 +73,14 @@ def tick_ms(fakes: Fakes, sizes: tuple[int, ...], rounds: int) -> dict[int, list
 def _one_tick(b: Backlog) -> float:
     rearm_due(b.url, b.clock())
     d = b.deps
-    scheduler = Scheduler(d.store, d.engine, Slack(_AnswersAtOnce()), d.health)  # type: ignore[arg-type]
+    scheduler = Scheduler(
+        d.store,
+        d.engine,
+        Slack(_AnswersAtOnce()),  # type: ignore[arg-type]
+        d.health,
+        d.cards,
+        d.engine.journal,
+    )
     start = time.perf_counter()
     ran = scheduler.tick()
     elapsed = (time.perf_counter() - start) * 1000

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from bot.agents.driver import Driver
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.langgraph_server import ServerRunner
+from bot.agents.port import AgentsPort
 from bot.agents.registry import RegisteredGraph, load_registry
 from bot.agents.runner import InProcessRunner, Runner
 from bot.agents.server_registry import server_client, server_registry
@@ -35,7 +36,11 @@ from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.worker import Worker
-from bot.slack.client import Slack, make_client
+from bot.slack.blocks.card import outcome_line
+from bot.slack.card_posts import CardPosts
+from bot.slack.card_publisher import Cards
+from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.publisher import SlackPublisher
 from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
@@ -60,6 +65,8 @@ class Deps:
     metrics: Metrics
     health: Health
     operations: Operations
+    cards: Cards  # approval cards as Slack shows them
+    card_posts: CardPosts  # posting them, each on its own backoff
     api: Api | None  # the HTTP approval API, when API tokens are configured
     webhook: Route | None = None  # LangGraph Server's runs report here, when it runs them
     acks: AckFirst | None = None  # Slack requests answered before background work starts
@@ -124,7 +131,7 @@ def build_deps(
     slack = Slack(client(), cards=client(retry_server_errors=False))
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
-    ledger = Ledger(db, clock, observe=trail, base=settings.retry_after)
+    ledger = Ledger(db, clock, observe=trail, base=settings.retry_after, retryable=NOT_DONE)
     actions = make_actions(settings, slack)
     toolboxes: list[Toolbox] = []
 
@@ -160,30 +167,35 @@ def build_deps(
             f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
             f"(registered: {', '.join(registry)})"
         )
-    signing = Signing(store, db, Directory(slack.group_members), policy.signoffs)
+    signing = Signing(store, db, Directory(slack.group_members), policy.signoffs, outcome_line)
     acks = AckFirst()
     worker = worker or Worker(before=acks.wait_turn)
+    journal = Journal(audit, metrics)
+    links = langsmith_links(settings.langsmith_project)
+    cards = Cards(store, slack, signing, db, ledger, links)
+    # A failed card's first backoff is the scheduler's tick.
+    card_posts = CardPosts(store, cards, slack, db, ledger, journal, settings.scheduler_tick)
+    publisher = SlackPublisher(slack, cards, card_posts)
     engine = Engine(
         store=store,
         runner=runner,
-        slack=slack,
         signing=signing,
         db=db,
         ledger=ledger,
         worker=worker,
         policies=policy.policies,
-        driver=Driver(runner, registry),
-        journal=Journal(audit, metrics),
+        agents=AgentsPort(Driver(runner, registry), store.set_trace, links),
+        journal=journal,
+        publisher=publisher,
+        answers=publisher,
         stale_after=settings.retry_after,
-        links=langsmith_links(settings.langsmith_project),
-        card_retry_after=settings.scheduler_tick,
     )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
     )
-    scheduler = Scheduler(store, engine, slack, health)
+    scheduler = Scheduler(store, engine, slack, health, cards, journal)
     return Deps(
         settings,
         db,
@@ -198,7 +210,9 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access),
+        Operations(store, engine, audit, access, links),
+        cards,
+        card_posts,
         Api(
             Principals(settings.api_principals),
             store,

@@ -24,7 +24,7 @@ def clock() -> Clock:
 @pytest.fixture
 def deps(fake_slack, fake_openai, database_url, clock):
     built = inprocess_deps(fake_slack, fake_openai, database_url, clock, APPROVERS="U0BOSS")
-    built.engine.card_posts.rand = lambda: 1.0  # no jitter: each wait is its ceiling
+    built.card_posts.rand = lambda: 1.0  # no jitter: each wait is its ceiling
     yield built
     built.close()
 
@@ -138,7 +138,7 @@ def test_a_card_that_fails_for_now_backs_off_and_is_posted_when_due(deps, fake_s
 
 
 def test_a_channel_whose_cards_keep_failing_does_not_starve_another(deps, fake_slack, clock):
-    deps.engine.card_posts.limit = 12  # the sweep's room, smaller than the failing backlog
+    deps.card_posts.limit = 12  # the sweep's room, smaller than the failing backlog
     fake_slack.fail_next("chat.postMessage", status=503, channel="C0BUSY", times=1000)
     for i in range(15):
         start(deps, f"Busy item {i}", "C0BUSY", f"U0BUSY{i:02d}")
@@ -153,4 +153,4 @@ def test_a_channel_whose_cards_keep_failing_does_not_starve_another(deps, fake_s
     deps.engine.recover()
     assert len(cards_in(fake_slack, "C0REQ")) == 1
     busy = [c for c in fake_slack.calls("chat.postMessage")[busy_before:] if c.fault]
-    assert len(busy) == deps.engine.card_posts.per_channel  # at most this many a channel a tick
+    assert len(busy) == deps.card_posts.per_channel  # at most this many a channel a tick

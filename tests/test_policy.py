@@ -1,5 +1,13 @@
-from bot.core.deciders import Directory, refusal, who_may
+from bot.core import deciders
+from bot.core.deciders import Directory
 from bot.core.signoff import Stage
+from bot.slack.blocks.deciders import refusal_text, who_may
+
+
+def refusal(*args, **kwargs) -> str | None:
+    """Why the person may not decide, as Slack says it (None when they may)."""
+    why = deciders.refusal(*args, **kwargs)
+    return None if why is None else refusal_text(why)
 
 
 def test_without_approvers_only_the_requester_decides():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.agents.registry import GraphNames
 from bot.config import ConfigError
-from bot.policy.names import GraphNames, check_names
+from bot.policy.names import check_names
 from bot.policy.shape import validate
 
 ACTION = GraphNames(

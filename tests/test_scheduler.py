@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.models import Decision, RunRequest
+from bot.core.outcomes import won
 from tests.support.cards import blocks_text, has_buttons, wait_card, wait_cards
 from tests.support.inprocess import Clock, inprocess_deps
 
@@ -99,9 +100,16 @@ def test_remind_escalate_expire_in_order_each_once(deps, fake_slack, clock):
     assert len(_escalations(fake_slack)) == 3
     assert len(_thread_texts(fake_slack, card)) == 2  # the reminder, then the run's outcome
 
-    assert deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS")) is False
+    assert _decide(deps, card.approval_id, Decision("approve", "U0BOSS")) is False
     note = fake_slack.calls("chat.postEphemeral")[-1].params
     assert note["user"] == "U0BOSS" and "Expired after 24h" in note["text"]
+
+
+def _decide(deps, approval_id: str, decision: Decision) -> bool:
+    """Decide as a click does (the person hears what came of it); True when it won."""
+    outcome = deps.engine.decide(approval_id, decision)
+    deps.engine.answers.answer(outcome, None, decision.by)
+    return won(outcome)
 
 
 def test_a_decision_cancels_what_is_left(deps, fake_slack, clock):
@@ -109,7 +117,7 @@ def test_a_decision_cancels_what_is_left(deps, fake_slack, clock):
     card = wait_card(fake_slack)
     clock.advance(1 * HOUR)
     deps.scheduler.tick()
-    assert deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS"))
+    assert _decide(deps, card.approval_id, Decision("approve", "U0BOSS"))
     clock.advance(30 * HOUR)
     deps.scheduler.tick()
     assert _escalations(fake_slack) == []
@@ -131,7 +139,7 @@ def test_expiry_racing_a_click_has_one_winner(deps, fake_slack, clock):
 
         def click(card=card, barrier=barrier, results=results):
             barrier.wait()
-            results["click"] = deps.engine.decide(card.approval_id, Decision("approve", "U0BOSS"))
+            results["click"] = _decide(deps, card.approval_id, Decision("approve", "U0BOSS"))
 
         def tick(barrier=barrier):
             barrier.wait()

@@ -36,7 +36,6 @@ from langgraph.pregel import Pregel
 
 from bot.agents.graph_settings import GraphSettings
 from bot.config import ConfigError
-from bot.policy.names import GraphNames
 from bot.runtime import env_file
 
 DEFAULT_CONFIG = "langgraph.json"
@@ -329,6 +328,21 @@ def tool_schemas(compiled: Any) -> dict[str, dict[str, Any]]:
             except Exception:
                 continue
     return schemas
+
+
+@dataclass(frozen=True)
+class GraphNames:
+    """What one registered graph has, by name."""
+
+    nodes: frozenset[str] = frozenset()
+    actions: frozenset[str] = frozenset()  # the action registry its `kind: action` pauses use
+    gated: frozenset[str] = frozenset()  # tools a HumanInTheLoopMiddleware asks about
+    tools: frozenset[str] = frozenset()  # every tool it can call, gated or not
+
+    @property
+    def askable(self) -> frozenset[str]:
+        """Names a pause of this graph can carry, so an ``actions`` section can match them."""
+        return self.actions | self.gated
 
 
 def known_names(registry: Mapping[str, RegisteredGraph]) -> dict[str, GraphNames | None]:

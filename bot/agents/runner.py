@@ -9,84 +9,36 @@ engine hears later, through :meth:`Runner.notify`'s callback, that the thread se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from langgraph.types import Command
 
 from bot.agents.traces import Trace
+from bot.core.ports import (
+    RunFailed,
+    Runner,
+    RunnerBusy,
+    RunnerUnavailable,
+    RunState,
+    Settled,
+)
 from bot.core.review import Pending
+
+# The seam itself (RunState, Runner, its errors) is the core's (bot.core.ports); named here too
+# for the runners and their callers.
+__all__ = [
+    "InProcessRunner",
+    "RunFailed",
+    "Runner",
+    "RunnerBusy",
+    "RunnerUnavailable",
+    "RunState",
+    "Settled",
+]
 
 # Where LangGraph records what the last breakpoint saw (private in langgraph 1.x, so not imported).
 INTERRUPT = "__interrupt__"
-
-
-@dataclass(frozen=True)
-class RunState:
-    started: bool
-    finished: bool
-    interrupts: tuple[Pending, ...]
-    values: dict[str, Any] = field(default_factory=dict)
-    breakpoint: Pending | None = None
-    running: bool = False  # a run is under way elsewhere (on a LangGraph Server)
-    failed: str | None = None  # its last run ended in this error (on a LangGraph Server)
-
-    @property
-    def pending(self) -> tuple[Pending, ...]:
-        """Everything a person must decide now: interrupts, or the breakpoint."""
-        return self.interrupts or ((self.breakpoint,) if self.breakpoint else ())
-
-    @property
-    def stuck(self) -> bool:
-        """Neither finished nor waiting for anyone: a step that died half way, to continue."""
-        quiet = not (self.running or self.failed)
-        return self.started and not self.finished and not self.pending and quiet
-
-    def waiting_on(self, interrupt_id: str) -> bool:
-        return any(p.id == interrupt_id for p in self.pending)
-
-
-class RunnerUnavailable(Exception):
-    """The agent server did not answer or refused for its own reasons: nothing was done, and
-    the same call can be made again later."""
-
-
-class RunnerBusy(Exception):
-    """The thread has a run under way (on a LangGraph Server): nothing was done; the same call
-    is made again once the thread settles."""
-
-
-class RunFailed(Exception):
-    """The graph raised while running elsewhere; the message is its error."""
-
-
-Settled = Callable[[str], None]  # called with a thread id once its run waits or ends
-
-
-class Runner(Protocol):
-    def notify(self, settled: Settled) -> None: ...
-
-    def stop(self, graph: str, thread_id: str) -> None: ...
-
-    def close(self) -> None: ...
-
-    # ``trace``: what the invocation is labelled with in LangSmith (bot.agents.traces).
-    def start(
-        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Trace | None = None
-    ) -> RunState: ...
-
-    def proceed(self, graph: str, thread_id: str, trace: Trace | None = None) -> RunState: ...
-
-    def resume(
-        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
-    ) -> RunState: ...
-
-    def update(
-        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
-    ) -> None: ...
-
-    def state(self, graph: str, thread_id: str) -> RunState: ...
 
 
 class InProcessRunner:

@@ -14,27 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot.core.models import Decision
+from bot.core.outcomes import GaveUp, Outcome
+from bot.core.ports import Answers
 from bot.runtime.worker import Worker
-from bot.slack.client import Slack
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-COULD_NOT_APPLY = (
-    "Sorry, I couldn't apply your click after several tries, so nothing changed. "
-    "Please try again, or ask the bot's operator to check its log."
-)
-# Engine.decide: (approval id, decision, channel, received at, background) -> won
-Decide = Callable[[str, Decision, str | None, float | None, bool], bool]
+# Engine.decide: (approval id, decision, channel, received at, background) -> what came of it
+Decide = Callable[[str, Decision, str | None, float | None, bool], Outcome]
 
 
 @dataclass
 class Inbox:
     store: Store
     worker: Worker
-    slack: Slack
-    decide: Decide  # Engine.decide: (approval id, decision, channel, received at) -> won
+    answers: Answers  # how the person hears what came of their click
+    decide: Decide  # Engine.decide
     lease: float = 30.0
     _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
 
@@ -56,12 +53,15 @@ class Inbox:
             # crash came before the entry was closed), it says nothing more and the recovery
             # sweep finishes applying it.
             decision = replace(entry.decision, receipt=entry.id)
-            self.decide(entry.approval_id, decision, entry.channel, entry.received_at, background)
+            outcome = self.decide(
+                entry.approval_id, decision, entry.channel, entry.received_at, background
+            )
+            self.answers.answer(outcome, entry.channel, decision.by)
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:
                 return  # the lease runs out and the recovery sweep tries again
-            self._tell_quietly(entry.channel, entry.decision.by, COULD_NOT_APPLY)
+            self._tell_quietly(entry.channel, entry.decision.by)
         self.store.finish_inbox(entry_id)
         self._leased.pop(entry_id, None)
 
@@ -70,8 +70,8 @@ class Inbox:
         for entry_id, lease in list(self._leased.items()):
             self.store.release_inbox(entry_id, lease)
 
-    def _tell_quietly(self, channel: str | None, user: str, text: str) -> None:
+    def _tell_quietly(self, channel: str | None, user: str) -> None:
         try:
-            self.slack.tell(channel or user, user, text)
+            self.answers.answer(GaveUp(), channel, user)
         except Exception:
             logger.exception("could not tell %s", user)

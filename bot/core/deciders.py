@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.core.signoff import Stage
 
@@ -24,13 +26,26 @@ def is_group(entry: str) -> bool:
     return entry.startswith("S")
 
 
-def who_may(stage: Stage, requester: str) -> str:
-    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or members of <!subteam^S1>"."""
-    if not stage.approvers:
-        return f"<@{requester}>"
-    names = [f"<@{a}>" for a in stage.approvers if not is_group(a)]
-    names += [f"members of <!subteam^{a}>" for a in stage.approvers if is_group(a)]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+class Why(StrEnum):
+    """Why someone may not decide; each names who may instead (the edges say it)."""
+
+    NOT_REQUESTER = "not_requester"  # no approvers listed: only the requester decides
+    NO_SECOND_PERSON = "no_second_person"  # a second signature is needed, nobody else may
+    UNCHECKED = "unchecked"  # the approvers' groups could not be resolved (fails closed)
+    NOT_LISTED = "not_listed"
+    OWN_RUN = "own_run"  # the requester, without self approval
+    SIGNED_BEFORE = "signed_before"  # signed another part of this run
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """``user`` may not decide ``what`` (say "this request", or a stage of it): ``stage``'s
+    people may (the requester, when it lists none)."""
+
+    why: Why
+    stage: Stage
+    requester: str
+    what: str = "this request"
 
 
 def refusal(
@@ -40,31 +55,28 @@ def refusal(
     members: frozenset[str] | None,
     signed: Iterable[str] = (),
     what: str = "this request",
-) -> str | None:
+) -> Refusal | None:
     """Why ``user`` may not decide, or None when they may. ``members`` is the stage's
     approvers resolved to user IDs (None when that failed); ``signed`` are the people who
     signed an earlier stage or request of the run, where each person may sign once."""
-    who = who_may(stage, requester)
+
+    def refused(why: Why) -> Refusal:
+        return Refusal(why, stage, requester, what)
+
     if not stage.approvers:
         if user != requester:
-            return f"Only {who}, who started this run, can decide {what}."
+            return refused(Why.NOT_REQUESTER)
         if user in set(signed):
-            return (
-                f"This run needs a second person to sign {what}, but only {who} may decide "
-                "it: list approvers in APPROVERS or in the policy file."
-            )
+            return refused(Why.NO_SECOND_PERSON)
         return None
     if members is None:
-        return (
-            "I couldn't check the approvers list with Slack just now, so I can't accept this. "
-            f"{what.capitalize()} is for {who}."
-        )
+        return refused(Why.UNCHECKED)
     if user not in members:
-        return f"Only {who} can decide {what}."
+        return refused(Why.NOT_LISTED)
     if user == requester and not stage.allow_self:
-        return f"You started this run, so someone else has to decide {what}: {who}."
+        return refused(Why.OWN_RUN)
     if user in set(signed):
-        return f"You already signed for this run, so someone else has to decide {what}: {who}."
+        return refused(Why.SIGNED_BEFORE)
     return None
 
 
@@ -112,6 +124,6 @@ class Directory:
         stage: Stage,
         signed: Iterable[str] = (),
         what: str = "this request",
-    ) -> str | None:
+    ) -> Refusal | None:
         members = self.members(stage.approvers) if stage.approvers else frozenset()
         return refusal(user, requester, stage, members, signed, what)

@@ -22,3 +22,9 @@ def format_duration(seconds: int) -> str:
         if seconds >= size and seconds % size == 0 and (unit != "d" or seconds > 2 * 86400):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def expiry_reason(after: int | None, expire_as: str) -> str:
+    """The reason an expired request's decision records (the card and the audit show it)."""
+    how = "approved" if expire_as == "approve" else "rejected"
+    return f"Expired after {format_duration(int(after or 0))} — {how} automatically"

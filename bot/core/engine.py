@@ -9,62 +9,72 @@ A decision is applied in three steps, each safe to repeat:
    still waiting on that interrupt, with ``durability="sync"``.
 3. *mark applied* -- so the recovery sweep knows it is done. A crash between 1 and 3 leaves a
    claimed, unapplied row that :meth:`Engine.recover` finishes later.
+
+The engine knows no Slack and no LangGraph: it asks the ports of :mod:`bot.core.ports` (the
+runner and the agents' adapters; the publisher of cards and the answers to clickers), which
+:mod:`bot.wiring` passes in, and returns what came of a person's decision, retry or cancel as
+typed values (:mod:`bot.core.outcomes`) that each edge says in its own words.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
-from bot.agents import adapters, traces
-from bot.agents.driver import Driver
-from bot.agents.runner import RunFailed, Runner, RunnerBusy, RunnerUnavailable, RunState
+from bot.core import outcomes
 from bot.core.click_inbox import Inbox
+from bot.core.durations import expiry_reason
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due
 from bot.core.models import Approval, Decision, Job, Run, RunRequest
+from bot.core.outcomes import Outcome
+from bot.core.ports import (
+    Agents,
+    Answers,
+    Publisher,
+    RunFailed,
+    Runner,
+    RunnerBusy,
+    RunnerUnavailable,
+    RunState,
+    StageCall,
+)
 from bot.core.review import Stop
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
 from bot.core.timeline import Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
-from bot.slack.blocks import notices
-from bot.slack.blocks.card import outcome_line
-from bot.slack.blocks.text import safe
-from bot.slack.card_posts import CardPosts
-from bot.slack.card_publisher import Cards
-from bot.slack.client import Slack
-from bot.store.db import Database, LockBusy
+from bot.store.db.base import Database
+from bot.store.db.locks import LockBusy
 from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Store
 
 logger = logging.getLogger(__name__)
-Tell = Callable[[str, str, str], None]  # (channel, user, text): what a person is told
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
 # its last request, though applied, is still what the graph waits on.
 FINAL = ("cancelled", "done")
+# Nothing is left to cancel in these.
+FINISHED = ("done", "failed", "cancelled", "stopped")
 
 
 @dataclass
 class Engine:
     store: Store
     runner: Runner
-    slack: Slack
     signing: Signing
     db: Database
     ledger: Ledger
     worker: Worker
     policies: Policies
-    driver: Driver
+    agents: Agents  # what pauses mean and what decisions send back (bot.agents)
     journal: Journal
+    publisher: Publisher  # cards and run threads (bot.slack.publisher)
+    answers: Answers  # what a clicker hears of their click (bot.slack.publisher)
     stale_after: float = 60.0
     inbox_lease: float = 30.0
-    links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
-    card_retry_after: float = 30.0  # a failed card's first backoff (the scheduler's tick)
     # Seconds a click's check waits for its run's lock before it goes on without (it comes
     # before a modal opens, and a trigger_id lives 3 s).
     quick_lock: float = 1.0
@@ -101,17 +111,9 @@ class Engine:
                 state = self.runner.state(run.graph, thread_id)
                 if not state.started:
                     self.journal.started(run)
-                    state = self.driver.start(
-                        run.graph,
-                        thread_id,
-                        run.request,
-                        run.requester,
-                        run.channel,
-                        self._traced(run, traces.for_start(run)),
-                    )
+                    state = self.agents.start(run)
                 elif state.stuck or (again and state.failed):
-                    trace = self._traced(run, traces.for_continue(run))
-                    state = self.driver.proceed(run.graph, thread_id, trace)
+                    state = self.agents.proceed(run)
                 if state.failed:
                     raise RunFailed(state.failed)
                 self._publish(run, state)
@@ -132,18 +134,8 @@ class Engine:
 
     # receiving ----------------------------------------------------------------
     def __post_init__(self) -> None:
-        self.inbox = Inbox(self.store, self.worker, self.slack, self._decide, self.inbox_lease)
+        self.inbox = Inbox(self.store, self.worker, self.answers, self._decide, self.inbox_lease)
         self.runner.notify(self.settled)
-        self.cards = Cards(self.store, self.slack, self.signing, self.db, self.ledger, self.links)
-        self.card_posts = CardPosts(
-            self.store,
-            self.cards,
-            self.slack,
-            self.db,
-            self.ledger,
-            self.journal,
-            self.card_retry_after,
-        )
         self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
         self.sweeper = Sweeper(self.worker, self.db)
 
@@ -165,44 +157,38 @@ class Engine:
         decision: Decision,
         channel: str | None = None,
         received_at: float | None = None,
-        tell: Tell | None = None,
         background: bool = False,
-    ) -> bool:
-        """Apply a person's click or modal submission; True when this decision won.
-        ``received_at``: when Slack delivered it (a click acknowledged before the deadline
-        beats the expiry, even if the bot only gets to it after). ``tell``: how the person
-        hears a refusal or a receipt (default: an ephemeral in Slack); ``background``: resume
-        the graph in the worker pool rather than before returning."""
-        tell = tell or self.slack.tell
+    ) -> Outcome:
+        """Apply a person's click or modal submission; what came of it (:mod:`bot.core.
+        outcomes`: :class:`~bot.core.outcomes.Applied` when this decision won), for the caller
+        to tell the person in its own words. ``received_at``: when Slack delivered it (a click
+        acknowledged before the deadline beats the expiry, even if the bot only gets to it
+        after); ``background``: resume the graph in the worker pool rather than before
+        returning."""
         approval = self.store.get_approval(approval_id)
         if approval is None:
-            where = channel or decision.by
-            tell(where, decision.by, "I can't find that approval request any more.")
-            return False
+            return outcomes.NotFound()
         if replayed(approval, decision):
-            return False
+            return outcomes.Replayed(approval)
         approval = self._with_card(approval, decision.origin, decision.shows_request)
         if not from_its_card(approval, decision.origin):
-            self._not_from_card(approval, decision, channel)
-            return False
+            return self._not_from_card(approval, decision)
         overdue = self.store.overdue_expiry(approval.id, received_at) if approval.pending else None
         if overdue is not None:
             # The bot was down when this fell due: it expires now, a late click cannot win it.
             self.expire(approval, overdue)
             approval = self.store.get_approval(approval_id) or approval
         if not approval.pending:
-            tell(approval.channel, decision.by, already_decided(approval))
-            return False
+            return outcomes.AlreadyDecided(approval)
         ballot = Ballot("moved", approval)
         for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
             approval = ballot.approval or approval
             with self.signing.guard(approval):
                 why = self.signing.refusal(approval, decision.by)
-                if why is None and not self._offered(approval, decision):
-                    why = NOT_OFFERED
-                if why:
-                    tell(approval.channel, decision.by, why)
-                    return False
+                if why is not None:
+                    return outcomes.Refused(approval, why)
+                if not self._offered(approval, decision):
+                    return outcomes.NotOffered(approval)
                 kind = self.signing.vote_kind(approval, decision)
                 if kind is None:  # one click settles it
                     claimed = self.store.claim(approval.id, decision)
@@ -211,7 +197,7 @@ class Engine:
                     ballot = self.store.vote(approval.id, approval.stage, decision, kind)
             if ballot.outcome != "moved":
                 break
-        return self._counted(approval, decision, ballot, tell, background)
+        return self._counted(approval, decision, ballot, background)
 
     def _decide(
         self,
@@ -220,19 +206,19 @@ class Engine:
         channel: str | None,
         received_at: float | None,
         background: bool,
-    ) -> bool:
+    ) -> Outcome:
         return self.decide(approval_id, decision, channel, received_at, background=background)
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
         edit that stands (even on a request whose own choices have no Approve, an answer)."""
-        if adapters.permits(approval.review, decision):
+        if self.agents.permits(approval.review, decision):
             return True
         return decision.type == "approve" and self.signing.standing_edit(approval) is not None
 
     def _counted(
-        self, approval: Approval, decision: Decision, ballot: Ballot, tell: Tell, background: bool
-    ) -> bool:
+        self, approval: Approval, decision: Decision, ballot: Ballot, background: bool
+    ) -> Outcome:
         """Act on what a click did: apply a settled request, or show the votes so far."""
         if ballot.outcome == "decided" and ballot.approval is not None:
             self.store.cancel_jobs(approval.id)
@@ -241,30 +227,25 @@ class Engine:
                 self.worker.submit(self.apply, ballot.approval)
             else:
                 self.apply(ballot.approval)
-            return True
+            return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval
         if ballot.outcome == "stale" and latest.pending:
-            self.cards.refresh(latest)  # the clicked card may still show the old version
-            tell(approval.channel, decision.by, CHANGED)
-            return False
+            self.publisher.refresh(latest)  # the clicked card may still show the old version
+            return outcomes.Changed(latest)
         if ballot.outcome in ("closed", "moved", "stale", "decided"):
-            tell(approval.channel, decision.by, already_decided(latest))
-            return False
+            return outcomes.AlreadyDecided(latest)
         if not latest.pending:  # counted, and another vote settled it just after
-            note = f"Your vote is recorded, and the request is now decided: {outcome_line(latest)}"
-            tell(approval.channel, decision.by, note)
-            return False
+            return outcomes.DecidedMeanwhile(latest)
         if ballot.outcome != "duplicate":
             self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
-            self.cards.refresh(latest)
-        tell(approval.channel, decision.by, self.signing.receipt(latest, ballot))
+            self.publisher.refresh(latest)
+        receipt = self.signing.receipt(latest, ballot)
         if ballot.outcome in ("advanced", "returned") and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
-            note = f"{self.signing.next_stage(latest)} Please decide on the card above."
-            if ballot.outcome == "returned":
-                note = f"<@{decision.by}> edited this request, so it goes back a stage. " + note
-            self.slack.reply(latest.channel, latest.thread_ts or latest.ts, note)
-        return False
+            call = StageCall(receipt.label, receipt.stage, latest.requester)
+            edited_by = decision.by if ballot.outcome == "returned" else None
+            self.publisher.next_stage(latest, call, edited_by)
+        return receipt
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
@@ -275,7 +256,7 @@ class Engine:
         if current is None or not current.pending:
             return False
         expire_as = job.detail.get("as", "reject")
-        reason = notices.expiry_reason(job.detail.get("after"), expire_as)
+        reason = expiry_reason(job.detail.get("after"), expire_as)
         decision = Decision(
             "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
         )
@@ -292,22 +273,21 @@ class Engine:
         self.worker.submit(self.apply, claimed)
         return True
 
-    def _not_from_card(self, approval: Approval, decision: Decision, channel: str | None) -> None:
+    def _not_from_card(self, approval: Approval, decision: Decision) -> Outcome:
         """Refuse a click from somewhere else than the request's card. A second copy of the
         card in its channel (a crash came between Slack posting a card and us recording it,
         and the card was posted again) loses its buttons and points at the current card."""
-        link = self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
-        where = f" Use <{link}|the current card>." if link else ""
-        self.slack.tell(channel or approval.channel, decision.by, NOT_FROM_CARD + where)
+        link = self.publisher.card_link(approval) if approval.ts else None
         prefix = f"message:{approval.channel}:"
         # Only a message that itself shows this request's buttons is a copy of its card.
         copy = decision.shows_request and approval.ts is not None
         if copy and decision.origin and decision.origin.startswith(prefix):
             stale_ts = decision.origin.removeprefix(prefix)
             try:
-                self.slack.retire_copy(approval.channel, stale_ts, link)
+                self.publisher.retire_copy(approval, stale_ts, link)
             except Exception:
                 logger.exception("could not retire a stale copy of card %s", approval.id)
+        return outcomes.NotFromCard(approval, link)
 
     def _with_card(
         self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
@@ -347,21 +327,22 @@ class Engine:
         origin: str | None = None,
         shows: bool = False,
         version: int = 1,
-    ) -> tuple[Approval | None, str | None]:
-        """Before opening a modal: the request, and why ``user`` may not decide it (if so);
-        ``version``: of the request, as the clicked card showed it."""
+    ) -> tuple[Approval | None, Outcome | None]:
+        """Before opening a modal: the request, and why ``user`` may not decide it (if so, an
+        outcome to tell them); ``version``: of the request, as the clicked card showed it."""
         approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
         if approval is None:
-            return None, "I can't find that approval request any more."
+            return None, outcomes.NotFound()
         approval = self._with_card(approval, origin, shows, quick=True)
         if not from_its_card(approval, origin):
-            return approval, NOT_FROM_CARD
+            return approval, outcomes.NotFromCard(approval)
         if not approval.pending:
-            return approval, already_decided(approval)
+            return approval, outcomes.AlreadyDecided(approval)
         if version != approval.version:
-            self.worker.submit(self.cards.refresh, approval)
-            return approval, CHANGED
-        return approval, self.signing.refusal(approval, user)
+            self.worker.submit(self.publisher.refresh, approval)
+            return approval, outcomes.Changed(approval)
+        why = self.signing.refusal(approval, user)
+        return approval, outcomes.Refused(approval, why) if why is not None else None
 
     def apply(self, approval: Approval) -> None:
         """Resume the thread with a claimed decision, unless that already happened. When
@@ -391,26 +372,26 @@ class Engine:
                 # bot.store.repository.Store.cancel_run); should one ever slip through, nothing
                 # resumes.
                 self.store.mark_applied(approval.id)
-                self.cards.refresh(current)
+                self.publisher.refresh(current)
                 return
             if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
                 self.store.mark_applied(approval.id)
-                self.cards.refresh(current)
+                self.publisher.refresh(current)
                 return
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
-            self.cards.refresh(current)
-            self.cards.note_edit(run, current)
+            self.publisher.refresh(current)
+            self.publisher.note_edit(run, current)
             attempt = self.store.count_apply(approval.id)
             try:
-                state = self.runner.state(run.graph, run.thread_id)
-                if state.running:  # the decision before this one is still being carried out
+                now = self.runner.state(run.graph, run.thread_id)
+                if now.running:  # the decision before this one is still being carried out
                     raise RunnerBusy(f"thread {run.thread_id} has a run under way")
-                if state.waiting_on(approval.interrupt_id):
-                    state = self._answer(run, approval, approval.decision)
-                elif state.stuck:
-                    trace = self._traced(run, traces.for_continue(run))
-                    state = self.driver.proceed(run.graph, run.thread_id, trace)
+                state: RunState | Stop = now
+                if now.waiting_on(approval.interrupt_id):
+                    state = self.agents.answer(run, approval, approval.decision)
+                elif now.stuck:
+                    state = self.agents.proceed(run)
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
@@ -440,18 +421,6 @@ class Engine:
             else:
                 self._publish(run, state)
 
-    def _answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
-        pending = adapters.pending_of(approval.interrupt_id, approval.payload)
-        review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
-        trace = self._traced(run, traces.for_resume(run, approval.id, decision))
-        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
-
-    def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
-        """Label an invocation; with tracing on, remember its trace for the card's link."""
-        if self.links.enabled:
-            self.store.set_trace(run.thread_id, trace.id)
-        return trace
-
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
         """Finish what a crash or a failed Slack call left half done: each item is handed to
@@ -462,9 +431,10 @@ class Engine:
         for entry in self.store.open_inbox(min(age, self.inbox_lease)):
             hand(f"click:{entry}", None, partial(self.inbox.process, entry))
         # Each card on its own backoff, a few per channel (bot.slack.card_posts).
-        posts = self.card_posts
-        for approval in self.store.cards_due(age, posts.limit, posts.per_channel):
-            hand(f"card:{approval.id}", approval.thread_id, partial(posts.ensure, approval))
+        limit, per_channel = self.publisher.due_window()
+        for approval in self.store.cards_due(age, limit, per_channel):
+            ensure = partial(self.publisher.ensure, approval)
+            hand(f"card:{approval.id}", approval.thread_id, ensure)
         for approval in self.store.unapplied(age):
             hand(f"decision:{approval.id}", approval.thread_id, partial(self._apply, approval))
         for run in self.store.stale_runs(age):
@@ -478,26 +448,25 @@ class Engine:
         if latest is not None and latest.status == "cancelled":
             return  # cancelled while this step ran: nothing more is asked or reported
         if state.finished:
-            self._finish(run, self.driver.report(run.graph, state))
+            self._finish(run, self.agents.report(run.graph, state))
             return
-        context = self.driver.context(run.graph)
         asks = False  # does anything wait for a person (else the run is on the move)
         refused = False  # Slack refused a card for good: the run is closed as failed
         for pending in state.pending:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
                 sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
-                review = adapters.describe(pending, context).in_round(sign_off.round)
+                review = self.agents.describe(run.graph, pending).in_round(sign_off.round)
                 value = pending.value if isinstance(pending.value, dict) else {}
                 jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
-                payload = adapters.payload_of(pending)
+                payload = self.agents.payload_of(pending)
                 approval = self.store.add_approval(
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
                 self.journal.requested(approval)
             if approval.pending and approval.ts is None:
                 # Not posted for now: the recovery sweep tries again after a backoff.
-                outcome = self.card_posts.post(approval)
+                outcome = self.publisher.post(approval)
                 refused = refused or outcome == "refused"
                 asks = asks or outcome != "refused"
             elif approval.status == "failed":  # its card was refused before (a Retry)
@@ -526,7 +495,7 @@ class Engine:
         """Post the outcome once and mark the run done; if Slack refused the post, the run is
         left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
         try:
-            self.ledger.once(f"{run.thread_id}:report", lambda: self.cards.report(run, report))
+            self.ledger.once(f"{run.thread_id}:report", lambda: self.publisher.report(run, report))
         except EffectRetry as exc:
             logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
             self.store.set_run_status(run.thread_id, unposted, report)
@@ -548,19 +517,13 @@ class Engine:
         self.journal.failed(run, f"{type(exc).__name__}: {exc}")
         if decided and not gave_up:
             return  # the sweep tries again; the people are told if it gives up
-        detail, _ = safe(f"{type(exc).__name__}: {exc}", 500)
-        head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
-        if decided:
-            text = (
-                f"{head}\nThe decision is recorded, but applying it failed "
-                f"{MAX_APPLY_ATTEMPTS} times. Retry when it's fixed."
-            )
-        else:
-            text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."
+        problem = f"{type(exc).__name__}: {exc}"
         try:
             key = f"{run.thread_id}:failed:{self.store.clock()}"
-            blocks = notices.retry_blocks(text, run.thread_id)
-            self.ledger.once(key, lambda: self.cards.say(run, text, blocks))
+            self.ledger.once(
+                key,
+                lambda: self.publisher.run_failed(run, problem, decided, MAX_APPLY_ATTEMPTS),
+            )
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 
@@ -575,41 +538,65 @@ class Engine:
             self.store.set_run_status(run.thread_id, "running", str(exc))
         else:
             self.store.uncount_apply(decided.id)
-        text = notices.server_away(run.requester, str(exc), decided is not None)
         key = f"{decided.id if decided else run.thread_id}:server-away"
         try:
-            self.ledger.once(key, lambda: self.cards.say(run, text))
+            self.ledger.once(
+                key, lambda: self.publisher.server_away(run, str(exc), decided is not None)
+            )
         except Exception:
             logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
 
-    def retry(self, thread_id: str) -> str:
-        """Start a failed run again from its last checkpoint; returns what to tell the person.
-        Who may retry is :meth:`bot.slack.subcommands.Operations.retry`'s to check
-        (bot.core.access)."""
+    def cancel(self, run: Run, by: str, via: str = "slack") -> outcomes.Cancel:
+        """Cancel a run: its pending requests are closed as cancelled (racing a decision, one
+        of them wins) and the graph is never resumed, so nothing after the pause executes.
+        Who may cancel is the caller's to check (bot.core.access).
+
+        Under the run's lock (nothing is published or resumed meanwhile), in one transaction
+        with the claims (:meth:`bot.store.repository.Store.cancel_run`): either a decision was
+        claimed first, and it is carried out and the cancel refused, or the run is cancelled
+        first and no decision can be claimed after it. Never both."""
+        thread_id = run.thread_id
+        try:
+            with self.db.key_lock(thread_id):
+                latest = self.store.get_run(thread_id) or run
+                if latest.status in FINISHED:
+                    return outcomes.Cancel(outcomes.CancelKind.FINISHED, thread_id, latest.status)
+                note = f"Cancelled by <@{by}>."
+                claimed = self.store.cancel_run(thread_id, Decision("cancel", by), note)
+                if claimed is None:  # a decision was claimed first: carried out, not undone
+                    return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)
+                for approval in claimed:
+                    self.store.mark_applied(approval.id)  # there is nothing to resume
+        except LockBusy:  # a step holds the run past the lock's wait: nothing changed
+            return outcomes.Cancel(outcomes.CancelKind.BUSY, thread_id)
+        try:  # a run under way elsewhere (a LangGraph Server) is stopped there too
+            self.runner.stop(run.graph, thread_id)
+        except Exception:
+            logger.warning("run %s: could not stop its work on the server", thread_id)
+        for approval in claimed:
+            self.store.cancel_jobs(approval.id)
+            self.journal.decided(approval)
+            self.publisher.refresh(approval)
+        if not claimed:
+            self.journal.cancelled(run, by, via)
+        self.publisher.cancelled(run, by)
+        return outcomes.Cancel(outcomes.CancelKind.CANCELLED, thread_id)
+
+    def retry(self, thread_id: str) -> outcomes.Retry:
+        """Start a failed run again from its last checkpoint; what came of it. Who may retry
+        is :meth:`bot.slack.subcommands.Operations.retry`'s to check (bot.core.access)."""
         run = self.store.get_run(thread_id)
         if run is None:
-            return "I can't find that run any more."
+            return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
         if run.status != "failed":
-            return f"Run `{thread_id[:8]}` is {run.status}; there is nothing to retry."
+            return outcomes.Retry(outcomes.RetryKind.NOT_FAILED, thread_id, run.status)
         self.store.set_run_status(thread_id, "running")
         decided = self.store.reset_apply(thread_id)
         for approval in decided:
             self.worker.submit(self.apply, approval)
         if not decided:
             self.worker.submit(self.advance, thread_id, True)
-        return f"Retrying run `{thread_id[:8]}`."
-
-
-NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
-
-
-CHANGED = (
-    "Nothing changed: this request was edited since your card showed it, so your vote would "
-    "be for a version that will not run. The card now shows what it says; decide on that."
-)
-
-
-NOT_FROM_CARD = "Nothing changed: that button isn't on this request's card."
+        return outcomes.Retry(outcomes.RetryKind.RETRYING, thread_id)
 
 
 def replayed(approval: Approval, decision: Decision) -> bool:
@@ -625,7 +612,3 @@ def from_its_card(approval: Approval, origin: str | None) -> bool:
     if origin is None or origin == "view":
         return True
     return approval.ts is not None and origin == f"message:{approval.channel}:{approval.ts}"
-
-
-def already_decided(approval: Approval) -> str:
-    return f"Nothing changed: this request was already decided. {outcome_line(approval)}"

@@ -16,6 +16,18 @@ class Journal:
     audit: Audit
     metrics: Metrics
 
+    def cancelled(self, run: Run, by: str, via: str) -> None:
+        """A run cancelled while it waited on no request (a request's cancel is decided)."""
+        self.audit.record("cancelled", run.thread_id, by, via=via)
+
+    def ticked(self, at: float) -> None:
+        """The scheduler ticked (``/healthz`` and ``/metrics`` show when it last did)."""
+        self.metrics.last_tick.set(at)
+
+    def lagging(self, seconds: float) -> None:
+        """How late the scheduler ran the job it just took."""
+        self.metrics.scheduler_lag.set(max(0.0, seconds))
+
     def started(self, run: Run) -> None:
         self.audit.record("started", run.thread_id, run.requester, graph=run.graph)
 

@@ -32,11 +32,9 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from slack_sdk.errors import SlackApiError
-
 from bot.core.backoff import BASE, backoff
-from bot.store.db import Database
 from bot.store.db import queries as q
+from bot.store.db.base import Database
 from bot.store.repository import Clock
 from graphs.outbound import NoSlot
 from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect
@@ -98,10 +96,11 @@ def refused(exc: BaseException) -> bool:
     )
 
 
-def certainly_failed(exc: BaseException) -> bool:
+def certainly_failed(exc: BaseException, also: tuple[type[BaseException], ...] = ()) -> bool:
     """True when the other side answered "not now" (or never let us in): nothing happened
-    there, and trying again is right."""
-    if isinstance(exc, SlackApiError | TryAgain | ConnectionRefusedError):
+    there, and trying again is right. ``also``: an edge's own "answered with an error"
+    (Slack's: :data:`bot.slack.client.NOT_DONE`)."""
+    if isinstance(exc, (*also, TryAgain, ConnectionRefusedError)):
         return True
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code in NOT_PROCESSED
@@ -121,6 +120,7 @@ class Ledger:
         observe: Callable[[EffectTry], None] | None = None,
         rand: Callable[[], float] = random.random,
         base: float = BASE,
+        retryable: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -129,6 +129,9 @@ class Ledger:
         # The first wait: the bot passes RETRY_AFTER, the sweep's own cadence, so the backoff
         # starts where the sweep would come back anyway and doubles from there.
         self.base = base
+        # Errors of the edges' clients that mean the call certainly did nothing (Slack's
+        # answers with ok: false, bot.slack.client.NOT_DONE): retried after a backoff.
+        self.retryable = retryable
         self.closing = False
 
     def stop_new(self) -> None:
@@ -158,14 +161,14 @@ class Ledger:
                 outcome = "unknown"
             elif refused(exc):
                 outcome = "refused"
-            elif certainly_failed(exc) and attempt < MAX_ATTEMPTS:
+            elif certainly_failed(exc, self.retryable) and attempt < MAX_ATTEMPTS:
                 wait = backoff(attempt, self.rand, self.base)
                 self._finish(key, "retry", failure, self.clock() + wait)
                 self._tell(EffectTry(key, attempt, "retry", wait, str(exc)))
                 raise EffectRetry(
                     f"{failure} (attempt {attempt}; will retry in {wait:.0f} s or later)"
                 ) from exc
-            elif certainly_failed(exc):
+            elif certainly_failed(exc, self.retryable):
                 outcome = "gave_up"
             if attempt > 1 and outcome in ("unknown", "refused"):
                 failure += f" (on attempt {attempt})"  # nothing was given up: it ended there

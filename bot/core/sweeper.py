@@ -16,7 +16,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from bot.runtime.worker import Worker
-from bot.store.db import Database, LockBusy
+from bot.store.db.base import Database
+from bot.store.db.locks import LockBusy
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class Sweeper:
         self._handed: set[str] = set()
         self._guard = threading.Lock()
 
-    def hand(self, item: str, lock: str | None, finish: Callable[[], None]) -> bool:
+    def hand(self, item: str, lock: str | None, finish: Callable[[], object]) -> bool:
         """Have ``finish`` run in the pool, under ``lock`` (a run's key) if it is free then;
         False when ``item`` is still waiting or running from an earlier sweep."""
         with self._guard:
@@ -47,7 +48,7 @@ class Sweeper:
         with self._guard:
             return sorted(self._handed)
 
-    def _run(self, item: str, lock: str | None, finish: Callable[[], None]) -> None:
+    def _run(self, item: str, lock: str | None, finish: Callable[[], object]) -> None:
         try:
             held: AbstractContextManager[None] = (
                 self.db.try_lock(lock) if lock is not None else nullcontext()

@@ -1,20 +1,32 @@
 """Sign-off as the engine sees it: the sign-off a new request gets (with what came before it
-in its run), who may sign it now, what a click counts as, and the lines its card shows."""
+in its run), who may sign it now, what a click counts as, and where its signing stands
+(:class:`Progress`, which the card renders)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.core.deciders import Directory, who_may
+from bot.core import outcomes
+from bot.core.deciders import Directory, Refusal
 from bot.core.models import Approval, Decision, Run, Waiting
+from bot.core.outcomes import VoteRecorded
 from bot.core.signoff import Signed, SignOff, SignOffs, Stage
 from bot.core.votes import Vote, tally, vote_kind
-from bot.slack.blocks import progress
-from bot.slack.blocks.card import outcome_line
-from bot.store.db import Database
+from bot.store.db.base import Database
 from bot.store.repository import Ballot, Store
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a request's signing stands: its sign-off, the votes cast (when it counts votes)
+    and an edit that stands while it collects approvals (shown instead of the original)."""
+
+    sign_off: SignOff
+    votes: list[Vote]
+    edit: Decision | None
 
 
 @dataclass
@@ -23,6 +35,9 @@ class Signing:
     db: Database
     directory: Directory
     signoffs: SignOffs
+    # How a decided request reads as "the previous round" of the next (the edge's words,
+    # kept with the new request's sign-off): bot.slack.blocks.card.outcome_line.
+    summarize: Callable[[Approval], str] = lambda approval: approval.status
 
     # a new request ------------------------------------------------------------------------
     def plan(self, run: Run, value: Any, node: str) -> tuple[SignOff, str | None]:
@@ -43,7 +58,7 @@ class Signing:
         if decided and _asked_for_changes(decided[-1]):
             previous = decided[-1]
             number = (previous.signoff.round if previous.signoff else 1) + 1
-            sign_off = replace(sign_off, round=number, previous=outcome_line(previous))
+            sign_off = replace(sign_off, round=number, previous=self.summarize(previous))
         return sign_off, thread_ts
 
     # a click ------------------------------------------------------------------------------
@@ -55,7 +70,7 @@ class Signing:
             return self.db.key_lock(f"signoff:{approval.thread_id}")
         return nullcontext()
 
-    def refusal(self, approval: Approval, user: str) -> str | None:
+    def refusal(self, approval: Approval, user: str) -> Refusal | None:
         sign_off, stage = self.stage_of(approval)
         what = sign_off.what(min(approval.stage, len(sign_off.stages) - 1))
         signed = self._signed_elsewhere(approval, sign_off)
@@ -100,14 +115,13 @@ class Signing:
                 signed.update(other.signers)
         return signed
 
-    # telling ------------------------------------------------------------------------------
-    def progress(self, approval: Approval) -> tuple[tuple[str, ...], Decision | None]:
-        """The card's lines about sign-off (round, earlier stages, approvals so far) and an
-        edit that stands while the request collects approvals, to show instead."""
+    # where it stands ------------------------------------------------------------------------
+    def progress(self, approval: Approval) -> Progress:
+        """The request's sign-off, its votes so far and the edit that stands, if any."""
         sign_off = self.sign_off(approval)
         votes = self.store.votes(approval.id) if sign_off.counted else []
         edit = standing(votes) if approval.pending else None
-        return progress.lines(approval, sign_off, votes), edit
+        return Progress(sign_off, votes, edit)
 
     def standing_edit(self, approval: Approval) -> Decision | None:
         """The edit the request's signers are now asked to sign, if someone edited it."""
@@ -115,25 +129,22 @@ class Signing:
             return None
         return standing(self.store.votes(approval.id))
 
-    def receipt(self, approval: Approval, ballot: Ballot) -> str:
-        """What the voter is told when their click counted but did not settle the request."""
+    def receipt(self, approval: Approval, ballot: Ballot) -> VoteRecorded:
+        """What a click that counted but did not settle the request did: the votes of its
+        stage, and the stage the request now waits on."""
         sign_off, stage = self.stage_of(approval)
         count = tally(ballot.votes, ballot.approval.stage if ballot.approval else 0)
-        who = who_may(stage, approval.requester)
-        if ballot.outcome == "duplicate":
-            return f"You've already voted on this. {progress.needed(count, stage, who)}"
-        if ballot.outcome == "advanced":
-            return "Recorded: that completes this stage. " + self.next_stage(approval)
-        if ballot.outcome == "returned":
-            return (
-                "Recorded your edit. It is a new version, so the earlier stages sign it again "
-                "before your stage counts it. " + self.next_stage(approval)
-            )
-        return f"Recorded your vote. {progress.needed(count, stage, who)}"
+        kind = COUNTED.get(ballot.outcome, "counted")
+        return VoteRecorded(approval, kind, count, stage, sign_off.label(approval.stage))
 
-    def next_stage(self, approval: Approval) -> str:
-        sign_off, stage = self.stage_of(approval)
-        return f"{sign_off.label(approval.stage)} is for {who_may(stage, approval.requester)}."
+
+# A store's ballot that counted, as the outcome names it.
+COUNTED: dict[str, outcomes.Ballot] = {
+    "duplicate": "duplicate",
+    "advanced": "advanced",
+    "returned": "returned",
+    "counted": "counted",
+}
 
 
 def standing(votes: list[Vote]) -> Decision | None:

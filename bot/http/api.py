@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.core import outcomes
 from bot.core.access import Access
-from bot.core.deciders import who_may
-from bot.core.engine import Engine, already_decided
+from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.models import Approval, Decision, Run, RunRequest
 from bot.core.principals import Principal, Principals
@@ -33,6 +33,8 @@ from bot.core.signoff import SIGNING
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
+from bot.slack.blocks.deciders import who_may
+from bot.slack.blocks.outcomes import already_decided, sentence
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy
 from bot.store.repository import Store
@@ -181,18 +183,13 @@ class Api:
         if isinstance(approval, Response):
             return approval
         decision = decision_of(approval, body, by, principal)
-        told: list[str] = []
-
-        def tell(_channel: str, _user: str, text: str) -> None:
-            told.append(text)
-
         # Held from the check to the vote, so two calls with one token cannot both pass it.
         key = f"api:{principal.name}:{approval.thread_id}"
         if not self.deciding.acquire(timeout=self.decide_wait):
             raise LockBusy("the API's decisions", self.decide_wait)
         try:
             with self.store.db.key_lock(key, self.decide_wait):
-                return self._vote(approval, decision, principal, by, tell, told)
+                return self._vote(approval, decision, principal, by)
         finally:
             self.deciding.release()
 
@@ -202,18 +199,17 @@ class Api:
         decision: Decision,
         principal: Principal,
         by: str,
-        tell: Callable[[str, str, str], None],
-        told: list[str],
     ) -> Response:
         twice = self._signed_before(principal, approval, by)
         if twice is not None:
             return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
-        won = self.engine.decide(approval.id, decision, tell=tell, background=True)
+        outcome = self.engine.decide(approval.id, decision, background=True)
         latest = self.store.get_approval(approval.id) or approval
-        if won:
+        if outcomes.won(outcome):
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
-        note = told[-1] if told else "Nothing changed."
-        if latest.pending and note.startswith(("Recorded", "You've already voted")):
+        # The words a click would hear in Slack (bot.slack.blocks.outcomes).
+        note = sentence(outcome) or "Nothing changed."
+        if latest.pending and isinstance(outcome, outcomes.VoteRecorded):
             return JSONResponse(
                 {"decided": False, "request": approval.id, "status": "pending", "note": note},
                 status_code=202,

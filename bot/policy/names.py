@@ -21,26 +21,10 @@ so what depends on them is left unchecked and :func:`check_names` says so in wha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from bot.agents.registry import GraphNames
 from bot.policy.errors import closest, problem
 from bot.policy.model import PolicyModel, Section
-
-
-@dataclass(frozen=True)
-class GraphNames:
-    """What one registered graph has, by name."""
-
-    nodes: frozenset[str] = frozenset()
-    actions: frozenset[str] = frozenset()  # the action registry its `kind: action` pauses use
-    gated: frozenset[str] = frozenset()  # tools a HumanInTheLoopMiddleware asks about
-    tools: frozenset[str] = frozenset()  # every tool it can call, gated or not
-
-    @property
-    def askable(self) -> frozenset[str]:
-        """Names a pause of this graph can carry, so an ``actions`` section can match them."""
-        return self.actions | self.gated
-
 
 Known = Mapping[str, GraphNames | None]  # by graph name; None: not inspectable (on a server)
 

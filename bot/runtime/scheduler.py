@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.core.engine import Engine
+from bot.core.journal import Journal
 from bot.core.models import Approval, Job, Waiting
 from bot.http.health import Health
 from bot.slack.blocks import notices
+from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
 from bot.store.repository import Store
 
@@ -41,6 +43,8 @@ class Scheduler:
     engine: Engine
     slack: Slack
     health: Health
+    cards: Cards
+    journal: Journal
     lease: float = 120.0
     batch: int = 500
     per_tick: int = 2000
@@ -49,7 +53,7 @@ class Scheduler:
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
         self.health.ticked()
-        self.engine.journal.metrics.last_tick.set(self.store.clock())
+        self.journal.ticked(self.store.clock())
         try:
             self.engine.recover()
         except Exception:  # the database may be away: the jobs get their own chance
@@ -102,10 +106,10 @@ class Scheduler:
                 self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
             return
         self.store.finish_jobs(job.id for job, _ in items)
-        self.engine.journal.reminded(*(approval for _, approval in items))
+        self.journal.reminded(*(approval for _, approval in items))
 
     def run(self, job: Job) -> None:
-        self.engine.journal.metrics.scheduler_lag.set(max(0.0, self.store.clock() - job.due_at))
+        self.journal.lagging(self.store.clock() - job.due_at)
         approval = self.store.get_approval(job.approval_id)
         stale = (
             job.kind in ("remind", "escalate")
@@ -130,22 +134,22 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.engine.cards.draw(approval)  # raises when Slack fails: retried
+            self.cards.draw(approval)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
             _, stage = self.engine.signing.stage_of(approval)
             text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
             self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
-            self.engine.journal.reminded(approval)
+            self.journal.reminded(approval)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
             channel = job.detail.get("channel") or approval.channel
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
             self.store.finish_job(job.id)  # before the card update: never escalate twice
-            self.engine.journal.escalated(approval, job.level)
-            self.engine.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
+            self.journal.escalated(approval, job.level)
+            self.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
 

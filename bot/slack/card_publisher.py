@@ -8,10 +8,10 @@ from typing import Any
 
 from bot.agents.traces import TraceLinks
 from bot.core.ledger import Ledger
-from bot.core.models import Approval, Run
+from bot.core.models import Approval, Decision, Run
 from bot.core.tally import Signing
 from bot.core.timeline import PlannedJob
-from bot.slack.blocks import notices
+from bot.slack.blocks import notices, progress
 from bot.slack.blocks.card import trace_link
 from bot.slack.blocks.text import escape
 from bot.slack.client import Slack
@@ -38,9 +38,15 @@ class Cards:
         self.ledger = ledger
         self.links = links or TraceLinks(None)
 
+    def progress(self, approval: Approval) -> tuple[tuple[str, ...], Decision | None]:
+        """The card's lines about sign-off (round, earlier stages, approvals so far) and an
+        edit that stands while the request collects approvals, to show instead."""
+        now = self.signing.progress(approval)
+        return progress.lines(approval, now.sign_off, now.votes), now.edit
+
     def post(self, approval: Approval) -> None:
-        progress, edit = self.signing.progress(approval)
-        channel, ts = self.slack.post_card(approval, self.notes(approval), progress, edit)
+        lines, edit = self.progress(approval)
+        channel, ts = self.slack.post_card(approval, self.notes(approval), lines, edit)
         self.store.set_card(approval.id, channel, ts)
 
     def notes(self, approval: Approval) -> tuple[str, ...]:
@@ -57,9 +63,9 @@ class Cards:
 
     def draw(self, approval: Approval) -> None:
         """Redraw the card: pending with its deadlines and sign-off so far, or decided."""
-        progress, edit = self.signing.progress(approval)
+        lines, edit = self.progress(approval)
         notes = self.notes(approval) if approval.pending else ()  # a decided card has none
-        self.slack.refresh_card(approval, notes, progress, edit)
+        self.slack.refresh_card(approval, notes, lines, edit)
 
     def refresh(self, approval: Approval) -> None:
         """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so

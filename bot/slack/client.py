@@ -42,6 +42,11 @@ REFUSALS = frozenset(
 )
 
 
+# Slack answered with an error (ok: false, or 5xx/429 past slack_sdk's own retries): the call
+# did nothing, so an effect may be tried again (bot.core.ledger.Ledger's ``retryable``).
+NOT_DONE: tuple[type[BaseException], ...] = (SlackApiError,)
+
+
 def refusal(exc: BaseException) -> str | None:
     """Slack's error code when ``exc`` is a permanent refusal of a post (see ``REFUSALS``)."""
     if not isinstance(exc, SlackApiError):

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store.db import Database
 from bot.store.db import queries as q
+from bot.store.db.base import Database
 
 logger = logging.getLogger(__name__)
 # The export's fields, in order, named the same in CSV, JSON Lines and the README.

@@ -22,8 +22,8 @@ from bot.core.review import Review
 from bot.core.signoff import SignOff
 from bot.core.timeline import PlannedJob
 from bot.core.votes import Vote, tally
-from bot.store.db import Database
 from bot.store.db import queries as q
+from bot.store.db.base import Database
 
 Clock = Callable[[], float]
 

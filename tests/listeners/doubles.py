@@ -10,8 +10,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot.core import outcomes
+from bot.core.deciders import Refusal, Why
 from bot.core.models import Approval, Decision, Run, RunRequest
 from bot.core.review import Choice, FormField, Proposal, Review
+from bot.core.signoff import Stage
 from bot.slack.listeners.binding import modal_key, seal
 from bot.slack.listeners.context import ListenerDeps
 
@@ -21,7 +24,7 @@ STRANGER = "USTRANGER"
 CARD_CHANNEL = "CCARDS"
 APPROVAL_ID = "0123456789abcdef"
 RUN_ID = "feedface" * 4
-REFUSED = f"Only <@{APPROVER}> may decide this request; nothing changed."
+REFUSED = f"Only <@{APPROVER}> can decide this request."  # what the refusal below reads as
 
 
 class Down(RuntimeError):
@@ -126,14 +129,19 @@ class FakeEngine:
 
     def precheck(
         self, approval_id: str, user: str, origin: str | None, shows: bool, version: int
-    ) -> tuple[Approval | None, str | None]:
+    ) -> tuple[Approval | None, outcomes.Outcome | None]:
         self.log.append(Call("precheck", (approval_id, user, origin, shows, version)))
         if self.down:
             raise Down()
         approval = self.store.approvals.get(approval_id)
         if approval is None:
-            return None, "I can't find that approval request any more."
-        return approval, None if user == APPROVER else REFUSED
+            return None, outcomes.NotFound()
+        if user == APPROVER:
+            return approval, None
+        stage = Stage(approvers=(APPROVER,))
+        return approval, outcomes.Refused(
+            approval, Refusal(Why.NOT_LISTED, stage, approval.requester)
+        )
 
     def start(self, request: RunRequest) -> Run:
         self.log.append(Call("start", (request,)))

@@ -57,11 +57,6 @@ def escalation(approval: Approval, job: Job, waited: float, permalink: str | Non
     )
 
 
-def expiry_reason(after: int | None, expire_as: str) -> str:
-    how = "approved" if expire_as == "approve" else "rejected"
-    return f"Expired after {format_duration(int(after or 0))} — {how} automatically"
-
-
 def card_notes(jobs: list[Job]) -> tuple[str, ...]:
     """Deadlines still ahead, and the escalations already made, for the pending card."""
     notes: list[str] = []

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.models import Approval, Decision
 from bot.core.review import Choice
-from bot.slack.blocks import card, modals
+from bot.slack.blocks import card, modals, outcomes
 from bot.slack.listeners.binding import seal
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Click, parse_click
@@ -206,7 +206,7 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
         return None
     if refusal:
         where = (approval.channel if approval else click.channel) or click.user
-        deps.slack.tell(where, click.user, refusal)
+        deps.slack.tell(where, click.user, outcomes.sentence(refusal) or NOT_OPENED)
         return None
     return approval
 

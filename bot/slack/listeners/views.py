@@ -11,10 +11,10 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.agents import forms
-from bot.core.engine import CHANGED, already_decided
 from bot.core.models import Approval, Decision
 from bot.core.review import Proposal
 from bot.slack.blocks import modals
+from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Submission, parse_submission

@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 WAIT = 30.0  # seconds a caller waits for a key by default (PostgreSQL's lock_timeout, too)
 STATEMENT_TIMEOUT = 60.0  # seconds any one PostgreSQL statement may run
@@ -78,55 +77,6 @@ class Locks:
         finally:
             del counts[key]
             release()
-
-
-def _ms(seconds: float) -> str:
-    return f"{max(1, round(seconds * 1000))}ms"
-
-
-def postgres_acquire(pool: Any) -> Acquire:
-    """Advisory locks, each on a connection of its own taken from ``pool`` for as long as the
-    lock is held (session-level: released on unlock, or by the server when the session ends)."""
-    import psycopg
-
-    def acquire(key: str, wait: float) -> Callable[[], None]:
-        # The wait for a connection is bounded too: a pool taken by stuck work is "busy".
-        try:
-            conn = pool.getconn(timeout=max(wait, 1.0))
-        except Exception as exc:  # psycopg_pool.PoolTimeout
-            raise LockBusy(key, wait) from exc
-        try:
-            _lock(conn, key, wait)
-        except BaseException:
-            pool.putconn(conn)
-            raise
-
-        def release() -> None:
-            try:
-                conn.execute(UNLOCK_SQL, {"key": key})
-            except Exception:
-                # The lock may still be held by this session: end the session, which frees it.
-                conn.close()
-            finally:
-                pool.putconn(conn)
-
-        return release
-
-    def _lock(conn: Any, key: str, wait: float) -> None:
-        if wait <= 0:
-            row = conn.execute(TRY_SQL, {"key": key}).fetchone()
-            if not row["got"]:
-                raise LockBusy(key, wait)
-            return
-        conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
-        try:
-            conn.execute(LOCK_SQL, {"key": key})
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise LockBusy(key, wait) from exc
-        finally:
-            conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(WAIT)})
-
-    return acquire
 
 
 def memory_acquire() -> Acquire:

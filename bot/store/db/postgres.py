@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from bot.store.db.base import Params, Row
-from bot.store.db.locks import STATEMENT_TIMEOUT, WAIT, Locks, postgres_acquire
+from bot.store.db.locks import (
+    LOCK_SQL,
+    SET_LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    TRY_SQL,
+    UNLOCK_SQL,
+    WAIT,
+    Acquire,
+    LockBusy,
+    Locks,
+)
 
 QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far inside Slack's 3 s
 # A connection back in the pool for less than this is handed out again without a liveness check
@@ -129,3 +140,51 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def postgres_acquire(pool: Any) -> Acquire:
+    """Advisory locks, each on a connection of its own taken from ``pool`` for as long as the
+    lock is held (session-level: released on unlock, or by the server when the session ends)."""
+
+    def acquire(key: str, wait: float) -> Callable[[], None]:
+        # The wait for a connection is bounded too: a pool taken by stuck work is "busy".
+        try:
+            conn = pool.getconn(timeout=max(wait, 1.0))
+        except Exception as exc:  # psycopg_pool.PoolTimeout
+            raise LockBusy(key, wait) from exc
+        try:
+            _lock(conn, key, wait)
+        except BaseException:
+            pool.putconn(conn)
+            raise
+
+        def release() -> None:
+            try:
+                conn.execute(UNLOCK_SQL, {"key": key})
+            except Exception:
+                # The lock may still be held by this session: end the session, which frees it.
+                conn.close()
+            finally:
+                pool.putconn(conn)
+
+        return release
+
+    def _lock(conn: Any, key: str, wait: float) -> None:
+        if wait <= 0:
+            row = conn.execute(TRY_SQL, {"key": key}).fetchone()
+            if not row["got"]:
+                raise LockBusy(key, wait)
+            return
+        conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
+        try:
+            conn.execute(LOCK_SQL, {"key": key})
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+            raise LockBusy(key, wait) from exc
+        finally:
+            conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(WAIT)})
+
+    return acquire

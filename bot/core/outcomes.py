@@ -1,0 +1,161 @@
+"""What came of a person's decision, retry or cancel: typed values the core returns and each
+edge (Slack, the HTTP API, the CLI) renders in its own words.
+
+A decision ends in exactly one :data:`Outcome`; :attr:`won` says whether it is the one that
+settled the request (the graph is resumed with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from bot.core.deciders import Refusal
+from bot.core.models import Approval
+from bot.core.signoff import Stage
+from bot.core.votes import Tally
+
+
+class Kind(StrEnum):
+    APPLIED = "applied"  # this decision settled the request; the graph resumes with it
+    VOTE_RECORDED = "vote_recorded"  # one vote among several; who is still needed
+    DECIDED_MEANWHILE = "decided_meanwhile"  # counted, and another vote settled it just after
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"  # this person may not decide it (the reason names who may)
+    NOT_OFFERED = "not_offered"  # not one of the choices the request offers
+    NOT_FROM_CARD = "not_from_card"  # a button that is not on the request's card
+    ALREADY_DECIDED = "already_decided"
+    CHANGED = "changed"  # edited since the person's card showed it
+    REPLAYED = "replayed"  # this very click already won (a crash came after): nobody is told
+    GAVE_UP = "gave_up"  # the click kept failing; nothing changed
+
+
+@dataclass(frozen=True)
+class Applied:
+    kind: ClassVar[Kind] = Kind.APPLIED
+    approval: Approval
+
+
+Ballot = Literal["counted", "duplicate", "advanced", "returned"]
+
+
+@dataclass(frozen=True)
+class VoteRecorded:
+    """``count``: the votes of the ballot's stage; ``stage``/``label``: the stage the request
+    now waits on (the next one, when this vote completed a stage)."""
+
+    kind: ClassVar[Kind] = Kind.VOTE_RECORDED
+    approval: Approval
+    ballot: Ballot
+    count: Tally
+    stage: Stage
+    label: str
+
+
+@dataclass(frozen=True)
+class DecidedMeanwhile:
+    kind: ClassVar[Kind] = Kind.DECIDED_MEANWHILE
+    approval: Approval
+
+
+@dataclass(frozen=True)
+class NotFound:
+    kind: ClassVar[Kind] = Kind.NOT_FOUND
+
+
+@dataclass(frozen=True)
+class Refused:
+    kind: ClassVar[Kind] = Kind.REFUSED
+    approval: Approval
+    refusal: Refusal  # why not, and who may
+
+
+@dataclass(frozen=True)
+class NotOffered:
+    kind: ClassVar[Kind] = Kind.NOT_OFFERED
+    approval: Approval
+
+
+@dataclass(frozen=True)
+class NotFromCard:
+    kind: ClassVar[Kind] = Kind.NOT_FROM_CARD
+    approval: Approval
+    card_link: str | None = None  # where the request's current card is, when known
+
+
+@dataclass(frozen=True)
+class AlreadyDecided:
+    kind: ClassVar[Kind] = Kind.ALREADY_DECIDED
+    approval: Approval  # as it stands now: who decided what, when
+
+
+@dataclass(frozen=True)
+class Changed:
+    kind: ClassVar[Kind] = Kind.CHANGED
+    approval: Approval
+
+
+@dataclass(frozen=True)
+class Replayed:
+    kind: ClassVar[Kind] = Kind.REPLAYED
+    approval: Approval
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    kind: ClassVar[Kind] = Kind.GAVE_UP
+
+
+Outcome = (
+    Applied
+    | VoteRecorded
+    | DecidedMeanwhile
+    | NotFound
+    | Refused
+    | NotOffered
+    | NotFromCard
+    | AlreadyDecided
+    | Changed
+    | Replayed
+    | GaveUp
+)
+
+
+def won(outcome: Outcome) -> bool:
+    """Whether this decision settled the request."""
+    return isinstance(outcome, Applied)
+
+
+def heard(outcome: Outcome) -> bool:
+    """Whether the decision counted, settling the request or as one vote among several."""
+    return isinstance(outcome, Applied | VoteRecorded)
+
+
+# cancelling a run --------------------------------------------------------------------------
+class CancelKind(StrEnum):
+    CANCELLED = "cancelled"
+    FINISHED = "finished"  # nothing to cancel: the run is in ``status`` already
+    TOO_LATE = "too_late"  # a decision was claimed first: it is carried out, not undone
+    BUSY = "busy"  # a step held the run past the lock's wait: nothing changed
+
+
+@dataclass(frozen=True)
+class Cancel:
+    kind: CancelKind
+    thread_id: str
+    status: str = ""
+
+
+# retrying a run ---------------------------------------------------------------------------
+class RetryKind(StrEnum):
+    RETRYING = "retrying"
+    NOT_FOUND = "not_found"
+    NOT_FAILED = "not_failed"  # nothing to retry: the run is in ``status``
+
+
+@dataclass(frozen=True)
+class Retry:
+    kind: RetryKind
+    thread_id: str
+    status: str = ""

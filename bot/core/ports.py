@@ -1,0 +1,158 @@
+"""What the decision core needs of the edges, as protocols the edges implement.
+
+The core (:mod:`bot.core.engine`) decides; it does not know how a run is carried out (LangGraph
+in this process or on a LangGraph Server: :mod:`bot.agents`) nor how people see it (Slack:
+:mod:`bot.slack`). :mod:`bot.wiring` builds the implementations and passes them in. Values cross
+these seams typed (records, :class:`RunState`, :mod:`bot.core.outcomes`), never as Slack text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from bot.core.models import Approval, Decision, Run
+from bot.core.outcomes import Outcome
+from bot.core.review import Pending, Review, Stop
+from bot.core.signoff import Stage
+
+
+# runs -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunState:
+    started: bool
+    finished: bool
+    interrupts: tuple[Pending, ...]
+    values: dict[str, Any] = field(default_factory=dict)
+    breakpoint: Pending | None = None
+    running: bool = False  # a run is under way elsewhere (on a LangGraph Server)
+    failed: str | None = None  # its last run ended in this error (on a LangGraph Server)
+
+    @property
+    def pending(self) -> tuple[Pending, ...]:
+        """Everything a person must decide now: interrupts, or the breakpoint."""
+        return self.interrupts or ((self.breakpoint,) if self.breakpoint else ())
+
+    @property
+    def stuck(self) -> bool:
+        """Neither finished nor waiting for anyone: a step that died half way, to continue."""
+        quiet = not (self.running or self.failed)
+        return self.started and not self.finished and not self.pending and quiet
+
+    def waiting_on(self, interrupt_id: str) -> bool:
+        return any(p.id == interrupt_id for p in self.pending)
+
+
+class RunnerUnavailable(Exception):
+    """The agent server did not answer or refused for its own reasons: nothing was done, and
+    the same call can be made again later."""
+
+
+class RunnerBusy(Exception):
+    """The thread has a run under way (on a LangGraph Server): nothing was done; the same call
+    is made again once the thread settles."""
+
+
+class RunFailed(Exception):
+    """The graph raised while running elsewhere; the message is its error."""
+
+
+Settled = Callable[[str], None]  # called with a thread id once its run waits or ends
+
+
+class Runner(Protocol):
+    """Start a run, resume it, read what it waits for (:mod:`bot.agents.runner` has the
+    in-process one, :mod:`bot.agents.langgraph_server` the remote one). ``trace``: what the
+    invocation is labelled with (:class:`bot.agents.traces.Trace`); opaque to the core."""
+
+    def notify(self, settled: Settled) -> None: ...
+
+    def stop(self, graph: str, thread_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    def start(
+        self, graph: str, thread_id: str, inputs: dict[str, Any], trace: Any = None
+    ) -> RunState: ...
+
+    def proceed(self, graph: str, thread_id: str, trace: Any = None) -> RunState: ...
+
+    def resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Any = None
+    ) -> RunState: ...
+
+    def update(
+        self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
+    ) -> None: ...
+
+    def state(self, graph: str, thread_id: str) -> RunState: ...
+
+
+class Agents(Protocol):
+    """What a pause means and what a decision sends back, per graph (the interrupt adapters,
+    the graph's settings, tracing): :class:`bot.agents.driver.EngineAgents`."""
+
+    def start(self, run: Run) -> RunState: ...
+
+    def proceed(self, run: Run) -> RunState: ...
+
+    def answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop: ...
+
+    def report(self, graph: str, state: RunState) -> str: ...
+
+    def describe(self, graph: str, pending: Pending) -> Review: ...
+
+    def payload_of(self, pending: Pending) -> dict[str, Any]: ...
+
+    def permits(self, review: Review | None, decision: Decision) -> bool: ...
+
+
+# people -------------------------------------------------------------------------------------
+PostOutcome = Literal["posted", "retry", "refused"]
+
+
+@dataclass(frozen=True)
+class StageCall:
+    """The stage a request now waits on, for the people who sign it."""
+
+    label: str
+    stage: Stage
+    requester: str
+
+
+class Publisher(Protocol):
+    """How a run is shown to people (its cards, its thread): :class:`bot.slack.publisher.
+    SlackPublisher`. Each method renders in the edge's own words."""
+
+    def post(self, approval: Approval) -> PostOutcome: ...
+
+    def ensure(self, approval: Approval) -> PostOutcome | None: ...
+
+    def due_window(self) -> tuple[int, int]:
+        """How many cards the sweep tries at most, all channels together and per channel."""
+        ...
+
+    def refresh(self, approval: Approval) -> None: ...
+
+    def note_edit(self, run: Run, approval: Approval) -> None: ...
+
+    def report(self, run: Run, report: str) -> str: ...
+
+    def run_failed(self, run: Run, problem: str, decided: bool, attempts: int) -> str: ...
+
+    def server_away(self, run: Run, problem: str, decided: bool) -> str: ...
+
+    def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None: ...
+
+    def cancelled(self, run: Run, by: str) -> str: ...
+
+    def card_link(self, approval: Approval) -> str | None: ...
+
+    def retire_copy(self, approval: Approval, ts: str, link: str | None) -> None: ...
+
+
+class Answers(Protocol):
+    """How the person behind a click hears what came of it (an ephemeral in Slack)."""
+
+    def answer(self, outcome: Outcome, channel: str | None, user: str) -> None: ...

@@ -1,0 +1,85 @@
+"""The engine's two Slack ports (:mod:`bot.core.ports`): what a run shows in Slack
+(:class:`~bot.core.ports.Publisher`: cards through :mod:`bot.slack.card_publisher` and
+:mod:`bot.slack.card_posts`, notes in the run's thread) and what a clicker is told of their
+click (:class:`~bot.core.ports.Answers`: an ephemeral, :mod:`bot.slack.blocks.outcomes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.models import Approval, Run
+from bot.core.outcomes import Outcome
+from bot.core.ports import PostOutcome, StageCall
+from bot.slack.blocks import notices, outcomes
+from bot.slack.blocks.text import safe
+from bot.slack.card_posts import CardPosts
+from bot.slack.card_publisher import Cards
+from bot.slack.client import Slack
+
+
+@dataclass
+class SlackPublisher:
+    slack: Slack
+    cards: Cards
+    card_posts: CardPosts
+
+    # Publisher ------------------------------------------------------------------------------
+    def post(self, approval: Approval) -> PostOutcome:
+        return self.card_posts.post(approval)
+
+    def ensure(self, approval: Approval) -> PostOutcome | None:
+        return self.card_posts.ensure(approval)
+
+    def due_window(self) -> tuple[int, int]:
+        return self.card_posts.limit, self.card_posts.per_channel
+
+    def refresh(self, approval: Approval) -> None:
+        self.cards.refresh(approval)
+
+    def note_edit(self, run: Run, approval: Approval) -> None:
+        self.cards.note_edit(run, approval)
+
+    def report(self, run: Run, report: str) -> str:
+        return self.cards.report(run, report)
+
+    def run_failed(self, run: Run, problem: str, decided: bool, attempts: int) -> str:
+        """The requester hears of the error in the run's thread, with a Retry button."""
+        detail, _ = safe(problem, 500)
+        head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
+        if decided:
+            text = (
+                f"{head}\nThe decision is recorded, but applying it failed "
+                f"{attempts} times. Retry when it's fixed."
+            )
+        else:
+            text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."
+        return self.cards.say(run, text, notices.retry_blocks(text, run.thread_id))
+
+    def server_away(self, run: Run, problem: str, decided: bool) -> str:
+        return self.cards.say(run, notices.server_away(run.requester, problem, decided))
+
+    def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
+        """The next stage's people hear of it in the card's thread (mentioned, so notified)."""
+        if approval.ts is None:
+            return
+        note = f"{outcomes.next_stage(call)} Please decide on the card above."
+        if edited_by is not None:
+            note = f"<@{edited_by}> edited this request, so it goes back a stage. " + note
+        self.slack.reply(approval.channel, approval.thread_ts or approval.ts, note)
+
+    def cancelled(self, run: Run, by: str) -> str:
+        short = f"`{run.thread_id[:8]}`"
+        return self.cards.say(run, f"Run {short} was cancelled by <@{by}>. Nothing more will run.")
+
+    def card_link(self, approval: Approval) -> str | None:
+        return self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
+
+    def retire_copy(self, approval: Approval, ts: str, link: str | None) -> None:
+        self.slack.retire_copy(approval.channel, ts, link)
+
+    # Answers --------------------------------------------------------------------------------
+    def answer(self, outcome: Outcome, channel: str | None, user: str) -> None:
+        """An ephemeral to the person who clicked, unless there is nothing to say."""
+        text = outcomes.sentence(outcome)
+        if text is not None:
+            self.slack.tell(outcomes.where(outcome, channel, user), user, text)
