@@ -246,7 +246,7 @@ def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = 
         # A static breakpoint (``interrupt_before``): the run stopped before the next node. (An
         # idle thread with work left is a run cut short: ``stuck``, and the engine continues it.)
         checkpoint = (snapshot.get("checkpoint") or {}).get("checkpoint_id", "")
-        paused = Pending(f"bp:{checkpoint}", None, following[0], None, "before", values)  # type: ignore[arg-type]
+        paused = Pending(f"bp:{checkpoint}", None, following[0], None, "before", values)
     return RunState(
         started=started,
         finished=started and not following and not tasks,

@@ -21,5 +21,5 @@ def backoff(
 ) -> float:
     """The wait after failed try number ``attempt`` (1 = the first): in [ceiling/2, ceiling],
     where the ceiling doubles with each try up to ``cap``."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     return ceiling / 2 + rand() * ceiling / 2

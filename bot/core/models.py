@@ -196,7 +196,8 @@ class Waiting:
 
     @property
     def payload(self) -> dict[str, Any]:
-        return json.loads(self.payload_json)
+        value: dict[str, Any] = json.loads(self.payload_json)
+        return value
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Waiting:

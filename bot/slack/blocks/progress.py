@@ -38,8 +38,8 @@ def lines(approval: Approval, sign_off: SignOff, votes: list[Vote]) -> tuple[str
         return tuple(out)
     count = tally(votes, index)
     if stage.quorum > 1 or sign_off.total > 1:
-        signed = f": {people(count.approvals)}" if count.approvals else ""
-        out.append(f"{len(count.approvals)} of {stage.quorum} approvals{signed}")
+        names = f": {people(count.approvals)}" if count.approvals else ""
+        out.append(f"{len(count.approvals)} of {stage.quorum} approvals{names}")
     if stage.rejections > 1 and count.rejections:
         out.append(f"{len(count.rejections)} of {stage.rejections} rejections needed to reject")
     edits = [v for v in votes if v.vote == "edit" and not v.void]
