@@ -45,7 +45,7 @@ from bot.core.ports import (
 from bot.core.review import Stop
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
-from bot.core.timeline import Policies, plan
+from bot.core.timeline import PlannedJob, Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
 from bot.store.db.base import Database
@@ -238,7 +238,7 @@ class Engine:
             return outcomes.DecidedMeanwhile(latest)
         if ballot.outcome != "duplicate":
             self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
-            self.publisher.refresh(latest)
+            self._redraw(latest)
         receipt = self.signing.receipt(latest, ballot)
         if ballot.outcome in ("advanced", "returned") and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
@@ -246,6 +246,27 @@ class Engine:
             edited_by = decision.by if ballot.outcome == "returned" else None
             self.publisher.next_stage(latest, call, edited_by)
         return receipt
+
+    def _redraw(self, approval: Approval) -> None:
+        """Show the votes so far on the card. One still being posted (a vote through the API
+        can come that early: it names no card) has no ts yet; it is posted under the run's
+        lock, so it is redrawn in the background once that lock is free."""
+        if approval.ts is None:
+            self.worker.submit(self._redraw_posted, approval.id)
+        else:
+            self.publisher.refresh(approval)
+
+    def _redraw_posted(self, approval_id: str) -> None:
+        approval = self.store.get_approval(approval_id)
+        if approval is None:
+            return
+        try:
+            with self.db.key_lock(approval.thread_id):
+                latest = self.store.get_approval(approval_id) or approval
+        except LockBusy:  # a long step holds the run: the scheduler redraws it later
+            self.store.add_job(approval_id, PlannedJob("refresh", self.store.clock()))
+            return
+        self.publisher.refresh(latest)
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
