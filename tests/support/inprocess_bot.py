@@ -1,0 +1,96 @@
+"""The real bot's HTTP app (signature check, Bolt, listeners, engine) served in this process.
+
+:class:`InProcessBot` talks as :class:`~tests.support.botproc.BotProcess` does (signed
+``/agent`` commands, clicks sent from the card's own message, modal submissions) but builds the
+bot with ``build_deps`` / ``build_app`` / ``create_asgi`` in the test's process and reaches it
+through Starlette's test client: no interpreter to start, no port, no uvicorn. Background work
+runs inline (``InlineWorker``) in the thread Bolt gives each listener, and the scheduler only
+ticks when the test calls :meth:`tick` after moving the :class:`~tests.support.inprocess.Clock`,
+so reminders, escalations and expiry need no waiting.
+
+What it cannot show (crashes, signals, Socket Mode, uvicorn's own behaviour, start-up errors,
+several processes sharing a database) stays in ``tests/scenarios`` on the real process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.config import load_settings
+from bot.http.asgi import create_asgi
+from bot.runtime.worker import InlineWorker
+from bot.slack.app import build_app
+from bot.wiring import Deps, build_deps
+from tests.support.botproc import BotProcess
+from tests.support.inprocess import Clock
+
+
+class InProcessBot(BotProcess):
+    def __init__(self, env: dict[str, str], log_path: Path, slack: Any, clock: Clock) -> None:
+        super().__init__(env, log_path, slack)
+        self.http.close()  # the parent's client for a real port; this bot has none
+        self.clock = clock
+        self.deps: Deps | None = None
+
+    def start(self, wait: bool = True) -> InProcessBot:
+        settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
+        self.deps = build_deps(settings, clock=self.clock, worker=InlineWorker())
+        app = build_app(self.deps)
+        secret = settings.slack_signing_secret or ""
+        deps = self.deps
+        asgi = create_asgi(app, secret, deps.health, deps.metrics, deps.routes, deps.acks)
+        self.http = TestClient(asgi, base_url=self.url)
+        return self
+
+    def tick(self, advance: float = 0.0) -> int:
+        """Move the clock by ``advance`` seconds, then run one scheduler tick, as the bot's
+        interval job would."""
+        assert self.deps is not None, "start() the bot first"
+        self.clock.advance(advance)
+        return self.deps.scheduler.tick()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        return None
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        raise NotImplementedError("an in-process bot is ready once started")
+
+    def log(self) -> str:
+        return ""
+
+    def kill(self) -> None:
+        raise NotImplementedError("crashes need the real process: tests/scenarios")
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.deps is not None:
+            self.deps.close()
+            self.deps = None
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def bot_in_process(
+    bot_env: dict[str, str], tmp_path: Path, fake_slack: Any, clock: Clock
+) -> Iterator[Callable[..., InProcessBot]]:
+    """``bot_in_process(**env)``: like ``start_bot``, with the bot in this process."""
+    started: list[InProcessBot] = []
+
+    def start(**overrides: str) -> InProcessBot:
+        env = {**bot_env, **overrides}
+        bot = InProcessBot(env, tmp_path / f"bot{len(started)}.log", fake_slack, clock)
+        started.append(bot)
+        return bot.start()
+
+    yield start
+    for bot in started:
+        bot.stop()
