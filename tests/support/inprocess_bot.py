@@ -4,9 +4,9 @@
 ``/agent`` commands, clicks sent from the card's own message, modal submissions) but builds the
 bot with ``build_deps`` / ``build_app`` / ``create_asgi`` in the test's process and reaches it
 through Starlette's test client: no interpreter to start, no port, no uvicorn. Background work
-runs inline (``InlineWorker``) in the thread Bolt gives each listener, and the scheduler only
-ticks when the test calls :meth:`tick` after moving the :class:`~tests.support.inprocess.Clock`,
-so reminders, escalations and expiry need no waiting.
+runs on the bot's own worker pool after the ack, as in production; the scheduler only ticks
+when the test calls :meth:`tick` after moving the :class:`~tests.support.inprocess.Clock`, so
+reminders, escalations and expiry need no waiting.
 
 What it cannot show (crashes, signals, Socket Mode, uvicorn's own behaviour, start-up errors,
 several processes sharing a database) stays in ``tests/scenarios`` on the real process.
@@ -14,6 +14,7 @@ several processes sharing a database) stays in ``tests/scenarios`` on the real p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from starlette.testclient import TestClient
 
 from bot.config import load_settings
 from bot.http.asgi import create_asgi
-from bot.runtime.worker import InlineWorker
 from bot.slack.app import build_app
 from bot.wiring import Deps, build_deps
 from tests.support.botproc import BotProcess
@@ -38,8 +38,10 @@ class InProcessBot(BotProcess):
         self.deps: Deps | None = None
 
     def start(self, wait: bool = True) -> InProcessBot:
+        _forget_graph_modules(self.env.get("LANGGRAPH_CONFIG"))
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
-        self.deps = build_deps(settings, clock=self.clock, worker=InlineWorker())
+        # The bot's own worker pool: work still starts after the ack, as in production.
+        self.deps = build_deps(settings, clock=self.clock)
         app = build_app(self.deps)
         secret = settings.slack_signing_secret or ""
         deps = self.deps
@@ -69,8 +71,22 @@ class InProcessBot(BotProcess):
     def stop(self) -> None:
         self.http.close()
         if self.deps is not None:
+            self.deps.worker.drain(10)  # nothing left running against a closed database
             self.deps.close()
             self.deps = None
+
+
+def _forget_graph_modules(config: str | None) -> None:
+    """Graph files build their model when imported, from the environment of the moment: a
+    fresh process imports them afresh, so this one must too, or a graph would keep talking to
+    an earlier test's fake model."""
+    if not config:
+        return
+    folder = Path(config).resolve().parent
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(folder):
+            del sys.modules[name]
 
 
 @pytest.fixture
@@ -80,13 +96,21 @@ def clock() -> Clock:
 
 @pytest.fixture
 def bot_in_process(
-    bot_env: dict[str, str], tmp_path: Path, fake_slack: Any, clock: Clock
+    bot_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: Any,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., InProcessBot]]:
-    """``bot_in_process(**env)``: like ``start_bot``, with the bot in this process."""
+    """``bot_in_process(**env)``: like ``start_bot``, with the bot in this process. The
+    environment is the process's too while the test runs, as graphs (tests/byo) read their
+    model's settings from it."""
     started: list[InProcessBot] = []
 
     def start(**overrides: str) -> InProcessBot:
         env = {**bot_env, **overrides}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
         bot = InProcessBot(env, tmp_path / f"bot{len(started)}.log", fake_slack, clock)
         started.append(bot)
         return bot.start()
