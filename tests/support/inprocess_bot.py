@@ -15,7 +15,9 @@ several processes sharing a database) stays in ``tests/scenarios`` on the real p
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,28 @@ class InProcessBot(BotProcess):
         assert self.deps is not None, "start() the bot first"
         self.clock.advance(advance)
         return self.deps.scheduler.tick()
+
+    def settle(self, timeout: float = 20) -> None:
+        """Wait until the worker pool has nothing queued or running."""
+        assert self.deps is not None, "start() the bot first"
+        worker = self.deps.worker
+        deadline = time.monotonic() + timeout
+        while busy := set(getattr(worker, "_open", ())):
+            assert time.monotonic() < deadline, f"{len(busy)} task(s) still running"
+            wait(busy, timeout=max(0.0, deadline - time.monotonic()))
+
+    def tick_until(
+        self, ready: Callable[[], bool], what: str, advance: float, timeout: float = 30
+    ) -> None:
+        """Tick (moving the clock ``advance`` seconds each time, the work a tick started
+        finished) until ``ready`` holds: the sweeps a running bot would make, without the wait
+        between them."""
+        deadline = time.monotonic() + timeout
+        self.settle()
+        while not ready():
+            assert time.monotonic() < deadline, f"the bot did not {what} within {timeout}s"
+            self.tick(advance)
+            self.settle()
 
     def wait_ready(self, timeout: float = 30) -> None:
         return None
