@@ -14,7 +14,7 @@ import pytest
 from bot.core.engine import CHANGED
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
-from tests.scenarios.test_bring_your_own_batch import pick, propose
+from tests.inprocess.test_bring_your_own_batch import pick, propose
 from tests.support.byo import ran, report
 from tests.support.cards import current, has_buttons, wait_card, wait_cards
 from tests.support.cards import shown as _shown

@@ -23,7 +23,7 @@ from bot.slack.blocks import card as ids
 from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from tests.fakes.trickle import TrickleServer
-from tests.scenarios.test_action_graph import propose
+from tests.inprocess.test_action_graph import propose
 from tests.support.cards import blocks_text, wait_cards
 
 REQ = "U0REQ"
