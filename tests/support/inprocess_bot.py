@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import wait
+from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class InProcessBot(BotProcess):
         self.http.close()  # the parent's client for a real port; this bot has none
         self.clock = clock
         self.deps: Deps | None = None
+        self._listeners: set[Future[Any]] = set()
 
     def start(self, wait: bool = True) -> InProcessBot:
         _forget_graph_modules(self.env.get("LANGGRAPH_CONFIG"))
@@ -45,6 +46,10 @@ class InProcessBot(BotProcess):
         # The bot's own worker pool: work still starts after the ack, as in production.
         self.deps = build_deps(settings, clock=self.clock)
         app = build_app(self.deps)
+        # Bolt runs each listener on its executor after the ack: keep its futures, so that
+        # settle() knows when a click's listener (and what it handed the worker) has finished.
+        runner = app.listener_runner
+        runner.listener_executor = _Tracked(runner.listener_executor, self._listeners)
         secret = settings.slack_signing_secret or ""
         deps = self.deps
         asgi = create_asgi(app, secret, deps.health, deps.metrics, deps.routes, deps.acks)
@@ -59,11 +64,12 @@ class InProcessBot(BotProcess):
         return self.deps.scheduler.tick()
 
     def settle(self, timeout: float = 20) -> None:
-        """Wait until the worker pool has nothing queued or running."""
+        """Wait until no listener runs and the worker pool has nothing queued or running:
+        whatever the requests so far set off has happened."""
         assert self.deps is not None, "start() the bot first"
         worker = self.deps.worker
         deadline = time.monotonic() + timeout
-        while busy := set(getattr(worker, "_open", ())):
+        while busy := {f for f in self._listeners if not f.done()} | set(worker._open):
             assert time.monotonic() < deadline, f"{len(busy)} task(s) still running"
             wait(busy, timeout=max(0.0, deadline - time.monotonic()))
 
@@ -98,6 +104,22 @@ class InProcessBot(BotProcess):
             self.deps.worker.drain(10)  # nothing left running against a closed database
             self.deps.close()
             self.deps = None
+
+
+class _Tracked(Executor):
+    """An executor that remembers the futures it hands out (the bot's own does the work)."""
+
+    def __init__(self, inner: Executor, futures: set[Future[Any]]) -> None:
+        self.inner = inner
+        self.futures = futures
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = self.inner.submit(fn, *args, **kwargs)
+        self.futures.add(future)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _forget_graph_modules(config: str | None) -> None:
