@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 
 from bot.config import load_settings
 from bot.http.asgi import create_asgi
+from bot.runtime.refresher import Refresher
 from bot.slack.app import build_app
 from bot.wiring import Deps, build_deps
 from tests.support.botproc import BotProcess
@@ -39,6 +40,7 @@ class InProcessBot(BotProcess):
         self.clock = clock
         self.deps: Deps | None = None
         self._listeners: set[Future[Any]] = set()
+        self._refreshers: list[Refresher] = []
 
     def start(self, wait: bool = True) -> InProcessBot:
         _forget_graph_modules(self.env.get("LANGGRAPH_CONFIG"))
@@ -54,6 +56,11 @@ class InProcessBot(BotProcess):
         deps = self.deps
         asgi = create_asgi(app, secret, deps.health, deps.metrics, deps.routes, deps.acks)
         self.http = TestClient(asgi, base_url=self.url)
+        every = deps.health.refresh_every  # /healthz and /metrics read what these leave
+        self._refreshers = [
+            Refresher([deps.health.refresh], every, "health").start(),
+            Refresher([deps.metrics.refresh], every, "metrics").start(),
+        ]
         return self
 
     def tick(self, advance: float = 0.0) -> int:
@@ -99,6 +106,8 @@ class InProcessBot(BotProcess):
         raise NotImplementedError("crashes need the real process: tests/scenarios")
 
     def stop(self) -> None:
+        for refresher in self._refreshers:
+            refresher.stop()
         self.http.close()
         if self.deps is not None:
             self.deps.worker.drain(10)  # nothing left running against a closed database
