@@ -144,9 +144,27 @@ def _forget_graph_modules(config: str | None) -> None:
             del sys.modules[name]
 
 
+class RunningClock(Clock):
+    """Real time, moved on by :meth:`advance`: what happens one after another in a test keeps
+    its order (votes, revision rounds), and a deadline passes without waiting for it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    @property  # type: ignore[override]
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return RunningClock()
 
 
 @pytest.fixture
