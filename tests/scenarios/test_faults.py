@@ -26,6 +26,7 @@ from tests.support.faults import (
     effects_with_status,
     leftovers,
     private_postgres,
+    wait_quiet,
     wait_until,
 )
 
@@ -168,7 +169,7 @@ def test_sigterm_during_a_storm_of_approvals_applies_every_acked_click_once(
         f"after restart: acked clicks applied within {applied_after:.1f}s, "
         f"nothing left half done within {time.monotonic() - restarted:.1f}s"
     )
-    time.sleep(2)  # a second post of anything would show up by now
+    wait_quiet(database_url)  # nothing under way: a second post of anything would show by now
 
     # Effects cut off by the exit stay "started" and are never retried (effects.py): a draft
     # post among them is reported as of unknown outcome; Slack may or may not have done it.
@@ -271,7 +272,7 @@ def test_slack_failing_for_a_while_posts_everything_once_and_cards_end_right(
 
     wait_until(settled, "every card decided, draft posted, thread told", 60, bot.log)
     recovered = time.monotonic() - started
-    time.sleep(2)  # a second post of anything would show up by now
+    wait_quiet(database_url)  # nothing under way: a second post of anything would show by now
 
     assert refused == []
     assert card_posts(fake_slack) == {c.approval_id: 1 for c in cards}
