@@ -15,7 +15,7 @@ import pytest
 from bot.slack.blocks import card as ids
 from bot.store.db import open_database
 from tests.support.cards import blocks_text, has_buttons, wait_cards, wait_shown
-from tests.support.faults import cards_recorded
+from tests.support.faults import cards_recorded, more_ticks
 
 FAST = {
     "REMIND_AFTER": "2s",
@@ -25,20 +25,6 @@ FAST = {
     "EXPIRE_AFTER": "5s",
     "SCHEDULER_TICK": "1",
 }
-
-
-def _last_tick(bot) -> float:
-    """When the bot's scheduler last ticked, as its /metrics says."""
-    for line in bot.http.get("/metrics").text.splitlines():
-        if line.startswith("scheduler_last_tick_timestamp_seconds "):
-            return float(line.split()[-1])
-    return 0.0
-
-
-def _more_ticks(bots, count: int = 2) -> None:
-    """Until each bot's scheduler has ticked ``count`` more times (one a second here)."""
-    since = {bot: _last_tick(bot) for bot in bots}
-    _wait_until(lambda: all(_last_tick(b) >= since[b] + count for b in bots))
 
 
 def _wait_until(predicate, timeout=30.0):
@@ -64,7 +50,7 @@ def test_two_processes_remind_escalate_and_expire_once(start_bot, fake_slack):
         )
 
     _wait_until(all_expired)
-    _more_ticks([first, second])  # a few more ticks on both processes: nothing may happen twice
+    more_ticks([first, second])  # a few more ticks on both processes: nothing may happen twice
     escalations = [
         c for c in fake_slack.calls("chat.postMessage") if c.ok and c.params["channel"] == "C0ESC"
     ]

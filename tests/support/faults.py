@@ -186,6 +186,23 @@ def wait_quiet(database_url: str, timeout: float = 30) -> None:
         db.close()
 
 
+def last_tick(bot) -> float:
+    """When the bot's scheduler last ticked, as its /metrics says."""
+    for line in bot.http.get("/metrics").text.splitlines():
+        if line.startswith("scheduler_last_tick_timestamp_seconds "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def more_ticks(bots, count: int = 2, timeout: float = 30) -> None:
+    """Until each bot's scheduler has ticked about ``count`` more times (SCHEDULER_TICK=1)."""
+    since = {bot: last_tick(bot) for bot in bots}
+    deadline = time.monotonic() + timeout
+    while not all(last_tick(b) >= since[b] + count for b in bots):
+        assert time.monotonic() < deadline, f"the scheduler did not tick {count} more times"
+        time.sleep(0.1)
+
+
 def effects_with_status(database_url: str, status: str) -> list[dict]:
     db = open_database(database_url)
     try:
