@@ -41,9 +41,11 @@ class InProcessBot(BotProcess):
         self.deps: Deps | None = None
         self._listeners: set[Future[Any]] = set()
         self._refreshers: list[Refresher] = []
+        self._sys_path: list[str] | None = None
 
     def start(self, wait: bool = True) -> InProcessBot:
         _forget_graph_modules(self.env.get("LANGGRAPH_CONFIG"))
+        self._sys_path = list(sys.path)  # the registry may add a graph folder to it
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
         # The bot's own worker pool: work still starts after the ack, as in production.
         self.deps = build_deps(settings, clock=self.clock)
@@ -113,6 +115,10 @@ class InProcessBot(BotProcess):
             self.deps.worker.drain(10)  # nothing left running against a closed database
             self.deps.close()
             self.deps = None
+        # Leave no graph module (built against this test's fakes) for a later test to find.
+        _forget_graph_modules(self.env.get("LANGGRAPH_CONFIG"))
+        if self._sys_path is not None:
+            sys.path[:] = self._sys_path
 
 
 class _Tracked(Executor):
