@@ -16,6 +16,7 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.faults import wait_quiet
 
 REQUESTER = "U0REQ"
 FORM = "application/x-www-form-urlencoded"
@@ -75,7 +76,9 @@ def forgeries(body: bytes) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_requests_slack_did_not_sign_get_401_and_change_nothing(bot, fake_slack, fake_openai):
+def test_requests_slack_did_not_sign_get_401_and_change_nothing(
+    bot, fake_slack, fake_openai, database_url
+):
     bot.command("Announce the office move")
     card = wait_card(fake_slack)
     fake_openai.wait_for_requests(1)
@@ -97,7 +100,7 @@ def test_requests_slack_did_not_sign_get_401_and_change_nothing(bot, fake_slack,
     }
     assert answers == dict.fromkeys(answers, 401)
 
-    time.sleep(1)  # had any of them got through, its effects would show by now
+    wait_quiet(database_url)  # had any of them got through, its effects would show by now
     assert visible_effects(fake_slack) == before
     assert len(fake_openai.requests) == 1
     assert has_buttons(current(fake_slack, card))
@@ -271,7 +274,7 @@ def test_malformed_requests_get_a_4xx_or_a_polite_answer_and_the_bot_keeps_servi
 # ------------------------------------------------------------------ usage
 
 
-def test_agent_without_a_request_answers_usage(bot, fake_slack, fake_openai):
+def test_agent_without_a_request_answers_usage(bot, fake_slack, fake_openai, database_url):
     for text in ("", "help", "  HELP  ", "[draft]", "[draft]   "):
         response = bot.command(text)
         assert response.status_code == 200
@@ -281,15 +284,15 @@ def test_agent_without_a_request_answers_usage(bot, fake_slack, fake_openai):
         # Every registered graph, with the first line of its docstring.
         assert "• `draft` (default): Draft a Slack message;" in ack["text"]
         assert "• `action`: Plan one action" in ack["text"]
-    time.sleep(0.5)
+    wait_quiet(database_url)  # nothing under way: had anything started, it would show
     assert not fake_openai.requests and not fake_slack.calls("chat.postMessage")
 
 
-def test_an_unknown_graph_is_named_and_nothing_runs(bot, fake_slack, fake_openai):
+def test_an_unknown_graph_is_named_and_nothing_runs(bot, fake_slack, fake_openai, database_url):
     response = bot.command("[nosuchgraph] x")
     assert response.status_code == 200
     text = response.json()["text"]
     assert text.startswith("There is no graph called `nosuchgraph`.")
     assert USAGE in text and "• `draft` (default)" in text and "• `action`" in text
-    time.sleep(0.5)
+    wait_quiet(database_url)  # nothing under way: had anything started, it would show
     assert not fake_openai.requests and not fake_slack.calls("chat.postMessage")

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from bot.core.ledger import UNKNOWN
 from bot.slack.blocks import card as ids
 from tests.support.cards import approval_id_of, has_buttons
+from tests.support.faults import wait_quiet
 
 ROUNDS, RUNS_PER_ROUND = 10, 20
 REQ = "U0REQ"
@@ -139,7 +140,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_click(
         if pending[0]["n"] == 0 and unfinished[0]["n"] == 0 and len(clicker.acked) >= len(requests):
             break
         time.sleep(0.5)
-    time.sleep(3)  # a duplicate effect would show up by now
+    wait_quiet(database_url)  # nothing under way: a duplicate effect would show up by now
     clicker.pool.shutdown(wait=True)
 
     runs = rows(database_url, "SELECT * FROM runs")

@@ -25,7 +25,9 @@ from tests.support.faults import (
     cards_recorded,
     effects_with_status,
     leftovers,
+    more_ticks,
     private_postgres,
+    wait_quiet,
     wait_until,
 )
 
@@ -168,7 +170,7 @@ def test_sigterm_during_a_storm_of_approvals_applies_every_acked_click_once(
         f"after restart: acked clicks applied within {applied_after:.1f}s, "
         f"nothing left half done within {time.monotonic() - restarted:.1f}s"
     )
-    time.sleep(2)  # a second post of anything would show up by now
+    wait_quiet(database_url)  # nothing under way: a second post of anything would show by now
 
     # Effects cut off by the exit stay "started" and are never retried (effects.py): a draft
     # post among them is reported as of unknown outcome; Slack may or may not have done it.
@@ -271,7 +273,7 @@ def test_slack_failing_for_a_while_posts_everything_once_and_cards_end_right(
 
     wait_until(settled, "every card decided, draft posted, thread told", 60, bot.log)
     recovered = time.monotonic() - started
-    time.sleep(2)  # a second post of anything would show up by now
+    wait_quiet(database_url)  # nothing under way: a second post of anything would show by now
 
     assert refused == []
     assert card_posts(fake_slack) == {c.approval_id: 1 for c in cards}
@@ -395,7 +397,7 @@ def test_postgres_restart_while_running_answers_clicks_clearly_and_recovers(
         timeout=30,
         log=bot.log,
     )
-    time.sleep(2)
+    wait_quiet(url)  # nothing under way: a second post of anything would show by now
     assert_all_done(fake_slack, cards, requests)
     assert bot.proc.poll() is None and bot.proc.pid == pid  # recovered without a restart
     assert bot.http.get("/healthz").status_code == 200
@@ -438,7 +440,9 @@ def test_postgres_outage_answers_submissions_and_commands_at_once_and_applies_no
     assert reject_took < 3.0 and start_took < 3.0
     assert rejected.status_code == 200 and "Not recorded" in rejected.text
     assert started.status_code == 200 and started.text
-    time.sleep(5)
+    # The database is back: a few sweeps later, with nothing under way, nothing happened late.
+    more_ticks([bot], 3)
+    wait_quiet(url)
     assert has_buttons(current(fake_slack, card))
     assert card_posts(fake_slack) == {card.approval_id: 1}
 

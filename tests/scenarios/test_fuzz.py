@@ -34,6 +34,7 @@ from bot.slack.blocks import modals, notices
 from tests.support import slack_requests as sr
 from tests.support.botproc import ROOT
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_cards
+from tests.support.faults import wait_quiet
 
 BOSS, REQUESTER, STRANGER = "U0BOSS", "U0REQ", "U0STRANGER"
 FORM = "application/x-www-form-urlencoded"
@@ -504,7 +505,7 @@ def fuzz(
 
 
 def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
-    start_bot, fake_slack, fake_openai, tmp_path
+    start_bot, fake_slack, fake_openai, tmp_path, database_url
 ):
     started = time.monotonic()
     bot = start_bot(APPROVERS=BOSS)
@@ -528,7 +529,7 @@ def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
     fuzzed = time.monotonic() - started
 
     # The bot still serves.
-    time.sleep(2)  # background work (refusals, fuzzed runs) settles
+    wait_quiet(database_url)  # background work (refusals, fuzzed runs) has finished
     assert bot.proc.poll() is None, bot.log()
     assert bot.http.get("/healthz").status_code == 200
     response = bot.command("Tell the team the coffee machine is fixed", REQUESTER)

@@ -1,6 +1,8 @@
 """The scheduler across real bot processes: several workers, and a restart after an outage.
 
-These use real (short) durations; the ordering and retry details are covered with a
+These use real (short) durations, and wait on what the bots show (cards, their scheduler's
+last tick) rather than for a fixed time; a deadline that must pass while a bot is down is moved
+into the past in the database. The ordering and retry details are covered with a
 controlled clock in tests/test_scheduler.py.
 """
 
@@ -11,7 +13,9 @@ import time
 import pytest
 
 from bot.slack.blocks import card as ids
+from bot.store.db import open_database
 from tests.support.cards import blocks_text, has_buttons, wait_cards, wait_shown
+from tests.support.faults import cards_recorded, more_ticks
 
 FAST = {
     "REMIND_AFTER": "2s",
@@ -46,7 +50,7 @@ def test_two_processes_remind_escalate_and_expire_once(start_bot, fake_slack):
         )
 
     _wait_until(all_expired)
-    time.sleep(3)  # a few more ticks on both processes: nothing may happen twice
+    more_ticks([first, second])  # a few more ticks on both processes: nothing may happen twice
     escalations = [
         c for c in fake_slack.calls("chat.postMessage") if c.ok and c.params["channel"] == "C0ESC"
     ]
@@ -70,13 +74,21 @@ def test_two_processes_remind_escalate_and_expire_once(start_bot, fake_slack):
     assert posted == []
 
 
-def test_overdue_expiry_wins_over_a_late_click_after_restart(start_bot, fake_slack):
+def test_overdue_expiry_wins_over_a_late_click_after_restart(start_bot, fake_slack, database_url):
     bot = start_bot(EXPIRE_AFTER="3s", REMIND_AFTER="off", SCHEDULER_TICK="30")
     bot.command("Reboot the VPN concentrator", user="U0REQ")
     card = wait_cards(fake_slack, 1)[0]
-    time.sleep(0.5)
+    cards_recorded(database_url, [card.approval_id])
     bot.kill()
-    time.sleep(3.5)  # the deadline passes while the bot is down
+    # The deadline passes while the bot is down: moved into the past rather than waited for.
+    db = open_database(database_url)
+    try:
+        db.execute(
+            "UPDATE jobs SET due_at = %(due)s WHERE approval_id = %(id)s AND kind = 'expire'",
+            {"due": time.time() - 1, "id": card.approval_id},
+        )
+    finally:
+        db.close()
 
     again = start_bot(EXPIRE_AFTER="3s", REMIND_AFTER="off", SCHEDULER_TICK="30")
     again.click(ids.APPROVE, card.approval_id, "U0REQ")

@@ -23,8 +23,9 @@ from bot.slack.blocks import card as ids
 from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from tests.fakes.trickle import TrickleServer
-from tests.scenarios.test_action_graph import propose
+from tests.inprocess.test_action_graph import propose
 from tests.support.cards import blocks_text, wait_cards
+from tests.support.faults import more_ticks
 
 REQ = "U0REQ"
 STUCK = 10
@@ -130,7 +131,7 @@ def test_ten_effects_stuck_on_a_trickling_server_stop_nothing_else(
         return "check_url: Outcome unknown (no answer within 4 s)" in call.params["text"]
 
     reports = fake_slack.wait_for("chat.postMessage", unknown, count=STUCK, timeout=40)
-    time.sleep(2 * TICK)  # sweeps after the last report would show any second one
+    more_ticks([bot])  # sweeps after the last report would show any second one
     reports = [c for c in fake_slack.calls("chat.postMessage") if c.ok and unknown(c)]
     assert len(reports) == STUCK
     hits = trickle.hits()

@@ -11,6 +11,7 @@ import pytest
 from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.faults import wait_quiet
 
 REQ = "U0REQ"
 
@@ -75,10 +76,10 @@ def test_approval_loop_over_the_websocket(socket_bot, fake_slack):
     assert 'approval_decisions_total{outcome="approved"} 1.0' in metrics
 
 
-def test_unknown_graph_is_answered_in_the_ack(socket_bot, fake_slack):
+def test_unknown_graph_is_answered_in_the_ack(socket_bot, fake_slack, database_url):
     ack = fake_slack.send_envelope("slash_commands", sr.command_payload("[nope] do it", REQ))
     assert ack["payload"]["text"].startswith("There is no graph called `nope`.")
-    time.sleep(0.5)
+    wait_quiet(database_url)  # nothing under way: had a run started, it would show
     assert fake_slack.calls("chat.postMessage") == []
 
 

@@ -29,7 +29,7 @@ import pytest
 
 MARK = "alone"
 _DIR_KEY = "approvals_lock_dir"
-_HEAVY_FIXTURES = {"start_bot", "postgres_server", "database_url", "postgres_url"}
+_HEAVY_FIXTURES = {"start_bot", "bot_in_process", "postgres_server", "database_url", "postgres_url"}
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -163,6 +163,46 @@ def leftovers(database_url: str) -> dict[str, list[dict]]:
     return {name: rows for name, rows in found.items() if rows}
 
 
+IN_PROGRESS = {
+    "open inbox rows": "SELECT count(*) AS n FROM inbox WHERE done_at IS NULL",
+    "claimed but unapplied decisions": (
+        "SELECT count(*) AS n FROM approvals WHERE status <> 'pending' AND applied_at IS NULL"
+    ),
+    "runs under way": "SELECT count(*) AS n FROM runs WHERE status = 'running'",
+}
+
+
+def wait_quiet(database_url: str, timeout: float = 30) -> None:
+    """Until the database shows no work under way (no click waiting in the inbox, no claimed
+    decision unapplied, no run running): what the bot was doing has finished, so a second
+    (wrong) outcome would have shown by then. Runs may end in any state (failed, waiting)."""
+    db = open_database(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while busy := {k: n for k, sql in IN_PROGRESS.items() if (n := db.fetch_one(sql)["n"])}:
+            assert time.monotonic() < deadline, f"still under way after {timeout}s: {busy}"
+            time.sleep(0.05)
+    finally:
+        db.close()
+
+
+def last_tick(bot) -> float:
+    """When the bot's scheduler last ticked, as its /metrics says."""
+    for line in bot.http.get("/metrics").text.splitlines():
+        if line.startswith("scheduler_last_tick_timestamp_seconds "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def more_ticks(bots, count: int = 2, timeout: float = 30) -> None:
+    """Until each bot's scheduler has ticked about ``count`` more times (SCHEDULER_TICK=1)."""
+    since = {bot: last_tick(bot) for bot in bots}
+    deadline = time.monotonic() + timeout
+    while not all(last_tick(b) >= since[b] + count for b in bots):
+        assert time.monotonic() < deadline, f"the scheduler did not tick {count} more times"
+        time.sleep(0.1)
+
+
 def effects_with_status(database_url: str, status: str) -> list[dict]:
     db = open_database(database_url)
     try:

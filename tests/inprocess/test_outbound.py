@@ -17,7 +17,7 @@ from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from graphs.outbound import REFUSED
 from tests.fakes.webhook import FakeWebhook
-from tests.scenarios.test_action_graph import propose, thread_report
+from tests.inprocess.test_action_graph import propose, thread_report
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.faults import leftovers, wait_until
 
@@ -41,9 +41,9 @@ def risk_of(card) -> str:
 
 
 def test_check_url_of_an_internal_service_asks_a_person_and_is_refused_even_then(
-    start_bot, fake_slack, fake_webhook
+    bot_in_process, fake_slack, fake_webhook
 ):
-    bot = start_bot()  # no WEBHOOK_ALLOWLIST: nothing is reached without a person
+    bot = bot_in_process()  # no WEBHOOK_ALLOWLIST: nothing is reached without a person
     url = fake_webhook.url("/admin")
     bot.command(propose("check_url", "low", "See if the admin page answers", url=url))
 
@@ -58,9 +58,9 @@ def test_check_url_of_an_internal_service_asks_a_person_and_is_refused_even_then
 
 
 def test_call_webhook_to_an_internal_service_is_refused_after_approval(
-    start_bot, fake_slack, fake_webhook
+    bot_in_process, fake_slack, fake_webhook
 ):
-    bot = start_bot()
+    bot = bot_in_process()
     url = fake_webhook.url("/deploy")
     payload = json.dumps({"event": "deploy"})
     bot.command(propose("call_webhook", "medium", "Deploy", url=url, payload=payload))
@@ -73,11 +73,11 @@ def test_call_webhook_to_an_internal_service_is_refused_after_approval(
 
 
 def test_a_listed_origin_does_not_open_the_port_next_to_it(
-    start_bot, fake_slack, fake_webhook, other_webhook
+    bot_in_process, fake_slack, fake_webhook, other_webhook
 ):
     """``WEBHOOK_ALLOWLIST=http://127.0.0.1:<a>`` used to let ``http://127.0.0.1:<a><more>`` in
     (a string prefix); now another port on the same host is simply not on the list."""
-    bot = start_bot(WEBHOOK_ALLOWLIST=fake_webhook.base_url)
+    bot = bot_in_process(WEBHOOK_ALLOWLIST=fake_webhook.base_url)
     url = other_webhook.url("/metrics")
     bot.command(propose("check_url", "low", "Is it up?", url=url))
 
@@ -89,13 +89,13 @@ def test_a_listed_origin_does_not_open_the_port_next_to_it(
 
 
 def test_a_listed_server_that_redirects_is_reported_not_followed(
-    start_bot, fake_slack, fake_webhook, other_webhook
+    bot_in_process, fake_slack, fake_webhook, other_webhook
 ):
     """Both servers are listed, so only not following the redirect keeps the second one
     unreached (a client that follows redirects does reach it: tests/test_fakes_smtp_webhook)."""
     fake_webhook.status, fake_webhook.location = 302, other_webhook.url("/secret")
     allow = f"{fake_webhook.base_url},{other_webhook.base_url}"
-    bot = start_bot(WEBHOOK_ALLOWLIST=allow)
+    bot = bot_in_process(WEBHOOK_ALLOWLIST=allow)
     url = fake_webhook.url("/health")
     bot.command(propose("check_url", "low", "Is the status page up?", url=url))
 
@@ -107,10 +107,10 @@ def test_a_listed_server_that_redirects_is_reported_not_followed(
 
 
 def test_an_approved_webhook_that_redirects_is_not_followed(
-    start_bot, fake_slack, fake_webhook, other_webhook
+    bot_in_process, fake_slack, fake_webhook, other_webhook
 ):
     fake_webhook.status, fake_webhook.location = 307, other_webhook.url("/deploy")  # keeps POST
-    bot = start_bot(WEBHOOK_ALLOWLIST=f"{fake_webhook.base_url},{other_webhook.base_url}")
+    bot = bot_in_process(WEBHOOK_ALLOWLIST=f"{fake_webhook.base_url},{other_webhook.base_url}")
     url = fake_webhook.url("/deploy")
     bot.command(propose("call_webhook", "medium", "Deploy", url=url, payload="{}"))
     card = wait_card(fake_slack)
@@ -127,12 +127,15 @@ def test_an_approved_webhook_that_redirects_is_not_followed(
 
 
 def test_an_approved_webhook_that_acts_then_answers_502_is_called_once(
-    start_bot, fake_slack, fake_webhook
+    bot_in_process, fake_slack, fake_webhook
 ):
     """Unknown means unknown: it did the work and then said 502, so a second POST would do it
-    twice. The sweep comes back every second here; the report is the only thing that follows."""
+    twice. Sweeps come back after the report (the clock moved past any retry wait); the report
+    is the only thing that follows."""
     fake_webhook.answer_next(502, acted=True)
-    bot = start_bot(WEBHOOK_ALLOWLIST=fake_webhook.base_url, RETRY_AFTER="1", SCHEDULER_TICK="1")
+    bot = bot_in_process(
+        WEBHOOK_ALLOWLIST=fake_webhook.base_url, RETRY_AFTER="1", SCHEDULER_TICK="1"
+    )
     url = fake_webhook.url("/deploy")
     bot.command(propose("call_webhook", "medium", "Deploy", url=url, payload="{}"))
     card = wait_card(fake_slack)
@@ -143,23 +146,34 @@ def test_an_approved_webhook_that_acts_then_answers_502_is_called_once(
         "call_webhook: outcome unknown: the server answered HTTP 502 Bad Gateway after "
         "receiving the call; not repeated"
     )
+    for _ in range(3):
+        bot.tick(advance=5)
+        bot.settle()
     assert len(fake_webhook.hits("POST")) == 1 and len(fake_webhook.performed()) == 1
 
 
 def test_an_approved_webhook_answering_429_is_retried_after_growing_waits_and_applied(
-    start_bot, fake_slack, fake_webhook, database_url
+    bot_in_process, fake_slack, fake_webhook, database_url
 ):
     """429 says "not processed", so the POST is tried again, each time after a longer, jittered
     wait (RETRY_AFTER=1: 0.5–1 s, then 1–2 s, then 2–4 s); sweeps that come back before the wait
     is over send nothing and use up none of the decision's 5 attempts."""
     for _ in range(3):
         fake_webhook.answer_next(429, acted=False)
-    bot = start_bot(WEBHOOK_ALLOWLIST=fake_webhook.base_url, RETRY_AFTER="1", SCHEDULER_TICK="1")
+    bot = bot_in_process(
+        WEBHOOK_ALLOWLIST=fake_webhook.base_url, RETRY_AFTER="1", SCHEDULER_TICK="1"
+    )
     url = fake_webhook.url("/deploy")
     bot.command(propose("call_webhook", "medium", "Deploy", url=url, payload="{}"))
     card = wait_card(fake_slack)
     bot.click(ids.APPROVE, card.approval_id, REQ)
 
+    def reported() -> bool:
+        return any(
+            c.params.get("thread_ts") == card.ts for c in fake_slack.calls("chat.postMessage")
+        )
+
+    bot.tick_until(reported, "report the webhook's answer", advance=0.25)  # sweeps come back early
     [report] = fake_slack.wait_for(
         "chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts, timeout=40
     )

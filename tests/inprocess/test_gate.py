@@ -5,7 +5,6 @@ edit goes back through the stages before it, and a modal decides only what it wa
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.blocks.outcomes import CHANGED
-from tests.scenarios.test_bring_your_own_batch import pick, propose
+from tests.inprocess.test_bring_your_own_batch import pick, propose
 from tests.support.byo import ran, report
 from tests.support.cards import current, has_buttons, wait_card, wait_cards
 from tests.support.cards import shown as _shown
@@ -31,13 +30,13 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def gated(start_bot, effects, tmp_path):
+def gated(bot_in_process, effects, tmp_path):
     """The bring-your-own graphs with the tests' own policy file added to theirs."""
 
     def start(policy: str, **env: str):
         path = tmp_path / "policy.yaml"
         path.write_text((BYO / "policy.yaml").read_text() + policy)
-        return start_bot(
+        return bot_in_process(
             LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
             POLICY_FILE=str(path),
             BYO_EFFECTS=str(effects),
@@ -49,13 +48,13 @@ def gated(start_bot, effects, tmp_path):
 
 
 @pytest.fixture
-def shipped(start_bot, tmp_path):
+def shipped(bot_in_process, tmp_path):
     """The shipped graphs, with the tests' policy file."""
 
     def start(policy: str, **env: str):
         path = tmp_path / "policy.yaml"
         path.write_text(policy)
-        return start_bot(POLICY_FILE=str(path), REMIND_AFTER="off", **env)
+        return bot_in_process(POLICY_FILE=str(path), REMIND_AFTER="off", **env)
 
     return start
 
@@ -100,7 +99,7 @@ def test_one_approver_reviewing_call_by_call_runs_nothing_until_a_second_signs_t
     shown = _wait_shown(fake_slack, card, f"Version 2, edited by <@{A}>")
     assert "1 of 2 approvals" in shown and "boss@example.com" in shown
     assert "1. edited  2. rejected" in shown and has_buttons(current(fake_slack, card))
-    time.sleep(0.5)  # nothing runs meanwhile
+    bot.settle()  # whatever the edit set off has finished: nothing ran
     assert ran(effects, "email") == [] and len(fake_openai.requests) == 1
 
     # Bob's click on the card as it was before the edit is refused, and nothing changes.
@@ -135,7 +134,7 @@ def test_an_answer_under_a_quorum_is_a_version_the_second_approver_signs(
         "Approve this version",
         "Answer…",
     ]
-    time.sleep(0.5)
+    bot.settle()  # whatever the clicks set off has finished
     assert ran(effects, "refund") == []
 
     bot.click(ids.APPROVE, card.approval_id, A)  # the author's own answer already counts
@@ -185,7 +184,7 @@ def test_a_batch_listing_the_harmless_call_first_still_needs_the_refund_s_people
     assert _told(fake_slack, A, 2)[1].startswith(f"Only <@{B}> or <@{C}> can decide stage 2")
     bot.click(ids.APPROVE, card.approval_id, B)
     _wait_shown(fake_slack, card, "1 of 2 approvals")
-    time.sleep(0.5)
+    bot.settle()  # whatever the clicks set off has finished
     assert ran(effects, "refund") == [] and ran(effects, "lookup") == []
 
     bot.click(ids.APPROVE, card.approval_id, C)
@@ -207,6 +206,7 @@ actions:
     bot = gated(policy, SCHEDULER_TICK="1")
     bot.command("refunds refund order A-1", user=REQ)
     card = wait_card(fake_slack)
+    bot.tick_until(lambda: "⌛" in _shown(fake_slack, card), "expire the batch", advance=1)
     shown = _wait_shown(fake_slack, card, "⌛", timeout=20)
     assert "rejected" in shown.lower()
     report(fake_slack, card)
@@ -241,7 +241,7 @@ def test_an_edit_at_the_last_stage_runs_only_once_the_earlier_stage_signed_it(sh
         lambda c: c.params.get("thread_ts") == card.ts and "goes back a stage" in c.params["text"],
     )[0]
     assert f"Stage 1 of 2: Editor is for <@{A}> or <@{B}>" in note.params["text"]
-    time.sleep(0.5)
+    bot.settle()  # whatever the clicks set off has finished
     assert not [c for c in fake_slack.calls("chat.postMessage") if "Prices" in c.params["text"]]
 
     # Alice's Edit form starts from the version the card shows, not the agent's draft.
@@ -273,7 +273,7 @@ def test_a_modal_decides_only_the_request_it_was_opened_for(shipped, fake_slack)
     # Someone else submitting the modal opened for the requester is refused too.
     other = bot.submit(modals.REJECT, opened, B, {modals.REASON_BLOCK: "no"}, False)
     assert other.json()["response_action"] == "errors"
-    time.sleep(0.5)
+    bot.settle()  # whatever the clicks set off has finished
     assert has_buttons(current(fake_slack, one)) and has_buttons(current(fake_slack, two))
 
     # The modal as opened still works for the person it was opened for.

@@ -50,15 +50,15 @@ def _start(bot, text: str, channel: str = "C0REQ") -> dict:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_without_a_token_the_api_is_off(start_bot):
-    bot = start_bot()
+def test_without_a_token_the_api_is_off(bot_in_process):
+    bot = bot_in_process()
     assert bot.http.post("/api/runs", json={}, headers=AUTH).status_code == 404
     assert bot.http.get("/api/openapi.json").status_code == 404
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_tokens_and_bodies_are_checked(start_bot, fake_slack):
-    bot = start_bot(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+def test_tokens_and_bodies_are_checked(bot_in_process, fake_slack):
+    bot = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
     body = {"request": "x", "channel": "C0REQ"}
     assert bot.http.post("/api/runs", json=body).status_code == 401
     for wrong in ("nope", TOKENS["req"] + "x", TOKENS["req"][:-1], f"{TOKENS['req']} {DESK_TOKEN}"):
@@ -100,8 +100,8 @@ def test_tokens_and_bodies_are_checked(start_bot, fake_slack):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fake_slack):
-    bot = start_bot(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+def test_start_read_and_decide_over_the_api_updates_the_slack_card(bot_in_process, fake_slack):
+    bot = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
     started = _start(bot, "Tell the team the build is green")
     card = wait_card(fake_slack)
     assert f"Run `{started['short']}`" in card.text
@@ -150,7 +150,7 @@ def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fa
     late = bot.http.post(path, json={"decision": "approve"}, headers=AS_BOSS)
     assert late.status_code == 409 and "already decided" in late.json()["error"]
 
-    time.sleep(0.3)
+    bot.settle()  # what the decision set off has finished
     run = bot.http.get(f"/api/runs/{started['run']}", headers=AUTH).json()
     assert run["status"] == "done" and run["pending"] == []
     [decision] = run["decided"]
@@ -171,9 +171,9 @@ def test_start_read_and_decide_over_the_api_updates_the_slack_card(start_bot, fa
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(start_bot, fake_slack):
-    first = start_bot(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
-    second = start_bot(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
+def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(bot_in_process, fake_slack):
+    first = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
+    second = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=f"{BOSS},{BOSS2}")
     runs = [_start(first, f"Race item {n}") for n in range(3)]
     cards = wait_cards(fake_slack, 3)
     by_run = {c.approval_id: c for c in cards}
@@ -192,7 +192,9 @@ def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(start_bot,
     codes = [r.result().status_code for r in results]
     assert set(codes) <= {200, 409}
     for card in by_run.values():
-        shown = wait_settled(fake_slack, card)
+        shown = wait_settled(fake_slack, card, grace=0)
+        first.settle()  # both bots idle: a second outcome would show now
+        second.settle()
         text = re.search(r"Draft: Race item \d", card.text).group(0)
         if "Approved* by" in shown:
             assert len(_posted(fake_slack, text)) == 1

@@ -10,8 +10,8 @@ from tests.support.slack_requests import home_opened_body
 REQUESTER, APPROVER = "U0REQ", "U0BOSS"
 
 
-def test_approve_posts_the_draft_and_updates_the_card(start_bot, fake_slack):
-    bot = start_bot()
+def test_approve_posts_the_draft_and_updates_the_card(bot_in_process, fake_slack):
+    bot = bot_in_process()
     response = bot.command("Draft an announcement that the VPN is down tonight")
     assert response.status_code == 200
     assert "Started run" in response.json()["text"]
@@ -36,8 +36,8 @@ def test_approve_posts_the_draft_and_updates_the_card(start_bot, fake_slack):
     assert "Approved." in report[0].params["text"]
 
 
-def test_edit_posts_the_edited_text_not_the_original(start_bot, fake_slack):
-    bot = start_bot()
+def test_edit_posts_the_edited_text_not_the_original(bot_in_process, fake_slack):
+    bot = bot_in_process()
     bot.command("Write the release note")
     card = wait_card(fake_slack)
 
@@ -81,8 +81,8 @@ def test_edit_posts_the_edited_text_not_the_original(start_bot, fake_slack):
     )
 
 
-def test_reject_with_reason_posts_nothing(start_bot, fake_slack):
-    bot = start_bot()
+def test_reject_with_reason_posts_nothing(bot_in_process, fake_slack):
+    bot = bot_in_process()
     bot.command("Announce the reorg")
     card = wait_card(fake_slack)
     bot.click(card_ids.REJECT, card.approval_id, REQUESTER)
@@ -103,8 +103,8 @@ def test_reject_with_reason_posts_nothing(start_bot, fake_slack):
     ]
 
 
-def test_second_click_changes_nothing_and_says_who_decided(start_bot, fake_slack):
-    bot = start_bot()
+def test_second_click_changes_nothing_and_says_who_decided(bot_in_process, fake_slack):
+    bot = bot_in_process()
     bot.command("Say hi")
     card = wait_card(fake_slack)
     bot.click(card_ids.APPROVE, card.approval_id, REQUESTER)
@@ -120,9 +120,9 @@ def test_second_click_changes_nothing_and_says_who_decided(start_bot, fake_slack
 
 
 def test_cards_go_to_the_approvals_channel_and_outcomes_to_the_request_channel(
-    start_bot, fake_slack
+    bot_in_process, fake_slack
 ):
-    bot = start_bot(APPROVALS_CHANNEL="C0APPROVE")
+    bot = bot_in_process(APPROVALS_CHANNEL="C0APPROVE")
     response = bot.command("Tell the team the build is green")
     assert "<#C0APPROVE>" in response.json()["text"]
     card = wait_card(fake_slack)
@@ -135,8 +135,8 @@ def test_cards_go_to_the_approvals_channel_and_outcomes_to_the_request_channel(
     assert posted[0].params["channel"] == "C0REQ"
 
 
-def test_app_home_lists_what_waits_for_a_decision(start_bot, fake_slack):
-    bot = start_bot(APPROVERS=APPROVER)  # the Home lists what its viewer may see
+def test_app_home_lists_what_waits_for_a_decision(bot_in_process, fake_slack):
+    bot = bot_in_process(APPROVERS=APPROVER)  # the Home lists what its viewer may see
     bot.command("Plan the offsite")
     card = wait_card(fake_slack)
     assert bot.send(home_opened_body(APPROVER)).status_code == 200

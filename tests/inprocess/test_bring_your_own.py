@@ -92,14 +92,14 @@ def test_edited_parameters_reach_the_executor(byo, fake_slack, effects):
 
 
 def test_an_edit_path_naming_nothing_in_the_pause_takes_edit_off_the_card(
-    start_bot, fake_slack, effects, tmp_path
+    bot_in_process, fake_slack, effects, tmp_path
 ):
     """A typo only the pause can reveal: no Edit of the whole value instead, the card says why,
     and a forged Edit click opens no editor."""
     text = (BYO / "policy.yaml").read_text()
     typo = text.replace("edit: proposed_action.parameters", "edit: proposed_action.paramters")
     (tmp_path / "policy.yaml").write_text(typo)
-    bot = start_bot(
+    bot = bot_in_process(
         LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
         POLICY_FILE=str(tmp_path / "policy.yaml"),
         BYO_EFFECTS=str(effects),
@@ -274,6 +274,7 @@ def test_an_expired_tool_call_tells_the_model_nobody_answered(
     bot = byo(EXPIRE_AFTER="2s", REMIND_AFTER="off")
     bot.command(mail_request())
     card = wait_card(fake_slack)
+    bot.tick(advance=3)  # the deadline has passed
     report(fake_slack, card)
     assert ran(effects, "email") == []
     [told] = tool_messages(fake_openai)

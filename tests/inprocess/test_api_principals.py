@@ -28,10 +28,10 @@ AS_CI = {"Authorization": f"Bearer {CI_TOKEN}"}
 AS_DESK = {"Authorization": f"Bearer {DESK_TOKEN}"}
 
 
-def _bot(start_bot, tmp_path: Path, policy: str):
+def _bot(bot_in_process, tmp_path: Path, policy: str):
     path = tmp_path / "policy.yaml"
     path.write_text(policy)
-    return start_bot(API_TOKENS=TOKENS, POLICY_FILE=str(path), REMIND_AFTER="off")
+    return bot_in_process(API_TOKENS=TOKENS, POLICY_FILE=str(path), REMIND_AFTER="off")
 
 
 def _decide(bot, card: Card, headers: dict[str, str], **body: str):
@@ -53,9 +53,13 @@ def _audit(bot, card: Card) -> list[dict]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_one_token_naming_two_people_does_not_meet_a_quorum_of_two(start_bot, fake_slack, tmp_path):
+def test_one_token_naming_two_people_does_not_meet_a_quorum_of_two(
+    bot_in_process, fake_slack, tmp_path
+):
     bot = _bot(
-        start_bot, tmp_path, f"graphs: {{draft: {{approvers: [{A}, {B}, {C}, {CI}], quorum: 2}}}}"
+        bot_in_process,
+        tmp_path,
+        f"graphs: {{draft: {{approvers: [{A}, {B}, {C}, {CI}], quorum: 2}}}}",
     )
     bot.command("Tell the team the release is out", user=REQ)
     card = wait_card(fake_slack)
@@ -102,9 +106,9 @@ def test_one_token_naming_two_people_does_not_meet_a_quorum_of_two(start_bot, fa
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_one_token_racing_itself_as_three_people_counts_once(start_bot, fake_slack, tmp_path):
+def test_one_token_racing_itself_as_three_people_counts_once(bot_in_process, fake_slack, tmp_path):
     policy = f"graphs: {{draft: {{approvers: [{A}, {B}, {C}], quorum: 2}}}}"
-    first, second = _bot(start_bot, tmp_path, policy), _bot(start_bot, tmp_path, policy)
+    first, second = _bot(bot_in_process, tmp_path, policy), _bot(bot_in_process, tmp_path, policy)
     first.command("Rotate the production keys", user=REQ)
     card = wait_card(fake_slack)
     names = [A, B, C] * 3
@@ -124,13 +128,13 @@ def test_one_token_racing_itself_as_three_people_counts_once(start_bot, fake_sla
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_one_token_cannot_sign_two_stages_as_two_people(start_bot, fake_slack, tmp_path):
+def test_one_token_cannot_sign_two_stages_as_two_people(bot_in_process, fake_slack, tmp_path):
     policy = (
         "graphs:\n  draft:\n    stages:\n"
         f"      - {{name: Lead, approvers: [{A}]}}\n"
         f"      - {{name: Director, approvers: [{B}]}}\n"
     )
-    bot = _bot(start_bot, tmp_path, policy)
+    bot = _bot(bot_in_process, tmp_path, policy)
     bot.command("Publish the price change", user=REQ)
     card = wait_card(fake_slack)
     assert _decide(bot, card, AS_DESK, by=A).status_code == 202  # the Lead stage: signed

@@ -18,10 +18,10 @@ def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
-def test_a_failed_run_offers_a_retry_that_finishes_it(start_bot, fake_slack, fake_openai):
+def test_a_failed_run_offers_a_retry_that_finishes_it(bot_in_process, fake_slack, fake_openai):
     for _ in range(3):  # the model client tries three times before the run fails
         fake_openai.enqueue(status=500)
-    bot = start_bot()
+    bot = bot_in_process()
     bot.command("Write the outage note", user=REQ)
     [failed] = fake_slack.wait_for("chat.postMessage", lambda c: "hit an error" in c.params["text"])
     text = failed.params["text"]

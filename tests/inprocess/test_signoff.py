@@ -1,5 +1,6 @@
 """Sign-off policies end to end, over signed requests: quorum, stages, request changes, and the
-two-person graph. The races run on PostgreSQL with two bot processes sharing it."""
+two-person graph, with the bot in this process. The races run on PostgreSQL with two bots
+sharing it (each its own engine, pools and worker; two processes racing: tests/scenarios)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,12 @@ def _posts(fake_slack, text: str) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
 
 
-def _posted_once(fake_slack, text: str) -> None:
-    """The text is posted, and (a moment later) still only once."""
+def _posted_once(fake_slack, text: str, *bots) -> None:
+    """The text is posted, and, once every bot has finished what it was doing, still only
+    once."""
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == text)
-    time.sleep(0.5)
+    for bot in bots:
+        bot.settle()
     assert len(_posts(fake_slack, text)) == 1
 
 
@@ -55,9 +58,9 @@ def _approval(database_url: str, approval_id: str):
         db.close()
 
 
-def _two_bots(start_bot, tmp_path, policy: str):
+def _two_bots(bot_in_process, tmp_path, policy: str):
     env = {"POLICY_FILE": _policy(tmp_path, policy), "REMIND_AFTER": "off"}
-    return start_bot(**env), start_bot(**env)
+    return bot_in_process(**env), bot_in_process(**env)
 
 
 QUORUM = f"""
@@ -70,10 +73,10 @@ graphs:
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_two_of_three_under_ten_concurrent_clicks_resumes_once_with_two_approvers(
-    start_bot, fake_slack, tmp_path, database_url
+    bot_in_process, fake_slack, tmp_path, database_url
 ):
     fake_slack.usergroups[LEADS] = [A, B, C]
-    first, second = _two_bots(start_bot, tmp_path, QUORUM)
+    first, second = _two_bots(bot_in_process, tmp_path, QUORUM)
     first.command("Tell the team the release is out", user=REQ)
     card = wait_card(fake_slack)
     assert "0 of 2 approvals" in card.text
@@ -89,7 +92,7 @@ def test_two_of_three_under_ten_concurrent_clicks_resumes_once_with_two_approver
     )
     assert [r.status_code for r in responses] == [200] * 10
     shown = _wait_shown(fake_slack, card, "Approved* by")
-    _posted_once(fake_slack, "Draft: Tell the team the release is out")
+    _posted_once(fake_slack, "Draft: Tell the team the release is out", first, second)
 
     approval, votes = _approval(database_url, card.approval_id)
     signers = approval.decision.approvers
@@ -107,10 +110,10 @@ def test_two_of_three_under_ten_concurrent_clicks_resumes_once_with_two_approver
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_rejection_racing_the_second_approval_gives_exactly_one_outcome(
-    start_bot, fake_slack, tmp_path, database_url
+    bot_in_process, fake_slack, tmp_path, database_url
 ):
     fake_slack.usergroups[LEADS] = [A, B, C]
-    first, second = _two_bots(start_bot, tmp_path, QUORUM)
+    first, second = _two_bots(bot_in_process, tmp_path, QUORUM)
     for n in range(3):
         first.command(f"Notice {n}", user=REQ)
     cards = wait_cards(fake_slack, 3)
@@ -129,12 +132,13 @@ def test_a_rejection_racing_the_second_approval_gives_exactly_one_outcome(
     )
     for card in cards:
         shown = _wait_shown(fake_slack, card, "* by")
-        time.sleep(0.5)
+        first.settle()
+        second.settle()
         approval, _ = _approval(database_url, card.approval_id)
         text = re.search(r"Draft: Notice \d", card.text).group(0)
         if approval.status == "approved":
             assert f"Approved* by <@{A}> and <@{B}>" in shown
-            _posted_once(fake_slack, text)
+            _posted_once(fake_slack, text, first, second)
         else:
             assert approval.status == "rejected" and f"Rejected* by <@{C}>" in shown
             assert _posts(fake_slack, text) == []
@@ -152,9 +156,9 @@ graphs:
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_stages_in_order_refuse_a_stage_one_signer_on_stage_two_and_say_who_may(
-    start_bot, fake_slack, tmp_path
+    bot_in_process, fake_slack, tmp_path
 ):
-    first, second = _two_bots(start_bot, tmp_path, STAGES)
+    first, second = _two_bots(bot_in_process, tmp_path, STAGES)
     first.command("Publish the price change", user=REQ)
     card = wait_card(fake_slack)
     assert "Stage 1 of 2: Editor" in card.text
@@ -177,14 +181,14 @@ def test_stages_in_order_refuse_a_stage_one_signer_on_stage_two_and_say_who_may(
     )
     second.click(ids.APPROVE, card.approval_id, C)
     _wait_shown(fake_slack, card, f"Approved* by <@{A}> and <@{C}>")
-    _posted_once(fake_slack, "Draft: Publish the price change")
+    _posted_once(fake_slack, "Draft: Publish the price change", first, second)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_three_revision_rounds_end_with_the_approved_third_draft_posted_once(
-    start_bot, fake_slack, tmp_path
+    bot_in_process, fake_slack, tmp_path
 ):
-    first, second = _two_bots(start_bot, tmp_path, "{}")
+    first, second = _two_bots(bot_in_process, tmp_path, "{}")
     first.command("Invite everyone to the offsite", user=REQ)
     round1 = wait_card(fake_slack)
     assert buttons(current(fake_slack, round1)) == ["Approve", "Edit", "Reject", "Request changes"]
@@ -219,7 +223,7 @@ def test_three_revision_rounds_end_with_the_approved_third_draft_posted_once(
     second.click(ids.APPROVE, round3.approval_id, REQ)
     third = "Draft: Rewrite it following this feedback: shorter"
     _wait_shown(fake_slack, round3, "Approved* by <@U0REQ>")
-    _posted_once(fake_slack, third)
+    _posted_once(fake_slack, third, first, second)
     assert _posts(fake_slack, "Draft: Invite everyone to the offsite") == []
     reports = [m for m in fake_slack.replies(round1.channel, round1.ts) if "blocks" not in m]
     assert len(reports) == 1 and reports[0]["text"].startswith("Approved.")
@@ -227,9 +231,9 @@ def test_three_revision_rounds_end_with_the_approved_third_draft_posted_once(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
-    start_bot, fake_slack, tmp_path
+    bot_in_process, fake_slack, tmp_path
 ):
-    bot = start_bot(
+    bot = bot_in_process(
         POLICY_FILE=_policy(
             tmp_path, f"graphs: {{draft: {{approvers: [{A}, {B}, {C}], quorum: 2}}}}"
         )
@@ -256,21 +260,22 @@ def test_an_edit_sets_aside_earlier_approvals_and_the_edited_text_is_posted(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_expiry_closes_a_request_still_short_of_its_quorum(start_bot, fake_slack, tmp_path):
+def test_expiry_closes_a_request_still_short_of_its_quorum(bot_in_process, fake_slack, tmp_path):
     policy = f"graphs: {{draft: {{approvers: [{A}, {B}], quorum: 2, expire_after: 3s}}}}"
-    bot = start_bot(POLICY_FILE=_policy(tmp_path, policy))
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy))
     bot.command("Close the ticket queue", user=REQ)
     card = wait_card(fake_slack)
     bot.click(ids.APPROVE, card.approval_id, A)
     _wait_shown(fake_slack, card, f"1 of 2 approvals: <@{A}>")
+    bot.tick_until(lambda: "⌛" in _shown(fake_slack, card), "expire the request", advance=1)
     shown = _wait_shown(fake_slack, card, "⌛")
     assert f"1 of 2 approvals: <@{A}>" in shown and not has_buttons(current(fake_slack, card))
     assert _posts(fake_slack, "Draft: Close the ticket queue") == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
-    bot = start_bot(APPROVERS=f"{A},{B}")
+def test_the_two_person_graph_needs_two_different_people(bot_in_process, fake_slack):
+    bot = bot_in_process(APPROVERS=f"{A},{B}")
     bot.command("two_person Freeze deploys tonight", user=REQ)
     one, two = wait_cards(fake_slack, 2)
     assert "Key 1 of 2" in one.text + two.text and "Key 2 of 2" in one.text + two.text
@@ -286,7 +291,7 @@ def test_the_two_person_graph_needs_two_different_people(start_bot, fake_slack):
     assert has_buttons(current(fake_slack, two))
     bot.click(ids.APPROVE, two.approval_id, B)
     _wait_shown(fake_slack, two, f"Approved* by <@{B}>")
-    _posted_once(fake_slack, "Draft: Freeze deploys tonight")
+    _posted_once(fake_slack, "Draft: Freeze deploys tonight", bot)
 
 
 CLIN, SENIOR = "U0CLIN", "U0SENIOR"

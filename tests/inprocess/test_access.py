@@ -39,8 +39,10 @@ def _api(bot, path: str, user: str):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_outsider_sees_nothing_of_a_private_request_and_its_people_see_it(start_bot, fake_slack):
-    bot = start_bot(APPROVERS=BOSS, ADMINS=ADMIN, API_TOKENS=API_TOKENS)
+def test_an_outsider_sees_nothing_of_a_private_request_and_its_people_see_it(
+    bot_in_process, fake_slack
+):
+    bot = bot_in_process(APPROVERS=BOSS, ADMINS=ADMIN, API_TOKENS=API_TOKENS)
     bot.command(f"Draft the memo about the {SECRET}", user=REQ, channel="G0PRIV")
     card = wait_card(fake_slack)
     assert card.channel == "G0PRIV" and SECRET in card.text

@@ -81,9 +81,9 @@ def view_of(call: Call) -> dict[str, Any]:
 
 
 def test_hostile_model_output_cannot_mention_or_link_on_the_card_or_in_the_outcome(
-    start_bot, fake_slack
+    bot_in_process, fake_slack
 ):
-    bot = start_bot()
+    bot = bot_in_process()
     bot.command(HOSTILE)
     card = wait_card(fake_slack)
 
@@ -103,8 +103,8 @@ def test_hostile_model_output_cannot_mention_or_link_on_the_card_or_in_the_outco
     assert_all_calls_ok(fake_slack)
 
 
-def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(start_bot, fake_slack):
-    bot = start_bot()
+def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(bot_in_process, fake_slack):
+    bot = bot_in_process()
     bot.command("Announce the picnic")
     edited_card = wait_card(fake_slack)
     bot.click(ids.EDIT, edited_card.approval_id, REQUESTER)
@@ -147,9 +147,9 @@ def test_hostile_edits_and_rejection_reasons_cannot_mention_or_link(start_bot, f
 
 
 def test_a_30000_character_draft_is_cut_on_the_card_but_readable_and_posted_in_full(
-    start_bot, fake_slack
+    bot_in_process, fake_slack
 ):
-    bot = start_bot()
+    bot = bot_in_process()
     bot.command("LONG:30000")
     card = wait_card(fake_slack)
     draft = filler(30_000).strip()  # the graph strips the model's answer
@@ -186,13 +186,13 @@ def test_a_30000_character_draft_is_cut_on_the_card_but_readable_and_posted_in_f
 
 
 def test_a_long_hostile_draft_is_readable_and_posted_in_full_with_nothing_live(
-    start_bot, fake_slack, fake_openai
+    bot_in_process, fake_slack, fake_openai
 ):
     # One long line: pieces are cut mid-line, where an escape such as &amp; may fall.
     line = f"{HOSTILE} @channel R&D <b>bold</b> "
     draft = (line * (20_000 // len(line) + 1))[:20_000].strip()
     fake_openai.enqueue(content=draft)
-    bot = start_bot()
+    bot = bot_in_process()
     bot.command("Summarise the incident channel")
     card = wait_card(fake_slack)
     bot.click(ids.VIEW_FULL, card.approval_id, REQUESTER)

@@ -31,11 +31,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def action_bot(start_bot, fake_smtp, fake_webhook):
+def action_bot(bot_in_process, fake_smtp, fake_webhook):
     """Start the bot with email and webhooks wired to the fakes; extra env as keywords."""
 
     def start(**env: str):
-        return start_bot(
+        return bot_in_process(
             SMTP_URL=fake_smtp.url,
             EMAIL_FROM="agent@example.com",
             WEBHOOK_ALLOWLIST=fake_webhook.base_url,
@@ -210,9 +210,10 @@ def test_low_risk_check_is_retried_while_the_url_answers_an_error(
     bot = action_bot(RETRY_AFTER="1", SCHEDULER_TICK="1")
     url = fake_webhook.url("/flaky")
     bot.command(propose("check_url", "low", "Is it up?", url=url))
-    fake_webhook.wait_for_hits(2, timeout=20)
+    bot.tick_until(lambda: len(fake_webhook.hits("GET")) >= 2, "retry the check", advance=2)
     assert fake_slack.calls("chat.postMessage") == []  # nothing reported while retrying
     fake_webhook.status = 200
+    bot.tick_until(lambda: fake_slack.calls("chat.postMessage") != [], "report", advance=2)
     [told] = fake_slack.wait_for("chat.postMessage", timeout=20)
     assert told.params["text"] == f"<@{REQ}> check_url: {url} answered HTTP 200 OK"
     assert len(fake_webhook.hits("GET")) >= 3
@@ -223,6 +224,7 @@ def test_low_risk_check_reports_a_url_that_keeps_failing(action_bot, fake_slack,
     fake_webhook.status = 503
     bot = action_bot(RETRY_AFTER="1", SCHEDULER_TICK="1")
     bot.command(propose("check_url", "low", "Is it up?", url=fake_webhook.url("/down")))
+    bot.tick_until(lambda: fake_slack.calls("chat.postMessage") != [], "give up", advance=60)
     [told] = fake_slack.wait_for("chat.postMessage", timeout=40)
     assert told.params["text"] == (
         f"<@{REQ}> check_url: Failed: the server answered HTTP 503 Service Unavailable "

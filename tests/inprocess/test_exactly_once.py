@@ -1,0 +1,217 @@
+"""A decision happens once, with the bot in this process: racing clicks, racing people, stale
+and forged buttons (two processes and crashes: tests/scenarios/test_exactly_once.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.store.db import open_database
+from bot.store.repository import Store
+from tests.support import slack_requests as sr
+from tests.support.cards import (
+    approval_id_of,
+    blocks_text,
+    current,
+    has_buttons,
+    wait_card,
+    wait_cards,
+)
+
+REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
+
+
+def _race(actions):
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return list(pool.map(lambda f: f(), actions))
+
+
+def _draft_posts(fake_slack, text):
+    return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
+
+
+def test_racing_approve_and_reject_decide_once(bot_in_process, fake_slack):
+    bot = bot_in_process(APPROVERS=f"{BOSS},{BOSS2}")
+    bot.command("Tell the team lunch is here", user=REQ)
+    card = wait_card(fake_slack)
+
+    def approve(user):
+        return lambda: bot.click(ids.APPROVE, card.approval_id, user)
+
+    def reject(user):
+        return lambda: bot.submit(modals.REJECT, card.approval_id, user, {"reason": "no"})
+
+    responses = _race([approve(BOSS), reject(BOSS2), approve(BOSS2), reject(BOSS)] * 3)
+    assert all(r.status_code == 200 for r in responses)
+    fake_slack.wait_for("chat.update")
+    bot.settle()  # background work finished: a second (wrong) outcome would show now
+
+    updates = fake_slack.calls("chat.update")
+    assert len(updates) == 1
+    outcome = blocks_text(current(fake_slack, card)["blocks"])
+    approved = "Approved* by" in outcome
+    assert approved or "Rejected* by" in outcome
+    assert len(_draft_posts(fake_slack, "Draft: Tell the team lunch is here")) == (
+        1 if approved else 0
+    )
+    reports = fake_slack.replies(card.channel, card.ts)
+    assert len(reports) == 1
+    # Every loser hears who won, either as an ephemeral note or as an inline modal error.
+    refusals = len(fake_slack.calls("chat.postEphemeral")) + sum(
+        1 for r in responses if r.content and b"already decided" in r.content
+    )
+    assert refusals == len(responses) - 1
+
+
+def test_same_user_double_click_resumes_once(bot_in_process, fake_slack):
+    bot = bot_in_process()
+    bot.command("Post the minutes", user=REQ)
+    card = wait_card(fake_slack)
+    _race([lambda: bot.click(ids.APPROVE, card.approval_id, REQ)] * 8)
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Post the minutes"
+    )
+    bot.settle()  # background work finished: a second (wrong) outcome would show now
+    assert len(_draft_posts(fake_slack, "Draft: Post the minutes")) == 1
+    assert len(fake_slack.calls("chat.update")) == 1
+    assert len(fake_slack.wait_for("chat.postEphemeral", count=7)) == 7
+
+
+# Who may decide is worked out in Python (bot/core/deciders.py) from APPROVERS and Slack's user
+# groups
+# before anything is claimed, and a refused click claims nothing: SQLite is enough here. The same
+# reads, locks and claims on Postgres run in the other tests of this file and test_signoff.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_who_may_decide_fails_closed(bot_in_process, fake_slack):
+    fake_slack.usergroups["S0APPROVE"] = [BOSS2]
+    bot = bot_in_process(APPROVERS=f"{BOSS},S0APPROVE")
+    bot.command("Rotate the on-call", user=BOSS)  # an approver asking for their own run
+    card = wait_card(fake_slack)
+
+    bot.click(ids.APPROVE, card.approval_id, RANDO)
+    bot.click(ids.APPROVE, card.approval_id, BOSS)
+    bot.click(ids.REJECT, card.approval_id, RANDO)
+    notes = fake_slack.wait_for("chat.postEphemeral", count=3)
+    by_user = {(n.params["user"], n.params["text"]) for n in notes}
+    assert (
+        RANDO,
+        "Only <@U0BOSS> or members of <!subteam^S0APPROVE> can decide this request.",
+    ) in by_user
+    assert any(u == BOSS and "someone else" in t for u, t in by_user)
+    assert fake_slack.calls("views.open") == []
+    assert has_buttons(current(fake_slack, card))
+
+    bot.click(ids.APPROVE, card.approval_id, BOSS2)  # a member of the approvers' user group
+    fake_slack.wait_for("chat.update")
+    assert "Approved* by <@U0BOSS2>" in blocks_text(current(fake_slack, card)["blocks"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # as above
+def test_without_approvers_only_the_requester_decides(bot_in_process, fake_slack):
+    bot = bot_in_process()
+    bot.command("Say hello", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, RANDO)
+    note = fake_slack.wait_for("chat.postEphemeral")[0].params
+    assert note["user"] == RANDO and "Only <@U0REQ>" in note["text"]
+    assert has_buttons(current(fake_slack, card))
+
+
+def wait_card_recorded(database_url, approval_id, timeout=10.0):
+    """Until the bot has stored the posted card's ts: a crash between Slack's answer to
+    chat.postMessage and that write is the one place a restart can post a second card."""
+    db = open_database(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            approval = Store(db, time.time).get_approval(approval_id)
+            if approval is not None and approval.ts is not None:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the bot never stored the ts of approval {approval_id}'s card")
+    finally:
+        db.close()
+
+
+def card_then_crash(bot_in_process, fake_slack, database_url: str, text: str, **env: str):
+    """Start a run, wait until its card is posted and recorded, then kill -9 the bot."""
+    bot = bot_in_process(**env)
+    bot.command(text, user=REQ)
+    card = wait_card(fake_slack)
+    wait_card_recorded(database_url, card.approval_id)
+    bot.kill()
+    return card
+
+
+def test_click_while_the_card_is_still_being_posted_still_updates_it(bot_in_process, fake_slack):
+    """Slack shows the card before the bot has stored its ts; an instant click must not leave
+    a card with live buttons behind."""
+    bot = bot_in_process()
+    fake_slack.set_latency("chat.postMessage", 1.5)
+    bot.command("Say hi fast", user=REQ)
+    deadline = time.monotonic() + 20
+    approval_id = None
+    while approval_id is None and time.monotonic() < deadline:
+        for call in fake_slack.calls("chat.postMessage"):
+            approval_id = approval_id_of(call.params.get("blocks") or [])
+        time.sleep(0.02)
+    assert approval_id is not None
+    # Answered while chat.postMessage is in flight, from the message Slack already shows (the
+    # fake's first message gets this ts).
+    bot.click(ids.APPROVE, approval_id, REQ, channel="C0REQ", ts="1700000000.000100")
+    fake_slack.set_latency("chat.postMessage", 0)
+    card = wait_card(fake_slack)
+    fake_slack.wait_for("chat.update", timeout=20)
+    final = current(fake_slack, card)
+    assert not has_buttons(final)
+    assert "Approved* by <@U0REQ>" in blocks_text(final["blocks"])
+
+
+def _click_from(approval_id: str, channel: str, ts: str, blocks: list) -> bytes:
+    """A click on a button naming ``approval_id``, sent from the message (channel, ts, blocks)
+    Slack says it was on."""
+    payload = sr.click_payload(ids.APPROVE, approval_id, REQ, channel, ts)
+    payload["message"] = {"ts": ts, "type": "message", "blocks": blocks}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_a_button_naming_another_request_changes_neither_card(bot_in_process, fake_slack):
+    bot = bot_in_process()
+    bot.command("First note", user=REQ)
+    bot.command("Second note", user=REQ)
+    first, second = sorted(wait_cards(fake_slack, 2), key=lambda c: c.text)
+    # Request 1's id, clicked on request 2's card (whose message shows request 2's buttons).
+    response = bot.send(_click_from(first.approval_id, second.channel, second.ts, second.blocks))
+    assert response.status_code == 200
+    note = fake_slack.wait_for("chat.postEphemeral")[0].params
+    assert "isn't on this request's card" in note["text"]
+    bot.settle()  # background work finished: a second (wrong) outcome would show now
+    assert has_buttons(current(fake_slack, first)) and has_buttons(current(fake_slack, second))
+    assert fake_slack.calls("chat.update") == []
+    assert not _draft_posts(fake_slack, "Draft: First note")
+
+
+def test_a_stale_copy_of_a_card_loses_its_buttons_and_points_at_the_current_one(
+    bot_in_process, fake_slack
+):
+    """A crash between Slack posting a card and the bot recording it makes the card be posted
+    again; the first copy, when clicked, is retired rather than left with live buttons."""
+    bot = bot_in_process()
+    bot.command("Copy note", user=REQ)
+    card = wait_card(fake_slack)
+    # The same card, as if posted once more before the crash: same blocks, another ts.
+    slack = WebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    copy = slack.chat_postMessage(channel=card.channel, text="x", blocks=card.blocks)
+    response = bot.send(_click_from(card.approval_id, card.channel, copy["ts"], card.blocks))
+    assert response.status_code == 200
+    fake_slack.wait_for("chat.update", lambda c: c.params["ts"] == copy["ts"])
+    retired = fake_slack.message(card.channel, copy["ts"])
+    assert not has_buttons(retired) and "out of date" in blocks_text(retired["blocks"])
+    assert has_buttons(current(fake_slack, card))  # the real card is untouched, still pending
