@@ -29,7 +29,7 @@ from bot.core.durations import expiry_reason
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due
-from bot.core.models import Approval, Decision, Job, Run, RunRequest
+from bot.core.models import Approval, Decision, Job, Run, RunRequest, RunStatus
 from bot.core.outcomes import Outcome
 from bot.core.ports import (
     Agents,
@@ -512,7 +512,7 @@ class Engine:
         logger.warning("request %s: the graph never had its decision; applying it", approval.id)
         self.store.reopen_apply(approval.id)
 
-    def _finish(self, run: Run, report: str, unposted: str = "running") -> None:
+    def _finish(self, run: Run, report: str, unposted: RunStatus = "running") -> None:
         """Post the outcome once and mark the run done; if Slack refused the post, the run is
         left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
         try:

@@ -10,7 +10,25 @@ from typing import Any, Literal
 from bot.core.review import Review
 from bot.core.signoff import SignOff
 
-Status = str  # "pending", or what the decision made it: approved, edited, rejected, expired...
+# A request is "pending", or what the decision made it (a graph's own button, such as "Request
+# changes", is "decided"; a card Slack refuses for good closes it "failed").
+Status = Literal[
+    "pending",
+    "approved",
+    "edited",
+    "rejected",
+    "expired",
+    "responded",
+    "ignored",
+    "answered",
+    "cancelled",
+    "decided",
+    "failed",
+]
+# A run is on the move ("running"), waits for a person, was ended by a decision ("stopped": only
+# its report is left), or is over.
+RunStatus = Literal["running", "waiting", "stopped", "done", "failed", "cancelled"]
+JobStatus = Literal["pending", "done", "cancelled"]
 
 STATUS_FOR: dict[str, Status] = {
     "approve": "approved",
@@ -227,7 +245,7 @@ class Run:
     requester: str
     channel: str
     approvals_channel: str
-    status: str
+    status: RunStatus
     result: str | None
     created_at: float
     updated_at: float
@@ -249,7 +267,7 @@ class Job:
     round: int
     detail: dict[str, Any]
     due_at: float
-    status: str
+    status: JobStatus
     attempts: int
     done_at: float | None = None
 

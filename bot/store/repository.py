@@ -13,8 +13,10 @@ from bot.core.models import (
     Decision,
     InboxEntry,
     Job,
+    JobStatus,
     Run,
     RunRequest,
+    RunStatus,
     Waiting,
     status_for,
 )
@@ -71,7 +73,7 @@ class Store:
         params = {"requester": requester, "limit": limit}
         return [Run.from_row(r) for r in self.db.fetch_all(q.RUNS_OF, params)]
 
-    def set_run_status(self, thread_id: str, status: str, result: str | None = None) -> None:
+    def set_run_status(self, thread_id: str, status: RunStatus, result: str | None = None) -> None:
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
 
@@ -410,10 +412,10 @@ class Store:
         )
         return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
 
-    def finish_job(self, job_id: str, status: str = "done") -> None:
+    def finish_job(self, job_id: str, status: JobStatus = "done") -> None:
         self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
 
-    def finish_jobs(self, job_ids: Iterable[str], status: str = "done") -> None:
+    def finish_jobs(self, job_ids: Iterable[str], status: JobStatus = "done") -> None:
         """:meth:`finish_job` for many jobs, in one statement."""
         params = {"ids": json.dumps(list(job_ids)), "status": status, "now": self.clock()}
         self.db.execute(self._with_ids(q.FINISH_JOBS), params)
