@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
@@ -13,8 +12,6 @@ from slack_sdk import WebClient
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
-from bot.store.db import open_database
-from bot.store.repository import Store
 from tests.support import slack_requests as sr
 from tests.support.cards import (
     approval_id_of,
@@ -24,17 +21,9 @@ from tests.support.cards import (
     wait_card,
     wait_cards,
 )
+from tests.support.races import draft_posts, race, wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
-
-
-def _race(actions):
-    with ThreadPoolExecutor(len(actions)) as pool:
-        return list(pool.map(lambda f: f(), actions))
-
-
-def _draft_posts(fake_slack, text):
-    return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
 
 
 def test_racing_approve_and_reject_decide_once(bot_in_process, fake_slack):
@@ -48,7 +37,7 @@ def test_racing_approve_and_reject_decide_once(bot_in_process, fake_slack):
     def reject(user):
         return lambda: bot.submit(modals.REJECT, card.approval_id, user, {"reason": "no"})
 
-    responses = _race([approve(BOSS), reject(BOSS2), approve(BOSS2), reject(BOSS)] * 3)
+    responses = race([approve(BOSS), reject(BOSS2), approve(BOSS2), reject(BOSS)] * 3)
     assert all(r.status_code == 200 for r in responses)
     fake_slack.wait_for("chat.update")
     bot.settle()  # background work finished: a second (wrong) outcome would show now
@@ -58,7 +47,7 @@ def test_racing_approve_and_reject_decide_once(bot_in_process, fake_slack):
     outcome = blocks_text(current(fake_slack, card)["blocks"])
     approved = "Approved* by" in outcome
     assert approved or "Rejected* by" in outcome
-    assert len(_draft_posts(fake_slack, "Draft: Tell the team lunch is here")) == (
+    assert len(draft_posts(fake_slack, "Draft: Tell the team lunch is here")) == (
         1 if approved else 0
     )
     reports = fake_slack.replies(card.channel, card.ts)
@@ -74,12 +63,12 @@ def test_same_user_double_click_resumes_once(bot_in_process, fake_slack):
     bot = bot_in_process()
     bot.command("Post the minutes", user=REQ)
     card = wait_card(fake_slack)
-    _race([lambda: bot.click(ids.APPROVE, card.approval_id, REQ)] * 8)
+    race([lambda: bot.click(ids.APPROVE, card.approval_id, REQ)] * 8)
     fake_slack.wait_for(
         "chat.postMessage", lambda c: c.params.get("text") == "Draft: Post the minutes"
     )
     bot.settle()  # background work finished: a second (wrong) outcome would show now
-    assert len(_draft_posts(fake_slack, "Draft: Post the minutes")) == 1
+    assert len(draft_posts(fake_slack, "Draft: Post the minutes")) == 1
     assert len(fake_slack.calls("chat.update")) == 1
     assert len(fake_slack.wait_for("chat.postEphemeral", count=7)) == 7
 
@@ -122,22 +111,6 @@ def test_without_approvers_only_the_requester_decides(bot_in_process, fake_slack
     note = fake_slack.wait_for("chat.postEphemeral")[0].params
     assert note["user"] == RANDO and "Only <@U0REQ>" in note["text"]
     assert has_buttons(current(fake_slack, card))
-
-
-def wait_card_recorded(database_url, approval_id, timeout=10.0):
-    """Until the bot has stored the posted card's ts: a crash between Slack's answer to
-    chat.postMessage and that write is the one place a restart can post a second card."""
-    db = open_database(database_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            approval = Store(db, time.time).get_approval(approval_id)
-            if approval is not None and approval.ts is not None:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"the bot never stored the ts of approval {approval_id}'s card")
-    finally:
-        db.close()
 
 
 def card_then_crash(bot_in_process, fake_slack, database_url: str, text: str, **env: str):
@@ -195,7 +168,7 @@ def test_a_button_naming_another_request_changes_neither_card(bot_in_process, fa
     bot.settle()  # background work finished: a second (wrong) outcome would show now
     assert has_buttons(current(fake_slack, first)) and has_buttons(current(fake_slack, second))
     assert fake_slack.calls("chat.update") == []
-    assert not _draft_posts(fake_slack, "Draft: First note")
+    assert not draft_posts(fake_slack, "Draft: First note")
 
 
 def test_a_stale_copy_of_a_card_loses_its_buttons_and_points_at_the_current_one(

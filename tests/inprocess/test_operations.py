@@ -29,48 +29,9 @@ from tests.support.cards import (
     wait_cards,
     wait_settled,
 )
+from tests.support.operations import ask, run_id_of, settled_answer
 
 REQ, BOSS, RANDO = "U0REQ", "U0BOSS", "U0RANDO"
-
-
-def _answer(fake_slack, bot, text: str, user: str = REQ) -> str:
-    """Type ``/agent <text>``: the ack is empty, the answer comes on the response_url."""
-    before = len(fake_slack.calls("response_url"))
-    ack = bot.command(text, user=user)
-    assert ack.status_code == 200 and not ack.content, ack.content
-    posted = fake_slack.wait_for("response_url", count=before + 1)[before]
-    assert posted.params["response_type"] == "ephemeral"
-    return posted.params["text"]
-
-
-def _settled_answer(fake_slack, bot, text: str, user: str, unless: str) -> str:
-    """The answer once the bot has caught up (it records a card's ts just after posting it)."""
-    deadline = time.monotonic() + 10
-    while unless in (answer := _answer(fake_slack, bot, text, user)):
-        assert time.monotonic() < deadline, answer
-        time.sleep(0.2)
-    return answer
-
-
-def _run_id(fake_slack, card) -> str:
-    match = re.search(r"Run `([0-9a-f]{8})`", card.text)
-    assert match, card.text
-    return match.group(1)
-
-
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def _scrape_when(bot, name: str, value: float, timeout: float = 10) -> str:
-    """The scrape once ``name`` reads ``value``: gauges read from the database are refreshed in
-    the background (every second here), never at the scrape."""
-    deadline = time.monotonic() + timeout
-    while _metric(text := bot.http.get("/metrics").text, name) != value:
-        assert time.monotonic() < deadline, f"{name} never read {value}:\n{text}"
-        time.sleep(0.1)
-    return text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -81,16 +42,16 @@ def test_pending_lists_what_waits_for_you_oldest_first_with_links(bot_in_process
     bot.command("Second note", user=REQ)
     second = wait_cards(fake_slack, 2)[1]
 
-    text = _settled_answer(fake_slack, bot, "pending", BOSS, "card not posted yet")
+    text = settled_answer(fake_slack, bot, "pending", BOSS, "card not posted yet")
     assert text.startswith("*2 waiting for your decision*, oldest first:")
     assert text.index("First note") < text.index("Second note")
     for card in (first, second):
         link = f"https://slack.com/archives/{card.channel}/p{card.ts.replace('.', '')}|card"
         assert link in text
     # The requester may not approve their own run, and a stranger nothing at all.
-    assert _answer(fake_slack, bot, "pending", REQ) == "Nothing is waiting for your decision."
-    assert _answer(fake_slack, bot, "pending", RANDO) == "Nothing is waiting for your decision."
-    assert _answer(fake_slack, bot, "pending now", BOSS).startswith("`/agent pending` takes no")
+    assert ask(fake_slack, bot, "pending", REQ) == "Nothing is waiting for your decision."
+    assert ask(fake_slack, bot, "pending", RANDO) == "Nothing is waiting for your decision."
+    assert ask(fake_slack, bot, "pending now", BOSS).startswith("`/agent pending` takes no")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -98,9 +59,9 @@ def test_status_says_where_a_run_stands_and_its_timeline(bot_in_process, fake_sl
     bot = bot_in_process(APPROVERS=BOSS)
     bot.command("Tell the team about the fire drill", user=REQ)
     card = wait_card(fake_slack)
-    run = _run_id(fake_slack, card)
+    run = run_id_of(fake_slack, card)
 
-    text = _settled_answer(fake_slack, bot, f"status {run}", REQ, "*running*")
+    text = settled_answer(fake_slack, bot, f"status {run}", REQ, "*running*")
     assert text.splitlines()[0].startswith(f"*Run `{run}`* (draft), started by <@{REQ}>")
     assert text.splitlines()[0].endswith("*waiting*")
     assert f"⏳ Waiting for <@{BOSS}> on the draft" in text
@@ -109,15 +70,15 @@ def test_status_says_where_a_run_stands_and_its_timeline(bot_in_process, fake_sl
     bot.click(ids.APPROVE, card.approval_id, BOSS)
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts)
     bot.settle()  # what the decision set off has finished
-    text = _answer(fake_slack, bot, f"status {run[:5]}")
+    text = ask(fake_slack, bot, f"status {run[:5]}")
     assert text.splitlines()[0].endswith("*done*")
     assert f"✅ *Approved* by <@{BOSS}>" in text and "Result: Approved." in text
     for event in ("approved", "executed", "done"):
         assert f"*{event}* by" in text
 
-    assert _answer(fake_slack, bot, "status").startswith("Which run? Give its id")
-    assert _answer(fake_slack, bot, "status ffffffff") == "I can't find a run `ffffffff`."
-    assert _answer(fake_slack, bot, "status lunch?") == (
+    assert ask(fake_slack, bot, "status").startswith("Which run? Give its id")
+    assert ask(fake_slack, bot, "status ffffffff") == "I can't find a run `ffffffff`."
+    assert ask(fake_slack, bot, "status lunch?") == (
         "`lunch?` isn't a run id; run ids look like `1a2b3c4d`."
     )
 
@@ -137,12 +98,12 @@ def test_cancel_closes_the_card_and_nothing_runs(bot_in_process, fake_slack, fak
     bot = bot_in_process(APPROVERS=BOSS)
     bot.command("Announce the layoffs", user=REQ)
     card = wait_card(fake_slack)
-    run = _run_id(fake_slack, card)
+    run = run_id_of(fake_slack, card)
 
     # Not the requester, an approver of it or an admin: as if there were no such run.
-    assert _answer(fake_slack, bot, f"cancel {run}", RANDO) == f"I can't find a run `{run}`."
+    assert ask(fake_slack, bot, f"cancel {run}", RANDO) == f"I can't find a run `{run}`."
     assert has_buttons(current(fake_slack, card))
-    assert _answer(fake_slack, bot, f"cancel {run}", REQ) == f"Cancelled run `{run}`."
+    assert ask(fake_slack, bot, f"cancel {run}", REQ) == f"Cancelled run `{run}`."
     shown = blocks_text(current(fake_slack, card)["blocks"])
     assert f"🚫 *Cancelled* by <@{REQ}>" in shown and not has_buttons(current(fake_slack, card))
     [note] = fake_slack.replies(card.channel, card.ts)
@@ -151,7 +112,7 @@ def test_cancel_closes_the_card_and_nothing_runs(bot_in_process, fake_slack, fak
     bot.click(ids.APPROVE, card.approval_id, BOSS)  # too late
     late = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == BOSS)
     assert "already decided" in late[0].params["text"] and "Cancelled" in late[0].params["text"]
-    assert _answer(fake_slack, bot, f"cancel {run}", REQ) == (
+    assert ask(fake_slack, bot, f"cancel {run}", REQ) == (
         f"Run `{run}` is already cancelled; there is nothing to cancel."
     )
     bot.settle()  # what the cancel and the late click set off has finished
@@ -166,7 +127,7 @@ def test_cancel_racing_approve_has_exactly_one_winner(bot_in_process, fake_slack
     for n in range(3):
         first.command(f"Race {n}", user=REQ)
     cards = wait_cards(fake_slack, 3)
-    runs = [_run_id(fake_slack, c) for c in cards]
+    runs = [run_id_of(fake_slack, c) for c in cards]
     with ThreadPoolExecutor(6) as pool:
         for card, run in zip(cards, runs, strict=True):
             pool.submit(second.command, f"cancel {run}", REQ)
@@ -188,7 +149,7 @@ def test_the_audit_trail_is_shown_and_exported(bot_in_process, fake_slack, datab
     bot = bot_in_process(APPROVERS=BOSS)
     bot.command("Share the quarterly numbers", user=REQ)
     card = wait_card(fake_slack)
-    run = _run_id(fake_slack, card)
+    run = run_id_of(fake_slack, card)
     bot.click(ids.REJECT, card.approval_id, BOSS)
     fake_slack.wait_for("views.open")
     from bot.slack.blocks import modals
@@ -197,7 +158,7 @@ def test_the_audit_trail_is_shown_and_exported(bot_in_process, fake_slack, datab
     fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts)
     bot.settle()  # what the decision set off has finished
 
-    text = _answer(fake_slack, bot, f"audit {run}")
+    text = ask(fake_slack, bot, f"audit {run}")
     assert text.startswith(f"*Audit trail of run `{run}`*")
     assert f"*rejected* by <@{BOSS}> (reason: not public yet)" in text
 

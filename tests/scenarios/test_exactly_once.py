@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from urllib.parse import urlencode
 
@@ -24,17 +23,9 @@ from tests.support.cards import (
     wait_cards,
 )
 from tests.support.faults import leftovers
+from tests.support.races import draft_posts, race, wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
-
-
-def _race(actions):
-    with ThreadPoolExecutor(len(actions)) as pool:
-        return list(pool.map(lambda f: f(), actions))
-
-
-def _draft_posts(fake_slack, text):
-    return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
 
 
 def _settle(database_url: str, timeout: float = 20) -> None:
@@ -62,7 +53,7 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack, database_url):
                     modals.REJECT, c.approval_id, BOSS2, {"reason": None}
                 )
             )
-    responses = _race(actions)
+    responses = race(actions)
     assert all(r.status_code == 200 for r in responses)
     fake_slack.wait_for("chat.update", count=3)
     _settle(database_url)
@@ -72,23 +63,7 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack, database_url):
         assert len(fake_slack.replies(card.channel, card.ts)) == 1
         approved = "Approved* by" in blocks_text(current(fake_slack, card)["blocks"])
         text = next(t for t in (f"Draft: Announcement {i}" for i in range(3)) if t in card.text)
-        assert len(_draft_posts(fake_slack, text)) == (1 if approved else 0), n
-
-
-def wait_card_recorded(database_url, approval_id, timeout=10.0):
-    """Until the bot has stored the posted card's ts: a crash between Slack's answer to
-    chat.postMessage and that write is the one place a restart can post a second card."""
-    db = open_database(database_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            approval = Store(db, time.time).get_approval(approval_id)
-            if approval is not None and approval.ts is not None:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"the bot never stored the ts of approval {approval_id}'s card")
-    finally:
-        db.close()
+        assert len(draft_posts(fake_slack, text)) == (1 if approved else 0), n
 
 
 def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
@@ -135,7 +110,7 @@ def test_claimed_but_unapplied_decision_is_finished_after_restart(
     again.click(ids.APPROVE, card.approval_id, REQ)  # a late click changes nothing
     fake_slack.wait_for("chat.postEphemeral")
     _settle(database_url)
-    assert len(_draft_posts(fake_slack, "Draft: Publish the changelog")) == 1
+    assert len(draft_posts(fake_slack, "Draft: Publish the changelog")) == 1
 
 
 def _click_from(approval_id: str, channel: str, ts: str, blocks: list) -> bytes:
@@ -170,7 +145,7 @@ def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_ref
     )
     _settle(database_url)
     assert fake_slack.calls("chat.postEphemeral") == []
-    assert len(_draft_posts(fake_slack, "Draft: Publish the roadmap")) == 1
+    assert len(draft_posts(fake_slack, "Draft: Publish the roadmap")) == 1
     assert not has_buttons(current(fake_slack, card))
 
 
