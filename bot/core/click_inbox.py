@@ -17,13 +17,14 @@ from bot.core.models import Decision
 from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
 from bot.runtime.worker import Worker
-from bot.store.repository import Store
+from bot.store.repository import Store, TakenClick
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Engine.decide: (approval id, decision, channel, received at, background) -> what came of it
-Decide = Callable[[str, Decision, str | None, float | None, bool], Outcome]
+# Engine.decide: (approval id, decision, channel, received at, background, the click taken with
+# its request) -> what came of it
+Decide = Callable[[str, Decision, str | None, float | None, bool, TakenClick], Outcome]
 
 
 @dataclass
@@ -44,9 +45,11 @@ class Inbox:
         """Apply one recorded click; safe to call again, from any process. ``background``:
         the decision it wins is carried out in the worker pool (the caller is the scheduler's
         tick, which waits on no run)."""
-        entry = self.store.take_inbox(entry_id, self.lease)
-        if entry is None:
+        # One round trip: the entry, under our lease, with its request and expiry.
+        click = self.store.take_click(entry_id, self.lease)
+        if click is None:
             return  # done already, or another worker holds it
+        entry = click.entry
         self._leased[entry_id] = entry.locked_until or 0.0
         try:
             # Engine.decide knows this click by its receipt: if it already won its claim (a
@@ -54,7 +57,7 @@ class Inbox:
             # sweep finishes applying it.
             decision = replace(entry.decision, receipt=entry.id)
             outcome = self.decide(
-                entry.approval_id, decision, entry.channel, entry.received_at, background
+                entry.approval_id, decision, entry.channel, entry.received_at, background, click
             )
             self.answers.answer(outcome, entry.channel, decision.by)
         except Exception:
@@ -62,7 +65,8 @@ class Inbox:
             if entry.attempts < MAX_ATTEMPTS:
                 return  # the lease runs out and the recovery sweep tries again
             self._tell_quietly(entry.channel, entry.decision.by)
-        self.store.finish_inbox(entry_id)
+        if not click.closed:  # a claim it won closed it already, in the claim's own statement
+            self.store.finish_inbox(entry_id)
         self._leased.pop(entry_id, None)
 
     def release(self) -> None:

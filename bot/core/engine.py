@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from bot.core import outcomes
@@ -29,7 +29,16 @@ from bot.core.durations import expiry_reason
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due
-from bot.core.models import Approval, Decision, Job, Run, RunRequest, RunStatus
+from bot.core.models import (
+    Approval,
+    Decision,
+    EffectDone,
+    Job,
+    Run,
+    RunRequest,
+    RunStatus,
+    status_for,
+)
 from bot.core.outcomes import Outcome
 from bot.core.ports import (
     Agents,
@@ -50,7 +59,7 @@ from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Store
+from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Closing, Store, TakenClick
 
 logger = logging.getLogger(__name__)
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
@@ -158,14 +167,16 @@ class Engine:
         channel: str | None = None,
         received_at: float | None = None,
         background: bool = False,
+        click: TakenClick | None = None,
     ) -> Outcome:
         """Apply a person's click or modal submission; what came of it (:mod:`bot.core.
         outcomes`: :class:`~bot.core.outcomes.Applied` when this decision won), for the caller
         to tell the person in its own words. ``received_at``: when Slack delivered it (a click
         acknowledged before the deadline beats the expiry, even if the bot only gets to it
         after); ``background``: resume the graph in the worker pool rather than before
-        returning."""
-        approval = self.store.get_approval(approval_id)
+        returning; ``click``: the inbox entry it came from, taken with its request and expiry
+        (read once, with the take), which a claim that wins closes."""
+        approval = click.approval if click is not None else self.store.get_approval(approval_id)
         if approval is None:
             return outcomes.NotFound()
         if replayed(approval, decision):
@@ -173,7 +184,12 @@ class Engine:
         approval = self._with_card(approval, decision.origin, decision.shows_request)
         if not from_its_card(approval, decision.origin):
             return self._not_from_card(approval, decision)
-        overdue = self.store.overdue_expiry(approval.id, received_at) if approval.pending else None
+        if not approval.pending:
+            overdue = None
+        elif click is not None and click.approval is approval:
+            overdue = click.overdue
+        else:
+            overdue = self.store.overdue_expiry(approval.id, received_at)
         if overdue is not None:
             # The bot was down when this fell due: it expires now, a late click cannot win it.
             self.expire(approval, overdue)
@@ -181,6 +197,7 @@ class Engine:
         if not approval.pending:
             return outcomes.AlreadyDecided(approval)
         ballot = Ballot("moved", approval)
+        closed = False  # the claim closed the request's jobs, audit event and click itself
         for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
             approval = ballot.approval or approval
             with self.signing.guard(approval):
@@ -191,13 +208,28 @@ class Engine:
                     return outcomes.NotOffered(approval)
                 kind = self.signing.vote_kind(approval, decision)
                 if kind is None:  # one click settles it
-                    claimed = self.store.claim(approval.id, decision)
+                    entry = click.entry.id if click is not None else None
+                    closing = self._closing(approval, decision, entry=entry)
+                    claimed = self.store.claim(approval.id, decision, closing)
                     ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
+                    closed = claimed is not None
+                    if click is not None:
+                        click.closed = closed
                 else:
                     ballot = self.store.vote(approval.id, approval.stage, decision, kind)
             if ballot.outcome != "moved":
                 break
-        return self._counted(approval, decision, ballot, background)
+        return self._counted(approval, decision, ballot, background, closed)
+
+    def _closing(
+        self, approval: Approval, decision: Decision, keep: str = "", entry: str | None = None
+    ) -> Closing:
+        """What a claim of ``approval`` by ``decision`` closes if it wins: its audit event
+        (written from the request as the claim leaves it), its jobs but ``keep``, its click."""
+        claimed = replace(
+            approval, status=status_for(decision), decided_by=decision.by, decision=decision
+        )
+        return Closing((self.journal.decided_entry(claimed),), keep, entry)
 
     def _decide(
         self,
@@ -206,8 +238,11 @@ class Engine:
         channel: str | None,
         received_at: float | None,
         background: bool,
+        click: TakenClick | None = None,
     ) -> Outcome:
-        return self.decide(approval_id, decision, channel, received_at, background=background)
+        return self.decide(
+            approval_id, decision, channel, received_at, background=background, click=click
+        )
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -217,12 +252,21 @@ class Engine:
         return decision.type == "approve" and self.signing.standing_edit(approval) is not None
 
     def _counted(
-        self, approval: Approval, decision: Decision, ballot: Ballot, background: bool
+        self,
+        approval: Approval,
+        decision: Decision,
+        ballot: Ballot,
+        background: bool,
+        closed: bool = False,
     ) -> Outcome:
-        """Act on what a click did: apply a settled request, or show the votes so far."""
+        """Act on what a click did: apply a settled request, or show the votes so far.
+        ``closed``: its claim already closed the request's jobs and wrote its audit event."""
         if ballot.outcome == "decided" and ballot.approval is not None:
-            self.store.cancel_jobs(approval.id)
-            self.journal.decided(ballot.approval)
+            if closed:
+                self.journal.counted(ballot.approval)
+            else:
+                self.store.cancel_jobs(approval.id)
+                self.journal.decided(ballot.approval)
             if background:
                 self.worker.submit(self.apply, ballot.approval)
             else:
@@ -285,11 +329,10 @@ class Engine:
 
     def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
         """Claim and apply a decision that needs no votes (an expiry)."""
-        claimed = self.store.claim(approval.id, decision)
+        claimed = self.store.claim(approval.id, decision, self._closing(approval, decision, job_id))
         if claimed is None:
             return False
-        self.store.cancel_jobs(approval.id, keep=job_id)
-        self.journal.decided(claimed)
+        self.journal.counted(claimed)
         # In the pool: the scheduler's tick never waits on a run's lock or its step.
         self.worker.submit(self.apply, claimed)
         return True
@@ -375,27 +418,20 @@ class Engine:
             logger.info("request %s: its run is busy (%s); left for the sweep", approval.id, exc)
 
     def _apply(self, approval: Approval) -> None:
-        run = self.store.get_run(approval.thread_id)
-        if run is None or approval.decision is None:
+        if approval.decision is None:
             return
         thread = approval.thread_id
-        with (
-            self.db.key_lock(thread),
-            self.leases.holding(thread),
-            working_on(run.thread_id, approval.id),
-        ):
-            current = self.store.get_approval(approval.id)
-            if current is None or current.applied_at is not None:
+        with self.db.key_lock(thread), self.leases.holding(thread), working_on(thread, approval.id):
+            # One round trip: the attempt counted (its fencing token), the request and its run
+            # as they are now, under the lock, and the run's latest card.
+            start = self.store.begin_apply(approval.id)
+            if start is None:  # applied already
                 return
-            latest = self.store.get_run(run.thread_id)
-            if latest is not None and latest.status == "cancelled":
+            current, run, attempt = start.approval, start.run, start.attempt
+            if run.status == "cancelled" or approval.decision.type == "cancel":
                 # A cancel is final (a claim cannot land after it, nor a cancel after a claim:
                 # bot.store.repository.Store.cancel_run); should one ever slip through, nothing
-                # resumes.
-                self.store.mark_applied(approval.id)
-                self.publisher.refresh(current)
-                return
-            if approval.decision.type == "cancel":  # the run was cancelled: nothing to resume
+                # resumes. A decision that is the cancel has nothing to resume either.
                 self.store.mark_applied(approval.id)
                 self.publisher.refresh(current)
                 return
@@ -403,7 +439,7 @@ class Engine:
             # recovery sweep, so a crash before the update still ends with an updated card.
             self.publisher.refresh(current)
             self.publisher.note_edit(run, current)
-            attempt = self.store.count_apply(approval.id)
+            ended = False  # the run ends with this decision: marked applied with its report
             try:
                 now = self.runner.state(run.graph, run.thread_id)
                 if now.running:  # the decision before this one is still being carried out
@@ -417,12 +453,14 @@ class Engine:
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
-                if not self.store.mark_applied(approval.id, attempt.fence):
+                ended = not isinstance(state, Stop) and state.finished
+                if not ended and not self.store.mark_applied(approval.id, attempt.fence):
                     # Fenced out: this process lost the run's lock mid-resume and a later
                     # attempt took over; that one reports and publishes what came of it.
                     logger.warning("request %s: a later attempt took over", approval.id)
                     return
-                self.journal.executed(approval)
+                if not ended:
+                    self.journal.executed(approval)
             except RunnerUnavailable as exc:
                 self._unavailable(run, exc, current)
                 return
@@ -439,8 +477,15 @@ class Engine:
                 return
             if isinstance(state, Stop):
                 self._finish(run, state.report, unposted="stopped")
+            elif ended:
+                # Marked applied with the report, in one round trip (a crash before that finds
+                # the decision unapplied and the graph finished: the sweep only reports it, and
+                # the report's key keeps it to one post).
+                card = current if start.card_id == current.id else None
+                closing = _Ending(current, attempt.fence, card)
+                self._finish(run, self.agents.report(run.graph, state), ending=closing)
             else:
-                self._publish(run, state)
+                self._publish(run, state, known=run)
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
@@ -463,9 +508,11 @@ class Engine:
             hand(f"run:{run.thread_id}", run.thread_id, finish)
 
     # publishing -------------------------------------------------------------
-    def _publish(self, run: Run, state: RunState) -> None:
-        """Called with the thread locked: post cards for new interrupts, or the outcome."""
-        latest = self.store.get_run(run.thread_id)
+    def _publish(self, run: Run, state: RunState, known: Run | None = None) -> None:
+        """Called with the thread locked: post cards for new interrupts, or the outcome.
+        ``known``: the run as read under this same hold of the lock (nothing cancels it
+        meanwhile: a cancel takes the lock), so it need not be read again."""
+        latest = known or self.store.get_run(run.thread_id)
         if latest is not None and latest.status == "cancelled":
             return  # cancelled while this step ran: nothing more is asked or reported
         if state.finished:
@@ -512,17 +559,44 @@ class Engine:
         logger.warning("request %s: the graph never had its decision; applying it", approval.id)
         self.store.reopen_apply(approval.id)
 
-    def _finish(self, run: Run, report: str, unposted: RunStatus = "running") -> None:
+    def _finish(
+        self,
+        run: Run,
+        report: str,
+        unposted: RunStatus = "running",
+        ending: _Ending | None = None,
+    ) -> None:
         """Post the outcome once and mark the run done; if Slack refused the post, the run is
-        left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep."""
+        left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep.
+        ``ending``: the decision the run ended with, marked applied (fenced) in the same
+        statement that records the report and the run's end."""
+        if ending is None:
+            try:
+                post = partial(self.publisher.report, run, report)
+                self.ledger.once(f"{run.thread_id}:report", post)
+            except EffectRetry as exc:
+                logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
+                self.store.set_run_status(run.thread_id, unposted, report)
+                return
+            self.store.set_run_status(run.thread_id, "done", report)
+            self.journal.done(run)
+            return
+        posted: list[EffectDone] = []  # the report's "done", written below with the rest
+        status: RunStatus = "done"
         try:
-            self.ledger.once(f"{run.thread_id}:report", lambda: self.publisher.report(run, report))
+            post = partial(self.publisher.report, run, report, ending.card)
+            self.ledger.once(f"{run.thread_id}:report", post, done=posted.append)
         except EffectRetry as exc:
             logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
-            self.store.set_run_status(run.thread_id, unposted, report)
-            return
-        self.store.set_run_status(run.thread_id, "done", report)
-        self.journal.done(run)
+            status = unposted
+        approval = ending.approval
+        events = [self.journal.executed_entry(approval)]
+        if status == "done":
+            events.append(self.journal.done_entry(run))
+        effect = posted[0] if posted else None
+        if not self.store.close_apply(approval.id, ending.fence, status, report, events, effect):
+            # Fenced out: a later attempt took over (the report, recorded, is posted once).
+            logger.warning("request %s: a later attempt took over", approval.id)
 
     def _failed(
         self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
@@ -618,6 +692,16 @@ class Engine:
         if not decided:
             self.worker.submit(self.advance, thread_id, True)
         return outcomes.Retry(outcomes.RetryKind.RETRYING, thread_id)
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A decision the run ended with, to be marked applied with the run's report: the request,
+    its attempt's fencing token, and the run's latest card (None: the publisher looks it up)."""
+
+    approval: Approval
+    fence: int
+    card: Approval | None
 
 
 def replayed(approval: Approval, decision: Decision) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.runtime.metrics import Metrics
-from bot.store.audit_log import Audit
+from bot.store.audit_log import Audit, Entry
 
 
 @dataclass
@@ -43,6 +43,20 @@ class Journal:
 
     def decided(self, approval: Approval) -> None:
         """A request closed: approved, edited, rejected, expired, cancelled..."""
+        entry = self.decided_entry(approval)
+        self.audit.record(
+            entry.event, entry.thread_id, entry.actor, entry.approval_id, **entry.detail
+        )
+        self.counted(approval)
+
+    def counted(self, approval: Approval) -> None:
+        """The metrics of a decision whose audit event the store wrote with its claim."""
+        waited = (approval.decided_at or approval.created_at) - approval.created_at
+        self.metrics.decided(approval.status, waited)
+
+    def decided_entry(self, approval: Approval) -> Entry:
+        """The audit event of a decision (``approval`` as it is once claimed), for the store to
+        write in the claim's own statement."""
         decision = approval.decision
         detail: dict[str, Any] = {}
         if decision is not None:
@@ -59,12 +73,16 @@ class Journal:
                 detail["calls"] = _calls(approval, decision)
         detail["version"] = approval.version
         actor = approval.decided_by or "scheduler"
-        self.audit.record(approval.status, approval.thread_id, actor, approval.id, **detail)
-        waited = (approval.decided_at or approval.created_at) - approval.created_at
-        self.metrics.decided(approval.status, waited)
+        return Entry(approval.status, approval.thread_id, actor, approval.id, detail)
 
     def executed(self, approval: Approval) -> None:
         self.audit.record("executed", approval.thread_id, "bot", approval.id)
+
+    def executed_entry(self, approval: Approval) -> Entry:
+        return Entry("executed", approval.thread_id, "bot", approval.id)
+
+    def done_entry(self, run: Run) -> Entry:
+        return Entry("done", run.thread_id, "bot")
 
     def reminded(self, *approvals: Approval | Waiting) -> None:
         self.audit.record_each("reminded", "scheduler", [(a.thread_id, a.id) for a in approvals])

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
+from bot.core.models import EffectDone
 from bot.store.db import queries as q
 from bot.store.db.base import Database
 from bot.store.repository import Clock
@@ -138,7 +139,15 @@ class Ledger:
         """Shutting down: start no new effect (each is left for the next process, untouched)."""
         self.closing = True
 
-    def once(self, key: str, effect_fn: Callable[[], str]) -> str:
+    def once(
+        self,
+        key: str,
+        effect_fn: Callable[[], str],
+        done: Callable[[EffectDone], None] | None = None,
+    ) -> str:
+        """Run ``effect_fn`` at most once under ``key``. ``done``: when it succeeds now, its
+        "done" is handed to ``done`` to write (with what came of it, in one statement) instead
+        of being written here."""
         if self.closing:
             raise EffectRetry("shutting down: left for the next start")
         attempt = self._begin(key)
@@ -177,7 +186,10 @@ class Ledger:
             self._finish(key, "failed", failure)
             self._tell(EffectTry(key, attempt, outcome, None, failure))
             return failure
-        self._finish(key, "done", result)
+        if done is None:
+            self._finish(key, "done", result)
+        else:
+            done(EffectDone(key, result))
         if attempt > 1:
             self._tell(EffectTry(key, attempt, "done"))
         return result

@@ -279,6 +279,15 @@ class Job:
 
 
 @dataclass(frozen=True)
+class EffectDone:
+    """An effect that succeeded, its "done" not yet written (bot.core.ledger): the caller writes
+    it in the statement that records what came of it."""
+
+    key: str
+    result: str
+
+
+@dataclass(frozen=True)
 class InboxEntry:
     """A click or submission as it arrived, recorded before Slack was acknowledged."""
 

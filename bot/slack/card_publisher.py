@@ -86,10 +86,12 @@ class Cards:
         except Exception:
             logger.exception("could not post the edit note of request %s", approval.id)
 
-    def report(self, run: Run, report: str) -> str:
-        """The run's outcome: in its card's thread, else to the requester in its channel."""
+    def report(self, run: Run, report: str, card: Approval | None = None) -> str:
+        """The run's outcome: in its card's thread, else to the requester in its channel.
+        ``card``: the run's latest card, when the caller has it at hand."""
         text = escape(report)
-        card = self.store.latest_card(run.thread_id)
+        if card is None:
+            card = self.store.latest_card(run.thread_id)
         if card is not None and card.ts is not None:
             return self.slack.reply(card.channel, card.thread_ts or card.ts, text)
         return self.slack.reply(run.channel, None, f"<@{run.requester}> {text}")

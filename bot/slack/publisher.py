@@ -39,8 +39,8 @@ class SlackPublisher:
     def note_edit(self, run: Run, approval: Approval) -> None:
         self.cards.note_edit(run, approval)
 
-    def report(self, run: Run, report: str) -> str:
-        return self.cards.report(run, report)
+    def report(self, run: Run, report: str, card: Approval | None = None) -> str:
+        return self.cards.report(run, report, card)
 
     def run_failed(self, run: Run, problem: str, decided: bool, attempts: int) -> str:
         """The requester hears of the error in the run's thread, with a Retry button."""

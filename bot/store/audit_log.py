@@ -46,6 +46,39 @@ class Event:
         )
 
 
+@dataclass(frozen=True)
+class Entry:
+    """An event not yet written: the store writes it in the statement of what it records
+    (:meth:`bot.store.repository.Store.claim`, :meth:`~bot.store.repository.Store.close_apply`),
+    so that a decision and its audit row are one round trip, and never one without the other."""
+
+    event: str
+    thread_id: str
+    actor: str
+    approval_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def params(self, at: float) -> dict[str, Any]:
+        return {
+            "at": at,
+            "thread_id": self.thread_id,
+            "approval_id": self.approval_id,
+            "event": self.event,
+            "actor": self.actor,
+            "detail": json.dumps(self.detail, default=str, sort_keys=True),
+        }
+
+
+def entries_json(entries: Sequence[Entry], at: float) -> str:
+    """Entries as the JSON list the decision path's statements insert from (``queries``:
+    ``[at, event, actor, detail, approval_id or ""]`` each)."""
+    rows = []
+    for entry in entries:
+        p = entry.params(at)
+        rows.append([at, p["event"], p["actor"], p["detail"], p["approval_id"] or ""])
+    return json.dumps(rows)
+
+
 class Audit:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -57,9 +90,8 @@ class Audit:
         """Append one event. An audit write that fails is logged, never raised: the decision it
         records has already happened, and must not be undone or repeated because of it."""
         try:
-            self.db.execute(
-                q.INSERT_AUDIT, self._params(event, thread_id, actor, approval_id, detail)
-            )
+            entry = Entry(event, thread_id, actor, approval_id, detail)
+            self.db.execute(q.INSERT_AUDIT, entry.params(self.clock()))
         except Exception:
             logger.exception("could not record the audit event %s of run %s", event, thread_id)
 
@@ -78,18 +110,6 @@ class Audit:
             self.db.execute(q.INSERT_AUDIT_EACH[self.db.dialect], params)
         except Exception:
             logger.exception("could not record %d audit events %s", len(approvals), event)
-
-    def _params(
-        self, event: str, thread_id: str, actor: str, approval_id: str | None, detail: Any
-    ) -> dict[str, Any]:
-        return {
-            "at": self.clock(),
-            "thread_id": thread_id,
-            "approval_id": approval_id,
-            "event": event,
-            "actor": actor,
-            "detail": json.dumps(detail, default=str, sort_keys=True),
-        }
 
     def for_run(self, thread_id: str) -> list[Event]:
         rows = self.db.fetch_all(q.AUDIT_FOR_RUN, {"thread_id": thread_id})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.models import (
     Approval,
     Decision,
+    EffectDone,
     InboxEntry,
     Job,
     JobStatus,
@@ -24,6 +25,7 @@ from bot.core.review import Review
 from bot.core.signoff import SignOff
 from bot.core.timeline import PlannedJob
 from bot.core.votes import Vote, tally
+from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
 from bot.store.db.base import Database
 
@@ -166,10 +168,32 @@ class Store:
     def set_card(self, approval_id: str, channel: str, ts: str) -> None:
         self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
 
-    def claim(self, approval_id: str, decision: Decision) -> Approval | None:
-        """Move a pending request to its decided state; None if someone else got there first."""
-        row = self.db.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
-        return Approval.from_row(row) if row else None
+    def claim(
+        self, approval_id: str, decision: Decision, closing: Closing | None = None
+    ) -> Approval | None:
+        """Move a pending request to its decided state; None if someone else got there first.
+        With ``closing``, a claim that wins also closes what the decision ends (its jobs, its
+        click, its audit event) in the same round trip."""
+        params = self._claim_params(approval_id, decision)
+        if closing is None:
+            row = self.db.fetch_one(q.CLAIM, params)
+            return Approval.from_row(row) if row else None
+        now = params["now"]
+        more = {"keep": closing.keep, "entry": closing.entry}
+        if self.db.dialect == "postgres":
+            events = entries_json(closing.events, now)
+            row = self.db.fetch_one(q.CLAIM_CLOSING, {**params, **more, "events": events})
+            return Approval.from_row(row) if row else None
+        with self.db.transaction() as tx:
+            row = tx.fetch_one(q.CLAIM, params)
+            if row is None:
+                return None
+            tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": now, **more})
+            for entry in closing.events:
+                tx.execute(q.INSERT_AUDIT, entry.params(now))
+            if closing.entry is not None:
+                tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
+        return Approval.from_row(row)
 
     def _claim_params(self, approval_id: str, decision: Decision) -> dict[str, Any]:
         return {
@@ -307,6 +331,71 @@ class Store:
         """A decision marked applied that the graph never received: to be applied again."""
         return bool(self.db.execute(q.REOPEN_APPLY, {"id": approval_id}))
 
+    def begin_apply(self, approval_id: str) -> ApplyStart | None:
+        """Under the run's lock: one more attempt at applying a decision (:meth:`count_apply`),
+        with the request and its run as they are now and the id of the run's latest card, in
+        one round trip. None when it is applied already (or gone)."""
+        params = {"id": approval_id}
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one(q.BEGIN_APPLY, params)
+            if row is None:
+                return None
+            approval, run, card_id = row["approval"], row["run"], row["card_id"]
+        else:
+            with self.db.transaction() as tx:
+                approval = tx.fetch_one(q.COUNT_APPLY_ROW, params)
+                if approval is None:
+                    return None
+                thread = {"thread_id": approval["thread_id"]}
+                run = tx.fetch_one(q.GET_RUN, thread)
+                card = tx.fetch_one(q.LATEST_CARD_ID, thread)
+            if run is None:
+                return None
+            card_id = card["id"] if card else None
+        attempt = ApplyAttempt(int(approval["apply_attempts"]), int(approval["apply_fence"]))
+        return ApplyStart(Approval.from_row(approval), Run.from_row(run), attempt, card_id)
+
+    def close_apply(
+        self,
+        approval_id: str,
+        fence: int,
+        status: RunStatus,
+        result: str | None,
+        events: Sequence[Entry] = (),
+        effect: EffectDone | None = None,
+    ) -> bool:
+        """A decision whose run ended with it: record its report's effect done (``effect``),
+        mark the decision applied (fenced, as :meth:`mark_applied`) and, only if that held,
+        move its run to ``status`` with ``result`` and write ``events``, in one round trip.
+        False (the run untouched) when a later attempt took over."""
+        now = self.clock()
+        approval = {"id": approval_id, "fence": fence, "now": now}
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one(
+                q.CLOSE_APPLY,
+                {
+                    **approval,
+                    "status": status,
+                    "result": result,
+                    "events": entries_json(events, now),
+                    "effect": effect.key if effect else None,
+                    "effect_result": effect.result if effect else None,
+                },
+            )
+            return bool(row and row["applied"])
+        with self.db.transaction() as tx:
+            if effect is not None:
+                done = {"status": "done", "result": effect.result, "retry_at": None}
+                tx.execute(q.FINISH_EFFECT, {"key": effect.key, "now": now, **done})
+            row = tx.fetch_one(q.MARK_APPLIED_FENCED, approval)
+            if row is None:
+                return False
+            moved = {"thread_id": row["thread_id"], "status": status, "result": result}
+            tx.execute(q.SET_RUN_STATUS, {**moved, "now": now})
+            for entry in events:
+                tx.execute(q.INSERT_AUDIT, entry.params(now))
+        return True
+
     def count_apply(self, approval_id: str) -> ApplyAttempt:
         """One more attempt at applying a decision: how many there have been, and its token."""
         row = self.db.fetch_one(q.COUNT_APPLY, {"id": approval_id})
@@ -378,6 +467,30 @@ class Store:
         }
         self.db.execute_quick(q.INSERT_INBOX, params)
         return entry_id
+
+    def take_click(self, entry_id: str, lease: float) -> TakenClick | None:
+        """:meth:`take_inbox`, with the request the click names and its expiry if that fell
+        due by the time the click arrived, in one round trip."""
+        now = self.clock()
+        params = {"id": entry_id, "now": now, "lease": now + lease}
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one(q.TAKE_CLICK, params)
+            if row is None:
+                return None
+            entry, approval, overdue = row["entry"], row["approval"], row["overdue"]
+        else:
+            with self.db.transaction() as tx:
+                entry = tx.fetch_one(q.TAKE_INBOX, params)
+                if entry is None:
+                    return None
+                approval = tx.fetch_one(q.GET_APPROVAL, {"id": entry["approval_id"]})
+                due = {"approval_id": entry["approval_id"], "now": entry["received_at"]}
+                overdue = tx.fetch_one(q.OVERDUE_EXPIRY, due)
+        return TakenClick(
+            InboxEntry.from_row(entry),
+            Approval.from_row(approval) if approval else None,
+            Job.from_row(overdue) if overdue else None,
+        )
 
     def take_inbox(self, entry_id: str, lease: float) -> InboxEntry | None:
         now = self.clock()
@@ -453,6 +566,39 @@ class Store:
 
 class _TooLate(Exception):
     """Rolls a cancel back: a decision of the run was claimed first."""
+
+
+@dataclass(frozen=True)
+class Closing:
+    """What a decision's claim closes when it wins, in its own round trip: the request's jobs
+    (but ``keep``, the job that decides it), the audit ``events`` and the click ``entry`` it
+    came from."""
+
+    events: Sequence[Entry] = ()
+    keep: str = ""
+    entry: str | None = None
+
+
+@dataclass
+class TakenClick:
+    """A click taken from the inbox, with the request it names (None: no such request) and that
+    request's expiry if it fell due before the click arrived. ``closed``: set once the claim
+    that won closed the click (nothing more to write for it)."""
+
+    entry: InboxEntry
+    approval: Approval | None
+    overdue: Job | None
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyStart:
+    """What an attempt at applying a decision starts from (:meth:`Store.begin_apply`)."""
+
+    approval: Approval
+    run: Run
+    attempt: ApplyAttempt
+    card_id: str | None  # the run's latest card
 
 
 @dataclass(frozen=True)

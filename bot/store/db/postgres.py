@@ -174,11 +174,13 @@ def postgres_acquire(pool: Any) -> Acquire:
         return release
 
     def _lock(conn: Any, key: str, wait: float) -> None:
-        if wait <= 0:
-            row = conn.execute(TRY_SQL, {"key": key}).fetchone()
-            if not row["got"]:
-                raise LockBusy(key, wait)
+        # A free key (the usual case) is taken by one statement; only a key someone holds is
+        # waited for, under a lock_timeout of its own (two statements more).
+        row = conn.execute(TRY_SQL, {"key": key}).fetchone()
+        if row["got"]:
             return
+        if wait <= 0:
+            raise LockBusy(key, wait)
         conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
         try:
             conn.execute(LOCK_SQL, {"key": key})

@@ -329,3 +329,96 @@ FROM json_each(%(pairs)s)
 }
 AUDIT_FOR_RUN = "SELECT * FROM audit WHERE thread_id = %(thread_id)s ORDER BY at"
 AUDIT_SINCE = "SELECT * FROM audit WHERE at >= %(after)s ORDER BY at"
+
+# The decision path, on a statement budget (issue 21; tests/inprocess/test_statement_budget.py).
+# On PostgreSQL each step below is one statement (data-modifying CTEs); on SQLite the same
+# statements run in one transaction. Every CTE sees the same snapshot, so a step that depends
+# on another within one statement says so with ``EXISTS (SELECT 1 FROM <step>)``.
+
+# A worker takes a recorded click, with the request it names and that request's expiry if it
+# fell due by the time the click arrived (a click acknowledged in time beats its expiry).
+TAKE_CLICK = """
+WITH taken AS (
+    UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
+    WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
+    RETURNING *
+)
+SELECT to_jsonb(taken) AS entry, to_jsonb(a) AS approval,
+       (SELECT to_jsonb(j) FROM jobs j
+        WHERE j.approval_id = taken.approval_id AND j.kind = 'expire' AND j.status = 'pending'
+          AND j.due_at <= taken.received_at
+        ORDER BY j.due_at LIMIT 1) AS overdue
+FROM taken LEFT JOIN approvals a ON a.id = taken.approval_id
+"""
+# The claim (CLAIM) and, only when it won, what a decision closes: the request's reminders and
+# expiry (but ``keep``, the job deciding it), its audit event (``events``: a JSON list of
+# [at, event, actor, detail]) and the click it came from (``entry``; NULL: none).
+CLAIM_CLOSING = """
+WITH claimed AS (
+    UPDATE approvals
+    SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
+    WHERE id = %(id)s AND status = 'pending'
+      AND (%(status)s = 'cancelled' OR NOT EXISTS (
+          SELECT 1 FROM runs
+          WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
+    RETURNING *
+), jobs_closed AS (
+    UPDATE jobs SET status = 'cancelled', done_at = %(now)s
+    WHERE approval_id = %(id)s AND status = 'pending' AND kind <> 'refresh' AND id <> %(keep)s
+      AND EXISTS (SELECT 1 FROM claimed)
+), audited AS (
+    INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+    SELECT CAST(e ->> 0 AS DOUBLE PRECISION), c.thread_id, c.id, e ->> 1, e ->> 2, e ->> 3
+    FROM claimed c, jsonb_array_elements(CAST(%(events)s AS jsonb)) AS e
+), click_closed AS (
+    UPDATE inbox SET done_at = %(now)s, locked_until = NULL
+    WHERE id = %(entry)s AND EXISTS (SELECT 1 FROM claimed)
+)
+SELECT * FROM claimed
+"""
+# Under the run's lock: one more attempt at applying a decision not yet applied (its fencing
+# token), the request as it is now, its run, and the id of the run's latest card.
+BEGIN_APPLY = """
+WITH counted AS (
+    UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
+    WHERE id = %(id)s AND applied_at IS NULL
+    RETURNING *
+)
+SELECT to_jsonb(counted) AS approval, to_jsonb(r) AS run,
+       (SELECT c.id FROM approvals c WHERE c.thread_id = counted.thread_id AND c.ts IS NOT NULL
+        ORDER BY c.created_at DESC LIMIT 1) AS card_id
+FROM counted JOIN runs r ON r.thread_id = counted.thread_id
+"""
+COUNT_APPLY_ROW = """
+UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
+WHERE id = %(id)s AND applied_at IS NULL
+RETURNING *
+"""
+LATEST_CARD_ID = """
+SELECT id FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
+ORDER BY created_at DESC LIMIT 1
+"""
+# A decision whose run ended with it: the report's effect recorded done (``effect``; NULL:
+# nothing to record), the decision marked applied (fenced: only the latest attempt), and, only
+# then, the run's new status and the audit events (``events``, as in CLAIM_CLOSING).
+CLOSE_APPLY = """
+WITH effect AS (
+    UPDATE effects SET status = 'done', result = %(effect_result)s, updated_at = %(now)s,
+                       retry_at = NULL
+    WHERE key = %(effect)s
+), applied AS (
+    UPDATE approvals SET applied_at = %(now)s
+    WHERE id = %(id)s AND applied_at IS NULL AND apply_fence = %(fence)s
+    RETURNING thread_id
+), moved AS (
+    UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result),
+                    updated_at = %(now)s
+    WHERE thread_id IN (SELECT thread_id FROM applied) AND status <> 'cancelled'
+), audited AS (
+    INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+    SELECT CAST(e ->> 0 AS DOUBLE PRECISION), a.thread_id, NULLIF(e ->> 4, ''), e ->> 1,
+           e ->> 2, e ->> 3
+    FROM applied a, jsonb_array_elements(CAST(%(events)s AS jsonb)) AS e
+)
+SELECT COUNT(*) AS applied FROM applied
+"""
