@@ -47,6 +47,8 @@ def server_thread(thread_id: str) -> str:
 
 
 class ServerRunner:
+    effects_here = False  # the graphs' effects happen on the server
+
     def __init__(
         self, client: Any, url: str, hook: Hook | None = None, poll_every: float = 1.0
     ) -> None:

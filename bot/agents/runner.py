@@ -42,6 +42,8 @@ INTERRUPT = "__interrupt__"
 
 
 class InProcessRunner:
+    effects_here = True  # the graphs' effects go through this process's ledger
+
     def __init__(self, graphs: Mapping[str, Any]) -> None:
         """``graphs``: compiled graphs by name, each on the bot's checkpointer."""
         self.graphs = dict(graphs)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -65,6 +67,8 @@ logger = logging.getLogger(__name__)
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
 # its last request, though applied, is still what the graph waits on.
 FINAL = ("cancelled", "done")
+# Decided cards redrawn at once, beside the resumes of their decisions.
+CARD_THREADS = 8
 # Nothing is left to cancel in these.
 FINISHED = ("done", "failed", "cancelled", "stopped")
 
@@ -147,6 +151,8 @@ class Engine:
         self.runner.notify(self.settled)
         self.leases = Leases(self.store, min(30.0, max(3.0, self.stale_after)))
         self.sweeper = Sweeper(self.worker, self.db)
+        # Decided cards are redrawn here, beside their decision's resume (see _apply).
+        self._cards = ThreadPoolExecutor(CARD_THREADS, thread_name_prefix="card-update")
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
@@ -437,18 +443,24 @@ class Engine:
                 return
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
-            self.publisher.refresh(current)
-            self.publisher.note_edit(run, current)
+            # The card is redrawn beside the resume, not before it: the person sees who decided
+            # before the decision's effect lands (the effect waits for the card), and reading and
+            # stepping the graph up to that effect does not wait for Slack.
+            shown = self._cards.submit(copy_context().run, self._show_decided, run, current)
             ended = False  # the run ends with this decision: marked applied with its report
             try:
                 now = self.runner.state(run.graph, run.thread_id)
                 if now.running:  # the decision before this one is still being carried out
                     raise RunnerBusy(f"thread {run.thread_id} has a run under way")
                 state: RunState | Stop = now
-                if now.waiting_on(approval.interrupt_id):
-                    state = self.agents.answer(run, approval, approval.decision)
-                elif now.stuck:
-                    state = self.agents.proceed(run)
+                if not self.runner.effects_here:  # effects elsewhere: nothing can hold them
+                    shown.result()
+                with self.ledger.after(shown.result):
+                    if now.waiting_on(approval.interrupt_id):
+                        state = self.agents.answer(run, approval, approval.decision)
+                    elif now.stuck:
+                        state = self.agents.proceed(run)
+                shown.result()  # the run's report and next cards come after it, too
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
@@ -462,15 +474,18 @@ class Engine:
                 if not ended:
                     self.journal.executed(approval)
             except RunnerUnavailable as exc:
+                shown.result()
                 self._unavailable(run, exc, current)
                 return
             except RunnerBusy:
+                shown.result()
                 # Not applied, and no attempt used: the runner watches the thread, and once it
                 # settles :meth:`settled` applies this decision (the sweep would, too).
                 logger.info("request %s waits for the run under way on its thread", approval.id)
                 self.store.uncount_apply(approval.id)
                 return
             except Exception as exc:
+                shown.result()
                 if not_due(exc):  # an effect waits out its backoff: this was no real attempt
                     self.store.uncount_apply(approval.id)
                 self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
@@ -486,6 +501,11 @@ class Engine:
                 self._finish(run, self.agents.report(run.graph, state), ending=closing)
             else:
                 self._publish(run, state, known=run)
+
+    def _show_decided(self, run: Run, approval: Approval) -> None:
+        """The decided card, then (for an edit) its before and after in the run's thread."""
+        self.publisher.refresh(approval)
+        self.publisher.note_edit(run, approval)
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:

@@ -29,7 +29,9 @@ import logging
 import random
 import smtplib
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 UNKNOWN = "outcome unknown: the bot stopped while this action was running; not retried"
 MAX_ATTEMPTS = 5
+# What an effect waits for before it starts, in this context (Ledger.after): a decision's card
+# shows who decided before the effect of the decision lands.
+_before: ContextVar[Callable[[], object] | None] = ContextVar("before_effects", default=None)
 
 
 class EffectRetry(RuntimeError):
@@ -135,6 +140,17 @@ class Ledger:
         self.retryable = retryable
         self.closing = False
 
+    @contextmanager
+    def after(self, wait: Callable[[], object]) -> Iterator[None]:
+        """Within the block (and the graph steps it runs, in whatever thread: LangGraph copies
+        the context into its workers), no effect starts before ``wait`` returned; work before
+        the first effect (reading and writing checkpoints) goes on meanwhile."""
+        token = _before.set(wait)
+        try:
+            yield
+        finally:
+            _before.reset(token)
+
     def stop_new(self) -> None:
         """Shutting down: start no new effect (each is left for the next process, untouched)."""
         self.closing = True
@@ -150,6 +166,9 @@ class Ledger:
         of being written here."""
         if self.closing:
             raise EffectRetry("shutting down: left for the next start")
+        before = _before.get()
+        if before is not None:  # before "started" is written: a crash here leaves no trace
+            before()
         attempt = self._begin(key)
         if isinstance(attempt, str):
             return attempt

@@ -66,6 +66,10 @@ class Runner(Protocol):
     in-process one, :mod:`bot.agents.langgraph_server` the remote one). ``trace``: what the
     invocation is labelled with (:class:`bot.agents.traces.Trace`); opaque to the core."""
 
+    # True when the graph's steps run in this process, their effects through the bot's ledger
+    # (bot.core.ledger.Ledger.after can hold them back); False when they run elsewhere.
+    effects_here: bool
+
     def notify(self, settled: Settled) -> None: ...
 
     def stop(self, graph: str, thread_id: str) -> None: ...

@@ -5,7 +5,10 @@ Every ``Cursor.execute`` is one statement (``Connection.execute`` goes through i
 its ``COMMIT`` (or ``ROLLBACK``), which psycopg sends on its own. Each is told apart by who
 asked: LangGraph's checkpointer (a ``langgraph.checkpoint`` frame on the stack), a graph's own
 node (a ``graphs.`` frame: its side effects' ledger, one ``started`` and one ``done`` per effect)
-or the bot's decision path itself.
+or the bot's decision path itself. The pool's liveness check of a connection idle for half a
+second (an empty query: ``bot.store.db.postgres``) is counted apart too: it depends on how long
+the connection sat idle, not on what the click does; so are the settings of a connection the
+pool opens meanwhile (``_configure``).
 Threads that run on a clock of their own (the /healthz and /metrics refreshers, the lease
 heartbeat) are left out: they are not the work of the click being counted.
 """
@@ -33,12 +36,18 @@ class Statements:
     ours: list[str] = field(default_factory=list)
     checkpointer: list[str] = field(default_factory=list)
     graphs: list[str] = field(default_factory=list)
+    pool_checks: int = 0
+    connection_setup: int = 0
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, sql: Any, times: int = 1) -> None:
         if not self.recording or threading.current_thread().name.startswith(BESIDE):
             return
         text = sql if isinstance(sql, str) else repr(sql)
+        if not text.strip():
+            with self._guard:
+                self.pool_checks += times
+            return
         line = " ".join(text.split())[:110]
         into = self.ours
         frame: FrameType | None = sys._getframe(2)
@@ -50,15 +59,23 @@ class Statements:
             if module.startswith(GRAPHS):
                 into = self.graphs
                 break
+            if module == "bot.store.db.postgres" and frame.f_code.co_name == "_configure":
+                with self._guard:
+                    self.connection_setup += times
+                return
             frame = frame.f_back
         with self._guard:
             into.extend([line] * times)
 
     def report(self) -> str:
         parts = [("ours", self.ours), ("graph", self.graphs), ("checkpointer", self.checkpointer)]
-        return "\n".join(
+        listed = "\n".join(
             f"{name} ({len(lines)}):\n" + "".join(f"  {line}\n" for line in lines)
             for name, lines in parts
+        )
+        return (
+            f"{listed}\npool liveness checks: {self.pool_checks}, "
+            f"new connections' settings: {self.connection_setup}"
         )
 
 
