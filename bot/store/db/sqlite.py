@@ -1,4 +1,5 @@
-"""SQLite backend: a file under ./data by default, WAL mode, one connection per call."""
+"""SQLite backend: a file under ./data by default, WAL mode, one connection per call; the writes
+before an ack are committed in groups (:mod:`bot.store.db.group_commit`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.store.db.base import Params, Row, iter_rows
+from bot.store.db.group_commit import GroupCommit
 from bot.store.db.locks import WAIT, Locks, memory_acquire
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -50,8 +52,15 @@ class SqliteDatabase:
         self._saver: Any = None
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
+        self._group = GroupCommit(self._writer)
 
     def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        # The group writer's own connection, used by its thread only, for as long as it runs.
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
@@ -73,11 +82,15 @@ class SqliteDatabase:
             return s.fetch_all(sql, params)
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
-        # One local file: a write waits only for another writer's short transaction.
-        return self.execute(sql, params)
+        # A write before an ack: committed with the others that came meanwhile, one sync for
+        # the lot (bot.store.db.group_commit); it returns once its own row is on disk.
+        return self._group.write(_translate(sql), params, fetch=False).count
 
     def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
-        return self.fetch_one(sql, params)
+        if sql.lstrip().upper().startswith("SELECT"):  # a read waits for no writer
+            return self.fetch_one(sql, params)
+        rows = self._group.write(_translate(sql), params, fetch=True).rows
+        return rows[0] if rows else None
 
     def execute(self, sql: str, params: Params = None) -> int:
         with self._session() as s:
@@ -112,6 +125,7 @@ class SqliteDatabase:
         return self._saver
 
     def close(self) -> None:
+        self._group.close()
         if self._saver is not None:
             self._saver.conn.close()
             self._saver = None

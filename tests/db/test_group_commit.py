@@ -1,0 +1,91 @@
+"""SQLite's writes before an ack, committed in groups (bot/store/db/group_commit.py): every write
+of a burst is on disk when its caller returns, many share one commit, and one that fails takes
+no other down."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.store.db.sqlite import SqliteDatabase
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    opened = SqliteDatabase(str(tmp_path / "bot.db"))
+    opened.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+    yield opened
+    opened.close()
+
+
+def test_a_burst_of_writes_is_each_committed_when_its_caller_returns(db, tmp_path):
+    commits = []
+    seen: list[int] = []
+    returned = threading.Barrier(41)
+
+    def one(i: int) -> None:
+        db.execute_quick("INSERT INTO t (id, v) VALUES (%(id)s, %(v)s)", {"id": i, "v": "x"})
+        # Another connection sees it at once: committed, not merely queued.
+        other = sqlite3.connect(tmp_path / "bot.db")
+        try:
+            row = other.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+        finally:
+            other.close()
+        seen.append(row[0])
+        returned.wait()
+
+    group = db._group
+    commit = group._commit
+
+    def counted(conn, batch):
+        commits.append(len(batch))
+        commit(conn, batch)
+
+    group._commit = counted  # type: ignore[method-assign]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    returned.wait(timeout=30)
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == list(range(40))
+    assert sum(commits) == 40
+    assert len(commits) < 40, commits  # some writes shared a commit (a sync to disk)
+
+
+def test_a_write_that_fails_fails_alone(db):
+    db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'a')")
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def write(sql: str) -> None:
+        start.wait()
+        try:
+            db.execute_quick(sql)
+        except sqlite3.Error as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=("INSERT INTO t (id, v) VALUES (1, 'dup')",)),
+        threading.Thread(target=write, args=("INSERT INTO t (id, v) VALUES (2, 'b')",)),
+    ]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 1 and isinstance(errors[0], sqlite3.IntegrityError)
+    assert db.fetch_all("SELECT id, v FROM t ORDER BY id") == [
+        {"id": 1, "v": "a"},
+        {"id": 2, "v": "b"},
+    ]
+
+
+def test_an_insert_returning_gives_its_row_back(db):
+    row = db.fetch_one_quick("INSERT INTO t (id, v) VALUES (7, 'r') RETURNING *")
+    assert row == {"id": 7, "v": "r"}
+    assert db.fetch_one_quick("SELECT v FROM t WHERE id = 7") == {"v": "r"}
