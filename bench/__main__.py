@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.acks import ack_rounds
+from bench.acks import AckRounds, ack_rounds
 from bench.bare_bolt import bare_bolt
 from bench.bare_langgraph import BareLangGraph
 from bench.decisions import bare_throughput, bot_throughput, decide_latency, median
@@ -33,13 +33,18 @@ from tests.support.burst import latency_summary
 def measure(plan: Plan, workdir: Path) -> dict[str, float]:
     figures: dict[str, float] = {}
     with fakes() as f:
+        with bare_bolt() as bare_url, running_bot(f, _sqlite(workdir), workdir) as bot:
+            _step("ack bursts on SQLite")
+            on_bot, on_bare = ack_rounds(bot.url, bare_url, f.slack, plan.burst, plan.ack_rounds)
+            figures["ack_p99_ms_sqlite"] = _worst_p99(on_bot.commands, on_bot.clicks)
+            figures["ack_p99_ms_sqlite_bare"] = _worst_p99(on_bare.commands, on_bare.clicks)
+            _acks_by_kind(on_bot)
         with postgres() as url, running_bot(f, url, workdir) as bot, bare_bolt() as bare_url:
             _step("ack bursts")
             on_bot, on_bare = ack_rounds(bot.url, bare_url, f.slack, plan.burst, plan.ack_rounds)
             figures["ack_p99_ms"] = _worst_p99(on_bot.commands, on_bot.clicks)
             figures["ack_p99_ms_bare"] = _worst_p99(on_bare.commands, on_bare.clicks)
-            for name, acks in (("/agent", on_bot.commands), ("Approve", on_bot.clicks)):
-                print(f"  bot {name}: p99 {latency_summary(acks)['p99']:.1f} ms")
+            _acks_by_kind(on_bot)
             bare = BareLangGraph(url, f.slack)
             try:
                 _step("single decisions")
@@ -59,6 +64,17 @@ def measure(plan: Plan, workdir: Path) -> dict[str, float]:
                 figures["decisions_per_s_bare"] = median(rates[1])
             finally:
                 bare.close()
+            with running_bot(f, url, workdir) as second:
+                _step("sustained decisions, one process and two on one database")
+                scale: tuple[list[float], list[float]] = ([], [])
+                for r in range(plan.throughput_rounds):
+                    n, k = plan.cards, plan.clickers
+                    for which in (0, 1) if r % 2 == 0 else (1, 0):
+                        urls = [bot.url] if which == 0 else [bot.url, second.url]
+                        tag = f"s{r}x{which + 1}"
+                        scale[which].append(bot_throughput(urls, url, f.slack, n, k, tag))
+                figures["decisions_per_s_1proc"] = median(scale[0])
+                figures["decisions_per_s_2proc"] = median(scale[1])
         _step("scheduler ticks")
         ticks = tick_ms(f, (1_000, 100_000), plan.tick_rounds)
         figures["tick_ms_1k"], figures["tick_ms_100k"] = (
@@ -72,8 +88,19 @@ def measure(plan: Plan, workdir: Path) -> dict[str, float]:
     return _with_ratios(figures)
 
 
+def _sqlite(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'bench.db'}"
+
+
+def _acks_by_kind(on_bot: AckRounds) -> None:
+    for name, acks in (("/agent", on_bot.commands), ("Approve", on_bot.clicks)):
+        print(f"  bot {name}: p99 {latency_summary(acks)['p99']:.1f} ms")
+
+
 def _with_ratios(f: dict[str, float]) -> dict[str, float]:
     f["ack_ratio"] = f["ack_p99_ms"] / f["ack_p99_ms_bare"]
+    f["ack_ratio_sqlite"] = f["ack_p99_ms_sqlite"] / f["ack_p99_ms_sqlite_bare"]
+    f["scale_out_ratio"] = f["decisions_per_s_2proc"] / f["decisions_per_s_1proc"]
     f["decide_ratio"] = f["decide_ms"] / f["decide_ms_bare"]
     f["throughput_ratio"] = f["decisions_per_s"] / f["decisions_per_s_bare"]
     f["tick_growth"] = f["tick_ms_100k"] / f["tick_ms_1k"]

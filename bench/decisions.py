@@ -57,22 +57,34 @@ def _timed(slack: FakeSlack, result: str, act: Callable[[], None]) -> float:
 
 
 def bot_throughput(
-    url: str, database_url: str, slack: FakeSlack, n: int, clickers: int, tag: str
+    urls: str | Sequence[str],
+    database_url: str,
+    slack: FakeSlack,
+    n: int,
+    clickers: int,
+    tag: str,
 ) -> float:
     """Decisions a second: ``n`` cards approved by ``clickers`` people clicking as fast as
-    their acks come back, until the last result reached Slack."""
-    pendings = open_cards(url, slack, n, tag)
+    their acks come back, until the last result reached Slack. With several bot processes
+    (``urls``, one database), the cards are opened on each in turn and the clicks go to each
+    in turn, as a load balancer would send them."""
+    bots = [urls] if isinstance(urls, str) else list(urls)
+    pendings: list[Pending] = []
+    share = -(-n // len(bots))
+    for k, url in enumerate(bots):
+        pendings += open_cards(url, slack, min(share, n - len(pendings)), f"{tag}p{k}")
     time.sleep(1.0)
     local = threading.local()
 
-    def approve(pending: Pending) -> None:
+    def approve(numbered: tuple[int, Pending]) -> None:
         if not hasattr(local, "http"):
-            local.http = httpx.Client(base_url=url, timeout=10)
-        click(local.http, pending)
+            local.http = [httpx.Client(base_url=url, timeout=10) for url in bots]
+        i, pending = numbered
+        click(local.http[i % len(bots)], pending)
 
     start = time.monotonic()
     with ThreadPoolExecutor(clickers) as pool:
-        list(pool.map(approve, pendings))
+        list(pool.map(approve, enumerate(pendings)))
     done = max(arrivals(slack, [p.result for p in pendings], timeout=60 + n, poll=0.1))
     check_posted_once(slack, [p.result for p in pendings])
     check_applied(database_url, pendings)
