@@ -1,4 +1,4 @@
-"""SQLite's writes before an ack, committed in groups (bot/store/db/group_commit.py): every write
+"""SQLite's writes before an ack, committed in groups (bot/store/db/sqlite.py): every write
 of a burst is on disk when its caller returns, many share one commit, and one that fails takes
 no other down."""
 
