@@ -20,13 +20,13 @@ from bot.agents.server_registry import server_client, server_registry
 from bot.agents.toolkit import make_actions, make_llm
 from bot.agents.traces import langsmith_links
 from bot.config import ConfigError, Settings
+from bot.config.principals import Principals
 from bot.core.access import Access
 from bot.core.deciders import Directory
 from bot.core.effect_trail import EffectTrail
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.principals import Principals
 from bot.core.tally import Signing
 from bot.http.api import Api
 from bot.http.health import Health

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.core.principals import USER, Principal, Principals
+from bot.config.principals import USER, Principal, Principals
 from bot.http import api_models
 from bot.http.api import Api
 from bot.http.api_bodies import Invalid, parse

@@ -23,9 +23,9 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 
+from bot.config.durations import expiry_reason
 from bot.core import outcomes
 from bot.core.click_inbox import Inbox
-from bot.core.durations import expiry_reason
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due

@@ -1,6 +1,6 @@
 """The HTTP approval API, for tools outside Slack: start a run, read where it stands, decide.
 
-On only when API tokens are configured (:mod:`bot.core.principals`); every call then needs
+On only when API tokens are configured (:mod:`bot.config.principals`); every call then needs
 ``Authorization: Bearer <token>``, and each token is one principal acting as one Slack user (or,
 configured ``on_behalf``, for the Slack user it names, recorded as such). A decision goes through
 the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
@@ -23,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.config.principals import Principal, Principals
 from bot.core import outcomes
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.models import Approval, Decision, Run, RunRequest
-from bot.core.principals import Principal, Principals
 from bot.core.signoff import SIGNING
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run

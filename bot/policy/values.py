@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from bot.config import SLACK_ID
-from bot.core.durations import parse_duration
+from bot.config.durations import parse_duration
 
 
 def refuse(

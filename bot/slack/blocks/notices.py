@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.core.durations import format_duration
+from bot.config.durations import format_duration
 from bot.core.models import Approval, Job, Waiting
 from bot.slack.blocks.card import kind_of, when, with_article
 from bot.slack.blocks.runs import link
