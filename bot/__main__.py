@@ -51,8 +51,7 @@ def serve() -> int:
 
     from bot.runtime.refresher import Refresher
     from bot.runtime.scheduler import start_ticking
-    from bot.slack.app import build_app
-    from bot.wiring import build_deps
+    from bot.wiring import build_deps, slack_app
 
     try:
         deps = build_deps(settings)
@@ -60,7 +59,7 @@ def serve() -> int:
         print(f"Configuration error: {problem}", file=sys.stderr)
         return 2
     try:
-        app = build_app(deps)
+        app = slack_app(deps)
     except BoltError as problem:
         print(
             f"Slack rejected the app's credentials (check SLACK_BOT_TOKEN): {problem}",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from slack_bolt import App
 from slack_sdk import WebClient
 from starlette.routing import Route
 
@@ -36,10 +37,13 @@ from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.worker import Worker
+from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.listeners import ListenerDeps
+from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
 from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
@@ -227,4 +231,22 @@ def build_deps(
         else None,
         webhook,
         acks,
+    )
+
+
+def slack_app(deps: Deps) -> App:
+    """The Bolt app, its listeners given only the few services they call."""
+    settings = deps.settings
+    listeners = ListenerDeps(
+        slack=deps.slack,
+        engine=deps.engine,
+        store=deps.store,
+        operations=deps.operations,
+        modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
+        descriptions=deps.descriptions,
+        default_graph=deps.default_graph,
+        approvals_channel=settings.approvals_channel,
+    )
+    return build_app(
+        listeners, client=deps.slack.client, signing_secret=settings.slack_signing_secret
     )

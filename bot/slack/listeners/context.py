@@ -9,13 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.slack.listeners.binding import modal_key
-
 if TYPE_CHECKING:
     from bot.core.engine import Engine
     from bot.slack.subcommands import Operations
     from bot.store.repository import Store
-    from bot.wiring import Deps
 
 
 class SlackNotes(Protocol):
@@ -38,17 +35,3 @@ class ListenerDeps:
     descriptions: dict[str, str]  # every registered graph, and what it does
     default_graph: str
     approvals_channel: str | None  # APPROVALS_CHANNEL; None: where /agent was typed
-
-    @classmethod
-    def of(cls, deps: Deps) -> ListenerDeps:
-        settings = deps.settings
-        return cls(
-            slack=deps.slack,
-            engine=deps.engine,
-            store=deps.store,
-            operations=deps.operations,
-            modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
-            descriptions=deps.descriptions,
-            default_graph=deps.default_graph,
-            approvals_channel=settings.approvals_channel,
-        )
