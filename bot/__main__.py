@@ -50,7 +50,7 @@ def serve() -> int:
     from slack_bolt.error import BoltError
 
     from bot.runtime.refresher import Refresher
-    from bot.runtime.scheduler import start_ticking
+    from bot.runtime.ticking import start_ticking
     from bot.wiring import build_deps, slack_app
 
     try:

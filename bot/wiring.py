@@ -35,7 +35,6 @@ from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from bot.policy.file import Defaults, load_checked
 from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Scheduler
 from bot.runtime.worker import Worker
 from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
@@ -45,6 +44,7 @@ from bot.slack.client import NOT_DONE, Slack, make_client
 from bot.slack.listeners import ListenerDeps
 from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
+from bot.slack.scheduler import Scheduler
 from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
@@ -199,7 +199,7 @@ def build_deps(
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
     )
-    scheduler = Scheduler(store, engine, slack, health, cards, journal)
+    scheduler = Scheduler(store, engine, slack, health.ticked, cards, journal)
     return Deps(
         settings,
         db,
