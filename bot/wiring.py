@@ -136,7 +136,7 @@ def build_deps(
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
     ledger = Ledger(db, clock, observe=trail, base=settings.retry_after, retryable=NOT_DONE)
-    actions = make_actions(settings, slack)
+    actions = make_actions(settings, slack.post_text)
     toolboxes: list[Toolbox] = []
 
     def toolbox() -> Toolbox:  # built only when a registered graph asks for one
