@@ -39,7 +39,7 @@ def serve() -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
     try:
-        from bot.agents.registry import apply_config_env
+        from bot.agents.langgraph_json import apply_config_env
 
         apply_config_env(os.environ)  # langgraph.json's `env` file may hold settings
         settings = load_settings()

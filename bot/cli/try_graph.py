@@ -24,8 +24,9 @@ from langgraph.checkpoint.memory import MemorySaver
 
 from bot.agents import adapters, forms
 from bot.agents.driver import Driver
+from bot.agents.langgraph_json import DEFAULT_CONFIG, apply_config_env
 from bot.agents.no_model import NoModel
-from bot.agents.registry import DEFAULT_CONFIG, apply_config_env, load_registry
+from bot.agents.registry import load_registry
 from bot.agents.runner import InProcessRunner
 from bot.cli.parsers import try_parser
 from bot.config import ConfigError, policy_file_setting, webhook_allowlist
