@@ -214,7 +214,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, links),
+        Operations(store, engine, audit, access, signing, links),
         cards,
         card_posts,
         Api(
@@ -223,6 +223,7 @@ def build_deps(
             engine,
             audit,
             access,
+            signing,
             list(registry),
             default_graph,
             settings.approvals_channel,
@@ -240,6 +241,8 @@ def slack_app(deps: Deps) -> App:
     listeners = ListenerDeps(
         slack=deps.slack,
         engine=deps.engine,
+        signing=deps.engine.signing,
+        access=deps.operations.access,
         store=deps.store,
         operations=deps.operations,
         modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),

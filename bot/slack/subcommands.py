@@ -11,6 +11,7 @@ from bot.agents.traces import TraceLinks
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.models import Run
+from bot.core.tally import Signing
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import RUN_GONE, cancel_sentence, retry_sentence
@@ -26,6 +27,7 @@ class Operations:
     engine: Engine
     audit: Audit
     access: Access
+    signing: Signing
     links: TraceLinks
 
     def find(self, text: str, user: str) -> Run | str:
@@ -44,7 +46,7 @@ class Operations:
         return found.run
 
     def pending(self, user: str) -> str:
-        signing = self.engine.signing
+        signing = self.signing
         mine = [a for a in self.access.pending(user) if signing.refusal(a, user) is None]
         return runs.pending_text(mine, self.store.clock())
 
@@ -54,9 +56,7 @@ class Operations:
             return run
         approvals = self.store.run_approvals(run.thread_id)
         waits_for = {
-            a.id: who_may(self.engine.signing.stage_of(a)[1], a.requester)
-            for a in approvals
-            if a.pending
+            a.id: who_may(self.signing.stage_of(a)[1], a.requester) for a in approvals if a.pending
         }
         trace = self.links.url(run.trace_id)
         events = self.audit.for_run(run.thread_id)

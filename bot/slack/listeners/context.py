@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from bot.core.access import Access
     from bot.core.engine import Engine
+    from bot.core.tally import Signing
     from bot.slack.subcommands import Operations
     from bot.store.repository import Store
 
@@ -29,6 +31,8 @@ class SlackNotes(Protocol):
 class ListenerDeps:
     slack: SlackNotes
     engine: Engine
+    signing: Signing  # who may decide, and what stands
+    access: Access  # who may see
     store: Store
     operations: Operations
     modal_key: bytes  # signs what a modal was opened for (bot.slack.listeners.binding)

@@ -14,6 +14,6 @@ def home_opened(event: dict[str, Any], *, deps: ListenerDeps) -> None:
     user = event["user"]
     runs = [(r, deps.store.latest_card(r.thread_id)) for r in deps.store.runs_of(user)]
     # Only what this person may see (bot.core.access), and only its count: not the workspace's.
-    pending = deps.operations.access.pending(user)
+    pending = deps.access.pending(user)
     view = home_view(pending[:MAX_LISTED], len(pending), runs)
     deps.slack.publish_home(user, view)
