@@ -48,6 +48,7 @@ def serve() -> int:
         return 2
 
     from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackClientError
 
     from bot.runtime.refresher import Refresher
     from bot.runtime.ticking import start_ticking
@@ -67,7 +68,7 @@ def serve() -> int:
         )
         deps.db.close()
         return 2
-    except Exception as problem:
+    except (OSError, SlackClientError) as problem:  # not a bug of ours: that has a traceback
         first = (str(problem).strip() or type(problem).__name__).splitlines()[0][:300]
         print(
             f"Could not reach Slack at {settings.slack_api_url} ({first}); check SLACK_API_URL "
