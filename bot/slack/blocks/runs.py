@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "status <run>": "where a run stands, what it waits for, and its timeline",
     "cancel <run>": "cancel a run (its requester, its approvers or an admin); nothing more runs",
     "audit <run>": "every event of a run: who did what, when",
+    "rules": "remembered approvals in force (`/agent rules revoke <number>` stops one)",
 }
 
 
