@@ -63,7 +63,7 @@ def rules_text(rules: Sequence[Rule]) -> str:
         return "No remembered approvals are in force for you."
     lines = [f"*{len(rules)} remembered approval{'' if len(rules) == 1 else 's'} in force*:"]
     lines.extend(rule_line(rule) for rule in rules)
-    lines.append("`/agent rules revoke <number>` stops one (its maker or an admin).")
+    lines.append("Stop one with `/agent rules revoke` and its number (its maker or an admin).")
     return "\n".join(lines)
 
 
