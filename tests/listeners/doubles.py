@@ -116,6 +116,7 @@ class FakeEngine:
         self.log, self.store = log, store
         self.down = False
         self.standing: Decision | None = None
+        self.rules = None  # no remembered approvals unless a test sets them
         self.signing = SimpleNamespace(
             standing_edit=lambda approval: self.standing,
             signoffs=SimpleNamespace(anyone_listed=(APPROVER, "SGROUP")),
