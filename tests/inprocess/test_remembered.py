@@ -129,6 +129,10 @@ def test_a_remembered_approval_runs_matching_calls_until_revoked_or_expired(
     [(actor, detail)] = [(a, d) for e, a, d in audit(bot) if e == "approved" and "rule_by" in d]
     assert (actor, detail["via"], detail["rule"], detail["rule_by"]) == (BOB, "rule", 1, BOB)
     assert "*#1* `send_email` (action) for <@U0REQ>" in ask(fake_slack, bot, "rules", BOB)
+    run = bot.deps.store.runs_of(REQ)[0]
+    status = ask(fake_slack, bot, f"status {run.thread_id[:8]}", BOB)
+    assert "✅ *Approved* by rule #1 (made by <@U0BOB>)" in status
+    assert "*approved* by rule #1 (made by <@U0BOB> at " in status
 
     # Another recipient is not covered: it asks.
     email(bot, to="cfo@example.com")
@@ -204,3 +208,38 @@ def test_an_admin_may_revoke_and_others_see_no_rule(remember_bot, fake_slack, fa
     assert ask(fake_slack, bot, "rules", EVE) == "No remembered approvals are in force for you."
     assert "no remembered approval #1" in ask(fake_slack, bot, "rules revoke 1", EVE)
     assert ask(fake_slack, bot, "rules revoke 1", ADMIN).startswith("Revoked rule #1:")
+
+
+def published_home(fake_slack, bot, user: str, body: bytes | None = None) -> dict:
+    before = len(fake_slack.calls("views.publish"))
+    assert bot.send(body or sr.home_opened_body(user)).status_code == 200
+    published = fake_slack.wait_for("views.publish", count=before + 1)[before]
+    assert published.params["user_id"] == user
+    return published.params["view"]
+
+
+def revoke_click(rule_id: str, user: str) -> bytes:
+    payload = sr.click_payload("rule.revoke", "0" * 16, user, "D1", "9.9")
+    payload["container"] = {"type": "view", "view_id": "V1"}
+    payload["actions"][0].update(value=rule_id, block_id="home-rule")
+    return sr._payload(payload)
+
+
+def test_app_home_lists_a_rule_and_its_maker_revokes_it_there(remember_bot, fake_slack, fake_smtp):
+    bot = remember_bot()
+    email(bot)
+    remember(bot, next_card(fake_slack, 0), BOB)
+    fake_smtp.wait_for_messages(1)
+    bot.settle()
+
+    requester_home = published_home(fake_slack, bot, REQ)
+    assert "Remembered approvals" in blocks_text(requester_home["blocks"])
+    assert not [b for b in requester_home["blocks"] if "accessory" in b]  # sees, may not revoke
+    home = published_home(fake_slack, bot, BOB)
+    [button] = [b["accessory"] for b in home["blocks"] if "accessory" in b]
+    assert (button["action_id"], button["value"]) == ("rule.revoke", "1")
+
+    after = published_home(fake_slack, bot, BOB, revoke_click("1", BOB))
+    assert "Remembered approvals" not in blocks_text(after["blocks"])
+    email(bot)
+    assert "ops@example.com" in next_card(fake_slack, 1).text  # revoked: it asks again
