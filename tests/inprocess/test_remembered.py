@@ -16,6 +16,7 @@ from tests.support import slack_requests as sr
 from tests.support.cards import Card, blocks_text, current, has_buttons, told, wait_cards
 from tests.support.databases import fresh_postgres
 from tests.support.operations import ask
+from tests.support.races import race
 
 REQ, BOB, EVE, ADMIN = "U0REQ", "U0BOB", "U0EVE", "U0ADMIN"
 HOUR = 3600
@@ -43,13 +44,9 @@ def remember_bot(bot_in_process, fake_smtp, tmp_path):
     policy.write_text(POLICY)
 
     def start(**env: str):
+        base = {"APPROVERS": BOB, "ADMINS": ADMIN, "POLICY_FILE": str(policy)}
         return bot_in_process(
-            SMTP_URL=fake_smtp.url,
-            EMAIL_FROM="agent@example.com",
-            POLICY_FILE=str(policy),
-            APPROVERS=BOB,
-            ADMINS=ADMIN,
-            **env,
+            SMTP_URL=fake_smtp.url, EMAIL_FROM="agent@example.com", **{**base, **env}
         )
 
     return start
@@ -243,3 +240,48 @@ def test_app_home_lists_a_rule_and_its_maker_revokes_it_there(remember_bot, fake
     assert "Remembered approvals" not in blocks_text(after["blocks"])
     email(bot)
     assert "ops@example.com" in next_card(fake_slack, 1).text  # revoked: it asks again
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_racing_remember_and_approve_decide_once_and_make_a_rule_only_if_remember_won(
+    database_url, remember_bot, fake_slack, fake_smtp
+):
+    carol = "U0CAROL"
+    bot = remember_bot(APPROVERS=f"{BOB},{carol}")
+    email(bot)
+    card = next_card(fake_slack, 0)
+    value = f"{card.approval_id}:1:{HOUR}"
+
+    def pick(user):
+        return lambda: remember(bot, card, user, value=value)
+
+    def approve(user):
+        return lambda: bot.click(ids.APPROVE, card.approval_id, user)
+
+    responses = race([pick(BOB), approve(carol), pick(carol), approve(BOB)] * 3)
+    assert all(r.status_code == 200 for r in responses)
+    fake_smtp.wait_for_messages(1)
+    bot.settle()
+    assert len(fake_smtp.messages) == 1
+    [approved] = [r for r in bot.deps.db.fetch_all("SELECT * FROM approvals")]
+    made = bot.deps.db.fetch_all("SELECT * FROM rules")
+    won = json.loads(approved["decision"])
+    if won.get("remember"):
+        assert [(r["id"], r["created_by"]) for r in made] == [(won["rule"], won["by"])]
+    else:
+        assert made == []
+
+
+def test_a_rule_whose_maker_may_no_longer_approve_asks_again(remember_bot, fake_slack, fake_smtp):
+    first = remember_bot()
+    email(first)
+    remember(first, next_card(fake_slack, 0), BOB)
+    fake_smtp.wait_for_messages(1)
+    first.settle()
+    first.stop()
+
+    # Bob is no longer an approver: his rule is in force, but no longer answers for anyone.
+    bot = remember_bot(APPROVERS="U0CAROL")
+    email(bot)
+    assert "ops@example.com" in next_card(fake_slack, 1).text
+    assert len(fake_smtp.messages) == 1
