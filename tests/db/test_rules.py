@@ -11,6 +11,7 @@ from bot.core.models import Decision, RunRequest
 from bot.core.review import Review
 from bot.store.db import open_database
 from bot.store.repository import Store
+from bot.store.retention import prune
 from bot.store.rules import Rules
 
 SCOPE = {
@@ -88,3 +89,11 @@ def test_a_rule_answers_only_while_it_is_in_force(store, clock):
     clock.now += 3600
     assert rows.matching(SCOPE, clock()) is None
     assert store.claim_by_rule(request(store, 5).id, later.id) is None
+
+
+def test_prune_deletes_rules_that_ended_before_the_cutoff(store, clock):
+    _, ended = remember(store, request(store, 1).id)
+    Rules(store.db).revoke(ended.id, "U0BOB", clock())
+    _, live = remember(store, request(store, 2).id)
+    assert prune(store.db, clock() + 1)["rules"] == 1
+    assert [r["id"] for r in store.db.fetch_all("SELECT id FROM rules")] == [live.id]
