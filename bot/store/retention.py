@@ -5,7 +5,8 @@ The bot deletes nothing on its own. An operator runs this from a scheduled job: 
 kept for them (their cards, votes, jobs, clicks, effect ledger entries and LangGraph
 checkpoints); clicks and scheduler jobs that are finished, and remembered approvals that
 expired or were revoked, go on the same cutoff whatever their run; the audit trail only on its
-own cutoff, when one is given. Runs still running or waiting are never touched. It is one transaction: a run is deleted whole or not at all.
+own cutoff, when one is given. Runs still running or waiting are never touched. It is one
+transaction: a run is deleted whole or not at all.
 """
 
 from __future__ import annotations
