@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from slack_bolt import App
 from slack_sdk import WebClient
 from starlette.routing import Route
 
@@ -35,13 +36,16 @@ from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from bot.policy.file import Defaults, load_checked
 from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Scheduler
 from bot.runtime.worker import Worker
+from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.listeners import ListenerDeps
+from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
+from bot.slack.scheduler import Scheduler
 from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
@@ -134,7 +138,7 @@ def build_deps(
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
     ledger = Ledger(db, clock, observe=trail, base=settings.retry_after, retryable=NOT_DONE)
-    actions = make_actions(settings, slack)
+    actions = make_actions(settings, slack.post_text)
     toolboxes: list[Toolbox] = []
 
     def toolbox() -> Toolbox:  # built only when a registered graph asks for one
@@ -203,7 +207,7 @@ def build_deps(
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
     )
-    scheduler = Scheduler(store, engine, slack, health, cards, journal)
+    scheduler = Scheduler(store, engine, slack, health.ticked, cards, journal)
     return Deps(
         settings,
         db,
@@ -218,7 +222,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, links),
+        Operations(store, engine, audit, access, signing, links, rules),
         cards,
         card_posts,
         Api(
@@ -227,6 +231,7 @@ def build_deps(
             engine,
             audit,
             access,
+            signing,
             list(registry),
             default_graph,
             settings.approvals_channel,
@@ -235,4 +240,25 @@ def build_deps(
         else None,
         webhook,
         acks,
+    )
+
+
+def slack_app(deps: Deps) -> App:
+    """The Bolt app, its listeners given only the few services they call."""
+    settings = deps.settings
+    listeners = ListenerDeps(
+        slack=deps.slack,
+        engine=deps.engine,
+        signing=deps.engine.signing,
+        access=deps.operations.access,
+        store=deps.store,
+        operations=deps.operations,
+        modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
+        descriptions=deps.descriptions,
+        default_graph=deps.default_graph,
+        approvals_channel=settings.approvals_channel,
+        rules=deps.engine.rules,
+    )
+    return build_app(
+        listeners, client=deps.slack.client, signing_secret=settings.slack_signing_secret
     )

@@ -96,7 +96,9 @@ def bare_api() -> Api:
     """The API with nothing behind it: enough for its routes, its document and its refusals."""
     principal = Principal("req", "U0REQ", token=TOKEN)
     nothing: Any = None
-    return Api(Principals([principal]), nothing, nothing, nothing, nothing, GRAPHS, "draft")
+    return Api(
+        Principals([principal]), nothing, nothing, nothing, nothing, nothing, GRAPHS, "draft"
+    )
 
 
 SHARED = bare_api()

@@ -649,7 +649,8 @@ class Engine:
                 latest = self.store.get_run(thread_id) or run
                 if latest.status in FINISHED:
                     return outcomes.Cancel(outcomes.CancelKind.FINISHED, thread_id, latest.status)
-                note = f"Cancelled by <@{by}>."
+                # The run's result (``GET /api/runs/{id}``): plain words, no Slack markup.
+                note = f"Cancelled by {by}."
                 claimed = self.store.cancel_run(thread_id, Decision("cancel", by), note)
                 if claimed is None:  # a decision was claimed first: carried out, not undone
                     return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)

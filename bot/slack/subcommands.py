@@ -11,6 +11,8 @@ from bot.agents.traces import TraceLinks
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.models import Run
+from bot.core.rules import Rules
+from bot.core.tally import Signing
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import RUN_GONE, cancel_sentence, retry_sentence
@@ -27,7 +29,9 @@ class Operations:
     engine: Engine
     audit: Audit
     access: Access
+    signing: Signing
     links: TraceLinks
+    remembered: Rules | None = None  # remembered approvals (bot.core.rules), where allowed
 
     def find(self, text: str, user: str) -> Run | str:
         """The run a person named by its id or the start of it, if they may see it; otherwise
@@ -45,7 +49,7 @@ class Operations:
         return found.run
 
     def pending(self, user: str) -> str:
-        signing = self.engine.signing
+        signing = self.signing
         mine = [a for a in self.access.pending(user) if signing.refusal(a, user) is None]
         return runs.pending_text(mine, self.store.clock())
 
@@ -55,9 +59,7 @@ class Operations:
             return run
         approvals = self.store.run_approvals(run.thread_id)
         waits_for = {
-            a.id: who_may(self.engine.signing.stage_of(a)[1], a.requester)
-            for a in approvals
-            if a.pending
+            a.id: who_may(self.signing.stage_of(a)[1], a.requester) for a in approvals if a.pending
         }
         trace = self.links.url(run.trace_id)
         events = self.audit.for_run(run.thread_id)
@@ -88,7 +90,7 @@ class Operations:
     def rules(self, text: str, user: str) -> str:
         """``/agent rules``: the remembered approvals in force this person may see;
         ``/agent rules revoke 12``: revoke one (its maker or an admin, bot.core.rules)."""
-        service = self.engine.rules
+        service = self.remembered
         word, _, rest = text.strip().partition(" ")
         if service is None:
             return NO_RULES

@@ -116,7 +116,6 @@ class FakeEngine:
         self.log, self.store = log, store
         self.down = False
         self.standing: Decision | None = None
-        self.rules = None  # no remembered approvals unless a test sets them
         self.signing = SimpleNamespace(
             standing_edit=lambda approval: self.standing,
             signoffs=SimpleNamespace(anyone_listed=(APPROVER, "SGROUP")),
@@ -214,6 +213,8 @@ def world(approvals_channel: str | None = None) -> World:
     deps = ListenerDeps(
         slack=client,
         engine=engine,  # type: ignore[arg-type]
+        signing=engine.signing,  # type: ignore[arg-type]
+        access=operations.access,  # type: ignore[arg-type]
         store=store,  # type: ignore[arg-type]
         operations=operations,  # type: ignore[arg-type]
         modal_key=modal_key("xoxb-test", "secret"),

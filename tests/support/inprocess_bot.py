@@ -27,8 +27,7 @@ from starlette.testclient import TestClient
 from bot.config import load_settings
 from bot.http.asgi import create_asgi
 from bot.runtime.refresher import Refresher
-from bot.slack.app import build_app
-from bot.wiring import Deps, build_deps
+from bot.wiring import Deps, build_deps, slack_app
 from tests.support.botproc import BotProcess
 from tests.support.inprocess import Clock
 
@@ -49,7 +48,7 @@ class InProcessBot(BotProcess):
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
         # The bot's own worker pool: work still starts after the ack, as in production.
         self.deps = build_deps(settings, clock=self.clock)
-        app = build_app(self.deps)
+        app = slack_app(self.deps)
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
         runner = app.listener_runner

@@ -123,7 +123,7 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if click is None:
         return
     approval = deps.store.get_approval(click.approval_id)
-    if approval and not deps.operations.access.may_see_request(approval, click.user):
+    if approval and not deps.access.may_see_request(approval, click.user):
         approval = None  # a request they may not see is one that does not exist
     if approval is None:
         _tell(deps, click, MISSING)
@@ -231,7 +231,7 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
 def _as_shown(approval: Approval, deps: ListenerDeps) -> Approval:
     """The request as its card shows it: with an edit that stands, its form starts from the
     edited values (the version being signed), not from what the agent proposed."""
-    edit = deps.engine.signing.standing_edit(approval)
+    edit = deps.signing.standing_edit(approval)
     if edit is None or approval.review is None:
         return approval
     review = approval.review.with_values(card.edited_values(approval, edit) or [])

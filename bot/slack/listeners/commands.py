@@ -80,7 +80,7 @@ def _start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
 
 
 def help_text(deps: ListenerDeps) -> str:
-    listed = deps.engine.signing.signoffs.anyone_listed
+    listed = deps.signing.signoffs.anyone_listed
     who = (
         " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in listed)
         if listed

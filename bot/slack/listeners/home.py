@@ -28,7 +28,7 @@ def revoke(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
     actions = body.get("actions") or [{}]
     value = actions[0].get("value") if isinstance(actions[0], dict) else None
-    service = deps.engine.rules
+    service = deps.rules
     if not isinstance(user, str) or not user or service is None:
         return
     if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
@@ -43,8 +43,8 @@ def revoke(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
 def _publish(user: str, deps: ListenerDeps) -> None:
     runs = [(r, deps.store.latest_card(r.thread_id)) for r in deps.store.runs_of(user)]
     # Only what this person may see (bot.core.access), and only its count: not the workspace's.
-    pending = deps.operations.access.pending(user)
-    service = deps.engine.rules
+    pending = deps.access.pending(user)
+    service = deps.rules
     rules = service.visible(user) if service is not None else []
     revocable = {r.id for r in rules if service is not None and service.may_revoke(r, user)}
     view = home_view(pending[:MAX_LISTED], len(pending), runs, home_blocks(rules, revocable))

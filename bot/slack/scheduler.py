@@ -1,7 +1,8 @@
 """Reminders, escalations and expiry, driven by a periodic tick in every bot process.
 
-APScheduler 3 must never share a job store between processes, so it keeps none here: it only
-calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK`` seconds. What is due lives in the ``jobs``
+APScheduler 3 must never share a job store between processes, so it keeps none
+(``bot.runtime.ticking``): it only calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK``
+seconds. What is due lives in the ``jobs``
 table and is claimed there (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite's single writer does
 the same), so N processes ticking at once still do each job once, and a process that starts
 after an outage catches up on everything that fell due meanwhile.
@@ -19,12 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.models import Approval, Job, Waiting
-from bot.http.health import Health
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
@@ -42,7 +40,7 @@ class Scheduler:
     store: Store
     engine: Engine
     slack: Slack
-    health: Health
+    ticked: Callable[[], None]  # the health check's clock: the scheduler is alive
     cards: Cards
     journal: Journal
     lease: float = 120.0
@@ -52,7 +50,7 @@ class Scheduler:
 
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
-        self.health.ticked()
+        self.ticked()
         self.journal.ticked(self.store.clock())
         try:
             self.engine.recover()
@@ -152,22 +150,3 @@ class Scheduler:
             self.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
-
-
-def start_ticking(tick: Callable[[], object], every: float) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(
-        _safely(tick), "interval", seconds=every, max_instances=1, coalesce=True, id="tick"
-    )
-    scheduler.start()
-    return scheduler
-
-
-def _safely(tick: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            tick()
-        except Exception:
-            logger.exception("scheduler tick failed")
-
-    return run
