@@ -28,6 +28,7 @@ from bot.core.effect_trail import EffectTrail
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
+from bot.core.rules import Rules
 from bot.core.tally import Signing
 from bot.http.api import Api
 from bot.http.health import Health
@@ -49,6 +50,7 @@ from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from bot.store.repository import Store
+from bot.store.rules import Rules as RuleRows
 from graphs.actions import ActionRegistry
 from graphs.toolbox import Toolbox
 
@@ -180,6 +182,11 @@ def build_deps(
     # A failed card's first backoff is the scheduler's tick.
     card_posts = CardPosts(store, cards, slack, db, ledger, journal, settings.scheduler_tick)
     publisher = SlackPublisher(slack, cards, card_posts)
+    rules = None
+    if policy.remembering.anywhere:  # remembered approvals (bot.core.rules), where allowed
+        members = signing.directory.members
+        rows = RuleRows(db)
+        rules = Rules(store, rows, policy.remembering, members, journal, settings.admins)
     engine = Engine(
         store=store,
         runner=runner,
@@ -193,6 +200,7 @@ def build_deps(
         publisher=publisher,
         answers=publisher,
         stale_after=settings.retry_after,
+        rules=rules,
     )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.
@@ -214,7 +222,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, signing, links),
+        Operations(store, engine, audit, access, signing, links, rules),
         cards,
         card_posts,
         Api(
@@ -249,6 +257,7 @@ def slack_app(deps: Deps) -> App:
         descriptions=deps.descriptions,
         default_graph=deps.default_graph,
         approvals_channel=settings.approvals_channel,
+        rules=deps.engine.rules,
     )
     return build_app(
         listeners, client=deps.slack.client, signing_secret=settings.slack_signing_secret

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from bot.config.durations import expiry_reason
@@ -43,6 +43,7 @@ from bot.core.ports import (
     StageCall,
 )
 from bot.core.review import Stop
+from bot.core.rules import Rules
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
 from bot.core.timeline import PlannedJob, Policies, plan
@@ -51,6 +52,7 @@ from bot.runtime.worker import Worker
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
 from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Store
+from bot.store.rules import Rule
 
 logger = logging.getLogger(__name__)
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
@@ -78,6 +80,8 @@ class Engine:
     # Seconds a click's check waits for its run's lock before it goes on without (it comes
     # before a modal opens, and a trigger_id lives 3 s).
     quick_lock: float = 1.0
+    # Remembered approvals (bot.core.rules); None when the policy file allows none.
+    rules: Rules | None = None
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -190,8 +194,12 @@ class Engine:
                 if not self._offered(approval, decision):
                     return outcomes.NotOffered(approval)
                 kind = self.signing.vote_kind(approval, decision)
+                if decision.remember is not None:
+                    refused = self._unremembered(approval, decision, kind)
+                    if refused is not None:
+                        return refused
                 if kind is None:  # one click settles it
-                    claimed = self.store.claim(approval.id, decision)
+                    claimed = self._claim(approval, decision)
                     ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
                 else:
                     ballot = self.store.vote(approval.id, approval.stage, decision, kind)
@@ -208,6 +216,34 @@ class Engine:
         background: bool,
     ) -> Outcome:
         return self.decide(approval_id, decision, channel, received_at, background=background)
+
+    def _unremembered(
+        self, approval: Approval, decision: Decision, kind: str | None
+    ) -> Outcome | None:
+        """Why an "Approve, and don't ask again" cannot be taken as it came, if it cannot: the
+        request (as the card showed it, in today's policy) must offer that duration, and be
+        settled by this one click."""
+        if (decision.version or 1) != approval.version:
+            self.publisher.refresh(approval)
+            return outcomes.Changed(approval)
+        rules = self.rules
+        seconds = decision.remember or 0
+        if rules is None or kind is not None or decision.type != "approve":
+            return outcomes.NotOffered(approval)
+        if not rules.permits(approval, seconds):
+            return outcomes.NotOffered(approval)
+        return None
+
+    def _claim(self, approval: Approval, decision: Decision) -> Approval | None:
+        """Claim a request one click settles; a remembered approval makes its rule with it."""
+        if decision.remember is None or self.rules is None:
+            return self.store.claim(approval.id, decision)
+        made = self.rules.claim(approval, decision)
+        if made is None:
+            return None
+        claimed, rule = made
+        self.journal.remembered(claimed, rule)
+        return claimed
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -478,6 +514,9 @@ class Engine:
             if approval is None:
                 sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
                 review = self.agents.describe(run.graph, pending).in_round(sign_off.round)
+                if self.rules is not None:
+                    offer = self.rules.offer(run, pending.value, sign_off, review)
+                    review = replace(review, remember=offer) if offer else review
                 value = pending.value if isinstance(pending.value, dict) else {}
                 jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
                 payload = self.agents.payload_of(pending)
@@ -485,6 +524,8 @@ class Engine:
                     run, pending.id, payload, review, jobs, sign_off, thread_ts
                 )
                 self.journal.requested(approval)
+                if self.rules is not None and approval.pending:
+                    approval = self._by_rule(self.rules, run, approval)
             if approval.pending and approval.ts is None:
                 # Not posted for now: the recovery sweep tries again after a backoff.
                 outcome = self.publisher.post(approval)
@@ -500,6 +541,32 @@ class Engine:
         if refused:  # closed as failed with its request (bot.slack.card_posts), requester told
             return
         self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
+
+    def _by_rule(self, rules: Rules, run: Run, approval: Approval) -> Approval:
+        """A new request a remembered approval covers is approved by it: no card, the decision
+        the rule's (its maker's, ``via: rule``), one line in the run's thread. The rule's maker
+        must still be someone who may decide the request; otherwise it is asked as usual."""
+        rule = rules.matching(run, approval)
+        if rule is None or self.signing.refusal(approval, rule.created_by) is not None:
+            return approval
+        made = rules.settle(approval, rule)
+        if made is None:  # revoked or expired this very moment: asked as usual
+            return self.store.get_approval(approval.id) or approval
+        claimed, used = made
+        self.store.cancel_jobs(claimed.id)
+        self.journal.decided(claimed, used)
+        self._say_by_rule(run, claimed, used)
+        # In the pool, once this step gives the run's lock back.
+        self.worker.submit(self.apply, claimed)
+        return claimed
+
+    def _say_by_rule(self, run: Run, approval: Approval, rule: Rule) -> None:
+        try:
+            self.ledger.once(
+                f"{approval.id}:by-rule", lambda: self.publisher.by_rule(run, approval, rule)
+            )
+        except Exception:
+            logger.exception("could not say that rule %s approved request %s", rule.id, approval.id)
 
     def _lost(self, approval: Approval) -> None:
         """The graph still waits on a decision marked applied: its resume never reached the

@@ -9,6 +9,7 @@ from typing import Any
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit
+from bot.store.rules import Rule
 
 
 @dataclass
@@ -41,12 +42,17 @@ class Journal:
             detail["calls"] = _calls(approval, decision)
         self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
 
-    def decided(self, approval: Approval) -> None:
-        """A request closed: approved, edited, rejected, expired, cancelled..."""
+    def decided(self, approval: Approval, rule: Rule | None = None) -> None:
+        """A request closed: approved, edited, rejected, expired, cancelled... ``rule``: the
+        remembered approval that answered it (``via: rule``), or the one its decision made."""
         decision = approval.decision
         detail: dict[str, Any] = {}
         if decision is not None:
             detail.update(came_through(decision))
+            if decision.rule is not None:
+                detail["rule"] = decision.rule
+            if rule is not None and decision.via == "rule":
+                detail["rule_by"], detail["rule_at"] = rule.created_by, rule.created_at
             if decision.reason:
                 detail["reason"] = decision.reason
             if decision.approvers:
@@ -62,6 +68,22 @@ class Journal:
         self.audit.record(approval.status, approval.thread_id, actor, approval.id, **detail)
         waited = (approval.decided_at or approval.created_at) - approval.created_at
         self.metrics.decided(approval.status, waited)
+
+    def remembered(self, approval: Approval, rule: Rule) -> None:
+        """A person approved a request and asked not to be asked again: the rule they made."""
+        detail = {
+            "rule": rule.id,
+            "expires_at": rule.expires_at,
+            "graph": rule.graph,
+            "action": rule.action,
+            "requester": rule.requester,
+            "channel": rule.channel,
+            "match": rule.arguments,
+        }
+        self.audit.record("rule_created", rule.thread_id, rule.created_by, approval.id, **detail)
+
+    def revoked(self, rule: Rule, by: str) -> None:
+        self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)
 
     def executed(self, approval: Approval) -> None:
         self.audit.record("executed", approval.thread_id, "bot", approval.id)

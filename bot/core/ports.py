@@ -16,6 +16,7 @@ from bot.core.models import Approval, Decision, Run
 from bot.core.outcomes import Outcome
 from bot.core.review import Pending, Review, Stop
 from bot.core.signoff import Stage
+from bot.store.rules import Rule
 
 
 # runs -------------------------------------------------------------------------------------
@@ -146,6 +147,10 @@ class Publisher(Protocol):
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None: ...
 
     def cancelled(self, run: Run, by: str) -> str: ...
+
+    def by_rule(self, run: Run, approval: Approval, rule: Rule) -> str:
+        """One line in the run's thread: a remembered approval answered this request."""
+        ...
 
     def card_link(self, approval: Approval) -> str | None: ...
 

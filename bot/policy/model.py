@@ -26,7 +26,18 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 
 from bot.core.review import STANDARD_CHOICES
 from bot.policy.errors import unknown
-from bot.policy.values import NOT_NULL, Count, Duration, ExpireAs, Flag, Ids, not_null, refuse
+from bot.policy.values import (
+    NOT_NULL,
+    Count,
+    Duration,
+    Durations,
+    ExpireAs,
+    Flag,
+    Ids,
+    Names,
+    not_null,
+    refuse,
+)
 
 ASKS = ("notes", "reason")  # what an extra button may ask the reviewer for
 # Decisions a resume or update entry may answer, besides the graph's own buttons: an expiry
@@ -121,6 +132,9 @@ class Section(Entry):
     expire_after: Duration = None
     expire_as: ExpireAs | None = None
     escalation: tuple[LevelEntry, ...] | None = None
+    # remembered approvals (bot.core.remember): in graphs.<name> and actions.<name> only
+    remember: Durations | None = None
+    remember_match: Names | None = None
 
     _null = field_validator(*NOT_NULL, mode="before")(not_null)
 
@@ -155,6 +169,8 @@ class Section(Entry):
             raise refuse(".stages: give every stage an `at`, or none")
         if len(set(routed)) != len(routed):
             raise refuse(".stages: two stages are `at` the same node")
+        if self.remember_match is not None and self.remember is None:
+            raise refuse(".remember_match: needs remember (how long an approval is remembered)")
         return self
 
     def sets(self, *keys: str) -> bool:
@@ -304,6 +320,18 @@ class PolicyModel(Entry):
     @classmethod
     def _defaults(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _remember_where(self) -> PolicyModel:
+        # One rule for every graph and action would approve calls nobody ever looked at.
+        for key in ("remember", "remember_match"):
+            if self.defaults.sets(key):
+                raise refuse(
+                    ": belongs under graphs.<name> or actions.<name> (a remembered approval "
+                    "covers one graph or action, never everything)",
+                    more=("defaults", key),
+                )
+        return self
 
     @field_validator("graphs", "actions", mode="before")
     @classmethod

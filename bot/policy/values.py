@@ -63,6 +63,41 @@ def _duration(value: Any) -> int | None:
         raise refuse(f": {exc}") from None
 
 
+MAX_REMEMBER = 30 * 86400  # a remembered approval lasts at most this long
+MAX_REMEMBER_CHOICES = 5
+
+
+def _durations(value: Any) -> tuple[int, ...]:
+    """``remember``: one duration or a list of them, each from 1 minute to 30 days."""
+    items = value if isinstance(value, list) else [value]
+    if not items or len(items) > MAX_REMEMBER_CHOICES:
+        raise refuse(f" must be a duration or a list of 1 to {MAX_REMEMBER_CHOICES} durations")
+    seconds: list[int] = []
+    for item in items:
+        if item is None or isinstance(item, bool | list | dict):
+            raise refuse(" must be a duration (such as 1h or 8h) or a list of them")
+        try:
+            duration = parse_duration(str(item))
+        except ValueError as exc:
+            raise refuse(f": {exc}") from None
+        if not 60 <= duration <= MAX_REMEMBER:
+            raise refuse(f": {item} is out of range (from 1m to 30d)")
+        if duration in seconds:
+            raise refuse(f": {item} is listed twice")
+        seconds.append(duration)
+    return tuple(sorted(seconds))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """``remember_match``: argument names (a list of them)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise refuse(" must be a list of argument names, such as [to]")
+    if any(not isinstance(item, str) or not item.strip() for item in items):
+        raise refuse(" must be a list of argument names, such as [to]")
+    return tuple(dict.fromkeys(item.strip() for item in items))
+
+
 def _expire_as(value: Any) -> Any:
     if value not in ("reject", "approve"):
         raise refuse(" must be reject or approve")
@@ -78,6 +113,8 @@ NOT_NULL: dict[str, Callable[[Any], Any]] = {
     "rejections": _count,
     "distinct": _flag,
     "expire_as": _expire_as,
+    "remember": _durations,
+    "remember_match": _names,
 }
 
 
@@ -91,4 +128,6 @@ Ids = Annotated[tuple[str, ...], BeforeValidator(_ids)]
 Count = Annotated[int, BeforeValidator(_count)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Duration = Annotated[int | None, BeforeValidator(_duration)]
+Durations = Annotated[tuple[int, ...], BeforeValidator(_durations)]
+Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 ExpireAs = Annotated[Literal["reject", "approve"], BeforeValidator(_expire_as)]

@@ -11,10 +11,12 @@ from bot.core.models import Approval, Run
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, StageCall
 from bot.slack.blocks import notices, outcomes
+from bot.slack.blocks.rules import by_rule_line
 from bot.slack.blocks.text import safe
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
+from bot.store.rules import Rule
 
 
 @dataclass
@@ -70,6 +72,9 @@ class SlackPublisher:
     def cancelled(self, run: Run, by: str) -> str:
         short = f"`{run.thread_id[:8]}`"
         return self.cards.say(run, f"Run {short} was cancelled by <@{by}>. Nothing more will run.")
+
+    def by_rule(self, run: Run, approval: Approval, rule: Rule) -> str:
+        return self.cards.say(run, by_rule_line(approval, rule))
 
     def card_link(self, approval: Approval) -> str | None:
         return self.slack.permalink(approval.channel, approval.ts) if approval.ts else None

@@ -26,6 +26,7 @@ from bot.core.timeline import PlannedJob
 from bot.core.votes import Vote, tally
 from bot.store.db import queries as q
 from bot.store.db.base import Database
+from bot.store.rules import Rule, insert_params
 
 Clock = Callable[[], float]
 
@@ -170,6 +171,47 @@ class Store:
         """Move a pending request to its decided state; None if someone else got there first."""
         row = self.db.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
         return Approval.from_row(row) if row else None
+
+    def claim_remembering(
+        self, approval_id: str, decision: Decision, scope: dict[str, str], expires_at: float
+    ) -> tuple[Approval, Rule] | None:
+        """Claim a request with an approval that is remembered: the rule is made in the same
+        transaction as the claim, so both happen once or neither (None: someone else won)."""
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                row = tx.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+                if row is None:
+                    return None
+                params = insert_params(
+                    scope, decision.by, now, expires_at, approval_id, row["thread_id"]
+                )
+                rule = Rule.from_row(tx.fetch_one(q.INSERT_RULE, params) or {})
+                won = replace(decision, rule=rule.id)
+                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won))
+                if claimed is None:
+                    raise _TooLate
+                return Approval.from_row(claimed), rule
+        except _TooLate:
+            return None
+
+    def claim_by_rule(self, approval_id: str, rule_id: int) -> tuple[Approval, Rule] | None:
+        """Claim a new request as approved by a remembered approval, if the rule is still in
+        force at this moment (used and claimed in one transaction: see ``USE_RULE``)."""
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                used = tx.fetch_one(q.USE_RULE, {"id": rule_id, "now": now})
+                if used is None:
+                    return None
+                rule = Rule.from_row(used)
+                decision = Decision("approve", rule.created_by, via="rule", rule=rule.id)
+                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
+                if claimed is None:
+                    raise _TooLate
+                return Approval.from_row(claimed), rule
+        except _TooLate:
+            return None
 
     def _claim_params(self, approval_id: str, decision: Decision) -> dict[str, Any]:
         return {

@@ -32,6 +32,7 @@ NOT_A_RETRY = "That retry button isn't one of mine."
 UNKNOWN_BUTTON = (
     "I don't know that button (it may be from an older version of me); nothing changed."
 )
+NOT_A_DURATION = "That isn't one of the durations this request offers; nothing changed."
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -44,6 +45,21 @@ def approve(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
 
 def ignore(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     _decide_at_once(ack, body, "ignore", deps)
+
+
+def remember(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    """ "Approve, and don't ask again for …": an Approve that also makes a rule, checked and
+    claimed as an Approve is (bot.core.engine.Engine.decide)."""
+    try:
+        click = parse_click(body)
+    except BadPayload:
+        _clicked(ack, body, deps)  # acks, then says what was wrong
+        return
+    if click.remember is None:
+        ack()
+        _tell(deps, click, NOT_A_DURATION)
+        return
+    _record(ack, click, "approve", deps)
 
 
 # Buttons that open a form -------------------------------------------------------------------
@@ -171,6 +187,7 @@ def _record(ack: Ack, click: Click, kind: str, deps: ListenerDeps) -> None:
         origin=click.origin,
         shows_request=click.shows_request,
         version=click.version,
+        remember=click.remember,
     )
     try:
         deps.engine.receive(click.approval_id, decision, click.channel)

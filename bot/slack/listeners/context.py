@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from bot.core.access import Access
     from bot.core.engine import Engine
+    from bot.core.rules import Rules
     from bot.core.tally import Signing
     from bot.slack.subcommands import Operations
     from bot.store.repository import Store
@@ -39,3 +40,4 @@ class ListenerDeps:
     descriptions: dict[str, str]  # every registered graph, and what it does
     default_graph: str
     approvals_channel: str | None  # APPROVALS_CHANNEL; None: where /agent was typed
+    rules: Rules | None = None  # remembered approvals (bot.core.rules), where the policy allows
