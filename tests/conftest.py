@@ -25,10 +25,20 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield slack
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
+@pytest.fixture(scope="session")
+def openai_server() -> Iterator[FakeOpenAI]:
+    """One fake OpenAI per test process: the bot's model client for its address is built once
+    (langchain-openai keeps it), instead of once for each test's new port."""
     with FakeOpenAI() as openai:
         yield openai
+
+
+@pytest.fixture
+def fake_openai(openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI with nothing queued, nothing heard and no latency, for each test."""
+    openai_server.reset()
+    yield openai_server
+    openai_server.reset()
 
 
 @pytest.fixture
