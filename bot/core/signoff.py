@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.core.routing import Route, routed
 from bot.core.timeline import actions_named
 
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
@@ -45,6 +46,10 @@ class Stage:
     rejections: int = 1
     allow_self: bool = False
     at: str | None = None  # the node whose pauses this stage decides
+    # Where its cards go (bot.core.routing): a channel id, and how (("channel",), ("dm",) or
+    # both). Unset here: the section's, else the graph's, else the defaults', else the run's.
+    channel: str | None = None
+    deliver: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,10 @@ class SignOff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stages": [s.__dict__ | {"approvers": list(s.approvers)} for s in self.stages],
+            "stages": [
+                s.__dict__ | {"approvers": list(s.approvers), "deliver": list(s.deliver)}
+                for s in self.stages
+            ],
             "first": self.first,
             "total": self.total,
             "distinct": self.distinct,
@@ -106,7 +114,13 @@ class SignOff:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SignOff:
         stages = tuple(
-            Stage(**{**s, "approvers": tuple(s.get("approvers", ()))})
+            Stage(
+                **{
+                    **s,
+                    "approvers": tuple(s.get("approvers", ())),
+                    "deliver": tuple(s.get("deliver", ())),
+                }
+            )
             for s in data.get("stages", ())
         )
         return cls(
@@ -128,6 +142,7 @@ class Section:
     base: Stage
     stages: tuple[Stage, ...] = ()
     distinct: bool = False
+    route: Route = Route()  # where its cards go, as written in this section (not inherited)
 
     def sign_off(self, node: str) -> SignOff:
         if not self.stages:
@@ -158,9 +173,15 @@ class SignOffs:
             section = self.actions.get(action, graph_section)
             if all(section is not seen for _, seen in sections):
                 sections.append((action, section))
-        if len(sections) == 1:
-            return sections[0][1].sign_off(node)
-        return combine([(name, section.sign_off(node)) for name, section in sections])
+        # Where cards go: the stage's own, else its action's, its graph's, the defaults'.
+        fallback = (graph_section.route, self.default.route)
+        parts = [
+            (name, routed(section.sign_off(node), (section.route, *fallback)))
+            for name, section in sections
+        ]
+        if len(parts) == 1:
+            return parts[0][1]
+        return combine(parts)
 
     @property
     def anyone_listed(self) -> tuple[str, ...]:

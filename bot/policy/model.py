@@ -26,7 +26,18 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 
 from bot.core.review import STANDARD_CHOICES
 from bot.policy.errors import unknown
-from bot.policy.values import NOT_NULL, Count, Duration, ExpireAs, Flag, Ids, not_null, refuse
+from bot.policy.values import (
+    NOT_NULL,
+    Channel,
+    Count,
+    Deliver,
+    Duration,
+    ExpireAs,
+    Flag,
+    Ids,
+    not_null,
+    refuse,
+)
 
 ASKS = ("notes", "reason")  # what an extra button may ask the reviewer for
 # Decisions a resume or update entry may answer, besides the graph's own buttons: an expiry
@@ -57,9 +68,17 @@ class StageEntry(Entry):
     quorum: Count | None = None
     rejections: Count | None = None
     at: str | None = None
+    channel: Channel | None = None  # this stage's cards go here (bot.core.routing)
+    deliver: Deliver | None = None
 
     _null = field_validator(
-        "approvers", "allow_self_approval", "quorum", "rejections", mode="before"
+        "approvers",
+        "allow_self_approval",
+        "quorum",
+        "rejections",
+        "channel",
+        "deliver",
+        mode="before",
     )(not_null)
 
     @model_validator(mode="before")
@@ -121,6 +140,9 @@ class Section(Entry):
     expire_after: Duration = None
     expire_as: ExpireAs | None = None
     escalation: tuple[LevelEntry, ...] | None = None
+    # where its cards go (bot.core.routing)
+    channel: Channel | None = None
+    deliver: Deliver | None = None
 
     _null = field_validator(*NOT_NULL, mode="before")(not_null)
 

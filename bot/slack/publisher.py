@@ -5,6 +5,7 @@ click (:class:`~bot.core.ports.Answers`: an ephemeral, :mod:`bot.slack.blocks.ou
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.core.models import Approval, Run
@@ -15,6 +16,8 @@ from bot.slack.blocks.text import safe
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,8 +62,15 @@ class SlackPublisher:
         return self.cards.say(run, notices.server_away(run.requester, problem, decided))
 
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
-        """The next stage's people hear of it in the card's thread (mentioned, so notified)."""
+        """The next stage's people hear of it in the card's thread (mentioned, so notified),
+        and get the card where that stage's cards go when that is somewhere new."""
         if approval.ts is None:
+            return
+        try:
+            self.cards.spread(approval)
+        except Exception:
+            logger.exception("request %s: the next stage's cards were not posted", approval.id)
+        if approval.channel.startswith("D"):  # cards in DMs only: each copy is its own note
             return
         note = f"{outcomes.next_stage(call)} Please decide on the card above."
         if edited_by is not None:

@@ -241,4 +241,24 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # link to it when LangSmith tracing is on.
         ["ALTER TABLE runs ADD COLUMN trace_id TEXT"],
     ),
+    (
+        # 21 is left to the remembered approvals of the same issue (22), merged beside this.
+        22,
+        [
+            # Every message that shows a request (bot.slack.card_posts): its cards (the one in a
+            # channel, each copy sent to a decider's direct messages, a later stage's card in
+            # its own channel), all redrawn whenever the request changes, and the line that
+            # tells the requester where it waits ("notice").
+            """CREATE TABLE IF NOT EXISTS card_posts (
+                approval_id TEXT NOT NULL REFERENCES approvals (id),
+                kind TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                ts TEXT NOT NULL,
+                person TEXT,
+                stage INTEGER NOT NULL DEFAULT 0,
+                posted_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (approval_id, kind, channel)
+            )""",
+        ],
+    ),
 ]
