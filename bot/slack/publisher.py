@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from slack_sdk.errors import SlackApiError
+
 from bot.core.models import Approval, Run
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, StageCall
@@ -91,5 +93,14 @@ class SlackPublisher:
     def answer(self, outcome: Outcome, channel: str | None, user: str) -> None:
         """An ephemeral to the person who clicked, unless there is nothing to say."""
         text = outcomes.sentence(outcome)
-        if text is not None:
-            self.slack.tell(outcomes.where(outcome, channel, user), user, text)
+        if text is None:
+            return
+        where = outcomes.where(outcome, channel, user)
+        try:
+            self.slack.tell(where, user, text)
+        except SlackApiError as exc:
+            # Not a member there (a click that came from someone else's DM copy, which Slack
+            # would not show them): they hear it in their own DM with the app instead.
+            if exc.response.get("error") not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            self.slack.dm(user, text)
