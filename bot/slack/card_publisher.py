@@ -60,7 +60,10 @@ class Cards:
         run = self.store.get_run(approval.thread_id)
         stage = self.signing.stage_of(approval)[1]
         where = destination(stage, run.approvals_channel if run else approval.channel)
-        posted = self.spread(approval, where)
+        self.spread(approval, where)
+        # Everything posted, now or by an attempt a crash cut short: a channel's card first.
+        posted = [(p.channel, p.ts) for p in self.store.card_posts(approval.id) if p.kind == "card"]
+        posted.sort(key=lambda place: place[0].startswith("D"))
         if not posted:
             raise NoOneToAsk(f"request {approval.id}: nobody to send its card to")
         self.store.set_card(approval.id, *posted[0])
