@@ -6,7 +6,8 @@ The policy file writes ``channel:`` and ``deliver:`` in ``defaults``, ``graphs.<
     stage  >  actions.<name>  >  graphs.<name>  >  defaults  >  APPROVALS_CHANNEL  >
     the channel /agent was typed in
 
-A request's stages carry what applies to them (:func:`routed`, when its sign-off is made), so
+A request's stages carry what applies to them (:func:`~bot.core.signoff.routed`, when its
+sign-off is made, kept with the request's sign-off), so
 a request keeps the route it was asked with; the run's own channel is the last resort, known
 only when its cards are posted (:func:`destination`). ``deliver`` is ``channel`` (the default),
 ``dm`` (a copy to each person who may decide, as a direct message from the app) or both.
@@ -14,36 +15,15 @@ only when its cards are posted (:func:`destination`). ``deliver`` is ``channel``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-if TYPE_CHECKING:  # signoff imports this module
-    from bot.core.signoff import SignOff, Stage
+from bot.core.signoff import Route, Stage, routed
+
+__all__ = ["DELIVERIES", "Destination", "Route", "destination", "dm_people", "routed"]
 
 Delivery = Literal["channel", "dm"]
 DELIVERIES: tuple[Delivery, ...] = ("channel", "dm")
-
-
-@dataclass(frozen=True)
-class Route:
-    """What one section of the policy file writes about where cards go; None/() unset."""
-
-    channel: str | None = None
-    deliver: tuple[str, ...] = ()
-
-
-def routed(sign_off: SignOff, routes: Iterable[Route]) -> SignOff:
-    """``sign_off`` with each stage's channel and delivery filled from the first of ``routes``
-    (most specific first) that writes it, where the stage writes none of its own."""
-    routes = tuple(routes)
-    channel = next((r.channel for r in routes if r.channel), None)
-    deliver = next((r.deliver for r in routes if r.deliver), ())
-    stages = tuple(
-        replace(stage, channel=stage.channel or channel, deliver=stage.deliver or deliver)
-        for stage in sign_off.stages
-    )
-    return replace(sign_off, stages=stages)
 
 
 @dataclass(frozen=True)

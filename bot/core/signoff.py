@@ -28,11 +28,10 @@ per request out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.core.routing import Route, routed
 from bot.core.timeline import actions_named
 
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
@@ -50,6 +49,27 @@ class Stage:
     # both). Unset here: the section's, else the graph's, else the defaults', else the run's.
     channel: str | None = None
     deliver: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one section of the policy file writes about where cards go; None/() unset."""
+
+    channel: str | None = None
+    deliver: tuple[str, ...] = ()
+
+
+def routed(sign_off: SignOff, routes: Iterable[Route]) -> SignOff:
+    """``sign_off`` with each stage's channel and delivery filled from the first of ``routes``
+    (most specific first) that writes it, where the stage writes none of its own."""
+    routes = tuple(routes)
+    channel = next((r.channel for r in routes if r.channel), None)
+    deliver = next((r.deliver for r in routes if r.deliver), ())
+    stages = tuple(
+        replace(stage, channel=stage.channel or channel, deliver=stage.deliver or deliver)
+        for stage in sign_off.stages
+    )
+    return replace(sign_off, stages=stages)
 
 
 @dataclass(frozen=True)
