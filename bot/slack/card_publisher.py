@@ -67,7 +67,9 @@ class Cards:
         if not posted:
             raise NoOneToAsk(f"request {approval.id}: nobody to send its card to")
         self.store.set_card(approval.id, *posted[0])
-        if run is not None and (where.dm or stage.channel not in (None, run.channel)):
+        # Told where only when it is not where they asked (APPROVALS_CHANNEL alone never is).
+        elsewhere = where.channel != (run.channel if run else None)
+        if run is not None and elsewhere and (where.dm or stage.channel is not None):
             self._tell_requester(run, replace(approval, channel=posted[0][0], ts=posted[0][1]))
 
     def spread(self, approval: Approval, where: Destination | None = None) -> list[Place]:

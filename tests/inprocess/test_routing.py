@@ -198,3 +198,53 @@ def test_a_click_on_a_dm_copy_is_refused_exactly_like_one_in_the_channel(
     assert told[A] == f"Only <@{B}> can decide stage 2 of 2 (CFO)."
     assert has_buttons(_now(fake_slack, first))  # nothing changed
     assert "CFO" in blocks_text(_now(fake_slack, first)["blocks"])
+
+
+def test_a_reminder_follows_the_card_into_each_dm(bot_in_process, fake_slack, tmp_path):
+    fake_slack.usergroups[KEYS] = [A, B, C]
+    policy = f"defaults:\n  approvers: [{KEYS}]\n  deliver: dm\n  remind_after: 10m\n"
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy))
+    bot.command("Tell the team the release is out", REQ, GEN)
+    cards = _dm_cards(fake_slack)
+    bot.settle()
+
+    bot.tick_until(
+        lambda: all(fake_slack.replies(c.channel, c.ts) for c in cards.values()),
+        "remind in every DM",
+        advance=660,
+    )
+    for copy in cards.values():
+        [reminder] = fake_slack.replies(copy.channel, copy.ts)
+        assert ":alarm_clock:" in reminder["text"]
+
+
+def test_a_stage_with_its_own_channel_gets_its_own_card_and_both_end_decided(
+    bot_in_process, fake_slack, tmp_path
+):
+    policy = f"""
+graphs:
+  draft:
+    channel: {FIN}
+    stages:
+      - {{name: Finance, approvers: [{A}]}}
+      - {{name: CFO, approvers: [{B}], channel: C0CFO}}
+"""
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy), REMIND_AFTER="off")
+    bot.command("Tell the team the release is out", REQ, GEN)
+    first = wait_card(fake_slack)
+    assert first.channel == FIN
+    bot.click(ids.APPROVE, first.approval_id, A)
+    [_, second] = wait_cards(fake_slack, 2)
+    assert (second.channel, second.approval_id) == ("C0CFO", first.approval_id)
+    bot.settle()
+    assert "CFO" in blocks_text(_now(fake_slack, first)["blocks"])  # the first shows it moved on
+
+    bot.click(ids.APPROVE, second.approval_id, B, channel=second.channel, ts=second.ts)
+    bot.settle()
+    for copy in (first, second):
+        message = _now(fake_slack, copy)
+        assert not has_buttons(message)
+        assert f"<@{B}>" in blocks_text(message["blocks"])
+    # The outcome once, in the run's thread: the first card's.
+    [report] = _reports(fake_slack, "Draft: Tell the team the release is out")
+    assert (report.params["channel"], report.params["thread_ts"]) == (FIN, first.ts)
