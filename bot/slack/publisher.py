@@ -68,13 +68,20 @@ class SlackPublisher:
         and get the card where that stage's cards go when that is somewhere new."""
         if approval.ts is None:
             return
+        posted: list[tuple[str, str]] = []
         try:
-            self.cards.spread(approval)
+            posted = self.cards.spread(approval)
         except Exception:
             logger.exception("request %s: the next stage's cards were not posted", approval.id)
         if approval.channel.startswith("D"):  # cards in DMs only: each copy is its own note
             return
-        note = f"{outcomes.next_stage(call)} Please decide on the card above."
+        elsewhere = [channel for channel, _ in posted if not channel.startswith("D")]
+        where = (
+            f"Its card is in <#{elsewhere[0]}>."
+            if elsewhere
+            else "Please decide on the card above."
+        )
+        note = f"{outcomes.next_stage(call)} {where}"
         if edited_by is not None:
             note = f"<@{edited_by}> edited this request, so it goes back a stage. " + note
         self.slack.reply(approval.channel, approval.thread_ts or approval.ts, note)

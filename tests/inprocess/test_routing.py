@@ -246,5 +246,10 @@ graphs:
         assert not has_buttons(message)
         assert f"<@{B}>" in blocks_text(message["blocks"])
     # The outcome once, in the run's thread: the first card's.
-    [report] = _reports(fake_slack, "Draft: Tell the team the release is out")
-    assert (report.params["channel"], report.params["thread_ts"]) == (FIN, first.ts)
+    replies = [r["text"] for r in fake_slack.replies(FIN, first.ts)]
+    assert replies == [
+        f"Stage 2 of 2: CFO is for <@{B}>. Its card is in <#C0CFO>.",
+        "Approved. Posted to C0GEN (message " + replies[1].split("(message ")[1],
+    ]
+    assert fake_slack.replies("C0CFO", second.ts) == []
+    assert len(_reports(fake_slack, "Draft: Tell the team the release is out")) == 1
