@@ -89,3 +89,18 @@ def test_a_copy_goes_to_each_person_who_may_decide():
     assert dm_people(mine, "U0REQ", members) == ["U0A", "U0B", "U0REQ"]  # …unless allowed
     assert dm_people(Stage(), "U0REQ", None) == ["U0REQ"]  # nobody listed: the requester decides
     assert dm_people(keys, "U0REQ", None) == []  # the group could not be resolved
+
+
+def test_an_escalation_channel_must_be_an_id_too():
+    from bot.config import ConfigError
+
+    policy = {"actions": {"send_email": {"escalation": [{"after": "1h", "channel": "#ops"}]}}}
+    try:
+        validate(policy, "policy.yaml")
+    except ConfigError as exc:
+        assert str(exc).startswith(
+            "POLICY_FILE: policy.yaml: actions.send_email.escalation[0].channel must be a Slack "
+            "channel id like C0123ABCD; '#ops' is not one"
+        )
+    else:
+        raise AssertionError("an escalation channel name was accepted")

@@ -101,7 +101,7 @@ class LevelEntry(Entry):
 
     after: Duration
     to: Ids = ()
-    channel: str | None = None
+    channel: Channel | None = None
     repeat: int = 0
     every: Duration = None
 
@@ -112,7 +112,8 @@ class LevelEntry(Entry):
             raise refuse(" needs at least `after`")
         body = dict(body)
         body["to"] = body.get("to") or []
-        body["channel"] = str(body["channel"]) if body.get("channel") else None
+        if not body.get("channel"):
+            body["channel"] = None
         return body
 
     @field_validator("repeat", mode="before")

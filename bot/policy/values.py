@@ -19,8 +19,9 @@ from bot.config import SLACK_ID
 from bot.core.durations import parse_duration
 from bot.core.routing import DELIVERIES
 
-# A conversation a card can go to: public (C…) or private (G…) channel. A name never is one.
-CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+# A conversation a card can go to: a public (C…) or private (G…) channel. Ids are upper case;
+# channel names never are, so `finance` or `#ops` is refused.
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 
 
 def refuse(
@@ -79,8 +80,8 @@ def _channel(value: Any) -> str:
     if not CHANNEL_ID.match(text):
         shown = f"{text!r} is not one" if text else "it is empty"
         raise refuse(
-            f" must be a Slack channel id like C0123ABCD; {shown} (a channel's id is at the "
-            "bottom of its About tab, under the channel's name; invite the bot to a private one)"
+            f" must be a Slack channel id like C0123ABCD; {shown} (click the channel's name: "
+            "the id is at the bottom of its About tab)"
         )
     return text
 

@@ -41,8 +41,7 @@ CASES = [
         "channel-name-for-id",
         "actions:\n  send_email:\n    channel: finance\n",
         "actions.send_email.channel must be a Slack channel id like C0123ABCD; 'finance' is not "
-        "one (a channel's id is at the bottom of its About tab, under the channel's name; invite "
-        "the bot to a private one)",
+        "one (click the channel's name: the id is at the bottom of its About tab)",
     ),
     (
         "unknown-delivery",
