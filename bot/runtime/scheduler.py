@@ -136,7 +136,7 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.cards.draw(approval)  # raises when Slack fails: retried
+            self.cards.draw(approval, spread=True)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":

@@ -7,6 +7,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.agents.traces import TraceLinks
 from bot.core.ledger import Ledger
 from bot.core.models import Approval, CardPost, Decision, Run
@@ -23,6 +25,17 @@ from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
 Place = tuple[str, str]  # a message: its channel and ts
+
+
+def _for_now(exc: Exception) -> bool:
+    """Whether Slack may take the same copy later (not a refusal for good)."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return exc.response.get("error") not in GONE
+    return True
+
+
+# Slack's answers that the same DM would get again: the person is no one the app can write to.
+GONE = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "not_allowed"})
 
 
 class NoOneToAsk(RuntimeError):
@@ -72,20 +85,22 @@ class Cards:
         if run is not None and elsewhere and (where.dm or stage.channel is not None):
             self._tell_requester(run, replace(approval, channel=posted[0][0], ts=posted[0][1]))
 
-    def spread(self, approval: Approval, where: Destination | None = None) -> list[Place]:
+    def spread(
+        self, approval: Approval, where: Destination | None = None, strict: bool = False
+    ) -> list[Place]:
         """Post the card wherever the request's current stage goes and it is not yet (a later
-        stage may go elsewhere); where it is now, first the channel's. A copy that fails is
-        logged, unless it is the only one (then the caller hears of it)."""
+        stage may go elsewhere); the places posted to now, the channel's first. A DM copy that
+        fails for now is left to a ``refresh`` job, which calls this again ``strict``ly (the
+        failure is raised, so the job backs off and tries again); one Slack refuses for good
+        (a deactivated user, say) is logged and not tried again."""
+        stage = self.signing.stage_of(approval)[1]
         if where is None:
             run = self.store.get_run(approval.thread_id)
-            stage = self.signing.stage_of(approval)[1]
             where = destination(stage, run.approvals_channel if run else approval.channel)
-        stage = self.signing.stage_of(approval)[1]
         have = self.store.card_posts(approval.id)
         lines, edit = self.progress(approval)
         notes = self.notes(approval)
         posted: list[Place] = []
-        failure: Exception | None = None
         if where.channel and not any(p.channel == where.channel for p in have):
             # A later round goes in the thread of the run's first card when that is here.
             in_thread = approval.thread_ts if where.channel == approval.channel else None
@@ -94,8 +109,11 @@ class Cards:
             )
             self._record(approval, channel, ts, None)
             posted.append((channel, ts))
+        failure: Exception | None = None
         if where.dm:
             members = self.signing.directory.members(stage.approvers)
+            if members is None and stage.approvers:
+                failure = NoOneToAsk(f"request {approval.id}: its approvers' groups unresolved")
             sent = {p.person for p in have if p.person}
             for person in dm_people(stage, approval.requester, members):
                 if person in sent:
@@ -105,12 +123,15 @@ class Cards:
                     channel, ts = self.slack.post_card(approval, notes, lines, edit, channel)
                 except Exception as exc:
                     logger.exception("request %s: no copy for %s", approval.id, person)
-                    failure = failure or exc
+                    if _for_now(exc):
+                        failure = failure or exc
                     continue
                 self._record(approval, channel, ts, person)
                 posted.append((channel, ts))
-        if not posted and failure is not None and not have:
+        if failure is not None and (strict or not (posted or have)):
             raise failure
+        if failure is not None:  # the others have theirs: the missing ones come with a tick
+            self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
         return posted
 
     def _record(self, approval: Approval, channel: str, ts: str, person: str | None) -> None:
@@ -169,9 +190,12 @@ class Cards:
         url = self.links.url(run.trace_id if run else None)
         return (trace_link(url),) if url else ()
 
-    def draw(self, approval: Approval) -> None:
+    def draw(self, approval: Approval, spread: bool = False) -> None:
         """Redraw every card of the request (its copies too): pending with its deadlines and
-        sign-off so far, or decided. Each copy is tried; the first failure is raised after."""
+        sign-off so far, or decided. Each copy is tried; the first failure is raised after.
+        ``spread``: first post the copies a pending request still lacks (a scheduled refresh)."""
+        if spread and approval.pending and approval.ts is not None:
+            self.spread(approval, strict=True)
         lines, edit = self.progress(approval)
         notes = self.notes(approval) if approval.pending else ()  # a decided card has none
         failure: Exception | None = None

@@ -253,3 +253,29 @@ graphs:
     ]
     assert fake_slack.replies("C0CFO", second.ts) == []
     assert len(_reports(fake_slack, "Draft: Tell the team the release is out")) == 1
+
+
+def test_a_dm_copy_slack_failed_for_now_comes_with_a_later_tick_and_a_gone_user_is_skipped(
+    bot_in_process, fake_slack, tmp_path
+):
+    fake_slack.usergroups[KEYS] = [A, B, C]
+    fake_slack.users[C] = {"deleted": True}  # conversations.open: user_not_found, for good
+    fake_slack.fail_next("chat.postMessage", status=500, error="internal_error", channel=f"D{B}")
+    policy = f"defaults:\n  approvers: [{KEYS}]\n  deliver: dm\n"
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy), REMIND_AFTER="off")
+    bot.command("Tell the team the release is out", REQ, GEN)
+    [alice] = wait_cards(fake_slack, 1)
+    bot.settle()
+    assert alice.channel == f"D{A}"
+
+    bot.tick_until(lambda: len(wait_cards(fake_slack, 1)) == 2, "post Bob's copy", advance=5)
+    cards = _dm_cards(fake_slack, 2)
+    assert sorted(cards) == [A, B]
+    bot.tick(60)
+    bot.settle()
+    assert len(wait_cards(fake_slack, 1)) == 2  # Carol's is not tried for ever
+    carol = [c for c in fake_slack.calls("conversations.open") if c.params["users"] == C]
+    assert len(carol) == 2 and {c.response["error"] for c in carol} == {"user_not_found"}
+    bot.click(ids.APPROVE, cards[B].approval_id, B, channel=f"D{B}", ts=cards[B].ts)
+    bot.settle()
+    assert not any(has_buttons(_now(fake_slack, c)) for c in cards.values())
