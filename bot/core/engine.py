@@ -43,6 +43,7 @@ from bot.core.ports import (
     StageCall,
 )
 from bot.core.review import Stop
+from bot.core.routing import destination
 from bot.core.rules import Rules
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
@@ -175,7 +176,7 @@ class Engine:
         if replayed(approval, decision):
             return outcomes.Replayed(approval)
         approval = self._with_card(approval, decision.origin, decision.shows_request)
-        if not from_its_card(approval, decision.origin):
+        if not self._from_a_card(approval, decision.origin):
             return self._not_from_card(approval, decision)
         overdue = self.store.overdue_expiry(approval.id, received_at) if approval.pending else None
         if overdue is not None:
@@ -346,6 +347,15 @@ class Engine:
                 logger.exception("could not retire a stale copy of card %s", approval.id)
         return outcomes.NotFromCard(approval, link)
 
+    def _from_a_card(self, approval: Approval, origin: str | None) -> bool:
+        """From the request's card, or one of its copies (in a decider's direct messages, in
+        a later stage's channel): every copy is a door to the same rules."""
+        if from_its_card(approval, origin):
+            return True
+        kind, _, place = (origin or "").partition(":")
+        channel, _, ts = place.partition(":")
+        return kind == "message" and bool(ts) and self.store.is_card_post(approval.id, channel, ts)
+
     def _with_card(
         self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
     ) -> Approval:
@@ -391,7 +401,7 @@ class Engine:
         if approval is None:
             return None, outcomes.NotFound()
         approval = self._with_card(approval, origin, shows, quick=True)
-        if not from_its_card(approval, origin):
+        if not self._from_a_card(approval, origin):
             return approval, outcomes.NotFromCard(approval)
         if not approval.pending:
             return approval, outcomes.AlreadyDecided(approval)
@@ -520,8 +530,11 @@ class Engine:
                 value = pending.value if isinstance(pending.value, dict) else {}
                 jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
                 payload = self.agents.payload_of(pending)
+                # A DM-only request has no channel: it is recorded with the run's until its
+                # first copy is posted (bot.core.routing).
+                where = destination(sign_off.stages[0], run.approvals_channel)
                 approval = self.store.add_approval(
-                    run, pending.id, payload, review, jobs, sign_off, thread_ts
+                    run, pending.id, payload, review, jobs, sign_off, thread_ts, where.channel
                 )
                 self.journal.requested(approval)
                 if self.rules is not None and approval.pending:

@@ -199,6 +199,23 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class CardPost:
+    """A message that shows a request: a ``card`` (in a channel, or in ``person``'s direct
+    messages), or the ``notice`` telling the requester where the card waits."""
+
+    approval_id: str
+    kind: Literal["card", "notice"]
+    channel: str
+    ts: str
+    person: str | None = None
+    stage: int = 0
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CardPost:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Waiting:
     """A pending request as a reminder digest lists it: a lean read of its row. A tick may
     list a thousand of them, so the review is not parsed (only its one-word ``summary`` is

@@ -28,7 +28,9 @@ from bot.core.review import STANDARD_CHOICES
 from bot.policy.errors import unknown
 from bot.policy.values import (
     NOT_NULL,
+    Channel,
     Count,
+    Deliver,
     Duration,
     Durations,
     ExpireAs,
@@ -68,9 +70,17 @@ class StageEntry(Entry):
     quorum: Count | None = None
     rejections: Count | None = None
     at: str | None = None
+    channel: Channel | None = None  # this stage's cards go here (bot.core.routing)
+    deliver: Deliver | None = None
 
     _null = field_validator(
-        "approvers", "allow_self_approval", "quorum", "rejections", mode="before"
+        "approvers",
+        "allow_self_approval",
+        "quorum",
+        "rejections",
+        "channel",
+        "deliver",
+        mode="before",
     )(not_null)
 
     @model_validator(mode="before")
@@ -93,7 +103,7 @@ class LevelEntry(Entry):
 
     after: Duration
     to: Ids = ()
-    channel: str | None = None
+    channel: Channel | None = None
     repeat: int = 0
     every: Duration = None
 
@@ -104,7 +114,8 @@ class LevelEntry(Entry):
             raise refuse(" needs at least `after`")
         body = dict(body)
         body["to"] = body.get("to") or []
-        body["channel"] = str(body["channel"]) if body.get("channel") else None
+        if not body.get("channel"):
+            body["channel"] = None
         return body
 
     @field_validator("repeat", mode="before")
@@ -135,6 +146,9 @@ class Section(Entry):
     # remembered approvals (bot.core.remember): in graphs.<name> and actions.<name> only
     remember: Durations | None = None
     remember_match: Names | None = None
+    # where its cards go (bot.core.routing)
+    channel: Channel | None = None
+    deliver: Deliver | None = None
 
     _null = field_validator(*NOT_NULL, mode="before")(not_null)
 

@@ -8,6 +8,7 @@ error. The annotated types (:data:`Ids`, :data:`Count`, :data:`Flag`, :data:`Dur
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,11 @@ from pydantic_core import PydanticCustomError
 
 from bot.config import SLACK_ID
 from bot.config.durations import parse_duration
+from bot.core.routing import DELIVERIES
+
+# A conversation a card can go to: a public (C…) or private (G…) channel. Ids are upper case;
+# channel names never are, so `finance` or `#ops` is refused.
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 
 
 def refuse(
@@ -104,6 +110,27 @@ def _expire_as(value: Any) -> Any:
     return value
 
 
+def _channel(value: Any) -> str:
+    text = str(value).strip() if value is not None else ""
+    if not CHANNEL_ID.match(text):
+        shown = f"{text!r} is not one" if text else "it is empty"
+        raise refuse(
+            f" must be a Slack channel id like C0123ABCD; {shown} (click the channel's name: "
+            "the id is at the bottom of its About tab)"
+        )
+    return text
+
+
+def _deliver(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    ways = " or ".join(DELIVERIES)
+    if not isinstance(items, list) or not items or any(i not in DELIVERIES for i in items):
+        raise refuse(f" must be {ways}, or a list of them such as [channel, dm]")
+    if len(set(items)) != len(items):
+        raise refuse(" names a way twice")
+    return tuple(items)
+
+
 # Keys whose null is a mistake, not "unset" (``quorum:`` with the number forgotten): their
 # checks run on None too, since pydantic accepts None for an optional field before any check.
 NOT_NULL: dict[str, Callable[[Any], Any]] = {
@@ -115,6 +142,8 @@ NOT_NULL: dict[str, Callable[[Any], Any]] = {
     "expire_as": _expire_as,
     "remember": _durations,
     "remember_match": _names,
+    "channel": _channel,
+    "deliver": _deliver,
 }
 
 
@@ -130,4 +159,6 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 Duration = Annotated[int | None, BeforeValidator(_duration)]
 Durations = Annotated[tuple[int, ...], BeforeValidator(_durations)]
 Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
+Channel = Annotated[str, BeforeValidator(_channel)]
+Deliver = Annotated[tuple[str, ...], BeforeValidator(_deliver)]
 ExpireAs = Annotated[Literal["reject", "approve"], BeforeValidator(_expire_as)]

@@ -5,7 +5,10 @@ click (:class:`~bot.core.ports.Answers`: an ephemeral, :mod:`bot.slack.blocks.ou
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
 
 from bot.core.models import Approval, Run
 from bot.core.outcomes import Outcome
@@ -17,6 +20,8 @@ from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
 from bot.store.rules import Rule
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,10 +66,24 @@ class SlackPublisher:
         return self.cards.say(run, notices.server_away(run.requester, problem, decided))
 
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
-        """The next stage's people hear of it in the card's thread (mentioned, so notified)."""
+        """The next stage's people hear of it in the card's thread (mentioned, so notified),
+        and get the card where that stage's cards go when that is somewhere new."""
         if approval.ts is None:
             return
-        note = f"{outcomes.next_stage(call)} Please decide on the card above."
+        posted: list[tuple[str, str]] = []
+        try:
+            posted = self.cards.spread(approval)
+        except Exception:
+            logger.exception("request %s: the next stage's cards were not posted", approval.id)
+        if approval.channel.startswith("D"):  # cards in DMs only: each copy is its own note
+            return
+        elsewhere = [channel for channel, _ in posted if not channel.startswith("D")]
+        where = (
+            f"Its card is in <#{elsewhere[0]}>."
+            if elsewhere
+            else "Please decide on the card above."
+        )
+        note = f"{outcomes.next_stage(call)} {where}"
         if edited_by is not None:
             note = f"<@{edited_by}> edited this request, so it goes back a stage. " + note
         self.slack.reply(approval.channel, approval.thread_ts or approval.ts, note)
@@ -86,5 +105,14 @@ class SlackPublisher:
     def answer(self, outcome: Outcome, channel: str | None, user: str) -> None:
         """An ephemeral to the person who clicked, unless there is nothing to say."""
         text = outcomes.sentence(outcome)
-        if text is not None:
-            self.slack.tell(outcomes.where(outcome, channel, user), user, text)
+        if text is None:
+            return
+        where = outcomes.where(outcome, channel, user)
+        try:
+            self.slack.tell(where, user, text)
+        except SlackApiError as exc:
+            # Not a member there (a click that came from someone else's DM copy, which Slack
+            # would not show them): they hear it in their own DM with the app instead.
+            if exc.response.get("error") not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            self.slack.dm(user, text)

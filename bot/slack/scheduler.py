@@ -72,9 +72,11 @@ class Scheduler:
         alone: list[Job] = []
         reminders = [job for job in jobs if job.kind == "remind"]
         remindable = self.store.remindable(job.approval_id for job in reminders)
+        # A request with cards in several places is reminded at each (``run``), not digested.
+        spread = self.store.spread(remindable) if remindable else set()
         for job in jobs:
             approval = remindable.get(job.approval_id) if job.kind == "remind" else None
-            if approval is None:  # not a reminder, or one ``run`` cancels or puts off
+            if approval is None or approval.id in spread:  # or one ``run`` cancels or puts off
                 alone.append(job)
             else:
                 digests[approval.channel].append((job, approval))
@@ -132,17 +134,20 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.cards.draw(approval)  # raises when Slack fails: retried
+            self.cards.draw(approval, spread=True)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
             _, stage = self.engine.signing.stage_of(approval)
             text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
-            self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
+            # The reminder follows the card: in the thread of each of its copies (a DM, too).
+            for channel, ts in self.cards.places(approval):
+                thread = approval.thread_ts if channel == approval.channel else None
+                self.slack.reply(channel, thread or ts, text)
             self.journal.reminded(approval)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
-            channel = job.detail.get("channel") or approval.channel
+            channel = job.detail.get("channel") or self._escalation_channel(approval)
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
             self.store.finish_job(job.id)  # before the card update: never escalate twice
@@ -150,3 +155,10 @@ class Scheduler:
             self.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
+
+    def _escalation_channel(self, approval: Approval) -> str:
+        """The card's channel; for cards sent only to DMs, the channel the run was asked in."""
+        if not approval.channel.startswith("D"):
+            return approval.channel
+        run = self.store.get_run(approval.thread_id)
+        return run.channel if run else approval.channel

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.models import (
     Approval,
+    CardPost,
     Decision,
     InboxEntry,
     Job,
@@ -106,9 +107,11 @@ class Store:
         jobs: Iterable[PlannedJob] = (),
         signoff: SignOff | None = None,
         thread_ts: str | None = None,
+        channel: str | None = None,
     ) -> Approval:
         """Record a pending request for an interrupt, with its reminders, escalations and
-        expiry, in one transaction; the same interrupt is recorded once."""
+        expiry, in one transaction; the same interrupt is recorded once. ``channel``: where
+        its card goes (default the run's approvals channel)."""
         approval_id = new_id()
         with self.db.transaction() as tx:
             inserted = tx.execute(
@@ -124,7 +127,7 @@ class Store:
                     "review": json.dumps(review.to_dict(), default=str),
                     "signoff": json.dumps(signoff.to_dict()) if signoff else None,
                     "thread_ts": thread_ts,
-                    "channel": run.approvals_channel,
+                    "channel": channel or run.approvals_channel,
                     "now": self.clock(),
                 },
             )
@@ -166,6 +169,26 @@ class Store:
 
     def set_card(self, approval_id: str, channel: str, ts: str) -> None:
         self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
+
+    def add_card_post(self, post: CardPost) -> None:
+        params = {**post.__dict__, "now": self.clock()}
+        self.db.execute(q.INSERT_CARD_POST, params)
+
+    def card_posts(self, approval_id: str) -> list[CardPost]:
+        """Every message showing the request, first posted first."""
+        rows = self.db.fetch_all(q.CARD_POSTS, {"approval_id": approval_id})
+        return [CardPost.from_row(r) for r in rows]
+
+    def is_card_post(self, approval_id: str, channel: str, ts: str) -> bool:
+        """Whether this message is one of the request's cards (a copy in a DM, say)."""
+        params = {"approval_id": approval_id, "channel": channel, "ts": ts}
+        return self.db.fetch_one(q.IS_CARD_POST, params) is not None
+
+    def spread(self, approval_ids: Iterable[str]) -> set[str]:
+        """Of these requests, the ones with cards in more than one place."""
+        params = {"ids": json.dumps(sorted(set(approval_ids)))}
+        rows = self.db.fetch_all(self._with_ids(q.SPREAD), params)
+        return {str(row["approval_id"]) for row in rows}
 
     def claim(self, approval_id: str, decision: Decision) -> Approval | None:
         """Move a pending request to its decided state; None if someone else got there first."""

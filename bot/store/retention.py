@@ -40,6 +40,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("jobs", f"DELETE FROM jobs WHERE {OF_REQUESTS}"),
     ("votes", f"DELETE FROM votes WHERE {OF_REQUESTS}"),
     ("inbox", f"DELETE FROM inbox WHERE {OF_REQUESTS}"),
+    ("card_posts", f"DELETE FROM card_posts WHERE {OF_REQUESTS}"),
     (
         "effects",
         "DELETE FROM effects WHERE EXISTS (SELECT 1 FROM prune_keys k "

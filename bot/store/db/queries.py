@@ -65,6 +65,27 @@ RUNS_APPROVALS = """
 SELECT * FROM approvals WHERE thread_id IN ({ids}) ORDER BY thread_id, created_at, id
 """
 SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
+# Every message showing a request: its cards and the requester's notice (bot.slack.card_posts).
+# One of each kind per conversation: a post that is made again (a sweep after a crash) keeps
+# the first.
+INSERT_CARD_POST = """
+INSERT INTO card_posts (approval_id, kind, channel, ts, person, stage, posted_at)
+VALUES (%(approval_id)s, %(kind)s, %(channel)s, %(ts)s, %(person)s, %(stage)s, %(now)s)
+ON CONFLICT (approval_id, kind, channel) DO NOTHING
+"""
+CARD_POSTS = """
+SELECT * FROM card_posts WHERE approval_id = %(approval_id)s ORDER BY posted_at, channel
+"""
+IS_CARD_POST = """
+SELECT 1 AS found FROM card_posts
+WHERE approval_id = %(approval_id)s AND kind = 'card' AND channel = %(channel)s AND ts = %(ts)s
+"""
+# Of these requests, the ones shown in more than one place (a reminder goes to each).
+SPREAD = """
+SELECT approval_id FROM card_posts
+WHERE approval_id IN ({ids}) AND kind = 'card'
+GROUP BY approval_id HAVING COUNT(*) > 1
+"""
 
 # The one conditional update that makes a decision happen once: only a pending row changes,
 # and only the caller that changed it gets the row back.

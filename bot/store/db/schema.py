@@ -242,6 +242,25 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         ["ALTER TABLE runs ADD COLUMN trace_id TEXT"],
     ),
     (
+        21,
+        [
+            # Every message that shows a request (bot.slack.card_posts): its cards (the one in a
+            # channel, each copy sent to a decider's direct messages, a later stage's card in
+            # its own channel), all redrawn whenever the request changes, and the line that
+            # tells the requester where it waits ("notice").
+            """CREATE TABLE IF NOT EXISTS card_posts (
+                approval_id TEXT NOT NULL REFERENCES approvals (id),
+                kind TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                ts TEXT NOT NULL,
+                person TEXT,
+                stage INTEGER NOT NULL DEFAULT 0,
+                posted_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (approval_id, kind, channel)
+            )""",
+        ],
+    ),
+    (
         22,
         [
             # Remembered approvals (bot.core.rules): "Approve, and don't ask again for 1h" makes
