@@ -1,1 +1,8 @@
-from tests.support.units import clock, db, db_url, shared_postgres, sqlite_dir  # noqa: F401
+from tests.support import units
+
+# Both databases (PostgreSQL shared by the session, emptied per test) and a clock to move.
+shared_postgres = units.shared_postgres
+sqlite_dir = units.sqlite_dir
+db_url = units.db_url
+db = units.db
+clock = units.clock
