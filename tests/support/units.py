@@ -293,10 +293,12 @@ def engine_parts(
     groups: dict[str, list[str]] | None = None,
     policy: Policy | None = None,
     graph: FakeGraph | None = None,
+    publisher: Callable[[Store, Signing], Any] | None = None,
 ) -> EngineParts:
     """The engine as :func:`bot.wiring.build_deps` builds it, with fake ports. ``stage``: the
     default sign-off (default: nobody listed, so only the requester decides); ``stages``:
-    a sign-off signed stage after stage."""
+    a sign-off signed stage after stage; ``publisher``: builds the real Publisher and Answers
+    (say :class:`bot.slack.publisher.SlackPublisher`) instead of the recording one."""
     store = Store(db, clock)
     known = groups or {}
 
@@ -308,7 +310,8 @@ def engine_parts(
     section = Section(stage or Stage(), stages)
     signing = Signing(store, db, Directory(members), SignOffs(section))
     graph = graph or FakeGraph()
-    publisher = RecordingPublisher(store)
+    recording = RecordingPublisher(store)
+    real = publisher(store, signing) if publisher else None
     audit = Audit(db, clock)
     engine = Engine(
         store=store,
@@ -320,7 +323,7 @@ def engine_parts(
         policies=Policies(policy or Policy(remind_after=None, expire_after=None)),
         agents=graph,
         journal=Journal(audit, Metrics()),
-        publisher=publisher,
-        answers=publisher,
+        publisher=real or recording,
+        answers=real or recording,
     )
-    return EngineParts(engine, store, graph, publisher, signing, clock, db)
+    return EngineParts(engine, store, graph, recording, signing, clock, db)
