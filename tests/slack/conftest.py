@@ -22,14 +22,7 @@ from bot.slack.client import NOT_DONE, Slack, make_client
 from bot.slack.publisher import SlackPublisher
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
-from tests.support import units
 from tests.support.units import review
-
-shared_postgres = units.shared_postgres
-sqlite_dir = units.sqlite_dir
-db_url = units.db_url
-db = units.db
-clock = units.clock
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ the PostgreSQL one is made once per session (per xdist worker) and emptied befor
 a test sees empty tables either way. ``clock`` is a :class:`~tests.support.inprocess.Clock`
 the test moves.
 
-Use them from a ``conftest.py``::
-
-    from tests.support.units import clock, db, shared_postgres  # noqa: F401
+``tests/conftest.py`` loads this module as a plugin, so every test may ask for them.
 
 :func:`engine_parts` builds the real :class:`~bot.core.engine.Engine` as :mod:`bot.wiring`
 does (real ``Store``, ``Signing``, ``Ledger``, ``Journal``) with simple fakes for the ports of
