@@ -145,6 +145,32 @@ def test_two_clicks_at_once_resume_the_graph_once(parts):
     assert parts.graph.answers[0][2].type == won[0].approval.decision.type
 
 
+def test_a_click_that_loses_the_claim_to_one_decided_meanwhile_changes_nothing(db, clock):
+    """Another click is claimed while this one is being checked (its approvers' group looked
+    up): the conditional claim refuses the second, whatever it read before."""
+    decided: list[object] = []
+
+    def lookup(group: str) -> list[str]:
+        if not decided:  # the other person's click lands now
+            [approval] = parts.pending(run)
+            decided.append(parts.store.claim(approval.id, Decision("reject", "U0ANN")))
+        return ["U0ANN", "U0BOB"]
+
+    parts = engine_parts(db, clock, stage=Stage(approvers=("S0TEAM",)), groups=lookup)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0BOB"))
+
+        assert decided and decided[0] is not None
+        assert isinstance(outcome, outcomes.AlreadyDecided)
+        assert (outcome.approval.status, outcome.approval.decided_by) == ("rejected", "U0ANN")
+        assert parts.graph.answers == []  # the loser resumes nothing
+    finally:
+        parts.close()
+
+
 def test_unknown_request_is_not_found(parts):
     assert isinstance(parts.engine.decide("no-such", Decision("approve", "U0X")), outcomes.NotFound)
 

@@ -288,19 +288,23 @@ def engine_parts(
     *,
     stage: Stage | None = None,
     stages: tuple[Stage, ...] = (),
-    groups: dict[str, list[str]] | None = None,
+    groups: dict[str, list[str]] | Callable[[str], list[str]] | None = None,
     policy: Policy | None = None,
     graph: FakeGraph | None = None,
     publisher: Callable[[Store, Signing], Any] | None = None,
 ) -> EngineParts:
     """The engine as :func:`bot.wiring.build_deps` builds it, with fake ports. ``stage``: the
     default sign-off (default: nobody listed, so only the requester decides); ``stages``:
-    a sign-off signed stage after stage; ``publisher``: builds the real Publisher and Answers
+    a sign-off signed stage after stage; ``groups``: user groups' members (or how to look
+    them up: a lookup is what a click waits on between reading its request and claiming it);
+    ``publisher``: builds the real Publisher and Answers
     (say :class:`bot.slack.publisher.SlackPublisher`) instead of the recording one."""
     store = Store(db, clock)
     known = groups or {}
 
     def members(group: str) -> list[str]:
+        if callable(known):
+            return known(group)
         if group not in known:
             raise LookupError(f"no group {group}")
         return known[group]
