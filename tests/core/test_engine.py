@@ -422,3 +422,70 @@ def test_cancel_after_a_decision_was_claimed_is_too_late(parts):
     assert parts.approval(approval.id).status == "approved"
     assert parts.store.get_run(run.thread_id).status == "waiting"
     assert parts.publisher.named("cancelled") == []
+
+
+# recovery ------------------------------------------------------------------------------------
+def test_a_decision_claimed_but_never_applied_is_finished_by_the_sweep(parts, clock):
+    """A crash came between the claim and the resume: the sweep resumes the graph, once."""
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    parts.store.claim(approval.id, Decision("approve", "U0ASKER"))
+
+    parts.engine.recover()  # too fresh: it may still be under way elsewhere
+    assert parts.graph.answers == []
+
+    clock.advance(parts.engine.stale_after + 1)
+    parts.engine.recover()
+    parts.engine.recover()
+
+    assert [(i, d.type) for _, i, d in parts.graph.answers] == [("i1", "approve")]
+    assert parts.approval(approval.id).applied_at is not None
+    assert parts.store.get_run(run.thread_id).status == "done"
+
+
+def test_a_run_recorded_but_never_started_is_started_by_the_sweep(parts, clock):
+    from bot.core.models import RunRequest
+
+    request = RunRequest("draft", "draft a note", "U0ASKER", "C0ASK", "C0CARDS")
+    run = parts.store.create_run("crashed-before-its-first-step", request)
+    clock.advance(parts.engine.stale_after + 1)
+
+    parts.engine.recover()
+
+    [approval] = parts.pending(run)
+    assert approval.ts is not None  # its card was posted
+    assert parts.store.get_run(run.thread_id).status == "waiting"
+
+
+def test_a_click_recorded_but_never_worked_on_is_applied_by_the_sweep(parts, clock):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    entry = parts.store.add_inbox(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+
+    clock.advance(parts.engine.inbox_lease + 1)
+    parts.engine.recover()
+
+    assert parts.approval(approval.id).status == "approved"
+    assert parts.approval(approval.id).decision.receipt == entry
+    [(outcome, channel, user)] = parts.publisher.told
+    assert isinstance(outcome, outcomes.Applied) and (channel, user) == ("C0CARDS", "U0ASKER")
+
+
+# before a modal opens --------------------------------------------------------------------------
+def test_precheck_says_why_a_modal_should_not_open(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    card = _card(approval)
+
+    assert parts.engine.precheck(approval.id, "U0ASKER", card, True) == (approval, None)
+    found, stranger = parts.engine.precheck(approval.id, "U0BOB", card, True)
+    assert isinstance(stranger, outcomes.Refused) and stranger.refusal.why is Why.NOT_REQUESTER
+    _, old = parts.engine.precheck(approval.id, "U0ASKER", card, True, version=0)
+    assert isinstance(old, outcomes.Changed)
+    assert parts.engine.precheck("nope", "U0ASKER") == (None, outcomes.NotFound())
+    _, elsewhere = parts.engine.precheck(approval.id, "U0ASKER", "message:C0X:1.1", True)
+    assert isinstance(elsewhere, outcomes.NotFromCard)
+
+    parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+    _, late = parts.engine.precheck(approval.id, "U0ASKER", card, True)
+    assert isinstance(late, outcomes.AlreadyDecided)
