@@ -489,3 +489,62 @@ def test_precheck_says_why_a_modal_should_not_open(parts):
     parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
     _, late = parts.engine.precheck(approval.id, "U0ASKER", card, True)
     assert isinstance(late, outcomes.AlreadyDecided)
+
+
+def test_a_run_that_fails_before_any_decision_tells_its_requester_and_retries(db, clock):
+    class Failing(FakeGraph):
+        broken = True
+
+        def start(self, run):
+            if self.broken:
+                raise ValueError("model said no")
+            return super().start(run)
+
+    parts = engine_parts(db, clock, graph=Failing())
+    try:
+        run = parts.start(requester="U0ASKER")
+        failed = parts.store.get_run(run.thread_id)
+        assert (failed.status, failed.result) == ("failed", "ValueError: model said no")
+        assert parts.publisher.named("run_failed") == [
+            (run.thread_id, "ValueError: model said no", False)
+        ]
+
+        parts.graph.broken = False
+        assert parts.engine.retry(run.thread_id).kind is RetryKind.RETRYING
+        [approval] = parts.pending(run)
+        assert approval.ts is not None
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+    finally:
+        parts.close()
+
+
+class BusyRuns:
+    """The database, except that every run's lock is held elsewhere past the wait."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def key_lock(self, key, wait=30.0):
+        from bot.store.db.locks import LockBusy
+
+        raise LockBusy(key, wait)
+
+
+def test_cancel_of_a_run_held_by_a_long_step_changes_nothing(db, clock):
+    parts = engine_parts(db, clock)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.db = BusyRuns(db)
+
+        outcome = parts.engine.cancel(run, "U0ASKER")
+
+        assert outcome == outcomes.Cancel(CancelKind.BUSY, run.thread_id)
+        assert parts.approval(approval.id).pending
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+        assert parts.publisher.named("cancelled") == []
+    finally:
+        parts.close()

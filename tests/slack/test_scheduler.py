@@ -199,3 +199,50 @@ def test_a_refresh_job_redraws_the_card(build, clock, fake_slack):
     card = fake_slack.message(approval.channel, approval.ts)
     assert all(b.get("type") != "actions" for b in card["blocks"])
     assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
+
+
+def test_after_an_outage_no_digest_calls_for_requests_past_their_deadline(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=3600))
+    _, first = s.start(requester="U0ANN")
+    _, second = s.start(requester="U0BOB")
+    before = len(fake_slack.messages("C0CARDS"))
+
+    clock.advance(5 * 3600)
+    s.scheduler.tick()
+
+    assert {s.parts.approval(a.id).status for a in (first, second)} == {"expired"}
+    assert not any(":alarm_clock:" in m["text"] for m in fake_slack.messages("C0CARDS")[before:])
+
+
+def test_two_processes_ticking_at_once_send_each_reminder_once(build, clock, fake_slack):
+    import threading
+
+    s = build(Policy(remind_after=600, expire_after=None))
+    approvals = [s.start(requester=f"U0P{n}")[1] for n in range(6)]
+    other = Scheduler(
+        s.parts.store,
+        s.parts.engine,
+        s.scheduler.slack,
+        lambda: None,
+        s.scheduler.cards,
+        s.parts.engine.journal,
+        batch=1,  # one job a claim: the two interleave
+    )
+    s.scheduler.batch = 1
+    clock.advance(601)
+    barrier = threading.Barrier(2)
+    done: list[int] = []
+
+    def tick(scheduler: Scheduler) -> None:
+        barrier.wait(10)
+        done.append(scheduler.tick())
+
+    threads = [threading.Thread(target=tick, args=(x,)) for x in (s.scheduler, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sum(done) == 6
+    for approval in approvals:
+        assert len(_replies(fake_slack, approval)) == 1, approval.id
