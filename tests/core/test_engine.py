@@ -548,3 +548,33 @@ def test_cancel_of_a_run_held_by_a_long_step_changes_nothing(db, clock):
         assert parts.publisher.named("cancelled") == []
     finally:
         parts.close()
+
+
+def test_an_edit_at_a_later_stage_goes_back_for_the_earlier_stage_to_sign(db, clock):
+    stages = (Stage("Finance", approvers=("U1",)), Stage("CFO", approvers=("U2",)))
+    parts = engine_parts(db, clock, stages=stages)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        assert parts.engine.decide(approval.id, Decision("approve", "U1")).ballot == "advanced"
+
+        edit = Decision("edit", "U2", parameters={"amount": "90"}, version=1)
+        returned = parts.engine.decide(approval.id, edit)
+
+        assert isinstance(returned, outcomes.VoteRecorded)
+        assert returned.ballot == "returned"
+        assert returned.label == "Stage 1 of 2: Finance"
+        current = parts.approval(approval.id)
+        assert (current.stage, current.version) == (0, 2)
+        (_, call, edited_by) = parts.publisher.named("next_stage")[-1]
+        assert (call.label, edited_by) == ("Stage 1 of 2: Finance", "U2")
+
+        stale = parts.engine.decide(approval.id, Decision("approve", "U1", version=1))
+        assert isinstance(stale, outcomes.Changed)
+        signed = parts.engine.decide(approval.id, Decision("approve", "U1", version=2))
+        assert isinstance(signed, outcomes.Applied)
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.parameters) == ("edit", {"amount": "90"})
+        assert resumed.approvers == ["U1", "U2"]
+    finally:
+        parts.close()

@@ -58,13 +58,14 @@ def shared_postgres() -> Iterator[str]:
 
 
 def empty_postgres(url: str) -> None:
-    """Every table of the bot (and LangGraph's, if any) emptied; the schema stays."""
+    """Every table of the bot (and LangGraph's, if any) emptied; the schema and the record of
+    applied migrations stay."""
     import psycopg
 
     with psycopg.connect(url) as conn:  # one transaction: DELETE is quicker than TRUNCATE
         rows = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'schema_migrations'"
+            "AND tablename NOT LIKE '%%migrations'"  # ours and LangGraph's stay applied
         ).fetchall()
         conn.execute("SET LOCAL session_replication_role = replica")  # no FK order needed
         for (name,) in rows:
