@@ -578,3 +578,54 @@ def test_an_edit_at_a_later_stage_goes_back_for_the_earlier_stage_to_sign(db, cl
         assert resumed.approvers == ["U1", "U2"]
     finally:
         parts.close()
+
+
+# a run elsewhere (a LangGraph Server) ----------------------------------------------------------
+def test_a_decision_waits_for_the_run_under_way_and_is_applied_once_it_settles(parts):
+    from dataclasses import replace
+
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    waiting = parts.graph.states[run.thread_id]
+    parts.graph.states[run.thread_id] = replace(waiting, running=True)
+
+    outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+    assert isinstance(outcome, outcomes.Applied)  # claimed: it will be carried out
+    assert parts.graph.answers == []
+    assert parts.approval(approval.id).applied_at is None
+
+    parts.graph.states[run.thread_id] = waiting  # the server says the thread settled
+    parts.engine.settled(run.thread_id)
+
+    assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+    assert parts.approval(approval.id).applied_at is not None
+
+
+def test_an_agent_server_that_is_away_leaves_the_decision_for_later_and_says_so_once(db, clock):
+    from bot.core.ports import RunnerUnavailable
+
+    graph = FakeGraph(fail_with=RunnerUnavailable("the agent server did not answer"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        assert isinstance(
+            parts.engine.decide(approval.id, Decision("approve", "U0ASKER")), outcomes.Applied
+        )
+        clock.advance(parts.engine.stale_after + 1)
+        parts.engine.recover()  # still away
+
+        assert parts.approval(approval.id).applied_at is None
+        assert parts.publisher.named("server_away") == [
+            (run.thread_id, "the agent server did not answer", True)
+        ]
+        assert parts.store.get_run(run.thread_id).status != "failed"
+
+        graph.fail_with = None
+        clock.advance(parts.engine.stale_after + 1)
+        parts.engine.recover()
+        assert parts.approval(approval.id).applied_at is not None
+        assert parts.store.get_run(run.thread_id).status == "done"
+    finally:
+        parts.close()
