@@ -128,3 +128,30 @@ def test_no_edit_note_for_an_approval(parts, fake_slack):
     approved = parts.store.claim(approval.id, Decision("approve", "U0BOSS"))
     parts.cards.note_edit(run, approved)
     assert fake_slack.replies("C0CARDS", approved.ts) == []
+
+
+def test_with_tracing_on_a_pending_card_links_the_trace_of_the_step_that_asked(
+    parts, fake_slack
+):
+    import uuid
+
+    from bot.agents.traces import Project, TraceLinks
+
+    parts.cards.links = TraceLinks(lambda: Project("https://smith.test", "ten", "proj"))
+    run = parts.run()
+    trace = uuid.uuid4().hex
+    parts.store.set_trace(run.thread_id, trace)
+    approval = parts.request(run)
+
+    parts.cards.post(approval)
+
+    blocks = str(fake_slack.calls("chat.postMessage")[0].params["blocks"])
+    url = f"https://smith.test/o/ten/projects/p/proj/r/{uuid.UUID(trace)}?poll=true"
+    assert f"<{url}|View the trace>" in blocks
+
+
+def test_with_tracing_off_no_trace_is_linked(parts, fake_slack):
+    run = parts.run()
+    parts.store.set_trace(run.thread_id, "0" * 32)
+    parts.cards.post(parts.request(run))
+    assert "View the trace" not in str(fake_slack.calls("chat.postMessage")[0].params["blocks"])
