@@ -130,9 +130,7 @@ def test_no_edit_note_for_an_approval(parts, fake_slack):
     assert fake_slack.replies("C0CARDS", approved.ts) == []
 
 
-def test_with_tracing_on_a_pending_card_links_the_trace_of_the_step_that_asked(
-    parts, fake_slack
-):
+def test_with_tracing_on_a_pending_card_links_the_trace_of_the_step_that_asked(parts, fake_slack):
     import uuid
 
     from bot.agents.traces import Project, TraceLinks

@@ -49,3 +49,12 @@ def test_a_sqlite_file_that_cannot_be_made_names_the_variable(sqlite_dir):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match="DATABASE_URL: cannot open sqlite:///"):
         open_database(f"sqlite:///{blocker / 'bot.db'}")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:///"])
+def test_a_sqlite_url_that_names_no_file_is_refused_at_start(url):
+    """Each call opens its own connection, and an in-memory (or unnamed) database lasts one
+    connection: it once opened, migrated a database that was gone at once, and failed the
+    first request with "no such table"."""
+    with pytest.raises(ConfigError, match="DATABASE_URL: .* names no file"):
+        open_database(url)
