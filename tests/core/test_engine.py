@@ -342,6 +342,27 @@ def test_a_click_received_before_the_deadline_wins_though_handled_after(db, cloc
         parts.close()
 
 
+def test_at_the_deadline_a_click_received_in_time_but_not_yet_handled_goes_first(db, clock):
+    parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        clock.advance(30)
+        parts.store.add_inbox(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")  # acked
+        clock.advance(31)  # a backlog (or a crash) kept the bot from it until now
+        job = parts.store.overdue_expiry(approval.id)
+        assert job is not None
+
+        assert parts.engine.expire(approval, job) is False
+
+        assert parts.approval(approval.id).status == "approved"
+        [(_, _, resumed)] = parts.graph.answers
+        assert resumed.type == "approve"
+        assert isinstance(parts.publisher.told[0][0], outcomes.Applied)
+    finally:
+        parts.close()
+
+
 # failures and retry -------------------------------------------------------------------------
 def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db, clock):
     parts = engine_parts(db, clock, graph=FakeGraph(fail_with=RuntimeError("model down")))
