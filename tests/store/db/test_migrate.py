@@ -53,7 +53,7 @@ def test_an_older_database_gets_only_the_migrations_it_lacks(sqlite_dir, monkeyp
 
 
 def test_two_processes_migrating_one_new_postgres_database_at_once():
-    with fresh_postgres() as url:
+    with fresh_postgres(migrated=False) as url:
         first, second = PostgresDatabase(url), PostgresDatabase(url)
         applied: list[list[int]] = []
         errors: list[BaseException] = []
