@@ -650,3 +650,27 @@ def test_an_agent_server_that_is_away_leaves_the_decision_for_later_and_says_so_
         assert parts.store.get_run(run.thread_id).status == "done"
     finally:
         parts.close()
+
+
+def test_with_the_real_worker_pool_work_happens_after_the_call_returns(db, clock):
+    from bot.runtime.worker import Worker
+    from tests.support.units import wait_until
+
+    parts = engine_parts(db, clock)
+    worker = parts.engine.worker = Worker(max_workers=2)
+    parts.engine.inbox.worker = worker
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = wait_until(
+            lambda: [a for a in parts.pending(run) if a.ts is not None], what="the card"
+        )
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"), background=True)
+
+        assert isinstance(outcome, outcomes.Applied)  # claimed now, resumed in the pool
+        wait_until(lambda: parts.approval(approval.id).applied_at, what="the resume")
+        assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+        wait_until(lambda: parts.store.get_run(run.thread_id).status == "done", what="done")
+    finally:
+        worker.shutdown()
+        parts.close()
