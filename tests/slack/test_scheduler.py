@@ -246,3 +246,27 @@ def test_two_processes_ticking_at_once_send_each_reminder_once(build, clock, fak
     assert sum(done) == 6
     for approval in approvals:
         assert len(_replies(fake_slack, approval)) == 1, approval.id
+
+
+def test_escalation_levels_repeat_and_without_a_channel_go_to_the_cards(build, clock, fake_slack):
+    levels = (
+        Level(after=600, to=("S0ONCALL",), channel=None, repeat=1, every=300),
+        Level(after=1800, to=("U0CTO",), channel="C0ESC"),
+    )
+    s = build(Policy(remind_after=None, expire_after=None, levels=levels))
+    _, approval = s.start()
+    posted = len(fake_slack.messages("C0CARDS"))
+
+    for seconds, jobs in ((601, 1), (300, 1), (900, 1), (3600, 0)):
+        clock.advance(seconds)
+        assert s.scheduler.tick() == jobs
+
+    first, again = fake_slack.messages("C0CARDS")[posted:]
+    assert first["text"].startswith(":rotating_light: Escalation level 1: <!subteam^S0ONCALL>")
+    assert again["text"].startswith(
+        ":rotating_light: Escalation level 1, reminder 2: <!subteam^S0ONCALL>"
+    )
+    [top] = fake_slack.messages("C0ESC")
+    assert top["text"].startswith(":rotating_light: Escalation level 2: <@U0CTO>")
+    card = str(fake_slack.message(approval.channel, approval.ts)["blocks"])
+    assert "Escalated to <@U0CTO> (level 2)" in card
