@@ -270,3 +270,25 @@ def test_escalation_levels_repeat_and_without_a_channel_go_to_the_cards(build, c
     assert top["text"].startswith(":rotating_light: Escalation level 2: <@U0CTO>")
     card = str(fake_slack.message(approval.channel, approval.ts)["blocks"])
     assert "Escalated to <@U0CTO> (level 2)" in card
+
+
+def test_a_reminder_for_a_card_not_yet_posted_waits_for_the_card(build, clock, fake_slack):
+    s = build(Policy(remind_after=10, expire_after=None))
+    fake_slack.fail_next("chat.postMessage", status=503, error="unavailable")
+    run = s.parts.start()
+    [approval] = s.parts.pending(run)
+    assert approval.ts is None  # its post failed for now
+
+    clock.advance(11)
+    assert s.scheduler.tick() == 1  # the reminder is not ready: put back, not dropped
+    [job] = s.parts.store.jobs_for(approval.id)
+    assert job.status == "pending" and job.attempts == 1
+
+    clock.advance(300)  # the card's backoff and the job's have both passed
+    s.scheduler.tick()
+
+    posted = s.parts.approval(approval.id)
+    assert posted.ts is not None
+    [reminder] = fake_slack.replies(posted.channel, posted.ts)
+    assert reminder["text"].startswith(":alarm_clock:")
+    assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
