@@ -674,3 +674,61 @@ def test_with_the_real_worker_pool_work_happens_after_the_call_returns(db, clock
     finally:
         worker.shutdown()
         parts.close()
+
+
+def test_parallel_interrupts_get_a_card_each_and_the_run_ends_with_the_last(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(interrupts=("i1", "i2")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        assert {first.interrupt_id, second.interrupt_id} == {"i1", "i2"}
+        assert first.ts and second.ts and first.ts != second.ts
+        assert first.thread_ts is None and second.thread_ts is None  # siblings, side by side
+
+        assert isinstance(
+            parts.engine.decide(first.id, Decision("approve", "U0ASKER")), outcomes.Applied
+        )
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+        assert parts.publisher.named("report") == []
+
+        assert isinstance(
+            parts.engine.decide(second.id, Decision("reject", "U0ASKER")), outcomes.Applied
+        )
+        assert [(i, d.type) for _, i, d in parts.graph.answers] == [
+            (first.interrupt_id, "approve"),
+            (second.interrupt_id, "reject"),
+        ]
+        assert parts.store.get_run(run.thread_id).status == "done"
+        assert len(parts.publisher.named("report")) == 1
+    finally:
+        parts.close()
+
+
+def test_with_distinct_signers_one_person_signs_one_of_two_requests_even_at_once(db, clock):
+    stage = Stage(approvers=("U1", "U2"))
+    graph = FakeGraph(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, stage=stage, distinct=True, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        barrier = threading.Barrier(2)
+        results: dict[str, outcomes.Outcome] = {}
+
+        def click(approval) -> None:
+            barrier.wait(5)
+            results[approval.id] = parts.engine.decide(approval.id, Decision("approve", "U1"))
+
+        threads = [threading.Thread(target=click, args=(a,)) for a in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+
+        kinds = sorted(type(r).__name__ for r in results.values())
+        assert kinds == ["Applied", "Refused"]
+        [refused] = [r for r in results.values() if isinstance(r, outcomes.Refused)]
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        other = parts.engine.decide(refused.approval.id, Decision("approve", "U2"))
+        assert isinstance(other, outcomes.Applied)
+    finally:
+        parts.close()

@@ -126,7 +126,7 @@ def review(*choices: str) -> Review:
 
 @dataclass
 class FakeGraph:
-    """A graph that pauses on ``interrupts`` when started and ends when answered: both the
+    """A graph that pauses on ``interrupts`` when started and ends once each is answered: the
     :class:`~bot.core.ports.Runner` and the :class:`~bot.core.ports.Agents` the engine asks.
     ``answers`` records every (thread, interrupt id, decision) it was resumed with."""
 
@@ -175,9 +175,13 @@ class FakeGraph:
             raise self.fail_with
         if self.stop_with is not None:
             return Stop(self.stop_with)
-        done = RunState(True, True, (), values={"decision": decision.effective_type})
-        self.states[run.thread_id] = done
-        return done
+        # The other interrupts (parallel branches) still wait; the run ends with the last.
+        before = self.states.get(run.thread_id, self.waiting())
+        left = tuple(p for p in before.interrupts if p.id != approval.interrupt_id)
+        values = {"decision": decision.effective_type}
+        after = RunState(True, not left, left, values=values)
+        self.states[run.thread_id] = after
+        return after
 
     def report(self, graph: str, state: RunState) -> str:
         return f"Finished: {state.values.get('decision')}"
@@ -289,6 +293,7 @@ def engine_parts(
     *,
     stage: Stage | None = None,
     stages: tuple[Stage, ...] = (),
+    distinct: bool = False,
     groups: dict[str, list[str]] | Callable[[str], list[str]] | None = None,
     policy: Policy | None = None,
     graph: FakeGraph | None = None,
@@ -296,7 +301,8 @@ def engine_parts(
 ) -> EngineParts:
     """The engine as :func:`bot.wiring.build_deps` builds it, with fake ports. ``stage``: the
     default sign-off (default: nobody listed, so only the requester decides); ``stages``:
-    a sign-off signed stage after stage; ``groups``: user groups' members (or how to look
+    a sign-off signed stage after stage; ``distinct``: nobody signs two requests of a run;
+    ``groups``: user groups' members (or how to look
     them up: a lookup is what a click waits on between reading its request and claiming it);
     ``publisher``: builds the real Publisher and Answers
     (say :class:`bot.slack.publisher.SlackPublisher`) instead of the recording one."""
@@ -310,7 +316,7 @@ def engine_parts(
             raise LookupError(f"no group {group}")
         return known[group]
 
-    section = Section(stage or Stage(), stages)
+    section = Section(stage or Stage(), stages, distinct)
     signing = Signing(store, db, Directory(members), SignOffs(section))
     graph = graph or FakeGraph()
     recording = RecordingPublisher(store)
