@@ -22,7 +22,14 @@ from bot.slack.client import NOT_DONE, Slack, make_client
 from bot.slack.publisher import SlackPublisher
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
+from tests.support.inprocess import Clock
 from tests.support.units import review
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Stands still until the test moves it."""
+    return Clock()
 
 
 @pytest.fixture

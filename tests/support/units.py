@@ -1,12 +1,15 @@
 """Fixtures and fakes for unit tests of one module at a time, on both real databases.
 
 ``db`` is a migrated :class:`~bot.store.db.Database`, once on a SQLite file and once on the
-real PostgreSQL server. Creating and dropping a PostgreSQL database costs about two seconds, so
-the PostgreSQL one is made once per session (per xdist worker) and emptied before each test:
-a test sees empty tables either way. ``clock`` is a :class:`~tests.support.inprocess.Clock`
-the test moves.
+real PostgreSQL server. A new PostgreSQL database per test costs a round of CREATE and DROP
+DATABASE, so the PostgreSQL one is made once per session (per xdist worker) and emptied before
+each test: a test sees empty tables either way. ``tests/conftest.py`` loads this module as a
+plugin, so every test may ask for them.
 
-``tests/conftest.py`` loads this module as a plugin, so every test may ask for them.
+The clock is each package's ``conftest.py``'s (``tests/core``, ``tests/store``, ``tests/slack``):
+a :class:`~tests.support.inprocess.Clock` that stands still until the test moves it. (The
+plugin's own ``clock`` would take the place of :mod:`tests.support.inprocess_bot`'s running
+clock everywhere.)
 
 :func:`engine_parts` builds the real :class:`~bot.core.engine.Engine` as :mod:`bot.wiring`
 does (real ``Store``, ``Signing``, ``Ledger``, ``Journal``) with simple fakes for the ports of
@@ -95,11 +98,6 @@ def db(db_url: str) -> Iterator[Database]:
     opened = open_database(db_url)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
