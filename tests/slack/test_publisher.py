@@ -151,3 +151,17 @@ def test_a_decision_that_won_or_replayed_is_not_answered(parts, fake_slack):
     parts.publisher.answer(outcomes.Applied(won), "C0CARDS", "U0ASKER")
     parts.publisher.answer(outcomes.Replayed(won), "C0CARDS", "U0ASKER")
     assert fake_slack.calls("chat.postEphemeral") == []
+
+
+def test_a_click_on_another_message_is_answered_where_it_was_clicked_with_the_cards_link(
+    parts, fake_slack
+):
+    _, approval = _posted(parts)
+    link = parts.publisher.card_link(approval)
+
+    parts.publisher.answer(outcomes.NotFromCard(approval, link), "C0ELSEWHERE", "U0BOB")
+
+    [told] = fake_slack.ephemerals("C0ELSEWHERE")
+    assert told["user"] == "U0BOB"
+    assert told["text"] == f"{words.NOT_FROM_CARD} Use <{link}|the current card>."
+    assert fake_slack.ephemerals("C0CARDS") == []
