@@ -732,3 +732,35 @@ def test_with_distinct_signers_one_person_signs_one_of_two_requests_even_at_once
         assert isinstance(other, outcomes.Applied)
     finally:
         parts.close()
+
+
+def test_a_cancel_racing_a_decision_is_never_both(parts):
+    for _ in range(4):
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        barrier = threading.Barrier(2)
+        got: dict[str, object] = {}
+
+        def cancel(run=run, barrier=barrier, got=got) -> None:
+            barrier.wait(5)
+            got["cancel"] = parts.engine.cancel(run, "U0ASKER")
+
+        def approve(approval=approval, barrier=barrier, got=got) -> None:
+            barrier.wait(5)
+            got["decide"] = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=approve)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+
+        resumed = [a for a in parts.graph.answers if a[0] == run.thread_id]
+        status = parts.store.get_run(run.thread_id).status
+        if isinstance(got["decide"], outcomes.Applied):  # carried out, not undone
+            assert got["cancel"].kind in (CancelKind.TOO_LATE, CancelKind.FINISHED)
+            assert len(resumed) == 1 and status == "done"
+        else:
+            assert isinstance(got["decide"], outcomes.AlreadyDecided)
+            assert got["cancel"].kind is CancelKind.CANCELLED
+            assert resumed == [] and status == "cancelled"
