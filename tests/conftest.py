@@ -16,7 +16,8 @@ from tests.support.databases import fresh_postgres
 from tests.support.slack_requests import SIGNING_SECRET
 
 # Timing-sensitive tests run alone under pytest-xdist; the run order keeps workers busy.
-pytest_plugins = ["tests.support.alone", "tests.support.inprocess_bot"]
+# Unit tests' fixtures (tests/support/units.py): ``db`` on both databases, ``clock``.
+pytest_plugins = ["tests.support.alone", "tests.support.inprocess_bot", "tests.support.units"]
 
 
 @pytest.fixture
