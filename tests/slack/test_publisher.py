@@ -130,19 +130,23 @@ def test_a_stale_copy_is_retired(parts, fake_slack):
     assert "out of date" in update.params["text"]
 
 
-def test_the_clicker_hears_each_outcome_in_the_requests_channel(parts, fake_slack):
+def test_the_clicker_hears_each_outcome_where_they_clicked(parts, fake_slack):
+    """Where the click came from (a card's copy in a decider's DMs has only them in it); the
+    request's channel when the click names none."""
     _, approval = _posted(parts)
     refusal = Refusal(Why.NOT_REQUESTER, Stage(), "U0ASKER")
 
     parts.publisher.answer(outcomes.Refused(approval, refusal), "C0ELSEWHERE", "U0BOB")
     parts.publisher.answer(outcomes.NotFound(), "C0ELSEWHERE", "U0BOB")
+    parts.publisher.answer(outcomes.Refused(approval, refusal), None, "U0CAROL")
 
-    [refused] = fake_slack.ephemerals("C0CARDS")
+    refused, gone = fake_slack.ephemerals("C0ELSEWHERE")
     assert refused["user"] == "U0BOB"
     assert refused["text"] == words.sentence(outcomes.Refused(approval, refusal))
     assert "U0ASKER" in refused["text"]
-    [gone] = fake_slack.ephemerals("C0ELSEWHERE")
     assert gone["text"] == words.NOT_FOUND
+    [no_channel] = fake_slack.ephemerals("C0CARDS")
+    assert no_channel["user"] == "U0CAROL"
 
 
 def test_a_decision_that_won_or_replayed_is_not_answered(parts, fake_slack):
