@@ -30,7 +30,7 @@ from bot.http.asgi import create_asgi
 from bot.runtime.refresher import Refresher
 from bot.wiring import Deps, build_deps, slack_app
 from tests.support.botproc import BotProcess
-from tests.support.inprocess import Clock
+from tests.support.inprocess import Clock, quick_retries
 
 
 class InProcessBot(BotProcess):
@@ -48,7 +48,7 @@ class InProcessBot(BotProcess):
         self._sys_path = list(sys.path)  # the registry may add a graph folder to it
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
         # The bot's own worker pool: work still starts after the ack, as in production.
-        self.deps = build_deps(settings, clock=self.clock)
+        self.deps = quick_retries(build_deps(settings, clock=self.clock))
         app = slack_app(self.deps)
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
