@@ -19,8 +19,8 @@ from bench.seed import count_done_reminders, rearm_due, seed_pending
 from bench.stack import BenchError, Fakes, postgres
 from bot.__main__ import settle_heap
 from bot.core.models import RunRequest
-from bot.runtime.scheduler import Scheduler
 from bot.slack.client import Slack
+from bot.slack.scheduler import Scheduler
 from bot.wiring import Deps
 from tests.support.inprocess import Clock, inprocess_deps
 
@@ -77,7 +77,7 @@ def _one_tick(b: Backlog) -> float:
         d.store,
         d.engine,
         Slack(_AnswersAtOnce()),  # type: ignore[arg-type]
-        d.health,
+        d.health.ticked,
         d.cards,
         d.engine.journal,
     )

@@ -39,7 +39,7 @@ def serve() -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
     try:
-        from bot.agents.registry import apply_config_env
+        from bot.agents.langgraph_json import apply_config_env
 
         apply_config_env(os.environ)  # langgraph.json's `env` file may hold settings
         settings = load_settings()
@@ -48,11 +48,11 @@ def serve() -> int:
         return 2
 
     from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackClientError
 
     from bot.runtime.refresher import Refresher
-    from bot.runtime.scheduler import start_ticking
-    from bot.slack.app import build_app
-    from bot.wiring import build_deps
+    from bot.runtime.ticking import start_ticking
+    from bot.wiring import build_deps, slack_app
 
     try:
         deps = build_deps(settings)
@@ -60,7 +60,7 @@ def serve() -> int:
         print(f"Configuration error: {problem}", file=sys.stderr)
         return 2
     try:
-        app = build_app(deps)
+        app = slack_app(deps)
     except BoltError as problem:
         print(
             f"Slack rejected the app's credentials (check SLACK_BOT_TOKEN): {problem}",
@@ -68,7 +68,7 @@ def serve() -> int:
         )
         deps.db.close()
         return 2
-    except Exception as problem:
+    except (OSError, SlackClientError) as problem:  # not a bug of ours: that has a traceback
         first = (str(problem).strip() or type(problem).__name__).splitlines()[0][:300]
         print(
             f"Could not reach Slack at {settings.slack_api_url} ({first}); check SLACK_API_URL "

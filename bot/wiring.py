@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from slack_bolt import App
 from slack_sdk import WebClient
 from starlette.routing import Route
 
@@ -20,13 +21,14 @@ from bot.agents.server_registry import server_client, server_registry
 from bot.agents.toolkit import make_actions, make_llm
 from bot.agents.traces import langsmith_links
 from bot.config import ConfigError, Settings
+from bot.config.principals import Principals
 from bot.core.access import Access
 from bot.core.deciders import Directory
 from bot.core.effect_trail import EffectTrail
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.principals import Principals
+from bot.core.rules import Rules
 from bot.core.tally import Signing
 from bot.http.api import Api
 from bot.http.health import Health
@@ -34,17 +36,21 @@ from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from bot.policy.file import Defaults, load_checked
 from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Scheduler
 from bot.runtime.worker import Worker
+from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.listeners import ListenerDeps
+from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
+from bot.slack.scheduler import Scheduler
 from bot.slack.subcommands import Operations
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from bot.store.repository import Store
+from bot.store.rules import Rules as RuleRows
 from graphs.actions import ActionRegistry
 from graphs.toolbox import Toolbox
 
@@ -132,7 +138,7 @@ def build_deps(
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
     ledger = Ledger(db, clock, observe=trail, base=settings.retry_after, retryable=NOT_DONE)
-    actions = make_actions(settings, slack)
+    actions = make_actions(settings, slack.post_text)
     toolboxes: list[Toolbox] = []
 
     def toolbox() -> Toolbox:  # built only when a registered graph asks for one
@@ -176,6 +182,11 @@ def build_deps(
     # A failed card's first backoff is the scheduler's tick.
     card_posts = CardPosts(store, cards, slack, db, ledger, journal, settings.scheduler_tick)
     publisher = SlackPublisher(slack, cards, card_posts)
+    rules = None
+    if policy.remembering.anywhere:  # remembered approvals (bot.core.rules), where allowed
+        members = signing.directory.members
+        rows = RuleRows(db)
+        rules = Rules(store, rows, policy.remembering, members, journal, settings.admins)
     engine = Engine(
         store=store,
         runner=runner,
@@ -189,13 +200,14 @@ def build_deps(
         publisher=publisher,
         answers=publisher,
         stale_after=settings.retry_after,
+        rules=rules,
     )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
     )
-    scheduler = Scheduler(store, engine, slack, health, cards, journal)
+    scheduler = Scheduler(store, engine, slack, health.ticked, cards, journal)
     return Deps(
         settings,
         db,
@@ -210,7 +222,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, links),
+        Operations(store, engine, audit, access, signing, links, rules),
         cards,
         card_posts,
         Api(
@@ -219,6 +231,7 @@ def build_deps(
             engine,
             audit,
             access,
+            signing,
             list(registry),
             default_graph,
             settings.approvals_channel,
@@ -227,4 +240,25 @@ def build_deps(
         else None,
         webhook,
         acks,
+    )
+
+
+def slack_app(deps: Deps) -> App:
+    """The Bolt app, its listeners given only the few services they call."""
+    settings = deps.settings
+    listeners = ListenerDeps(
+        slack=deps.slack,
+        engine=deps.engine,
+        signing=deps.engine.signing,
+        access=deps.operations.access,
+        store=deps.store,
+        operations=deps.operations,
+        modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
+        descriptions=deps.descriptions,
+        default_graph=deps.default_graph,
+        approvals_channel=settings.approvals_channel,
+        rules=deps.engine.rules,
+    )
+    return build_app(
+        listeners, client=deps.slack.client, signing_secret=settings.slack_signing_secret
     )

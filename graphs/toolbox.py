@@ -55,6 +55,6 @@ class _FromEnvironment:
 
 @functools.cache
 def _environment() -> Toolbox:
-    from bot.agents.graph_host import environment_tools  # only on a LangGraph Server
+    from bot.graph_host import environment_tools  # only on a LangGraph Server
 
     return Toolbox(*environment_tools())

@@ -16,7 +16,8 @@ from tests.support.databases import fresh_postgres
 from tests.support.slack_requests import SIGNING_SECRET
 
 # Timing-sensitive tests run alone under pytest-xdist; the run order keeps workers busy.
-pytest_plugins = ["tests.support.alone", "tests.support.inprocess_bot"]
+# Unit tests' fixtures (tests/support/units.py): ``db`` on both databases, ``clock``.
+pytest_plugins = ["tests.support.alone", "tests.support.inprocess_bot", "tests.support.units"]
 
 
 @pytest.fixture
@@ -25,10 +26,20 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield slack
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
+@pytest.fixture(scope="session")
+def openai_server() -> Iterator[FakeOpenAI]:
+    """One fake OpenAI per test process: the bot's model client for its address is built once
+    (langchain-openai keeps it), instead of once for each test's new port."""
     with FakeOpenAI() as openai:
         yield openai
+
+
+@pytest.fixture
+def fake_openai(openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI with nothing queued, nothing heard and no latency, for each test."""
+    openai_server.reset()
+    yield openai_server
+    openai_server.reset()
 
 
 @pytest.fixture

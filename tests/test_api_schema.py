@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.core.principals import USER, Principal, Principals
+from bot.config.principals import USER, Principal, Principals
 from bot.http import api_models
 from bot.http.api import Api
 from bot.http.api_bodies import Invalid, parse
@@ -96,7 +96,9 @@ def bare_api() -> Api:
     """The API with nothing behind it: enough for its routes, its document and its refusals."""
     principal = Principal("req", "U0REQ", token=TOKEN)
     nothing: Any = None
-    return Api(Principals([principal]), nothing, nothing, nothing, nothing, GRAPHS, "draft")
+    return Api(
+        Principals([principal]), nothing, nothing, nothing, nothing, nothing, GRAPHS, "draft"
+    )
 
 
 SHARED = bare_api()

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.core.durations import format_duration, parse_duration
+from bot.config.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,31 @@ def error_of(call: Callable[[], object]) -> str:
 # ------------------------------------------------------------------ Slack Web API
 
 
+def test_a_dm_is_opened_before_it_is_written_to(slack: FakeSlack, client: WebClient) -> None:
+    """conversations.open takes ``users`` and answers the DM's id; a D… id the app never
+    opened is no conversation of its, and an ephemeral there is for its one person only."""
+    assert error_of(lambda: client.chat_postMessage(channel="DU1", text="x")) == (
+        "channel_not_found"
+    )
+    assert error_of(lambda: client.api_call("conversations.open", json={})) == (
+        "users_list_not_supplied"
+    )
+    assert error_of(lambda: client.conversations_open(users="not-a-user")) == "user_not_found"
+    assert error_of(lambda: client.conversations_open(users="UBOT")) == "cannot_dm_bot"
+    opened = client.conversations_open(users="U1")
+    assert opened["channel"]["id"] == slack.dm_channel("U1") and not opened["already_open"]
+    assert client.conversations_open(users="U1")["already_open"]
+    posted = client.chat_postMessage(channel=opened["channel"]["id"], text="card")
+    assert posted["channel"] == "DU1"
+    client.chat_update(channel="DU1", ts=posted["ts"], text="decided")
+    assert client.chat_getPermalink(channel="DU1", message_ts=posted["ts"])["permalink"]
+    client.chat_postEphemeral(channel="DU1", user="U1", text="for you")
+    assert error_of(
+        lambda: client.chat_postEphemeral(channel="DU1", user="U2", text="not in it")
+    ) == ("user_not_in_channel")
+    assert error_of(lambda: client.usergroups_users_list(usergroup="")) == "no_such_subteam"
+
+
 def test_post_update_thread_and_permalink(slack: FakeSlack, client: WebClient) -> None:
     first = client.chat_postMessage(channel="C1", text=HOSTILE, blocks=[SECTION])
     reply = client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])

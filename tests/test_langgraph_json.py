@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import MemorySaver
 
-from bot.agents.registry import apply_config_env, config_env, load_registry
+from bot.agents.langgraph_json import apply_config_env, config_env
+from bot.agents.registry import load_registry
 from bot.cli import try_graph as try_cli
 from bot.config import ConfigError
 

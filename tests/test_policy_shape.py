@@ -73,6 +73,8 @@ def test_every_documented_key_is_known():
                     "quorum": 1,
                     "rejections": 1,
                     "distinct": True,
+                    "channel": "C0GRAPH",
+                    "deliver": "dm",
                     "stages": [
                         {
                             "name": "A",
@@ -81,6 +83,8 @@ def test_every_documented_key_is_known():
                             "quorum": 1,
                             "rejections": 1,
                             "at": "n",
+                            "channel": "C0STAGE",
+                            "deliver": ["channel", "dm"],
                         }
                     ],
                     "remind_after": "1h",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.core.principals import Principal, Principals
+from bot.config.principals import Principal, Principals
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "sk-1"}
 T1, T2, T3 = "t" * 16 + "1", "t" * 16 + "2", "t" * 16 + "3"

@@ -1,6 +1,6 @@
 """What goes into a graph (the request) and what comes out of it (the report), for any state.
 
-Pure: the input key comes from the graph's settings or :func:`bot.agents.registry.input_key`; the
+Pure: the input key comes from the graph's settings or :func:`bot.agents.introspect.input_key`; the
 report from the settings' ``output`` key, else the last AI message, else the usual names.
 """
 

@@ -3,8 +3,8 @@
 ``{"graphs": {"name": "./path/file.py:attr"}, "dependencies": ["."], "env": ".env"}``. An entry
 is a file (``./agents/mailer.py:build``) or a module (``agents.mailer:build``). Local
 ``dependencies`` folders go on ``sys.path`` (packages named there must be installed already:
-nothing is installed); ``env`` (a dotenv file or a mapping, :func:`config_env`) is read by the
-caller before the settings, the process environment winning. ``attr``
+nothing is installed); ``env`` (a dotenv file or a mapping) is read by the
+caller before the settings (both in :mod:`bot.agents.langgraph_json`). ``attr``
 may be an uncompiled ``StateGraph``, a compiled graph (its own checkpointer is replaced by the
 bot's; its ``interrupt_before``/``interrupt_after`` are kept), or a function returning either.
 A function may take no argument, a ``config`` (as LangGraph CLI passes), or a ``toolbox`` (the
@@ -21,11 +21,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
-import json
 import re
 import sys
-import typing
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -35,10 +33,9 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
 from bot.agents.graph_settings import GraphSettings
+from bot.agents.introspect import gated_tools, input_key, state_fields, tool_schemas
+from bot.agents.langgraph_json import add_dependencies, read_config
 from bot.config import ConfigError
-from bot.runtime import env_file
-
-DEFAULT_CONFIG = "langgraph.json"
 
 
 @dataclass(frozen=True)
@@ -51,70 +48,6 @@ class RegisteredGraph:
     tools: Mapping[str, dict[str, Any]]
     state_keys: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()  # the action registry of the toolbox it was built with
-
-
-def read_config(path: str | Path) -> tuple[dict[str, Any], str]:
-    """The file's JSON object and how errors name it (``LANGGRAPH_CONFIG: <path>``)."""
-    config_path = Path(path)
-    where = f"LANGGRAPH_CONFIG: {config_path}"
-    try:
-        data = json.loads(config_path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ConfigError(f"{where} is not valid JSON: {exc}") from None
-    return (data if isinstance(data, dict) else {}), where
-
-
-def config_env(path: str | Path) -> dict[str, str]:
-    """The variables of the file's ``env``: a dotenv file (relative to the JSON file; one that
-    is not there is none) or a mapping. The caller lets the process environment win."""
-    data, where = read_config(path)
-    env = data.get("env")
-    if env is None:
-        return {}
-    if isinstance(env, dict):
-        return {str(name): str(value) for name, value in env.items()}
-    if isinstance(env, str) and env.strip():
-        file = Path(path).resolve().parent / env
-        return env_file.read(file, f"{where}: env file {env} ({file})")
-    raise ConfigError(f'{where}: "env" must be a file name (".env") or a mapping of variables')
-
-
-def apply_config_env(environ: MutableMapping[str, str]) -> dict[str, str]:
-    """Set the variables of ``LANGGRAPH_CONFIG``'s ``env`` that ``environ`` does not set (the
-    process environment wins); what was set. Called before the settings are read, so the file
-    may hold them. A config file that is not there is left to :func:`load_registry` to report."""
-    path = environ.get("LANGGRAPH_CONFIG", "").strip() or DEFAULT_CONFIG
-    if not Path(path).is_file():
-        return {}
-    return env_file.apply(config_env(path), environ)
-
-
-def add_dependencies(data: Mapping[str, Any], root: Path, where: str) -> None:
-    """Put each local ``dependencies`` folder on ``sys.path``; check that each package named
-    there is installed. The bot installs nothing itself."""
-    dependencies = data.get("dependencies", ["."])
-    if not isinstance(dependencies, list):
-        raise ConfigError(f'{where}: "dependencies" must be a list of folders and packages')
-    for dependency in dependencies:
-        if not isinstance(dependency, str) or not dependency.strip():
-            raise ConfigError(f"{where}: dependency {dependency!r} is not a folder or package")
-        if dependency.startswith((".", "/")):
-            folder = (root / dependency).resolve()
-            if not folder.is_dir():
-                raise ConfigError(f"{where}: dependency {dependency!r}: no folder {folder}")
-            if str(folder) not in sys.path:
-                sys.path.insert(0, str(folder))
-        elif not dependency.startswith(("http://", "https://", "git+")):
-            package = re.split(r"[\s\[<>=!~;]", dependency.strip(), maxsplit=1)[0]
-            try:
-                importlib.metadata.distribution(package)
-            except importlib.metadata.PackageNotFoundError:
-                raise ConfigError(
-                    f"{where}: dependency {dependency!r} is not installed: "
-                    f"pip install '{dependency}' (the bot installs nothing itself)"
-                ) from None
 
 
 def load_registry(
@@ -272,64 +205,6 @@ def _first_line(text: str | None) -> str:
     return " ".join(paragraph)[:200]
 
 
-def state_fields(compiled: Any) -> dict[str, Any]:
-    """The graph's input keys and their annotated types (``Any`` where unknown)."""
-    schema = getattr(getattr(compiled, "builder", None), "input_schema", None)
-    try:
-        return dict(typing.get_type_hints(schema)) if schema is not None else {}
-    except Exception:
-        pass
-    try:
-        return schema_fields(compiled.get_input_jsonschema())
-    except Exception:
-        return {}
-
-
-def schema_fields(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Input keys from a JSON schema of the input (``str`` for strings, else ``Any``)."""
-    properties = schema.get("properties") or {}
-    return {k: str if v.get("type") == "string" else Any for k, v in properties.items()}
-
-
-def _is_text(annotation: Any) -> bool:
-    if annotation is str:
-        return True
-    args = typing.get_args(annotation)  # Optional[str]
-    return bool(args) and all(a in (str, type(None)) for a in args) and str in args
-
-
-def input_key(compiled: Any) -> str:
-    """Where the request goes: ``messages`` if the state has it, else its only string field,
-    else ``request``."""
-    return key_of(state_fields(compiled))
-
-
-def key_of(fields: Mapping[str, Any]) -> str:
-    """:func:`input_key`, from the input's fields and their types."""
-    if "messages" in fields:
-        return "messages"
-    strings = [k for k, v in fields.items() if _is_text(v)]
-    if len(strings) == 1:
-        return strings[0]
-    return "request"
-
-
-def tool_schemas(compiled: Any) -> dict[str, dict[str, Any]]:
-    """Argument schemas of the tools the graph's tool nodes can call, by tool name."""
-    schemas: dict[str, dict[str, Any]] = {}
-    for node in getattr(compiled, "nodes", {}).values():
-        tools = getattr(getattr(node, "bound", None), "tools_by_name", None)
-        for name, tool in (tools or {}).items():
-            try:
-                schema = tool.tool_call_schema
-                schemas[name] = (
-                    schema.model_json_schema() if hasattr(schema, "model_json_schema") else schema
-                )
-            except Exception:
-                continue
-    return schemas
-
-
 @dataclass(frozen=True)
 class GraphNames:
     """What one registered graph has, by name."""
@@ -358,22 +233,3 @@ def known_names(registry: Mapping[str, RegisteredGraph]) -> dict[str, GraphNames
         )
         for name, g in registry.items()
     }
-
-
-def gated_tools(compiled: Any) -> set[str]:
-    """The tools a LangChain ``HumanInTheLoopMiddleware`` asks about before they run.
-
-    ``create_agent`` adds the middleware's ``after_model`` hook as a node (in either interrupt
-    mode), bound to the middleware, whose ``interrupt_on`` lists the gated tools; a compiled
-    graph used as a node (a subgraph) is searched too."""
-    names: set[str] = set()
-    for node in getattr(compiled, "nodes", {}).values():
-        bound = getattr(node, "bound", None)
-        if isinstance(bound, Pregel):
-            names |= gated_tools(bound)
-            continue
-        middleware = getattr(getattr(bound, "func", None), "__self__", None)
-        gates = getattr(middleware, "interrupt_on", None)
-        if isinstance(gates, Mapping):
-            names |= {str(tool) for tool in gates}
-    return names

@@ -21,7 +21,8 @@ from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import APIStatusError, LangGraphError
 
 from bot.agents.graph_settings import GraphSettings
-from bot.agents.registry import RegisteredGraph, key_of, schema_fields
+from bot.agents.introspect import key_of, schema_fields
+from bot.agents.registry import RegisteredGraph
 from bot.config import ConfigError, ServerSettings
 
 logger = logging.getLogger(__name__)

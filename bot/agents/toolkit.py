@@ -3,13 +3,14 @@ the model (``OPENAI_*``) and the actions (Slack, email, webhooks) from the setti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
 from bot.agents.no_model import NoModel
 from bot.config import Settings
 from bot.core.effect_slots import EffectSlots
-from bot.slack.client import Slack
 from graphs.actions import ActionRegistry, default_registry
 
 
@@ -29,11 +30,15 @@ def make_llm(settings: Settings) -> BaseChatModel:
     )
 
 
-def make_actions(settings: Settings, slack: Slack, capped: bool = True) -> ActionRegistry:
-    """``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process (the bot's
-    worker pool); a LangGraph Server runs the graphs in workers of its own, uncapped."""
+def make_actions(
+    settings: Settings, post_text: Callable[[str, str], str], capped: bool = True
+) -> ActionRegistry:
+    """``post_text(channel, text)``: how the ``post_message`` action posts (the bot's Slack
+    client). ``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process
+    (the bot's worker pool); a LangGraph Server runs the graphs in workers of its own,
+    uncapped."""
     return default_registry(
-        slack.post_text,
+        post_text,
         settings.smtp_url,
         settings.email_from,
         settings.webhook_allowlist,

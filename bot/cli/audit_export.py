@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot.cli.parsers import audit_parser
 from bot.config import ConfigError, database_url
-from bot.core.durations import parse_duration
+from bot.config.durations import parse_duration
 
 
 def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from bot.cli.audit_export import existing_database
 from bot.cli.parsers import prune_parser
 from bot.config import ConfigError
-from bot.core.durations import parse_duration
+from bot.config.durations import parse_duration
 
 
 def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:

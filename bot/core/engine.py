@@ -25,14 +25,15 @@ from contextvars import copy_context
 from dataclasses import dataclass, replace
 from functools import partial
 
+from bot.config.durations import expiry_reason
 from bot.core import outcomes
 from bot.core.click_inbox import Inbox
-from bot.core.durations import expiry_reason
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due
 from bot.core.models import (
     Approval,
+    CardPost,
     Decision,
     EffectDone,
     Job,
@@ -54,6 +55,8 @@ from bot.core.ports import (
     StageCall,
 )
 from bot.core.review import Stop
+from bot.core.routing import destination
+from bot.core.rules import Rules
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
 from bot.core.timeline import PlannedJob, Policies, plan
@@ -62,6 +65,7 @@ from bot.runtime.worker import Worker
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
 from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Closing, Store, TakenClick
+from bot.store.rules import Rule
 
 logger = logging.getLogger(__name__)
 # Nothing more runs for these: a run stopped by a decision stays paused where it stopped, and
@@ -91,6 +95,8 @@ class Engine:
     # Seconds a click's check waits for its run's lock before it goes on without (it comes
     # before a modal opens, and a trigger_id lives 3 s).
     quick_lock: float = 1.0
+    # Remembered approvals (bot.core.rules); None when the policy file allows none.
+    rules: Rules | None = None
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
@@ -188,7 +194,7 @@ class Engine:
         if replayed(approval, decision):
             return outcomes.Replayed(approval)
         approval = self._with_card(approval, decision.origin, decision.shows_request)
-        if not from_its_card(approval, decision.origin):
+        if not self._from_a_card(approval, decision.origin):
             return self._not_from_card(approval, decision)
         if not approval.pending:
             overdue = None
@@ -213,12 +219,13 @@ class Engine:
                 if not self._offered(approval, decision):
                     return outcomes.NotOffered(approval)
                 kind = self.signing.vote_kind(approval, decision)
+                if decision.remember is not None:
+                    refused = self._unremembered(approval, decision, kind)
+                    if refused is not None:
+                        return refused
                 if kind is None:  # one click settles it
-                    entry = click.entry.id if click is not None else None
-                    closing = self._closing(approval, decision, entry=entry)
-                    claimed = self.store.claim(approval.id, decision, closing)
+                    claimed, closed = self._claim(approval, decision, click)
                     ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
-                    closed = claimed is not None
                     if click is not None:
                         click.closed = closed
                 else:
@@ -249,6 +256,41 @@ class Engine:
         return self.decide(
             approval_id, decision, channel, received_at, background=background, click=click
         )
+
+    def _unremembered(
+        self, approval: Approval, decision: Decision, kind: str | None
+    ) -> Outcome | None:
+        """Why an "Approve, and don't ask again" cannot be taken as it came, if it cannot: the
+        request (as the card showed it, in today's policy) must offer that duration, and be
+        settled by this one click."""
+        if (decision.version or 1) != approval.version:
+            self.publisher.refresh(approval)
+            return outcomes.Changed(approval)
+        rules = self.rules
+        seconds = decision.remember or 0
+        if rules is None or kind is not None or decision.type != "approve":
+            return outcomes.NotOffered(approval)
+        if not rules.permits(approval, seconds):
+            return outcomes.NotOffered(approval)
+        return None
+
+    def _claim(
+        self, approval: Approval, decision: Decision, click: TakenClick | None = None
+    ) -> tuple[Approval | None, bool]:
+        """Claim a request one click settles; a remembered approval makes its rule with it.
+        Also whether the claim closed the request's jobs, audit event and click itself (in
+        its own statement: a plain claim does; one that makes a rule does not)."""
+        if decision.remember is None or self.rules is None:
+            entry = click.entry.id if click is not None else None
+            closing = self._closing(approval, decision, entry=entry)
+            claimed = self.store.claim(approval.id, decision, closing)
+            return claimed, claimed is not None
+        made = self.rules.claim(approval, decision)
+        if made is None:
+            return None, False
+        claimed, rule = made
+        self.journal.remembered(claimed, rule)
+        return claimed, False
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -359,6 +401,15 @@ class Engine:
                 logger.exception("could not retire a stale copy of card %s", approval.id)
         return outcomes.NotFromCard(approval, link)
 
+    def _from_a_card(self, approval: Approval, origin: str | None) -> bool:
+        """From the request's card, or one of its copies (in a decider's direct messages, in
+        a later stage's channel): every copy is a door to the same rules."""
+        if from_its_card(approval, origin):
+            return True
+        kind, _, place = (origin or "").partition(":")
+        channel, _, ts = place.partition(":")
+        return kind == "message" and bool(ts) and self.store.is_card_post(approval.id, channel, ts)
+
     def _with_card(
         self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
     ) -> Approval:
@@ -404,7 +455,7 @@ class Engine:
         if approval is None:
             return None, outcomes.NotFound()
         approval = self._with_card(approval, origin, shows, quick=True)
-        if not from_its_card(approval, origin):
+        if not self._from_a_card(approval, origin):
             return approval, outcomes.NotFromCard(approval)
         if not approval.pending:
             return approval, outcomes.AlreadyDecided(approval)
@@ -446,7 +497,9 @@ class Engine:
             # The card is redrawn beside the resume, not before it: the person sees who decided
             # before the decision's effect lands (the effect waits for the card), and reading and
             # stepping the graph up to that effect does not wait for Slack.
-            shown = self._cards.submit(copy_context().run, self._show_decided, run, current)
+            shown = self._cards.submit(
+                copy_context().run, self._show_decided, run, current, start.posts
+            )
             ended = False  # the run ends with this decision: marked applied with its report
             try:
                 now = self.runner.state(run.graph, run.thread_id)
@@ -502,9 +555,10 @@ class Engine:
             else:
                 self._publish(run, state, known=run)
 
-    def _show_decided(self, run: Run, approval: Approval) -> None:
-        """The decided card, then (for an edit) its before and after in the run's thread."""
-        self.publisher.refresh(approval)
+    def _show_decided(self, run: Run, approval: Approval, posts: list[CardPost]) -> None:
+        """The decided card (and its copies), then (for an edit) its before and after in the
+        run's thread."""
+        self.publisher.refresh(approval, posts)
         self.publisher.note_edit(run, approval)
 
     # recovering -----------------------------------------------------------------
@@ -545,13 +599,21 @@ class Engine:
             if approval is None:
                 sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
                 review = self.agents.describe(run.graph, pending).in_round(sign_off.round)
+                if self.rules is not None:
+                    offer = self.rules.offer(run, pending.value, sign_off, review)
+                    review = replace(review, remember=offer) if offer else review
                 value = pending.value if isinstance(pending.value, dict) else {}
                 jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
                 payload = self.agents.payload_of(pending)
+                # A DM-only request has no channel: it is recorded with the run's until its
+                # first copy is posted (bot.core.routing).
+                where = destination(sign_off.stages[0], run.approvals_channel)
                 approval = self.store.add_approval(
-                    run, pending.id, payload, review, jobs, sign_off, thread_ts
+                    run, pending.id, payload, review, jobs, sign_off, thread_ts, where.channel
                 )
                 self.journal.requested(approval)
+                if self.rules is not None and approval.pending:
+                    approval = self._by_rule(self.rules, run, approval)
             if approval.pending and approval.ts is None:
                 # Not posted for now: the recovery sweep tries again after a backoff.
                 outcome = self.publisher.post(approval)
@@ -567,6 +629,32 @@ class Engine:
         if refused:  # closed as failed with its request (bot.slack.card_posts), requester told
             return
         self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
+
+    def _by_rule(self, rules: Rules, run: Run, approval: Approval) -> Approval:
+        """A new request a remembered approval covers is approved by it: no card, the decision
+        the rule's (its maker's, ``via: rule``), one line in the run's thread. The rule's maker
+        must still be someone who may decide the request; otherwise it is asked as usual."""
+        rule = rules.matching(run, approval)
+        if rule is None or self.signing.refusal(approval, rule.created_by) is not None:
+            return approval
+        made = rules.settle(approval, rule)
+        if made is None:  # revoked or expired this very moment: asked as usual
+            return self.store.get_approval(approval.id) or approval
+        claimed, used = made
+        self.store.cancel_jobs(claimed.id)
+        self.journal.decided(claimed, used)
+        self._say_by_rule(run, claimed, used)
+        # In the pool, once this step gives the run's lock back.
+        self.worker.submit(self.apply, claimed)
+        return claimed
+
+    def _say_by_rule(self, run: Run, approval: Approval, rule: Rule) -> None:
+        try:
+            self.ledger.once(
+                f"{approval.id}:by-rule", lambda: self.publisher.by_rule(run, approval, rule)
+            )
+        except Exception:
+            logger.exception("could not say that rule %s approved request %s", rule.id, approval.id)
 
     def _lost(self, approval: Approval) -> None:
         """The graph still waits on a decision marked applied: its resume never reached the
@@ -676,7 +764,8 @@ class Engine:
                 latest = self.store.get_run(thread_id) or run
                 if latest.status in FINISHED:
                     return outcomes.Cancel(outcomes.CancelKind.FINISHED, thread_id, latest.status)
-                note = f"Cancelled by <@{by}>."
+                # The run's result (``GET /api/runs/{id}``): plain words, no Slack markup.
+                note = f"Cancelled by {by}."
                 claimed = self.store.cancel_run(thread_id, Decision("cancel", by), note)
                 if claimed is None:  # a decision was claimed first: carried out, not undone
                     return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)

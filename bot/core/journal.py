@@ -9,6 +9,7 @@ from typing import Any
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit, Entry
+from bot.store.rules import Rule
 
 
 @dataclass
@@ -41,9 +42,10 @@ class Journal:
             detail["calls"] = _calls(approval, decision)
         self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
 
-    def decided(self, approval: Approval) -> None:
-        """A request closed: approved, edited, rejected, expired, cancelled..."""
-        entry = self.decided_entry(approval)
+    def decided(self, approval: Approval, rule: Rule | None = None) -> None:
+        """A request closed: approved, edited, rejected, expired, cancelled... ``rule``: the
+        remembered approval that answered it (``via: rule``), or the one its decision made."""
+        entry = self.decided_entry(approval, rule)
         self.audit.record(
             entry.event, entry.thread_id, entry.actor, entry.approval_id, **entry.detail
         )
@@ -54,13 +56,17 @@ class Journal:
         waited = (approval.decided_at or approval.created_at) - approval.created_at
         self.metrics.decided(approval.status, waited)
 
-    def decided_entry(self, approval: Approval) -> Entry:
+    def decided_entry(self, approval: Approval, rule: Rule | None = None) -> Entry:
         """The audit event of a decision (``approval`` as it is once claimed), for the store to
         write in the claim's own statement."""
         decision = approval.decision
         detail: dict[str, Any] = {}
         if decision is not None:
             detail.update(came_through(decision))
+            if decision.rule is not None:
+                detail["rule"] = decision.rule
+            if rule is not None and decision.via == "rule":
+                detail["rule_by"], detail["rule_at"] = rule.created_by, rule.created_at
             if decision.reason:
                 detail["reason"] = decision.reason
             if decision.approvers:
@@ -74,6 +80,22 @@ class Journal:
         detail["version"] = approval.version
         actor = approval.decided_by or "scheduler"
         return Entry(approval.status, approval.thread_id, actor, approval.id, detail)
+
+    def remembered(self, approval: Approval, rule: Rule) -> None:
+        """A person approved a request and asked not to be asked again: the rule they made."""
+        detail = {
+            "rule": rule.id,
+            "expires_at": rule.expires_at,
+            "graph": rule.graph,
+            "action": rule.action,
+            "requester": rule.requester,
+            "channel": rule.channel,
+            "match": rule.arguments,
+        }
+        self.audit.record("rule_created", rule.thread_id, rule.created_by, approval.id, **detail)
+
+    def revoked(self, rule: Rule, by: str) -> None:
+        self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)
 
     def executed(self, approval: Approval) -> None:
         self.audit.record("executed", approval.thread_id, "bot", approval.id)

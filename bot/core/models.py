@@ -88,8 +88,13 @@ class Decision:
     # The version of the request's content this decision was made on (buttons and modals
     # carry it); None: the first version. A vote for an older version is refused.
     version: int | None = None
-    via: str | None = None  # the door it came through: None (Slack), "api", "scheduler"
+    via: str | None = None  # the door it came through: None (Slack), "api", "scheduler", "rule"
     on_behalf_of: str | None = None  # an API principal acting for the Slack user ``by``
+    # "Approve, and don't ask again for …": the seconds the approval is to be remembered for.
+    remember: int | None = None
+    # The remembered approval (bot.core.rules) this decision made (with ``remember``) or that
+    # took it (``via="rule"``; ``by`` is then the person who made the rule).
+    rule: int | None = None
 
     @property
     def effective_type(self) -> str:
@@ -191,6 +196,23 @@ class Approval:
             version=int(row.get("version") or 1),
             card_attempts=int(row.get("card_attempts") or 0),
         )
+
+
+@dataclass(frozen=True)
+class CardPost:
+    """A message that shows a request: a ``card`` (in a channel, or in ``person``'s direct
+    messages), or the ``notice`` telling the requester where the card waits."""
+
+    approval_id: str
+    kind: Literal["card", "notice"]
+    channel: str
+    ts: str
+    person: str | None = None
+    stage: int = 0
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CardPost:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bot.core.deciders import Refusal
 from bot.core.models import Approval
 from bot.core.signoff import Stage
 from bot.core.votes import Tally
+from bot.store.rules import Rule
 
 
 class Kind(StrEnum):
@@ -159,3 +160,17 @@ class Retry:
     kind: RetryKind
     thread_id: str
     status: str = ""
+
+
+# revoking a remembered approval ----------------------------------------------------------------
+class RevokeKind(StrEnum):
+    REVOKED = "revoked"
+    NOT_FOUND = "not_found"  # no such rule in force that this person may see
+    REFUSED = "refused"  # they may see it, but only its creator or an admin may revoke it
+
+
+@dataclass(frozen=True)
+class Revoke:
+    kind: RevokeKind
+    rule_id: int
+    rule: Rule | None = None

@@ -8,14 +8,15 @@ these seams typed (records, :class:`RunState`, :mod:`bot.core.outcomes`), never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from bot.core.models import Approval, Decision, Run
+from bot.core.models import Approval, CardPost, Decision, Run
 from bot.core.outcomes import Outcome
 from bot.core.review import Pending, Review, Stop
 from bot.core.signoff import Stage
+from bot.store.rules import Rule
 
 
 # runs -------------------------------------------------------------------------------------
@@ -137,7 +138,10 @@ class Publisher(Protocol):
         """How many cards the sweep tries at most, all channels together and per channel."""
         ...
 
-    def refresh(self, approval: Approval) -> None: ...
+    def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
+        """Redraw every card of the request; ``posts``: its card posts, when the caller read
+        them already (they are read otherwise)."""
+        ...
 
     def note_edit(self, run: Run, approval: Approval) -> None: ...
 
@@ -153,6 +157,10 @@ class Publisher(Protocol):
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None: ...
 
     def cancelled(self, run: Run, by: str) -> str: ...
+
+    def by_rule(self, run: Run, approval: Approval, rule: Rule) -> str:
+        """One line in the run's thread: a remembered approval answered this request."""
+        ...
 
     def card_link(self, approval: Approval) -> str | None: ...
 

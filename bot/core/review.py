@@ -65,6 +65,9 @@ class Review:
     extra: tuple[Choice, ...] = ()
     summary: str = ""
     long_text: str | None = None  # the full text behind "View full text", when there is one
+    # "Approve, and don't ask again for …": the seconds offered (the policy's ``remember``,
+    # fixed when the request is recorded, bot.core.remember); empty: not offered.
+    remember: tuple[int, ...] = ()
 
     def choices(self) -> tuple[str, ...]:
         """Choices every proposal allows (what a whole-card button may do)."""
@@ -128,6 +131,7 @@ class Review:
             extra=extra,
             summary=data.get("summary", ""),
             long_text=data.get("long_text"),
+            remember=tuple(int(s) for s in data.get("remember", ())),
         )
 
 

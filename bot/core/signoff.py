@@ -28,7 +28,7 @@ per request out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,31 @@ class Stage:
     rejections: int = 1
     allow_self: bool = False
     at: str | None = None  # the node whose pauses this stage decides
+    # Where its cards go (bot.core.routing): a channel id, and how (("channel",), ("dm",) or
+    # both). Unset here: the section's, else the graph's, else the defaults', else the run's.
+    channel: str | None = None
+    deliver: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one section of the policy file writes about where cards go; None/() unset."""
+
+    channel: str | None = None
+    deliver: tuple[str, ...] = ()
+
+
+def routed(sign_off: SignOff, routes: Iterable[Route]) -> SignOff:
+    """``sign_off`` with each stage's channel and delivery filled from the first of ``routes``
+    (most specific first) that writes it, where the stage writes none of its own."""
+    routes = tuple(routes)
+    channel = next((r.channel for r in routes if r.channel), None)
+    deliver = next((r.deliver for r in routes if r.deliver), ())
+    stages = tuple(
+        replace(stage, channel=stage.channel or channel, deliver=stage.deliver or deliver)
+        for stage in sign_off.stages
+    )
+    return replace(sign_off, stages=stages)
 
 
 @dataclass(frozen=True)
@@ -93,7 +118,10 @@ class SignOff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stages": [s.__dict__ | {"approvers": list(s.approvers)} for s in self.stages],
+            "stages": [
+                s.__dict__ | {"approvers": list(s.approvers), "deliver": list(s.deliver)}
+                for s in self.stages
+            ],
             "first": self.first,
             "total": self.total,
             "distinct": self.distinct,
@@ -106,7 +134,13 @@ class SignOff:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SignOff:
         stages = tuple(
-            Stage(**{**s, "approvers": tuple(s.get("approvers", ()))})
+            Stage(
+                **{
+                    **s,
+                    "approvers": tuple(s.get("approvers", ())),
+                    "deliver": tuple(s.get("deliver", ())),
+                }
+            )
             for s in data.get("stages", ())
         )
         return cls(
@@ -128,6 +162,7 @@ class Section:
     base: Stage
     stages: tuple[Stage, ...] = ()
     distinct: bool = False
+    route: Route = Route()  # where its cards go, as written in this section (not inherited)
 
     def sign_off(self, node: str) -> SignOff:
         if not self.stages:
@@ -158,9 +193,15 @@ class SignOffs:
             section = self.actions.get(action, graph_section)
             if all(section is not seen for _, seen in sections):
                 sections.append((action, section))
-        if len(sections) == 1:
-            return sections[0][1].sign_off(node)
-        return combine([(name, section.sign_off(node)) for name, section in sections])
+        # Where cards go: the stage's own, else its action's, its graph's, the defaults'.
+        fallback = (graph_section.route, self.default.route)
+        parts = [
+            (name, routed(section.sign_off(node), (section.route, *fallback)))
+            for name, section in sections
+        ]
+        if len(parts) == 1:
+            return parts[0][1]
+        return combine(parts)
 
     @property
     def anyone_listed(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from bot.core import outcomes
 from bot.core.deciders import Directory, Refusal
 from bot.core.models import Approval, Decision, Run, Waiting
 from bot.core.outcomes import VoteRecorded
+from bot.core.routing import destination
 from bot.core.signoff import Signed, SignOff, SignOffs, Stage
 from bot.core.votes import Vote, tally, vote_kind
 from bot.store.db.base import Database
@@ -47,7 +48,11 @@ class Signing:
         earlier = self.store.run_approvals(run.thread_id)
         posted = [a for a in earlier if a.ts is not None]
         later = any(not a.pending for a in earlier)  # not a card posted beside its siblings
-        thread_ts = (posted[0].thread_ts or posted[0].ts) if posted and later else None
+        # Only where the run's first card is: a request routed elsewhere starts a thread there.
+        here = destination(sign_off.stages[0], run.approvals_channel).channel
+        thread_ts = None
+        if posted and later and posted[0].channel == here:
+            thread_ts = posted[0].thread_ts or posted[0].ts
         staged = tuple(
             Signed(_stage_label(a), tuple(a.signers))
             for a in earlier

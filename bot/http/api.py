@@ -1,6 +1,6 @@
 """The HTTP approval API, for tools outside Slack: start a run, read where it stands, decide.
 
-On only when API tokens are configured (:mod:`bot.core.principals`); every call then needs
+On only when API tokens are configured (:mod:`bot.config.principals`); every call then needs
 ``Authorization: Bearer <token>``, and each token is one principal acting as one Slack user (or,
 configured ``on_behalf``, for the Slack user it names, recorded as such). A decision goes through
 the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
@@ -23,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.config.principals import Principal, Principals
 from bot.core import outcomes
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.models import Approval, Decision, Run, RunRequest
-from bot.core.principals import Principal, Principals
 from bot.core.signoff import SIGNING
+from bot.core.tally import Signing
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
@@ -55,6 +56,7 @@ class Api:
     engine: Engine
     audit: Audit
     access: Access
+    signing: Signing
     graphs: list[str]
     default_graph: str
     approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
@@ -152,7 +154,7 @@ class Api:
         }
 
     def _pending_json(self, approval: Approval) -> dict[str, Any]:
-        sign_off, stage = self.engine.signing.stage_of(approval)
+        sign_off, stage = self.signing.stage_of(approval)
         review = approval.review
         proposals = review.proposals if review else ()
         return {
@@ -230,7 +232,7 @@ class Api:
         for vote in self.store.votes(approval.id):  # void ones too: one voice, every version
             if its(vote.decision, vote.voter):
                 return _once(vote.voter, "voted on this request")
-        sign_off = self.engine.signing.sign_off(approval)
+        sign_off = self.signing.sign_off(approval)
         if not (sign_off.distinct or sign_off.total > 1):
             return None
         for other in self.store.run_approvals(approval.thread_id):

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from bot.agents import forms
+from bot.config.principals import Principal
 from bot.core.models import Approval, Decision
-from bot.core.principals import Principal
 from bot.http.api_models import Body, DecisionBody
 from bot.http.bodies import TooLarge, read_capped
 

@@ -16,10 +16,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from bot.core.principals import USER
+from bot.config.principals import USER
 
 END = r"(?![\s\S])"  # nothing follows: the end of the string, in every dialect
-USER_ID = rf"^{USER.pattern}{END}"  # the very check API tokens' users pass (bot.core.principals)
+USER_ID = rf"^{USER.pattern}{END}"  # the very check API tokens' users pass (bot.config.principals)
 CHANNEL_ID = rf"^[CGD][A-Z0-9]{{2,}}{END}"
 # One character str.strip() keeps: not one of what str.isspace() calls whitespace (a test
 # holds the list to Python's).

@@ -19,6 +19,7 @@ from bot.agents.graph_settings import GraphSettings
 from bot.config import ConfigError
 from bot.core import signoff
 from bot.core.review import Choice
+from bot.core.routing import Route
 from bot.core.signoff import SignOffs, Stage, unreachable
 from bot.core.timeline import Level, Policies, Policy
 from bot.policy.model import GraphSection, PolicyModel, Section, StageEntry
@@ -67,10 +68,13 @@ def signoffs_from(model: PolicyModel, path: str | None, base: Stage) -> SignOffs
 def _section(body: Section, inherited: signoff.Section, where: str) -> signoff.Section:
     base = _stage(body, replace(inherited.base, name=""), where)
     distinct = body.distinct if body.distinct is not None else inherited.distinct
+    # Only what this section writes: the rest is looked up at each request (stage, action,
+    # graph, defaults: bot.core.routing), so an action's section falls back to its graph's.
+    route = Route(body.channel, body.deliver or ())
     if body.stages is None:
         # A section that sets its own approvers or quorum does not inherit the default's stages.
         own = body.sets("approvers", "quorum", "rejections")
-        return signoff.Section(base, () if own else inherited.stages, distinct)
+        return signoff.Section(base, () if own else inherited.stages, distinct, route)
     stages = []
     for index, entry in enumerate(body.stages):
         stage = _stage(entry, base, f"{where}.stages[{index}]")
@@ -78,8 +82,9 @@ def _section(body: Section, inherited: signoff.Section, where: str) -> signoff.S
             stage = replace(stage, name=entry.name)
         if entry.at is not None:
             stage = replace(stage, at=entry.at)
+        stage = replace(stage, channel=entry.channel, deliver=entry.deliver or ())
         stages.append(stage)
-    return signoff.Section(base, tuple(stages), distinct)
+    return signoff.Section(base, tuple(stages), distinct, route)
 
 
 def _stage(body: Section | StageEntry, base: Stage, where: str) -> Stage:

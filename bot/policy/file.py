@@ -8,7 +8,8 @@
 2. the graphs are built with those settings (the caller's ``build_registry``), and the names the
    file uses are checked against what they have (:mod:`bot.policy.names`);
 3. the sign-offs, reminders and expiry (:mod:`bot.policy.derive`), over the environment's
-   defaults, handed to the core as plain values.
+   defaults, and the remembered approvals they allow (:mod:`bot.policy.remembering`), handed
+   to the core as plain values.
 
 Any mistake is a :class:`~bot.config.ConfigError` naming ``POLICY_FILE``, the file and the key.
 """
@@ -25,11 +26,13 @@ import yaml
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph, known_names
 from bot.config import ConfigError, Settings, approver_defaults
+from bot.core.remember import Remembering
 from bot.core.signoff import SignOffs, Stage
 from bot.core.timeline import Policies, Policy, env_policy
 from bot.policy.derive import policies_from, settings_from, signoffs_from
 from bot.policy.model import PolicyModel
 from bot.policy.names import check_names
+from bot.policy.remembering import remembering_from
 from bot.policy.shape import validate
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class PolicyFile:
     graph_settings: dict[str, GraphSettings]
     signoffs: SignOffs
     policies: Policies
+    remembering: Remembering = field(default_factory=Remembering)
 
 
 def load_checked(
@@ -83,7 +87,8 @@ def load_checked(
     base = Stage(approvers=defaults.approvers, allow_self=defaults.allow_self)
     signoffs = signoffs_from(model, path, base)
     policies = policies_from(model, defaults.timeline)
-    return PolicyFile(path, model, graph_settings, signoffs, policies), registry
+    remembering = remembering_from(model, path, signoffs)
+    return PolicyFile(path, model, graph_settings, signoffs, policies, remembering), registry
 
 
 def read_policy(path_text: str | None) -> PolicyModel:

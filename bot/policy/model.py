@@ -26,7 +26,20 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 
 from bot.core.review import STANDARD_CHOICES
 from bot.policy.errors import unknown
-from bot.policy.values import NOT_NULL, Count, Duration, ExpireAs, Flag, Ids, not_null, refuse
+from bot.policy.values import (
+    NOT_NULL,
+    Channel,
+    Count,
+    Deliver,
+    Duration,
+    Durations,
+    ExpireAs,
+    Flag,
+    Ids,
+    Names,
+    not_null,
+    refuse,
+)
 
 ASKS = ("notes", "reason")  # what an extra button may ask the reviewer for
 # Decisions a resume or update entry may answer, besides the graph's own buttons: an expiry
@@ -57,9 +70,17 @@ class StageEntry(Entry):
     quorum: Count | None = None
     rejections: Count | None = None
     at: str | None = None
+    channel: Channel | None = None  # this stage's cards go here (bot.core.routing)
+    deliver: Deliver | None = None
 
     _null = field_validator(
-        "approvers", "allow_self_approval", "quorum", "rejections", mode="before"
+        "approvers",
+        "allow_self_approval",
+        "quorum",
+        "rejections",
+        "channel",
+        "deliver",
+        mode="before",
     )(not_null)
 
     @model_validator(mode="before")
@@ -82,7 +103,7 @@ class LevelEntry(Entry):
 
     after: Duration
     to: Ids = ()
-    channel: str | None = None
+    channel: Channel | None = None
     repeat: int = 0
     every: Duration = None
 
@@ -93,7 +114,8 @@ class LevelEntry(Entry):
             raise refuse(" needs at least `after`")
         body = dict(body)
         body["to"] = body.get("to") or []
-        body["channel"] = str(body["channel"]) if body.get("channel") else None
+        if not body.get("channel"):
+            body["channel"] = None
         return body
 
     @field_validator("repeat", mode="before")
@@ -121,6 +143,12 @@ class Section(Entry):
     expire_after: Duration = None
     expire_as: ExpireAs | None = None
     escalation: tuple[LevelEntry, ...] | None = None
+    # remembered approvals (bot.core.remember): in graphs.<name> and actions.<name> only
+    remember: Durations | None = None
+    remember_match: Names | None = None
+    # where its cards go (bot.core.routing)
+    channel: Channel | None = None
+    deliver: Deliver | None = None
 
     _null = field_validator(*NOT_NULL, mode="before")(not_null)
 
@@ -155,6 +183,8 @@ class Section(Entry):
             raise refuse(".stages: give every stage an `at`, or none")
         if len(set(routed)) != len(routed):
             raise refuse(".stages: two stages are `at` the same node")
+        if self.remember_match is not None and self.remember is None:
+            raise refuse(".remember_match: needs remember (how long an approval is remembered)")
         return self
 
     def sets(self, *keys: str) -> bool:
@@ -304,6 +334,18 @@ class PolicyModel(Entry):
     @classmethod
     def _defaults(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _remember_where(self) -> PolicyModel:
+        # One rule for every graph and action would approve calls nobody ever looked at.
+        for key in ("remember", "remember_match"):
+            if self.defaults.sets(key):
+                raise refuse(
+                    ": belongs under graphs.<name> or actions.<name> (a remembered approval "
+                    "covers one graph or action, never everything)",
+                    more=("defaults", key),
+                )
+        return self
 
     @field_validator("graphs", "actions", mode="before")
     @classmethod

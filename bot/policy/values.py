@@ -8,6 +8,7 @@ error. The annotated types (:data:`Ids`, :data:`Count`, :data:`Flag`, :data:`Dur
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,12 @@ from pydantic import BeforeValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from bot.config import SLACK_ID
-from bot.core.durations import parse_duration
+from bot.config.durations import parse_duration
+from bot.core.routing import DELIVERIES
+
+# A conversation a card can go to: a public (C…) or private (G…) channel. Ids are upper case;
+# channel names never are, so `finance` or `#ops` is refused.
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 
 
 def refuse(
@@ -63,10 +69,66 @@ def _duration(value: Any) -> int | None:
         raise refuse(f": {exc}") from None
 
 
+MAX_REMEMBER = 30 * 86400  # a remembered approval lasts at most this long
+MAX_REMEMBER_CHOICES = 5
+
+
+def _durations(value: Any) -> tuple[int, ...]:
+    """``remember``: one duration or a list of them, each from 1 minute to 30 days."""
+    items = value if isinstance(value, list) else [value]
+    if not items or len(items) > MAX_REMEMBER_CHOICES:
+        raise refuse(f" must be a duration or a list of 1 to {MAX_REMEMBER_CHOICES} durations")
+    seconds: list[int] = []
+    for item in items:
+        if item is None or isinstance(item, bool | list | dict):
+            raise refuse(" must be a duration (such as 1h or 8h) or a list of them")
+        try:
+            duration = parse_duration(str(item))
+        except ValueError as exc:
+            raise refuse(f": {exc}") from None
+        if not 60 <= duration <= MAX_REMEMBER:
+            raise refuse(f": {item} is out of range (from 1m to 30d)")
+        if duration in seconds:
+            raise refuse(f": {item} is listed twice")
+        seconds.append(duration)
+    return tuple(sorted(seconds))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """``remember_match``: argument names (a list of them)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise refuse(" must be a list of argument names, such as [to]")
+    if any(not isinstance(item, str) or not item.strip() for item in items):
+        raise refuse(" must be a list of argument names, such as [to]")
+    return tuple(dict.fromkeys(item.strip() for item in items))
+
+
 def _expire_as(value: Any) -> Any:
     if value not in ("reject", "approve"):
         raise refuse(" must be reject or approve")
     return value
+
+
+def _channel(value: Any) -> str:
+    text = str(value).strip() if value is not None else ""
+    if not CHANNEL_ID.match(text):
+        shown = f"{text!r} is not one" if text else "it is empty"
+        raise refuse(
+            f" must be a Slack channel id like C0123ABCD; {shown} (click the channel's name: "
+            "the id is at the bottom of its About tab)"
+        )
+    return text
+
+
+def _deliver(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    ways = " or ".join(DELIVERIES)
+    if not isinstance(items, list) or not items or any(i not in DELIVERIES for i in items):
+        raise refuse(f" must be {ways}, or a list of them such as [channel, dm]")
+    if len(set(items)) != len(items):
+        raise refuse(" names a way twice")
+    return tuple(items)
 
 
 # Keys whose null is a mistake, not "unset" (``quorum:`` with the number forgotten): their
@@ -78,6 +140,10 @@ NOT_NULL: dict[str, Callable[[Any], Any]] = {
     "rejections": _count,
     "distinct": _flag,
     "expire_as": _expire_as,
+    "remember": _durations,
+    "remember_match": _names,
+    "channel": _channel,
+    "deliver": _deliver,
 }
 
 
@@ -91,4 +157,8 @@ Ids = Annotated[tuple[str, ...], BeforeValidator(_ids)]
 Count = Annotated[int, BeforeValidator(_count)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Duration = Annotated[int | None, BeforeValidator(_duration)]
+Durations = Annotated[tuple[int, ...], BeforeValidator(_durations)]
+Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
+Channel = Annotated[str, BeforeValidator(_channel)]
+Deliver = Annotated[tuple[str, ...], BeforeValidator(_deliver)]
 ExpireAs = Annotated[Literal["reject", "approve"], BeforeValidator(_expire_as)]

@@ -1,4 +1,5 @@
-"""``build_app(deps)``: the Bolt app with its listeners registered, and nothing else."""
+"""``build_app(deps, ...)``: the Bolt app with its listeners registered, and nothing else. The
+wiring (``bot.wiring.slack_app``) picks what the listeners need out of the whole bot."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
+from slack_sdk import WebClient
 
 from bot.slack.listeners import ListenerDeps, register
-from bot.wiring import Deps
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +29,11 @@ if not any(isinstance(f, _TokenGivenTwice) for f in _BOLT_APP_LOG.filters):
     _BOLT_APP_LOG.addFilter(_TokenGivenTwice())
 
 
-def build_app(deps: Deps) -> App:
-    settings = deps.settings
+def build_app(deps: ListenerDeps, *, client: WebClient, signing_secret: str | None) -> App:
     app = App(
-        signing_secret=settings.slack_signing_secret or "",
-        client=deps.slack.client,
-        request_verification_enabled=settings.slack_signing_secret is not None,
+        signing_secret=signing_secret or "",
+        client=client,
+        request_verification_enabled=signing_secret is not None,
         # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
         process_before_response=False,
         # Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
@@ -44,5 +44,5 @@ def build_app(deps: Deps) -> App:
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         logger.error("listener failed for %s", body.get("type"), exc_info=error)
 
-    register(app, ListenerDeps.of(deps))
+    register(app, deps)
     return app

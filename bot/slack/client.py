@@ -89,11 +89,14 @@ class Slack:
         notes: tuple[str, ...] = (),
         progress: tuple[str, ...] = (),
         edit: Decision | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
     ) -> tuple[str, str]:
-        """Post a pending card (a later round of a run: in the thread of its first card)."""
+        """Post a pending card in ``channel`` (a later round of a run: in ``thread_ts``, the
+        thread of its first card); by default where the request says, in its thread."""
         response = self.cards.chat_postMessage(
-            channel=approval.channel,
-            thread_ts=approval.thread_ts,
+            channel=channel or approval.channel,
+            thread_ts=thread_ts if channel else approval.thread_ts,
             text=card.summary_text(approval),
             blocks=card.pending_card(approval, notes, progress, edit),
             unfurl_links=False,
@@ -107,20 +110,19 @@ class Slack:
         notes: tuple[str, ...] = (),
         progress: tuple[str, ...] = (),
         edit: Decision | None = None,
+        at: tuple[str, str] | None = None,
     ) -> None:
-        """Redraw a posted card: pending with its deadline notes and sign-off so far, or
-        decided."""
-        if approval.ts is None:
+        """Redraw a posted card (``at``: this copy of it, a channel and ts): pending with its
+        deadline notes and sign-off so far, or decided."""
+        channel, ts = at or (approval.channel, approval.ts)
+        if ts is None:
             return
         if approval.pending:
             blocks = card.pending_card(approval, notes, progress, edit)
         else:
             blocks = card.decided_card(approval, progress)
         self.client.chat_update(
-            channel=approval.channel,
-            ts=approval.ts,
-            text=card.summary_text(approval),
-            blocks=blocks,
+            channel=channel, ts=ts, text=card.summary_text(approval), blocks=blocks
         )
 
     def retire_copy(self, channel: str, ts: str, link: str | None) -> None:
@@ -142,6 +144,11 @@ class Slack:
         """Our own text (already safe) to ``user`` in the bot's direct messages with them."""
         text, _ = cut_escaped(text, MESSAGE_LIMIT)
         return str(self.client.chat_postMessage(channel=user, text=text)["ts"])
+
+    def open_dm(self, user: str) -> str:
+        """The id (D…) of the app's direct-message conversation with ``user`` (``im:write``)."""
+        response = self.client.conversations_open(users=user)
+        return str(response["channel"]["id"])
 
     def reply(
         self,

@@ -5,16 +5,24 @@ click (:class:`~bot.core.ports.Answers`: an ephemeral, :mod:`bot.slack.blocks.ou
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.models import Approval, Run
+from slack_sdk.errors import SlackApiError
+
+from bot.core.models import Approval, CardPost, Run
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, StageCall
 from bot.slack.blocks import notices, outcomes
+from bot.slack.blocks.rules import by_rule_line
 from bot.slack.blocks.text import safe
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
+from bot.store.rules import Rule
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,8 +41,8 @@ class SlackPublisher:
     def due_window(self) -> tuple[int, int]:
         return self.card_posts.limit, self.card_posts.per_channel
 
-    def refresh(self, approval: Approval) -> None:
-        self.cards.refresh(approval)
+    def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
+        self.cards.refresh(approval, posts)
 
     def note_edit(self, run: Run, approval: Approval) -> None:
         self.cards.note_edit(run, approval)
@@ -59,10 +67,24 @@ class SlackPublisher:
         return self.cards.say(run, notices.server_away(run.requester, problem, decided))
 
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
-        """The next stage's people hear of it in the card's thread (mentioned, so notified)."""
+        """The next stage's people hear of it in the card's thread (mentioned, so notified),
+        and get the card where that stage's cards go when that is somewhere new."""
         if approval.ts is None:
             return
-        note = f"{outcomes.next_stage(call)} Please decide on the card above."
+        posted: list[tuple[str, str]] = []
+        try:
+            posted = self.cards.spread(approval)
+        except Exception:
+            logger.exception("request %s: the next stage's cards were not posted", approval.id)
+        if approval.channel.startswith("D"):  # cards in DMs only: each copy is its own note
+            return
+        elsewhere = [channel for channel, _ in posted if not channel.startswith("D")]
+        where = (
+            f"Its card is in <#{elsewhere[0]}>."
+            if elsewhere
+            else "Please decide on the card above."
+        )
+        note = f"{outcomes.next_stage(call)} {where}"
         if edited_by is not None:
             note = f"<@{edited_by}> edited this request, so it goes back a stage. " + note
         self.slack.reply(approval.channel, approval.thread_ts or approval.ts, note)
@@ -70,6 +92,9 @@ class SlackPublisher:
     def cancelled(self, run: Run, by: str) -> str:
         short = f"`{run.thread_id[:8]}`"
         return self.cards.say(run, f"Run {short} was cancelled by <@{by}>. Nothing more will run.")
+
+    def by_rule(self, run: Run, approval: Approval, rule: Rule) -> str:
+        return self.cards.say(run, by_rule_line(approval, rule))
 
     def card_link(self, approval: Approval) -> str | None:
         return self.slack.permalink(approval.channel, approval.ts) if approval.ts else None
@@ -81,5 +106,14 @@ class SlackPublisher:
     def answer(self, outcome: Outcome, channel: str | None, user: str) -> None:
         """An ephemeral to the person who clicked, unless there is nothing to say."""
         text = outcomes.sentence(outcome)
-        if text is not None:
-            self.slack.tell(outcomes.where(outcome, channel, user), user, text)
+        if text is None:
+            return
+        where = outcomes.where(outcome, channel, user)
+        try:
+            self.slack.tell(where, user, text)
+        except SlackApiError as exc:
+            # Not a member there (a click that came from someone else's DM copy, which Slack
+            # would not show them): they hear it in their own DM with the app instead.
+            if exc.response.get("error") not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            self.slack.dm(user, text)

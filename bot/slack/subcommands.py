@@ -11,9 +11,12 @@ from bot.agents.traces import TraceLinks
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.models import Run
+from bot.core.rules import Rules
+from bot.core.tally import Signing
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import RUN_GONE, cancel_sentence, retry_sentence
+from bot.slack.blocks.rules import revoke_sentence, rules_text
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
 
@@ -26,7 +29,9 @@ class Operations:
     engine: Engine
     audit: Audit
     access: Access
+    signing: Signing
     links: TraceLinks
+    remembered: Rules | None = None  # remembered approvals (bot.core.rules), where allowed
 
     def find(self, text: str, user: str) -> Run | str:
         """The run a person named by its id or the start of it, if they may see it; otherwise
@@ -44,7 +49,7 @@ class Operations:
         return found.run
 
     def pending(self, user: str) -> str:
-        signing = self.engine.signing
+        signing = self.signing
         mine = [a for a in self.access.pending(user) if signing.refusal(a, user) is None]
         return runs.pending_text(mine, self.store.clock())
 
@@ -54,9 +59,7 @@ class Operations:
             return run
         approvals = self.store.run_approvals(run.thread_id)
         waits_for = {
-            a.id: who_may(self.engine.signing.stage_of(a)[1], a.requester)
-            for a in approvals
-            if a.pending
+            a.id: who_may(self.signing.stage_of(a)[1], a.requester) for a in approvals if a.pending
         }
         trace = self.links.url(run.trace_id)
         events = self.audit.for_run(run.thread_id)
@@ -84,8 +87,29 @@ class Operations:
             return not_found(text.strip().strip("`").lower())
         return cancel_sentence(self.engine.cancel(run, user))
 
+    def rules(self, text: str, user: str) -> str:
+        """``/agent rules``: the remembered approvals in force this person may see;
+        ``/agent rules revoke 12``: revoke one (its maker or an admin, bot.core.rules)."""
+        service = self.remembered
+        word, _, rest = text.strip().partition(" ")
+        if service is None:
+            return NO_RULES
+        if not word:
+            return rules_text(service.visible(user))
+        number = rest.strip().strip("`").lstrip("#")
+        if word.lower() != "revoke" or not number.isdigit() or len(number) > 12:
+            return RULES_USAGE
+        return revoke_sentence(service.revoke(int(number), user))
+
 
 GONE = RUN_GONE
+NO_RULES = (
+    "No approvals are remembered here: the policy file offers none (`remember:` under a "
+    "graph or an action)."
+)
+RULES_USAGE = (
+    "Use `/agent rules` to list remembered approvals, `/agent rules revoke 12` to stop one."
+)
 
 
 def not_found(prefix: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.models import (
     Approval,
+    CardPost,
     Decision,
     EffectDone,
     InboxEntry,
@@ -28,6 +29,7 @@ from bot.core.votes import Vote, tally
 from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
 from bot.store.db.base import Database
+from bot.store.rules import Rule, insert_params
 
 Clock = Callable[[], float]
 
@@ -107,9 +109,11 @@ class Store:
         jobs: Iterable[PlannedJob] = (),
         signoff: SignOff | None = None,
         thread_ts: str | None = None,
+        channel: str | None = None,
     ) -> Approval:
         """Record a pending request for an interrupt, with its reminders, escalations and
-        expiry, in one transaction; the same interrupt is recorded once."""
+        expiry, in one transaction; the same interrupt is recorded once. ``channel``: where
+        its card goes (default the run's approvals channel)."""
         approval_id = new_id()
         with self.db.transaction() as tx:
             inserted = tx.execute(
@@ -125,7 +129,7 @@ class Store:
                     "review": json.dumps(review.to_dict(), default=str),
                     "signoff": json.dumps(signoff.to_dict()) if signoff else None,
                     "thread_ts": thread_ts,
-                    "channel": run.approvals_channel,
+                    "channel": channel or run.approvals_channel,
                     "now": self.clock(),
                 },
             )
@@ -168,6 +172,26 @@ class Store:
     def set_card(self, approval_id: str, channel: str, ts: str) -> None:
         self.db.execute(q.SET_CARD, {"id": approval_id, "channel": channel, "ts": ts})
 
+    def add_card_post(self, post: CardPost) -> None:
+        params = {**post.__dict__, "now": self.clock()}
+        self.db.execute(q.INSERT_CARD_POST, params)
+
+    def card_posts(self, approval_id: str) -> list[CardPost]:
+        """Every message showing the request, first posted first."""
+        rows = self.db.fetch_all(q.CARD_POSTS, {"approval_id": approval_id})
+        return [CardPost.from_row(r) for r in rows]
+
+    def is_card_post(self, approval_id: str, channel: str, ts: str) -> bool:
+        """Whether this message is one of the request's cards (a copy in a DM, say)."""
+        params = {"approval_id": approval_id, "channel": channel, "ts": ts}
+        return self.db.fetch_one(q.IS_CARD_POST, params) is not None
+
+    def spread(self, approval_ids: Iterable[str]) -> set[str]:
+        """Of these requests, the ones with cards in more than one place."""
+        params = {"ids": json.dumps(sorted(set(approval_ids)))}
+        rows = self.db.fetch_all(self._with_ids(q.SPREAD), params)
+        return {str(row["approval_id"]) for row in rows}
+
     def claim(
         self, approval_id: str, decision: Decision, closing: Closing | None = None
     ) -> Approval | None:
@@ -194,6 +218,47 @@ class Store:
             if closing.entry is not None:
                 tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
         return Approval.from_row(row)
+
+    def claim_remembering(
+        self, approval_id: str, decision: Decision, scope: dict[str, str], expires_at: float
+    ) -> tuple[Approval, Rule] | None:
+        """Claim a request with an approval that is remembered: the rule is made in the same
+        transaction as the claim, so both happen once or neither (None: someone else won)."""
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                row = tx.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+                if row is None:
+                    return None
+                params = insert_params(
+                    scope, decision.by, now, expires_at, approval_id, row["thread_id"]
+                )
+                rule = Rule.from_row(tx.fetch_one(q.INSERT_RULE, params) or {})
+                won = replace(decision, rule=rule.id)
+                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won))
+                if claimed is None:
+                    raise _TooLate
+                return Approval.from_row(claimed), rule
+        except _TooLate:
+            return None
+
+    def claim_by_rule(self, approval_id: str, rule_id: int) -> tuple[Approval, Rule] | None:
+        """Claim a new request as approved by a remembered approval, if the rule is still in
+        force at this moment (used and claimed in one transaction: see ``USE_RULE``)."""
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                used = tx.fetch_one(q.USE_RULE, {"id": rule_id, "now": now})
+                if used is None:
+                    return None
+                rule = Rule.from_row(used)
+                decision = Decision("approve", rule.created_by, via="rule", rule=rule.id)
+                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
+                if claimed is None:
+                    raise _TooLate
+                return Approval.from_row(claimed), rule
+        except _TooLate:
+            return None
 
     def _claim_params(self, approval_id: str, decision: Decision) -> dict[str, Any]:
         return {
@@ -341,6 +406,7 @@ class Store:
             if row is None:
                 return None
             approval, run, card_id = row["approval"], row["run"], row["card_id"]
+            posts = row["posts"]
         else:
             with self.db.transaction() as tx:
                 approval = tx.fetch_one(q.COUNT_APPLY_ROW, params)
@@ -349,11 +415,18 @@ class Store:
                 thread = {"thread_id": approval["thread_id"]}
                 run = tx.fetch_one(q.GET_RUN, thread)
                 card = tx.fetch_one(q.LATEST_CARD_ID, thread)
+                posts = tx.fetch_all(q.CARD_POSTS, {"approval_id": approval_id})
             if run is None:
                 return None
             card_id = card["id"] if card else None
         attempt = ApplyAttempt(int(approval["apply_attempts"]), int(approval["apply_fence"]))
-        return ApplyStart(Approval.from_row(approval), Run.from_row(run), attempt, card_id)
+        return ApplyStart(
+            Approval.from_row(approval),
+            Run.from_row(run),
+            attempt,
+            card_id,
+            [CardPost.from_row(p) for p in posts],
+        )
 
     def close_apply(
         self,
@@ -599,6 +672,7 @@ class ApplyStart:
     run: Run
     attempt: ApplyAttempt
     card_id: str | None  # the run's latest card
+    posts: list[CardPost]  # the request's cards and notices (bot.slack.card_posts)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 The bot deletes nothing on its own. An operator runs this from a scheduled job: runs that ended
 (``done``, ``failed``, ``cancelled``) and were last touched before the cutoff go, with everything
 kept for them (their cards, votes, jobs, clicks, effect ledger entries and LangGraph
-checkpoints); clicks and scheduler jobs that are finished go on the same cutoff whatever their
-run; the audit trail only on its own cutoff, when one is given. Runs still running or waiting are
-never touched. It is one transaction: a run is deleted whole or not at all.
+checkpoints); clicks and scheduler jobs that are finished, and remembered approvals that
+expired or were revoked, go on the same cutoff whatever their run; the audit trail only on its
+own cutoff, when one is given. Runs still running or waiting are never touched. It is one
+transaction: a run is deleted whole or not at all.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("jobs", f"DELETE FROM jobs WHERE {OF_REQUESTS}"),
     ("votes", f"DELETE FROM votes WHERE {OF_REQUESTS}"),
     ("inbox", f"DELETE FROM inbox WHERE {OF_REQUESTS}"),
+    ("card_posts", f"DELETE FROM card_posts WHERE {OF_REQUESTS}"),
     (
         "effects",
         "DELETE FROM effects WHERE EXISTS (SELECT 1 FROM prune_keys k "
@@ -52,6 +54,8 @@ STEPS: tuple[tuple[str, str], ...] = (
         "jobs",
         "DELETE FROM jobs WHERE status <> 'pending' AND COALESCE(done_at, due_at) < %(before)s",
     ),
+    # Remembered approvals that ended (expired or revoked) before the cutoff.
+    ("rules", "DELETE FROM rules WHERE COALESCE(revoked_at, expires_at) < %(before)s"),
 )
 
 

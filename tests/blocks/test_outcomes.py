@@ -61,7 +61,9 @@ def test_a_click_from_a_stale_copy_points_at_the_current_card():
     assert where(linked, "C0COPY", BOSS) == "C0COPY"
     assert where(linked, None, BOSS) == approval.channel
     assert where(outcomes.NotFound(), None, BOSS) == BOSS
-    assert where(outcomes.Changed(approval), "C0COPY", BOSS) == approval.channel
+    # Where the person clicked, always: a copy in someone's DM has nobody else in it.
+    assert where(outcomes.Changed(approval), "DU0BOSS", BOSS) == "DU0BOSS"
+    assert where(outcomes.Changed(approval), None, BOSS) == approval.channel
 
 
 def test_a_vote_says_who_is_still_needed():

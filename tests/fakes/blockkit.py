@@ -117,16 +117,51 @@ def _confirm(c: _Checker, confirm: Any, ptr: str) -> None:
     c.text(confirm.get("text"), f"{ptr}/text", max_len=300)
     c.text(confirm.get("confirm"), f"{ptr}/confirm", max_len=30, plain_only=True)
     c.text(confirm.get("deny"), f"{ptr}/deny", max_len=30, plain_only=True)
+    if confirm.get("style") not in (None, "primary", "danger"):
+        c.fail("must be one of primary, danger", f"{ptr}/style")
 
 
-def _options(c: _Checker, options: Any, ptr: str, *, max_items: int, min_items: int = 1) -> None:
+def _options(
+    c: _Checker,
+    options: Any,
+    ptr: str,
+    *,
+    max_items: int,
+    min_items: int = 1,
+    plain_only: bool = False,
+) -> list[Any]:
+    """``plain_only``: a select menu's or an overflow's options, whose text and description
+    are plain_text only (checkboxes and radio buttons take mrkdwn too)."""
+    values = []
     for i, option in enumerate(c.items(options, ptr, max_items=max_items, min_items=min_items)):
         if not isinstance(option, dict):
             c.fail("must provide an object", f"{ptr}/{i}")
             continue
-        c.text(option.get("text"), f"{ptr}/{i}/text", max_len=75)
+        c.text(option.get("text"), f"{ptr}/{i}/text", max_len=75, plain_only=plain_only)
         c.string(option.get("value"), f"{ptr}/{i}/value", max_len=150, required=True, min_len=1)
-        c.text(option.get("description"), f"{ptr}/{i}/description", max_len=75, required=False)
+        c.text(
+            option.get("description"),
+            f"{ptr}/{i}/description",
+            max_len=75,
+            required=False,
+            plain_only=plain_only,
+        )
+        values.append(option.get("value"))
+    return values
+
+
+def _static_select(c: _Checker, el: dict[str, Any], ptr: str) -> None:
+    """Slack: exactly one of ``options`` and ``option_groups`` (each at most 100), and an
+    ``initial_option`` that is one of the options."""
+    if ("options" in el) == ("option_groups" in el):
+        c.fail("must provide exactly one of options or option_groups", ptr)
+        return
+    if "option_groups" in el:
+        return
+    values = _options(c, el.get("options"), f"{ptr}/options", max_items=100, plain_only=True)
+    initial = el.get("initial_option")
+    if isinstance(initial, dict) and initial.get("value") not in values:
+        c.fail("must match one of the options", f"{ptr}/initial_option")
 
 
 def _button(c: _Checker, el: dict[str, Any], ptr: str) -> None:
@@ -181,18 +216,20 @@ def _element(c: _Checker, el: Any, ptr: str, allowed: set[str], action_ids: set[
         if action_id in action_ids:
             c.fail(f"duplicate action_id {action_id!r}", f"{ptr}/action_id")
         action_ids.add(action_id)
-    c.text(el.get("placeholder"), f"{ptr}/placeholder", max_len=150, required=False)
+    c.text(
+        el.get("placeholder"), f"{ptr}/placeholder", max_len=150, required=False, plain_only=True
+    )
     _confirm(c, el.get("confirm"), f"{ptr}/confirm")
     if kind == "button":
         _button(c, el, ptr)
     elif kind == "plain_text_input":
         _plain_text_input(c, el, ptr)
     elif kind == "overflow":
-        _options(c, el.get("options"), f"{ptr}/options", max_items=5)
+        _options(c, el.get("options"), f"{ptr}/options", max_items=5, plain_only=True)
     elif kind in ("checkboxes", "radio_buttons"):
         _options(c, el.get("options"), f"{ptr}/options", max_items=10)
-    elif kind.endswith("static_select") and "option_groups" not in el:
-        _options(c, el.get("options"), f"{ptr}/options", max_items=100)
+    elif kind.endswith("static_select"):
+        _static_select(c, el, ptr)
 
 
 # ------------------------------------------------------------------ blocks

@@ -118,6 +118,7 @@ class SlackWorkspace:
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._user_info,
             "conversations.info": self._conversation_info,
+            "conversations.open": self._open_conversation,
         }
 
     def clear(self) -> None:
@@ -128,6 +129,9 @@ class SlackWorkspace:
             self._home_views: dict[str, str] = {}  # user -> view id
             self.used_triggers: set[str] = set()
             self.expired_triggers: set[str] = set()
+            # The app's DMs that exist (conversations.open, or a post to a user id): a D… id
+            # is not something a bot may make up.
+            self.ims: set[str] = set()
 
     def register(self, method: str, handler: Callable[[Params], Json]) -> None:
         self._methods[method] = handler
@@ -151,7 +155,12 @@ class SlackWorkspace:
 
     def _channel(self, params: Params) -> str:
         channel = _required(params, "channel", "channel_not_found")
-        return self.dm_channel(channel) if re.fullmatch(_USER_ID, channel) else channel
+        if re.fullmatch(_USER_ID, channel):  # a user id: the app's DM with them, opened
+            channel = self.dm_channel(channel)
+            self.ims.add(channel)
+        elif channel.startswith("D") and channel not in self.ims:
+            raise SlackError("channel_not_found")
+        return channel
 
     def set_channel(
         self, channel: str, *, exists: bool = True, member: bool = True, archived: bool = False
@@ -226,6 +235,8 @@ class SlackWorkspace:
         channel = self._channel(params)
         self._check_access(channel, write=True)
         user = _required(params, "user", "user_not_in_channel")
+        if channel.startswith("D") and channel != self.dm_channel(user):
+            raise SlackError("user_not_in_channel")  # an app's DM has one person in it
         text, blocks, _ = _message_content(params, max_text=MAX_POST_TEXT)
         ts = self._next_ts()
         entry = {"user": user, "text": text, "blocks": blocks, "message_ts": ts}
@@ -356,6 +367,31 @@ class SlackWorkspace:
             "profile": {"real_name": f"User {user_id}", "display_name": name},
         }
         return {"user": {**user, **self.users.get(user_id, {})}}
+
+    def _open_conversation(self, params: Params) -> Json:
+        """conversations.open: ``users`` (comma-separated) or ``channel`` (to resume one); the
+        app's DM with one person (several make a group DM, which this fake does not keep)."""
+        if params.get("channel"):
+            channel = str(params["channel"])
+            if channel not in self.ims:
+                raise SlackError("channel_not_found")
+            return {"channel": {"id": channel}, "no_op": True, "already_open": True}
+        users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        if len(users) > 8:
+            raise SlackError("too_many_users")
+        for user in users:
+            if not re.fullmatch(_USER_ID, user) or self.users.get(user, {}).get("deleted"):
+                raise SlackError("user_not_found")
+            if user == BOT_USER_ID:
+                raise SlackError("cannot_dm_bot")
+        if len(users) > 1:
+            raise SlackError("not_supported_by_fake", users=users)
+        channel = self.dm_channel(users[0])
+        opened = channel in self.ims
+        self.ims.add(channel)
+        return {"channel": {"id": channel}, "no_op": opened, "already_open": opened}
 
     def _conversation_info(self, params: Params) -> Json:
         channel_id = _required(params, "channel", "channel_not_found")

@@ -38,6 +38,38 @@ MALFORMED = [
 ]
 
 
+# "Approve, and don't ask again for …" --------------------------------------------------------
+
+
+def picked(value: str) -> dict:
+    body = click()
+    body["actions"] = [
+        {"action_id": "approval.remember", "selected_option": {"value": value}, "type": "x"}
+    ]
+    return body
+
+
+def test_a_remembered_approval_is_an_approve_recorded_before_it_is_acked():
+    w = world()
+    actions.remember(w.ack, picked(f"{APPROVAL_ID}:2:3600"), deps=w.deps)
+    assert w.log.names() == ["receive", "ack"]
+    expected = Decision(
+        "approve", APPROVER, origin="message:CCLICKED:1.2", version=2, remember=3600
+    )
+    assert w.engine.received == [(APPROVAL_ID, expected, "CCLICKED")]
+
+
+@pytest.mark.parametrize(
+    "value", [f"{APPROVAL_ID}:1", f"{APPROVAL_ID}:1:0", f"{APPROVAL_ID}:0:60", "x:1:60"]
+)
+def test_a_menu_value_that_is_no_duration_of_a_request_changes_nothing(value):
+    w = world()
+    actions.remember(w.ack, picked(value), deps=w.deps)
+    assert w.engine.received == []
+    assert w.ack.calls == [{}]
+    assert w.client.told
+
+
 # Approve and Ignore --------------------------------------------------------------------------
 
 

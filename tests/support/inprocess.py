@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import Jitter
+
 from bot.config import load_settings
 from bot.runtime.worker import InlineWorker
 from bot.wiring import Deps, build_deps
@@ -35,4 +38,22 @@ def inprocess_deps(
             **env,
         }
     )
-    return build_deps(settings, clock=clock, worker=InlineWorker())
+    return quick_retries(build_deps(settings, clock=clock, worker=InlineWorker()))
+
+
+def quick_retries(deps: Deps) -> Deps:
+    """slack_sdk's own retries of a 5xx or a dropped connection, as many as in production, with
+    millisecond waits between them instead of 0.5 s, 1 s, 2 s plus up to a second of jitter
+    each (a Retry-After is still obeyed): what is retried and how often is what the tests
+    check, not how long slack_sdk sleeps."""
+    for handler in deps.slack.client.retry_handlers:
+        calculator = getattr(handler, "interval_calculator", None)
+        if isinstance(calculator, BackoffRetryIntervalCalculator):
+            calculator.backoff_factor = 0.005
+            calculator.jitter = _NoJitter()
+    return deps
+
+
+class _NoJitter(Jitter):
+    def recalculate(self, duration: float) -> float:
+        return duration

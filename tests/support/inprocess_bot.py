@@ -14,6 +14,7 @@ several processes sharing a database) stays in ``tests/scenarios`` on the real p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,10 +28,9 @@ from starlette.testclient import TestClient
 from bot.config import load_settings
 from bot.http.asgi import create_asgi
 from bot.runtime.refresher import Refresher
-from bot.slack.app import build_app
-from bot.wiring import Deps, build_deps
+from bot.wiring import Deps, build_deps, slack_app
 from tests.support.botproc import BotProcess
-from tests.support.inprocess import Clock
+from tests.support.inprocess import Clock, quick_retries
 
 
 class InProcessBot(BotProcess):
@@ -48,8 +48,8 @@ class InProcessBot(BotProcess):
         self._sys_path = list(sys.path)  # the registry may add a graph folder to it
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
         # The bot's own worker pool: work still starts after the ack, as in production.
-        self.deps = build_deps(settings, clock=self.clock)
-        app = build_app(self.deps)
+        self.deps = quick_retries(build_deps(settings, clock=self.clock))
+        app = slack_app(self.deps)
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
         runner = app.listener_runner
@@ -143,10 +143,12 @@ def _forget_graph_modules(config: str | None) -> None:
     an earlier test's fake model."""
     if not config:
         return
-    folder = Path(config).resolve().parent
+    # The registry imports graphs from the resolved folder (bot.agents.registry), so their
+    # files start with it; a string test, as resolving every module's path costs ~0.3 s.
+    folder = os.path.join(Path(config).resolve().parent, "")
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(folder):
+        if file and file.startswith(folder):
             del sys.modules[name]
 
 

@@ -31,6 +31,25 @@ CASES = [
         "edit, respond, reject, ignore, answer, expire, each)",
     ),
     (
+        "misspelt-routing-key",
+        "actions:\n  send_email:\n    chanel: C0FIN\n",
+        "actions.send_email.chanel: unknown key; did you mean channel? (known: approvers, "
+        "allow_self_approval, quorum, rejections, stages, distinct, remind_after, expire_after, "
+        "expire_as, escalation, remember, remember_match, channel, deliver)",
+    ),
+    (
+        "channel-name-for-id",
+        "actions:\n  send_email:\n    channel: finance\n",
+        "actions.send_email.channel must be a Slack channel id like C0123ABCD; 'finance' is not "
+        "one (click the channel's name: the id is at the bottom of its About tab)",
+    ),
+    (
+        "unknown-delivery",
+        "graphs:\n  draft:\n    stages:\n      - {approvers: [U0A], deliver: email}\n",
+        "graphs.draft.stages[0].deliver must be channel or dm, or a list of them such as "
+        "[channel, dm]",
+    ),
+    (
         "edit-path-naming-nothing",
         "graphs:\n  action:\n    edit: parameters.\n",
         "graphs.action.edit: 'parameters.' names nothing (an empty or blank key between dots); "

@@ -109,6 +109,44 @@ def click_body(
     return _payload(click_payload(action_id, approval_id, user, channel, ts, blocks, value))
 
 
+def select_body(
+    action_id: str,
+    approval_id: str,
+    user: str,
+    value: str,
+    channel: str = "C0REQ",
+    ts: str = "1.0",
+    blocks: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """An option picked in one of a card's select menus (``block_actions`` with the option)."""
+    payload = click_payload(action_id, approval_id, user, channel, ts, blocks, value)
+    payload["actions"] = [
+        {
+            "action_id": action_id,
+            "block_id": f"decide:{approval_id}",
+            "type": "static_select",
+            "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+            "action_ts": str(time.time()),
+        }
+    ]
+    return _payload(payload)
+
+
+def menu_value(blocks: Any, approval_id: str, action_id: str, seconds: int) -> str | None:
+    """The value of the option for ``seconds`` in the request's menu ``action_id`` on a card."""
+    for block in blocks or []:
+        if not isinstance(block, dict) or block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or []:
+            if element.get("action_id") != action_id:
+                continue
+            for option in element.get("options") or []:
+                value = str(option.get("value") or "")
+                if value.split(":")[0] == approval_id and value.endswith(f":{seconds}"):
+                    return value
+    return None
+
+
 def button_value(blocks: Any, approval_id: str, action_id: str) -> str | None:
     """The value of the request's button with ``action_id`` on a card, as Slack sends it."""
     for block in blocks or []:

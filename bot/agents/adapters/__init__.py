@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 PLAIN_SHAPES = ("plain", "draft", "action")
 ADAPTERS = (breakpoint, hitl, per_call, inbox, schema, plain)
+# Which adapter described a review, by the shape it gave it: a decision is answered by that
+# adapter without asking every adapter again whether the payload is its own.
+BY_SHAPE = {
+    "breakpoint": breakpoint,
+    "hitl": hitl,
+    "per_call": per_call,
+    "inbox": inbox,
+    "schema": schema,
+    **{shape: plain for shape in PLAIN_SHAPES},
+}
 
 
 @dataclass(frozen=True)
@@ -123,13 +133,13 @@ def answer(pending: Pending, review: Review, decision: Decision, context: Contex
         if found:
             values = substitute(template, decision)
             return Update(dict(values) if values else None)
-        return adapter_for(pending).answer(pending, review, decision)
+        return breakpoint.answer(pending, review, decision)
     found, template = template_for(settings.resume, decision)
     if found:
         return Resume(substitute(template, decision))
-    adapter = adapter_for(pending)
-    if review.shape in PLAIN_SHAPES:  # described as is (see describe): answered as is
-        adapter = plain
+    # A payload described as is (see describe) is answered as is; a shape no adapter gave
+    # (a review stored by another version) by whichever adapter claims the payload.
+    adapter = BY_SHAPE.get(review.shape) or adapter_for(pending)
     return adapter.answer(pending, review, decision)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core.models import Approval, Decision
 from bot.core.review import Proposal, Review
-from bot.slack.blocks.text import cut_escaped, quote, safe
+from bot.slack.blocks.text import cut_escaped, escape, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
     "approval.approve",
@@ -23,6 +23,9 @@ RESPOND, IGNORE, ANSWER, EACH = (
     "approval.each",
 )
 CHOICE_PREFIX = "approval.choice:"  # + a settings button's name
+REMEMBER = "approval.remember"  # "Approve, and don't ask again for …"; <request>:<version>:<s>
+PLACEHOLDER = "Approve, and don't ask again for…"
+_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
 BUTTONS = {
     "approve": ("Approve", APPROVE, "primary"),
     "edit": ("Edit", EDIT, None),
@@ -185,6 +188,8 @@ def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]
                 if choice == "approve" and edit is not None:
                     text = "Approve this version"
                 buttons.append(_button(text, action_id, value, style))
+                if choice == "approve" and edit is None and review.remember:
+                    buttons.append(remember_menu(approval))
     elif review.proposals:
         common = review.choices()
         if "approve" in common or edit is not None:
@@ -198,6 +203,51 @@ def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]
     if is_long(approval):
         buttons.append(_button("View full text", VIEW_FULL, value))
     return buttons
+
+
+def duration_words(seconds: int) -> str:
+    """3600 -> "1 hour", 28800 -> "8 hours", 5400 -> "90 minutes"."""
+    for size, unit in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def option_value(approval: Approval, seconds: int) -> str:
+    return f"{approval.id}:{approval.version}:{seconds}"
+
+
+def remember_menu(approval: Approval) -> Block:
+    """The card's menu: one option per duration the request offers, and a confirmation that
+    says what the rule will cover before it is made."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": duration_words(seconds)},
+            "value": option_value(approval, seconds),
+        }
+        for seconds in review_of(approval).remember
+    ]
+    return {
+        "type": "static_select",
+        "action_id": REMEMBER,
+        "placeholder": {"type": "plain_text", "text": PLACEHOLDER},
+        "options": options,
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Approve and remember?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": (
+                    "Approves this request. Until the time you picked is up, the same "
+                    f"{escape(kind_of(approval))[:40]} for <@{approval.requester}> from this "
+                    "channel (with the same values of the arguments the policy names) runs "
+                    "without asking. `/agent rules` lists and revokes it."
+                )[:300],
+            },
+            "confirm": {"type": "plain_text", "text": "Approve and remember"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        },
+    }
 
 
 def button_value(approval: Approval) -> str:
@@ -298,6 +348,10 @@ def outcome_line(approval: Approval) -> str:
     by = f"<@{approval.decided_by}>"
     if approval.status in ("approved", "edited", "decided", "answered") and d and d.approvers:
         by = people(d.approvers)
+    if approval.status == "approved" and d and d.rule is not None:
+        if d.via == "rule":  # no person clicked: a remembered approval answered it
+            return f"✅ *Approved* by rule #{d.rule} (made by {by}) at {at}"
+        return f"✅ *Approved* by {by} at {at}, and remembered as rule #{d.rule}"
     if approval.status == "approved":
         return f"✅ *Approved* by {by} at {at}"
     if approval.status == "edited":

@@ -23,9 +23,11 @@ def home_view(
     pending: Sequence[Approval],
     total: int | None = None,
     runs: Sequence[tuple[Run, Approval | None]] = (),
+    rules: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """``total``: how many wait in all (default: ``len(pending)``); ``runs``: the viewer's
-    latest runs, each with its latest card."""
+    latest runs, each with its latest card; ``rules``: the remembered approvals' blocks
+    (bot.slack.blocks.rules.home_blocks)."""
     total = len(pending) if total is None else total
     blocks: list[dict[str, Any]] = [_header("Waiting for approval")]
     if not pending:
@@ -50,6 +52,7 @@ def home_view(
         blocks.append(_header("Your runs"))
         lines = [_run_line(run, latest) for run, latest in runs[:MAX_RUNS]]
         blocks.append(_section("\n".join(lines)))
+    blocks.extend(rules)
     return {"type": "home", "blocks": blocks}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.core.durations import format_duration
+from bot.config.durations import format_duration
 from bot.core.models import Approval, Job, Waiting
 from bot.slack.blocks.card import kind_of, when, with_article
 from bot.slack.blocks.runs import link
@@ -186,3 +186,16 @@ def card_refused(approval: Approval, error: str) -> str:
         why = f": Slack refused the card itself (`{safe(error, 60)[0]}`)."
         fix = " That is a problem in the bot or its graph: please tell whoever runs the bot."
     return head + why + closed + fix
+
+
+def waiting_where(
+    approval: Approval, who: str, channel: str | None, dm: bool, permalink: str | None
+) -> str:
+    """The one line the requester's channel gets when the card goes elsewhere: "<@U0REQ> your
+    email waits for members of <!subteam^S0FIN> in <#C0FIN>: Open the request"."""
+    places = [f"<#{channel}>"] if channel else []
+    if dm:
+        places.append("their direct messages")
+    opened = f": <{permalink}|Open the request>" if permalink and channel else "."
+    kind = kind_of(approval)
+    return f"<@{approval.requester}> your {kind} waits for {who} in {' and '.join(places)}{opened}"

@@ -77,14 +77,14 @@ def sentence(outcome: outcomes.Outcome) -> str | None:
 
 
 def where(outcome: outcomes.Outcome, channel: str | None, user: str) -> str:
-    """The channel the ephemeral goes to: the request's, unless the click came from elsewhere
-    (a copy of its card) or the request is gone."""
+    """The channel the ephemeral goes to: the one clicked in (a copy of the card in a
+    decider's direct messages has only them in it), else the request's, else the person's."""
     approval = getattr(outcome, "approval", None)
-    if isinstance(outcome, outcomes.NotFromCard):
-        return channel or outcome.approval.channel
+    if channel:
+        return channel
     if isinstance(approval, Approval):
         return approval.channel
-    return channel or user
+    return user
 
 
 def cancel_sentence(cancel: outcomes.Cancel) -> str:

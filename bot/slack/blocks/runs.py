@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "status <run>": "where a run stands, what it waits for, and its timeline",
     "cancel <run>": "cancel a run (its requester, its approvers or an admin); nothing more runs",
     "audit <run>": "every event of a run: who did what, when",
+    "rules": "remembered approvals in force (`/agent rules revoke <number>` stops one)",
 }
 
 
@@ -86,6 +87,11 @@ def timeline(events: Sequence[Event], limit: int = 30) -> list[str]:
     lines = [f"…{len(events) - limit} earlier events not shown"] if len(events) > limit else []
     for event in shown:
         actor = event.actor if event.actor in ("bot", "scheduler") else f"<@{event.actor}>"
+        if event.detail.get("via") == "rule":  # nobody clicked: a remembered approval did
+            made = f"made by {actor}"
+            if isinstance(event.detail.get("rule_at"), int | float):
+                made += f" at {when(event.detail['rule_at'])}"
+            actor = f"rule #{event.detail.get('rule')} ({made})"
         detail = _detail(event)
         lines.append(f"• {when(event.at)} *{event.event}* by {actor}{_door(event)}{detail}")
     return lines
@@ -97,7 +103,13 @@ def audit_text(run: Run, events: Sequence[Event]) -> str:
 
 
 def _door(event: Event) -> str:
-    """How a decision came in, when not by a click in Slack: the API, and which token."""
+    """How a decision came in, when not by a click in Slack: the API, and which token; a
+    click that also made a remembered approval says which."""
+    rule = event.detail.get("rule")
+    if event.event == "approved" and rule is not None and event.detail.get("via") != "rule":
+        return f", remembered as rule #{rule}"
+    if event.event in ("rule_created", "rule_revoked") and rule is not None:
+        return f" (rule #{rule})"
     if event.detail.get("via") != "api":
         return ""
     token = event.detail.get("on_behalf_of")

@@ -11,7 +11,7 @@ from functools import partial, update_wrapper
 
 from slack_bolt import App
 
-from bot.slack.blocks import card, modals, notices
+from bot.slack.blocks import card, modals, notices, rules
 from bot.slack.listeners import actions, commands, home, views
 from bot.slack.listeners.context import ListenerDeps
 
@@ -28,6 +28,8 @@ def register(app: App, deps: ListenerDeps) -> None:
 
     app.action(card.APPROVE)(bound(actions.approve))
     app.action(card.IGNORE)(bound(actions.ignore))
+    app.action(card.REMEMBER)(bound(actions.remember))
+    app.action(rules.REVOKE)(bound(home.revoke))
     app.action(card.EDIT)(bound(actions.open_edit_form))
     app.action(card.ANSWER)(bound(actions.open_answer_form))
     app.action(card.RESPOND)(bound(actions.open_respond_form))

@@ -32,6 +32,7 @@ NOT_A_RETRY = "That retry button isn't one of mine."
 UNKNOWN_BUTTON = (
     "I don't know that button (it may be from an older version of me); nothing changed."
 )
+NOT_A_DURATION = "That isn't one of the durations this request offers; nothing changed."
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -44,6 +45,21 @@ def approve(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
 
 def ignore(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     _decide_at_once(ack, body, "ignore", deps)
+
+
+def remember(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
+    """ "Approve, and don't ask again for …": an Approve that also makes a rule, checked and
+    claimed as an Approve is (bot.core.engine.Engine.decide)."""
+    try:
+        click = parse_click(body)
+    except BadPayload:
+        _clicked(ack, body, deps)  # acks, then says what was wrong
+        return
+    if click.remember is None:
+        ack()
+        _tell(deps, click, NOT_A_DURATION)
+        return
+    _record(ack, click, "approve", deps)
 
 
 # Buttons that open a form -------------------------------------------------------------------
@@ -107,7 +123,7 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if click is None:
         return
     approval = deps.store.get_approval(click.approval_id)
-    if approval and not deps.operations.access.may_see_request(approval, click.user):
+    if approval and not deps.access.may_see_request(approval, click.user):
         approval = None  # a request they may not see is one that does not exist
     if approval is None:
         _tell(deps, click, MISSING)
@@ -171,6 +187,7 @@ def _record(ack: Ack, click: Click, kind: str, deps: ListenerDeps) -> None:
         origin=click.origin,
         shows_request=click.shows_request,
         version=click.version,
+        remember=click.remember,
     )
     try:
         deps.engine.receive(click.approval_id, decision, click.channel)
@@ -214,7 +231,7 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
 def _as_shown(approval: Approval, deps: ListenerDeps) -> Approval:
     """The request as its card shows it: with an edit that stands, its form starts from the
     edited values (the version being signed), not from what the agent proposed."""
-    edit = deps.engine.signing.standing_edit(approval)
+    edit = deps.signing.standing_edit(approval)
     if edit is None or approval.review is None:
         return approval
     review = approval.review.with_values(card.edited_values(approval, edit) or [])

@@ -1,5 +1,6 @@
 """``/agent``: start a run (recorded, acked at once, worked on in the background), or one of the
-subcommands that look after runs (``help``, ``pending``, ``status``, ``cancel``, ``audit``)."""
+subcommands that look after runs (``help``, ``pending``, ``status``, ``cancel``, ``audit``) and
+remembered approvals (``rules``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ NOT_STARTED = (
 NOT_ANSWERED = "Sorry, I couldn't look that up just now (my database didn't answer). Try again."
 LIMIT = 3900
 NO_ARGUMENT = "`/agent {}` takes no argument. Try `/agent help`."
-LOOKUPS = ("pending", "status", "cancel", "audit")  # answered on the response_url, after the ack
+LOOKUPS = (
+    "pending",
+    "status",
+    "cancel",
+    "audit",
+    "rules",
+)  # answered on the response_url, after the ack
 
 
 def agent(ack: Ack, body: dict[str, Any], respond: Respond, *, deps: ListenerDeps) -> None:
@@ -73,7 +80,7 @@ def _start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
 
 
 def help_text(deps: ListenerDeps) -> str:
-    listed = deps.engine.signing.signoffs.anyone_listed
+    listed = deps.signing.signoffs.anyone_listed
     who = (
         " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in listed)
         if listed
@@ -97,4 +104,6 @@ def _answer(deps: ListenerDeps, word: str, rest: str, user: str) -> str:
         return ops.status(rest, user)
     if word == "cancel":
         return ops.cancel(rest, user)
+    if word == "rules":
+        return ops.rules(rest, user)
     return ops.audit_of(rest, user)

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.slack.listeners.binding import modal_key
-
 if TYPE_CHECKING:
+    from bot.core.access import Access
     from bot.core.engine import Engine
+    from bot.core.rules import Rules
+    from bot.core.tally import Signing
     from bot.slack.subcommands import Operations
     from bot.store.repository import Store
-    from bot.wiring import Deps
 
 
 class SlackNotes(Protocol):
@@ -32,23 +32,12 @@ class SlackNotes(Protocol):
 class ListenerDeps:
     slack: SlackNotes
     engine: Engine
+    signing: Signing  # who may decide, and what stands
+    access: Access  # who may see
     store: Store
     operations: Operations
     modal_key: bytes  # signs what a modal was opened for (bot.slack.listeners.binding)
     descriptions: dict[str, str]  # every registered graph, and what it does
     default_graph: str
     approvals_channel: str | None  # APPROVALS_CHANNEL; None: where /agent was typed
-
-    @classmethod
-    def of(cls, deps: Deps) -> ListenerDeps:
-        settings = deps.settings
-        return cls(
-            slack=deps.slack,
-            engine=deps.engine,
-            store=deps.store,
-            operations=deps.operations,
-            modal_key=modal_key(settings.slack_bot_token, settings.slack_signing_secret),
-            descriptions=deps.descriptions,
-            default_graph=deps.default_graph,
-            approvals_channel=settings.approvals_channel,
-        )
+    rules: Rules | None = None  # remembered approvals (bot.core.rules), where the policy allows

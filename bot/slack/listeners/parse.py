@@ -17,6 +17,8 @@ _ID = re.compile(r"[0-9a-f]{16}")  # approval ids (bot.store.repository.new_id);
 # A button's value: the request, and the version of it the card shows (cards posted before
 # versions existed carry the id alone: the first version).
 _BUTTON = re.compile(r"([0-9a-f]{16})(?::([1-9][0-9]{0,8}))?")
+# An option of the card's "Approve, and don't ask again for …" menu: request, version, seconds.
+_REMEMBER = re.compile(r"([0-9a-f]{16}):([1-9][0-9]{0,8}):([1-9][0-9]{0,8})")
 
 
 class BadPayload(ValueError):
@@ -41,6 +43,7 @@ class Click:
     # The clicked message itself carries this request's buttons (Slack sends the message, signed)
     shows_request: bool = False
     version: int = 1  # of the request, as the clicked card showed it
+    remember: int | None = None  # seconds picked in "Approve, and don't ask again for …"
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,13 @@ def parse_click(body: Mapping[str, Any]) -> Click:
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], Mapping):
         raise BadPayload("Sorry, I couldn't read that click. Please try again.")
     channel = body.get("channel")
-    match = _BUTTON.fullmatch(_str(actions[0], "value"))
+    selected = actions[0].get("selected_option")
+    remember: int | None = None
+    if isinstance(selected, Mapping):  # a menu: its option's value, never a button's
+        match = _REMEMBER.fullmatch(_str(selected, "value"))
+        remember = int(match.group(3)) if match else None
+    else:
+        match = _BUTTON.fullmatch(_str(actions[0], "value"))
     if match is None:
         raise BadPayload("That button doesn't belong to any request I know of; nothing changed.")
     value = match.group(1)
@@ -139,6 +148,7 @@ def parse_click(body: Mapping[str, Any]) -> Click:
         origin=_origin(body.get("container")),
         shows_request=_shows(body.get("message"), value),
         version=int(match.group(2) or 1),
+        remember=remember,
     )
 
 

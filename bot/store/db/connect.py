@@ -38,8 +38,15 @@ def open_database(url: str) -> Database:
     elif url.startswith("sqlite:///"):
         from bot.store.db.sqlite import SqliteDatabase
 
+        path = url.removeprefix("sqlite:///")
+        if path in ("", ":memory:"):
+            # Each call opens its own connection, and such a database lasts one connection:
+            # the schema would be gone before the first request.
+            raise ConfigError(
+                f"DATABASE_URL: {url!r} names no file; SQLite needs one (sqlite:///path/bot.db)"
+            )
         try:
-            db = SqliteDatabase(url.removeprefix("sqlite:///"))
+            db = SqliteDatabase(path)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"DATABASE_URL: cannot open {url}: {_first_line(exc)}") from None
     else:

@@ -65,6 +65,27 @@ RUNS_APPROVALS = """
 SELECT * FROM approvals WHERE thread_id IN ({ids}) ORDER BY thread_id, created_at, id
 """
 SET_CARD = "UPDATE approvals SET ts = %(ts)s, channel = %(channel)s WHERE id = %(id)s"
+# Every message showing a request: its cards and the requester's notice (bot.slack.card_posts).
+# One of each kind per conversation: a post that is made again (a sweep after a crash) keeps
+# the first.
+INSERT_CARD_POST = """
+INSERT INTO card_posts (approval_id, kind, channel, ts, person, stage, posted_at)
+VALUES (%(approval_id)s, %(kind)s, %(channel)s, %(ts)s, %(person)s, %(stage)s, %(now)s)
+ON CONFLICT (approval_id, kind, channel) DO NOTHING
+"""
+CARD_POSTS = """
+SELECT * FROM card_posts WHERE approval_id = %(approval_id)s ORDER BY posted_at, channel
+"""
+IS_CARD_POST = """
+SELECT 1 AS found FROM card_posts
+WHERE approval_id = %(approval_id)s AND kind = 'card' AND channel = %(channel)s AND ts = %(ts)s
+"""
+# Of these requests, the ones shown in more than one place (a reminder goes to each).
+SPREAD = """
+SELECT approval_id FROM card_posts
+WHERE approval_id IN ({ids}) AND kind = 'card'
+GROUP BY approval_id HAVING COUNT(*) > 1
+"""
 
 # The one conditional update that makes a decision happen once: only a pending row changes,
 # and only the caller that changed it gets the row back.
@@ -330,6 +351,39 @@ FROM json_each(%(pairs)s)
 AUDIT_FOR_RUN = "SELECT * FROM audit WHERE thread_id = %(thread_id)s ORDER BY at"
 AUDIT_SINCE = "SELECT * FROM audit WHERE at >= %(after)s ORDER BY at"
 
+# Remembered approvals (bot.store.rules). A rule is used, and a request claimed by it, in one
+# transaction: a revoke that commits first leaves the rule unusable (the UPDATE finds it
+# revoked); one that comes after waits for the row and revokes it for the next request.
+INSERT_RULE = """
+INSERT INTO rules (graph, action, requester, channel, match, created_by, created_at, expires_at,
+                   approval_id, thread_id)
+VALUES (%(graph)s, %(action)s, %(requester)s, %(channel)s, %(match)s, %(created_by)s, %(now)s,
+        %(expires_at)s, %(approval_id)s, %(thread_id)s)
+RETURNING *
+"""
+GET_RULE = "SELECT * FROM rules WHERE id = %(id)s"
+MATCHING_RULE = """
+SELECT * FROM rules
+WHERE graph = %(graph)s AND action = %(action)s AND requester = %(requester)s
+  AND channel = %(channel)s AND match = %(match)s
+  AND revoked_at IS NULL AND expires_at > %(now)s
+ORDER BY expires_at DESC, id LIMIT 1
+"""
+USE_RULE = """
+UPDATE rules SET uses = uses + 1, last_used_at = %(now)s
+WHERE id = %(id)s AND revoked_at IS NULL AND expires_at > %(now)s
+RETURNING *
+"""
+LIVE_RULES = """
+SELECT * FROM rules WHERE revoked_at IS NULL AND expires_at > %(now)s
+ORDER BY id LIMIT %(limit)s
+"""
+REVOKE_RULE = """
+UPDATE rules SET revoked_at = %(now)s, revoked_by = %(by)s
+WHERE id = %(id)s AND revoked_at IS NULL AND expires_at > %(now)s
+RETURNING *
+"""
+
 # The decision path, on a statement budget (issue 21; tests/inprocess/test_statement_budget.py).
 # On PostgreSQL each step below is one statement (data-modifying CTEs); on SQLite the same
 # statements run in one transaction. Every CTE sees the same snapshot, so a step that depends
@@ -377,7 +431,8 @@ WITH claimed AS (
 SELECT * FROM claimed
 """
 # Under the run's lock: one more attempt at applying a decision not yet applied (its fencing
-# token), the request as it is now, its run, and the id of the run's latest card.
+# token), the request as it is now, its run, the id of the run's latest card and the request's
+# card posts (its copies, redrawn with it).
 BEGIN_APPLY = """
 WITH counted AS (
     UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
@@ -386,7 +441,9 @@ WITH counted AS (
 )
 SELECT to_jsonb(counted) AS approval, to_jsonb(r) AS run,
        (SELECT c.id FROM approvals c WHERE c.thread_id = counted.thread_id AND c.ts IS NOT NULL
-        ORDER BY c.created_at DESC LIMIT 1) AS card_id
+        ORDER BY c.created_at DESC LIMIT 1) AS card_id,
+       (SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.posted_at, p.channel), '[]')
+        FROM card_posts p WHERE p.approval_id = counted.id) AS posts
 FROM counted JOIN runs r ON r.thread_id = counted.thread_id
 """
 COUNT_APPLY_ROW = """

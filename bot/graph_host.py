@@ -49,4 +49,4 @@ def environment_tools() -> tuple[BaseChatModel, ActionRegistry, _LedgerOnFirstUs
     settings = load_settings(for_graphs=True)
     slack = Slack(make_client(settings.slack_bot_token, settings.slack_api_url))
     effects = _LedgerOnFirstUse(settings.database_url, settings.retry_after)
-    return make_llm(settings), make_actions(settings, slack, capped=False), effects
+    return make_llm(settings), make_actions(settings, slack.post_text, capped=False), effects

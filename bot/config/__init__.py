@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.durations import parse_duration
-from bot.core.principals import Principal, read_principals
+from bot.config.durations import parse_duration
+from bot.config.principals import Principal, read_principals
 from graphs.addresses import Allowlist
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"

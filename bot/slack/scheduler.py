@@ -1,7 +1,8 @@
 """Reminders, escalations and expiry, driven by a periodic tick in every bot process.
 
-APScheduler 3 must never share a job store between processes, so it keeps none here: it only
-calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK`` seconds. What is due lives in the ``jobs``
+APScheduler 3 must never share a job store between processes, so it keeps none
+(``bot.runtime.ticking``): it only calls :meth:`Scheduler.tick` every ``SCHEDULER_TICK``
+seconds. What is due lives in the ``jobs``
 table and is claimed there (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite's single writer does
 the same), so N processes ticking at once still do each job once, and a process that starts
 after an outage catches up on everything that fell due meanwhile.
@@ -19,12 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.models import Approval, Job, Waiting
-from bot.http.health import Health
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
@@ -42,7 +40,7 @@ class Scheduler:
     store: Store
     engine: Engine
     slack: Slack
-    health: Health
+    ticked: Callable[[], None]  # the health check's clock: the scheduler is alive
     cards: Cards
     journal: Journal
     lease: float = 120.0
@@ -52,7 +50,7 @@ class Scheduler:
 
     def tick(self) -> int:
         """Recover half-done work, then run every job that is due; returns the jobs run."""
-        self.health.ticked()
+        self.ticked()
         self.journal.ticked(self.store.clock())
         try:
             self.engine.recover()
@@ -74,9 +72,11 @@ class Scheduler:
         alone: list[Job] = []
         reminders = [job for job in jobs if job.kind == "remind"]
         remindable = self.store.remindable(job.approval_id for job in reminders)
+        # A request with cards in several places is reminded at each (``run``), not digested.
+        spread = self.store.spread(remindable) if remindable else set()
         for job in jobs:
             approval = remindable.get(job.approval_id) if job.kind == "remind" else None
-            if approval is None:  # not a reminder, or one ``run`` cancels or puts off
+            if approval is None or approval.id in spread:  # or one ``run`` cancels or puts off
                 alone.append(job)
             else:
                 digests[approval.channel].append((job, approval))
@@ -134,17 +134,20 @@ class Scheduler:
         if job.kind == "expire":
             self.engine.expire(approval, job)
         elif job.kind == "refresh":
-            self.cards.draw(approval)  # raises when Slack fails: retried
+            self.cards.draw(approval, spread=True)  # raises when Slack fails: retried
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
             _, stage = self.engine.signing.stage_of(approval)
             text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
-            self.slack.reply(approval.channel, approval.thread_ts or approval.ts, text)
+            # The reminder follows the card: in the thread of each of its copies (a DM, too).
+            for channel, ts in self.cards.places(approval):
+                thread = approval.thread_ts if channel == approval.channel else None
+                self.slack.reply(channel, thread or ts, text)
             self.journal.reminded(approval)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
-            channel = job.detail.get("channel") or approval.channel
+            channel = job.detail.get("channel") or self._escalation_channel(approval)
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
             self.store.finish_job(job.id)  # before the card update: never escalate twice
@@ -153,21 +156,9 @@ class Scheduler:
         else:
             logger.error("unknown job kind %r", job.kind)
 
-
-def start_ticking(tick: Callable[[], object], every: float) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(
-        _safely(tick), "interval", seconds=every, max_instances=1, coalesce=True, id="tick"
-    )
-    scheduler.start()
-    return scheduler
-
-
-def _safely(tick: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            tick()
-        except Exception:
-            logger.exception("scheduler tick failed")
-
-    return run
+    def _escalation_channel(self, approval: Approval) -> str:
+        """The card's channel; for cards sent only to DMs, the channel the run was asked in."""
+        if not approval.channel.startswith("D"):
+            return approval.channel
+        run = self.store.get_run(approval.thread_id)
+        return run.channel if run else approval.channel

@@ -1,0 +1,117 @@
+"""Remembered approvals, as the policy file allows them: which requests offer "Approve, and
+don't ask again for …", for how long, and what a rule made from one covers. Pure: the file's
+sections in (read by :mod:`bot.policy.remembering`), offers and scopes out::
+
+    graphs:
+      draft:
+        remember: 8h            # one duration, or a list of the ones offered
+    actions:
+      send_email:
+        remember: [1h, 8h]
+        remember_match: [to]    # the rule covers only calls with these same argument values
+
+A rule covers the same graph, the same tool or action, the same requester and the channel their
+runs start in, and (``remember_match``) the same values of the named arguments. Only a request a
+single person decides (no quorum, stages or ``distinct``) and with one call on its card is
+offered one; start-up refuses ``remember`` where the sign-off needs more than one person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.review import Review
+from bot.core.signoff import SignOff
+from bot.core.timeline import actions_named
+
+
+@dataclass(frozen=True)
+class Remember:
+    """One section's ``remember`` (seconds, shortest first) and ``remember_match``."""
+
+    durations: tuple[int, ...]
+    match: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a rule covers. ``match``: the remembered arguments' values, as canonical JSON."""
+
+    graph: str
+    action: str
+    requester: str
+    channel: str
+    match: str
+
+    def as_params(self) -> dict[str, str]:
+        return {
+            "graph": self.graph,
+            "action": self.action,
+            "requester": self.requester,
+            "channel": self.channel,
+            "match": self.match,
+        }
+
+
+@dataclass
+class Remembering:
+    """The file's ``remember`` keys. An action with a section of its own (``sectioned``) is
+    governed by that section alone, as its sign-off is (:class:`bot.core.signoff.SignOffs`)."""
+
+    graphs: dict[str, Remember] = field(default_factory=dict)
+    actions: dict[str, Remember] = field(default_factory=dict)
+    sectioned: frozenset[str] = frozenset()
+
+    @property
+    def anywhere(self) -> bool:
+        return bool(self.graphs or self.actions)
+
+    def for_request(self, graph: str, value: Any) -> Remember | None:
+        """The ``remember`` of the one call a request covers; None for several calls."""
+        names = actions_named(value) if isinstance(value, Mapping) else []
+        if len(names) > 1:
+            return None
+        action = names[0] if names else ""
+        if action in self.sectioned:
+            return self.actions.get(action)
+        return self.graphs.get(graph)
+
+
+def offered(remember: Remember | None, sign_off: SignOff, review: Review | None) -> tuple[int, ...]:
+    """The durations a request's card offers: none unless one person's Approve settles it and
+    the card shows one call."""
+    if remember is None or review is None or len(review.proposals) != 1:
+        return ()
+    if sign_off.counted or sign_off.distinct or sign_off.joint or len(sign_off.stages) != 1:
+        return ()
+    if "approve" not in review.proposals[0].choices:
+        return ()
+    return remember.durations
+
+
+def scope_of(graph: str, value: Any, requester: str, channel: str, remember: Remember) -> Scope:
+    """What a rule made on (or matched against) a request with this pause value covers."""
+    names = actions_named(value) if isinstance(value, Mapping) else []
+    args = arguments(value)
+    picked = {name: args.get(name) for name in remember.match}
+    match = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
+    return Scope(graph, names[0] if names else "", requester, channel, match)
+
+
+def arguments(value: Any) -> Mapping[str, Any]:
+    """The arguments of the one call a pause proposes: an action's parameters, a tool call's
+    args (per call or the first of a batch), else the pause's own value when it is a mapping."""
+    if not isinstance(value, Mapping):
+        return {}
+    params: Any = value
+    if value.get("kind") == "action":
+        params = value.get("parameters")
+    elif value.get("type") == "tool_approval":
+        params = value.get("args")
+    elif isinstance(value.get("action_requests"), list):
+        requests = value["action_requests"]
+        params = requests[0].get("args") if requests and isinstance(requests[0], Mapping) else {}
+    return params if isinstance(params, Mapping) else {}

@@ -1,0 +1,58 @@
+"""The file's ``remember`` and ``remember_match`` keys, checked against the sign-off they would
+shorten: a remembered approval stands in for one person's Approve, so a section whose requests
+need more than one person (``quorum`` over 1, ``rejections`` over 1, ``stages``, ``distinct``,
+its own or inherited from ``defaults``) may not have one. Start-up refuses it, naming the file,
+the section and the key::
+
+    POLICY_FILE: policy.yaml: actions.wire_transfer.remember: not with quorum: 2 (a remembered
+    approval stands in for one person's Approve; ...)
+"""
+
+from __future__ import annotations
+
+from bot.core import signoff
+from bot.core.remember import Remember, Remembering
+from bot.policy.errors import problem
+from bot.policy.model import PolicyModel, Section
+
+
+def remembering_from(
+    model: PolicyModel, path: str | None, signoffs: signoff.SignOffs
+) -> Remembering:
+    """The ``remember`` of each graph and action that has one, once its sign-off allows it."""
+    graphs: dict[str, Remember] = {}
+    actions: dict[str, Remember] = {}
+    for kind, bodies, sections, into in (
+        ("graphs", model.graphs, signoffs.graphs, graphs),
+        ("actions", model.actions, signoffs.actions, actions),
+    ):
+        for name, body in bodies.items():
+            if body.remember is None:
+                continue
+            why = _conflict(body, model.defaults, sections[name])
+            if why is not None:
+                raise problem(path, f"{kind}.{name}.remember", why)
+            into[name] = Remember(body.remember, body.remember_match or ())
+    return Remembering(graphs, actions, frozenset(model.actions))
+
+
+def _conflict(body: Section, defaults: Section, section: signoff.Section) -> str | None:
+    """Why this section's requests cannot be remembered, if they cannot."""
+    base = section.base
+    found: tuple[str, str] | None = None
+    if section.stages:
+        found = ("stages", "stages")
+    elif base.quorum > 1:
+        found = ("quorum", f"quorum: {base.quorum}")
+    elif base.rejections > 1:
+        found = ("rejections", f"rejections: {base.rejections}")
+    elif section.distinct:
+        found = ("distinct", "distinct: true")
+    if found is None:
+        return None
+    key, text = found
+    inherited = "" if body.sets(key) or not defaults.sets(key) else " (inherited from defaults)"
+    return (
+        f"not with {text}{inherited}: a remembered approval stands in for one person's "
+        "Approve, and this section's requests need more than one person"
+    )

@@ -1,0 +1,766 @@
+"""The decision engine (bot.core.engine) on both real databases, with the real Store, Signing
+and Ledger and fakes for its ports: each decision, cancel and retry comes back as a typed
+outcome (bot.core.outcomes), and only a decision that wins resumes the graph, once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.core import outcomes
+from bot.core.deciders import Why
+from bot.core.models import Decision
+from bot.core.outcomes import CancelKind, RetryKind
+from bot.core.signoff import Stage
+from bot.core.timeline import Policy
+from tests.support.units import FakeGraph, engine_parts
+
+
+@pytest.fixture
+def parts(db, clock):
+    built = engine_parts(db, clock)
+    yield built
+    built.close()
+
+
+def _card(approval) -> str:
+    return f"message:{approval.channel}:{approval.ts}"
+
+
+def test_a_started_run_records_its_request_and_posts_its_card(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    assert approval.interrupt_id == "i1"
+    assert approval.requester == "U0ASKER"
+    assert approval.channel == "C0CARDS"
+    assert approval.ts is not None  # the publisher's post recorded the card
+    assert [a.id for a in parts.publisher.named("post")] == [approval.id]
+    assert parts.store.get_run(run.thread_id).status == "waiting"
+
+
+def test_the_requester_decides_their_own_run_when_nobody_is_listed(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    decision = Decision("approve", "U0ASKER", origin=_card(approval), shows_request=True)
+
+    outcome = parts.engine.decide(approval.id, decision)
+
+    assert isinstance(outcome, outcomes.Applied)
+    assert outcomes.won(outcome)
+    assert outcome.approval.status == "approved"
+    assert outcome.approval.decided_by == "U0ASKER"
+    stored = parts.approval(approval.id)
+    assert stored.status == "approved" and stored.applied_at is not None
+    assert [(t, i, d.type) for t, i, d in parts.graph.answers] == [(run.thread_id, "i1", "approve")]
+    done = parts.store.get_run(run.thread_id)
+    assert (done.status, done.result) == ("done", "Finished: approve")
+    assert parts.publisher.named("report") == [(run.thread_id, "Finished: approve")]
+
+
+def test_anyone_else_is_refused_and_told_who_may_decide(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+
+    outcome = parts.engine.decide(approval.id, Decision("approve", "U0STRANGER"))
+
+    assert isinstance(outcome, outcomes.Refused)
+    assert not outcomes.heard(outcome)
+    assert outcome.refusal.why is Why.NOT_REQUESTER
+    assert outcome.refusal.requester == "U0ASKER"
+    assert parts.approval(approval.id).pending
+    assert parts.graph.answers == []
+
+
+def test_with_approvers_listed_only_they_decide_and_never_their_own_run(db, clock):
+    stage = Stage(approvers=("U0BOSS", "S0TEAM"))
+    parts = engine_parts(db, clock, stage=stage, groups={"S0TEAM": ["U0ANN"]})
+    try:
+        run = parts.start(requester="U0BOSS")
+        [approval] = parts.pending(run)
+
+        own = parts.engine.decide(approval.id, Decision("approve", "U0BOSS"))
+        stranger = parts.engine.decide(approval.id, Decision("approve", "U0STRANGER"))
+        assert isinstance(own, outcomes.Refused) and own.refusal.why is Why.OWN_RUN
+        assert isinstance(stranger, outcomes.Refused) and stranger.refusal.why is Why.NOT_LISTED
+        assert stranger.refusal.stage.approvers == ("U0BOSS", "S0TEAM")
+
+        member = parts.engine.decide(approval.id, Decision("reject", "U0ANN", reason="no"))
+        assert isinstance(member, outcomes.Applied)
+        assert parts.approval(approval.id).status == "rejected"
+        assert [d.type for _, _, d in parts.graph.answers] == ["reject"]
+    finally:
+        parts.close()
+
+
+def test_a_group_that_cannot_be_resolved_refuses_everyone(db, clock):
+    parts = engine_parts(db, clock, stage=Stage(approvers=("S0GONE",)))  # lookups fail
+    try:
+        run = parts.start()
+        [approval] = parts.pending(run)
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ANYONE"))
+        assert isinstance(outcome, outcomes.Refused)
+        assert outcome.refusal.why is Why.UNCHECKED
+        assert parts.approval(approval.id).pending
+    finally:
+        parts.close()
+
+
+def test_a_late_click_is_told_who_decided_and_changes_nothing(parts, clock):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    first = parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
+    assert isinstance(first, outcomes.Applied)
+    clock.advance(5)
+
+    late = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+    assert isinstance(late, outcomes.AlreadyDecided)
+    assert late.approval.status == "rejected"
+    assert late.approval.decided_by == "U0ASKER"
+    assert late.approval.decided_at == first.approval.decided_at
+    assert len(parts.graph.answers) == 1
+
+
+def test_two_clicks_at_once_resume_the_graph_once(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    barrier = threading.Barrier(4)
+    results: list[outcomes.Outcome] = []
+
+    def click(kind: str) -> None:
+        barrier.wait(5)
+        results.append(parts.engine.decide(approval.id, Decision(kind, "U0ASKER")))
+
+    threads = [threading.Thread(target=click, args=(k,)) for k in ("approve", "reject") * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    won = [r for r in results if isinstance(r, outcomes.Applied)]
+    assert len(results) == 4 and len(won) == 1
+    assert all(isinstance(r, outcomes.AlreadyDecided) for r in results if r not in won)
+    assert len(parts.graph.answers) == 1
+    assert parts.graph.answers[0][2].type == won[0].approval.decision.type
+
+
+def test_a_click_that_loses_the_claim_to_one_decided_meanwhile_changes_nothing(db, clock):
+    """Another click is claimed while this one is being checked (its approvers' group looked
+    up): the conditional claim refuses the second, whatever it read before."""
+    decided: list[object] = []
+
+    def lookup(group: str) -> list[str]:
+        if not decided:  # the other person's click lands now
+            [approval] = parts.pending(run)
+            decided.append(parts.store.claim(approval.id, Decision("reject", "U0ANN")))
+        return ["U0ANN", "U0BOB"]
+
+    parts = engine_parts(db, clock, stage=Stage(approvers=("S0TEAM",)), groups=lookup)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0BOB"))
+
+        assert decided and decided[0] is not None
+        assert isinstance(outcome, outcomes.AlreadyDecided)
+        assert (outcome.approval.status, outcome.approval.decided_by) == ("rejected", "U0ANN")
+        assert parts.graph.answers == []  # the loser resumes nothing
+    finally:
+        parts.close()
+
+
+def test_unknown_request_is_not_found(parts):
+    assert isinstance(parts.engine.decide("no-such", Decision("approve", "U0X")), outcomes.NotFound)
+
+
+def test_a_choice_the_request_does_not_offer_changes_nothing(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(choices=("approve", "reject")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        outcome = parts.engine.decide(approval.id, Decision("edit", "U0ASKER", text="x"))
+        assert isinstance(outcome, outcomes.NotOffered)
+        assert parts.approval(approval.id).pending
+        assert parts.graph.answers == []
+    finally:
+        parts.close()
+
+
+def test_a_click_from_another_message_is_refused_and_a_stale_copy_retired(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+
+    elsewhere = Decision("approve", "U0ASKER", origin="message:C0OTHER:1.1")
+    outcome = parts.engine.decide(approval.id, elsewhere)
+    assert isinstance(outcome, outcomes.NotFromCard)
+    assert outcome.card_link == f"https://slack.test/C0CARDS/{approval.ts}"
+    assert parts.publisher.named("retire_copy") == []  # not a copy of the card: left alone
+
+    copy = Decision("approve", "U0ASKER", origin="message:C0CARDS:999.9", shows_request=True)
+    outcome = parts.engine.decide(approval.id, copy)
+    assert isinstance(outcome, outcomes.NotFromCard)
+    assert parts.publisher.named("retire_copy") == [(approval.id, "999.9", outcome.card_link)]
+    assert parts.approval(approval.id).pending
+    assert parts.graph.answers == []
+
+
+def test_the_click_that_already_won_is_a_replay_and_says_nothing(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    click = Decision("approve", "U0ASKER", receipt="entry-1")
+    assert isinstance(parts.engine.decide(approval.id, click), outcomes.Applied)
+
+    again = parts.engine.decide(approval.id, click)
+
+    assert isinstance(again, outcomes.Replayed)
+    assert len(parts.graph.answers) == 1
+
+
+# votes -----------------------------------------------------------------------------------
+@pytest.fixture
+def quorum(db, clock):
+    built = engine_parts(db, clock, stage=Stage(approvers=("U1", "U2", "U3"), quorum=2))
+    yield built
+    built.close()
+
+
+def test_a_vote_short_of_the_quorum_is_recorded_with_who_is_still_needed(quorum):
+    run = quorum.start(requester="U0ASKER")
+    [approval] = quorum.pending(run)
+
+    first = quorum.engine.decide(approval.id, Decision("approve", "U1"))
+
+    assert isinstance(first, outcomes.VoteRecorded)
+    assert outcomes.heard(first) and not outcomes.won(first)
+    assert first.ballot == "counted"
+    assert first.count.approvals == ("U1",)
+    assert first.stage.quorum == 2 and first.stage.approvers == ("U1", "U2", "U3")
+    assert quorum.approval(approval.id).pending
+    assert quorum.graph.answers == []
+    assert [a.id for a in quorum.publisher.named("refresh")] == [approval.id]  # votes shown
+
+    twice = quorum.engine.decide(approval.id, Decision("approve", "U1"))
+    assert isinstance(twice, outcomes.VoteRecorded) and twice.ballot == "duplicate"
+    assert twice.count.approvals == ("U1",)
+
+    second = quorum.engine.decide(approval.id, Decision("approve", "U2"))
+    assert isinstance(second, outcomes.Applied)
+    assert second.approval.decision.approvers == ["U1", "U2"]
+    [(_, _, resumed)] = quorum.graph.answers
+    assert (resumed.type, resumed.by, resumed.approvers) == ("approve", "U2", ["U1", "U2"])
+
+
+def test_a_vote_for_a_version_since_edited_is_changed_and_the_card_redrawn(quorum):
+    run = quorum.start(requester="U0ASKER")
+    [approval] = quorum.pending(run)
+    edit = Decision("edit", "U1", parameters={"text": "Hello all"}, version=1)
+    edited = quorum.engine.decide(approval.id, edit)
+    assert isinstance(edited, outcomes.VoteRecorded)
+    assert quorum.approval(approval.id).version == 2
+    redraws = len(quorum.publisher.named("refresh"))
+
+    stale = quorum.engine.decide(approval.id, Decision("approve", "U2", version=1))
+
+    assert isinstance(stale, outcomes.Changed)
+    assert stale.approval.version == 2 and stale.approval.pending
+    assert len(quorum.publisher.named("refresh")) == redraws + 1
+    current = quorum.engine.decide(approval.id, Decision("approve", "U2", version=2))
+    assert isinstance(current, outcomes.Applied)
+    [(_, _, resumed)] = quorum.graph.answers
+    assert resumed.type == "edit" and resumed.parameters == {"text": "Hello all"}
+
+
+def test_enough_rejections_settle_a_counted_request(quorum):
+    run = quorum.start(requester="U0ASKER")
+    [approval] = quorum.pending(run)
+    outcome = quorum.engine.decide(approval.id, Decision("reject", "U3", reason="no"))
+    assert isinstance(outcome, outcomes.Applied)  # one rejection is enough by default
+    assert quorum.approval(approval.id).status == "rejected"
+
+
+def test_a_completed_stage_moves_on_and_its_people_are_called(db, clock):
+    stages = (Stage("Finance", approvers=("U1",)), Stage("CFO", approvers=("U2",)))
+    parts = engine_parts(db, clock, stages=stages)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+
+        first = parts.engine.decide(approval.id, Decision("approve", "U1"))
+        assert isinstance(first, outcomes.VoteRecorded)
+        assert first.ballot == "advanced"
+        assert first.label == "Stage 2 of 2: CFO" and first.stage.approvers == ("U2",)
+        assert parts.approval(approval.id).stage == 1
+        [(shown, call, edited_by)] = parts.publisher.named("next_stage")
+        assert (shown.id, call.label, edited_by) == (approval.id, "Stage 2 of 2: CFO", None)
+
+        early = parts.engine.decide(approval.id, Decision("approve", "U1"))
+        assert isinstance(early, outcomes.Refused)  # U1 is not the CFO
+
+        last = parts.engine.decide(approval.id, Decision("approve", "U2"))
+        assert isinstance(last, outcomes.Applied)
+        assert last.approval.decision.approvers == ["U1", "U2"]
+    finally:
+        parts.close()
+
+
+# expiry ------------------------------------------------------------------------------------
+def test_a_click_after_the_deadline_finds_the_request_expired(db, clock):
+    parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        clock.advance(61)  # the bot was down when it fell due
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        assert isinstance(outcome, outcomes.AlreadyDecided)
+        assert outcome.approval.status == "expired"
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.effective_type) == ("expire", "reject")
+    finally:
+        parts.close()
+
+
+def test_a_click_received_before_the_deadline_wins_though_handled_after(db, clock):
+    parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        received = clock() + 30
+        clock.advance(90)
+
+        outcome = parts.engine.decide(
+            approval.id, Decision("approve", "U0ASKER"), received_at=received
+        )
+
+        assert isinstance(outcome, outcomes.Applied)
+        assert parts.approval(approval.id).status == "approved"
+        assert [j.status for j in parts.store.jobs_for(approval.id)] == ["cancelled"]
+    finally:
+        parts.close()
+
+
+def test_at_the_deadline_a_click_received_in_time_but_not_yet_handled_goes_first(db, clock):
+    parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        clock.advance(30)
+        parts.store.add_inbox(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")  # acked
+        clock.advance(31)  # a backlog (or a crash) kept the bot from it until now
+        job = parts.store.overdue_expiry(approval.id)
+        assert job is not None
+
+        assert parts.engine.expire(approval, job) is False
+
+        assert parts.approval(approval.id).status == "approved"
+        [(_, _, resumed)] = parts.graph.answers
+        assert resumed.type == "approve"
+        assert isinstance(parts.publisher.told[0][0], outcomes.Applied)
+    finally:
+        parts.close()
+
+
+# failures and retry -------------------------------------------------------------------------
+def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=RuntimeError("model down")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        assert isinstance(outcome, outcomes.Applied)  # the claim won; carrying it out failed
+        failed = parts.store.get_run(run.thread_id)
+        assert failed.status == "failed"
+        assert failed.result == "RuntimeError: model down"
+        assert parts.approval(approval.id).applied_at is None
+
+        parts.graph.fail_with = None
+        retried = parts.engine.retry(run.thread_id)
+
+        assert retried == outcomes.Retry(RetryKind.RETRYING, run.thread_id)
+        assert len(parts.graph.answers) == 2
+        assert parts.approval(approval.id).applied_at is not None
+        assert parts.store.get_run(run.thread_id).status == "done"
+    finally:
+        parts.close()
+
+
+def test_retry_of_a_run_that_did_not_fail_or_does_not_exist(parts):
+    run = parts.start()
+    assert parts.engine.retry(run.thread_id) == outcomes.Retry(
+        RetryKind.NOT_FAILED, run.thread_id, "waiting"
+    )
+    assert parts.engine.retry("nope") == outcomes.Retry(RetryKind.NOT_FOUND, "nope")
+    assert parts.graph.proceeded == []
+
+
+def test_a_decision_that_stops_the_run_reports_and_resumes_nothing_after(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(stop_with="Stopped: rejected"))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        outcome = parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
+        assert isinstance(outcome, outcomes.Applied)
+        done = parts.store.get_run(run.thread_id)
+        assert (done.status, done.result) == ("done", "Stopped: rejected")
+        assert parts.publisher.named("report") == [(run.thread_id, "Stopped: rejected")]
+    finally:
+        parts.close()
+
+
+# cancel --------------------------------------------------------------------------------------
+def test_cancel_closes_the_pending_requests_and_nothing_resumes(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+
+    cancelled = parts.engine.cancel(run, "U0ASKER")
+
+    assert cancelled == outcomes.Cancel(CancelKind.CANCELLED, run.thread_id)
+    closed = parts.approval(approval.id)
+    assert closed.status == "cancelled" and closed.applied_at is not None
+    stored = parts.store.get_run(run.thread_id)
+    assert (stored.status, stored.result) == ("cancelled", "Cancelled by U0ASKER.")
+    assert parts.publisher.named("cancelled") == [(run.thread_id, "U0ASKER")]
+    assert parts.graph.stopped == [run.thread_id]
+
+    again = parts.engine.cancel(run, "U0ASKER")
+    assert again == outcomes.Cancel(CancelKind.FINISHED, run.thread_id, "cancelled")
+    late = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+    assert isinstance(late, outcomes.AlreadyDecided)
+    assert parts.graph.answers == []
+
+
+def test_cancel_after_a_decision_was_claimed_is_too_late(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    assert parts.store.claim(approval.id, Decision("approve", "U0ASKER")) is not None
+
+    outcome = parts.engine.cancel(run, "U0ASKER")
+
+    assert outcome == outcomes.Cancel(CancelKind.TOO_LATE, run.thread_id)
+    assert parts.approval(approval.id).status == "approved"
+    assert parts.store.get_run(run.thread_id).status == "waiting"
+    assert parts.publisher.named("cancelled") == []
+
+
+# recovery ------------------------------------------------------------------------------------
+def test_a_decision_claimed_but_never_applied_is_finished_by_the_sweep(parts, clock):
+    """A crash came between the claim and the resume: the sweep resumes the graph, once."""
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    parts.store.claim(approval.id, Decision("approve", "U0ASKER"))
+
+    parts.engine.recover()  # too fresh: it may still be under way elsewhere
+    assert parts.graph.answers == []
+
+    clock.advance(parts.engine.stale_after + 1)
+    parts.engine.recover()
+    parts.engine.recover()
+
+    assert [(i, d.type) for _, i, d in parts.graph.answers] == [("i1", "approve")]
+    assert parts.approval(approval.id).applied_at is not None
+    assert parts.store.get_run(run.thread_id).status == "done"
+
+
+def test_a_run_recorded_but_never_started_is_started_by_the_sweep(parts, clock):
+    from bot.core.models import RunRequest
+
+    request = RunRequest("draft", "draft a note", "U0ASKER", "C0ASK", "C0CARDS")
+    run = parts.store.create_run("crashed-before-its-first-step", request)
+    clock.advance(parts.engine.stale_after + 1)
+
+    parts.engine.recover()
+
+    [approval] = parts.pending(run)
+    assert approval.ts is not None  # its card was posted
+    assert parts.store.get_run(run.thread_id).status == "waiting"
+
+
+def test_a_click_recorded_but_never_worked_on_is_applied_by_the_sweep(parts, clock):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    entry = parts.store.add_inbox(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+
+    clock.advance(parts.engine.inbox_lease + 1)
+    parts.engine.recover()
+
+    assert parts.approval(approval.id).status == "approved"
+    assert parts.approval(approval.id).decision.receipt == entry
+    [(outcome, channel, user)] = parts.publisher.told
+    assert isinstance(outcome, outcomes.Applied) and (channel, user) == ("C0CARDS", "U0ASKER")
+
+
+# before a modal opens --------------------------------------------------------------------------
+def test_precheck_says_why_a_modal_should_not_open(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    card = _card(approval)
+
+    assert parts.engine.precheck(approval.id, "U0ASKER", card, True) == (approval, None)
+    found, stranger = parts.engine.precheck(approval.id, "U0BOB", card, True)
+    assert isinstance(stranger, outcomes.Refused) and stranger.refusal.why is Why.NOT_REQUESTER
+    _, old = parts.engine.precheck(approval.id, "U0ASKER", card, True, version=0)
+    assert isinstance(old, outcomes.Changed)
+    assert parts.engine.precheck("nope", "U0ASKER") == (None, outcomes.NotFound())
+    _, elsewhere = parts.engine.precheck(approval.id, "U0ASKER", "message:C0X:1.1", True)
+    assert isinstance(elsewhere, outcomes.NotFromCard)
+
+    parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+    _, late = parts.engine.precheck(approval.id, "U0ASKER", card, True)
+    assert isinstance(late, outcomes.AlreadyDecided)
+
+
+def test_a_run_that_fails_before_any_decision_tells_its_requester_and_retries(db, clock):
+    class Failing(FakeGraph):
+        broken = True
+
+        def start(self, run):
+            if self.broken:
+                raise ValueError("model said no")
+            return super().start(run)
+
+    parts = engine_parts(db, clock, graph=Failing())
+    try:
+        run = parts.start(requester="U0ASKER")
+        failed = parts.store.get_run(run.thread_id)
+        assert (failed.status, failed.result) == ("failed", "ValueError: model said no")
+        assert parts.publisher.named("run_failed") == [
+            (run.thread_id, "ValueError: model said no", False)
+        ]
+
+        parts.graph.broken = False
+        assert parts.engine.retry(run.thread_id).kind is RetryKind.RETRYING
+        [approval] = parts.pending(run)
+        assert approval.ts is not None
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+    finally:
+        parts.close()
+
+
+class BusyRuns:
+    """The database, except that every run's lock is held elsewhere past the wait."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def key_lock(self, key, wait=30.0):
+        from bot.store.db.locks import LockBusy
+
+        raise LockBusy(key, wait)
+
+
+def test_cancel_of_a_run_held_by_a_long_step_changes_nothing(db, clock):
+    parts = engine_parts(db, clock)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.db = BusyRuns(db)
+
+        outcome = parts.engine.cancel(run, "U0ASKER")
+
+        assert outcome == outcomes.Cancel(CancelKind.BUSY, run.thread_id)
+        assert parts.approval(approval.id).pending
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+        assert parts.publisher.named("cancelled") == []
+    finally:
+        parts.close()
+
+
+def test_an_edit_at_a_later_stage_goes_back_for_the_earlier_stage_to_sign(db, clock):
+    stages = (Stage("Finance", approvers=("U1",)), Stage("CFO", approvers=("U2",)))
+    parts = engine_parts(db, clock, stages=stages)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        assert parts.engine.decide(approval.id, Decision("approve", "U1")).ballot == "advanced"
+
+        edit = Decision("edit", "U2", parameters={"amount": "90"}, version=1)
+        returned = parts.engine.decide(approval.id, edit)
+
+        assert isinstance(returned, outcomes.VoteRecorded)
+        assert returned.ballot == "returned"
+        assert returned.label == "Stage 1 of 2: Finance"
+        current = parts.approval(approval.id)
+        assert (current.stage, current.version) == (0, 2)
+        (_, call, edited_by) = parts.publisher.named("next_stage")[-1]
+        assert (call.label, edited_by) == ("Stage 1 of 2: Finance", "U2")
+
+        stale = parts.engine.decide(approval.id, Decision("approve", "U1", version=1))
+        assert isinstance(stale, outcomes.Changed)
+        signed = parts.engine.decide(approval.id, Decision("approve", "U1", version=2))
+        assert isinstance(signed, outcomes.Applied)
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.parameters) == ("edit", {"amount": "90"})
+        assert resumed.approvers == ["U1", "U2"]
+    finally:
+        parts.close()
+
+
+# a run elsewhere (a LangGraph Server) ----------------------------------------------------------
+def test_a_decision_waits_for_the_run_under_way_and_is_applied_once_it_settles(parts):
+    from dataclasses import replace
+
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    waiting = parts.graph.states[run.thread_id]
+    parts.graph.states[run.thread_id] = replace(waiting, running=True)
+
+    outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+    assert isinstance(outcome, outcomes.Applied)  # claimed: it will be carried out
+    assert parts.graph.answers == []
+    assert parts.approval(approval.id).applied_at is None
+
+    parts.graph.states[run.thread_id] = waiting  # the server says the thread settled
+    parts.engine.settled(run.thread_id)
+
+    assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+    assert parts.approval(approval.id).applied_at is not None
+
+
+def test_an_agent_server_that_is_away_leaves_the_decision_for_later_and_says_so_once(db, clock):
+    from bot.core.ports import RunnerUnavailable
+
+    graph = FakeGraph(fail_with=RunnerUnavailable("the agent server did not answer"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        assert isinstance(
+            parts.engine.decide(approval.id, Decision("approve", "U0ASKER")), outcomes.Applied
+        )
+        clock.advance(parts.engine.stale_after + 1)
+        parts.engine.recover()  # still away
+
+        assert parts.approval(approval.id).applied_at is None
+        assert parts.publisher.named("server_away") == [
+            (run.thread_id, "the agent server did not answer", True)
+        ]
+        assert parts.store.get_run(run.thread_id).status != "failed"
+
+        graph.fail_with = None
+        clock.advance(parts.engine.stale_after + 1)
+        parts.engine.recover()
+        assert parts.approval(approval.id).applied_at is not None
+        assert parts.store.get_run(run.thread_id).status == "done"
+    finally:
+        parts.close()
+
+
+def test_with_the_real_worker_pool_work_happens_after_the_call_returns(db, clock):
+    from bot.runtime.worker import Worker
+    from tests.support.units import wait_until
+
+    parts = engine_parts(db, clock)
+    worker = parts.engine.worker = Worker(max_workers=2)
+    parts.engine.inbox.worker = worker
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = wait_until(
+            lambda: [a for a in parts.pending(run) if a.ts is not None], what="the card"
+        )
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"), background=True)
+
+        assert isinstance(outcome, outcomes.Applied)  # claimed now, resumed in the pool
+        wait_until(lambda: parts.approval(approval.id).applied_at, what="the resume")
+        assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+        wait_until(lambda: parts.store.get_run(run.thread_id).status == "done", what="done")
+    finally:
+        worker.shutdown()
+        parts.close()
+
+
+def test_parallel_interrupts_get_a_card_each_and_the_run_ends_with_the_last(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(interrupts=("i1", "i2")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        assert {first.interrupt_id, second.interrupt_id} == {"i1", "i2"}
+        assert first.ts and second.ts and first.ts != second.ts
+        assert first.thread_ts is None and second.thread_ts is None  # siblings, side by side
+
+        assert isinstance(
+            parts.engine.decide(first.id, Decision("approve", "U0ASKER")), outcomes.Applied
+        )
+        assert parts.store.get_run(run.thread_id).status == "waiting"
+        assert parts.publisher.named("report") == []
+
+        assert isinstance(
+            parts.engine.decide(second.id, Decision("reject", "U0ASKER")), outcomes.Applied
+        )
+        assert [(i, d.type) for _, i, d in parts.graph.answers] == [
+            (first.interrupt_id, "approve"),
+            (second.interrupt_id, "reject"),
+        ]
+        assert parts.store.get_run(run.thread_id).status == "done"
+        assert len(parts.publisher.named("report")) == 1
+    finally:
+        parts.close()
+
+
+def test_with_distinct_signers_one_person_signs_one_of_two_requests_even_at_once(db, clock):
+    stage = Stage(approvers=("U1", "U2"))
+    graph = FakeGraph(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, stage=stage, distinct=True, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        barrier = threading.Barrier(2)
+        results: dict[str, outcomes.Outcome] = {}
+
+        def click(approval) -> None:
+            barrier.wait(5)
+            results[approval.id] = parts.engine.decide(approval.id, Decision("approve", "U1"))
+
+        threads = [threading.Thread(target=click, args=(a,)) for a in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+
+        kinds = sorted(type(r).__name__ for r in results.values())
+        assert kinds == ["Applied", "Refused"]
+        [refused] = [r for r in results.values() if isinstance(r, outcomes.Refused)]
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        other = parts.engine.decide(refused.approval.id, Decision("approve", "U2"))
+        assert isinstance(other, outcomes.Applied)
+    finally:
+        parts.close()
+
+
+def test_a_cancel_racing_a_decision_is_never_both(parts):
+    for _ in range(4):
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        barrier = threading.Barrier(2)
+        got: dict[str, object] = {}
+
+        def cancel(run=run, barrier=barrier, got=got) -> None:
+            barrier.wait(5)
+            got["cancel"] = parts.engine.cancel(run, "U0ASKER")
+
+        def approve(approval=approval, barrier=barrier, got=got) -> None:
+            barrier.wait(5)
+            got["decide"] = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=approve)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+
+        resumed = [a for a in parts.graph.answers if a[0] == run.thread_id]
+        status = parts.store.get_run(run.thread_id).status
+        if isinstance(got["decide"], outcomes.Applied):  # carried out, not undone
+            assert got["cancel"].kind in (CancelKind.TOO_LATE, CancelKind.FINISHED)
+            assert len(resumed) == 1 and status == "done"
+        else:
+            assert isinstance(got["decide"], outcomes.AlreadyDecided)
+            assert got["cancel"].kind is CancelKind.CANCELLED
+            assert resumed == [] and status == "cancelled"

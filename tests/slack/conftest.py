@@ -1,0 +1,81 @@
+"""The Slack edge's parts built on the real slack_sdk client, talking HTTP to the fake Slack
+server (tests/fakes/slack.py), over the real Store on both databases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bot.core.deciders import Directory
+from bot.core.journal import Journal
+from bot.core.ledger import Ledger
+from bot.core.models import Approval, Run, RunRequest
+from bot.core.signoff import Section, SignOffs, Stage
+from bot.core.tally import Signing
+from bot.core.timeline import PlannedJob
+from bot.runtime.metrics import Metrics
+from bot.slack.blocks.card import outcome_line
+from bot.slack.card_posts import CardPosts
+from bot.slack.card_publisher import Cards
+from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.publisher import SlackPublisher
+from bot.store.audit_log import Audit
+from bot.store.repository import Store
+from tests.support.inprocess import Clock
+from tests.support.units import review
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Stands still until the test moves it."""
+    return Clock()
+
+
+@pytest.fixture
+def slack(fake_slack) -> Slack:
+    """The bot's Slack client as the wiring builds it: cards posted without 5xx retries."""
+    return Slack(
+        make_client(fake_slack.bot_token, fake_slack.api_url),
+        cards=make_client(fake_slack.bot_token, fake_slack.api_url, retry_server_errors=False),
+    )
+
+
+@dataclass
+class SlackParts:
+    store: Store
+    slack: Slack
+    cards: Cards
+    card_posts: CardPosts
+    publisher: SlackPublisher
+    metrics: Metrics
+
+    def run(self, thread_id: str = "thread-0001", requester: str = "U0ASKER") -> Run:
+        request = RunRequest("draft", "draft a note", requester, "C0ASK", "C0CARDS")
+        return self.store.create_run(thread_id, request)
+
+    def request(
+        self, run: Run, interrupt: str = "i1", jobs: tuple[PlannedJob, ...] = ()
+    ) -> Approval:
+        payload = {"value": {"text": "Hello <!here> team"}}
+        return self.store.add_approval(run, interrupt, payload, review(), jobs)
+
+    def approval(self, approval_id: str) -> Approval:
+        found = self.store.get_approval(approval_id)
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def parts(db, clock, slack) -> SlackParts:
+    store = Store(db, clock)
+    signing = Signing(store, db, Directory(slack.group_members), SignOffs(Section(Stage())))
+    signing.summarize = outcome_line
+    metrics = Metrics()
+    ledger = Ledger(db, clock, retryable=NOT_DONE)
+    cards = Cards(store, slack, signing, db, ledger)
+    journal = Journal(Audit(db, clock), metrics)
+    card_posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
+    return SlackParts(
+        store, slack, cards, card_posts, SlackPublisher(slack, cards, card_posts), metrics
+    )

@@ -1,0 +1,177 @@
+"""The bot's Slack Web API calls (bot.slack.client), through the real slack_sdk client over
+HTTP to the fake Slack server: what each call sends, what it makes of Slack's answers, which
+failures it retries and which it reports."""
+
+from __future__ import annotations
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from bot.core.models import Approval, Decision
+from bot.slack.client import MESSAGE_LIMIT, REFUSALS, Slack, make_client, refusal
+from tests.support.units import review
+
+
+def _approval(**changes) -> Approval:
+    fields = {
+        "id": "a1",
+        "thread_id": "thread-0001",
+        "interrupt_id": "i1",
+        "graph": "draft",
+        "request": "draft a note",
+        "requester": "U0ASKER",
+        "payload": {"value": {"text": "Hello"}},
+        "channel": "C0CARDS",
+        "ts": None,
+        "status": "pending",
+        "created_at": 1_800_000_000.0,
+        "review": review(),
+    }
+    return Approval(**{**fields, **changes})
+
+
+def _buttons(blocks) -> list[str]:
+    return [
+        e.get("action_id")
+        for b in blocks
+        if b.get("type") == "actions"
+        for e in b.get("elements", [])
+    ]
+
+
+def test_a_card_is_posted_to_its_channel_with_its_buttons(slack, fake_slack):
+    channel, ts = slack.post_card(_approval(), notes=("Expires in 1 hour",))
+
+    [call] = fake_slack.calls("chat.postMessage")
+    assert call.params["channel"] == "C0CARDS" and channel == "C0CARDS"
+    assert call.params["unfurl_links"] in (False, "false", "0", 0)
+    message = fake_slack.message("C0CARDS", ts)
+    assert _buttons(message["blocks"])  # Approve, Reject... on the card
+    assert "Expires in 1 hour" in str(message["blocks"])
+    assert "thread_ts" not in message
+
+
+def test_a_later_rounds_card_goes_in_the_thread_of_the_first(slack, fake_slack):
+    _, first = slack.post_card(_approval())
+    slack.post_card(_approval(id="a2", thread_ts=first))
+    assert [m["ts"] for m in fake_slack.replies("C0CARDS", first)] != []
+
+
+def test_a_decided_card_is_redrawn_without_buttons(slack, fake_slack):
+    channel, ts = slack.post_card(_approval())
+    decided = _approval(
+        ts=ts,
+        status="approved",
+        decided_by="U0BOSS",
+        decided_at=1_800_000_060.0,
+        decision=Decision("approve", "U0BOSS"),
+    )
+
+    slack.refresh_card(decided)
+
+    [update] = fake_slack.calls("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (channel, ts)
+    message = fake_slack.message(channel, ts)
+    assert _buttons(message["blocks"]) == []
+    assert "U0BOSS" in str(message["blocks"])
+
+
+def test_a_card_never_posted_is_not_redrawn(slack, fake_slack):
+    slack.refresh_card(_approval(ts=None))
+    assert fake_slack.calls("chat.update") == []
+
+
+def test_a_stale_copy_loses_its_buttons_and_points_at_the_current_card(slack, fake_slack):
+    _, ts = slack.post_card(_approval())
+    slack.retire_copy("C0CARDS", ts, "https://slack.test/current")
+    message = fake_slack.message("C0CARDS", ts)
+    assert _buttons(message["blocks"]) == []
+    assert "<https://slack.test/current|the current card>" in message["text"]
+    slack.retire_copy("C0CARDS", ts, None)
+    assert "the newest card for it" in fake_slack.message("C0CARDS", ts)["text"]
+
+
+def test_tell_is_an_ephemeral_for_one_person(slack, fake_slack):
+    slack.tell("C0CARDS", "U0BOB", "Nothing changed.")
+    [entry] = fake_slack.ephemerals("C0CARDS")
+    assert (entry["user"], entry["text"]) == ("U0BOB", "Nothing changed.")
+
+
+def test_a_reply_is_cut_to_slacks_limit_and_does_not_unfurl(slack, fake_slack):
+    _, parent = slack.post_card(_approval())
+    ts = slack.reply("C0CARDS", parent, "x" * (MESSAGE_LIMIT + 500))
+    [call] = [c for c in fake_slack.calls("chat.postMessage") if c.params.get("thread_ts")]
+    assert call.params["thread_ts"] == parent
+    assert len(call.params["text"]) <= MESSAGE_LIMIT
+    assert [m["ts"] for m in fake_slack.replies("C0CARDS", parent)] == [ts]
+
+
+def test_a_dm_goes_to_the_user(slack, fake_slack):
+    slack.dm("U0BOB", "Your card could not be posted.")
+    [call] = fake_slack.calls("chat.postMessage")
+    assert call.params["channel"] == "U0BOB"
+    assert call.params["text"] == "Your card could not be posted."
+
+
+def test_agent_text_is_escaped_and_split_into_messages(slack, fake_slack):
+    said = slack.post_text("C0OUT", "<!here> " + "y" * (2 * MESSAGE_LIMIT))
+    posts = fake_slack.calls("chat.postMessage")
+    assert len(posts) == 3
+    assert all(len(p.params["text"]) <= MESSAGE_LIMIT for p in posts)
+    assert posts[0].params["text"].startswith("&lt;!here&gt;")
+    assert said == f"Posted to C0OUT (message {posts[-1].response['ts']})"
+    slack.post_text("C0OUT", "")
+    assert fake_slack.calls("chat.postMessage")[-1].params["text"] == "(empty message)"
+
+
+def test_a_permalink_or_none_when_slack_cannot_give_one(slack):
+    _, ts = slack.post_card(_approval())
+    link = slack.permalink("C0CARDS", ts)
+    assert link is not None and "C0CARDS" in link
+    assert slack.permalink("C0CARDS", "1.000") is None  # message_not_found: logged, not raised
+
+
+def test_a_user_groups_members(slack, fake_slack):
+    fake_slack.usergroups["S0TEAM"] = ["U1", "U2"]
+    assert slack.group_members("S0TEAM") == ["U1", "U2"]
+
+
+def test_a_rate_limited_call_is_retried_after_slack_says(fake_slack):
+    client = make_client(fake_slack.bot_token, fake_slack.api_url, retry_server_errors=False)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
+
+    Slack(client).reply("C0CARDS", None, "hello")
+
+    calls = fake_slack.calls("chat.postMessage")
+    assert [c.fault for c in calls] == ["429", None]
+    assert calls[-1].ok
+
+
+def test_a_server_error_is_the_callers_to_retry_when_asked_and_every_failure_is_counted(
+    fake_slack,
+):
+    failed: list[str] = []
+    client = make_client(
+        fake_slack.bot_token, fake_slack.api_url, failed=failed.append, retry_server_errors=False
+    )
+    fake_slack.fail_next("chat.postMessage", status=500, error="internal_error")
+
+    with pytest.raises(SlackApiError):
+        Slack(client).reply("C0CARDS", None, "hello")
+
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+    assert failed == ["chat.postMessage"]
+
+
+def test_refusals_are_the_errors_the_same_post_would_get_again(fake_slack, slack):
+    fake_slack.set_channel("C0GONE", exists=False)
+    with pytest.raises(SlackApiError) as gone:
+        slack.post_card(_approval(channel="C0GONE"))
+    assert refusal(gone.value) == "channel_not_found"
+
+    fake_slack.fail_next("chat.postMessage", status=200, error="ratelimited", retry_after=None)
+    with pytest.raises(SlackApiError) as limited:
+        slack.reply("C0CARDS", None, "hi")
+    assert refusal(limited.value) is None
+    assert refusal(RuntimeError("no")) is None
+    assert {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks"} <= REFUSALS

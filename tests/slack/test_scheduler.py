@@ -1,0 +1,294 @@
+"""Reminders, escalations and expiry (bot.slack.scheduler) with a clock the test moves, on
+both databases: the real engine (fake graph), the real Slack client against the fake Slack
+server. Each job runs once when due and never before; a job Slack fails is put back, not
+lost; a request decided or past its deadline is reminded of no more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bot.core.journal import Journal
+from bot.core.ledger import Ledger
+from bot.core.models import Decision
+from bot.core.timeline import Level, Policy
+from bot.runtime.metrics import Metrics
+from bot.slack.card_posts import CardPosts
+from bot.slack.card_publisher import Cards
+from bot.slack.client import NOT_DONE
+from bot.slack.publisher import SlackPublisher
+from bot.slack.scheduler import Scheduler
+from bot.store.audit_log import Audit
+from tests.support.units import EngineParts, engine_parts
+
+MINUTE = 60.0
+
+
+@dataclass
+class Scheduled:
+    parts: EngineParts
+    scheduler: Scheduler
+    ticks: list[int]
+
+    def start(self, requester: str = "U0ASKER"):
+        run = self.parts.start(requester=requester)
+        [approval] = self.parts.pending(run)
+        assert approval.ts is not None  # its card is up in the fake Slack
+        return run, approval
+
+
+@pytest.fixture
+def build(db, clock, slack):
+    built: list[EngineParts] = []
+
+    def make(policy: Policy, **options) -> Scheduled:
+        made: dict[str, Cards] = {}
+
+        def publisher(store, signing):
+            ledger = Ledger(db, clock, retryable=NOT_DONE)
+            cards = made["cards"] = Cards(store, slack, signing, db, ledger)
+            journal = Journal(Audit(db, clock), Metrics())
+            posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
+            return SlackPublisher(slack, cards, posts)
+
+        parts = engine_parts(db, clock, policy=policy, publisher=publisher, **options)
+        built.append(parts)
+        ticks: list[int] = []
+        scheduler = Scheduler(
+            parts.store,
+            parts.engine,
+            slack,
+            lambda: ticks.append(1),
+            made["cards"],
+            parts.engine.journal,
+        )
+        return Scheduled(parts, scheduler, ticks)
+
+    yield make
+    for parts in built:
+        parts.close()
+
+
+def _replies(fake_slack, approval):
+    return fake_slack.replies(approval.channel, approval.ts)
+
+
+def test_a_reminder_falls_due_once_in_the_cards_thread(build, clock, fake_slack):
+    s = build(Policy(remind_after=10 * MINUTE, expire_after=None))
+    _, approval = s.start(requester="U0ASKER")
+
+    clock.advance(10 * MINUTE - 1)
+    assert s.scheduler.tick() == 0
+    assert _replies(fake_slack, approval) == []
+
+    clock.advance(2)
+    assert s.scheduler.tick() == 1
+    [reminder] = _replies(fake_slack, approval)
+    assert reminder["text"].startswith(":alarm_clock: <@U0ASKER> this ")
+    assert reminder["text"].endswith("this draft has been waiting 601s for a decision.")
+
+    clock.advance(MINUTE)
+    assert s.scheduler.tick() == 0  # done: never again
+    assert len(_replies(fake_slack, approval)) == 1
+    assert s.ticks == [1, 1, 1]
+
+
+def test_an_escalation_goes_to_its_channel_with_a_link_and_the_card_says_so(
+    build, clock, fake_slack
+):
+    level = Level(after=30 * 60, to=("U0ONCALL",), channel="C0ESC")
+    s = build(Policy(remind_after=None, expire_after=None, levels=(level,)))
+    _, approval = s.start()
+
+    clock.advance(30 * MINUTE + 1)
+    assert s.scheduler.tick() == 1
+
+    [escalation] = fake_slack.messages("C0ESC")
+    assert escalation["text"].startswith(":rotating_light: Escalation level 1: <@U0ONCALL>")
+    assert "|Open the request>" in escalation["text"]
+    card = fake_slack.message(approval.channel, approval.ts)
+    assert "Escalated to <@U0ONCALL> (level 1)" in str(card["blocks"])
+    assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
+
+
+def test_an_unanswered_request_expires_as_its_policy_says(build, clock, fake_slack):
+    s = build(Policy(remind_after=None, expire_after=3600, expire_as="approve"))
+    run, approval = s.start()
+
+    clock.advance(3600 + 1)
+    assert s.scheduler.tick() == 1
+
+    expired = s.parts.approval(approval.id)
+    assert (expired.status, expired.decided_by) == ("expired", "scheduler")
+    [(_, _, resumed)] = s.parts.graph.answers
+    assert (resumed.type, resumed.effective_type) == ("expire", "approve")
+    assert s.parts.store.get_run(run.thread_id).status == "done"
+    card = fake_slack.message(approval.channel, approval.ts)
+    assert all(b.get("type") != "actions" for b in card["blocks"])  # no buttons left
+
+
+def test_after_an_outage_past_the_deadline_only_the_expiry_speaks(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=3600))
+    _, approval = s.start()
+
+    clock.advance(5 * 3600)  # the bot was down through the reminder and the deadline
+    s.scheduler.tick()
+
+    assert s.parts.approval(approval.id).status == "expired"
+    assert not any(":alarm_clock:" in r["text"] for r in _replies(fake_slack, approval))
+    statuses = {j.kind: j.status for j in s.parts.store.jobs_for(approval.id)}
+    assert statuses == {"remind": "cancelled", "expire": "done"}
+
+
+def test_a_decided_request_is_reminded_of_no_more(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=3600))
+    _, approval = s.start(requester="U0ASKER")
+    s.parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+    clock.advance(2 * 3600)
+    assert s.scheduler.tick() == 0
+
+    assert not any(":alarm_clock:" in r["text"] for r in _replies(fake_slack, approval))
+    assert s.parts.approval(approval.id).status == "approved"
+
+
+def test_a_reminder_slack_fails_is_put_back_and_sent_later(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=None))
+    _, approval = s.start()
+    clock.advance(601)
+    fake_slack.fail_next("chat.postMessage", status=200, error="internal_error", retry_after=None)
+
+    assert s.scheduler.tick() == 1
+    [job] = s.parts.store.jobs_for(approval.id)
+    assert job.status == "pending" and job.due_at > clock()
+    assert _replies(fake_slack, approval) == []
+
+    clock.advance(job.due_at - clock() + 1)
+    assert s.scheduler.tick() == 1
+    assert len(_replies(fake_slack, approval)) == 1
+    assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
+
+
+def test_reminders_due_together_in_one_channel_are_one_digest(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=None))
+    _, first = s.start(requester="U0ANN")
+    _, second = s.start(requester="U0BOB")
+    before = len(fake_slack.messages("C0CARDS"))
+
+    clock.advance(601)
+    assert s.scheduler.tick() == 2
+
+    digests = fake_slack.messages("C0CARDS")[before:]
+    [digest] = digests
+    assert digest["text"].startswith(":alarm_clock: 2 requests are waiting for a decision:")
+    assert "<@U0ANN>" in digest["text"] and "<@U0BOB>" in digest["text"]
+    assert _replies(fake_slack, first) == [] and _replies(fake_slack, second) == []
+
+
+def test_a_refresh_job_redraws_the_card(build, clock, fake_slack):
+    s = build(Policy(remind_after=None, expire_after=None))
+    _, approval = s.start(requester="U0ASKER")
+    fake_slack.fail_next("chat.update", status=200, error="internal_error", retry_after=None)
+    s.parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))  # its redraw fails
+    [job] = s.parts.store.jobs_for(approval.id)
+    assert job.kind == "refresh"
+
+    assert s.scheduler.tick() == 1
+
+    card = fake_slack.message(approval.channel, approval.ts)
+    assert all(b.get("type") != "actions" for b in card["blocks"])
+    assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
+
+
+def test_after_an_outage_no_digest_calls_for_requests_past_their_deadline(build, clock, fake_slack):
+    s = build(Policy(remind_after=600, expire_after=3600))
+    _, first = s.start(requester="U0ANN")
+    _, second = s.start(requester="U0BOB")
+    before = len(fake_slack.messages("C0CARDS"))
+
+    clock.advance(5 * 3600)
+    s.scheduler.tick()
+
+    assert {s.parts.approval(a.id).status for a in (first, second)} == {"expired"}
+    assert not any(":alarm_clock:" in m["text"] for m in fake_slack.messages("C0CARDS")[before:])
+
+
+def test_two_processes_ticking_at_once_send_each_reminder_once(build, clock, fake_slack):
+    import threading
+
+    s = build(Policy(remind_after=600, expire_after=None))
+    approvals = [s.start(requester=f"U0P{n}")[1] for n in range(6)]
+    other = Scheduler(
+        s.parts.store,
+        s.parts.engine,
+        s.scheduler.slack,
+        lambda: None,
+        s.scheduler.cards,
+        s.parts.engine.journal,
+        batch=1,  # one job a claim: the two interleave
+    )
+    s.scheduler.batch = 1
+    clock.advance(601)
+    barrier = threading.Barrier(2)
+    done: list[int] = []
+
+    def tick(scheduler: Scheduler) -> None:
+        barrier.wait(10)
+        done.append(scheduler.tick())
+
+    threads = [threading.Thread(target=tick, args=(x,)) for x in (s.scheduler, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sum(done) == 6
+    for approval in approvals:
+        assert len(_replies(fake_slack, approval)) == 1, approval.id
+
+
+def test_escalation_levels_repeat_and_without_a_channel_go_to_the_cards(build, clock, fake_slack):
+    levels = (
+        Level(after=600, to=("S0ONCALL",), channel=None, repeat=1, every=300),
+        Level(after=1800, to=("U0CTO",), channel="C0ESC"),
+    )
+    s = build(Policy(remind_after=None, expire_after=None, levels=levels))
+    _, approval = s.start()
+    posted = len(fake_slack.messages("C0CARDS"))
+
+    for seconds, jobs in ((601, 1), (300, 1), (900, 1), (3600, 0)):
+        clock.advance(seconds)
+        assert s.scheduler.tick() == jobs
+
+    first, again = fake_slack.messages("C0CARDS")[posted:]
+    assert first["text"].startswith(":rotating_light: Escalation level 1: <!subteam^S0ONCALL>")
+    assert again["text"].startswith(
+        ":rotating_light: Escalation level 1, reminder 2: <!subteam^S0ONCALL>"
+    )
+    [top] = fake_slack.messages("C0ESC")
+    assert top["text"].startswith(":rotating_light: Escalation level 2: <@U0CTO>")
+    card = str(fake_slack.message(approval.channel, approval.ts)["blocks"])
+    assert "Escalated to <@U0CTO> (level 2)" in card
+
+
+def test_a_reminder_for_a_card_not_yet_posted_waits_for_the_card(build, clock, fake_slack):
+    s = build(Policy(remind_after=10, expire_after=None))
+    fake_slack.fail_next("chat.postMessage", status=503, error="unavailable")
+    run = s.parts.start()
+    [approval] = s.parts.pending(run)
+    assert approval.ts is None  # its post failed for now
+
+    clock.advance(11)
+    assert s.scheduler.tick() == 1  # the reminder is not ready: put back, not dropped
+    [job] = s.parts.store.jobs_for(approval.id)
+    assert job.status == "pending" and job.attempts == 1
+
+    clock.advance(300)  # the card's backoff and the job's have both passed
+    s.scheduler.tick()
+
+    posted = s.parts.approval(approval.id)
+    assert posted.ts is not None
+    [reminder] = fake_slack.replies(posted.channel, posted.ts)
+    assert reminder["text"].startswith(":alarm_clock:")
+    assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]

@@ -1,0 +1,60 @@
+"""Choosing the backend from DATABASE_URL (bot.store.db.connect): each start-up problem is a
+ConfigError naming the variable, at once, not a pool timeout later."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.config import ConfigError
+from bot.store.db.connect import open_database
+
+
+def test_a_sqlite_url_opens_a_migrated_sqlite_database(sqlite_dir):
+    db = open_database(f"sqlite:///{sqlite_dir / 'a' / 'bot.db'}")
+    try:
+        assert db.dialect == "sqlite"
+        assert db.fetch_one("SELECT COUNT(*) AS n FROM approvals") == {"n": 0}
+    finally:
+        db.close()
+
+
+def test_a_postgres_url_opens_a_migrated_postgres_database(shared_postgres):
+    for url in (shared_postgres, shared_postgres.replace("postgresql://", "postgres://", 1)):
+        db = open_database(url)
+        try:
+            assert db.dialect == "postgres"
+            assert db.fetch_one("SELECT COUNT(*) AS n FROM approvals") == {"n": 0}
+        finally:
+            db.close()
+
+
+def test_an_unsupported_url_names_the_variable():
+    with pytest.raises(ConfigError, match=r"DATABASE_URL: unsupported URL 'mysql://x/y'"):
+        open_database("mysql://x/y")
+
+
+def test_an_unreachable_postgres_server_is_said_at_once():
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="DATABASE_URL: cannot connect to PostgreSQL") as raised:
+        open_database("postgresql://nobody@127.0.0.1:1/none")
+    assert "check the host, port" in str(raised.value)
+    assert raised.value.__cause__ is None  # the driver's trace is not the message
+    assert time.monotonic() - started < 10
+
+
+def test_a_sqlite_file_that_cannot_be_made_names_the_variable(sqlite_dir):
+    blocker = sqlite_dir / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="DATABASE_URL: cannot open sqlite:///"):
+        open_database(f"sqlite:///{blocker / 'bot.db'}")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:///"])
+def test_a_sqlite_url_that_names_no_file_is_refused_at_start(url):
+    """Each call opens its own connection, and an in-memory (or unnamed) database lasts one
+    connection: it once opened, migrated a database that was gone at once, and failed the
+    first request with "no such table"."""
+    with pytest.raises(ConfigError, match="DATABASE_URL: .* names no file"):
+        open_database(url)
