@@ -444,13 +444,15 @@ def runs_of(db_path: Path) -> list[tuple[Any, ...]]:
 
 
 def decided(db_path: Path) -> dict[str, Any]:
-    """Every request no longer pending, with who decided it and the clicks recorded for it."""
+    """Every request no longer pending, with who decided it and the clicks recorded for it --
+    but those the bot closed because Slack refused their card for good (a fuzzed command typed
+    in a DM the app cannot post to gets ``channel_not_found``): nobody decided those."""
     rows = query(db_path, "SELECT id, status, decided_by, decision FROM approvals")
     inbox = query(db_path, "SELECT approval_id, decision FROM inbox")
     return {
         row[0]: {"row": row[1:], "clicks": [d for a, d in inbox if a == row[0]]}
         for row in rows
-        if row[1] != "pending"
+        if row[1] != "pending" and row[1:3] != ("failed", "bot")
     }
 
 
