@@ -1,13 +1,13 @@
 """One slow server does not stop everything (issue 18).
 
 Ten ``check_url`` runs, admitted by the allowlist, all aimed at a loopback server that sends its
-status line one byte every four seconds -- each call would hold a worker (and its run's lock)
+status line one byte every two seconds -- each call would hold a worker (and its run's lock)
 for as long as the server liked, and before the fix eight of them took every worker and the
 tick's stale-run sweep then waited on a run's lock for good. Meanwhile an ordinary ``/agent``
 draft must get its card and be carried out, another request's reminder and expiry must go out
 on time, ``/healthz`` must stay 200, and each stuck call must end "outcome unknown" at its
-deadline, reported once. A short deadline (``WEBHOOK_DEADLINE=4``) and five slots (two rounds of
-stuck calls) keep it to about 15 s.
+deadline, reported once. A short deadline (``WEBHOOK_DEADLINE=2``) and five slots (two rounds of
+stuck calls) keep it to about 10 s.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from tests.support.faults import more_ticks
 REQ = "U0REQ"
 STUCK = 10
 SLOTS = 5  # of the pool's 8 workers: the stuck calls take two rounds
-DEADLINE = 4.0  # WEBHOOK_DEADLINE
-REMIND, EXPIRE = 3.0, 7.0
+DEADLINE = 2.0  # WEBHOOK_DEADLINE
+REMIND, EXPIRE = 2.0, 5.0
 TICK = 1.0
 
 
 @pytest.fixture
 def trickle() -> Iterator[TrickleServer]:
-    with TrickleServer(every=4.0) as server:
+    with TrickleServer(every=DEADLINE) as server:
         yield server
 
 
@@ -128,7 +128,9 @@ def test_ten_effects_stuck_on_a_trickling_server_stop_nothing_else(
 
     # Each stuck call ended "outcome unknown" after its deadline, reported once; none repeated.
     def unknown(call) -> bool:
-        return "check_url: Outcome unknown (no answer within 4 s)" in call.params["text"]
+        return (
+            f"check_url: Outcome unknown (no answer within {DEADLINE:g} s)" in call.params["text"]
+        )
 
     reports = fake_slack.wait_for("chat.postMessage", unknown, count=STUCK, timeout=40)
     more_ticks([bot])  # sweeps after the last report would show any second one
