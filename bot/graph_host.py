@@ -47,6 +47,8 @@ def environment_tools() -> tuple[BaseChatModel, ActionRegistry, _LedgerOnFirstUs
     """The model, the actions and the at-most-once ledger, from the environment; the shipped
     graphs' toolbox (graphs/toolbox.py) builds itself from them, once per server process."""
     settings = load_settings(for_graphs=True)
-    slack = Slack(make_client(settings.slack_bot_token, settings.slack_api_url))
+    slack = Slack(
+        make_client(settings.slack_bot_token, settings.slack_api_url, settings.slack_timeout)
+    )
     effects = _LedgerOnFirstUse(settings.database_url, settings.retry_after)
     return make_llm(settings), make_actions(settings, slack.post_text, capped=False), effects

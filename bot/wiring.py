@@ -128,6 +128,7 @@ def build_deps(
         return make_client(
             settings.slack_bot_token,
             settings.slack_api_url,
+            timeout=settings.slack_timeout,
             failed=lambda m: failed(m).inc(),
             retry_server_errors=retry_server_errors,
         )

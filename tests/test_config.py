@@ -17,6 +17,7 @@ def test_defaults():
     assert s.default_graph is None and s.langgraph_config == "langgraph.json"
     assert not s.socket_mode
     assert s.expire_after == 86400
+    assert s.slack_timeout == 15
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,8 @@ def test_defaults():
         ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET"),
         ({"SLACK_APP_TOKEN": "nope"}, "SLACK_APP_TOKEN"),
         ({"PORT": "http"}, "PORT"),
+        ({"SLACK_TIMEOUT": "0"}, "SLACK_TIMEOUT"),
+        ({"SLACK_TIMEOUT": "soon"}, "SLACK_TIMEOUT"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"APPROVERS": "U1,bob"}, "APPROVERS"),
         ({"EXPIRE_AFTER": "soon"}, "EXPIRE_AFTER"),

@@ -30,6 +30,7 @@ class Settings:
     slack_signing_secret: str | None
     slack_app_token: str | None
     slack_api_url: str
+    slack_timeout: int  # seconds a Slack Web API call may take before it is given up
     port: int
     database_url: str
     openai_api_key: str | None  # only a graph that calls the model needs it (bot.agents.no_model)
@@ -199,6 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         slack_signing_secret=secret,
         slack_app_token=app_token,
         slack_api_url=api_url,
+        slack_timeout=int(_number(env, "SLACK_TIMEOUT", "15")),
         port=_port(env),
         database_url=database_url(env),
         openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,

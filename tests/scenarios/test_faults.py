@@ -455,7 +455,7 @@ def timed(request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]
 
 # (B') Slack timing out: it did the post, but the bot never heard --------------------------------
 
-CLIENT_TIMEOUT = 15  # bot.slack.client.make_client's read timeout
+CLIENT_TIMEOUT = 3  # SLACK_TIMEOUT: how long the bot waits for Slack's answer
 
 
 @pytest.mark.timeout(90)
@@ -468,7 +468,7 @@ CLIENT_TIMEOUT = 15  # bot.slack.client.make_client's read timeout
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_card_post_that_times_out_is_not_posted_twice(start_bot, fake_slack):
-    bot = start_bot(RETRY_AFTER="1", SCHEDULER_TICK="1")
+    bot = start_bot(RETRY_AFTER="1", SCHEDULER_TICK="1", SLACK_TIMEOUT=str(CLIENT_TIMEOUT))
     fake_slack.fail_randomly(
         1.0, statuses=(TIMEOUT,), methods=["chat.postMessage"], hang=CLIENT_TIMEOUT + 1
     )
