@@ -233,7 +233,7 @@ def test_low_risk_check_reports_a_url_that_keeps_failing(action_bot, fake_slack,
     assert len(fake_webhook.hits("GET")) == 5
 
 
-@pytest.mark.alone  # asserts the click's ack within 1.5 s
+@pytest.mark.alone(units_beside=True)  # asserts the click's ack within 1.5 s
 def test_approved_webhook_receives_the_payload_once(action_bot, fake_slack, fake_webhook):
     bot = action_bot()
     url = fake_webhook.url("/deploy")

@@ -311,7 +311,7 @@ def not_recorded_notes(slack: FakeSlack, user: str) -> int:
     )
 
 
-@pytest.mark.alone  # asserts an ack within Slack's 3 s
+@pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # unused: see DATABASE_URL
 def test_postgres_restart_while_running_answers_clicks_clearly_and_recovers(
@@ -408,7 +408,7 @@ def test_postgres_restart_while_running_answers_clicks_clearly_and_recovers(
     )
 
 
-@pytest.mark.alone  # asserts answers within Slack's 3 s
+@pytest.mark.alone(units_beside=True)  # asserts answers within Slack's 3 s
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # unused: see DATABASE_URL
 def test_postgres_outage_answers_submissions_and_commands_at_once_and_applies_nothing_late(

@@ -13,6 +13,7 @@ correct click at the end proves the bot still decides, so refusing everything wo
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -80,7 +81,10 @@ def near_misses(approval_id: str) -> list[str]:
 
 
 def mutate(body: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
-    """Set (or with DELETE remove) ``body[path...]``; a path through a non-container is skipped."""
+    """Set (or with DELETE remove) ``body[path...]``; a path through a non-container is skipped.
+    The value is copied: a special (a user's dict, say) set twice in one body, then mutated
+    through one of its places, would otherwise make the body refer to itself."""
+    value = value if value is DELETE else copy.deepcopy(value)
     node: Any = body
     for key in path[:-1]:
         if isinstance(node, dict):

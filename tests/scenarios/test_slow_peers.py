@@ -69,7 +69,7 @@ def _card_for(fake_slack, text: str, count: int):
     return card
 
 
-@pytest.mark.alone
+@pytest.mark.alone(units_beside=True)  # its bounds are seconds wide
 @pytest.mark.timeout(90)
 def test_ten_effects_stuck_on_a_trickling_server_stop_nothing_else(
     start_bot, fake_slack, trickle, database_url

@@ -2,17 +2,22 @@
 
 A test marked ``@pytest.mark.alone`` asserts how fast the bot answers (an ack within Slack's 3 s,
 a burst's latency): under xdist it waits until no other test runs, and no other test starts until
-it is done. Every other test runs beside other tests as usual. Without xdist nothing changes.
+it is done. ``@pytest.mark.alone(units_beside=True)`` is for one whose bounds are loose enough to
+bear a unit test on the other core: it waits for every bot, database and process test, and lets
+unit tests (no bot, no database fixture) run beside it. Every other test runs beside other tests
+as usual. Without xdist nothing changes.
 
-Two ``flock`` files shared by the run's workers: every test holds ``tests.lock`` shared, an
-``alone`` test holds it exclusive. To take it, a test first passes ``turnstile.lock``; an
-``alone`` test keeps the turnstile while it waits, so tests started after it queue behind it
-instead of starving it. The lock is taken outside pytest-timeout's timer (``tryfirst``), so the
-wait does not count against the test's own time limit.
+Three ``flock`` files shared by the run's workers: every test with a bot or a database holds
+``tests.lock`` shared, every unit test ``units.lock`` shared; an ``alone`` test holds
+``tests.lock`` exclusive, and ``units.lock`` too unless units may run beside it. To take them, a
+test first passes ``turnstile.lock``; an ``alone`` test keeps the turnstile while it waits, so
+tests started after it queue behind it instead of starving it. The locks are taken outside
+pytest-timeout's timer (``tryfirst``), so the wait does not count against the test's own limit.
 
 Tests also run in an order that keeps both workers busy to the end: ``alone`` tests first (they
 run one at a time anyway), then the longest (the biggest ``timeout`` marks, then tests that start
-a bot process), then the quick unit tests, each group in collection order.
+a bot process or use a database), then the unit tests, with the ``alone`` tests that allow them
+spread among them, so that one worker has unit tests to run while the other runs such a test.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         handle.close()
 
 
-def _lock_files(config: pytest.Config) -> tuple[IO[str], IO[str]] | None:
+def _lock_files(config: pytest.Config) -> tuple[IO[str], IO[str], IO[str]] | None:
     workerinput = getattr(config, "workerinput", None)
     if not workerinput or _DIR_KEY not in workerinput:
         return None  # not under xdist: tests run one at a time anyway
@@ -59,6 +64,7 @@ def _lock_files(config: pytest.Config) -> tuple[IO[str], IO[str]] | None:
         files = (
             open(lock_dir / "turnstile.lock", "a"),  # noqa: SIM115 - closed in unconfigure
             open(lock_dir / "tests.lock", "a"),  # noqa: SIM115
+            open(lock_dir / "units.lock", "a"),  # noqa: SIM115
         )
         config._approvals_lock_files = files
     return files
@@ -70,17 +76,26 @@ def _turn(item: pytest.Item) -> Iterator[None]:
     if files is None:
         yield
         return
-    turnstile, tests = files
-    alone = item.get_closest_marker(MARK) is not None
+    turnstile, tests, units = files
+    kind = _kind(item)
     fcntl.flock(turnstile, fcntl.LOCK_EX)
     try:
-        fcntl.flock(tests, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if kind == ALONE:
+            fcntl.flock(tests, fcntl.LOCK_EX)
+            fcntl.flock(units, fcntl.LOCK_EX)
+        elif kind == UNITS_BESIDE:
+            fcntl.flock(tests, fcntl.LOCK_EX)
+        elif kind == HEAVY:
+            fcntl.flock(tests, fcntl.LOCK_SH)
+        else:
+            fcntl.flock(units, fcntl.LOCK_SH)
     finally:
         fcntl.flock(turnstile, fcntl.LOCK_UN)
     try:
         yield
     finally:
         fcntl.flock(tests, fcntl.LOCK_UN)
+        fcntl.flock(units, fcntl.LOCK_UN)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -89,12 +104,29 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
-def _order(item: pytest.Item) -> tuple[int, float, int]:
+ALONE, UNITS_BESIDE, HEAVY, UNIT = "alone", "alone, units beside", "heavy", "unit"
+
+
+def _kind(item: pytest.Item) -> str:
+    alone = item.get_closest_marker(MARK)
+    if alone is not None:
+        return UNITS_BESIDE if alone.kwargs.get("units_beside") else ALONE
+    return HEAVY if _HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) else UNIT
+
+
+def _limit(item: pytest.Item) -> float:
     timeout = item.get_closest_marker("timeout")
-    limit = float(timeout.args[0]) if timeout and timeout.args else 0.0
-    heavy = bool(_HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())))
-    return (0 if item.get_closest_marker(MARK) else 1, -limit, 0 if heavy else 1)
+    return float(timeout.args[0]) if timeout and timeout.args else 0.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_order)  # stable: collection order within each group
+    groups: dict[str, list[pytest.Item]] = {ALONE: [], UNITS_BESIDE: [], HEAVY: [], UNIT: []}
+    for item in items:  # each group in collection order
+        groups[_kind(item)].append(item)
+    groups[HEAVY].sort(key=lambda item: -_limit(item))  # stable
+    units, beside = groups[UNIT], groups[UNITS_BESIDE]
+    share = -(-len(units) // (len(beside) + 1))  # the units, cut into len(beside) + 1 parts
+    mixed = units[:share]
+    for n, test in enumerate(beside, 1):
+        mixed += [test, *units[n * share : (n + 1) * share]]
+    items[:] = groups[ALONE] + groups[HEAVY] + mixed
