@@ -29,6 +29,7 @@ from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
 from bot.core.rules import Rules
+from bot.core.run_control import RunControl
 from bot.core.tally import Signing
 from bot.http.api import Api
 from bot.http.health import Health
@@ -203,6 +204,9 @@ def build_deps(
         stale_after=settings.retry_after,
         rules=rules,
     )
+    control = RunControl(
+        store, db, runner, journal, publisher, worker, engine.apply, engine.advance
+    )
     access = Access(store, signing, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.
     health = Health(
@@ -223,7 +227,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, engine, audit, access, signing, links, rules),
+        Operations(store, control, audit, access, signing, links, rules),
         cards,
         card_posts,
         Api(

@@ -97,7 +97,7 @@ def test_a_card_refused_for_good_fails_its_run_and_tells_the_requester_once(
     for _ in range(3):
         clock.advance(3600)
         deps.engine.recover(older_than=0)
-    deps.engine.retry(thread_id)
+    deps.operations.control.retry(thread_id)
     deps.engine.recover(older_than=0)
     assert len(fake_slack.calls("chat.postMessage")) == posts
     assert deps.store.get_run(thread_id).status == "failed"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bot.agents.traces import TraceLinks
 from bot.core.access import Access
-from bot.core.engine import Engine
 from bot.core.models import Run
 from bot.core.rules import Rules
+from bot.core.run_control import RunControl
 from bot.core.tally import Signing
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
@@ -26,7 +26,7 @@ _PREFIX = re.compile(r"[0-9a-f]{4,32}")
 @dataclass
 class Operations:
     store: Store
-    engine: Engine
+    control: RunControl  # cancel and retry
     audit: Audit
     access: Access
     signing: Signing
@@ -76,16 +76,16 @@ class Operations:
         run = self.store.get_run(thread_id)
         if run is None or not self.access.may_manage(run, user):
             return GONE
-        return retry_sentence(self.engine.retry(thread_id))
+        return retry_sentence(self.control.retry(thread_id))
 
     def cancel(self, text: str, user: str) -> str:
-        """Cancel a run (:meth:`bot.core.engine.Engine.cancel`), for the people who may."""
+        """Cancel a run (:meth:`bot.core.run_control.RunControl.cancel`), for the people who may."""
         run = self.find(text, user)
         if isinstance(run, str):
             return run
         if not self.access.may_manage(run, user):  # the same people today, asked apart on purpose
             return not_found(text.strip().strip("`").lower())
-        return cancel_sentence(self.engine.cancel(run, user))
+        return cancel_sentence(self.control.cancel(run, user))
 
     def rules(self, text: str, user: str) -> str:
         """``/agent rules``: the remembered approvals in force this person may see;

@@ -377,7 +377,7 @@ def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db
         assert parts.approval(approval.id).applied_at is None
 
         parts.graph.fail_with = None
-        retried = parts.engine.retry(run.thread_id)
+        retried = parts.control.retry(run.thread_id)
 
         assert retried == outcomes.Retry(RetryKind.RETRYING, run.thread_id)
         assert len(parts.graph.answers) == 2
@@ -389,10 +389,10 @@ def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db
 
 def test_retry_of_a_run_that_did_not_fail_or_does_not_exist(parts):
     run = parts.start()
-    assert parts.engine.retry(run.thread_id) == outcomes.Retry(
+    assert parts.control.retry(run.thread_id) == outcomes.Retry(
         RetryKind.NOT_FAILED, run.thread_id, "waiting"
     )
-    assert parts.engine.retry("nope") == outcomes.Retry(RetryKind.NOT_FOUND, "nope")
+    assert parts.control.retry("nope") == outcomes.Retry(RetryKind.NOT_FOUND, "nope")
     assert parts.graph.proceeded == []
 
 
@@ -415,7 +415,7 @@ def test_cancel_closes_the_pending_requests_and_nothing_resumes(parts):
     run = parts.start(requester="U0ASKER")
     [approval] = parts.pending(run)
 
-    cancelled = parts.engine.cancel(run, "U0ASKER")
+    cancelled = parts.control.cancel(run, "U0ASKER")
 
     assert cancelled == outcomes.Cancel(CancelKind.CANCELLED, run.thread_id)
     closed = parts.approval(approval.id)
@@ -425,7 +425,7 @@ def test_cancel_closes_the_pending_requests_and_nothing_resumes(parts):
     assert parts.publisher.named("cancelled") == [(run.thread_id, "U0ASKER")]
     assert parts.graph.stopped == [run.thread_id]
 
-    again = parts.engine.cancel(run, "U0ASKER")
+    again = parts.control.cancel(run, "U0ASKER")
     assert again == outcomes.Cancel(CancelKind.FINISHED, run.thread_id, "cancelled")
     late = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
     assert isinstance(late, outcomes.AlreadyDecided)
@@ -437,7 +437,7 @@ def test_cancel_after_a_decision_was_claimed_is_too_late(parts):
     [approval] = parts.pending(run)
     assert parts.store.claim(approval.id, Decision("approve", "U0ASKER")) is not None
 
-    outcome = parts.engine.cancel(run, "U0ASKER")
+    outcome = parts.control.cancel(run, "U0ASKER")
 
     assert outcome == outcomes.Cancel(CancelKind.TOO_LATE, run.thread_id)
     assert parts.approval(approval.id).status == "approved"
@@ -531,7 +531,7 @@ def test_a_run_that_fails_before_any_decision_tells_its_requester_and_retries(db
         ]
 
         parts.graph.broken = False
-        assert parts.engine.retry(run.thread_id).kind is RetryKind.RETRYING
+        assert parts.control.retry(run.thread_id).kind is RetryKind.RETRYING
         [approval] = parts.pending(run)
         assert approval.ts is not None
         assert parts.store.get_run(run.thread_id).status == "waiting"
@@ -561,7 +561,7 @@ def test_cancel_of_a_run_held_by_a_long_step_changes_nothing(db, clock):
         [approval] = parts.pending(run)
         parts.engine.db = BusyRuns(db)
 
-        outcome = parts.engine.cancel(run, "U0ASKER")
+        outcome = parts.control.cancel(run, "U0ASKER")
 
         assert outcome == outcomes.Cancel(CancelKind.BUSY, run.thread_id)
         assert parts.approval(approval.id).pending
@@ -743,7 +743,7 @@ def test_a_cancel_racing_a_decision_is_never_both(parts):
 
         def cancel(run=run, barrier=barrier, got=got) -> None:
             barrier.wait(5)
-            got["cancel"] = parts.engine.cancel(run, "U0ASKER")
+            got["cancel"] = parts.control.cancel(run, "U0ASKER")
 
         def approve(approval=approval, barrier=barrier, got=got) -> None:
             barrier.wait(5)

@@ -39,6 +39,7 @@ from bot.core.models import Approval, Decision, Run, RunRequest
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, RunState, StageCall
 from bot.core.review import Pending, Proposal, Review, Stop
+from bot.core.run_control import RunControl
 from bot.core.signoff import Section, SignOffs, Stage
 from bot.core.tally import Signing
 from bot.core.timeline import Policies, Policy
@@ -273,6 +274,14 @@ class EngineParts:
     signing: Signing
     clock: Clock
     db: Database
+
+    @property
+    def control(self) -> RunControl:
+        """Cancel and retry, with the engine's parts as they are now (a test may swap one)."""
+        e = self.engine
+        return RunControl(
+            e.store, e.db, e.runner, e.journal, e.publisher, e.worker, e.apply, e.advance
+        )
 
     def start(self, requester: str = "U0ASKER", text: str = "draft a note") -> Run:
         """A run started and paused on its interrupts, each with its card posted."""
