@@ -6,6 +6,7 @@ The other commands (``try``, ``audit``, ``help``) are routed by :mod:`bot.cli.ma
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import signal
@@ -68,7 +69,8 @@ def serve() -> int:
         )
         deps.db.close()
         return 2
-    except (OSError, SlackClientError) as problem:  # not a bug of ours: that has a traceback
+    # Not a bug of ours (that keeps its traceback): no answer, or one that is not Slack's.
+    except (OSError, SlackClientError, json.JSONDecodeError) as problem:
         first = (str(problem).strip() or type(problem).__name__).splitlines()[0][:300]
         print(
             f"Could not reach Slack at {settings.slack_api_url} ({first}); check SLACK_API_URL "
