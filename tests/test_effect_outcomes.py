@@ -41,10 +41,12 @@ class Clock:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
-        yield open_database(f"sqlite:///{tmp_path / 'bot.db'}")
-        return
-    url = request.getfixturevalue("postgres_url")
-    yield open_database(url)
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = open_database(url)
+    yield database
+    database.close()  # an unclosed pool is collected later, from its own thread
 
 
 @pytest.fixture

@@ -181,7 +181,11 @@ def test_an_approved_webhook_answering_429_is_retried_after_growing_waits_and_ap
     assert len(fake_webhook.hits("POST")) == 4 and len(fake_webhook.performed()) == 1
     # the report is posted just before the run is marked done
     wait_until(lambda: leftovers(database_url) == {}, "nothing left half done", 10, bot.log)
-    events = [e for e in Audit(open_database(database_url)).since(0) if e.event == "effect"]
+    db = open_database(database_url)
+    try:
+        events = [e for e in Audit(db).since(0) if e.event == "effect"]
+    finally:
+        db.close()
     assert [(e.detail["attempt"], e.detail["outcome"]) for e in events] == [
         (1, "retry"),
         (2, "retry"),
