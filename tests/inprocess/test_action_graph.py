@@ -4,30 +4,17 @@ or rejects it on the card, and only what was decided reaches the (fake) SMTP, we
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card
-from tests.support.databases import fresh_postgres
+from tests.support.databases import sqlite_unless_asked  # noqa: F401 - database_url
 
 REQ = "U0REQ"
 EMAIL = {"to": "ops@example.com", "subject": "Q3 numbers", "body": "Revenue < plan & rising"}
 BAD_EMAIL = "Enter one or more email addresses, separated by commas."
-
-
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite unless a test asks for Postgres (``indirect``); conftest's runs every test on both.
-    A fixture, so the database is dropped only after the bot using it has stopped."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        with fresh_postgres() as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ approve, a duration the policy does not offer: refused, nothing made)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import Card, blocks_text, current, has_buttons, told, wait_cards
-from tests.support.databases import fresh_postgres
+from tests.support.databases import sqlite_unless_asked  # noqa: F401 - database_url
 from tests.support.operations import ask
 from tests.support.races import race
 
@@ -26,16 +25,6 @@ actions:
     remember: [1h, 8h]
     remember_match: [to]
 """
-
-
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path):
-    """SQLite unless a test asks for Postgres (``indirect``)."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        with fresh_postgres() as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -119,3 +120,15 @@ def fresh_postgres(migrated: bool = True) -> Iterator[str]:
         yield f"{_BASE}/{name}"
     finally:
         _dropping.append(_drops.submit(_drop, name))
+
+
+@pytest.fixture(name="database_url")
+def sqlite_unless_asked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """``database_url`` for a module that imports this: SQLite unless a test asks for
+    PostgreSQL (``indirect``), where the conftest's runs every test on both. A fixture, so the
+    database is dropped only after the bot using it has stopped."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        with fresh_postgres() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
