@@ -14,6 +14,7 @@ from bot.core.models import RunRequest
 from bot.core.sweeper import Sweeper
 from bot.runtime.worker import Worker
 from bot.store.db import Database, open_database
+from tests.support.held import held_in_thread
 from tests.support.inprocess import Clock, inprocess_deps
 
 THREAD = "b" * 32
@@ -40,24 +41,10 @@ def _wait(ready, what: str, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
-def _holding(db: Database, key: str) -> tuple[threading.Event, threading.Thread]:
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.key_lock(key):
-            taken.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert taken.wait(10)
-    return release, thread
-
-
 def test_a_busy_run_is_skipped_and_finished_by_a_later_sweep(db, worker):
     sweeper = Sweeper(worker, db)
     done: list[str] = []
-    release, holder = _holding(db, THREAD)
+    release, holder = held_in_thread(lambda: db.key_lock(THREAD))
     started = time.monotonic()
     assert sweeper.hand("run:b", THREAD, lambda: done.append("b"))
     assert time.monotonic() - started < 0.5  # handed over, not waited for
@@ -111,7 +98,9 @@ def test_the_tick_returns_while_a_stale_runs_step_holds_its_lock(fake_slack, fak
         deps.store.create_run(THREAD, RunRequest("draft", "hi", "U0REQ", "C0REQ", "C0REQ"))
         clock.advance(600)  # "running" and old: what the stale-run sweep looks for
         assert [r.thread_id for r in deps.store.stale_runs(60)] == [THREAD]
-        release, holder = _holding(deps.db, THREAD)  # a worker's step holds the run
+        release, holder = held_in_thread(
+            lambda: deps.db.key_lock(THREAD)
+        )  # a worker's step holds the run
         ticked = threading.Event()
         threading.Thread(target=lambda: (deps.scheduler.tick(), ticked.set()), daemon=True).start()
         assert ticked.wait(5), "the tick waited on the run's lock"

@@ -4,7 +4,6 @@ sessions carry statement and lock timeouts; a lock whose session died is not lef
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import psycopg
 import pytest
 
 from bot.store.db import Database, LockBusy, open_database
+from tests.support.held import held_in_thread
 
 
 @pytest.fixture
@@ -21,23 +21,8 @@ def db(database_url: str) -> Iterator[Database]:
     opened.close()
 
 
-def _held_elsewhere(db: Database, key: str) -> tuple[threading.Event, threading.Thread]:
-    """``key`` held by another thread until the returned event is set."""
-    taken, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.key_lock(key):
-            taken.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert taken.wait(10)
-    return done, thread
-
-
 def test_a_wait_for_a_busy_key_ends_in_lock_busy_after_its_limit(db):
-    done, thread = _held_elsewhere(db, "run-a")
+    done, thread = held_in_thread(lambda: db.key_lock("run-a"))
     try:
         started = time.monotonic()
         with pytest.raises(LockBusy), db.key_lock("run-a", wait=0.5):
@@ -53,7 +38,7 @@ def test_a_wait_for_a_busy_key_ends_in_lock_busy_after_its_limit(db):
 
 
 def test_a_try_of_a_busy_key_fails_at_once_and_a_free_one_is_taken(db):
-    done, thread = _held_elsewhere(db, "run-a")
+    done, thread = held_in_thread(lambda: db.key_lock("run-a"))
     try:
         started = time.monotonic()
         with pytest.raises(LockBusy), db.try_lock("run-a"):
@@ -69,7 +54,8 @@ def test_a_try_of_a_busy_key_fails_at_once_and_a_free_one_is_taken(db):
 def test_the_holder_takes_its_key_again_without_waiting_on_itself(db):
     with db.key_lock("run-a"), db.try_lock("run-a"), db.key_lock("run-a", wait=0.2):
         pass
-    done, thread = _held_elsewhere(db, "run-a")  # and it was given back once, not kept
+    # and it was given back once, not kept
+    done, thread = held_in_thread(lambda: db.key_lock("run-a"))
     done.set()
     thread.join(10)
 
@@ -82,7 +68,7 @@ def test_postgres_sessions_have_statement_and_lock_timeouts(postgres_url):
             "current_setting('lock_timeout') AS lock"
         )
         assert row == {"statement": "1min", "lock": "30s"}
-        done, thread = _held_elsewhere(db, "run-a")
+        done, thread = held_in_thread(lambda: db.key_lock("run-a"))
         with pytest.raises(LockBusy), db.key_lock("run-a", wait=0.2):
             pass
         done.set()

@@ -12,6 +12,7 @@ import pytest
 
 from bot.store.db.locks import LockBusy, Locks, memory_acquire
 from bot.store.db.postgres import PostgresDatabase
+from tests.support.held import held_in_thread
 
 
 class Counting:
@@ -33,21 +34,6 @@ class Counting:
         return give
 
 
-def _hold_in_thread(locks: Locks, key: str):
-    """``key`` held by another thread until the returned event is set."""
-    taken, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with locks.hold(key):
-            taken.set()
-            done.wait(20)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert taken.wait(10)
-    return done, thread
-
-
 def test_lock_busy_is_a_timeout_naming_the_key_and_the_wait():
     busy = LockBusy("run-a", 0.5)
     assert isinstance(busy, TimeoutError)
@@ -57,7 +43,7 @@ def test_lock_busy_is_a_timeout_naming_the_key_and_the_wait():
 
 def test_two_threads_one_key_the_second_is_busy_after_its_wait():
     locks = Locks(memory_acquire())
-    done, thread = _hold_in_thread(locks, "run-a")
+    done, thread = held_in_thread(lambda: locks.hold("run-a"))
     try:
         started = time.monotonic()
         with pytest.raises(LockBusy) as raised, locks.hold("run-a", wait=0.2):
@@ -74,7 +60,7 @@ def test_two_threads_one_key_the_second_is_busy_after_its_wait():
 
 def test_a_try_fails_at_once_and_a_negative_wait_is_a_try():
     locks = Locks(memory_acquire())
-    done, thread = _hold_in_thread(locks, "run-a")
+    done, thread = held_in_thread(lambda: locks.hold("run-a"))
     try:
         for wait in (0, -5):
             started = time.monotonic()
@@ -88,7 +74,7 @@ def test_a_try_fails_at_once_and_a_negative_wait_is_a_try():
 
 def test_a_waiter_gets_the_key_once_the_holder_gives_it_back():
     locks = Locks(memory_acquire())
-    done, thread = _hold_in_thread(locks, "run-a")
+    done, thread = held_in_thread(lambda: locks.hold("run-a"))
     got = threading.Event()
 
     def wait_for_it() -> None:
@@ -122,7 +108,7 @@ def test_the_key_is_given_back_when_the_block_raises():
     with pytest.raises(RuntimeError), locks.hold("run-a"):
         raise RuntimeError("step failed")
     assert acquire.given == ["run-a"]
-    done, thread = _hold_in_thread(locks, "run-a")  # free for another thread
+    done, thread = held_in_thread(lambda: locks.hold("run-a"))  # free for another thread
     done.set()
     thread.join(10)
 
