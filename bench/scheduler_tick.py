@@ -18,7 +18,7 @@ from typing import Any
 from bench.seed import count_done_reminders, rearm_due, seed_pending
 from bench.stack import BenchError, Fakes, postgres
 from bot.__main__ import settle_heap
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from bot.slack.client import Slack
 from bot.slack.scheduler import Scheduler
 from bot.wiring import Deps

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.access import Audience, admits, audience
-from bot.core.models import Decision, RunRequest
-from bot.core.review import Review
-from bot.core.signoff import SignOff, Stage
+from bot.domain.models import Decision, RunRequest
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff, Stage
 from bot.slack.subcommands import GONE
 from tests.support.inprocess import Clock, inprocess_deps
 

@@ -8,7 +8,7 @@ import threading
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from tests.support.cards import wait_card
 from tests.support.inprocess import Clock, inprocess_deps
 

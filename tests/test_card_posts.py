@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from tests.support.inprocess import Clock, inprocess_deps
 
 TICK = 30.0  # SCHEDULER_TICK's default: the first backoff's ceiling

@@ -8,7 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core import outcomes
-from bot.core.models import Decision, RunRequest
+from bot.domain.models import Decision, RunRequest
 from tests.support.cards import wait_card, wait_shown
 from tests.support.faults import wait_until
 from tests.support.inprocess import Clock, inprocess_deps

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from bot.core.models import Decision, RunRequest
+from bot.domain.models import Decision, RunRequest
 from bot.store.audit_log import Audit
 from tests.support.cards import wait_card
 from tests.support.databases import fresh_postgres

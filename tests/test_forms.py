@@ -16,7 +16,7 @@ from bot.agents.forms import (
     read,
     too_long,
 )
-from bot.core.review import FormField
+from bot.domain.review import FormField
 
 
 class Address(BaseModel):

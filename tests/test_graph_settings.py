@@ -11,8 +11,8 @@ import yaml
 from bot.agents import graph_settings
 from bot.agents.graph_settings import GraphSettings, substitute, template_for
 from bot.config import ConfigError
-from bot.core.models import Decision
-from bot.core.review import Choice
+from bot.domain.models import Decision
+from bot.domain.review import Choice
 from bot.policy.derive import settings_from
 from bot.policy.file import read_policy
 from bot.policy.shape import validate

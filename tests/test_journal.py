@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bot.core.journal import Journal
-from bot.core.models import Approval, Decision
-from bot.core.review import Proposal, Review
+from bot.domain.models import Approval, Decision
+from bot.domain.review import Proposal, Review
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit
 from bot.store.db import open_database

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.core.leases import Leases
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from bot.store.db import open_database
 from bot.store.repository import Store
 from tests.support.inprocess import Clock

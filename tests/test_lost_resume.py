@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import Decision, RunRequest
+from bot.domain.models import Decision, RunRequest
 from tests.support.cards import wait_card
 from tests.support.inprocess import Clock, inprocess_deps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import Decision, RunRequest
+from bot.domain.models import Decision, RunRequest
 from tests.support.inprocess import Clock, inprocess_deps
 
 

@@ -1,6 +1,6 @@
 from bot.core import deciders
 from bot.core.deciders import Directory
-from bot.core.signoff import Stage
+from bot.domain.signoff import Stage
 from bot.slack.blocks.deciders import refusal_text, who_may
 
 

@@ -19,8 +19,8 @@ from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph, known_names, load_registry
 from bot.cli.try_graph import toolbox_factory
 from bot.config import ConfigError
-from bot.core.signoff import Stage
-from bot.core.timeline import Policy
+from bot.domain.signoff import Stage
+from bot.domain.timeline import Policy
 from bot.policy.derive import policies_from, settings_from, signoffs_from
 from bot.policy.file import Defaults, load_checked, read_policy
 from bot.policy.model import PolicyModel

@@ -7,7 +7,7 @@ import pytest
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph
 from bot.config import ConfigError
-from bot.core.timeline import Policy
+from bot.domain.timeline import Policy
 from bot.policy import file as policy_file_module
 from bot.policy import model
 from bot.policy.derive import policies_from

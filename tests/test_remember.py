@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bot.core.remember import Remember, arguments, offered, scope_of
-from bot.core.review import Proposal, Review
-from bot.core.signoff import SignOff, Stage
+from bot.domain.review import Proposal, Review
+from bot.domain.signoff import SignOff, Stage
 
 EMAIL = {"to": "ops@example.com", "subject": "Status"}
 SHAPES = [

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bot.core.routing import Destination, destination, dm_people
-from bot.core.signoff import SignOff, Stage
+from bot.domain.signoff import SignOff, Stage
 from bot.policy.derive import signoffs_from
 from bot.policy.shape import validate
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.models import Decision, RunRequest
 from bot.core.outcomes import won
+from bot.domain.models import Decision, RunRequest
 from tests.support.cards import blocks_text, has_buttons, wait_card, wait_cards
 from tests.support.inprocess import Clock, inprocess_deps
 

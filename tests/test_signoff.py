@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.core.models import Decision
-from bot.core.signoff import SignOff, Stage
-from bot.core.timeline import env_policy
-from bot.core.votes import Vote, tally, vote_kind
+from bot.domain.models import Decision
+from bot.domain.signoff import SignOff, Stage
+from bot.domain.timeline import env_policy
+from bot.domain.votes import Vote, tally, vote_kind
 from bot.policy.derive import policies_from, signoffs_from
 from bot.policy.file import read_policy
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.core.models import RunRequest
 from bot.core.sweeper import Sweeper
+from bot.domain.models import RunRequest
 from bot.runtime.worker import Worker
 from bot.store.db import Database, open_database
 from tests.support.held import held_in_thread

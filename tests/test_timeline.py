@@ -1,7 +1,7 @@
 import pytest
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.core.timeline import Level, Policy, env_policy, plan
+from bot.domain.timeline import Level, Policy, env_policy, plan
 from bot.policy.derive import policies_from
 from bot.policy.file import read_policy
 

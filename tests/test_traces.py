@@ -8,7 +8,7 @@ import pytest
 
 from bot.agents import traces
 from bot.config import traced_project
-from bot.core.models import Decision, Run
+from bot.domain.models import Decision, Run
 
 RUN = Run("a" * 32, "draft", "Say hi", "U0REQ", "C0REQ", "C0REQ", "waiting", None, 1.0, 1.0)
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.cli.terminal import menu, options, pick, render_review
 from bot.cli.try_graph import main
-from bot.core.review import Choice, Proposal, Review
+from bot.domain.review import Choice, Proposal, Review
 from tests.fakes.openai import FakeOpenAI
 from tests.support.policies import BAD_POLICIES, policy_file, refusal
 

@@ -17,8 +17,8 @@ from bot.agents.outputs import inputs_for, report_of
 from bot.agents.registry import RegisteredGraph
 from bot.agents.runner import Runner, RunState
 from bot.agents.traces import Trace
-from bot.core.models import Decision
-from bot.core.review import Pending, Resume, Review, Stop, Update
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Resume, Review, Stop, Update
 
 MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph looping on itself
 

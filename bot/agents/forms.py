@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.core.review import FieldKind, FormField
+from bot.domain.review import FieldKind, FormField
 
 MAX_INPUT_CHARS = 3000  # what Slack's plain_text_input holds
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")

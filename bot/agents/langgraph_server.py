@@ -29,7 +29,7 @@ from langgraph_sdk.errors import APIStatusError, ConflictError, NotFoundError
 
 from bot.agents.runner import RunFailed, RunnerBusy, RunnerUnavailable, RunState, Settled
 from bot.agents.traces import Trace
-from bot.core.review import Pending
+from bot.domain.review import Pending
 
 logger = logging.getLogger(__name__)
 

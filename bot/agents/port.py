@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.agents import adapters, traces
 from bot.agents.driver import Driver
-from bot.core.models import Approval, Decision, Run
 from bot.core.ports import RunState
-from bot.core.review import Pending, Review, Stop
+from bot.domain.models import Approval, Decision, Run
+from bot.domain.review import Pending, Review, Stop
 
 # (thread id, trace id): with tracing on, where a run's latest trace is kept for its card's link
 KeepTrace = Callable[[str, str], None]

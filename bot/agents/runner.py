@@ -23,7 +23,7 @@ from bot.core.ports import (
     RunState,
     Settled,
 )
-from bot.core.review import Pending
+from bot.domain.review import Pending
 
 # The seam itself (RunState, Runner, its errors) is the core's (bot.core.ports); named here too
 # for the runners and their callers.

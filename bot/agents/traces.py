@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.models import Decision, Run
+from bot.domain.models import Decision, Run
 
 logger = logging.getLogger(__name__)
 

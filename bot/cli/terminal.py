@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from bot.agents import forms
-from bot.core.models import Decision
-from bot.core.review import FormField, Review
+from bot.domain.models import Decision
+from bot.domain.review import FormField, Review
 
 # Menu entries: (key, name, label); a batch adds approve-all / review-each / reject-all.
 KEYS = {"approve": "a", "edit": "e", "reject": "r", "respond": "s", "ignore": "i", "answer": "n"}

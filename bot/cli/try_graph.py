@@ -28,8 +28,8 @@ from bot.agents.runner import InProcessRunner
 from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
 from bot.config import ConfigError, policy_file_setting, webhook_allowlist
-from bot.core.review import Stop
 from bot.core.spelling import suggestion
+from bot.domain.review import Stop
 from bot.policy.file import Defaults, load_checked
 from graphs.actions import default_registry
 from graphs.toolbox import Toolbox

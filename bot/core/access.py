@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.deciders import is_group
-from bot.core.models import Approval, Run
-from bot.core.signoff import SignOff
 from bot.core.tally import Signing
+from bot.domain.models import Approval, Run
+from bot.domain.signoff import SignOff
 from bot.store.repository import Store
 
 # The members of some approver entries (users and groups); None when Slack could not say.

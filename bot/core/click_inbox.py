@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot.core.models import Decision
 from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
+from bot.domain.models import Decision
 from bot.runtime.worker import Worker
 from bot.store.repository import Store, TakenClick
 

@@ -1,6 +1,6 @@
 """Who may decide a request. Fails closed: when in doubt, nobody but the rules' people.
 
-A request's stage (:class:`bot.core.signoff.Stage`) lists its approvers (users and user groups).
+A request's stage (:class:`bot.domain.signoff.Stage`) lists its approvers (users and user groups).
 With a list, only those people may decide, and the requester may not decide their own run
 unless self approval is explicitly allowed; with none, only the requester decides their own run.
 Every refusal names who may decide instead.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.core.signoff import Stage
+from bot.domain.signoff import Stage
 
 logger = logging.getLogger(__name__)
 

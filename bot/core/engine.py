@@ -31,17 +31,6 @@ from bot.core.click_inbox import Inbox
 from bot.core.journal import Journal
 from bot.core.leases import Leases
 from bot.core.ledger import EffectRetry, Ledger, not_due
-from bot.core.models import (
-    Approval,
-    CardPost,
-    Decision,
-    EffectDone,
-    Job,
-    Run,
-    RunRequest,
-    RunStatus,
-    status_for,
-)
 from bot.core.outcomes import Outcome
 from bot.core.ports import (
     Agents,
@@ -54,12 +43,23 @@ from bot.core.ports import (
     RunState,
     StageCall,
 )
-from bot.core.review import Stop
 from bot.core.routing import destination
 from bot.core.rules import Rules
 from bot.core.sweeper import Sweeper
 from bot.core.tally import Signing
-from bot.core.timeline import PlannedJob, Policies, plan
+from bot.domain.models import (
+    Approval,
+    CardPost,
+    Decision,
+    EffectDone,
+    Job,
+    Run,
+    RunRequest,
+    RunStatus,
+    status_for,
+)
+from bot.domain.review import Stop
+from bot.domain.timeline import PlannedJob, Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
 from bot.store.db.base import Database

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.models import Approval, Decision, Run, Waiting
+from bot.domain.models import Approval, Decision, Run, Waiting
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit, Entry
 from bot.store.rules import Rule

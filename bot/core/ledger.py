@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
-from bot.core.models import EffectDone
+from bot.domain.models import EffectDone
 from bot.store.db import queries as q
 from bot.store.db.base import Database
 from bot.store.repository import Clock

@@ -12,9 +12,9 @@ from enum import StrEnum
 from typing import ClassVar, Literal
 
 from bot.core.deciders import Refusal
-from bot.core.models import Approval
-from bot.core.signoff import Stage
-from bot.core.votes import Tally
+from bot.domain.models import Approval
+from bot.domain.signoff import Stage
+from bot.domain.votes import Tally
 from bot.store.rules import Rule
 
 

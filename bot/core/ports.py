@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from bot.core.models import Approval, CardPost, Decision, Run
 from bot.core.outcomes import Outcome
-from bot.core.review import Pending, Review, Stop
-from bot.core.signoff import Stage
+from bot.domain.models import Approval, CardPost, Decision, Run
+from bot.domain.review import Pending, Review, Stop
+from bot.domain.signoff import Stage
 from bot.store.rules import Rule
 
 

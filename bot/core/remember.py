@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.review import Review
-from bot.core.signoff import SignOff
-from bot.core.timeline import actions_named
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff
+from bot.domain.timeline import actions_named
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Scope:
 @dataclass
 class Remembering:
     """The file's ``remember`` keys. An action with a section of its own (``sectioned``) is
-    governed by that section alone, as its sign-off is (:class:`bot.core.signoff.SignOffs`)."""
+    governed by that section alone, as its sign-off is (:class:`bot.domain.signoff.SignOffs`)."""
 
     graphs: dict[str, Remember] = field(default_factory=dict)
     actions: dict[str, Remember] = field(default_factory=dict)

@@ -6,7 +6,7 @@ The policy file writes ``channel:`` and ``deliver:`` in ``defaults``, ``graphs.<
     stage  >  actions.<name>  >  graphs.<name>  >  defaults  >  APPROVALS_CHANNEL  >
     the channel /agent was typed in
 
-A request's stages carry what applies to them (:func:`~bot.core.signoff.routed`, when its
+A request's stages carry what applies to them (:func:`~bot.domain.signoff.routed`, when its
 sign-off is made, kept with the request's sign-off), so
 a request keeps the route it was asked with; the run's own channel is the last resort, known
 only when its cards are posted (:func:`destination`). ``deliver`` is ``channel`` (the default),
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.core.signoff import Route, Stage, routed
+from bot.domain.signoff import Route, Stage, routed
 
 __all__ = ["DELIVERIES", "Destination", "Route", "destination", "dm_people", "routed"]
 

@@ -20,10 +20,10 @@ from typing import Any
 from bot.core import outcomes
 from bot.core.deciders import is_group
 from bot.core.journal import Journal
-from bot.core.models import Approval, Decision, Run
 from bot.core.remember import Remembering, Scope, offered, scope_of
-from bot.core.review import Review
-from bot.core.signoff import SignOff
+from bot.domain.models import Approval, Decision, Run
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff
 from bot.store.repository import Store
 from bot.store.rules import Rule
 from bot.store.rules import Rules as RuleRows

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from bot.core import outcomes
 from bot.core.journal import Journal
-from bot.core.models import Approval, Decision, Run
 from bot.core.ports import Publisher, Runner
+from bot.domain.models import Approval, Decision, Run
 from bot.runtime.worker import Worker
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy

@@ -11,11 +11,11 @@ from typing import Any
 
 from bot.core import outcomes
 from bot.core.deciders import Directory, Refusal
-from bot.core.models import Approval, Decision, Run, Waiting
 from bot.core.outcomes import VoteRecorded
 from bot.core.routing import destination
-from bot.core.signoff import Signed, SignOff, SignOffs, Stage
-from bot.core.votes import Vote, tally, vote_kind
+from bot.domain.models import Approval, Decision, Run, Waiting
+from bot.domain.signoff import Signed, SignOff, SignOffs, Stage
+from bot.domain.votes import Vote, tally, vote_kind
 from bot.store.db.base import Database
 from bot.store.repository import Ballot, Store
 

@@ -28,9 +28,9 @@ from bot.core import outcomes
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.journal import via
-from bot.core.models import Approval, Decision, Run, RunRequest
-from bot.core.signoff import SIGNING
 from bot.core.tally import Signing
+from bot.domain.models import Approval, Decision, Run, RunRequest
+from bot.domain.signoff import SIGNING
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi

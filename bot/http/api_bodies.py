@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from bot.agents import forms
 from bot.config.principals import Principal
-from bot.core.models import Approval, Decision
+from bot.domain.models import Approval, Decision
 from bot.http.api_models import Body, DecisionBody
 from bot.http.bodies import TooLarge, read_capped
 

@@ -1,8 +1,8 @@
 """What the bot uses, made from the validated file: sign-offs, timelines and graph settings.
 
 Each reader takes the :class:`~bot.policy.model.PolicyModel` (read and checked once, by
-:mod:`bot.policy.file`) and hands the core plain values: :class:`~bot.core.signoff.SignOffs`,
-:class:`~bot.core.timeline.Policies` and, per graph,
+:mod:`bot.policy.file`) and hands the core plain values: :class:`~bot.domain.signoff.SignOffs`,
+:class:`~bot.domain.timeline.Policies` and, per graph,
 :class:`~bot.agents.graph_settings.GraphSettings`.
 
 A key written in a section wins; a key left out inherits (``graphs.<name>`` and
@@ -17,11 +17,11 @@ from dataclasses import replace
 
 from bot.agents.graph_settings import GraphSettings
 from bot.config import ConfigError
-from bot.core import signoff
-from bot.core.review import Choice
 from bot.core.routing import Route
-from bot.core.signoff import SignOffs, Stage, unreachable
-from bot.core.timeline import Level, Policies, Policy
+from bot.domain import signoff
+from bot.domain.review import Choice
+from bot.domain.signoff import SignOffs, Stage, unreachable
+from bot.domain.timeline import Level, Policies, Policy
 from bot.policy.model import GraphSection, PolicyModel, Section, StageEntry
 
 

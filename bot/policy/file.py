@@ -27,8 +27,8 @@ from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph, known_names
 from bot.config import ConfigError, Settings, approver_defaults
 from bot.core.remember import Remembering
-from bot.core.signoff import SignOffs, Stage
-from bot.core.timeline import Policies, Policy, env_policy
+from bot.domain.signoff import SignOffs, Stage
+from bot.domain.timeline import Policies, Policy, env_policy
 from bot.policy.derive import policies_from, settings_from, signoffs_from
 from bot.policy.model import PolicyModel
 from bot.policy.names import check_names

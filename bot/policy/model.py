@@ -14,7 +14,7 @@ in :mod:`bot.policy.derive` look at ``model_fields_set`` where null is a value (
 
 What only the registered graphs can confirm (action, tool and node names) is not checked here but
 once they are built (:mod:`bot.policy.names`); nor is whether a quorum can be reached, which
-depends on ``APPROVERS`` (:func:`bot.core.signoff.unreachable`).
+depends on ``APPROVERS`` (:func:`bot.domain.signoff.unreachable`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from bot.core.review import STANDARD_CHOICES
+from bot.domain.review import STANDARD_CHOICES
 from bot.policy.errors import unknown
 from bot.policy.values import (
     NOT_NULL,
@@ -131,14 +131,14 @@ class Section(Entry):
     about, escalated and expired. A key left out of ``graphs.<name>`` or ``actions.<name>`` takes
     ``defaults``' value, and one left out of ``defaults`` the environment's."""
 
-    # who must sign, how many and in which order (bot.core.signoff)
+    # who must sign, how many and in which order (bot.domain.signoff)
     approvers: Ids | None = None
     allow_self_approval: Flag | None = None
     quorum: Count | None = None
     rejections: Count | None = None
     stages: tuple[StageEntry, ...] | None = None
     distinct: Flag | None = None
-    # reminders, escalation and expiry (bot.core.timeline)
+    # reminders, escalation and expiry (bot.domain.timeline)
     remind_after: Duration = None
     expire_after: Duration = None
     expire_as: ExpireAs | None = None

@@ -10,8 +10,8 @@ the section and the key::
 
 from __future__ import annotations
 
-from bot.core import signoff
 from bot.core.remember import Remember, Remembering
+from bot.domain import signoff
 from bot.policy.errors import problem
 from bot.policy.model import PolicyModel, Section
 

@@ -28,7 +28,7 @@ from typing import Literal
 from bot.core.backoff import backoff
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.models import Approval
+from bot.domain.models import Approval
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack, refusal

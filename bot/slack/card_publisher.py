@@ -12,10 +12,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.agents.traces import TraceLinks
 from bot.core.ledger import Ledger
-from bot.core.models import Approval, CardPost, Decision, Run
 from bot.core.routing import Destination, destination, dm_people
 from bot.core.tally import Signing
-from bot.core.timeline import PlannedJob
+from bot.domain.models import Approval, CardPost, Decision, Run
+from bot.domain.timeline import PlannedJob
 from bot.slack.blocks import notices, progress
 from bot.slack.blocks.card import trace_link
 from bot.slack.blocks.deciders import who_may

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.core.models import Approval, Decision
+from bot.domain.models import Approval, Decision
 from bot.slack.blocks import card
 from bot.slack.blocks.text import chunks, cut_escaped, escape
 

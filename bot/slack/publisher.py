@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot.core.models import Approval, CardPost, Run
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, StageCall
+from bot.domain.models import Approval, CardPost, Run
 from bot.slack.blocks import notices, outcomes
 from bot.slack.blocks.rules import by_rule_line
 from bot.slack.blocks.text import safe

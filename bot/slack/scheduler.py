@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from bot.core.engine import Engine
 from bot.core.journal import Journal
-from bot.core.models import Approval, Job, Waiting
+from bot.domain.models import Approval, Job, Waiting
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from bot.agents.traces import TraceLinks
 from bot.core.access import Access
-from bot.core.models import Run
 from bot.core.rules import Rules
 from bot.core.run_control import RunControl
 from bot.core.tally import Signing
+from bot.domain.models import Run
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import RUN_GONE, cancel_sentence, retry_sentence

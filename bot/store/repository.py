@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.core.models import (
+from bot.domain.models import (
     Approval,
     CardPost,
     Decision,
@@ -22,10 +22,10 @@ from bot.core.models import (
     Waiting,
     status_for,
 )
-from bot.core.review import Review
-from bot.core.signoff import SignOff
-from bot.core.timeline import PlannedJob
-from bot.core.votes import Vote, tally
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff
+from bot.domain.timeline import PlannedJob
+from bot.domain.votes import Vote, tally
 from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
 from bot.store.db.base import Database

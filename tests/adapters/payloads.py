@@ -13,7 +13,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, tool
 from pydantic import TypeAdapter
 
-from bot.core.review import Pending
+from bot.domain.review import Pending
 
 
 @tool

@@ -8,8 +8,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from bot.agents import adapters
 from bot.agents.adapters import Context, breakpoint
 from bot.agents.graph_settings import GraphSettings
-from bot.core.models import Decision
-from bot.core.review import Choice, Pending, Stop, Update
+from bot.domain.models import Decision
+from bot.domain.review import Choice, Pending, Stop, Update
 
 STATE = {"drug_name": "aspirin", "analysis": "Safe at 100mg", "dose_mg": 100}
 

@@ -10,8 +10,8 @@ import pytest
 from bot.agents import adapters
 from bot.agents.adapters import Context, breakpoint, hitl, inbox, per_call, plain, schema
 from bot.agents.graph_settings import GraphSettings
-from bot.core.models import Decision
-from bot.core.review import Choice, Pending, Proposal, Resume, Review, Update
+from bot.domain.models import Decision
+from bot.domain.review import Choice, Pending, Proposal, Resume, Review, Update
 from tests.adapters.payloads import EMAIL, hitl_value, inbox_item, per_call_pending
 
 REFUND_SCHEMA = {"title": "Refund", "properties": {"amount": {"type": "number"}}}

@@ -6,8 +6,8 @@ import pytest
 
 from bot.agents import adapters
 from bot.agents.adapters import Context, inbox
-from bot.core.models import Decision
-from bot.core.review import Pending, Resume
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Resume
 from tests.adapters.payloads import inbox_item
 
 TICKET_SCHEMA = {

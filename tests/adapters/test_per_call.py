@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from bot.agents import adapters
 from bot.agents.adapters import Context, hitl, per_call, schema
-from bot.core.models import Decision
-from bot.core.review import Pending, Resume
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Resume
 from tests.adapters.payloads import (
     DESCRIPTION,
     EMAIL,

@@ -6,8 +6,8 @@ import pytest
 
 from bot.agents import adapters
 from bot.agents.adapters import Context, plain
-from bot.core.models import Decision
-from bot.core.review import Choice, FormField, Pending, Resume
+from bot.domain.models import Decision
+from bot.domain.review import Choice, FormField, Pending, Resume
 
 CONTEXT = Context("mailer")
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from bot.agents import adapters, forms
 from bot.agents.adapters import Context, plain, schema
-from bot.core.models import Decision
-from bot.core.review import Pending, Resume, Stop
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Resume, Stop
 
 
 class Refund(BaseModel):

@@ -12,8 +12,8 @@ import pytest
 from bot.agents.driver import Driver
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.port import AgentsPort
-from bot.core.models import Decision
-from bot.core.review import Stop
+from bot.domain.models import Decision
+from bot.domain.review import Stop
 from tests.support.tiny_graphs import asking, driver_for, registered, stepping
 
 

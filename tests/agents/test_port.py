@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from bot.agents.port import AgentsPort
 from bot.agents.traces import TraceLinks
-from bot.core.models import Approval, Decision
-from bot.core.review import Stop
+from bot.domain.models import Approval, Decision
+from bot.domain.review import Stop
 from tests.support.tiny_graphs import asking, driver_for, registered, run_of
 
 

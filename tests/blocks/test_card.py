@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.models import Approval
+from bot.domain.models import Approval
 from bot.slack.blocks import card
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import BOSS, REQUESTER, TEXTS, action, decided, draft, make_approval

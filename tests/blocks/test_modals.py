@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.models import Approval, Run
+from bot.domain.models import Approval, Run
 from bot.slack.blocks import card, modals
 from bot.slack.blocks.home import MAX_LISTED, home_view
 from graphs.action import form_fields

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bot.core import outcomes
 from bot.core.deciders import Refusal, Why
-from bot.core.signoff import Stage
-from bot.core.votes import Tally
+from bot.domain.signoff import Stage
+from bot.domain.votes import Tally
 from bot.slack.blocks import card
 from bot.slack.blocks.outcomes import (
     CHANGED,

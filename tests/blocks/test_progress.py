@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.models import Decision
-from bot.core.signoff import Signed, SignOff, Stage
-from bot.core.votes import Vote
+from bot.domain.models import Decision
+from bot.domain.signoff import Signed, SignOff, Stage
+from bot.domain.votes import Vote
 from bot.slack.blocks import card, progress
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import decided, draft
@@ -104,7 +104,7 @@ def test_an_edit_of_a_part_of_the_pause_notes_the_old_value():
     from bot.agents import adapters
     from bot.agents.graph_settings import GraphSettings
     from bot.core.journal import _after, _before
-    from bot.core.review import Pending
+    from bot.domain.review import Pending
     from bot.slack.blocks.notices import edit_note
     from tests.support.approvals import make_approval
 

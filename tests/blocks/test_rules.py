@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import outcomes
-from bot.core.models import Decision
+from bot.domain.models import Decision
 from bot.slack.blocks import card, rules
 from bot.slack.blocks.home import home_view
 from bot.store.rules import Rule

@@ -4,7 +4,7 @@ of what was left out."""
 
 from __future__ import annotations
 
-from bot.core.models import Approval, Decision, Run
+from bot.domain.models import Approval, Decision, Run
 from bot.slack.blocks import runs
 from bot.store.audit_log import Event
 from tests.support.units import review

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core import outcomes
 from bot.core.click_inbox import MAX_ATTEMPTS, Inbox
-from bot.core.models import Decision
+from bot.domain.models import Decision
 from tests.support.units import engine_parts
 
 

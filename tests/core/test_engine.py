@@ -10,10 +10,10 @@ import pytest
 
 from bot.core import outcomes
 from bot.core.deciders import Why
-from bot.core.models import Decision
 from bot.core.outcomes import CancelKind, RetryKind
-from bot.core.signoff import Stage
-from bot.core.timeline import Policy
+from bot.domain.models import Decision
+from bot.domain.signoff import Stage
+from bot.domain.timeline import Policy
 from tests.support.units import FakeGraph, engine_parts
 
 
@@ -465,7 +465,7 @@ def test_a_decision_claimed_but_never_applied_is_finished_by_the_sweep(parts, cl
 
 
 def test_a_run_recorded_but_never_started_is_started_by_the_sweep(parts, clock):
-    from bot.core.models import RunRequest
+    from bot.domain.models import RunRequest
 
     request = RunRequest("draft", "draft a note", "U0ASKER", "C0ASK", "C0CARDS")
     run = parts.store.create_run("crashed-before-its-first-step", request)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from bot.core.deciders import Directory, Why
-from bot.core.models import Decision, RunRequest
-from bot.core.review import Choice, Proposal, Review
-from bot.core.signoff import Section, SignOff, SignOffs, Stage
 from bot.core.tally import Signing
+from bot.domain.models import Decision, RunRequest
+from bot.domain.review import Choice, Proposal, Review
+from bot.domain.signoff import Section, SignOff, SignOffs, Stage
 from bot.store.repository import Ballot, Store
 
 REVIEW = Review("plain", "Approval needed", (Proposal("Send", choices=("approve", "reject")),))

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.core.models import Decision, RunRequest
-from bot.core.review import Review
+from bot.domain.models import Decision, RunRequest
+from bot.domain.review import Review
 from bot.store.db import open_database
 from bot.store.repository import Store
 from bot.store.retention import prune

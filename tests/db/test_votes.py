@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.core.models import Decision, RunRequest
-from bot.core.review import Review
-from bot.core.signoff import SignOff, Stage
+from bot.domain.models import Decision, RunRequest
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff, Stage
 from bot.store.db import open_database
 from bot.store.repository import Store
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.core.models import RunRequest
-from bot.core.review import Review
+from bot.domain.models import RunRequest
+from bot.domain.review import Review
 from bot.slack.blocks import card as ids
 from bot.store.db import open_database
 from bot.store.repository import Store

@@ -12,9 +12,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core import outcomes
 from bot.core.deciders import Refusal, Why
-from bot.core.models import Approval, Decision, Run, RunRequest
-from bot.core.review import Choice, FormField, Proposal, Review
-from bot.core.signoff import Stage
+from bot.domain.models import Approval, Decision, Run, RunRequest
+from bot.domain.review import Choice, FormField, Proposal, Review
+from bot.domain.signoff import Stage
 from bot.slack.listeners.binding import modal_key, seal
 from bot.slack.listeners.context import ListenerDeps
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import Decision
-from bot.core.review import Choice, Review
+from bot.domain.models import Decision
+from bot.domain.review import Choice, Review
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions
 from bot.slack.listeners.binding import Bound, unseal

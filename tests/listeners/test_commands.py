@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from bot.slack.listeners.commands import LIMIT, NOT_ANSWERED, NOT_STARTED, agent
 from tests.listeners.doubles import APPROVER, REQUESTER, RUN_ID, world
 

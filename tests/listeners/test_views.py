@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.models import Decision
-from bot.core.review import Choice
+from bot.domain.models import Decision
+from bot.domain.review import Choice
 from bot.slack.blocks import modals
 from bot.slack.listeners import views
 from tests.listeners.doubles import (

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.core.models import Decision
+from bot.domain.models import Decision
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.store.db import open_database

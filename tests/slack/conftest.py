@@ -10,10 +10,10 @@ import pytest
 from bot.core.deciders import Directory
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.models import Approval, Run, RunRequest
-from bot.core.signoff import Section, SignOffs, Stage
 from bot.core.tally import Signing
-from bot.core.timeline import PlannedJob
+from bot.domain.models import Approval, Run, RunRequest
+from bot.domain.signoff import Section, SignOffs, Stage
+from bot.domain.timeline import PlannedJob
 from bot.runtime.metrics import Metrics
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts

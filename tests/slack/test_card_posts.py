@@ -43,7 +43,7 @@ def test_a_card_never_tried_is_the_sweeps_only_once_it_is_old_enough(parts, cloc
 
 
 def test_ensure_does_nothing_for_a_card_posted_or_a_request_decided(parts):
-    from bot.core.models import Decision
+    from bot.domain.models import Decision
 
     posted = parts.request(parts.run("thread-1"), "i1")
     assert parts.card_posts.post(posted) == "posted"

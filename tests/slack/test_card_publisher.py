@@ -5,8 +5,8 @@ said in a run's thread goes under its card (or to the requester when it has none
 
 from __future__ import annotations
 
-from bot.core.models import Decision
-from bot.core.timeline import PlannedJob
+from bot.domain.models import Decision
+from bot.domain.timeline import PlannedJob
 
 
 def _buttons(message) -> list[str]:

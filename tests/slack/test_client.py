@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.core.models import Approval, Decision
+from bot.domain.models import Approval, Decision
 from bot.slack.client import MESSAGE_LIMIT, REFUSALS, Slack, make_client, refusal
 from tests.support.units import review
 

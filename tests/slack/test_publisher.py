@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from bot.core import outcomes
 from bot.core.deciders import Refusal, Why
-from bot.core.models import Decision
 from bot.core.ports import StageCall
-from bot.core.signoff import Stage
+from bot.domain.models import Decision
+from bot.domain.signoff import Stage
 from bot.slack.blocks import outcomes as words
 from bot.slack.blocks.notices import RETRY
 

@@ -11,8 +11,8 @@ import pytest
 
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.models import Decision
-from bot.core.timeline import Level, Policy
+from bot.domain.models import Decision
+from bot.domain.timeline import Level, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards

@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 from bot.agents import adapters
-from bot.core.models import STATUS_FOR, Approval, Decision
-from bot.core.review import Pending
+from bot.domain.models import STATUS_FOR, Approval, Decision
+from bot.domain.review import Pending
 from tests.fakes.openai_replies import filler
 from tests.support.mrkdwn import HOSTILE
 

@@ -13,7 +13,7 @@ from bot.agents.driver import Driver
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.registry import RegisteredGraph
 from bot.agents.runner import InProcessRunner
-from bot.core.models import Run
+from bot.domain.models import Run
 
 
 class State(TypedDict, total=False):

@@ -35,14 +35,14 @@ from bot.core.deciders import Directory
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.models import Approval, Decision, Run, RunRequest
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, RunState, StageCall
-from bot.core.review import Pending, Proposal, Review, Stop
 from bot.core.run_control import RunControl
-from bot.core.signoff import Section, SignOffs, Stage
 from bot.core.tally import Signing
-from bot.core.timeline import Policies, Policy
+from bot.domain.models import Approval, Decision, Run, RunRequest
+from bot.domain.review import Pending, Proposal, Review, Stop
+from bot.domain.signoff import Section, SignOffs, Stage
+from bot.domain.timeline import Policies, Policy
 from bot.runtime.metrics import Metrics
 from bot.runtime.worker import InlineWorker
 from bot.store.audit_log import Audit

@@ -2,8 +2,8 @@
 
 Every adapter module answers three questions about a pending interrupt (or static breakpoint):
 ``matches`` (is it mine), ``describe`` (what the reviewer sees and may do, as a
-:class:`~bot.core.review.Review`), and ``answer`` (given the reviewer's decision, what goes back to
-LangGraph: a resume value, a state update, or a stop). The engine asks :func:`describe` and
+:class:`~bot.domain.review.Review`), and ``answer`` (given the reviewer's decision, what goes
+back to LangGraph: a resume value, a state update, or a stop). The engine asks :func:`describe` and
 :func:`answer` and never looks inside a payload itself. A graph's settings may override what a
 button means (``resume`` / ``update``); the adapters' defaults apply otherwise.
 """
@@ -19,8 +19,8 @@ from bot.agents.adapters import breakpoint, hitl, inbox, per_call, plain, schema
 from bot.agents.adapters.common import shown
 from bot.agents.forms import field_for_value
 from bot.agents.graph_settings import GraphSettings, substitute, template_for
-from bot.core.models import Decision
-from bot.core.review import Answer, Pending, Resume, Review, Update
+from bot.domain.models import Decision
+from bot.domain.review import Answer, Pending, Resume, Review, Update
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.agents.adapters.common import details, long_text
 from bot.agents.forms import field_for_value
-from bot.core.models import Decision
-from bot.core.review import Answer, Pending, Proposal, Review, Stop, Update
+from bot.domain.models import Decision
+from bot.domain.review import Answer, Pending, Proposal, Review, Stop, Update
 
 _HIDDEN = ("messages",)
 

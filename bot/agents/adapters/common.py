@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.models import Decision
+from bot.domain.models import Decision
 
 DETAIL_CHARS = 2000
 

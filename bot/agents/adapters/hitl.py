@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.agents.adapters.common import details, expiry_message
 from bot.agents.forms import fields_from_schema
-from bot.core.models import Decision
-from bot.core.review import Pending, Proposal, Resume, Review
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Proposal, Resume, Review
 
 ALLOWED = ("approve", "edit", "respond", "reject")
 

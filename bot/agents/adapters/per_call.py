@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.agents.adapters import hitl
-from bot.core.models import Decision
-from bot.core.review import Pending, Resume, Review
+from bot.domain.models import Decision
+from bot.domain.review import Pending, Resume, Review
 
 
 def matches(pending: Pending) -> bool:

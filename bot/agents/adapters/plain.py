@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.agents.adapters.common import details, long_text, shown
 from bot.agents.forms import field_for_value
-from bot.core.models import Decision
-from bot.core.review import Choice, FormField, Pending, Proposal, Resume, Review
+from bot.domain.models import Decision
+from bot.domain.review import Choice, FormField, Pending, Proposal, Resume, Review
 
 CHOICES = ("approve", "edit", "reject")
 

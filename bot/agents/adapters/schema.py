@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.agents.adapters.common import details, long_text, shown
 from bot.agents.forms import fields_from_schema
-from bot.core.models import Decision
-from bot.core.review import Answer, Pending, Proposal, Resume, Review, Stop
+from bot.domain.models import Decision
+from bot.domain.review import Answer, Pending, Proposal, Resume, Review, Stop
 
 
 def matches(pending: Pending) -> bool:

@@ -1,13 +1,13 @@
 """The approval card: pending (with the buttons its review allows) and decided (who, what,
-when). It renders what an adapter described (:class:`bot.core.review.Review`) and nothing else."""
+when). It renders what an adapter described (:class:`bot.domain.review.Review`) and nothing else."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from bot.core.models import Approval, Decision
-from bot.core.review import Proposal, Review
+from bot.domain.models import Approval, Decision
+from bot.domain.review import Proposal, Review
 from bot.slack.blocks.text import cut_escaped, escape, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (

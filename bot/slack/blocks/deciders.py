@@ -4,7 +4,7 @@ may not (:class:`bot.core.deciders.Refusal` in, a sentence out). Pure."""
 from __future__ import annotations
 
 from bot.core.deciders import Refusal, Why, is_group
-from bot.core.signoff import Stage
+from bot.domain.signoff import Stage
 
 
 def who_may(stage: Stage, requester: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.models import Approval, Run
+from bot.domain.models import Approval, Run
 from bot.slack.blocks import card
 from bot.slack.blocks.runs import link
 from bot.slack.blocks.text import escape, safe

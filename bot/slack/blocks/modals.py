@@ -1,8 +1,8 @@
 """Modals: the forms an adapter's review asks for (edit, answer, respond, reject, a settings
 button's notes, a batch decided call by call), and the full-text reader.
 
-Inputs are typed from each :class:`~bot.core.review.FormField`: text, multi-line, number, yes/no and
-pick-one. Pre-filled values are shown as they are (never JSON-escaped), so what fits the
+Inputs are typed from each :class:`~bot.domain.review.FormField`: text, multi-line, number,
+yes/no and pick-one. Pre-filled values are shown as they are (never JSON-escaped), so what fits the
 field's limit in characters fits Slack's.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
-from bot.core.models import Approval
-from bot.core.review import FormField, Proposal, Review
+from bot.domain.models import Approval
+from bot.domain.review import FormField, Proposal, Review
 from bot.slack.blocks.text import chunks, escape, safe
 
 EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bot.config.durations import format_duration
-from bot.core.models import Approval, Job, Waiting
+from bot.domain.models import Approval, Job, Waiting
 from bot.slack.blocks.card import kind_of, when, with_article
 from bot.slack.blocks.runs import link
 from bot.slack.blocks.text import escape, quote, safe

@@ -4,8 +4,8 @@ outcomes` in, mrkdwn sentences out. Pure; the HTTP API says the same sentences."
 from __future__ import annotations
 
 from bot.core import outcomes
-from bot.core.models import Approval
 from bot.core.ports import StageCall
+from bot.domain.models import Approval
 from bot.slack.blocks.card import outcome_line
 from bot.slack.blocks.deciders import refusal_text, who_may
 from bot.slack.blocks.progress import needed

@@ -3,9 +3,9 @@ and how many approvals it has of how many it needs. Pure: records in, mrkdwn lin
 
 from __future__ import annotations
 
-from bot.core.models import Approval
-from bot.core.signoff import SignOff, Stage
-from bot.core.votes import Tally, Vote, tally
+from bot.domain.models import Approval
+from bot.domain.signoff import SignOff, Stage
+from bot.domain.votes import Tally, Vote, tally
 from bot.slack.blocks.card import people
 from bot.slack.blocks.text import safe
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from bot.core import outcomes
-from bot.core.models import Approval
+from bot.domain.models import Approval
 from bot.slack.blocks.card import kind_of, review_of, when
 from bot.slack.blocks.text import escape, safe
 from bot.store.rules import Rule

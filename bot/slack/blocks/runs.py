@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.models import Approval, Run, Waiting
+from bot.domain.models import Approval, Run, Waiting
 from bot.slack.blocks.card import kind_of, outcome_line, trace_link, when
 from bot.slack.blocks.text import escape, safe
 from bot.store.audit_log import Event

@@ -13,8 +13,8 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk.errors import SlackApiError
 
-from bot.core.models import Approval, Decision
-from bot.core.review import Choice
+from bot.domain.models import Approval, Decision
+from bot.domain.review import Choice
 from bot.slack.blocks import card, modals, outcomes
 from bot.slack.listeners.binding import seal
 from bot.slack.listeners.context import ListenerDeps

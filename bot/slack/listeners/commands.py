@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.core.models import RunRequest
+from bot.domain.models import RunRequest
 from bot.slack.blocks.runs import subcommands
 from bot.slack.blocks.text import cut_escaped
 from bot.slack.listeners.context import ListenerDeps

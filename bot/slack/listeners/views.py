@@ -11,8 +11,8 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.agents import forms
-from bot.core.models import Approval, Decision
-from bot.core.review import Proposal
+from bot.domain.models import Approval, Decision
+from bot.domain.review import Proposal
 from bot.slack.blocks import modals
 from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal

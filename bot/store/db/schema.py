@@ -78,7 +78,8 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
     ),
     (
         3,
-        # What the reviewer is asked (bot.core.review.Review as JSON), described once by an adapter.
+        # What the reviewer is asked (bot.domain.review.Review as JSON), described once by an
+        # adapter.
         ["ALTER TABLE approvals ADD COLUMN review TEXT"],
     ),
     (
@@ -112,8 +113,8 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
     (
         7,
         [
-            # Sign-off: who must sign a request (bot.core.signoff.SignOff as JSON), the stage being
-            # signed, and for later rounds of a run the thread of its first card.
+            # Sign-off: who must sign a request (bot.domain.signoff.SignOff as JSON), the stage
+            # being signed, and for later rounds of a run the thread of its first card.
             "ALTER TABLE approvals ADD COLUMN signoff TEXT",
             "ALTER TABLE approvals ADD COLUMN stage INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE approvals ADD COLUMN thread_ts TEXT",

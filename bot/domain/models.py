@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from bot.core.review import Review
-from bot.core.signoff import SignOff
+from bot.domain.review import Review
+from bot.domain.signoff import SignOff
 
 # A request is "pending", or what the decision made it (a graph's own button, such as "Request
 # changes", is "decided"; a card Slack refuses for good closes it "failed").

@@ -1,6 +1,6 @@
 """Votes on a counted request: who voted what at which stage, and what stands of them.
 
-The rules they are counted against (stages, quorum, rejections) are :mod:`bot.core.signoff`'s;
+The rules they are counted against (stages, quorum, rejections) are :mod:`bot.domain.signoff`'s;
 what each kind of decision counts as is :func:`vote_kind`.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.models import Decision
-from bot.core.signoff import SIGNING, Stage
+from bot.domain.models import Decision
+from bot.domain.signoff import SIGNING, Stage
 
 
 @dataclass(frozen=True)
