@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from slack_bolt import App
 
-    from bot.runtime.acks import AckFirst
+    from bot.runtime.worker import AckFirst
     from bot.wiring import Deps
 
 logger = logging.getLogger("bot")

@@ -35,9 +35,8 @@ from bot.http.api import Api
 from bot.http.health import Health
 from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from bot.policy.file import Defaults, load_checked
-from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
-from bot.runtime.worker import Worker
+from bot.runtime.worker import AckFirst, Worker
 from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts

@@ -1,5 +1,5 @@
 """Bodies are bounded before they are read (bot/http/bodies.py), at every door that reads one; only
-requests Slack signed count as "being answered" for acks first (bot/runtime/acks.py).
+requests Slack signed count as "being answered" for acks first (bot/runtime/worker.py).
 
 Driven at the ASGI level with a ``receive`` that makes its chunks on demand and counts what was
 taken, so "refused without reading it" is measured, not assumed."""
@@ -21,8 +21,8 @@ from bot.http import asgi as server
 from bot.http import langgraph_webhook as webhook
 from bot.http.api_bodies import Invalid, read_body
 from bot.http.health import Health
-from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import Metrics
+from bot.runtime.worker import AckFirst
 from tests.support import slack_requests as sr
 
 CHUNK = 64 * 1024

@@ -17,7 +17,8 @@ from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
 from bot.domain.models import Decision
 from bot.runtime.worker import Worker
-from bot.store.repository import Store, TakenClick
+from bot.store.clicks import TakenClick
+from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
 

@@ -62,9 +62,11 @@ from bot.domain.review import Stop
 from bot.domain.timeline import PlannedJob, Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
+from bot.store.clicks import TakenClick
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.repository import MAX_APPLY_ATTEMPTS, Ballot, Closing, Store, TakenClick
+from bot.store.decisions import MAX_APPLY_ATTEMPTS, Ballot, Closing
+from bot.store.repository import Store
 from bot.store.rules import Rule
 
 logger = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from bot.core.backoff import BASE, backoff
 from bot.domain.models import EffectDone
 from bot.store.db import queries as q
 from bot.store.db.base import Database
-from bot.store.repository import Clock
+from bot.store.rows import Clock
 from graphs.outbound import NoSlot
 from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect
 

@@ -17,7 +17,8 @@ from bot.domain.models import Approval, Decision, Run, Waiting
 from bot.domain.signoff import Signed, SignOff, SignOffs, Stage
 from bot.domain.votes import Vote, tally, vote_kind
 from bot.store.db.base import Database
-from bot.store.repository import Ballot, Store
+from bot.store.decisions import Ballot
+from bot.store.repository import Store
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff
+
+
+def new_id() -> str:
+    """A new record's id: 16 hex digits (a request, a click, a job)."""
+    return secrets.token_hex(8)
+
 
 # A request is "pending", or what the decision made it (a graph's own button, such as "Request
 # changes", is "decided"; a card Slack refuses for good closes it "failed").

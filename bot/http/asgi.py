@@ -30,8 +30,8 @@ from starlette.routing import Route
 
 from bot.http.bodies import TooLarge, read_capped
 from bot.http.health import Health
-from bot.runtime.acks import AckFirst
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
+from bot.runtime.worker import AckFirst
 
 SLACK_PATH = "/slack/events"  # where Slack sends everything; manifest.yml names it
 
@@ -113,7 +113,7 @@ def create_asgi(
             return JSONResponse({"error": "request too large"}, status_code=413)
         if not is_signed(signing_secret, body, request.headers, time.time()):
             # Not Slack's: answered without counting as "being answered", so a flood of these
-            # never holds background work back (bot/runtime/acks.py), nor skews the ack metric.
+            # never holds background work back (bot/runtime/worker.py), nor skews the ack metric.
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         with answering():
             response = await handle(request, body)

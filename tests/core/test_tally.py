@@ -12,7 +12,8 @@ from bot.core.tally import Signing
 from bot.domain.models import Decision, RunRequest
 from bot.domain.review import Choice, Proposal, Review
 from bot.domain.signoff import Section, SignOff, SignOffs, Stage
-from bot.store.repository import Ballot, Store
+from bot.store.decisions import Ballot
+from bot.store.repository import Store
 
 REVIEW = Review("plain", "Approval needed", (Proposal("Send", choices=("approve", "reject")),))
 

@@ -1,4 +1,4 @@
-"""Acks first (bot/runtime/acks.py): background work waits while other Slack requests are
+"""Acks first (bot/runtime/worker.py): background work waits while other Slack requests are
 answered."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.runtime.acks import AckFirst
-from bot.runtime.worker import Worker
+from bot.runtime.worker import AckFirst, Worker
 
 
 def _worker_and_starts(acks: AckFirst) -> tuple[Worker, list[float]]:

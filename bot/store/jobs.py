@@ -1,0 +1,77 @@
+"""The ``jobs`` table: reminders, escalations and expiry, due at a time, claimed under a lease."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.models import (
+    Job,
+    JobStatus,
+    Waiting,
+    new_id,
+)
+from bot.domain.timeline import PlannedJob
+from bot.store.db import queries as q
+from bot.store.rows import Rows
+
+
+class JobRows(Rows):
+    def add_job(self, approval_id: str, job: PlannedJob) -> None:
+        self.db.execute(q.INSERT_JOB, job_params(approval_id, job))
+
+    def claim_due_jobs(self, lease: float, limit: int = 20) -> list[Job]:
+        now = self.clock()
+        # One statement, atomic on its own: no BEGIN/COMMIT round trips around it.
+        rows = self.db.fetch_all(
+            q.CLAIM_DUE_JOBS, {"now": now, "lease": now + lease, "limit": limit}
+        )
+        return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
+
+    def finish_job(self, job_id: str, status: JobStatus = "done") -> None:
+        self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
+
+    def finish_jobs(self, job_ids: Iterable[str], status: JobStatus = "done") -> None:
+        """:meth:`finish_job` for many jobs, in one statement."""
+        params = {"ids": json.dumps(list(job_ids)), "status": status, "now": self.clock()}
+        self.db.execute(self.with_ids(q.FINISH_JOBS), params)
+
+    def remindable(self, approval_ids: Iterable[str]) -> dict[str, Waiting]:
+        """Of these requests, the ones a reminder can go out for now (pending, card posted,
+        expiry not due), by id; one query for a whole batch of due reminders."""
+        params = {"ids": json.dumps(sorted(set(approval_ids))), "now": self.clock()}
+        sql = self.with_ids(q.REMINDABLE, summary=q.REVIEW_SUMMARY[self.db.dialect])
+        return {row["id"]: Waiting.from_row(row) for row in self.db.fetch_all(sql, params)}
+
+    def retry_job(self, job_id: str, delay: float, error: str) -> None:
+        params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}
+        self.db.execute(q.RETRY_JOB, params)
+
+    def cancel_jobs(self, approval_id: str, keep: str = "") -> None:
+        """Cancel what is left to do for a decided request (but ``keep``, the running job)."""
+        params = {"approval_id": approval_id, "keep": keep, "now": self.clock()}
+        self.db.execute(q.CANCEL_JOBS, params)
+
+    def jobs_for(self, approval_id: str) -> list[Job]:
+        return [
+            Job.from_row(r) for r in self.db.fetch_all(q.JOBS_FOR, {"approval_id": approval_id})
+        ]
+
+    def overdue_expiry(self, approval_id: str, at: float | None = None) -> Job | None:
+        """The request's expiry, if it fell due by ``at`` (default: now)."""
+        now = self.clock() if at is None else at
+        row = self.db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": now})
+        return Job.from_row(row) if row else None
+
+
+def job_params(approval_id: str, job: PlannedJob) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "approval_id": approval_id,
+        "kind": job.kind,
+        "level": job.level,
+        "round": job.round,
+        "detail": json.dumps(job.detail),
+        "due_at": job.due_at,
+    }

@@ -1,0 +1,68 @@
+"""The ``runs`` table: one row a LangGraph thread the bot started, its status and its lease."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.models import (
+    Run,
+    RunRequest,
+    RunStatus,
+)
+from bot.store.db import queries as q
+from bot.store.rows import Rows
+
+
+class RunRows(Rows):
+    def create_run(self, thread_id: str, request: RunRequest) -> Run:
+        """Record a new run; quick (it comes before the slash command's ack)."""
+        row = self.db.fetch_one_quick(
+            q.INSERT_RUN,
+            {
+                "thread_id": thread_id,
+                "graph": request.graph,
+                "request": request.text,
+                "requester": request.requester,
+                "channel": request.channel,
+                "approvals_channel": request.approvals_channel,
+                "now": self.clock(),
+            },
+        )
+        assert row is not None
+        return Run.from_row(row)
+
+    def get_run(self, thread_id: str) -> Run | None:
+        row = self.db.fetch_one(q.GET_RUN, {"thread_id": thread_id})
+        return Run.from_row(row) if row else None
+
+    def runs_by_prefix(self, prefix: str, limit: int = 2) -> list[Run]:
+        params = {"prefix": f"{prefix}%", "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.RUNS_BY_PREFIX, params)]
+
+    def runs_of(self, requester: str, limit: int = 10) -> list[Run]:
+        """A person's latest runs, newest first."""
+        params = {"requester": requester, "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.RUNS_OF, params)]
+
+    def set_run_status(self, thread_id: str, status: RunStatus, result: str | None = None) -> None:
+        params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
+        self.db.execute(q.SET_RUN_STATUS, params)
+
+    def set_trace(self, thread_id: str, trace_id: str) -> None:
+        """The run's latest invocation is traced as ``trace_id`` (bot.agents.traces)."""
+        self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})
+
+    def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
+        now = self.clock()
+        params = {"before": now - older_than, "now": now, "limit": limit}
+        return [Run.from_row(r) for r in self.db.fetch_all(q.STALE_RUNS, params)]
+
+    def lease(self, thread_ids: Iterable[str], until: float | None) -> None:
+        """Lease runs to this process's workers until ``until`` (None: give the lease up)."""
+        ids = list(thread_ids)
+        if not ids:
+            return
+        params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(ids)}
+        sql = q.SET_LEASES.format(ids=", ".join(f"%(t{i})s" for i in range(len(ids))))
+        self.db.execute(sql, {**params, "until": until})
