@@ -23,7 +23,7 @@ from tests.support.statements import Statements, counting
 
 OURS = 8  # issue 21's budget, and today's count
 GRAPH = 2  # the draft's one post: its ledger entry started, then done
-CHECKPOINTER = 10  # LangGraph's PostgresSaver: 3 reads, 7 writes (langgraph 1.2)
+CHECKPOINTER = 9  # LangGraph's PostgresSaver: 2 reads, 7 writes (langgraph 1.2)
 
 
 def approve_counted(bot_in_process, fake_slack) -> Statements:
