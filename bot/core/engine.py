@@ -65,7 +65,7 @@ from bot.runtime.worker import Worker
 from bot.store.clicks import TakenClick
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import MAX_APPLY_ATTEMPTS, Ballot, Closing
+from bot.store.decisions import MAX_APPLY_ATTEMPTS, ApplyAttempt, Ballot, Closing
 from bot.store.repository import Store
 from bot.store.rules import Rule
 
@@ -502,17 +502,20 @@ class Engine:
             )
             ended = False  # the run ends with this decision: marked applied with its report
             try:
-                now = self.runner.state(run.graph, run.thread_id)
-                if now.running:  # the decision before this one is still being carried out
-                    raise RunnerBusy(f"thread {run.thread_id} has a run under way")
-                state: RunState | Stop = now
+                # The checkpoint guards the resume: a thread no longer waiting on this
+                # interrupt is not answered again. Not read on a first attempt in process
+                # (_first_attempt says why that is safe).
+                now = None if self._first_attempt(attempt) else self._guard(run)
                 if not self.runner.effects_here:  # effects elsewhere: nothing can hold them
                     shown.result()
+                state: RunState | Stop
                 with self.ledger.after(shown.result):
-                    if now.waiting_on(approval.interrupt_id):
+                    if now is None or now.waiting_on(approval.interrupt_id):
                         state = self.agents.answer(run, approval, approval.decision)
                     elif now.stuck:
                         state = self.agents.proceed(run)
+                    else:
+                        state = now
                 shown.result()  # the run's report and next cards come after it, too
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
@@ -554,6 +557,33 @@ class Engine:
                 self._finish(run, self.agents.report(run.graph, state), ending=closing)
             else:
                 self._publish(run, state, known=run)
+
+    def _guard(self, run: Run) -> RunState:
+        """The thread as its checkpoint has it now, under the run's lock."""
+        now = self.runner.state(run.graph, run.thread_id)
+        if now.running:  # the decision before this one is still being carried out
+            raise RunnerBusy(f"thread {run.thread_id} has a run under way")
+        return now
+
+    def _first_attempt(self, attempt: ApplyAttempt) -> bool:
+        """Whether this attempt is the decision's first, on a thread only this process steps:
+        then the thread waits on the decision's interrupt, and its checkpoint need not be read
+        to know it (one read of the checkpoint fewer on every plain decision).
+
+        ``apply_fence`` only ever grows, by one at the start of every attempt (``begin_apply``,
+        ``count_apply``), in the same statement that counts it, and before any resume with this
+        decision; nothing puts it back (a given-up decision tried again, a lost one reopened,
+        an attempt uncounted: only ``apply_attempts`` moves). So a fence of 1 means no earlier
+        attempt ever began, whatever crashed and whoever else is running: the thread has not
+        been sent this decision. Nor has anything else moved it past the interrupt: a
+        request's interrupt is answered only by its own decision, in process only under the
+        run's lock, which this attempt holds (another request's answer on the same step, in
+        parallel branches, leaves this one's interrupt pending with the same id). A crash after
+        this resume leaves the decision unapplied with fence 1; the sweep's attempt is the 2nd
+        and reads the checkpoint. (Rows decided before the fence existed were moved to 1 by
+        migration 23, so their next attempt reads it too.) A runner on a LangGraph Server is
+        always read: a run may be under way there that this process did not start."""
+        return attempt.fence == 1 and self.runner.effects_here
 
     def _show_decided(self, run: Run, approval: Approval, posts: list[CardPost]) -> None:
         """The decided card (and its copies), then (for an edit) its before and after in the

@@ -608,6 +608,7 @@ def test_a_decision_waits_for_the_run_under_way_and_is_applied_once_it_settles(p
     run = parts.start(requester="U0ASKER")
     [approval] = parts.pending(run)
     waiting = parts.graph.states[run.thread_id]
+    parts.graph.effects_here = False  # a runner on a server: its thread can be under way there
     parts.graph.states[run.thread_id] = replace(waiting, running=True)
 
     outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))

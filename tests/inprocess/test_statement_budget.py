@@ -8,7 +8,7 @@ with the request, the run and the latest card read under it; the report's effect
 decision applied with the report's effect, the run's end and its audit events; the lock given
 back. (Before issue 21: 27, and 4 more for the lock when it was waited for.) Apart from ours:
 the graph's own effect (the draft's post: "started", then "done", through the ledger) and
-LangGraph's checkpointer (reading the thread twice, writing the step), whose counts are pinned
+LangGraph's checkpointer (reading the thread once, writing the step), whose counts are pinned
 here too so that a change in either is seen."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.support.statements import Statements, counting
 
 OURS = 8  # issue 21's budget, and today's count
 GRAPH = 2  # the draft's one post: its ledger entry started, then done
-CHECKPOINTER = 10  # LangGraph's PostgresSaver: 3 reads, 7 writes (langgraph 1.2)
+CHECKPOINTER = 8  # LangGraph's PostgresSaver: 1 read, 7 writes (langgraph 1.2)
 
 
 def approve_counted(bot_in_process, fake_slack) -> Statements:

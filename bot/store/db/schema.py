@@ -310,4 +310,11 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
                 WHERE revoked_at IS NULL""",
         ],
     ),
+    (
+        23,
+        # A decision's first attempt at applying (fence 1) is not guarded by a read of the
+        # checkpoint (bot.core.engine.Engine._first_attempt). A decision claimed before the
+        # fence existed (19) may have had attempts that left it at 0: its next is not a first.
+        ["UPDATE approvals SET apply_fence = 1 WHERE apply_fence = 0 AND status <> 'pending'"],
+    ),
 ]
