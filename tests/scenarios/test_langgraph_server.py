@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -207,24 +206,57 @@ def test_an_unanswered_request_expires_and_the_server_graph_hears_it(start, slac
     assert posted(slack, "Draft: Post the outage") == []
 
 
-@pytest.mark.alone  # it times how soon the server stops the run
 def test_cancel_stops_the_run_under_way_on_the_server(start, slack, openai, server):
-    openai.set_latency(4)  # the model is thinking when the run is cancelled
+    openai.hold()  # the model thinks until the test says: the cancel lands mid-call, every time
     bot = start()
     started = bot.command("Draft the budget note").json()["text"]
     run = re.search(r"`([0-9a-f]{8})", started).group(1)  # type: ignore[union-attr]
     thread = thread_of(server, started)
+    [asked] = openai.wait_until_held(1, timeout=15)
+    assert last_text(asked) == "Draft the budget note"
+    assert statuses(server, thread) == {"running"}  # the run is under way, in its model call
+
     before = len(slack.calls("response_url"))
     bot.command(f"cancel {run}")
     answer = slack.wait_for("response_url", count=before + 1)[before]
     assert answer.params["text"] == f"Cancelled run `{run}`."
-    deadline = time.monotonic() + 1.5  # well before the model answers
-    while {r["status"] for r in runs_on(server, thread)} & {"pending", "running"}:
-        assert time.monotonic() < deadline, runs_on(server, thread)  # the server stops it
-        time.sleep(0.1)
-    time.sleep(4)  # the model would have answered by now, had the run gone on
-    assert not [c for c in slack.calls("chat.postMessage") if c.params.get("blocks")]  # no card
+    wait_until(
+        lambda: not statuses(server, thread) & {"pending", "running"},
+        "the server stops the run",
+        15,
+        server.log,
+    )
+    assert statuses(server, thread) == {"interrupted"}
+    assert len(openai.held) == 1  # stopped while the model had not answered
+
+    openai.release()  # the model answers now: to nobody, or to a run that no longer listens
+    assert openai.wait_for_answers(1) in ([True], [False])
+
+    # The next run goes all the way to its card: the cancelled one, whose model answer came
+    # before that run even started, had every chance to bring a card of its own by then.
+    bot.command("Draft the travel note")
+    [card] = wait_cards(slack, count=1, timeout=15)
+    assert "Draft: Draft the travel note" in card.text
+    assert len(cards_posted(slack)) == 1
+    assert statuses(server, thread) == {"interrupted"}
+    assert "draft" not in values_of(server, thread)  # the model's answer never reached it
     assert posted(slack, "Draft: Draft the budget") == []
+
+
+def statuses(server: LangGraphServer, thread: str) -> set[str]:
+    return {r["status"] for r in runs_on(server, thread)}
+
+
+def values_of(server: LangGraphServer, thread: str) -> dict:
+    return get_sync_client(url=server.url, api_key=None).threads.get_state(thread)["values"]
+
+
+def last_text(request: dict) -> str:
+    return [m for m in request["messages"] if m["role"] == "user"][-1]["content"]
+
+
+def cards_posted(slack: FakeSlack) -> list:
+    return [c for c in slack.calls("chat.postMessage") if c.params.get("blocks")]
 
 
 def test_two_keys_given_at_once_on_the_server_post_once_every_time(start, slack):
