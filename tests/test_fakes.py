@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import pytest
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from tests.fakes import FakeOpenAI, FakeSlack, validate_message_blocks, validate_view
+from tests.support.units import wait_until
 
 HOSTILE = "<!channel> @here <@U123>"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
@@ -369,3 +371,39 @@ def test_structured_output(openai_server: FakeOpenAI, llm: ChatOpenAI) -> None:
     tools = llm.with_structured_output(ProposedAction, method="function_calling")
     assert tools.invoke(json.dumps(wanted)) == ProposedAction(**wanted)
     assert openai_server.requests[-1]["tool_choice"]["function"]["name"] == "ProposedAction"
+
+
+def test_a_held_model_request_waits_unanswered_until_released(
+    openai_server: FakeOpenAI, llm: ChatOpenAI
+) -> None:
+    openai_server.hold()
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(llm.invoke, "hold me")
+        [body] = openai_server.wait_until_held(1)
+        assert body["messages"][-1]["content"] == "hold me"
+        # Refused outright, held or not: the request is never the model's to think about.
+        request = urllib.request.Request(
+            f"{openai_server.base_url}/chat/completions", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as no_key:
+            urllib.request.urlopen(request, timeout=5)
+        assert no_key.value.code == 401
+        assert not reply.done() and openai_server.requests == []
+        openai_server.release()
+        assert reply.result(timeout=10).content == "Draft: hold me"
+    assert openai_server.wait_for_answers(1) == [True]
+    assert openai_server.held == []
+
+
+def test_held_slack_calls_are_neither_done_nor_answered_until_released(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.hold("chat.postMessage")
+    with ThreadPoolExecutor(1) as pool:
+        posting = pool.submit(client.chat_postMessage, channel="C1", text="held")
+        [call] = wait_until(lambda: slack.calls("chat.postMessage"), what="the post held")
+        assert call.status is None and slack.messages("C1") == []
+        assert client.auth_test()["ok"]  # other methods are answered meanwhile
+        slack.release("chat.postMessage")
+        assert posting.result(timeout=10)["ok"]
+    assert [m["text"] for m in slack.messages("C1")] == ["held"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -106,7 +107,14 @@ class AckFirst:
     def __init__(self, patience: float = 0.2) -> None:
         self.patience = patience
         self._answering = 0
+        self._waiting = 0  # tasks held back right now
         self._quiet = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """How many tasks are being held back right now, waiting for their turn."""
+        with self._quiet:
+            return self._waiting
 
     @contextmanager
     def answering(self) -> Iterator[None]:
@@ -124,5 +132,11 @@ class AckFirst:
     def wait_turn(self) -> None:
         """Before a background task starts: until at most one request is being answered, or
         ``patience`` seconds."""
+        deadline = time.monotonic() + self.patience
         with self._quiet:
-            self._quiet.wait_for(lambda: self._answering <= 1, timeout=self.patience)
+            while self._answering > 1 and (left := deadline - time.monotonic()) > 0:
+                self._waiting += 1
+                try:
+                    self._quiet.wait(left)
+                finally:
+                    self._waiting -= 1

@@ -41,6 +41,9 @@ class HttpResponse:
     status: int = 200
     body: bytes | Iterable[bytes] = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Called once the response is written: True when all of it went out, False when the client
+    # had gone away (so a fake can tell a test its answer is delivered or dropped).
+    on_done: Callable[[bool], None] | None = field(default=None, compare=False)
 
     @classmethod
     def json(
@@ -84,8 +87,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in a fake must not look like a hung server
             response = HttpResponse.text(f"fake server error: {exc!r}", 500)
         # The client may have given up already (e.g. its timeout fired during an injected delay).
+        delivered = False
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._write(response)
+            self.wfile.flush()
+            delivered = True
+        if response.on_done is not None:
+            response.on_done(delivered)
 
     def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)

@@ -18,6 +18,12 @@ Slack command text):
 ``enqueue()`` overrides the next answers in order, e.g. with several tool calls in one assistant
 message (parallel tool calls, ``finish_reason: "tool_calls"``; only the first one when the
 request sets ``parallel_tool_calls: false``). ``stream: true`` is answered as SSE.
+
+``hold()`` keeps each model request that arrives from then on unanswered (the model is thinking)
+until ``release()``: a test waits on ``wait_until_held`` to know a request is in flight, and on
+``wait_for_answers`` to know its answer has been written (or the client had gone away), instead
+of sleeping for a while and hoping. Requests that OpenAI refuses outright (no key, a bad body, a
+strict schema it rejects) are answered at once, held or not.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from typing import Self
+from collections.abc import Callable, Iterator
+from typing import Self, TypeVar
 
 from ._http import BackgroundHttpServer, HttpRequest, HttpResponse, Service
 from .openai_replies import (
@@ -43,6 +49,9 @@ from .openai_replies import (
     tool_calls_of,
 )
 
+T = TypeVar("T")
+HOLD_AT_MOST = 60.0  # a held request is answered anyway after this long (a test forgot it)
+
 
 class FakeOpenAI(Service):
     def __init__(self, *, api_key: str | None = None) -> None:
@@ -54,12 +63,16 @@ class FakeOpenAI(Service):
         self._changed = threading.Condition(self._lock)
         self._requests: list[Json] = []
         self._queue: deque[Reply] = deque()
+        self._holding = False
+        self._held: list[Json] = []  # bodies of the requests held right now
+        self._answers: list[bool] = []  # per answer written: True delivered, False dropped
 
     def start(self) -> Self:
         self._http.start()
         return self
 
     def stop(self) -> None:
+        self.release()
         self._http.stop()
 
     @property
@@ -111,14 +124,49 @@ class FakeOpenAI(Service):
         return [call.id for call in calls or ()]
 
     def reset(self) -> None:
+        self.release()
         with self._lock:
             self._requests.clear()
             self._queue.clear()
+            self._answers.clear()
         self.latency = 0.0
 
     def set_latency(self, seconds: float) -> None:
         """Think this long before answering each request (a slow model)."""
         self.latency = seconds
+
+    def hold(self) -> None:
+        """Keep every model request from now on unanswered until ``release()``."""
+        with self._changed:
+            self._holding = True
+
+    def release(self) -> None:
+        """Answer the requests held now, and hold no more."""
+        with self._changed:
+            self._holding = False
+            self._changed.notify_all()
+
+    @property
+    def held(self) -> list[Json]:
+        """Bodies of the requests waiting unanswered right now, oldest first."""
+        with self._lock:
+            return list(self._held)
+
+    def wait_until_held(self, n: int = 1, timeout: float = 10.0) -> list[Json]:
+        """Wait until ``n`` requests are held (in flight, unanswered); their bodies."""
+        return self._wait(lambda: len(self._held) >= n, lambda: list(self._held), timeout)
+
+    def wait_for_answers(self, n: int, timeout: float = 10.0) -> list[bool]:
+        """Wait until ``n`` answers have been written out: for each, oldest first, True when
+        the whole answer went to the client, False when the client had gone away."""
+        return self._wait(lambda: len(self._answers) >= n, lambda: list(self._answers), timeout)
+
+    def _wait(self, ready: Callable[[], bool], value: Callable[[], T], timeout: float) -> T:
+        with self._changed:
+            if self._changed.wait_for(ready, timeout):
+                return value()
+            state = f"held {len(self._held)}, answered {len(self._answers)}"
+        raise AssertionError(f"not within {timeout}s ({state}, requests {len(self.requests)})")
 
     # ---------------------------------------------------------------- HTTP
 
@@ -143,14 +191,34 @@ class FakeOpenAI(Service):
             message = "Missing required parameter: 'messages' or 'model'."
             return HttpResponse.json(error_body(400, message), status=400)
         refusal = strict_schema_refusal(body)  # refused before any model runs
+        if refusal is None:
+            self._wait_while_held(body)
         time.sleep(self.latency)
         with self._changed:
             self._requests.append(body)
             reply = self._queue.popleft() if self._queue and refusal is None else None
             self._changed.notify_all()
         if refusal is not None:
-            return HttpResponse.json(refusal, status=400)
-        return self._respond(body, reply)
+            response = HttpResponse.json(refusal, status=400)
+        else:
+            response = self._respond(body, reply)
+        response.on_done = self._answered
+        return response
+
+    def _wait_while_held(self, body: Json) -> None:
+        with self._changed:
+            if not self._holding:
+                return
+            self._held.append(body)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: not self._holding, HOLD_AT_MOST)
+            self._held = [b for b in self._held if b is not body]
+            self._changed.notify_all()
+
+    def _answered(self, delivered: bool) -> None:
+        with self._changed:
+            self._answers.append(delivered)
+            self._changed.notify_all()
 
     def _respond(self, body: Json, queued: Reply | None) -> HttpResponse:
         slow = parse_directives(last_user_text(body)).slow  # applies to queued replies too

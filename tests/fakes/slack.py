@@ -8,7 +8,8 @@
         [call] = slack.wait_for("chat.postMessage")
 
 Faults: ``fail_next`` (the next calls of a method, or of a method to one channel),
-``fail_randomly`` (a share of all calls, until ``stop_failing``), ``set_latency`` and
+``fail_randomly`` (a share of all calls, until ``stop_failing``), ``set_latency``, ``hold`` (the
+calls of a method wait, recorded but neither done nor answered, until ``release``) and
 ``set_handler``. ``set_channel`` makes a channel one the bot cannot see or write in, as Slack
 answers it (``channel_not_found``, ``not_in_channel``, ``is_archived``).
 
@@ -37,6 +38,7 @@ from .slack_socket import SocketModeServer
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _HOOKS = "/hooks/"
+HOLD_AT_MOST = 60.0  # a held call is answered anyway after this long (a test forgot it)
 RESPONSE_URL = "response_url"  # method name under which posts to response_url() are recorded
 TIMEOUT = 0  # a "status" for fail_randomly(): hold the call, then carry it out (answer too late)
 _FAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 502: "bad_gateway", 503: "unavailable"}
@@ -133,6 +135,7 @@ class FakeSlack(Service):
         self._faults: dict[str, deque[_Fault]] = {}
         self._random: _RandomFaults | None = None
         self._latency: dict[str, float] = {}
+        self._held: set[str] = set()  # methods whose calls wait for release()
         self._handlers: dict[str, Callable[[Params], Json]] = {}
         self._trigger_ids = itertools.count(1)
 
@@ -144,6 +147,9 @@ class FakeSlack(Service):
         return self
 
     def stop(self) -> None:
+        with self._changed:
+            self._held.clear()
+            self._changed.notify_all()
         self._socket.stop()
         self._http.stop()
 
@@ -192,6 +198,8 @@ class FakeSlack(Service):
             self._random = None
             self._latency.clear()
             self._handlers.clear()
+            self._held.clear()
+            self._changed.notify_all()
         self.workspace.clear()
         with self.workspace.lock:
             self.workspace.access.clear()
@@ -322,6 +330,18 @@ class FakeSlack(Service):
         with self._lock:
             self._latency[method] = seconds
 
+    def hold(self, method: str) -> None:
+        """Keep each call of ``method`` from now on waiting, recorded but neither done nor
+        answered, until :meth:`release` (Slack is slow to answer, for as long as a test needs)."""
+        with self._lock:
+            self._held.add(method)
+
+    def release(self, method: str) -> None:
+        """Do and answer the held calls of ``method``, and hold no more of them."""
+        with self._changed:
+            self._held.discard(method)
+            self._changed.notify_all()
+
     def set_handler(self, method: str, handler: Callable[[Params], Json]) -> None:
         """Answer ``method`` with ``handler(params)`` (``{"ok": True}`` is added unless given)."""
         with self._lock:
@@ -371,7 +391,9 @@ class FakeSlack(Service):
         call = Call(method, params, time.monotonic(), token)
         with self._changed:
             self._calls.append(call)
+            self._changed.notify_all()
             delay = self._latency.get(call.method, 0.0)
+            self._changed.wait_for(lambda: call.method not in self._held, HOLD_AT_MOST)
         if delay:
             time.sleep(delay)
         response = self._answer(call, parse_error)

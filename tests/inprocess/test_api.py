@@ -192,7 +192,7 @@ def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(bot_in_pro
     codes = [r.result().status_code for r in results]
     assert set(codes) <= {200, 409}
     for card in by_run.values():
-        shown = wait_settled(fake_slack, card, grace=0)
+        shown = wait_settled(fake_slack, card)
         first.settle()  # both bots idle: a second outcome would show now
         second.settle()
         text = re.search(r"Draft: Race item \d", card.text).group(0)

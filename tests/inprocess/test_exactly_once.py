@@ -127,7 +127,7 @@ def test_click_while_the_card_is_still_being_posted_still_updates_it(bot_in_proc
     """Slack shows the card before the bot has stored its ts; an instant click must not leave
     a card with live buttons behind."""
     bot = bot_in_process()
-    fake_slack.set_latency("chat.postMessage", 1.5)
+    fake_slack.hold("chat.postMessage")  # the card's post stays in flight until released
     bot.command("Say hi fast", user=REQ)
     deadline = time.monotonic() + 20
     approval_id = None
@@ -138,8 +138,10 @@ def test_click_while_the_card_is_still_being_posted_still_updates_it(bot_in_proc
     assert approval_id is not None
     # Answered while chat.postMessage is in flight, from the message Slack already shows (the
     # fake's first message gets this ts).
-    bot.click(ids.APPROVE, approval_id, REQ, channel="C0REQ", ts="1700000000.000100")
-    fake_slack.set_latency("chat.postMessage", 0)
+    response = bot.click(ids.APPROVE, approval_id, REQ, channel="C0REQ", ts="1700000000.000100")
+    assert response.status_code == 200
+    assert [c.status for c in fake_slack.calls("chat.postMessage")] == [None]  # still in flight
+    fake_slack.release("chat.postMessage")
     card = wait_card(fake_slack)
     fake_slack.wait_for("chat.update", timeout=20)
     final = current(fake_slack, card)

@@ -133,7 +133,7 @@ def test_cancel_racing_approve_has_exactly_one_winner(bot_in_process, fake_slack
             pool.submit(second.command, f"cancel {run}", REQ)
             pool.submit(first.click, ids.APPROVE, card.approval_id, BOSS)
     for card in cards:
-        shown = wait_settled(fake_slack, card, grace=0)
+        shown = wait_settled(fake_slack, card)
         first.settle()  # both bots idle: a second outcome would show now
         second.settle()
         text = re.search(r"Draft: Race \d", card.text).group(0)

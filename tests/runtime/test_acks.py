@@ -7,6 +7,7 @@ import threading
 import time
 
 from bot.runtime.worker import AckFirst, Worker
+from tests.support.units import wait_until
 
 
 def _worker_and_starts(acks: AckFirst) -> tuple[Worker, list[float]]:
@@ -20,14 +21,15 @@ def test_work_waits_until_the_requests_being_answered_are_answered():
     first, second = acks.answering(), acks.answering()
     first.__enter__()
     second.__enter__()
-    submitted = time.monotonic()
     done = worker.submit(lambda: started.append(time.monotonic()))
-    time.sleep(0.2)
+    wait_until(lambda: acks.waiting == 1, what="the work held back")
     assert started == []  # two requests still being answered: the work has not started
+    answered = time.monotonic()
     second.__exit__(None, None, None)
     done.result(timeout=2)
     first.__exit__(None, None, None)
-    assert 0.2 <= started[0] - submitted < 1.0
+    assert answered <= started[0] < answered + 1.0  # at once, not after the patience
+    assert acks.waiting == 0
     worker.shutdown()
 
 
@@ -44,15 +46,16 @@ def test_a_lone_request_does_not_hold_back_its_own_work():
 def test_a_steady_stream_of_requests_delays_work_by_the_patience_never_more():
     acks = AckFirst(patience=0.15)
     worker, started = _worker_and_starts(acks)
-    stop = threading.Event()
+    stop, answering = threading.Event(), threading.Event()
 
     def stream() -> None:  # always at least two requests being answered
         with acks.answering(), acks.answering():
+            answering.set()
             stop.wait()
 
     busy = threading.Thread(target=stream)
     busy.start()
-    time.sleep(0.05)
+    assert answering.wait(5)
     try:
         submitted = time.monotonic()
         worker.submit(lambda: started.append(time.monotonic())).result(timeout=2)

@@ -78,14 +78,13 @@ def has_buttons(message: dict[str, Any]) -> bool:
     return approval_id_of(message.get("blocks") or []) is not None
 
 
-def wait_settled(slack: FakeSlack, card: Card, timeout: float = 15, grace: float = 1.0) -> str:
-    """The card's text once it has lost its buttons (decided), and ``grace`` seconds later, so
-    that a second outcome, were there one, would show by then."""
+def wait_settled(slack: FakeSlack, card: Card, timeout: float = 15) -> str:
+    """The card's text once it has lost its buttons (decided). That no second outcome follows
+    is for the test to wait out on state (e.g. ``faults.wait_quiet``), not here."""
     deadline = time.monotonic() + timeout
     while has_buttons(current(slack, card)):
         assert time.monotonic() < deadline, f"card {card.approval_id} was never decided"
         time.sleep(0.05)
-    time.sleep(grace)
     return blocks_text(current(slack, card)["blocks"])
 
 
