@@ -29,7 +29,7 @@ from tests.support.cards import (
     wait_cards,
     wait_settled,
 )
-from tests.support.operations import ask, run_id_of, settled_answer
+from tests.support.operations import ask, metric, run_id_of, scrape_when, settled_answer
 
 REQ, BOSS, RANDO = "U0REQ", "U0BOSS", "U0RANDO"
 
@@ -216,3 +216,28 @@ def test_the_home_tab_with_five_hundred_waiting_is_cut_with_a_count(
     shown = blocks_text(view["blocks"])
     assert "…and 485 more (500 waiting in all)." in shown
     assert "Your runs" in shown and "A run of my own" in shown
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_metrics_move_when_decisions_happen(bot_in_process, fake_slack):
+    """(Was tests/scenarios/test_operations.py, against the bot's process.)"""
+    bot = bot_in_process(APPROVERS=BOSS)
+    bot.command("Post the menu", user=REQ)
+    card = wait_card(fake_slack)
+    before = scrape_when(bot, "approval_requests_pending", 1.0)
+    assert metric(before, 'approval_decisions_total{outcome="approved"}') == 0.0
+    assert metric(before, 'slack_ack_seconds_count{kind="command"}') == 1.0
+
+    bot.click(ids.APPROVE, card.approval_id, BOSS)
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts)
+    after = scrape_when(bot, "approval_requests_pending", 0.0)
+    assert metric(after, 'approval_decisions_total{outcome="approved"}') == 1.0
+    assert metric(after, "approval_time_to_decision_seconds_count") == 1.0
+    assert metric(after, 'slack_ack_seconds_count{kind="interaction"}') == 1.0
+    assert metric(after, "scheduler_last_tick_timestamp_seconds") == 0  # it never ticked
+    bot.tick()
+    deadline = time.monotonic() + 10
+    while metric(bot.http.get("/metrics").text, "scheduler_last_tick_timestamp_seconds") == 0:
+        assert time.monotonic() < deadline, "the tick never reached /metrics"
+        time.sleep(0.05)
+    assert "slack_api_errors_total" in after

@@ -1,4 +1,9 @@
-"""A decision happens once: racing clicks, racing people, two bot processes, a crash."""
+"""A decision happens once: two bot processes, and a real crash (kill -9) of the bot's process.
+
+The crash tests run on SQLite: PostgreSQL's side of a kill -9 is what test_crash_chaos does two
+hundred times over. What each restart finishes is also checked on both databases with the bot in
+this process (tests/inprocess/test_restart.py), and racing clicks and people in
+tests/inprocess/test_exactly_once.py."""
 
 from __future__ import annotations
 
@@ -66,6 +71,7 @@ def test_two_bot_processes_decide_once(start_bot, fake_slack, database_url):
         assert len(draft_posts(fake_slack, text)) == (1 if approved else 0), n
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pending_approval_survives_kill_9(start_bot, fake_slack, database_url):
     card = card_then_crash(start_bot, fake_slack, database_url, "Remind everyone about the retro")
 
@@ -90,6 +96,7 @@ def card_then_crash(start_bot, fake_slack, database_url: str, text: str, **env: 
     return card
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_claimed_but_unapplied_decision_is_finished_after_restart(
     start_bot, fake_slack, database_url
 ):
@@ -121,6 +128,7 @@ def _click_from(approval_id: str, channel: str, ts: str, blocks: list) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_refusal(
     start_bot, fake_slack, database_url
 ):
@@ -149,6 +157,7 @@ def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_ref
     assert not has_buttons(current(fake_slack, card))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_click_acked_before_the_deadline_beats_the_expiry_after_a_restart(
     start_bot, fake_slack, database_url
 ):

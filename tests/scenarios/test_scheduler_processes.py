@@ -74,6 +74,8 @@ def test_two_processes_remind_escalate_and_expire_once(start_bot, fake_slack):
     assert posted == []
 
 
+# SQLite: on both databases with the bot in this process (tests/inprocess/test_restart.py).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_overdue_expiry_wins_over_a_late_click_after_restart(start_bot, fake_slack, database_url):
     bot = start_bot(EXPIRE_AFTER="3s", REMIND_AFTER="off", SCHEDULER_TICK="30")
     bot.command("Reboot the VPN concentrator", user="U0REQ")

@@ -65,6 +65,15 @@ class InProcessBot(BotProcess):
         ]
         return self
 
+    def restarted(self) -> InProcessBot:
+        """What ``python -m bot`` does first when it starts: the recovery sweep of whatever the
+        last process left half done (its inbox, claimed decisions, cards, runs), then waits
+        until that work has finished. A bot started after another stopped is a restart."""
+        assert self.deps is not None, "start() the bot first"
+        self.deps.worker.submit(self.deps.engine.recover, 0.0)
+        self.settle()
+        return self
+
     def tick(self, advance: float = 0.0) -> int:
         """Move the clock by ``advance`` seconds, then run one scheduler tick, as the bot's
         interval job would."""
