@@ -540,6 +540,13 @@ def until(ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+# The bot runs in this process: its own threads (a retry's jitter, say) use the random module
+# while hypothesis draws an example, which hypothesis takes for a strategy using it. The
+# strategies here draw only from hypothesis.
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 def test_fuzzed_requests_never_5xx_and_never_decide_without_an_authorized_click(
     bot_in_process, fake_slack, fake_openai, tmp_path, database_url, logged
 ):
