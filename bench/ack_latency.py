@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         database(args.db, Path(tmp)) as url,
     ):
         slack = f.slack
-        bot = BotProcess(bot_env(f, url), args.log or Path(tmp) / "bot.log").start()
+        bot = BotProcess(bot_env(f, url), args.log or Path(tmp) / "bot.log", prefork=False).start()
         try:
             for _ in range(args.rounds):
                 floor += fire_at_once(bot.url, [b"unsigned"] * args.n, sign=False)

@@ -59,7 +59,8 @@ def bot_env(fakes: Fakes, database_url: str, **extra: str) -> dict[str, str]:
 def running_bot(fakes: Fakes, database_url: str, workdir: Path, **env: str) -> Iterator[BotProcess]:
     """The real bot on ``database_url``; its log is kept in ``workdir``."""
     log = workdir / f"bot-{len(os.listdir(workdir))}.log"
-    bot = BotProcess(bot_env(fakes, database_url, **env), log, fakes.slack).start()
+    bot = BotProcess(bot_env(fakes, database_url, **env), log, fakes.slack, prefork=False)
+    bot.start()
     try:
         yield bot
     finally:

@@ -1,4 +1,8 @@
-"""Run the real bot (`python -m bot`) as a subprocess and talk to it as Slack does."""
+"""Run the real bot (`python -m bot`) as a process of its own and talk to it as Slack does.
+
+Started through the test worker's prefork server (``tests/support/prefork.py``: the same
+``python -m bot``, forked after the imports) unless ``prefork=False`` or
+``BOT_TESTS_PREFORK=0``; the bench starts it with ``subprocess.Popen``."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Any
 import httpx
 
 from bot.slack.listeners.binding import modal_key, seal, unseal
+from tests.support import prefork as forks
 from tests.support import slack_requests as sr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,23 +51,29 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, slack: Any = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, slack: Any = None, *, prefork: bool = True
+    ) -> None:
         """``slack``: the FakeSlack the bot talks to, so clicks come from the card's message."""
         self.slack = slack
+        self.prefork = prefork and forks.enabled()
         self.port = int(env.get("PORT") or free_port())
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | forks.PreforkedProcess | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, wait: bool = True) -> BotProcess:
         """Start the bot; ``wait`` blocks until ``/healthz`` answers (HTTP mode only: in Socket
         Mode start with ``wait=False`` and use :meth:`wait_until` on the socket instead)."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-        )
+        if self.prefork:
+            self.proc = forks.spawn_bot(self.env, ROOT, self.log_path)
+        else:
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+                )
         if wait:
             self.wait_ready()
         return self
