@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from typing import Any
 from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_starlette_response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +33,7 @@ from starlette.routing import Route
 from bot.http.bodies import TooLarge, read_capped
 from bot.http.health import Health
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
-from bot.runtime.worker import AckFirst
+from bot.runtime.worker import AckFirst, ListenerPool
 
 SLACK_PATH = "/slack/events"  # where Slack sends everything; manifest.yml names it
 
@@ -66,6 +68,32 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
             parsed = BoltRequest(body=form, mode="socket_mode")  # a dict body is taken as is
             bolt_request.body, bolt_request.context = parsed.body, parsed.context
     return bolt_request
+
+
+class _SaysAcked(Ack):
+    """Bolt's ``ack``, which also tells the listener pool it has been called."""
+
+    def __init__(self, acked: threading.Event) -> None:
+        super().__init__()
+        self._acked = acked
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._acked.set()
+
+
+def dispatch(app: App, request: BoltRequest) -> BoltResponse:
+    """``app.dispatch``, answered as soon as the listener acks when Bolt's listeners run in a
+    :class:`ListenerPool` (else after Bolt's next 10 ms look)."""
+    pool = app.listener_runner.listener_executor
+    if not isinstance(pool, ListenerPool):
+        return app.dispatch(request)
+    acked = threading.Event()
+    request.context["ack"] = _SaysAcked(acked)
+    with pool.answer_when(acked):
+        return app.dispatch(request)
 
 
 def operations_routes(health: Health, metrics: Metrics, extra: Sequence[Route] = ()) -> list[Route]:
@@ -127,7 +155,7 @@ def create_asgi(
             logger.warning("unparseable Slack request", exc_info=True)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
         try:
-            bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+            bolt_response = await run_in_threadpool(dispatch, app, bolt_request)
         except Exception:
             logger.exception("dispatch failed")
             return JSONResponse({"error": "could not handle this request"}, status_code=400)

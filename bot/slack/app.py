@@ -4,12 +4,12 @@ wiring (``bot.wiring.slack_app``) picks what the listeners need out of the whole
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.runtime.worker import ListenerPool
 from bot.slack.listeners import ListenerDeps, register
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ def build_app(deps: ListenerDeps, *, client: WebClient, signing_secret: str | No
         # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
         process_before_response=False,
         # Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+        # The pool hands Bolt the ack as soon as it is given (bot.http.asgi.dispatch).
+        listener_executor=ListenerPool(max_workers=32, thread_name_prefix="bolt"),
     )
 
     @app.error

@@ -1,0 +1,101 @@
+"""A Slack request is answered as soon as its listener acks (bot.http.asgi.dispatch with
+bot.runtime.worker.ListenerPool), not at Bolt's next 10 ms look for the ack."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from slack_bolt import App, BoltRequest
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.listener import thread_runner
+
+from bot.http.asgi import dispatch
+from bot.runtime.worker import ListenerPool
+from bot.slack.blocks import card
+from tests.support import slack_requests as sr
+
+
+class _Shim:
+    """The ``time`` module, with ``sleep`` replaced."""
+
+    def __init__(self, module: Any, sleep: Any) -> None:
+        self._module, self.sleep = module, sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+@pytest.fixture
+def bolt_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every sleep of Bolt's loop that waits for a listener's ack."""
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(thread_runner, "time", _Shim(time, sleep))
+    return slept
+
+
+def _bare_app(pool: Any) -> App:
+    def authorize(**_: Any) -> AuthorizeResult:  # no Slack to ask
+        return AuthorizeResult(enterprise_id=None, team_id="T1", bot_token="xoxb-test")
+
+    return App(
+        signing_secret=sr.SIGNING_SECRET,
+        authorize=authorize,
+        request_verification_enabled=False,
+        process_before_response=False,
+        listener_executor=pool,
+    )
+
+
+def _app(pool: Any, release: threading.Event, ended: threading.Event) -> App:
+    app = _bare_app(pool)
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any) -> None:
+        time.sleep(0.03)  # some work before the ack (Bolt looks before it is given)
+        ack()
+        release.wait(5)  # work after the ack, still going when the answer goes back
+        ended.set()
+
+    return app
+
+
+def _click() -> BoltRequest:
+    body = sr.click_body(card.APPROVE, "0123456789abcdef", "U0BOSS", "C0REQ", "1.0")
+    form = {"content-type": ["application/x-www-form-urlencoded"]}
+    return BoltRequest(body=body.decode(), headers=form)
+
+
+def test_the_answer_goes_back_at_the_ack_while_the_listener_goes_on(bolt_sleeps):
+    release, ended = threading.Event(), threading.Event()
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt")
+    try:
+        response = dispatch(_app(pool, release, ended), _click())
+        assert response.status == 200
+        assert not ended.is_set()  # answered while the listener still works
+        assert bolt_sleeps == []  # Bolt found the ack at its first look
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert ended.is_set()
+
+
+def test_bolt_alone_looks_for_the_ack_every_10_ms(bolt_sleeps):
+    """The control: with a plain pool, the same dispatch sleeps at least once."""
+    release, ended = threading.Event(), threading.Event()
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        response = dispatch(_app(pool, release, ended), _click())
+        assert response.status == 200
+        assert bolt_sleeps and set(bolt_sleeps) == {0.01}
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
