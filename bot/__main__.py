@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -178,15 +179,23 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
 
 
 def run_socket_mode(app: App, app_token: str, acks: AckFirst | None = None) -> int:
+    from slack_bolt import BoltRequest
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import build_headers, send_response
     from slack_sdk.errors import SlackApiError
 
+    from bot.http.asgi import dispatch
+
     class AckFirstHandler(SocketModeHandler):
-        """Bolt's handler; a request counts as being answered until its ack is sent back."""
+        """Bolt's handler; a request counts as being answered until its ack is sent back, which
+        goes back as soon as the listener acks (``dispatch``), as over HTTP."""
 
         def handle(self, client: Any, req: Any) -> None:
             with acks.answering() if acks else nullcontext():
-                super().handle(client, req)
+                start = time.time()
+                headers = build_headers(req)
+                request = BoltRequest(mode="socket_mode", body=req.payload, headers=headers)
+                send_response(client, req, dispatch(self.app, request), start)
 
     # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
     # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
