@@ -263,6 +263,4 @@ def slack_app(deps: Deps) -> App:
         approvals_channel=settings.approvals_channel,
         rules=deps.engine.rules,
     )
-    return build_app(
-        listeners, client=deps.slack.client, signing_secret=settings.slack_signing_secret
-    )
+    return build_app(listeners, client=deps.slack.client)

@@ -13,6 +13,8 @@ from bot.runtime.worker import ListenerPool
 from bot.slack.listeners import ListenerDeps, register
 
 logger = logging.getLogger(__name__)
+# Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
+LISTENER_THREADS = 32
 
 
 class _TokenGivenTwice(logging.Filter):
@@ -29,16 +31,16 @@ if not any(isinstance(f, _TokenGivenTwice) for f in _BOLT_APP_LOG.filters):
     _BOLT_APP_LOG.addFilter(_TokenGivenTwice())
 
 
-def build_app(deps: ListenerDeps, *, client: WebClient, signing_secret: str | None) -> App:
+def build_app(deps: ListenerDeps, *, client: WebClient) -> App:
     app = App(
-        signing_secret=signing_secret or "",
         client=client,
-        request_verification_enabled=signing_secret is not None,
+        # Signatures are checked once, by the HTTP transport, over the raw bytes and before
+        # Bolt parses anything (bot.http.asgi.is_signed); Socket Mode requests carry none.
+        request_verification_enabled=False,
         # Listeners ack first and hand slow work to deps.worker, so Bolt's own threads are free.
         process_before_response=False,
-        # Bolt's default is 10 threads; a burst of 40 commands would queue its acks behind them.
         # The pool hands Bolt the ack as soon as it is given (bot.http.asgi.dispatch).
-        listener_executor=ListenerPool(max_workers=32, thread_name_prefix="bolt"),
+        listener_executor=ListenerPool(max_workers=LISTENER_THREADS, thread_name_prefix="bolt"),
     )
 
     @app.error

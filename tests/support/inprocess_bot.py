@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from starlette.testclient import TestClient
 from bot.config import load_settings
 from bot.http.asgi import create_asgi
 from bot.runtime.refresher import Refresher
+from bot.runtime.worker import ListenerPool
+from bot.slack.app import LISTENER_THREADS
 from bot.wiring import Deps, build_deps, slack_app
 from tests.support.botproc import BotProcess
 from tests.support.inprocess import Clock, quick_retries
@@ -53,7 +55,8 @@ class InProcessBot(BotProcess):
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
         runner = app.listener_runner
-        runner.listener_executor = _Tracked(runner.listener_executor, self._listeners)
+        runner.listener_executor.shutdown()  # not started yet: replaced by one that tracks
+        runner.listener_executor = _Tracked(self._listeners)
         secret = settings.slack_signing_secret or ""
         deps = self.deps
         asgi = create_asgi(app, secret, deps.health, deps.metrics, deps.routes, deps.acks)
@@ -130,20 +133,17 @@ class InProcessBot(BotProcess):
             sys.path[:] = self._sys_path
 
 
-class _Tracked(Executor):
-    """An executor that remembers the futures it hands out (the bot's own does the work)."""
+class _Tracked(ListenerPool):
+    """The bot's listener pool, remembering the futures it hands out."""
 
-    def __init__(self, inner: Executor, futures: set[Future[Any]]) -> None:
-        self.inner = inner
+    def __init__(self, futures: set[Future[Any]]) -> None:
+        super().__init__(max_workers=LISTENER_THREADS, thread_name_prefix="bolt")
         self.futures = futures
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = self.inner.submit(fn, *args, **kwargs)
+        future = super().submit(fn, *args, **kwargs)
         self.futures.add(future)
         return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _forget_graph_modules(config: str | None) -> None:

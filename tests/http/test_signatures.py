@@ -1,0 +1,44 @@
+"""A Slack request's signature is checked once, by the HTTP transport (bot.http.asgi.is_signed,
+over the raw bytes, before Bolt parses anything), not again by Bolt."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from typing import Any
+
+import pytest
+
+from tests.support import slack_requests as sr
+
+
+@pytest.fixture
+def bot_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The HMACs keyed with the signing secret that the bot computes (the test's own signing
+    happens on this thread; the bot answers on others)."""
+    checks: list[str] = []
+    real = hmac.new
+
+    def counting(key: bytes, msg: Any = None, digestmod: Any = None) -> hmac.HMAC:
+        if key == sr.SIGNING_SECRET.encode() and threading.current_thread() is not caller:
+            checks.append(threading.current_thread().name)
+        return real(key, msg, digestmod)
+
+    caller = threading.current_thread()
+    monkeypatch.setattr(hmac, "new", counting)
+    return checks
+
+
+def test_a_signed_command_is_checked_once(bot_in_process, bot_checks):
+    bot = bot_in_process()
+    assert bot.command("Tell the team the signatures are checked once").status_code == 200
+    assert len(bot_checks) == 1
+
+
+def test_an_unsigned_command_is_refused_before_bolt(bot_in_process, bot_checks):
+    bot = bot_in_process()
+    body = sr.command_body("Tell the team nothing", "U0REQ", "C0REQ")
+    forged = {**sr.sign(body), "X-Slack-Signature": "v0=" + "0" * 64}
+    response = bot.http.post("/slack/events", content=body, headers=forged)
+    assert response.status_code == 401
+    assert len(bot_checks) == 1
