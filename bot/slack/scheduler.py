@@ -102,8 +102,7 @@ class Scheduler:
         except Exception as exc:
             logger.warning("reminder digest for %s failed (%s); retrying", channel, exc)
             for job, _ in items:
-                delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
-                self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
+                self.store.retry_job(job.id, _retry_in(job), f"{type(exc).__name__}: {exc}")
             return
         self.store.finish_jobs(job.id for job, _ in items)
         self.journal.reminded(*(approval for _, approval in items))
@@ -123,7 +122,7 @@ class Scheduler:
         try:
             self._do(job, approval)
         except Exception as exc:
-            delay = min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+            delay = _retry_in(job)
             logger.warning("%s job %s failed (%s); retrying in %.0fs", job.kind, job.id, exc, delay)
             self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
             return
@@ -162,3 +161,8 @@ class Scheduler:
             return approval.channel
         run = self.store.get_run(approval.thread_id)
         return run.channel if run else approval.channel
+
+
+def _retry_in(job: Job) -> float:
+    """Seconds before a failed job runs again: 5, 10, 20 … up to 5 minutes."""
+    return min(300.0, 5.0 * 2 ** min(job.attempts, 6))

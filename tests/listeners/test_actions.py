@@ -6,7 +6,7 @@ import pytest
 
 from bot.domain.models import Decision
 from bot.domain.review import Choice, Review
-from bot.slack.blocks import modals
+from bot.slack.blocks import modals, outcomes
 from bot.slack.listeners import actions
 from bot.slack.listeners.binding import Bound, unseal
 from tests.listeners.doubles import (
@@ -255,7 +255,7 @@ def test_the_full_text_opens_for_those_who_may_see_the_request():
     w.log.clear()
     actions.view_full_text(w.ack, click(user=STRANGER), deps=w.deps)
     assert w.log.names() == ["ack", "get_approval", "tell"]
-    assert w.client.told == [("CCLICKED", STRANGER, actions.MISSING)]
+    assert w.client.told == [("CCLICKED", STRANGER, outcomes.NOT_FOUND)]
 
 
 # Retry and unknown buttons ------------------------------------------------------------------

@@ -21,7 +21,6 @@ from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Click, parse_click
 
 logger = logging.getLogger(__name__)
-MISSING = "I can't find that approval request any more."
 NOT_RECORDED = (
     "Sorry, I couldn't record that click just now (my database didn't answer), so nothing "
     "changed. Please try again in a moment."
@@ -126,7 +125,7 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if approval and not deps.access.may_see_request(approval, click.user):
         approval = None  # a request they may not see is one that does not exist
     if approval is None:
-        _tell(deps, click, MISSING)
+        _tell(deps, click, outcomes.NOT_FOUND)
     elif click.trigger_id:
         text = (approval.review.long_text if approval.review else None) or ""
         _show(click, modals.full_text_modal(text), deps)
