@@ -38,6 +38,10 @@ class _Liveness:
     After a server restart a connection returned within the window fails its next statement
     once (psycopg then marks it broken and the pool replaces it); one idle longer is checked and
     replaced before use, as before.
+
+    The return is noted by :class:`_Pool` as the connection comes back, not by the pool's
+    ``reset`` hook: with a ``reset`` psycopg_pool hands every return to its maintenance thread,
+    a thread hop per statement that took about a tenth of the interpreter in a decision.
     """
 
     def __init__(self) -> None:
@@ -63,6 +67,16 @@ def _configure(conn: Any) -> None:
     conn.execute(f"SET lock_timeout = '{round(WAIT * 1000)}ms'")
 
 
+class _Pool(ConnectionPool[Any]):
+    def __init__(self, *args: Any, liveness: _Liveness, **kwargs: Any) -> None:
+        self._liveness = liveness
+        super().__init__(*args, check=liveness.check, **kwargs)
+
+    def putconn(self, conn: Any) -> None:
+        self._liveness.returned(conn)
+        super().putconn(conn)
+
+
 class _Session:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -84,15 +98,13 @@ class PostgresDatabase:
     def __init__(self, url: str, max_size: int = 20) -> None:
         # autocommit + dict_row are what PostgresSaver requires; prepare_threshold=None keeps
         # the bot usable behind PgBouncer. The liveness check lets the pool survive a restart.
-        liveness = _Liveness()
-        self.pool = ConnectionPool(
+        self.pool = _Pool(
             url,
             min_size=1,
             max_size=max_size,
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
             configure=_configure,
-            check=liveness.check,
-            reset=liveness.returned,
+            liveness=_Liveness(),
             open=True,
         )
         self._saver: Any = None
