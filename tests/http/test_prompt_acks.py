@@ -29,13 +29,18 @@ class _Shim:
         return getattr(self._module, name)
 
 
+BOLT_LOOKED = threading.Event()  # Bolt's loop looked for the ack, found none and slept
+
+
 @pytest.fixture
 def bolt_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every sleep of Bolt's loop that waits for a listener's ack."""
     slept: list[float] = []
+    BOLT_LOOKED.clear()
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
+        BOLT_LOOKED.set()
         time.sleep(seconds)
 
     monkeypatch.setattr(thread_runner, "time", _Shim(time, sleep))
@@ -60,7 +65,9 @@ def _app(pool: Any, release: threading.Event, ended: threading.Event) -> App:
 
     @app.action(card.APPROVE)
     def approve(ack: Any) -> None:
-        time.sleep(0.03)  # some work before the ack (Bolt looks before it is given)
+        # Ack only once Bolt has looked for it and found none (a plain pool: the dispatch goes
+        # on at once); with a ListenerPool Bolt cannot look before the ack, and the wait ends.
+        BOLT_LOOKED.wait(0.2)
         ack()
         release.wait(5)  # work after the ack, still going when the answer goes back
         ended.set()

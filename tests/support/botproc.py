@@ -23,7 +23,7 @@ from bot.slack.listeners.binding import modal_key, seal, unseal
 from tests.support import prefork as forks
 from tests.support import slack_requests as sr
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = forks.ROOT
 
 
 def free_port() -> int:

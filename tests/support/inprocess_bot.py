@@ -55,8 +55,7 @@ class InProcessBot(BotProcess):
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
         runner = app.listener_runner
-        runner.listener_executor.shutdown()  # not started yet: replaced by one that tracks
-        runner.listener_executor = _Tracked(self._listeners)
+        runner.listener_executor = _Tracked(self._listeners)  # the app's own never started
         secret = settings.slack_signing_secret or ""
         deps = self.deps
         asgi = create_asgi(app, secret, deps.health, deps.metrics, deps.routes, deps.acks)
