@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.core.backoff import backoff
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.domain.models import Approval, Job, Waiting
@@ -164,5 +165,6 @@ class Scheduler:
 
 
 def _retry_in(job: Job) -> float:
-    """Seconds before a failed job runs again: 5, 10, 20 … up to 5 minutes."""
-    return min(300.0, 5.0 * 2 ** min(job.attempts, 6))
+    """Seconds before a failed job runs again: 5, 10, 20 … up to 5 minutes (bot.core.backoff's
+    curve, without its jitter: the delays are as they were)."""
+    return backoff(job.attempts + 1, rand=lambda: 1.0, base=5.0, cap=300.0)
