@@ -17,7 +17,7 @@ from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
 from bot.domain.models import Decision
 from bot.runtime.worker import Worker
-from bot.store.clicks import TakenClick
+from bot.store.clicks import ReceivedClick, TakenClick
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -38,19 +38,38 @@ class Inbox:
     _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
-        entry_id = self.store.add_inbox(approval_id, decision, channel)
-        self.worker.submit(self.process, entry_id)
-        return entry_id
+        """Record a click (before its ack) already taken by this process, and work on it."""
+        received = self.store.receive_click(approval_id, decision, channel, self.lease)
+        entry = received.entry
+        self._leased[entry.id] = entry.locked_until or 0.0
+        if self.worker.submit(self._process_received, received).cancelled():
+            # Shutting down: given back now, so the next process need not wait out our lease.
+            self.store.release_inbox(entry.id, entry.locked_until or 0.0)
+            self._leased.pop(entry.id, None)
+        return entry.id
 
-    def process(self, entry_id: str, background: bool = False) -> None:
+    def process(self, entry_id: str, background: bool = False, ours: float | None = None) -> None:
         """Apply one recorded click; safe to call again, from any process. ``background``:
         the decision it wins is carried out in the worker pool (the caller is the scheduler's
-        tick, which waits on no run)."""
+        tick, which waits on no run). ``ours``: the lease this process holds on it already."""
         # One round trip: the entry, under our lease, with its request and expiry.
-        click = self.store.take_click(entry_id, self.lease)
+        click = self.store.take_click(entry_id, self.lease, ours)
         if click is None:
             return  # done already, or another worker holds it
+        self._work(click, background)
+
+    def _process_received(self, received: ReceivedClick) -> None:
+        entry = received.entry
+        if (entry.locked_until or 0.0) - self.store.clock() < self.lease / 2:
+            # Long in the queue (a backlog): the lease is renewed before the work, as a take
+            # by the recovery sweep would give it, with the request read afresh.
+            self.process(entry.id, ours=entry.locked_until)
+            return
+        self._work(self.store.received_click(received), background=False)
+
+    def _work(self, click: TakenClick, background: bool) -> None:
         entry = click.entry
+        entry_id = entry.id
         self._leased[entry_id] = entry.locked_until or 0.0
         try:
             # Engine.decide knows this click by its receipt: if it already won its claim (a

@@ -12,6 +12,7 @@ from bot.domain.models import (
     new_id,
 )
 from bot.store.db import queries as q
+from bot.store.db.base import Row, Session
 from bot.store.rows import Rows
 
 
@@ -28,33 +29,68 @@ class ClickRows(Rows):
         self.db.execute_quick(q.INSERT_INBOX, params)
         return entry_id
 
-    def take_click(self, entry_id: str, lease: float) -> TakenClick | None:
-        """:meth:`take_inbox`, with the request the click names and its expiry if that fell
-        due by the time the click arrived, in one round trip."""
+    def receive_click(
+        self, approval_id: str, decision: Decision, channel: str | None, lease: float
+    ) -> ReceivedClick:
+        """:meth:`add_inbox` and :meth:`take_click` in one: the click recorded (before its ack)
+        already taken by this process, under a lease from the start, so no other taker starts
+        on it first. On PostgreSQL one statement, which reads the request and its overdue
+        expiry too; their rows are parsed later, by :meth:`received_click` in the worker."""
         now = self.clock()
-        params = {"id": entry_id, "now": now, "lease": now + lease}
+        entry = InboxEntry(new_id(), approval_id, decision, channel, now, 1, now + lease)
+        params = {
+            "id": entry.id,
+            "approval_id": approval_id,
+            "decision": decision.to_json(),
+            "channel": channel,
+            "now": now,
+            "lease": entry.locked_until,
+        }
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one_quick(q.RECEIVE_CLICK, params)
+            return ReceivedClick(entry, row)
+        self.db.execute_quick(q.INSERT_TAKEN_INBOX, params)
+        return ReceivedClick(entry, None)
+
+    def received_click(self, received: ReceivedClick) -> TakenClick:
+        """The click :meth:`receive_click` took, with its request and expiry (as read then, on
+        PostgreSQL; read now, on SQLite)."""
+        if received.row is not None:
+            return _taken(received.row["entry"], received.row["approval"], received.row["overdue"])
+        entry = received.entry
+        return _taken(entry, *self._its_request(self.db, entry.approval_id, entry.received_at))
+
+    def take_click(
+        self, entry_id: str, lease: float, ours: float | None = None
+    ) -> TakenClick | None:
+        """:meth:`take_inbox`, with the request the click names and its expiry if that fell
+        due by the time the click arrived, in one round trip. ``ours``: the lease this process
+        holds on it already, renewed."""
+        now = self.clock()
+        params = {"id": entry_id, "now": now, "lease": now + lease, "ours": ours}
         if self.db.dialect == "postgres":
             row = self.db.fetch_one(q.TAKE_CLICK, params)
             if row is None:
                 return None
-            entry, approval, overdue = row["entry"], row["approval"], row["overdue"]
-        else:
-            with self.db.transaction() as tx:
-                entry = tx.fetch_one(q.TAKE_INBOX, params)
-                if entry is None:
-                    return None
-                approval = tx.fetch_one(q.GET_APPROVAL, {"id": entry["approval_id"]})
-                due = {"approval_id": entry["approval_id"], "now": entry["received_at"]}
-                overdue = tx.fetch_one(q.OVERDUE_EXPIRY, due)
-        return TakenClick(
-            InboxEntry.from_row(entry),
-            Approval.from_row(approval) if approval else None,
-            Job.from_row(overdue) if overdue else None,
-        )
+            return _taken(row["entry"], row["approval"], row["overdue"])
+        with self.db.transaction() as tx:
+            entry = tx.fetch_one(q.TAKE_INBOX, params)
+            if entry is None:
+                return None
+            return _taken(entry, *self._its_request(tx, entry["approval_id"], entry["received_at"]))
+
+    @staticmethod
+    def _its_request(
+        db: Session, approval_id: str, received_at: float
+    ) -> tuple[Row | None, Row | None]:
+        approval = db.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+        overdue = db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": received_at})
+        return approval, overdue
 
     def take_inbox(self, entry_id: str, lease: float) -> InboxEntry | None:
         now = self.clock()
-        row = self.db.fetch_one(q.TAKE_INBOX, {"id": entry_id, "now": now, "lease": now + lease})
+        params = {"id": entry_id, "now": now, "lease": now + lease, "ours": None}
+        row = self.db.fetch_one(q.TAKE_INBOX, params)
         return InboxEntry.from_row(row) if row else None
 
     def release_inbox(self, entry_id: str, lease: float) -> None:
@@ -84,3 +120,20 @@ class TakenClick:
     approval: Approval | None
     overdue: Job | None
     closed: bool = False
+
+
+@dataclass(frozen=True)
+class ReceivedClick:
+    """A click :meth:`ClickRows.receive_click` recorded and took: its entry (under this
+    process's lease) and, on PostgreSQL, the row read with it (the request and its expiry)."""
+
+    entry: InboxEntry
+    row: Row | None
+
+
+def _taken(entry: InboxEntry | Row, approval: Row | None, overdue: Row | None) -> TakenClick:
+    return TakenClick(
+        entry if isinstance(entry, InboxEntry) else InboxEntry.from_row(entry),
+        Approval.from_row(approval) if approval else None,
+        Job.from_row(overdue) if overdue else None,
+    )

@@ -79,12 +79,78 @@ def _open(parts) -> list[str]:
     return parts.store.open_inbox(-1.0)  # everything not done and not leased
 
 
-def test_a_click_is_recorded_before_it_is_worked_on(inbox, parts, approval, worker, decide):
+def test_a_click_is_recorded_before_it_is_worked_on(inbox, parts, approval, worker, decide, clock):
     entry = inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
 
-    assert _open(parts) == [entry]  # durable: a crash now loses nothing
     assert decide.calls == []
-    assert [fn for fn, _ in worker.queued] == [inbox.process]
+    assert [fn for fn, _ in worker.queued] == [inbox._process_received]
+    assert _open(parts) == []  # taken by this process as it was recorded: no other starts on it
+    clock.advance(31)
+    assert _open(parts) == [entry]  # durable: had this process died, the sweep takes it now
+
+
+def test_a_received_click_is_worked_on_once_with_its_request_read_at_receipt(
+    inbox, parts, approval, worker, decide
+):
+    class Seen(Decider):
+        def __call__(self, approval_id, decision, channel, received_at, background, click=None):
+            self.click = click
+            return super().__call__(approval_id, decision, channel, received_at, background)
+
+    seen = Seen()
+    inbox.decide = seen
+    entry = inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+    worker.run_all()
+
+    assert [call[0] for call in seen.calls] == [approval.id]
+    assert seen.click.approval.id == approval.id and seen.click.approval.pending
+    assert seen.click.entry.attempts == 1  # its first attempt, counted as it was recorded
+    inbox.process(entry)  # done: never worked on again
+    assert len(seen.calls) == 1
+
+
+def test_a_received_click_long_in_the_queue_renews_its_lease_before_the_work(
+    inbox, parts, approval, worker, decide, clock
+):
+    entry = inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+    clock.advance(20)  # a backlog: 10 s of the 30 s lease left when a worker gets to it
+    decide.error = RuntimeError("database hiccup")
+    worker.run_all()
+
+    assert len(decide.calls) == 1
+    clock.advance(15)  # past the first lease, inside the renewed one
+    assert _open(parts) == []
+    clock.advance(16)
+    assert _open(parts) == [entry]
+
+
+def test_a_received_click_whose_lease_ran_out_in_the_queue_is_left_to_its_new_taker(
+    inbox, parts, approval, worker, decide, clock
+):
+    inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+    clock.advance(31)
+    other = Inbox(parts.store, worker, parts.publisher, decide, lease=30.0)
+    [entry] = _open(parts)
+    other.process(entry)  # the sweep of another process takes it, and decides it
+    assert len(decide.calls) == 1
+
+    worker.run_all()  # this process's queued work finds it taken: nothing more
+
+    assert len(decide.calls) == 1
+
+
+def test_a_click_received_while_shutting_down_is_given_back_at_once(parts, approval, decide):
+    class Closed(HeldWorker):
+        def submit(self, fn, *args) -> Future:
+            skipped: Future = Future()
+            skipped.cancel()
+            return skipped
+
+    inbox = Inbox(parts.store, Closed(), parts.publisher, decide, lease=30.0)
+    entry = inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+
+    assert _open(parts) == [entry]  # the next process takes it without waiting out a lease
+    assert decide.calls == []
 
 
 def test_the_click_is_decided_with_its_receipt_and_the_clicker_hears_the_outcome(

@@ -308,10 +308,17 @@ INSERT INTO inbox (id, approval_id, decision, channel, received_at)
 VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s)
 """
 # Taken under a lease, like jobs: one worker at a time, and a dead worker's entry comes back.
+# ``ours``: the lease this process holds on it already (NULL: none), taken again to renew it.
 TAKE_INBOX = """
 UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
-WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
+WHERE id = %(id)s AND done_at IS NULL
+  AND (locked_until IS NULL OR locked_until < %(now)s OR locked_until = %(ours)s)
 RETURNING *
+"""
+# A click recorded already taken, under the receiving process's lease: its first attempt.
+INSERT_TAKEN_INBOX = """
+INSERT INTO inbox (id, approval_id, decision, channel, received_at, attempts, locked_until)
+VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s, 1, %(lease)s)
 """
 # Only our own lease: another process may have taken the entry since ours ran out.
 RELEASE_INBOX = """
@@ -391,12 +398,7 @@ RETURNING *
 
 # A worker takes a recorded click, with the request it names and that request's expiry if it
 # fell due by the time the click arrived (a click acknowledged in time beats its expiry).
-TAKE_CLICK = """
-WITH taken AS (
-    UPDATE inbox SET locked_until = %(lease)s, attempts = attempts + 1
-    WHERE id = %(id)s AND done_at IS NULL AND (locked_until IS NULL OR locked_until < %(now)s)
-    RETURNING *
-)
+_WITH_ITS_REQUEST = """
 SELECT to_jsonb(taken) AS entry, to_jsonb(a) AS approval,
        (SELECT to_jsonb(j) FROM jobs j
         WHERE j.approval_id = taken.approval_id AND j.kind = 'expire' AND j.status = 'pending'
@@ -404,6 +406,12 @@ SELECT to_jsonb(taken) AS entry, to_jsonb(a) AS approval,
         ORDER BY j.due_at LIMIT 1) AS overdue
 FROM taken LEFT JOIN approvals a ON a.id = taken.approval_id
 """
+TAKE_CLICK = f"WITH taken AS ({TAKE_INBOX.strip()}){_WITH_ITS_REQUEST}"
+# A click recorded and taken in one (before its ack): the receiving process works on it
+# under its lease from the start, with the request read in the same round trip.
+RECEIVE_CLICK = f"""
+WITH taken AS ({INSERT_TAKEN_INBOX.strip()}
+RETURNING *){_WITH_ITS_REQUEST}"""
 # The claim (CLAIM) and, only when it won, what a decision closes: the request's reminders and
 # expiry (but ``keep``, the job deciding it), its audit event (``events``: a JSON list of
 # [at, event, actor, detail]) and the click it came from (``entry``; NULL: none).
