@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from functools import partial
@@ -65,7 +66,7 @@ from bot.runtime.worker import Worker
 from bot.store.clicks import TakenClick
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import MAX_APPLY_ATTEMPTS, ApplyAttempt, Ballot, Closing
+from bot.store.decisions import MAX_APPLY_ATTEMPTS, ApplyAttempt, ApplyStart, Ballot, Closing
 from bot.store.repository import Store
 from bot.store.rules import Rule
 
@@ -210,29 +211,34 @@ class Engine:
             return outcomes.AlreadyDecided(approval)
         ballot = Ballot("moved", approval)
         closed = False  # the claim closed the request's jobs, audit event and click itself
-        for _ in range(3):  # a vote that finds its request gone on to the next stage looks again
-            approval = ballot.approval or approval
-            with self.signing.guard(approval):
-                why = self.signing.refusal(approval, decision.by)
-                if why is not None:
-                    return outcomes.Refused(approval, why)
-                if not self._offered(approval, decision):
-                    return outcomes.NotOffered(approval)
-                kind = self.signing.vote_kind(approval, decision)
-                if decision.remember is not None:
-                    refused = self._unremembered(approval, decision, kind)
-                    if refused is not None:
-                        return refused
-                if kind is None:  # one click settles it
-                    claimed, closed = self._claim(approval, decision, click)
-                    ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
-                    if click is not None:
-                        click.closed = closed
-                else:
-                    ballot = self.store.vote(approval.id, approval.stage, decision, kind)
-            if ballot.outcome != "moved":
-                break
-        return self._counted(approval, decision, ballot, background, closed)
+        started: ApplyStart | None = None  # ... and began applying it, under the run's lock
+        with ExitStack() as held:  # that lock, when the claim took it: given back at the end
+            for _ in range(
+                3
+            ):  # a vote that finds its request gone on to the next stage looks again
+                approval = ballot.approval or approval
+                with self.signing.guard(approval):
+                    why = self.signing.refusal(approval, decision.by)
+                    if why is not None:
+                        return outcomes.Refused(approval, why)
+                    if not self._offered(approval, decision):
+                        return outcomes.NotOffered(approval)
+                    kind = self.signing.vote_kind(approval, decision)
+                    if decision.remember is not None:
+                        refused = self._unremembered(approval, decision, kind)
+                        if refused is not None:
+                            return refused
+                    if kind is None:  # one click settles it
+                        lock = None if background else held
+                        claimed, closed, started = self._claim(approval, decision, click, lock)
+                        ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
+                        if click is not None:
+                            click.closed = closed
+                    else:
+                        ballot = self.store.vote(approval.id, approval.stage, decision, kind)
+                if ballot.outcome != "moved":
+                    break
+            return self._counted(approval, decision, ballot, background, closed, started)
 
     def _closing(
         self, approval: Approval, decision: Decision, keep: str = "", entry: str | None = None
@@ -275,22 +281,37 @@ class Engine:
         return None
 
     def _claim(
-        self, approval: Approval, decision: Decision, click: TakenClick | None = None
-    ) -> tuple[Approval | None, bool]:
+        self,
+        approval: Approval,
+        decision: Decision,
+        click: TakenClick | None = None,
+        held: ExitStack | None = None,
+    ) -> tuple[Approval | None, bool, ApplyStart | None]:
         """Claim a request one click settles; a remembered approval makes its rule with it.
         Also whether the claim closed the request's jobs, audit event and click itself (in
-        its own statement: a plain claim does; one that makes a rule does not)."""
+        its own statement: a plain claim does; one that makes a rule does not), and, when
+        the claim began applying the decision too, what that attempt starts from.
+
+        ``held``: the caller applies the decision itself once claimed. If the run's lock is
+        free, it is taken now (and kept in ``held``), and a claim that wins counts its first
+        attempt at applying in the same statement (``Store.claim_begin``): the attempt is
+        counted under the lock, as :meth:`_apply` would, and the lock is not let go before the
+        resume, so nothing can come between. A busy run is not waited for here: the claim is
+        made alone and :meth:`_apply` waits for the lock as usual."""
         if decision.remember is None or self.rules is None:
             entry = click.entry.id if click is not None else None
             closing = self._closing(approval, decision, entry=entry)
+            if held is not None and _took(held, self.db.try_lock(approval.thread_id)):
+                start = self.store.claim_begin(approval.id, decision, closing)
+                return (start.approval, True, start) if start else (None, False, None)
             claimed = self.store.claim(approval.id, decision, closing)
-            return claimed, claimed is not None
+            return claimed, claimed is not None, None
         made = self.rules.claim(approval, decision)
         if made is None:
-            return None, False
+            return None, False, None
         claimed, rule = made
         self.journal.remembered(claimed, rule)
-        return claimed, False
+        return claimed, False, None
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -306,9 +327,11 @@ class Engine:
         ballot: Ballot,
         background: bool,
         closed: bool = False,
+        started: ApplyStart | None = None,
     ) -> Outcome:
         """Act on what a click did: apply a settled request, or show the votes so far.
-        ``closed``: its claim already closed the request's jobs and wrote its audit event."""
+        ``closed``: its claim already closed the request's jobs and wrote its audit event;
+        ``started``: and began applying it (under the run's lock, which this thread holds)."""
         if ballot.outcome == "decided" and ballot.approval is not None:
             if closed:
                 self.journal.counted(ballot.approval)
@@ -318,7 +341,7 @@ class Engine:
             if background:
                 self.worker.submit(self.apply, ballot.approval)
             else:
-                self.apply(ballot.approval)
+                self.apply(ballot.approval, started)
             return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval
         if ballot.outcome == "stale" and latest.pending:
@@ -465,23 +488,25 @@ class Engine:
         why = self.signing.refusal(approval, user)
         return approval, outcomes.Refused(approval, why) if why is not None else None
 
-    def apply(self, approval: Approval) -> None:
+    def apply(self, approval: Approval, started: ApplyStart | None = None) -> None:
         """Resume the thread with a claimed decision, unless that already happened. When
         another worker holds the run past the lock's wait, the decision stays claimed and
-        unapplied (no attempt counted) for the recovery sweep."""
+        unapplied (no attempt counted) for the recovery sweep. ``started``: the attempt its
+        claim began (:meth:`_claim`), under the run's lock this thread still holds."""
         try:
-            self._apply(approval)
+            self._apply(approval, started)
         except LockBusy as exc:
             logger.info("request %s: its run is busy (%s); left for the sweep", approval.id, exc)
 
-    def _apply(self, approval: Approval) -> None:
+    def _apply(self, approval: Approval, started: ApplyStart | None = None) -> None:
         if approval.decision is None:
             return
         thread = approval.thread_id
         with self.db.key_lock(thread), self.leases.holding(thread), working_on(thread, approval.id):
             # One round trip: the attempt counted (its fencing token), the request and its run
-            # as they are now, under the lock, and the run's latest card.
-            start = self.store.begin_apply(approval.id)
+            # as they are now, under the lock, and the run's latest card. (Already done, in the
+            # claim's own statement, when the claim took this lock: the lock is re-entrant.)
+            start = started or self.store.begin_apply(approval.id)
             if start is None:  # applied already
                 return
             current, run, attempt = start.approval, start.run, start.attempt
@@ -803,3 +828,12 @@ def from_its_card(approval: Approval, origin: str | None) -> bool:
     if origin is None or origin == "view":
         return True
     return approval.ts is not None and origin == f"message:{approval.channel}:{approval.ts}"
+
+
+def _took(held: ExitStack, lock: AbstractContextManager[None]) -> bool:
+    """Whether ``lock`` was free: then it is held until ``held`` closes."""
+    try:
+        held.enter_context(lock)
+    except LockBusy:
+        return False
+    return True

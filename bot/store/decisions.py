@@ -21,6 +21,7 @@ from bot.domain.signoff import SignOff
 from bot.domain.votes import Vote, tally
 from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
+from bot.store.db.base import Row, Session
 from bot.store.rows import Rows
 from bot.store.rules import Rule, insert_params
 
@@ -38,22 +39,50 @@ class DecisionRows(Rows):
         if closing is None:
             row = self.db.fetch_one(q.CLAIM, params)
             return Approval.from_row(row) if row else None
-        now = params["now"]
-        more = {"keep": closing.keep, "entry": closing.entry}
         if self.db.dialect == "postgres":
-            events = entries_json(closing.events, now)
-            row = self.db.fetch_one(q.CLAIM_CLOSING, {**params, **more, "events": events})
+            row = self.db.fetch_one(q.CLAIM_CLOSING, self._closing_params(params, closing))
             return Approval.from_row(row) if row else None
         with self.db.transaction() as tx:
-            row = tx.fetch_one(q.CLAIM, params)
-            if row is None:
-                return None
-            tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": now, **more})
-            for entry in closing.events:
-                tx.execute(q.INSERT_AUDIT, entry.params(now))
-            if closing.entry is not None:
-                tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
-        return Approval.from_row(row)
+            row = self._claim_closing(tx, q.CLAIM, params, closing)
+        return Approval.from_row(row) if row else None
+
+    def claim_begin(
+        self, approval_id: str, decision: Decision, closing: Closing
+    ) -> ApplyStart | None:
+        """:meth:`claim` with ``closing`` and :meth:`begin_apply` in one round trip, for the
+        worker that holds the run's lock and goes on to apply the decision: a claim that wins
+        is its first attempt at applying (fence 1). None if someone else got there first."""
+        params = self._claim_params(approval_id, decision)
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one(q.CLAIM_BEGIN, self._closing_params(params, closing))
+            return (
+                _started(row["approval"], row["run"], row["card_id"], row["posts"]) if row else None
+            )
+        with self.db.transaction() as tx:
+            approval = self._claim_closing(tx, q.CLAIM_COUNTED, params, closing)
+            return self._start(tx, approval) if approval else None
+
+    @staticmethod
+    def _closing_params(params: dict[str, Any], closing: Closing) -> dict[str, Any]:
+        events = entries_json(closing.events, params["now"])
+        return {**params, "keep": closing.keep, "entry": closing.entry, "events": events}
+
+    @staticmethod
+    def _claim_closing(
+        tx: Session, claim: str, params: dict[str, Any], closing: Closing
+    ) -> Row | None:
+        """SQLite: the claim, then (when it won) what it closes, in the caller's transaction."""
+        row = tx.fetch_one(claim, params)
+        if row is None:
+            return None
+        now = params["now"]
+        more = {"keep": closing.keep, "entry": closing.entry}
+        tx.execute(q.CANCEL_JOBS, {"approval_id": params["id"], "now": now, **more})
+        for entry in closing.events:
+            tx.execute(q.INSERT_AUDIT, entry.params(now))
+        if closing.entry is not None:
+            tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
+        return row
 
     def claim_remembering(
         self, approval_id: str, decision: Decision, scope: dict[str, str], expires_at: float
@@ -239,30 +268,23 @@ class DecisionRows(Rows):
         params = {"id": approval_id}
         if self.db.dialect == "postgres":
             row = self.db.fetch_one(q.BEGIN_APPLY, params)
-            if row is None:
-                return None
-            approval, run, card_id = row["approval"], row["run"], row["card_id"]
-            posts = row["posts"]
-        else:
-            with self.db.transaction() as tx:
-                approval = tx.fetch_one(q.COUNT_APPLY_ROW, params)
-                if approval is None:
-                    return None
-                thread = {"thread_id": approval["thread_id"]}
-                run = tx.fetch_one(q.GET_RUN, thread)
-                card = tx.fetch_one(q.LATEST_CARD_ID, thread)
-                posts = tx.fetch_all(q.CARD_POSTS, {"approval_id": approval_id})
-            if run is None:
-                return None
-            card_id = card["id"] if card else None
-        attempt = ApplyAttempt(int(approval["apply_attempts"]), int(approval["apply_fence"]))
-        return ApplyStart(
-            Approval.from_row(approval),
-            Run.from_row(run),
-            attempt,
-            card_id,
-            [CardPost.from_row(p) for p in posts],
-        )
+            return (
+                _started(row["approval"], row["run"], row["card_id"], row["posts"]) if row else None
+            )
+        with self.db.transaction() as tx:
+            approval = tx.fetch_one(q.COUNT_APPLY_ROW, params)
+            return self._start(tx, approval) if approval else None
+
+    @staticmethod
+    def _start(tx: Session, approval: Row) -> ApplyStart | None:
+        """SQLite: what an attempt starts from, read in the transaction that counted it."""
+        thread = {"thread_id": approval["thread_id"]}
+        run = tx.fetch_one(q.GET_RUN, thread)
+        if run is None:
+            return None
+        card = tx.fetch_one(q.LATEST_CARD_ID, thread)
+        posts = tx.fetch_all(q.CARD_POSTS, {"approval_id": approval["id"]})
+        return _started(approval, run, card["id"] if card else None, posts)
 
     def close_apply(
         self,
@@ -399,4 +421,15 @@ def _signed(last: Decision, votes: list[Vote]) -> Decision:
         receipt=None,
         via=last.via,  # the audit row says which door the completing vote came through
         on_behalf_of=last.on_behalf_of,
+    )
+
+
+def _started(approval: Row, run: Row, card_id: str | None, posts: list[Row]) -> ApplyStart:
+    attempt = ApplyAttempt(int(approval["apply_attempts"]), int(approval["apply_fence"]))
+    return ApplyStart(
+        Approval.from_row(approval),
+        Run.from_row(run),
+        attempt,
+        card_id,
+        [CardPost.from_row(p) for p in posts],
     )

@@ -5,6 +5,7 @@ outcome (bot.core.outcomes), and only a decision that wins resumes the graph, on
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 
 import pytest
 
@@ -765,3 +766,88 @@ def test_a_cancel_racing_a_decision_is_never_both(parts):
             assert isinstance(got["decide"], outcomes.AlreadyDecided)
             assert got["cancel"].kind is CancelKind.CANCELLED
             assert resumed == [] and status == "cancelled"
+
+
+# the claim and the first attempt at applying it, in one ---------------------------------------
+def _attempts(parts, approval_id: str) -> tuple[int, int]:
+    row = parts.store.db.fetch_one(
+        "SELECT apply_attempts, apply_fence FROM approvals WHERE id = %(id)s", {"id": approval_id}
+    )
+    assert row is not None
+    return int(row["apply_attempts"]), int(row["apply_fence"])
+
+
+def test_a_click_on_a_free_run_is_claimed_and_begun_under_its_lock_which_is_given_back(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    begun: list[str] = []
+    parts.store.begin_apply = lambda approval_id: begun.append(approval_id)  # type: ignore[method-assign]
+
+    outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+    assert isinstance(outcome, outcomes.Applied)
+    assert begun == []  # the claim counted the attempt itself
+    assert _attempts(parts, approval.id) == (1, 1)
+    assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+    assert parts.approval(approval.id).applied_at is not None
+    taken = threading.Event()
+
+    def another_thread() -> None:
+        with parts.store.db.try_lock(run.thread_id):
+            taken.set()
+
+    other = threading.Thread(target=another_thread)
+    other.start()
+    other.join(10)
+    assert taken.is_set(), "the run's lock was kept after the decision"
+
+
+def test_a_click_that_loses_its_claim_under_the_lock_counts_no_attempt(parts):
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
+    assert _attempts(parts, approval.id) == (1, 1)
+
+    late = parts.engine._claim(  # a claim that lost the race, made under the lock
+        parts.approval(approval.id), Decision("approve", "U0ASKER"), held=ExitStack()
+    )
+
+    assert late == (None, False, None)
+    assert _attempts(parts, approval.id) == (1, 1)
+    assert parts.approval(approval.id).status == "rejected"
+
+
+def test_a_click_on_a_busy_run_is_claimed_alone_and_applied_once_the_run_is_free(parts):
+    from tests.support.units import wait_until
+
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    held, go = threading.Event(), threading.Event()
+
+    def busy_step() -> None:  # another worker's long step holds the run
+        with parts.store.db.key_lock(run.thread_id):
+            held.set()
+            go.wait(10)
+
+    other = threading.Thread(target=busy_step)
+    other.start()
+    assert held.wait(10)
+    decided: list[outcomes.Outcome] = []
+    click = threading.Thread(
+        target=lambda: decided.append(
+            parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        )
+    )
+    click.start()
+    wait_until(lambda: parts.approval(approval.id).status == "approved", what="the claim")
+    assert _attempts(parts, approval.id) == (0, 0)  # claimed, not begun: the run is busy
+    assert parts.graph.answers == []
+
+    go.set()
+    click.join(10)
+    other.join(10)
+
+    assert isinstance(decided[0], outcomes.Applied)
+    assert _attempts(parts, approval.id) == (1, 1)  # begun once the lock was free
+    assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
+    assert parts.approval(approval.id).applied_at is not None

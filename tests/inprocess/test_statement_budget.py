@@ -2,15 +2,16 @@
 database, counted at the psycopg level (tests/support/statements.py), from the click's HTTP
 request to its run's report in Slack.
 
-Ours are 7: the click recorded before the ack, already taken by the process that received it
-(read back with its request and expiry in the same statement); claimed (jobs, audit event and
-click closed with it); the run's lock taken; the attempt counted with the request, the run and
-the latest card read under it; the report's effect started; the decision applied with the
-report's effect, the run's end and its audit events; the lock given back. (Before issue 21: 27,
-and 4 more for the lock when it was waited for; 8 until the take went into the record.) Apart
-from ours: the graph's own effect (the draft's post: "started", then "done", through the
-ledger) and LangGraph's checkpointer (reading the thread once, writing the step), whose counts
-are pinned here too so that a change in either is seen."""
+Ours are 6: the click recorded before the ack, already taken by the process that received it
+(read back with its request and expiry in the same statement); the run's lock taken; under it,
+the claim (jobs, audit event and click closed with it) with the first attempt at applying
+counted and the request, the run and the latest card read back; the report's effect started;
+the decision applied with the report's effect, the run's end and its audit events; the lock
+given back. (Before issue 21: 27, and 4 more for the lock when it was waited for; 8 until the
+take went into the record and the claim into the attempt.) Apart from ours: the graph's own
+effect (the draft's post: "started", then "done", through the ledger) and LangGraph's
+checkpointer (reading the thread once, writing the step), whose counts are pinned here too so
+that a change in either is seen."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bot.store.repository import Store
 from tests.support.cards import wait_card
 from tests.support.statements import Statements, counting
 
-OURS = 7  # issue 21's budget was 8; today's count
+OURS = 6  # issue 21's budget was 8; today's count
 GRAPH = 2  # the draft's one post: its ledger entry started, then done
 CHECKPOINTER = 8  # LangGraph's PostgresSaver: 1 read, 7 writes (langgraph 1.2)
 
@@ -57,15 +58,15 @@ def test_one_statement_more_on_the_decision_path_breaks_the_budget(
     bot_in_process, fake_slack, monkeypatch
 ):
     """The budget can fail: a read of the run added under the lock is counted against it."""
-    begin_apply = Store.begin_apply
+    claim_begin = Store.claim_begin
 
-    def with_a_read_more(self: Store, approval_id: str):
-        start = begin_apply(self, approval_id)
+    def with_a_read_more(self: Store, approval_id: str, decision, closing):
+        start = claim_begin(self, approval_id, decision, closing)
         if start is not None:
             self.get_run(start.run.thread_id)
         return start
 
-    monkeypatch.setattr(Store, "begin_apply", with_a_read_more)
+    monkeypatch.setattr(Store, "claim_begin", with_a_read_more)
     statements = approve_counted(bot_in_process, fake_slack)
     assert len(statements.ours) == OURS + 1, statements.report()
 

@@ -90,14 +90,20 @@ GROUP BY approval_id HAVING COUNT(*) > 1
 # The one conditional update that makes a decision happen once: only a pending row changes,
 # and only the caller that changed it gets the row back.
 # A run cancelled meanwhile takes no decision but its cancel.
-CLAIM = """
+_CLAIM = """
 UPDATE approvals
-SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
+SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s{more}
 WHERE id = %(id)s AND status = 'pending'
   AND (%(status)s = 'cancelled' OR NOT EXISTS (
       SELECT 1 FROM runs WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
 RETURNING *
 """
+CLAIM = _CLAIM.format(more="")
+# A claim made under the run's lock by the worker that goes on to apply it: its first attempt
+# at applying is counted with it (the fencing token of BEGIN_APPLY, below).
+CLAIM_COUNTED = _CLAIM.format(
+    more=", apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1"
+)
 
 # Votes, for requests that take more than one click: each runs in one transaction that first
 # locks the pending request's row (a no-op update: a row lock in Postgres, the write lock in
@@ -415,16 +421,8 @@ RETURNING *){_WITH_ITS_REQUEST}"""
 # The claim (CLAIM) and, only when it won, what a decision closes: the request's reminders and
 # expiry (but ``keep``, the job deciding it), its audit event (``events``: a JSON list of
 # [at, event, actor, detail]) and the click it came from (``entry``; NULL: none).
-CLAIM_CLOSING = """
-WITH claimed AS (
-    UPDATE approvals
-    SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s
-    WHERE id = %(id)s AND status = 'pending'
-      AND (%(status)s = 'cancelled' OR NOT EXISTS (
-          SELECT 1 FROM runs
-          WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
-    RETURNING *
-), jobs_closed AS (
+_CLOSING = """
+, jobs_closed AS (
     UPDATE jobs SET status = 'cancelled', done_at = %(now)s
     WHERE approval_id = %(id)s AND status = 'pending' AND kind <> 'refresh' AND id <> %(keep)s
       AND EXISTS (SELECT 1 FROM claimed)
@@ -436,17 +434,12 @@ WITH claimed AS (
     UPDATE inbox SET done_at = %(now)s, locked_until = NULL
     WHERE id = %(entry)s AND EXISTS (SELECT 1 FROM claimed)
 )
-SELECT * FROM claimed
 """
+CLAIM_CLOSING = f"WITH claimed AS ({CLAIM.strip()}){_CLOSING}SELECT * FROM claimed"
 # Under the run's lock: one more attempt at applying a decision not yet applied (its fencing
 # token), the request as it is now, its run, the id of the run's latest card and the request's
 # card posts (its copies, redrawn with it).
-BEGIN_APPLY = """
-WITH counted AS (
-    UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
-    WHERE id = %(id)s AND applied_at IS NULL
-    RETURNING *
-)
+_STARTED = """
 SELECT to_jsonb(counted) AS approval, to_jsonb(r) AS run,
        (SELECT c.id FROM approvals c WHERE c.thread_id = counted.thread_id AND c.ts IS NOT NULL
         ORDER BY c.created_at DESC LIMIT 1) AS card_id,
@@ -454,6 +447,16 @@ SELECT to_jsonb(counted) AS approval, to_jsonb(r) AS run,
         FROM card_posts p WHERE p.approval_id = counted.id) AS posts
 FROM counted JOIN runs r ON r.thread_id = counted.thread_id
 """
+BEGIN_APPLY = f"""
+WITH counted AS (
+    UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
+    WHERE id = %(id)s AND applied_at IS NULL
+    RETURNING *
+){_STARTED}"""
+# CLAIM_CLOSING and BEGIN_APPLY in one, under the run's lock (CLAIM_COUNTED): the request's
+# claim, what it closes, and its first attempt at applying, with what that starts from.
+CLAIM_BEGIN = f"WITH counted AS ({CLAIM_COUNTED.strip()}), claimed AS (SELECT * FROM counted)"
+CLAIM_BEGIN += f"{_CLOSING}{_STARTED}"
 COUNT_APPLY_ROW = """
 UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
 WHERE id = %(id)s AND applied_at IS NULL
