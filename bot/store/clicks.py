@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bot.domain.models import (
@@ -131,9 +132,19 @@ class ReceivedClick:
     row: Row | None
 
 
-def _taken(entry: InboxEntry | Row, approval: Row | None, overdue: Row | None) -> TakenClick:
+def _taken(
+    entry: InboxEntry | Row | str, approval: Row | str | None, overdue: Row | str | None
+) -> TakenClick:
+    """A taken click from its rows: dicts, or JSON text (PostgreSQL's, parsed only now)."""
+    if not isinstance(entry, InboxEntry):
+        entry = InboxEntry.from_row(_parsed(entry) or {})
+    approval_row, overdue_row = _parsed(approval), _parsed(overdue)
     return TakenClick(
-        entry if isinstance(entry, InboxEntry) else InboxEntry.from_row(entry),
-        Approval.from_row(approval) if approval else None,
-        Job.from_row(overdue) if overdue else None,
+        entry,
+        Approval.from_row(approval_row) if approval_row else None,
+        Job.from_row(overdue_row) if overdue_row else None,
     )
+
+
+def _parsed(value: Row | str | None) -> Row | None:
+    return json.loads(value) if isinstance(value, str) else value

@@ -404,9 +404,11 @@ RETURNING *
 
 # A worker takes a recorded click, with the request it names and that request's expiry if it
 # fell due by the time the click arrived (a click acknowledged in time beats its expiry).
+# As JSON text, left for the caller to parse when it needs the rows (RECEIVE_CLICK: in the
+# worker, not on the way to the ack).
 _WITH_ITS_REQUEST = """
-SELECT to_jsonb(taken) AS entry, to_jsonb(a) AS approval,
-       (SELECT to_jsonb(j) FROM jobs j
+SELECT CAST(to_jsonb(taken) AS text) AS entry, CAST(to_jsonb(a) AS text) AS approval,
+       (SELECT CAST(to_jsonb(j) AS text) FROM jobs j
         WHERE j.approval_id = taken.approval_id AND j.kind = 'expire' AND j.status = 'pending'
           AND j.due_at <= taken.received_at
         ORDER BY j.due_at LIMIT 1) AS overdue
