@@ -86,7 +86,10 @@ def check_posted_once(slack: FakeSlack, texts: Sequence[str]) -> None:
             counts[text] = counts.get(text, 0) + 1
     wrong = [t for t in texts if counts.get(t) != 1]
     if wrong:
-        raise BenchError(f"{len(wrong)} result(s) not posted exactly once, e.g. {wrong[0]!r}")
+        times = counts.get(wrong[0], 0)
+        raise BenchError(
+            f"{len(wrong)} result(s) not posted exactly once, e.g. {wrong[0]!r} ({times} times)"
+        )
 
 
 def check_applied(database_url: str, pendings: Sequence[Pending], timeout: float = 30) -> None:

@@ -65,12 +65,13 @@ def make_client(
     """``failed`` hears the method of every call that fails (for the metrics);
     ``retry_server_errors=False``: a 5xx is the caller's to retry (card posts back off on their
     own, so one card's failing channel never holds up the next card's post)."""
-    client = _Counted(token=token, base_url=base_url, timeout=timeout)
+    # Retried here: 429 (honouring Retry-After) and 5xx, where Slack said it did nothing. Not a
+    # dropped connection, which slack_sdk's WebClient retries by default: chat.postMessage is
+    # not idempotent, and a connection cut after Slack posted would post twice. The bot's own
+    # sweeps retry what certainly failed; the effect ledger records the rest as unknown.
+    client = _Counted(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
     if failed is not None:
         client.failed = failed
-    # slack_sdk retries nothing unless told to: 429 (honouring Retry-After) and 5xx, where Slack
-    # said it did nothing. Not connection resets: chat.postMessage is not idempotent, and a reset
-    # after Slack posted would post twice; the bot's own sweeps retry what certainly failed.
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
     if retry_server_errors:
         client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=3))

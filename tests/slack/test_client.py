@@ -4,6 +4,10 @@ failures it retries and which it reports."""
 
 from __future__ import annotations
 
+import re
+import socket
+import threading
+
 import pytest
 from slack_sdk.errors import SlackApiError
 
@@ -175,3 +179,41 @@ def test_refusals_are_the_errors_the_same_post_would_get_again(fake_slack, slack
     assert refusal(limited.value) is None
     assert refusal(RuntimeError("no")) is None
     assert {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks"} <= REFUSALS
+
+
+def test_a_post_whose_answer_is_cut_off_is_not_sent_again():
+    """Slack took the post, then the connection dropped before its answer: sending it again
+    would post twice (chat.postMessage is not idempotent), so the client does not retry it --
+    slack_sdk's WebClient does by default (``ConnectionErrorRetryHandler``). The caller hears
+    the error; the effect ledger records the outcome as unknown."""
+    received: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                received.append(body)  # taken, and then no answer: the connection just ends
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = make_client("xoxb-test", f"http://127.0.0.1:{port}/api/", timeout=5)
+    try:
+        with pytest.raises(Exception) as cut:
+            Slack(client).reply("C0CARDS", None, "hello")
+    finally:
+        server.close()
+
+    assert not isinstance(cut.value, SlackApiError)  # no answer at all: the outcome is unknown
+    assert len(received) == 1
