@@ -159,10 +159,14 @@ def test_making_a_rule_is_refused_like_an_approve(remember_bot, fake_slack, fake
     # Someone who may not approve it.
     assert remember(bot, card, EVE).status_code == 200
     assert "may decide" in told(fake_slack, EVE)[0] or "decide" in told(fake_slack, EVE)[0]
+    # Each click is worked on in the background: each is let finish before the next, so that
+    # the notes come in the clicks' order.
     # A version the card never showed.
     assert remember(bot, card, BOB, value=f"{card.approval_id}:2:{HOUR}").status_code == 200
+    bot.settle()
     # A duration the policy does not offer.
     assert remember(bot, card, BOB, value=f"{card.approval_id}:1:99999").status_code == 200
+    bot.settle()
     # A request that does not exist.
     assert remember(bot, card, BOB, value=f"{'0' * 16}:1:{HOUR}").status_code == 200
     notes = told(fake_slack, BOB, 3)
