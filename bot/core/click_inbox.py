@@ -55,6 +55,8 @@ class Inbox:
         # One round trip: the entry, under our lease, with its request and expiry.
         click = self.store.take_click(entry_id, self.lease, ours)
         if click is None:
+            if ours is not None:  # our lease ran out in the queue and another took it
+                self._leased.pop(entry_id, None)
             return  # done already, or another worker holds it
         self._work(click, background)
 

@@ -213,9 +213,8 @@ class Engine:
         closed = False  # the claim closed the request's jobs, audit event and click itself
         started: ApplyStart | None = None  # ... and began applying it, under the run's lock
         with ExitStack() as held:  # that lock, when the claim took it: given back at the end
-            for _ in range(
-                3
-            ):  # a vote that finds its request gone on to the next stage looks again
+            # A vote that finds its request gone on to the next stage looks again.
+            for _ in range(3):
                 approval = ballot.approval or approval
                 with self.signing.guard(approval):
                     why = self.signing.refusal(approval, decision.by)

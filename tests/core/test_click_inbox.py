@@ -137,6 +137,7 @@ def test_a_received_click_whose_lease_ran_out_in_the_queue_is_left_to_its_new_ta
     worker.run_all()  # this process's queued work finds it taken: nothing more
 
     assert len(decide.calls) == 1
+    assert inbox._leased == {}  # nothing of it left to give back at shutdown
 
 
 def test_a_click_received_while_shutting_down_is_given_back_at_once(parts, approval, decide):
