@@ -64,9 +64,9 @@ class ClickRows(Rows):
     def take_click(
         self, entry_id: str, lease: float, ours: float | None = None
     ) -> TakenClick | None:
-        """:meth:`take_inbox`, with the request the click names and its expiry if that fell
-        due by the time the click arrived, in one round trip. ``ours``: the lease this process
-        holds on it already, renewed."""
+        """Take a recorded click under a lease, with the request it names and its expiry if
+        that fell due by the time the click arrived, in one round trip. ``ours``: the lease
+        this process holds on it already, renewed."""
         now = self.clock()
         params = {"id": entry_id, "now": now, "lease": now + lease, "ours": ours}
         if self.db.dialect == "postgres":
@@ -87,12 +87,6 @@ class ClickRows(Rows):
         approval = db.fetch_one(q.GET_APPROVAL, {"id": approval_id})
         overdue = db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": received_at})
         return approval, overdue
-
-    def take_inbox(self, entry_id: str, lease: float) -> InboxEntry | None:
-        now = self.clock()
-        params = {"id": entry_id, "now": now, "lease": now + lease, "ours": None}
-        row = self.db.fetch_one(q.TAKE_INBOX, params)
-        return InboxEntry.from_row(row) if row else None
 
     def release_inbox(self, entry_id: str, lease: float) -> None:
         self.db.execute(q.RELEASE_INBOX, {"id": entry_id, "lease": lease})

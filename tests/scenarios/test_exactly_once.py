@@ -141,8 +141,8 @@ def test_an_acked_click_whose_claim_won_before_a_crash_is_finished_without_a_ref
         store = Store(db, time.time)
         origin = f"message:{card.channel}:{card.ts}"
         click = Decision("approve", REQ, origin=origin)
-        entry = store.add_inbox(card.approval_id, click, card.channel)
-        assert store.take_inbox(entry, lease=0.0) is not None  # taken by the process that died
+        # Recorded, and taken under a lease, by the process that died (as every click is).
+        entry = store.receive_click(card.approval_id, click, card.channel, lease=0.0).entry.id
         assert store.claim(card.approval_id, replace(click, receipt=entry)) is not None
     finally:
         db.close()
