@@ -19,7 +19,7 @@ from bot.agents.toolkit import make_actions, make_llm
 from bot.config import load_settings
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import Ledger
-from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.client import Slack, make_client, not_done, uncertain
 from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from graphs.actions import ActionRegistry
@@ -38,7 +38,12 @@ class _LedgerOnFirstUse:
                 db = open_database(self.database_url)
                 trail = EffectTrail(Audit(db, time.time))  # its metrics are the bot's own
                 self._ledger = Ledger(
-                    db, time.time, observe=trail, base=self.retry_after, retryable=NOT_DONE
+                    db,
+                    time.time,
+                    observe=trail,
+                    base=self.retry_after,
+                    retryable=not_done,
+                    unknown=uncertain,
                 )
         return self._ledger.once(key, effect)
 

@@ -41,7 +41,7 @@ from bot.slack.app import build_app
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.client import Slack, make_client, not_done, uncertain
 from bot.slack.listeners import ListenerDeps
 from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
@@ -138,7 +138,9 @@ def build_deps(
     slack = Slack(client(), cards=client(retry_server_errors=False))
     audit = Audit(db, clock)
     trail = EffectTrail(audit, metrics.registry)
-    ledger = Ledger(db, clock, observe=trail, base=settings.retry_after, retryable=NOT_DONE)
+    ledger = Ledger(
+        db, clock, observe=trail, base=settings.retry_after, retryable=not_done, unknown=uncertain
+    )
     actions = make_actions(settings, slack.post_text)
     toolboxes: list[Toolbox] = []
 

@@ -1,4 +1,5 @@
-"""Unknown means unknown: what the ledger does with each answer of a real (loopback) webhook.
+"""Unknown means unknown: what the ledger does with each answer of a real (loopback) webhook,
+and of the fake Slack to a post.
 
 Every test drives ``Ledger.once`` the way a graph's ``execute`` node does, and calls it again
 the way the recovery sweep would, with a clock it moves by hand (no sleeps).
@@ -17,10 +18,12 @@ import pytest
 from bot.core.backoff import BASE, CAP, backoff
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
+from bot.slack.client import Slack, make_client, not_done, uncertain
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry
 from graphs.addresses import Allowlist
+from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook import FakeWebhook
 
 KEY = "thread-1:execute"
@@ -305,3 +308,60 @@ def test_an_unknown_outcome_after_a_retry_says_which_attempt_it_was(
     sweep_later(clock)
     ledger.once(KEY, run)
     assert len(hook.hits()) == 2 and len(hook.performed()) == 1
+
+
+# Slack's answers to a post the graph makes (the post_message action, a draft's post) -----------
+
+
+@pytest.fixture
+def slack_ledger(db: Database, clock: Clock, tries: list[EffectTry]) -> Ledger:
+    """The ledger as the bot wires it, with Slack's own "did nothing" and "may have"."""
+    return Ledger(
+        db, clock, observe=tries.append, rand=lambda: 0.5, retryable=not_done, unknown=uncertain
+    )
+
+
+def slack_post(fake_slack: FakeSlack) -> Callable[[], str]:
+    slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url))  # the bot's client
+    return lambda: slack.post_text("C0GEN", "The VPN is down tonight")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(500, "internal_error"), (200, "internal_error"), (200, "fatal_error"), (502, "bad_gateway")],
+)
+def test_a_slack_post_that_may_have_landed_is_sent_once_and_reported_unknown(
+    slack_ledger: Ledger,
+    fake_slack: FakeSlack,
+    clock: Clock,
+    tries: list[EffectTry],
+    status: int,
+    error: str,
+) -> None:
+    """Slack's internal_error and fatal_error say "some aspect of the operation" may have
+    succeeded; a 5xx from its gateway says nothing either way. The post is there, once."""
+    fake_slack.fail_next("chat.postMessage", status=status, error=error, acted=True)
+    post = slack_post(fake_slack)
+    result = slack_ledger.once(KEY, post)
+    assert result.startswith("Outcome unknown (") and result.endswith("happens at most once")
+    sweep_later(clock)
+    assert slack_ledger.once(KEY, post) == result  # the sweep finds it settled
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # slack_sdk did not repeat it either
+    assert [m["text"] for m in fake_slack.messages("C0GEN")] == ["The VPN is down tonight"]
+    assert [(t.attempt, t.outcome) for t in tries] == [(1, "unknown")]
+
+
+def test_a_slack_post_answered_unavailable_did_nothing_and_is_posted_by_a_later_try(
+    slack_ledger: Ledger, fake_slack: FakeSlack, clock: Clock, tries: list[EffectTry]
+) -> None:
+    """503 (and ok: false with any other error) says Slack did nothing: slack_sdk tries it
+    again at once, and past those tries the recovery sweep does, after its backoff."""
+    fake_slack.fail_next("chat.postMessage", status=503, error="service_unavailable", times=5)
+    post = slack_post(fake_slack)
+    with pytest.raises(EffectRetry):
+        slack_ledger.once(KEY, post)
+    assert len(fake_slack.calls("chat.postMessage")) == 4  # the first and slack_sdk's three
+    sweep_later(clock)
+    assert slack_ledger.once(KEY, post).startswith("Posted to C0GEN (message ")
+    assert [m["text"] for m in fake_slack.messages("C0GEN")] == ["The VPN is down tonight"]
+    assert [(t.attempt, t.outcome) for t in tries] == [(1, "retry"), (2, "done")]

@@ -102,11 +102,15 @@ def refused(exc: BaseException) -> bool:
     )
 
 
-def certainly_failed(exc: BaseException, also: tuple[type[BaseException], ...] = ()) -> bool:
+def _never(_exc: BaseException) -> bool:
+    return False
+
+
+def certainly_failed(exc: BaseException, also: Callable[[BaseException], bool] = _never) -> bool:
     """True when the other side answered "not now" (or never let us in): nothing happened
-    there, and trying again is right. ``also``: an edge's own "answered with an error"
-    (Slack's: :data:`bot.slack.client.NOT_DONE`)."""
-    if isinstance(exc, (*also, TryAgain, ConnectionRefusedError)):
+    there, and trying again is right. ``also``: an edge's own "answered with an error that
+    did nothing" (Slack's: :func:`bot.slack.client.not_done`)."""
+    if also(exc) or isinstance(exc, TryAgain | ConnectionRefusedError):
         return True
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code in NOT_PROCESSED
@@ -126,7 +130,8 @@ class Ledger:
         observe: Callable[[EffectTry], None] | None = None,
         rand: Callable[[], float] = random.random,
         base: float = BASE,
-        retryable: tuple[type[BaseException], ...] = (),
+        retryable: Callable[[BaseException], bool] = _never,
+        unknown: Callable[[BaseException], bool] = _never,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -136,8 +141,11 @@ class Ledger:
         # starts where the sweep would come back anyway and doubles from there.
         self.base = base
         # Errors of the edges' clients that mean the call certainly did nothing (Slack's
-        # answers with ok: false, bot.slack.client.NOT_DONE): retried after a backoff.
+        # answers with ok: false, bot.slack.client.not_done): retried after a backoff; and
+        # those that mean it may have been carried out (Slack's internal_error on a post,
+        # bot.slack.client.uncertain): outcome unknown, never repeated.
         self.retryable = retryable
+        self.unknown = unknown
         self.closing = False
 
     @contextmanager
@@ -184,7 +192,7 @@ class Ledger:
             failure, outcome = f"Failed: {exc}", "failed"
             if isinstance(exc, OutcomeUnknown):
                 failure, outcome = str(exc), "unknown"
-            elif outcome_unknown(exc):
+            elif outcome_unknown(exc) or self.unknown(exc):
                 failure = f"Outcome unknown ({exc}); not retried, so it happens at most once"
                 outcome = "unknown"
             elif refused(exc):

@@ -8,10 +8,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.domain.models import Approval, Decision
 from bot.slack.blocks import card
@@ -42,9 +43,69 @@ REFUSALS = frozenset(
 )
 
 
-# Slack answered with an error (ok: false, or 5xx/429 past slack_sdk's own retries): the call
-# did nothing, so an effect may be tried again (bot.core.ledger.Ledger's ``retryable``).
-NOT_DONE: tuple[type[BaseException], ...] = (SlackApiError,)
+# Calls that do something again each time they are sent (a second message, a second modal):
+# never repeated after Slack may have carried them out.
+SENT_ONCE = frozenset(
+    {
+        "chat.postMessage",
+        "chat.postEphemeral",
+        "chat.scheduleMessage",
+        "chat.meMessage",
+        "views.open",
+        "views.push",
+        "files.completeUploadExternal",
+    }
+)
+# Slack's errors that say the call may have been carried out in part before it failed
+# ("It's possible some aspect of the operation succeeded"), and the HTTP statuses a call can get
+# after it reached Slack's servers. A 503 (service_unavailable) and a 429 say nothing was done.
+MAY_HAVE_HAPPENED = frozenset({"internal_error", "fatal_error"})
+MAY_HAVE_HAPPENED_STATUS = frozenset({500, 502, 504})
+
+
+def _method(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _may_have_happened(method: str, status: int, error: object) -> bool:
+    return method in SENT_ONCE and (
+        status in MAY_HAVE_HAPPENED_STATUS or error in MAY_HAVE_HAPPENED
+    )
+
+
+def uncertain(exc: BaseException) -> bool:
+    """Slack answered a call that is not repeatable (``SENT_ONCE``) with an error that says it
+    may have been carried out anyway: its outcome is unknown, and it is not sent again."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return False
+    response = exc.response
+    error = response.data.get("error") if isinstance(response.data, dict) else None
+    return _may_have_happened(_method(response.api_url), response.status_code, error)
+
+
+def not_done(exc: BaseException) -> bool:
+    """Slack answered with an error (ok: false, or a 5xx/429 past the client's own retries)
+    that says the call did nothing, so an effect may be tried again (the effect ledger's
+    ``retryable``); see :func:`uncertain` for the answers that do not say so."""
+    return isinstance(exc, SlackApiError) and not uncertain(exc)
+
+
+class _ServerErrorRetry(RetryHandler):
+    """Sends a call again after a 5xx, unless it is not repeatable and Slack may have carried it
+    out (:func:`uncertain`): then the caller hears the error at once."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code < 500:
+            return False
+        error_code = (response.body or {}).get("error")
+        return not _may_have_happened(_method(request.url), response.status_code, error_code)
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -65,16 +126,18 @@ def make_client(
     """``failed`` hears the method of every call that fails (for the metrics);
     ``retry_server_errors=False``: a 5xx is the caller's to retry (card posts back off on their
     own, so one card's failing channel never holds up the next card's post)."""
-    # Retried here: 429 (honouring Retry-After) and 5xx, where Slack said it did nothing. Not a
-    # dropped connection, which slack_sdk's WebClient retries by default: chat.postMessage is
-    # not idempotent, and a connection cut after Slack posted would post twice. The bot's own
-    # sweeps retry what certainly failed; the effect ledger records the rest as unknown.
+    # Retried here: 429 (honouring Retry-After) and a 5xx that leaves nothing twice (any call
+    # answered 503; a repeatable call, such as chat.update, answered any 5xx). Not a dropped
+    # connection, which slack_sdk's WebClient retries by default, nor a post answered 500:
+    # chat.postMessage is not idempotent, and Slack may have posted before it failed. The
+    # bot's own sweeps retry what certainly failed; the effect ledger records the rest as
+    # unknown.
     client = _Counted(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
     if failed is not None:
         client.failed = failed
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
     if retry_server_errors:
-        client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=3))
+        client.retry_handlers.append(_ServerErrorRetry(max_retry_count=3))
     return client
 
 

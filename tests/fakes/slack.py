@@ -69,6 +69,7 @@ class _Fault:
     retry_after: int | None
     hang: float = 0.0  # TIMEOUT: seconds to hold the call before doing it
     channel: str | None = None  # only calls to this channel (fail_next(channel=...))
+    acted: bool = False  # carried out before the error answer (fail_next(acted=True))
 
 
 @dataclass
@@ -265,16 +266,21 @@ class FakeSlack(Service):
         retry_after: int | None = 1,
         times: int = 1,
         channel: str | None = None,
+        acted: bool = False,
     ) -> None:
         """The next ``times`` calls of ``method`` (with ``channel``: of those to that channel)
         answer HTTP ``status`` with ``error``.
 
         4xx/200 answers carry ``{"ok": false, "error": error}``; 5xx answers a plain-text body
         like Slack's gateway does. ``Retry-After`` is sent when ``retry_after`` is not None.
+        ``acted``: the call is carried out all the same before the error answer, as Slack warns
+        can happen with ``internal_error`` and ``fatal_error`` ("some aspect of the operation
+        succeeded"); such a call counts as not :attr:`Call.ok` but its message is there.
         """
         with self._lock:
             queue = self._faults.setdefault(method, deque())
-            queue.extend([_Fault(status, error, retry_after, channel=channel)] * times)
+            fault = _Fault(status, error, retry_after, channel=channel, acted=acted)
+            queue.extend([fault] * times)
 
     def set_channel(
         self, channel: str, *, exists: bool = True, member: bool = True, archived: bool = False
@@ -416,8 +422,19 @@ class FakeSlack(Service):
             handler = self._handlers.get(call.method)
         if fault is not None and fault.status == TIMEOUT:
             time.sleep(fault.hang)  # the client has given up by now; Slack does it anyway
+        elif fault is not None and fault.acted:
+            self._carry_out(call, parse_error, handler)
+            return _fault_response(fault)
         elif fault is not None:
             return _fault_response(fault)
+        return self._carry_out(call, parse_error, handler)
+
+    def _carry_out(
+        self,
+        call: Call,
+        parse_error: SlackError | None,
+        handler: Callable[[Params], Json] | None,
+    ) -> HttpResponse:
         if call.method == RESPONSE_URL:
             return HttpResponse.json({"ok": True})
         if handler is None and not self.workspace.knows(call.method):

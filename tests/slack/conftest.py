@@ -18,7 +18,7 @@ from bot.runtime.metrics import Metrics
 from bot.slack.blocks.card import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import NOT_DONE, Slack, make_client
+from bot.slack.client import Slack, make_client, not_done, uncertain
 from bot.slack.publisher import SlackPublisher
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
@@ -72,7 +72,7 @@ def parts(db, clock, slack) -> SlackParts:
     signing = Signing(store, db, Directory(slack.group_members), SignOffs(Section(Stage())))
     signing.summarize = outcome_line
     metrics = Metrics()
-    ledger = Ledger(db, clock, retryable=NOT_DONE)
+    ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
     cards = Cards(store, slack, signing, db, ledger)
     journal = Journal(Audit(db, clock), metrics)
     card_posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)

@@ -12,7 +12,15 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.models import Approval, Decision
-from bot.slack.client import MESSAGE_LIMIT, REFUSALS, Slack, make_client, refusal
+from bot.slack.client import (
+    MESSAGE_LIMIT,
+    REFUSALS,
+    Slack,
+    make_client,
+    not_done,
+    refusal,
+    uncertain,
+)
 from tests.support.units import review
 
 
@@ -217,3 +225,29 @@ def test_a_post_whose_answer_is_cut_off_is_not_sent_again():
 
     assert not isinstance(cut.value, SlackApiError)  # no answer at all: the outcome is unknown
     assert len(received) == 1
+
+
+def test_a_server_error_is_retried_only_where_sending_again_leaves_nothing_twice(fake_slack):
+    """An update answered 500 is sent again (drawing the same card twice is harmless); a post
+    answered 500 is not (Slack may have posted it); any call answered 503 is, since Slack says
+    it did nothing."""
+    slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url))
+    ts = slack.reply("C0CARDS", None, "first")
+    fake_slack.fail_next("chat.update", status=500, error="internal_error", acted=True)
+    slack.client.chat_update(channel="C0CARDS", ts=ts, text="edited")
+    assert [c.fault for c in fake_slack.calls("chat.update")] == ["500", None]
+
+    fake_slack.fail_next("chat.postMessage", status=500, error="internal_error", acted=True)
+    with pytest.raises(SlackApiError) as posted:
+        slack.reply("C0CARDS", None, "second")
+    assert uncertain(posted.value) and not not_done(posted.value)
+
+    fake_slack.fail_next("chat.postMessage", status=503, error="service_unavailable")
+    slack.reply("C0CARDS", None, "third")
+    assert [c.fault for c in fake_slack.calls("chat.postMessage")] == [None, "500", "503", None]
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["edited", "second", "third"]
+
+    fake_slack.fail_next("chat.postMessage", status=200, error="ratelimited", retry_after=None)
+    with pytest.raises(SlackApiError) as refused:
+        slack.reply("C0CARDS", None, "fourth")
+    assert not_done(refused.value) and not uncertain(refused.value)

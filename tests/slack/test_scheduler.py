@@ -16,7 +16,7 @@ from bot.domain.timeline import Level, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import NOT_DONE
+from bot.slack.client import not_done, uncertain
 from bot.slack.publisher import SlackPublisher
 from bot.slack.scheduler import Scheduler
 from bot.store.audit_log import Audit
@@ -46,7 +46,7 @@ def build(db, clock, slack):
         made: dict[str, Cards] = {}
 
         def publisher(store, signing):
-            ledger = Ledger(db, clock, retryable=NOT_DONE)
+            ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
             cards = made["cards"] = Cards(store, slack, signing, db, ledger)
             journal = Journal(Audit(db, clock), Metrics())
             posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
