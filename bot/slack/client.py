@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,15 +18,22 @@ from slack_sdk.http_retry.state import RetryState
 from bot.domain.models import Approval, Decision
 from bot.slack.blocks import card
 from bot.slack.blocks.text import chunks, cut_escaped, escape
+from bot.slack.keepalive import Connections, as_http_error
 
 logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3900
 
 
 class _Counted(WebClient):
-    """A WebClient that reports every call that fails (Slack said no, or never answered)."""
+    """A WebClient that reports every call that fails (Slack said no, or never answered), and
+    sends its calls on kept-alive connections (:mod:`bot.slack.keepalive`) instead of a new
+    one (a new TLS session) each."""
 
     failed: Callable[[str], None] = staticmethod(lambda method: None)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connections = Connections(self.timeout, self.ssl)
 
     def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -33,6 +41,20 @@ class _Counted(WebClient):
         except Exception:
             self.failed(api_method)
             raise
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        # What slack_sdk's own method does with urlopen (its caller reads HTTPError the same
+        # way), on a kept-alive connection; through a proxy, it is left to urllib.
+        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
+            return super()._perform_urllib_http_request_internal(url, req)
+        answer = self.connections.post(url, req.data, req.header_items())  # type: ignore[arg-type]
+        if not 200 <= answer.status < 300:
+            raise as_http_error(url, answer)
+        if answer.headers.get_content_type() == "application/gzip":
+            return {"status": answer.status, "headers": answer.headers, "body": answer.body}
+        charset = answer.headers.get_content_charset() or "utf-8"
+        body = answer.body.decode(charset)
+        return {"status": answer.status, "headers": answer.headers, "body": body}
 
 
 # Slack's answers to chat.postMessage that the same post would get again, whenever it is tried:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class HttpResponse:
 
 
 App = Callable[[HttpRequest], HttpResponse]
+KEEP_ALIVE_FOR = 5.0  # seconds an idle kept-alive connection stays open (servers close them)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(response.body)
             return
+        if self.protocol_version != "HTTP/1.0":  # no length to tell where it ends: close
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         for chunk in response.body:
             self.wfile.write(chunk)
@@ -113,22 +118,62 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _KeptAliveHandler(_Handler):
+    """HTTP/1.1: a connection serves request after request (as Slack's does) until the client
+    closes it, asks to, or leaves it idle ``timeout`` seconds."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEP_ALIVE_FOR
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, app: App) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, app: App, keep_alive: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _KeptAliveHandler if keep_alive else _Handler)
         self.app = app
+        self.accepted = 0  # connections
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self.accepted += 1
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every connection still open (a stopped server serves none of them)."""
+        with self._open_lock:
+            still = list(self._open)
+        for sock in still:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class BackgroundHttpServer:
-    """Serves ``app`` on 127.0.0.1:<ephemeral port> from a daemon thread."""
+    """Serves ``app`` on 127.0.0.1:<ephemeral port> from a daemon thread; ``keep_alive``: over
+    HTTP/1.1, a connection kept for the client's next request."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, keep_alive: bool = False) -> None:
         self._app = app
+        self._keep_alive = keep_alive
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def drop_connections(self) -> None:
+        if self._server is not None:
+            self._server.drop_connections()
+
+    @property
+    def connections_accepted(self) -> int:
+        return self._server.accepted if self._server is not None else 0
 
     @property
     def port(self) -> int:
@@ -139,7 +184,7 @@ class BackgroundHttpServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = _Server(self._app)
+        self._server = _Server(self._app, self._keep_alive)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -150,6 +195,7 @@ class BackgroundHttpServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None

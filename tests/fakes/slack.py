@@ -127,7 +127,7 @@ class FakeSlack(Service):
         self.usergroups = self.workspace.usergroups  # usergroup id -> user ids
         self.users = self.workspace.users  # user id -> fields overriding users.info defaults
         self.channels = self.workspace.channels  # channel id -> conversations.info overrides
-        self._http = BackgroundHttpServer(self._serve)
+        self._http = BackgroundHttpServer(self._serve, keep_alive=True)  # as Slack's API is
         self._socket = SocketModeServer(app_id=APP_ID)
         self.workspace.register("apps.connections.open", lambda _: {"url": self._socket.new_url()})
         self._lock = threading.RLock()  # re-entrant: predicates may call calls()
@@ -153,6 +153,15 @@ class FakeSlack(Service):
             self._changed.notify_all()
         self._socket.stop()
         self._http.stop()
+
+    def drop_connections(self) -> None:
+        """Close every kept-alive connection, as Slack's servers do with idle ones."""
+        self._http.drop_connections()
+
+    @property
+    def connections(self) -> int:
+        """Connections the Web API has accepted so far (kept alive, one serves many calls)."""
+        return self._http.connections_accepted
 
     @property
     def api_url(self) -> str:

@@ -1,0 +1,150 @@
+"""Kept-alive HTTP connections for the Slack Web API client.
+
+slack_sdk's ``WebClient`` opens a new connection (and, against slack.com, a new TLS session)
+for every call through ``urllib``. A decision makes three calls, so each click paid three
+handshakes. :class:`Connections` keeps idle connections per origin and hands one to the next
+call, in whichever thread it runs.
+
+Nothing is ever sent twice here: a call that fails on a connection, new or reused, raises as
+``urllib`` would have (the client's retry handlers and the effect ledger decide what comes
+next). What makes reuse safe is checking the connection before a call goes out on it: one that
+was idle too long, or that the server has closed meanwhile (its socket reads as ready), is
+closed instead of used.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import ssl
+import threading
+import time
+import urllib.error
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.message import Message
+from io import BytesIO
+from urllib.parse import urlsplit
+
+IDLE_FOR = 30.0  # seconds a connection may wait for its next call (servers close idle ones)
+MOST_IDLE = 16  # idle connections kept per origin (the bot's busy threads at once)
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+@dataclass
+class _Idle:
+    conn: http.client.HTTPConnection
+    since: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Message
+    body: bytes
+
+
+class Connections:
+    """A pool of kept-alive connections, shared by every thread of one client."""
+
+    def __init__(
+        self,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = timeout
+        self.context = context  # for https (made once, when first needed: it reads the CAs)
+        self.clock = clock
+        self._idle: dict[Origin, list[_Idle]] = {}
+        self._lock = threading.Lock()
+        self.opened = 0  # connections made so far (a test reads it)
+
+    def post(self, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
+        """Send one POST and read its whole answer. Errors while connecting or sending come as
+        ``urllib.error.URLError`` and errors while waiting for the answer as they are, as from
+        ``urllib.request.urlopen``, so callers read them the same way."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        origin = (scheme, parts.hostname or "", port)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn = self._take(origin)
+        try:
+            try:
+                conn.request("POST", path or "/", body=body, headers=dict(headers))
+            except OSError as exc:
+                raise urllib.error.URLError(exc) from exc
+            response = conn.getresponse()
+            answer = Answer(response.status, response.msg, response.read())
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self._give_back(origin, conn)
+        return answer
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [i for pool in self._idle.values() for i in pool]
+            self._idle.clear()
+        for each in idle:
+            each.conn.close()
+
+    def _take(self, origin: Origin) -> http.client.HTTPConnection:
+        now = self.clock()
+        while True:
+            with self._lock:
+                pool = self._idle.get(origin)
+                found = pool.pop() if pool else None
+            if found is None:
+                return self._open(origin)
+            if now - found.since < IDLE_FOR and _still_open(found.conn):
+                return found.conn
+            found.conn.close()
+
+    def _open(self, origin: Origin) -> http.client.HTTPConnection:
+        scheme, host, port = origin
+        self.opened += 1
+        if scheme == "https":
+            if self.context is None:
+                self.context = ssl.create_default_context()
+            context = self.context
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def _give_back(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            pool = self._idle.setdefault(origin, [])
+            if len(pool) < MOST_IDLE:
+                pool.append(_Idle(conn, self.clock()))
+                return
+        conn.close()
+
+
+def _still_open(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection has nothing to read: if its socket is readable, the server closed it
+    (or broke the protocol), and a call sent on it could be lost on the way."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    poller = select.poll()  # not select.select: a descriptor past 1024 is fine here
+    try:
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
+
+
+def as_http_error(url: str, answer: Answer) -> urllib.error.HTTPError:
+    """An answer that is not a success, as ``urlopen`` raises it."""
+    return urllib.error.HTTPError(
+        url,
+        answer.status,
+        http.client.responses.get(answer.status, ""),
+        answer.headers,
+        BytesIO(answer.body),
+    )

@@ -1,0 +1,134 @@
+"""The Slack client's kept-alive connections (bot.slack.keepalive): one connection serves call
+after call, from any thread; one the server closed, or one idle too long, is never used; and no
+call is ever sent twice because a kept connection failed under it."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from bot.slack import keepalive
+from bot.slack.client import Slack, make_client
+from bot.slack.keepalive import Connections
+
+
+@pytest.fixture
+def slack(fake_slack) -> Slack:
+    return Slack(make_client(fake_slack.bot_token, fake_slack.api_url))
+
+
+def test_calls_one_after_another_share_one_connection(fake_slack, slack):
+    ts = slack.reply("C0CARDS", None, "first")
+    slack.client.chat_update(channel="C0CARDS", ts=ts, text="first, edited")
+    for n in range(5):
+        slack.reply("C0CARDS", ts, f"reply {n}")
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["first, edited"]
+    assert len(fake_slack.replies("C0CARDS", ts)) == 5
+    assert fake_slack.connections == 1  # slack_sdk alone opens one for each of the 7 calls
+
+
+def test_threads_calling_at_once_each_get_a_connection_and_then_share_them(fake_slack, slack):
+    fake_slack.set_latency("chat.postMessage", 0.2)  # all four in flight together
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: slack.reply("C0CARDS", None, f"at once {n}"), range(4)))
+    at_once = fake_slack.connections
+    fake_slack.set_latency("chat.postMessage", 0.0)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: slack.reply("C0CARDS", None, f"later {n}"), range(8)))
+    assert len(fake_slack.messages("C0CARDS")) == 12
+    assert at_once == 4 and fake_slack.connections <= 4  # the later calls opened none
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_and_the_call_goes_once(
+    fake_slack, slack
+):
+    slack.reply("C0CARDS", None, "before")
+    fake_slack.drop_connections()  # as Slack does with a connection left idle
+    slack.reply("C0CARDS", None, "after")
+    assert [c.params["text"] for c in fake_slack.calls("chat.postMessage")] == ["before", "after"]
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["before", "after"]
+    assert fake_slack.connections == 2
+
+
+def test_a_connection_idle_longer_than_servers_keep_one_is_closed_not_used(fake_slack):
+    now = [0.0]
+    client = make_client(fake_slack.bot_token, fake_slack.api_url)
+    client.connections = Connections(5, clock=lambda: now[0])
+    slack = Slack(client)
+    slack.reply("C0CARDS", None, "one")
+    now[0] += keepalive.IDLE_FOR - 1
+    slack.reply("C0CARDS", None, "two")
+    assert fake_slack.connections == 1
+    now[0] += keepalive.IDLE_FOR + 1
+    slack.reply("C0CARDS", None, "three")
+    assert fake_slack.connections == 2
+    assert len(fake_slack.messages("C0CARDS")) == 3
+
+
+def test_an_error_answer_is_read_as_slack_sdk_reads_it_and_the_connection_kept(fake_slack, slack):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
+    slack.reply("C0CARDS", None, "after a 429")  # slack_sdk's handler read Retry-After
+    fake_slack.fail_next("chat.postMessage", status=500, error="internal_error")
+    with pytest.raises(SlackApiError) as failed:  # a plain-text 5xx, not sent again
+        slack.reply("C0CARDS", None, "never")
+    assert failed.value.response.status_code == 500
+    fake_slack.set_channel("C0GONE", exists=False)
+    with pytest.raises(SlackApiError) as gone:
+        slack.reply("C0GONE", None, "nowhere")
+    assert gone.value.response["error"] == "channel_not_found"
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["after a 429"]
+    assert fake_slack.connections == 1
+
+
+def test_a_call_cut_off_on_a_kept_connection_is_not_sent_again():
+    """The server answers the first call and keeps the connection; it reads the second and
+    ends the connection without an answer. The second was taken: it must not go again, on this
+    connection or a new one."""
+    received: list[bytes] = []
+    accepted: list[int] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    reply = b'{"ok": true, "channel": "C1", "ts": "1"}'
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(reply)}"
+    answer = head.encode() + b"\r\n\r\n" + reply
+
+    def read_one(conn: socket.socket, data: bytes) -> tuple[bytes, bytes]:
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        return rest[:length], rest[length:]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                conn.settimeout(5)
+                body, left = read_one(conn, b"")
+                received.append(body)
+                conn.sendall(answer)
+                body, _ = read_one(conn, left)
+                received.append(body)  # taken, and then no answer: the connection just ends
+
+    threading.Thread(target=serve, daemon=True).start()
+    slack = Slack(make_client("xoxb-test", f"http://127.0.0.1:{port}/api/", timeout=5))
+    try:
+        assert slack.reply("C1", None, "first") == "1"
+        with pytest.raises(Exception) as cut:
+            slack.reply("C1", None, "second")
+    finally:
+        server.close()
+
+    assert not isinstance(cut.value, SlackApiError)  # no answer at all: the outcome is unknown
+    assert len(received) == 2 and len(accepted) == 1
