@@ -26,6 +26,7 @@ from bench.memory import rss_mb
 from bench.plan import FULL, QUICK, Plan
 from bench.report import render
 from bench.scheduler_tick import notify_seconds, tick_ms
+from bench.slack_calls import call_ms
 from bench.stack import BenchError, fakes, postgres, running_bot
 from tests.support.burst import latency_summary
 
@@ -82,6 +83,8 @@ def measure(plan: Plan, workdir: Path) -> dict[str, float]:
         figures["tick_ms_backlog"] = median(ticks[plan.backlog])
         _step("1,000 reminders due")
         figures["notify_s_1000_due"] = notify_seconds(f, 1_000)
+        _step("Slack calls over TLS")
+        figures.update(call_ms(plan.slack_calls, 2))
         _step("memory")
         figures["rss_mb_0"], figures["rss_mb_backlog"] = rss_mb(f, workdir, plan.backlog)
         figures["backlog"] = plan.backlog
@@ -105,6 +108,8 @@ def _with_ratios(f: dict[str, float]) -> dict[str, float]:
     f["decide_ratio"] = f["decide_ms"] / f["decide_ms_bare"]
     f["throughput_ratio"] = f["decisions_per_s"] / f["decisions_per_s_bare"]
     f["tick_growth"] = f["tick_ms_backlog"] / f["tick_ms_1k"]
+    f["slack_call_ratio"] = f["slack_call_ms"] / f["slack_call_ms_sdk"]
+    f["slack_call_cpu_ratio"] = f["slack_call_cpu_ms"] / f["slack_call_cpu_ms_sdk"]
     f["bytes_per_pending"] = (f["rss_mb_backlog"] - f["rss_mb_0"]) * 1024 * 1024 / f["backlog"]
     return {key: round(value, 3) for key, value in sorted(f.items())}
 

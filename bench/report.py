@@ -20,6 +20,10 @@ ROWS = [
      "tick_ms_1k", "tick_growth", "< 50 ms at 100k"),
     ("1,000 due reminders over 10 channels reach Slack (s)", "notify_s_1000_due", None, None,
      "digests, channels at once"),
+    ("a Slack call over TLS, p50 (ms; baseline slack_sdk)", "slack_call_ms",
+     "slack_call_ms_sdk", "slack_call_ratio", "one handshake, not one a call"),
+    ("  its CPU in the calling thread, p50 (ms)", "slack_call_cpu_ms", "slack_call_cpu_ms_sdk",
+     "slack_call_cpu_ratio", ""),
     ("RSS, {backlog} pending vs 0 (MiB)", "rss_mb_backlog", "rss_mb_0", None, "<= 1.1x"),
     ("bytes per pending request", "bytes_per_pending", None, None, ""),
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 from urllib.request import Request
@@ -144,17 +145,19 @@ def make_client(
     timeout: int = 15,
     failed: Callable[[str], None] | None = None,
     retry_server_errors: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> WebClient:
     """``failed`` hears the method of every call that fails (for the metrics);
     ``retry_server_errors=False``: a 5xx is the caller's to retry (card posts back off on their
-    own, so one card's failing channel never holds up the next card's post)."""
+    own, so one card's failing channel never holds up the next card's post); ``tls``: the
+    certificates to trust (default: the system's, or ``SSL_CERT_FILE``)."""
     # Retried here: 429 (honouring Retry-After) and a 5xx that leaves nothing twice (any call
     # answered 503; a repeatable call, such as chat.update, answered any 5xx). Not a dropped
     # connection, which slack_sdk's WebClient retries by default, nor a post answered 500:
     # chat.postMessage is not idempotent, and Slack may have posted before it failed. The
     # bot's own sweeps retry what certainly failed; the effect ledger records the rest as
     # unknown.
-    client = _Counted(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+    client = _Counted(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], ssl=tls)
     if failed is not None:
         client.failed = failed
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))

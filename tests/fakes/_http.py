@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -124,16 +125,21 @@ class _KeptAliveHandler(_Handler):
 
     protocol_version = "HTTP/1.1"
     timeout = KEEP_ALIVE_FOR
+    # The head and the body go out in two writes: without TCP_NODELAY, the body would wait for
+    # the client's delayed ACK of the head (up to 40 ms) on a connection that stays open.
+    disable_nagle_algorithm = True
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, app: App, keep_alive: bool) -> None:
+    def __init__(self, app: App, keep_alive: bool, tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), _KeptAliveHandler if keep_alive else _Handler)
         self.app = app
+        self.tls = tls
         self.accepted = 0  # connections
+        self._wrapped: dict[int, ssl.SSLSocket] = {}  # per connection thread, with tls
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
@@ -143,7 +149,21 @@ class _Server(ThreadingHTTPServer):
             self._open.add(request)
         super().process_request(request, client_address)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:  # the handshake in the connection's own thread
+            raw = request
+            try:
+                request = self.tls.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            with self._open_lock:
+                self._open.discard(raw)
+                self._open.add(request)
+            self._wrapped[threading.get_ident()] = request
+        super().finish_request(request, client_address)
+
     def shutdown_request(self, request: Any) -> None:
+        request = self._wrapped.pop(threading.get_ident(), request)
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
@@ -159,11 +179,14 @@ class _Server(ThreadingHTTPServer):
 
 class BackgroundHttpServer:
     """Serves ``app`` on 127.0.0.1:<ephemeral port> from a daemon thread; ``keep_alive``: over
-    HTTP/1.1, a connection kept for the client's next request."""
+    HTTP/1.1, a connection kept for the client's next request; ``tls``: over TLS (HTTPS)."""
 
-    def __init__(self, app: App, keep_alive: bool = False) -> None:
+    def __init__(
+        self, app: App, keep_alive: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._app = app
         self._keep_alive = keep_alive
+        self._tls = tls
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -184,7 +207,7 @@ class BackgroundHttpServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = _Server(self._app, self._keep_alive)
+        self._server = _Server(self._app, self._keep_alive, self._tls)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import json
 import random
+import ssl
 import threading
 import time
 from collections import deque
@@ -119,15 +120,21 @@ def _parse_params(request: HttpRequest) -> Params:
 
 class FakeSlack(Service):
     def __init__(
-        self, *, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token"
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-test-token",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: the Web API served over HTTPS with this context, as Slack's is."""
         self.bot_token = bot_token
         self.app_token = app_token
         self.workspace = SlackWorkspace()
         self.usergroups = self.workspace.usergroups  # usergroup id -> user ids
         self.users = self.workspace.users  # user id -> fields overriding users.info defaults
         self.channels = self.workspace.channels  # channel id -> conversations.info overrides
-        self._http = BackgroundHttpServer(self._serve, keep_alive=True)  # as Slack's API is
+        self._http = BackgroundHttpServer(self._serve, keep_alive=True, tls=tls)  # as Slack's
+        self._scheme = "https" if tls is not None else "http"
         self._socket = SocketModeServer(app_id=APP_ID)
         self.workspace.register("apps.connections.open", lambda _: {"url": self._socket.new_url()})
         self._lock = threading.RLock()  # re-entrant: predicates may call calls()
@@ -165,7 +172,7 @@ class FakeSlack(Service):
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._http.port}/api/"
+        return f"{self._scheme}://127.0.0.1:{self._http.port}/api/"
 
     # ------------------------------------------------------------ recording
 
@@ -255,7 +262,7 @@ class FakeSlack(Service):
     def response_url(self, hook: str = "1") -> str:
         """A ``response_url`` for payloads; posts to it are recorded as ``"response_url"`` calls
         (params = the posted JSON plus ``hook``) and answered ``{"ok": true}``."""
-        return f"http://127.0.0.1:{self._http.port}{_HOOKS}{hook}"
+        return f"{self._scheme}://127.0.0.1:{self._http.port}{_HOOKS}{hook}"
 
     def new_trigger_id(self) -> str:
         return f"{next(self._trigger_ids)}.1700000000.{time.monotonic_ns() % 10**12:x}"

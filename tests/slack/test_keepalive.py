@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 from bot.slack import keepalive
 from bot.slack.client import Slack, make_client
 from bot.slack.keepalive import Connections
+from tests.fakes.slack import FakeSlack
+from tests.support.tls import self_signed
 
 
 @pytest.fixture
@@ -132,3 +134,17 @@ def test_a_call_cut_off_on_a_kept_connection_is_not_sent_again():
 
     assert not isinstance(cut.value, SlackApiError)  # no answer at all: the outcome is unknown
     assert len(received) == 2 and len(accepted) == 1
+
+
+def test_over_tls_as_slack_serves_it_calls_share_one_session(tmp_path):
+    """Slack's API is HTTPS: kept alive, the handshake is paid once, not on every call."""
+    certificate = self_signed(tmp_path)
+    with FakeSlack(tls=certificate.server_context()) as fake_slack:
+        trusted = certificate.client_context()
+        slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url, tls=trusted))
+        ts = slack.reply("C0CARDS", None, "over TLS")
+        slack.client.chat_update(channel="C0CARDS", ts=ts, text="over TLS, edited")
+        slack.reply("C0CARDS", ts, "a reply")
+        assert fake_slack.api_url.startswith("https://")
+        assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["over TLS, edited"]
+        assert fake_slack.connections == 1
