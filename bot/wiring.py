@@ -11,10 +11,9 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from starlette.routing import Route
 
-from bot.agents.driver import Driver
+from bot.agents.driver import AgentsPort, Driver
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.langgraph_server import ServerRunner
-from bot.agents.port import AgentsPort
 from bot.agents.registry import RegisteredGraph, load_registry
 from bot.agents.runner import InProcessRunner, Runner
 from bot.agents.server_registry import server_client, server_registry

@@ -4,20 +4,24 @@ The engine (Slack) and ``python -m bot try`` (a terminal) both drive runs throug
 run with the request under the graph's input key, turn a reviewer's decision into what its
 adapter (or the graph's settings) says -- a resume value, a state update then continue, or a
 stop -- and apply the graph's breakpoint settings. Nothing here knows about Slack or the store.
+
+:class:`AgentsPort` is the engine's side of it (:class:`bot.core.ports.Agents`): runs started,
+continued and answered through the driver, from the stored request, each invocation labelled
+for tracing (:mod:`bot.agents.traces`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.agents import adapters
+from bot.agents import adapters, traces
 from bot.agents.outputs import inputs_for, report_of
 from bot.agents.registry import RegisteredGraph
 from bot.agents.runner import Runner, RunState
 from bot.agents.traces import Trace
-from bot.domain.models import Decision
+from bot.domain.models import Approval, Decision, Run
 from bot.domain.review import Pending, Resume, Review, Stop, Update
 
 MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph looping on itself
@@ -118,3 +122,48 @@ class Driver:
                 break
             state = self.runner.proceed(graph, thread_id, trace and trace.again())
         return state
+
+
+# (thread id, trace id): with tracing on, where a run's latest trace is kept for its card's link
+KeepTrace = Callable[[str, str], None]
+
+
+@dataclass
+class AgentsPort:
+    driver: Driver
+    keep_trace: KeepTrace = lambda thread_id, trace_id: None
+    links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
+
+    def start(self, run: Run) -> RunState:
+        trace = self._traced(run, traces.for_start(run))
+        return self.driver.start(
+            run.graph, run.thread_id, run.request, run.requester, run.channel, trace
+        )
+
+    def proceed(self, run: Run) -> RunState:
+        trace = self._traced(run, traces.for_continue(run))
+        return self.driver.proceed(run.graph, run.thread_id, trace)
+
+    def answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
+        pending = adapters.pending_of(approval.interrupt_id, approval.payload)
+        review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
+        trace = self._traced(run, traces.for_resume(run, approval.id, decision))
+        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
+
+    def report(self, graph: str, state: RunState) -> str:
+        return self.driver.report(graph, state)
+
+    def describe(self, graph: str, pending: Pending) -> Review:
+        return adapters.describe(pending, self.driver.context(graph))
+
+    def payload_of(self, pending: Pending) -> dict[str, Any]:
+        return adapters.payload_of(pending)
+
+    def permits(self, review: Review | None, decision: Decision) -> bool:
+        return adapters.permits(review, decision)
+
+    def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
+        """Label an invocation; with tracing on, remember its trace for the card's link."""
+        if self.links.enabled:
+            self.keep_trace(run.thread_id, trace.id)
+        return trace

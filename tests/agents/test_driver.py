@@ -1,5 +1,5 @@
 """What a decision means to LangGraph (bot.agents.driver.Driver) and the engine's Agents port
-over it (bot.agents.port.AgentsPort), driving small real graphs in this process on an
+over it (bot.agents.driver.AgentsPort), driving small real graphs in this process on an
 in-memory checkpointer: the request goes in under the graph's input key, a decision goes back
 as its adapter's resume value (by interrupt id) or the graph's own ``resume`` settings, an
 edit's values reach the graph, a reject at a breakpoint ends the run there, and
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.agents.driver import Driver
+from bot.agents.driver import AgentsPort, Driver
 from bot.agents.graph_settings import GraphSettings
-from bot.agents.port import AgentsPort
 from bot.domain.models import Decision
 from bot.domain.review import Stop
 from tests.support.tiny_graphs import asking, driver_for, registered, stepping

@@ -1,11 +1,11 @@
-"""The engine's Agents port over the driver (bot.agents.port.AgentsPort), on a small real graph:
+"""The engine's Agents port over the driver (bot.agents.driver.AgentsPort), on a small real graph:
 a run started, its pause described and stored, a decision answered from the stored request,
 the decision checked against what the request offers, and each invocation's trace kept only
 when tracing is on."""
 
 from __future__ import annotations
 
-from bot.agents.port import AgentsPort
+from bot.agents.driver import AgentsPort
 from bot.agents.traces import TraceLinks
 from bot.domain.models import Approval, Decision
 from bot.domain.review import Stop
