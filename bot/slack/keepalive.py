@@ -59,7 +59,6 @@ class Connections:
         self.clock = clock
         self._idle: dict[Origin, list[_Idle]] = {}
         self._lock = threading.Lock()
-        self.opened = 0  # connections made so far (a test reads it)
 
     def post(self, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
         """Send one POST and read its whole answer. Errors while connecting or sending come as
@@ -87,13 +86,6 @@ class Connections:
             self._give_back(origin, conn)
         return answer
 
-    def close(self) -> None:
-        with self._lock:
-            idle = [i for pool in self._idle.values() for i in pool]
-            self._idle.clear()
-        for each in idle:
-            each.conn.close()
-
     def _take(self, origin: Origin) -> http.client.HTTPConnection:
         now = self.clock()
         while True:
@@ -108,7 +100,6 @@ class Connections:
 
     def _open(self, origin: Origin) -> http.client.HTTPConnection:
         scheme, host, port = origin
-        self.opened += 1
         if scheme == "https":
             if self.context is None:
                 self.context = ssl.create_default_context()
