@@ -5,6 +5,10 @@ for every call through ``urllib``. A decision makes three calls, so each click p
 handshakes. :class:`Connections` keeps idle connections per origin and hands one to the next
 call, in whichever thread it runs.
 
+The client's timeout (``SLACK_TIMEOUT``) bounds each call as a whole, not each socket read: a
+server (or a proxy) that trickles its answer a byte at a time has the call's connection shut
+down when the time is up (:class:`_Watchdog`), and the call raises ``TimeoutError``.
+
 Nothing is ever sent twice here: a call that fails on a connection, new or reused, raises as
 ``urllib`` would have (the client's retry handlers and the effect ledger decide what comes
 next). What makes reuse safe is checking the connection before a call goes out on it: one that
@@ -14,8 +18,12 @@ closed instead of used.
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
+import os
 import select
+import socket
 import ssl
 import threading
 import time
@@ -45,6 +53,71 @@ class Answer:
     body: bytes
 
 
+class _Watchdog:
+    """One thread for every call of a pool: a call still running at its deadline has its socket
+    shut down, so whatever it was blocked on returns (socket timeouts bound each read, not
+    their sum). Started with the first call."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._due: list[tuple[float, int]] = []  # a heap, soonest first (ended calls stay)
+        self._live: dict[int, socket.socket] = {}
+        self._cut: set[int] = set()
+        self._seq = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, ends: float) -> int:
+        """Watch the connection of ``sock`` (through a descriptor of our own, so a TLS socket's
+        state is never touched from this thread) until :meth:`done`."""
+        own = socket.socket(fileno=os.dup(sock.fileno()))
+        with self._changed:
+            token = next(self._seq)
+            self._live[token] = own
+            heapq.heappush(self._due, (ends, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="slack-deadlines")
+                self._thread.daemon = True
+                self._thread.start()
+            if self._due[0][1] == token:  # sooner than what the thread waits for
+                self._changed.notify()
+        return token
+
+    def done(self, token: int) -> bool:
+        """Stop watching; True when the deadline had already cut the call off."""
+        with self._changed:
+            own = self._live.pop(token, None)
+            cut = token in self._cut
+            self._cut.discard(token)
+        if own is not None:
+            own.close()
+        return cut
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                ends, token = self._due[0]
+                if token not in self._live:
+                    heapq.heappop(self._due)
+                    continue
+                wait = ends - self.clock()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+                own = self._live.pop(token)
+                self._cut.add(token)
+            try:
+                own.shutdown(socket.SHUT_RDWR)  # the call's own socket reads an end at once
+            except OSError:
+                pass  # closed meanwhile: the call ended on its own
+            finally:
+                own.close()
+
+
 class Connections:
     """A pool of kept-alive connections, shared by every thread of one client."""
 
@@ -59,6 +132,7 @@ class Connections:
         self.clock = clock
         self._idle: dict[Origin, list[_Idle]] = {}
         self._lock = threading.Lock()
+        self._watchdog = _Watchdog(time.monotonic)
 
     def post(self, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
         """Send one POST and read its whole answer. Errors while connecting or sending come as
@@ -70,16 +144,26 @@ class Connections:
         origin = (scheme, parts.hostname or "", port)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         conn = self._take(origin)
+        ends = time.monotonic() + self.timeout
+        token: int | None = None
         try:
             try:
+                if conn.sock is None:
+                    conn.connect()  # bounded by the socket timeout, before the watch begins
+                token = self._watchdog.watch(conn.sock, ends)
                 conn.request("POST", path or "/", body=body, headers=dict(headers))
             except OSError as exc:
                 raise urllib.error.URLError(exc) from exc
             response = conn.getresponse()
             answer = Answer(response.status, response.msg, response.read())
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            if token is not None and self._watchdog.done(token):
+                raise TimeoutError(f"no answer within {self.timeout:g} s") from exc
             raise
+        if token is not None and self._watchdog.done(token):  # cut off just as it ended
+            conn.close()
+            return answer
         if response.will_close:
             conn.close()
         else:

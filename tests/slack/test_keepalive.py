@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +17,7 @@ from bot.slack import keepalive
 from bot.slack.client import Slack, make_client
 from bot.slack.keepalive import Connections
 from tests.fakes.slack import FakeSlack
+from tests.fakes.trickle import TrickleServer
 from tests.support.tls import self_signed
 
 
@@ -148,3 +150,16 @@ def test_over_tls_as_slack_serves_it_calls_share_one_session(tmp_path):
         assert fake_slack.api_url.startswith("https://")
         assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["over TLS, edited"]
         assert fake_slack.connections == 1
+
+
+def test_a_server_trickling_its_answer_is_cut_off_at_the_clients_timeout():
+    """A byte every 0.3 s keeps every socket read inside a 1 s timeout; the call as a whole
+    still ends at 1 s, as SLACK_TIMEOUT says, and is not sent again."""
+    with TrickleServer(every=0.3) as server:
+        slack = Slack(make_client("xoxb-test", f"{server.base_url}/api/", timeout=1))
+        began = time.monotonic()
+        with pytest.raises(TimeoutError, match="no answer within 1 s"):
+            slack.reply("C0CARDS", None, "hello")
+        took = time.monotonic() - began
+        assert len(server.hits()) == 1
+    assert 1.0 <= took < 2.0
