@@ -56,7 +56,7 @@ class Answer:
 class _Watchdog:
     """One thread for every call of a pool: a call still running at its deadline has its socket
     shut down, so whatever it was blocked on returns (socket timeouts bound each read, not
-    their sum). Started with the first call."""
+    their sum). Started with a call, it ends once no call has come for ``IDLE_FOR``."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -97,7 +97,10 @@ class _Watchdog:
         while True:
             with self._changed:
                 if not self._due:
-                    self._changed.wait()
+                    self._changed.wait(IDLE_FOR)
+                    if not self._due:  # no call for a while: the next one starts a thread
+                        self._thread = None
+                        return
                     continue
                 ends, token = self._due[0]
                 if token not in self._live:
