@@ -45,10 +45,13 @@ class _Counted(WebClient):
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         # What slack_sdk's own method does with urlopen (its caller reads HTTPError the same
-        # way), on a kept-alive connection; through a proxy, it is left to urllib.
-        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
+        # way), on a kept-alive connection; through a proxy (or with a body slack_sdk never
+        # builds), it is left to urllib.
+        data = req.data
+        kept = self.proxy is None and url.lower().startswith(("http://", "https://"))
+        if not kept or not (data is None or isinstance(data, bytes)):
             return super()._perform_urllib_http_request_internal(url, req)
-        answer = self.connections.post(url, req.data, req.header_items())  # type: ignore[arg-type]
+        answer = self.connections.post(url, data, req.header_items())
         if not 200 <= answer.status < 300:
             raise as_http_error(url, answer)
         if answer.headers.get_content_type() == "application/gzip":
