@@ -69,16 +69,15 @@ REFUSALS = frozenset(
 )
 
 
-# Calls that do something again each time they are sent (a second message, a second modal):
-# never repeated after Slack may have carried them out.
+# Calls that do something again each time they are sent (a second message everyone sees):
+# never repeated after Slack may have carried them out. Not among them: an ephemeral note (only
+# its one reader sees it twice, and a missing one leaves a click unanswered) and opening a
+# modal (its trigger opens one, and a second try is refused).
 SENT_ONCE = frozenset(
     {
         "chat.postMessage",
-        "chat.postEphemeral",
         "chat.scheduleMessage",
         "chat.meMessage",
-        "views.open",
-        "views.push",
         "files.completeUploadExternal",
     }
 )

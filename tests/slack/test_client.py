@@ -228,7 +228,7 @@ def test_a_post_whose_answer_is_cut_off_is_not_sent_again():
 
 
 def test_a_server_error_is_retried_only_where_sending_again_leaves_nothing_twice(fake_slack):
-    """An update answered 500 is sent again (drawing the same card twice is harmless); a post
+    """An update or an ephemeral note answered 500 is sent again (twice is harmless); a post
     answered 500 is not (Slack may have posted it); any call answered 503 is, since Slack says
     it did nothing."""
     slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url))
@@ -251,3 +251,8 @@ def test_a_server_error_is_retried_only_where_sending_again_leaves_nothing_twice
     with pytest.raises(SlackApiError) as refused:
         slack.reply("C0CARDS", None, "fourth")
     assert not_done(refused.value) and not uncertain(refused.value)
+
+    # An ephemeral note is sent again: its one reader may see it twice, never not at all.
+    fake_slack.fail_next("chat.postEphemeral", status=500, error="internal_error")
+    slack.tell("C0CARDS", "U0ASKER", "You can't approve this request.")
+    assert [c.fault for c in fake_slack.calls("chat.postEphemeral")] == ["500", None]
