@@ -152,7 +152,9 @@ class Connections:
         try:
             try:
                 if conn.sock is None:
-                    conn.connect()  # bounded by the socket timeout, before the watch begins
+                    # Before the watch: the TCP connect is one step of the socket timeout, and
+                    # CPython bounds a TLS handshake as a whole by it too.
+                    conn.connect()
                 token = self._watchdog.watch(conn.sock, ends)
                 conn.request("POST", path or "/", body=body, headers=dict(headers))
             except OSError as exc:

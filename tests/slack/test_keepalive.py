@@ -9,10 +9,12 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.error import URLError
 
 import pytest
 from slack_sdk.errors import SlackApiError
 
+from bot.core.ledger import outcome_unknown
 from bot.slack import keepalive
 from bot.slack.client import Slack, make_client
 from bot.slack.keepalive import Connections
@@ -162,4 +164,21 @@ def test_a_server_trickling_its_answer_is_cut_off_at_the_clients_timeout():
             slack.reply("C0CARDS", None, "hello")
         took = time.monotonic() - began
         assert len(server.hits()) == 1
+    assert 1.0 <= took < 2.0
+
+
+def test_a_tls_handshake_trickled_a_byte_at_a_time_is_cut_off_at_the_timeout():
+    """The server's first handshake record announces 16 KiB and sends it a byte every 0.3 s:
+    each read of the handshake is in time, the handshake would take over an hour. CPython
+    bounds a handshake as a whole by the socket timeout, so the call ends at the timeout, as
+    a timeout (the ledger's "outcome unknown"), before anything was sent."""
+    record = b"\x16\x03\x03\x40\x00" + bytes(64)  # a handshake record, 16,384 bytes long
+    with TrickleServer(every=0.3, answer=record, greet=True) as server:
+        url = server.base_url.replace("http://", "https://") + "/api/"
+        slack = Slack(make_client("xoxb-test", url, timeout=1))
+        began = time.monotonic()
+        with pytest.raises(URLError) as cut:
+            slack.reply("C0CARDS", None, "hello")
+        took = time.monotonic() - began
+    assert isinstance(cut.value.reason, TimeoutError) and outcome_unknown(cut.value)
     assert 1.0 <= took < 2.0
