@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                              # full: the README's figures
     .venv/bin/python -m bench --quick --json results.json  # about a minute (CI)
+    .venv/bin/python -m bench --tls                        # Slack over HTTPS, as slack.com
 
 Every figure is measured in this session, bot and baseline in alternating rounds, against the
 fake Slack and OpenAI servers and a new PostgreSQL database (TEST_POSTGRES_URL). The bench checks
@@ -31,23 +32,24 @@ from bench.stack import BenchError, fakes, postgres, running_bot
 from tests.support.burst import latency_summary
 
 
-def measure(plan: Plan, workdir: Path) -> dict[str, float]:
+def measure(plan: Plan, workdir: Path, tls: bool = False) -> dict[str, float]:
     figures: dict[str, float] = {}
     # SQLite's bursts on fakes of their own: the PostgreSQL bursts below ask for the same texts.
-    with fakes() as f, bare_bolt() as bare_url, running_bot(f, _sqlite(workdir), workdir) as bot:
+    with fakes(tls) as f, bare_bolt() as bare_url, running_bot(f, _sqlite(workdir), workdir) as bot:
         _step("ack bursts on SQLite")
         on_bot, on_bare = ack_rounds(bot.url, bare_url, f.slack, plan.burst, plan.ack_rounds)
         figures["ack_p99_ms_sqlite"] = _worst_p99(on_bot.commands, on_bot.clicks)
         figures["ack_p99_ms_sqlite_bare"] = _worst_p99(on_bare.commands, on_bare.clicks)
         _acks_by_kind(on_bot, on_bare)
-    with fakes() as f:
+    with fakes(tls) as f:
         with postgres() as url, running_bot(f, url, workdir) as bot, bare_bolt() as bare_url:
             _step("ack bursts")
             on_bot, on_bare = ack_rounds(bot.url, bare_url, f.slack, plan.burst, plan.ack_rounds)
             figures["ack_p99_ms"] = _worst_p99(on_bot.commands, on_bot.clicks)
             figures["ack_p99_ms_bare"] = _worst_p99(on_bare.commands, on_bare.clicks)
             _acks_by_kind(on_bot, on_bare)
-            bare = BareLangGraph(url, f.slack)
+            trusted = f.certificate.client_context() if f.certificate else None
+            bare = BareLangGraph(url, f.slack, trusted)
             try:
                 _step("single decisions")
                 bot_ms, bare_ms = decide_latency(bot.url, url, f.slack, bare, plan.decide, "d")
@@ -127,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller rounds and backlog (CI)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--tls", action="store_true", help="Slack's API over HTTPS, as slack.com's is"
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         try:
-            figures = measure(plan, Path(tmp))
+            figures = measure(plan, Path(tmp), args.tls)
         except (BenchError, AssertionError) as problem:
             print(f"bench failed: {problem}", file=sys.stderr)
             return 1

@@ -8,6 +8,7 @@ update, no audit, no report.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from typing import Any, TypedDict
 
@@ -28,9 +29,11 @@ class State(TypedDict, total=False):
 
 
 class BareLangGraph:
-    def __init__(self, database_url: str, slack: FakeSlack) -> None:
+    def __init__(
+        self, database_url: str, slack: FakeSlack, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.db = PostgresDatabase(database_url)
-        self.client = make_client(slack.bot_token, slack.api_url)
+        self.client = make_client(slack.bot_token, slack.api_url, tls=tls)
         self.graph = self._build().compile(checkpointer=self.db.checkpointer())
         self.interrupts: dict[str, str] = {}  # thread -> the interrupt it waits on
 

@@ -4,6 +4,7 @@ database, and the real bot (``python -m bot``) started on them."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from tests.fakes.slack import FakeSlack
 from tests.support.botproc import BotProcess
 from tests.support.databases import ADMIN_URL, fresh_postgres, postgres_available
 from tests.support.slack_requests import SIGNING_SECRET
+from tests.support.tls import Certificate, self_signed
 
 
 class BenchError(RuntimeError):
@@ -24,12 +26,27 @@ class BenchError(RuntimeError):
 class Fakes:
     slack: FakeSlack
     openai: FakeOpenAI
+    certificate: Certificate | None = None  # Slack's, when it is served over HTTPS
 
 
 @contextmanager
-def fakes() -> Iterator[Fakes]:
-    with FakeSlack() as slack, FakeOpenAI() as openai:
-        yield Fakes(slack, openai)
+def fakes(tls: bool = False) -> Iterator[Fakes]:
+    """``tls``: Slack's API over HTTPS, as slack.com's is, with a self-signed certificate that
+    the bot, and this process's in-process bots, are told to trust (``SSL_CERT_FILE``)."""
+    with tempfile.TemporaryDirectory(prefix="bench-cert-") as tmp:
+        certificate = self_signed(Path(tmp)) if tls else None
+        context = certificate.server_context() if certificate else None
+        before = os.environ.get("SSL_CERT_FILE")
+        if certificate is not None:
+            os.environ["SSL_CERT_FILE"] = str(certificate.cert)
+        try:
+            with FakeSlack(tls=context) as slack, FakeOpenAI() as openai:
+                yield Fakes(slack, openai, certificate)
+        finally:
+            if certificate is not None and before is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            elif certificate is not None and before is not None:
+                os.environ["SSL_CERT_FILE"] = before
 
 
 @contextmanager
@@ -42,6 +59,8 @@ def postgres() -> Iterator[str]:
 
 
 def bot_env(fakes: Fakes, database_url: str, **extra: str) -> dict[str, str]:
+    if fakes.certificate is not None:
+        extra = {"SSL_CERT_FILE": str(fakes.certificate.cert), **extra}
     return {
         "SLACK_BOT_TOKEN": fakes.slack.bot_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
