@@ -4,7 +4,6 @@ failures it retries and which it reports."""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 
@@ -21,6 +20,7 @@ from bot.slack.client import (
     refusal,
     uncertain,
 )
+from tests.support.raw_http import read_request
 from tests.support.units import review
 
 
@@ -206,13 +206,7 @@ def test_a_post_whose_answer_is_cut_off_is_not_sent_again():
                 return
             with conn:
                 conn.settimeout(5)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-                while len(body) < length:
-                    body += conn.recv(65536)
+                body, _ = read_request(conn)
                 received.append(body)  # taken, and then no answer: the connection just ends
 
     threading.Thread(target=serve, daemon=True).start()

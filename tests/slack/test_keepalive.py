@@ -4,7 +4,6 @@ call is ever sent twice because a kept connection failed under it."""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -20,6 +19,7 @@ from bot.slack.client import Slack, make_client
 from bot.slack.keepalive import Connections
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trickle import TrickleServer
+from tests.support.raw_http import read_request
 from tests.support.tls import self_signed
 
 
@@ -103,15 +103,6 @@ def test_a_call_cut_off_on_a_kept_connection_is_not_sent_again():
     head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(reply)}"
     answer = head.encode() + b"\r\n\r\n" + reply
 
-    def read_one(conn: socket.socket, data: bytes) -> tuple[bytes, bytes]:
-        while b"\r\n\r\n" not in data:
-            data += conn.recv(65536)
-        head, _, rest = data.partition(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-        while len(rest) < length:
-            rest += conn.recv(65536)
-        return rest[:length], rest[length:]
-
     def serve() -> None:
         while True:
             try:
@@ -121,10 +112,10 @@ def test_a_call_cut_off_on_a_kept_connection_is_not_sent_again():
             accepted.append(1)
             with conn:
                 conn.settimeout(5)
-                body, left = read_one(conn, b"")
+                body, left = read_request(conn)
                 received.append(body)
                 conn.sendall(answer)
-                body, _ = read_one(conn, left)
+                body, _ = read_request(conn, left)
                 received.append(body)  # taken, and then no answer: the connection just ends
 
     threading.Thread(target=serve, daemon=True).start()
