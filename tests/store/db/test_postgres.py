@@ -105,3 +105,23 @@ def test_a_connection_comes_back_in_the_returning_thread_and_skips_its_check(pg,
     monkeypatch.setattr(postgres, "RECENT", 0.0)
     pg.fetch_one("SELECT 1 AS one")
     assert len(rechecked) == 1
+
+
+def test_the_connection_returned_last_is_handed_out_first(pg):
+    """With two connections idle, statements one after another run on one server process (the
+    one just returned, within RECENT of its return, so unchecked), not on each in turn: a quiet
+    bot's statements each paid a liveness round trip when the idle connections took turns."""
+    both = threading.Barrier(2)
+
+    def hold_one() -> None:
+        with pg.pool.connection():
+            both.wait(5)
+
+    holders = [threading.Thread(target=hold_one) for _ in range(2)]
+    for holder in holders:
+        holder.start()
+    for holder in holders:
+        holder.join(5)
+    assert pg.pool.get_stats()["pool_available"] == 2
+    pids = {pg.fetch_one("SELECT pg_backend_pid() AS pid")["pid"] for _ in range(6)}
+    assert len(pids) == 1
