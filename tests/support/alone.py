@@ -3,9 +3,9 @@
 A test marked ``@pytest.mark.alone`` asserts how fast the bot answers (an ack within Slack's 3 s,
 a burst's latency): under xdist it waits until no other test runs, and no other test starts until
 it is done. ``@pytest.mark.alone(units_beside=True)`` is for one whose bounds are loose enough to
-bear a unit test on the other core: it waits for every bot, database and process test, and lets
-unit tests (no bot, no database fixture) run beside it. Every other test runs beside other tests
-as usual. Without xdist nothing changes.
+bear unit tests on the other cores: it waits for every bot, database and process test, and lets
+unit tests (no bot, no database fixture, not a scenario) run beside it. Every other test runs
+beside other tests as usual. Without xdist nothing changes.
 
 Three ``flock`` files shared by the run's workers: every test with a bot or a database holds
 ``tests.lock`` shared, every unit test ``units.lock`` shared; an ``alone`` test holds
@@ -111,6 +111,8 @@ def _kind(item: pytest.Item) -> str:
     alone = item.get_closest_marker(MARK)
     if alone is not None:
         return UNITS_BESIDE if alone.kwargs.get("units_beside") else ALONE
+    if "scenarios" in item.path.parts:  # each starts processes (the bot, `langgraph dev`)
+        return HEAVY
     return HEAVY if _HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) else UNIT
 
 
