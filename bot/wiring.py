@@ -175,7 +175,10 @@ def build_deps(
             f"DEFAULT_GRAPH: {default_graph!r} is not in {settings.langgraph_config} "
             f"(registered: {', '.join(registry)})"
         )
-    signing = Signing(store, db, Directory(slack.group_members), policy.signoffs, outcome_line)
+    holders = {p.name: p.user for p in settings.api_principals}
+    signing = Signing(
+        store, db, Directory(slack.group_members), policy.signoffs, outcome_line, holders
+    )
     acks = AckFirst()
     worker = worker or Worker(before=acks.wait_turn)
     journal = Journal(audit, metrics)

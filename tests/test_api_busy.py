@@ -32,7 +32,7 @@ def test_a_decision_on_a_busy_run_is_a_503_to_retry_and_changes_nothing(
         deps.api.decide_wait = 0.3
         taken, release = threading.Event(), threading.Event()
 
-        def hold() -> None:  # another call by the same token holds its check of this run
+        def hold() -> None:  # another call by the same token on this run, not done yet
             with deps.db.key_lock(f"api:req:{run.thread_id}"):
                 taken.set()
                 release.wait(30)

@@ -98,3 +98,16 @@ def test_a_second_signature_with_nobody_but_the_requester_allowed_says_what_to_s
         "This run needs a second person to sign this request, but only <@U1> may decide it: "
         "list approvers in APPROVERS or in the policy file."
     )
+
+
+def test_a_second_voice_of_one_hand_is_told_whom_it_already_voted_as():
+    stage = Stage(approvers=("U2", "U3"))
+    here = deciders.Refusal(deciders.Why.VOTED_AS_ANOTHER, stage, "U1", voted_as="U2", token="desk")
+    assert refusal_text(here) == (
+        "Nothing changed: you already voted on this request as <@U2> (through the API token "
+        "`desk`). A person and their API token count as one signer, whoever the token names."
+    )
+    elsewhere = deciders.Refusal(deciders.Why.SIGNED_AS_ANOTHER, stage, "U1", voted_as="U3")
+    assert refusal_text(elsewhere).startswith(
+        "Nothing changed: you already signed another part of this run as <@U3>. A person"
+    )

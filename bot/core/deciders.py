@@ -35,6 +35,10 @@ class Why(StrEnum):
     NOT_LISTED = "not_listed"
     OWN_RUN = "own_run"  # the requester, without self approval
     SIGNED_BEFORE = "signed_before"  # signed another part of this run
+    # One hand, one voice: the same person (or API token) already voted as someone else,
+    # on this request or, where each person signs one part of a run, on another part.
+    VOTED_AS_ANOTHER = "voted_as_another"
+    SIGNED_AS_ANOTHER = "signed_as_another"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class Refusal:
     stage: Stage
     requester: str
     what: str = "this request"
+    # VOTED_AS_ANOTHER, SIGNED_AS_ANOTHER: who the earlier vote counted as, and the API token
+    # that cast it (None: cast in Slack by that person).
+    voted_as: str | None = None
+    token: str | None = None
 
 
 def refusal(

@@ -217,7 +217,7 @@ class Engine:
             for _ in range(3):
                 approval = ballot.approval or approval
                 with self.signing.guard(approval):
-                    why = self.signing.refusal(approval, decision.by)
+                    why = self.signing.refusal(approval, decision.by, decision.on_behalf_of)
                     if why is not None:
                         return outcomes.Refused(approval, why)
                     if not self._offered(approval, decision):

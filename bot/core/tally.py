@@ -4,17 +4,17 @@ in its run), who may sign it now, what a click counts as, and where its signing 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core import outcomes
-from bot.core.deciders import Directory, Refusal
+from bot.core.deciders import Directory, Refusal, Why
 from bot.core.outcomes import VoteRecorded
 from bot.core.routing import destination
 from bot.domain.models import Approval, Decision, Run, Waiting
-from bot.domain.signoff import Signed, SignOff, SignOffs, Stage
+from bot.domain.signoff import SIGNING, Signed, SignOff, SignOffs, Stage
 from bot.domain.votes import Vote, tally, vote_kind
 from bot.store.db.base import Database
 from bot.store.decisions import Ballot
@@ -40,6 +40,9 @@ class Signing:
     # How a decided request reads as "the previous round" of the next (the edge's words,
     # kept with the new request's sign-off): bot.slack.blocks.card.outcome_line.
     summarize: Callable[[Approval], str] = lambda approval: approval.status
+    # Each API token's own Slack user, by the token's name (bot.config.principals): a token
+    # and its user are one hand, whoever the token names.
+    holders: Mapping[str, str] = field(default_factory=dict)
 
     # a new request ------------------------------------------------------------------------
     def plan(self, run: Run, value: Any, node: str) -> tuple[SignOff, str | None]:
@@ -72,15 +75,22 @@ class Signing:
         """Held while a click is checked and counted, where who signed the run's other requests
         matters: two requests of one run cannot both be signed by one person at once."""
         sign_off = approval.signoff or SignOff()
-        if sign_off.distinct or sign_off.total > 1:
+        if sign_off.distinct or sign_off.total > 1 or sign_off.counted:
             return self.db.key_lock(f"signoff:{approval.thread_id}")
         return nullcontext()
 
-    def refusal(self, approval: Approval, user: str) -> Refusal | None:
+    def refusal(self, approval: Approval, user: str, token: str | None = None) -> Refusal | None:
+        """Why ``user`` may not decide ``approval`` now, or None when they may. ``token``: the
+        API token naming ``user`` (``Decision.on_behalf_of``), when one does. Every door asks
+        this, under :meth:`guard`, before a click counts."""
         sign_off, stage = self.stage_of(approval)
         what = sign_off.what(min(approval.stage, len(sign_off.stages) - 1))
-        signed = self._signed_elsewhere(approval, sign_off)
-        return self.directory.refusal(user, approval.requester, stage, signed, what)
+        parts = self._other_parts(approval, sign_off)
+        signed = self._signed_elsewhere(approval, sign_off, parts)
+        why = self.directory.refusal(user, approval.requester, stage, signed, what)
+        if why is not None or not (sign_off.counted or parts):
+            return why
+        return self._second_voice(approval, sign_off, parts, user, token, stage, what)
 
     def stage_of(self, approval: Approval | Waiting) -> tuple[SignOff, Stage]:
         sign_off = self.sign_off(approval)
@@ -97,10 +107,26 @@ class Signing:
         it settles the request by itself."""
         return vote_kind(decision) if self.sign_off(approval).counted else None
 
-    def _signed_elsewhere(self, approval: Approval, sign_off: SignOff) -> set[str]:
+    def _other_parts(self, approval: Approval, sign_off: SignOff) -> list[Approval]:
+        """The run's other requests whose signers may not sign this one: all of them
+        (``distinct``), or those of other stages; none where a person may sign every part."""
+        if not sign_off.distinct and (sign_off.total <= 1 or sign_off.joint):
+            # A joint sign-off's stages are its own calls' sections, not other requests'.
+            return []
+        mine = sign_off.first
+        return [
+            other
+            for other in self.store.run_approvals(approval.thread_id)
+            if other.id != approval.id
+            and (sign_off.distinct or other.signoff is None or other.signoff.first != mine)
+        ]
+
+    def _signed_elsewhere(
+        self, approval: Approval, sign_off: SignOff, parts: list[Approval]
+    ) -> set[str]:
         """Who may not sign this request because they signed another part of the run: an
-        earlier stage of this request, another stage's request, or (``distinct``) any other
-        request of the run."""
+        earlier stage of this request, or another of ``parts`` -- decided, or still collecting
+        votes (two requests open at once cannot both count one person's approval)."""
         signed: set[str] = set()
         if len(sign_off.stages) > 1 and not sign_off.joint:
             # Any other stage of this request (an edit may have sent it back to an earlier
@@ -109,17 +135,57 @@ class Signing:
             for stage in range(len(sign_off.stages)):
                 if stage != approval.stage:
                     signed.update(tally(votes, stage).approvals)
-        # A joint sign-off's stages are its own calls' sections, not other requests' stages.
-        if not sign_off.distinct and (sign_off.total <= 1 or sign_off.joint):
-            return signed
-        mine = sign_off.first
-        for other in self.store.run_approvals(approval.thread_id):
-            if other.id == approval.id or not other.signers:
-                continue
-            same_stage = other.signoff is not None and other.signoff.first == mine
-            if sign_off.distinct or not same_stage:
-                signed.update(other.signers)
+        for other in parts:
+            signed.update(other.signers)
+            if other.pending:
+                signed.update(v.voter for v in self._signing_votes(other))
         return signed
+
+    def _second_voice(
+        self,
+        approval: Approval,
+        sign_off: SignOff,
+        parts: list[Approval],
+        user: str,
+        token: str | None,
+        stage: Stage,
+        what: str,
+    ) -> Refusal | None:
+        """One hand, one voice: refused when the hand behind this click (the person, or the
+        API token and its own user) already voted on this request as somebody else, or signed
+        another of ``parts`` as somebody else. Void votes too: one voice, every version."""
+        hand = self._hand(user, token)
+
+        def other_name(voter: str, decision: Decision) -> bool:
+            return voter != user and self._hand(voter, decision.on_behalf_of) == hand
+
+        def refused(why: Why, voter: str, decision: Decision) -> Refusal:
+            return Refusal(why, stage, approval.requester, what, voter, decision.on_behalf_of)
+
+        if sign_off.counted:
+            for vote in self.store.votes(approval.id):
+                if other_name(vote.voter, vote.decision):
+                    return refused(Why.VOTED_AS_ANOTHER, vote.voter, vote.decision)
+        for other in parts:
+            decided = other.decision
+            signed = decided is not None and decided.by in other.signers
+            if decided is not None and signed and other_name(decided.by, decided):
+                return refused(Why.SIGNED_AS_ANOTHER, decided.by, decided)
+            for vote in self._signing_votes(other):
+                if other_name(vote.voter, vote.decision):
+                    return refused(Why.SIGNED_AS_ANOTHER, vote.voter, vote.decision)
+        return None
+
+    def _hand(self, voter: str, token: str | None) -> str:
+        """Whose hand cast a vote: the API token's own user when a token named the voter."""
+        if token is None:
+            return voter
+        return self.holders.get(token, f"token:{token}")
+
+    def _signing_votes(self, approval: Approval) -> list[Vote]:
+        if not self.sign_off(approval).counted:
+            return []
+        return [v for v in self.store.votes(approval.id) if v.vote in SIGNING and not v.void]
 
     # where it stands ------------------------------------------------------------------------
     def progress(self, approval: Approval) -> Progress:

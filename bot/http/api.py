@@ -30,7 +30,6 @@ from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.tally import Signing
 from bot.domain.models import Approval, Decision, Run, RunRequest
-from bot.domain.signoff import SIGNING
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
@@ -185,26 +184,20 @@ class Api:
         if isinstance(approval, Response):
             return approval
         decision = decision_of(approval, body, by, principal)
-        # Held from the check to the vote, so two calls with one token cannot both pass it.
+        # Who may vote, and that a token and its user are one signer whoever it names, is the
+        # engine's to check, under its lock on the run's sign-off, as for a click in Slack.
+        # One call of a token on a run at a time: another one waits ``decide_wait`` for it,
+        # then hears 503 (come again) rather than queueing behind a busy run.
         key = f"api:{principal.name}:{approval.thread_id}"
         if not self.deciding.acquire(timeout=self.decide_wait):
             raise LockBusy("the API's decisions", self.decide_wait)
         try:
             with self.store.db.key_lock(key, self.decide_wait):
-                return self._vote(approval, decision, principal, by)
+                return self._vote(approval, decision)
         finally:
             self.deciding.release()
 
-    def _vote(
-        self,
-        approval: Approval,
-        decision: Decision,
-        principal: Principal,
-        by: str,
-    ) -> Response:
-        twice = self._signed_before(principal, approval, by)
-        if twice is not None:
-            return JSONResponse({"decided": False, "request": approval.id, "error": twice}, 409)
+    def _vote(self, approval: Approval, decision: Decision) -> Response:
         outcome = self.engine.decide(approval.id, decision, background=True)
         latest = self.store.get_approval(approval.id) or approval
         if outcomes.won(outcome):
@@ -217,41 +210,6 @@ class Api:
                 status_code=202,
             )
         return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
-
-    def _signed_before(self, principal: Principal, approval: Approval, by: str) -> str | None:
-        """Why ``principal`` may not vote as ``by``: a token is one signer, whoever it names.
-        It (or its own user, in Slack) already voted on this request as someone else, or,
-        where each person signs one part of a run (``distinct``, stages), signed another
-        part of the run as someone else. Checked here, before the vote is cast."""
-
-        def its(decision: Decision, voter: str) -> bool:
-            return voter != by and (
-                decision.on_behalf_of == principal.name or voter == principal.user
-            )
-
-        for vote in self.store.votes(approval.id):  # void ones too: one voice, every version
-            if its(vote.decision, vote.voter):
-                return _once(vote.voter, "voted on this request")
-        sign_off = self.signing.sign_off(approval)
-        if not (sign_off.distinct or sign_off.total > 1):
-            return None
-        for other in self.store.run_approvals(approval.thread_id):
-            if other.id == approval.id:
-                continue
-            decided = other.decision
-            if decided is not None and other.signers and its(decided, decided.by):
-                return _once(decided.by, "signed another part of this run")
-            for vote in self.store.votes(other.id):
-                if vote.vote in SIGNING and not vote.void and its(vote.decision, vote.voter):
-                    return _once(vote.voter, "signed another part of this run")
-        return None
-
-
-def _once(voter: str, what: str) -> str:
-    return (
-        f"Nothing changed: this token already {what} as <@{voter}>, and a token counts as one "
-        "signer, whoever it names."
-    )
 
 
 def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:

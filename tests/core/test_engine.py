@@ -736,6 +736,34 @@ def test_with_distinct_signers_one_person_signs_one_of_two_requests_even_at_once
         parts.close()
 
 
+def test_with_distinct_signers_a_vote_standing_on_an_open_request_counts_on_the_other(db, clock):
+    # Two requests of one run open at once, each needing two approvals: U1's vote on the first
+    # stands while it collects its second, so U1 may not approve the second as well.
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
+    graph = FakeGraph(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, stage=stage, distinct=True, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        counted = parts.engine.decide(first.id, Decision("approve", "U1"))
+        assert isinstance(counted, outcomes.VoteRecorded)
+        refused = parts.engine.decide(second.id, Decision("approve", "U1"))
+        assert isinstance(refused, outcomes.Refused)
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        assert isinstance(
+            parts.engine.decide(first.id, Decision("approve", "U2")), outcomes.Applied
+        )
+        assert parts.store.get_approval(first.id).signers == ["U1", "U2"]
+        # The second still needs two people who signed nothing else: U3 is one of them.
+        assert isinstance(
+            parts.engine.decide(second.id, Decision("approve", "U3")), outcomes.VoteRecorded
+        )
+        assert parts.store.get_approval(second.id).pending
+        assert [interrupt for _, interrupt, _ in graph.answers] == [first.interrupt_id]
+    finally:
+        parts.close()
+
+
 def test_a_cancel_racing_a_decision_is_never_both(parts):
     for _ in range(4):
         run = parts.start(requester="U0ASKER")

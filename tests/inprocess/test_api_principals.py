@@ -70,7 +70,10 @@ def test_one_token_naming_two_people_does_not_meet_a_quorum_of_two(
     for other in (B, C):
         again = _decide(bot, card, AS_DESK, by=other)
         assert again.status_code == 409, again.text
-        assert "this token already voted on this request as <@U0ALICE>" in again.json()["error"]
+        error = again.json()["error"]
+        assert "you already voted on this request as <@U0ALICE> (through the API token `desk`)" in (
+            error
+        )
     # A token bound to one user cannot name anybody else at all.
     named = _decide(bot, card, AS_CI, by=B)
     assert named.status_code == 403 and named.json()["field"] == "by"
@@ -144,3 +147,51 @@ def test_one_token_cannot_sign_two_stages_as_two_people(bot_in_process, fake_sla
     # then the second identity the token named has still decided nothing.
     wait_shown(fake_slack, card, "Director")
     assert has_buttons(current(fake_slack, card))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "token_first", [True, False], ids=["token-then-button", "button-then-token"]
+)
+def test_a_token_and_its_own_user_in_slack_are_one_signer(
+    bot_in_process, fake_slack, tmp_path, token_first
+):
+    # The desk token's holder votes once through it (naming Alice) and once as themselves with
+    # the card's button, in either order: one hand, one vote, whichever door comes first.
+    bot = _bot(
+        bot_in_process, tmp_path, f"graphs: {{draft: {{approvers: [{A}, {B}, {DESK}], quorum: 2}}}}"
+    )
+    bot.command("Tell the team the release is out", user=REQ)
+    card = wait_card(fake_slack)
+
+    if token_first:
+        assert _decide(bot, card, AS_DESK, by=A).status_code == 202
+        wait_shown(fake_slack, card, "1 of 2 approvals")
+        bot.click(ids.APPROVE, card.approval_id, DESK)
+        bot.settle()
+        told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == DESK)
+        assert (
+            told[0]
+            .params["text"]
+            .startswith(
+                "Nothing changed: you already voted on this request as <@U0ALICE> (through the API "
+                "token `desk`)"
+            )
+        )
+    else:
+        bot.click(ids.APPROVE, card.approval_id, DESK)
+        wait_shown(fake_slack, card, "1 of 2 approvals")
+        refused = _decide(bot, card, AS_DESK, by=A)
+        assert refused.status_code == 409, refused.text
+        assert "you already voted on this request as <@U0DESK>." in refused.json()["error"]
+
+    assert "1 of 2 approvals" in _shown(fake_slack, card)
+    assert has_buttons(current(fake_slack, card))
+    voted = [e["actor"] for e in _audit(bot, card) if e["event"] == "voted"]
+    assert voted == ([A] if token_first else [DESK])
+    # Someone else completes it: posted once, signed by two people.
+    bot.click(ids.APPROVE, card.approval_id, B)
+    fake_slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("text") == "Draft: Tell the team the release is out",
+    )

@@ -35,4 +35,13 @@ def refusal_text(refusal: Refusal) -> str:
             return f"Only {who} can decide {what}."
         case Why.OWN_RUN:
             return f"You started this run, so someone else has to decide {what}: {who}."
+        case Why.VOTED_AS_ANOTHER | Why.SIGNED_AS_ANOTHER:
+            done = "voted on this request"
+            if refusal.why == Why.SIGNED_AS_ANOTHER:
+                done = "signed another part of this run"
+            through = f" (through the API token `{refusal.token}`)" if refusal.token else ""
+            return (
+                f"Nothing changed: you already {done} as <@{refusal.voted_as}>{through}. "
+                "A person and their API token count as one signer, whoever the token names."
+            )
     return f"You already signed for this run, so someone else has to decide {what}: {who}."
