@@ -109,11 +109,15 @@ class Signing:
 
     def _other_parts(self, approval: Approval, sign_off: SignOff) -> list[Approval]:
         """The run's other requests whose signers may not sign this one: all of them
-        (``distinct``), or those of other stages; none where a person may sign every part."""
-        if not sign_off.distinct and (sign_off.total <= 1 or sign_off.joint):
-            # A joint sign-off's stages are its own calls' sections, not other requests'.
+        (``distinct``), or those of other stages of this stage's section; none where a person
+        may sign every part."""
+        if sign_off.joint:  # the stage's own section's stages, not the card's other sections'
+            stage = sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
+            staged, mine = stage.part is not None and stage.part_total > 1, stage.part_first
+        else:
+            staged, mine = sign_off.total > 1, sign_off.first
+        if not sign_off.distinct and not staged:
             return []
-        mine = sign_off.first
         return [
             other
             for other in self.store.run_approvals(approval.thread_id)
@@ -128,13 +132,16 @@ class Signing:
         earlier stage of this request, or another of ``parts`` -- decided, or still collecting
         votes (two requests open at once cannot both count one person's approval)."""
         signed: set[str] = set()
-        if len(sign_off.stages) > 1 and not sign_off.joint:
+        if len(sign_off.stages) > 1:
             # Any other stage of this request (an edit may have sent it back to an earlier
-            # one, with the editor's vote standing at a later one).
+            # one, with the editor's vote standing at a later one) -- on a joint card, any
+            # other of this stage's section: one person may sign for several sections.
             votes = self.store.votes(approval.id)
-            for stage in range(len(sign_off.stages)):
-                if stage != approval.stage:
-                    signed.update(tally(votes, stage).approvals)
+            mine = sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
+            for index, stage in enumerate(sign_off.stages):
+                same = not sign_off.joint or (stage.part is not None and stage.part == mine.part)
+                if index != approval.stage and same:
+                    signed.update(tally(votes, index).approvals)
         for other in parts:
             signed.update(other.signers)
             if other.pending:

@@ -49,6 +49,14 @@ class Stage:
     # both). Unset here: the section's, else the graph's, else the defaults', else the run's.
     channel: str | None = None
     deliver: tuple[str, ...] = ()
+    # On a card whose calls several sections govern (a joint sign-off, :func:`combine`): the
+    # section this stage is from, numbered on the card, and the stage's place among that
+    # section's own stages (``part_first`` of ``part_total``). One person signs one stage of a
+    # section, on a joint card as on a card of that section alone. None: not joint (or recorded
+    # before parts were).
+    part: int | None = None
+    part_first: int = 0
+    part_total: int = 1
 
 
 @dataclass(frozen=True)
@@ -221,35 +229,49 @@ def combine(parts: list[tuple[str, SignOff]]) -> SignOff:
     distinct = any(part.distinct for _, part in parts)
     if all(len(part.stages) == 1 for _, part in parts):
         merged: dict[tuple[str, ...], tuple[list[str], Stage]] = {}
-        for name, part in parts:
-            stage = part.stages[0]
+        for number, (name, part) in enumerate(parts):
+            stage = _from_part(part, 0, number)
             key = tuple(sorted(stage.approvers))
             if key in merged:
                 names, seen = merged[key]
                 names.append(name)
+                staged = seen if seen.part_total > 1 else stage  # a staged section's place wins
                 stage = replace(
                     seen,
                     quorum=max(seen.quorum, stage.quorum),
                     rejections=min(seen.rejections, stage.rejections),
                     allow_self=seen.allow_self and stage.allow_self,
+                    part=staged.part,
+                    part_first=staged.part_first,
+                    part_total=staged.part_total,
                 )
                 merged[key] = (names, stage)
             else:
-                merged[key] = ([name], replace(stage, at=None))
+                merged[key] = ([name], stage)
         if len(merged) == 1:
+            # One stage after all: signed as that section's stage, in its place among them.
             stage = next(iter(merged.values()))[1]
-            return SignOff((stage,), distinct=distinct)
+            plain = replace(stage, part=None, part_first=0, part_total=1)
+            return SignOff((plain,), stage.part_first, stage.part_total, distinct)
         stages = [
             replace(stage, name=stage.name or ", ".join(n for n in names if n))
             for names, stage in merged.values()
         ]
     else:
         stages = [
-            replace(stage, name=stage.name or name, at=None)
-            for name, part in parts
-            for stage in part.stages
+            replace(_from_part(part, index, number), name=stage.name or name)
+            for number, (name, part) in enumerate(parts)
+            for index, stage in enumerate(part.stages)
         ]
     return SignOff(tuple(stages), 0, len(stages), distinct, joint=True)
+
+
+def _from_part(part: SignOff, index: int, number: int) -> Stage:
+    """Stage ``index`` of ``part``, the card's section ``number``, as a joint card carries it."""
+    stage = part.stages[index]
+    return replace(
+        stage, at=None, part=number, part_first=part.first + index, part_total=part.total
+    )
 
 
 def unreachable(stage: Stage) -> str | None:
