@@ -391,11 +391,18 @@ class Engine:
         if current is None or not current.pending:
             return False
         expire_as = job.detail.get("as", "reject")
-        reason = expiry_reason(job.detail.get("after"), expire_as)
-        decision = Decision(
-            "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
-        )
-        return self._settle(approval, decision, job.id)
+        # Under the sign-off's lock, so no edit is counted between the look and the claim.
+        with self.signing.guard(current):
+            edited = expire_as == "approve" and self.signing.standing_edit(current) is not None
+            reason = expiry_reason(job.detail.get("after"), "reject" if edited else expire_as)
+            if edited:
+                # An approver replaced what would run, and nobody signed the replacement in
+                # time: neither the original (set aside) nor the unsigned edit goes ahead.
+                expire_as, reason = "reject", f"{reason}: an edit was waiting for signatures"
+            decision = Decision(
+                "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
+            )
+            return self._settle(approval, decision, job.id)
 
     def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
         """Claim and apply a decision that needs no votes (an expiry)."""

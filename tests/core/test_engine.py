@@ -324,6 +324,51 @@ def test_a_click_after_the_deadline_finds_the_request_expired(db, clock):
         parts.close()
 
 
+def _expiring_quorum(db, clock, expire_as: str):
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
+    policy = Policy(remind_after=None, expire_after=60, expire_as=expire_as)
+    return engine_parts(db, clock, stage=stage, policy=policy)
+
+
+def test_expiry_as_approve_runs_neither_the_replaced_original_nor_an_unsigned_edit(db, clock):
+    # U1 edits under a quorum of two: a new version that waits for a second signer. Nobody
+    # signs it in time. Approving on expiry would run the original U1 set aside (the expiry
+    # carries no edit): the request is rejected instead, and says why.
+    parts = _expiring_quorum(db, clock, "approve")
+    try:
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        edit = Decision("edit", "U1", parameters={"text": "Hello all"}, version=1)
+        assert isinstance(parts.engine.decide(approval.id, edit), outcomes.VoteRecorded)
+        assert parts.approval(approval.id).version == 2 and parts.graph.answers == []
+        clock.advance(61)
+        job = parts.store.overdue_expiry(approval.id)
+        assert job is not None and job.detail.get("as") == "approve"
+
+        assert parts.engine.expire(parts.approval(approval.id), job) is True
+
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.effective_type) == ("expire", "reject")
+        assert resumed.reason.endswith("rejected automatically: an edit was waiting for signatures")
+        assert parts.approval(approval.id).status == "expired"
+    finally:
+        parts.close()
+
+
+def test_expiry_as_approve_with_votes_but_no_edit_still_approves(db, clock):
+    parts = _expiring_quorum(db, clock, "approve")
+    try:
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        vote = parts.engine.decide(approval.id, Decision("approve", "U1"))
+        assert isinstance(vote, outcomes.VoteRecorded)
+        clock.advance(61)
+        job = parts.store.overdue_expiry(approval.id)
+        assert parts.engine.expire(parts.approval(approval.id), job) is True
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.effective_type) == ("expire", "approve")
+    finally:
+        parts.close()
+
+
 def test_a_click_received_before_the_deadline_wins_though_handled_after(db, clock):
     parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
     try:
