@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -183,3 +183,13 @@ def read(
         elif value is not None or field.kind in ("text", "multiline"):
             values[field.name] = value
     return values, errors
+
+
+def edited_args(
+    args: Mapping[str, Any], fields: Collection[str], values: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A call's arguments after an edit: the form's ``fields`` are what the person submitted
+    (``values``; a field they emptied, absent there, is dropped, not put back from the
+    proposal), and the arguments the form does not show stay as proposed."""
+    kept = {name: value for name, value in args.items() if name not in fields}
+    return {**kept, **(values or {})}

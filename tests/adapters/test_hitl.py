@@ -156,14 +156,25 @@ def test_reject_without_a_reason_sends_no_message():
     assert resumed == Resume({"decisions": [{"type": "reject"}]})
 
 
-def test_edit_sends_the_edited_call_with_unchanged_arguments_kept():
-    decision = Decision("edit", "U1", parameters={"subject": "Hi (edited)"})
+def test_edit_sends_the_edited_call_as_its_form_came_back():
+    # The form as submitted: every field, the one changed among them.
+    decision = Decision("edit", "U1", parameters={**EMAIL, "subject": "Hi (edited)"})
     resumed = answer(pending(), decision)
     edited = {**EMAIL, "subject": "Hi (edited)"}
     assert resumed == Resume(
         {"decisions": [{"type": "edit", "edited_action": {"name": "send_email", "args": edited}}]}
     )
     assert batched_accepts(resumed.value["decisions"][0], ["approve", "edit"]) is None
+
+
+def test_an_argument_emptied_in_the_form_is_dropped_not_the_proposal_s_again():
+    # The agent proposed a cc; the approver emptied the field (forms.read leaves out an empty
+    # optional field): the call runs without it, never with the proposal's cc.
+    proposed = {**EMAIL, "cc": ["attacker@evil.example"]}
+    p = pending(("send_email", proposed))
+    assert "cc" in {f.name for f in adapters.describe(p, TOOLS).proposals[0].form}
+    resumed = answer(p, Decision("edit", "U1", parameters=dict(EMAIL))).value
+    assert resumed["decisions"][0]["edited_action"]["args"] == EMAIL
 
 
 def test_respond_answers_in_place_of_the_tool():
@@ -184,7 +195,7 @@ def test_item_decisions_go_back_in_request_order():
         config["allowed_decisions"] = ["approve", "edit", "respond", "reject"]
     items = [
         {"type": "reject", "message": "not this one", "values": None},
-        {"type": "edit", "values": {"to": "z@z.co"}, "message": None},
+        {"type": "edit", "values": {**OTHER, "to": "z@z.co"}, "message": None},
         {"type": "respond", "message": "done by hand"},
     ]
     resumed = answer(p, Decision("each", "U1", items=items))

@@ -87,7 +87,8 @@ def answer(p: Pending, decision: Decision) -> Resume:
 def test_each_decision_is_a_human_response():
     p = pending()
     assert answer(p, Decision("approve", "U1")) == Resume([{"type": "accept", "args": None}])
-    assert answer(p, Decision("edit", "U1", parameters={"priority": 2})) == Resume(
+    edit = Decision("edit", "U1", parameters={"ticket": "T-1", "priority": 2})
+    assert answer(p, edit) == Resume(
         [
             {
                 "type": "edit",

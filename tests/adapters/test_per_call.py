@@ -178,7 +178,7 @@ def test_answers_are_one_decision_langgraph_accepts():
     cases = {
         "approve": (Decision("approve", "U1"), {"type": "approve"}),
         "edit": (
-            Decision("edit", "U1", parameters={"subject": "Hi (edited)"}),
+            Decision("edit", "U1", parameters={**EMAIL, "subject": "Hi (edited)"}),
             {
                 "type": "edit",
                 "edited_action": {
@@ -208,7 +208,7 @@ def test_an_edit_that_changes_the_tool_name_would_be_refused():
 
 
 def test_the_first_item_decision_answers_a_single_call():
-    items = [{"type": "edit", "values": {"to": "z@z.co"}, "message": None}]
+    items = [{"type": "edit", "values": {**EMAIL, "to": "z@z.co"}, "message": None}]
     resumed = answer(per_call_pending(ALL), Decision("each", "U1", items=items))
     assert resumed.value["edited_action"]["args"] == {**EMAIL, "to": "z@z.co"}
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.agents import adapters
+from bot.agents.adapters import Context
 from bot.domain.models import Decision
-from bot.domain.review import Choice
+from bot.domain.review import Choice, Pending
 from bot.slack.blocks import modals
 from bot.slack.listeners import views
+from tests.adapters.payloads import SEND_EMAIL_SCHEMA, hitl_value
 from tests.listeners.doubles import (
     APPROVAL_ID,
     APPROVER,
@@ -194,3 +197,50 @@ def test_an_unknown_form_is_answered_in_the_modal():
     (said,) = w.ack.calls
     assert said["response_action"] == "update"
     assert views.UNKNOWN_FORM in said["view"]["blocks"][0]["text"]["text"]
+
+
+# What runs is what the form came back with: a field the approver emptied is not the agent's.
+CC = {"to": "a@b.co", "subject": "Hi", "body": "Hello", "cc": ["x@evil.example"]}
+OTHER = {"to": "c@d.co", "subject": "Yo", "body": "Hey"}
+MAILER = Context("mailer", tools={"send_email": SEND_EMAIL_SCHEMA})
+
+
+def _tool_calls(*calls: dict) -> Pending:
+    value = hitl_value(*(("send_email", args) for args in calls))
+    return Pending("i-1", value, "HumanInTheLoopMiddleware")
+
+
+def _as_untouched(view) -> dict:
+    """What Slack sends back for a form nobody changed: every input with its initial value."""
+    return {
+        b["block_id"]: b["element"].get("initial_value")
+        for b in view["blocks"]
+        if b["type"] == "input" and "initial_value" in b["element"]
+    }
+
+
+def test_an_emptied_field_in_edit_runs_without_it_not_with_the_proposal_s_value():
+    p = _tool_calls(CC)
+    review = adapters.describe(p, MAILER)
+    w = world()
+    values = _as_untouched(modals.edit_modal(w.add(approval(graph="mailer", review=review))))
+    assert values["param:cc"]  # shown to the approver, who empties it
+    values["param:cc"] = None
+    views.edit_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert w.ack.calls == [{}]
+    [(_, decision, _)] = w.engine.received
+    [sent] = adapters.answer(p, review, decision, MAILER).value["decisions"]
+    assert sent["edited_action"]["args"] == {k: v for k, v in CC.items() if k != "cc"}
+
+
+def test_an_emptied_field_in_review_each_runs_without_it_not_with_the_proposal_s_value():
+    p = _tool_calls(CC, OTHER)
+    review = adapters.describe(p, MAILER)
+    w = world()
+    values = _as_untouched(modals.each_modal(w.add(approval(graph="mailer", review=review))))
+    values.update({"decision:0": "edit", "param:0:cc": None, "decision:1": "approve"})
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    [(_, decision, _)] = w.engine.received
+    first, second = adapters.answer(p, review, decision, MAILER).value["decisions"]
+    assert first["edited_action"]["args"] == {k: v for k, v in CC.items() if k != "cc"}
+    assert second == {"type": "approve"}

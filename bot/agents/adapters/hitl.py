@@ -4,11 +4,11 @@ tool call of a model turn, ``{"action_requests": [...], "review_configs": [...]}
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bot.agents.adapters.common import details, expiry_message
-from bot.agents.forms import fields_from_schema
+from bot.agents.forms import edited_args, fields_from_schema
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
 
@@ -74,8 +74,10 @@ def decision_for(
     item: Mapping[str, Any],
     whole: Decision,
     allowed: Sequence[str] = ALLOWED,
+    fields: Collection[str] = (),
 ) -> dict[str, Any]:
-    """One middleware decision from one of the reviewer's item decisions."""
+    """One middleware decision from one of the reviewer's item decisions. ``fields``: the
+    names the call's edit form shows (:func:`bot.agents.forms.edited_args`)."""
     kind = str(item.get("type"))
     if whole.type == "expire":
         # The middleware refuses a decision type the tool does not allow, failing the run.
@@ -87,7 +89,7 @@ def decision_for(
     if kind == "approve":
         return {"type": "approve"}
     if kind == "edit":
-        edited = {**args, **(item.get("values") or {})}
+        edited = edited_args(args, fields, item.get("values"))
         return {"type": "edit", "edited_action": {"name": name, "args": edited}}
     if kind == "respond":
         return {"type": "respond", "message": str(item.get("message") or "")}
@@ -119,7 +121,12 @@ def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
             item,
             decision,
             configs.get(str(r.get("name")), {}).get("allowed_decisions") or ALLOWED,
+            form_names(proposal),
         )
-        for r, item in zip(requests, items, strict=True)
+        for r, item, proposal in zip(requests, items, review.proposals, strict=True)
     ]
     return Resume({"decisions": decisions})
+
+
+def form_names(proposal: Proposal) -> frozenset[str]:
+    return frozenset(field.name for field in proposal.form)

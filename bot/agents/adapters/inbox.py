@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from bot.agents.adapters.common import details, expiry_message
-from bot.agents.forms import fields_from_schema
+from bot.agents.forms import edited_args, fields_from_schema
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
 
@@ -58,7 +58,10 @@ def describe(pending: Pending, context: Any) -> Review:
     return Review("inbox", "📥 Agent waiting for you", tuple(proposals), summary="request")
 
 
-def _response(item: Mapping[str, Any], mine: Mapping[str, Any], whole: Decision) -> dict:
+def _response(
+    item: Mapping[str, Any], mine: Mapping[str, Any], whole: Decision, fields: Collection[str]
+) -> dict:
+    """The response to one request: ``fields``, the names its edit form shows."""
     config = item["config"]
     if whole.type == "expire":
         if whole.expire_as == "approve" and config.get("allow_accept"):
@@ -71,7 +74,7 @@ def _response(item: Mapping[str, Any], mine: Mapping[str, Any], whole: Decision)
         return {"type": "accept", "args": None}
     if kind == "edit":
         request = item["action_request"]
-        args = {**(request.get("args") or {}), **(mine.get("values") or {})}
+        args = edited_args(request.get("args") or {}, fields, mine.get("values"))
         return {"type": "edit", "args": {"action": request.get("action"), "args": args}}
     if kind == "respond":
         return {"type": "response", "args": str(mine.get("message") or "")}
@@ -83,4 +86,6 @@ def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
 
     items = _items(pending.value) or []
     mine = decision.items or [item_of(decision)] * len(items)
-    return Resume([_response(i, m, decision) for i, m in zip(items, mine, strict=True)])
+    names = [frozenset(f.name for f in proposal.form) for proposal in review.proposals]
+    answered = zip(items, mine, names, strict=True)
+    return Resume([_response(i, m, decision, fields) for i, m, fields in answered])

@@ -77,4 +77,8 @@ def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
     value = pending.value
     item = (decision.items or [hitl.item_of(decision)])[0]
     name, args = str(value.get("name")), value.get("args") or {}
-    return Resume(hitl.decision_for(name, args, item, decision, allowed(pending.response_schema)))
+    [proposal] = review.proposals
+    fields = hitl.form_names(proposal)
+    return Resume(
+        hitl.decision_for(name, args, item, decision, allowed(pending.response_schema), fields)
+    )

@@ -12,7 +12,7 @@ from slack_bolt import Ack
 
 from bot.agents import forms
 from bot.domain.models import Approval, Decision
-from bot.domain.review import Proposal
+from bot.domain.review import FormField, Proposal
 from bot.slack.blocks import modals
 from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal
@@ -119,9 +119,8 @@ def read_each(
             errors[f"{modals.DECISION_PREFIX}{index}"] = CHOOSE
         elif kind == "edit":
             prefix = f"{modals.PARAM_PREFIX}{index}:"
-            raw = _unprefixed(values, prefix)
-            given = {f.name: raw.get(f.name) or forms.initial_text(f) for f in proposal.form}
-            read, problems = forms.read(proposal.form, given)
+            raw = _as_submitted(proposal.form, _unprefixed(values, prefix))
+            read, problems = forms.read(proposal.form, raw)
             errors.update(modals.field_errors(problems, prefix))
             item["values"] = read
         elif kind == "respond" and not message:
@@ -175,7 +174,7 @@ def _form_submitted(ack: Ack, body: dict[str, Any], kind: str, deps: ListenerDep
     if proposal is None or not proposal.form:
         ack(response_action="errors", errors={block: NOTHING_TO_FILL})
         return
-    raw = _unprefixed(submission.values, modals.PARAM_PREFIX)
+    raw = _as_submitted(proposal.form, _unprefixed(submission.values, modals.PARAM_PREFIX))
     values, errors = forms.read(proposal.form, raw)
     if errors:
         ack(response_action="errors", errors=modals.field_errors(errors))
@@ -203,6 +202,13 @@ def _decide(ack: Ack, approval: Approval, decision: Decision, deps: ListenerDeps
 def _single(approval: Approval) -> Proposal | None:
     review = approval.review
     return review.proposals[0] if review and len(review.proposals) == 1 else None
+
+
+def _as_submitted(form: tuple[FormField, ...], raw: dict[str, str | None]) -> dict[str, str | None]:
+    """Each field as the form came back: a field the person emptied is empty (Slack sends it
+    as null), never the proposal's value again; one the submission does not carry at all keeps
+    the value the form showed."""
+    return {f.name: raw[f.name] if f.name in raw else forms.initial_text(f) for f in form}
 
 
 def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | None]:
