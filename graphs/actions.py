@@ -12,6 +12,7 @@ import json
 import re
 import smtplib
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -127,11 +128,15 @@ def send_email(
     message["To"] = params["to"]
     message["Subject"] = params["subject"]
     message.set_content(params["body"])
-    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
+    secure = url.scheme == "smtps"
+    host, port = url.hostname or "localhost", url.port or (465 if secure else 25)
+    # smtps: the server's certificate checked against the host (smtplib's own default checks
+    # nothing), with the host given at once, not to connect() (which SMTP_SSL does not name).
+    tls = {"context": ssl.create_default_context()} if secure else {}
+    smtp_class = smtplib.SMTP_SSL if secure else smtplib.SMTP
     limit = Deadline(deadline)
     try:
-        with _watched(smtp_class, limit)(timeout=min(15.0, deadline)) as smtp:
-            smtp.connect(url.hostname or "localhost", url.port or 25)
+        with _watched(smtp_class, limit)(host, port, timeout=min(15.0, deadline), **tls) as smtp:
             if url.username:
                 smtp.login(url.username, url.password or "")
             smtp.send_message(message)

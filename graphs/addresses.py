@@ -27,6 +27,7 @@ _NOT_PUBLIC = tuple(
         "100.64.0.0/10",  # carrier-grade NAT: the provider's inside
         "192.0.0.0/24",
         "198.18.0.0/15",
+        "168.63.129.16/32",  # Azure's host endpoint (WireServer): public space, every VM's inside
         "64:ff9b:1::/48",  # local-use NAT64
         "fec0::/10",  # deprecated site-local, still routed inside some networks
     )

@@ -7,17 +7,20 @@
         assert mail.message["Subject"] == "Hello"
 
 It speaks just enough SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) for
-``smtplib.SMTP.send_message``; no AUTH, no TLS. Each accepted DATA becomes one :class:`Mail`.
+``smtplib.SMTP.send_message``; no AUTH, no STARTTLS, but implicit TLS (``smtps://``) when given
+a server context. Each accepted DATA becomes one :class:`Mail`.
 """
 
 from __future__ import annotations
 
+import socket
 import socketserver
+import ssl
 import threading
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Self, cast
+from typing import Any, Self, cast
 
 from ._http import Service
 
@@ -128,9 +131,16 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, record: _Recorder) -> None:
+    def __init__(self, record: _Recorder, tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), _Session)
         self.record = record
+        self.tls = tls
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # smtps: TLS from the first byte, as on port 465
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
 
 
 class _Recorder:
@@ -145,14 +155,16 @@ class _Recorder:
 
 
 class FakeSMTP(Service):
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: the server's context, to be reached at ``smtps://`` (implicit TLS)."""
+        self._tls = tls
         self._recorder = _Recorder()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
         if self._server is None:
-            self._server = _Server(self._recorder)
+            self._server = _Server(self._recorder, self._tls)
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
             )
@@ -177,7 +189,8 @@ class FakeSMTP(Service):
     @property
     def url(self) -> str:
         """For ``SMTP_URL``."""
-        return f"smtp://127.0.0.1:{self.port}"
+        scheme = "smtps" if self._tls is not None else "smtp"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def messages(self) -> list[Mail]:

@@ -1,3 +1,4 @@
+import ssl
 import time
 
 import pytest
@@ -6,7 +7,9 @@ from bot.core.ledger import outcome_unknown
 from graphs.actions import default_registry, send_email
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer
+from tests.fakes.smtp import FakeSMTP
 from tests.fakes.trickle import TrickleServer
+from tests.support.tls import self_signed
 
 
 def registry(posted=None):
@@ -76,3 +79,26 @@ def test_an_smtp_server_answering_a_byte_at_a_time_is_cut_off_at_the_deadline():
             )
         assert 0.9 <= time.monotonic() - started < 3
         assert outcome_unknown(NoAnswer("no answer within 1 s"))
+
+
+MAIL = {"to": "ops@example.com", "subject": "Deploy done", "body": "All green."}
+
+
+def test_email_over_smtps_reaches_a_server_whose_certificate_is_trusted(tmp_path, monkeypatch):
+    certificate = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))  # as a deployment's CA bundle
+    with FakeSMTP(tls=certificate.server_context()) as smtp:
+        assert smtp.url.startswith("smtps://127.0.0.1:")
+        said = send_email(smtp.url, "agent@example.com", MAIL, deadline=10.0)
+        [mail] = smtp.wait_for_messages(1)
+    assert said == "Email sent to ops@example.com with subject 'Deploy done'"
+    assert (mail.rcpt_to, mail.message["Subject"]) == (("ops@example.com",), "Deploy done")
+
+
+def test_email_over_smtps_refuses_a_server_it_cannot_verify(tmp_path):
+    # No CA bundle naming the fake's certificate: smtplib alone would send anyway.
+    certificate = self_signed(tmp_path)
+    with FakeSMTP(tls=certificate.server_context()) as smtp:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            send_email(smtp.url, "agent@example.com", MAIL, deadline=10.0)
+        assert smtp.messages == []

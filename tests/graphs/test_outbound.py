@@ -99,6 +99,7 @@ def net() -> Iterator[Network]:
         "http://127.0.0.1:5432/",
         "http://[::1]/",
         "http://100.64.0.1/",
+        "http://168.63.129.16/machine?comp=goalstate",  # Azure's host endpoint, in public space
         "http://0.0.0.0/",
         "http://[fe80::1]/",
         "http://metadata.example/",
