@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Literal, cast
-from urllib.parse import urlparse
+from typing import Literal, TypeVar, cast
+from urllib.parse import ParseResult, urlparse
 
 from graphs.addresses import Allowlist, parse_target
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
@@ -128,15 +128,9 @@ def send_email(
     message["To"] = params["to"]
     message["Subject"] = params["subject"]
     message.set_content(params["body"])
-    secure = url.scheme == "smtps"
-    host, port = url.hostname or "localhost", url.port or (465 if secure else 25)
-    # smtps: the server's certificate checked against the host (smtplib's own default checks
-    # nothing), with the host given at once, not to connect() (which SMTP_SSL does not name).
-    tls = {"context": ssl.create_default_context()} if secure else {}
-    smtp_class = smtplib.SMTP_SSL if secure else smtplib.SMTP
     limit = Deadline(deadline)
     try:
-        with _watched(smtp_class, limit)(host, port, timeout=min(15.0, deadline), **tls) as smtp:
+        with _connected(url.scheme == "smtps", url, min(15.0, deadline), limit) as smtp:
             if url.username:
                 smtp.login(url.username, url.password or "")
             smtp.send_message(message)
@@ -148,7 +142,21 @@ def send_email(
     return f"Email sent to {params['to']} with subject {params['subject']!r}"
 
 
-def _watched(smtp_class: type[smtplib.SMTP], limit: Deadline) -> type[smtplib.SMTP]:
+def _connected(secure: bool, url: ParseResult, timeout: float, limit: Deadline) -> smtplib.SMTP:
+    """A connection to the server ``url`` names. smtps: TLS from the start, the server's
+    certificate checked against the host (smtplib's default context checks nothing), the host
+    given when the client is made (``connect`` alone leaves SMTP_SSL without one)."""
+    host = url.hostname or "localhost"
+    if secure:
+        secured = _watched(smtplib.SMTP_SSL, limit)
+        return secured(host, url.port or 465, timeout=timeout, context=ssl.create_default_context())
+    return _watched(smtplib.SMTP, limit)(host, url.port or 25, timeout=timeout)
+
+
+Client = TypeVar("Client", bound=smtplib.SMTP)
+
+
+def _watched(smtp_class: type[Client], limit: Deadline) -> type[Client]:
     """``smtp_class`` whose socket ``limit`` shuts down when its time is up."""
 
     class Watched(smtp_class):  # type: ignore[misc, valid-type]
