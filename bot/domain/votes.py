@@ -6,7 +6,9 @@ what each kind of decision counts as is :func:`vote_kind`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.domain.models import Decision
 from bot.domain.signoff import SIGNING, Stage
@@ -68,3 +70,26 @@ def vote_kind(decision: Decision) -> str | None:
     if decision.type == "answer":
         return "edit"
     return None
+
+
+def as_shown(
+    items: list[dict[str, Any]], changed: Sequence[Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """A batch reviewed call by call on a request an edit stands on, ``changed`` holding that
+    edit's values per call (None: as proposed). Where the batch makes a new version (anything
+    but all approvals or all rejections), an approval of a call the edit changed approves the
+    call as the card showed it -- the edit's values, not the agent's -- so the new version
+    keeps them. All approvals sign the standing version itself: left as they are."""
+    kinds = {str(item.get("type")) for item in items}
+    if kinds <= {"approve"} or kinds <= {"reject"}:
+        return items
+    return [
+        {**item, "type": "edit", "values": dict(shown)}
+        if item.get("type") == "approve" and (shown := _at(changed, index)) is not None
+        else item
+        for index, item in enumerate(items)
+    ]
+
+
+def _at(changed: Sequence[Mapping[str, Any] | None], index: int) -> Mapping[str, Any] | None:
+    return changed[index] if index < len(changed) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.agents import adapters
@@ -244,3 +246,42 @@ def test_an_emptied_field_in_review_each_runs_without_it_not_with_the_proposal_s
     first, second = adapters.answer(p, review, decision, MAILER).value["decisions"]
     assert first["edited_action"]["args"] == {k: v for k, v in CC.items() if k != "cc"}
     assert second == {"type": "approve"}
+
+
+def test_review_each_making_a_new_version_keeps_a_standing_edit_where_it_approves():
+    # Alice's edit stands (call 1 without its cc: version 2). Bob's form shows call 1 so; he
+    # approves it and edits call 2. His batch is a new version: call 1 in it must be what he
+    # was shown and approved, Alice's values, never the agent's cc again.
+    p = _tool_calls(CC, OTHER)
+    review = adapters.describe(p, MAILER)
+    no_cc = {k: v for k, v in CC.items() if k != "cc"}
+    alice = Decision(
+        "each", "U0ALICE", version=1, items=[{"type": "edit", "values": no_cc}, {"type": "approve"}]
+    )
+    w = world()
+    w.engine.standing = alice
+    shown = w.add(approval(graph="mailer", review=review, version=2))
+    values = _as_untouched(
+        modals.each_modal(replace(shown, review=review.with_values([no_cc, None])))
+    )
+    values.update({"decision:0": "approve", "decision:1": "edit", "param:1:subject": "Yo!"})
+    views.each_submitted(w.ack, submission(w.seal(version=2), values), deps=w.deps)
+    [(_, bob, _)] = w.engine.received
+    first, second = adapters.answer(p, review, bob, MAILER).value["decisions"]
+    assert first["edited_action"]["args"] == no_cc
+    assert second["edited_action"]["args"] == {**OTHER, "subject": "Yo!"}
+
+
+def test_review_each_approving_every_call_signs_the_standing_version_as_it_is():
+    p = _tool_calls(CC, OTHER)
+    review = adapters.describe(p, MAILER)
+    no_cc = {k: v for k, v in CC.items() if k != "cc"}
+    w = world()
+    w.engine.standing = Decision(
+        "each", "U0ALICE", items=[{"type": "edit", "values": no_cc}, {"type": "approve"}]
+    )
+    w.add(approval(graph="mailer", review=review, version=2))
+    values = {"decision:0": "approve", "decision:1": "approve"}
+    views.each_submitted(w.ack, submission(w.seal(version=2), values), deps=w.deps)
+    [(_, bob, _)] = w.engine.received
+    assert [item["type"] for item in bob.items] == ["approve", "approve"]  # an approve vote

@@ -13,7 +13,8 @@ from slack_bolt import Ack
 from bot.agents import forms
 from bot.domain.models import Approval, Decision
 from bot.domain.review import FormField, Proposal
-from bot.slack.blocks import modals
+from bot.domain.votes import as_shown
+from bot.slack.blocks import card, modals
 from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal
 from bot.slack.listeners.context import ListenerDeps
@@ -97,6 +98,9 @@ def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if errors:
         ack(response_action="errors", errors=errors)
         return
+    edit = deps.signing.standing_edit(approval)
+    if edit is not None:  # the form showed that edit's values: what an approval there signs
+        items = as_shown(items, card.edited_values(approval, edit) or [])
     _decide(ack, approval, Decision("each", submission.user, items=items), deps)
 
 
