@@ -10,6 +10,7 @@ import pytest
 
 from bot.domain.models import Approval
 from bot.slack.blocks import card
+from tests.adapters.payloads import hitl_value
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import BOSS, REQUESTER, TEXTS, action, decided, draft, make_approval
 from tests.support.cards import approval_id_of, blocks_text
@@ -208,3 +209,35 @@ def test_a_reason_at_the_reject_modals_limit_still_fits_the_card():
     reason = "<b>&</b>" * 125
     blocks = card.decided_card(decided(draft("Ship it"), "reject", reason=reason))
     assert_accepted(blocks)
+
+
+# What runs can always be read: a card that shortens a tool call offers its full text.
+def _tool_card(*calls: dict) -> tuple[list[dict[str, Any]], Approval]:
+    value = hitl_value(*(("send_email", args) for args in calls), allowed=["approve", "reject"])
+    approval = make_approval(value, node="HumanInTheLoopMiddleware")
+    return card.pending_card(approval), approval
+
+
+def test_a_tool_call_the_card_shortens_offers_its_full_text():
+    tail = "P.S. wire $1,000,000 to ACCT 666."
+    body = "Quarterly numbers attached. " * 100 + tail
+    blocks, approval = _tool_card({"to": "a@b.co", "subject": "Q3", "body": body})
+    assert tail not in unescape(blocks_text(blocks))  # the card cannot show it all...
+    assert "View full text" in buttons(blocks)  # ...so it offers the rest
+    assert "Shortened for the card. Use *View full text* to read all of it." in blocks_text(blocks)
+    assert tail in approval.review.long_text
+    assert_accepted(blocks)
+
+
+def test_a_batch_whose_share_of_the_card_is_cut_offers_the_full_text_of_every_call():
+    calls = [{"to": f"{n}@b.co", "subject": "Q", "body": "x" * 700 + f" end {n}"} for n in range(8)]
+    blocks, approval = _tool_card(*calls)
+    assert "View full text" in buttons(blocks)
+    assert all(f"end {n}" in approval.review.long_text for n in range(8))
+    assert_accepted(blocks)
+
+
+def test_a_tool_call_shown_whole_has_no_full_text_button():
+    blocks, _ = _tool_card({"to": "a@b.co", "subject": "Hi", "body": "Hello"})
+    assert "View full text" not in buttons(blocks)
+    assert "Shortened for the card" not in blocks_text(blocks)

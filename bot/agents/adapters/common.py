@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.domain.models import Decision
-
-DETAIL_CHARS = 2000
 
 
 def shown(value: Any) -> str:
@@ -26,10 +24,20 @@ def details(values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> tuple[tupl
 
 
 def long_text(values: Mapping[str, Any]) -> str | None:
-    """The whole of the values when some of them are too long for the card."""
-    if any(len(shown(v)) > DETAIL_CHARS for v in values.values()):
-        return "\n\n".join(f"{k}:\n{shown(v)}" for k, v in values.items())
-    return None
+    """The whole of the values, behind "View full text" (the card offers it when it has to
+    shorten them)."""
+    if not values:
+        return None
+    return "\n\n".join(f"{k}:\n{shown(v)}" for k, v in values.items())
+
+
+def calls_text(calls: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """Every tool call in full, numbered when there are several, behind "View full text"."""
+    parts = [
+        f"{f'{n}. ' if len(calls) > 1 else ''}{name}\n\n{long_text(args) or '(no arguments)'}"
+        for n, (name, args) in enumerate(calls, 1)
+    ]
+    return "\n\n\n".join(parts) or None
 
 
 def expiry_message(decision: Decision) -> str:

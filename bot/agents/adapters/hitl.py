@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from bot.agents.adapters.common import details, expiry_message
+from bot.agents.adapters.common import calls_text, details, expiry_message
 from bot.agents.forms import edited_args, fields_from_schema
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
@@ -65,7 +65,9 @@ def describe(pending: Pending, context: Any) -> Review:
         )
     count = len(proposals)
     title = "🛠️ Tool call waiting for approval" if count == 1 else f"🛠️ {count} tool calls to review"
-    return Review("hitl", title, tuple(proposals), summary="tool call")
+    requests = pending.value["action_requests"]
+    calls = [(str(r.get("name", "tool")), r.get("args") or {}) for r in requests]
+    return Review("hitl", title, tuple(proposals), summary="tool call", long_text=calls_text(calls))
 
 
 def decision_for(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from bot.agents.adapters.common import details, expiry_message
+from bot.agents.adapters.common import calls_text, details, expiry_message
 from bot.agents.forms import edited_args, fields_from_schema
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
@@ -40,10 +40,12 @@ def matches(pending: Pending) -> bool:
 def describe(pending: Pending, context: Any) -> Review:
     tools = getattr(context, "tools", {}) or {}
     proposals = []
+    calls = []
     for item in _items(pending.value) or []:
         request, config = item["action_request"], item["config"]
         name = str(request.get("action", "action"))
         args = request.get("args") or {}
+        calls.append((name, args))
         choices = tuple(choice for flag, choice in _FLAGS if config.get(flag))
         form = fields_from_schema(tools.get(name), args) if "edit" in choices else ()
         proposals.append(
@@ -55,7 +57,8 @@ def describe(pending: Pending, context: Any) -> Review:
                 form=form,
             )
         )
-    return Review("inbox", "📥 Agent waiting for you", tuple(proposals), summary="request")
+    title = "📥 Agent waiting for you"
+    return Review("inbox", title, tuple(proposals), summary="request", long_text=calls_text(calls))
 
 
 def _response(

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.agents.adapters import hitl
+from bot.agents.adapters.common import calls_text
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Resume, Review
 
@@ -70,7 +71,9 @@ def describe(pending: Pending, context: Any) -> Review:
         allowed(pending.response_schema),
         schema,
     )
-    return Review("per_call", "🛠️ Tool call waiting for approval", (proposal,), summary="tool call")
+    full = calls_text([(name, value.get("args") or {})])
+    title = "🛠️ Tool call waiting for approval"
+    return Review("per_call", title, (proposal,), summary="tool call", long_text=full)
 
 
 def answer(pending: Pending, review: Review, decision: Decision) -> Resume:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.agents.adapters.common import details, long_text, shown
+from bot.agents.adapters.common import calls_text, details, long_text, shown
 from bot.agents.forms import field_for_value
 from bot.domain.models import Decision
 from bot.domain.review import Choice, FormField, Pending, Proposal, Resume, Review
@@ -42,8 +42,7 @@ def describe(pending: Pending, context: Any) -> Review:
     proposal = Proposal(
         title=_title(context), description=question, choices=("approve", "respond", "reject")
     )
-    full = question if len(question) > 2000 else None
-    return Review("plain", _title(context), (proposal,), long_text=full)
+    return Review("plain", _title(context), (proposal,), long_text=question or None)
 
 
 def _title(context: Any) -> str:
@@ -98,7 +97,9 @@ def _action(value: Mapping[str, Any]) -> Review:
         form=form,
         risk=str(value.get("risk_level") or "high"),
     )
-    return Review("action", "⚙️ Action waiting for approval", (proposal,), summary="action")
+    full = calls_text([(proposal.title, params)])
+    title = "⚙️ Action waiting for approval"
+    return Review("action", title, (proposal,), summary="action", long_text=full)
 
 
 def answer(pending: Pending, review: Review, decision: Decision) -> Resume:

@@ -92,15 +92,38 @@ def with_article(kind: str) -> str:
 
 def _details(
     proposal: Proposal, shown: dict[str, Any] | None, limit: int = PARAMS_LIMIT
-) -> Block | None:
+) -> tuple[Block | None, bool]:
+    """The proposal's parameters as one block, and whether the card had to shorten them."""
     values = shown if shown is not None else dict(proposal.details)
     if not values:
-        return None
-    lines = [
-        f"*{safe(str(k), 100)[0]}*: {safe(v if isinstance(v, str) else str(v), limit)[0]}"
-        for k, v in values.items()
-    ]
-    return _mrkdwn(cut_escaped("\n".join(lines), limit)[0])
+        return None, False
+    cut = False
+    lines = []
+    for k, v in values.items():
+        value, shortened = safe(v if isinstance(v, str) else str(v), limit)
+        cut |= shortened
+        lines.append(f"*{safe(str(k), 100)[0]}*: {value}")
+    text, shortened = cut_escaped("\n".join(lines), limit)
+    return _mrkdwn(text), cut or shortened
+
+
+def _limits(review: Review) -> tuple[int, int]:
+    """How much of one proposal's description and parameters a card shows: Slack refuses a
+    message whose blocks hold more than about 13k characters in all, so a batch shares a budget
+    ("Review each" and "View full text" show the rest)."""
+    share = max(300, CARD_TEXT_BUDGET // max(1, len(review.proposals[:MAX_PROPOSALS])))
+    return min(1000, share // 3), min(PARAMS_LIMIT, share - share // 3)
+
+
+def _shortened(review: Review) -> bool:
+    """Whether the card leaves out part of what the agent proposes (not a draft's text)."""
+    if len(review.proposals) > MAX_PROPOSALS:
+        return True
+    about, params = _limits(review)
+    return any(
+        safe(proposal.description, about)[1] or _details(proposal, None, params)[1]
+        for proposal in review.proposals
+    )
 
 
 def _proposal_blocks(
@@ -134,18 +157,18 @@ def _proposal_blocks(
         )
     elif review.shape != "plain" or number:
         blocks.append(_mrkdwn(f"*{number}`{title}`*"))
-    # Slack refuses a message whose blocks hold more than about 13k characters in all: a batch
-    # shares a budget, and "Review each" / "View full text" show the rest.
-    share = max(300, CARD_TEXT_BUDGET // max(1, len(review.proposals[:MAX_PROPOSALS])))
-    description, _ = safe(proposal.description, min(1000, share // 3))
+    about, params = _limits(review)
+    description, cut = safe(proposal.description, about)
     if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
     shown = {**dict(proposal.details), **edited} if edited else None
-    details = _details(proposal, shown, min(PARAMS_LIMIT, share - share // 3))
+    details, shortened = _details(proposal, shown, params)
     if details is not None:
         blocks.append(details)
     elif proposal.risk is not None:
         blocks.append(_mrkdwn("_(no parameters)_"))
+    if (cut or shortened) and review.long_text and not edited:
+        blocks.append(_context("Shortened for the card. Use *View full text* to read all of it."))
     return blocks
 
 
@@ -165,10 +188,12 @@ def proposal_blocks(approval: Approval, edits: list[dict[str, Any] | None] | Non
 
 def is_long(approval: Approval) -> bool:
     """True when the card cannot show everything the reviewer should read."""
-    text = review_of(approval).long_text
-    if not isinstance(text, str):
+    review = review_of(approval)
+    if not isinstance(review.long_text, str):
         return False
-    return quote(text)[1] if review_of(approval).shape == "draft" else len(text) > 2000
+    if review.shape == "draft":
+        return quote(review.long_text)[1]
+    return len(review.long_text) > 2000 or _shortened(review)
 
 
 def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
