@@ -146,3 +146,31 @@ def test_the_api_refuses_a_body_over_its_limit_before_reading_it(declared):
     assert refused.value.field == "body"
     assert str(refused.value) == f"the body is over {api_bodies.MAX_BODY} bytes"
     assert source.taken <= api_bodies.MAX_BODY + CHUNK
+
+
+NESTED = b"[" * 90_000  # under every cap; json.loads gives up with a RecursionError
+
+
+def test_a_body_nested_too_deep_for_the_parser_is_refused_as_not_an_object():
+    class Body(Source):
+        async def __call__(self) -> dict[str, Any]:
+            self.taken = self.total
+            return {"type": "http.request", "body": NESTED, "more_body": False}
+
+    request = Request(scope("/api/runs", {"content-length": str(len(NESTED))}), Body(len(NESTED)))
+    with pytest.raises(Invalid) as refused:
+        asyncio.run(read_body(request))
+    assert (refused.value.field, str(refused.value)) == ("body", "the body must be a JSON object")
+
+
+def test_the_langgraph_webhook_answers_a_body_nested_too_deep_with_a_400():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    key = webhook.webhook_key("xoxb-test")
+    settled: list[str] = []
+    app = Starlette(routes=[webhook.webhook_route(key, settled.append)])
+    url = f"{webhook.PATH}?thread=t1&sig={webhook.signature(key, 't1')}"
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post(url, content=NESTED)
+    assert answer.status_code == 400 and settled == []

@@ -15,7 +15,7 @@ from bot.agents import forms
 from bot.config.principals import Principal
 from bot.domain.models import Approval, Decision
 from bot.http.api_models import Body, DecisionBody
-from bot.http.bodies import TooLarge, read_capped
+from bot.http.bodies import TooLarge, json_object, read_capped
 
 B = TypeVar("B", bound=Body)
 MAX_BODY = 100_000
@@ -104,10 +104,7 @@ async def read_body(request: Request) -> dict[str, Any]:
         raw = await read_capped(request, MAX_BODY)  # bounded before it is read, not after
     except TooLarge as big:
         raise Invalid("body", str(big)) from None
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise Invalid("body", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
+    body = json_object(raw)
+    if body is None:
         raise Invalid("body", "the body must be a JSON object")
     return body

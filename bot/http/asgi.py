@@ -46,7 +46,10 @@ def is_signed(secret: str, body: bytes, headers: Mapping[str, str], now: float) 
     """Slack's ``v0`` signature over the raw body; False (never an exception) for anything odd."""
     timestamp = headers.get("x-slack-request-timestamp") or ""
     signature = headers.get("x-slack-signature") or ""
-    if not timestamp.isascii() or not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_AGE:
+    # Ten digits today; a long one would overflow the comparison (or int()) rather than fail it.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs(now - int(timestamp)) > MAX_AGE:
         return False
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()

@@ -10,6 +10,9 @@ waits to be taken, so what was not read is never buffered either.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from starlette.requests import Request
 
 
@@ -42,3 +45,13 @@ async def read_capped(request: Request, cap: int) -> bytes:
             raise TooLarge(cap)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object; None for anything else: not JSON, nested too deep for the
+    parser (a RecursionError, not a ValueError), or JSON that is not an object."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None

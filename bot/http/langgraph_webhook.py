@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -20,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.agents.langgraph_server import server_thread
-from bot.http.bodies import TooLarge, read_capped
+from bot.http.bodies import TooLarge, json_object, read_capped
 
 PATH = "/langgraph/webhook"
 MAX_BODY = 20_000_000  # the server sends the thread's values; nothing here reads them
@@ -55,10 +54,10 @@ def webhook_route(key: bytes, settled: Callable[[str], None]) -> Route:
             body = await read_capped(request, MAX_BODY)
         except TooLarge:
             return JSONResponse({"error": "request too large"}, status_code=413)
-        try:
-            about = json.loads(body or b"{}").get("thread_id")
-        except (ValueError, AttributeError):
+        parsed = json_object(body or b"{}")
+        if parsed is None:
             return JSONResponse({"error": "the body is not a JSON object"}, status_code=400)
+        about = parsed.get("thread_id")
         if about is not None and str(about) != server_thread(thread_id):
             return JSONResponse({"error": "the run is not this thread's"}, status_code=400)
         settled(thread_id)

@@ -42,3 +42,14 @@ def test_an_unsigned_command_is_refused_before_bolt(bot_in_process, bot_checks):
     response = bot.http.post("/slack/events", content=body, headers=forged)
     assert response.status_code == 401
     assert len(bot_checks) == 1
+
+
+@pytest.mark.parametrize("digits", [13, 400, 5000])
+def test_a_request_with_an_absurd_timestamp_is_a_401_not_a_500(bot_in_process, digits):
+    # 400 digits overflow a float comparison, 5000 pass int()'s own limit: neither may escape.
+    bot = bot_in_process()
+    body = sr.command_body("Tell the team nothing", "U0REQ", "C0REQ")
+    headers = sr.sign(body)
+    headers["X-Slack-Request-Timestamp"] = "9" * digits
+    answer = bot.http.post("/slack/events", content=body, headers=headers)
+    assert answer.status_code == 401
