@@ -39,11 +39,12 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from graphs.addresses import Allowlist, IPAddress, Target, parse_target, reachable
 
 DEADLINE = 15.0  # seconds for the whole request
+HEAD_LIMIT = 64 * 1024  # bytes of status line and headers read from an answer, at most
 USER_AGENT = "agent-approvals (Slack approval bot)"
 REFUSED = "refused: that host is unknown or its address is not allowed"
 
@@ -191,8 +192,46 @@ class Outbound:
             conn.close()
 
 
+class _HeadOnly:
+    """An answer's stream, read for its status line and headers only: past ``limit`` bytes it
+    raises, so a server sending 100 header lines of 64 KiB each (what http.client would
+    otherwise take in, parse and keep) costs this process ``limit`` bytes, not megabytes."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self._stream, self._left = stream, limit
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._taken(self._stream.readline(self._at_most(size)))
+
+    def read(self, size: int = -1) -> bytes:
+        return self._taken(self._stream.read(self._at_most(size)))
+
+    def _at_most(self, size: int) -> int:
+        return self._left + 1 if size < 0 else min(size, self._left + 1)
+
+    def _taken(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise http.client.LineTooLong("the answer's status line and headers")
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _HeadOnlyResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = _HeadOnly(self.fp, HEAD_LIMIT)  # type: ignore[assignment]  # reads the same
+
+
 class PinnedConnection(http.client.HTTPConnection):
     """An HTTP(S) connection to an address already checked, speaking to the host by name."""
+
+    response_class = _HeadOnlyResponse
 
     def __init__(
         self,

@@ -3,9 +3,11 @@ here opens a socket to anything but loopback (a socketpair, or a server on 127.0
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ from graphs.actions import check_url
 from graphs.addresses import Allowlist
 from graphs.outbound import (
     REFUSED,
+    ConnectionLost,
     CouldNotConnect,
     NoAnswer,
     Outbound,
@@ -321,3 +324,32 @@ def test_a_trickling_server_is_cut_off_at_the_total_deadline(trickler: Trickler)
     assert trickler.sent >= 5  # it was answering, a byte at a time, all along
     assert str(gave_up.value) == "no answer within 1 s"
     assert outcome_unknown(gave_up.value)  # it may have arrived: never sent twice
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_s_headers_are_read_within_a_small_budget() -> None:
+    # 99 header lines of 65 KB each: http.client alone would take in and parse 6 MB of them.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for n in range(99):
+                conn.sendall(b"X-%d: " % n + b"a" * 65000 + b"\r\n")
+            conn.sendall(b"\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/"
+    guard = Outbound(Allowlist.from_text(url), resolve_host, connect_tcp, 10.0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConnectionLost):
+            guard.request("GET", url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        listener.close()
+    assert peak < 2_000_000, f"one call held {peak / 1e6:.1f} MB of an answer's headers"
