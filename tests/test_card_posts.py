@@ -10,7 +10,9 @@ import json
 
 import pytest
 
+from bot.core.outcomes import RetryKind
 from bot.domain.models import RunRequest
+from bot.slack.blocks.outcomes import retry_sentence
 from tests.support.inprocess import Clock, inprocess_deps
 
 TICK = 30.0  # SCHEDULER_TICK's default: the first backoff's ceiling
@@ -97,7 +99,9 @@ def test_a_card_refused_for_good_fails_its_run_and_tells_the_requester_once(
     for _ in range(3):
         clock.advance(3600)
         deps.engine.recover(older_than=0)
-    deps.operations.control.retry(thread_id)
+    retried = deps.operations.control.retry(thread_id)
+    assert retried.kind == RetryKind.CARD_REFUSED  # said as it is, not "Retrying"
+    assert "a retry cannot post it" in retry_sentence(retried)
     deps.engine.recover(older_than=0)
     assert len(fake_slack.calls("chat.postMessage")) == posts
     assert deps.store.get_run(thread_id).status == "failed"

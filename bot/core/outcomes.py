@@ -153,6 +153,7 @@ class RetryKind(StrEnum):
     RETRYING = "retrying"
     NOT_FOUND = "not_found"
     NOT_FAILED = "not_failed"  # nothing to retry: the run is in ``status``
+    CARD_REFUSED = "card_refused"  # it failed because Slack refused its card: ask again
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,10 @@ class RunControl:
             return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
         if run.status != "failed":
             return outcomes.Retry(outcomes.RetryKind.NOT_FAILED, thread_id, run.status)
+        if any(a.status == "failed" for a in self.store.run_approvals(thread_id)):
+            # Slack refused its card for good (bot.slack.card_posts): nothing here can post it
+            # again; the requester was told how to fix it and ask again.
+            return outcomes.Retry(outcomes.RetryKind.CARD_REFUSED, thread_id)
         self.store.set_run_status(thread_id, "running")
         decided = self.store.reset_apply(thread_id)
         for approval in decided:

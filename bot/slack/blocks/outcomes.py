@@ -107,4 +107,9 @@ def retry_sentence(retry: outcomes.Retry) -> str:
         return RUN_GONE
     if retry.kind == outcomes.RetryKind.NOT_FAILED:
         return f"Run `{short}` is {retry.status}; there is nothing to retry."
+    if retry.kind == outcomes.RetryKind.CARD_REFUSED:
+        return (
+            f"Run `{short}` failed because Slack refused its approval card, and a retry cannot "
+            "post it: fix what my message about it says, then ask again with `/agent`."
+        )
     return f"Retrying run `{short}`."
