@@ -78,6 +78,10 @@ FINAL = ("cancelled", "done")
 CARD_THREADS = 8
 
 
+class ClickInFlight(RuntimeError):
+    """An expiry waits: a click that arrived before the deadline is still being worked on."""
+
+
 @dataclass
 class Engine:
     store: Store
@@ -384,12 +388,18 @@ class Engine:
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
-        answer in time and the bot has not got to it yet (a crash, a backlog): that goes first."""
+        answer in time and the bot has not got to it yet (a crash, a backlog): that goes first.
+        Raises :class:`ClickInFlight` while such a click is held by another worker or process
+        (the scheduler tries the expiry again later); False when the request is decided."""
         for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
             self.inbox.process(entry_id, background=True)
         current = self.store.get_approval(approval.id)
         if current is None or not current.pending:
             return False
+        if self.store.earlier_clicks(approval.id, job.due_at):
+            # One arrived in time but another worker (or process) holds it still: acknowledged
+            # before the deadline, it goes first, and the expiry is tried again after it.
+            raise ClickInFlight(f"request {approval.id}: a click from before its deadline")
         expire_as = job.detail.get("as", "reject")
         # Under the sign-off's lock, so no edit is counted between the look and the claim.
         with self.signing.guard(current):

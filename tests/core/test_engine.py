@@ -4,6 +4,7 @@ outcome (bot.core.outcomes), and only a decision that wins resumes the graph, on
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from contextlib import ExitStack
 
@@ -11,6 +12,7 @@ import pytest
 
 from bot.core import outcomes
 from bot.core.deciders import Why
+from bot.core.engine import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
 from bot.domain.signoff import Stage
@@ -367,6 +369,70 @@ def test_expiry_as_approve_with_votes_but_no_edit_still_approves(db, clock):
         assert (resumed.type, resumed.effective_type) == ("expire", "approve")
     finally:
         parts.close()
+
+
+def test_an_in_time_click_another_process_holds_goes_before_the_expiry(db, clock):
+    # Process A records a click a second before the deadline (taken under its lease, before the
+    # ack); its worker gets to it only after process B's scheduler reaches the expiry.
+    policy = Policy(remind_after=None, expire_after=60)
+    a, b = engine_parts(db, clock, policy=policy), engine_parts(db, clock, policy=policy)
+    try:
+        [approval] = a.pending(a.start(requester="U0ASKER"))
+        clock.advance(59)
+        click = Decision("approve", "U0ASKER")
+        received = a.store.receive_click(approval.id, click, "C0CARDS", a.engine.inbox_lease)
+        clock.advance(2)
+        job = b.store.overdue_expiry(approval.id)
+        assert job is not None
+
+        with pytest.raises(ClickInFlight):  # the scheduler retries the job later
+            b.engine.expire(b.approval(approval.id), job)
+        a.engine.inbox._process_received(received)
+        assert b.engine.expire(b.approval(approval.id), job) is False  # decided meanwhile
+
+        assert [d.type for _, _, d in a.graph.answers + b.graph.answers] == ["approve"]
+        assert a.approval(approval.id).status == "approved"
+    finally:
+        a.close()
+        b.close()
+
+
+def _click_and_expiry_at_once(db, clock, policy: Policy) -> str:
+    """One race: a click recorded half a second before the deadline, handled by its worker
+    at the moment another process's scheduler reaches the expiry. The request's status."""
+    a, b = engine_parts(db, clock, policy=policy), engine_parts(db, clock, policy=policy)
+    try:
+        [approval] = a.pending(a.start(requester="U0ASKER"))
+        clock.advance(59.5)
+        click = Decision("approve", "U0ASKER")
+        received = a.store.receive_click(approval.id, click, "C0CARDS", a.engine.inbox_lease)
+        clock.advance(1)
+        job = b.store.overdue_expiry(approval.id)
+        gate = threading.Barrier(2)
+
+        def worker() -> None:
+            gate.wait(5)
+            a.engine.inbox._process_received(received)
+
+        def scheduler() -> None:
+            gate.wait(5)
+            with contextlib.suppress(ClickInFlight):
+                b.engine.expire(b.approval(approval.id), job)
+
+        threads = [threading.Thread(target=worker), threading.Thread(target=scheduler)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        return a.approval(approval.id).status
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_in_time_click_and_the_expiry_at_once_never_lose_the_click(db, clock):
+    policy = Policy(remind_after=None, expire_after=60)
+    assert [_click_and_expiry_at_once(db, clock, policy) for _ in range(8)] == ["approved"] * 8
 
 
 def test_a_click_received_before_the_deadline_wins_though_handled_after(db, clock):
