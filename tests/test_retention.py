@@ -13,6 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from bot.cli import prune as prune_cli
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
+from bot.store.decisions import MAX_APPLY_ATTEMPTS
 from bot.store.retention import CHECKPOINT_TABLES, prune
 
 OLD, CUTOFF, RECENT = 1_000.0, 2_000.0, 3_000.0
@@ -37,8 +38,8 @@ def seed(db: Database) -> None:
         )
         db.execute(
             "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester,"
-            " payload, channel, status, created_at) VALUES (%(a)s, %(t)s, 'i', 'g', 'r', 'U1',"
-            " '{}', 'C1', 'approved', %(at)s)",
+            " payload, channel, status, created_at, applied_at) VALUES (%(a)s, %(t)s, 'i', 'g',"
+            " 'r', 'U1', '{}', 'C1', 'approved', %(at)s, %(at)s)",
             p,
         )
         db.execute(
@@ -140,3 +141,33 @@ def test_prune_from_the_command_line(
     assert prune_cli.main(["--older-than", "1d"], env={"DATABASE_URL": url}) == 0
     said = capsys.readouterr().out
     assert "runs 2" in said and "audit" not in said  # the two that ended (in 1970); not waiting
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "kept"),
+    [
+        ("approved", 1, True),  # failed once: the recovery sweep still applies it
+        ("approved", MAX_APPLY_ATTEMPTS, False),  # given up: the run really ended
+        ("pending", 0, True),  # a request still waits (a Retry can take the run up again)
+    ],
+)
+def test_a_failed_run_stays_while_its_decision_is_still_being_applied(
+    db: Database, status: str, attempts: int, kept: bool
+) -> None:
+    # The sweep's retries that never reach the graph (the server away, the thread busy) do not
+    # touch the run: old as it looks, a decision a person approved is still on its way.
+    db.execute(
+        "INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel,"
+        " status, created_at, updated_at) VALUES ('t1', 'g', 'r', 'U1', 'C1', 'C1', 'failed',"
+        " %(at)s, %(at)s)",
+        {"at": OLD},
+    )
+    db.execute(
+        "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload,"
+        " channel, status, created_at, decided_at, decided_by, apply_attempts) VALUES ('a1',"
+        " 't1', 'i', 'g', 'r', 'U1', '{}', 'C1', %(status)s, %(at)s, %(at)s, 'U2', %(n)s)",
+        {"at": OLD, "status": status, "n": attempts},
+    )
+    prune(db, CUTOFF)
+    assert bool(db.fetch_all("SELECT id FROM approvals WHERE id = 'a1'")) is kept
+    assert bool(db.fetch_all("SELECT thread_id FROM runs WHERE thread_id = 't1'")) is kept

@@ -5,7 +5,8 @@ The bot deletes nothing on its own. An operator runs this from a scheduled job: 
 kept for them (their cards, votes, jobs, clicks, effect ledger entries and LangGraph
 checkpoints); clicks and scheduler jobs that are finished, and remembered approvals that
 expired or were revoked, go on the same cutoff whatever their run; the audit trail only on its
-own cutoff, when one is given. Runs still running or waiting are never touched. It is one
+own cutoff, when one is given. Runs still running or waiting are never touched, nor a run that
+ended with a request still pending or a decision the recovery sweep will still apply. It is one
 transaction: a run is deleted whole or not at all.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from contextlib import suppress
 
 from bot.store.db import Database, Session
+from bot.store.decisions import MAX_APPLY_ATTEMPTS
 
 ENDED = "('done', 'failed', 'cancelled')"
 # LangGraph's checkpoint tables, by backend (PostgresSaver, SqliteSaver).
@@ -29,7 +31,17 @@ EXISTS = {
     "postgres": "SELECT to_regclass(%(name)s) IS NOT NULL AS present",
     "sqlite": "SELECT count(*) > 0 AS present FROM sqlite_master WHERE name = %(name)s",
 }
-OLD_RUNS = f"SELECT thread_id FROM runs WHERE status IN {ENDED} AND updated_at < %(before)s"
+# Not a run with a request still waiting, nor one with a decision the recovery sweep will still
+# apply (bot.store.db.queries.UNAPPLIED): a run that failed keeps its approved decision until
+# the sweep gives up on it, however long its retries have left the run untouched.
+OLD_RUNS = f"""
+SELECT thread_id FROM runs
+WHERE status IN {ENDED} AND updated_at < %(before)s
+  AND NOT EXISTS (
+    SELECT 1 FROM approvals a WHERE a.thread_id = runs.thread_id
+      AND (a.status = 'pending' OR (a.applied_at IS NULL AND a.apply_attempts < %(attempts)s))
+  )
+"""
 OLD_KEYS = (  # effect ledger keys start with the run's thread id or one of its request ids
     "SELECT thread_id AS prefix FROM prune_runs "
     "UNION SELECT id FROM approvals WHERE thread_id IN (SELECT thread_id FROM prune_runs)"
@@ -82,7 +94,8 @@ def _prune(
         counts[table] = counts.get(table, 0) + max(rows, 0)
 
     with db.transaction() as tx:
-        _temp(tx, db.dialect, "prune_runs", "thread_id", OLD_RUNS, {"before": before})
+        alive = {"before": before, "attempts": MAX_APPLY_ATTEMPTS}
+        _temp(tx, db.dialect, "prune_runs", "thread_id", OLD_RUNS, alive)
         _temp(tx, db.dialect, "prune_keys", "prefix", OLD_KEYS, None)
         for table in CHECKPOINT_TABLES[db.dialect]:
             if _exists(tx, db.dialect, table):
