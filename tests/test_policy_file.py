@@ -159,3 +159,22 @@ def test_the_readmes_examples_are_valid_policy_files(tmp_path, example):
     settings_from(model)
     signoffs_from(model, path, Stage(approvers=("U0A", "U0B")))
     policies_from(model, Policy(None, None))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "actions:\n  send_email:\n    approvers: [U0FIN]\n    quorum: 2\n"
+        "  send_email:\n    remind_after: 1h\n",
+        "actions:\n  send_email:\n    approvers: [U0FIN]\n    approvers: []\n",
+    ],
+    ids=["section-twice", "key-twice"],
+)
+def test_a_key_written_twice_is_refused_not_the_last_one_kept(tmp_path, text):
+    # YAML alone keeps the last: the second send_email would drop the first one's approvers.
+    path = policy_file(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        read_policy(str(path))
+    said = str(info.value)
+    assert said.startswith(f"POLICY_FILE: {path} is not valid YAML:")
+    assert "appears twice in one mapping" in said and "line " in said

@@ -61,8 +61,8 @@ def test_the_file_is_read_once_for_settings_names_sign_offs_and_timelines(tmp_pa
     path = tmp_path / "policy.yaml"
     path.write_text("defaults: {expire_after: 1h}\ngraphs:\n  draft: {input: text}\n")
     reads: list[str] = []
-    real = policy_file_module.yaml.safe_load
-    monkeypatch.setattr(policy_file_module.yaml, "safe_load", lambda t: reads.append(t) or real(t))
+    real = policy_file_module.parse
+    monkeypatch.setattr(policy_file_module, "parse", lambda t: reads.append(t) or real(t))
     remote = RegisteredGraph("draft", None, "", GraphSettings(), "request", {})  # names unknown
     policy, _ = load_checked(str(path), Defaults(), lambda settings: {"draft": remote})
     assert len(reads) == 1

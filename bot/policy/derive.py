@@ -74,6 +74,15 @@ def _section(body: Section, inherited: signoff.Section, where: str) -> signoff.S
     if body.stages is None:
         # A section that sets its own approvers or quorum does not inherit the default's stages.
         own = body.sets("approvers", "quorum", "rejections")
+        if own and inherited.stages and not body.sets("approvers"):
+            # It would sign with the inherited base's people alone (perhaps nobody: then only
+            # the requester), in place of every inherited stage: say so rather than weaken it.
+            names = ", ".join(s.name or f"stage {n}" for n, s in enumerate(inherited.stages, 1))
+            raise ConfigError(
+                f"POLICY_FILE: {where}: sets quorum or rejections but not approvers, which would"
+                f" replace the stages it inherits ({names}) with one stage of the defaults'"
+                " approvers: set approvers (or stages) here too"
+            )
         return signoff.Section(base, () if own else inherited.stages, distinct, route)
     stages = []
     for index, entry in enumerate(body.stages):

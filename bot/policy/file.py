@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -97,7 +98,7 @@ def read_policy(path_text: str | None) -> PolicyModel:
         return PolicyModel()
     path = Path(path_text)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse(path.read_text()) or {}
     except OSError as exc:
         raise ConfigError(f"POLICY_FILE: cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -105,3 +106,24 @@ def read_policy(path_text: str | None) -> PolicyModel:
     if not isinstance(data, dict):
         raise ConfigError(f"POLICY_FILE: {path} must hold a mapping")
     return validate(data, path_text)
+
+
+def parse(text: str) -> Any:
+    """YAML, loaded safely, a key written twice in one mapping refused."""
+    return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping: the last one would
+    silently win (a second ``send_email:`` section dropping the first one's approvers)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!s} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

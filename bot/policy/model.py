@@ -37,6 +37,7 @@ from bot.policy.values import (
     Flag,
     Ids,
     Names,
+    Timer,
     not_null,
     refuse,
 )
@@ -139,8 +140,8 @@ class Section(Entry):
     stages: tuple[StageEntry, ...] | None = None
     distinct: Flag | None = None
     # reminders, escalation and expiry (bot.domain.timeline)
-    remind_after: Duration = None
-    expire_after: Duration = None
+    remind_after: Timer = None
+    expire_after: Timer = None
     expire_as: ExpireAs | None = None
     escalation: tuple[LevelEntry, ...] | None = None
     # remembered approvals (bot.core.remember): in graphs.<name> and actions.<name> only

@@ -36,10 +36,20 @@ def refuse(
 
 
 def _ids(value: Any) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list):
+    if isinstance(value, str):  # "U0ANN, S0TEAM": a trailing comma is harmless
+        ids = tuple(piece.strip() for piece in value.split(",") if piece.strip())
+        if not ids:
+            # Nobody named hands the decision to the requester: that must be written as [].
+            raise refuse(": names nobody; write [] if only the requester is to decide")
+    elif isinstance(value, list):
+        ids = tuple(str(item).strip() for item in value)
+        if any(not i for i in ids):
+            raise refuse(
+                ": an empty entry names nobody; remove it (an empty list [] means only the"
+                " requester decides)"
+            )
+    else:
         raise refuse(" must be a list of user or user-group ids")
-    ids = tuple(str(item).strip() for item in items if str(item).strip())
     # A name that is no id would mention or admit nobody, silently.
     bad = [i for i in ids if not SLACK_ID.match(i)]
     if bad:
@@ -67,6 +77,15 @@ def _duration(value: Any) -> int | None:
         return parse_duration(str(value))
     except ValueError as exc:
         raise refuse(f": {exc}") from None
+
+
+def _timer(value: Any) -> int | None:
+    """``remind_after``, ``expire_after``: a duration, never 0 (due as soon as the card is
+    posted: with ``expire_as: approve``, nobody would ever decide)."""
+    seconds = _duration(value)
+    if seconds == 0:
+        raise refuse(": 0 would fall due as soon as the card is posted; write off for none")
+    return seconds
 
 
 MAX_REMEMBER = 30 * 86400  # a remembered approval lasts at most this long
@@ -157,6 +176,7 @@ Ids = Annotated[tuple[str, ...], BeforeValidator(_ids)]
 Count = Annotated[int, BeforeValidator(_count)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Duration = Annotated[int | None, BeforeValidator(_duration)]
+Timer = Annotated[int | None, BeforeValidator(_timer)]
 Durations = Annotated[tuple[int, ...], BeforeValidator(_durations)]
 Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 Channel = Annotated[str, BeforeValidator(_channel)]

@@ -56,6 +56,30 @@ CASES = [
         "write a dotted path of keys in the interrupt's value, such as "
         "proposed_action.parameters",
     ),
+    (
+        "blank-approver",
+        "defaults:\n  approvers: [U0LEADS]\nactions:\n  send_email:\n    approvers: ['']\n",
+        "actions.send_email.approvers: an empty entry names nobody; remove it (an empty list [] "
+        "means only the requester decides)",
+    ),
+    (
+        "approvers-naming-nobody",
+        "defaults:\n  approvers: [U0LEADS]\nactions:\n  send_email:\n    approvers: ','\n",
+        "actions.send_email.approvers: names nobody; write [] if only the requester is to decide",
+    ),
+    (
+        "expiry-at-once",
+        "defaults:\n  expire_after: 0\n  expire_as: approve\n",
+        "defaults.expire_after: 0 would fall due as soon as the card is posted; write off for none",
+    ),
+    (
+        "quorum-over-inherited-stages",
+        "defaults:\n  stages:\n    - {name: Editor, approvers: [U0EDITOR]}\n"
+        "    - {name: Legal, approvers: [U0COUNSEL]}\nactions:\n  send_email:\n    quorum: 1\n",
+        "actions.send_email: sets quorum or rejections but not approvers, which would replace the "
+        "stages it inherits (Editor, Legal) with one stage of the defaults' approvers: set "
+        "approvers (or stages) here too",
+    ),
 ]
 
 BAD_POLICIES = [pytest.param(text, said, id=case) for case, text, said in CASES]
