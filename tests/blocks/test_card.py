@@ -241,3 +241,78 @@ def test_a_tool_call_shown_whole_has_no_full_text_button():
     blocks, _ = _tool_card({"to": "a@b.co", "subject": "Hi", "body": "Hello"})
     assert "View full text" not in buttons(blocks)
     assert "Shortened for the card" not in blocks_text(blocks)
+
+
+# Model-controlled names and text cannot make the card say something else than what runs.
+def _tool(args: dict, tool: str = "send_email") -> tuple[Approval, list[dict[str, Any]]]:
+    approval = make_approval(hitl_value((tool, args), allowed=["approve", "reject"]))
+    return approval, card.pending_card(approval)
+
+
+def _section_with(blocks: list[dict[str, Any]], marker: str) -> str:
+    return next(
+        b["text"]["text"]
+        for b in blocks
+        if b["type"] == "section" and "text" in b and marker in b["text"]["text"]
+    )
+
+
+def test_an_argument_name_cannot_forge_another_argument_line():
+    key = "note*: fyi\n*to"  # argument names come from the model too
+    _, blocks = _tool({key: "boss@corp.example", "subject": "Hi", "to": "x@y.z"})
+    shown = _section_with(blocks, "*subject*:")
+    assert shown.count("\n") == 2, shown  # three arguments, three lines: no forged fourth
+
+
+def test_an_action_name_stays_inside_its_code_span():
+    payload = {
+        "kind": "action",
+        "action_type": "wire_funds`\n*Risk*\n🟢 Low\n`",
+        "description": "Pay invoice",
+        "parameters": {"amount": "90000"},
+        "risk_level": "high",
+    }
+    blocks = card.pending_card(make_approval(payload))
+    [action] = [b for b in blocks if b.get("fields")]
+    shown = action["fields"][0]["text"]
+    label, name = shown.split("\n", 1)
+    # One line, one code span: the forged "Risk" stays inside the name, shown as the name.
+    assert label == "*Action*" and name.count("`") == 2 and "\n" not in name, shown
+    assert name.startswith("`wire_funds'") and name.endswith("`")
+
+
+def test_bidi_overrides_and_zero_width_characters_show_as_what_they_are():
+    account = "\u202e0987-6543"  # would read "3456-7890", and run as it is
+    _, blocks = _tool({"to": "ops@corp.example", "account": account, "t\u200bo": "x@evil"})
+    shown = blocks_text(blocks)
+    assert "[U+202E]0987-6543" in shown and "*t[U+200B]o*" in shown
+    hidden = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2069\ufeff"
+    assert not any(c in shown for c in hidden)
+
+
+def test_argument_names_cut_for_the_card_offer_the_full_text():
+    stem = "recipient_" + "x" * 95
+    _, blocks = _tool({"to": "x@y.z", stem + "_primary": "a@corp", stem + "_hidden_bcc": "evil"})
+    assert "View full text" in buttons(blocks)
+
+
+def test_the_decided_card_shows_an_argument_the_edit_emptied_as_gone():
+    from bot.agents import adapters
+    from bot.agents.forms import read
+    from bot.domain.models import Decision
+    from tests.adapters.payloads import SEND_EMAIL_SCHEMA
+
+    args = {"to": "a@corp.example", "subject": "Hi", "body": "Hello", "cc": ["all@corp.example"]}
+    value = hitl_value(("send_email", args))
+    value["review_configs"][0]["args_schema"] = SEND_EMAIL_SCHEMA
+    approval = make_approval(value)
+    [proposal] = approval.review.proposals
+    shown_form = {"to": "a@corp.example", "subject": "Hi", "body": "Hello", "cc": ""}
+    values, errors = read(proposal.form, shown_form)
+    assert errors == {}
+    edit = Decision("edit", BOSS, parameters=values)
+    pending = adapters.pending_of("int-1", approval.payload)
+    [sent] = adapters.answer(pending, approval.review, edit, adapters.Context()).value["decisions"]
+    assert "cc" not in sent["edited_action"]["args"]  # what runs...
+    shown = blocks_text(card.decided_card(decided(approval, "edit", parameters=values)))
+    assert "all@corp.example" not in shown  # ...is what the card says ran

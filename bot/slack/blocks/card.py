@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.domain.models import Approval, Decision
 from bot.domain.review import Proposal, Review
-from bot.slack.blocks.text import cut_escaped, escape, quote, safe
+from bot.slack.blocks.text import cut_escaped, escape, one_line, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
     "approval.approve",
@@ -100,11 +100,20 @@ def _details(
     cut = False
     lines = []
     for k, v in values.items():
+        key, key_cut = one_line(str(k), 100)
         value, shortened = safe(v if isinstance(v, str) else str(v), limit)
-        cut |= shortened
-        lines.append(f"*{safe(str(k), 100)[0]}*: {value}")
+        cut |= shortened or key_cut
+        lines.append(f"*{key}*: {value}")
     text, shortened = cut_escaped("\n".join(lines), limit)
     return _mrkdwn(text), cut or shortened
+
+
+def _as_edited(proposal: Proposal, edited: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as an edit leaves them: the form's fields as submitted (one emptied is
+    gone, as from the call: bot.agents.forms.edited_args), the rest as proposed."""
+    fields = {f.name for f in proposal.form}
+    kept = {k: v for k, v in proposal.details if k not in fields}
+    return {**kept, **edited}
 
 
 def _limits(review: Review) -> tuple[int, int]:
@@ -142,7 +151,7 @@ def _proposal_blocks(
                 )
             )
         return blocks
-    title, _ = safe(proposal.title, 200)
+    title, _ = one_line(proposal.title, 200)
     number = f"{index + 1}. " if len(review.proposals) > 1 else ""
     if proposal.risk is not None:
         risk = RISK_BADGE.get(proposal.risk, "🔴 High")
@@ -161,7 +170,7 @@ def _proposal_blocks(
     description, cut = safe(proposal.description, about)
     if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
-    shown = {**dict(proposal.details), **edited} if edited else None
+    shown = _as_edited(proposal, edited) if edited else None
     details, shortened = _details(proposal, shown, params)
     if details is not None:
         blocks.append(details)

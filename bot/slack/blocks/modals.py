@@ -13,7 +13,7 @@ from typing import Any
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
 from bot.domain.models import Approval
 from bot.domain.review import FormField, Proposal, Review
-from bot.slack.blocks.text import chunks, escape, safe
+from bot.slack.blocks.text import chunks, escape, one_line, safe
 
 EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (
     "approval.edit",
@@ -222,7 +222,7 @@ def each_modal(approval: Approval) -> View:
         return cannot_edit_modal("There is nothing to decide here.")
     blocks: list[dict[str, Any]] = []
     for index, proposal in enumerate(review.proposals):
-        title, description = safe(proposal.title, 200)[0], safe(proposal.description, 1500)[0]
+        title, description = one_line(proposal.title, 200)[0], safe(proposal.description, 1500)[0]
         part: list[dict[str, Any]] = [
             {"type": "divider"},
             _section(f"*{index + 1}. `{title}`* {description}"),

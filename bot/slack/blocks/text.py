@@ -15,10 +15,23 @@ _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _ZWJ = "\u2060"
 
 
+# Characters that change what a reader sees without being seen: bidirectional overrides and
+# isolates (U+202E shows "0987" as "7890"), zero-width spaces and joiners. Untrusted text shows
+# each as a visible marker instead.
+_HIDDEN = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def escape(text: str) -> str:
-    """Escape mrkdwn control characters and defuse broadcast words."""
+    """Escape mrkdwn control characters, show hidden ones, and defuse broadcast words."""
+    text = _HIDDEN.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
+
+
+def one_line(text: str, limit: int) -> tuple[str, bool]:
+    """An untrusted name (a tool's, an argument's) for a code span or a bold label: on one
+    line, and with no backtick to close the span early (``wire`\n*Risk*`` forges a field)."""
+    return safe(text.replace("`", "'").replace("\r", " ").replace("\n", " ↵ "), limit)
 
 
 def truncate(text: str, limit: int, note: str = "…") -> tuple[str, bool]:
