@@ -4,6 +4,7 @@ text (no live mentions or links)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -102,7 +103,7 @@ def test_pending_action_card_is_accepted_and_keeps_untrusted_text_inert(name):
     if name == "empty":
         assert "_(no description)_" in shown and "_(no parameters)_" in shown
     if name == "hostile":
-        assert f"*to*: {HOSTILE}" in unescape(shown)
+        assert f"*to*: `{HOSTILE}`" in unescape(shown)
 
 
 def test_action_card_without_a_known_risk_shows_high():
@@ -316,3 +317,32 @@ def test_the_decided_card_shows_an_argument_the_edit_emptied_as_gone():
     assert "cc" not in sent["edited_action"]["args"]  # what runs...
     shown = blocks_text(card.decided_card(decided(approval, "edit", parameters=values)))
     assert "all@corp.example" not in shown  # ...is what the card says ran
+
+
+def test_an_argument_value_is_shown_literally_where_slack_formats_nothing():
+    # ~x~ would strike the attacker's address through, as if removed; it is sent all the same.
+    _, blocks = _tool({"to": "~attacker@evil.example~ team@corp.example", "subject": "`x` *y*"})
+    shown = _section_with(blocks, "*to*:")
+    assert "*to*: `~attacker@evil.example~ team@corp.example`" in shown
+    assert "*subject*: `ˋxˋ *y*`" in shown  # no backtick closes the span early
+
+
+def test_a_value_over_several_lines_cannot_forge_another_argument_line():
+    _, blocks = _tool({"to": "attacker@evil.example", "body": "Hi team\n*to*: boss@corp.example"})
+    shown = _section_with(blocks, "*to*:")
+    assert "*body*: \n```Hi team\n*to*: boss@corp.example```" in shown  # inside a code block
+    outside = re.sub(r"```.*?```", "", shown, flags=re.DOTALL)  # what Slack would format
+    assert [line for line in outside.split("\n") if line.startswith("*to*:")] == [
+        "*to*: `attacker@evil.example`"
+    ]
+
+
+def test_a_string_that_reads_as_another_json_value_is_shown_quoted():
+    for as_string, as_json in (("false", False), ("null", None), ("42", 42)):
+        _, text = _tool({"to": "x@y.z", "dry_run": as_string})
+        _, value = _tool({"to": "x@y.z", "dry_run": as_json})
+        assert _section_with(text, "*to*:") != _section_with(value, "*to*:"), as_string
+    _, blocks = _tool({"to": "x@y.z", "dry_run": "false", "note": "", "pad": "  "})
+    shown = _section_with(blocks, "*to*:")
+    assert '*dry_run*: `"false"`' in shown
+    assert "*note*: _(empty)_" in shown and "*pad*: _(blank)_" in shown

@@ -76,7 +76,7 @@ def test_approved_email_is_sent_once_and_reported_in_the_thread(
     assert "Mail the Q3 numbers to ops" in texts
     # Parameters are shown, escaped: the model's text never becomes Slack markup.
     assert (
-        "*to*: ops@example.com\n*subject*: Q3 numbers\n*body*: Revenue &lt; plan &amp; rising"
+        "*to*: `ops@example.com`\n*subject*: `Q3 numbers`\n*body*: `Revenue &lt; plan &amp; rising`"
         in texts
     )
     assert fake_smtp.messages == []
@@ -143,8 +143,8 @@ def test_edit_validates_inline_and_sends_the_edited_email(action_bot, fake_slack
     decided = current(fake_slack, card)["blocks"]
     assert "Edited and approved* by <@U0REQ>" in blocks_text(decided)
     # The decided card shows what was sent, and no longer says it is waiting.
-    assert "*to*: cfo@example.com" in blocks_text(decided)
-    assert "*to*: ops@example.com" not in blocks_text(decided)
+    assert "*to*: `cfo@example.com`" in blocks_text(decided)
+    assert "*to*: `ops@example.com`" not in blocks_text(decided)
     assert decided[0]["text"]["text"] == "⚙️ Action: edited and approved"
 
 

@@ -187,7 +187,7 @@ def test_agent_tool_call_approved_runs_once(byo, fake_slack, fake_openai, effect
     bot.command(mail_request())
     card = wait_card(fake_slack)
     assert card.blocks[0]["text"]["text"] == "🛠️ Tool call waiting for approval"
-    assert "`send_email`" in card.text and "*to*: ops@example.com" in card.text
+    assert "`send_email`" in card.text and "*to*: `ops@example.com`" in card.text
     bot.click(ids.APPROVE, card.approval_id, REQ)
     report(fake_slack, card)
     assert ran(effects, "email") == [EMAIL]

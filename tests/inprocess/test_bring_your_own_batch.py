@@ -55,7 +55,7 @@ def test_a_batch_is_reviewed_call_by_call(byo, fake_slack, fake_openai, effects)
     card = wait_card(fake_slack)
     assert card.blocks[0]["text"]["text"] == "🛠️ 2 tool calls to review"
     assert "*1. `send_email`*" in card.text and "*2. `send_email`*" in card.text
-    assert "*to*: ops@example.com" in card.text and "*to*: cfo@example.com" in card.text
+    assert "*to*: `ops@example.com`" in card.text and "*to*: `cfo@example.com`" in card.text
     assert buttons(current(fake_slack, card)) == ["Approve all", "Review each…", "Reject all"]
 
     bot.click(ids.EACH, card.approval_id, REQ)
@@ -103,7 +103,7 @@ def test_a_batch_is_reviewed_call_by_call(byo, fake_slack, fake_openai, effects)
     assert current(fake_slack, card)["blocks"][0]["text"]["text"] == "🛠️ 2 tool calls: decided"
     assert "☑️ *Decided* by <@U0REQ>" in text and "1. edited  2. rejected" in text
     # The decided card's arguments are those that ran, not those proposed.
-    assert "*to*: boss@example.com" in text and "*to*: ops@example.com" not in text
+    assert "*to*: `boss@example.com`" in text and "*to*: `ops@example.com`" not in text
     assert len(fake_openai.requests) == 2
 
 

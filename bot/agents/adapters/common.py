@@ -10,13 +10,22 @@ from bot.domain.models import Decision
 
 
 def shown(value: Any) -> str:
-    """A value as a reviewer reads it: strings as they are, everything else as JSON."""
+    """A value as a reviewer reads it: strings as they are, everything else as JSON -- but a
+    string that reads as another JSON value (``"false"``, ``"42"``, ``"null"``) in quotes, so
+    it is not taken for the boolean, number or null a tool would treat differently."""
     if isinstance(value, str):
-        return value
+        return json.dumps(value, ensure_ascii=False) if _reads_as_json(value) else value
     try:
         return json.dumps(value, ensure_ascii=False, indent=1, default=str)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _reads_as_json(text: str) -> bool:
+    try:
+        return not isinstance(json.loads(text), str | list | dict)
+    except ValueError:
+        return False
 
 
 def details(values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.domain.models import Approval, Decision
 from bot.domain.review import Proposal, Review
-from bot.slack.blocks.text import cut_escaped, escape, one_line, quote, safe
+from bot.slack.blocks.text import cut_escaped, escape, literal, one_line, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
     "approval.approve",
@@ -101,7 +101,7 @@ def _details(
     lines = []
     for k, v in values.items():
         key, key_cut = one_line(str(k), 100)
-        value, shortened = safe(v if isinstance(v, str) else str(v), limit)
+        value, shortened = literal(v if isinstance(v, str) else str(v), limit)
         cut |= shortened or key_cut
         lines.append(f"*{key}*: {value}")
     text, shortened = cut_escaped("\n".join(lines), limit)

@@ -28,6 +28,17 @@ def escape(text: str) -> str:
     return _BROADCAST.sub(lambda m: "@" + _ZWJ + m.group(1), text)
 
 
+def literal(text: str, limit: int) -> tuple[str, bool]:
+    """An untrusted value shown as itself: in a code span (a code block when it runs over
+    lines), where Slack formats nothing -- no ``~strike~`` making an address look removed, no
+    second line forging another argument -- with its backticks shown as ˋ so none closes the
+    span early. Empty and blank values say so."""
+    if not text.strip():
+        return ("_(empty)_" if not text else "_(blank)_"), False
+    body, cut = safe(text.replace("`", "ˋ"), limit)
+    return (f"\n```{body}```" if "\n" in body else f"`{body}`"), cut
+
+
 def one_line(text: str, limit: int) -> tuple[str, bool]:
     """An untrusted name (a tool's, an argument's) for a code span or a bold label: on one
     line, and with no backtick to close the span early (``wire`\n*Risk*`` forges a field)."""
