@@ -287,8 +287,11 @@ def test_bidi_overrides_and_zero_width_characters_show_as_what_they_are():
     _, blocks = _tool({"to": "ops@corp.example", "account": account, "t\u200bo": "x@evil"})
     shown = blocks_text(blocks)
     assert "[U+202E]0987-6543" in shown and "*t[U+200B]o*" in shown
-    hidden = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2069\ufeff"
+    hidden = "\u200b\u202a\u202b\u202c\u202d\u202e\u2066\u2069\ufeff"
     assert not any(c in shown for c in hidden)
+    # The joiners emoji and scripts need are left alone: a family emoji stays one emoji.
+    _, family = _tool({"to": "ops@corp.example", "note": "👨\u200d👩\u200d👧 and \u200fשלום"})
+    assert "👨\u200d👩\u200d👧" in blocks_text(family) and "[U+" not in blocks_text(family)
 
 
 def test_argument_names_cut_for_the_card_offer_the_full_text():

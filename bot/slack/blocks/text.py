@@ -15,10 +15,11 @@ _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _ZWJ = "\u2060"
 
 
-# Characters that change what a reader sees without being seen: bidirectional overrides and
-# isolates (U+202E shows "0987" as "7890"), zero-width spaces and joiners. Untrusted text shows
-# each as a visible marker instead.
-_HIDDEN = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Characters that change what a reader sees without being seen: bidirectional embeddings,
+# overrides and isolates (U+202E shows "0987" as "7890"), the zero-width space, word joiner and
+# byte-order mark. Untrusted text shows each as a visible marker instead. Not the joiners and
+# marks that scripts and emoji need (U+200C/D, U+200E/F): those stay as they are.
+_HIDDEN = re.compile("[\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def escape(text: str) -> str:
