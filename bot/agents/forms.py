@@ -190,6 +190,9 @@ def edited_args(
 ) -> dict[str, Any]:
     """A call's arguments after an edit: the form's ``fields`` are what the person submitted
     (``values``; a field they emptied, absent there, is dropped, not put back from the
-    proposal), and the arguments the form does not show stay as proposed."""
+    proposal), and the arguments the form does not show stay as proposed. No values at all
+    (no form came back): the call as proposed."""
+    if values is None:
+        return dict(args)
     kept = {name: value for name, value in args.items() if name not in fields}
-    return {**kept, **(values or {})}
+    return {**kept, **values}
