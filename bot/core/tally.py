@@ -31,6 +31,15 @@ class Progress:
     edit: Decision | None
 
 
+@dataclass(frozen=True)
+class _Votes:
+    """What a click's checks read of the run's votes: this request's (void ones too: one voice,
+    every version), and the standing signing votes of each other part, by request id."""
+
+    own: list[Vote]
+    parts: dict[str, list[Vote]]
+
+
 @dataclass
 class Signing:
     store: Store
@@ -86,11 +95,15 @@ class Signing:
         sign_off, stage = self.stage_of(approval)
         what = sign_off.what(min(approval.stage, len(sign_off.stages) - 1))
         parts = self._other_parts(approval, sign_off)
-        signed = self._signed_elsewhere(approval, sign_off, parts)
+        votes = _Votes(  # each request's votes read once, for both checks
+            self.store.votes(approval.id) if sign_off.counted else [],
+            {other.id: self._signing_votes(other) for other in parts},
+        )
+        signed = self._signed_elsewhere(approval, sign_off, parts, votes)
         why = self.directory.refusal(user, approval.requester, stage, signed, what)
         if why is not None or not (sign_off.counted or parts):
             return why
-        return self._second_voice(approval, sign_off, parts, user, token, stage, what)
+        return self._second_voice(approval, parts, votes, user, token, (stage, what))
 
     def stage_of(self, approval: Approval | Waiting) -> tuple[SignOff, Stage]:
         sign_off = self.sign_off(approval)
@@ -126,7 +139,7 @@ class Signing:
         ]
 
     def _signed_elsewhere(
-        self, approval: Approval, sign_off: SignOff, parts: list[Approval]
+        self, approval: Approval, sign_off: SignOff, parts: list[Approval], votes: _Votes
     ) -> set[str]:
         """Who may not sign this request because they signed another part of the run: an
         earlier stage of this request, or another of ``parts`` -- decided, or still collecting
@@ -136,27 +149,25 @@ class Signing:
             # Any other stage of this request (an edit may have sent it back to an earlier
             # one, with the editor's vote standing at a later one) -- on a joint card, any
             # other of this stage's section: one person may sign for several sections.
-            votes = self.store.votes(approval.id)
             mine = sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
             for index, stage in enumerate(sign_off.stages):
                 same = not sign_off.joint or (stage.part is not None and stage.part == mine.part)
                 if index != approval.stage and same:
-                    signed.update(tally(votes, index).approvals)
+                    signed.update(tally(votes.own, index).approvals)
         for other in parts:
             signed.update(other.signers)
             if other.pending:
-                signed.update(v.voter for v in self._signing_votes(other))
+                signed.update(v.voter for v in votes.parts[other.id])
         return signed
 
     def _second_voice(
         self,
         approval: Approval,
-        sign_off: SignOff,
         parts: list[Approval],
+        votes: _Votes,
         user: str,
         token: str | None,
-        stage: Stage,
-        what: str,
+        asked: tuple[Stage, str],
     ) -> Refusal | None:
         """One hand, one voice: refused when the hand behind this click (the person, or the
         API token and its own user) already voted on this request as somebody else, or signed
@@ -167,18 +178,18 @@ class Signing:
             return voter != user and self._hand(voter, decision.on_behalf_of) == hand
 
         def refused(why: Why, voter: str, decision: Decision) -> Refusal:
+            stage, what = asked
             return Refusal(why, stage, approval.requester, what, voter, decision.on_behalf_of)
 
-        if sign_off.counted:
-            for vote in self.store.votes(approval.id):
-                if other_name(vote.voter, vote.decision):
-                    return refused(Why.VOTED_AS_ANOTHER, vote.voter, vote.decision)
+        for vote in votes.own:
+            if other_name(vote.voter, vote.decision):
+                return refused(Why.VOTED_AS_ANOTHER, vote.voter, vote.decision)
         for other in parts:
             decided = other.decision
             signed = decided is not None and decided.by in other.signers
             if decided is not None and signed and other_name(decided.by, decided):
                 return refused(Why.SIGNED_AS_ANOTHER, decided.by, decided)
-            for vote in self._signing_votes(other):
+            for vote in votes.parts[other.id]:
                 if other_name(vote.voter, vote.decision):
                     return refused(Why.SIGNED_AS_ANOTHER, vote.voter, vote.decision)
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
@@ -371,20 +372,30 @@ def test_expiry_as_approve_with_votes_but_no_edit_still_approves(db, clock):
         parts.close()
 
 
-def test_an_in_time_click_another_process_holds_goes_before_the_expiry(db, clock):
-    # Process A records a click a second before the deadline (taken under its lease, before the
-    # ack); its worker gets to it only after process B's scheduler reaches the expiry.
+@contextlib.contextmanager
+def _click_near_the_deadline(db, clock, before: float) -> Iterator[tuple]:
+    """Process A records an Approve ``before`` seconds ahead of the deadline (taken under its
+    lease, before the ack); the deadline passes. Process B's scheduler holds the expiry job.
+    Yields (a, b, the request, the click as received, the job)."""
     policy = Policy(remind_after=None, expire_after=60)
     a, b = engine_parts(db, clock, policy=policy), engine_parts(db, clock, policy=policy)
     try:
         [approval] = a.pending(a.start(requester="U0ASKER"))
-        clock.advance(59)
+        clock.advance(60 - before)
         click = Decision("approve", "U0ASKER")
         received = a.store.receive_click(approval.id, click, "C0CARDS", a.engine.inbox_lease)
-        clock.advance(2)
+        clock.advance(2 * before)
         job = b.store.overdue_expiry(approval.id)
         assert job is not None
+        yield a, b, approval, received, job
+    finally:
+        a.close()
+        b.close()
 
+
+def test_an_in_time_click_another_process_holds_goes_before_the_expiry(db, clock):
+    # A's worker gets to the click only after B's scheduler reaches the expiry.
+    with _click_near_the_deadline(db, clock, before=1) as (a, b, approval, received, job):
         with pytest.raises(ClickInFlight):  # the scheduler retries the job later
             b.engine.expire(b.approval(approval.id), job)
         a.engine.inbox._process_received(received)
@@ -392,22 +403,12 @@ def test_an_in_time_click_another_process_holds_goes_before_the_expiry(db, clock
 
         assert [d.type for _, _, d in a.graph.answers + b.graph.answers] == ["approve"]
         assert a.approval(approval.id).status == "approved"
-    finally:
-        a.close()
-        b.close()
 
 
-def _click_and_expiry_at_once(db, clock, policy: Policy) -> str:
-    """One race: a click recorded half a second before the deadline, handled by its worker
-    at the moment another process's scheduler reaches the expiry. The request's status."""
-    a, b = engine_parts(db, clock, policy=policy), engine_parts(db, clock, policy=policy)
-    try:
-        [approval] = a.pending(a.start(requester="U0ASKER"))
-        clock.advance(59.5)
-        click = Decision("approve", "U0ASKER")
-        received = a.store.receive_click(approval.id, click, "C0CARDS", a.engine.inbox_lease)
-        clock.advance(1)
-        job = b.store.overdue_expiry(approval.id)
+def _click_and_expiry_at_once(db, clock) -> str:
+    """One race: the click handled by A's worker at the moment B's scheduler reaches the
+    expiry. The request's status."""
+    with _click_near_the_deadline(db, clock, before=0.5) as (a, b, approval, received, job):
         gate = threading.Barrier(2)
 
         def worker() -> None:
@@ -425,14 +426,10 @@ def _click_and_expiry_at_once(db, clock, policy: Policy) -> str:
         for thread in threads:
             thread.join(20)
         return a.approval(approval.id).status
-    finally:
-        a.close()
-        b.close()
 
 
 def test_an_in_time_click_and_the_expiry_at_once_never_lose_the_click(db, clock):
-    policy = Policy(remind_after=None, expire_after=60)
-    assert [_click_and_expiry_at_once(db, clock, policy) for _ in range(8)] == ["approved"] * 8
+    assert [_click_and_expiry_at_once(db, clock) for _ in range(8)] == ["approved"] * 8
 
 
 def test_a_click_received_before_the_deadline_wins_though_handled_after(db, clock):

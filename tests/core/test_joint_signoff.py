@@ -110,16 +110,22 @@ def _clinic_parts(db, clock, notify_by: tuple[str, ...]) -> EngineParts:
     return parts
 
 
+def _later_stage_signed(parts: EngineParts, first: str, second: str) -> outcomes.Outcome:
+    """U0P signs the first stage's request; the second stage's is refused to them, then
+    signed by U0Q: what that signature came to."""
+    assert isinstance(_approve(parts, first, "U0P"), outcomes.Applied)
+    refused = _approve(parts, second, "U0P")
+    assert isinstance(refused, outcomes.Refused) and refused.refusal.why is Why.SIGNED_BEFORE
+    return _approve(parts, second, "U0Q")
+
+
 def test_a_later_stage_on_a_joint_card_is_refused_to_who_signed_the_earlier_stage(db, clock):
     parts = _clinic_parts(db, clock, notify_by=("U0N",))
     try:
         first, second = sorted(parts.pending(parts.start()), key=lambda a: a.interrupt_id)
         assert first.signoff.total == 2 and not first.signoff.joint
         assert second.signoff.joint
-        assert isinstance(_approve(parts, first.id, "U0P"), outcomes.Applied)
-        refused = _approve(parts, second.id, "U0P")
-        assert isinstance(refused, outcomes.Refused) and refused.refusal.why is Why.SIGNED_BEFORE
-        assert isinstance(_approve(parts, second.id, "U0Q"), outcomes.VoteRecorded)
+        assert isinstance(_later_stage_signed(parts, first.id, second.id), outcomes.VoteRecorded)
     finally:
         parts.close()
 
@@ -131,9 +137,6 @@ def test_a_later_stage_merged_with_a_same_people_section_is_still_that_stage(db,
     try:
         first, second = sorted(parts.pending(parts.start()), key=lambda a: a.interrupt_id)
         assert len(second.signoff.stages) == 1 and second.signoff.first == 1
-        assert isinstance(_approve(parts, first.id, "U0P"), outcomes.Applied)
-        refused = _approve(parts, second.id, "U0P")
-        assert isinstance(refused, outcomes.Refused) and refused.refusal.why is Why.SIGNED_BEFORE
-        assert isinstance(_approve(parts, second.id, "U0Q"), outcomes.Applied)
+        assert isinstance(_later_stage_signed(parts, first.id, second.id), outcomes.Applied)
     finally:
         parts.close()
