@@ -63,10 +63,13 @@ def refusal(
     members: frozenset[str] | None,
     signed: Iterable[str] = (),
     what: str = "this request",
+    hand: str | None = None,
 ) -> Refusal | None:
     """Why ``user`` may not decide, or None when they may. ``members`` is the stage's
     approvers resolved to user IDs (None when that failed); ``signed`` are the people who
-    signed an earlier stage or request of the run, where each person may sign once."""
+    signed an earlier stage or request of the run, where each person may sign once; ``hand``:
+    who is behind the decision when an API token names ``user`` (the token's own user), who
+    may not approve their own run either, whoever the token names."""
 
     def refused(why: Why) -> Refusal:
         return Refusal(why, stage, requester, what)
@@ -81,7 +84,7 @@ def refusal(
         return refused(Why.UNCHECKED)
     if user not in members:
         return refused(Why.NOT_LISTED)
-    if user == requester and not stage.allow_self:
+    if requester in (user, hand) and not stage.allow_self:
         return refused(Why.OWN_RUN)
     if user in set(signed):
         return refused(Why.SIGNED_BEFORE)
@@ -132,6 +135,7 @@ class Directory:
         stage: Stage,
         signed: Iterable[str] = (),
         what: str = "this request",
+        hand: str | None = None,
     ) -> Refusal | None:
         members = self.members(stage.approvers) if stage.approvers else frozenset()
-        return refusal(user, requester, stage, members, signed, what)
+        return refusal(user, requester, stage, members, signed, what, hand)

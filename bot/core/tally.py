@@ -100,7 +100,8 @@ class Signing:
             {other.id: self._signing_votes(other) for other in parts},
         )
         signed = self._signed_elsewhere(approval, sign_off, parts, votes)
-        why = self.directory.refusal(user, approval.requester, stage, signed, what)
+        hand = self._hand(user, token)
+        why = self.directory.refusal(user, approval.requester, stage, signed, what, hand)
         if why is not None or not (sign_off.counted or parts):
             return why
         return self._second_voice(approval, parts, votes, user, token, (stage, what))
@@ -175,7 +176,7 @@ class Signing:
         hand = self._hand(user, token)
 
         def other_name(voter: str, decision: Decision) -> bool:
-            return voter != user and self._hand(voter, decision.on_behalf_of) == hand
+            return voter != user and self._cast_by(voter, decision) == hand
 
         def refused(why: Why, voter: str, decision: Decision) -> Refusal:
             stage, what = asked
@@ -195,10 +196,17 @@ class Signing:
         return None
 
     def _hand(self, voter: str, token: str | None) -> str:
-        """Whose hand cast a vote: the API token's own user when a token named the voter."""
+        """Whose hand casts a vote now: the API token's own user when a token names the voter."""
         if token is None:
             return voter
         return self.holders.get(token, f"token:{token}")
+
+    def _cast_by(self, voter: str, decision: Decision) -> str:
+        """Whose hand cast a recorded vote: its token's holder as recorded with it (votes cast
+        before that was recorded: as the token is held today)."""
+        if decision.on_behalf_of is not None and decision.hand is not None:
+            return decision.hand
+        return self._hand(voter, decision.on_behalf_of)
 
     def _signing_votes(self, approval: Approval) -> list[Vote]:
         if not self.sign_off(approval).counted:

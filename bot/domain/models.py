@@ -97,6 +97,9 @@ class Decision:
     version: int | None = None
     via: str | None = None  # the door it came through: None (Slack), "api", "scheduler", "rule"
     on_behalf_of: str | None = None  # an API principal acting for the Slack user ``by``
+    # The Slack user who holds that principal, as the deployment said when the vote was cast: a
+    # token's votes stay its holder's after the token is removed from API_TOKENS or handed on.
+    hand: str | None = None
     # "Approve, and don't ask again for …": the seconds the approval is to be remembered for.
     remember: int | None = None
     # The remembered approval (bot.core.rules) this decision made (with ``remember``) or that

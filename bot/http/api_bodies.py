@@ -73,6 +73,7 @@ def decision_of(approval: Approval, body: DecisionBody, by: str, principal: Prin
     door: dict[str, Any] = {"via": "api", "version": body.version}
     if by != principal.user:
         door["on_behalf_of"] = principal.name
+        door["hand"] = principal.user
     reason = body.reason
     if body.decision != "edit":
         return Decision(body.decision, by, reason=reason[:2000] if reason else None, **door)

@@ -872,6 +872,30 @@ def test_with_distinct_signers_a_vote_standing_on_an_open_request_counts_on_the_
         parts.close()
 
 
+@pytest.mark.parametrize("quorum", [1, 2])
+def test_a_requester_s_own_api_token_cannot_approve_their_run_by_naming_someone_else(
+    db, clock, quorum
+):
+    # U0DESK holds an on_behalf token and may not approve their own run: naming Alice through
+    # the token is still their hand, alone (quorum 1) or as one of two signatures (quorum 2).
+    stage = Stage(approvers=("U0ALICE", "U0BOB", "U0DESK"), quorum=quorum, allow_self=False)
+    parts = engine_parts(db, clock, stage=stage)
+    try:
+        parts.signing.holders = {"desk": "U0DESK"}
+        [approval] = parts.pending(parts.start(requester="U0DESK"))
+        as_alice = Decision("approve", "U0ALICE", via="api", on_behalf_of="desk", hand="U0DESK")
+        refused = parts.engine.decide(approval.id, as_alice)
+        assert isinstance(refused, outcomes.Refused)
+        assert refused.refusal.why is Why.OWN_RUN
+        bob = parts.engine.decide(approval.id, Decision("approve", "U0BOB"))
+        assert not isinstance(bob, outcomes.Applied) if quorum == 2 else True
+        assert parts.store.get_approval(approval.id).pending is (quorum == 2)
+        assert len(parts.graph.answers) == (0 if quorum == 2 else 1)
+        assert parts.store.get_approval(approval.id).signers in ([], ["U0BOB"])
+    finally:
+        parts.close()
+
+
 def test_a_cancel_racing_a_decision_is_never_both(parts):
     for _ in range(4):
         run = parts.start(requester="U0ASKER")

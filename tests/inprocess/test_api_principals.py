@@ -195,3 +195,35 @@ def test_a_token_and_its_own_user_in_slack_are_one_signer(
         "chat.postMessage",
         lambda c: c.params.get("text") == "Draft: Tell the team the release is out",
     )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "tokens", ["", f"desk:{DESK_TOKEN}:{C}:on_behalf"], ids=["removed", "handed-on"]
+)
+def test_a_token_s_vote_stays_its_holder_s_after_the_token_is_removed_or_handed_on(
+    bot_in_process, fake_slack, tmp_path, tokens
+):
+    # The desk token's holder votes through it (naming Alice); then the operator removes the
+    # token, or hands it to Carol. The holder's click in Slack is still their second voice.
+    policy = f"graphs: {{draft: {{approvers: [{A}, {B}, {DESK}], quorum: 2}}}}"
+    bot = _bot(bot_in_process, tmp_path, policy)
+    bot.command("Tell the team the release is out", user=REQ)
+    card = wait_card(fake_slack)
+    assert _decide(bot, card, AS_DESK, by=A).status_code == 202
+    wait_shown(fake_slack, card, "1 of 2 approvals")
+    bot.stop()
+
+    again = bot_in_process(API_TOKENS=tokens, POLICY_FILE=str(tmp_path / "policy.yaml"))
+    again.click(ids.APPROVE, card.approval_id, DESK)
+    again.settle()
+    told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == DESK)
+    assert (
+        told[0]
+        .params["text"]
+        .startswith(
+            "Nothing changed: you already voted on this request as <@U0ALICE> (through the API "
+            "token `desk`)"
+        )
+    )
+    assert "1 of 2 approvals" in _shown(fake_slack, card) and has_buttons(current(fake_slack, card))

@@ -39,6 +39,10 @@ from tests.support.slack_requests import SIGNING_SECRET, retry_body
 
 REQ, BOSS = "U0REQ", "U0BOSS"
 
+# One worker runs all of these, on one server: a `langgraph dev` takes ~8 s to start and ~15 s
+# more to load the graphs on its first run, and its graphs post to that worker's fake Slack.
+pytestmark = pytest.mark.xdist_group("langgraph_server")
+
 
 @pytest.fixture(scope="module")
 def slack() -> Iterator[FakeSlack]:
