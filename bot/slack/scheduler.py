@@ -109,7 +109,8 @@ class Scheduler:
         self.journal.reminded(*(approval for _, approval in items))
 
     def run(self, job: Job) -> None:
-        self.journal.lagging(self.store.clock() - job.due_at)
+        if job.attempts == 1:  # a retry runs after its backoff, not late
+            self.journal.lagging(self.store.clock() - job.due_at)
         approval = self.store.get_approval(job.approval_id)
         stale = (
             job.kind in ("remind", "escalate")

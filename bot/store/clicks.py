@@ -95,7 +95,7 @@ class ClickRows(Rows):
         self.db.execute(q.FINISH_INBOX, {"id": entry_id, "now": self.clock()})
 
     def earlier_clicks(self, approval_id: str, before: float) -> list[str]:
-        """Recorded clicks on a request, still unprocessed, that arrived by ``before``."""
+        """Recorded clicks on a request, still unprocessed, that arrived before ``before``."""
         params = {"approval_id": approval_id, "before": before}
         return [row["id"] for row in self.db.fetch_all(q.EARLIER_CLICKS, params)]
 

@@ -45,7 +45,7 @@ class JobRows(Rows):
         return {row["id"]: Waiting.from_row(row) for row in self.db.fetch_all(sql, params)}
 
     def retry_job(self, job_id: str, delay: float, error: str) -> None:
-        params = {"id": job_id, "due_at": self.clock() + delay, "error": error[:1000]}
+        params = {"id": job_id, "retry_at": self.clock() + delay, "error": error[:1000]}
         self.db.execute(q.RETRY_JOB, params)
 
     def cancel_jobs(self, approval_id: str, keep: str = "") -> None:

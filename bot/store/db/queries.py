@@ -266,8 +266,11 @@ FINISH_JOB = """
 UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
 WHERE id = %(id)s AND status = 'pending'
 """
+# A failed job is tried again once its lease runs out, set to the backoff: ``due_at`` stays, as
+# an expiry's is its request's deadline (a click after it cannot win, however often the expiry
+# has to be tried).
 RETRY_JOB = """
-UPDATE jobs SET due_at = %(due_at)s, locked_until = NULL, last_error = %(error)s
+UPDATE jobs SET locked_until = %(retry_at)s, last_error = %(error)s
 WHERE id = %(id)s AND status = 'pending'
 """
 CANCEL_JOBS = """
@@ -331,9 +334,10 @@ RELEASE_INBOX = """
 UPDATE inbox SET locked_until = NULL
 WHERE id = %(id)s AND done_at IS NULL AND locked_until = %(lease)s
 """
+# Before the deadline: a click received at it is late (OVERDUE_EXPIRY), as the expiry decides.
 EARLIER_CLICKS = """
 SELECT id FROM inbox
-WHERE approval_id = %(approval_id)s AND done_at IS NULL AND received_at <= %(before)s
+WHERE approval_id = %(approval_id)s AND done_at IS NULL AND received_at < %(before)s
 ORDER BY received_at
 """
 FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
