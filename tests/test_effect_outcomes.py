@@ -12,13 +12,14 @@ import urllib.error
 from collections.abc import Callable, Iterator
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.core.backoff import BASE, CAP, backoff
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
-from bot.slack.client import Slack, make_client, not_done, uncertain
+from bot.slack.client import MESSAGE_LIMIT, Slack, make_client, not_done, uncertain
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry
@@ -348,6 +349,36 @@ def test_a_slack_post_that_may_have_landed_is_sent_once_and_reported_unknown(
     assert slack_ledger.once(KEY, post) == result  # the sweep finds it settled
     assert len(fake_slack.calls("chat.postMessage")) == 1  # slack_sdk did not repeat it either
     assert [m["text"] for m in fake_slack.messages("C0GEN")] == ["The VPN is down tonight"]
+    assert [(t.attempt, t.outcome) for t in tries] == [(1, "unknown")]
+
+
+def test_a_long_post_cut_short_after_its_first_part_is_not_posted_again(
+    slack_ledger: Ledger, fake_slack: FakeSlack, clock: Clock, tries: list[EffectTry]
+) -> None:
+    """A text longer than one message goes out in parts, one post each: once a part is in the
+    channel, a later part Slack answered "did nothing" makes the whole effect partial, not
+    retried (a retry would post the first part again)."""
+    slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url))
+    text = "A" * (MESSAGE_LIMIT - 10) + "\n\n" + "B" * 100
+    first_part = slack.client.chat_postMessage
+
+    def then_unavailable(**params: Any) -> Any:
+        answer = first_part(**params)  # in the channel; Slack is unavailable for the next part
+        fake_slack.fail_next("chat.postMessage", status=503, error="service_unavailable", times=9)
+        return answer
+
+    slack.client.chat_postMessage = then_unavailable  # type: ignore[method-assign]
+
+    def post() -> str:
+        return slack.post_text("C0GEN", text)
+
+    result = slack_ledger.once(KEY, post)
+    assert result.startswith("posted 1 of 2 parts to C0GEN, then Slack answered ")
+    assert result.endswith("; the rest was not posted, and nothing is posted again")
+    sweep_later(clock)
+    assert slack_ledger.once(KEY, post) == result
+    firsts = [m for m in fake_slack.messages("C0GEN") if m["text"].startswith("AAAA")]
+    assert len(firsts) == 1
     assert [(t.attempt, t.outcome) for t in tries] == [(1, "unknown")]
 
 

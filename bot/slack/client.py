@@ -20,6 +20,7 @@ from bot.domain.models import Approval, Decision
 from bot.slack.blocks import card
 from bot.slack.blocks.text import chunks, cut_escaped, escape
 from bot.slack.keepalive import Connections, as_http_error
+from graphs.outcomes import OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3900
@@ -258,8 +259,18 @@ class Slack:
     def post_text(self, channel: str, untrusted: str) -> str:
         """Post agent-written text as a message of its own; used by the post_message action."""
         ts = ""
-        for piece in _pieces(escape(untrusted)):
-            ts = str(self.client.chat_postMessage(channel=channel, text=piece)["ts"])
+        pieces = _pieces(escape(untrusted))
+        for number, piece in enumerate(pieces):
+            try:
+                ts = str(self.client.chat_postMessage(channel=channel, text=piece)["ts"])
+            except Exception as exc:
+                if number == 0:
+                    raise  # nothing posted yet: what the error says of the post is the truth
+                # Some parts are in the channel: trying the post again would repeat them.
+                raise OutcomeUnknown(
+                    f"posted {number} of {len(pieces)} parts to {channel}, then {_said(exc)}; "
+                    "the rest was not posted, and nothing is posted again"
+                ) from exc
         # Plain words, no <#C…> link: graphs quote this in reports, which are escaped as untrusted.
         return f"Posted to {channel} (message {ts})"
 
@@ -278,6 +289,15 @@ class Slack:
 
     def group_members(self, group: str) -> list[str]:
         return list(self.client.usergroups_users_list(usergroup=group)["users"])
+
+
+def _said(exc: Exception) -> str:
+    """What went wrong with a call, in a few words."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        data = exc.response.data
+        error = data.get("error") if isinstance(data, dict) else None
+        return f"Slack answered {error or exc.response.status_code}"
+    return f"the call failed ({type(exc).__name__})"
 
 
 def _pieces(text: str) -> list[str]:
