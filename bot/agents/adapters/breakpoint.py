@@ -31,6 +31,9 @@ def describe(pending: Pending, context: Any) -> Review:
     if isinstance(messages, list) and messages:
         last = messages[-1]
         shown["last message"] = getattr(last, "content", last)
+        calls = getattr(last, "tool_calls", None)
+        if calls:  # what a ToolNode after this pause runs
+            shown["tool calls"] = [{"name": c.get("name"), "args": c.get("args")} for c in calls]
     editable = [k for k, v in state.items() if isinstance(v, str) and k not in _HIDDEN]
     input_key = getattr(getattr(context, "settings", None), "input", None)
     form = tuple(field_for_value(k, state[k]) for k in editable if k != input_key)

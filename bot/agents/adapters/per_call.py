@@ -15,7 +15,10 @@ from bot.domain.review import Pending, Resume, Review
 
 def matches(pending: Pending) -> bool:
     value = pending.value
-    return isinstance(value, Mapping) and value.get("type") == "tool_approval"
+    keys = {"type", "tool_call_id", "name", "args", "description"}
+    return (
+        isinstance(value, Mapping) and value.get("type") == "tool_approval" and set(value) <= keys
+    )
 
 
 def allowed(schema: Any) -> list[str]:

@@ -15,6 +15,10 @@ from bot.domain.models import Decision
 from bot.domain.review import Choice, FormField, Pending, Proposal, Resume, Review
 
 CHOICES = ("approve", "edit", "reject")
+DRAFT_KEYS = frozenset({"kind", "draft", "round", "rounds"})
+ACTION_KEYS = frozenset(
+    {"kind", "action_type", "parameters", "fields", "choices", "risk_level", "description"}
+)
 
 
 def matches(pending: Pending) -> bool:
@@ -23,7 +27,7 @@ def matches(pending: Pending) -> bool:
 
 def describe(pending: Pending, context: Any) -> Review:
     value = pending.value
-    if isinstance(value, Mapping) and value.get("kind") == "draft":
+    if isinstance(value, Mapping) and value.get("kind") == "draft" and set(value) <= DRAFT_KEYS:
         return _draft(str(value.get("draft") or ""), value.get("rounds"))
     if (
         isinstance(value, Mapping)
@@ -71,6 +75,8 @@ def _draft(draft: str, rounds: Any) -> Review:
 
 def _action(value: Mapping[str, Any]) -> Review:
     params = dict(value.get("parameters") or {})
+    # Keys the action card has no place for are still what the graph holds: show them too.
+    others = {str(k): v for k, v in value.items() if k not in ACTION_KEYS}
     specs = value.get("fields")
     if isinstance(specs, list):
         form = tuple(
@@ -92,12 +98,12 @@ def _action(value: Mapping[str, Any]) -> Review:
     proposal = Proposal(
         title=str(value.get("action_type") or "action"),
         description=str(value.get("description") or ""),
-        details=details(params),
+        details=details(params) + details(others),
         choices=choices or CHOICES,
         form=form,
         risk=str(value.get("risk_level") or "high"),
     )
-    full = calls_text([(proposal.title, params)])
+    full = calls_text([(proposal.title, {**params, **others})])
     title = "⚙️ Action waiting for approval"
     return Review("action", title, (proposal,), summary="action", long_text=full)
 
