@@ -231,6 +231,10 @@ class Engine:
                         refused = self._unremembered(approval, decision, kind)
                         if refused is not None:
                             return refused
+                    if kind is None and (decision.version or 1) != approval.version:
+                        # Settling it at once needs the version it was shown as, as a vote does.
+                        self.publisher.refresh(approval)
+                        return outcomes.Changed(approval)
                     if kind is None:  # one click settles it
                         lock = None if background else held
                         claimed, closed, started = self._claim(approval, decision, click, lock)

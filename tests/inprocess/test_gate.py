@@ -280,3 +280,51 @@ def test_a_modal_decides_only_the_request_it_was_opened_for(shipped, fake_slack)
     bot.submit(modals.REJECT, one.approval_id, REQ, {modals.REASON_BLOCK: "not now"})
     _wait_shown(fake_slack, one, "Rejected* by <@U0REQ>")
     assert has_buttons(current(fake_slack, two))
+
+
+def _button_value(fake_slack, card, action_id: str) -> str:
+    for block in current(fake_slack, card)["blocks"]:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return element["value"]
+    raise AssertionError(f"no {action_id} button on the card")
+
+
+def test_a_stale_ignore_click_is_refused_like_a_stale_approve(gated, fake_slack, effects):
+    # Ignore settles a request in one click, without a vote: it is for the version it saw too.
+    bot = gated(f"\n  inbox: {{approvers: [{A}, {B}, {C}], quorum: 2}}\n")
+    bot.command("inbox ticket 9", user=REQ)
+    card = wait_card(fake_slack)
+    old_ignore = _button_value(fake_slack, card, ids.IGNORE)
+    assert old_ignore == f"{card.approval_id}:1"
+
+    bot.click(ids.EDIT, card.approval_id, A)  # Alice's edit: version 2, waiting for a second
+    fake_slack.wait_for("views.open")
+    bot.submit(modals.EDIT, card.approval_id, A, {"param:ticket": "ticket 10"})
+    _wait_shown(fake_slack, card, f"Version 2, edited by <@{A}>")
+    bot.settle()
+
+    bot.click(ids.IGNORE, card.approval_id, B, value=old_ignore)  # from the card before it
+    bot.settle()
+    assert _told(fake_slack, B) == [CHANGED]
+    assert has_buttons(current(fake_slack, card))
+    assert ran(effects, "inbox") == []
+
+
+def test_a_forged_version_is_refused_by_the_api_as_by_the_buttons(bot_in_process, fake_slack):
+    token = "boss-token-0123456789abcdef"
+    bot = bot_in_process(API_TOKENS=f"boss:{token}:U0BOSS", APPROVERS="U0BOSS", REMIND_AFTER="off")
+    bot.command("Announce the offsite", user=REQ)
+    card = wait_card(fake_slack)
+
+    bot.click(ids.APPROVE, card.approval_id, "U0BOSS", value=f"{card.approval_id}:7")
+    bot.settle()
+    assert _told(fake_slack, "U0BOSS") == [CHANGED]
+    run = card.text.split("Run `")[1].split("`")[0]
+    answer = bot.http.post(
+        f"/api/runs/{run}/decision",
+        json={"decision": "approve", "version": 7},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 409, answer.text
+    assert has_buttons(current(fake_slack, card))
