@@ -9,6 +9,7 @@ lower (a model cannot talk an email into "low risk").
 from __future__ import annotations
 
 import json
+import logging
 import re
 import smtplib
 import socket
@@ -23,6 +24,8 @@ from urllib.parse import ParseResult, urlparse
 from graphs.addresses import Allowlist, parse_target
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
+
+logger = logging.getLogger(__name__)
 
 Risk = Literal["low", "medium", "high"]
 RISKS: tuple[Risk, ...] = ("low", "medium", "high")
@@ -130,16 +133,44 @@ def send_email(
     message.set_content(params["body"])
     limit = Deadline(deadline)
     try:
-        with _connected(url.scheme == "smtps", url, min(15.0, deadline), limit) as smtp:
+        try:
+            smtp = _connected(url.scheme == "smtps", url, min(15.0, deadline), limit)
+        except (OSError, smtplib.SMTPException):
+            limit.check()  # cut off at the deadline: NoAnswer, outcome unknown
+            raise
+        try:
             if url.username:
                 smtp.login(url.username, url.password or "")
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException):
-        limit.check()  # cut off at the deadline: NoAnswer, outcome unknown
-        raise
+            refused = smtp.send_message(message)
+        except (OSError, smtplib.SMTPException):
+            smtp.close()  # no QUIT: its answer would hide what went wrong
+            limit.check()
+            raise
+        # Accepted (250 after DATA): the email is sent, whatever the goodbye brings.
+        _say_goodbye(smtp)
     finally:
         limit.stop()
-    return f"Email sent to {params['to']} with subject {params['subject']!r}"
+    said = f"Email sent to {params['to']} with subject {params['subject']!r}"
+    if refused:
+        said += "; the server refused " + ", ".join(
+            f"{address} ({code})" for address, (code, _text) in sorted(refused.items())
+        )
+    return said
+
+
+def _say_goodbye(smtp: smtplib.SMTP) -> None:
+    """QUIT once the message was accepted. A server may answer it with anything (421 "closing"
+    instead of 221) or hang up first: the message is sent all the same, so that is only logged,
+    never raised (an error here would be taken for a failed send, and the email sent again)."""
+    try:
+        code, answer = smtp.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        smtp.close()
+        code, answer = -1, str(exc).encode()
+    if code != 221:
+        logger.warning(
+            "email sent; the mail server's answer to QUIT was not 221: %s %r", code, answer
+        )
 
 
 def _connected(secure: bool, url: ParseResult, timeout: float, limit: Deadline) -> smtplib.SMTP:

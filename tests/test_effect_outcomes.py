@@ -7,6 +7,7 @@ the way the recovery sweep would, with a clock it moves by hand (no sleeps).
 
 from __future__ import annotations
 
+import smtplib
 import socket
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry
 from graphs.addresses import Allowlist
 from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSMTP
 from tests.fakes.webhook import FakeWebhook
 
 KEY = "thread-1:execute"
@@ -396,3 +398,57 @@ def test_a_slack_post_answered_unavailable_did_nothing_and_is_posted_by_a_later_
     assert slack_ledger.once(KEY, post).startswith("Posted to C0GEN (message ")
     assert [m["text"] for m in fake_slack.messages("C0GEN")] == ["The VPN is down tonight"]
     assert [(t.attempt, t.outcome) for t in tries] == [(1, "retry"), (2, "done")]
+
+
+EMAIL = {"to": "ceo@example.com", "subject": "Quarterly numbers", "body": "Attached."}
+
+
+def test_an_email_the_server_accepted_is_sent_once_whatever_it_answers_to_quit(
+    ledger: Ledger, clock: Clock, tries: list[EffectTry]
+) -> None:
+    """A 421 to QUIT after the 250 to the message: sent, once, and reported sent."""
+    with FakeSMTP(quit_reply=(421, "4.3.2 Service shutting down")) as smtp:
+        registry = default_registry(lambda c, t: "", smtp.url, "bot@example.com")
+
+        def run() -> str:
+            return registry.run("send_email", EMAIL)
+
+        result = ledger.once(KEY, run)
+        sweep_later(clock)
+        assert ledger.once(KEY, run) == result  # the sweep finds it done
+        assert len(smtp.messages) == 1
+    assert result == "Email sent to ceo@example.com with subject 'Quarterly numbers'"
+    assert tries == []
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        # Refused before the server took the message: nothing was sent, try again.
+        (smtplib.SMTPSenderRefused(451, b"try later", "bot@example.com"), "retry"),
+        (smtplib.SMTPRecipientsRefused({"ceo@example.com": (450, b"busy")}), "retry"),
+        (smtplib.SMTPDataError(451, b"4.3.0 try again later"), "retry"),
+        (smtplib.SMTPDataError(554, b"5.7.1 rejected"), "retry"),
+        (smtplib.SMTPHeloError(421, b"closing"), "retry"),
+        (smtplib.SMTPAuthenticationError(454, b"try later"), "retry"),
+        (smtplib.SMTPNotSupportedError("no SMTPUTF8"), "retry"),
+        (smtplib.SMTPConnectError(421, b"too busy"), "retry"),
+        # The message may have been taken: a 2xx other than 250 to it, a hang-up during DATA.
+        (smtplib.SMTPDataError(252, b"queued, maybe"), "unknown"),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "unknown"),
+        # Any other answer (the goodbye's, say) proves nothing was sent: reported once.
+        (smtplib.SMTPResponseException(421, b"closing"), "failed"),
+    ],
+)
+def test_only_smtp_errors_before_the_message_was_accepted_are_retried(
+    ledger: Ledger, tries: list[EffectTry], error: Exception, outcome: str
+) -> None:
+    def run() -> str:
+        raise error
+
+    if outcome == "retry":
+        with pytest.raises(EffectRetry):
+            ledger.once(KEY, run)
+    else:
+        ledger.once(KEY, run)
+    assert [t.outcome for t in tries] == [outcome]

@@ -6,11 +6,11 @@ Graph nodes re-run from their start when a run is resumed or recovered, so every
 - a key that finished returns its recorded result;
 - a key that started but never finished (the process died mid-call) is not run again, because a
   duplicate email is worse than a visible "outcome unknown";
-- a key whose effect *certainly* did not happen (Slack or the mail server answered with an
-  error, the connection was refused, a webhook answered 408/425/429, or one declared idempotent
-  answered 5xx: :mod:`graphs.outcomes`) raises :class:`EffectRetry`, so the step fails and the
-  recovery sweep runs it again once its backoff (:mod:`bot.core.backoff`) has passed; after
-  ``MAX_ATTEMPTS`` the failure is reported instead;
+- a key whose effect *certainly* did not happen (Slack answered with an error, the mail server
+  refused the message before accepting it, the connection was refused, a webhook answered
+  408/425/429, or one declared idempotent answered 5xx: :mod:`graphs.outcomes`) raises
+  :class:`EffectRetry`, so the step fails and the recovery sweep runs it again once its backoff
+  (:mod:`bot.core.backoff`) has passed; after ``MAX_ATTEMPTS`` the failure is reported instead;
 - a key whose call was sent and answered with an error by a target that cannot tell a repeat
   (a webhook's 5xx or 3xx) is "outcome unknown": reported once, never repeated;
 - a definite refusal (any other 4xx) is reported once, not retried: it would be refused again;
@@ -79,6 +79,29 @@ class EffectTry:
     detail: str = ""
 
 
+# Raised by smtplib before the server took the message: the connection's greeting, HELO/EHLO,
+# AUTH, MAIL FROM (the sender), RCPT TO (every recipient refused), a message the server cannot
+# carry (SMTPUTF8). An SMTPDataError is one of these only when its code says so
+# (:func:`_refused_data`); an error after the message was accepted (the answer to QUIT) never
+# leaves ``send_email``.
+_SMTP_BEFORE_ACCEPTANCE = (
+    smtplib.SMTPConnectError,
+    smtplib.SMTPHeloError,
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPNotSupportedError,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPRecipientsRefused,
+)
+
+
+def _refused_data(exc: smtplib.SMTPDataError) -> bool:
+    """An SMTPDataError is a refusal only when its code is 4xx or 5xx (DATA itself refused, or
+    the message refused after its end: the server took no responsibility for it). smtplib
+    raises it for any answer but 250 after the message, so a 2xx other than 250 (or a garbled
+    answer) may mean it was accepted."""
+    return 400 <= exc.smtp_code < 600
+
+
 def outcome_unknown(exc: BaseException) -> bool:
     """True when the request may have reached the other side before it failed (a timeout, a
     dropped connection, an error answer after the call was sent to a target that cannot tell a
@@ -86,6 +109,12 @@ def outcome_unknown(exc: BaseException) -> bool:
     if isinstance(exc, OutcomeUnknown):
         return True
     if isinstance(exc, TimeoutError | ConnectionResetError | http.client.RemoteDisconnected):
+        return True
+    # The mail server hung up (during DATA, it may have taken the message) or answered the
+    # message with neither a 250 nor a refusal.
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPDataError) and not _refused_data(exc):
         return True
     if isinstance(exc, urllib.error.HTTPError):  # a plain urllib call (a graph of one's own)
         return exc.code < 400 or exc.code >= 500 or exc.code == 409
@@ -114,9 +143,9 @@ def certainly_failed(exc: BaseException, also: Callable[[BaseException], bool] =
         return True
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code in NOT_PROCESSED
-    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
-        return True
-    if isinstance(exc, smtplib.SMTPConnectError):
+    if isinstance(exc, smtplib.SMTPDataError):
+        return _refused_data(exc)
+    if isinstance(exc, _SMTP_BEFORE_ACCEPTANCE):
         return True
     reason = getattr(exc, "reason", None)  # urllib.error.URLError wraps the socket error
     return isinstance(exc, urllib.error.URLError) and isinstance(reason, ConnectionRefusedError)

@@ -8,7 +8,9 @@
 
 It speaks just enough SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) for
 ``smtplib.SMTP.send_message``; no AUTH, no STARTTLS, but implicit TLS (``smtps://``) when given
-a server context. Each accepted DATA becomes one :class:`Mail`.
+a server context. Each accepted DATA becomes one :class:`Mail`. A server that misbehaves in ways
+real ones do: ``refuse`` answers RCPT TO for those addresses with 550, ``quit_reply`` answers
+QUIT with another code (a 421 "closing" instead of 221) and closes, as real servers do.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import socketserver
 import ssl
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -83,6 +86,8 @@ class _Session(socketserver.StreamRequestHandler):
                 self._reply(503, "Need MAIL before RCPT")
             elif not recipient:
                 self._reply(501, "Syntax: RCPT TO:<address>")
+            elif recipient in self.server.refuse:
+                self._reply(550, "5.1.1 No such user here")
             else:
                 self._recipients.append(recipient)
                 self._reply(250, "OK")
@@ -98,7 +103,7 @@ class _Session(socketserver.StreamRequestHandler):
         elif verb == "NOOP":
             self._reply(250, "OK")
         elif verb == "QUIT":
-            self._reply(221, "Bye")
+            self._reply(*self.server.quit_reply)
             return False
         else:
             self._reply(502, "Command not implemented")
@@ -131,10 +136,18 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, record: _Recorder, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        record: _Recorder,
+        tls: ssl.SSLContext | None,
+        refuse: frozenset[str] = frozenset(),
+        quit_reply: tuple[int, str] = (221, "Bye"),
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Session)
         self.record = record
         self.tls = tls
+        self.refuse = refuse
+        self.quit_reply = quit_reply
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
@@ -155,16 +168,25 @@ class _Recorder:
 
 
 class FakeSMTP(Service):
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """``tls``: the server's context, to be reached at ``smtps://`` (implicit TLS)."""
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        refuse: Iterable[str] = (),
+        quit_reply: tuple[int, str] = (221, "Bye"),
+    ) -> None:
+        """``tls``: the server's context, to be reached at ``smtps://`` (implicit TLS).
+        ``refuse``: recipients answered 550 at RCPT TO. ``quit_reply``: the answer to QUIT."""
         self._tls = tls
+        self._refuse = frozenset(refuse)
+        self._quit_reply = quit_reply
         self._recorder = _Recorder()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
         if self._server is None:
-            self._server = _Server(self._recorder, self._tls)
+            self._server = _Server(self._recorder, self._tls, self._refuse, self._quit_reply)
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
             )

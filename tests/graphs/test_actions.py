@@ -102,3 +102,26 @@ def test_email_over_smtps_refuses_a_server_it_cannot_verify(tmp_path):
         with pytest.raises(ssl.SSLCertVerificationError):
             send_email(smtp.url, "agent@example.com", MAIL, deadline=10.0)
         assert smtp.messages == []
+
+
+def test_an_email_the_server_accepted_is_sent_even_if_quit_is_answered_421(caplog):
+    """250 after DATA: the server took the message. Its answer to QUIT (a 421 "closing") cannot
+    unsend it, so it is logged, never raised (raised, it read as "not sent" and was sent again)."""
+    with FakeSMTP(quit_reply=(421, "4.3.2 Service shutting down")) as smtp:
+        said = send_email(smtp.url, "agent@example.com", MAIL, deadline=10.0)
+        [mail] = smtp.wait_for_messages(1)
+    assert said == "Email sent to ops@example.com with subject 'Deploy done'"
+    assert mail.rcpt_to == ("ops@example.com",)
+    assert "answer to QUIT was not 221" in caplog.text
+
+
+def test_an_email_some_of_whose_recipients_are_refused_says_which():
+    params = {**MAIL, "to": "ops@example.com, gone@example.com"}
+    with FakeSMTP(refuse={"gone@example.com"}) as smtp:
+        said = send_email(smtp.url, "agent@example.com", params, deadline=10.0)
+        [mail] = smtp.wait_for_messages(1)
+    assert mail.rcpt_to == ("ops@example.com",)
+    assert said == (
+        "Email sent to ops@example.com, gone@example.com with subject 'Deploy done'; "
+        "the server refused gone@example.com (550)"
+    )
