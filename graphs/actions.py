@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from typing import Literal, TypeVar, cast
 from urllib.parse import ParseResult, urlparse
 
-from graphs.addresses import Allowlist, parse_target
+from graphs.addresses import EMAILS_PROBLEM, Allowlist, email_addresses, parse_target
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
 
@@ -33,7 +33,6 @@ MAX_PARAM_CHARS = 3000  # what Slack's editor (plain_text_input) holds
 EMAIL_DEADLINE = 60.0  # seconds for a whole SMTP exchange (each read: 15 s at most)
 MAX_MESSAGE_CHARS = 40_000  # what one chat.postMessage text holds; longer posts are split anyway
 
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9][a-z0-9._-]{0,79}$")
 
 
@@ -64,8 +63,8 @@ def _check(param: Param, value: str) -> str | None:
         return f"{param.label} is required." if param.required else None
     if len(value) > param.max_chars:
         return f"{param.label} is longer than {param.max_chars} characters."
-    if param.kind == "email" and not all(_EMAIL.match(v.strip()) for v in value.split(",")):
-        return "Enter one or more email addresses, separated by commas."
+    if param.kind == "email" and email_addresses(value) is None:
+        return EMAILS_PROBLEM
     if param.kind == "channel" and not _CHANNEL.match(value.strip()):
         return "Enter a channel ID (C…) or #channel-name."
     if param.kind == "url" and urlparse(value.strip()).scheme not in ("http", "https"):
@@ -125,10 +124,13 @@ def send_email(
     the connection is cut and the outcome is unknown (:class:`graphs.outbound.NoAnswer`)."""
     if not smtp_url:
         raise RuntimeError("email is not configured: set SMTP_URL (smtp://host:port)")
+    recipients = email_addresses(params["to"])
+    if recipients is None:
+        raise ValueError(f"to: {EMAILS_PROBLEM}")
     url = urlparse(smtp_url)
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = params["to"]
+    message["To"] = ", ".join(recipients)
     message["Subject"] = params["subject"]
     message.set_content(params["body"])
     limit = Deadline(deadline)
@@ -141,7 +143,9 @@ def send_email(
         try:
             if url.username:
                 smtp.login(url.username, url.password or "")
-            refused = smtp.send_message(message)
+            # The envelope is exactly the checked list: smtplib would otherwise read it from
+            # the To header, where "<...>", "[...]" and encoded words mean something else.
+            refused = smtp.send_message(message, to_addrs=list(recipients))
         except (OSError, smtplib.SMTPException):
             smtp.close()  # no QUIT: its answer would hide what went wrong
             limit.check()
@@ -150,7 +154,7 @@ def send_email(
         _say_goodbye(smtp)
     finally:
         limit.stop()
-    said = f"Email sent to {params['to']} with subject {params['subject']!r}"
+    said = f"Email sent to {', '.join(recipients)} with subject {params['subject']!r}"
     if refused:
         said += "; the server refused " + ", ".join(
             f"{address} ({code})" for address, (code, _text) in sorted(refused.items())

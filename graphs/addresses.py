@@ -1,4 +1,5 @@
-"""Which URLs and addresses the shipped actions may reach: parsing, the allowlist, the ranges.
+"""Which URLs and addresses the shipped actions may reach: parsing, the allowlist, the ranges,
+and the email addresses ``send_email`` (and any form's email input) accepts.
 
 Pure functions, no I/O. ``graphs.outbound`` resolves a host once and asks :func:`reachable` about
 every address it got; the allowlist is matched on (scheme, host, port) exactly, never on a string
@@ -33,6 +34,30 @@ _NOT_PUBLIC = tuple(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+# An email address, spelled so that what a person reads is where it goes: a dot-atom local part
+# (no quotes, comments or <angle brackets>, no "%" or "!" routing through another host, no "=?"
+# of an encoded word) at a host name of dot-separated labels whose last one starts with a letter
+# (no [domain literal], no bare IP address). ASCII only. smtplib would take the header's own
+# RFC 5322 reading instead: "x<ceo>@corp.example" is the local mailbox "ceo".
+_ATOM = r"[A-Za-z0-9#$&'*+/^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TOP_LABEL = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TOP_LABEL}")
+EMAILS_PROBLEM = "Enter one or more email addresses, separated by commas."
+
+
+def email_addresses(text: str) -> tuple[str, ...] | None:
+    """The addresses in ``text`` (comma-separated, each stripped of surrounding spaces) when every
+    one is a plain ``name@host.example`` (at most 64 characters before the ``@``, 254 in all),
+    else None. Mail goes to exactly these (the envelope is set from them, not from a header)."""
+    addresses = tuple(part.strip() for part in text.split(","))
+    for address in addresses:
+        local, _, _domain = address.partition("@")
+        if len(local) > 64 or len(address) > 254 or not _EMAIL.fullmatch(address):
+            return None
+    return addresses
 
 
 @dataclass(frozen=True, order=True)

@@ -264,6 +264,7 @@ def test_text_is_stripped_but_multiline_keeps_its_indentation():
         ("json", "[]", []),
         ("email", "a@b.co", "a@b.co"),
         ("email", "a@b.co, c.d@e.org", "a@b.co, c.d@e.org"),
+        ("email", "o'brien+ops@mail.corp-1.example", "o'brien+ops@mail.corp-1.example"),
         ("url", "https://example.com/x?y=1", "https://example.com/x?y=1"),
         ("url", "http://localhost:8080", "http://localhost:8080"),
         ("channel", "C0123ABC", "C0123ABC"),
@@ -296,6 +297,31 @@ def test_an_enum_must_be_one_of_its_options():
         ("email", "not-an-email", "Enter one or more email addresses, separated by commas."),
         ("email", "a@b.co; c@d.co", "Enter one or more email addresses, separated by commas."),
         ("email", "a@b.co,", "Enter one or more email addresses, separated by commas."),
+        # Addresses that are not what they spell (smtplib would send to "ceo", to the IP
+        # 10.0.0.5, to evil@x.example): only plain name@host.example passes.
+        ("email", "x<ceo>@corp.example", "Enter one or more email addresses, separated by commas."),
+        (
+            "email",
+            "ops@[10.0.0.5].corp.example",
+            "Enter one or more email addresses, separated by commas.",
+        ),
+        (
+            "email",
+            "=?utf-8?q?ceo=40corp.example?=<evil@x.example>",
+            "Enter one or more email addresses, separated by commas.",
+        ),
+        ("email", "ops@10.0.0.5", "Enter one or more email addresses, separated by commas."),
+        ("email", '"ceo"@corp.example', "Enter one or more email addresses, separated by commas."),
+        (
+            "email",
+            "ceo%relay@corp.example",
+            "Enter one or more email addresses, separated by commas.",
+        ),
+        (
+            "email",
+            "ceo(boss)@corp.example",
+            "Enter one or more email addresses, separated by commas.",
+        ),
         ("url", "example.com", "Enter an http:// or https:// URL."),
         ("url", "ftp://example.com", "Enter an http:// or https:// URL."),
         ("channel", "ops", "Enter a channel ID (C…) or #channel-name."),

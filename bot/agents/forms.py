@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.domain.review import FieldKind, FormField
+from graphs.addresses import EMAILS_PROBLEM, email_addresses
 
 MAX_INPUT_CHARS = 3000  # what Slack's plain_text_input holds
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9][a-z0-9._-]{0,79}$")
 
 
@@ -137,8 +137,7 @@ def _one(field: FormField, raw: str | None) -> tuple[Any, str | None]:
     if field.kind in ("text", "multiline"):
         return text, None
     if field.kind == "email":
-        ok = all(_EMAIL.match(v.strip()) for v in text.split(","))
-        return text, None if ok else "Enter one or more email addresses, separated by commas."
+        return text, None if email_addresses(text) is not None else EMAILS_PROBLEM
     if field.kind == "url":
         ok = urlparse(text).scheme in ("http", "https")
         return text, None if ok else "Enter an http:// or https:// URL."

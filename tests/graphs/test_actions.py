@@ -125,3 +125,40 @@ def test_an_email_some_of_whose_recipients_are_refused_says_which():
         "Email sent to ops@example.com, gone@example.com with subject 'Deploy done'; "
         "the server refused gone@example.com (550)"
     )
+
+
+HIDDEN = [
+    "x<ceo>@corp.example",  # smtplib: the local mailbox "ceo"
+    "ops@[10.0.0.5].corp.example",  # smtplib: the domain literal [10.0.0.5]
+    "=?utf-8?q?ceo=40corp.example?=<evil@x.example>",  # reads ceo@corp.example, goes to evil
+]
+
+
+@pytest.mark.parametrize("to", HIDDEN)
+def test_an_address_that_is_not_what_it_spells_is_refused_by_the_action_and_the_form(to):
+    from bot.agents.forms import read
+    from bot.domain.review import FormField
+
+    problem = "Enter one or more email addresses, separated by commas."
+    assert registry().validate("send_email", {"to": to, "subject": "s", "body": "b"}) == {
+        "to": problem
+    }
+    assert read((FormField("to", "To", "email"),), {"to": to}) == ({}, {"to": problem})
+
+
+@pytest.mark.parametrize("to", HIDDEN)
+def test_send_email_itself_sends_nothing_to_an_address_that_is_not_what_it_spells(to):
+    with FakeSMTP() as smtp:
+        with pytest.raises(ValueError, match="email addresses"):
+            send_email(smtp.url, "agent@example.com", {**MAIL, "to": to}, deadline=10.0)
+        assert smtp.messages == []
+
+
+def test_the_envelope_is_exactly_the_checked_addresses():
+    with FakeSMTP() as smtp:
+        registry_ = default_registry(lambda c, t: "", smtp.url, "agent@example.com")
+        said = registry_.run("send_email", {**MAIL, "to": " ops@example.com ,dev@example.org"})
+        [mail] = smtp.wait_for_messages(1)
+    assert mail.rcpt_to == ("ops@example.com", "dev@example.org")
+    assert mail.message["To"] == "ops@example.com, dev@example.org"
+    assert said == "Email sent to ops@example.com, dev@example.org with subject 'Deploy done'"
