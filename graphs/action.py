@@ -104,7 +104,8 @@ def build(toolbox: Toolbox | RunnableConfig | None = None) -> StateGraph:
             return {"result": f"Not run: rejected{': ' + reason if reason else ''}."}
         edited = decision.get("parameters")
         params = edited if edited is not None else action["parameters"]
-        # The form types a JSON payload; actions take text.
+        # Actions take text. The Edit form keeps a JSON payload as the text submitted (what
+        # the approver read is what is sent); a structure from elsewhere is written as JSON.
         params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
         name = action["action_type"]
         outcome = toolbox.effects.once(

@@ -8,7 +8,6 @@ lower (a model cannot talk an email into "low risk").
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import smtplib
@@ -21,6 +20,7 @@ from email.message import EmailMessage
 from typing import Literal, TypeVar, cast
 from urllib.parse import ParseResult, urlparse
 
+from graphs import json_text
 from graphs.addresses import EMAILS_PROBLEM, Allowlist, email_addresses, parse_target
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
@@ -70,10 +70,7 @@ def _check(param: Param, value: str) -> str | None:
     if param.kind == "url" and urlparse(value.strip()).scheme not in ("http", "https"):
         return "Enter an http:// or https:// URL."
     if param.kind == "json":
-        try:
-            json.loads(value)
-        except json.JSONDecodeError as exc:
-            return f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        return json_text.parse(value)[1]
     return None
 
 

@@ -332,6 +332,33 @@ def test_invalid_input_is_refused_with_a_reason(kind, raw, problem):
     assert read_one(field(kind), raw)[1] == problem
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ('{"a": NaN}', "Not valid JSON: NaN is not a JSON value."),
+        ("[Infinity]", "Not valid JSON: Infinity is not a JSON value."),
+        ("-Infinity", "Not valid JSON: -Infinity is not a JSON value."),
+        ('{"a": 1e999}', "Not valid JSON: 1e999 is too large a number."),
+    ],
+)
+def test_json_refuses_what_python_reads_but_json_is_not(raw, problem):
+    assert read_one(field("json"), raw)[1] == problem
+    held = FormField("f", "F", "json", initial="{}")
+    assert read((held,), {"f": raw}) == ({}, {"f": problem})
+
+
+def test_json_held_as_text_is_kept_as_the_text_submitted():
+    """An action's payload is text: parsed and written again, it would not be what was read."""
+    raw = '{"n": 0.123456789012345678, "n": 2,\n "big": 12345678901234567890.0}'
+    held = FormField("payload", "Payload", "json", required=False, initial='{"n": 1}')
+    assert read((held,), {"payload": raw}) == ({"payload": raw}, {})
+
+
+def test_json_held_as_a_structure_is_read_into_one():
+    tags = FormField("tags", "Tags", "json", initial=["a"])
+    assert read((tags,), {"tags": '["a", "b"]'}) == ({"tags": ["a", "b"]}, {})
+
+
 def test_invalid_json_says_where():
     _, problem = read_one(field("json"), '{"a": 1,\n "b": }')
     assert problem == "Not valid JSON: Expecting value (line 2, column 7)."

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.domain.review import FieldKind, FormField
+from graphs import json_text
 from graphs.addresses import EMAILS_PROBLEM, email_addresses
 
 MAX_INPUT_CHARS = 3000  # what Slack's plain_text_input holds
@@ -163,10 +164,13 @@ def _one(field: FormField, raw: str | None) -> tuple[Any, str | None]:
             return None, "Enter a number."
         # float() also reads "nan" and "inf", which JSON (and so Slack) cannot carry.
         return (number, None) if math.isfinite(number) else (None, "Enter a number.")
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    value, problem = json_text.parse(text)
+    if problem or not isinstance(field.initial, str):
+        return value, problem
+    # JSON held as text (an action's payload): what runs is the text as submitted, so a
+    # payload the reviewer left alone goes out byte for byte as they read it (parsed and
+    # written again, big numbers, duplicate keys and spacing would change).
+    return text, None
 
 
 def read(

@@ -162,3 +162,9 @@ def test_the_envelope_is_exactly_the_checked_addresses():
     assert mail.rcpt_to == ("ops@example.com", "dev@example.org")
     assert mail.message["To"] == "ops@example.com, dev@example.org"
     assert said == "Email sent to ops@example.com, dev@example.org with subject 'Deploy done'"
+
+
+def test_a_webhook_payload_must_be_json_no_reader_refuses():
+    for payload in ('{"amount": NaN}', '{"amount": Infinity}', '{"amount": 1e999}'):
+        errors = registry().validate("call_webhook", {"url": "https://x", "payload": payload})
+        assert errors["payload"].startswith("Not valid JSON: "), payload

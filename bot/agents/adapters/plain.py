@@ -79,13 +79,15 @@ def _action(value: Mapping[str, Any]) -> Review:
     others = {str(k): v for k, v in value.items() if k not in ACTION_KEYS}
     specs = value.get("fields")
     if isinstance(specs, list):
+        # A JSON parameter the call leaves out is text to come, like the action's others: what
+        # the reviewer types is what runs, never a re-serialisation (bot.agents.forms._one).
         form = tuple(
             FormField(
                 name=str(s["name"]),
                 label=str(s.get("label") or s["name"]),
                 kind=s.get("kind", "text"),
                 required=bool(s.get("required", True)),
-                initial=params.get(s["name"]),
+                initial=params.get(s["name"], "" if s.get("kind") == "json" else None),
             )
             for s in specs
             if isinstance(s, Mapping) and "name" in s
