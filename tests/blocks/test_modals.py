@@ -97,9 +97,9 @@ def test_action_editor_has_one_input_per_parameter_prefilled(spec_name, name):
     assert validate_view(view) == []
     assert (view["callback_id"], view["private_metadata"]) == (modals.EDIT_ACTION, "a1b2c3d4")
     fields = inputs(view)
-    assert list(fields) == [modals.PARAM_PREFIX + p.name for p in spec.params]
-    for param in spec.params:
-        field = fields[modals.PARAM_PREFIX + param.name]
+    assert list(fields) == [modals.param_block(i) for i in range(len(spec.params))]
+    for index, param in enumerate(spec.params):
+        field = fields[modals.param_block(index)]
         assert field["label"]["text"] == param.label
         assert field["optional"] is (not param.required)
         assert field["element"]["multiline"] is param.multiline
@@ -118,15 +118,16 @@ def test_edit_modal_picks_the_editor_for_what_is_proposed():
     assert modals.edit_modal(draft("hi"))["title"]["text"] == "Edit draft"
     email = action("Email ops", {"to": "ops@example.com", "subject": "s", "body": "b"})
     fields = inputs(modals.edit_modal(email))
-    assert list(fields) == ["param:to", "param:subject", "param:body"]
+    assert [f["label"]["text"] for f in fields.values()] == ["To", "Subject", "Body"]
+    assert list(fields) == ["param:0", "param:1", "param:2"]
     # Any other dict: one input per key, typed from its value; a question can't be edited.
     custom = modals.edit_modal(make_approval({"kind": "custom", "count": 3, "ok": True}))
     assert validate_view(custom) == []
-    kinds = {k: v["element"]["type"] for k, v in inputs(custom).items()}
+    kinds = {v["label"]["text"]: v["element"]["type"] for v in inputs(custom).values()}
     assert kinds == {
-        "param:kind": "plain_text_input",
-        "param:count": "number_input",
-        "param:ok": "static_select",
+        "Kind": "plain_text_input",
+        "Count": "number_input",
+        "Ok": "static_select",
     }
     assert_cannot_edit(modals.edit_modal(make_approval(HOSTILE)), "can only be approved")
 

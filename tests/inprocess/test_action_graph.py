@@ -11,6 +11,7 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from tests.support.cards import Card, blocks_text, current, has_buttons, wait_card
 from tests.support.databases import sqlite_unless_asked  # noqa: F401 - database_url
+from tests.support.forms import by_name
 
 REQ = "U0REQ"
 EMAIL = {"to": "ops@example.com", "subject": "Q3 numbers", "body": "Revenue < plan & rising"}
@@ -105,23 +106,21 @@ def test_edit_validates_inline_and_sends_the_edited_email(action_bot, fake_slack
     assert view["callback_id"] == modals.EDIT_ACTION
     assert view["private_metadata"].startswith(f"{card.approval_id}:1:")
     inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
-    assert {k: e["initial_value"] for k, e in inputs.items()} == {
-        "param:to": EMAIL["to"],
-        "param:subject": EMAIL["subject"],
-        "param:body": EMAIL["body"],  # plain_text_input: raw text, not mrkdwn-escaped
-    }
-    assert inputs["param:body"]["multiline"] and not inputs["param:to"]["multiline"]
+    # plain_text_input: raw text, not mrkdwn-escaped
+    assert {k: e["initial_value"] for k, e in inputs.items()} == by_name(EMAIL, EMAIL)
+    to, body = by_name(EMAIL, {"to": 0, "body": 0})
+    assert inputs[body]["multiline"] and not inputs[to]["multiline"]
 
     def submit(**values: str):
-        fields = {modals.PARAM_PREFIX + k: v for k, v in {**EMAIL, **values}.items()}
+        fields = by_name(EMAIL, {**EMAIL, **values})
         return bot.submit(modals.EDIT_ACTION, card.approval_id, REQ, fields)
 
     invalid = submit(to="ops at example dot com")
-    assert invalid.json() == {"response_action": "errors", "errors": {"param:to": BAD_EMAIL}}
+    assert invalid.json() == {"response_action": "errors", "errors": {to: BAD_EMAIL}}
     both = submit(to="a@b.co, nope", subject="  ")
     assert both.json() == {
         "response_action": "errors",
-        "errors": {"param:to": BAD_EMAIL, "param:subject": "Subject can't be empty."},
+        "errors": by_name(EMAIL, {"to": BAD_EMAIL, "subject": "Subject can't be empty."}),
     }
     assert has_buttons(current(fake_slack, card))  # still waiting: nothing was decided
 

@@ -13,6 +13,7 @@ from bot.slack.blocks import modals
 from tests.scenarios.conftest import BYO
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
+from tests.support.forms import by_name
 
 REQ = "U0REQ"
 EMAIL = {"to": "ops@example.com", "subject": "Q3", "body": "Numbers attached"}
@@ -76,15 +77,9 @@ def test_edited_parameters_reach_the_executor(byo, fake_slack, effects):
     bot.click(ids.EDIT, card.approval_id, REQ)
     view = opened_view(fake_slack)
     fields = inputs(view)
-    assert {k: e.get("initial_value") for k, e in fields.items()} == {
-        f"param:{k}": v for k, v in EMAIL.items()
-    }
-    bot.submit(
-        modals.EDIT,
-        card.approval_id,
-        REQ,
-        {"param:to": "cfo@example.com", "param:subject": "Q3 final", "param:body": "Final"},
-    )
+    assert {k: e.get("initial_value") for k, e in fields.items()} == by_name(EMAIL, EMAIL)
+    edited = {"to": "cfo@example.com", "subject": "Q3 final", "body": "Final"}
+    bot.submit(modals.EDIT, card.approval_id, REQ, by_name(EMAIL, edited))
     assert report(fake_slack, card) == "Email sent to cfo@example.com about Q3 final"
     assert ran(effects, "002") == [
         {"to": "cfo@example.com", "subject": "Q3 final", "body": "Final"}
@@ -200,8 +195,8 @@ def test_agent_tool_call_edited_runs_once_with_the_edit(byo, fake_slack, effects
     bot.click(ids.EDIT, card.approval_id, REQ)
     fields = inputs(opened_view(fake_slack))
     # Typed inputs from the tool's own argument schema.
-    assert list(fields) == ["param:to", "param:subject", "param:body"]
-    values = {f"param:{k}": v for k, v in EMAIL.items()} | {"param:to": "cfo@example.com"}
+    assert list(fields) == list(by_name(EMAIL, EMAIL))
+    values = by_name(EMAIL, {**EMAIL, "to": "cfo@example.com"})
     bot.submit(modals.EDIT, card.approval_id, REQ, values)
     report(fake_slack, card)
     assert ran(effects, "email") == [{**EMAIL, "to": "cfo@example.com"}]
@@ -213,8 +208,8 @@ def test_a_tool_with_one_text_argument_runs_with_the_edit(byo, fake_slack, effec
     bot.command('poster post {"text": "hello"}')
     card = wait_card(fake_slack)
     bot.click(ids.EDIT, card.approval_id, REQ)
-    assert list(inputs(opened_view(fake_slack))) == ["param:text"]
-    bot.submit(modals.EDIT, card.approval_id, REQ, {"param:text": "hello, edited"})
+    assert list(inputs(opened_view(fake_slack))) == list(by_name(["text"], {"text": ""}))
+    bot.submit(modals.EDIT, card.approval_id, REQ, by_name(["text"], {"text": "hello, edited"}))
     report(fake_slack, card)
     assert ran(effects, "post") == ["hello, edited"]
 
@@ -242,7 +237,7 @@ def test_per_call_tool_approval_is_answered_by_interrupt_id(byo, fake_slack, eff
     bot.click(ids.EDIT, card.approval_id, REQ)
     view = opened_view(fake_slack)
     values = {k: e.get("initial_value") for k, e in inputs(view).items()}
-    edited = values | {"param:subject": "Q3 (edited)"}
+    edited = values | by_name(EMAIL, {"subject": "Q3 (edited)"})
     answered = bot.submit(modals.EDIT, card.approval_id, REQ, edited)
     assert answered.content in (b"", b"{}"), answered.text
     report(fake_slack, card)
@@ -292,22 +287,25 @@ def test_a_response_schema_becomes_a_typed_form(byo, fake_slack, effects):
     assert buttons(current(fake_slack, card)) == ["Answer…"]
     bot.click(ids.ANSWER, card.approval_id, REQ)
     fields = inputs(opened_view(fake_slack))
-    assert {k: e["type"] for k, e in fields.items()} == {
-        "param:amount": "number_input",
-        "param:currency": "static_select",
-        "param:notify": "static_select",
-        "param:note": "plain_text_input",
-    }
+    form = ("amount", "currency", "notify", "note")
+    assert {k: e["type"] for k, e in fields.items()} == by_name(
+        form,
+        {
+            "amount": "number_input",
+            "currency": "static_select",
+            "notify": "static_select",
+            "note": "plain_text_input",
+        },
+    )
     pick = {"type": "static_select", "selected_option": {"value": "EUR"}}
     yes = {"type": "static_select", "selected_option": {"value": "true"}}
     bad = bot.submit(
-        modals.ANSWER, card.approval_id, REQ, {"param:amount": "lots", "param:currency": pick}
+        modals.ANSWER, card.approval_id, REQ, by_name(form, {"amount": "lots", "currency": pick})
     )
-    assert bad.json()["errors"] == {
-        "param:amount": "Enter a number.",
-        "param:notify": "Notify can't be empty.",
-    }
-    good = {"param:amount": "12.5", "param:currency": pick, "param:notify": yes}
+    assert bad.json()["errors"] == by_name(
+        form, {"amount": "Enter a number.", "notify": "Notify can't be empty."}
+    )
+    good = by_name(form, {"amount": "12.5", "currency": pick, "notify": yes})
     bot.submit(modals.ANSWER, card.approval_id, REQ, good)
     assert report(fake_slack, card) == "Refunded 12.5 EUR"
     assert ran(effects, "refund") == [

@@ -11,6 +11,7 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.forms import by_name
 
 REQ = "U0REQ"
 FIRST = {"to": "ops@example.com", "subject": "Q3", "body": "Numbers attached"}
@@ -63,14 +64,15 @@ def test_a_batch_is_reviewed_call_by_call(byo, fake_slack, fake_openai, effects)
     assert view["callback_id"] == modals.EACH and fake_slack.calls("views.open")[0].ok
     fields = inputs(view)
     assert list(fields) == [
-        *("decision:0", "param:0:to", "param:0:subject", "param:0:body", "message:0"),
-        *("decision:1", "param:1:to", "param:1:subject", "param:1:body", "message:1"),
+        *("decision:0", *by_name(SECOND, SECOND, call=0), "message:0"),
+        *("decision:1", *by_name(SECOND, SECOND, call=1), "message:1"),
     ]
     choices = [o["text"]["text"] for o in fields["decision:1"]["options"]]
     assert choices == ["Approve", "Approve with my edits", "Respond instead", "Reject"]
-    assert {k: fields[f"param:1:{k}"]["initial_value"] for k in SECOND} == SECOND
+    shown = by_name(SECOND, {k: k for k in SECOND}, call=1)
+    assert {k: fields[block]["initial_value"] for block, k in shown.items()} == SECOND
 
-    edit_first = {"decision:0": pick("edit"), "param:0:to": "boss@example.com"}
+    edit_first = {"decision:0": pick("edit")} | by_name(SECOND, {"to": "boss@example.com"}, 0)
     undecided = bot.submit(
         modals.EACH, card.approval_id, REQ, edit_first | {"decision:1": pick(None)}
     )

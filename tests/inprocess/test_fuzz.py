@@ -304,8 +304,9 @@ def click_strategy(cards: dict[str, Card], runs: list[str]) -> st.SearchStrategy
 FORMS = [modals.EDIT, modals.REJECT, modals.RESPOND, modals.ANSWER, modals.CHOICE, modals.EACH]
 BLOCKS = [
     modals.DRAFT_BLOCK,
-    modals.PARAM_PREFIX + "to",
-    modals.PARAM_PREFIX + "0:text",
+    modals.param_block(1),
+    modals.param_block(0, call=0),
+    modals.PARAM_PREFIX + "to",  # a form of an older version's
     modals.REASON_BLOCK,
     modals.MESSAGE_BLOCK,
     modals.MESSAGE_BLOCK + ":0",

@@ -91,7 +91,7 @@ def test_one_approver_reviewing_call_by_call_runs_nothing_until_a_second_signs_t
     fake_slack.wait_for("views.open")
     mixed = {
         "decision:0": pick("edit"),
-        "param:0:to": "boss@example.com",
+        modals.param_block(0, call=0): "boss@example.com",  # its "to"
         "decision:1": pick("reject"),
         "message:1": "not the forecast",
     }
@@ -126,7 +126,8 @@ def test_an_answer_under_a_quorum_is_a_version_the_second_approver_signs(
     fake_slack.wait_for("views.open")
     eur = {"type": "static_select", "selected_option": {"value": "EUR"}}
     yes = {"type": "static_select", "selected_option": {"value": "true"}}
-    answer = {"param:amount": "12.5", "param:currency": eur, "param:notify": yes}
+    # The form's amount, currency and notify, its first three fields.
+    answer = {modals.param_block(0): "12.5", modals.param_block(1): eur, modals.param_block(2): yes}
     bot.submit(modals.ANSWER, card.approval_id, A, answer)
     shown = _wait_shown(fake_slack, card, f"Version 2, edited by <@{A}>")
     assert "12.5" in shown and "1 of 2 approvals" in shown

@@ -9,7 +9,7 @@ import pytest
 from bot.agents import adapters
 from bot.agents.adapters import Context
 from bot.domain.models import Decision
-from bot.domain.review import Choice, Pending
+from bot.domain.review import Choice, FormField, Pending, Proposal, Review
 from bot.slack.blocks import modals
 from bot.slack.listeners import views
 from tests.adapters.payloads import SEND_EMAIL_SCHEMA, hitl_value
@@ -24,6 +24,7 @@ from tests.listeners.doubles import (
     with_choices,
     world,
 )
+from tests.support.forms import block_of
 
 DRAFT = modals.DRAFT_BLOCK
 NOT_RECORDED = {"response_action": "update", "view": modals.not_recorded_modal()}
@@ -168,7 +169,7 @@ def test_a_batch_is_decided_call_by_call():
     w.add(approval(review=batch_review()))
     values = {
         "decision:0": "edit",
-        "param:0:to": "ops@example.com",
+        block_of(batch_review(), "to", call=0): "ops@example.com",
         "decision:1": "respond",
         "message:1": "not now",
     }
@@ -184,9 +185,10 @@ def test_a_batch_is_decided_call_by_call():
 def test_a_batch_with_calls_left_undecided_or_unanswered_is_refused_inline():
     w = world()
     w.add(approval(review=batch_review()))
-    values = {"decision:0": "edit", "param:0:to": "not an address", "decision:1": "respond"}
+    to = block_of(batch_review(), "to", call=0)
+    values = {"decision:0": "edit", to: "not an address", "decision:1": "respond"}
     views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
-    assert set(errors(w)) == {"param:0:to", "message:1"}
+    assert set(errors(w)) == {to, "message:1"}
     w.log.clear()
     views.each_submitted(w.ack, submission(w.seal(), {"decision:0": "respond"}), deps=w.deps)
     assert errors(w) == {"decision:0": views.CHOOSE, "decision:1": views.CHOOSE}
@@ -226,8 +228,9 @@ def test_an_emptied_field_in_edit_runs_without_it_not_with_the_proposal_s_value(
     review = adapters.describe(p, MAILER)
     w = world()
     values = _as_untouched(modals.edit_modal(w.add(approval(graph="mailer", review=review))))
-    assert values["param:cc"]  # shown to the approver, who empties it
-    values["param:cc"] = None
+    cc = block_of(review, "cc")
+    assert values[cc]  # shown to the approver, who empties it
+    values[cc] = None
     views.edit_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
     assert w.ack.calls == [{}]
     [(_, decision, _)] = w.engine.received
@@ -240,7 +243,7 @@ def test_an_emptied_field_in_review_each_runs_without_it_not_with_the_proposal_s
     review = adapters.describe(p, MAILER)
     w = world()
     values = _as_untouched(modals.each_modal(w.add(approval(graph="mailer", review=review))))
-    values.update({"decision:0": "edit", "param:0:cc": None, "decision:1": "approve"})
+    values.update({"decision:0": "edit", block_of(review, "cc", 0): None, "decision:1": "approve"})
     views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
     [(_, decision, _)] = w.engine.received
     first, second = adapters.answer(p, review, decision, MAILER).value["decisions"]
@@ -264,7 +267,8 @@ def test_review_each_making_a_new_version_keeps_a_standing_edit_where_it_approve
     values = _as_untouched(
         modals.each_modal(replace(shown, review=review.with_values([no_cc, None])))
     )
-    values.update({"decision:0": "approve", "decision:1": "edit", "param:1:subject": "Yo!"})
+    subject = block_of(review, "subject", call=1)
+    values.update({"decision:0": "approve", "decision:1": "edit", subject: "Yo!"})
     views.each_submitted(w.ack, submission(w.seal(version=2), values), deps=w.deps)
     [(_, bob, _)] = w.engine.received
     first, second = adapters.answer(p, review, bob, MAILER).value["decisions"]
@@ -285,3 +289,69 @@ def test_review_each_approving_every_call_signs_the_standing_version_as_it_is():
     views.each_submitted(w.ack, submission(w.seal(version=2), values), deps=w.deps)
     [(_, bob, _)] = w.engine.received
     assert [item["type"] for item in bob.items] == ["approve", "approve"]  # an approve vote
+
+
+# An argument's name can be longer than the 255 characters a block_id holds: inputs are found by
+# their place in the form, so an edit to such an argument is what runs.
+LONG = "destination_account_" + "x" * 260
+
+
+def _long_named(*calls: dict) -> tuple[Pending, Review]:
+    p = Pending("i-1", hitl_value(*(("transfer", args) for args in calls)))
+    return p, adapters.describe(p, Context(graph="agent"))
+
+
+def _showing(values: dict, shown: str) -> str:
+    [block] = [block for block, value in values.items() if value == shown]
+    return block
+
+
+def test_an_edit_to_an_argument_with_a_long_name_is_what_runs():
+    p, review = _long_named({LONG: "ATTACKER-ACCT", "amount": "10"})
+    w = world()
+    values = _as_untouched(modals.edit_modal(w.add(approval(graph="agent", review=review))))
+    assert all(len(block) <= 255 for block in values)
+    values[_showing(values, "ATTACKER-ACCT")] = "SAFE-ACCT"  # the input the approver changed
+    views.edit_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert w.ack.calls == [{}]
+    [(_, decision, _)] = w.engine.received
+    [sent] = adapters.answer(p, review, decision, Context(graph="agent")).value["decisions"]
+    assert sent["edited_action"]["args"] == {LONG: "SAFE-ACCT", "amount": "10"}
+
+
+def test_review_each_edits_an_argument_with_a_long_name():
+    p, review = _long_named({LONG: "ATTACKER-ACCT"}, {"amount": "10"})
+    w = world()
+    values = _as_untouched(modals.each_modal(w.add(approval(graph="agent", review=review))))
+    account = _showing(values, "ATTACKER-ACCT")
+    values.update({"decision:0": "edit", account: "SAFE", "decision:1": "approve"})
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    [(_, decision, _)] = w.engine.received
+    first, _ = adapters.answer(p, review, decision, Context(graph="agent")).value["decisions"]
+    assert first["edited_action"]["args"] == {LONG: "SAFE"}
+
+
+def test_an_error_in_a_long_named_field_is_shown_under_its_input():
+    w = world()
+    form = (FormField(LONG, "Account"), FormField("to", "To", kind="email"))
+    review = Review("action", "Edit", (Proposal("transfer", choices=("edit",), form=form),))
+    w.add(approval(review=review))
+    values = {block_of(review, LONG): " ", block_of(review, "to"): "nope"}
+    views.edit_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert set(errors(w)) == set(values)
+    assert w.engine.received == []
+
+
+@pytest.mark.parametrize("listener", [views.edit_submitted, views.each_submitted])
+def test_a_form_whose_inputs_are_named_otherwise_is_refused_not_read_as_proposed(listener):
+    # A form opened before an upgrade named its inputs by field: read now, it would seem to
+    # leave every field as proposed, dropping the approver's edit.
+    w = world()
+    old = {"decision:0": "edit", "param:0:to": "boss@example.com", "decision:1": "approve"}
+    w.add(approval(review=batch_review()))
+    if listener is views.edit_submitted:
+        old = {"param:text": "Hello, edited"}
+        w.add(approval())  # a draft
+    listener(w.ack, submission(w.seal(), old), deps=w.deps)
+    assert list(errors(w).values()) == [views.UNKNOWN_FORM]
+    assert w.engine.received == []

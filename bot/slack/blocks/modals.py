@@ -25,12 +25,21 @@ EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (
 )
 EDIT_DRAFT = EDIT_ACTION = EDIT  # one editor, whatever it edits
 VALUE = "value"
-PARAM_PREFIX = "param:"
-DRAFT_BLOCK = PARAM_PREFIX + "text"
+PARAM_PREFIX = "param:"  # + the field's place in its form (+ the call's, in the batch modal)
 REASON_BLOCK, MESSAGE_BLOCK, NOTES_BLOCK = "reason", "message", "notes"
 DECISION_PREFIX = "decision:"  # + proposal index, in the batch modal
 MAX_MODAL_BLOCKS = 100
 MAX_PARAM_CHARS = MAX_INPUT_CHARS
+
+
+def param_block(index: int, call: int | None = None) -> str:
+    """The block_id of a form's ``index``-th input (of call ``call`` in the batch modal).
+    By place, not by name: a name may be longer than the 255 characters a block_id holds, and
+    a cut one would come back under an id the form cannot map to its field."""
+    return f"{PARAM_PREFIX}{index}" if call is None else f"{PARAM_PREFIX}{call}:{index}"
+
+
+DRAFT_BLOCK = param_block(0)  # a draft's form is its one text field
 
 View = dict[str, Any]
 
@@ -113,10 +122,12 @@ def _text_input(block_id: str, label: str, optional: bool, limit: int = 1000) ->
     return _input(block_id, label, element, optional)
 
 
-def field_inputs(fields: tuple[FormField, ...], prefix: str = PARAM_PREFIX, optional=False):
+def field_inputs(
+    fields: tuple[FormField, ...], call: int | None = None, optional: bool = False
+) -> list[dict[str, Any]]:
     return [
-        _input(prefix + f.name, f.label, _element(f), optional or not f.required, f.hint)
-        for f in fields
+        _input(param_block(i, call), f.label, _element(f), optional or not f.required, f.hint)
+        for i, f in enumerate(fields)
     ]
 
 
@@ -231,7 +242,7 @@ def each_modal(approval: Approval) -> View:
         select = {"type": "static_select", "action_id": VALUE, "options": options}
         part.append(_input(f"{DECISION_PREFIX}{index}", "Decision", select, False))
         if "edit" in proposal.choices and not too_long(proposal.form):
-            part.extend(field_inputs(proposal.form, f"{PARAM_PREFIX}{index}:", optional=True))
+            part.extend(field_inputs(proposal.form, index, optional=True))
         if {"respond", "reject"} & set(proposal.choices):
             part.append(
                 _text_input(f"{MESSAGE_BLOCK}:{index}", "Message (for respond or reject)", True)
@@ -268,6 +279,16 @@ def full_text_modal(text: str) -> View:
     return _modal("Full text", blocks)
 
 
-def field_errors(errors: dict[str, str], prefix: str = PARAM_PREFIX) -> dict[str, str]:
-    """Problems keyed by the block IDs Slack shows them under."""
-    return {(prefix + name)[:255]: message for name, message in errors.items()}
+def field_errors(
+    form: tuple[FormField, ...], errors: dict[str, str], call: int | None = None
+) -> dict[str, str]:
+    """Problems with ``form``'s fields (by name) keyed by the block IDs Slack shows them under."""
+    return {param_block(i, call): errors[f.name] for i, f in enumerate(form) if f.name in errors}
+
+
+def form_values(
+    form: tuple[FormField, ...], values: dict[str, str | None], call: int | None = None
+) -> dict[str, str | None]:
+    """A submission's values of ``form``'s fields, by name, for those it carries."""
+    blocks = ((f.name, param_block(i, call)) for i, f in enumerate(form))
+    return {name: values[block] for name, block in blocks if block in values}

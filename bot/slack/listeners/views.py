@@ -94,6 +94,10 @@ def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
         return
     submission, approval, _ = found
     proposals = approval.review.proposals if approval.review else ()
+    blocks = {modals.param_block(i, n) for n, p in enumerate(proposals) for i in range(len(p.form))}
+    if _foreign(submission.values, blocks):
+        ack(response_action="errors", errors={modals.DECISION_PREFIX + "0": UNKNOWN_FORM})
+        return
     items, errors = read_each(proposals, submission.values)
     if errors:
         ack(response_action="errors", errors=errors)
@@ -122,10 +126,9 @@ def read_each(
         if kind not in proposal.choices:
             errors[f"{modals.DECISION_PREFIX}{index}"] = CHOOSE
         elif kind == "edit":
-            prefix = f"{modals.PARAM_PREFIX}{index}:"
-            raw = _as_submitted(proposal.form, _unprefixed(values, prefix))
+            raw = _as_submitted(proposal.form, modals.form_values(proposal.form, values, index))
             read, problems = forms.read(proposal.form, raw)
-            errors.update(modals.field_errors(problems, prefix))
+            errors.update(modals.field_errors(proposal.form, problems, index))
             item["values"] = read
         elif kind == "respond" and not message:
             errors[f"{modals.MESSAGE_BLOCK}:{index}"] = WRITE_THE_REPLY
@@ -178,10 +181,13 @@ def _form_submitted(ack: Ack, body: dict[str, Any], kind: str, deps: ListenerDep
     if proposal is None or not proposal.form:
         ack(response_action="errors", errors={block: NOTHING_TO_FILL})
         return
-    raw = _as_submitted(proposal.form, _unprefixed(submission.values, modals.PARAM_PREFIX))
+    if _foreign(submission.values, {modals.param_block(i) for i in range(len(proposal.form))}):
+        ack(response_action="errors", errors={block: UNKNOWN_FORM})
+        return
+    raw = _as_submitted(proposal.form, modals.form_values(proposal.form, submission.values))
     values, errors = forms.read(proposal.form, raw)
     if errors:
-        ack(response_action="errors", errors=modals.field_errors(errors))
+        ack(response_action="errors", errors=modals.field_errors(proposal.form, errors))
         return
     draft = approval.review is not None and approval.review.shape == "draft"
     if kind == "edit" and draft:
@@ -215,8 +221,11 @@ def _as_submitted(form: tuple[FormField, ...], raw: dict[str, str | None]) -> di
     return {f.name: raw[f.name] if f.name in raw else forms.initial_text(f) for f in form}
 
 
-def _unprefixed(values: dict[str, str | None], prefix: str) -> dict[str, str | None]:
-    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+def _foreign(values: dict[str, str | None], blocks: set[str]) -> bool:
+    """Whether a submission carries an input its form does not have (say a form opened by an
+    older version of me, whose inputs were named otherwise): it is refused rather than read as
+    leaving every field as proposed."""
+    return any(k.startswith(modals.PARAM_PREFIX) and k not in blocks for k in values)
 
 
 def _first_block(body: dict[str, Any]) -> str:
