@@ -32,7 +32,8 @@ def options(review: Review) -> list[Option]:
         entries = [(KEYS[n], n, LABELS[n]) for n in names]
     else:
         common = review.choices()
-        entries = [("a", "approve", "Approve all")] if "approve" in common else []
+        whole = "approve" in common and review.approvable_at_once()
+        entries = [("a", "approve", "Approve all")] if whole else []
         entries.append(("d", "each", "Review each"))
         entries += [("r", "reject", "Reject all")] if "reject" in common else []
     return entries + [(c.name, c.name, c.label) for c in review.extra]

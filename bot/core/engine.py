@@ -325,6 +325,8 @@ class Engine:
         edit that stands (even on a request whose own choices have no Approve, an answer)."""
         if self.agents.permits(approval.review, decision):
             return True
+        if approval.review is not None and not approval.review.approvable_at_once():
+            return False  # a batch too long to read in full is signed call by call
         return decision.type == "approve" and self.signing.standing_edit(approval) is not None
 
     def _counted(

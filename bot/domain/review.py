@@ -15,6 +15,11 @@ FieldKind = Literal[
 # What a reviewer may do with one proposal. ``answer`` fills a form that *is* the resume value
 # (a ``response_schema`` interrupt); other names come from a graph's settings (e.g. ``revise``).
 STANDARD_CHOICES = ("approve", "edit", "respond", "reject", "ignore", "answer")
+# How much of a review's full text "View full text" shows whatever the characters (escaping for
+# Slack can make one of them eight: bot.slack.blocks.modals.full_text_modal holds this much).
+# A batch whose full text is longer cannot be read in full anywhere, so it is not approved as a
+# whole: each call is decided ("Review each").
+FULL_TEXT_LIMIT = 16_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,11 @@ class Review:
         for proposal in self.proposals[1:]:
             common = [c for c in common if c in proposal.choices]
         return tuple(common)
+
+    def approvable_at_once(self) -> bool:
+        """Whether one Approve may answer every proposal ("Approve all"): only when all of them
+        can be read in full (a batch's full text is every call with all its arguments)."""
+        return len(self.proposals) <= 1 or len(self.long_text or "") <= FULL_TEXT_LIMIT
 
     def in_round(self, number: int) -> Review:
         """The review as offered in round ``number`` of a run: a button whose rounds are used

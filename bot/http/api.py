@@ -30,6 +30,7 @@ from bot.core.engine import Engine
 from bot.core.journal import via
 from bot.core.tally import Signing
 from bot.domain.models import Approval, Decision, Run, RunRequest
+from bot.domain.review import Review
 from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
@@ -160,7 +161,7 @@ class Api:
             "request": approval.id,
             "kind": review.summary if review else "",
             "title": review.title if review else "",
-            "choices": list(proposals[0].choices) if len(proposals) == 1 else ["approve", "reject"],
+            "choices": list(proposals[0].choices) if len(proposals) == 1 else _whole(review),
             "fields": [f.name for f in proposals[0].form] if len(proposals) == 1 else [],
             "stage": sign_off.label(approval.stage) or None,
             "version": approval.version,
@@ -227,6 +228,12 @@ def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
     if len(pending) > 1:
         raise Invalid("request", "this run waits on several requests: name one in `request`")
     return pending[0]
+
+
+def _whole(review: Review | None) -> list[str]:
+    """What one decision may do to a whole batch: approve it only if it can be read in full."""
+    whole = review is None or review.approvable_at_once()
+    return ["approve", "reject"] if whole else ["reject"]
 
 
 def _run_json(run: Run) -> dict[str, Any]:

@@ -4,6 +4,7 @@ defaults, and which decisions a review permits."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,15 @@ from bot.agents import adapters
 from bot.agents.adapters import Context, breakpoint, hitl, inbox, per_call, plain, schema
 from bot.agents.graph_settings import GraphSettings
 from bot.domain.models import Decision
-from bot.domain.review import Choice, Pending, Proposal, Resume, Review, Update
+from bot.domain.review import (
+    FULL_TEXT_LIMIT,
+    Choice,
+    Pending,
+    Proposal,
+    Resume,
+    Review,
+    Update,
+)
 from tests.adapters.payloads import EMAIL, hitl_value, inbox_item, per_call_pending
 
 REFUND_SCHEMA = {"title": "Refund", "properties": {"amount": {"type": "number"}}}
@@ -255,6 +264,20 @@ def test_a_whole_card_decision_on_a_batch_is_approve_or_reject_if_all_allow_it()
     assert not adapters.permits(review, Decision("reject", "U1"))
     assert not adapters.permits(review, Decision("edit", "U1"))
     assert not adapters.permits(review_of(("respond",), ("respond",)), Decision("respond", "U1"))
+
+
+def test_a_batch_too_long_to_read_in_full_is_never_approved_as_a_whole():
+    review = review_of(("approve", "reject"), ("approve", "reject"))
+    fits = replace(review, long_text="x" * FULL_TEXT_LIMIT)
+    assert fits.approvable_at_once() and adapters.permits(fits, Decision("approve", "U1"))
+    too_long = replace(review, long_text="x" * (FULL_TEXT_LIMIT + 1))
+    assert not too_long.approvable_at_once()
+    assert not adapters.permits(too_long, Decision("approve", "U1"))
+    assert adapters.permits(too_long, Decision("reject", "U1"))  # nothing runs
+    each = Decision("each", "U1", items=[{"type": "approve"}, {"type": "approve"}])
+    assert adapters.permits(too_long, each)  # each call decided on its own
+    single = replace(review_of(("approve", "reject")), long_text="x" * (FULL_TEXT_LIMIT + 1))
+    assert adapters.permits(single, Decision("approve", "U1"))
 
 
 def test_item_decisions_must_answer_each_proposal_with_its_own_choices():

@@ -349,3 +349,26 @@ def test_a_string_that_reads_as_another_json_value_is_shown_quoted():
     shown = _section_with(blocks, "*to*:")
     assert '*dry_run*: `"false"`' in shown
     assert "*note*: _(empty)_" in shown and "*pad*: _(blank)_" in shown
+
+
+def _batch(*texts: str) -> Approval:
+    calls = [("post_message", {"channel": "C1", "text": t}) for t in texts]
+    return make_approval(hitl_value(*calls, allowed=["approve", "reject"]))
+
+
+def test_a_batch_too_long_to_read_in_full_is_not_offered_approve_all():
+    # Ten long calls push an eleventh past the card (10 calls), and the full text past what
+    # "View full text" promises to hold: nobody could read all of what Approve all approves.
+    approval = _batch(*["lorem ipsum " * 2500] * 10, "to an outside address")
+    blocks = card.pending_card(approval)
+    assert validate_message_blocks(blocks) == []
+    buttons = [b["text"]["text"] for b in blocks[-1]["elements"]]
+    assert buttons == ["Review each…", "Reject all", "View full text"]
+    assert card.TOO_LONG_AT_ONCE in blocks_text(blocks)
+
+
+def test_a_batch_that_can_be_read_in_full_is_offered_approve_all():
+    blocks = card.pending_card(_batch("lorem ipsum " * 600, "short"))
+    buttons = [b["text"]["text"] for b in blocks[-1]["elements"]]
+    assert buttons == ["Approve all", "Review each…", "Reject all", "View full text"]
+    assert card.TOO_LONG_AT_ONCE not in blocks_text(blocks)

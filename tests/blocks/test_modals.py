@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from bot.domain.models import Approval, Run
+from bot.domain.review import FULL_TEXT_LIMIT
 from bot.slack.blocks import card, modals
 from bot.slack.blocks.home import MAX_LISTED, home_view
+from bot.slack.blocks.text import escape
 from graphs.action import form_fields
 from graphs.actions import MAX_PARAM_CHARS, ActionSpec, default_registry
+from tests.adapters.payloads import hitl_value
 from tests.fakes.blockkit import validate_view
 from tests.support.approvals import TEXTS, action, draft, make_approval
 from tests.support.cards import blocks_text
@@ -175,6 +178,44 @@ def test_text_too_long_for_any_modal_is_cut_at_a_hundred_blocks_and_says_so():
     assert view["blocks"][-1]["text"]["text"] == "_…the rest does not fit in a Slack modal._"
     shown = unescape("".join(b["text"]["text"] for b in view["blocks"][:-1]))
     assert text.startswith(shown) and len(shown) > 60_000
+
+
+@pytest.mark.parametrize("line", [1, 170, 181, 182, 183, 200, 362, 363, 1450, 2899])
+@pytest.mark.parametrize("char", ["\u202e", "&", "<", "x"])
+def test_full_text_modal_shows_the_whole_of_any_text_up_to_its_promised_length(char, line):
+    # A batch longer than this is not approved as a whole (Review.approvable_at_once): what
+    # the domain promises, the modal holds, whatever escaping makes of the characters and
+    # wherever the line breaks fall.
+    text = ((char * line + "\n") * (FULL_TEXT_LIMIT // (line + 1) + 1))[:FULL_TEXT_LIMIT]
+    view = modals.full_text_modal(text)
+    assert validate_view(view) == [] and modals.full_text_fits(text)
+    assert "".join(b["text"]["text"] for b in view["blocks"]) == escape(text)
+
+
+def test_review_each_shows_every_call_s_arguments_even_where_none_can_be_edited():
+    calls = [
+        ("post_message", {"channel": "C1", "text": f"{n} " + "lorem ipsum " * 2500})
+        for n in range(10)
+    ]
+    calls.append(("send_email", {"to": "x@evil.example", "body": "`~hi~`\n*cc*: @here"}))
+    approval = make_approval(hitl_value(*calls, allowed=["approve", "reject"]))
+    view = modals.each_modal(approval)
+    assert validate_view(view) == []
+    sections = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
+    [last] = [s for s in sections if s.startswith("*to*")]
+    assert last == "*to*: `x@evil.example`\n*body*: \n```ˋ~hi~ˋ\n*cc*: @\u2060here```"
+    shortened = [s for s in sections if s.startswith("*channel*")]
+    assert len(shortened) == 10 and all(len(s) <= 3000 for s in shortened)
+    assert all(s.endswith(modals.TOO_LONG_FOR_SLACK) for s in shortened)
+    assert not any(b["type"] == "input" and "param" in b["block_id"] for b in view["blocks"])
+
+
+def test_review_each_points_to_the_full_text_where_it_holds_a_call_s_arguments():
+    calls = [("post_message", {"text": "a" * 4000}), ("post_message", {"text": "b"})]
+    view = modals.each_modal(make_approval(hitl_value(*calls)))
+    assert validate_view(view) == []
+    first = next(b["text"]["text"] for b in view["blocks"] if "aaaa" in str(b))
+    assert first.endswith(modals.SHORTENED_HERE) and len(first) <= 3000
 
 
 # ------------------------------------------------------------------ home

@@ -16,6 +16,7 @@ from bot.core.deciders import Why
 from bot.core.engine import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
+from bot.domain.review import FULL_TEXT_LIMIT, Pending, Proposal, Review
 from bot.domain.signoff import Stage
 from bot.domain.timeline import Policy
 from tests.support.units import FakeGraph, engine_parts
@@ -1011,3 +1012,29 @@ def test_a_click_on_a_busy_run_is_claimed_alone_and_applied_once_the_run_is_free
     assert _attempts(parts, approval.id) == (1, 1)  # begun once the lock was free
     assert [d.type for _, _, d in parts.graph.answers] == ["approve"]
     assert parts.approval(approval.id).applied_at is not None
+
+
+class _LongBatch(FakeGraph):
+    """Two calls whose full text is longer than "View full text" holds."""
+
+    def describe(self, graph: str, pending: Pending) -> Review:
+        calls = (Proposal("post", choices=("approve", "edit", "reject")),) * 2
+        return Review("hitl", "Two calls", calls, long_text="x" * (FULL_TEXT_LIMIT + 1))
+
+
+def test_a_batch_too_long_to_read_in_full_is_signed_call_by_call_never_as_a_whole(db, clock):
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
+    parts = engine_parts(db, clock, stage=stage, graph=_LongBatch())
+    try:
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        blind = parts.engine.decide(approval.id, Decision("approve", "U1"))
+        assert isinstance(blind, outcomes.NotOffered)
+        items = [{"type": "edit", "values": {"text": "edited"}}, {"type": "approve"}]
+        edited = parts.engine.decide(approval.id, Decision("each", "U1", items=items, version=1))
+        assert isinstance(edited, outcomes.VoteRecorded)
+        # Approve is how the others sign an edit that stands, but not on this batch.
+        sign = Decision("approve", "U2", version=2)
+        assert isinstance(parts.engine.decide(approval.id, sign), outcomes.NotOffered)
+        assert parts.approval(approval.id).pending and parts.graph.answers == []
+    finally:
+        parts.close()

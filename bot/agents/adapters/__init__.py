@@ -178,4 +178,6 @@ def permits(review: Review | None, decision: Decision) -> bool:
         )
     if len(review.proposals) == 1:
         return decision.type in review.proposals[0].choices
+    if decision.type == "approve" and not review.approvable_at_once():
+        return False  # a batch too long to read in full: each call is decided
     return decision.type in review.choices() and decision.type in ("approve", "reject")

@@ -39,6 +39,7 @@ REQUEST_LIMIT = 500
 PARAMS_LIMIT = 2800
 CARD_TEXT_BUDGET = 9000  # for all proposals together
 MAX_PROPOSALS = 10  # keeps a card far below Slack's 50 blocks
+TOO_LONG_AT_ONCE = "Too long to read in full in one place: decide each call with *Review each*."
 
 Block = dict[str, Any]
 
@@ -106,6 +107,12 @@ def _details(
         lines.append(f"*{key}*: {value}")
     text, shortened = cut_escaped("\n".join(lines), limit)
     return _mrkdwn(text), cut or shortened
+
+
+def arguments_block(proposal: Proposal, limit: int = PARAMS_LIMIT) -> tuple[Block | None, bool]:
+    """The proposal's arguments as proposed, as the card shows them, in at most ``limit``
+    characters, and whether they had to be shortened."""
+    return _details(proposal, None, limit)
 
 
 def _as_edited(proposal: Proposal, edited: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +233,7 @@ def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]
                     buttons.append(remember_menu(approval))
     elif review.proposals:
         common = review.choices()
-        if "approve" in common or edit is not None:
+        if ("approve" in common or edit is not None) and review.approvable_at_once():
             text = "Approve as edited" if edit is not None else "Approve all"
             buttons.append(_button(text, APPROVE, value, "primary"))
         buttons.append(_button("Review each…", EACH, value))
@@ -312,6 +319,7 @@ def pending_card(
         *proposal_blocks(approval, _edits(approval, edit)),
         *([_context(_item_lines(edit))] if edit is not None and edit.items else []),
         *([_context(*progress)] if progress else []),
+        *([_context(TOO_LONG_AT_ONCE)] if not review_of(approval).approvable_at_once() else []),
         _context(f"Run `{approval.thread_id[:8]}`", *notes),
         {
             "type": "actions",

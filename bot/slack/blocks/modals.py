@@ -13,6 +13,7 @@ from typing import Any
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
 from bot.domain.models import Approval
 from bot.domain.review import FormField, Proposal, Review
+from bot.slack.blocks.card import arguments_block
 from bot.slack.blocks.text import chunks, escape, one_line, safe
 
 EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (
@@ -226,11 +227,17 @@ _CHOICE_WORDS = {
 }
 
 
+SHORTENED_HERE = "_Shortened here: the card's *View full text* shows all of it._"
+TOO_LONG_FOR_SLACK = "_Shortened here: this batch is too long for Slack to show in full._"
+
+
 def each_modal(approval: Approval) -> View:
-    """A batch decided call by call: a decision for each, its arguments, and a message."""
+    """A batch decided call by call: for each, what it does (its arguments as proposed, read
+    only, whatever the call allows), a decision, the inputs of an edit and a message."""
     review = approval.review
     if review is None or not review.proposals:
         return cannot_edit_modal("There is nothing to decide here.")
+    fits = bool(review.long_text) and full_text_fits(review.long_text or "")
     blocks: list[dict[str, Any]] = []
     for index, proposal in enumerate(review.proposals):
         title, description = one_line(proposal.title, 200)[0], safe(proposal.description, 1500)[0]
@@ -238,6 +245,12 @@ def each_modal(approval: Approval) -> View:
             {"type": "divider"},
             _section(f"*{index + 1}. `{title}`* {description}"),
         ]
+        arguments, cut = arguments_block(proposal)
+        if arguments is not None:
+            if cut:  # 2,800 characters and the note stay within a section's 3,000
+                note = SHORTENED_HERE if fits else TOO_LONG_FOR_SLACK
+                arguments["text"]["text"] += "\n" + note
+            part.append(arguments)
         options = [_option(c, _CHOICE_WORDS[c]) for c in proposal.choices if c in _CHOICE_WORDS]
         select = {"type": "static_select", "action_id": VALUE, "options": options}
         part.append(_input(f"{DECISION_PREFIX}{index}", "Decision", select, False))
@@ -271,8 +284,17 @@ def cannot_edit_modal(why: str) -> View:
     return _modal("Can't edit here", [_section(escape(why))])
 
 
+def _full_text_pieces(text: str) -> list[str]:
+    return chunks(escape(text), 2900) if text else ["_(no text)_"]  # Slack refuses ""
+
+
+def full_text_fits(text: str) -> bool:
+    """Whether "View full text" shows all of ``text`` (always so up to FULL_TEXT_LIMIT)."""
+    return len(_full_text_pieces(text)) < MAX_MODAL_BLOCKS
+
+
 def full_text_modal(text: str) -> View:
-    pieces = chunks(escape(text), 2900) if text else ["_(no text)_"]  # Slack refuses ""
+    pieces = _full_text_pieces(text)
     blocks = [_section(piece) for piece in pieces[: MAX_MODAL_BLOCKS - 1]]
     if len(pieces) >= MAX_MODAL_BLOCKS:
         blocks.append(_section("_…the rest does not fit in a Slack modal._"))
