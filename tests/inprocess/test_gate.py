@@ -14,7 +14,7 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.blocks.outcomes import CHANGED
 from tests.inprocess.test_bring_your_own_batch import pick, propose
-from tests.support.byo import ran, report
+from tests.support.byo import inputs, opened_view, ran, report
 from tests.support.cards import current, has_buttons, wait_card, wait_cards
 from tests.support.cards import shown as _shown
 from tests.support.cards import told as _told
@@ -300,8 +300,8 @@ def test_a_stale_ignore_click_is_refused_like_a_stale_approve(gated, fake_slack,
     assert old_ignore == f"{card.approval_id}:1"
 
     bot.click(ids.EDIT, card.approval_id, A)  # Alice's edit: version 2, waiting for a second
-    fake_slack.wait_for("views.open")
-    bot.submit(modals.EDIT, card.approval_id, A, {"param:ticket": "ticket 10"})
+    [field] = inputs(opened_view(fake_slack))
+    bot.submit(modals.EDIT, card.approval_id, A, {field: "ticket 10"})
     _wait_shown(fake_slack, card, f"Version 2, edited by <@{A}>")
     bot.settle()
 
