@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.domain.models import Decision
-from bot.domain.review import Choice, Review
+from bot.domain.review import Choice, FormField, Proposal, Review
 from bot.slack.blocks import modals, outcomes
 from bot.slack.listeners import actions
 from bot.slack.listeners.binding import Bound, unseal
@@ -292,3 +294,27 @@ def test_an_unknown_button_is_answered():
     actions.unknown_button(w.ack, body, deps=w.deps)
     assert w.log.names() == ["ack", "tell"]
     assert w.client.told == [(APPROVER, APPROVER, actions.UNKNOWN_BUTTON)]
+
+
+def test_the_batch_form_shows_a_standing_edit_s_arguments_where_it_shows_its_inputs():
+    # A first approver edited call 1's `to`; the second sees it as edited, read-only text and
+    # input alike, not the agent's address above the edited one.
+    to = FormField("to", "To", kind="email")
+    proposals = (
+        Proposal(
+            "send_email",
+            details=(("to", "agent@evil.example"), ("subject", "Q3")),
+            choices=("approve", "edit", "reject"),
+            form=(to,),
+        ),
+        Proposal("post_message", details=(("text", "hi"),), choices=("approve", "reject")),
+    )
+    w = world()
+    w.add(approval(review=Review("hitl", "Two calls", proposals)))
+    edit = [{"type": "edit", "values": {"to": "ops@example.com"}}, {"type": "approve"}]
+    w.engine.standing = Decision("each", APPROVER, items=edit)
+    actions.open_each_form(w.ack, click(), deps=w.deps)
+    [view] = w.client.views
+    text = json.dumps(view)
+    assert "ops@example.com" in text and "agent@evil.example" not in text
+    assert "`Q3`" in text and "`hi`" in text

@@ -109,10 +109,12 @@ def _details(
     return _mrkdwn(text), cut or shortened
 
 
-def arguments_block(proposal: Proposal, limit: int = PARAMS_LIMIT) -> tuple[Block | None, bool]:
-    """The proposal's arguments as proposed, as the card shows them, in at most ``limit``
-    characters, and whether they had to be shortened."""
-    return _details(proposal, None, limit)
+def arguments_block(
+    proposal: Proposal, edited: dict[str, Any] | None = None, limit: int = PARAMS_LIMIT
+) -> tuple[Block | None, bool]:
+    """The proposal's arguments as the card shows them (as proposed, or as ``edited`` leaves
+    them), in at most ``limit`` characters, and whether they had to be shortened."""
+    return _details(proposal, _as_edited(proposal, edited) if edited else None, limit)
 
 
 def _as_edited(proposal: Proposal, edited: dict[str, Any]) -> dict[str, Any]:

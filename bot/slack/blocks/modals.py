@@ -8,6 +8,7 @@ field's limit in characters fits Slack's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
@@ -231,9 +232,10 @@ SHORTENED_HERE = "_Shortened here: the card's *View full text* shows all of it._
 TOO_LONG_FOR_SLACK = "_Shortened here: this batch is too long for Slack to show in full._"
 
 
-def each_modal(approval: Approval) -> View:
-    """A batch decided call by call: for each, what it does (its arguments as proposed, read
-    only, whatever the call allows), a decision, the inputs of an edit and a message."""
+def each_modal(approval: Approval, edited: Sequence[dict[str, Any] | None] = ()) -> View:
+    """A batch decided call by call: for each, what it does (its arguments as proposed, or as
+    the edit that stands leaves them, ``edited``: read only, whatever the call allows), a
+    decision, the inputs of an edit and a message."""
     review = approval.review
     if review is None or not review.proposals:
         return cannot_edit_modal("There is nothing to decide here.")
@@ -245,7 +247,7 @@ def each_modal(approval: Approval) -> View:
             {"type": "divider"},
             _section(f"*{index + 1}. `{title}`* {description}"),
         ]
-        arguments, cut = arguments_block(proposal)
+        arguments, cut = arguments_block(proposal, edited[index] if index < len(edited) else None)
         if arguments is not None:
             if cut:  # 2,800 characters and the note stay within a section's 3,000
                 note = SHORTENED_HERE if fits else TOO_LONG_FOR_SLACK

@@ -81,7 +81,7 @@ def open_reject_form(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> N
 
 
 def open_each_form(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
-    _open_form(ack, body, modals.each_modal, deps)
+    _open_form(ack, body, lambda shown: modals.each_modal(shown, _edited(shown, deps)), deps)
 
 
 def choice(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
@@ -230,11 +230,16 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
 def _as_shown(approval: Approval, deps: ListenerDeps) -> Approval:
     """The request as its card shows it: with an edit that stands, its form starts from the
     edited values (the version being signed), not from what the agent proposed."""
-    edit = deps.signing.standing_edit(approval)
-    if edit is None or approval.review is None:
+    edited = _edited(approval, deps)
+    if not edited or approval.review is None:
         return approval
-    review = approval.review.with_values(card.edited_values(approval, edit) or [])
-    return replace(approval, review=review)
+    return replace(approval, review=approval.review.with_values(edited))
+
+
+def _edited(approval: Approval, deps: ListenerDeps) -> list[dict[str, Any] | None]:
+    """The values of the edit that stands on the request, per proposal (None: as proposed)."""
+    edit = deps.signing.standing_edit(approval)
+    return (card.edited_values(approval, edit) or []) if edit is not None else []
 
 
 def _show(click: Click, view: dict[str, Any], deps: ListenerDeps) -> None:
