@@ -105,7 +105,7 @@ def server_runner(
     client = server_client(server)
     key = webhook_key(settings.slack_bot_token)
     hook = hook_for(server.webhook_url, key) if server.webhook_url else None
-    runner = ServerRunner(client, server.url, hook, server.poll_every)
+    runner = ServerRunner(client, server.shown, hook, server.poll_every)
     registry = server_registry(client, server, settings.langgraph_config, graph_settings)
     return runner, registry, webhook_route(key, runner.settled)
 

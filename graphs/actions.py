@@ -18,10 +18,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal, TypeVar, cast
-from urllib.parse import ParseResult, urlparse
+from urllib.parse import urlparse
 
 from graphs import json_text
-from graphs.addresses import EMAILS_PROBLEM, Allowlist, email_addresses, parse_target
+from graphs.addresses import (
+    EMAILS_PROBLEM,
+    Allowlist,
+    MailServer,
+    email_addresses,
+    parse_mail_server,
+    parse_target,
+)
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
 from graphs.outcomes import idempotency_key, judge
 
@@ -124,7 +131,7 @@ def send_email(
     recipients = email_addresses(params["to"])
     if recipients is None:
         raise ValueError(f"to: {EMAILS_PROBLEM}")
-    url = urlparse(smtp_url)
+    server = parse_mail_server(smtp_url)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
@@ -133,13 +140,13 @@ def send_email(
     limit = Deadline(deadline)
     try:
         try:
-            smtp = _connected(url.scheme == "smtps", url, min(15.0, deadline), limit)
+            smtp = _connected(server, min(15.0, deadline), limit)
         except (OSError, smtplib.SMTPException):
             limit.check()  # cut off at the deadline: NoAnswer, outcome unknown
             raise
         try:
-            if url.username:
-                smtp.login(url.username, url.password or "")
+            if server.username:
+                smtp.login(server.username, server.password or "")
             # The envelope is exactly the checked list: smtplib would otherwise read it from
             # the To header, where "<...>", "[...]" and encoded words mean something else.
             refused = smtp.send_message(message, to_addrs=list(recipients))
@@ -174,15 +181,15 @@ def _say_goodbye(smtp: smtplib.SMTP) -> None:
         )
 
 
-def _connected(secure: bool, url: ParseResult, timeout: float, limit: Deadline) -> smtplib.SMTP:
-    """A connection to the server ``url`` names. smtps: TLS from the start, the server's
-    certificate checked against the host (smtplib's default context checks nothing), the host
-    given when the client is made (``connect`` alone leaves SMTP_SSL without one)."""
-    host = url.hostname or "localhost"
-    if secure:
+def _connected(server: MailServer, timeout: float, limit: Deadline) -> smtplib.SMTP:
+    """A connection to ``server``. smtps: TLS from the start, the server's certificate checked
+    against the host (smtplib's default context checks nothing), the host given when the
+    client is made (``connect`` alone leaves SMTP_SSL without one)."""
+    host, port = server.host, server.port
+    if server.secure:
         secured = _watched(smtplib.SMTP_SSL, limit)
-        return secured(host, url.port or 465, timeout=timeout, context=ssl.create_default_context())
-    return _watched(smtplib.SMTP, limit)(host, url.port or 25, timeout=timeout)
+        return secured(host, port, timeout=timeout, context=ssl.create_default_context())
+    return _watched(smtplib.SMTP, limit)(host, port, timeout=timeout)
 
 
 Client = TypeVar("Client", bound=smtplib.SMTP)

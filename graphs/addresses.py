@@ -1,5 +1,5 @@
 """Which URLs and addresses the shipped actions may reach: parsing, the allowlist, the ranges,
-and the email addresses ``send_email`` (and any form's email input) accepts.
+the email addresses ``send_email`` (and any form's email input) accepts, and its mail server.
 
 Pure functions, no I/O. ``graphs.outbound`` resolves a host once and asks :func:`reachable` about
 every address it got; the allowlist is matched on (scheme, host, port) exactly, never on a string
@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -118,6 +118,43 @@ def parse_target(url: str) -> Target:
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # The request line is ASCII: percent-encode the rest here, not fail part way through sending.
     return Target(origin, "".join(c if c.isascii() else quote(c) for c in path))
+
+
+SMTP_URL_PROBLEM = (
+    "SMTP_URL: must be smtp://host:port or smtps://host:port, with user:password@ before the "
+    "host when the server asks for a login (percent-encode /, ?, #, @ and % in them)"
+)
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """Where ``send_email`` sends, as SMTP_URL says: ``secure`` is smtps (TLS from the start)."""
+
+    secure: bool
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_mail_server(url: str) -> MailServer:
+    """SMTP_URL read, its user and password percent-decoded; ValueError (SMTP_URL_PROBLEM, which
+    never repeats the URL: it holds a password) when it is not one."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        host = _host(parts.hostname)
+    except ValueError:
+        raise ValueError(SMTP_URL_PROBLEM) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps") or port == 0 or parts.path not in ("", "/"):
+        raise ValueError(SMTP_URL_PROBLEM)
+    if parts.query or parts.fragment:
+        raise ValueError(SMTP_URL_PROBLEM)
+    secure = scheme == "smtps"
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return MailServer(secure, host, port or (465 if secure else 25), user, password)
 
 
 def parse_origin(entry: str) -> Origin:

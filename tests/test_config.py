@@ -1,6 +1,7 @@
 import pytest
 
 from bot.config import ConfigError, load_settings
+from graphs.addresses import parse_mail_server
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",
@@ -86,3 +87,37 @@ def test_try_reads_the_webhook_allowlist_as_the_bot_does():
     assert actions.risk("check_url", "low", {"url": "https://hooks.example.com.evil.net"}) == (
         "medium"
     )
+
+
+SECRET = "Zq9s3cretPassw0rd"
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"SMTP_URL": f"smtp://user:{SECRET}/rest@mail.example:587"}, "SMTP_URL"),
+        ({"SMTP_URL": f"smtps://user:{SECRET}@mail.example:notaport"}, "SMTP_URL"),
+        ({"SMTP_URL": f"https://user:{SECRET}@mail.example"}, "SMTP_URL"),
+        ({"DATABASE_URL": f"postgresql+psycopg://app:{SECRET}@db.internal/app"}, "DATABASE_URL"),
+        ({"LANGGRAPH_API_URL": f"ftp://agents:{SECRET}@lg.internal"}, "LANGGRAPH_API_URL"),
+    ],
+)
+def test_a_url_refused_at_start_up_is_named_by_its_variable_not_repeated(change, variable):
+    # Start-up errors go to the platform's log: a URL's password must not.
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**BASE, **change})
+    assert str(refused.value).startswith(f"{variable}:") and SECRET not in str(refused.value)
+
+
+def test_a_mail_server_url_is_read_with_its_password_percent_decoded():
+    s = load_settings({**BASE, "SMTP_URL": "smtps://ses-user:a%2Fb%2Bc%25d@mail.example"})
+    server = parse_mail_server(s.smtp_url or "")
+    assert (server.secure, server.host, server.port) == (True, "mail.example", 465)
+    assert (server.username, server.password) == ("ses-user", "a/b+c%d")
+
+
+def test_a_langgraph_server_url_is_named_without_its_credentials():
+    url = f"https://agents:{SECRET}@lg.internal:8123/base?token={SECRET}"
+    s = load_settings({**BASE, "LANGGRAPH_API_URL": url})
+    assert s.langgraph is not None and s.langgraph.url == url.rstrip("/")
+    assert s.langgraph.shown == "https://lg.internal:8123/base"

@@ -98,8 +98,8 @@ def runner_at(url: str) -> ServerRunner:
         {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "k", "LANGGRAPH_API_URL": url},
         for_graphs=True,
     )
-    assert settings.langgraph is not None
-    return ServerRunner(server_client(settings.langgraph), url, poll_every=60)
+    assert settings.langgraph is not None  # named as bot.wiring.server_runner names it
+    return ServerRunner(server_client(settings.langgraph), settings.langgraph.shown, poll_every=60)
 
 
 @pytest.mark.parametrize("code", [500, 502, 503, 429])
@@ -142,6 +142,20 @@ def test_a_resume_while_another_run_holds_the_thread_is_busy_not_done(answering)
     with pytest.raises(RunnerBusy):
         runner.resume("draft", THREAD, {"i1": "yes"})
     runner.close()
+
+
+@pytest.mark.parametrize("code", [502, 401, None])
+def test_a_proxy_password_in_the_server_url_is_in_nothing_the_runner_says(answering, code):
+    # What the runner says is posted to the run's thread ("the server is away") and logged.
+    status, url = answering
+    if code is None:
+        url = f"http://127.0.0.1:{free_port()}"  # nobody listening
+    else:
+        status["code"] = code
+    with pytest.raises(RunnerUnavailable) as away:
+        runner_at(url.replace("http://", "http://agents:Pr0xyS3cret@")).state("draft", THREAD)
+    assert "Pr0xyS3cret" not in str(away.value) and "agents@" not in str(away.value)
+    assert url in str(away.value)
 
 
 def test_nobody_listening_is_unavailable():

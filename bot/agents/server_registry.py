@@ -54,7 +54,7 @@ def server_registry(
         logger.warning(
             "LANGGRAPH_API_URL: no LangGraph server answers at %s yet; taking the graph names "
             "from %s. Runs wait until the server answers.",
-            server.url,
+            server.shown,
             config_path,
         )
         schemas = {name: {} for name in _local_names(config_path)}
@@ -62,7 +62,7 @@ def server_registry(
     if unknown:
         raise ConfigError(
             f"POLICY_FILE: settings for graph(s) {', '.join(sorted(unknown))}, which the "
-            f"LangGraph server at {server.url} does not serve (it serves {', '.join(schemas)})"
+            f"LangGraph server at {server.shown} does not serve (it serves {', '.join(schemas)})"
         )
     registry = {}
     for name, schema in schemas.items():

@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config.durations import parse_duration
 from bot.config.principals import Principal, read_principals
-from graphs.addresses import Allowlist
+from graphs.addresses import Allowlist, parse_mail_server
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
@@ -83,16 +84,26 @@ class ServerSettings:
     webhook_url: str | None  # the bot's /langgraph/webhook as the server reaches it
     poll_every: float  # seconds between looks at the threads under way
 
+    @property
+    def shown(self) -> str:
+        """The URL as messages name it (in Slack, in logs): without a user, password or query,
+        which may hold a proxy's credentials."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+
 
 def _server(env: Mapping[str, str]) -> ServerSettings | None:
     url = env.get("LANGGRAPH_API_URL", "").strip().rstrip("/")
     if not url:
         return None
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"LANGGRAPH_API_URL: {url!r} is not an http(s) URL")
+        raise ConfigError(f"LANGGRAPH_API_URL: {_scheme_of(url)} is not an http(s) URL")
     webhook = env.get("LANGGRAPH_WEBHOOK_URL", "").strip() or None
     if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise ConfigError(f"LANGGRAPH_WEBHOOK_URL: {webhook!r} is not an http(s) URL")
+        raise ConfigError(f"LANGGRAPH_WEBHOOK_URL: {_scheme_of(webhook)} is not an http(s) URL")
     return ServerSettings(
         url=url,
         api_key=env.get("LANGGRAPH_API_KEY", "").strip() or None,
@@ -100,6 +111,17 @@ def _server(env: Mapping[str, str]) -> ServerSettings | None:
         # Without a webhook, polling is how the bot hears of a pause: look often.
         poll_every=_number(env, "LANGGRAPH_POLL_EVERY", "5" if webhook else "1", float),
     )
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("SMTP_URL", "").strip()
+    if not url:
+        return None
+    try:
+        parse_mail_server(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None  # never the URL: it may hold a password
+    return url
 
 
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -170,7 +192,16 @@ def database_url(env: Mapping[str, str]) -> str:
         return f"sqlite:///{Path('data') / 'approvals.db'}"
     if url.startswith(("postgresql://", "postgres://", "sqlite:///")):
         return url
-    raise ConfigError(f"DATABASE_URL: {url!r} must start with postgresql:// or sqlite:///")
+    raise ConfigError(
+        f"DATABASE_URL: {_scheme_of(url)} is not supported; it must start with postgresql:// "
+        "or sqlite:///"
+    )
+
+
+def _scheme_of(url: str) -> str:
+    """What a refused URL is named by in an error: its scheme, never the rest (a password)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return f"a {scheme!r} URL" if scheme.isascii() and scheme.isprintable() and scheme else "a URL"
 
 
 def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False) -> Settings:
@@ -222,7 +253,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         admins=_ids(env, "ADMINS"),
         scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),
         policy_file=env.get("POLICY_FILE", "").strip() or _default_policy_file(),
-        smtp_url=env.get("SMTP_URL", "").strip() or None,
+        smtp_url=_smtp_url(env),
         email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
         api_principals=_api_principals(env),
         langsmith_project=traced_project(env),

@@ -7,14 +7,18 @@
         assert mail.message["Subject"] == "Hello"
 
 It speaks just enough SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) for
-``smtplib.SMTP.send_message``; no AUTH, no STARTTLS, but implicit TLS (``smtps://``) when given
-a server context. Each accepted DATA becomes one :class:`Mail`. A server that misbehaves in ways
-real ones do: ``refuse`` answers RCPT TO for those addresses with 550, ``quit_reply`` answers
-QUIT with another code (a 421 "closing" instead of 221) and closes, as real servers do.
+``smtplib.SMTP.send_message``; no STARTTLS, but implicit TLS (``smtps://``) when given a server
+context, and AUTH PLAIN when given a ``login`` (user, password): then it refuses MAIL until a
+client has logged in with exactly those (535 for others), as a submission server does. Each
+accepted DATA becomes one :class:`Mail`. A server that misbehaves in ways real ones do:
+``refuse`` answers RCPT TO for those addresses with 550, ``quit_reply`` answers QUIT with
+another code (a 421 "closing" instead of 221) and closes, as real servers do.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import socket
 import socketserver
 import ssl
@@ -56,11 +60,13 @@ def _address(argument: str, keyword: str) -> str | None:
 class _Session(socketserver.StreamRequestHandler):
     server: _Server
     _sender: str | None  # the transaction being built, cleared by MAIL, RSET and DATA
+    _logged_in: bool  # AUTH done, or none asked for
     _recipients: list[str]
 
     def handle(self) -> None:
         self._reply(220, f"{HOSTNAME} ESMTP fake ready")
         self._reset()
+        self._logged_in = self.server.login is None
         while line := self.rfile.readline(MAX_LINE):
             verb, _, argument = line.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
             if not self._command(verb.upper(), argument):
@@ -69,12 +75,17 @@ class _Session(socketserver.StreamRequestHandler):
     def _command(self, verb: str, argument: str) -> bool:
         """Answer one command; False once the session is over."""
         if verb == "EHLO":
-            self._reply(250, HOSTNAME, "8BITMIME", "SMTPUTF8", "HELP")
+            auth = ("AUTH PLAIN",) if self.server.login is not None else ()
+            self._reply(250, HOSTNAME, "8BITMIME", "SMTPUTF8", *auth, "HELP")
         elif verb == "HELO":
             self._reply(250, HOSTNAME)
+        elif verb == "AUTH":
+            self._auth(argument)
         elif verb == "MAIL":
             sender = _address(argument, "FROM")
-            if sender is None:
+            if not self._logged_in:
+                self._reply(530, "5.7.0 Authentication required")
+            elif sender is None:
                 self._reply(501, "Syntax: MAIL FROM:<address>")
             else:
                 self._reset()
@@ -109,6 +120,23 @@ class _Session(socketserver.StreamRequestHandler):
             self._reply(502, "Command not implemented")
         return True
 
+    def _auth(self, argument: str) -> None:
+        mechanism, _, initial = argument.partition(" ")
+        if self.server.login is None or mechanism.upper() != "PLAIN" or not initial:
+            self._reply(504, "5.5.4 Unrecognized authentication type")
+            return
+        try:
+            _, user, password = base64.b64decode(initial, validate=True).decode().split("\0")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            self._reply(501, "5.5.2 Cannot decode response")
+            return
+        if (user, password) != self.server.login:
+            self._reply(535, "5.7.8 Authentication credentials invalid")
+            return
+        self._logged_in = True
+        self.server.logins.append(user)
+        self._reply(235, "2.7.0 Authentication successful")
+
     def _receive(self) -> None:
         lines: list[bytes] = []
         while (line := self.rfile.readline(MAX_LINE)) not in (b".\r\n", b".\n"):
@@ -142,12 +170,15 @@ class _Server(socketserver.ThreadingTCPServer):
         tls: ssl.SSLContext | None,
         refuse: frozenset[str] = frozenset(),
         quit_reply: tuple[int, str] = (221, "Bye"),
+        login: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Session)
         self.record = record
         self.tls = tls
         self.refuse = refuse
         self.quit_reply = quit_reply
+        self.login = login
+        self.logins: list[str] = []  # the users that logged in, in order
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
@@ -174,19 +205,24 @@ class FakeSMTP(Service):
         *,
         refuse: Iterable[str] = (),
         quit_reply: tuple[int, str] = (221, "Bye"),
+        login: tuple[str, str] | None = None,
     ) -> None:
         """``tls``: the server's context, to be reached at ``smtps://`` (implicit TLS).
-        ``refuse``: recipients answered 550 at RCPT TO. ``quit_reply``: the answer to QUIT."""
+        ``refuse``: recipients answered 550 at RCPT TO. ``quit_reply``: the answer to QUIT.
+        ``login``: the (user, password) a client must log in with before it may send."""
         self._tls = tls
         self._refuse = frozenset(refuse)
         self._quit_reply = quit_reply
+        self._login = login
         self._recorder = _Recorder()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
         if self._server is None:
-            self._server = _Server(self._recorder, self._tls, self._refuse, self._quit_reply)
+            self._server = _Server(
+                self._recorder, self._tls, self._refuse, self._quit_reply, self._login
+            )
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
             )
@@ -213,6 +249,11 @@ class FakeSMTP(Service):
         """For ``SMTP_URL``."""
         scheme = "smtps" if self._tls is not None else "smtp"
         return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def logins(self) -> list[str]:
+        """The users that logged in (AUTH PLAIN), in order."""
+        return list(self._server.logins) if self._server is not None else []
 
     @property
     def messages(self) -> list[Mail]:

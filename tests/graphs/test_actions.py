@@ -1,5 +1,7 @@
+import smtplib
 import ssl
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -93,6 +95,42 @@ def test_email_over_smtps_reaches_a_server_whose_certificate_is_trusted(tmp_path
         [mail] = smtp.wait_for_messages(1)
     assert said == "Email sent to ops@example.com with subject 'Deploy done'"
     assert (mail.rcpt_to, mail.message["Subject"]) == (("ops@example.com",), "Deploy done")
+
+
+def test_a_password_with_characters_a_url_reserves_logs_in_when_percent_encoded(
+    tmp_path, monkeypatch
+):
+    # An AWS SES SMTP password is base64: "/" and "+" are common. Percent-encoded in SMTP_URL,
+    # it reaches the server as it is.
+    password = "BPq7s3cr3t/AbcRest+x%yz"
+    certificate = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))
+    login = ("AKIAEXAMPLE", password)
+    with FakeSMTP(tls=certificate.server_context(), login=login) as smtp:
+        url = smtp.url.replace("://", f"://AKIAEXAMPLE:{quote(password, safe='')}@")
+        send_email(url, "agent@example.com", MAIL, deadline=10.0)
+        smtp.wait_for_messages(1)
+        assert smtp.logins == ["AKIAEXAMPLE"]
+        wrong = smtp.url.replace("://", "://AKIAEXAMPLE:guess@")
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            send_email(wrong, "agent@example.com", MAIL, deadline=10.0)
+        assert len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://AKIAEXAMPLE:BPq7s3cr3tPart/AbcRest@127.0.0.1:587",  # "/" not encoded
+        "smtp://AKIAEXAMPLE:BPq7s3cr3tPart@127.0.0.1:notaport",
+        "http://AKIAEXAMPLE:BPq7s3cr3tPart@127.0.0.1:587",
+        "smtp://AKIAEXAMPLE:BPq7s3cr3tPart@",
+    ],
+)
+def test_a_mail_server_url_that_cannot_be_read_is_refused_without_repeating_it(url):
+    # (Start-up refuses it the same way: tests/test_config.py.)
+    with pytest.raises(ValueError) as refused:
+        send_email(url, "agent@example.com", MAIL, deadline=10.0)
+    assert "SMTP_URL" in str(refused.value) and "BPq7s3cr3t" not in str(refused.value)
 
 
 def test_email_over_smtps_refuses_a_server_it_cannot_verify(tmp_path):

@@ -7,6 +7,7 @@ Start-up problems (no server, wrong credentials, an unwritable file) become a
 from __future__ import annotations
 
 import sqlite3
+from urllib.parse import unquote, urlsplit
 
 from bot.config import ConfigError
 from bot.store.db.base import Database
@@ -15,9 +16,17 @@ from bot.store.db.migrate import migrate
 CONNECT_TIMEOUT = 5
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """The error's first line, with the URL's password (as written, and decoded) blotted out:
+    libpq quotes the part of a URL it cannot read, and this goes to the log."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password)} if password else ():
+        text = text.replace(secret, "***")
+    return text[:300]
 
 
 def open_database(url: str) -> Database:
@@ -31,7 +40,7 @@ def open_database(url: str) -> Database:
                 pass
         except psycopg.Error as exc:
             raise ConfigError(
-                f"DATABASE_URL: cannot connect to PostgreSQL ({_first_line(exc)}); check the "
+                f"DATABASE_URL: cannot connect to PostgreSQL ({_first_line(exc, url)}); check the "
                 "host, port, database name and credentials"
             ) from None
         db: Database = PostgresDatabase(url)
@@ -50,6 +59,7 @@ def open_database(url: str) -> Database:
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"DATABASE_URL: cannot open {url}: {_first_line(exc)}") from None
     else:
-        raise ConfigError(f"DATABASE_URL: unsupported URL {url!r}")
+        scheme = url.split("://", 1)[0] if "://" in url else "this kind of"
+        raise ConfigError(f"DATABASE_URL: {scheme} URLs are not supported")
     migrate(db)
     return db
