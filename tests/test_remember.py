@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.core.remember import Remember, arguments, offered, scope_of
+from bot.core.remember import Remember, Remembering, arguments, offered, scope_of
 from bot.domain.review import Proposal, Review
 from bot.domain.signoff import SignOff, Stage
 
@@ -16,6 +16,7 @@ SHAPES = [
     pytest.param({"kind": "action", "action_type": "send_email", "parameters": EMAIL}, id="action"),
     pytest.param({"type": "tool_approval", "name": "send_email", "args": EMAIL}, id="per_call"),
     pytest.param({"action_requests": [{"name": "send_email", "args": EMAIL}]}, id="batched"),
+    pytest.param([{"action_request": {"action": "send_email", "args": EMAIL}}], id="inbox"),
 ]
 ONE = Review("action", "t", (Proposal("send_email"),))
 REMEMBER = Remember((3600, 28800), ("to",))
@@ -45,6 +46,13 @@ def test_a_plain_pause_is_scoped_by_its_graph_and_a_missing_argument_is_null():
     assert missing.match == '{"to":null}'
 
 
+def test_no_rule_is_offered_or_matched_where_an_argument_it_matches_on_is_missing():
+    remembering = Remembering(graphs={"action": REMEMBER})
+    assert remembering.for_request("action", SHAPES[0].values[0]) == REMEMBER
+    no_to = {"kind": "action", "action_type": "send_email", "parameters": {"subject": "S"}}
+    assert remembering.for_request("action", no_to) is None
+
+
 def test_only_one_persons_single_call_approve_is_offered():
     alone = SignOff((Stage(),))
     assert offered(REMEMBER, alone, ONE) == (3600, 28800)
@@ -59,6 +67,9 @@ def test_only_one_persons_single_call_approve_is_offered():
 
 
 def _with(value, **changed):
+    if isinstance(value, list):  # Agent Inbox
+        request = value[0]["action_request"]
+        return [{"action_request": {**request, "args": {**request["args"], **changed}}}]
     if "parameters" in value:
         return {**value, "parameters": {**value["parameters"], **changed}}
     if "args" in value:

@@ -679,8 +679,7 @@ class Engine:
                 if self.rules is not None:
                     offer = self.rules.offer(run, pending.value, sign_off, review)
                     review = replace(review, remember=offer) if offer else review
-                value = pending.value if isinstance(pending.value, dict) else {}
-                jobs = plan(self.policies.for_request(run.graph, value), self.store.clock())
+                jobs = plan(self.policies.for_request(run.graph, pending.value), self.store.clock())
                 payload = self.agents.payload_of(pending)
                 # A DM-only request has no channel: it is recorded with the run's until its
                 # first copy is posted (bot.core.routing).

@@ -71,13 +71,14 @@ class Remembering:
 
     def for_request(self, graph: str, value: Any) -> Remember | None:
         """The ``remember`` of the one call a request covers; None for several calls."""
-        names = actions_named(value) if isinstance(value, Mapping) else []
+        names = actions_named(value)
         if len(names) > 1:
             return None
         action = names[0] if names else ""
-        if action in self.sectioned:
-            return self.actions.get(action)
-        return self.graphs.get(graph)
+        remember = self.actions.get(action) if action in self.sectioned else self.graphs.get(graph)
+        if remember is not None and not set(remember.match) <= set(arguments(value)):
+            return None  # an argument ``remember_match`` names is missing: nothing to match on
+        return remember
 
 
 def offered(remember: Remember | None, sign_off: SignOff, review: Review | None) -> tuple[int, ...]:
@@ -94,7 +95,7 @@ def offered(remember: Remember | None, sign_off: SignOff, review: Review | None)
 
 def scope_of(graph: str, value: Any, requester: str, channel: str, remember: Remember) -> Scope:
     """What a rule made on (or matched against) a request with this pause value covers."""
-    names = actions_named(value) if isinstance(value, Mapping) else []
+    names = actions_named(value)
     args = arguments(value)
     picked = {name: args.get(name) for name in remember.match}
     match = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
@@ -104,10 +105,14 @@ def scope_of(graph: str, value: Any, requester: str, channel: str, remember: Rem
 def arguments(value: Any) -> Mapping[str, Any]:
     """The arguments of the one call a pause proposes: an action's parameters, a tool call's
     args (per call or the first of a batch), else the pause's own value when it is a mapping."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if not isinstance(value, Mapping):
         return {}
     params: Any = value
-    if value.get("kind") == "action":
+    if isinstance(value.get("action_request"), Mapping):
+        params = value["action_request"].get("args")
+    elif value.get("kind") == "action":
         params = value.get("parameters")
     elif value.get("type") == "tool_approval":
         params = value.get("args")

@@ -194,7 +194,7 @@ class SignOffs:
         """The request's sign-off. Each call a request covers is governed by its action's
         section, else its graph's, else the default; a request covering calls governed by
         different sections needs every one of them (strictest wins, see :func:`combine`)."""
-        payload = value if isinstance(value, Mapping) else {}
+        payload = value
         graph_section = self.graphs.get(graph, self.default)
         sections: list[tuple[str, Section]] = []
         for action in actions_named(payload) or [""]:

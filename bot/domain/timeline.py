@@ -85,7 +85,7 @@ class Policies:
         self.graphs = dict(graphs or {})
         self.actions = dict(actions or {})
 
-    def for_request(self, graph: str, payload: Mapping[str, Any]) -> Policy:
+    def for_request(self, graph: str, payload: Any) -> Policy:
         """The policy of each call the request covers (its action's, else the graph's, else
         the default); a request covering several calls takes the safest of them."""
         graph_policy = self.graphs.get(graph, self.default)
@@ -117,7 +117,21 @@ def safest(policies: list[Policy]) -> Policy:
     )
 
 
-def actions_named(payload: Mapping[str, Any]) -> list[str]:
+def _inbox_items(payload: Any) -> list[Mapping[str, Any]] | None:
+    items = [payload] if isinstance(payload, Mapping) else payload
+    if not isinstance(items, list) or not items:
+        return None
+    if all(isinstance(i, Mapping) and isinstance(i.get("action_request"), Mapping) for i in items):
+        return items
+    return None
+
+
+def actions_named(payload: Any) -> list[str]:
+    inbox = _inbox_items(payload)
+    if inbox is not None:  # Agent Inbox HumanInterrupt(s)
+        return [n for n in (i["action_request"].get("action") for i in inbox) if isinstance(n, str)]
+    if not isinstance(payload, Mapping):
+        return []
     if payload.get("kind") == "action":
         names = [payload.get("action_type")]
     elif payload.get("type") == "tool_approval":  # HITL middleware, per_call

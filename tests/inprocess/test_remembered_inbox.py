@@ -1,0 +1,161 @@
+"""Remembered approvals of Agent Inbox requests (a list of ``HumanInterrupt``), with the bot in
+this process on both databases: a rule covers the action the card named, with the values
+``remember_match`` names, and an inbox action's own policy section governs it as any call's
+does (a rule made on ``read_calendar`` once approved ``drop_database``, and a ``send_email``
+that needs two signers, without a card)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.slack.blocks import card as ids
+from tests.support import slack_requests as sr
+from tests.support.cards import blocks_text, current, wait_cards
+
+REQ, BOB, ANN = "U0REQ", "U0BOB", "U0ANN"
+HOUR = 3600
+
+GRAPH = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+def _ask(state: S) -> dict:
+    action, _, target = state["request"].partition(" ")
+    request = {
+        "action_request": {"action": action, "args": {"target": target}},
+        "config": {"allow_accept": True, "allow_edit": False,
+                   "allow_respond": False, "allow_ignore": True},
+        "description": f"Run {action}?",
+    }
+    [response] = interrupt([request])
+    return {"result": f"{action} {target}: {response['type']}"}
+
+
+def inbox():
+    g = StateGraph(S)
+    g.add_node("ask", _ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+POLICY = """
+graphs:
+  rt_inbox:
+    remember: 1h
+"""
+
+
+@pytest.fixture
+def inbox_bot(bot_in_process, tmp_path: Path):
+    return start_inbox_bot(bot_in_process, tmp_path, POLICY)
+
+
+def start_inbox_bot(bot_in_process, tmp_path: Path, policy: str, extra: dict | None = None):
+    folder = tmp_path / "rt_inbox_graphs"
+    folder.mkdir()
+    (folder / "rt_inbox_graph.py").write_text(GRAPH)
+    (folder / "langgraph.json").write_text(
+        json.dumps(
+            {
+                "dependencies": ["."],
+                "graphs": {"rt_inbox": "./rt_inbox_graph.py:inbox", **(extra or {})},
+            }
+        )
+    )
+    (folder / "policy.yaml").write_text(policy)
+    return bot_in_process(
+        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
+        POLICY_FILE=str(folder / "policy.yaml"),
+        APPROVERS=f"{BOB},{ANN}",
+    )
+
+
+def remember(bot, card, user: str, seconds: int = HOUR):
+    blocks = current(bot.slack, card)["blocks"]
+    value = sr.menu_value(blocks, card.approval_id, ids.REMEMBER, seconds)
+    assert value is not None, blocks_text(blocks)
+    body = sr.select_body(
+        ids.REMEMBER, card.approval_id, user, value, card.channel, card.ts, blocks
+    )
+    return bot.send(body)
+
+
+def test_an_inbox_rule_does_not_approve_another_action(inbox_bot, fake_slack):
+    bot = inbox_bot
+    assert bot.command("rt_inbox read_calendar alice").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert "read_calendar" in first.text
+    assert remember(bot, first, BOB).status_code == 200
+    bot.settle()
+
+    # A different action (and target) in the same graph: Bob never saw it.
+    assert bot.command("rt_inbox drop_database production").status_code == 200
+    bot.settle()
+    rows = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")
+    second = rows[-1]
+    assert len(rows) == 2
+    assert second["status"] == "pending", (second["status"], second["decision"])
+
+
+MATCHED = """
+graphs:
+  rt_inbox:
+    remember: 1h
+    remember_match: [target]  # only calls with the same target
+"""
+
+
+def test_remember_match_holds_for_inbox_requests(bot_in_process, tmp_path, fake_slack):
+    bot = start_inbox_bot(bot_in_process, tmp_path, MATCHED)
+    assert bot.command("rt_inbox close_ticket 9").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert remember(bot, first, BOB).status_code == 200
+    bot.settle()
+    made = bot.deps.db.fetch_one("SELECT * FROM rules WHERE id = 1")
+    assert json.loads(made["match"]) == {"target": "9"}, made["match"]
+
+    assert bot.command("rt_inbox close_ticket 10").status_code == 200
+    bot.settle()
+    second = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")[-1]
+    assert second["status"] == "pending", (second["status"], second["decision"])
+
+
+TWO_SIGNERS = """
+graphs:
+  rt_inbox:
+    remember: 1h
+actions:
+  send_email:                 # any send_email needs two people, and is never remembered
+    approvers: [U0BOB, U0ANN]
+    quorum: 2
+"""
+
+
+def test_a_rule_does_not_approve_an_inbox_call_whose_action_needs_two_signers(
+    bot_in_process, tmp_path, fake_slack
+):
+    action_graph = Path(__file__).resolve().parents[2] / "graphs" / "action.py"
+    bot = start_inbox_bot(
+        bot_in_process, tmp_path, TWO_SIGNERS, extra={"action": f"{action_graph}:build"}
+    )
+    assert bot.command("rt_inbox read_calendar alice").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert remember(bot, first, BOB).status_code == 200
+    bot.settle()
+
+    # The same graph asks to send an email: the policy says two of Bob and Ann must approve.
+    assert bot.command("rt_inbox send_email cfo@example.com").status_code == 200
+    bot.settle()
+    second = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")[-1]
+    assert second["status"] == "pending", (second["status"], second["decision"])
