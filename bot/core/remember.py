@@ -38,18 +38,22 @@ class Remember:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a rule covers. ``match``: the remembered arguments' values, as canonical JSON."""
+    """What a rule covers. ``match``: the remembered arguments' values, as canonical JSON;
+    ``step``: for a pause that names no action, the node that paused (a graph may ask about
+    reading the logs, then about deleting the database: a rule made on one is not the other)."""
 
     graph: str
     action: str
     requester: str
     channel: str
     match: str
+    step: str = ""
 
     def as_params(self) -> dict[str, str]:
         return {
             "graph": self.graph,
             "action": self.action,
+            "step": self.step,
             "requester": self.requester,
             "channel": self.channel,
             "match": self.match,
@@ -93,13 +97,18 @@ def offered(remember: Remember | None, sign_off: SignOff, review: Review | None)
     return remember.durations
 
 
-def scope_of(graph: str, value: Any, requester: str, channel: str, remember: Remember) -> Scope:
-    """What a rule made on (or matched against) a request with this pause value covers."""
+def scope_of(
+    graph: str, value: Any, requester: str, channel: str, remember: Remember, node: str = ""
+) -> Scope:
+    """What a rule made on (or matched against) a request with this pause value covers;
+    ``node``: the node that paused, the step a pause naming no action is scoped by."""
     names = actions_named(value)
     args = arguments(value)
     picked = {name: args.get(name) for name in remember.match}
     match = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
-    return Scope(graph, names[0] if names else "", requester, channel, match)
+    if names:
+        return Scope(graph, names[0], requester, channel, match)
+    return Scope(graph, "", requester, channel, match, step=node or "?")
 
 
 def arguments(value: Any) -> Mapping[str, Any]:

@@ -81,7 +81,8 @@ class Rules:
         remember = self.remembering.for_request(run.graph, value)
         if remember is None:
             return None
-        return scope_of(run.graph, value, run.requester, run.channel, remember)
+        node = str(approval.payload.get("node") or "")
+        return scope_of(run.graph, value, run.requester, run.channel, remember, node)
 
     # listing and revoking -----------------------------------------------------------------------
     def visible(self, user: str) -> list[Rule]:

@@ -21,6 +21,7 @@ class Rule:
     id: int
     graph: str
     action: str  # the tool or action it covers; "" for a graph's plain pause
+    step: str  # for a plain pause: the node that paused ("": made before steps were kept)
     requester: str
     channel: str  # where the runs it covers are started
     match: str

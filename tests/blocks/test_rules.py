@@ -30,6 +30,7 @@ def rule(**fields) -> Rule:
         "id": 12,
         "graph": "action",
         "action": "send_email",
+        "step": "",
         "requester": REQUESTER,
         "channel": "C0GEN",
         "match": '{"to":"ops@example.com"}',

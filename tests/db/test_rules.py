@@ -17,6 +17,7 @@ from bot.store.rules import Rules
 SCOPE = {
     "graph": "action",
     "action": "send_email",
+    "step": "",
     "requester": "U0REQ",
     "channel": "C0",
     "match": '{"to":"ops@example.com"}',

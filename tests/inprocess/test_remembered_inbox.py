@@ -1,8 +1,9 @@
-"""Remembered approvals of Agent Inbox requests (a list of ``HumanInterrupt``), with the bot in
-this process on both databases: a rule covers the action the card named, with the values
-``remember_match`` names, and an inbox action's own policy section governs it as any call's
-does (a rule made on ``read_calendar`` once approved ``drop_database``, and a ``send_email``
-that needs two signers, without a card)."""
+"""Remembered approvals of pauses that are not tool calls, with the bot in this process on both
+databases. Agent Inbox requests (a list of ``HumanInterrupt``): a rule covers the action the card
+named, with the values ``remember_match`` names, and an inbox action's own policy section governs
+it as any call's does (a rule made on ``read_calendar`` once approved ``drop_database``, and a
+``send_email`` that needs two signers, without a card). Plain pauses: a rule covers the step
+(node) that paused, not every plain pause of the graph."""
 
 from __future__ import annotations
 
@@ -159,3 +160,68 @@ def test_a_rule_does_not_approve_an_inbox_call_whose_action_needs_two_signers(
     bot.settle()
     second = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")[-1]
     assert second["status"] == "pending", (second["status"], second["decision"])
+
+
+TWO_STEPS = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+def check(state: S) -> dict:
+    interrupt(f"Read the logs of {state['request']}?")
+    return {}
+
+
+def finalize(state: S) -> dict:
+    interrupt(f"Delete {state['request']} for good?")
+    return {"result": "deleted"}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("check", check)
+    g.add_node("finalize", finalize)
+    g.add_edge(START, "check")
+    g.add_edge("check", "finalize")
+    g.add_edge("finalize", END)
+    return g
+"""
+
+
+def test_a_rule_on_a_plain_pause_covers_its_step_not_the_graph_s_next_one(
+    bot_in_process, tmp_path, fake_slack
+):
+    folder = tmp_path / "two_steps"
+    folder.mkdir()
+    (folder / "two_steps.py").write_text(TWO_STEPS)
+    (folder / "langgraph.json").write_text(
+        json.dumps({"dependencies": ["."], "graphs": {"two_steps": "./two_steps.py:build"}})
+    )
+    (folder / "policy.yaml").write_text("graphs:\n  two_steps:\n    remember: 1h\n")
+    bot = bot_in_process(
+        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
+        POLICY_FILE=str(folder / "policy.yaml"),
+        APPROVERS=BOB,
+    )
+    assert bot.command("two_steps prod-db").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert "Read the logs" in first.text
+    assert remember(bot, first, BOB).status_code == 200
+    bot.settle()
+    [_, second] = wait_cards(fake_slack, 2)  # the next step asks: its card is posted
+    assert "Delete prod-db for good" in second.text
+    rows = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")
+    assert [r["status"] for r in rows] == ["approved", "pending"]
+
+    # The same step of a later run is what the rule covers: approved by it, no card.
+    assert bot.command("two_steps staging-db").status_code == 200
+    bot.settle()
+    rows = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")
+    assert len(rows) == 4 and [r["status"] for r in rows[2:]] == ["approved", "pending"]
+    assert json.loads(rows[2]["decision"])["via"] == "rule"

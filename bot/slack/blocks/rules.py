@@ -24,6 +24,8 @@ def scope_text(rule: Rule) -> str:
     what = f"`{safe(rule.action or rule.graph, 80)[0]}`"
     if rule.action:
         what += f" ({safe(rule.graph, 60)[0]})"
+    elif rule.step:
+        what += f" at `{safe(rule.step, 60)[0]}`"
     values = ", ".join(
         f"{safe(str(k), 40)[0]} = {safe(v if isinstance(v, str) else str(v), 120)[0]}"
         for k, v in rule.arguments.items()

@@ -317,4 +317,11 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # fence existed (19) may have had attempts that left it at 0: its next is not a first.
         ["UPDATE approvals SET apply_fence = 1 WHERE apply_fence = 0 AND status <> 'pending'"],
     ),
+    (
+        24,
+        # A rule made on a pause that names no action covers that step of its graph (the node
+        # that paused), not every plain pause of the graph. A rule made before has no step: it
+        # covers no step, so those requests are asked again (bot.core.remember.scope_of).
+        ["ALTER TABLE rules ADD COLUMN step TEXT NOT NULL DEFAULT ''"],
+    ),
 ]
