@@ -30,7 +30,7 @@ from graphs.addresses import (
     parse_target,
 )
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
-from graphs.outcomes import idempotency_key, judge
+from graphs.outcomes import TryAgain, idempotency_key, judge
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,17 @@ def send_email(
     try:
         try:
             smtp = _connected(server, min(15.0, deadline), limit)
-        except (OSError, smtplib.SMTPException):
+        except (OSError, smtplib.SMTPException) as exc:
             limit.check()  # cut off at the deadline: NoAnswer, outcome unknown
+            _not_offered_yet(exc)
             raise
         try:
             if server.username:
-                smtp.login(server.username, server.password or "")
+                try:
+                    smtp.login(server.username, server.password or "")
+                except smtplib.SMTPServerDisconnected as exc:
+                    limit.check()
+                    _not_offered_yet(exc)
             # The envelope is exactly the checked list: smtplib would otherwise read it from
             # the To header, where "<...>", "[...]" and encoded words mean something else.
             refused = smtp.send_message(message, to_addrs=list(recipients))
@@ -164,6 +169,14 @@ def send_email(
             f"{address} ({code})" for address, (code, _text) in sorted(refused.items())
         )
     return said
+
+
+def _not_offered_yet(exc: BaseException) -> None:
+    """A server that hung up before the message was offered (at its greeting, or at the login)
+    certainly did not take it: try again later (a hang-up once the message is under way is
+    outcome unknown, bot.core.ledger.outcome_unknown)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        raise TryAgain(f"the mail server hung up before the message was offered ({exc})") from exc
 
 
 def _say_goodbye(smtp: smtplib.SMTP) -> None:

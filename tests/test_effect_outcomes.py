@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import threading
 import urllib.error
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -452,3 +453,32 @@ def test_only_smtp_errors_before_the_message_was_accepted_are_retried(
     else:
         ledger.once(KEY, run)
     assert [t.outcome for t in tries] == [outcome]
+
+
+@pytest.fixture
+def hangs_up() -> Iterator[str]:
+    """An SMTP server that closes every connection before its greeting (a busy server does)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"smtp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_mail_server_hanging_up_before_its_greeting_sent_nothing_and_is_tried_again(
+    ledger: Ledger, tries: list[EffectTry], hangs_up: str
+) -> None:
+    registry = default_registry(lambda c, t: "", hangs_up, "bot@example.com")
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, lambda: registry.run("send_email", EMAIL))
+    assert [t.outcome for t in tries] == ["retry"]

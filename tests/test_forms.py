@@ -339,6 +339,10 @@ def test_invalid_input_is_refused_with_a_reason(kind, raw, problem):
         ("[Infinity]", "Not valid JSON: Infinity is not a JSON value."),
         ("-Infinity", "Not valid JSON: -Infinity is not a JSON value."),
         ('{"a": 1e999}', "Not valid JSON: 1e999 is too large a number."),
+        (
+            '{"a": 1' + "0" * 400 + "}",
+            "Not valid JSON: 100000000000… (401 digits) is too large a number.",
+        ),
     ],
 )
 def test_json_refuses_what_python_reads_but_json_is_not(raw, problem):

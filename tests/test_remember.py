@@ -15,8 +15,13 @@ EMAIL = {"to": "ops@example.com", "subject": "Status"}
 SHAPES = [
     pytest.param({"kind": "action", "action_type": "send_email", "parameters": EMAIL}, id="action"),
     pytest.param({"type": "tool_approval", "name": "send_email", "args": EMAIL}, id="per_call"),
-    pytest.param({"action_requests": [{"name": "send_email", "args": EMAIL}]}, id="batched"),
-    pytest.param([{"action_request": {"action": "send_email", "args": EMAIL}}], id="inbox"),
+    pytest.param(
+        {"action_requests": [{"name": "send_email", "args": EMAIL}], "review_configs": []},
+        id="batched",
+    ),
+    pytest.param(
+        [{"action_request": {"action": "send_email", "args": EMAIL}, "config": {}}], id="inbox"
+    ),
 ]
 ONE = Review("action", "t", (Proposal("send_email"),))
 REMEMBER = Remember((3600, 28800), ("to",))
@@ -69,10 +74,10 @@ def test_only_one_persons_single_call_approve_is_offered():
 def _with(value, **changed):
     if isinstance(value, list):  # Agent Inbox
         request = value[0]["action_request"]
-        return [{"action_request": {**request, "args": {**request["args"], **changed}}}]
+        return [{**value[0], "action_request": {**request, "args": {**request["args"], **changed}}}]
     if "parameters" in value:
         return {**value, "parameters": {**value["parameters"], **changed}}
     if "args" in value:
         return {**value, "args": {**value["args"], **changed}}
     first = value["action_requests"][0]
-    return {"action_requests": [{**first, "args": {**first["args"], **changed}}]}
+    return {**value, "action_requests": [{**first, "args": {**first["args"], **changed}}]}

@@ -19,13 +19,12 @@ offered one; start-up refuses ``remember`` where the sign-off needs more than on
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.review import Review
+from bot.domain.shapes import actions_named, arguments
 from bot.domain.signoff import SignOff
-from bot.domain.timeline import actions_named
 
 
 @dataclass(frozen=True)
@@ -109,23 +108,3 @@ def scope_of(
     if names:
         return Scope(graph, names[0], requester, channel, match)
     return Scope(graph, "", requester, channel, match, step=node or "?")
-
-
-def arguments(value: Any) -> Mapping[str, Any]:
-    """The arguments of the one call a pause proposes: an action's parameters, a tool call's
-    args (per call or the first of a batch), else the pause's own value when it is a mapping."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if not isinstance(value, Mapping):
-        return {}
-    params: Any = value
-    if isinstance(value.get("action_request"), Mapping):
-        params = value["action_request"].get("args")
-    elif value.get("kind") == "action":
-        params = value.get("parameters")
-    elif value.get("type") == "tool_approval":
-        params = value.get("args")
-    elif isinstance(value.get("action_requests"), list):
-        requests = value["action_requests"]
-        params = requests[0].get("args") if requests and isinstance(requests[0], Mapping) else {}
-    return params if isinstance(params, Mapping) else {}

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.domain.timeline import actions_named
+from bot.domain.shapes import actions_named
 
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
 

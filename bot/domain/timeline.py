@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.config import Settings
+from bot.domain.shapes import actions_named
 
 ExpireAs = Literal["reject", "approve"]
 
@@ -115,35 +116,6 @@ def safest(policies: list[Policy]) -> Policy:
         expire_as=expire_as,
         levels=tuple(sorted(levels, key=lambda level: level.after)),
     )
-
-
-def _inbox_items(payload: Any) -> list[Mapping[str, Any]] | None:
-    items = [payload] if isinstance(payload, Mapping) else payload
-    if not isinstance(items, list) or not items:
-        return None
-    if all(isinstance(i, Mapping) and isinstance(i.get("action_request"), Mapping) for i in items):
-        return items
-    return None
-
-
-def actions_named(payload: Any) -> list[str]:
-    inbox = _inbox_items(payload)
-    if inbox is not None:  # Agent Inbox HumanInterrupt(s)
-        return [n for n in (i["action_request"].get("action") for i in inbox) if isinstance(n, str)]
-    if not isinstance(payload, Mapping):
-        return []
-    if payload.get("kind") == "action":
-        names = [payload.get("action_type")]
-    elif payload.get("type") == "tool_approval":  # HITL middleware, per_call
-        names = [payload.get("name")]
-    else:  # HITL middleware, batched
-        requests = payload.get("action_requests")
-        names = (
-            [r.get("name") for r in requests if isinstance(r, Mapping)]
-            if isinstance(requests, list)
-            else []
-        )
-    return [n for n in names if isinstance(n, str)]
 
 
 def env_policy(settings: Settings) -> Policy:

@@ -202,12 +202,23 @@ def test_review_each_shows_every_call_s_arguments_even_where_none_can_be_edited(
     view = modals.each_modal(approval)
     assert validate_view(view) == []
     sections = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
-    [last] = [s for s in sections if s.startswith("*to*")]
-    assert last == "*to*: `x@evil.example`\n*body*: \n```ˋ~hi~ˋ\n*cc*: @\u2060here```"
-    shortened = [s for s in sections if s.startswith("*channel*")]
+    [last] = [s for s in sections if s.startswith("*11. `send_email`*")]
+    assert last.endswith("\n*to*: `x@evil.example`\n*body*: \n```ˋ~hi~ˋ\n*cc*: @\u2060here```")
+    shortened = [s for s in sections if "\n*channel*" in s]
     assert len(shortened) == 10 and all(len(s) <= 3000 for s in shortened)
     assert all(s.endswith(modals.TOO_LONG_FOR_SLACK) for s in shortened)
     assert not any(b["type"] == "input" and "param" in b["block_id"] for b in view["blocks"])
+
+
+def test_review_each_holds_a_call_s_arguments_in_its_own_section_so_ten_calls_still_fit():
+    # Ten calls of six editable arguments: divider, section, decision, six inputs and a
+    # message each fill Slack's 100 blocks exactly; the arguments add no block.
+    args = {f"arg{i}": f"value {i}" for i in range(6)}
+    view = modals.each_modal(make_approval(hitl_value(*[("update_record", args)] * 10)))
+    assert view["title"]["text"] == "Review each" and validate_view(view) == []
+    assert len(view["blocks"]) == 100
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert sum(b["block_id"].startswith("param:") for b in inputs) == 60
 
 
 def test_review_each_points_to_the_full_text_where_it_holds_a_call_s_arguments():

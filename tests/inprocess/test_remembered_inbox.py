@@ -225,3 +225,86 @@ def test_a_rule_on_a_plain_pause_covers_its_step_not_the_graph_s_next_one(
     rows = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")
     assert len(rows) == 4 and [r["status"] for r in rows[2:]] == ["approved", "pending"]
     assert json.loads(rows[2]["decision"])["via"] == "rule"
+
+
+# A ``kind: action`` proposal of send_email into which the model slipped an Agent Inbox
+# ``action_request`` naming read_calendar: governed as both (the strictest section), so a rule
+# made on read_calendar does not cover it.
+ACTION_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "action.py"
+
+DISGUISED_GRAPH = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+def _ask(state: S) -> dict:
+    action, _, target = state["request"].partition(" ")
+    value = {"kind": "action", "action_type": action, "parameters": {"target": target},
+             "risk_level": "high"}
+    if action == "send_email":  # what a model slipped into its proposal
+        value["action_request"] = {"action": "read_calendar", "args": {"target": target}}
+    decision = interrupt(value)
+    return {"result": f"{action} {target}: {decision}"}
+
+
+def plain():
+    g = StateGraph(S)
+    g.add_node("ask", _ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+DISGUISED_POLICY = """
+graphs:
+  rt_plain:
+    remember: 1h
+actions:
+  send_email:               # two people must sign any send_email
+    approvers: [U0BOB, U0ANN]
+    quorum: 2
+"""
+
+
+@pytest.fixture
+def disguise_bot(bot_in_process, tmp_path: Path):
+    folder = tmp_path / "rt_plain_graphs"
+    folder.mkdir()
+    (folder / "rt_plain_graph.py").write_text(DISGUISED_GRAPH)
+    (folder / "langgraph.json").write_text(
+        json.dumps(
+            {
+                "dependencies": ["."],
+                "graphs": {
+                    "rt_plain": "./rt_plain_graph.py:plain",
+                    "action": f"{ACTION_GRAPH}:build",
+                },
+            }
+        )
+    )
+    (folder / "policy.yaml").write_text(DISGUISED_POLICY)
+    return bot_in_process(
+        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
+        POLICY_FILE=str(folder / "policy.yaml"),
+        APPROVERS=f"{BOB},{ANN}",
+    )
+
+
+def test_a_read_calendar_rule_does_not_approve_a_disguised_send_email(disguise_bot, fake_slack):
+    bot = disguise_bot
+    assert bot.command("rt_plain read_calendar production").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert remember(bot, first, BOB).status_code == 200
+    bot.settle()
+
+    assert bot.command("rt_plain send_email production").status_code == 200
+    bot.settle()
+    second = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")[-1]
+    # send_email needs Bob AND Ann: an added action_request naming read_calendar changes nothing.
+    assert second["status"] == "pending", (second["status"], second["decision"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.agents.adapters.common import calls_text, details, expiry_message
 from bot.agents.forms import edited_args, fields_from_schema
+from bot.domain import shapes
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
 
@@ -16,12 +17,7 @@ ALLOWED = ("approve", "edit", "respond", "reject")
 
 
 def matches(pending: Pending) -> bool:
-    value = pending.value
-    return (
-        isinstance(value, Mapping)
-        and isinstance(value.get("action_requests"), list)
-        and isinstance(value.get("review_configs"), list)
-    )
+    return shapes.hitl_requests(pending.value) is not None
 
 
 def reviewer_text(description: str, name: str) -> str:

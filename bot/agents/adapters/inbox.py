@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.agents.adapters.common import calls_text, details, expiry_message
 from bot.agents.forms import edited_args, fields_from_schema
+from bot.domain import shapes
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Proposal, Resume, Review
 
@@ -20,28 +21,15 @@ _FLAGS = (
 )
 
 
-def _items(value: Any) -> list[Mapping[str, Any]] | None:
-    items = [value] if isinstance(value, Mapping) else value
-    if not isinstance(items, list) or not items:
-        return None
-    ok = all(
-        isinstance(i, Mapping)
-        and isinstance(i.get("action_request"), Mapping)
-        and isinstance(i.get("config"), Mapping)
-        for i in items
-    )
-    return items if ok else None
-
-
 def matches(pending: Pending) -> bool:
-    return _items(pending.value) is not None
+    return shapes.inbox_items(pending.value) is not None
 
 
 def describe(pending: Pending, context: Any) -> Review:
     tools = getattr(context, "tools", {}) or {}
     proposals = []
     calls = []
-    for item in _items(pending.value) or []:
+    for item in shapes.inbox_items(pending.value) or []:
         request, config = item["action_request"], item["config"]
         name = str(request.get("action", "action"))
         args = request.get("args") or {}
@@ -87,7 +75,7 @@ def _response(
 def answer(pending: Pending, review: Review, decision: Decision) -> Resume:
     from bot.agents.adapters.hitl import item_of
 
-    items = _items(pending.value) or []
+    items = shapes.inbox_items(pending.value) or []
     mine = decision.items or [item_of(decision)] * len(items)
     names = [frozenset(f.name for f in proposal.form) for proposal in review.proposals]
     answered = zip(items, mine, names, strict=True)

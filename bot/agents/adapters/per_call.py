@@ -9,16 +9,13 @@ from typing import Any
 
 from bot.agents.adapters import hitl
 from bot.agents.adapters.common import calls_text
+from bot.domain import shapes
 from bot.domain.models import Decision
 from bot.domain.review import Pending, Resume, Review
 
 
 def matches(pending: Pending) -> bool:
-    value = pending.value
-    keys = {"type", "tool_call_id", "name", "args", "description"}
-    return (
-        isinstance(value, Mapping) and value.get("type") == "tool_approval" and set(value) <= keys
-    )
+    return shapes.tool_approval(pending.value) is not None
 
 
 def allowed(schema: Any) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.agents.adapters.common import calls_text, details, long_text, shown
 from bot.agents.forms import field_for_value
+from bot.domain import shapes
 from bot.domain.models import Decision
 from bot.domain.review import Choice, FormField, Pending, Proposal, Resume, Review
 
@@ -29,12 +30,8 @@ def describe(pending: Pending, context: Any) -> Review:
     value = pending.value
     if isinstance(value, Mapping) and value.get("kind") == "draft" and set(value) <= DRAFT_KEYS:
         return _draft(str(value.get("draft") or ""), value.get("rounds"))
-    if (
-        isinstance(value, Mapping)
-        and value.get("kind") == "action"
-        and isinstance(value.get("parameters") or {}, Mapping)
-    ):
-        return _action(value)
+    if (proposed := shapes.action(value)) is not None:
+        return _action(proposed)
     if isinstance(value, Mapping):
         shown_values = {k: v for k, v in value.items()}
         form = tuple(field_for_value(str(k), v) for k, v in value.items())

@@ -242,17 +242,18 @@ def each_modal(approval: Approval, edited: Sequence[dict[str, Any] | None] = ())
     fits = bool(review.long_text) and full_text_fits(review.long_text or "")
     blocks: list[dict[str, Any]] = []
     for index, proposal in enumerate(review.proposals):
-        title, description = one_line(proposal.title, 200)[0], safe(proposal.description, 1500)[0]
-        part: list[dict[str, Any]] = [
-            {"type": "divider"},
-            _section(f"*{index + 1}. `{title}`* {description}"),
-        ]
-        arguments, cut = arguments_block(proposal, edited[index] if index < len(edited) else None)
+        title, description = one_line(proposal.title, 200)[0], safe(proposal.description, 1000)[0]
+        head = f"*{index + 1}. `{title}`* {description}"
+        # The arguments share the call's section (one block: a batch of ten calls of six
+        # fields fills Slack's 100), within its 3,000 characters with the note.
+        room = 3000 - len(head) - len(TOO_LONG_FOR_SLACK) - 2
+        shown = edited[index] if index < len(edited) else None
+        arguments, cut = arguments_block(proposal, shown, limit=room)
         if arguments is not None:
-            if cut:  # 2,800 characters and the note stay within a section's 3,000
-                note = SHORTENED_HERE if fits else TOO_LONG_FOR_SLACK
-                arguments["text"]["text"] += "\n" + note
-            part.append(arguments)
+            head += "\n" + arguments["text"]["text"]
+            if cut:
+                head += "\n" + (SHORTENED_HERE if fits else TOO_LONG_FOR_SLACK)
+        part: list[dict[str, Any]] = [{"type": "divider"}, _section(head)]
         options = [_option(c, _CHOICE_WORDS[c]) for c in proposal.choices if c in _CHOICE_WORDS]
         select = {"type": "static_select", "action_id": VALUE, "options": options}
         part.append(_input(f"{DECISION_PREFIX}{index}", "Decision", select, False))
