@@ -8,6 +8,7 @@ lower (a model cannot talk an email into "low risk").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import smtplib
@@ -171,6 +172,14 @@ def send_email(
     return said
 
 
+def _in_a_slot(
+    slots: Callable[[], AbstractContextManager[None]] | None, send: Callable[[], str]
+) -> str:
+    """``send`` holding one of ``slots`` (NoSlot when none is free: it waits its turn)."""
+    with slots() if slots is not None else contextlib.nullcontext():
+        return send()
+
+
 def _not_offered_yet(exc: BaseException) -> None:
     """A server that hung up before the message was offered (at its greeting, or at the login)
     certainly did not take it: try again later (a hang-up once the message is under way is
@@ -278,7 +287,8 @@ def default_registry(
 ) -> ActionRegistry:
     """``outbound``: how ``call_webhook`` and ``check_url`` reach out (tests inject a resolver
     and connector); by default the real network, guarded, with ``webhook_allowlist``, each call
-    within ``webhook_deadline`` seconds in all and holding one of ``slots`` while it runs.
+    within ``webhook_deadline`` seconds in all and holding one of ``slots`` while it runs (an
+    email holds one too: a stalled mail server takes no more workers than a stalled webhook).
     ``webhook_idempotent``: origins whose webhooks honour ``Idempotency-Key``."""
     if outbound is None:
         outbound = Outbound(
@@ -306,7 +316,7 @@ def default_registry(
                     Param("body", "Body", multiline=True, max_chars=MAX_MESSAGE_CHARS),
                 ),
                 "medium",
-                lambda p: send_email(smtp_url, email_from, p),
+                lambda p: _in_a_slot(slots, lambda: send_email(smtp_url, email_from, p)),
             ),
             ActionSpec(
                 "call_webhook",

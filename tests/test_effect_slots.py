@@ -14,8 +14,10 @@ import pytest
 from bot.core.effect_slots import EffectSlots
 from bot.core.ledger import EffectTry, Ledger, WaitsItsTurn, not_due
 from bot.store.db import open_database
+from graphs.actions import default_registry
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer, NoSlot, Outbound
+from tests.fakes.smtp import FakeSMTP
 from tests.fakes.trickle import TrickleServer
 
 
@@ -98,3 +100,20 @@ def test_an_effect_without_a_slot_is_not_tried_and_runs_later_as_the_same_attemp
         assert told == []  # waiting its turn is no try: nothing in the audit trail
     finally:
         db.close()
+
+
+def test_an_email_holds_an_outbound_slot_so_a_stalled_mail_server_takes_only_so_many_workers():
+    # A mail server may stall for its whole deadline (60 s), as a webhook may: emails take the
+    # same slots, so they hold at most that many workers and the rest wait their turn.
+    slots = EffectSlots(1)
+    with FakeSMTP() as smtp:
+        registry = default_registry(
+            lambda c, t: "", smtp.url, "agent@example.com", slots=slots.take
+        )
+        email = {"to": "ops@example.com", "subject": "Numbers", "body": "Attached."}
+        with slots.take():  # another call holds the only slot: this email is not sent
+            with pytest.raises(NoSlot):
+                registry.run("send_email", email)
+            assert smtp.messages == []
+        registry.run("send_email", email)  # a slot is free: sent
+        assert len(smtp.wait_for_messages(1)) == 1 and slots.taken == 0

@@ -34,8 +34,8 @@ def make_actions(
     settings: Settings, post_text: Callable[[str, str], str], capped: bool = True
 ) -> ActionRegistry:
     """``post_text(channel, text)``: how the ``post_message`` action posts (the bot's Slack
-    client). ``capped``: outbound calls take one of ``WEBHOOK_SLOTS`` slots of this process
-    (the bot's worker pool); a LangGraph Server runs the graphs in workers of its own,
+    client). ``capped``: outbound calls and emails take one of ``WEBHOOK_SLOTS`` slots of this
+    process (the bot's worker pool); a LangGraph Server runs the graphs in workers of its own,
     uncapped."""
     return default_registry(
         post_text,
