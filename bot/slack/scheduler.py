@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from bot.core.backoff import backoff
 from bot.core.engine import Engine
@@ -85,11 +86,23 @@ class Scheduler:
             if len(items) == 1:  # one reminder: in the card's thread, as always
                 alone.append(items[0][0])
                 del digests[channel]
+        # Each request's own jobs one after another (a reminder sees the expiry before it),
+        # requests and digests ``fanout`` at a time: a Slack that does not answer holds the
+        # tick for a few of its timeouts, not one per request.
+        by_request: dict[str, list[Job]] = defaultdict(list)
         for job in alone:
+            by_request[job.approval_id].append(job)
+        tasks: list[Callable[[], None]] = [partial(self._run_all, j) for j in by_request.values()]
+        tasks += [partial(self._digest, entry) for entry in digests.items()]
+        if len(tasks) == 1:
+            tasks[0]()
+        elif tasks:
+            with ThreadPoolExecutor(min(self.fanout, len(tasks))) as pool:
+                list(pool.map(lambda task: task(), tasks))
+
+    def _run_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
             self.run(job)
-        if digests:
-            with ThreadPoolExecutor(min(self.fanout, len(digests))) as pool:
-                list(pool.map(self._digest, digests.items()))
 
     def _digest(self, entry: tuple[str, list[tuple[Job, Waiting]]]) -> None:
         channel, items = entry

@@ -57,3 +57,30 @@ def test_a_card_post_that_times_out_is_not_posted_twice(bot_in_process, fake_sla
     print(f"card posts after a timed-out post: {dict(card_posts(fake_slack))}")
     [card] = list(card_posts(fake_slack))
     assert card_posts(fake_slack) == {card: 1}
+
+
+@pytest.mark.alone(units_beside=True)  # it bounds how long the tick takes
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_tick_serves_lone_reminders_a_few_at_a_time_when_slack_does_not_answer(
+    bot_in_process, fake_slack
+):
+    # One reminder due in each of eight channels, and Slack holding every post: served four at
+    # a time, the tick waits out about two timeouts, not eight (it holds the next tick, with
+    # the recovery sweep and every expiry, and /healthz turns 503 when a tick is too old).
+    bot = bot_in_process(SLACK_TIMEOUT=str(CLIENT_TIMEOUT), REMIND_AFTER="60s", EXPIRE_AFTER="1h")
+    for n in range(8):
+        bot.command(f"Draft note {n}", channel=f"C0CH{n}")
+    _until(lambda: len(card_posts(fake_slack)) == 8, "eight cards")
+    bot.settle()
+    fake_slack.hold("chat.postMessage")
+    try:
+        started = time.monotonic()
+        assert bot.tick(61) == 8
+        took = time.monotonic() - started
+    finally:
+        fake_slack.release("chat.postMessage")
+    reminders = [
+        c for c in fake_slack.calls("chat.postMessage") if ":alarm_clock:" in str(c.params)
+    ]
+    assert len(reminders) == 8
+    assert took < 5 * CLIENT_TIMEOUT, f"the tick took {took:.1f} s"
