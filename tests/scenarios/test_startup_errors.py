@@ -48,7 +48,7 @@ def env(bot_env):
             {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
             "DATABASE_URL: cannot connect to PostgreSQL",
         ),
-        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL: 'mysql://x' must start with"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL: a 'mysql' URL is not supported"),
         ({"SLACK_API_URL": "http://127.0.0.1:1/api/"}, "Could not reach Slack at"),
         ({"LANGGRAPH_CONFIG": "/nonexistent/langgraph.json"}, "LANGGRAPH_CONFIG: "),
         ({"DEFAULT_GRAPH": "nope"}, "DEFAULT_GRAPH: 'nope' is not in"),
