@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import ConfigError
 from bot.store.db.connect import open_database
+from tests.support.units import empty_postgres
 
 
 def test_a_sqlite_url_opens_a_migrated_sqlite_database(sqlite_dir):
@@ -21,6 +22,7 @@ def test_a_sqlite_url_opens_a_migrated_sqlite_database(sqlite_dir):
 
 
 def test_a_postgres_url_opens_a_migrated_postgres_database(shared_postgres):
+    empty_postgres(shared_postgres)  # the session's database: other tests leave rows behind
     for url in (shared_postgres, shared_postgres.replace("postgresql://", "postgres://", 1)):
         db = open_database(url)
         try:
