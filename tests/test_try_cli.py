@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,12 +24,12 @@ BYO = ROOT / "tests" / "byo"
 Run = Callable[..., tuple[int, str]]
 
 
-@pytest.fixture(scope="module")
-def openai() -> Iterator[FakeOpenAI]:
-    # One server for the whole module: the test graphs build their model when their module is
-    # first imported, and the registry imports a module once per process.
-    with FakeOpenAI() as fake:
-        yield fake
+@pytest.fixture
+def openai(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    # The test process's one fake (tests/conftest.py): the test graphs build their model when
+    # their module is first imported, and the registry imports a module once per process, so
+    # a graph another test file imported first talks to this same server.
+    return fake_openai
 
 
 @pytest.fixture
