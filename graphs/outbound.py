@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from graphs.addresses import Allowlist, IPAddress, Target, parse_target, reachable
 
@@ -50,6 +50,7 @@ REFUSED = "refused: that host is unknown or its address is not allowed"
 
 Resolver = Callable[[str, int], list[str]]  # (host, port) -> addresses
 Connector = Callable[[str, int, float], socket.socket]  # (address, port, timeout) -> socket
+Opened = TypeVar("Opened")
 
 
 class OutboundError(Exception):
@@ -145,7 +146,7 @@ class Outbound:
             if _is_address(origin.host):
                 found = [origin.host]
             else:
-                found = _within(self.resolve, origin.host, origin.port, deadline)
+                found = within(self.resolve, origin.host, origin.port, deadline)
             addresses = [ipaddress.ip_address(a) for a in found]
         except NoAnswer:
             raise
@@ -345,7 +346,7 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _within(resolve: Resolver, host: str, port: int, deadline: Deadline) -> list[str]:
+def within(resolve: Resolver, host: str, port: int, deadline: Deadline) -> list[str]:
     """``resolve`` bounded by the deadline: getaddrinfo has no timeout of its own. A lookup
     that hangs is left to finish in its daemon thread."""
     answers: queue.Queue[tuple[bool, object]] = queue.Queue(1)
@@ -366,3 +367,28 @@ def _within(resolve: Resolver, host: str, port: int, deadline: Deadline) -> list
         raise value
     assert isinstance(value, list)
     return value
+
+
+def first_connected(
+    host: str,
+    port: int,
+    deadline: Deadline,
+    connect: Callable[[str, float], Opened],
+    failures: tuple[type[Exception], ...] = (OSError,),
+) -> Opened:
+    """``connect(address, seconds_left)`` to each address of ``host`` in turn until one
+    connects, as ``socket.create_connection`` does, but with the lookup bounded by the deadline
+    (:func:`within`) and each try given only the time left. :class:`NoAnswer` once it is past."""
+    addresses = [host] if _is_address(host) else within(resolve_host, host, port, deadline)
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    failure: Exception | None = None
+    for address in addresses:
+        try:
+            return connect(address, deadline.remaining())
+        except NoAnswer:
+            raise
+        except failures as exc:
+            failure = exc  # the next address, as create_connection would
+    assert failure is not None
+    raise failure

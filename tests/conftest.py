@@ -17,7 +17,12 @@ from tests.support.slack_requests import SIGNING_SECRET
 
 # Timing-sensitive tests run alone under pytest-xdist; the run order keeps workers busy.
 # Unit tests' fixtures (tests/support/units.py): ``db`` on both databases, ``clock``.
-pytest_plugins = ["tests.support.alone", "tests.support.inprocess_bot", "tests.support.units"]
+pytest_plugins = [
+    "tests.support.alone",
+    "tests.support.dns",
+    "tests.support.inprocess_bot",
+    "tests.support.units",
+]
 
 
 @pytest.fixture

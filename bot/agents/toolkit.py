@@ -8,25 +8,43 @@ from collections.abc import Callable
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from bot.agents.deadline_http import deadline_client
 from bot.agents.no_model import NoModel
 from bot.config import Settings
 from bot.core.effect_slots import EffectSlots
 from graphs.actions import ActionRegistry, default_registry
 
+MODEL_RETRIES = 2  # tries after the first, of a model request that failed or was cut off
+OPENAI_URL = "https://api.openai.com/v1"  # the model's server when OPENAI_BASE_URL is unset
+
 
 def make_llm(settings: Settings) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
-
     if settings.openai_api_key is None:  # the graphs that call the model fail, when they do
         return NoModel()  # type: ignore[return-value]
 
-    # No timeout is ChatOpenAI's default; a hung model must not hold a worker forever.
+    return model_client(
+        settings.openai_model,
+        settings.openai_api_key,
+        settings.openai_base_url,
+        settings.openai_timeout,
+    )
+
+
+def model_client(model: str, key: str, base_url: str | None, timeout: float) -> BaseChatModel:
+    """ChatOpenAI, each of its requests bounded as a whole by ``timeout`` (``OPENAI_TIMEOUT``).
+    ChatOpenAI has no timeout of its own, and the one it takes is httpx's: it bounds each socket
+    read, so a server trickling its answer would hold the worker (and the run's lease) for good.
+    A request cut off is tried ``MODEL_RETRIES`` more times, so a model call gives up after
+    ``(1 + MODEL_RETRIES) * timeout`` seconds and the client's short backoffs between tries."""
+    from langchain_openai import ChatOpenAI
+
     return ChatOpenAI(
-        model=settings.openai_model,
-        api_key=SecretStr(settings.openai_api_key),
-        base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout,
-        max_retries=2,
+        model=model,
+        api_key=SecretStr(key),
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=MODEL_RETRIES,
+        http_client=deadline_client(timeout, proxied_for=base_url or OPENAI_URL),
     )
 
 

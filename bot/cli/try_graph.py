@@ -62,8 +62,7 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
 
     @cache
     def build() -> Toolbox:
-        from langchain_openai import ChatOpenAI
-        from pydantic import SecretStr
+        from bot.agents.toolkit import model_client
 
         key = env.get("OPENAI_API_KEY", "").strip()
         try:
@@ -75,12 +74,11 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
         # Without a key only a graph that calls the model fails, when it does (bot.agents.no_model).
         llm: Any = NoModel()
         if key:
-            llm = ChatOpenAI(
-                model=env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
-                api_key=SecretStr(key),
-                base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
-                timeout=timeout,
-                max_retries=2,
+            llm = model_client(
+                env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
+                key,
+                env.get("OPENAI_BASE_URL", "").strip() or None,
+                timeout,
             )
         allowlist = webhook_allowlist(env)  # the same parsing, and errors, as the bot's
         sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"

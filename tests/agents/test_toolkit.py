@@ -1,14 +1,18 @@
 """What the shipped graphs' toolbox is built from (bot.agents.toolkit): the model from the
-``OPENAI_*`` settings (with a timeout, so a hung model never holds a worker), a stand-in that
-names the missing key, and the actions with the bot's own Slack post."""
+``OPENAI_*`` settings (each request bounded as a whole by ``OPENAI_TIMEOUT``, so a hung or
+trickling model never holds a worker), a stand-in that names the missing key, and the actions
+with the bot's own Slack post."""
 
 from __future__ import annotations
 
 import pytest
+from openai import APITimeoutError
 
 from bot.agents.no_model import NoModel
-from bot.agents.toolkit import make_actions, make_llm
+from bot.agents.toolkit import MODEL_RETRIES, make_actions, make_llm
 from bot.config import ConfigError, load_settings
+from tests.fakes.trickle import TrickleServer
+from tests.support.bounded import ended_within
 
 
 def _settings(**env: str):
@@ -30,7 +34,53 @@ def test_the_model_is_the_configured_openai_compatible_server_with_a_timeout():
     assert llm.model_name == "tiny-model"
     assert llm.openai_api_base == "http://127.0.0.1:9/v1"
     assert llm.request_timeout == 7
+    assert llm.max_retries == MODEL_RETRIES == 2
     assert llm.openai_api_key.get_secret_value() == "sk-test"
+
+
+TRIES = 1 + MODEL_RETRIES
+BACKOFFS = 0.5 + 1.0  # openai's waits before its second and third tries, at most
+
+
+def test_openai_timeout_bounds_each_model_request_as_a_whole_and_the_tries_are_few():
+    """A byte every 0.3 s keeps every socket read inside httpx's 1 s timeout (the answer would
+    take 18 s per try); each request is cut off at 1 s all the same, and tried twice more."""
+    with TrickleServer(every=0.3) as model:
+        llm = make_llm(
+            _settings(
+                OPENAI_API_KEY="sk-test",
+                OPENAI_BASE_URL=model.base_url + "/v1",
+                OPENAI_TIMEOUT="1",
+            )
+        )
+        took, raised = ended_within(TRIES * 1 + BACKOFFS + 3, lambda: llm.invoke("hello"))
+        assert isinstance(raised, APITimeoutError), raised
+        assert len(model.hits()) == TRIES
+    assert TRIES * 1.0 <= took < TRIES * 1 + BACKOFFS + 1.5
+
+
+def test_a_model_whose_name_does_not_resolve_in_time_is_given_up_on_at_its_timeout(hanging_dns):
+    llm = make_llm(
+        _settings(
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL="http://model.dns-hangs.test/v1",
+            OPENAI_TIMEOUT="1",
+        )
+    )
+    took, raised = ended_within(TRIES * 1 + BACKOFFS + 3, lambda: llm.invoke("hello"))
+    assert hanging_dns.is_set()
+    assert isinstance(raised, APITimeoutError), raised
+    assert took < TRIES * 1 + BACKOFFS + 1.5
+
+
+def test_model_requests_within_their_deadline_are_answered_as_before(fake_openai):
+    llm = make_llm(
+        _settings(
+            OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_openai.base_url, OPENAI_TIMEOUT="5"
+        )
+    )
+    assert llm.invoke("Write the note").content == "Draft: Write the note"
+    assert llm.invoke("Write it again").content == "Draft: Write it again"
 
 
 def test_without_a_key_the_model_is_a_stand_in_that_names_it_when_used():
