@@ -15,7 +15,9 @@ from bot.agents.server_registry import server_client, server_registry
 from bot.config import ConfigError, ServerSettings, load_settings
 from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
 from tests.fakes._http import BackgroundHttpServer, HttpRequest, HttpResponse
+from tests.fakes.trickle import TrickleServer
 from tests.support.botproc import free_port
+from tests.support.bounded import ended_within
 
 THREAD = "0123456789abcdef0123456789abcdef"
 
@@ -162,6 +164,19 @@ def test_nobody_listening_is_unavailable():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RunnerUnavailable, match="is not answering"):
         runner_at(url).state("draft", THREAD)
+
+
+def test_a_server_trickling_its_answer_is_unavailable_at_the_clients_deadline():
+    """A byte every 0.3 s keeps every socket read inside httpx's timeouts (the answer would take
+    18 s); the request as a whole ends at its deadline, and the call says the server is away
+    instead of holding the worker (and the run's lease) for as long as the server likes."""
+    with TrickleServer(every=0.3) as server:
+        settings = ServerSettings(server.base_url, None, None, 60.0)
+        runner = ServerRunner(server_client(settings, deadline=1.0), settings.shown)
+        took, raised = ended_within(4.0, lambda: runner.state("draft", THREAD))
+        assert len(server.hits()) == 1
+    assert isinstance(raised, RunnerUnavailable) and "ReadTimeout" in str(raised)
+    assert 1.0 <= took < 2.0
 
 
 def test_graph_names_come_from_langgraph_json_while_the_server_is_away(tmp_path):

@@ -20,6 +20,7 @@ import httpx
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import APIStatusError, LangGraphError
 
+from bot.agents.deadline_http import deadline_client
 from bot.agents.graph_settings import GraphSettings
 from bot.agents.introspect import key_of, schema_fields
 from bot.agents.registry import RegisteredGraph
@@ -27,16 +28,21 @@ from bot.config import ConfigError, ServerSettings
 
 logger = logging.getLogger(__name__)
 
+SERVER_DEADLINE = 5.0  # seconds for one request to the LangGraph Server, in all (reads are quick)
 
-def server_client(server: ServerSettings) -> SyncLangGraphClient:
+
+def server_client(server: ServerSettings, deadline: float = SERVER_DEADLINE) -> SyncLangGraphClient:
     """langgraph-sdk's client, with shorter waits than its defaults: reads are quick and a run
-    is queued, never waited on; and a server that is away is said so after about a second
-    (two connection retries), not after seven, since the sweep tries again anyway."""
+    is queued, never waited on, so each request ends within ``deadline`` seconds in all (httpx's
+    own timeouts bound each socket read, which a server trickling its answer passes); and a
+    server that is away is said so after about a second (two connection retries), not after
+    seven, since the sweep tries again anyway."""
     headers = {"x-api-key": server.api_key} if server.api_key else {}
-    http = httpx.Client(
+    http = deadline_client(
+        deadline,
         base_url=server.url,
-        transport=httpx.HTTPTransport(retries=2),
-        timeout=httpx.Timeout(10.0, connect=3.0),
+        retries=2,
+        timeout=httpx.Timeout(deadline, connect=3.0),
         headers=headers,
     )
     return SyncLangGraphClient(http)
