@@ -30,7 +30,7 @@ from graphs.addresses import (
     parse_mail_server,
     parse_target,
 )
-from graphs.outbound import DEADLINE, Deadline, Outbound, Refused
+from graphs.outbound import DEADLINE, Deadline, Outbound, Refused, first_connected
 from graphs.outcomes import TryAgain, idempotency_key, judge
 
 logger = logging.getLogger(__name__)
@@ -218,11 +218,19 @@ Client = TypeVar("Client", bound=smtplib.SMTP)
 
 
 def _watched(smtp_class: type[Client], limit: Deadline) -> type[Client]:
-    """``smtp_class`` whose socket ``limit`` shuts down when its time is up."""
+    """``smtp_class`` whose host is looked up within ``limit`` and whose socket ``limit`` shuts
+    down when its time is up."""
 
     class Watched(smtp_class):  # type: ignore[misc, valid-type]
         def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-            sock = super()._get_socket(host, port, timeout)
+            # smtps: the TLS handshake checks self._host, the name, whichever address it is.
+            opened = super()._get_socket
+
+            def connect(address: str, left: float) -> socket.socket:
+                return cast(socket.socket, opened(address, port, min(timeout, left)))
+
+            # There is no socket to shut down during the lookup: it is bounded on its own.
+            sock = first_connected(host, port, limit, connect)
             limit.watch(sock)
             return sock
 

@@ -7,7 +7,10 @@ call, in whichever thread it runs.
 
 The client's timeout (``SLACK_TIMEOUT``) bounds each call as a whole, not each socket read: a
 server (or a proxy) that trickles its answer a byte at a time has the call's connection shut
-down when the time is up (:class:`_Watchdog`), and the call raises ``TimeoutError``.
+down when the time is up (:class:`_Watchdog`), and the call raises ``TimeoutError``. Opening a
+connection is bounded by it too, the host's lookup included (as :mod:`graphs.outbound` bounds
+it: getaddrinfo has no timeout of its own); past it the call raises ``URLError``, as
+``urlopen`` does for a connect that timed out.
 
 Nothing is ever sent twice here: a call that fails on a connection, new or reused, raises as
 ``urllib`` would have (the client's retry handlers and the effect ledger decide what comes
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 from email.message import Message
 from io import BytesIO
 from urllib.parse import urlsplit
+
+from graphs.outbound import Deadline, first_connected
 
 IDLE_FOR = 30.0  # seconds a connection may wait for its next call (servers close idle ones)
 MOST_IDLE = 16  # idle connections kept per origin (the bot's busy threads at once)
@@ -152,9 +157,10 @@ class Connections:
         try:
             try:
                 if conn.sock is None:
-                    # Before the watch: the TCP connect is one step of the socket timeout, and
-                    # CPython bounds a TLS handshake as a whole by it too.
-                    conn.connect()
+                    # Before the watch (there is no socket yet): the lookup is bounded by the
+                    # call's time (getaddrinfo has no timeout), the TCP connect by what is left
+                    # of it, and CPython bounds a TLS handshake as a whole by the same.
+                    self._connect(conn)
                 token = self._watchdog.watch(conn.sock, ends)
                 conn.request("POST", path or "/", body=body, headers=dict(headers))
             except OSError as exc:
@@ -174,6 +180,27 @@ class Connections:
         else:
             self._give_back(origin, conn)
         return answer
+
+    def _connect(self, conn: http.client.HTTPConnection) -> None:
+        deadline = Deadline(self.timeout)
+
+        def create(
+            address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+        ) -> socket.socket:
+            host, port = address
+
+            def tcp(ip: str, left: float) -> socket.socket:
+                return socket.create_connection((ip, port), min(timeout, left), source)
+
+            return first_connected(host, port, deadline, tcp)
+
+        conn._create_connection = create  # type: ignore[attr-defined]  # http.client's seam
+        try:
+            conn.connect()
+        finally:
+            deadline.stop()
+        assert conn.sock is not None
+        conn.sock.settimeout(self.timeout)  # each read of the calls to come, as before
 
     def _take(self, origin: Origin) -> http.client.HTTPConnection:
         now = self.clock()

@@ -11,6 +11,7 @@ from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.trickle import TrickleServer
+from tests.support.bounded import ended_within
 from tests.support.tls import self_signed
 
 
@@ -81,6 +82,25 @@ def test_an_smtp_server_answering_a_byte_at_a_time_is_cut_off_at_the_deadline():
             )
         assert 0.9 <= time.monotonic() - started < 3
         assert outcome_unknown(NoAnswer("no answer within 1 s"))
+
+
+def test_a_mail_server_whose_name_does_not_resolve_in_time_is_given_up_on_at_the_deadline(
+    hanging_dns,
+):
+    """getaddrinfo has no timeout, and the deadline has no socket to shut down while the name is
+    looked up: the lookup is bounded on its own, within the same deadline."""
+    took, raised = ended_within(
+        3.0,
+        lambda: send_email(
+            "smtp://mail.dns-hangs.test:25",
+            "agent@example.com",
+            {"to": "ops@example.com", "subject": "s", "body": "b"},
+            deadline=1.0,
+        ),
+    )
+    assert hanging_dns.is_set()
+    assert isinstance(raised, NoAnswer) and str(raised) == "no answer within 1 s"
+    assert 1.0 <= took < 2.0
 
 
 MAIL = {"to": "ops@example.com", "subject": "Deploy done", "body": "All green."}

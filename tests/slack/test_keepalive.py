@@ -19,6 +19,7 @@ from bot.slack.client import Slack, make_client
 from bot.slack.keepalive import Connections
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trickle import TrickleServer
+from tests.support.bounded import ended_within
 from tests.support.raw_http import read_request
 from tests.support.tls import self_signed
 
@@ -155,6 +156,18 @@ def test_a_server_trickling_its_answer_is_cut_off_at_the_clients_timeout():
             slack.reply("C0CARDS", None, "hello")
         took = time.monotonic() - began
         assert len(server.hits()) == 1
+    assert 1.0 <= took < 2.0
+
+
+def test_a_host_whose_lookup_hangs_is_given_up_on_at_the_timeout(hanging_dns):
+    """getaddrinfo has no timeout, and there is no socket yet for the deadline to shut down: the
+    lookup is bounded by the call's time on its own. Nothing was sent; the call raises as
+    ``urlopen`` does for a connect that timed out."""
+    connections = Connections(timeout=1)
+    url = "http://slack.dns-hangs.test/api/chat.postMessage"
+    took, raised = ended_within(3.0, lambda: connections.post(url, b"{}", []))
+    assert hanging_dns.is_set()
+    assert isinstance(raised, URLError) and str(raised.reason) == "no answer within 1 s"
     assert 1.0 <= took < 2.0
 
 
