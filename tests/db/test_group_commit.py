@@ -89,3 +89,34 @@ def test_an_insert_returning_gives_its_row_back(db):
     row = db.fetch_one_quick("INSERT INTO t (id, v) VALUES (7, 'r') RETURNING *")
     assert row == {"id": 7, "v": "r"}
     assert db.fetch_one_quick("SELECT v FROM t WHERE id = 7") == {"v": "r"}
+
+
+def test_a_write_not_taken_in_time_is_withdrawn_and_never_applied(db, tmp_path):
+    """Another connection holds SQLite's write lock: a write before an ack gives up after its
+    wait (its caller tells the person it was not recorded), and it stays not recorded: the
+    writer, when it gets the lock, skips it instead of committing it after all."""
+    db._group.wait = 0.3
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            taken.set()
+            release.wait(10)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(10)
+    try:
+        with pytest.raises(TimeoutError):
+            db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'given up')")
+    finally:
+        release.set()
+        thread.join(10)
+    # Queued after it, so committed after the writer dealt with it.
+    db.execute_quick("INSERT INTO t (id, v) VALUES (2, 'later')")
+    assert db.fetch_all("SELECT id, v FROM t ORDER BY id") == [{"id": 2, "v": "later"}]

@@ -4,14 +4,21 @@ and forged buttons (two processes and crashes: tests/scenarios/test_exactly_once
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
+import psycopg
 import pytest
 from slack_sdk import WebClient
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
+from bot.slack.listeners import actions
+from bot.slack.listeners.actions import NOT_RECORDED
+from bot.slack.listeners.commands import NOT_STARTED
 from tests.support import slack_requests as sr
 from tests.support.cards import (
     approval_id_of,
@@ -21,6 +28,7 @@ from tests.support.cards import (
     wait_card,
     wait_cards,
 )
+from tests.support.held import held_in_thread
 from tests.support.races import draft_posts, race, wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
@@ -190,3 +198,105 @@ def test_a_stale_copy_of_a_card_loses_its_buttons_and_points_at_the_current_one(
     retired = fake_slack.message(card.channel, copy["ts"])
     assert not has_buttons(retired) and "out of date" in blocks_text(retired["blocks"])
     assert has_buttons(current(fake_slack, card))  # the real card is untouched, still pending
+
+
+# Told "nothing changed", and nothing changed -------------------------------------------------
+
+ACK_WITHIN = 2.5  # seconds: an answer before Slack's 3 s, with room for the HTTP round trip
+
+
+@contextmanager
+def locked(database_url: str, table: str) -> Iterator[None]:
+    """Another session holds a lock that makes writes to ``table`` wait, until the block ends:
+    on PostgreSQL the lock a non-concurrent CREATE INDEX takes (reads go on, writes wait); on
+    SQLite the one write lock, as any other writer (a second process, a prune) takes it."""
+
+    @contextmanager
+    def hold() -> Iterator[None]:
+        if database_url.startswith("sqlite:///"):
+            other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                yield
+                other.execute("ROLLBACK")
+            finally:
+                other.close()
+        else:
+            with psycopg.connect(database_url) as other:
+                other.execute(f"LOCK TABLE {table} IN SHARE MODE")
+                yield
+                other.rollback()
+
+    release, thread = held_in_thread(hold)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_a_click_answered_not_recorded_while_the_inbox_is_locked_is_never_carried_out(
+    bot_in_process, fake_slack, database_url
+):
+    """The click's write before its ack waited on another session's lock for as long as the
+    session's limit (30 s; SQLite's writer as long): Slack gave up at 3 s, Bolt handed the
+    click to the catch-all ("I don't know that button; nothing changed"), and once the lock
+    went the click was recorded and the draft posted. Now the write has a limit of its own
+    inside Slack's 3 s: the person hears it was not recorded, and it never is."""
+    bot = bot_in_process()
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    with locked(database_url, "inbox"):
+        sent = time.monotonic()
+        answer = bot.click(ids.APPROVE, card.approval_id, REQ)
+        took = time.monotonic() - sent
+    assert answer.status_code == 200
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("text") == NOT_RECORDED)
+
+    bot.settle()
+    bot.restarted()  # the recovery sweep a next start makes: it finds no click to carry out
+    assert bot.deps is not None
+    assert bot.deps.db.fetch_one("SELECT count(*) AS n FROM inbox") == {"n": 0}
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "pending"
+    assert draft_posts(fake_slack, "Draft: Draft the release note") == []
+    assert not [t for t in _told(fake_slack) if t == actions.UNKNOWN_BUTTON]
+
+    # The lock gone, the person tries again, and it is done, once.
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card.ts)
+    bot.settle()
+    assert len(draft_posts(fake_slack, "Draft: Draft the release note")) == 1
+
+
+def test_agent_answered_not_started_while_runs_is_locked_starts_nothing(
+    bot_in_process, fake_slack, database_url
+):
+    """``/agent`` under a lock on ``runs``: answered 404 after 3 s, and the run started once the
+    lock went (typed again: two runs). Now it is told at once that nothing was started."""
+    bot = bot_in_process()
+    with locked(database_url, "runs"):
+        sent = time.monotonic()
+        answer = bot.command("Draft the release note", user=REQ)
+        took = time.monotonic() - sent
+    assert answer.status_code == 200
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    assert answer.json() == {"response_type": "ephemeral", "text": NOT_STARTED}
+
+    bot.settle()
+    bot.restarted()
+    assert bot.deps is not None
+    assert bot.deps.db.fetch_one("SELECT count(*) AS n FROM runs") == {"n": 0}
+    assert fake_slack.calls("chat.postMessage") == []
+
+    bot.command("Draft the release note", user=REQ)
+    wait_card(fake_slack)
+    bot.settle()
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def _told(fake_slack) -> list[str]:
+    return [str(c.params.get("text")) for c in fake_slack.calls("chat.postEphemeral")]

@@ -29,7 +29,9 @@ class Database(Session, Protocol):
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
         """One short statement that must not wait long (it comes before Slack's ack): raises
-        rather than queue for seconds when the database is away or saturated."""
+        rather than queue for seconds when the database is away or saturated, or another
+        session holds a lock it needs; a statement that raised is not applied later (its
+        caller may say "not recorded")."""
         ...
 
     def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:

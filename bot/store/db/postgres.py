@@ -26,6 +26,16 @@ from bot.store.db.locks import (
 )
 
 QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far inside Slack's 3 s
+# A statement before an ack has its own limits, not the session's (30 s for a lock, 60 s in
+# all): another session's lock on the table it writes (a CREATE INDEX that is not CONCURRENTLY,
+# a migration of a rolling deploy, a LOCK TABLE) would otherwise hold the click past Slack's 3 s,
+# Slack would tell the person it failed, and the click would be carried out once the lock went.
+# Bounded, it fails (and is rolled back: nothing of it is applied later), and the person hears
+# "not recorded, nothing changed". The wait for a connection and the statement share QUICK_BUDGET:
+# the statement gets what the wait left of it, QUICK_STATEMENT at most, QUICK_FLOOR at least.
+QUICK_STATEMENT = 1.0
+QUICK_BUDGET = 2.0
+QUICK_FLOOR = 0.25
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.
@@ -138,12 +148,33 @@ class PostgresDatabase:
             return _Session(conn).execute(sql, params)
 
     def execute_quick(self, sql: str, params: Params = None) -> int:
-        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
-            return _Session(conn).execute(sql, params)
+        with self._quick(sql, params) as cursor:
+            return int(cursor.rowcount)
 
     def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+        with self._quick(sql, params) as cursor:
+            return cursor.fetchone() if cursor.description else None
+
+    @contextmanager
+    def _quick(self, sql: str, params: Params) -> Iterator[Any]:
+        """One statement before an ack, under limits of its own, set in the same round trip:
+        ``SET LOCAL`` for its lock wait and its run time, then the statement, sent as one
+        simple query (client-side binding: psycopg quotes the parameters), which PostgreSQL
+        runs as one implicit transaction, so the limits end with it and an error rolls all of
+        it back. The cursor is left on the statement's own result."""
+        asked = time.monotonic()
         with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
-            return _Session(conn).fetch_one(sql, params)
+            left = QUICK_BUDGET - (time.monotonic() - asked)
+            limit = _ms(min(QUICK_STATEMENT, max(QUICK_FLOOR, left)))
+            with psycopg.ClientCursor(conn) as cursor:
+                cursor.execute(
+                    f"SET LOCAL lock_timeout = '{limit}'; "
+                    f"SET LOCAL statement_timeout = '{limit}'; {sql.strip()}",
+                    params or {},
+                )
+                cursor.nextset()
+                cursor.nextset()
+                yield cursor
 
     @contextmanager
     def transaction(self) -> Iterator[_Session]:

@@ -138,6 +138,11 @@ class SqliteDatabase:
 
 
 BATCH = 128  # writes in one transaction at most
+# Seconds a write before an ack waits to be taken into a transaction. Another connection's
+# write transaction (a second process on the file, a prune) holds SQLite's one write lock; past
+# this the write is withdrawn (it will not be applied later) and its caller raises, so Slack
+# hears "not recorded, nothing changed" well inside its 3 s, and that stays true.
+QUICK_WRITE = 1.5
 
 
 @dataclass
@@ -149,6 +154,9 @@ class _Write:
     rows: list[Row] | None = None
     count: int = 0
     error: BaseException | None = None
+    # queued, then "taken" by the writer (inside its transaction: the commit decides it) or
+    # "withdrawn" by its caller, who stopped waiting (the writer skips it); under the group's lock
+    state: str = "queued"
 
 
 class GroupCommit:
@@ -164,14 +172,20 @@ class GroupCommit:
     that fails is rolled back on its own (a savepoint each), the others still commit.
 
     Errors: the caller gets its own statement's ``sqlite3.Error``, or the commit's, or
-    :class:`TimeoutError` when nothing was committed within ``wait`` seconds.
+    :class:`TimeoutError` when the writer had not taken the write into a transaction within
+    ``wait`` seconds (another connection held the write lock): the write is then withdrawn,
+    never applied, so a caller that says "not recorded" is right. A write the writer took is
+    waited for to the end of its transaction, which holds the lock already and is short.
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], wait: float = 30.0) -> None:
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], wait: float = QUICK_WRITE
+    ) -> None:
         self._connect = connect
         self.wait = wait
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._guard = threading.Lock()
+        self._states = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def write(self, sql: str, params: Params, fetch: bool) -> _Write:
@@ -180,7 +194,11 @@ class GroupCommit:
         self._start()
         self._queue.put(item)
         if not item.done.wait(self.wait):
-            raise TimeoutError(f"the database took no write within {self.wait:g} s")
+            with self._states:
+                if item.state == "queued":
+                    item.state = "withdrawn"
+                    raise TimeoutError(f"the database took no write within {self.wait:g} s")
+            item.done.wait()  # taken meanwhile: its transaction is under way, and decides it
         if item.error is not None:
             raise item.error
         return item
@@ -227,6 +245,10 @@ class GroupCommit:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
+                with self._states:
+                    if item.state == "withdrawn":  # its caller gave up and said so
+                        continue
+                    item.state = "taken"
                 conn.execute("SAVEPOINT one")
                 try:
                     cursor = conn.execute(item.sql, item.params)

@@ -5,11 +5,12 @@ before an ack only within a short wait."""
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 
-from bot.store.db.postgres import QUICK_TIMEOUT, PostgresDatabase
+from bot.store.db.postgres import QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
 
 
 @pytest.fixture
@@ -125,3 +126,70 @@ def test_the_connection_returned_last_is_handed_out_first(pg):
     assert pg.pool.get_stats()["pool_available"] == 2
     pids = {pg.fetch_one("SELECT pg_backend_pid() AS pid")["pid"] for _ in range(6)}
     assert len(pids) == 1
+
+
+@pytest.fixture
+def quick_scratch(pg):
+    pg.execute("CREATE TABLE IF NOT EXISTS pg_quick_scratch (k TEXT PRIMARY KEY, at FLOAT8)")
+    pg.execute("DELETE FROM pg_quick_scratch")
+    yield "pg_quick_scratch"
+    pg.execute("DROP TABLE IF EXISTS pg_quick_scratch")
+
+
+def locked_for_writes(url: str, table: str, most: float = 5.0):
+    """Another session holds the lock a non-concurrent CREATE INDEX takes on ``table`` (reads
+    go on, writes wait) until the returned event is set, ``most`` seconds at the longest."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(url) as other:
+            other.execute(f"LOCK TABLE {table} IN SHARE MODE")
+            taken.set()
+            release.wait(most)
+            other.rollback()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(10)
+    return release, thread
+
+
+def test_a_quick_write_waits_on_another_sessions_lock_for_its_own_limit_and_is_undone(
+    pg, quick_scratch, shared_postgres
+):
+    """A statement before an ack waited on a lock for the session's 30 s (Slack gives up at
+    3 s, and the click was recorded and carried out once the lock went). It has its own limit
+    now, set in the same round trip, and what it failed to do is not done later."""
+    release, thread = locked_for_writes(shared_postgres, quick_scratch)
+    try:
+        sent = time.monotonic()
+        with pytest.raises((psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+            pg.execute_quick(f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "click"})
+        took = time.monotonic() - sent
+    finally:
+        release.set()
+        thread.join(10)
+    assert QUICK_STATEMENT <= took < QUICK_STATEMENT + 0.5, took
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []
+    # The limits were the statement's only: the session's are as they were.
+    assert pg.fetch_one(
+        "SELECT current_setting('statement_timeout') AS statement, "
+        "current_setting('lock_timeout') AS lock"
+    ) == {"statement": "1min", "lock": "30s"}
+
+
+def test_a_quick_write_gives_its_rows_and_count_back_with_its_parameters_as_sent(pg, quick_scratch):
+    """Its parameters are bound by psycopg on our side (one simple query with the limits):
+    quotes, None and floats arrive as they were."""
+    at = 1_800_000_000.123456
+    row = pg.fetch_one_quick(
+        f"INSERT INTO {quick_scratch} (k, at) VALUES (%(k)s, %(at)s) RETURNING k, at",
+        {"k": "it's; DROP", "at": at},
+    )
+    assert row == {"k": "it's; DROP", "at": at}
+    assert pg.fetch_one(f"SELECT k FROM {quick_scratch} WHERE at = %(at)s", {"at": at}) == {
+        "k": "it's; DROP"
+    }
+    count = pg.execute_quick(f"UPDATE {quick_scratch} SET at = %(at)s", {"at": None})
+    assert count == 1
+    assert pg.fetch_one_quick(f"SELECT count(*) AS n FROM {quick_scratch}") == {"n": 1}
