@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -124,3 +125,78 @@ def test_every_listener_is_registered_once_by_name():
 def listens(function: Any) -> bool:
     """Whether a function takes what Bolt hands a listener: an ack, or an event."""
     return bool({"ack", "event"} & set(inspect.signature(function).parameters))
+
+
+def stalled_app(w: World, ack_timeout: float = 0.3) -> tuple[App, threading.Event]:
+    """An app as the bot runs it (listeners in Bolt's pool, answered at the ack), whose engine
+    is stuck recording until the event is set; Bolt waits ``ack_timeout`` for an ack (3 s in
+    production) before it tries the next listener that matches."""
+    release = threading.Event()
+    receive = w.engine.receive
+
+    def stuck(approval_id: str, decision: Any, channel: str | None) -> str:
+        release.wait(10)
+        return receive(approval_id, decision, channel)
+
+    w.engine.receive = stuck  # type: ignore[method-assign]
+    app = App(
+        signing_secret="unused",
+        authorize=authorize,
+        request_verification_enabled=False,
+        process_before_response=False,
+    )
+    register(app, w.deps)
+    for listener in app._listeners:
+        listener.ack_timeout = ack_timeout  # type: ignore[assignment]
+    return app, release
+
+
+def finish(app: App, release: threading.Event) -> None:
+    """Let the stuck listener go on, and wait until every listener Bolt started has returned."""
+    release.set()
+    app.listener_runner.listener_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+
+
+def test_a_click_whose_listener_has_not_acked_is_not_answered_as_an_unknown_button():
+    """Bolt hands a request whose listener did not ack in time to the next listener that
+    matches: the catch-all told the person "I don't know that button; nothing changed" while
+    the click went on to be recorded and carried out."""
+    w = world()
+    w.add(approval())
+    app, release = stalled_app(w)
+    try:
+        response = send(app, button("approval.approve"))
+    finally:
+        finish(app, release)
+    assert response.status == 404  # no answer: Slack says it failed, nobody says "nothing changed"
+    assert actions.UNKNOWN_BUTTON not in [text for _, _, text in w.client.told]
+    assert [d.type for _, d, _ in w.engine.received] == ["approve"]
+
+
+def test_a_submission_whose_listener_has_not_acked_is_not_answered_as_an_unknown_form():
+    w = world()
+    w.add(approval())
+    body = submission(w.seal(), {modals.REASON_BLOCK: "no"}) | {"team": {"id": "T1"}}
+    body["view"] |= {"callback_id": modals.REJECT, "type": "modal", "id": "V1"}
+    app, release = stalled_app(w)
+    try:
+        response = send(app, body)
+    finally:
+        finish(app, release)
+    assert response.status == 404
+    assert views.UNKNOWN_FORM not in str(response.body)
+    assert [d.type for _, d, _ in w.engine.received] == ["reject"]
+
+
+def test_the_catch_alls_still_answer_what_no_listener_owns_when_listeners_run_in_the_pool():
+    w = world()
+    app, release = stalled_app(w)
+    try:
+        assert send(app, button("somebody.elses")).status == 200
+        body = submission(w.seal(), {}) | {"team": {"id": "T1"}}
+        body["view"] |= {"callback_id": "from.an.older.bot", "type": "modal", "id": "V1"}
+        answered = send(app, body)
+    finally:
+        finish(app, release)
+    assert [text for _, _, text in w.client.told] == [actions.UNKNOWN_BUTTON]
+    assert views.UNKNOWN_FORM in str(answered.body)
