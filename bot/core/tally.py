@@ -221,11 +221,12 @@ class Signing:
         edit = standing(votes) if approval.pending else None
         return Progress(sign_off, votes, edit)
 
-    def standing_edit(self, approval: Approval) -> Decision | None:
-        """The edit the request's signers are now asked to sign, if someone edited it."""
+    def standing_edit(self, approval: Approval, quick: bool = False) -> Decision | None:
+        """The edit the request's signers are now asked to sign, if someone edited it.
+        ``quick``: before an ack (a submission's), read under the limits of one."""
         if not self.sign_off(approval).counted:
             return None
-        return standing(self.store.votes(approval.id))
+        return standing(self.store.votes(approval.id, quick=quick))
 
     def receipt(self, approval: Approval, ballot: Ballot) -> VoteRecorded:
         """What a click that counted but did not settle the request did: the votes of its

@@ -135,8 +135,10 @@ class DecisionRows(Rows):
         }
 
     # votes: requests that take more than one click ------------------------------------
-    def votes(self, approval_id: str) -> list[Vote]:
-        return [_vote(r) for r in self.db.fetch_all(q.VOTES, {"approval_id": approval_id})]
+    def votes(self, approval_id: str, quick: bool = False) -> list[Vote]:
+        """``quick``: before an ack, where waiting seconds for the database is not an option."""
+        read = self.db.fetch_all_quick if quick else self.db.fetch_all
+        return [_vote(r) for r in read(q.VOTES, {"approval_id": approval_id})]
 
     def vote(self, approval_id: str, stage: int, decision: Decision, kind: str) -> Ballot:
         """Count one person's vote on stage ``stage`` of a pending request, for the version

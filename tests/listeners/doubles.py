@@ -115,11 +115,19 @@ class FakeEngine:
     def __init__(self, log: Log, store: FakeStore) -> None:
         self.log, self.store = log, store
         self.down = False
+        self.votes_down = False  # the read of a request's votes fails
+        self.standing_reads: list[tuple[str, bool]] = []  # (request, quick) of each read
         self.standing: Decision | None = None
         self.signing = SimpleNamespace(
-            standing_edit=lambda approval: self.standing,
+            standing_edit=self._standing_edit,
             signoffs=SimpleNamespace(anyone_listed=(APPROVER, "SGROUP")),
         )
+
+    def _standing_edit(self, approval: Approval, quick: bool = False) -> Decision | None:
+        self.standing_reads.append((approval.id, quick))
+        if self.votes_down:
+            raise Down()
+        return self.standing
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         self.log.append(Call("receive", (approval_id, decision, channel)))

@@ -355,3 +355,20 @@ def test_a_form_whose_inputs_are_named_otherwise_is_refused_not_read_as_proposed
     listener(w.ack, submission(w.seal(), old), deps=w.deps)
     assert list(errors(w).values()) == [views.UNKNOWN_FORM]
     assert w.engine.received == []
+
+
+def test_review_each_reads_the_standing_edit_as_a_quick_read_and_says_when_it_cannot():
+    """Review each reads the request's votes before its ack (the edit that stands is what an
+    approval in it signs): under the limits of a read before an ack, and when that fails the
+    modal says it was not recorded, and nothing is."""
+    w = world()
+    w.add(approval(review=batch_review()))
+    values = {"decision:0": "approve", "decision:1": "approve"}
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert w.engine.standing_reads == [(APPROVAL_ID, True)]
+    w = world()
+    w.add(approval(review=batch_review()))
+    w.engine.votes_down = True
+    views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
+    assert w.ack.calls == [NOT_RECORDED]
+    assert w.engine.received == []

@@ -102,7 +102,12 @@ def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if errors:
         ack(response_action="errors", errors=errors)
         return
-    edit = deps.signing.standing_edit(approval)
+    try:
+        edit = deps.signing.standing_edit(approval, quick=True)  # before the ack
+    except Exception:
+        logger.exception("could not read the votes of a Review each submission")
+        ack(response_action="update", view=modals.not_recorded_modal())
+        return
     if edit is not None:  # the form showed that edit's values: what an approval there signs
         items = as_shown(items, card.edited_values(approval, edit) or [])
     _decide(ack, approval, Decision("each", submission.user, items=items), deps)

@@ -38,6 +38,10 @@ class Database(Session, Protocol):
         """Like :meth:`execute_quick`, for a read or an ``INSERT … RETURNING``."""
         ...
 
+    def fetch_all_quick(self, sql: str, params: Params = None) -> list[Row]:
+        """Like :meth:`execute_quick`, for a read of several rows."""
+        ...
+
     def key_lock(self, key: str, wait: float = ...) -> AbstractContextManager[None]:
         """Serialise work on one key (a LangGraph thread) across threads and processes; waits
         at most ``wait`` seconds, then raises :class:`bot.store.db.locks.LockBusy`. Re-entrant in

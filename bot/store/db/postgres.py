@@ -155,6 +155,10 @@ class PostgresDatabase:
         with self._quick(sql, params) as cursor:
             return cursor.fetchone() if cursor.description else None
 
+    def fetch_all_quick(self, sql: str, params: Params = None) -> list[Row]:
+        with self._quick(sql, params) as cursor:
+            return cursor.fetchall() if cursor.description else []
+
     @contextmanager
     def _quick(self, sql: str, params: Params) -> Iterator[Any]:
         """One statement before an ack, under limits of its own, set in the same round trip:

@@ -98,6 +98,11 @@ class SqliteDatabase:
         rows = self._group.write(_translate(sql), params, fetch=True).rows
         return rows[0] if rows else None
 
+    def fetch_all_quick(self, sql: str, params: Params = None) -> list[Row]:
+        if sql.lstrip().upper().startswith("SELECT"):  # a read waits for no writer
+            return self.fetch_all(sql, params)
+        return self._group.write(_translate(sql), params, fetch=True).rows or []
+
     def execute(self, sql: str, params: Params = None) -> int:
         with self._session() as s:
             return s.execute(sql, params)
