@@ -231,6 +231,12 @@ class Engine:
                         refused = self._unremembered(approval, decision, kind)
                         if refused is not None:
                             return refused
+                    if kind is None and self.signing.sign_off(approval).counted:
+                        # An edit makes a new version under this guard: read the version the
+                        # request has now, not the one it had before the guard was taken.
+                        approval = self.store.get_approval(approval.id) or approval
+                        if not approval.pending:
+                            return outcomes.AlreadyDecided(approval)
                     if kind is None and (decision.version or 1) != approval.version:
                         # Settling it at once needs the version it was shown as, as a vote does.
                         self.publisher.refresh(approval)

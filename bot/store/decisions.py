@@ -423,6 +423,7 @@ def _signed(last: Decision, votes: list[Vote]) -> Decision:
         receipt=None,
         via=last.via,  # the audit row says which door the completing vote came through
         on_behalf_of=last.on_behalf_of,
+        hand=last.hand,
     )
 
 

@@ -897,6 +897,70 @@ def test_a_requester_s_own_api_token_cannot_approve_their_run_by_naming_someone_
         parts.close()
 
 
+def test_an_ignore_made_on_version_1_never_settles_the_version_2_an_edit_made_meanwhile(db, clock):
+    # Ignore settles a counted request at once, without a vote: it must be for the version
+    # the request has under the sign-off's guard, where edits make new versions, not the one
+    # it had when the click read it. The click is held just before the guard until Alice's
+    # edit (version 2) is counted.
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
+    graph = FakeGraph(choices=("approve", "edit", "reject", "ignore"))
+    parts = engine_parts(db, clock, stage=stage, graph=graph)
+    real_guard = parts.signing.guard
+    try:
+        for _ in range(2):
+            [approval] = parts.pending(parts.start(requester="U0ASKER"))
+            read, edited = threading.Event(), threading.Event()
+
+            @contextlib.contextmanager
+            def guard(request, read=read, edited=edited):
+                if threading.current_thread().name == "ignore":
+                    read.set()
+                    assert edited.wait(10)
+                with real_guard(request):
+                    yield
+
+            parts.signing.guard = guard
+            got: dict[str, object] = {}
+            ignore = Decision("ignore", "U2", origin=_card(approval), version=1)
+            clicker = threading.Thread(
+                target=lambda a=approval, i=ignore, g=got: g.update(o=parts.engine.decide(a.id, i)),
+                name="ignore",
+            )
+            clicker.start()
+            assert read.wait(10)
+            edit = Decision("edit", "U1", text="changed", origin=_card(approval), version=1)
+            assert isinstance(parts.engine.decide(approval.id, edit), outcomes.VoteRecorded)
+            edited.set()
+            clicker.join(20)
+            parts.signing.guard = real_guard
+            final = parts.store.get_approval(approval.id)
+            assert (type(got["o"]), final.status, final.version) == (
+                outcomes.Changed,
+                "pending",
+                2,
+            )
+    finally:
+        parts.signing.guard = real_guard
+        parts.close()
+
+
+def test_a_quorum_completed_through_a_token_records_its_holder(db, clock):
+    stage = Stage(approvers=("U1", "U0ALICE", "U0DESK"), quorum=2)
+    parts = engine_parts(db, clock, stage=stage)
+    try:
+        parts.signing.holders = {"desk": "U0DESK"}
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        assert isinstance(
+            parts.engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded
+        )
+        as_alice = Decision("approve", "U0ALICE", via="api", on_behalf_of="desk", hand="U0DESK")
+        assert isinstance(parts.engine.decide(approval.id, as_alice), outcomes.Applied)
+        decided = parts.store.get_approval(approval.id).decision
+        assert (decided.on_behalf_of, decided.hand) == ("desk", "U0DESK")
+    finally:
+        parts.close()
+
+
 def test_a_cancel_racing_a_decision_is_never_both(parts):
     for _ in range(4):
         run = parts.start(requester="U0ASKER")
