@@ -99,18 +99,21 @@ class Driver:
         trace: Trace | None,
     ) -> RunState:
         """The node a reviewer just let run asks for a decision at once: it is the same
-        decision, so answer it rather than ask the same person twice."""
-        context = self.context(graph)
-        answers: dict[str, Any] = {}
-        for pending in (p for p in state.interrupts if p.node == node):
-            review = adapters.describe(pending, context)
-            answer = adapters.answer(pending, review, decision, context)
-            if not isinstance(answer, Resume):
-                return state
-            answers[pending.id] = answer.value
-        if not answers:
+        decision, so answer it rather than ask the same person twice. Only an Approve, and
+        only one pause at that node: several (a ``Send`` fanned out to it, each branch with
+        its own arguments) were never on the breakpoint's card, and an Edit of the state is
+        not an edit of what the node asks; each of those asks on a card of its own."""
+        asked = [p for p in state.interrupts if p.node == node]
+        if decision.effective_type != "approve" or len(asked) != 1:
             return state
-        return self.runner.resume(graph, thread_id, answers, trace and trace.again())
+        [pending] = asked
+        context = self.context(graph)
+        answer = adapters.answer(pending, adapters.describe(pending, context), decision, context)
+        if not isinstance(answer, Resume):
+            return state
+        return self.runner.resume(
+            graph, thread_id, {pending.id: answer.value}, trace and trace.again()
+        )
 
     def past_skipped(
         self, graph: str, thread_id: str, state: RunState, trace: Trace | None = None
