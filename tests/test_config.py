@@ -121,3 +121,19 @@ def test_a_langgraph_server_url_is_named_without_its_credentials():
     s = load_settings({**BASE, "LANGGRAPH_API_URL": url})
     assert s.langgraph is not None and s.langgraph.url == url.rstrip("/")
     assert s.langgraph.shown == "https://lg.internal:8123/base"
+
+
+@pytest.mark.parametrize("variable", ["APPROVALS_CHANNEL", "ESCALATION_CHANNEL"])
+@pytest.mark.parametrize("name", ["#approvals", "finance"])
+def test_a_channel_name_is_refused_naming_the_variable(variable, name):
+    # The policy file's `channel` refuses a name; the environment's must too, not accept it and
+    # fail at the first card or escalation.
+    with pytest.raises(ConfigError, match=f"^{variable}: .* is not a Slack channel id"):
+        load_settings({**BASE, variable: name})
+    assert getattr(load_settings({**BASE, variable: "C0123ABCD"}), variable.lower()) == "C0123ABCD"
+
+
+@pytest.mark.parametrize("variable", ["SLACK_TIMEOUT", "PORT", "WEBHOOK_SLOTS"])
+def test_a_decimal_where_a_whole_number_belongs_is_said_so(variable):
+    with pytest.raises(ConfigError, match=f"^{variable}: must be a whole number, got '2.5'$"):
+        load_settings({**BASE, variable: "2.5"})

@@ -124,6 +124,21 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
+# A channel a card or a notice goes to: a public (C…) or private (G…) channel's id, never its
+# name (the policy file's ``channel`` takes the same: bot.policy.values).
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
+CHANNEL_HINT = "click the channel's name: the id is at the bottom of its About tab"
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not CHANNEL_ID.match(value):
+        raise ConfigError(
+            f"{name}: {value!r} is not a Slack channel id like C0123ABCD ({CHANNEL_HINT})"
+        )
+    return value or None
+
+
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
     for value in values:
@@ -142,12 +157,25 @@ def _duration(env: Mapping[str, str], name: str, default: str | None) -> int | N
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _is_number(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
 def _number(env: Mapping[str, str], name: str, default: str, kind: type = int) -> float:
     raw = env.get(name, default)
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+        whole = kind is int and _is_number(raw)
+        raise ConfigError(
+            f"{name}: must be a whole number, got {raw!r}"
+            if whole
+            else f"{name}: {raw!r} is not a number"
+        ) from None
     if value <= 0:
         raise ConfigError(f"{name}: must be greater than zero, got {raw!r}")
     return value
@@ -242,13 +270,13 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         retry_after=_number(env, "RETRY_AFTER", "60", float),
         default_graph=env.get("DEFAULT_GRAPH", "").strip() or None,
         langgraph_config=env.get("LANGGRAPH_CONFIG", "").strip() or "langgraph.json",
-        approvals_channel=env.get("APPROVALS_CHANNEL", "").strip() or None,
+        approvals_channel=_channel(env, "APPROVALS_CHANNEL"),
         approvers=_ids(env, "APPROVERS"),
         allow_self_approval=env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes"),
         remind_after=_duration(env, "REMIND_AFTER", "1h"),
         escalate_after=_duration(env, "ESCALATE_AFTER", "4h"),
         expire_after=_duration(env, "EXPIRE_AFTER", "24h"),
-        escalation_channel=env.get("ESCALATION_CHANNEL", "").strip() or None,
+        escalation_channel=_channel(env, "ESCALATION_CHANNEL"),
         escalate_to=_ids(env, "ESCALATE_TO"),
         admins=_ids(env, "ADMINS"),
         scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),

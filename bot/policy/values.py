@@ -8,20 +8,18 @@ error. The annotated types (:data:`Ids`, :data:`Count`, :data:`Flag`, :data:`Dur
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
-from bot.config import SLACK_ID
+from bot.config import CHANNEL_HINT, CHANNEL_ID, SLACK_ID
 from bot.config.durations import parse_duration
 from bot.core.routing import DELIVERIES
 
 # A conversation a card can go to: a public (C…) or private (G…) channel. Ids are upper case;
 # channel names never are, so `finance` or `#ops` is refused.
-CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 
 
 def refuse(
@@ -133,10 +131,7 @@ def _channel(value: Any) -> str:
     text = str(value).strip() if value is not None else ""
     if not CHANNEL_ID.match(text):
         shown = f"{text!r} is not one" if text else "it is empty"
-        raise refuse(
-            f" must be a Slack channel id like C0123ABCD; {shown} (click the channel's name: "
-            "the id is at the bottom of its About tab)"
-        )
+        raise refuse(f" must be a Slack channel id like C0123ABCD; {shown} ({CHANNEL_HINT})")
     return text
 
 
