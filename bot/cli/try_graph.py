@@ -169,6 +169,9 @@ def main(
     except (NoDecision, KeyboardInterrupt):
         term.say("\nStopped: no decision.")
         return 1
+    except ConfigError as problem:  # a setting only the run needs (the model's key)
+        term.say(f"\nConfiguration error: {problem}")
+        return 2
     except Exception as exc:
         term.say(f"\nThe run failed: {type(exc).__name__}: {exc}")
         return 1
