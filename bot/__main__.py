@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve() -> int:
     from bot.runtime import logs
 
-    logs.configure(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "text"))
+    logs.configure("INFO", "text")  # until the settings say how
     try:
         from bot.agents.langgraph_json import apply_config_env
 
@@ -48,6 +48,7 @@ def serve() -> int:
     except ConfigError as problem:
         print(f"Configuration error: {problem}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_level, settings.log_format)
 
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackClientError

@@ -137,3 +137,10 @@ def test_a_channel_name_is_refused_naming_the_variable(variable, name):
 def test_a_decimal_where_a_whole_number_belongs_is_said_so(variable):
     with pytest.raises(ConfigError, match=f"^{variable}: must be a whole number, got '2.5'$"):
         load_settings({**BASE, variable: "2.5"})
+
+
+def test_log_level_and_format_are_read_as_settings():
+    s = load_settings({**BASE, "LOG_LEVEL": " debug ", "LOG_FORMAT": "JSON"})
+    assert (s.log_level, s.log_format) == ("DEBUG", "json")
+    with pytest.raises(ConfigError, match="^LOG_LEVEL: 'verbose' is not one of DEBUG, INFO"):
+        load_settings({**BASE, "LOG_LEVEL": "verbose"})

@@ -65,6 +65,7 @@ class Settings:
     api_principals: tuple[Principal, ...] = ()
     admins: tuple[str, ...] = ()  # ADMINS: may see, cancel and retry every run
     log_format: str = "text"
+    log_level: str = "INFO"
     langgraph: ServerSettings | None = None  # graphs run on a LangGraph Server, not in-process
     # LANGSMITH_TRACING (and LANGSMITH_PROJECT): the LangSmith project runs are traced to, or
     # None when tracing is off (bot.agents.traces)
@@ -137,6 +138,16 @@ def _channel(env: Mapping[str, str], name: str) -> str | None:
             f"{name}: {value!r} is not a Slack channel id like C0123ABCD ({CHANNEL_HINT})"
         )
     return value or None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL: {level.lower()!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -286,6 +297,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         api_principals=_api_principals(env),
         langsmith_project=traced_project(env),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
+        log_level=_log_level(env),
         langgraph=_server(env),
         webhook_allowlist=webhook_allowlist(env),
         webhook_idempotent=webhook_allowlist(env, "WEBHOOK_IDEMPOTENT"),
