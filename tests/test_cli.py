@@ -151,11 +151,12 @@ def test_audit_of_an_unknown_run_says_so_and_exits_1(tmp_path: Path, capsys) -> 
     assert code == 0 and '"run": "3f9a1c2e-run"' in said
 
 
-def test_a_graph_that_calls_the_model_without_a_key_fails_naming_it() -> None:
+def test_a_graph_that_calls_the_model_without_a_key_is_a_configuration_error_naming_it() -> None:
+    # `try --help`: "2 usage or configuration error", for a setting only the run needs too.
     out = io.StringIO()
     code = try_cli.main(["draft", "a note"], stdin=io.StringIO(""), stdout=out, env={})
-    assert code == 1
-    assert "The run failed: ConfigError: OPENAI_API_KEY is not set" in out.getvalue()
+    assert code == 2
+    assert "Configuration error: OPENAI_API_KEY is not set" in out.getvalue()
 
 
 def test_help_about_a_command_is_that_commands_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -287,13 +287,3 @@ def test_a_batch_offers_approve_all_review_each_reject_all_and_extras() -> None:
     ]
     shown = render_review(review, "mail both")
     assert "1. send_email" in shown and "2. send_email" in shown
-
-
-def test_a_setting_only_the_run_needs_is_a_configuration_error_exit_2(monkeypatch) -> None:
-    # `try --help`: "2 usage or configuration error". The draft graph needs OPENAI_API_KEY only
-    # when it runs.
-    monkeypatch.chdir(ROOT)
-    out = io.StringIO()
-    code = main(["draft", "Draft a note"], io.StringIO("a\n"), out, {"PATH": os.environ["PATH"]})
-    assert "Configuration error: OPENAI_API_KEY" in out.getvalue()
-    assert code == 2, out.getvalue()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.agents.langgraph_json import apply_config_env
 from bot.cli.parsers import audit_parser
 from bot.config import ConfigError, database_url
 from bot.config.durations import parse_duration
@@ -66,7 +67,10 @@ def main(argv: list[str], env: Mapping[str, str] = os.environ) -> int:
 
 def existing_database(env: Mapping[str, str]) -> str:
     """``DATABASE_URL``, refusing (with :class:`ConfigError`) a SQLite file that is not there:
-    an export must never leave an empty database behind."""
+    an export must never leave an empty database behind. Read as the bot reads it: after
+    langgraph.json's ``env`` file, which may hold it."""
+    env = dict(env)
+    apply_config_env(env)
     url = database_url(env)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
     if path is not None and not Path(path).is_file():
