@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -93,8 +94,10 @@ def serve() -> int:
     code = 0
     try:
         if settings.socket_mode:
-            serve_operations(deps, settings.port)
-            code = run_socket_mode(app, settings.slack_app_token or "", deps.acks)
+            if serve_operations(deps, settings.port):
+                code = run_socket_mode(app, settings.slack_app_token or "", deps.acks)
+            else:
+                code = 2
         else:
             code = run_http(app, settings.slack_signing_secret or "", settings.port, deps)
     finally:
@@ -141,13 +144,23 @@ def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
     return 0
 
 
-def serve_operations(deps: Deps, port: int) -> None:
+def serve_operations(deps: Deps, port: int) -> bool:
     """Socket Mode takes no HTTP requests from Slack, but a platform still probes /healthz (and
-    scrapes /metrics) on PORT: serve those two from a background thread."""
+    scrapes /metrics) on PORT: serve those two from a background thread. False (said on stderr,
+    as HTTP mode says it) when PORT cannot be listened on: the probes would reach another
+    process."""
     import uvicorn
 
     from bot.http.asgi import create_operations_asgi
 
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(("0.0.0.0", port))
+    except OSError:
+        listening.close()
+        print(f"Could not listen on PORT {port}: is another process using it?", file=sys.stderr)
+        return False
     config = uvicorn.Config(
         create_operations_asgi(deps.health, deps.metrics, deps.routes),
         host="0.0.0.0",
@@ -156,8 +169,12 @@ def serve_operations(deps: Deps, port: int) -> None:
     )
     server = uvicorn.Server(config)
     # uvicorn captures signals only in the main thread: this one leaves them to the bot's.
-    threading.Thread(target=server.run, name="operations-http", daemon=True).start()
+    serving = threading.Thread(
+        target=server.run, kwargs={"sockets": [listening]}, name="operations-http", daemon=True
+    )
+    serving.start()
     logger.info("serving /healthz and /metrics on port %s", port)
+    return True
 
 
 def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:

@@ -3,6 +3,7 @@ never in a traceback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -91,3 +92,23 @@ def test_a_policy_file_mistake_stops_start_up_naming_file_section_and_key(
     assert f"Configuration error: {refusal(path, said)}\n" in stderr
     assert "Traceback" not in stderr
     assert took < 20
+
+
+def test_a_taken_port_in_socket_mode_is_said_naming_port_and_the_bot_exits(env, fake_slack):
+    # Socket Mode still serves /healthz and /metrics on PORT: taken (3000 often is, on a
+    # laptop), it is said as HTTP mode says it, not logged as served while another process
+    # answers the probes there.
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        socket_mode = {
+            "SLACK_BOT_TOKEN": fake_slack.bot_token,
+            "SLACK_APP_TOKEN": fake_slack.app_token,
+            "SLACK_API_URL": fake_slack.api_url,
+            "PORT": str(port),
+        }
+        code, stderr, _ = run_bot({**env, **socket_mode})
+    assert code == 2, stderr
+    assert f"Could not listen on PORT {port}: is another process using it?" in stderr
+    assert "Traceback" not in stderr
