@@ -176,7 +176,7 @@ def test_a_server_trickling_its_answer_is_unavailable_at_the_clients_deadline():
         took, raised = ended_within(4.0, lambda: runner.state("draft", THREAD))
         assert len(server.hits()) == 1
     assert isinstance(raised, RunnerUnavailable) and "ReadTimeout" in str(raised)
-    assert 1.0 <= took < 2.0
+    assert 1.0 <= took < 3.0  # bounded: the peer holds it far longer
 
 
 def test_graph_names_come_from_langgraph_json_while_the_server_is_away(tmp_path):

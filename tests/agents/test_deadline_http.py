@@ -47,7 +47,7 @@ def test_a_body_trickled_after_quick_headers_is_cut_off_at_the_deadline(trickled
         with pytest.raises(httpx.ReadTimeout, match="no answer within 1 s"):
             client.get(trickled_body + "/slow")
         took = time.monotonic() - began
-    assert 1.0 <= took < 2.0
+    assert 1.0 <= took < 3.0  # bounded: the peer holds it far longer
 
 
 def test_requests_within_their_deadline_share_one_kept_alive_connection():

@@ -100,7 +100,7 @@ def test_a_mail_server_whose_name_does_not_resolve_in_time_is_given_up_on_at_the
     )
     assert hanging_dns.is_set()
     assert isinstance(raised, NoAnswer) and str(raised) == "no answer within 1 s"
-    assert 1.0 <= took < 2.0
+    assert 1.0 <= took < 3.0  # bounded: the peer holds it far longer
 
 
 MAIL = {"to": "ops@example.com", "subject": "Deploy done", "body": "All green."}

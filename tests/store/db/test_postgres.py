@@ -169,7 +169,7 @@ def test_a_quick_write_waits_on_another_sessions_lock_for_its_own_limit_and_is_u
     finally:
         release.set()
         thread.join(10)
-    assert QUICK_STATEMENT <= took < QUICK_STATEMENT + 0.5, took
+    assert QUICK_STATEMENT <= took < QUICK_STATEMENT + 1.0, took  # not the session's 30 s
     assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []
     # The limits were the statement's only: the session's are as they were.
     assert pg.fetch_one(
