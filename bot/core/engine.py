@@ -221,6 +221,13 @@ class Engine:
             for _ in range(3):
                 approval = ballot.approval or approval
                 with self.signing.guard(approval):
+                    if self.signing.settles_counted(approval, decision):
+                        # Votes and edits move a counted request (its stage, its version)
+                        # under this guard: one click that settles it is checked against the
+                        # request as it is now, not as it was before the guard was taken.
+                        approval = self.store.get_approval(approval.id) or approval
+                        if not approval.pending:
+                            return outcomes.AlreadyDecided(approval)
                     why = self.signing.refusal(approval, decision.by, decision.on_behalf_of)
                     if why is not None:
                         return outcomes.Refused(approval, why)
@@ -231,12 +238,6 @@ class Engine:
                         refused = self._unremembered(approval, decision, kind)
                         if refused is not None:
                             return refused
-                    if kind is None and self.signing.sign_off(approval).counted:
-                        # An edit makes a new version under this guard: read the version the
-                        # request has now, not the one it had before the guard was taken.
-                        approval = self.store.get_approval(approval.id) or approval
-                        if not approval.pending:
-                            return outcomes.AlreadyDecided(approval)
                     if kind is None and (decision.version or 1) != approval.version:
                         # Settling it at once needs the version it was shown as, as a vote does.
                         self.publisher.refresh(approval)

@@ -116,6 +116,11 @@ class Signing:
             return approval.signoff
         return self.signoffs.for_request(approval.graph, approval.payload.get("value"))
 
+    def settles_counted(self, approval: Approval, decision: Decision) -> bool:
+        """Whether ``decision`` settles a request that counts votes at once, with no vote of its
+        own (Ignore, a graph's own button)."""
+        return self.sign_off(approval).counted and vote_kind(decision) is None
+
     def vote_kind(self, approval: Approval, decision: Decision) -> str | None:
         """``approve``/``edit``/``reject`` when the click is one vote among several; None when
         it settles the request by itself."""
