@@ -144,3 +144,16 @@ def test_log_level_and_format_are_read_as_settings():
     assert (s.log_level, s.log_format) == ("DEBUG", "json")
     with pytest.raises(ConfigError, match="^LOG_LEVEL: 'verbose' is not one of DEBUG, INFO"):
         load_settings({**BASE, "LOG_LEVEL": "verbose"})
+
+
+@pytest.mark.parametrize(
+    ("name", "level"), [("WARN", "WARNING"), ("fatal", "CRITICAL"), ("NOTSET", "NOTSET")]
+)
+def test_log_level_names_python_takes_still_start_the_bot(name, level):
+    assert load_settings({**BASE, "LOG_LEVEL": name}).log_level == level
+
+
+def test_the_approvals_channel_may_be_a_dm_the_bot_posts_in():
+    assert load_settings({**BASE, "APPROVALS_CHANNEL": "D0123ABCD"}).approvals_channel == (
+        "D0123ABCD"
+    )

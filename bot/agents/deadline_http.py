@@ -209,4 +209,6 @@ def _proxy_for(url: str) -> str | None:
     if urllib.request.proxy_bypass(parts.hostname or ""):  # NO_PROXY
         return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    # HTTPS_PROXY=proxy.corp:3128 is common; httpx reads it as http://proxy.corp:3128, as here.
+    return proxy if proxy is None or "://" in proxy else f"http://{proxy}"

@@ -128,12 +128,15 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
 # A channel a card or a notice goes to: a public (C…) or private (G…) channel's id, never its
 # name (the policy file's ``channel`` takes the same: bot.policy.values).
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
+# The environment's channels may also be a DM (D…) the bot posts in, as they could before ids
+# were checked.
+ENV_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 CHANNEL_HINT = "click the channel's name: the id is at the bottom of its About tab"
 
 
 def _channel(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
-    if value and not CHANNEL_ID.match(value):
+    if value and not ENV_CHANNEL_ID.match(value):
         raise ConfigError(
             f"{name}: {value!r} is not a Slack channel id like C0123ABCD ({CHANNEL_HINT})"
         )
@@ -141,13 +144,15 @@ def _channel(env: Mapping[str, str], name: str) -> str | None:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Python's own names besides those (LOG_LEVEL was handed to logging as it was, before).
+LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "NOTSET": "NOTSET"}
 
 
 def _log_level(env: Mapping[str, str]) -> str:
     level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
+    if level not in LOG_LEVELS and level not in LOG_LEVEL_ALIASES:
         raise ConfigError(f"LOG_LEVEL: {level.lower()!r} is not one of {', '.join(LOG_LEVELS)}")
-    return level
+    return LOG_LEVEL_ALIASES.get(level, level)
 
 
 def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpcore
 import httpx
 import pytest
 
@@ -60,3 +61,14 @@ def test_requests_within_their_deadline_share_one_kept_alive_connection():
         assert server.connections_accepted == 1
     finally:
         server.stop()
+
+
+def test_a_proxy_named_without_a_scheme_is_used_as_httpx_uses_it(monkeypatch):
+    # HTTPS_PROXY=proxy.corp:3128 is common: httpx reads it as http://, so the bot's client must.
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.corp.example:3128")
+    with deadline_client(5.0, proxied_for="https://api.openai.com/v1") as client:
+        pool = client._transport._inner._pool  # type: ignore[attr-defined]
+        assert isinstance(pool, httpcore.HTTPProxy)
+        assert (pool._proxy_url.host, pool._proxy_url.port) == (b"proxy.corp.example", 3128)
