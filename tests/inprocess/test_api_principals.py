@@ -47,6 +47,19 @@ def _shown(fake_slack, card: Card) -> str:
     return blocks_text(current(fake_slack, card)["blocks"])
 
 
+def _told_voted_as_alice(fake_slack) -> None:
+    """The desk token's holder, clicking in Slack, is told their token already voted as Alice."""
+    told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == DESK)
+    assert (
+        told[0]
+        .params["text"]
+        .startswith(
+            "Nothing changed: you already voted on this request as <@U0ALICE> (through the API "
+            "token `desk`)"
+        )
+    )
+
+
 def _audit(bot, card: Card) -> list[dict]:
     run = bot.http.get(f"/api/runs/{_run_of(bot, card)}?as={A}", headers=AS_DESK).json()
     return run["timeline"]
@@ -169,15 +182,7 @@ def test_a_token_and_its_own_user_in_slack_are_one_signer(
         wait_shown(fake_slack, card, "1 of 2 approvals")
         bot.click(ids.APPROVE, card.approval_id, DESK)
         bot.settle()
-        told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == DESK)
-        assert (
-            told[0]
-            .params["text"]
-            .startswith(
-                "Nothing changed: you already voted on this request as <@U0ALICE> (through the API "
-                "token `desk`)"
-            )
-        )
+        _told_voted_as_alice(fake_slack)
     else:
         bot.click(ids.APPROVE, card.approval_id, DESK)
         wait_shown(fake_slack, card, "1 of 2 approvals")
@@ -217,13 +222,5 @@ def test_a_token_s_vote_stays_its_holder_s_after_the_token_is_removed_or_handed_
     again = bot_in_process(API_TOKENS=tokens, POLICY_FILE=str(tmp_path / "policy.yaml"))
     again.click(ids.APPROVE, card.approval_id, DESK)
     again.settle()
-    told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == DESK)
-    assert (
-        told[0]
-        .params["text"]
-        .startswith(
-            "Nothing changed: you already voted on this request as <@U0ALICE> (through the API "
-            "token `desk`)"
-        )
-    )
+    _told_voted_as_alice(fake_slack)
     assert "1 of 2 approvals" in _shown(fake_slack, card) and has_buttons(current(fake_slack, card))

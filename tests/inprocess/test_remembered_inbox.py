@@ -63,22 +63,23 @@ def inbox_bot(bot_in_process, tmp_path: Path):
 
 
 def start_inbox_bot(bot_in_process, tmp_path: Path, policy: str, extra: dict | None = None):
-    folder = tmp_path / "rt_inbox_graphs"
+    graphs = {"rt_inbox": "inbox", **(extra or {})}
+    return graph_bot(bot_in_process, tmp_path, GRAPH, graphs, policy, f"{BOB},{ANN}")
+
+
+def graph_bot(bot_in_process, tmp_path: Path, source: str, graphs: dict, policy: str, approvers):
+    """A bot whose graphs are ``source`` (one file; ``graphs``: name -> its factory there, or a
+    ``path:factory`` of its own) with ``policy``."""
+    folder = tmp_path / "graphs_here"
     folder.mkdir()
-    (folder / "rt_inbox_graph.py").write_text(GRAPH)
-    (folder / "langgraph.json").write_text(
-        json.dumps(
-            {
-                "dependencies": ["."],
-                "graphs": {"rt_inbox": "./rt_inbox_graph.py:inbox", **(extra or {})},
-            }
-        )
-    )
+    (folder / "graph_here.py").write_text(source)
+    entries = {n: f if ":" in f else f"./graph_here.py:{f}" for n, f in graphs.items()}
+    (folder / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": entries}))
     (folder / "policy.yaml").write_text(policy)
     return bot_in_process(
         LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
         POLICY_FILE=str(folder / "policy.yaml"),
-        APPROVERS=f"{BOB},{ANN}",
+        APPROVERS=approvers,
     )
 
 
@@ -197,18 +198,8 @@ def build():
 def test_a_rule_on_a_plain_pause_covers_its_step_not_the_graph_s_next_one(
     bot_in_process, tmp_path, fake_slack
 ):
-    folder = tmp_path / "two_steps"
-    folder.mkdir()
-    (folder / "two_steps.py").write_text(TWO_STEPS)
-    (folder / "langgraph.json").write_text(
-        json.dumps({"dependencies": ["."], "graphs": {"two_steps": "./two_steps.py:build"}})
-    )
-    (folder / "policy.yaml").write_text("graphs:\n  two_steps:\n    remember: 1h\n")
-    bot = bot_in_process(
-        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
-        POLICY_FILE=str(folder / "policy.yaml"),
-        APPROVERS=BOB,
-    )
+    policy = "graphs:\n  two_steps:\n    remember: 1h\n"
+    bot = graph_bot(bot_in_process, tmp_path, TWO_STEPS, {"two_steps": "build"}, policy, BOB)
     assert bot.command("two_steps prod-db").status_code == 200
     [first] = wait_cards(fake_slack, 1)
     assert "Read the logs" in first.text
@@ -274,25 +265,9 @@ actions:
 
 @pytest.fixture
 def disguise_bot(bot_in_process, tmp_path: Path):
-    folder = tmp_path / "rt_plain_graphs"
-    folder.mkdir()
-    (folder / "rt_plain_graph.py").write_text(DISGUISED_GRAPH)
-    (folder / "langgraph.json").write_text(
-        json.dumps(
-            {
-                "dependencies": ["."],
-                "graphs": {
-                    "rt_plain": "./rt_plain_graph.py:plain",
-                    "action": f"{ACTION_GRAPH}:build",
-                },
-            }
-        )
-    )
-    (folder / "policy.yaml").write_text(DISGUISED_POLICY)
-    return bot_in_process(
-        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
-        POLICY_FILE=str(folder / "policy.yaml"),
-        APPROVERS=f"{BOB},{ANN}",
+    graphs = {"rt_plain": "plain", "action": f"{ACTION_GRAPH}:build"}
+    return graph_bot(
+        bot_in_process, tmp_path, DISGUISED_GRAPH, graphs, DISGUISED_POLICY, f"{BOB},{ANN}"
     )
 
 
