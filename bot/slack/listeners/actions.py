@@ -81,7 +81,7 @@ def open_reject_form(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> N
 
 
 def open_each_form(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
-    _open_form(ack, body, lambda shown: modals.each_modal(shown, _edited(shown, deps)), deps)
+    _open_form(ack, body, modals.each_modal, deps, with_edit=True)
 
 
 def choice(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
@@ -201,13 +201,17 @@ def _record(ack: Ack, click: Click, kind: str, deps: ListenerDeps) -> None:
 def _open_form(
     ack: Ack,
     body: dict[str, Any],
-    build: Callable[[Approval], dict[str, Any]],
+    build: Callable[..., dict[str, Any]],
     deps: ListenerDeps,
+    with_edit: bool = False,
 ) -> None:
+    """``with_edit``: ``build`` takes the standing edit's values too (read once, here)."""
     click = _clicked(ack, body, deps)
     approval = _openable(click, deps) if click else None
     if click and approval and click.trigger_id:
-        _show(click, build(_as_shown(approval, deps)), deps)
+        edited = _edited(approval, deps)
+        shown = _as_shown(approval, edited)
+        _show(click, build(shown, edited) if with_edit else build(shown), deps)
 
 
 def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
@@ -227,10 +231,9 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
     return approval
 
 
-def _as_shown(approval: Approval, deps: ListenerDeps) -> Approval:
-    """The request as its card shows it: with an edit that stands, its form starts from the
-    edited values (the version being signed), not from what the agent proposed."""
-    edited = _edited(approval, deps)
+def _as_shown(approval: Approval, edited: list[dict[str, Any] | None]) -> Approval:
+    """The request as its card shows it: with an edit that stands (``edited``), its form starts
+    from the edited values (the version being signed), not from what the agent proposed."""
     if not edited or approval.review is None:
         return approval
     return replace(approval, review=approval.review.with_values(edited))
