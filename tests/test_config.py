@@ -39,11 +39,37 @@ def test_defaults():
         ({"WEBHOOK_ALLOWLIST": "https://hooks.example.com/services/"}, "WEBHOOK_ALLOWLIST"),
         ({"WEBHOOK_ALLOWLIST": "https://x, https://u:p@y"}, "WEBHOOK_ALLOWLIST"),
         ({"WEBHOOK_ALLOWLIST": "http://127.0.0.1:99999"}, "WEBHOOK_ALLOWLIST"),
+        # A newcomer's first hour: each of these started the bot and failed later, or silently.
+        ({"EXPIRE_AFTER": "0"}, "EXPIRE_AFTER: 0 would fall due as soon as the card is posted"),
+        ({"REMIND_AFTER": "0s"}, "REMIND_AFTER: 0 would fall due"),
+        ({"OPENAI_BASE_URL": "notaurl"}, "OPENAI_BASE_URL: the value .no scheme. is not an"),
+        ({"OPENAI_BASE_URL": "https://"}, "OPENAI_BASE_URL: the URL names no host"),
+        ({"EMAIL_FROM": "notanaddress"}, "EMAIL_FROM: 'notanaddress' is not one plain address"),
+        ({"EMAIL_FROM": "a@example.com, b@example.com"}, "EMAIL_FROM"),
+        ({"ALLOW_SELF_APPROVAL": "maybe"}, "ALLOW_SELF_APPROVAL: 'maybe' is not true or false"),
+        ({"LANGGRAPH_API_URL": "x", "LANGGRAPH_WEBHOOK_URL": "nope"}, "LANGGRAPH_API_URL"),
+        (
+            {"LANGGRAPH_API_URL": "http://lg:2024", "LANGGRAPH_WEBHOOK_URL": "nope"},
+            "LANGGRAPH_WEBHOOK_URL: the value .no scheme. is not an http.s. URL",
+        ),
     ],
 )
 def test_errors_name_the_variable(change, variable):
     with pytest.raises(ConfigError, match=variable):
         load_settings({**BASE, **change})
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [("", False), ("0", False), ("off", False), ("no", False), ("on", True), ("TRUE", True)],
+)
+def test_allow_self_approval_reads_the_usual_words_for_true_and_false(value, allowed):
+    assert load_settings({**BASE, "ALLOW_SELF_APPROVAL": value}).allow_self_approval is allowed
+
+
+@pytest.mark.parametrize("value", ["off", "never", "OFF", ""])
+def test_a_timer_is_turned_off_by_name_only(value):
+    assert load_settings({**BASE, "EXPIRE_AFTER": value}).expire_after is None
 
 
 def test_openai_api_key_is_optional_until_a_graph_uses_the_model():

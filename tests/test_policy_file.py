@@ -178,3 +178,14 @@ def test_a_key_written_twice_is_refused_not_the_last_one_kept(tmp_path, text):
     said = str(info.value)
     assert said.startswith(f"POLICY_FILE: {path} is not valid YAML:")
     assert "appears twice in one mapping" in said and "line " in said
+
+
+@pytest.mark.parametrize("off", ["off", "no", '"off"', "never"])
+def test_off_written_bare_turns_a_timer_off_as_the_error_for_0_says_to_write_it(tmp_path, off):
+    """YAML reads a bare ``off`` (or ``no``) as false: the file's own hint ("write off for
+    none") must work as written."""
+    path = policy_file(tmp_path, f"actions:\n  x: {{expire_after: {off}, remind_after: {off}}}\n")
+    remote = RegisteredGraph("remote", None, "", GraphSettings(), "request", {})  # names unknown
+    policy, _ = load_checked(str(path), Defaults(), lambda _: {"remote": remote})
+    assert policy.policies.actions["x"].expire_after is None
+    assert policy.policies.actions["x"].remind_after is None

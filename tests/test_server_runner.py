@@ -256,3 +256,32 @@ def test_server_settings_default_to_in_process_and_poll_often_without_a_webhook(
 def test_bad_server_settings_name_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         load_settings({**BASE, **env})
+
+
+def test_an_assistant_whose_graph_is_gone_is_left_out_not_a_start_up_error(tmp_path, caplog):
+    """``langgraph dev`` keeps the assistants of a graph removed from langgraph.json and answers
+    404 for their schemas: the graphs it still serves are registered, the gone one is not."""
+    assistants = [
+        {"assistant_id": "a-draft", "graph_id": "draft", "description": None},
+        {"assistant_id": "a-refund", "graph_id": "refund", "description": None},
+    ]
+
+    def app(request: HttpRequest) -> HttpResponse:
+        if request.path == "/assistants/search":
+            return HttpResponse.json(assistants)
+        if request.path == "/assistants/a-refund/schemas":
+            return HttpResponse.json({"detail": "Graph 'refund' not found"}, status=404)
+        schema = {"type": "object", "properties": {"request": {"type": "string"}}}
+        return HttpResponse.json({"input_schema": schema})
+
+    server = BackgroundHttpServer(app)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        settings = ServerSettings(url, None, None, 1.0)
+        with caplog.at_level("WARNING", logger="bot.agents.server_registry"):
+            registry = server_registry(runner_at(url).client, settings, str(tmp_path / "x"), {})
+    finally:
+        server.stop()
+    assert list(registry) == ["draft"]
+    assert "an assistant for graph 'refund', which it no longer serves" in caplog.text

@@ -287,3 +287,34 @@ def test_a_batch_offers_approve_all_review_each_reject_all_and_extras() -> None:
     ]
     shown = render_review(review, "mail both")
     assert "1. send_email" in shown and "2. send_email" in shown
+
+
+def test_the_shipped_actions_only_say_what_they_would_do_whatever_the_shell_holds(
+    openai: FakeOpenAI, fake_smtp
+) -> None:
+    """A newcomer's shell (or langgraph.json's env file) may hold a real SMTP_URL: trying a
+    graph still mails nobody."""
+    env = {
+        "LANGGRAPH_CONFIG": str(ROOT / "langgraph.json"),
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": openai.base_url,
+        "SMTP_URL": fake_smtp.url,
+        "EMAIL_FROM": "agent@example.com",
+    }
+    action = {
+        "action_type": "send_email",
+        "description": "mail ops",
+        "parameters": [
+            {"name": "to", "value": "ops@example.com"},
+            {"name": "subject", "value": "Backup"},
+            {"name": "body", "value": "done"},
+        ],
+        "risk_level": "low",
+    }
+    out = io.StringIO()
+    code = main(["action", json.dumps(action)], io.StringIO("a\n"), out, env)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "(would send_email: to='ops@example.com', subject='Backup', body='done')" in text
+    assert "Would have run send_email (try mode: nothing was sent)" in text
+    assert fake_smtp.messages == []

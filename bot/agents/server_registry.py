@@ -96,8 +96,9 @@ def _schemas(client: Any, wait: float) -> dict[str, dict[str, Any]] | None:
                 graph = assistant["graph_id"]
                 if graph in found:
                     continue
-                schemas = client.assistants.get_schemas(assistant["assistant_id"]) or {}
-                found[graph] = {**schemas, "description": assistant.get("description")}
+                schemas = _schemas_of(client, assistant)
+                if schemas is not None:
+                    found[graph] = {**schemas, "description": assistant.get("description")}
             return found
         except APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code != 429:
@@ -108,6 +109,23 @@ def _schemas(client: Any, wait: float) -> dict[str, dict[str, Any]] | None:
             if time.monotonic() >= deadline:
                 return None
         time.sleep(0.5)
+
+
+def _schemas_of(client: Any, assistant: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An assistant's schemas; None when its graph is no longer served (``langgraph dev`` keeps
+    the assistants of a graph since removed from langgraph.json, and answers 404 for them)."""
+    try:
+        return client.assistants.get_schemas(assistant["assistant_id"]) or {}
+    except APIStatusError as exc:
+        if exc.status_code != 404:
+            raise
+        logger.warning(
+            "LANGGRAPH_API_URL: the server keeps an assistant for graph %r, which it no longer "
+            "serves (%s); leaving it out (for langgraph dev, deleting .langgraph_api/ forgets it)",
+            assistant["graph_id"],
+            exc.message,
+        )
+        return None
 
 
 def _refusal(exc: APIStatusError) -> str:

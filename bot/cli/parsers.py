@@ -14,8 +14,11 @@ TRY_DESCRIPTION = (
     "Run a registered graph in the terminal: each pause is shown as its card would show it and "
     "decided at the prompt, through the same adapters and settings as the bot. No Slack and no "
     "database are needed (runs are kept in memory); reads LANGGRAPH_CONFIG, POLICY_FILE, "
-    "APPROVERS, ALLOW_SELF_APPROVAL and OPENAI_* (only a graph that calls the model needs "
-    "OPENAI_API_KEY). Exit code: 0 finished, 1 stopped or failed, 2 usage or configuration error."
+    "APPROVERS, ALLOW_SELF_APPROVAL, WEBHOOK_ALLOWLIST and OPENAI_* (only a graph that calls the "
+    "model needs OPENAI_API_KEY). The shipped actions print what they would do: nothing is "
+    "posted, mailed or called. Every pause is decided by you alone (as $USER), so a request "
+    "that needs two people's approval is refused here. "
+    "Exit code: 0 finished, 1 stopped or failed, 2 usage or configuration error."
 )
 AUDIT_DESCRIPTION = (
     "Export the audit trail of every run, read from DATABASE_URL (no Slack or model settings are "

@@ -4,8 +4,9 @@ Each pause is shown as its card would show it and decided at the prompt; the dec
 through the same adapters, settings and resume values as the engine's (skipped breakpoints, and
 a decision at a ``before`` breakpoint carried over to that node's own interrupts). Only
 LANGGRAPH_CONFIG, POLICY_FILE (checked as the bot checks it, with APPROVERS and
-ALLOW_SELF_APPROVAL) and OPENAI_* are read; runs are checkpointed in memory, and the
-``post_message`` action prints what it would post.
+ALLOW_SELF_APPROVAL), OPENAI_* and WEBHOOK_ALLOWLIST (which sets ``check_url``'s risk) are read;
+runs are checkpointed in memory, and the shipped actions print what they would do: nothing is
+posted, mailed or called (a graph's own tools run as they are written).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import cache
 from typing import Any, TextIO
 
@@ -27,11 +29,11 @@ from bot.agents.registry import load_registry
 from bot.agents.runner import InProcessRunner
 from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
-from bot.config import ConfigError, policy_file_setting, webhook_allowlist
+from bot.config import ConfigError, http_url, policy_file_setting, webhook_allowlist
 from bot.core.spelling import suggestion
 from bot.domain.review import Stop
 from bot.policy.file import Defaults, load_checked
-from graphs.actions import default_registry
+from graphs.actions import ActionRegistry, ActionSpec, default_registry
 from graphs.toolbox import Toolbox
 
 USAGE = 'Usage: python -m bot try <graph> "<request>"'
@@ -77,18 +79,33 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
             llm = model_client(
                 env.get("OPENAI_MODEL", "").strip() or "gpt-4o-mini",
                 key,
-                env.get("OPENAI_BASE_URL", "").strip() or None,
+                http_url(env, "OPENAI_BASE_URL"),
                 timeout,
             )
+        # The allowlist decides check_url's risk, so the same sign-off applies as in the bot.
         allowlist = webhook_allowlist(env)  # the same parsing, and errors, as the bot's
-        sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"
-        idempotent = webhook_allowlist(env, "WEBHOOK_IDEMPOTENT")
-        actions = default_registry(
-            post, env.get("SMTP_URL") or None, sender, allowlist, webhook_idempotent=idempotent
-        )
-        return Toolbox(llm, actions, MemoryLedger())
+        actions = default_registry(post, None, "agent@localhost", allowlist)
+        return Toolbox(llm, dry_run(actions, out), MemoryLedger())
 
     return build
+
+
+def dry_run(actions: ActionRegistry, out: TextIO) -> ActionRegistry:
+    """The shipped actions, each printing what it would do instead of doing it: trying a graph
+    sends no email and calls no URL, whatever SMTP_URL or WEBHOOK_* the shell holds."""
+
+    def printing(spec: ActionSpec) -> ActionSpec:
+        if spec.name == "post_message":  # already prints (toolbox_factory's post)
+            return spec
+
+        def run(params: Mapping[str, str]) -> str:
+            shown = ", ".join(f"{name}={value!r}" for name, value in params.items())
+            out.write(f"(would {spec.name}: {shown})\n")
+            return f"Would have run {spec.name} (try mode: nothing was sent)"
+
+        return replace(spec, run=run)
+
+    return ActionRegistry([printing(spec) for spec in actions.specs.values()])
 
 
 # running ------------------------------------------------------------------------------------

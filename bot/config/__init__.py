@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from bot.config.durations import parse_duration
 from bot.config.principals import Principal, read_principals
-from graphs.addresses import Allowlist, parse_mail_server
+from graphs.addresses import Allowlist, email_addresses, parse_mail_server
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
@@ -97,14 +97,10 @@ class ServerSettings:
 
 
 def _server(env: Mapping[str, str]) -> ServerSettings | None:
-    url = env.get("LANGGRAPH_API_URL", "").strip().rstrip("/")
+    url = (http_url(env, "LANGGRAPH_API_URL") or "").rstrip("/")
     if not url:
         return None
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"LANGGRAPH_API_URL: {_scheme_of(url)} is not an http(s) URL")
-    webhook = env.get("LANGGRAPH_WEBHOOK_URL", "").strip() or None
-    if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise ConfigError(f"LANGGRAPH_WEBHOOK_URL: {_scheme_of(webhook)} is not an http(s) URL")
+    webhook = http_url(env, "LANGGRAPH_WEBHOOK_URL")
     return ServerSettings(
         url=url,
         api_key=env.get("LANGGRAPH_API_KEY", "").strip() or None,
@@ -164,13 +160,20 @@ def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 def _duration(env: Mapping[str, str], name: str, default: str | None) -> int | None:
+    """A timer's delay; ``off`` or ``never``: none. Never 0, as in the policy file: due as soon
+    as the card is posted (an expiry nobody could beat), and not "off" by another name."""
     raw = env.get(name, default)
-    if raw is None or raw.strip().lower() in ("", "off", "never", "0"):
+    if raw is None or raw.strip().lower() in ("", "off", "never"):
         return None
     try:
-        return parse_duration(raw)
+        seconds = parse_duration(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+    if seconds == 0:
+        raise ConfigError(
+            f"{name}: 0 would fall due as soon as the card is posted; write off for none"
+        )
+    return seconds
 
 
 def _is_number(raw: str) -> bool:
@@ -245,7 +248,39 @@ def database_url(env: Mapping[str, str]) -> str:
 def _scheme_of(url: str) -> str:
     """What a refused URL is named by in an error: its scheme, never the rest (a password)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
-    return f"a {scheme!r} URL" if scheme.isascii() and scheme.isprintable() and scheme else "a URL"
+    if scheme.isascii() and scheme.isprintable() and scheme:
+        return f"a {scheme!r} URL"
+    return "the value (no scheme)"
+
+
+def http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional http(s) URL with a host; the error names its scheme, never the rest."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}: {_scheme_of(url)} is not an http(s) URL (write https://…)")
+    if not urlsplit(url).hostname:
+        raise ConfigError(f"{name}: the URL names no host (write https://host/…)")
+    return url
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: {raw!r} is not true or false (write true, or leave it unset)")
+
+
+def _sender(env: Mapping[str, str]) -> str:
+    sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"
+    if sender != "agent@localhost" and email_addresses(sender) != (sender,):
+        raise ConfigError(
+            f"EMAIL_FROM: {sender!r} is not one plain address (write agent@yourcompany.example)"
+        )
+    return sender
 
 
 def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False) -> Settings:
@@ -279,7 +314,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         port=_port(env),
         database_url=database_url(env),
         openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
-        openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
+        openai_base_url=http_url(env, "OPENAI_BASE_URL"),
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
         shutdown_grace=_number(env, "SHUTDOWN_GRACE", "10", float),
@@ -288,7 +323,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         langgraph_config=env.get("LANGGRAPH_CONFIG", "").strip() or "langgraph.json",
         approvals_channel=_channel(env, "APPROVALS_CHANNEL"),
         approvers=_ids(env, "APPROVERS"),
-        allow_self_approval=env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes"),
+        allow_self_approval=_flag(env, "ALLOW_SELF_APPROVAL"),
         remind_after=_duration(env, "REMIND_AFTER", "1h"),
         escalate_after=_duration(env, "ESCALATE_AFTER", "4h"),
         expire_after=_duration(env, "EXPIRE_AFTER", "24h"),
@@ -298,7 +333,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         scheduler_tick=_number(env, "SCHEDULER_TICK", "30", float),
         policy_file=env.get("POLICY_FILE", "").strip() or _default_policy_file(),
         smtp_url=_smtp_url(env),
-        email_from=env.get("EMAIL_FROM", "agent@localhost").strip(),
+        email_from=_sender(env),
         api_principals=_api_principals(env),
         langsmith_project=traced_project(env),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
@@ -342,8 +377,7 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
 def approver_defaults(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
     """``APPROVERS`` and ``ALLOW_SELF_APPROVAL`` alone: ``try`` judges the policy file's
     sign-offs with them as the bot does, without needing the bot's Slack settings."""
-    allow_self = env.get("ALLOW_SELF_APPROVAL", "").lower() in ("1", "true", "yes")
-    return _ids(env, "APPROVERS"), allow_self
+    return _ids(env, "APPROVERS"), _flag(env, "ALLOW_SELF_APPROVAL")
 
 
 def policy_file_setting(env: Mapping[str, str]) -> str | None:

@@ -68,8 +68,9 @@ def _flag(value: Any) -> bool:
 
 
 def _duration(value: Any) -> int | None:
-    """Seconds; ``off``, ``never`` or nothing: none."""
-    if value is None or str(value).lower() in ("off", "never"):
+    """Seconds; ``off``, ``never`` or nothing: none. YAML reads a bare ``off`` (or ``no``) as
+    false, which means off here too."""
+    if value is None or value is False or str(value).lower() in ("off", "never"):
         return None
     try:
         return parse_duration(str(value))
