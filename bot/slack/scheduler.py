@@ -28,6 +28,7 @@ from bot.domain.models import Approval, Job, Waiting
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
+from bot.store.db.base import ACK_WINDOW
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ class Scheduler:
 
     def run(self, job: Job) -> None:
         if job.attempts == 1:  # a retry runs after its backoff, not late
-            self.journal.lagging(self.store.clock() - job.due_at)
+            held = ACK_WINDOW if job.kind == "expire" else 0.0  # claimed no earlier (jobs.py)
+            self.journal.lagging(self.store.clock() - job.due_at - held)
         approval = self.store.get_approval(job.approval_id)
         stale = (
             job.kind in ("remind", "escalate")

@@ -14,6 +14,7 @@ from bot.domain.models import (
 )
 from bot.domain.timeline import PlannedJob
 from bot.store.db import queries as q
+from bot.store.db.base import ACK_WINDOW
 from bot.store.rows import Rows
 
 
@@ -22,11 +23,12 @@ class JobRows(Rows):
         self.db.execute(q.INSERT_JOB, job_params(approval_id, job))
 
     def claim_due_jobs(self, lease: float, limit: int = 20) -> list[Job]:
+        """Jobs due now, leased to this process; an expiry only once its deadline is
+        ``ACK_WINDOW`` past (a click received before it may still be being written)."""
         now = self.clock()
+        params = {"now": now, "expire_by": now - ACK_WINDOW, "lease": now + lease, "limit": limit}
         # One statement, atomic on its own: no BEGIN/COMMIT round trips around it.
-        rows = self.db.fetch_all(
-            q.CLAIM_DUE_JOBS, {"now": now, "lease": now + lease, "limit": limit}
-        )
+        rows = self.db.fetch_all(q.CLAIM_DUE_JOBS, params)
         return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
 
     def finish_job(self, job_id: str, status: JobStatus = "done") -> None:

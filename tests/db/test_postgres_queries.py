@@ -27,6 +27,7 @@ def test_claim_due_jobs_uses_the_due_index(postgres_url):
         )
         conn.execute("ANALYZE jobs")
         sql = q.CLAIM_DUE_JOBS.replace("%(now)s", "1000000010").replace("%(lease)s", "0")
+        sql = sql.replace("%(expire_by)s", "1000000007")
         plan = conn.execute("EXPLAIN " + sql.replace("%(limit)s", "20")).fetchall()
     text = "\n".join(row[0] for row in plan)
     assert "jobs_due" in text, text

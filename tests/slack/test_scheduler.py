@@ -20,6 +20,7 @@ from bot.slack.client import not_done, uncertain
 from bot.slack.publisher import SlackPublisher
 from bot.slack.scheduler import Scheduler
 from bot.store.audit_log import Audit
+from bot.store.db.base import ACK_WINDOW
 from tests.support.units import EngineParts, engine_parts
 
 MINUTE = 60.0
@@ -116,7 +117,7 @@ def test_an_unanswered_request_expires_as_its_policy_says(build, clock, fake_sla
     s = build(Policy(remind_after=None, expire_after=3600, expire_as="approve"))
     run, approval = s.start()
 
-    clock.advance(3600 + 1)
+    clock.advance(3600 + ACK_WINDOW)
     assert s.scheduler.tick() == 1
 
     expired = s.parts.approval(approval.id)
@@ -126,6 +127,22 @@ def test_an_unanswered_request_expires_as_its_policy_says(build, clock, fake_sla
     assert s.parts.store.get_run(run.thread_id).status == "done"
     card = fake_slack.message(approval.channel, approval.ts)
     assert all(b.get("type") != "actions" for b in card["blocks"])  # no buttons left
+
+
+def test_the_expiry_runs_once_the_ack_window_after_its_deadline_is_over(build, clock, fake_slack):
+    s = build(Policy(remind_after=None, expire_after=3600))
+    _, approval = s.start()
+
+    # Past the deadline, a click received before it may still be being written: not yet.
+    clock.advance(3600 + ACK_WINDOW - 0.5)
+    assert s.scheduler.tick() == 0
+    assert s.parts.approval(approval.id).pending
+
+    clock.advance(0.5)
+    assert s.scheduler.tick() == 1
+    assert s.parts.approval(approval.id).status == "expired"
+    [expiry] = s.parts.store.jobs_for(approval.id)
+    assert expiry.due_at == approval.created_at + 3600  # the deadline itself did not move
 
 
 def test_after_an_outage_past_the_deadline_only_the_expiry_speaks(build, clock, fake_slack):

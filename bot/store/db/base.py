@@ -9,6 +9,14 @@ from typing import Any, Protocol
 Params = Mapping[str, Any] | None
 Row = dict[str, Any]
 
+# Seconds within which a write before an ack (``execute_quick`` and its kin) has committed or
+# failed, counted from when its caller stamped it (a click's ``received_at``): each backend's
+# own bound (postgres.QUICK_BUDGET, sqlite.QUICK_WRITE) is checked to stay under it, with room
+# for the round trip and the commit. A click received before a request's deadline may still be
+# being written this long after it, unseen by other sessions, so the expiry is not run before
+# ``due_at + ACK_WINDOW`` (bot.store.jobs): it then sees every click that can beat it.
+ACK_WINDOW = 3.0
+
 
 class Session(Protocol):
     """One connection, inside or outside a transaction."""

@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from bot.store.db.base import Params, Row
+from bot.store.db.base import ACK_WINDOW, Params, Row
 from bot.store.db.locks import (
     LOCK_SQL,
     SET_LOCK_TIMEOUT,
@@ -36,6 +36,8 @@ QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far insid
 QUICK_STATEMENT = 1.0
 QUICK_BUDGET = 2.0
 QUICK_FLOOR = 0.25
+# The expiry waits out the writes before an ack (bot.store.db.base): they must end before it.
+assert QUICK_BUDGET + 0.5 <= ACK_WINDOW, "an expiry could miss a click still being recorded"
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.

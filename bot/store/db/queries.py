@@ -250,11 +250,14 @@ VALUES (%(id)s, %(approval_id)s, %(kind)s, %(level)s, %(round)s, %(detail)s, %(d
 """
 # Claimed jobs are leased, not finished: a worker that dies mid-job lets the lease run out and
 # another tick picks the job up again. SKIP LOCKED keeps concurrent ticks off each other's rows.
+# An expiry is due ACK_WINDOW after its deadline (``expire_by``: now less that window), once a
+# click received before the deadline is certainly written (bot.store.db.base).
 CLAIM_DUE_JOBS = """
 UPDATE jobs SET locked_until = %(lease)s, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM jobs
     WHERE status = 'pending' AND due_at <= %(now)s
+      AND (kind <> 'expire' OR due_at <= %(expire_by)s)
       AND (locked_until IS NULL OR locked_until < %(now)s)
     ORDER BY due_at
     LIMIT %(limit)s

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.store.db.base import Params, Row, iter_rows
+from bot.store.db.base import ACK_WINDOW, Params, Row, iter_rows
 from bot.store.db.locks import WAIT, Locks, memory_acquire
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,9 @@ BATCH = 128  # writes in one transaction at most
 # this the write is withdrawn (it will not be applied later) and its caller raises, so Slack
 # hears "not recorded, nothing changed" well inside its 3 s, and that stays true.
 QUICK_WRITE = 1.5
+# The expiry waits out the writes before an ack (bot.store.db.base): they must end before it
+# (one taken into a transaction is waited for to its commit, which holds the lock already).
+assert QUICK_WRITE + 0.5 <= ACK_WINDOW, "an expiry could miss a click still being recorded"
 
 
 @dataclass
