@@ -64,7 +64,7 @@ from bot.domain.timeline import PlannedJob, Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
 from bot.store.clicks import TakenClick
-from bot.store.db.base import Database
+from bot.store.db.base import ACK_WINDOW, Database
 from bot.store.db.locks import LockBusy
 from bot.store.decisions import MAX_APPLY_ATTEMPTS, ApplyAttempt, ApplyStart, Ballot, Closing
 from bot.store.repository import Store
@@ -190,9 +190,11 @@ class Engine:
         outcomes`: :class:`~bot.core.outcomes.Applied` when this decision won), for the caller
         to tell the person in its own words. ``received_at``: when Slack delivered it (a click
         acknowledged before the deadline beats the expiry, even if the bot only gets to it
-        after); ``background``: resume the graph in the worker pool rather than before
-        returning; ``click``: the inbox entry it came from, taken with its request and expiry
-        (read once, with the take), which a claim that wins closes."""
+        after; one received at the deadline or after it is late, and is not counted: it hears
+        :class:`~bot.core.outcomes.Expiring` until the expiry has run); ``background``: resume
+        the graph in the worker pool rather than before returning; ``click``: the inbox entry
+        it came from, taken with its request and expiry (read once, with the take), which a
+        claim that wins closes."""
         approval = click.approval if click is not None else self.store.get_approval(approval_id)
         if approval is None:
             return outcomes.NotFound()
@@ -207,8 +209,13 @@ class Engine:
             overdue = click.overdue
         else:
             overdue = self.store.overdue_expiry(approval.id, received_at)
+        if overdue is not None and self.store.clock() < overdue.due_at + ACK_WINDOW:
+            # Sent at or after the deadline, it is late; but the expiry waits while a click
+            # sent before it may still be being recorded, and that click, not this one, may win.
+            return outcomes.Expiring(approval, overdue.due_at)
         if overdue is not None:
-            # The bot was down when this fell due: it expires now, a late click cannot win it.
+            # The expiry is due and has not run (the bot was down, the scheduler is behind):
+            # it runs now, and a late click cannot win it.
             self.expire(approval, overdue)
             approval = self.store.get_approval(approval_id) or approval
         if not approval.pending:
@@ -402,8 +409,10 @@ class Engine:
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default -- unless someone did
         answer in time and the bot has not got to it yet (a crash, a backlog): that goes first.
-        Raises :class:`ClickInFlight` while such a click is held by another worker or process
-        (the scheduler tries the expiry again later); False when the request is decided."""
+        Called once ``ACK_WINDOW`` has passed since the deadline, so every click received
+        before it is written by now, or was never acknowledged. Raises :class:`ClickInFlight`
+        while such a click is held by another worker or process (the scheduler tries the expiry
+        again later); False when the request is decided."""
         for entry_id in self.store.earlier_clicks(approval.id, job.due_at):
             self.inbox.process(entry_id, background=True)
         current = self.store.get_approval(approval.id)

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     NOT_OFFERED = "not_offered"  # not one of the choices the request offers
     NOT_FROM_CARD = "not_from_card"  # a button that is not on the request's card
     ALREADY_DECIDED = "already_decided"
+    EXPIRING = "expiring"  # sent at or after the deadline: the expiry decides, shortly
     CHANGED = "changed"  # edited since the person's card showed it
     REPLAYED = "replayed"  # this very click already won (a crash came after): nobody is told
     GAVE_UP = "gave_up"  # the click kept failing; nothing changed
@@ -92,6 +93,17 @@ class AlreadyDecided:
 
 
 @dataclass(frozen=True)
+class Expiring:
+    """The decision came at or after the request's deadline, before its expiry ran (which waits
+    for any click received in time still being recorded): it is not counted, and the expiry
+    decides the request."""
+
+    kind: ClassVar[Kind] = Kind.EXPIRING
+    approval: Approval
+    deadline: float
+
+
+@dataclass(frozen=True)
 class Changed:
     kind: ClassVar[Kind] = Kind.CHANGED
     approval: Approval
@@ -117,6 +129,7 @@ Outcome = (
     | NotOffered
     | NotFromCard
     | AlreadyDecided
+    | Expiring
     | Changed
     | Replayed
     | GaveUp

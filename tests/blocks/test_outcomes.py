@@ -53,6 +53,15 @@ def test_refusals_and_late_clicks_keep_their_words():
     )
 
 
+def test_a_click_after_the_deadline_hears_when_it_passed():
+    said = sentence(outcomes.Expiring(draft("x"), 1_800_000_060.0))
+    assert said == (
+        "Nothing changed: this request's deadline passed at "
+        f"{card.when(1_800_000_060.0)}, so it is being expired. "
+        "The card shows the outcome shortly."
+    )
+
+
 def test_a_click_from_a_stale_copy_points_at_the_current_card():
     approval = draft("x")
     assert sentence(outcomes.NotFromCard(approval)) == NOT_FROM_CARD

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core import outcomes
 from bot.core.ports import StageCall
 from bot.domain.models import Approval
-from bot.slack.blocks.card import outcome_line
+from bot.slack.blocks.card import outcome_line, when
 from bot.slack.blocks.deciders import refusal_text, who_may
 from bot.slack.blocks.progress import needed
 
@@ -26,6 +26,13 @@ RUN_GONE = "I can't find that run any more."
 
 def already_decided(approval: Approval) -> str:
     return f"Nothing changed: this request was already decided. {outcome_line(approval)}"
+
+
+def expiring(deadline: float) -> str:
+    return (
+        f"Nothing changed: this request's deadline passed at {when(deadline)}, "
+        "so it is being expired. The card shows the outcome shortly."
+    )
 
 
 def next_stage(call: StageCall) -> str:
@@ -69,6 +76,8 @@ def sentence(outcome: outcomes.Outcome) -> str | None:
             return NOT_FROM_CARD + (f" Use <{link}|the current card>." if link else "")
         case outcomes.AlreadyDecided(approval=approval):
             return already_decided(approval)
+        case outcomes.Expiring(deadline=deadline):
+            return expiring(deadline)
         case outcomes.Changed():
             return CHANGED
         case outcomes.GaveUp():
