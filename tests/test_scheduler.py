@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.outcomes import won
 from bot.domain.models import Decision, RunRequest
+from bot.store.db.base import ACK_WINDOW
 from tests.support.cards import blocks_text, has_buttons, wait_card, wait_cards
 from tests.support.inprocess import Clock, inprocess_deps
 
@@ -86,7 +87,7 @@ def test_remind_escalate_expire_in_order_each_once(deps, fake_slack, clock):
     assert len(texts) == 3
     assert "level 2" in texts[1] and "<@U0CTO>" in texts[1] and "reminder 2" in texts[2]
 
-    clock.advance(14 * HOUR)  # 24h: expiry
+    clock.advance(14 * HOUR + ACK_WINDOW)  # 24h: expiry, once its ack window is over
     deps.scheduler.tick()
     deps.scheduler.tick()
     final = fake_slack.message(card.channel, card.ts)

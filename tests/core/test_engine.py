@@ -19,6 +19,7 @@ from bot.domain.models import Decision
 from bot.domain.review import FULL_TEXT_LIMIT, Pending, Proposal, Review
 from bot.domain.signoff import Stage
 from bot.domain.timeline import Policy
+from bot.store.db.base import ACK_WINDOW
 from tests.support.units import FakeGraph, engine_parts
 
 
@@ -311,12 +312,30 @@ def test_a_completed_stage_moves_on_and_its_people_are_called(db, clock):
 
 
 # expiry ------------------------------------------------------------------------------------
+def test_a_click_at_the_deadline_is_late_but_leaves_the_expiry_to_after_its_window(db, clock):
+    parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        clock.advance(60)  # at the deadline: late, as any click after it
+
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        # A click received before the deadline may still be being written, and would win:
+        # this one neither counts nor expires the request while that may be so.
+        assert outcome == outcomes.Expiring(outcome.approval, approval.created_at + 60)
+        assert parts.store.get_approval(approval.id).pending
+        assert parts.graph.answers == []
+    finally:
+        parts.close()
+
+
 def test_a_click_after_the_deadline_finds_the_request_expired(db, clock):
     parts = engine_parts(db, clock, policy=Policy(remind_after=None, expire_after=60))
     try:
         run = parts.start(requester="U0ASKER")
         [approval] = parts.pending(run)
-        clock.advance(61)  # the bot was down when it fell due
+        clock.advance(60 + ACK_WINDOW)  # the bot was down when it fell due
 
         outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
 

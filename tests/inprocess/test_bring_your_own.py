@@ -10,6 +10,7 @@ import json
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
+from bot.store.db.base import ACK_WINDOW
 from tests.scenarios.conftest import BYO
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_cards
@@ -269,7 +270,7 @@ def test_an_expired_tool_call_tells_the_model_nobody_answered(
     bot = byo(EXPIRE_AFTER="2s", REMIND_AFTER="off")
     bot.command(mail_request())
     card = wait_card(fake_slack)
-    bot.tick(advance=3)  # the deadline has passed
+    bot.tick(advance=2 + ACK_WINDOW)  # the deadline has passed, and its ack window
     report(fake_slack, card)
     assert ran(effects, "email") == []
     [told] = tool_messages(fake_openai)

@@ -44,7 +44,8 @@ def test_a_click_after_the_deadline_cannot_win_while_the_expiry_is_tried_again(
     bot, card, deadline = _waiting(bot_in_process, fake_slack)
     store = bot.deps.store
     # A second before the deadline another process takes a click (Eve's, who may not decide)
-    # and is slow with it: the expiry at the deadline waits for it, and is tried again later.
+    # and is slow with it: the expiry (once the deadline's ack window is over) waits for it,
+    # and is tried again later.
     clock.advance(deadline - 1 - clock.now)
     held = store.receive_click(
         card.approval_id,
@@ -52,12 +53,13 @@ def test_a_click_after_the_deadline_cannot_win_while_the_expiry_is_tried_again(
         card.channel,
         lease=30.0,
     )
-    bot.tick(2)
+    bot.tick(1 + ACK_WINDOW)
     bot.settle()
     assert store.get_approval(card.approval_id).pending
     store.finish_inbox(held.entry.id)  # Eve's click: refused, nothing changed
 
-    # Three seconds past the deadline, before the expiry's next try, the requester approves.
+    # As the window closes (ACK_WINDOW past the deadline), before the expiry's next try, the
+    # requester approves.
     bot.click(ids.APPROVE, card.approval_id, REQ)
     bot.settle()
     bot.tick_until(

@@ -17,6 +17,7 @@ import pytest
 from bot.domain.models import Decision
 from bot.slack.blocks import card as ids
 from bot.store.db import open_database
+from bot.store.db.base import ACK_WINDOW
 from bot.store.repository import Store
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_shown
 from tests.support.races import draft_posts
@@ -138,7 +139,7 @@ def test_overdue_expiry_wins_over_a_late_click_after_restart(bot_in_process, fak
     the expiry (reject), not the click, decides."""
     env = {"EXPIRE_AFTER": "3s", "REMIND_AFTER": "off"}
     card = card_then_stop(bot_in_process, fake_slack, "Reboot the VPN concentrator", **env)
-    clock.advance(5)
+    clock.advance(3 + ACK_WINDOW)
 
     again = bot_in_process(**env)  # no tick: the click itself finds the deadline passed
     again.click(ids.APPROVE, card.approval_id, REQ)
