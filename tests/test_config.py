@@ -44,7 +44,8 @@ def test_defaults():
         ({"REMIND_AFTER": "0s"}, "REMIND_AFTER: 0 would fall due"),
         ({"OPENAI_BASE_URL": "notaurl"}, "OPENAI_BASE_URL: the value .no scheme. is not an"),
         ({"OPENAI_BASE_URL": "https://"}, "OPENAI_BASE_URL: the URL names no host"),
-        ({"EMAIL_FROM": "notanaddress"}, "EMAIL_FROM: 'notanaddress' is not one plain address"),
+        ({"EMAIL_FROM": "notanaddress"}, "EMAIL_FROM: 'notanaddress' is not one address"),
+        ({"EMAIL_FROM": "Agent <agent@example.com>\nBcc: x@y.z"}, "EMAIL_FROM"),
         ({"EMAIL_FROM": "a@example.com, b@example.com"}, "EMAIL_FROM"),
         ({"ALLOW_SELF_APPROVAL": "maybe"}, "ALLOW_SELF_APPROVAL: 'maybe' is not true or false"),
         ({"LANGGRAPH_API_URL": "x", "LANGGRAPH_WEBHOOK_URL": "nope"}, "LANGGRAPH_API_URL"),
@@ -70,6 +71,19 @@ def test_allow_self_approval_reads_the_usual_words_for_true_and_false(value, all
 @pytest.mark.parametrize("value", ["off", "never", "OFF", ""])
 def test_a_timer_is_turned_off_by_name_only(value):
     assert load_settings({**BASE, "EXPIRE_AFTER": value}).expire_after is None
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["Agent <agent@example.com>", '"Approval Bot" <bot@example.com>', "noreply@localhost"],
+)
+def test_email_from_takes_one_address_bare_or_with_a_display_name(sender):
+    assert load_settings({**BASE, "EMAIL_FROM": sender}).email_from == sender
+
+
+def test_a_url_scheme_is_read_in_any_case():
+    url = "HTTPS://api.example.com/v1"  # RFC 3986: the scheme is case-insensitive
+    assert load_settings({**BASE, "OPENAI_BASE_URL": url}).openai_base_url == url
 
 
 def test_openai_api_key_is_optional_until_a_graph_uses_the_model():

@@ -10,12 +10,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.config.durations import parse_duration
 from bot.config.principals import Principal, read_principals
-from graphs.addresses import Allowlist, email_addresses, parse_mail_server
+from graphs.addresses import Allowlist, parse_mail_server
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
@@ -258,7 +259,7 @@ def http_url(env: Mapping[str, str], name: str) -> str | None:
     url = env.get(name, "").strip()
     if not url:
         return None
-    if not url.startswith(("http://", "https://")):
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise ConfigError(f"{name}: {_scheme_of(url)} is not an http(s) URL (write https://…)")
     if not urlsplit(url).hostname:
         raise ConfigError(f"{name}: the URL names no host (write https://host/…)")
@@ -274,11 +275,18 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}: {raw!r} is not true or false (write true, or leave it unset)")
 
 
+SENDER = re.compile(r"[^@\s<>,]+@[^@\s<>,]+")  # one address: agent@host, host may be dotless
+
+
 def _sender(env: Mapping[str, str]) -> str:
+    """``EMAIL_FROM``: one address, bare or with a display name (``Agent <agent@x.example>``),
+    as a From header carries it and smtplib reads the envelope sender out of it."""
     sender = env.get("EMAIL_FROM", "").strip() or "agent@localhost"
-    if sender != "agent@localhost" and email_addresses(sender) != (sender,):
+    found = getaddresses([sender])
+    if "\n" in sender or "\r" in sender or len(found) != 1 or not SENDER.fullmatch(found[0][1]):
         raise ConfigError(
-            f"EMAIL_FROM: {sender!r} is not one plain address (write agent@yourcompany.example)"
+            f"EMAIL_FROM: {sender!r} is not one address "
+            "(write agent@yourcompany.example, or Agent <agent@yourcompany.example>)"
         )
     return sender
 
