@@ -14,6 +14,7 @@ import re
 import smtplib
 import socket
 import ssl
+from base64 import b64encode
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from graphs.addresses import (
     parse_target,
 )
 from graphs.outbound import DEADLINE, Deadline, Outbound, Refused, first_connected
-from graphs.outcomes import TryAgain, idempotency_key, judge
+from graphs.outcomes import Declined, TryAgain, idempotency_key, judge, smtp_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,11 @@ def send_email(
             raise
         # Accepted (250 after DATA): the email is sent, whatever the goodbye brings.
         _say_goodbye(smtp)
+    except smtplib.SMTPException as exc:
+        refusal = smtp_refusal(exc)
+        if refusal is None:
+            raise
+        raise Declined(_without_secrets(refusal, server)) from None
     finally:
         limit.stop()
     said = f"Email sent to {', '.join(recipients)} with subject {params['subject']!r}"
@@ -186,6 +192,18 @@ def _not_offered_yet(exc: BaseException) -> None:
     outcome unknown, bot.core.ledger.outcome_unknown)."""
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         raise TryAgain(f"the mail server hung up before the message was offered ({exc})") from exc
+
+
+def _without_secrets(text: str, server: MailServer) -> str:
+    """``text`` with SMTP_URL's password blanked out, as given and as AUTH sent it (a server
+    may quote the line it could not read)."""
+    if not server.password:
+        return text
+    password = server.password
+    plain = f"\0{server.username}\0{password}".encode()  # AUTH PLAIN; LOGIN sends it alone
+    for secret in (password, b64encode(password.encode()).decode(), b64encode(plain).decode()):
+        text = text.replace(secret, "[hidden]")
+    return text
 
 
 def _say_goodbye(smtp: smtplib.SMTP) -> None:

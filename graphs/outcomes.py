@@ -12,12 +12,17 @@ that key is still in flight) or 429 may be retried. Reading a URL (GET) is safe 
 
 Whatever the target, 408, 425 and 429 say the request was not processed, and any other 4xx is a
 definite refusal (not done, and the same call would be refused again: not retried).
+
+A mail server's 5xx before it took the message (to its greeting, the login, the sender, every
+recipient, or DATA and the message itself) is a definite refusal too (:func:`smtp_refusal`): a
+4xx there means "not now", and is tried again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import smtplib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -39,6 +44,41 @@ class TryAgain(OutboundError):
 
 class OutcomeUnknown(OutboundError):
     """The call was sent and may have been acted on: reported once, never repeated."""
+
+
+# What smtplib raises for an answer before the server took the message, and what it answered.
+_SMTP_STAGES: tuple[tuple[type[smtplib.SMTPResponseException], str], ...] = (
+    (smtplib.SMTPConnectError, "greeting"),
+    (smtplib.SMTPHeloError, "EHLO"),
+    (smtplib.SMTPAuthenticationError, "login"),
+    (smtplib.SMTPSenderRefused, "sender"),
+    (smtplib.SMTPDataError, "message"),
+)
+
+
+def smtp_refusal(exc: BaseException) -> str | None:
+    """What a mail server said when it refused for good (5xx) before taking the message, else
+    None. Nothing was sent and the same message would be refused again. Every recipient must be
+    refused 5xx: one refused 4xx may be taken later."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = exc.recipients
+        if not answers or any(not 500 <= code < 600 for code, _said in answers.values()):
+            return None
+        said = ", ".join(
+            f"{to} ({code} {_line(text)})" for to, (code, text) in sorted(answers.items())
+        )
+        return f"refused: the mail server refused every recipient: {said}"
+    for error, stage in _SMTP_STAGES:
+        if isinstance(exc, error) and 500 <= exc.smtp_code < 600:
+            said = f"{exc.smtp_code} {_line(exc.smtp_error)}"
+            return f"refused: the mail server answered {said} to the {stage}"
+    return None
+
+
+def _line(text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(text.split())  # a multi-line answer on one line
 
 
 @contextlib.contextmanager

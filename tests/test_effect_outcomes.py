@@ -7,6 +7,7 @@ the way the recovery sweep would, with a clock it moves by hand (no sleeps).
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import socket
 import threading
@@ -429,11 +430,21 @@ def test_an_email_the_server_accepted_is_sent_once_whatever_it_answers_to_quit(
         (smtplib.SMTPSenderRefused(451, b"try later", "bot@example.com"), "retry"),
         (smtplib.SMTPRecipientsRefused({"ceo@example.com": (450, b"busy")}), "retry"),
         (smtplib.SMTPDataError(451, b"4.3.0 try again later"), "retry"),
-        (smtplib.SMTPDataError(554, b"5.7.1 rejected"), "retry"),
         (smtplib.SMTPHeloError(421, b"closing"), "retry"),
         (smtplib.SMTPAuthenticationError(454, b"try later"), "retry"),
         (smtplib.SMTPNotSupportedError("no SMTPUTF8"), "retry"),
         (smtplib.SMTPConnectError(421, b"too busy"), "retry"),
+        (
+            smtplib.SMTPRecipientsRefused({"a@x.co": (550, b"gone"), "b@x.co": (450, b"busy")}),
+            "retry",
+        ),
+        # Refused for good before the server took it: nothing was sent, and never will be.
+        (smtplib.SMTPConnectError(554, b"no service"), "refused"),
+        (smtplib.SMTPHeloError(501, b"bad name"), "refused"),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), "refused"),
+        (smtplib.SMTPSenderRefused(550, b"5.7.1 sender blocked", "bot@example.com"), "refused"),
+        (smtplib.SMTPRecipientsRefused({"ceo@example.com": (550, b"no such user")}), "refused"),
+        (smtplib.SMTPDataError(554, b"5.7.1 rejected"), "refused"),
         # The message may have been taken: a 2xx other than 250 to it, a hang-up during DATA.
         (smtplib.SMTPDataError(252, b"queued, maybe"), "unknown"),
         (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "unknown"),
@@ -453,6 +464,90 @@ def test_only_smtp_errors_before_the_message_was_accepted_are_retried(
     else:
         ledger.once(KEY, run)
     assert [t.outcome for t in tries] == [outcome]
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply", "said"),
+    [
+        (
+            "greeting",
+            (554, "5.3.2 No service for you"),
+            "554 5.3.2 No service for you to the greeting",
+        ),
+        (
+            "EHLO",
+            (550, "5.7.1 Not from your network"),
+            "550 5.7.1 Not from your network to the EHLO",
+        ),
+        ("MAIL", (550, "5.7.1 Sender blocked"), "550 5.7.1 Sender blocked to the sender"),
+        ("DATA", (554, "5.7.1 No DATA for you"), "554 5.7.1 No DATA for you to the message"),
+        ("message", (554, "5.7.1 Looks like spam"), "554 5.7.1 Looks like spam to the message"),
+    ],
+)
+def test_a_mail_server_refusing_for_good_before_taking_the_message_is_reported_at_once(
+    ledger: Ledger,
+    clock: Clock,
+    tries: list[EffectTry],
+    stage: str,
+    reply: tuple[int, str],
+    said: str,
+) -> None:
+    """A 5xx before the message was accepted: not sent, and a retry would be refused again."""
+    with FakeSMTP(refuse_at={stage: reply}) as smtp:
+        registry = default_registry(lambda c, t: "", smtp.url, "bot@example.com")
+
+        def run() -> str:
+            return registry.run("send_email", EMAIL)
+
+        result = ledger.once(KEY, run)
+        sweep_later(clock)
+        assert ledger.once(KEY, run) == result  # the sweep finds it over, not to be retried
+        assert smtp.messages == []
+    assert result == f"Failed: refused: the mail server answered {said}"
+    assert [t.outcome for t in tries] == ["refused"]
+
+
+def test_a_mail_server_refusing_every_recipient_for_good_says_who_and_why(
+    ledger: Ledger, tries: list[EffectTry]
+) -> None:
+    with FakeSMTP(refuse={"ceo@example.com"}) as smtp:
+        registry = default_registry(lambda c, t: "", smtp.url, "bot@example.com")
+        result = ledger.once(KEY, lambda: registry.run("send_email", EMAIL))
+    assert result == (
+        "Failed: refused: the mail server refused every recipient: "
+        "ceo@example.com (550 5.1.1 No such user here)"
+    )
+    assert [t.outcome for t in tries] == ["refused"]
+
+
+def test_a_login_refused_for_good_is_reported_at_once_without_the_password(
+    ledger: Ledger, tries: list[EffectTry]
+) -> None:
+    """535: the server's code and words, never the credentials (a server may quote them)."""
+    sent = base64.b64encode(b"\0mailer\0guess").decode()  # what AUTH PLAIN sends
+    refusal = (535, f"5.7.8 Credentials {sent} invalid for guess")
+    with FakeSMTP(login=("mailer", "s3cret"), refuse_at={"AUTH": refusal}) as smtp:
+        url = smtp.url.replace("://", "://mailer:guess@")
+        registry = default_registry(lambda c, t: "", url, "bot@example.com")
+        result = ledger.once(KEY, lambda: registry.run("send_email", EMAIL))
+        assert smtp.messages == []
+    assert result == (
+        "Failed: refused: the mail server answered "
+        "535 5.7.8 Credentials [hidden] invalid for [hidden] to the login"
+    )
+    assert [t.outcome for t in tries] == ["refused"]
+
+
+@pytest.mark.parametrize("stage", ["greeting", "MAIL", "RCPT", "DATA", "message"])
+def test_a_mail_server_saying_not_now_before_taking_the_message_is_tried_again(
+    ledger: Ledger, clock: Clock, tries: list[EffectTry], stage: str
+) -> None:
+    with FakeSMTP(refuse_at={stage: (451, "4.3.0 Try again later")}) as smtp:
+        registry = default_registry(lambda c, t: "", smtp.url, "bot@example.com")
+        with pytest.raises(EffectRetry, match="451"):
+            ledger.once(KEY, lambda: registry.run("send_email", EMAIL))
+        assert smtp.messages == []
+    assert [t.outcome for t in tries] == ["retry"]
 
 
 @pytest.fixture

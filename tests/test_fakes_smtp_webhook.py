@@ -64,6 +64,28 @@ def test_smtp_refuses_commands_out_of_order(smtp: FakeSMTP) -> None:
         smtp.wait_for_messages(1, timeout=0.1)
 
 
+@pytest.mark.parametrize(
+    ("stage", "raised"),
+    [
+        ("greeting", smtplib.SMTPConnectError),
+        ("EHLO", smtplib.SMTPHeloError),
+        ("MAIL", smtplib.SMTPSenderRefused),
+        ("RCPT", smtplib.SMTPRecipientsRefused),
+        ("DATA", smtplib.SMTPDataError),
+        ("message", smtplib.SMTPDataError),
+    ],
+)
+def test_smtp_refuses_the_stage_it_is_told_to_as_smtplib_sees_it(
+    stage: str, raised: type[smtplib.SMTPException]
+) -> None:
+    with FakeSMTP(refuse_at={stage: (554, "5.7.1 No")}) as server:
+        with pytest.raises(raised), smtplib.SMTP("127.0.0.1", server.port, timeout=5) as client:
+            client.sendmail("x@example.com", ["y@example.com"], "Subject: s\r\n\r\nhi\r\n")
+        assert server.messages == []
+    with pytest.raises(ValueError, match="no such stage"):
+        FakeSMTP(refuse_at={"QUIT": (554, "No")})
+
+
 def test_webhook_records_posts_and_gets(webhook: FakeWebhook) -> None:
     post = urllib.request.Request(
         webhook.url("/deploy"),

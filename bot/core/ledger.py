@@ -7,13 +7,14 @@ Graph nodes re-run from their start when a run is resumed or recovered, so every
 - a key that started but never finished (the process died mid-call) is not run again, because a
   duplicate email is worse than a visible "outcome unknown";
 - a key whose effect *certainly* did not happen (Slack answered with an error, the mail server
-  refused the message before accepting it, the connection was refused, a webhook answered
-  408/425/429, or one declared idempotent answered 5xx: :mod:`graphs.outcomes`) raises
+  answered "not now" (4xx) before accepting the message, the connection was refused, a webhook
+  answered 408/425/429, or one declared idempotent answered 5xx: :mod:`graphs.outcomes`) raises
   :class:`EffectRetry`, so the step fails and the recovery sweep runs it again once its backoff
   (:mod:`bot.core.backoff`) has passed; after ``MAX_ATTEMPTS`` the failure is reported instead;
 - a key whose call was sent and answered with an error by a target that cannot tell a repeat
   (a webhook's 5xx or 3xx) is "outcome unknown": reported once, never repeated;
-- a definite refusal (any other 4xx) is reported once, not retried: it would be refused again;
+- a definite refusal (any other 4xx; a mail server's 5xx before it took the message) is reported
+  once, not retried: it would be refused again;
 - an outbound call that found every slot taken (:mod:`bot.core.effect_slots`) was not sent: it is
   put back as it was, not counted as a try, and raises :class:`WaitsItsTurn` (a
   :class:`NotDue`), so its worker is free and the recovery sweep runs it again later.
@@ -40,7 +41,14 @@ from bot.store.db import queries as q
 from bot.store.db.base import Database
 from bot.store.rows import Clock
 from graphs.outbound import NoSlot
-from graphs.outcomes import NOT_PROCESSED, Declined, OutcomeUnknown, TryAgain, effect
+from graphs.outcomes import (
+    NOT_PROCESSED,
+    Declined,
+    OutcomeUnknown,
+    TryAgain,
+    effect,
+    smtp_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +132,7 @@ def outcome_unknown(exc: BaseException) -> bool:
 
 def refused(exc: BaseException) -> bool:
     """True for a definite refusal: nothing happened, and the same call would be refused."""
-    if isinstance(exc, Declined):
+    if isinstance(exc, Declined) or smtp_refusal(exc) is not None:
         return True
     return isinstance(exc, urllib.error.HTTPError) and not (
         outcome_unknown(exc) or exc.code in NOT_PROCESSED

@@ -12,7 +12,10 @@ context, and AUTH PLAIN when given a ``login`` (user, password): then it refuses
 client has logged in with exactly those (535 for others), as a submission server does. Each
 accepted DATA becomes one :class:`Mail`. A server that misbehaves in ways real ones do:
 ``refuse`` answers RCPT TO for those addresses with 550, ``quit_reply`` answers QUIT with
-another code (a 421 "closing" instead of 221) and closes, as real servers do.
+another code (a 421 "closing" instead of 221) and closes, as real servers do; ``refuse_at``
+answers one stage with the given reply instead (``{"MAIL": (550, "5.7.1 Sender blocked")}``):
+``greeting`` (then hangs up), ``EHLO`` (and HELO), ``AUTH``, ``MAIL``, ``RCPT``, ``DATA``, or
+``message`` (the answer after its end: nothing is delivered).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -32,6 +35,7 @@ from typing import Any, Self, cast
 from ._http import Service
 
 HOSTNAME = "fake-smtp.test"
+STAGES = frozenset({"greeting", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "message"})
 MAX_LINE = 65_536
 
 
@@ -64,6 +68,8 @@ class _Session(socketserver.StreamRequestHandler):
     _recipients: list[str]
 
     def handle(self) -> None:
+        if self._refused("greeting"):
+            return
         self._reply(220, f"{HOSTNAME} ESMTP fake ready")
         self._reset()
         self._logged_in = self.server.login is None
@@ -72,8 +78,18 @@ class _Session(socketserver.StreamRequestHandler):
             if not self._command(verb.upper(), argument):
                 return
 
+    def _refused(self, stage: str) -> bool:
+        """Answered with ``refuse_at``'s reply for ``stage``, if it has one."""
+        reply = self.server.refuse_at.get(stage)
+        if reply is not None:
+            self._reply(*reply)
+        return reply is not None
+
     def _command(self, verb: str, argument: str) -> bool:
         """Answer one command; False once the session is over."""
+        stage = "EHLO" if verb == "HELO" else verb
+        if stage in STAGES and self._refused(stage):
+            return True
         if verb == "EHLO":
             auth = ("AUTH PLAIN",) if self.server.login is not None else ()
             self._reply(250, HOSTNAME, "8BITMIME", "SMTPUTF8", *auth, "HELP")
@@ -144,6 +160,9 @@ class _Session(socketserver.StreamRequestHandler):
                 return  # the client hung up mid-message: nothing was delivered
             line = line[1:] if line.startswith(b".") else line  # undo dot-stuffing
             lines.append(line.rstrip(b"\r\n") + b"\n")
+        if self._refused("message"):
+            self._reset()
+            return
         message = cast(EmailMessage, message_from_bytes(b"".join(lines), policy=policy.default))
         assert self._sender is not None
         self.server.record(Mail(self._sender, tuple(self._recipients), message))
@@ -171,8 +190,10 @@ class _Server(socketserver.ThreadingTCPServer):
         refuse: frozenset[str] = frozenset(),
         quit_reply: tuple[int, str] = (221, "Bye"),
         login: tuple[str, str] | None = None,
+        refuse_at: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Session)
+        self.refuse_at = dict(refuse_at or {})
         self.record = record
         self.tls = tls
         self.refuse = refuse
@@ -206,14 +227,19 @@ class FakeSMTP(Service):
         refuse: Iterable[str] = (),
         quit_reply: tuple[int, str] = (221, "Bye"),
         login: tuple[str, str] | None = None,
+        refuse_at: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         """``tls``: the server's context, to be reached at ``smtps://`` (implicit TLS).
         ``refuse``: recipients answered 550 at RCPT TO. ``quit_reply``: the answer to QUIT.
-        ``login``: the (user, password) a client must log in with before it may send."""
+        ``login``: the (user, password) a client must log in with before it may send.
+        ``refuse_at``: stage (:data:`STAGES`) -> the reply that refuses it."""
+        if unknown := set(refuse_at or {}) - STAGES:
+            raise ValueError(f"refuse_at: no such stage {sorted(unknown)}; one of {sorted(STAGES)}")
         self._tls = tls
         self._refuse = frozenset(refuse)
         self._quit_reply = quit_reply
         self._login = login
+        self._refuse_at = dict(refuse_at or {})
         self._recorder = _Recorder()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -221,7 +247,12 @@ class FakeSMTP(Service):
     def start(self) -> Self:
         if self._server is None:
             self._server = _Server(
-                self._recorder, self._tls, self._refuse, self._quit_reply, self._login
+                self._recorder,
+                self._tls,
+                self._refuse,
+                self._quit_reply,
+                self._login,
+                self._refuse_at,
             )
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -1,4 +1,3 @@
-import smtplib
 import ssl
 import time
 from urllib.parse import quote
@@ -9,6 +8,7 @@ from bot.core.ledger import outcome_unknown
 from graphs.actions import default_registry, send_email
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer
+from graphs.outcomes import Declined
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.trickle import TrickleServer
 from tests.support.bounded import ended_within
@@ -132,7 +132,8 @@ def test_a_password_with_characters_a_url_reserves_logs_in_when_percent_encoded(
         smtp.wait_for_messages(1)
         assert smtp.logins == ["AKIAEXAMPLE"]
         wrong = smtp.url.replace("://", "://AKIAEXAMPLE:guess@")
-        with pytest.raises(smtplib.SMTPAuthenticationError):
+        # 535 is final: not sent, and a retry would be refused again (no password in the why).
+        with pytest.raises(Declined, match="^refused: the mail server answered 535 .* login$"):
             send_email(wrong, "agent@example.com", MAIL, deadline=10.0)
         assert len(smtp.messages) == 1
 
