@@ -242,6 +242,7 @@ def build_deps(
             signing,
             list(registry),
             default_graph,
+            slack.member_of,
             settings.approvals_channel,
         )
         if settings.api_principals

@@ -97,7 +97,15 @@ def bare_api() -> Api:
     principal = Principal("req", "U0REQ", token=TOKEN)
     nothing: Any = None
     return Api(
-        Principals([principal]), nothing, nothing, nothing, nothing, nothing, GRAPHS, "draft"
+        Principals([principal]),
+        nothing,
+        nothing,
+        nothing,
+        nothing,
+        nothing,
+        GRAPHS,
+        "draft",
+        member_of=lambda channel, user: False,
     )
 
 
@@ -221,6 +229,7 @@ def test_refusals_over_http_are_what_the_document_says(api):
 
 
 def test_what_the_api_answers_fits_the_document(fake_slack, fake_openai, tmp_path):
+    fake_slack.set_members("C0REQ", ["U0REQ"])
     deps = inprocess_deps(
         fake_slack,
         fake_openai,

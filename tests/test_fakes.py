@@ -407,3 +407,30 @@ def test_held_slack_calls_are_neither_done_nor_answered_until_released(
         slack.release("chat.postMessage")
         assert posting.result(timeout=10)["ok"]
     assert [m["text"] for m in slack.messages("C1")] == ["held"]
+
+
+def test_conversation_members_come_page_by_page_as_slack_lists_them(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    users = [f"U{n:04d}" for n in range(250)]
+    slack.set_members("CBIG", users)
+    first = client.conversations_members(channel="CBIG")  # Slack's default page: 100
+    assert first["members"] == users[:100]
+    cursor = first["response_metadata"]["next_cursor"]
+    second = client.conversations_members(channel="CBIG", cursor=cursor, limit=999)
+    assert second["members"] == users[100:]
+    assert second["response_metadata"]["next_cursor"] == ""
+    assert client.conversations_members(channel="CANYOTHER")["members"] == ["UBOT"]
+    slack.set_channel("GSECRET", exists=False)
+    slack.set_channel("GOUTSIDE", member=False)  # private, and the bot is not in it
+    slack.set_channel("COUTSIDE", member=False)  # public: its members are readable anyway
+    for refused, error in [
+        (lambda: client.api_call("conversations.members", params={}), "channel_not_found"),
+        (lambda: client.conversations_members(channel="GSECRET"), "channel_not_found"),
+        (lambda: client.conversations_members(channel="GOUTSIDE"), "channel_not_found"),
+        (lambda: client.conversations_members(channel="CBIG", limit=0), "invalid_limit"),
+        (lambda: client.conversations_members(channel="CBIG", limit=1000), "invalid_limit"),
+        (lambda: client.conversations_members(channel="CBIG", cursor="nope"), "invalid_cursor"),
+    ]:
+        assert error_of(refused) == error
+    assert client.conversations_members(channel="COUTSIDE")["members"] == ["UBOT"]

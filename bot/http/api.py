@@ -6,12 +6,15 @@ configured ``on_behalf``, for the Slack user it names, recorded as such). A deci
 the very path a button click does: the same who-may-decide rules, the same exactly-once claim,
 and the same card update in Slack; a token is one signer, whoever it names. Reads show a run
 only to whom :mod:`bot.core.access` shows it; any other run is a 404, as one that does not exist.
+A run is started (``POST /api/runs``) only in a channel its requester is a member of, as
+``/agent`` can only be typed where its user is: any other is refused 403 (channel).
 Bodies are read into pydantic models (:mod:`bot.http.api_models`); the OpenAPI description
 generated from them (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
@@ -31,7 +34,7 @@ from bot.core.journal import via
 from bot.core.tally import Signing
 from bot.domain.models import Approval, Decision, Run, RunRequest
 from bot.domain.review import Review
-from bot.http.api_bodies import Invalid, acting, decision_of, parse, read_body
+from bot.http.api_bodies import Forbidden, Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
 from bot.slack.blocks.deciders import who_may
@@ -40,11 +43,16 @@ from bot.store.audit_log import Audit
 from bot.store.db import LockBusy
 from bot.store.repository import Store
 
+logger = logging.getLogger(__name__)
 _RUN = re.compile(r"[0-9a-f]{4,32}")
 NO_SUCH_RUN = "No such run."
 MAX_DECIDING = 4
 DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
 RETRY_BUSY = 2  # the Retry-After of that 503
+UNCHECKED = (
+    "I couldn't check with Slack that <@{user}> is a member of channel {channel}; nothing "
+    "started. Try again shortly."
+)
 BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
@@ -59,6 +67,9 @@ class Api:
     signing: Signing
     graphs: list[str]
     default_graph: str
+    # Whether a Slack user is a member of a channel (bot.slack.client.Slack.member_of): False
+    # too for a channel the bot cannot see; raises when Slack cannot say.
+    member_of: Callable[[str, str], bool]
     approvals_channel: str | None = None  # APPROVALS_CHANNEL: where cards go, as for /agent
     # Each decision holds a database connection for its lock while it needs others: at most
     # this many at once, so a burst of calls cannot take every connection of the pool.
@@ -115,11 +126,34 @@ class Api:
     async def _start(self, request: Request, principal: Principal) -> Response:
         body = parse(self.start_body, await read_body(request))
         requester = acting(principal, body.requester, "requester")
+        unchecked = await run_in_threadpool(self._asked_from, body.channel, requester)
+        if unchecked is not None:
+            return unchecked
         cards = self.approvals_channel or body.channel
         run = await run_in_threadpool(
             self.engine.start, RunRequest(body.graph, body.request, requester, body.channel, cards)
         )
         return JSONResponse(_run_json(run), status_code=201)
+
+    def _asked_from(self, channel: str, requester: str) -> Response | None:
+        """Refuse a channel ``requester`` is not in (or one the bot cannot see: the same words,
+        so the answer says nothing of a private channel); a 503 when Slack cannot say."""
+        try:
+            member = self.member_of(channel, requester)
+        except Exception:
+            logger.exception("could not check that %s is a member of %s", requester, channel)
+            return JSONResponse(
+                {"error": UNCHECKED.format(user=requester, channel=channel), "retry": True},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_BUSY)},
+            )
+        if not member:
+            raise Forbidden(
+                "channel",
+                f"<@{requester}> is not a member of channel {channel}: a run is started only "
+                "in a channel its requester is in, as /agent is typed there",
+            )
+        return None
 
     # GET /api/runs/{run} ------------------------------------------------------------------
     async def _read(self, request: Request, principal: Principal) -> Response:

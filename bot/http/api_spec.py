@@ -74,7 +74,21 @@ def operations(start_run: type[m.StartRun]) -> list[Operation]:
             "post",
             "/api/runs",
             "Start a run",
-            {201: ("The run, started", [m.RunAnswer]), **_COMMON},
+            {
+                201: ("The run, started", [m.RunAnswer]),
+                **_COMMON,
+                403: (
+                    "The token names someone else but is not configured with `on_behalf` "
+                    "(`field`: requester), or the requester is not a member of `channel`, or "
+                    "the bot cannot see it (`field`: channel)",
+                    [m.FieldError],
+                ),
+                503: (
+                    "Slack could not say whether the requester is in `channel`; nothing "
+                    "started: retry",
+                    [m.Busy],
+                ),
+            },
             body=start_run,
         ),
         Operation(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.request import Request
@@ -24,6 +25,10 @@ from graphs.outcomes import OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3900
+MEMBER_PAGE = 999  # conversations.members' largest page
+MEMBER_PAGES = 50  # read at most this many pages of a channel's members (about 50,000)
+# conversations.members' answers for a conversation the bot cannot read the members of.
+UNSEEN = frozenset({"channel_not_found", "method_not_supported_for_channel_type"})
 
 
 class _Counted(WebClient):
@@ -289,6 +294,32 @@ class Slack:
 
     def group_members(self, group: str) -> list[str]:
         return list(self.client.usergroups_users_list(usergroup=group)["users"])
+
+    def member_of(self, channel: str, user: str) -> bool:
+        """Whether ``user`` is in ``channel``: conversations.members, page by page until found.
+        False for a conversation the bot cannot see (a private channel it is not in says
+        ``channel_not_found``). Every page is one call bounded by the client's deadline
+        (SLACK_TIMEOUT), and no page starts once that deadline has passed since the first:
+        TimeoutError then, as for a channel too large to read (``MEMBER_PAGES``)."""
+        ends = time.monotonic() + self.client.timeout
+        cursor: str | None = None
+        for _ in range(MEMBER_PAGES):
+            try:
+                page = self.client.conversations_members(
+                    channel=channel, limit=MEMBER_PAGE, cursor=cursor
+                )
+            except SlackApiError as exc:
+                if exc.response is not None and exc.response.get("error") in UNSEEN:
+                    return False
+                raise
+            if user in (page.get("members") or []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return False
+            if time.monotonic() > ends:
+                break
+        raise TimeoutError(f"could not read all the members of {channel} in time")
 
 
 def _said(exc: Exception) -> str:

@@ -307,6 +307,12 @@ class FakeSlack(Service):
         have the bot as a member."""
         self.workspace.set_channel(channel, exists=exists, member=member, archived=archived)
 
+    def set_members(self, channel: str, users: list[str]) -> None:
+        """Who is in ``channel``, as conversations.members lists them (page by page); a channel
+        never set has the bot alone."""
+        with self.workspace.lock:
+            self.workspace.members[channel] = list(users)
+
     def fail_randomly(
         self,
         rate: float = 0.3,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 import threading
@@ -84,6 +85,22 @@ def _checked_view(params: Params, kind: str) -> Json:
     return view
 
 
+def _cursor(offset: int) -> str:
+    """An opaque cursor, as Slack's are (base64 of where the next page starts)."""
+    return base64.b64encode(f"member:{offset}".encode()).decode()
+
+
+def _read_cursor(cursor: str, size: int) -> int:
+    try:
+        kind, _, offset = base64.b64decode(cursor, validate=True).decode().partition(":")
+        start = int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise SlackError("invalid_cursor") from None
+    if kind != "member" or not 0 < start < size:
+        raise SlackError("invalid_cursor")
+    return start
+
+
 @dataclass(frozen=True)
 class ChannelAccess:
     exists: bool = True
@@ -104,6 +121,9 @@ class SlackWorkspace:
         # What the bot may do in a channel (set_channel); a channel not named here exists and
         # has the bot as a member.
         self.access: dict[str, ChannelAccess] = {}
+        # Who is in a channel (set_members), for conversations.members; a channel not named
+        # here has the bot alone.
+        self.members: dict[str, list[str]] = {}
         self.clear()
         self._methods: dict[str, Callable[[Params], Json]] = {
             "auth.test": self._auth_test,
@@ -119,6 +139,7 @@ class SlackWorkspace:
             "users.info": self._user_info,
             "conversations.info": self._conversation_info,
             "conversations.open": self._open_conversation,
+            "conversations.members": self._conversation_members,
         }
 
     def clear(self) -> None:
@@ -392,6 +413,33 @@ class SlackWorkspace:
         opened = channel in self.ims
         self.ims.add(channel)
         return {"channel": {"id": channel}, "no_op": opened, "already_open": opened}
+
+    def _conversation_members(self, params: Params) -> Json:
+        """conversations.members: a page of ``limit`` (default 100, at most 999) member ids from
+        ``cursor``, and the ``next_cursor`` of the next page ("" after the last). A private
+        channel or DM the bot is not in does not exist for it, as for conversations.info."""
+        channel_id = _required(params, "channel", "channel_not_found")
+        if not re.fullmatch(_CHANNEL_ID, channel_id):
+            raise SlackError("channel_not_found")
+        self._check_access(channel_id, write=False)
+        if (
+            not channel_id.startswith("C")
+            and not self.access.get(channel_id, ChannelAccess()).member
+        ):
+            raise SlackError("channel_not_found")
+        try:
+            limit = int(params.get("limit") or 100)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        if not 1 <= limit <= 999:
+            raise SlackError("invalid_limit")
+        members = self.members.get(channel_id, [BOT_USER_ID])
+        start = 0
+        if params.get("cursor"):
+            start = _read_cursor(str(params["cursor"]), len(members))
+        end = start + limit
+        following = _cursor(end) if end < len(members) else ""
+        return {"members": members[start:end], "response_metadata": {"next_cursor": following}}
 
     def _conversation_info(self, params: Params) -> Json:
         channel_id = _required(params, "channel", "channel_not_found")

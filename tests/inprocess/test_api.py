@@ -38,6 +38,13 @@ AS_RANDO = {"Authorization": f"Bearer {TOKENS['rando']}"}
 AS_DESK = {"Authorization": f"Bearer {DESK_TOKEN}"}
 
 
+@pytest.fixture(autouse=True)
+def _members(fake_slack) -> None:
+    """Everyone here is in C0REQ, where runs are started from (bot.http.api: only from a
+    channel the requester is in)."""
+    fake_slack.set_members("C0REQ", [REQ, BOSS, BOSS2, RANDO, DESK])
+
+
 def _posted(fake_slack, text: str) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if c.params.get("text") == text]
 
@@ -200,3 +207,43 @@ def test_an_api_decision_racing_a_button_click_has_exactly_one_winner(bot_in_pro
             assert len(_posted(fake_slack, text)) == 1
         else:
             assert f"Rejected* by <@{BOSS2}>" in shown and _posted(fake_slack, text) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_run_is_started_only_in_a_channel_its_requester_is_in(bot_in_process, fake_slack):
+    """As /agent can only be typed where its user is: a token starts a run (and its card) only
+    in a channel the user it acts for is a member of. Not being in it, and the bot not seeing
+    it (a private channel), get the same 403, naming the channel; nothing is posted."""
+    bot = bot_in_process(APPROVERS=BOSS, API_TOKENS=API_TOKENS)
+    fake_slack.set_members("C0OPS", [BOSS])
+    fake_slack.set_channel("G0HR", exists=False)
+    fake_slack.set_members("G0HR", [REQ])
+    for channel in ("C0OPS", "G0HR"):
+        body = {"request": "Announce the reorg", "channel": channel}
+        refused = bot.http.post("/api/runs", json=body, headers=AUTH)
+        assert refused.status_code == 403, refused.text
+        assert refused.json() == {
+            "error": f"<@{REQ}> is not a member of channel {channel}: a run is started only in "
+            "a channel its requester is in, as /agent is typed there",
+            "field": "channel",
+        }
+    # An on_behalf token: the person it names must be in the channel, not the token's user.
+    for_req = {"request": "Announce the reorg", "channel": "C0OPS", "requester": REQ}
+    assert bot.http.post("/api/runs", json=for_req, headers=AS_DESK).status_code == 403
+    for_boss = {**for_req, "requester": BOSS}
+    started = bot.http.post("/api/runs", json=for_boss, headers=AS_DESK)
+    assert started.status_code == 201, started.text
+    assert wait_card(fake_slack).channel == "C0OPS"
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # the refused ones posted nothing
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_start_slack_cannot_check_is_refused_for_now_not_let_through(bot_in_process, fake_slack):
+    bot = bot_in_process(API_TOKENS=API_TOKENS)
+    fake_slack.fail_next("conversations.members", status=400, error="fetch_members_failed")
+    body = {"request": "Announce the reorg", "channel": "C0REQ"}
+    unchecked = bot.http.post("/api/runs", json=body, headers=AUTH)
+    assert unchecked.status_code == 503 and unchecked.json()["retry"] is True
+    assert "C0REQ" in unchecked.json()["error"]
+    assert fake_slack.calls("chat.postMessage") == []
+    assert bot.http.post("/api/runs", json=body, headers=AUTH).status_code == 201
