@@ -39,6 +39,7 @@ from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import already_decided, sentence
+from bot.slack.client import MEMBER_SCOPES, NotGranted
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy
 from bot.store.repository import Store
@@ -52,6 +53,10 @@ RETRY_BUSY = 2  # the Retry-After of that 503
 UNCHECKED = (
     "I couldn't check with Slack that <@{user}> is a member of channel {channel}; nothing "
     "started. Try again shortly."
+)
+UNGRANTED_ANSWER = (
+    f"The Slack app was installed without the scopes this check needs ({MEMBER_SCOPES}): "
+    "reinstall it from manifest.yml. Nothing started."
 )
 BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
@@ -140,6 +145,12 @@ class Api:
         so the answer says nothing of a private channel); a 503 when Slack cannot say."""
         try:
             member = self.member_of(channel, requester)
+        except NotGranted:
+            logger.error(
+                "POST /api/runs: the Slack app lacks the scopes %s; reinstall it from manifest.yml",
+                MEMBER_SCOPES,
+            )
+            return JSONResponse({"error": UNGRANTED_ANSWER, "retry": False}, status_code=503)
         except Exception:
             logger.exception("could not check that %s is a member of %s", requester, channel)
             return JSONResponse(

@@ -29,6 +29,13 @@ MEMBER_PAGE = 999  # conversations.members' largest page
 MEMBER_PAGES = 50  # read at most this many pages of a channel's members (about 50,000)
 # conversations.members' answers for a conversation the bot cannot read the members of.
 UNSEEN = frozenset({"channel_not_found", "method_not_supported_for_channel_type"})
+# Its answers when the app was installed without the scopes it needs: waiting will not help.
+UNGRANTED = frozenset({"missing_scope", "not_allowed_token_type"})
+MEMBER_SCOPES = "channels:read, groups:read, im:read and mpim:read"
+
+
+class NotGranted(RuntimeError):
+    """Slack refuses a call for want of a scope the app was not installed with."""
 
 
 class _Counted(WebClient):
@@ -309,8 +316,11 @@ class Slack:
                     channel=channel, limit=MEMBER_PAGE, cursor=cursor
                 )
             except SlackApiError as exc:
-                if exc.response is not None and exc.response.get("error") in UNSEEN:
+                error = exc.response.get("error") if exc.response is not None else None
+                if error in UNSEEN:
                     return False
+                if error in UNGRANTED:
+                    raise NotGranted(f"conversations.members needs {MEMBER_SCOPES}") from None
                 raise
             if user in (page.get("members") or []):
                 return True

@@ -247,3 +247,20 @@ def test_a_start_slack_cannot_check_is_refused_for_now_not_let_through(bot_in_pr
     assert "C0REQ" in unchecked.json()["error"]
     assert fake_slack.calls("chat.postMessage") == []
     assert bot.http.post("/api/runs", json=body, headers=AUTH).status_code == 201
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("error", ["missing_scope", "not_allowed_token_type"])
+def test_an_app_installed_without_the_members_scopes_is_told_to_reinstall_not_to_retry(
+    bot_in_process, fake_slack, error
+):
+    """An install made before the manifest asked for channels:read and the rest gets this on
+    every start: waiting will not help, so the answer says what will."""
+    bot = bot_in_process(API_TOKENS=API_TOKENS)
+    fake_slack.fail_next("conversations.members", status=200, error=error)
+    body = {"request": "Announce the reorg", "channel": "C0REQ"}
+    answer = bot.http.post("/api/runs", json=body, headers=AUTH)
+    assert answer.status_code == 503 and answer.json()["retry"] is False
+    assert "reinstall it from manifest.yml" in answer.json()["error"]
+    assert "Retry-After" not in answer.headers
+    assert fake_slack.calls("chat.postMessage") == []
