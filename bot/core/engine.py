@@ -105,7 +105,9 @@ class Engine:
 
     # starting ---------------------------------------------------------------
     def start(self, request: RunRequest) -> Run:
-        """Record the run (so it is never lost) and work on it in the background."""
+        """Record the run (so it is never lost) and work on it in the background. Raises when
+        it is not recorded; :class:`~bot.store.db.base.OutcomeUnknown` when that is not known
+        (it may start later: the caller must not say it will not)."""
         run = self.store.create_run(uuid.uuid4().hex, request)
         self.worker.submit(self.advance, run.thread_id)
         return run
@@ -167,7 +169,9 @@ class Engine:
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click or submission durably (call this *before* the ack), then work on it in
-        the background. Raises when the database cannot take it: the caller says so."""
+        the background. Raises when the database cannot take it: the caller says so; raises
+        :class:`~bot.store.db.base.OutcomeUnknown` when whether it took it is not known (it may
+        be carried out later: the caller must not say it will not)."""
         return self.inbox.receive(approval_id, decision, channel)
 
     def release(self) -> None:

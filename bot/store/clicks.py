@@ -36,7 +36,11 @@ class ClickRows(Rows):
         """:meth:`add_inbox` and :meth:`take_click` in one: the click recorded (before its ack)
         already taken by this process, under a lease from the start, so no other taker starts
         on it first. On PostgreSQL one statement, which reads the request and its overdue
-        expiry too; their rows are parsed later, by :meth:`received_click` in the worker."""
+        expiry too; their rows are parsed later, by :meth:`received_click` in the worker.
+
+        Raises when it is not recorded, or :class:`~bot.store.db.base.OutcomeUnknown` when its
+        connection was lost after it was sent and it could not be withdrawn (it may be carried
+        out, by the recovery sweep once the lease ran out)."""
         now = self.clock()
         entry = InboxEntry(new_id(), approval_id, decision, channel, now, 1, now + lease)
         params = {
@@ -48,7 +52,7 @@ class ClickRows(Rows):
             "lease": entry.locked_until,
         }
         if self.db.dialect == "postgres":
-            row = self.db.fetch_one_quick(q.RECEIVE_CLICK, params)
+            row = self.db.fetch_one_quick(q.RECEIVE_CLICK, params, undo=q.WITHDRAW_CLICK)
             return ReceivedClick(entry, row)
         self.db.execute_quick(q.INSERT_TAKEN_INBOX, params)
         return ReceivedClick(entry, None)

@@ -16,7 +16,9 @@ from bot.store.rows import Rows
 
 class RunRows(Rows):
     def create_run(self, thread_id: str, request: RunRequest) -> Run:
-        """Record a new run; quick (it comes before the slash command's ack)."""
+        """Record a new run; quick (it comes before the slash command's ack). Raises when it is
+        not recorded, or :class:`~bot.store.db.base.OutcomeUnknown` when its connection was
+        lost after it was sent and it could not be withdrawn (the stale-run sweep may start it)."""
         row = self.db.fetch_one_quick(
             q.INSERT_RUN,
             {
@@ -28,6 +30,7 @@ class RunRows(Rows):
                 "approvals_channel": request.approvals_channel,
                 "now": self.clock(),
             },
+            undo=q.WITHDRAW_RUN,
         )
         assert row is not None
         return Run.from_row(row)

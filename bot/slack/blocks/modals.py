@@ -283,6 +283,20 @@ def not_recorded_modal() -> View:
     )
 
 
+def unconfirmed_modal() -> View:
+    return _modal(
+        "Not confirmed",
+        [
+            _section(
+                "Sorry, I can't tell whether I recorded that: my database stopped answering just "
+                "as I wrote it. If it was recorded, it will be carried out once I reach my "
+                "database again, and the card will show it; if the card still shows its "
+                "buttons in a few minutes, please try again."
+            )
+        ],
+    )
+
+
 def cannot_edit_modal(why: str) -> View:
     return _modal("Can't edit here", [_section(escape(why))])
 

@@ -19,11 +19,18 @@ from bot.slack.blocks import card, modals, outcomes
 from bot.slack.listeners.binding import seal
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Click, parse_click
+from bot.store.db import OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 NOT_RECORDED = (
     "Sorry, I couldn't record that click just now (my database didn't answer), so nothing "
     "changed. Please try again in a moment."
+)
+UNCONFIRMED = (
+    "Sorry, I can't tell whether I recorded that click: my database stopped answering just as "
+    "I wrote it. If it was recorded, it will be carried out once I reach my database again, "
+    "and the card will show it; if the card still shows its buttons in a few minutes, please "
+    "click again."
 )
 NOT_OPENED = "Sorry, I couldn't open that form just now. Please click the button again."
 GONE = "That button isn't offered here any more."
@@ -190,6 +197,11 @@ def _record(ack: Ack, click: Click, kind: str, deps: ListenerDeps) -> None:
     )
     try:
         deps.engine.receive(click.approval_id, decision, click.channel)
+    except OutcomeUnknown:
+        logger.exception("a %s click may or may not have been recorded", kind)
+        ack()
+        _tell(deps, click, UNCONFIRMED)
+        return
     except Exception:
         logger.exception("could not record a %s click", kind)
         ack()

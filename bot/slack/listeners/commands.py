@@ -14,11 +14,17 @@ from bot.slack.blocks.runs import subcommands
 from bot.slack.blocks.text import cut_escaped
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, parse_command, usage
+from bot.store.db import OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 NOT_STARTED = (
     "Sorry, I couldn't start that just now (my database didn't answer), so nothing was started. "
     "Please try again in a moment."
+)
+UNCONFIRMED = (
+    "Sorry, I can't tell whether that run started: my database stopped answering just as I "
+    "recorded it. If it did, its proposal will be posted in <#{}> once I reach my database "
+    "again; please wait a few minutes for it before asking again."
 )
 NOT_ANSWERED = "Sorry, I couldn't look that up just now (my database didn't answer). Try again."
 LIMIT = 3900
@@ -67,6 +73,10 @@ def _start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
         run = deps.engine.start(
             RunRequest(command.graph, command.text, command.user, command.channel, channel)
         )
+    except OutcomeUnknown:
+        logger.exception("a new run may or may not have been recorded")
+        ack(response_type="ephemeral", text=UNCONFIRMED.format(channel))
+        return
     except Exception:
         logger.exception("could not record a new run")
         ack(response_type="ephemeral", text=NOT_STARTED)

@@ -19,6 +19,7 @@ from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Submission, parse_submission
+from bot.store.db import OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 NOT_BOUND = "This form doesn't match a request I opened it for; nothing changed."
@@ -207,6 +208,10 @@ def _decide(ack: Ack, approval: Approval, decision: Decision, deps: ListenerDeps
     decision = replace(decision, version=approval.version)
     try:
         deps.engine.receive(approval.id, decision, approval.channel)
+    except OutcomeUnknown:
+        logger.exception("a %s submission may or may not have been recorded", decision.type)
+        ack(response_action="update", view=modals.unconfirmed_modal())
+        return
     except Exception:
         logger.exception("could not record a %s submission", decision.type)
         ack(response_action="update", view=modals.not_recorded_modal())

@@ -6,8 +6,15 @@ placeholders; the SQLite backend rewrites them to ``:name``. Rows come back as d
 
 from __future__ import annotations
 
-from bot.store.db.base import Database, Session
+from bot.store.db.base import Database, OutcomeUnknown, Session, WriteWithdrawn
 from bot.store.db.connect import open_database
 from bot.store.db.locks import LockBusy
 
-__all__ = ["Database", "LockBusy", "Session", "open_database"]
+__all__ = [
+    "Database",
+    "LockBusy",
+    "OutcomeUnknown",
+    "Session",
+    "WriteWithdrawn",
+    "open_database",
+]

@@ -18,6 +18,18 @@ Row = dict[str, Any]
 ACK_WINDOW = 3.0
 
 
+class OutcomeUnknown(Exception):
+    """A write whose outcome is not known: its statement reached the database, and the
+    connection was lost before the answer came back (a failover, a restart of the server, a
+    network cut), and it could not be withdrawn in time. It may have been applied, and may be
+    carried out later: its caller must not say it was not."""
+
+
+class WriteWithdrawn(Exception):
+    """A write whose connection was lost before its answer, withdrawn since: whether or not it
+    had landed, it is not applied, now or later (its caller may say "not recorded")."""
+
+
 class Session(Protocol):
     """One connection, inside or outside a transaction."""
 
@@ -35,14 +47,23 @@ class Database(Session, Protocol):
 
     def transaction(self) -> AbstractContextManager[Session]: ...
 
-    def execute_quick(self, sql: str, params: Params = None) -> int:
+    def execute_quick(self, sql: str, params: Params = None, undo: str | None = None) -> int:
         """One short statement that must not wait long (it comes before Slack's ack): raises
         rather than queue for seconds when the database is away or saturated, or another
         session holds a lock it needs; a statement that raised is not applied later (its
-        caller may say "not recorded")."""
+        caller may say "not recorded"), except with :class:`OutcomeUnknown`.
+
+        ``undo``: for a write, the statement that withdraws it, run with the same parameters
+        when the connection was lost after the write was sent, within what is left of the
+        ack's time; it answers one row, ``withdrawn``. Withdrawn, the write raises
+        :class:`WriteWithdrawn`; else (no ``undo``, taken up already, no answer in time)
+        :class:`OutcomeUnknown`. SQLite's writes never end unknown (GroupCommit withdraws a
+        write it did not take), so its backend never runs one."""
         ...
 
-    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+    def fetch_one_quick(
+        self, sql: str, params: Params = None, undo: str | None = None
+    ) -> Row | None:
         """Like :meth:`execute_quick`, for a read or an ``INSERT … RETURNING``."""
         ...
 

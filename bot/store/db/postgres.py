@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from bot.store.db.base import ACK_WINDOW, Params, Row
+from bot.store.db.base import ACK_WINDOW, OutcomeUnknown, Params, Row, WriteWithdrawn
 from bot.store.db.locks import (
     LOCK_SQL,
     SET_LOCK_TIMEOUT,
@@ -38,10 +39,17 @@ QUICK_BUDGET = 2.0
 QUICK_FLOOR = 0.25
 # The expiry waits out the writes before an ack (bot.store.db.base): they must end before it.
 assert QUICK_BUDGET + 0.5 <= ACK_WINDOW, "an expiry could miss a click still being recorded"
+# A write whose connection was lost after it was sent may have committed (or may yet): before
+# its caller answers, it is withdrawn on another connection (its ``undo``), within what is left
+# of QUICK_ANSWER from the write's start, which leaves Slack's 3 s room for the HTTP round trip.
+QUICK_ANSWER = 2.5
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.
 RECENT = 0.5
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Liveness:
@@ -149,38 +157,70 @@ class PostgresDatabase:
         with self.pool.connection() as conn:
             return _Session(conn).execute(sql, params)
 
-    def execute_quick(self, sql: str, params: Params = None) -> int:
-        with self._quick(sql, params) as cursor:
-            return int(cursor.rowcount)
+    def execute_quick(self, sql: str, params: Params = None, undo: str | None = None) -> int:
+        return self._quick(sql, params, undo, lambda cursor: int(cursor.rowcount))
 
-    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
-        with self._quick(sql, params) as cursor:
-            return cursor.fetchone() if cursor.description else None
+    def fetch_one_quick(
+        self, sql: str, params: Params = None, undo: str | None = None
+    ) -> Row | None:
+        return self._quick(sql, params, undo, _one)
 
     def fetch_all_quick(self, sql: str, params: Params = None) -> list[Row]:
-        with self._quick(sql, params) as cursor:
-            return cursor.fetchall() if cursor.description else []
+        return self._quick(sql, params, None, _all)
 
-    @contextmanager
-    def _quick(self, sql: str, params: Params) -> Iterator[Any]:
-        """One statement before an ack, under limits of its own, set in the same round trip:
-        ``SET LOCAL`` for its lock wait and its run time, then the statement, sent as one
-        simple query (client-side binding: psycopg quotes the parameters), which PostgreSQL
-        runs as one implicit transaction, so the limits end with it and an error rolls all of
-        it back. The cursor is left on the statement's own result."""
+    def _quick(self, sql: str, params: Params, undo: str | None, result: Callable[[Any], T]) -> T:
+        """One statement before an ack (:meth:`_limited`); one whose connection was lost after
+        it was sent is withdrawn by ``undo`` before this raises (see Database.execute_quick)."""
+        began = time.monotonic()
+        try:
+            return self._limited(sql, params, QUICK_BUDGET, result)
+        except OutcomeUnknown as lost:
+            if undo is None:
+                raise
+            raise self._withdraw(undo, params, began + QUICK_ANSWER) from lost
+
+    def _withdraw(self, undo: str, params: Params, deadline: float) -> Exception:
+        """What to raise for a write whose answer was lost, once ``undo`` withdrew it (tried
+        again, on another connection, while ``deadline`` allows), or could not."""
+        while (left := deadline - time.monotonic()) >= QUICK_FLOOR:
+            try:
+                row = self._limited(undo, params, left, _one)
+            except (psycopg.OperationalError, OutcomeUnknown):
+                # Connection gone or limit reached: its undo is safe to run again.
+                logger.warning("could not withdraw a write whose answer was lost", exc_info=True)
+                continue
+            if row and row["withdrawn"]:
+                return WriteWithdrawn("the connection was lost after a write; it was withdrawn")
+            return OutcomeUnknown("a write whose answer was lost was taken up meanwhile")
+        return OutcomeUnknown("a write whose answer was lost could not be withdrawn in time")
+
+    def _limited(self, sql: str, params: Params, budget: float, result: Callable[[Any], T]) -> T:
+        """One statement under limits of its own, within ``budget`` seconds in all, set in the
+        same round trip: ``SET LOCAL`` for its lock wait and its run time, then the statement,
+        sent as one simple query (client-side binding: psycopg quotes the parameters), which
+        PostgreSQL runs as one implicit transaction, so the limits end with it and an error
+        rolls all of it back (PostgreSQL lifts statement_timeout before that commit, so a
+        timeout is never the commit's). A connection lost once the statement was sent raises
+        :class:`OutcomeUnknown`: it may have committed. ``result`` reads the cursor, left on
+        the statement's own result."""
         asked = time.monotonic()
-        with self.pool.connection(timeout=QUICK_TIMEOUT) as conn:
-            left = QUICK_BUDGET - (time.monotonic() - asked)
+        with self.pool.connection(timeout=min(QUICK_TIMEOUT, budget - QUICK_FLOOR)) as conn:
+            left = budget - (time.monotonic() - asked)
             limit = _ms(min(QUICK_STATEMENT, max(QUICK_FLOOR, left)))
             with psycopg.ClientCursor(conn) as cursor:
-                cursor.execute(
-                    f"SET LOCAL lock_timeout = '{limit}'; "
-                    f"SET LOCAL statement_timeout = '{limit}'; {sql.strip()}",
-                    params or {},
-                )
+                try:
+                    cursor.execute(
+                        f"SET LOCAL lock_timeout = '{limit}'; "
+                        f"SET LOCAL statement_timeout = '{limit}'; {sql.strip()}",
+                        params or {},
+                    )
+                except psycopg.OperationalError as exc:
+                    if conn.broken:
+                        raise OutcomeUnknown("the connection was lost after a write") from exc
+                    raise
                 cursor.nextset()
                 cursor.nextset()
-                yield cursor
+                return result(cursor)
 
     @contextmanager
     def transaction(self) -> Iterator[_Session]:
@@ -211,6 +251,14 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _one(cursor: Any) -> Row | None:
+    return cursor.fetchone() if cursor.description else None
+
+
+def _all(cursor: Any) -> list[Row]:
+    return cursor.fetchall() if cursor.description else []
 
 
 def _ms(seconds: float) -> str:

@@ -7,6 +7,32 @@ VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
         %(approvals_channel)s, 'running', %(now)s, %(now)s)
 RETURNING *
 """
+# INSERT_RUN withdrawn, run with its parameters when the connection was lost before its answer
+# (bot.store.db.base.OutcomeUnknown; PostgreSQL only). A run that landed and nobody has touched
+# is deleted: its row is there, so its statement is over. One that is not there may still be
+# on its way (the lost connection's statement still running): a 'cancelled' row takes its id
+# first, so it fails on arriving, or once it landed meanwhile (ON CONFLICT waits for it) turns
+# it into that row. ``withdrawn``: false when the run was taken up already; it goes ahead.
+WITHDRAWN_RUN = "Withdrawn before it started: its start could not be confirmed."
+WITHDRAW_RUN = f"""
+WITH gone AS (
+    DELETE FROM runs
+    WHERE thread_id = %(thread_id)s AND status = 'running' AND updated_at = %(now)s
+      AND lease_until IS NULL
+    RETURNING thread_id
+), held AS (
+    INSERT INTO runs AS r (thread_id, graph, request, requester, channel, approvals_channel,
+                           status, result, created_at, updated_at)
+    SELECT %(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
+           %(approvals_channel)s, 'cancelled', '{WITHDRAWN_RUN}', %(now)s, %(now)s
+    WHERE NOT EXISTS (SELECT 1 FROM gone)
+    ON CONFLICT (thread_id) DO UPDATE SET status = 'cancelled', result = EXCLUDED.result
+    WHERE (r.status = 'running' AND r.updated_at = %(now)s AND r.lease_until IS NULL)
+       OR (r.status = 'cancelled' AND r.result = EXCLUDED.result)
+    RETURNING r.thread_id
+)
+SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM held) AS withdrawn
+"""
 GET_RUN = "SELECT * FROM runs WHERE thread_id = %(thread_id)s"
 # Run ids are lowercase hex, so a prefix holds no LIKE wildcards.
 RUNS_BY_PREFIX = """
@@ -331,6 +357,25 @@ RETURNING *
 INSERT_TAKEN_INBOX = """
 INSERT INTO inbox (id, approval_id, decision, channel, received_at, attempts, locked_until)
 VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s, 1, %(lease)s)
+"""
+# RECEIVE_CLICK withdrawn, as WITHDRAW_RUN withdraws a run: a click that landed, still under
+# the receiving process's lease and untouched, is deleted; one not there yet is held off by a
+# finished entry of no attempt under its id (or, landed meanwhile, turned into that entry).
+WITHDRAW_CLICK = """
+WITH gone AS (
+    DELETE FROM inbox
+    WHERE id = %(id)s AND done_at IS NULL AND attempts = 1 AND locked_until = %(lease)s
+    RETURNING id
+), held AS (
+    INSERT INTO inbox AS i (id, approval_id, decision, channel, received_at, attempts, done_at)
+    SELECT %(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s, 0, %(now)s
+    WHERE NOT EXISTS (SELECT 1 FROM gone)
+    ON CONFLICT (id) DO UPDATE SET attempts = 0, locked_until = NULL, done_at = %(now)s
+    WHERE (i.done_at IS NULL AND i.attempts = 1 AND i.locked_until = %(lease)s)
+       OR (i.done_at IS NOT NULL AND i.attempts = 0)
+    RETURNING i.id
+)
+SELECT EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM held) AS withdrawn
 """
 # Only our own lease: another process may have taken the entry since ours ran out.
 RELEASE_INBOX = """

@@ -87,12 +87,16 @@ class SqliteDatabase:
         with self._session() as s:
             return s.fetch_all(sql, params)
 
-    def execute_quick(self, sql: str, params: Params = None) -> int:
+    def execute_quick(self, sql: str, params: Params = None, undo: str | None = None) -> int:
         # A write before an ack: committed with the others that came meanwhile, one sync for
-        # the lot (GroupCommit, below); it returns once its own row is on disk.
+        # the lot (GroupCommit, below); it returns once its own row is on disk. Its outcome is
+        # always known (a write the writer did not take is withdrawn there), so ``undo`` is
+        # never needed.
         return self._group.write(_translate(sql), params, fetch=False).count
 
-    def fetch_one_quick(self, sql: str, params: Params = None) -> Row | None:
+    def fetch_one_quick(
+        self, sql: str, params: Params = None, undo: str | None = None
+    ) -> Row | None:
         if sql.lstrip().upper().startswith("SELECT"):  # a read waits for no writer
             return self.fetch_one(sql, params)
         rows = self._group.write(_translate(sql), params, fetch=True).rows

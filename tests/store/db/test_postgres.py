@@ -10,7 +10,9 @@ import time
 import psycopg
 import pytest
 
-from bot.store.db.postgres import QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
+from bot.store.db import OutcomeUnknown, WriteWithdrawn
+from bot.store.db.postgres import QUICK_ANSWER, QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
+from tests.support.pgproxy import CuttingProxy
 
 
 @pytest.fixture
@@ -193,3 +195,58 @@ def test_a_quick_write_gives_its_rows_and_count_back_with_its_parameters_as_sent
     count = pg.execute_quick(f"UPDATE {quick_scratch} SET at = %(at)s", {"at": None})
     assert count == 1
     assert pg.fetch_one_quick(f"SELECT count(*) AS n FROM {quick_scratch}") == {"n": 1}
+
+
+@pytest.fixture
+def cut_pg(shared_postgres):
+    """The backend through a proxy that cuts a connection once its statement committed."""
+    proxy = CuttingProxy()
+    db = PostgresDatabase(proxy.url(shared_postgres), max_size=2)
+    yield proxy, db
+    db.close()
+    proxy.close()
+
+
+def test_a_quick_write_whose_answer_was_lost_is_of_unknown_outcome(cut_pg, pg, quick_scratch):
+    proxy, db = cut_pg
+    proxy.arm(b"INSERT INTO pg_quick_scratch")
+    with pytest.raises(OutcomeUnknown):
+        db.execute_quick(f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "click"})
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == [{"k": "click"}]  # it committed
+
+
+def test_a_quick_write_whose_answer_was_lost_is_withdrawn_by_its_undo(cut_pg, pg, quick_scratch):
+    proxy, db = cut_pg
+    undo = (
+        f"WITH gone AS (DELETE FROM {quick_scratch} WHERE k = %(k)s RETURNING k) "
+        "SELECT EXISTS (SELECT 1 FROM gone) AS withdrawn"
+    )
+    proxy.arm(b"INSERT INTO pg_quick_scratch")
+    sent = time.monotonic()
+    with pytest.raises(WriteWithdrawn):
+        db.execute_quick(f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "a"}, undo=undo)
+    assert time.monotonic() - sent < QUICK_ANSWER + 0.5
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []
+
+    # An undo that finds the write taken up already leaves it unknown: it may go ahead.
+    proxy.arm(b"INSERT INTO pg_quick_scratch")
+    with pytest.raises(OutcomeUnknown):
+        db.execute_quick(
+            f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)",
+            {"k": "b"},
+            undo="SELECT false AS withdrawn",
+        )
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == [{"k": "b"}]
+
+
+def test_a_quick_write_that_cannot_be_withdrawn_in_time_is_of_unknown_outcome(
+    cut_pg, quick_scratch
+):
+    proxy, db = cut_pg
+    proxy.arm(b"INSERT INTO pg_quick_scratch", down=True)
+    sent = time.monotonic()
+    with pytest.raises(OutcomeUnknown):
+        db.execute_quick(
+            f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "c"}, undo="SELECT 1"
+        )
+    assert time.monotonic() - sent < QUICK_ANSWER + 0.5  # within the ack's time

@@ -1,0 +1,201 @@
+"""A write before an ack whose answer was lost: the statement reached PostgreSQL (and may have
+committed there), then the connection dropped (a failover, a restart of the server, a network
+cut at that moment). The bot withdraws it before it answers, so "not recorded" stays true; when
+it cannot, it says it cannot tell, and what it recorded is carried out later, once
+(tests/support/pgproxy.py makes the cut)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.slack.blocks import card as ids
+from bot.slack.listeners import actions, commands
+from bot.store.db.queries import WITHDRAWN_RUN
+from tests.support.cards import wait_card
+from tests.support.pgproxy import CuttingProxy
+from tests.support.races import draft_posts
+
+REQ = "U0REQ"
+DRAFT = "Draft: Draft the release note"
+ACK_WITHIN = 3.0  # Slack's limit: the undo has what is left of 2.5 s after the write began
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+@pytest.fixture
+def proxy() -> Iterator[CuttingProxy]:
+    cutting = CuttingProxy()
+    yield cutting
+    cutting.close()
+
+
+def told(fake_slack, text: str) -> bool:
+    return any(c.params.get("text") == text for c in fake_slack.calls("chat.postEphemeral"))
+
+
+def sweeps(bot) -> None:
+    """Two recovery sweeps of the running bot, after the click's lease (30 s) and a run's
+    staleness (60 s) ran out."""
+    for _ in range(2):
+        bot.tick(advance=61)
+        bot.settle()
+
+
+def test_a_click_whose_answer_was_lost_is_withdrawn_and_never_carried_out(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The click's write committed; the bot said "not recorded"; the recovery sweep found the
+    row once the lease ran out, and carried the click out."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    proxy.arm(b"INSERT INTO inbox")
+    sent = time.monotonic()
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    took = time.monotonic() - sent
+    assert proxy.cut.wait(5), "the click's write never went through the proxy"
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params.get("text") == actions.NOT_RECORDED
+    )
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "pending", approval
+    assert draft_posts(fake_slack, DRAFT) == []
+    assert bot.deps.db.fetch_one("SELECT count(*) AS n FROM inbox") == {"n": 0}
+
+    # The person tries again, and it is done, once.
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == DRAFT)
+    bot.settle()
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+
+
+def test_agent_whose_answer_was_lost_is_withdrawn_and_starts_nothing(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The same for ``/agent``: told "nothing was started", yet the stale-run sweep started it
+    (and posted its card) a minute later."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    proxy.arm(b"INSERT INTO runs")
+    answer = bot.command("Draft the release note", user=REQ)
+    assert proxy.cut.wait(5), "the command's write never went through the proxy"
+    assert answer.status_code == 200
+    assert answer.json() == {"response_type": "ephemeral", "text": commands.NOT_STARTED}
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    assert bot.deps.db.fetch_all("SELECT thread_id, status FROM runs") == []
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_a_click_still_on_its_way_when_withdrawn_is_refused_on_arrival(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The cut came before the server had the statement: withdrawing finds no row to delete,
+    so it takes the click's id first, and the statement, arriving after, is refused."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    proxy.arm(b"INSERT INTO inbox", late=1.0)
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params.get("text") == actions.NOT_RECORDED
+    )
+    assert proxy.cut.wait(5), "the click's write never reached the server"
+    assert b"23505" in proxy.dropped  # unique_violation: the withdrawn click's id was taken
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "pending", approval
+    assert draft_posts(fake_slack, DRAFT) == []
+    held = bot.deps.db.fetch_all("SELECT attempts, done_at IS NOT NULL AS done FROM inbox")
+    assert held == [{"attempts": 0, "done": True}]
+
+
+def test_agent_still_on_its_way_when_withdrawn_is_refused_on_arrival(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    proxy.arm(b"INSERT INTO runs", late=1.0)
+    answer = bot.command("Draft the release note", user=REQ)
+    assert answer.json() == {"response_type": "ephemeral", "text": commands.NOT_STARTED}
+    assert proxy.cut.wait(5), "the command's write never reached the server"
+    assert b"23505" in proxy.dropped
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    runs = bot.deps.db.fetch_all("SELECT status, result FROM runs")
+    assert runs == [{"status": "cancelled", "result": WITHDRAWN_RUN}]
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carried_out_once(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The server went away with the answer: nothing can be withdrawn in time. The person is
+    told the bot cannot tell, and, the click having been recorded, it is carried out once the
+    database is back, as they were told."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    proxy.arm(b"INSERT INTO inbox", down=True)
+    sent = time.monotonic()
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    took = time.monotonic() - sent
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("text") == actions.UNCONFIRMED)
+    assert not told(fake_slack, actions.NOT_RECORDED)
+    proxy.restore()
+    bot.settle()
+
+    bot.tick_until(lambda: len(draft_posts(fake_slack, DRAFT)) > 0, "the click carried out", 61)
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "approved", approval
+    assert approval.decided_by == REQ
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+
+
+def test_agent_that_cannot_be_withdrawn_is_not_called_unstarted_and_starts_once(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    proxy.arm(b"INSERT INTO runs", down=True)
+    sent = time.monotonic()
+    answer = bot.command("Draft the release note", user=REQ)
+    took = time.monotonic() - sent
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    channel = answer.json()["text"].partition("<#")[2].partition(">")[0]
+    assert answer.json() == {
+        "response_type": "ephemeral",
+        "text": commands.UNCONFIRMED.format(channel),
+    }
+    proxy.restore()
+    bot.settle()
+
+    bot.tick_until(lambda: bool(fake_slack.calls("chat.postMessage")), "the run started", 61)
+    wait_card(fake_slack)
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    assert [r["status"] for r in bot.deps.db.fetch_all("SELECT status FROM runs")] == ["waiting"]
+    assert len(fake_slack.calls("chat.postMessage")) == 1

@@ -1,0 +1,141 @@
+"""A TCP proxy between the bot and PostgreSQL that cuts a connection at the worst moment: the
+server takes one statement (runs it, commits it) and its answer never reaches the bot, which
+sees the connection drop -- what a restart of the server, a failover or a network cut does
+then. Optionally the statement is still on its way when the bot hears of the cut (``late``), or
+the whole server goes away with it (``down``)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+RUNS = 0.3  # seconds the server is given to run (and commit) the statement before the cut
+
+
+class CuttingProxy:
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        self.upstream = upstream
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.dropped = bytearray()  # what the server answered the cut connection
+        self._pattern: bytes | None = None
+        self._then: bytes | None = None
+        self._late = 0.0
+        self._down = False
+        self._refusing = False
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (PostgreSQL's), through this proxy."""
+        parts = urlsplit(database_url)
+        user, at, _ = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{user}{at}127.0.0.1:{self.port}"))
+
+    def arm(
+        self, pattern: bytes, then: bytes | None = None, late: float = 0.0, down: bool = False
+    ) -> None:
+        """Cut the next connection that sends a message containing ``pattern``, after it
+        reached the server, before any answer comes back. ``then``: once ``pattern`` went by,
+        cut that connection at its next message containing ``then`` instead (a transaction's
+        ``COMMIT``). ``late``: the bot's side is cut at once, and the message reaches the
+        server ``late`` seconds after. ``down``: every other connection is cut with it, and
+        new ones are refused until :meth:`restore`."""
+        with self._lock:
+            self._pattern, self._then, self._late, self._down = pattern, then, late, down
+            self.cut.clear()
+
+    def restore(self) -> None:
+        """The server is back: connections are taken again."""
+        self._refusing = False
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._refusing:
+                _close(client)
+                continue
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._open += [client, server]
+            state = {"blackhole": False}
+            for target, args in ((self._up, (client, server)), (self._down_to, (server, client))):
+                threading.Thread(target=target, args=(*args, state), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, state: dict) -> None:
+        waiting_for: bytes | None = None
+        try:
+            while data := client.recv(65536):
+                with self._lock:
+                    hit = False
+                    if waiting_for is not None:
+                        hit = waiting_for in data
+                    elif self._pattern is not None and self._pattern in data:
+                        self._pattern = None
+                        if self._then is not None:
+                            waiting_for, self._then = self._then, None
+                        else:
+                            hit = True
+                    late, down = self._late, self._down
+                if hit:
+                    state["blackhole"] = True  # the answer is dropped
+                    self._cut(client, server, data, late, down)
+                    return
+                server.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(client)
+            _close(server)
+
+    def _cut(
+        self, client: socket.socket, server: socket.socket, data: bytes, late: float, down: bool
+    ) -> None:
+        if late:
+            _close(client)  # the bot hears of the cut now; the statement is still on its way
+            time.sleep(late)
+        if down:
+            self._refusing = True
+        server.sendall(data)
+        time.sleep(RUNS)  # the server runs and commits it
+        with self._lock:
+            cut = self._open if down else [client, server]
+            self._open = [s for s in self._open if s not in cut]
+        for s in cut:
+            _close(s)
+        self.cut.set()
+
+    def _down_to(self, server: socket.socket, client: socket.socket, state: dict) -> None:
+        try:
+            while data := server.recv(65536):
+                if state["blackhole"]:
+                    self.dropped += data
+                    continue
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(client)
+
+
+def _close(s: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        s.close()
