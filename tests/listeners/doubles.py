@@ -17,6 +17,7 @@ from bot.domain.review import Choice, FormField, Proposal, Review
 from bot.domain.signoff import Stage
 from bot.slack.listeners.binding import modal_key, seal
 from bot.slack.listeners.context import ListenerDeps
+from bot.store.db import OutcomeUnknown
 
 APPROVER = "UAPPROVER"
 REQUESTER = "UREQUESTER"
@@ -115,6 +116,7 @@ class FakeEngine:
     def __init__(self, log: Log, store: FakeStore) -> None:
         self.log, self.store = log, store
         self.down = False
+        self.unknown = False  # the write's answer was lost, and it could not be withdrawn
         self.votes_down = False  # the read of a request's votes fails
         self.standing_reads: list[tuple[str, bool]] = []  # (request, quick) of each read
         self.standing: Decision | None = None
@@ -131,8 +133,7 @@ class FakeEngine:
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         self.log.append(Call("receive", (approval_id, decision, channel)))
-        if self.down:
-            raise Down()
+        self._fail()
         return "receipt"
 
     def precheck(
@@ -153,13 +154,18 @@ class FakeEngine:
 
     def start(self, request: RunRequest) -> Run:
         self.log.append(Call("start", (request,)))
-        if self.down:
-            raise Down()
+        self._fail()
         return run(request.requester)
 
     @property
     def received(self) -> list[tuple[str, Decision, str | None]]:
         return [c.args for c in self.log.of("receive")]
+
+    def _fail(self) -> None:
+        if self.down:
+            raise Down()
+        if self.unknown:
+            raise OutcomeUnknown("the connection was lost after a write")
 
 
 class FakeOperations:

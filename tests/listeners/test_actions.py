@@ -100,6 +100,14 @@ def test_a_click_the_database_cannot_take_is_acked_then_explained():
     assert w.client.told == [("CCLICKED", APPROVER, actions.NOT_RECORDED)]
 
 
+def test_a_click_whose_write_may_have_landed_is_never_called_unrecorded():
+    w = world()
+    w.engine.unknown = True
+    actions.approve(w.ack, click(), deps=w.deps)
+    assert w.log.names() == ["receive", "ack", "tell"]
+    assert w.client.told == [("CCLICKED", APPROVER, actions.UNCONFIRMED)]
+
+
 @pytest.mark.parametrize(("body", "says"), MALFORMED)
 def test_a_malformed_click_is_acked_then_refused_and_nothing_is_recorded(body, says):
     w = world()

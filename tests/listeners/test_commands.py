@@ -69,6 +69,15 @@ def test_when_the_database_does_not_answer_nothing_is_said_to_have_started():
     assert w.ack.calls == [{"response_type": "ephemeral", "text": NOT_STARTED}]
 
 
+def test_a_run_whose_write_may_have_landed_is_never_said_not_to_have_started():
+    w = world()
+    w.engine.unknown = True
+    agent(w.ack, command("Draft a note"), w.respond, deps=w.deps)
+    (said,) = w.ack.calls
+    assert said["text"].startswith("Sorry, I can't tell whether that run started")
+    assert NOT_STARTED not in said["text"]
+
+
 def test_help_lists_the_graphs_and_who_may_approve():
     w = world()
     agent(w.ack, command("  HELP "), w.respond, deps=w.deps)

@@ -121,6 +121,14 @@ def test_when_the_database_does_not_answer_the_modal_says_so():
     assert w.ack.calls == [NOT_RECORDED]
 
 
+def test_a_submission_whose_write_may_have_landed_is_never_called_unrecorded():
+    w = world()
+    w.add(approval())
+    w.engine.unknown = True
+    views.reject_submitted(w.ack, submission(w.seal(), {}), deps=w.deps)
+    assert w.ack.calls == [{"response_action": "update", "view": modals.unconfirmed_modal()}]
+
+
 def test_respond_needs_an_answer():
     w = world()
     w.add(approval())
