@@ -189,6 +189,9 @@ class PostgresDatabase:
                 # Connection gone or limit reached: its undo is safe to run again.
                 logger.warning("could not withdraw a write whose answer was lost", exc_info=True)
                 continue
+            except Exception:  # whatever else failed, the write's outcome is still unknown
+                logger.exception("the withdrawal of a write whose answer was lost failed")
+                break
             if row and row["withdrawn"]:
                 return WriteWithdrawn("the connection was lost after a write; it was withdrawn")
             return OutcomeUnknown("a write whose answer was lost was taken up meanwhile")
@@ -216,7 +219,7 @@ class PostgresDatabase:
                     )
                 except psycopg.OperationalError as exc:
                     if conn.broken:
-                        raise OutcomeUnknown("the connection was lost after a write") from exc
+                        raise OutcomeUnknown("the connection was lost after a statement") from exc
                     raise
                 cursor.nextset()
                 cursor.nextset()

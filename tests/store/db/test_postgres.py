@@ -238,6 +238,13 @@ def test_a_quick_write_whose_answer_was_lost_is_withdrawn_by_its_undo(cut_pg, pg
         )
     assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == [{"k": "b"}]
 
+    # So does an undo that fails for another reason than the connection.
+    proxy.arm(b"INSERT INTO pg_quick_scratch")
+    with pytest.raises(OutcomeUnknown):
+        db.execute_quick(
+            f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "c"}, undo="SELECT nothing"
+        )
+
 
 def test_a_quick_write_that_cannot_be_withdrawn_in_time_is_of_unknown_outcome(
     cut_pg, quick_scratch
