@@ -127,11 +127,11 @@ def _stall_inbox_writes(db: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, 
     stamped, written = threading.Event(), threading.Event()
 
     def stalled(write: Callable[..., Any]) -> Callable[..., Any]:
-        def held(sql: str, params: Any = None) -> Any:
+        def held(sql: str, params: Any = None, undo: str | None = None) -> Any:
             if "INSERT INTO inbox" in sql:
                 stamped.set()
                 assert written.wait(10), "the test never let the write through"
-            return write(sql, params)
+            return write(sql, params, undo)
 
         return held
 
