@@ -589,13 +589,11 @@ class Engine:
                     # posts it later (the thread itself stays paused where it stopped).
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
                 ended = not isinstance(state, Stop) and state.finished
-                if not ended and not self.store.mark_applied(approval.id, attempt.fence):
+                if not ended and not self._mark_applied(approval, attempt):
                     # Fenced out: this process lost the run's lock mid-resume and a later
                     # attempt took over; that one reports and publishes what came of it.
                     logger.warning("request %s: a later attempt took over", approval.id)
                     return
-                if not ended:
-                    self.journal.executed(approval)
             except RunnerUnavailable as exc:
                 shown.result()
                 self._unavailable(run, exc, current)
@@ -624,6 +622,22 @@ class Engine:
                 self._finish(run, self.agents.report(run.graph, state), ending=closing)
             else:
                 self._publish(run, state, known=run)
+
+    def _mark_applied(self, approval: Approval, attempt: ApplyAttempt) -> bool:
+        """Mark the decision applied by this attempt, with its "executed" audit event, in one
+        transaction (False: fenced out). A mark whose answer was lost (the connection dropped
+        at its COMMIT: a failover, a database restart) is read back: if it committed, the
+        decision is applied and no sweep will come back to it, so this attempt goes on to
+        publish what the graph asks next; if it did not, the error is the attempt's (the
+        decision stays unapplied, for the sweep)."""
+        executed = (self.journal.executed_entry(approval),)
+        try:
+            return self.store.mark_applied(approval.id, attempt.fence, executed)
+        except Exception:
+            if not self.store.applied_with(approval.id, attempt.fence):
+                raise
+            logger.warning("request %s: marked applied, though the answer was lost", approval.id)
+            return True
 
     def _guard(self, run: Run) -> RunState:
         """The thread as its checkpoint has it now, under the run's lock."""

@@ -97,9 +97,6 @@ class Journal:
     def revoked(self, rule: Rule, by: str) -> None:
         self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)
 
-    def executed(self, approval: Approval) -> None:
-        self.audit.record("executed", approval.thread_id, "bot", approval.id)
-
     def executed_entry(self, approval: Approval) -> Entry:
         return Entry("executed", approval.thread_id, "bot", approval.id)
 

@@ -233,10 +233,13 @@ class DecisionRows(Rows):
     def _votes(self, tx: Any, approval_id: str) -> list[Vote]:
         return [_vote(r) for r in tx.fetch_all(q.VOTES, {"approval_id": approval_id})]
 
-    def mark_applied(self, approval_id: str, fence: int | None = None) -> bool:
-        """The decision reached the graph; its run moves on (see ``RUN_MOVES_ON``). With a
-        ``fence`` (the attempt's token from :meth:`count_apply`), only if no later attempt
-        started meanwhile. False when it was applied already or the token is stale."""
+    def mark_applied(
+        self, approval_id: str, fence: int | None = None, events: Sequence[Entry] = ()
+    ) -> bool:
+        """The decision reached the graph; its run moves on (see ``RUN_MOVES_ON``) and
+        ``events`` are written, in one transaction. With a ``fence`` (the attempt's token from
+        :meth:`count_apply`), only if no later attempt started meanwhile. False when it was
+        applied already or the token is stale."""
         now = self.clock()
         params = {"id": approval_id, "now": now, "fence": fence}
         with self.db.transaction() as tx:
@@ -244,7 +247,14 @@ class DecisionRows(Rows):
             row = tx.fetch_one(sql, params)
             if row is not None:
                 tx.execute(q.RUN_MOVES_ON, {"thread_id": row["thread_id"], "now": now})
+                for entry in events:
+                    tx.execute(q.INSERT_AUDIT, entry.params(now))
         return row is not None
+
+    def applied_with(self, approval_id: str, fence: int) -> bool:
+        """Whether the attempt whose token is ``fence`` marked the decision applied: read back
+        when :meth:`mark_applied` raised, as its commit may have gone through all the same."""
+        return self.db.fetch_one(q.APPLIED_WITH, {"id": approval_id, "fence": fence}) is not None
 
     def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
         params = {

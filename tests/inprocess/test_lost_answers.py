@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
 from tests.support.cards import wait_card
@@ -199,3 +200,37 @@ def test_agent_that_cannot_be_withdrawn_is_not_called_unstarted_and_starts_once(
     assert bot.deps is not None
     assert [r["status"] for r in bot.deps.db.fetch_all("SELECT status FROM runs")] == ["waiting"]
     assert len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def card_posts(fake_slack) -> list:
+    return [c for c in fake_slack.calls("chat.postMessage") if "blocks" in c.params]
+
+
+def test_a_decision_whose_applied_mark_lost_its_answer_still_moves_the_run_on(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The decision is marked applied, so no sweep comes back to it: the attempt that marked it
+    reads the mark back and publishes what the graph asks next (here round 2's card)."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
+    bot.command("Invite everyone to the offsite", user=REQ)
+    round1 = wait_card(fake_slack)
+    bot.settle()
+
+    # "Request changes": the graph drafts again and pauses for round 2.
+    bot.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
+    fake_slack.wait_for("views.open")
+    bot.settle()
+    proxy.arm(b"AND apply_fence = $", then=b"COMMIT")  # MARK_APPLIED_FENCED's transaction
+    bot.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, {"notes": "mention lunch"})
+    assert proxy.cut.wait(10), "the applied mark never went through the proxy"
+    bot.settle()
+    sweeps(bot)  # they have their chance too (nothing is left for them)
+
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(round1.approval_id)
+    assert approval is not None and approval.applied_at is not None
+    run = bot.deps.store.get_run(approval.thread_id)
+    assert run is not None and run.status == "waiting"
+    assert len(card_posts(fake_slack)) == 2  # round 2's card
+    events = [e.event for e in bot.deps.engine.journal.audit.for_run(approval.thread_id)]
+    assert events.count("executed") == 1 and "failed" not in events

@@ -168,11 +168,18 @@ UPDATE approvals SET applied_at = %(now)s
 WHERE id = %(id)s AND applied_at IS NULL AND apply_fence = %(fence)s
 RETURNING thread_id
 """
+# Whether the attempt with this fencing token marked the decision applied (read back when the
+# mark's answer was lost: its COMMIT may have gone through).
+APPLIED_WITH = """
+SELECT 1 AS applied FROM approvals
+WHERE id = %(id)s AND applied_at IS NOT NULL AND apply_fence = %(fence)s
+"""
 # A run whose decision is applied is on the move until it is published again (waiting, done):
-# if the process dies in between, the stale-run sweep finds it among the running ones.
+# if the process dies in between, the stale-run sweep finds it among the running ones. So is a
+# run an earlier, failed attempt at the decision left "failed": the decision reached it now.
 RUN_MOVES_ON = """
 UPDATE runs SET status = 'running', updated_at = %(now)s
-WHERE thread_id = %(thread_id)s AND status = 'waiting'
+WHERE thread_id = %(thread_id)s AND status IN ('waiting', 'failed')
 """
 UNAPPLIED_IN_RUN = """
 SELECT * FROM approvals
