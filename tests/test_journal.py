@@ -48,8 +48,7 @@ def _batch(decision: Decision, status: str, version: int) -> Approval:
 def test_a_mixed_batch_is_audited_call_by_call_with_its_version_and_door(journal):
     items = [{"type": "edit", "values": {"to": "boss@x"}}, {"type": "reject", "message": "no"}]
     decision = Decision("each", "U0BOB", items=items, approvers=["U0AL", "U0BOB"], via="api")
-    journal.decided(_batch(decision, "decided", 2))
-    [event] = journal.audit.for_run("t" * 32)
+    event = journal.decided_entry(_batch(decision, "decided", 2))
     assert event.event == "decided" and event.actor == "U0BOB"
     assert event.detail["version"] == 2 and event.detail["via"] == "api"
     assert event.detail["calls"] == [

@@ -225,8 +225,7 @@ class Engine:
         if not approval.pending:
             return outcomes.AlreadyDecided(approval)
         ballot = Ballot("moved", approval)
-        closed = False  # the claim closed the request's jobs, audit event and click itself
-        started: ApplyStart | None = None  # ... and began applying it, under the run's lock
+        started: ApplyStart | None = None  # the claim began applying it, under the run's lock
         with ExitStack() as held:  # that lock, when the claim took it: given back at the end
             # A vote that finds its request gone on to the next stage looks again.
             for _ in range(3):
@@ -253,17 +252,22 @@ class Engine:
                         # Settling it at once needs the version it was shown as, as a vote does.
                         self.publisher.refresh(approval)
                         return outcomes.Changed(approval)
+                    entry = click.entry.id if click is not None else None
                     if kind is None:  # one click settles it
                         lock = None if background else held
-                        claimed, closed, started = self._claim(approval, decision, click, lock)
+                        claimed, started = self._claim(approval, decision, entry, lock)
                         ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
-                        if click is not None:
-                            click.closed = closed
                     else:
-                        ballot = self.store.vote(approval.id, approval.stage, decision, kind)
+                        closing = partial(self._closed, entry=entry)
+                        ballot = self.store.vote(
+                            approval.id, approval.stage, decision, kind, closing
+                        )
                 if ballot.outcome != "moved":
                     break
-            return self._counted(approval, decision, ballot, background, closed, started)
+            if click is not None:
+                # A claim that won closed it, in the claim's own transaction.
+                click.closed = ballot.outcome == "decided" and ballot.approval is not None
+            return self._counted(approval, decision, ballot, background, started)
 
     def _closing(
         self, approval: Approval, decision: Decision, keep: str = "", entry: str | None = None
@@ -273,7 +277,22 @@ class Engine:
         claimed = replace(
             approval, status=status_for(decision), decided_by=decision.by, decision=decision
         )
-        return Closing((self.journal.decided_entry(claimed),), keep, entry)
+        return self._closed(claimed, keep=keep, entry=entry)
+
+    def _closed(
+        self,
+        claimed: Approval,
+        rule: Rule | None = None,
+        keep: str = "",
+        entry: str | None = None,
+        made: Rule | None = None,
+    ) -> Closing:
+        """What the claim that left the request ``claimed`` closes, in its own transaction:
+        its audit event (``rule``: the remembered approval that answered it; ``made``: the one
+        it made, audited first), its jobs but ``keep``, its click ``entry``."""
+        events = [self.journal.remembered_entry(claimed, made)] if made is not None else []
+        events.append(self.journal.decided_entry(claimed, rule))
+        return Closing(events, keep, entry)
 
     def _decide(
         self,
@@ -309,13 +328,13 @@ class Engine:
         self,
         approval: Approval,
         decision: Decision,
-        click: TakenClick | None = None,
+        entry: str | None = None,
         held: ExitStack | None = None,
-    ) -> tuple[Approval | None, bool, ApplyStart | None]:
+    ) -> tuple[Approval | None, ApplyStart | None]:
         """Claim a request one click settles; a remembered approval makes its rule with it.
-        Also whether the claim closed the request's jobs, audit event and click itself (in
-        its own statement: a plain claim does; one that makes a rule does not), and, when
-        the claim began applying the decision too, what that attempt starts from.
+        A claim that wins closes the request's jobs, audit event and click ``entry`` in its
+        own transaction. Also, when the claim began applying the decision too, what that
+        attempt starts from.
 
         ``held``: the caller applies the decision itself once claimed. If the run's lock is
         free, it is taken now (and kept in ``held``), and a claim that wins counts its first
@@ -324,19 +343,18 @@ class Engine:
         resume, so nothing can come between. A busy run is not waited for here: the claim is
         made alone and :meth:`_apply` waits for the lock as usual."""
         if decision.remember is None or self.rules is None:
-            entry = click.entry.id if click is not None else None
             closing = self._closing(approval, decision, entry=entry)
             if held is not None and _took(held, self.db.try_lock(approval.thread_id)):
                 start = self.store.claim_begin(approval.id, decision, closing)
-                return (start.approval, True, start) if start else (None, False, None)
-            claimed = self.store.claim(approval.id, decision, closing)
-            return claimed, claimed is not None, None
-        made = self.rules.claim(approval, decision)
-        if made is None:
-            return None, False, None
-        claimed, rule = made
-        self.journal.remembered(claimed, rule)
-        return claimed, False, None
+                return (start.approval, start) if start else (None, None)
+            return self.store.claim(approval.id, decision, closing), None
+        closes = partial(self._made, entry=entry)
+        made = self.rules.claim(approval, decision, closes)
+        return (made[0] if made else None), None
+
+    def _made(self, claimed: Approval, rule: Rule, entry: str | None) -> Closing:
+        """What a claim that made ``rule`` closes: the rule's event and the decision's."""
+        return self._closed(claimed, entry=entry, made=rule)
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -353,18 +371,13 @@ class Engine:
         decision: Decision,
         ballot: Ballot,
         background: bool,
-        closed: bool = False,
         started: ApplyStart | None = None,
     ) -> Outcome:
-        """Act on what a click did: apply a settled request, or show the votes so far.
-        ``closed``: its claim already closed the request's jobs and wrote its audit event;
-        ``started``: and began applying it (under the run's lock, which this thread holds)."""
+        """Act on what a click did: apply a settled request (its claim closed its jobs, audit
+        event and click), or show the votes so far. ``started``: the claim began applying it
+        (under the run's lock, which this thread holds)."""
         if ballot.outcome == "decided" and ballot.approval is not None:
-            if closed:
-                self.journal.counted(ballot.approval)
-            else:
-                self.store.cancel_jobs(approval.id)
-                self.journal.decided(ballot.approval)
+            self.journal.counted(ballot.approval)
             if background:
                 self.worker.submit(self.apply, ballot.approval)
             else:
@@ -668,9 +681,10 @@ class Engine:
 
     def _show_decided(self, run: Run, approval: Approval, posts: list[CardPost]) -> None:
         """The decided card (and its copies), then (for an edit) its before and after in the
-        run's thread."""
+        run's thread; for a request a rule approved, the line that says so."""
         self.publisher.refresh(approval, posts)
         self.publisher.note_edit(run, approval)
+        self._say_by_rule(run, approval)
 
     # recovering -----------------------------------------------------------------
     def recover(self, older_than: float | None = None) -> None:
@@ -747,24 +761,28 @@ class Engine:
         rule = rules.matching(run, approval)
         if rule is None or self.signing.refusal(approval, rule.created_by) is not None:
             return approval
-        made = rules.settle(approval, rule)
+        made = rules.settle(approval, rule, partial(self._closed, rule=rule))
         if made is None:  # revoked or expired this very moment: asked as usual
             return self.store.get_approval(approval.id) or approval
-        claimed, used = made
-        self.store.cancel_jobs(claimed.id)
-        self.journal.decided(claimed, used)
-        self._say_by_rule(run, claimed, used)
-        # In the pool, once this step gives the run's lock back.
+        claimed, _ = made
+        self.journal.counted(claimed)
+        # In the pool, once this step gives the run's lock back; it says the line too.
         self.worker.submit(self.apply, claimed)
         return claimed
 
-    def _say_by_rule(self, run: Run, approval: Approval, rule: Rule) -> None:
+    def _say_by_rule(self, run: Run, approval: Approval) -> None:
+        """A request a rule approved (no card): one line in the run's thread, once, said where
+        its card would be redrawn, so a decision the sweep finishes after a crash says it too."""
+        decision = approval.decision
+        if self.rules is None or decision is None or decision.via != "rule":
+            return
         try:
-            self.ledger.once(
-                f"{approval.id}:by-rule", lambda: self.publisher.by_rule(run, approval, rule)
-            )
+            rule = self.rules.rows.get(decision.rule) if decision.rule is not None else None
+            if rule is not None:
+                say = partial(self.publisher.by_rule, run, approval, rule)
+                self.ledger.once(f"{approval.id}:by-rule", say)
         except Exception:
-            logger.exception("could not say that rule %s approved request %s", rule.id, approval.id)
+            logger.exception("could not say that a rule approved request %s", approval.id)
 
     def _lost(self, approval: Approval) -> None:
         """The graph still waits on a decision marked applied: its resume never reached the

@@ -17,9 +17,9 @@ class Journal:
     audit: Audit
     metrics: Metrics
 
-    def cancelled(self, run: Run, by: str, via: str) -> None:
+    def cancelled_entry(self, run: Run, by: str, via: str) -> Entry:
         """A run cancelled while it waited on no request (a request's cancel is decided)."""
-        self.audit.record("cancelled", run.thread_id, by, via=via)
+        return Entry("cancelled", run.thread_id, by, None, {"via": via})
 
     def ticked(self, at: float) -> None:
         """The scheduler ticked (``/healthz`` and ``/metrics`` show when it last did)."""
@@ -42,23 +42,16 @@ class Journal:
             detail["calls"] = _calls(approval, decision)
         self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
 
-    def decided(self, approval: Approval, rule: Rule | None = None) -> None:
-        """A request closed: approved, edited, rejected, expired, cancelled... ``rule``: the
-        remembered approval that answered it (``via: rule``), or the one its decision made."""
-        entry = self.decided_entry(approval, rule)
-        self.audit.record(
-            entry.event, entry.thread_id, entry.actor, entry.approval_id, **entry.detail
-        )
-        self.counted(approval)
-
     def counted(self, approval: Approval) -> None:
         """The metrics of a decision whose audit event the store wrote with its claim."""
         waited = (approval.decided_at or approval.created_at) - approval.created_at
         self.metrics.decided(approval.status, waited)
 
     def decided_entry(self, approval: Approval, rule: Rule | None = None) -> Entry:
-        """The audit event of a decision (``approval`` as it is once claimed), for the store to
-        write in the claim's own statement."""
+        """The audit event of a decision: a request closed, approved, edited, rejected,
+        expired, cancelled... (``approval`` as it is once claimed; ``rule``: the remembered
+        approval that answered it, ``via: rule``), for the store to write in the claim's own
+        transaction."""
         decision = approval.decision
         detail: dict[str, Any] = {}
         if decision is not None:
@@ -81,8 +74,9 @@ class Journal:
         actor = approval.decided_by or "scheduler"
         return Entry(approval.status, approval.thread_id, actor, approval.id, detail)
 
-    def remembered(self, approval: Approval, rule: Rule) -> None:
-        """A person approved a request and asked not to be asked again: the rule they made."""
+    def remembered_entry(self, approval: Approval, rule: Rule) -> Entry:
+        """A person approved a request and asked not to be asked again: the rule they made
+        (written in the claim's own transaction, as :meth:`decided_entry`)."""
         detail = {
             "rule": rule.id,
             "expires_at": rule.expires_at,
@@ -92,7 +86,7 @@ class Journal:
             "channel": rule.channel,
             "match": rule.arguments,
         }
-        self.audit.record("rule_created", rule.thread_id, rule.created_by, approval.id, **detail)
+        return Entry("rule_created", rule.thread_id, rule.created_by, approval.id, detail)
 
     def revoked(self, rule: Rule, by: str) -> None:
         self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)

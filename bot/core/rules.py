@@ -24,6 +24,7 @@ from bot.core.remember import Remembering, Scope, offered, scope_of
 from bot.domain.models import Approval, Decision, Run
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff
+from bot.store.decisions import Closes, ClosesWithRule
 from bot.store.repository import Store
 from bot.store.rules import Rule
 from bot.store.rules import Rules as RuleRows
@@ -55,9 +56,12 @@ class Rules:
             return None
         return self.rows.matching(scope.as_params(), self.store.clock())
 
-    def settle(self, approval: Approval, rule: Rule) -> tuple[Approval, Rule] | None:
-        """Claim the request as the rule's, if the rule is still in force now."""
-        return self.store.claim_by_rule(approval.id, rule.id)
+    def settle(
+        self, approval: Approval, rule: Rule, closing: Closes
+    ) -> tuple[Approval, Rule] | None:
+        """Claim the request as the rule's, if the rule is still in force now, with what the
+        claim closes (its audit event, its jobs) in the same transaction."""
+        return self.store.claim_by_rule(approval.id, rule.id, closing)
 
     # a person's "Approve, and don't ask again" ------------------------------------------------
     def permits(self, approval: Approval, seconds: int) -> bool:
@@ -67,14 +71,18 @@ class Rules:
         remember = self.remembering.for_request(approval.graph, approval.payload.get("value"))
         return remember is not None and seconds in remember.durations
 
-    def claim(self, approval: Approval, decision: Decision) -> tuple[Approval, Rule] | None:
-        """Claim the request and make the rule, at once (None: the claim was lost)."""
+    def claim(
+        self, approval: Approval, decision: Decision, closing: ClosesWithRule
+    ) -> tuple[Approval, Rule] | None:
+        """Claim the request and make the rule, at once, with what the claim closes (its
+        audit events, jobs and click) in the same transaction (None: the claim was lost)."""
         run = self.store.get_run(approval.thread_id)
         scope = self._scope(run, approval) if run is not None else None
         if scope is None or decision.remember is None:
             return None
         expires_at = self.store.clock() + decision.remember
-        return self.store.claim_remembering(approval.id, decision, scope.as_params(), expires_at)
+        params = scope.as_params()
+        return self.store.claim_remembering(approval.id, decision, params, expires_at, closing)
 
     def _scope(self, run: Run, approval: Approval) -> Scope | None:
         value = approval.payload.get("value")

@@ -18,6 +18,7 @@ from bot.domain.models import Approval, Decision, Run
 from bot.runtime.worker import Worker
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
+from bot.store.decisions import Closing
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ class RunControl:
                     return outcomes.Cancel(outcomes.CancelKind.FINISHED, thread_id, latest.status)
                 # The run's result (``GET /api/runs/{id}``): plain words, no Slack markup.
                 note = f"Cancelled by {by}."
-                claimed = self.store.cancel_run(thread_id, Decision("cancel", by), note)
+                # Each request's cancel is audited as its decision, in the cancel's transaction.
+                alone = (self.journal.cancelled_entry(latest, by, via),)
+                cancel = Decision("cancel", by)
+                claimed = self.store.cancel_run(thread_id, cancel, note, self._closing, alone)
                 if claimed is None:  # a decision was claimed first: carried out, not undone
                     return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)
                 for approval in claimed:
@@ -65,13 +69,14 @@ class RunControl:
         except Exception:
             logger.warning("run %s: could not stop its work on the server", thread_id)
         for approval in claimed:
-            self.store.cancel_jobs(approval.id)
-            self.journal.decided(approval)
+            self.journal.counted(approval)
             self.publisher.refresh(approval)
-        if not claimed:
-            self.journal.cancelled(run, by, via)
         self.publisher.cancelled(run, by)
         return outcomes.Cancel(outcomes.CancelKind.CANCELLED, thread_id)
+
+    def _closing(self, claimed: Approval) -> Closing:
+        """What a request's cancel closes with its claim: its audit event and its jobs."""
+        return Closing((self.journal.decided_entry(claimed),))
 
     def retry(self, thread_id: str) -> outcomes.Retry:
         """Start a failed run again from its last checkpoint; what came of it. Who may retry

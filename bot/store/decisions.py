@@ -4,7 +4,7 @@ each attempt at applying a decision (``apply_attempts``, ``apply_fence``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,11 @@ from bot.store.rows import Rows
 from bot.store.rules import Rule, insert_params
 
 MAX_APPLY_ATTEMPTS = 5  # a claimed decision whose resume keeps failing is then reported
+# What a claim closes when it wins, made from the request as the claim left it (the decision
+# of a sign-off or a cancel is only known in the claim's own transaction).
+Closes = Callable[[Approval], "Closing"]
+# ... and from the rule the claim made or used.
+ClosesWithRule = Callable[[Approval, Rule], "Closing"]
 
 
 class DecisionRows(Rows):
@@ -73,22 +78,21 @@ class DecisionRows(Rows):
     ) -> Row | None:
         """SQLite: the claim, then (when it won) what it closes, in the caller's transaction."""
         row = tx.fetch_one(claim, params)
-        if row is None:
-            return None
-        now = params["now"]
-        more = {"keep": closing.keep, "entry": closing.entry}
-        tx.execute(q.CANCEL_JOBS, {"approval_id": params["id"], "now": now, **more})
-        for entry in closing.events:
-            tx.execute(q.INSERT_AUDIT, entry.params(now))
-        if closing.entry is not None:
-            tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
+        if row is not None:
+            _close(tx, params["id"], params["now"], closing)
         return row
 
     def claim_remembering(
-        self, approval_id: str, decision: Decision, scope: dict[str, str], expires_at: float
+        self,
+        approval_id: str,
+        decision: Decision,
+        scope: dict[str, str],
+        expires_at: float,
+        closing: ClosesWithRule | None = None,
     ) -> tuple[Approval, Rule] | None:
         """Claim a request with an approval that is remembered: the rule is made in the same
-        transaction as the claim, so both happen once or neither (None: someone else won)."""
+        transaction as the claim, so both happen once or neither (None: someone else won).
+        ``closing``: what the claim closes (its audit events, jobs, click), in it too."""
         now = self.clock()
         try:
             with self.db.transaction() as tx:
@@ -103,13 +107,19 @@ class DecisionRows(Rows):
                 claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won))
                 if claimed is None:
                     raise _TooLate
-                return Approval.from_row(claimed), rule
+                approval = Approval.from_row(claimed)
+                if closing is not None:
+                    _close(tx, approval_id, now, closing(approval, rule))
+                return approval, rule
         except _TooLate:
             return None
 
-    def claim_by_rule(self, approval_id: str, rule_id: int) -> tuple[Approval, Rule] | None:
+    def claim_by_rule(
+        self, approval_id: str, rule_id: int, closing: Closes | None = None
+    ) -> tuple[Approval, Rule] | None:
         """Claim a new request as approved by a remembered approval, if the rule is still in
-        force at this moment (used and claimed in one transaction: see ``USE_RULE``)."""
+        force at this moment (used and claimed in one transaction: see ``USE_RULE``), with
+        what the claim closes (``closing``: its audit event, its jobs)."""
         now = self.clock()
         try:
             with self.db.transaction() as tx:
@@ -121,7 +131,10 @@ class DecisionRows(Rows):
                 claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, decision))
                 if claimed is None:
                     raise _TooLate
-                return Approval.from_row(claimed), rule
+                approval = Approval.from_row(claimed)
+                if closing is not None:
+                    _close(tx, approval_id, now, closing(approval))
+                return approval, rule
         except _TooLate:
             return None
 
@@ -140,10 +153,18 @@ class DecisionRows(Rows):
         read = self.db.fetch_all_quick if quick else self.db.fetch_all
         return [_vote(r) for r in read(q.VOTES, {"approval_id": approval_id})]
 
-    def vote(self, approval_id: str, stage: int, decision: Decision, kind: str) -> Ballot:
+    def vote(
+        self,
+        approval_id: str,
+        stage: int,
+        decision: Decision,
+        kind: str,
+        closing: Closes | None = None,
+    ) -> Ballot:
         """Count one person's vote on stage ``stage`` of a pending request, for the version
         of it they saw (``decision.version``), in one transaction with the request's row
-        locked; claim the request when the vote settles it.
+        locked; claim the request when the vote settles it, with what the claim closes
+        (``closing``: its audit event, jobs and click, as a single click's claim does).
 
         An edit is a new version: every other vote (of every stage) was for the old one and
         is set aside, and the request goes back to its first stage, so each stage signs what
@@ -175,10 +196,16 @@ class DecisionRows(Rows):
                 tx.execute(q.NEW_VERSION, {"id": approval_id})
                 approval = replace(approval, version=approval.version + 1, stage=0)
             votes = self._votes(tx, approval_id)
-            return self._settle(tx, approval, stage, decision, votes)
+            return self._settle(tx, approval, stage, decision, votes, closing)
 
     def _settle(
-        self, tx: Any, approval: Approval, voted_at: int, decision: Decision, votes: list[Vote]
+        self,
+        tx: Any,
+        approval: Approval,
+        voted_at: int,
+        decision: Decision,
+        votes: list[Vote],
+        closing: Closes | None,
     ) -> Ballot:
         """Where the request stands after a vote: from its current stage on, a stage whose
         standing votes already meet its quorum is passed (an editor's vote at a later stage
@@ -204,14 +231,30 @@ class DecisionRows(Rows):
                 final = _signed(decision, votes)
                 break
             stage += 1
-        claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval.id, final))
-        return Ballot("decided", Approval.from_row(claimed) if claimed else None, votes)
+        params = self._claim_params(approval.id, final)
+        claimed = tx.fetch_one(q.CLAIM, params)
+        if claimed is None:
+            return Ballot("decided", None, votes)
+        settled = Approval.from_row(claimed)
+        if closing is not None:
+            _close(tx, approval.id, params["now"], closing(settled))
+        return Ballot("decided", settled, votes)
 
-    def cancel_run(self, thread_id: str, decision: Decision, note: str) -> list[Approval] | None:
+    def cancel_run(
+        self,
+        thread_id: str,
+        decision: Decision,
+        note: str,
+        closing: Closes | None = None,
+        alone: Sequence[Entry] = (),
+    ) -> list[Approval] | None:
         """Cancel a run and close its pending requests as cancelled, in one transaction; None
         (and nothing changed) when the run is over, or a decision of it was claimed and not
-        yet carried out: the cancel came too late."""
-        params = {"thread_id": thread_id, "result": note, "now": self.clock()}
+        yet carried out: the cancel came too late. In the same transaction: what each claim
+        closes (``closing``: its audit event, its jobs), or, when the run waited on no
+        request, the events of the run's cancel (``alone``)."""
+        now = self.clock()
+        params = {"thread_id": thread_id, "result": note, "now": now}
         try:
             with self.db.transaction() as tx:
                 if not tx.execute(q.CANCEL_RUN, params):
@@ -226,6 +269,12 @@ class DecisionRows(Rows):
                 # Read after the claims: a decision that beat one of them is seen here.
                 if tx.fetch_all(q.UNAPPLIED_OF_RUN, {"thread_id": thread_id}):
                     raise _TooLate
+                for approval in claimed:
+                    if closing is not None:
+                        _close(tx, approval.id, now, closing(approval))
+                if not claimed:
+                    for entry in alone:
+                        tx.execute(q.INSERT_AUDIT, entry.params(now))
                 return claimed
         except _TooLate:
             return None
@@ -430,11 +479,22 @@ def _signed(last: Decision, votes: list[Vote]) -> Decision:
         by=last.by,
         approvers=_signers(votes),
         origin=None,
-        receipt=None,
+        receipt=last.receipt,  # the click that completed it (a replay of it is recognised)
         via=last.via,  # the audit row says which door the completing vote came through
         on_behalf_of=last.on_behalf_of,
         hand=last.hand,
     )
+
+
+def _close(tx: Session, approval_id: str, now: float, closing: Closing) -> None:
+    """What a claim that won closes, in its transaction: the request's jobs (but
+    ``closing.keep``), its audit events, the click it came from."""
+    more = {"keep": closing.keep, "entry": closing.entry}
+    tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": now, **more})
+    for entry in closing.events:
+        tx.execute(q.INSERT_AUDIT, entry.params(now))
+    if closing.entry is not None:
+        tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
 
 
 def _started(approval: Row, run: Row, card_id: str | None, posts: list[Row]) -> ApplyStart:

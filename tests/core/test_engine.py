@@ -1056,7 +1056,7 @@ def test_a_click_that_loses_its_claim_under_the_lock_counts_no_attempt(parts):
         parts.approval(approval.id), Decision("approve", "U0ASKER"), held=ExitStack()
     )
 
-    assert late == (None, False, None)
+    assert late == (None, None)
     assert _attempts(parts, approval.id) == (1, 1)
     assert parts.approval(approval.id).status == "rejected"
 

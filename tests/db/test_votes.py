@@ -11,7 +11,9 @@ import pytest
 from bot.domain.models import Decision, RunRequest
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff, Stage
+from bot.store.audit_log import Audit, Entry
 from bot.store.db import open_database
+from bot.store.decisions import Closing
 from bot.store.repository import Store
 
 
@@ -143,3 +145,24 @@ def test_enough_rejections_reject(store):
     assert ballot.outcome == "decided"
     final = store.get_approval(approval.id)
     assert (final.status, final.decided_by, final.decision.reason) == ("rejected", "U0C", "no")
+
+
+def test_the_vote_that_settles_a_request_claims_it_with_its_click_and_audit_event(store):
+    """The settling vote's claim keeps the completing click's receipt (a replay of that click
+    is recognised as its own) and writes what it closes in the vote's transaction."""
+    approval = _request(store, SignOff((Stage(approvers=("S0",), quorum=2),)))
+    store.vote(approval.id, 0, Decision("approve", "U0A"), "approve")
+    entry = store.receive_click(approval.id, Decision("approve", "U0B"), "C0", lease=0.0).entry.id
+    audit = Entry("approved", approval.thread_id, "U0B", approval.id)
+    ballot = store.vote(
+        approval.id,
+        0,
+        Decision("approve", "U0B", receipt=entry),
+        "approve",
+        lambda claimed: Closing((audit,), entry=entry),
+    )
+    assert ballot.outcome == "decided" and ballot.approval.decision.receipt == entry
+    assert [e.event for e in Audit(store.db, store.clock).for_run(approval.thread_id)] == [
+        "approved"
+    ]
+    assert store.open_inbox(-60) == []  # the click is closed

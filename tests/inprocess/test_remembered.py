@@ -14,6 +14,7 @@ from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import Card, blocks_text, current, has_buttons, told, wait_cards
 from tests.support.databases import sqlite_unless_asked  # noqa: F401 - database_url
+from tests.support.faults import killed_after
 from tests.support.operations import ask
 from tests.support.races import race
 
@@ -278,3 +279,32 @@ def test_a_rule_whose_maker_may_no_longer_approve_asks_again(remember_bot, fake_
     email(bot)
     assert "ops@example.com" in next_card(fake_slack, 1).text
     assert len(fake_smtp.messages) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_request_a_rule_approved_just_before_a_crash_is_audited_and_said(
+    database_url, remember_bot, fake_slack, fake_smtp, monkeypatch
+):
+    """The bot died as a rule's claim of a new request committed: the claim wrote the
+    request's audit event, and the next bot carries the decision out and says the line."""
+    bot = remember_bot()
+    email(bot)
+    first = next_card(fake_slack, 0)
+    assert remember(bot, first, BOB).status_code == 200
+    fake_smtp.wait_for_messages(1)
+    bot.settle()
+    killed_after(monkeypatch, bot.deps.store, "claim_by_rule", lambda made: made is not None)
+    email(bot)  # the same email: rule #1 covers it
+    bot.settle()
+    assert len(fake_smtp.messages) == 1  # died before carrying it out
+    bot.stop()
+    monkeypatch.undo()
+
+    again = remember_bot().restarted()
+    again.tick(advance=61)
+    again.settle()
+    fake_smtp.wait_for_messages(2)  # the recovery sweep sent it
+    by_rule = [(a, d["via"]) for e, a, d in audit(again) if e == "approved" and "rule_by" in d]
+    assert by_rule == [(BOB, "rule")]
+    [line] = by_rule_lines(fake_slack)
+    assert "approved by rule #1, made by <@U0BOB>" in line

@@ -11,6 +11,7 @@ of the bot's process: tests/scenarios/test_exactly_once.py and test_scheduler_pr
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,10 @@ from bot.store.db import open_database
 from bot.store.db.base import ACK_WINDOW
 from bot.store.repository import Store
 from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_shown
+from tests.support.faults import Killed, killed_after
 from tests.support.races import draft_posts
 
-REQ = "U0REQ"
+REQ, ALICE, BOB = "U0REQ", "U0ALICE", "U0BOB"
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
@@ -151,3 +153,71 @@ def test_overdue_expiry_wins_over_a_late_click_after_restart(bot_in_process, fak
     assert not has_buttons(fake_slack.message(card.channel, card.ts))
     posted = [c for c in fake_slack.calls("chat.postMessage") if "Reboot" in c.params["text"]]
     assert posted == []
+
+
+def audited(bot, thread_id: str) -> list[tuple[str, str]]:
+    return [(e.event, e.actor) for e in bot.deps.engine.journal.audit.for_run(thread_id)]
+
+
+def quorum_policy(tmp_path: Path) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"graphs: {{draft: {{approvers: [{ALICE}, {BOB}], quorum: 2}}}}\n")
+    return str(path)
+
+
+def test_a_quorum_completed_just_before_a_crash_is_audited_and_its_clicker_not_told_off(
+    bot_in_process, fake_slack, tmp_path, monkeypatch
+):
+    """The bot died as the vote that completes a quorum (and claims the request) committed:
+    the vote's transaction wrote the decision's audit event and closed the click, as a single
+    click's claim does, so the next bot only carries it out."""
+    env = {"POLICY_FILE": quorum_policy(tmp_path), "REMIND_AFTER": "off"}
+    bot = bot_in_process(**env)
+    bot.command("Wire the quarterly payment", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    assert bot.click(ids.APPROVE, card.approval_id, ALICE).status_code == 200  # 1 of 2
+    bot.settle()
+    assert bot.deps is not None
+    killed_after(monkeypatch, bot.deps.store, "vote", lambda ballot: ballot.outcome == "decided")
+    assert bot.click(ids.APPROVE, card.approval_id, BOB).status_code == 200  # 2 of 2
+    bot.settle()
+    bot.stop()
+    monkeypatch.undo()
+
+    again = bot_in_process(**env).restarted()
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("text") == "Draft: Wire the quarterly payment"
+    )
+    again.tick(advance=61)
+    again.settle()
+    assert len(draft_posts(fake_slack, "Draft: Wire the quarterly payment")) == 1
+    assert again.deps is not None
+    approval = again.deps.store.get_approval(card.approval_id)
+    assert approval is not None
+    events = audited(again, approval.thread_id)
+    assert events.count(("approved", BOB)) == 1 and ("executed", "bot") in events
+    told_bob = [c for c in fake_slack.calls("chat.postEphemeral") if c.params["user"] == BOB]
+    assert told_bob == []  # their own click won: not "already decided"
+
+
+def test_a_cancel_committed_just_before_a_crash_is_audited(bot_in_process, fake_slack, monkeypatch):
+    """The bot died as ``/agent cancel``'s transaction (the run and its request closed)
+    committed: the request's cancel was audited in it, and the next bot redraws its card."""
+    card = card_then_stop(bot_in_process, fake_slack, "Email the whole company")
+    bot = bot_in_process()
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    run = bot.deps.store.get_run(approval.thread_id) if approval else None
+    assert run is not None
+    killed_after(monkeypatch, bot.deps.store, "cancel_run")
+    with pytest.raises(Killed):
+        bot.deps.operations.control.cancel(run, REQ)
+    bot.stop()
+    monkeypatch.undo()
+
+    again = bot_in_process().restarted()
+    again.tick(advance=61)
+    again.settle()
+    assert not has_buttons(current(fake_slack, card))  # the request was finished as cancelled
+    assert audited(again, run.thread_id).count(("cancelled", REQ)) == 1

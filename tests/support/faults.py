@@ -1,5 +1,6 @@
 """Helpers for tests that break things for real: a PostgreSQL server of the test's own that it
-may stop and start, and a look at what a bot left half done in its database."""
+may stop and start, a process killed at a chosen line (:func:`killed_after`), and a look at
+what a bot left half done in its database."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -228,3 +230,27 @@ def cards_recorded(database_url: str, approval_ids: list[str], timeout: float = 
         assert not missing, f"the bot never stored the ts of the cards of {missing}"
     finally:
         db.close()
+
+
+class Killed(BaseException):
+    """The process died here: nothing in the bot stops it (no ``except Exception`` does), as
+    nothing stops a ``kill -9``."""
+
+
+def killed_after(
+    monkeypatch: pytest.MonkeyPatch,
+    target: object,
+    name: str,
+    when: Callable[[Any], bool] = lambda result: True,
+) -> None:
+    """``target.name`` does its work (and commits it), then the process dies there, when
+    ``when`` says so of what it returned. ``monkeypatch.undo()`` before the next bot starts."""
+    real = getattr(target, name)
+
+    def then_die(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if when(result):
+            raise Killed()
+        return result
+
+    monkeypatch.setattr(target, name, then_die)
