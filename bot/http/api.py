@@ -41,7 +41,7 @@ from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import already_decided, sentence
 from bot.slack.client import MEMBER_SCOPES, NotGranted
 from bot.store.audit_log import Audit
-from bot.store.db import LockBusy
+from bot.store.db import LockBusy, OutcomeUnknown, WriteWithdrawn
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,12 @@ UNCHECKED = (
 UNGRANTED_ANSWER = (
     f"The Slack app was installed without the scopes this check needs ({MEMBER_SCOPES}): "
     "reinstall it from manifest.yml. Nothing started."
+)
+WITHDRAWN = "The database connection broke mid-way; nothing was recorded. Try again shortly."
+UNKNOWN = (
+    "The database connection broke mid-way and I can't tell whether that was recorded; if it "
+    "was, it goes ahead (once). Look at the run (GET /api/runs/…) or the channel before sending "
+    "it again."
 )
 BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
@@ -113,6 +119,17 @@ class Api:
                 return JSONResponse(
                     {"error": str(problem), "field": problem.field}, status_code=problem.status
                 )
+            except WriteWithdrawn:
+                # The database connection broke after the write was sent; it was withdrawn.
+                return JSONResponse(
+                    {"error": WITHDRAWN, "retry": True},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_BUSY)},
+                )
+            except OutcomeUnknown:
+                # It may have been recorded (and then goes ahead, once): sending it again could
+                # do it twice, so the answer says to look first.
+                return JSONResponse({"error": UNKNOWN, "retry": False}, status_code=503)
             except LockBusy:
                 # The run is carrying out a step (or another call holds it) past the lock's
                 # wait: nothing was decided or changed, and the same call may simply come again.

@@ -234,3 +234,22 @@ def test_a_decision_whose_applied_mark_lost_its_answer_still_moves_the_run_on(
     assert len(card_posts(fake_slack)) == 2  # round 2's card
     events = [e.event for e in bot.deps.engine.journal.audit.for_run(approval.thread_id)]
     assert events.count("executed") == 1 and "failed" not in events
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["withdrawn", "unknown"])
+def test_an_api_start_whose_answer_was_lost_is_a_503_that_says_whether_to_send_it_again(
+    bot_in_process, fake_slack, database_url, proxy, down
+):
+    """Never a 500: withdrawn, the caller may simply send it again; unknown, it may have been
+    recorded (and goes ahead once), so the answer says to look first."""
+    token = "req-token-0123456789abcdef"
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), API_TOKENS=f"req:{token}:{REQ}")
+    fake_slack.set_members("C0REQ", [REQ])
+    proxy.arm(b"INSERT INTO runs", down=down)
+    body = {"request": "Draft the release note", "channel": "C0REQ"}
+    answer = bot.http.post("/api/runs", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert proxy.cut.wait(5), "the start's write never went through the proxy"
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["retry"] is (not down)
+    assert ("nothing was recorded" in answer.json()["error"]) is (not down)
+    proxy.restore()
