@@ -303,7 +303,9 @@ class DecisionRows(Rows):
     def applied_with(self, approval_id: str, fence: int) -> bool:
         """Whether the attempt whose token is ``fence`` marked the decision applied: read back
         when :meth:`mark_applied` raised, as its commit may have gone through all the same."""
-        return self.db.fetch_one(q.APPLIED_WITH, {"id": approval_id, "fence": fence}) is not None
+        sql = q.APPLIED_MARK_WAITING if self.db.dialect == "postgres" else q.APPLIED_MARK
+        row = self.db.fetch_one(sql, {"id": approval_id})
+        return row is not None and row["applied_at"] is not None and row["apply_fence"] == fence
 
     def unapplied(self, older_than: float, limit: int = 50) -> list[Approval]:
         params = {

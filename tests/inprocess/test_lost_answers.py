@@ -206,11 +206,14 @@ def card_posts(fake_slack) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if "blocks" in c.params]
 
 
+@pytest.mark.parametrize("late", [0.0, 1.0], ids=["committed", "commit-on-its-way"])
 def test_a_decision_whose_applied_mark_lost_its_answer_still_moves_the_run_on(
-    bot_in_process, fake_slack, database_url, proxy
+    bot_in_process, fake_slack, database_url, proxy, late
 ):
     """The decision is marked applied, so no sweep comes back to it: the attempt that marked it
-    reads the mark back and publishes what the graph asks next (here round 2's card)."""
+    reads the mark back and publishes what the graph asks next (here round 2's card). The
+    COMMIT may still be on its way when the bot sees the connection drop (``late``): the read
+    waits for it rather than find the mark missing and call the run failed."""
     bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
     bot.command("Invite everyone to the offsite", user=REQ)
     round1 = wait_card(fake_slack)
@@ -220,7 +223,7 @@ def test_a_decision_whose_applied_mark_lost_its_answer_still_moves_the_run_on(
     bot.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
     fake_slack.wait_for("views.open")
     bot.settle()
-    proxy.arm(b"AND apply_fence = $", then=b"COMMIT")  # MARK_APPLIED_FENCED's transaction
+    proxy.arm(b"AND apply_fence = $", then=b"COMMIT", late=late)  # MARK_APPLIED_FENCED's
     bot.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, {"notes": "mention lunch"})
     assert proxy.cut.wait(10), "the applied mark never went through the proxy"
     bot.settle()

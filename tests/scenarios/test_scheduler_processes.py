@@ -14,6 +14,7 @@ import pytest
 
 from bot.slack.blocks import card as ids
 from bot.store.db import open_database
+from bot.store.db.base import ACK_WINDOW
 from tests.support.cards import blocks_text, has_buttons, wait_cards, wait_shown
 from tests.support.faults import cards_recorded, more_ticks
 
@@ -82,12 +83,13 @@ def test_overdue_expiry_wins_over_a_late_click_after_restart(start_bot, fake_sla
     card = wait_cards(fake_slack, 1)[0]
     cards_recorded(database_url, [card.approval_id])
     bot.kill()
-    # The deadline passes while the bot is down: moved into the past rather than waited for.
+    # The deadline, and the ack window after it, pass while the bot is down: moved into the
+    # past rather than waited for.
     db = open_database(database_url)
     try:
         db.execute(
             "UPDATE jobs SET due_at = %(due)s WHERE approval_id = %(id)s AND kind = 'expire'",
-            {"due": time.time() - 1, "id": card.approval_id},
+            {"due": time.time() - 1 - ACK_WINDOW, "id": card.approval_id},
         )
     finally:
         db.close()

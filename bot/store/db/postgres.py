@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -55,9 +56,10 @@ T = TypeVar("T")
 class _Liveness:
     """psycopg_pool's per-checkout check, skipped for a connection returned moments ago.
 
-    After a server restart a connection returned within the window fails its next statement
-    once (psycopg then marks it broken and the pool replaces it); one idle longer is checked and
-    replaced before use, as before.
+    After a server restart a connection returned within the window has the server's goodbye to
+    read, so it is checked and replaced too (:func:`_heard_from`); one dropped without a word (a
+    network cut) fails its next statement once (psycopg then marks it broken and the pool
+    replaces it); one idle longer is checked and replaced before use, as before.
 
     The return is noted by :class:`_Pool` as the connection comes back, not by the pool's
     ``reset`` hook: with a ``reset`` psycopg_pool hands every return to its maintenance thread,
@@ -72,9 +74,23 @@ class _Liveness:
 
     def check(self, conn: Any) -> None:
         at = self._returned.get(conn)
-        if at is not None and time.monotonic() - at < RECENT and not conn.broken:
+        fresh = at is not None and time.monotonic() - at < RECENT and not conn.broken
+        if fresh and not _heard_from(conn):
             return
         ConnectionPool.check_connection(conn)
+
+
+def _heard_from(conn: Any) -> bool:
+    """Whether an idle connection has something to read: nothing is expected, so it is most
+    likely the server's goodbye (a restart or a terminated backend says so, then closes). A
+    look without waiting, so a connection the server has already dropped is checked, and
+    replaced, before a statement is sent on it: a write sent on it would be of unknown outcome
+    (was it taken before the drop?), and its person told so instead of "not recorded"."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):  # closed already: the full check says so
+        return True
+    return bool(readable)
 
 
 def _configure(conn: Any) -> None:

@@ -170,10 +170,12 @@ RETURNING thread_id
 """
 # Whether the attempt with this fencing token marked the decision applied (read back when the
 # mark's answer was lost: its COMMIT may have gone through).
-APPLIED_WITH = """
-SELECT 1 AS applied FROM approvals
-WHERE id = %(id)s AND applied_at IS NOT NULL AND apply_fence = %(fence)s
-"""
+# The request's applied mark as committed. On PostgreSQL ``FOR SHARE`` by id alone: a commit
+# still on its way (its answer lost, the transaction not yet ended) holds the row, and this
+# waits for it to end, then reads what it left (a filter on the mark itself would be judged on
+# the row as it was, and wait for nothing).
+APPLIED_MARK = "SELECT applied_at, apply_fence FROM approvals WHERE id = %(id)s"
+APPLIED_MARK_WAITING = APPLIED_MARK + " FOR SHARE"
 # A run whose decision is applied is on the move until it is published again (waiting, done):
 # if the process dies in between, the stale-run sweep finds it among the running ones. So is a
 # run an earlier, failed attempt at the decision left "failed": the decision reached it now.

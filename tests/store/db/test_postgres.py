@@ -257,3 +257,22 @@ def test_a_quick_write_that_cannot_be_withdrawn_in_time_is_of_unknown_outcome(
             f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "c"}, undo="SELECT 1"
         )
     assert time.monotonic() - sent < QUICK_ANSWER + 0.5  # within the ack's time
+
+
+def test_a_connection_the_server_dropped_moments_ago_is_replaced_before_a_write_is_sent_on_it(
+    pg, quick_scratch
+):
+    """A restart (here: its backend terminated) drops a connection just back in the pool: the
+    server's goodbye is waiting on it, so the pool replaces it and the write goes through,
+    rather than being sent on a dead connection and ending of unknown outcome."""
+    (pid,) = pg.fetch_one("SELECT pg_backend_pid() AS pid").values()
+    with psycopg.connect(pg.pool.conninfo, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(100):  # the backend is gone once the server no longer lists it
+            if not admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone():
+                break
+            time.sleep(0.01)
+    pg.execute_quick(f"INSERT INTO {quick_scratch} (k) VALUES ('after-restart')")
+    assert pg.fetch_one(f"SELECT k FROM {quick_scratch}") == {"k": "after-restart"}
