@@ -24,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
+from bot.store.db.base import answering
+
 logger = logging.getLogger(__name__)
 
 
@@ -165,10 +167,18 @@ class ListenerPool(ThreadPoolExecutor):
             self._dispatching.acked = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
         acked: threading.Event | None = getattr(self._dispatching, "acked", None)
-        if acked is not None:
-            self._dispatching.acked = None  # the listener; anything submitted after it is not
-            future.add_done_callback(lambda _: acked.set())
-            acked.wait(self.limit)
+        if acked is None:
+            return super().submit(fn, *args, **kwargs)
+        # The listener of a request being answered: its writes before the ack share one
+        # deadline, counted from now (bot.store.db.base.answering).
+        future = super().submit(_answering, fn, *args, **kwargs)
+        self._dispatching.acked = None  # the listener; anything submitted after it is not
+        future.add_done_callback(lambda _: acked.set())
+        acked.wait(self.limit)
         return future
+
+
+def _answering(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    with answering():
+        return fn(*args, **kwargs)

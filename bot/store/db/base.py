@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 Params = Mapping[str, Any] | None
@@ -16,6 +19,30 @@ Row = dict[str, Any]
 # being written this long after it, unseen by other sessions, so the expiry is not run before
 # ``due_at + ACK_WINDOW`` (bot.store.jobs): it then sees every click that can beat it.
 ACK_WINDOW = 3.0
+
+
+# Seconds from a Slack request's arrival within which its writes before the ack have an outcome
+# (withdrawn, if need be, when a connection was lost): Slack gives 3 s in all, and the answer
+# still has to travel back.
+ANSWER_WITHIN = 2.5
+_answer_by: ContextVar[float] = ContextVar("answer_by", default=math.inf)
+
+
+@contextmanager
+def answering(within: float = ANSWER_WITHIN) -> Iterator[None]:
+    """Around a listener's work before its ack: every write before the ack shares one deadline,
+    ``within`` seconds from now, however much of it the reads before them took."""
+    token = _answer_by.set(time.monotonic() + within)
+    try:
+        yield
+    finally:
+        _answer_by.reset(token)
+
+
+def answer_by(began: float) -> float:
+    """When a write before an ack that began at ``began`` (monotonic) must have its outcome:
+    ``ANSWER_WITHIN`` after it began, or sooner, when the request it answers came earlier."""
+    return min(began + ANSWER_WITHIN, _answer_by.get())
 
 
 class OutcomeUnknown(Exception):

@@ -14,7 +14,15 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from bot.store.db.base import ACK_WINDOW, OutcomeUnknown, Params, Row, WriteWithdrawn
+from bot.store.db.base import (
+    ACK_WINDOW,
+    ANSWER_WITHIN,
+    OutcomeUnknown,
+    Params,
+    Row,
+    WriteWithdrawn,
+    answer_by,
+)
 from bot.store.db.locks import (
     LOCK_SQL,
     SET_LOCK_TIMEOUT,
@@ -43,7 +51,7 @@ assert QUICK_BUDGET + 0.5 <= ACK_WINDOW, "an expiry could miss a click still bei
 # A write whose connection was lost after it was sent may have committed (or may yet): before
 # its caller answers, it is withdrawn on another connection (its ``undo``), within what is left
 # of QUICK_ANSWER from the write's start, which leaves Slack's 3 s room for the HTTP round trip.
-QUICK_ANSWER = 2.5
+QUICK_ANSWER = ANSWER_WITHIN  # counted from the request's arrival, when its listener set it
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.
@@ -188,12 +196,14 @@ class PostgresDatabase:
         """One statement before an ack (:meth:`_limited`); one whose connection was lost after
         it was sent is withdrawn by ``undo`` before this raises (see Database.execute_quick)."""
         began = time.monotonic()
+        deadline = answer_by(began)  # the request's, when reads before took some of it
+        budget = max(QUICK_FLOOR, min(QUICK_BUDGET, deadline - began))
         try:
-            return self._limited(sql, params, QUICK_BUDGET, result)
+            return self._limited(sql, params, budget, result)
         except OutcomeUnknown as lost:
             if undo is None:
                 raise
-            raise self._withdraw(undo, params, began + QUICK_ANSWER) from lost
+            raise self._withdraw(undo, params, deadline) from lost
 
     def _withdraw(self, undo: str, params: Params, deadline: float) -> Exception:
         """What to raise for a write whose answer was lost, once ``undo`` withdrew it (tried
