@@ -145,6 +145,7 @@ def test_agent_still_on_its_way_when_withdrawn_is_refused_on_arrival(
     assert fake_slack.calls("chat.postMessage") == []
 
 
+@pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carried_out_once(
     bot_in_process, fake_slack, database_url, proxy
 ):
@@ -176,6 +177,7 @@ def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carrie
     assert len(draft_posts(fake_slack, DRAFT)) == 1
 
 
+@pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_agent_that_cannot_be_withdrawn_is_not_called_unstarted_and_starts_once(
     bot_in_process, fake_slack, database_url, proxy
 ):
@@ -258,6 +260,7 @@ def test_an_api_start_whose_answer_was_lost_is_a_503_that_says_whether_to_send_i
     proxy.restore()
 
 
+@pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_a_submission_whose_write_lost_its_answer_is_acked_within_3_s_however_long_it_read(
     bot_in_process, fake_slack, database_url, proxy, monkeypatch
 ):
