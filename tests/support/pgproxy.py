@@ -12,7 +12,9 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-RUNS = 0.3  # seconds the server is given to run (and commit) the statement before the cut
+# The server's ReadyForQuery ('Z', length 5): it has run (and committed) what it was sent.
+READY = b"Z\x00\x00\x00\x05"
+RUNS = 10.0  # seconds the server is given, at most, to answer the statement before the cut
 
 
 class CuttingProxy:
@@ -25,6 +27,7 @@ class CuttingProxy:
         self.port = self.listener.getsockname()[1]
         self.cut = threading.Event()
         self.dropped = bytearray()  # what the server answered the cut connection
+        self._answered = threading.Event()  # ... and it said it is done
         self._pattern: bytes | None = None
         self._then: bytes | None = None
         self._late = 0.0
@@ -53,6 +56,8 @@ class CuttingProxy:
         with self._lock:
             self._pattern, self._then, self._late, self._down = pattern, then, late, down
             self.cut.clear()
+            self._answered.clear()
+            self.dropped.clear()
 
     def restore(self) -> None:
         """The server is back: connections are taken again."""
@@ -68,12 +73,15 @@ class CuttingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            if self._refusing:
-                _close(client)
-                continue
             server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._open += [client, server]
+            with self._lock:  # decided with the cut's list, so none slips between the two
+                refused = self._refusing
+                if not refused:
+                    self._open += [client, server]
+            if refused:
+                _close(client)
+                _close(server)
+                continue
             state = {"blackhole": False}
             for target, args in ((self._up, (client, server)), (self._down_to, (server, client))):
                 threading.Thread(target=target, args=(*args, state), daemon=True).start()
@@ -111,9 +119,10 @@ class CuttingProxy:
             _close(client)  # the bot hears of the cut now; the statement is still on its way
             time.sleep(late)
         if down:
-            self._refusing = True
+            with self._lock:
+                self._refusing = True
         server.sendall(data)
-        time.sleep(RUNS)  # the server runs and commits it
+        self._answered.wait(RUNS)  # the server has run and committed it: its answer is lost
         with self._lock:
             cut = self._open if down else [client, server]
             self._open = [s for s in self._open if s not in cut]
@@ -126,6 +135,8 @@ class CuttingProxy:
             while data := server.recv(65536):
                 if state["blackhole"]:
                     self.dropped += data
+                    if READY in self.dropped:
+                        self._answered.set()
                     continue
                 client.sendall(data)
         except OSError:
