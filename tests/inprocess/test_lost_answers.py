@@ -218,6 +218,19 @@ def test_agent_that_cannot_be_withdrawn_is_not_called_unstarted_and_starts_once(
     assert len(fake_slack.calls("chat.postMessage")) == 1
 
 
+def revise_form_open(bot_in_process, fake_slack, database_url: str):
+    """A draft's first card, and its "Request changes" form open (the graph drafts again and
+    pauses for round 2 once it is submitted): the bot and that card."""
+    bot = bot_in_process(DATABASE_URL=database_url, REMIND_AFTER="off")
+    bot.command("Invite everyone to the offsite", user=REQ)
+    round1 = wait_card(fake_slack)
+    bot.settle()
+    bot.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
+    fake_slack.wait_for("views.open")
+    bot.settle()
+    return bot, round1
+
+
 def card_posts(fake_slack) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if "blocks" in c.params]
 
@@ -230,15 +243,7 @@ def test_a_decision_whose_applied_mark_lost_its_answer_still_moves_the_run_on(
     reads the mark back and publishes what the graph asks next (here round 2's card). The
     COMMIT may still be on its way when the bot sees the connection drop (``late``): the read
     waits for it rather than find the mark missing and call the run failed."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
-    bot.command("Invite everyone to the offsite", user=REQ)
-    round1 = wait_card(fake_slack)
-    bot.settle()
-
-    # "Request changes": the graph drafts again and pauses for round 2.
-    bot.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
-    fake_slack.wait_for("views.open")
-    bot.settle()
+    bot, round1 = revise_form_open(bot_in_process, fake_slack, proxy.url(database_url))
     proxy.arm(b"AND apply_fence = $", then=b"COMMIT", late=late)  # MARK_APPLIED_FENCED's
     bot.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, {"notes": "mention lunch"})
     assert proxy.cut.wait(10), "the applied mark never went through the proxy"
@@ -281,13 +286,7 @@ def test_a_submission_whose_write_lost_its_answer_is_acked_within_3_s_however_lo
     """A submission reads its request before its write (a quick read may wait 1.5 s for a
     connection); the withdrawal of a write whose answer was lost has what is left of 2.5 s from
     the request's arrival, not from the write's start, so Slack still has its answer in 3 s."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
-    bot.command("Invite everyone to the offsite", user=REQ)
-    round1 = wait_card(fake_slack)
-    bot.settle()
-    bot.click(ids.CHOICE_PREFIX + "revise", round1.approval_id, REQ)
-    fake_slack.wait_for("views.open")
-    bot.settle()
+    bot, round1 = revise_form_open(bot_in_process, fake_slack, proxy.url(database_url))
 
     assert bot.deps is not None
     store = bot.deps.store
