@@ -89,9 +89,20 @@ def bot_env(fake_slack: FakeSlack, fake_openai: FakeOpenAI, database_url: str) -
     }
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Each phase's report kept on the test (``rep_call``…), so fixtures can see it failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def start_bot(
-    bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack
+    request: pytest.FixtureRequest,
+    bot_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: FakeSlack,
 ) -> Iterator[Callable[..., BotProcess]]:
     started: list[BotProcess] = []
 
@@ -105,3 +116,7 @@ def start_bot(
     yield start
     for bot in started:
         bot.stop()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:  # shown with the failure: what each bot logged
+        for bot in started:
+            print(f"--- {bot.log_path.name}: warnings and errors ---\n{bot.problems()}")

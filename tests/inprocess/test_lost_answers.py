@@ -80,6 +80,36 @@ def test_a_click_whose_answer_was_lost_is_withdrawn_and_never_carried_out(
     assert len(draft_posts(fake_slack, DRAFT)) == 1
 
 
+def test_a_withdrawal_whose_own_answer_was_lost_is_sent_again_and_the_click_told_unrecorded(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The withdrawal ran (the click's row deleted) and its answer was lost too: sent again,
+    it finds the row gone and holds the id off, so "not recorded" is still what is true."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    proxy.arm(b"INSERT INTO inbox", after=b"WITH gone AS")
+    sent = time.monotonic()
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    took = time.monotonic() - sent
+    assert took < ACK_WITHIN, f"answered after {took:.2f} s"
+    fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params.get("text") == actions.NOT_RECORDED
+    )
+    assert proxy.dropped.count(b"Z\x00\x00\x00\x05") == 2, "both answers were to be lost"
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "pending", approval
+    assert draft_posts(fake_slack, DRAFT) == []
+    held = bot.deps.db.fetch_all("SELECT attempts, done_at IS NOT NULL AS done FROM inbox")
+    assert held == [{"attempts": 0, "done": True}]
+
+
 def test_agent_whose_answer_was_lost_is_withdrawn_and_starts_nothing(
     bot_in_process, fake_slack, database_url, proxy
 ):
@@ -145,11 +175,6 @@ def test_agent_still_on_its_way_when_withdrawn_is_refused_on_arrival(
     assert fake_slack.calls("chat.postMessage") == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: in about 1 run in 3 the click's row is gone once the database is back (deleted "
-    "by a withdrawal the bot saw fail?) and the request later expires; being looked into",
-)
 @pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carried_out_once(
     bot_in_process, fake_slack, database_url, proxy
@@ -184,11 +209,6 @@ def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carrie
     assert len(draft_posts(fake_slack, DRAFT)) == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: now and then the run is not started once the database is back; see the "
-    "click's test above",
-)
 @pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_agent_that_cannot_be_withdrawn_is_not_called_unstarted_and_starts_once(
     bot_in_process, fake_slack, database_url, proxy

@@ -33,9 +33,10 @@ from tests.support.races import draft_posts, race, wait_card_recorded
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
 
 
-def _settle(database_url: str, timeout: float = 20) -> None:
+def _settle(database_url: str, timeout: float = 45) -> None:
     """Until the database shows nothing half done (every click, decision, effect and run
-    finished), so that a second (wrong) outcome would have shown up."""
+    finished), so that a second (wrong) outcome would have shown up. A click whose first
+    attempt failed (a busy machine) is tried again once its lease (30 s) ran out: hence 45 s."""
     deadline = time.monotonic() + timeout
     while left := leftovers(database_url):
         assert time.monotonic() < deadline, f"still half done: {left}"

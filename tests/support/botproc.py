@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.support import prefork as forks
 from tests.support import slack_requests as sr
 
 ROOT = forks.ROOT
+RECORD = re.compile(r"\d{4}-\d\d-\d\d ")  # a log record's first line starts with its time
 
 
 def free_port() -> int:
@@ -101,6 +103,18 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
+
+    def problems(self, limit: int = 12000) -> str:
+        """The log's warnings and errors, each with its traceback (the last ``limit``
+        characters of them)."""
+        kept: list[str] = []
+        keep = False
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if RECORD.match(line):  # a record starts: kept if it is a warning or worse
+                keep = any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL"))
+            if keep:  # the record, and the lines of its traceback
+                kept.append(line)
+        return "\n".join(kept)[-limit:]
 
     def kill(self) -> None:
         """kill -9: no clean-up, as in a crash."""

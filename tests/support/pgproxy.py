@@ -26,13 +26,14 @@ class CuttingProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.cut = threading.Event()
-        self.dropped = bytearray()  # what the server answered the cut connection
-        self._answered = threading.Event()  # ... and it said it is done
+        self.dropped = bytearray()  # what the server answered the cut connections
         self._pattern: bytes | None = None
         self._then: bytes | None = None
+        self._after: bytes | None = None
         self._late = 0.0
         self._down = False
         self._refusing = False
+        self._silent = False  # down: nothing more reaches the server on any connection
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -45,23 +46,32 @@ class CuttingProxy:
         return urlunsplit(parts._replace(netloc=f"{user}{at}127.0.0.1:{self.port}"))
 
     def arm(
-        self, pattern: bytes, then: bytes | None = None, late: float = 0.0, down: bool = False
+        self,
+        pattern: bytes,
+        then: bytes | None = None,
+        late: float = 0.0,
+        down: bool = False,
+        after: bytes | None = None,
     ) -> None:
         """Cut the next connection that sends a message containing ``pattern``, after it
         reached the server, before any answer comes back. ``then``: once ``pattern`` went by,
         cut that connection at its next message containing ``then`` instead (a transaction's
         ``COMMIT``). ``late``: the bot's side is cut at once, and the message reaches the
-        server ``late`` seconds after. ``down``: every other connection is cut with it, and
-        new ones are refused until :meth:`restore`."""
+        server ``late`` seconds after. ``down``: from that moment nothing else reaches the
+        server (what other connections send is dropped, as by a server that is gone), they
+        are cut with it, and new ones are refused until :meth:`restore`. ``after``: once
+        ``pattern``'s connection is cut, the next one that sends ``after`` is cut the same way
+        (a second statement whose answer is lost too)."""
         with self._lock:
             self._pattern, self._then, self._late, self._down = pattern, then, late, down
+            self._after = after
             self.cut.clear()
-            self._answered.clear()
             self.dropped.clear()
 
     def restore(self) -> None:
         """The server is back: connections are taken again."""
-        self._refusing = False
+        with self._lock:
+            self._refusing = self._silent = False
 
     def close(self) -> None:
         self._closed = True
@@ -82,7 +92,7 @@ class CuttingProxy:
                 _close(client)
                 _close(server)
                 continue
-            state = {"blackhole": False}
+            state = {"blackhole": False, "answered": threading.Event(), "heard": bytearray()}
             for target, args in ((self._up, (client, server)), (self._down_to, (server, client))):
                 threading.Thread(target=target, args=(*args, state), daemon=True).start()
 
@@ -95,15 +105,17 @@ class CuttingProxy:
                     if waiting_for is not None:
                         hit = waiting_for in data
                     elif self._pattern is not None and self._pattern in data:
-                        self._pattern = None
+                        self._pattern, self._after = self._after, None
                         if self._then is not None:
                             waiting_for, self._then = self._then, None
                         else:
                             hit = True
-                    late, down = self._late, self._down
+                    late, down, silent = self._late, self._down, self._silent
+                if silent:  # the server is gone: what is sent now never reaches it
+                    continue
                 if hit:
                     state["blackhole"] = True  # the answer is dropped
-                    self._cut(client, server, data, late, down)
+                    self._cut(client, server, data, late, down, state["answered"])
                     return
                 server.sendall(data)
         except OSError:
@@ -113,16 +125,22 @@ class CuttingProxy:
             _close(server)
 
     def _cut(
-        self, client: socket.socket, server: socket.socket, data: bytes, late: float, down: bool
+        self,
+        client: socket.socket,
+        server: socket.socket,
+        data: bytes,
+        late: float,
+        down: bool,
+        answered: threading.Event,
     ) -> None:
         if late:
             _close(client)  # the bot hears of the cut now; the statement is still on its way
             time.sleep(late)
-        if down:
+        if down:  # from now on, only this statement reaches the server
             with self._lock:
-                self._refusing = True
+                self._refusing = self._silent = True
         server.sendall(data)
-        self._answered.wait(RUNS)  # the server has run and committed it: its answer is lost
+        answered.wait(RUNS)  # the server has run and committed it: its answer is lost
         with self._lock:
             cut = self._open if down else [client, server]
             self._open = [s for s in self._open if s not in cut]
@@ -135,8 +153,9 @@ class CuttingProxy:
             while data := server.recv(65536):
                 if state["blackhole"]:
                     self.dropped += data
-                    if READY in self.dropped:
-                        self._answered.set()
+                    state["heard"] += data
+                    if READY in state["heard"]:
+                        state["answered"].set()
                     continue
                 client.sendall(data)
         except OSError:
