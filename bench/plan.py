@@ -22,5 +22,5 @@ class Plan:
 FULL = Plan("full", burst=50, ack_rounds=6, decide=40, cards=200, clickers=8,
             throughput_rounds=2, tick_rounds=5, backlog=100_000, slack_calls=200)  # fmt: skip
 # Quick (CI) checks that every part still runs and verifies its work, on smaller numbers.
-QUICK = Plan("quick", burst=25, ack_rounds=1, decide=8, cards=40, clickers=8,
-             throughput_rounds=1, tick_rounds=2, backlog=10_000, slack_calls=40)  # fmt: skip
+QUICK = Plan("quick", burst=25, ack_rounds=1, decide=6, cards=24, clickers=8,
+             throughput_rounds=1, tick_rounds=2, backlog=5_000, slack_calls=40)  # fmt: skip
