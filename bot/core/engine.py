@@ -528,8 +528,9 @@ class Engine:
         version: int = 1,
     ) -> tuple[Approval | None, Outcome | None]:
         """Before opening a modal: the request, and why ``user`` may not decide it (if so, an
-        outcome to tell them); ``version``: of the request, as the clicked card showed it."""
-        approval = self.store.get_approval(approval_id, quick=True)  # a trigger_id lives 3 s
+        outcome to tell them); ``version``: of the request, as the clicked card showed it. A
+        form is not opened once the deadline has passed: what it sent would be late."""
+        approval, overdue_at = self.store.approval_for_form(approval_id)
         if approval is None:
             return None, outcomes.NotFound()
         approval = self._with_card(approval, origin, shows, quick=True)
@@ -537,6 +538,8 @@ class Engine:
             return approval, outcomes.NotFromCard(approval)
         if not approval.pending:
             return approval, outcomes.AlreadyDecided(approval)
+        if overdue_at is not None:
+            return approval, outcomes.Expiring(approval, overdue_at)
         if version != approval.version:
             self.worker.submit(self.publisher.refresh, approval)
             return approval, outcomes.Changed(approval)

@@ -74,6 +74,15 @@ class RequestRows(Rows):
         row = read(q.GET_APPROVAL, {"id": approval_id})
         return Approval.from_row(row) if row else None
 
+    def approval_for_form(self, approval_id: str) -> tuple[Approval | None, float | None]:
+        """Before a form opens (a trigger_id lives 3 s, so quick): the request, and when its
+        deadline passed, if it has and its expiry has not run yet."""
+        params = {"id": approval_id, "now": self.clock()}
+        row = self.db.fetch_one_quick(q.APPROVAL_FOR_FORM, params)
+        if not row:
+            return None, None
+        return Approval.from_row(row), row["overdue_at"]
+
     def latest_card(self, thread_id: str) -> Approval | None:
         row = self.db.fetch_one(q.LATEST_APPROVAL_FOR_RUN, {"thread_id": thread_id})
         return Approval.from_row(row) if row else None

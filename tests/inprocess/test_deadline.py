@@ -95,6 +95,28 @@ def test_a_click_received_at_the_deadline_is_late_and_the_expiry_comes_after_the
     assert (approval.status, approval.decided_by) == ("expired", "scheduler")
 
 
+@pytest.mark.parametrize("past", [0.0, ACK_WINDOW + 5], ids=["at-the-deadline", "expiry-behind"])
+def test_a_form_asked_for_once_the_deadline_passed_is_not_opened(
+    bot_in_process, fake_slack, clock, past
+):
+    """Edit (or any button that opens a form) at or after the deadline: what the form would
+    send is late, so it is not opened, and the person is told the request is being expired,
+    whether the expiry is waiting out its window or the scheduler is behind."""
+    bot, card, deadline = _waiting(bot_in_process, fake_slack)
+    clock.advance(deadline - 1 - clock.now)  # a second before it, the form opens
+    assert bot.click(ids.EDIT, card.approval_id, REQ).status_code == 200
+    bot.settle()
+    assert len(fake_slack.calls("views.open")) == 1
+
+    clock.advance(deadline + past - clock.now)
+    assert bot.click(ids.EDIT, card.approval_id, REQ).status_code == 200
+    bot.settle()
+    assert len(fake_slack.calls("views.open")) == 1  # not opened again
+    told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == REQ)
+    assert "deadline passed" in told[0].params["text"]
+    assert bot.deps.store.get_approval(card.approval_id).pending
+
+
 def test_a_click_received_before_the_deadline_wins_though_its_write_ends_after_it(
     bot_in_process, fake_slack, clock, monkeypatch
 ):

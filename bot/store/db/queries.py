@@ -79,6 +79,16 @@ VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(reque
 ON CONFLICT (thread_id, interrupt_id) DO NOTHING
 """
 GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"
+# Before a form opens: the request, and when its deadline passed (``overdue_at``) if it has and
+# the expiry is still to run: what would be submitted in the form is late (OVERDUE_EXPIRY).
+APPROVAL_FOR_FORM = """
+SELECT a.*, (
+    SELECT min(j.due_at) FROM jobs j
+    WHERE j.approval_id = a.id AND j.kind = 'expire' AND j.status = 'pending'
+      AND j.due_at <= %(now)s
+) AS overdue_at
+FROM approvals a WHERE a.id = %(id)s
+"""
 GET_APPROVAL_BY_INTERRUPT = """
 SELECT * FROM approvals WHERE thread_id = %(thread_id)s AND interrupt_id = %(interrupt_id)s
 """
