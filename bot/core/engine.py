@@ -571,9 +571,13 @@ class Engine:
             if run.status == "cancelled" or approval.decision.type == "cancel":
                 # A cancel is final (a claim cannot land after it, nor a cancel after a claim:
                 # bot.store.repository.Store.cancel_run); should one ever slip through, nothing
-                # resumes. A decision that is the cancel has nothing to resume either.
-                self.store.mark_applied(approval.id)
+                # resumes. A decision that is the cancel has nothing to resume either: its card
+                # is redrawn and the run's thread told, then it is marked applied, so a crash
+                # before that leaves it to the sweep, which does the same.
                 self.publisher.refresh(current)
+                if approval.decision.type == "cancel":
+                    self._say_cancelled(run, approval.decision.by)
+                self.store.mark_applied(approval.id)
                 return
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
@@ -786,6 +790,16 @@ class Engine:
                 self.ledger.once(f"{approval.id}:by-rule", say)
         except Exception:
             logger.exception("could not say that a rule approved request %s", approval.id)
+
+    def _say_cancelled(self, run: Run, by: str) -> None:
+        """The run's thread is told it was cancelled, once, whichever of its cancelled requests
+        (or the sweep finishing one after a crash) gets here first."""
+        try:
+            self.ledger.once(
+                f"{run.thread_id}:cancelled", partial(self.publisher.cancelled, run, by)
+            )
+        except Exception:
+            logger.exception("could not say in its thread that run %s was cancelled", run.thread_id)
 
     def _lost(self, approval: Approval) -> None:
         """The graph still waits on a decision marked applied: its resume never reached the

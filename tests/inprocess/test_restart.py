@@ -203,7 +203,8 @@ def test_a_quorum_completed_just_before_a_crash_is_audited_and_its_clicker_not_t
 
 def test_a_cancel_committed_just_before_a_crash_is_audited(bot_in_process, fake_slack, monkeypatch):
     """The bot died as ``/agent cancel``'s transaction (the run and its request closed)
-    committed: the request's cancel was audited in it, and the next bot redraws its card."""
+    committed: the request's cancel was audited in it, and the next bot redraws its card and
+    says in the run's thread that it was cancelled, once."""
     card = card_then_stop(bot_in_process, fake_slack, "Email the whole company")
     bot = bot_in_process()
     assert bot.deps is not None
@@ -221,3 +222,15 @@ def test_a_cancel_committed_just_before_a_crash_is_audited(bot_in_process, fake_
     again.settle()
     assert not has_buttons(current(fake_slack, card))  # the request was finished as cancelled
     assert audited(again, run.thread_id).count(("cancelled", REQ)) == 1
+    said = [
+        c for c in fake_slack.calls("chat.postMessage") if "was cancelled by" in c.params["text"]
+    ]
+    assert len(said) == 1 and said[0].params["thread_ts"] == card.ts  # told in its thread
+    again.tick(advance=61)  # another sweep says nothing more
+    again.settle()
+    assert (
+        len(
+            [c for c in fake_slack.calls("chat.postMessage") if "was cancelled" in c.params["text"]]
+        )
+        == 1
+    )
