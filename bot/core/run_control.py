@@ -60,17 +60,21 @@ class RunControl:
                 claimed = self.store.cancel_run(thread_id, cancel, note, self._closing, alone)
                 if claimed is None:  # a decision was claimed first: carried out, not undone
                     return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)
+                for approval in claimed:
+                    self.journal.counted(approval)
+                    # Finished as any decision is, under the lock still held (so nothing
+                    # comes between): nothing is resumed, its card is redrawn and the run's
+                    # thread told (once); a crash or a failure there leaves it to the sweep.
+                    try:
+                        self.apply(approval)
+                    except Exception:
+                        logger.exception("request %s: cancelled, left for the sweep", approval.id)
         except LockBusy:  # a step holds the run past the lock's wait: nothing changed
             return outcomes.Cancel(outcomes.CancelKind.BUSY, thread_id)
         try:  # a run under way elsewhere (a LangGraph Server) is stopped there too
             self.runner.stop(run.graph, thread_id)
         except Exception:
             logger.warning("run %s: could not stop its work on the server", thread_id)
-        for approval in claimed:
-            self.journal.counted(approval)
-            # Finished as any decision is: nothing is resumed, its card is redrawn and the
-            # run's thread told (once); a crash before that leaves it to the recovery sweep.
-            self.apply(approval)
         if not claimed:  # nobody was asked anything: there is no request to finish
             self.publisher.cancelled(run, by)
         return outcomes.Cancel(outcomes.CancelKind.CANCELLED, thread_id)
