@@ -3,16 +3,20 @@
 Slack never resends a request it saw acknowledged, so what changes state is written here first
 (one short statement) and applied after the ack, by the worker pool or, after a crash or a
 deploy, by the recovery sweep. An entry is taken under a lease, so one process at a time works
-on it; a process that dies lets the lease run out and another takes it. A click that keeps
-failing is given up after a few attempts, and its sender is told.
+on it; a process that dies lets the lease run out and another takes it. A click whose attempt
+failed is tried again a few seconds later by the same process, under its lease (so the person
+does not wait for the lease and a sweep); one that keeps failing is given up after a few
+attempts, and its sender is told.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from bot.core.backoff import backoff
 from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
 from bot.domain.models import Decision
@@ -23,9 +27,18 @@ from bot.store.repository import Store
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+AGAIN_AFTER = 5.0  # seconds, at most, before a failed attempt's first retry (then doubling)
 # Engine.decide: (approval id, decision, channel, received at, background, the click taken with
 # its request) -> what came of it
 Decide = Callable[[str, Decision, str | None, float | None, bool, TakenClick], Outcome]
+# (seconds, what) -> runs ``what`` that many seconds from now, on a thread of its own
+Later = Callable[[float, Callable[[], None]], None]
+
+
+def later(seconds: float, what: Callable[[], None]) -> None:
+    timer = threading.Timer(seconds, what)
+    timer.daemon = True  # a retry still waiting at exit is the next process's (the lease)
+    timer.start()
 
 
 @dataclass
@@ -35,6 +48,8 @@ class Inbox:
     answers: Answers  # how the person hears what came of their click
     decide: Decide  # Engine.decide
     lease: float = 30.0
+    again_after: float = AGAIN_AFTER
+    later: Later = later  # how a retry is put off (a timer; the tests run it themselves)
     _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
@@ -85,11 +100,23 @@ class Inbox:
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:
-                return  # the lease runs out and the recovery sweep tries again
+                self._again(entry_id, entry.attempts, entry.locked_until)
+                return
             self._tell_quietly(entry.channel, entry.decision.by)
         if not click.closed:  # a claim it won closed it already, in the claim's own statement
             self.store.finish_inbox(entry_id)
         self._leased.pop(entry_id, None)
+
+    def _again(self, entry_id: str, attempts: int, lease: float | None) -> None:
+        """Try a failed click again soon, in this process, while its lease is still ours (a
+        wait of at most half of it); should this process die first, the lease runs out and
+        the recovery sweep of any process takes it."""
+        wait = backoff(attempts, base=self.again_after, cap=self.lease / 2)
+
+        def retry() -> None:  # in the worker pool; at shutdown it is not taken (released)
+            self.worker.submit(self.process, entry_id, False, lease)
+
+        self.later(wait, retry)
 
     def release(self) -> None:
         """Give back the entries this process took but did not finish (shutting down)."""

@@ -47,6 +47,21 @@ class Decider:
         return self.outcome
 
 
+class PutOff:
+    """Inbox.later's place: keeps each retry put off, with its wait, until the test runs it."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[float, object]] = []
+
+    def __call__(self, seconds, what) -> None:
+        self.waiting.append((seconds, what))
+
+    def run_all(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for _, what in waiting:
+            what()
+
+
 @pytest.fixture
 def parts(db, clock):
     built = engine_parts(db, clock)
@@ -72,7 +87,7 @@ def decide():
 
 @pytest.fixture
 def inbox(parts, worker, decide):
-    return Inbox(parts.store, worker, parts.publisher, decide, lease=30.0)
+    return Inbox(parts.store, worker, parts.publisher, decide, lease=30.0, later=PutOff())
 
 
 def _open(parts) -> list[str]:
@@ -196,6 +211,53 @@ def test_an_entry_leased_by_one_taker_is_not_taken_by_another_until_the_lease_en
     inbox.process(entry)
     assert len(decide.calls) == 2
     assert _open(parts) == []
+
+
+def test_a_failed_attempt_is_tried_again_within_seconds_by_its_taker_not_after_its_lease(
+    parts, approval, worker, decide, clock
+):
+    put_off = PutOff()
+    inbox = Inbox(parts.store, worker, parts.publisher, decide, lease=30.0, later=put_off)
+    entry = inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+    decide.error = RuntimeError("database hiccup")
+    worker.run_all()
+
+    [(wait, _)] = put_off.waiting
+    assert 2.5 <= wait <= 5.0  # the first retry: seconds, not the lease's 30
+    assert parts.publisher.told == []  # not given up: nothing said yet
+    decide.error = None
+    clock.advance(wait)
+    put_off.run_all()  # the retry goes to the worker pool...
+    worker.run_all()  # ... which takes it again under the lease it still holds
+
+    assert len(decide.calls) == 2
+    assert [type(o) for o, _, _ in parts.publisher.told] == [outcomes.NotFound]
+    assert _open(parts) == [] and inbox._leased == {}
+    clock.advance(31)
+    assert _open(parts) == []  # done: no sweep comes back to it
+    assert entry not in parts.store.earlier_clicks(approval.id, clock.now)
+
+
+def test_a_retry_whose_lease_another_process_took_meanwhile_is_left_to_that_one(
+    parts, approval, worker, decide, clock
+):
+    put_off = PutOff()
+    inbox = Inbox(parts.store, worker, parts.publisher, decide, lease=30.0, later=put_off)
+    inbox.receive(approval.id, Decision("approve", "U0ASKER"), "C0CARDS")
+    decide.error = RuntimeError("database hiccup")
+    worker.run_all()
+    decide.error = None
+    clock.advance(31)  # this process stalled: its lease ran out, and another's sweep took it
+    other = Inbox(parts.store, worker, parts.publisher, decide, lease=30.0, later=put_off)
+    [entry] = _open(parts)
+    other.process(entry)
+    assert len(decide.calls) == 2
+
+    put_off.run_all()  # this process's retry, late
+    worker.run_all()
+
+    assert len(decide.calls) == 2  # not decided a third time
+    assert inbox._leased == {}
 
 
 def test_a_click_that_keeps_failing_is_given_up_and_its_sender_told_once(

@@ -32,6 +32,7 @@ from tests.support.held import held_in_thread
 from tests.support.races import draft_posts, race, wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
+DRAFT = "Draft: Remind everyone about the retro"
 
 
 def test_racing_approve_and_reject_decide_once(bot_in_process, fake_slack):
@@ -300,3 +301,34 @@ def test_agent_answered_not_started_while_runs_is_locked_starts_nothing(
 
 def _told(fake_slack) -> list[str]:
     return [str(c.params.get("text")) for c in fake_slack.calls("chat.postEphemeral")]
+
+
+def test_a_click_whose_first_attempt_failed_is_carried_out_within_seconds_without_a_sweep(
+    bot_in_process, fake_slack
+):
+    """The database hiccuped as the click was worked on (after its ack): the same process tries
+    it again a few seconds later, under the lease it holds, instead of leaving the person
+    waiting for that lease to run out and a sweep (30 s and a tick, at best)."""
+    bot = bot_in_process(REMIND_AFTER="off")
+    bot.command("Remind everyone about the retro", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    assert bot.deps is not None
+    inbox = bot.deps.engine.inbox
+    inbox.again_after = 0.2  # seconds, not the 5 s of production: the wait is not the point
+    decide, failed = inbox.decide, []
+
+    def hiccup(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise psycopg.OperationalError("the database hiccuped")
+        return decide(*args, **kwargs)
+
+    inbox.decide = hiccup
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == DRAFT, timeout=10)
+    bot.settle()
+    assert failed == [True]  # it did fail once
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+    assert not has_buttons(current(fake_slack, card))
+    assert fake_slack.calls("chat.postEphemeral") == []  # nobody told "could not apply"
