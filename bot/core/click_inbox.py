@@ -12,7 +12,6 @@ attempts, and its sender is told.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +19,7 @@ from bot.core.backoff import backoff
 from bot.core.outcomes import GaveUp, Outcome
 from bot.core.ports import Answers
 from bot.domain.models import Decision
+from bot.runtime.delays import DELAYS
 from bot.runtime.worker import Worker
 from bot.store.clicks import ReceivedClick, TakenClick
 from bot.store.repository import Store
@@ -31,14 +31,9 @@ AGAIN_AFTER = 5.0  # seconds, at most, before a failed attempt's first retry (th
 # Engine.decide: (approval id, decision, channel, received at, background, the click taken with
 # its request) -> what came of it
 Decide = Callable[[str, Decision, str | None, float | None, bool, TakenClick], Outcome]
-# (seconds, what) -> runs ``what`` that many seconds from now, on a thread of its own
+# (seconds, what) -> runs ``what`` that many seconds from now (bot.runtime.delays); a retry
+# still waiting when the process exits is dropped, and its lease brings it back to a sweep
 Later = Callable[[float, Callable[[], None]], None]
-
-
-def later(seconds: float, what: Callable[[], None]) -> None:
-    timer = threading.Timer(seconds, what)
-    timer.daemon = True  # a retry still waiting at exit is the next process's (the lease)
-    timer.start()
 
 
 @dataclass
@@ -49,7 +44,7 @@ class Inbox:
     decide: Decide  # Engine.decide
     lease: float = 30.0
     again_after: float = AGAIN_AFTER
-    later: Later = later  # how a retry is put off (a timer; the tests run it themselves)
+    later: Later = DELAYS  # how a retry is put off (the tests run it themselves)
     _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
