@@ -80,6 +80,7 @@ def test_a_click_whose_answer_was_lost_is_withdrawn_and_never_carried_out(
     assert len(draft_posts(fake_slack, DRAFT)) == 1
 
 
+@pytest.mark.alone(units_beside=True)  # asserts an ack within Slack's 3 s
 def test_a_withdrawal_whose_own_answer_was_lost_is_sent_again_and_the_click_told_unrecorded(
     bot_in_process, fake_slack, database_url, proxy
 ):
