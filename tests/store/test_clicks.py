@@ -89,9 +89,7 @@ def test_the_sweep_lists_old_clicks_nobody_holds_oldest_first_and_never_finished
     assert store.open_inbox(older_than=3.0, limit=1) == [older]
 
 
-def test_an_expiry_sees_the_unfinished_clicks_received_before_its_deadline(
-    parts, approval, clock
-):
+def test_an_expiry_sees_the_unfinished_clicks_received_before_its_deadline(parts, approval, clock):
     store = parts.store
     before = store.add_inbox(approval.id, _approve(), None)
     finished = store.add_inbox(approval.id, _approve(), None)
