@@ -12,7 +12,6 @@ import pytest
 from bot.core import outcomes
 from bot.core.click_inbox import MAX_ATTEMPTS, Inbox
 from bot.domain.models import Decision
-from tests.support.units import engine_parts
 
 
 class HeldWorker:
@@ -60,19 +59,6 @@ class PutOff:
         waiting, self.waiting = self.waiting, []
         for _, what in waiting:
             what()
-
-
-@pytest.fixture
-def parts(db, clock):
-    built = engine_parts(db, clock)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def approval(parts):
-    [pending] = parts.pending(parts.start(requester="U0ASKER"))
-    return pending
 
 
 @pytest.fixture

@@ -45,15 +45,21 @@ def sweeps(bot) -> None:
         bot.settle()
 
 
+def card_behind(proxy: CuttingProxy, bot_in_process, fake_slack, database_url: str):
+    """A bot talking to PostgreSQL through ``proxy``, and the card of a draft it asks about."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    return bot, card
+
+
 def test_a_click_whose_answer_was_lost_is_withdrawn_and_never_carried_out(
     bot_in_process, fake_slack, database_url, proxy
 ):
     """The click's write committed; the bot said "not recorded"; the recovery sweep found the
     row once the lease ran out, and carried the click out."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
 
     proxy.arm(b"INSERT INTO inbox")
     sent = time.monotonic()
@@ -86,10 +92,7 @@ def test_a_withdrawal_whose_own_answer_was_lost_is_sent_again_and_the_click_told
 ):
     """The withdrawal ran (the click's row deleted) and its answer was lost too: sent again,
     it finds the row gone and holds the id off, so "not recorded" is still what is true."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
 
     proxy.arm(b"INSERT INTO inbox", after=b"WITH gone AS")
     sent = time.monotonic()
@@ -135,10 +138,7 @@ def test_a_click_still_on_its_way_when_withdrawn_is_refused_on_arrival(
 ):
     """The cut came before the server had the statement: withdrawing finds no row to delete,
     so it takes the click's id first, and the statement, arriving after, is refused."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
 
     proxy.arm(b"INSERT INTO inbox", late=1.0)
     assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
@@ -183,10 +183,7 @@ def test_a_click_that_cannot_be_withdrawn_is_not_called_unrecorded_and_is_carrie
     """The server went away with the answer: nothing can be withdrawn in time. The person is
     told the bot cannot tell, and, the click having been recorded, it is carried out once the
     database is back, as they were told."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
 
     proxy.arm(b"INSERT INTO inbox", down=True)
     sent = time.monotonic()

@@ -5,26 +5,10 @@ came before its deadline."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.domain.models import Decision
 from bot.domain.timeline import PlannedJob
-from tests.support.units import engine_parts
 
 LEASE = 30.0
-
-
-@pytest.fixture
-def parts(db, clock):
-    built = engine_parts(db, clock)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def approval(parts):
-    [pending] = parts.pending(parts.start(requester="U0ASKER"))
-    return pending
 
 
 def _approve(user: str = "U0ASKER") -> Decision:

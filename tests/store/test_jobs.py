@@ -5,26 +5,10 @@ but the running one and a pending card redraw."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.domain.timeline import PlannedJob
 from bot.store.db.base import ACK_WINDOW
-from tests.support.units import engine_parts
 
 LEASE = 60.0
-
-
-@pytest.fixture
-def parts(db, clock):
-    built = engine_parts(db, clock)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def approval(parts):
-    [pending] = parts.pending(parts.start(requester="U0ASKER"))
-    return pending
 
 
 def _kinds(jobs) -> list[str]:

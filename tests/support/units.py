@@ -350,3 +350,19 @@ def engine_parts(
         answers=real or recording,
     )
     return EngineParts(engine, store, graph, recording, signing, clock, db)
+
+
+@pytest.fixture
+def parts(db: Database, clock: Clock) -> Iterator[EngineParts]:
+    """The engine and its store on ``db`` (both databases), with fake ports
+    (:func:`engine_parts`); a test file may define its own with other options."""
+    built = engine_parts(db, clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def approval(parts: EngineParts) -> Approval:
+    """One request waiting for a decision, asked for by U0ASKER (who alone may decide it)."""
+    [pending] = parts.pending(parts.start(requester="U0ASKER"))
+    return pending
