@@ -14,10 +14,14 @@ test first passes ``turnstile.lock``; an ``alone`` test keeps the turnstile whil
 tests started after it queue behind it instead of starving it. The locks are taken outside
 pytest-timeout's timer (``tryfirst``), so the wait does not count against the test's own limit.
 
-Tests also run in an order that keeps both workers busy to the end: ``alone`` tests first (they
-run one at a time anyway), then the longest (the biggest ``timeout`` marks, then tests that start
-a bot process or use a database), then the unit tests, with the ``alone`` tests that allow them
-spread among them, so that one worker has unit tests to run while the other runs such a test.
+Tests also run in an order that keeps the workers busy: the longest first (the biggest
+``timeout`` marks, then tests that start a bot process or use a database), then the unit tests,
+with the ``alone`` tests that allow them spread among them, so that the other workers have unit
+tests to run while one runs such a test, and the ``alone`` tests last. Not first: xdist hands
+every worker its first tests at once, and a long test (the crash chaos, 45 s) that took the
+turnstile between two ``alone`` tests kept every worker but one waiting until it ended (the first
+65 s of a run went by one test at a time). Last, they wait only for the short unit tests still
+running, and run one at a time as they must.
 """
 
 from __future__ import annotations
@@ -126,9 +130,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:  # each group in collection order
         groups[_kind(item)].append(item)
     groups[HEAVY].sort(key=lambda item: -_limit(item))  # stable
+    # The longest first, so that the last ones, with the fewest unit tests after them to run
+    # beside them, are short.
+    groups[UNITS_BESIDE].sort(key=lambda item: -_limit(item))
     units, beside = groups[UNIT], groups[UNITS_BESIDE]
     share = -(-len(units) // (len(beside) + 1))  # the units, cut into len(beside) + 1 parts
     mixed = units[:share]
     for n, test in enumerate(beside, 1):
         mixed += [test, *units[n * share : (n + 1) * share]]
-    items[:] = groups[ALONE] + groups[HEAVY] + mixed
+    items[:] = groups[HEAVY] + mixed + groups[ALONE]
