@@ -8,7 +8,8 @@ one.
 A migrated database a test is done with is made new again in the background rather than
 dropped, and handed to the next test of the same process: each copy from the template wrote
 4.6 MB of WAL, and each drop forced a checkpoint of the whole server (PostgreSQL 15's
-``dropdb``), about 450 of each a run, every other test's commits waiting behind them. Made new
+``dropdb``), about 450 of each a run (without the drops, 152 PostgreSQL tests took 39.6 s
+instead of 46.7; the whole suite with this, 225 s instead of 248). Made new
 means: every session on it ended and the database renamed (so whatever the last test left
 running, a bot or a thread, cannot reach the next test's database), its schema checked to be
 the template's exactly (tables, columns, indexes, constraints, triggers, functions, settings and
@@ -176,7 +177,8 @@ def _recycle(name: str) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (name,),
             )
-            # Fails (55006) while an ended session is still going away: then it is dropped.
+            # PostgreSQL waits up to 5 s for the ended sessions to go; one still there makes
+            # it fail (55006), and the database is dropped instead.
             conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{renamed}"')
             conn.execute(f'ALTER DATABASE "{renamed}" WITH ALLOW_CONNECTIONS true')
         url = f"{_BASE}/{renamed}"
