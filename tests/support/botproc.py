@@ -28,14 +28,25 @@ ROOT = forks.ROOT
 RECORD = re.compile(r"\d{4}-\d\d-\d\d ")  # a log record's first line starts with its time
 
 
+WORKER_SLICES = 16  # pytest-xdist workers' shares of the ports free_port picks from
+
+
 def free_port() -> int:
     """A port nothing listens on, picked below the kernel's ephemeral range: a port the kernel
     handed out (bind to 0) can be given again to any outgoing connection -- a test's own
     client, a database session -- before the bot gets to listen on it (CI saw "Could not
-    listen on PORT")."""
+    listen on PORT"). Each pytest-xdist worker picks from a share of its own: a port is free
+    when picked, not yet listened on for the second or so a bot takes to start, and another
+    worker picking the same one meanwhile made the bot fail to start (CI saw that too)."""
     low, _ = _ephemeral_range()
+    first = max(1024, low - 12000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        size = (low - first) // WORKER_SLICES
+        first += int(worker[2:]) % WORKER_SLICES * size
+        low = first + size
     while True:
-        port = random.randrange(max(1024, low - 12000), low)
+        port = random.randrange(first, low)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
