@@ -159,9 +159,8 @@ def _new_name() -> str:
     return f"approvals_test_{uuid.uuid4().hex[:12]}"
 
 
-def _schema(url: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(_SCHEMA).fetchone()
+def _schema(conn: psycopg.Connection) -> str:
+    row = conn.execute(_SCHEMA).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -181,10 +180,9 @@ def _recycle(name: str) -> None:
             # it fail (55006), and the database is dropped instead.
             conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{renamed}"')
             conn.execute(f'ALTER DATABASE "{renamed}" WITH ALLOW_CONNECTIONS true')
-        url = f"{_BASE}/{renamed}"
-        if _schema(url) != _reference:
-            raise ValueError(f"{name}: its schema is no longer the template's")
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(f"{_BASE}/{renamed}", autocommit=True) as conn:
+            if _schema(conn) != _reference:
+                raise ValueError(f"{name}: its schema is no longer the template's")
             rows = conn.execute(
                 "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'"
                 " AND tablename <> ALL(%s)",
@@ -223,8 +221,9 @@ atexit.register(_at_exit)
 
 @contextmanager
 def fresh_postgres(migrated: bool = True) -> Iterator[str]:
-    """A database no test has seen; ``migrated``: with the bot's and the checkpointer's tables
-    already there (what ``open_database`` would do first), else empty."""
+    """A database as if new: nothing a test wrote is in it and no other test can reach it.
+    ``migrated``: with the bot's and the checkpointer's tables already there (what
+    ``open_database`` would do first), else empty."""
     global _reference
     require_postgres()
     name = _spare() if migrated else None
@@ -235,7 +234,8 @@ def fresh_postgres(migrated: bool = True) -> Iterator[str]:
             conn.execute(f'CREATE DATABASE "{name}"{template}')
     try:
         if migrated and _reference is None:
-            _reference = _schema(f"{_BASE}/{name}")
+            with psycopg.connect(f"{_BASE}/{name}", autocommit=True) as conn:
+                _reference = _schema(conn)
         yield f"{_BASE}/{name}"
     finally:
         _dropping.append(_drops.submit(_recycle if migrated else _drop, name))
