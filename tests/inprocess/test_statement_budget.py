@@ -15,11 +15,13 @@ that a change in either is seen."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from bot.slack.blocks import card as card_ids
 from bot.store.db.postgres import PostgresDatabase
 from bot.store.repository import Store
+from tests.support import databases
 from tests.support.cards import wait_card
 from tests.support.statements import Statements, counting
 
@@ -109,3 +111,23 @@ def test_the_card_shows_the_decision_before_its_effect_lands(bot_in_process, fak
     ]
     assert kinds == ["card", "draft", "report"], [(c.method, c.params) for c in after]
     assert "*Approved* by <@U0REQ>" in str(after[0].params)
+
+
+def test_the_last_tests_database_made_new_meanwhile_is_not_counted(postgres_url):
+    """CI once counted the TRUNCATE that made the previous test's database new again, run on
+    the test databases' own thread while this one counted: it is nobody's click."""
+
+    def housekeeping() -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("SELECT 0")
+
+    db = PostgresDatabase(postgres_url)
+    try:
+        with counting() as statements:
+            statements.recording = True
+            databases._drops.submit(housekeeping).result()
+            db.execute("SELECT 1")
+            statements.recording = False
+    finally:
+        db.close()
+    assert statements.ours == ["SELECT 1"], statements.report()

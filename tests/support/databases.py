@@ -58,7 +58,10 @@ def require_postgres() -> None:
 _BASE = ADMIN_URL.rsplit("/", 1)[0]
 _template_lock = threading.Lock()
 _template: str | None = None
-_drops = ThreadPoolExecutor(1, thread_name_prefix="drop-test-database")
+# The thread that drops databases and makes them new again: its statements are nobody's test's
+# (tests/support/statements.py leaves them out of a count).
+HOUSEKEEPING = "test-databases"
+_drops = ThreadPoolExecutor(1, thread_name_prefix=HOUSEKEEPING)
 _dropping: list[Future[None]] = []
 _spares: list[str] = []  # migrated databases made new again, for this process's next tests
 _spares_lock = threading.Lock()

@@ -10,7 +10,8 @@ second (an empty query: ``bot.store.db.postgres``) is counted apart too: it depe
 the connection sat idle, not on what the click does; so are the settings of a connection the
 pool opens meanwhile (``_configure``).
 Threads that run on a clock of their own (the /healthz and /metrics refreshers, the lease
-heartbeat) are left out: they are not the work of the click being counted.
+heartbeat) are left out: they are not the work of the click being counted; so is the thread
+that makes the last test's database new again for the next (``tests.support.databases``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Any
 
 import psycopg
 
-BESIDE = ("refresh-", "lease-heartbeat")
+from tests.support.databases import HOUSEKEEPING
+
+BESIDE = ("refresh-", "lease-heartbeat", HOUSEKEEPING)
 CHECKPOINTER = "langgraph.checkpoint"
 GRAPHS = "graphs."
 
