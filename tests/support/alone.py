@@ -7,12 +7,17 @@ bear unit tests on the other cores: it waits for every bot, database and process
 unit tests (no bot, no database fixture, not a scenario) run beside it. Every other test runs
 beside other tests as usual. Without xdist nothing changes.
 
-Three ``flock`` files shared by the run's workers: every test with a bot or a database holds
+``flock`` files shared by the run's workers: every test with a bot or a database holds
 ``tests.lock`` shared, every unit test ``units.lock`` shared; an ``alone`` test holds
-``tests.lock`` exclusive, and ``units.lock`` too unless units may run beside it. To take them, a
-test first passes ``turnstile.lock``; an ``alone`` test keeps the turnstile while it waits, so
-tests started after it queue behind it instead of starving it. The locks are taken outside
-pytest-timeout's timer (``tryfirst``), so the wait does not count against the test's own limit.
+``tests.lock`` exclusive, and ``units.lock`` too unless units may run beside it. Each lock has a
+turnstile in front of it (``tests-turnstile.lock``, ``units-turnstile.lock``) that a test passes
+before taking the lock and that an ``alone`` test keeps while it waits for the lock, so tests
+started after it queue behind it instead of starving it. Two turnstiles, not one: an
+``alone(units_beside=True)`` test waiting for the last bot tests holds back only bot tests, and
+unit tests go on meanwhile (with one turnstile, every worker but those running bot tests stood
+idle behind it). Every test takes the tests' side before the units' side, so no two wait on each
+other. The locks are taken outside pytest-timeout's timer (``tryfirst``), so the wait does not
+count against the test's own limit.
 
 Tests also run in an order that keeps the workers busy: the longest first (the biggest
 ``timeout`` marks, then tests that start a bot process or use a database), then the unit tests,
@@ -38,6 +43,7 @@ import pytest
 
 MARK = "alone"
 _DIR_KEY = "approvals_lock_dir"
+ALONE, UNITS_BESIDE, HEAVY, UNIT = "alone", "alone, units beside", "heavy", "unit"
 _HEAVY_FIXTURES = {"start_bot", "bot_in_process", "postgres_server", "database_url", "postgres_url"}
 
 
@@ -54,24 +60,35 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     lock_dir = getattr(config, "_approvals_lock_dir", None)
     if lock_dir:
         shutil.rmtree(lock_dir, ignore_errors=True)
-    for handle in getattr(config, "_approvals_lock_files", ()):
+    for handle in getattr(config, "_approvals_lock_files", {}).values():
         handle.close()
 
 
-def _lock_files(config: pytest.Config) -> tuple[IO[str], IO[str], IO[str]] | None:
+_LOCKS = ("tests-turnstile", "tests", "units-turnstile", "units")
+
+
+def _lock_files(config: pytest.Config) -> dict[str, IO[str]] | None:
     workerinput = getattr(config, "workerinput", None)
     if not workerinput or _DIR_KEY not in workerinput:
         return None  # not under xdist: tests run one at a time anyway
     files = getattr(config, "_approvals_lock_files", None)
     if files is None:
-        lock_dir = Path(workerinput[_DIR_KEY])
-        files = (
-            open(lock_dir / "turnstile.lock", "a"),  # noqa: SIM115 - closed in unconfigure
-            open(lock_dir / "tests.lock", "a"),  # noqa: SIM115
-            open(lock_dir / "units.lock", "a"),  # noqa: SIM115
-        )
-        config._approvals_lock_files = files
+        files = config._approvals_lock_files = open_locks(Path(workerinput[_DIR_KEY]))
     return files
+
+
+def open_locks(lock_dir: Path) -> dict[str, IO[str]]:
+    """One worker's handles on the run's lock files (closed in ``pytest_unconfigure``)."""
+    return {name: open(lock_dir / f"{name}.lock", "a") for name in _LOCKS}  # noqa: SIM115
+
+
+# What each kind of test holds while it runs: on the tests' side, then on the units'.
+_HOLDS = {
+    ALONE: (fcntl.LOCK_EX, fcntl.LOCK_EX),
+    UNITS_BESIDE: (fcntl.LOCK_EX, None),
+    HEAVY: (fcntl.LOCK_SH, None),
+    UNIT: (None, fcntl.LOCK_SH),
+}
 
 
 @contextlib.contextmanager
@@ -80,35 +97,35 @@ def _turn(item: pytest.Item) -> Iterator[None]:
     if files is None:
         yield
         return
-    turnstile, tests, units = files
-    kind = _kind(item)
-    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    with holding(files, _kind(item)):
+        yield
+
+
+@contextlib.contextmanager
+def holding(files: dict[str, IO[str]], kind: str) -> Iterator[None]:
+    """While a test of this kind runs on the worker whose lock handles these are."""
+    held: list[IO[str]] = []
     try:
-        if kind == ALONE:
-            fcntl.flock(tests, fcntl.LOCK_EX)
-            fcntl.flock(units, fcntl.LOCK_EX)
-        elif kind == UNITS_BESIDE:
-            fcntl.flock(tests, fcntl.LOCK_EX)
-        elif kind == HEAVY:
-            fcntl.flock(tests, fcntl.LOCK_SH)
-        else:
-            fcntl.flock(units, fcntl.LOCK_SH)
-    finally:
-        fcntl.flock(turnstile, fcntl.LOCK_UN)
-    try:
+        for side, mode in zip(("tests", "units"), _HOLDS[kind], strict=True):
+            if mode is None:
+                continue
+            turnstile = files[f"{side}-turnstile"]
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(files[side], mode)
+                held.append(files[side])
+            finally:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
         yield
     finally:
-        fcntl.flock(tests, fcntl.LOCK_UN)
-        fcntl.flock(units, fcntl.LOCK_UN)
+        for lock in held:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     with _turn(item):
         return (yield)
-
-
-ALONE, UNITS_BESIDE, HEAVY, UNIT = "alone", "alone, units beside", "heavy", "unit"
 
 
 def _kind(item: pytest.Item) -> str:
