@@ -22,9 +22,11 @@ from tests.listeners.doubles import (
     approval,
     batch_review,
     click,
+    draft_review,
     with_choices,
     world,
 )
+from tests.support.cards import blocks_text
 
 FORM_OPENERS = [
     (actions.open_edit_form, modals.EDIT),
@@ -326,3 +328,15 @@ def test_the_batch_form_shows_a_standing_edit_s_arguments_where_it_shows_its_inp
     text = json.dumps(view)
     assert "ops@example.com" in text and "agent@evil.example" not in text
     assert "`Q3`" in text and "`hi`" in text
+
+
+def test_the_full_text_of_a_request_with_an_edit_standing_is_that_edit():
+    """The card asks the next signer to approve the edit that stands; its full text is that
+    edit's, not what the agent first proposed."""
+    w = world()
+    w.add(approval(review=draft_review(long_text="The original draft. " * 200)))
+    w.engine.standing = Decision("edit", APPROVER, text="The version being signed")
+    actions.view_full_text(w.ack, click(), deps=w.deps)
+    (view,) = w.client.views
+    shown = blocks_text(view["blocks"])
+    assert "The version being signed" in shown and "The original draft." not in shown

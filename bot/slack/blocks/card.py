@@ -3,6 +3,7 @@ when). It renders what an adapter described (:class:`bot.domain.review.Review`) 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -185,7 +186,7 @@ def _proposal_blocks(
         blocks.append(details)
     elif proposal.risk is not None:
         blocks.append(_mrkdwn("_(no parameters)_"))
-    if (cut or shortened) and review.long_text and not edited:
+    if cut or shortened:  # the card then offers the version it shows in full (is_long)
         blocks.append(_context("Shortened for the card. Use *View full text* to read all of it."))
     return blocks
 
@@ -204,14 +205,87 @@ def proposal_blocks(approval: Approval, edits: list[dict[str, Any] | None] | Non
     return blocks
 
 
-def is_long(approval: Approval) -> bool:
-    """True when the card cannot show everything the reviewer should read."""
+def _shown_draft(proposal: Proposal, edited: dict[str, Any] | None) -> str:
+    return str(edited.get("text", proposal.description)) if edited else proposal.description
+
+
+def _edit_of(edits: list[dict[str, Any] | None] | None, index: int) -> dict[str, Any] | None:
+    return edits[index] if edits and index < len(edits) else None
+
+
+def is_long(approval: Approval, edits: list[dict[str, Any] | None] | None = None) -> bool:
+    """True when the card cannot show everything the reviewer should read of the version it
+    shows: as proposed, or as ``edits`` leave it (an edit others are asked to sign, or the one
+    decided). Then it offers "View full text" (:func:`full_text`)."""
     review = review_of(approval)
-    if not isinstance(review.long_text, str):
-        return False
+    if safe(approval.request, REQUEST_LIMIT)[1]:
+        return True
+    if not any(edits or ()):
+        if review.shape == "draft":
+            return isinstance(review.long_text, str) and quote(review.long_text)[1]
+        return len(review.long_text or "") > 2000 or _shortened(review)
     if review.shape == "draft":
-        return quote(review.long_text)[1]
-    return len(review.long_text) > 2000 or _shortened(review)
+        return any(
+            quote(_shown_draft(proposal, _edit_of(edits, index)))[1]
+            for index, proposal in enumerate(review.proposals)
+        )
+    if len(review.proposals) > MAX_PROPOSALS:
+        return True
+    about, params = _limits(review)
+    for index, proposal in enumerate(review.proposals):
+        edited = _edit_of(edits, index)
+        shown = _as_edited(proposal, edited) if edited else None
+        if safe(proposal.description, about)[1] or _details(proposal, shown, params)[1]:
+            return True
+    return False
+
+
+def full_text(approval: Approval, edits: list[dict[str, Any] | None] | None = None) -> str:
+    """What "View full text" shows: the whole of the version the card shows (as proposed, or
+    as ``edits`` leave it, by default as decided), and of whatever else the card shortened: the
+    request, a call's description."""
+    review = review_of(approval)
+    edits = edits or _edits(approval)
+    parts: list[str] = []
+    if safe(approval.request, REQUEST_LIMIT)[1]:
+        parts.append(f"Request:\n{approval.request}")
+    if not any(edits or ()) and review.long_text:
+        parts.append(review.long_text)
+    elif review.shape == "draft":
+        parts.extend(
+            _shown_draft(proposal, _edit_of(edits, index))
+            for index, proposal in enumerate(review.proposals)
+        )
+    else:
+        parts.append(_calls_text(review, edits))
+    about, _ = _limits(review)
+    several = len(review.proposals) > 1
+    for index, proposal in enumerate(review.proposals):
+        if review.shape != "draft" and (
+            index >= MAX_PROPOSALS or safe(proposal.description, about)[1]
+        ):
+            number = f"{index + 1}. " if several else ""
+            parts.append(f"What {number}{proposal.title} does:\n{proposal.description}")
+    return "\n\n\n".join(part for part in parts if part)
+
+
+def _calls_text(review: Review, edits: list[dict[str, Any] | None] | None) -> str:
+    """Every proposal's parameters in full, as proposed or as ``edits`` leave them."""
+    several = len(review.proposals) > 1
+    calls = []
+    for index, proposal in enumerate(review.proposals):
+        edited = _edit_of(edits, index)
+        values = _as_edited(proposal, edited) if edited else dict(proposal.details)
+        lines = "\n\n".join(f"{k}:\n{_value_text(v)}" for k, v in values.items())
+        number = f"{index + 1}. " if several else ""
+        calls.append(f"{number}{proposal.title}\n\n{lines or '(no arguments)'}")
+    return "\n\n\n".join(calls)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)
 
 
 def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
@@ -243,7 +317,7 @@ def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]
             buttons.append(_button("Reject all", REJECT, value, "danger"))
     for extra in review.extra:
         buttons.append(_button(extra.label, CHOICE_PREFIX + extra.name, value))
-    if is_long(approval):
+    if is_long(approval, _edits(approval, edit)):
         buttons.append(_button("View full text", VIEW_FULL, value))
     return buttons
 
@@ -365,7 +439,7 @@ def decided_card(approval: Approval, progress: tuple[str, ...] = ()) -> list[Blo
     ]
     if approval.decision and approval.decision.items:
         blocks.append(_context(_item_lines(approval.decision)))
-    if is_long(approval) and not edits:
+    if is_long(approval, edits):
         blocks.append(
             {
                 "type": "actions",

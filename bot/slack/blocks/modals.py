@@ -14,7 +14,7 @@ from typing import Any
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
 from bot.domain.models import Approval
 from bot.domain.review import FormField, Proposal, Review
-from bot.slack.blocks.card import arguments_block
+from bot.slack.blocks.card import arguments_block, full_text
 from bot.slack.blocks.text import chunks, escape, one_line, safe
 
 EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (
@@ -239,7 +239,7 @@ def each_modal(approval: Approval, edited: Sequence[dict[str, Any] | None] = ())
     review = approval.review
     if review is None or not review.proposals:
         return cannot_edit_modal("There is nothing to decide here.")
-    fits = bool(review.long_text) and full_text_fits(review.long_text or "")
+    fits = full_text_fits(full_text(approval, list(edited) or None))
     blocks: list[dict[str, Any]] = []
     for index, proposal in enumerate(review.proposals):
         title, description = one_line(proposal.title, 200)[0], safe(proposal.description, 1000)[0]

@@ -134,8 +134,10 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     if approval is None:
         _tell(deps, click, outcomes.NOT_FOUND)
     elif click.trigger_id:
-        text = (approval.review.long_text if approval.review else None) or ""
-        _show(click, modals.full_text_modal(text), deps)
+        # The version its card shows: with an edit others are asked to sign, that edit; once
+        # decided, as decided.
+        edits = _edited(approval, deps) if approval.status == "pending" else None
+        _show(click, modals.full_text_modal(card.full_text(approval, edits)), deps)
 
 
 # Registered last ----------------------------------------------------------------------------
