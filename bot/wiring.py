@@ -200,7 +200,7 @@ def build_deps(
         ledger=ledger,
         worker=worker,
         policies=policy.policies,
-        agents=AgentsPort(Driver(runner, registry), store.set_trace, links),
+        agents=AgentsPort(Driver(runner, registry, policy.signoffs), store.set_trace, links),
         journal=journal,
         publisher=publisher,
         answers=publisher,

@@ -23,6 +23,7 @@ from bot.agents.runner import Runner, RunState
 from bot.agents.traces import Trace
 from bot.domain.models import Approval, Decision, Run
 from bot.domain.review import Pending, Resume, Review, Stop, Update
+from bot.domain.signoff import SignOffs
 
 MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph looping on itself
 
@@ -31,6 +32,10 @@ MAX_SKIPPED = 100  # breakpoints skipped in a row before giving up: a graph loop
 class Driver:
     runner: Runner
     graphs: Mapping[str, RegisteredGraph] = field(default_factory=dict)
+    # Who signs what (the policy file): an approval at a breakpoint answers the node's own pause
+    # only where that needs the same sign-off. None: no policy (``python -m bot try``, where one
+    # person decides everything).
+    signoffs: SignOffs | None = None
 
     def context(self, graph: str) -> adapters.Context:
         registered = self.graphs.get(graph)
@@ -99,14 +104,19 @@ class Driver:
         trace: Trace | None,
     ) -> RunState:
         """The node a reviewer just let run asks for a decision at once: it is the same
-        decision, so answer it rather than ask the same person twice. Only an Approve, and
-        only one pause at that node: several (a ``Send`` fanned out to it, each branch with
-        its own arguments) were never on the breakpoint's card, and an Edit of the state is
-        not an edit of what the node asks; each of those asks on a card of its own."""
+        decision, so answer it rather than ask the same person twice. Only a person's Approve
+        (not an expiry's nor a remembered rule's), only one pause at that node, and only when
+        what it asks needs the same sign-off as the breakpoint: several pauses (a ``Send``
+        fanned out to it, each branch with its own arguments) were never on the breakpoint's
+        card, an Edit of the state is not an edit of what the node asks, and an action whose
+        policy names other people, or more of them, was not theirs to sign; each of those asks
+        on a card of its own."""
         asked = [p for p in state.interrupts if p.node == node]
-        if decision.effective_type != "approve" or len(asked) != 1:
+        if decision.type != "approve" or decision.via == "rule" or len(asked) != 1:
             return state
         [pending] = asked
+        if self.signoffs is not None and not self.signoffs.carried_over(graph, node, pending.value):
+            return state
         context = self.context(graph)
         answer = adapters.answer(pending, adapters.describe(pending, context), decision, context)
         if not isinstance(answer, Resume):

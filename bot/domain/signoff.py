@@ -211,6 +211,13 @@ class SignOffs:
             return parts[0][1]
         return combine(parts)
 
+    def carried_over(self, graph: str, node: str, value: Any) -> bool:
+        """Whether the approval of the breakpoint before ``node`` (a request that carries no
+        value: its graph's section) also signs what the node then asks (``value``): only when
+        that needs exactly the same sign-off. A call whose action's section names other people,
+        or more of them, is asked on a card of its own."""
+        return self.for_request(graph, value, node) == self.for_request(graph, None, node)
+
     @property
     def anyone_listed(self) -> tuple[str, ...]:
         """Every approver named anywhere (who may retry a failed run, for instance)."""

@@ -87,3 +87,15 @@ def test_approving_a_breakpoint_before_a_node_that_pauses_once_answers_it():
     state = driver.answer("one", "t3", pending, review, Decision("approve", "U0REQ"))
     assert [(node, answer["type"]) for node, answer in ANSWERS] == [("send", "approve")]
     assert not state.interrupts
+
+
+def test_an_expiry_or_a_remembered_rule_approving_a_breakpoint_leaves_the_node_s_pause_asked():
+    """Nobody read what the node asks: a person is asked."""
+    expiry = Decision("expire", "scheduler", expire_as="approve")
+    rule = Decision("approve", "U0MAKER", via="rule", rule=7)
+    for n, decision in enumerate((expiry, rule)):
+        driver, pending, review = _paused("one", f"t4{n}")
+        state = driver.answer("one", f"t4{n}", pending, review, decision)
+        assert ANSWERS == []
+        [asked] = state.interrupts
+        assert asked.value == {"to": "ops@example.com", "amount": 25}
