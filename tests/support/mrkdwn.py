@@ -16,16 +16,20 @@ HOSTILE = "<!channel> @here @everyone <@U0123> <https://evil.example|click> & mo
 _TOKEN = re.compile(r"<([^<>]*)>")
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _DATE = re.compile(r"!date\^\d+\^[^|]*\|[^<>]*")
+# A link to a card, as the bot writes it from the card's channel and timestamp (Slack's ids).
+_CARD_LINK = re.compile(r"https://slack\.com/archives/[CGD][A-Z0-9]+/p\d+\|card")
 
 
 def live_tokens(text: str, trusted_users: Iterable[str] = ()) -> list[str]:
     """Live ``<...>`` tokens and bare broadcast words in ``text``, except those the bot itself
-    writes: mentions of ``trusted_users``, channel links and date tokens."""
+    writes: mentions of ``trusted_users``, channel links, date tokens and links to cards."""
     allowed = {f"@{user}" for user in trusted_users}
     found = []
     for match in _TOKEN.finditer(text):
         inner = match.group(1)
         if inner in allowed or re.fullmatch(r"#[CGD][A-Z0-9_]+", inner) or _DATE.fullmatch(inner):
+            continue
+        if _CARD_LINK.fullmatch(inner):
             continue
         found.append(match.group(0))
     found += [m.group(0) for m in _BROADCAST.finditer(text)]

@@ -1,20 +1,22 @@
 """The App Home tab: the requests waiting for a decision, and your own latest runs.
 
 Slack refuses a Home view of more than 100 blocks, or a section over 3,000 characters: the list
-is cut at :data:`MAX_LISTED` requests (2 blocks each) with a count of the rest, and every text
-from a graph or a person is cut to fit."""
+is cut at :data:`MAX_LISTED` requests (2 blocks each, 3 with an edit standing) with a count of
+the rest, and every text from a graph or a person is cut to fit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.domain.models import Approval, Run
+from bot.domain.models import Approval, Decision, Run
 from bot.slack.blocks import card
 from bot.slack.blocks.runs import link
 from bot.slack.blocks.text import escape, safe
 
 MAX_LISTED = 15
+# What signs a request: not offered here for an edit that stands, which the Home does not show.
+APPROVING = (card.APPROVE, card.REMEMBER)
 MAX_RUNS = 10
 SECTION_LIMIT = 3000
 
@@ -24,10 +26,13 @@ def home_view(
     total: int | None = None,
     runs: Sequence[tuple[Run, Approval | None]] = (),
     rules: Sequence[dict[str, Any]] = (),
+    edits: Mapping[str, Decision] | None = None,
 ) -> dict[str, Any]:
     """``total``: how many wait in all (default: ``len(pending)``); ``runs``: the viewer's
     latest runs, each with its latest card; ``rules``: the remembered approvals' blocks
-    (bot.slack.blocks.rules.home_blocks)."""
+    (bot.slack.blocks.rules.home_blocks); ``edits``: the edit that stands on a request, by
+    its id (its signers are asked to approve that version, which only its card shows)."""
+    edits = edits or {}
     total = len(pending) if total is None else total
     blocks: list[dict[str, Any]] = [_header("Waiting for approval")]
     if not pending:
@@ -38,11 +43,16 @@ def home_view(
         blocks.append(
             _section(
                 f"*{kind[:1].upper() + kind[1:]}* for <@{approval.requester}> in "
-                f"<#{approval.channel}>, since {card.when(approval.created_at)}\n"
-                f"{request}"
+                f"<#{approval.channel}>, since {card.when(approval.created_at)} · "
+                f"{link(approval)}\n{request}"
             )
         )
         actions = card.pending_card(approval)[-1]
+        edit = edits.get(approval.id)
+        if edit is not None:
+            blocks.append(_context(f"✏️ Edited by <@{edit.by}>: read and sign it on its card."))
+            kept = [e for e in actions["elements"] if e.get("action_id") not in APPROVING]
+            actions = {**actions, "elements": kept}
         if actions["elements"]:  # Slack refuses an actions block without buttons
             blocks.append(actions)
     shown = min(len(pending), MAX_LISTED)
@@ -67,6 +77,10 @@ def _run_line(run: Run, latest: Approval | None) -> str:
 
 def _header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text, "verbatim": True}]}
 
 
 def _section(text: str) -> dict[str, Any]:

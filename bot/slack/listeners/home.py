@@ -47,5 +47,7 @@ def _publish(user: str, deps: ListenerDeps) -> None:
     service = deps.rules
     rules = service.visible(user) if service is not None else []
     revocable = {r.id for r in rules if service is not None and service.may_revoke(r, user)}
-    view = home_view(pending[:MAX_LISTED], len(pending), runs, home_blocks(rules, revocable))
+    listed = pending[:MAX_LISTED]
+    edits = {a.id: e for a in listed if (e := deps.signing.standing_edit(a)) is not None}
+    view = home_view(listed, len(pending), runs, home_blocks(rules, revocable), edits)
     deps.slack.publish_home(user, view)
