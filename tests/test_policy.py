@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from bot.core import deciders
 from bot.core.deciders import Directory
 from bot.domain.signoff import Stage
@@ -26,11 +28,21 @@ def test_with_approvers_only_listed_people_and_never_self_by_default():
     assert refusal("U4", "U1", stage, members) == (
         "Only <@U2> or members of <!subteam^S9> can decide this request."
     )
-    assert refusal("U2", "U2", stage, members) == (
+    assert refusal("U2", "U2", stage, members) == (  # not told they may, a line on
         "You started this run, so someone else has to decide this request: "
-        "<@U2> or members of <!subteam^S9>."
+        "members of <!subteam^S9>."
     )
     assert refusal("U2", "U2", Stage(approvers=("U2",), allow_self=True), members) is None
+
+
+def test_the_holder_of_a_token_that_asked_in_someone_s_name_may_not_approve_it_either():
+    stage = Stage(approvers=("U1", "U2", "U3"))
+    members = frozenset({"U1", "U2", "U3"})
+    own = "You started this run, so someone else has to decide this request: <@U3>."
+    assert refusal("U2", "U1", stage, members, asked_by="U2") == own  # a click
+    assert refusal("U3", "U1", stage, members, hand="U2", asked_by="U2") == own  # the token
+    assert refusal("U3", "U1", stage, members, asked_by="U2") is None
+    assert refusal("U2", "U1", replace(stage, allow_self=True), members, asked_by="U2") is None
 
 
 def test_a_person_who_signed_another_part_of_the_run_is_refused_and_told_who_may():

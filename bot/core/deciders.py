@@ -54,6 +54,8 @@ class Refusal:
     # that cast it (None: cast in Slack by that person).
     voted_as: str | None = None
     token: str | None = None
+    # OWN_RUN: the holder of the API token that started the run in the requester's name.
+    asked_by: str | None = None
 
 
 def refusal(
@@ -64,15 +66,17 @@ def refusal(
     signed: Iterable[str] = (),
     what: str = "this request",
     hand: str | None = None,
+    asked_by: str | None = None,
 ) -> Refusal | None:
     """Why ``user`` may not decide, or None when they may. ``members`` is the stage's
     approvers resolved to user IDs (None when that failed); ``signed`` are the people who
     signed an earlier stage or request of the run, where each person may sign once; ``hand``:
     who is behind the decision when an API token names ``user`` (the token's own user), who
-    may not approve their own run either, whoever the token names."""
+    may not approve their own run either, whoever the token names; ``asked_by``: likewise on
+    the asking side, the holder of the token that started the run in ``requester``'s name."""
 
     def refused(why: Why) -> Refusal:
-        return Refusal(why, stage, requester, what)
+        return Refusal(why, stage, requester, what, asked_by=asked_by)
 
     if not stage.approvers:
         if user != requester:
@@ -84,7 +88,8 @@ def refusal(
         return refused(Why.UNCHECKED)
     if user not in members:
         return refused(Why.NOT_LISTED)
-    if requester in (user, hand) and not stage.allow_self:
+    asking = {requester, asked_by} - {None}
+    if asking & {user, hand} and not stage.allow_self:
         return refused(Why.OWN_RUN)
     if user in set(signed):
         return refused(Why.SIGNED_BEFORE)
@@ -136,6 +141,7 @@ class Directory:
         signed: Iterable[str] = (),
         what: str = "this request",
         hand: str | None = None,
+        asked_by: str | None = None,
     ) -> Refusal | None:
         members = self.members(stage.approvers) if stage.approvers else frozenset()
-        return refusal(user, requester, stage, members, signed, what, hand)
+        return refusal(user, requester, stage, members, signed, what, hand, asked_by)

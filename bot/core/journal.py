@@ -30,7 +30,8 @@ class Journal:
         self.metrics.scheduler_lag.set(max(0.0, seconds))
 
     def started(self, run: Run) -> None:
-        self.audit.record("started", run.thread_id, run.requester, graph=run.graph)
+        door = {"via": "api", "on_behalf_of": run.on_behalf_of} if run.on_behalf_of else {}
+        self.audit.record("started", run.thread_id, run.requester, graph=run.graph, **door)
 
     def requested(self, approval: Approval) -> None:
         kind = approval.review.summary if approval.review else ""

@@ -71,7 +71,7 @@ class Signing:
             for a in earlier
             if a.signers and a.signoff is not None and a.signoff.total > 1
         )
-        sign_off = replace(sign_off, earlier=staged)
+        sign_off = replace(sign_off, earlier=staged, asked_by=run.hand)
         decided = [a for a in earlier if not a.pending and a.decision is not None]
         if decided and _asked_for_changes(decided[-1]):
             previous = decided[-1]
@@ -101,7 +101,9 @@ class Signing:
         )
         signed = self._signed_elsewhere(approval, sign_off, parts, votes)
         hand = self._hand(user, token)
-        why = self.directory.refusal(user, approval.requester, stage, signed, what, hand)
+        why = self.directory.refusal(
+            user, approval.requester, stage, signed, what, hand, sign_off.asked_by
+        )
         if why is not None or not (sign_off.counted or parts):
             return why
         return self._second_voice(approval, parts, votes, user, token, (stage, what))

@@ -72,6 +72,9 @@ class RunRequest:
     requester: str
     channel: str
     approvals_channel: str
+    # An API token asking in ``requester``'s name (``on_behalf``): the token, and its holder.
+    on_behalf_of: str | None = None
+    hand: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,9 @@ class Run:
     created_at: float
     updated_at: float
     trace_id: str | None = None  # its latest invocation's trace (bot.agents.traces)
+    # Started by an API token in the requester's name: the token, and the Slack user holding it.
+    on_behalf_of: str | None = None
+    hand: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:

@@ -102,6 +102,9 @@ class SignOff:
     # The stages come from several sections (a card covering calls with different policies):
     # each section's people must sign, and one person may sign for several of them.
     joint: bool = False
+    # Who holds the API token that started the run in its requester's name, if one did: one
+    # hand with the requester, who may not approve the run either.
+    asked_by: str | None = None
 
     @property
     def counted(self) -> bool:
@@ -137,6 +140,7 @@ class SignOff:
             "round": self.round,
             "previous": self.previous,
             "joint": self.joint,
+            "asked_by": self.asked_by,
         }
 
     @classmethod
@@ -160,6 +164,7 @@ class SignOff:
             round=int(data.get("round", 1)),
             previous=data.get("previous"),
             joint=bool(data.get("joint", False)),
+            asked_by=data.get("asked_by"),
         )
 
 

@@ -152,9 +152,10 @@ class Api:
         if unchecked is not None:
             return unchecked
         cards = self.approvals_channel or body.channel
-        run = await run_in_threadpool(
-            self.engine.start, RunRequest(body.graph, body.request, requester, body.channel, cards)
-        )
+        # A token asking in another person's name: its holder asked too (bot.core.deciders).
+        behalf = (principal.name, principal.user) if requester != principal.user else (None, None)
+        asked = RunRequest(body.graph, body.request, requester, body.channel, cards, *behalf)
+        run = await run_in_threadpool(self.engine.start, asked)
         return JSONResponse(_run_json(run), status_code=201)
 
     def _asked_from(self, channel: str, requester: str) -> Response | None:

@@ -29,6 +29,8 @@ class RunRows(Rows):
                 "channel": request.channel,
                 "approvals_channel": request.approvals_channel,
                 "now": self.clock(),
+                "on_behalf_of": request.on_behalf_of,
+                "hand": request.hand,
             },
             undo=q.WITHDRAW_RUN,
         )

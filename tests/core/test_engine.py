@@ -19,6 +19,7 @@ from bot.domain.models import Decision
 from bot.domain.review import FULL_TEXT_LIMIT, Pending, Proposal, Review
 from bot.domain.signoff import Stage
 from bot.domain.timeline import Policy
+from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
 from tests.support.units import FakeGraph, engine_parts
 
@@ -912,6 +913,29 @@ def test_a_requester_s_own_api_token_cannot_approve_their_run_by_naming_someone_
         assert parts.store.get_approval(approval.id).pending is (quorum == 2)
         assert len(parts.graph.answers) == (0 if quorum == 2 else 1)
         assert parts.store.get_approval(approval.id).signers in ([], ["U0BOB"])
+    finally:
+        parts.close()
+
+
+def test_a_run_a_token_asked_for_in_someone_s_name_is_not_approved_by_the_token_s_holder(db, clock):
+    # U0DESK's on_behalf token starts a run in Alice's name: Desk asked for it as much as
+    # Alice did, and may approve it no more than she may, by a click or through the token.
+    stage = Stage(approvers=("U0ALICE", "U0BOB", "U0DESK"), allow_self=False)
+    parts = engine_parts(db, clock, stage=stage)
+    try:
+        parts.signing.holders = {"desk": "U0DESK"}
+        run = parts.start(requester="U0ALICE", token="desk")
+        [approval] = parts.pending(run)
+        as_bob = Decision("approve", "U0BOB", via="api", on_behalf_of="desk", hand="U0DESK")
+        for decision in (Decision("approve", "U0DESK"), Decision("approve", "U0ALICE"), as_bob):
+            refused = parts.engine.decide(approval.id, decision)
+            assert isinstance(refused, outcomes.Refused), decision
+            assert refused.refusal.why is Why.OWN_RUN
+        bob = parts.engine.decide(approval.id, Decision("approve", "U0BOB"))
+        assert isinstance(bob, outcomes.Applied)
+        [started] = [e for e in Audit(db).since(0) if e.event == "started"]
+        assert (started.actor, started.detail["via"]) == ("U0ALICE", "api")
+        assert started.detail["on_behalf_of"] == "desk"
     finally:
         parts.close()
 

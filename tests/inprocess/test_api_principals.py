@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack.blocks import card as ids
+from bot.store.audit_log import Audit
 from tests.support.cards import (
     Card,
     blocks_text,
@@ -224,3 +225,37 @@ def test_a_token_s_vote_stays_its_holder_s_after_the_token_is_removed_or_handed_
     again.settle()
     _told_voted_as_alice(fake_slack)
     assert "1 of 2 approvals" in _shown(fake_slack, card) and has_buttons(current(fake_slack, card))
+
+
+def test_a_run_a_token_started_in_someone_s_name_is_not_approved_by_the_token_s_holder(
+    bot_in_process, fake_slack, tmp_path
+):
+    """Desk's on_behalf token starts a run as Alice: Desk asked for it, and approves it no more
+    than Alice may (a click, or the token naming someone else); the audit trail says the token
+    started it."""
+    fake_slack.set_members("C0OPS", [A, B, DESK])
+    bot = _bot(bot_in_process, tmp_path, f"defaults: {{approvers: [{B}, {DESK}]}}")
+    body = {"request": "Wire the deposit to the new vendor", "channel": "C0OPS", "requester": A}
+    started = bot.http.post("/api/runs", json=body, headers=AS_DESK)
+    assert started.status_code == 201, started.text
+    run = started.json()["run"]
+    card = wait_card(fake_slack)
+
+    bot.click(ids.APPROVE, card.approval_id, DESK)
+    bot.settle()
+    refused = _decide(bot, card, AS_DESK, by=B)  # through the token, naming Bob
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == (
+        f"You started this run, so someone else has to decide this request: <@{B}>."
+    )
+    detail = bot.http.get(f"/api/runs/{run}?as={A}", headers=AS_DESK).json()
+    assert detail["status"] == "waiting" and detail["decided"] == []
+    [told] = [c for c in fake_slack.calls("chat.postEphemeral") if c.params["user"] == DESK]
+    assert told.params["text"] == refused.json()["error"]
+
+    bot.click(ids.APPROVE, card.approval_id, B)
+    bot.settle()
+    detail = bot.http.get(f"/api/runs/{run}?as={A}", headers=AS_DESK).json()
+    assert [d["by"] for d in detail["decided"]] == [B]
+    [event] = [e for e in Audit(bot.deps.db).since(0) if e.event == "started"]
+    assert event.actor == A and event.detail["on_behalf_of"] == "desk", event

@@ -283,9 +283,13 @@ class EngineParts:
             e.store, e.db, e.runner, e.journal, e.publisher, e.worker, e.apply, e.advance
         )
 
-    def start(self, requester: str = "U0ASKER", text: str = "draft a note") -> Run:
-        """A run started and paused on its interrupts, each with its card posted."""
-        request = RunRequest("draft", text, requester, "C0ASK", "C0CARDS")
+    def start(
+        self, requester: str = "U0ASKER", text: str = "draft a note", token: str | None = None
+    ) -> Run:
+        """A run started and paused on its interrupts, each with its card posted; ``token``:
+        started by that API principal (``signing.holders``) in ``requester``'s name."""
+        hand = self.signing.holders.get(token) if token else None
+        request = RunRequest("draft", text, requester, "C0ASK", "C0CARDS", token, hand)
         run = self.engine.start(request)
         return self.store.get_run(run.thread_id) or run
 

@@ -7,12 +7,14 @@ from bot.core.deciders import Refusal, Why, is_group
 from bot.domain.signoff import Stage
 
 
-def who_may(stage: Stage, requester: str) -> str:
-    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or members of <!subteam^S1>"."""
+def who_may(stage: Stage, requester: str, besides: tuple[str | None, ...] = ()) -> str:
+    """The people who may decide, as Slack mentions: "<@U1>, <@U2> or members of <!subteam^S1>";
+    ``besides``: people listed who may not decide this one (those who asked for the run)."""
     if not stage.approvers:
         return f"<@{requester}>"
-    names = [f"<@{a}>" for a in stage.approvers if not is_group(a)]
-    names += [f"members of <!subteam^{a}>" for a in stage.approvers if is_group(a)]
+    listed = [a for a in stage.approvers if a not in besides] or list(stage.approvers)
+    names = [f"<@{a}>" for a in listed if not is_group(a)]
+    names += [f"members of <!subteam^{a}>" for a in listed if is_group(a)]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
@@ -34,7 +36,9 @@ def refusal_text(refusal: Refusal) -> str:
         case Why.NOT_LISTED:
             return f"Only {who} can decide {what}."
         case Why.OWN_RUN:
-            return f"You started this run, so someone else has to decide {what}: {who}."
+            asked = (refusal.requester, refusal.asked_by)
+            others = who_may(refusal.stage, refusal.requester, asked)
+            return f"You started this run, so someone else has to decide {what}: {others}."
         case Why.VOTED_AS_ANOTHER | Why.SIGNED_AS_ANOTHER:
             done = "voted on this request"
             if refusal.why == Why.SIGNED_AS_ANOTHER:

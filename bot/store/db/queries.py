@@ -2,9 +2,9 @@
 
 INSERT_RUN = """
 INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel, status,
-                  created_at, updated_at)
+                  created_at, updated_at, on_behalf_of, hand)
 VALUES (%(thread_id)s, %(graph)s, %(request)s, %(requester)s, %(channel)s,
-        %(approvals_channel)s, 'running', %(now)s, %(now)s)
+        %(approvals_channel)s, 'running', %(now)s, %(now)s, %(on_behalf_of)s, %(hand)s)
 RETURNING *
 """
 # INSERT_RUN withdrawn, run with its parameters when the connection was lost before its answer

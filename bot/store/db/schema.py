@@ -324,4 +324,14 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # covers no step, so those requests are asked again (bot.core.remember.scope_of).
         ["ALTER TABLE rules ADD COLUMN step TEXT NOT NULL DEFAULT ''"],
     ),
+    (
+        25,
+        # A run an ``on_behalf`` API token started in another person's name: the token
+        # (``on_behalf_of``) and the Slack user who holds it (``hand``), who asked for it as much
+        # as its requester did and may no more approve it (bot.core.deciders.refusal).
+        [
+            "ALTER TABLE runs ADD COLUMN on_behalf_of TEXT",
+            "ALTER TABLE runs ADD COLUMN hand TEXT",
+        ],
+    ),
 ]
