@@ -240,11 +240,11 @@ class Cards:
     def report(self, run: Run, report: str, card: Approval | None = None) -> str:
         """The run's outcome: in its card's thread, else to the requester in its channel.
         ``card``: the run's latest card, when the caller has it at hand."""
-        text = escape(report)
+        text = escape(report)  # a model's last answer, say: all of it, in as many posts as it takes
         channel, thread, card = self.thread_of(run, card)
         if card is not None:
-            return self.slack.reply(channel, thread, text)
-        return self.slack.reply(channel, thread, f"<@{run.requester}> {text}")
+            return self.slack.reply_in_full(channel, thread, text)
+        return self.slack.reply_in_full(channel, thread, f"<@{run.requester}> {text}")
 
     def say(self, run: Run, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         """Our own text (already safe) in the run's thread."""

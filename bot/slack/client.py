@@ -270,11 +270,22 @@ class Slack:
 
     def post_text(self, channel: str, untrusted: str) -> str:
         """Post agent-written text as a message of its own; used by the post_message action."""
+        ts = self._in_pieces(_pieces(escape(untrusted)), channel)
+        # Plain words, no <#C…> link: graphs quote this in reports, which are escaped as untrusted.
+        return f"Posted to {channel} (message {ts})"
+
+    def reply_in_full(self, channel: str, thread_ts: str | None, text: str) -> str:
+        """Like :meth:`reply` (``text`` already safe), but all of it: text longer than a message
+        holds goes in several, one after the other, rather than cut."""
+        return self._in_pieces(_pieces(text), channel, thread_ts=thread_ts, unfurl_links=False)
+
+    def _in_pieces(self, pieces: list[str], channel: str, **where: Any) -> str:
+        """Post each piece in turn; the last one's ``ts``. A failure after the first piece is
+        :class:`OutcomeUnknown`: posting again would repeat what is there."""
         ts = ""
-        pieces = _pieces(escape(untrusted))
         for number, piece in enumerate(pieces):
             try:
-                ts = str(self.client.chat_postMessage(channel=channel, text=piece)["ts"])
+                ts = str(self.client.chat_postMessage(channel=channel, text=piece, **where)["ts"])
             except Exception as exc:
                 if number == 0:
                     raise  # nothing posted yet: what the error says of the post is the truth
@@ -283,8 +294,7 @@ class Slack:
                     f"posted {number} of {len(pieces)} parts to {channel}, then {_said(exc)}; "
                     "the rest was not posted, and nothing is posted again"
                 ) from exc
-        # Plain words, no <#C…> link: graphs quote this in reports, which are escaped as untrusted.
-        return f"Posted to {channel} (message {ts})"
+        return ts
 
     def permalink(self, channel: str, ts: str) -> str | None:
         try:

@@ -5,8 +5,13 @@ said in a run's thread goes under its card (or to the requester when it has none
 
 from __future__ import annotations
 
+import pytest
+
 from bot.domain.models import Decision
 from bot.domain.timeline import PlannedJob
+from bot.slack.client import MESSAGE_LIMIT
+from graphs.outcomes import OutcomeUnknown
+from tests.support.mrkdwn import unescape
 
 
 def _buttons(message) -> list[str]:
@@ -153,3 +158,39 @@ def test_with_tracing_off_no_trace_is_linked(parts, fake_slack):
     parts.store.set_trace(run.thread_id, "0" * 32)
     parts.cards.post(parts.request(run))
     assert "View the trace" not in str(fake_slack.calls("chat.postMessage")[0].params["blocks"])
+
+
+def test_a_long_report_is_posted_in_full_in_several_replies(parts, fake_slack):
+    """A graph's report (an agent's last answer, say) longer than a message holds: all of it,
+    in as many replies in the card's thread as it takes, nothing cut."""
+    run = parts.run()
+    parts.cards.post(parts.request(run))
+    answer = "Here is the summary.\n" + "A line of the summary <& more>.\n" * 300 + "THE END"
+
+    parts.cards.report(run, answer)
+
+    replies = fake_slack.calls("chat.postMessage")[1:]
+    assert len(replies) > 1  # escaped, it is over 12,000 characters
+    card_ts = fake_slack.calls("chat.postMessage")[0].response["ts"]
+    assert all(r.params["thread_ts"] == card_ts for r in replies)
+    assert all(len(r.params["text"]) <= MESSAGE_LIMIT for r in replies)
+    assert unescape("".join(r.params["text"] for r in replies)) == answer
+
+
+def test_a_long_report_cut_off_by_a_failure_after_its_first_part_is_not_posted_again(
+    parts, fake_slack, monkeypatch
+):
+    """Posting it again would repeat the parts already in the thread: of unknown outcome."""
+    run = parts.run()
+    parts.cards.post(parts.request(run))
+    post = parts.slack.client.chat_postMessage
+
+    def second_fails(**kwargs):
+        if fake_slack.calls("chat.postMessage")[1:]:  # a part is in the thread already
+            fake_slack.fail_next("chat.postMessage", status=400, error="fatal_error")
+        return post(**kwargs)
+
+    monkeypatch.setattr(parts.slack.client, "chat_postMessage", second_fails)
+    with pytest.raises(OutcomeUnknown, match="posted 1 of 2 parts"):
+        parts.cards.report(run, "x" * (MESSAGE_LIMIT + 10))
+    assert len([c for c in fake_slack.calls("chat.postMessage") if c.ok]) == 2  # card, part 1
