@@ -89,6 +89,10 @@ def offered(remember: Remember | None, sign_off: SignOff, review: Review | None)
     the card shows one call."""
     if remember is None or review is None or len(review.proposals) != 1:
         return ()
+    if review.shape == "breakpoint":
+        # A static breakpoint shows the run's state, whatever it holds (the tool calls the node
+        # after it runs): a rule scoped by its step would approve any of them later.
+        return ()
     if sign_off.counted or sign_off.distinct or sign_off.joint or len(sign_off.stages) != 1:
         return ()
     if "approve" not in review.proposals[0].choices:

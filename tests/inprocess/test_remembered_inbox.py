@@ -283,3 +283,66 @@ def test_a_read_calendar_rule_does_not_approve_a_disguised_send_email(disguise_b
     second = bot.deps.db.fetch_all("SELECT * FROM approvals ORDER BY created_at")[-1]
     # send_email needs Bob AND Ann: an added action_request naming read_calendar changes nothing.
     assert second["status"] == "pending", (second["status"], second["decision"])
+
+
+BREAKPOINT_GRAPH = """
+import os
+from typing import TypedDict
+
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import MemorySaver
+from langgraph.graph import END, START, StateGraph
+
+
+class State(TypedDict, total=False):
+    request: str
+    messages: list
+
+
+def agent(state):
+    first = state["messages"][0]
+    tool, _, arg = (first["content"] if isinstance(first, dict) else first.content).partition(" ")
+    call = {"name": tool, "args": {"arg": arg}, "id": "c1"}
+    return {"messages": [AIMessage("", tool_calls=[call])]}
+
+
+def tools(state):
+    [call] = state["messages"][-1].tool_calls
+    with open(os.environ["RAN_FILE"], "a") as ran:
+        ran.write(f"{call['name']} {call['args']['arg']}\\n")
+    return {}
+
+
+def build(toolbox=None):
+    graph = StateGraph(State)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", tools)
+    graph.add_edge(START, "agent")
+    graph.add_edge("agent", "tools")
+    graph.add_edge("tools", END)
+    return graph.compile(checkpointer=MemorySaver(), interrupt_before=["tools"])
+"""
+
+
+def test_a_static_breakpoint_offers_no_rule_for_whatever_its_step_runs_next(
+    bot_in_process, tmp_path, fake_slack, monkeypatch
+):
+    """Its card shows the tool calls the next node runs: a rule on its step would approve a
+    refund after a lookup. Each breakpoint asks."""
+    ran = tmp_path / "ran.txt"
+    monkeypatch.setenv("RAN_FILE", str(ran))
+    policy = "graphs:\n  tooly:\n    remember: 1h\n"
+    bot = graph_bot(bot_in_process, tmp_path, BREAKPOINT_GRAPH, {"tooly": "build"}, policy, BOB)
+    assert bot.command("tooly lookup_order 42").status_code == 200
+    [first] = wait_cards(fake_slack, 1)
+    assert "lookup_order" in first.text
+    assert (
+        sr.menu_value(current(fake_slack, first)["blocks"], first.approval_id, ids.REMEMBER, HOUR)
+        is None
+    )
+    bot.click(ids.APPROVE, first.approval_id, BOB)
+    bot.settle()
+    assert ran.read_text() == "lookup_order 42\n"
+    assert bot.command("tooly issue_refund 10000").status_code == 200
+    [_, second] = wait_cards(fake_slack, 2)
+    assert "issue_refund" in second.text and "issue_refund" not in ran.read_text()
