@@ -143,7 +143,7 @@ class Signing:
             other
             for other in self.store.run_approvals(approval.thread_id)
             if other.id != approval.id
-            and (sign_off.distinct or other.signoff is None or other.signoff.first != mine)
+            and (sign_off.distinct or other.signoff is None or _elsewhere(other.signoff, mine))
         ]
 
     def _signed_elsewhere(
@@ -251,6 +251,15 @@ COUNTED: dict[str, outcomes.Ballot] = {
     "returned": "returned",
     "counted": "counted",
 }
+
+
+def _elsewhere(other: SignOff, mine: int) -> bool:
+    """Whether ``other`` carries a stage at another place than ``mine`` among its section's
+    stages. A joint card's own ``first`` is always 0: its stages say where each sits (a later
+    stage sharing a card with another section's call is still a later stage)."""
+    if other.joint:
+        return any(s.part_first != mine for s in other.stages)
+    return other.first != mine
 
 
 def standing(votes: list[Vote]) -> Decision | None:

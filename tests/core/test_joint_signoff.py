@@ -140,3 +140,19 @@ def test_a_later_stage_merged_with_a_same_people_section_is_still_that_stage(db,
         assert isinstance(_later_stage_signed(parts, first.id, second.id), outcomes.Applied)
     finally:
         parts.close()
+
+
+def test_the_earlier_stage_is_refused_to_who_signed_the_later_stage_on_a_joint_card(db, clock):
+    """The other order: U0P signs the later stage (on the card it shares with another
+    section's call) first, then the earlier one. A joint card's stages say where each sits."""
+    parts = _clinic_parts(db, clock, notify_by=("U0N",))
+    try:
+        first, second = sorted(parts.pending(parts.start()), key=lambda a: a.interrupt_id)
+        assert second.signoff.joint and not first.signoff.joint
+        assert isinstance(_approve(parts, second.id, "U0P"), outcomes.VoteRecorded)
+        assert isinstance(_approve(parts, second.id, "U0N"), outcomes.Applied)
+        refused = _approve(parts, first.id, "U0P")
+        assert isinstance(refused, outcomes.Refused) and refused.refusal.why is Why.SIGNED_BEFORE
+        assert isinstance(_approve(parts, first.id, "U0Q"), outcomes.Applied)
+    finally:
+        parts.close()
