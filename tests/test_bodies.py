@@ -174,3 +174,25 @@ def test_the_langgraph_webhook_answers_a_body_nested_too_deep_with_a_400():
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = client.post(url, content=NESTED)
     assert answer.status_code == 400 and settled == []
+
+
+@pytest.mark.parametrize("sig", ["%C3%A9", "x" * 64, ""])
+def test_the_langgraph_webhook_answers_a_wrong_signature_with_a_401_whatever_its_characters(sig):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    key = webhook.webhook_key("xoxb-test")
+    settled: list[str] = []
+    app = Starlette(routes=[webhook.webhook_route(key, settled.append)])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post(f"{webhook.PATH}?thread=t1&sig={sig}", json={})
+    assert answer.status_code == 401 and settled == []
+
+
+def test_the_api_looks_for_unstorable_text_however_deep_a_body_nests():
+    body: Any = "x\x00"
+    for _ in range(10_000):  # deeper than Python's recursion limit
+        body = [body]
+    with pytest.raises(Invalid) as refused:
+        api_bodies._text_only({"values": body}, "body")
+    assert refused.value.field == "values"

@@ -108,4 +108,31 @@ async def read_body(request: Request) -> dict[str, Any]:
     body = json_object(raw)
     if body is None:
         raise Invalid("body", "the body must be a JSON object")
+    _text_only(body, "body")
     return body
+
+
+def _text_only(value: Any, where: str) -> None:
+    """Refuse text no column, Slack message or JSON answer can hold: a lone surrogate (a
+    ``\\ud800`` escape, which ``json.loads`` lets through) or a NUL character (PostgreSQL's
+    text refuses it). A loop, not recursion: a body may nest as deep as JSON parses."""
+    left: list[tuple[Any, str]] = [(value, where)]
+    while left:
+        value, where = left.pop()
+        if isinstance(value, str):
+            if "\x00" in value or not _encodable(value):
+                raise Invalid(where, "text must be valid Unicode, without NUL characters")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = key if where == "body" else f"{where}.{key}"
+                left += [(key, name), (item, name)]
+        elif isinstance(value, list):
+            left += [(item, where) for item in value]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

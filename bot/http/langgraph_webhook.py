@@ -48,7 +48,10 @@ def webhook_route(key: bytes, settled: Callable[[str], None]) -> Route:
     async def receive(request: Request) -> Response:
         thread_id = request.query_params.get("thread", "")
         given = request.query_params.get("sig", "")
-        if not thread_id or not hmac.compare_digest(signature(key, thread_id), given):
+        # A signature is hex: anything else (hmac.compare_digest refuses non-ASCII text) is wrong.
+        if not (thread_id and given.isascii()) or not hmac.compare_digest(
+            signature(key, thread_id), given
+        ):
             return JSONResponse({"error": "unknown or unsigned webhook"}, status_code=401)
         try:
             body = await read_capped(request, MAX_BODY)

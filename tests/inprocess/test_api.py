@@ -264,3 +264,40 @@ def test_an_app_installed_without_the_members_scopes_is_told_to_reinstall_not_to
     assert "reinstall it from manifest.yml" in answer.json()["error"]
     assert "Retry-After" not in answer.headers
     assert fake_slack.calls("chat.postMessage") == []
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("request", b'{"decision": "approve", "request": "\\ud800"}'),
+        ("reason", b'{"decision": "reject", "reason": "no \\ud800"}'),
+        ("values.text", b'{"decision": "edit", "values": {"text": "green \\udc00"}}'),
+        ("reason", b'{"decision": "reject", "reason": "no\\u0000pe"}'),
+    ],
+)
+def test_text_no_database_or_answer_can_hold_is_a_422_and_the_run_stays_readable(
+    bot_in_process, fake_slack, field, body
+):
+    """A lone surrogate (a JSON escape json.loads lets through) or a NUL: refused where the
+    body comes in, not stored to break every later read of the run (a 500), nor echoed."""
+    bot = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+    run = _start(bot, "Tell the team the build is green")["run"]
+    wait_card(fake_slack)
+    answer = bot.http.post(f"/api/runs/{run}/decision", content=body, headers={**AS_BOSS, **JSON})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+    assert "valid Unicode, without NUL characters" in answer.json()["error"]
+    read = bot.http.get(f"/api/runs/{run}", headers=AUTH)
+    assert read.status_code == 200 and read.json()["decided"] == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_nul_in_a_new_run_s_request_is_a_422(bot_in_process):
+    bot = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+    body = b'{"request": "hi\\u0000there", "channel": "C0REQ"}'
+    answer = bot.http.post("/api/runs", content=body, headers={**AUTH, **JSON})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "request"
