@@ -308,6 +308,8 @@ class Job:
     status: JobStatus
     attempts: int
     done_at: float | None = None
+    # Until when the process that claimed it holds it (its lease); None: nobody holds it.
+    locked_until: float | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:

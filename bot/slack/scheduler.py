@@ -107,6 +107,10 @@ class Scheduler:
 
     def _digest(self, entry: tuple[str, list[tuple[Job, Waiting]]]) -> None:
         channel, items = entry
+        held = self.store.renew_jobs((job for job, _ in items), self.lease)
+        items = [(job, approval) for job, approval in items if job.id in held]
+        if not items:  # another process took them when this batch outlasted its lease
+            return
         now = self.store.clock()
         who: list[str] = []
         for _, approval in items:
@@ -123,6 +127,10 @@ class Scheduler:
         self.journal.reminded(*(approval for _, approval in items))
 
     def run(self, job: Job) -> None:
+        if job.locked_until is not None and not self.store.renew_jobs([job], self.lease):
+            # Its batch outlasted its lease, and another process claimed it meanwhile.
+            logger.info("%s job %s was taken by another process", job.kind, job.id)
+            return
         if job.attempts == 1:  # a retry runs after its backoff, not late
             held = ACK_WINDOW if job.kind == "expire" else 0.0  # claimed no earlier (jobs.py)
             self.journal.lagging(self.store.clock() - job.due_at - held)

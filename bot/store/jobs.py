@@ -31,6 +31,21 @@ class JobRows(Rows):
         rows = self.db.fetch_all(q.CLAIM_DUE_JOBS, params)
         return sorted((Job.from_row(r) for r in rows), key=lambda j: j.due_at)
 
+    def renew_jobs(self, jobs: Iterable[Job], lease: float) -> set[str]:
+        """Of these jobs, the ids of those still leased to this process, leased again for
+        ``lease`` seconds from now; the others were claimed by another process meanwhile (or
+        finished). One statement for jobs claimed together (one lease)."""
+        held: dict[float, list[str]] = {}
+        for job in jobs:
+            if job.locked_until is not None:
+                held.setdefault(job.locked_until, []).append(job.id)
+        renewed: set[str] = set()
+        for ours, ids in held.items():
+            params = {"ids": json.dumps(ids), "ours": ours, "lease": self.clock() + lease}
+            rows = self.db.fetch_all(self.with_ids(q.RENEW_JOBS), params)
+            renewed.update(str(row["id"]) for row in rows)
+        return renewed
+
     def finish_job(self, job_id: str, status: JobStatus = "done") -> None:
         self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
 

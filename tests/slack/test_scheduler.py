@@ -312,3 +312,55 @@ def test_a_reminder_for_a_card_not_yet_posted_waits_for_the_card(build, clock, f
     [reminder] = fake_slack.replies(posted.channel, posted.ts)
     assert reminder["text"].startswith(":alarm_clock:")
     assert [j.status for j in s.parts.store.jobs_for(approval.id)] == ["done"]
+
+
+def test_a_batch_that_outlasts_its_lease_runs_each_job_in_one_process_only(
+    build, clock, fake_slack
+):
+    """Two escalations of one request fall due together; the first takes longer than the
+    batch's lease (a slow or rate-limited Slack), and another process's tick claims the
+    second meanwhile: it escalates once, from that process."""
+    levels = (
+        Level(after=600, to=("U0ONE",), channel="C0ESC1"),
+        Level(after=601, to=("U0TWO",), channel="C0ESC2"),
+    )
+    s = build(Policy(remind_after=None, expire_after=None, levels=levels))
+    s.start()
+    scheduler = s.scheduler
+    other = Scheduler(
+        scheduler.store,
+        scheduler.engine,
+        scheduler.slack,
+        lambda: None,
+        scheduler.cards,
+        scheduler.journal,
+    )
+    run = scheduler.run
+    ran: list[str] = []
+
+    def slow_first(job):
+        run(job)
+        ran.append(job.id)
+        if len(ran) == 1:
+            clock.advance(scheduler.lease + 1)
+            assert other.tick() == 1  # the second escalation, its lease run out
+
+    scheduler.run = slow_first  # type: ignore[method-assign]
+    clock.advance(700)
+    scheduler.tick()
+    assert len(fake_slack.messages("C0ESC1")) == 1
+    assert len(fake_slack.messages("C0ESC2")) == 1
+
+
+def test_a_digest_whose_jobs_another_process_took_is_not_posted_again(build, clock, fake_slack):
+    s = build(Policy(remind_after=10 * MINUTE, expire_after=None))
+    s.start()
+    s.start()
+    clock.advance(10 * MINUTE + 1)
+    jobs = s.parts.store.claim_due_jobs(s.scheduler.lease)
+    assert len(jobs) == 2
+    clock.advance(s.scheduler.lease + 1)
+    assert s.scheduler.tick() == 2  # this one's lease ran out: another tick took them
+    posted = len(fake_slack.calls("chat.postMessage"))
+    s.scheduler.run_batch(jobs)  # the first taker comes back to them
+    assert len(fake_slack.calls("chat.postMessage")) == posted

@@ -337,6 +337,14 @@ REVIEW_SUMMARY = {
     "postgres": "CAST(a.review AS jsonb) ->> 'summary'",
     "sqlite": "json_extract(a.review, '$.summary')",
 }
+# A leased job about to run, leased again from now, but only while it is still this process's
+# (the lease it was claimed with): a batch that outlasted its lease may have been claimed by
+# another process meanwhile, which runs it instead.
+RENEW_JOBS = """
+UPDATE jobs SET locked_until = %(lease)s
+WHERE id IN ({ids}) AND status = 'pending' AND locked_until = %(ours)s
+RETURNING id
+"""
 FINISH_JOBS = """
 UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
 WHERE id IN ({ids}) AND status = 'pending'
