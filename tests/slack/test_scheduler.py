@@ -5,13 +5,16 @@ lost; a request decided or past its deadline is reminded of no more."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pytest
 
+from bot.core import outcomes
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
 from bot.domain.models import Decision
+from bot.domain.signoff import Stage
 from bot.domain.timeline import Level, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.card_posts import CardPosts
@@ -364,3 +367,61 @@ def test_a_digest_whose_jobs_another_process_took_is_not_posted_again(build, clo
     posted = len(fake_slack.calls("chat.postMessage"))
     s.scheduler.run_batch(jobs)  # the first taker comes back to them
     assert len(fake_slack.calls("chat.postMessage")) == posted
+
+
+def _live_buttons(fake_slack, approval) -> list:
+    card = fake_slack.message(approval.channel, approval.ts)
+    return [b for b in card["blocks"] if b.get("type") == "actions"]
+
+
+def test_a_vote_s_redraw_from_before_another_vote_settled_it_does_not_reopen_the_card(
+    build, fake_slack
+):
+    """2 of 3: U1's vote is counted and the request read back (1 of 2); before its redraw goes
+    out, U2's vote settles it and the decided card is drawn. U1's redraw comes last: the card
+    still ends decided, without buttons."""
+    s = build(
+        Policy(remind_after=None, expire_after=None),
+        stage=Stage(approvers=("U1", "U2", "U3"), quorum=2),
+    )
+    run, approval = s.start()
+    engine = s.parts.engine
+    second: list[object] = []
+    voted = engine.journal.voted
+
+    def and_meanwhile(latest, decision, kind):
+        voted(latest, decision, kind)
+        if decision.by == "U1":
+            racing = threading.Thread(
+                target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
+            )
+            racing.start()
+            racing.join(20)
+
+    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
+    assert isinstance(engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded)
+    assert isinstance(second[0], outcomes.Applied)
+    assert s.parts.store.get_run(run.thread_id).status == "done"
+    assert _live_buttons(fake_slack, approval) == []
+
+
+def test_an_escalation_s_card_redraw_after_the_request_was_decided_leaves_it_decided(
+    build, clock, fake_slack
+):
+    level = Level(after=600, to=("U0ONCALL",), channel="C0ESC")
+    s = build(Policy(remind_after=None, expire_after=None, levels=(level,)))
+    run, approval = s.start(requester="U0ASKER")
+    reply = s.scheduler.slack.reply
+
+    def escalated_then_decided(channel, thread, text, *args, **kwargs):
+        posted = reply(channel, thread, text, *args, **kwargs)
+        if channel == "C0ESC":  # the requester approves while the escalation goes out
+            decided = s.parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+            assert isinstance(decided, outcomes.Applied)
+        return posted
+
+    s.scheduler.slack.reply = escalated_then_decided  # type: ignore[method-assign]
+    clock.advance(601)
+    assert s.scheduler.tick() == 1
+    assert s.parts.store.get_run(run.thread_id).status == "done"
+    assert _live_buttons(fake_slack, approval) == []
