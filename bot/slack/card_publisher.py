@@ -203,7 +203,19 @@ class Cards:
     ) -> None:
         """Redraw every card of the request (its copies too): pending with its deadlines and
         sign-off so far, or decided. Each copy is tried; the first failure is raised after.
-        ``spread``: first post the copies a pending request still lacks (a scheduled refresh)."""
+        ``spread``: first post the copies a pending request still lacks (a scheduled refresh).
+
+        A pending copy may be out of date by the time Slack has it: a vote read the request
+        before another settled it, whose decided card then went out first. So once a pending
+        card is drawn, the request is read again, and if it was decided meanwhile, it is drawn
+        decided (a decided request never changes back: drawing it last is always right)."""
+        self._draw(approval, spread, posts)
+        if approval.pending:
+            latest = self.store.get_approval(approval.id)
+            if latest is not None and not latest.pending:
+                self._draw(latest, False, posts)
+
+    def _draw(self, approval: Approval, spread: bool, posts: Sequence[CardPost] | None) -> None:
         if spread and approval.pending and approval.ts is not None:
             self.spread(approval, strict=True)
         lines, edit = self.progress(approval)
@@ -220,18 +232,9 @@ class Cards:
 
     def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
         """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so
-        the scheduler keeps trying. ``posts``: as :meth:`places`.
-
-        A pending copy may be out of date by the time Slack has it: a vote read the request
-        before another settled it, whose decided card then went out first. So once a pending
-        card is drawn, the request is read again, and if it was decided meanwhile, it is drawn
-        decided (a decided request never changes back: drawing it last is always right)."""
+        the scheduler keeps trying. ``posts``: as :meth:`places`."""
         try:
             self.draw(approval, posts=posts)
-            if approval.pending:
-                latest = self.store.get_approval(approval.id)
-                if latest is not None and not latest.pending:
-                    self.draw(latest, posts=posts)
         except Exception:
             logger.exception("could not update card %s; queued a retry", approval.id)
             self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))
