@@ -189,3 +189,38 @@ def test_off_written_bare_turns_a_timer_off_as_the_error_for_0_says_to_write_it(
     policy, _ = load_checked(str(path), Defaults(), lambda _: {"remote": remote})
     assert policy.policies.actions["x"].expire_after is None
     assert policy.policies.actions["x"].remind_after is None
+
+
+@pytest.mark.parametrize(
+    "email", ["{expire_after: 4h}", "{channel: C0FINANCE}", "", "{remind_after: 1h}"]
+)
+def test_an_action_section_that_says_nothing_of_who_signs_keeps_its_graphs_signers(tmp_path, email):
+    """The operator asked two leads to sign every action of the `action` graph and wrote only a
+    timer (or a channel) for send_email: the email is still theirs to sign, two of them, not the
+    requester's alone (as the defaults, with APPROVERS unset, would have it)."""
+    path = policy_file(
+        tmp_path,
+        "graphs:\n  action: {approvers: [U0LEADA, U0LEADB], quorum: 2}\n"
+        f"actions:\n  send_email: {email}\n",
+    )
+    policy, _ = load(path)
+    value = {"kind": "action", "action_type": "send_email", "parameters": {}}
+    [stage] = policy.signoffs.for_request("action", value).stages
+    assert (stage.approvers, stage.quorum) == (("U0LEADA", "U0LEADB"), 2)
+    if "channel" in email:
+        assert stage.channel == "C0FINANCE"  # where its cards go is still the action's
+
+
+def test_remember_in_an_action_section_signed_as_its_graph_is_held_to_the_graph_s_sign_off(
+    tmp_path,
+):
+    path = policy_file(
+        tmp_path,
+        "graphs:\n  action: {approvers: [U0LEADA, U0LEADB], quorum: 2}\n"
+        "actions:\n  send_email: {remember: 1h}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    said = str(info.value)
+    assert "actions.send_email.remember" in said and "graphs.action" in said, said
+    assert "write approvers here" in said

@@ -176,6 +176,9 @@ class Section:
     stages: tuple[Stage, ...] = ()
     distinct: bool = False
     route: Route = Route()  # where its cards go, as written in this section (not inherited)
+    # Whether the section says who signs (approvers, quorum, stages…). An action's section that
+    # says only when to remind or where cards go leaves the signing to the request's graph.
+    signs: bool = True
 
     def sign_off(self, node: str) -> SignOff:
         if not self.stages:
@@ -204,6 +207,9 @@ class SignOffs:
         sections: list[tuple[str, Section]] = []
         for action in actions_named(payload) or [""]:
             section = self.actions.get(action, graph_section)
+            if not section.signs:  # its graph's people sign, its cards go where it says
+                route = section.route
+                section = graph_section if route == Route() else replace(graph_section, route=route)
             if all(section is not seen for _, seen in sections):
                 sections.append((action, section))
         # Where cards go: the stage's own, else its action's, its graph's, the defaults'.

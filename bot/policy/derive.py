@@ -6,7 +6,8 @@ Each reader takes the :class:`~bot.policy.model.PolicyModel` (read and checked o
 :class:`~bot.agents.graph_settings.GraphSettings`.
 
 A key written in a section wins; a key left out inherits (``graphs.<name>`` and
-``actions.<name>`` from ``defaults``, ``defaults`` from the environment). The one
+``actions.<name>`` from ``defaults``, ``defaults`` from the environment), except that an action's
+section that writes nothing of who signs is signed as its request's graph (:data:`SIGNS`). The one
 check left for here is the one the file alone cannot answer: whether a quorum can be reached
 with the approvers it inherits, ``APPROVERS`` among them.
 """
@@ -52,17 +53,24 @@ def _settings(section: GraphSection) -> GraphSettings:
 # sign-offs ---------------------------------------------------------------------------------
 def signoffs_from(model: PolicyModel, path: str | None, base: Stage) -> SignOffs:
     """The file's sign-offs over ``base``, the environment's (``APPROVERS``,
-    ``ALLOW_SELF_APPROVAL``). An action's section inherits from ``defaults``, as a graph's does."""
+    ``ALLOW_SELF_APPROVAL``). An action's section inherits from ``defaults``, as a graph's does;
+    one that writes none of :data:`SIGNS` is signed as its request's graph."""
     default = _section(model.defaults, signoff.Section(base), f"{path}: defaults")
     graphs = {
         name: _section(body, default, f"{path}: graphs.{name}")
         for name, body in model.graphs.items()
     }
     actions = {
-        name: _section(body, default, f"{path}: actions.{name}")
+        name: replace(_section(body, default, f"{path}: actions.{name}"), signs=body.sets(*SIGNS))
         for name, body in model.actions.items()
     }
     return SignOffs(default, graphs, actions)
+
+
+# The keys that say who signs. An action's section that writes none of them (only reminders,
+# expiry, where cards go, remember) is signed as its graph's: the graph's section wins over the
+# defaults' (an action's section over its graph's only for what it writes).
+SIGNS = ("approvers", "allow_self_approval", "quorum", "rejections", "stages", "distinct")
 
 
 def _section(body: Section, inherited: signoff.Section, where: str) -> signoff.Section:

@@ -29,11 +29,31 @@ def remembering_from(
         for name, body in bodies.items():
             if body.remember is None:
                 continue
-            why = _conflict(body, model.defaults, sections[name])
+            section = sections[name]
+            if section.signs:
+                why = _conflict(body, model.defaults, section)
+            else:
+                why = _signed_as_a_graph(model, signoffs)
             if why is not None:
                 raise problem(path, f"{kind}.{name}.remember", why)
             into[name] = Remember(body.remember, body.remember_match or ())
     return Remembering(graphs, actions, frozenset(model.actions))
+
+
+def _signed_as_a_graph(model: PolicyModel, signoffs: signoff.SignOffs) -> str | None:
+    """An action's section that says nothing of who signs is signed as the graph its request
+    comes from: its ``remember`` must suit every graph's (and the defaults')."""
+    places = [("defaults", model.defaults, signoffs.default)]
+    places += [(f"graphs.{n}", model.graphs[n], s) for n, s in signoffs.graphs.items()]
+    for where, body, section in places:
+        why = _conflict(body, model.defaults, section)
+        if why is not None:
+            return (
+                f"this section says nothing of who signs, so its requests are signed as their"
+                f" graph's, and {where} is signed {why.removeprefix('not ')}; write approvers"
+                " here to remember its approvals"
+            )
+    return None
 
 
 def _conflict(body: Section, defaults: Section, section: signoff.Section) -> str | None:
