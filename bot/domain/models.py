@@ -169,6 +169,25 @@ class Approval:
     def pending(self) -> bool:
         return self.status == "pending"
 
+    def edited_values(self, decision: Decision | None = None) -> list[dict[str, Any] | None] | None:
+        """What ``decision`` (default: its own) changed, per proposal, to show and sign instead
+        of what was proposed (None: that proposal as proposed; a field an edit emptied is not
+        among its values: the call runs without it)."""
+        decision = decision or self.decision
+        if decision is None:
+            return None
+        if decision.items:
+            return [
+                dict(i.get("values") or {}) if i.get("type") == "edit" else None
+                for i in decision.items
+            ]
+        if decision.type in ("edit", "answer"):
+            values = dict(decision.parameters or {})
+            if decision.text is not None:
+                values["text"] = decision.text
+            return [values] * len(self.review.proposals if self.review else ())
+        return None
+
     @property
     def signers(self) -> list[str]:
         """Who approved it: everyone who signed, or the one person who decided (a batch decided

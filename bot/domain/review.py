@@ -98,12 +98,10 @@ class Review:
         """The review with its forms filled in with ``values`` (per proposal, None: as
         proposed), so a form opened on an edited request starts from what the card shows."""
         proposals = tuple(
+            # A field the edit's values leave out was emptied by it (the call runs without
+            # it): empty here too, not what the agent proposed.
             replace(
-                proposal,
-                form=tuple(
-                    replace(f, initial=shown[f.name]) if f.name in shown else f
-                    for f in proposal.form
-                ),
+                proposal, form=tuple(replace(f, initial=shown.get(f.name)) for f in proposal.form)
             )
             if (shown := values[index] if index < len(values) else None)
             else proposal

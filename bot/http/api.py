@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -247,7 +247,7 @@ class Api:
         approval = _which(self.store.run_approvals(found.thread_id), body.request)
         if isinstance(approval, Response):
             return approval
-        decision = decision_of(approval, body, by, principal)
+        decision = decision_of(self._as_shown(approval, body), body, by, principal)
         # Who may vote, and that a token and its user are one signer whoever it names, is the
         # engine's to check, under its lock on the run's sign-off, as for a click in Slack.
         # One call of a token on a run at a time: another one waits ``decide_wait`` for it,
@@ -260,6 +260,18 @@ class Api:
                 return self._vote(approval, decision)
         finally:
             self.deciding.release()
+
+    def _as_shown(self, approval: Approval, body: DecisionBody) -> Approval:
+        """The request as its card shows it: an edit made on it starts from the edit that
+        stands (the fields it leaves out keep that version's values, as in Slack's Edit form),
+        not from what the agent first proposed."""
+        if body.decision != "edit" or not approval.pending or approval.review is None:
+            return approval
+        standing = self.signing.standing_edit(approval)
+        edited = approval.edited_values(standing) if standing is not None else None
+        if not edited:
+            return approval
+        return replace(approval, review=approval.review.with_values(edited))
 
     def _vote(self, approval: Approval, decision: Decision) -> Response:
         outcome = self.engine.decide(approval.id, decision, background=True)

@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
+from tests.scenarios.conftest import BYO
 from tests.support.byo import buttons, inputs, opened_view, ran, report, tool_messages
-from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.cards import blocks_text, current, has_buttons, wait_card, wait_shown
 from tests.support.forms import by_name
 
 REQ = "U0REQ"
@@ -152,3 +153,46 @@ def test_a_reviewer_responds_in_the_tools_place(byo, fake_slack, fake_openai, ef
     assert current(fake_slack, card)["blocks"][0]["text"]["text"] == "🛠️ Tool call: responded"
     assert "💬 *Answered* by <@U0REQ>" in decided_text(fake_slack, card)
     assert answer in decided_text(fake_slack, card)
+
+
+def test_an_api_edit_on_a_standing_edit_keeps_its_values_for_the_fields_it_leaves_out(
+    bot_in_process, fake_slack, fake_openai, effects, tmp_path
+):
+    """Two of three sign send_email. Alice corrects the recipient in Slack (version 2); Bob,
+    through the API, changes only the subject of version 2: the recipient is Alice's, not the
+    agent's she removed, as in Slack's Edit form, and that is what runs."""
+    alice, bob, carol = "U0ALICE", "U0BOB", "U0CAROL"
+    call = {"to": "everyone@example.com", "subject": "Q3", "body": "Numbers attached"}
+    propose(fake_openai, [{"name": "send_email", "arguments": call}])
+    policy = (BYO / "policy.yaml").read_text()
+    policy += f"\nactions:\n  send_email: {{approvers: [{alice}, {bob}, {carol}], quorum: 2}}\n"
+    (tmp_path / "policy.yaml").write_text(policy)
+    token = "bob-token-0123456789abcdef"
+    bot = bot_in_process(
+        LANGGRAPH_CONFIG=str(BYO / "langgraph.json"),
+        POLICY_FILE=str(tmp_path / "policy.yaml"),
+        BYO_EFFECTS=str(effects),
+        REMIND_AFTER="off",
+        API_TOKENS=f"bob:{token}:{bob}",
+    )
+    bot.command("mailer mail the quarter numbers")
+    card = wait_card(fake_slack)
+    bot.click(ids.EDIT, card.approval_id, alice)
+    fake_slack.wait_for("views.open")
+    values = by_name(["to", "subject", "body"], {**call, "to": "ops@example.com"})
+    assert bot.submit(modals.EDIT, card.approval_id, alice, values).status_code == 200
+    assert "ops@example.com" in wait_shown(fake_slack, card, f"Version 2, edited by <@{alice}>")
+
+    run = card.text.split("Run `")[1].split("`")[0]
+    answer = bot.http.post(
+        f"/api/runs/{run}/decision",
+        json={"decision": "edit", "version": 2, "values": {"subject": "Q3 numbers"}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code in (200, 202), answer.text
+    shown = wait_shown(fake_slack, card, f"Version 3, edited by <@{bob}>")
+    assert "ops@example.com" in shown and "everyone@example.com" not in shown
+
+    bot.click(ids.APPROVE, card.approval_id, carol)
+    report(fake_slack, card)
+    assert ran(effects, "email") == [{**call, "to": "ops@example.com", "subject": "Q3 numbers"}]

@@ -11,7 +11,7 @@ from bot.agents.adapters import Context
 from bot.domain.models import Decision
 from bot.domain.review import Choice, FormField, Pending, Proposal, Review
 from bot.slack.blocks import modals
-from bot.slack.listeners import views
+from bot.slack.listeners import actions, views
 from tests.adapters.payloads import SEND_EMAIL_SCHEMA, hitl_value
 from tests.listeners.doubles import (
     APPROVAL_ID,
@@ -20,6 +20,7 @@ from tests.listeners.doubles import (
     STRANGER,
     approval,
     batch_review,
+    click,
     submission,
     with_choices,
     world,
@@ -380,3 +381,25 @@ def test_review_each_reads_the_standing_edit_as_a_quick_read_and_says_when_it_ca
     views.each_submitted(w.ack, submission(w.seal(), values), deps=w.deps)
     assert w.ack.calls == [NOT_RECORDED]
     assert w.engine.received == []
+
+
+def test_an_edit_opened_on_an_edit_that_emptied_a_field_does_not_bring_it_back():
+    """Alice emptied cc (version 2 runs without it, the card shows none); Bob's Edit on that
+    version starts from it: no cc in his form, none in what he sends."""
+    p = _tool_calls(CC)
+    review = adapters.describe(p, MAILER)
+    no_cc = {k: v for k, v in CC.items() if k != "cc"}
+    alice = Decision("edit", "U0ALICE", parameters=no_cc, version=1)
+    w = world()
+    w.engine.standing = alice
+    w.add(approval(graph="mailer", review=review, version=2))
+    actions.open_edit_form(w.ack, click(), deps=w.deps)  # as Bob's Edit click opens it
+    (view,) = w.client.views
+    values = _as_untouched(view)
+    assert values.get(block_of(review, "cc")) in (None, "")
+    values[block_of(review, "cc")] = None  # Slack sends an empty input as null
+    values[block_of(review, "subject")] = "Hi all"
+    views.edit_submitted(w.ack, submission(w.seal(version=2), values), deps=w.deps)
+    [(_, bob, _)] = w.engine.received
+    [sent] = adapters.answer(p, review, bob, MAILER).value["decisions"]
+    assert sent["edited_action"]["args"] == {**no_cc, "subject": "Hi all"}

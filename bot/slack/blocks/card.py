@@ -414,19 +414,7 @@ def _edits(
     approval: Approval, decision: Decision | None = None
 ) -> list[dict[str, Any] | None] | None:
     """What the decision changed, per proposal, to show instead of what was proposed."""
-    decision = decision or approval.decision
-    if decision is None:
-        return None
-    if decision.items:
-        return [
-            dict(i.get("values") or {}) if i.get("type") == "edit" else None for i in decision.items
-        ]
-    if decision.type in ("edit", "answer"):
-        values = dict(decision.parameters or {})
-        if decision.text is not None:
-            values["text"] = decision.text
-        return [values] * len(review_of(approval).proposals)
-    return None
+    return approval.edited_values(decision)
 
 
 def decided_card(approval: Approval, progress: tuple[str, ...] = ()) -> list[Block]:
