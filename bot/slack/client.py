@@ -146,6 +146,57 @@ class _ServerErrorRetry(RetryHandler):
         return not _may_have_happened(_method(request.url), response.status_code, error_code)
 
 
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """Slack's 429, tried again after its ``Retry-After``, but only while the waits of one call
+    stay within ``budget`` seconds (``SLACK_TIMEOUT``): a ``Retry-After`` of minutes, slept up to
+    five times, held a listener, a worker or the tick that long. Past the budget the caller
+    hears the 429 (a card post and a job back off and try again on their own)."""
+
+    def __init__(self, budget: float, max_retry_count: int = 5) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.budget = budget
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        slept = (state.custom_values or {}).get("slept", 0.0)
+        return slept + _retry_after(response) + 1 <= self.budget  # + its up to 1 s of jitter
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is not None:
+            state.custom_values = state.custom_values or {}
+            slept = state.custom_values.get("slept", 0.0)
+            state.custom_values["slept"] = slept + _retry_after(response) + 1
+        super().prepare_for_next_attempt(
+            state=state, request=request, response=response, error=error
+        )
+
+
+def _retry_after(response: HttpResponse) -> float:
+    """The seconds a 429 asks to wait (slack_sdk's reading: 1 when it does not say)."""
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0])
+            except (IndexError, TypeError, ValueError):
+                return 1.0
+    return 1.0
+
+
 def refusal(exc: BaseException) -> str | None:
     """Slack's error code when ``exc`` is a permanent refusal of a post (see ``REFUSALS``)."""
     if not isinstance(exc, SlackApiError):
@@ -175,7 +226,7 @@ def make_client(
     client = _Counted(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], ssl=tls)
     if failed is not None:
         client.failed = failed
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    client.retry_handlers.append(_RateLimitRetry(budget=timeout))
     if retry_server_errors:
         client.retry_handlers.append(_ServerErrorRetry(max_retry_count=3))
     return client

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -250,3 +251,25 @@ def test_a_server_error_is_retried_only_where_sending_again_leaves_nothing_twice
     fake_slack.fail_next("chat.postEphemeral", status=500, error="internal_error")
     slack.tell("C0CARDS", "U0ASKER", "You can't approve this request.")
     assert [c.fault for c in fake_slack.calls("chat.postEphemeral")] == ["500", None]
+
+
+def test_a_429_asking_for_longer_than_the_clients_timeout_is_the_callers_at_once(fake_slack):
+    """Retry-After is honoured only while one call's waits stay within SLACK_TIMEOUT: a minute's
+    Retry-After, slept up to five times, held a listener, a worker or the tick that long."""
+    client = make_client(fake_slack.bot_token, fake_slack.api_url, timeout=2)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=60)
+    began = time.monotonic()
+    with pytest.raises(SlackApiError) as refused:
+        Slack(client).reply("C0CARDS", None, "hello")
+    assert refused.value.response.status_code == 429
+    assert time.monotonic() - began < 2
+    assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["429"]
+
+
+def test_429s_are_retried_only_while_their_waits_fit_the_clients_timeout(fake_slack):
+    client = make_client(fake_slack.bot_token, fake_slack.api_url, timeout=3)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
+    with pytest.raises(SlackApiError):
+        Slack(client).reply("C0CARDS", None, "hello")
+    # 1 s and up to 1 s of jitter each: one retry fits in 3 s, a second would not.
+    assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["429", "429"]
