@@ -318,3 +318,28 @@ def test_the_shipped_actions_only_say_what_they_would_do_whatever_the_shell_hold
     assert "(would send_email: to='ops@example.com', subject='Backup', body='done')" in text
     assert "Would have run send_email (try mode: nothing was sent)" in text
     assert fake_smtp.messages == []
+
+
+@pytest.mark.parametrize(
+    "sign_off",
+    [
+        "    approvers: [U0A, U0B]\n    quorum: 2\n",
+        "    stages:\n      - {name: One, approvers: [U0A]}\n"
+        "      - {name: Two, approvers: [U0B]}\n",
+    ],
+    ids=["quorum", "stages"],
+)
+def test_a_pause_the_policy_gives_to_several_people_is_not_decided_by_one(
+    run: Run, effects, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sign_off: str
+) -> None:
+    """try decides as one person: a pause two must sign stops the run, nothing decided or run
+    (as its help says), rather than one keypress running the graph's effect."""
+    policy = (BYO / "policy.yaml").read_text()
+    marker = "  gate:                      # tutorial 004's shape\n"
+    assert marker in policy
+    (tmp_path / "policy.yaml").write_text(policy.replace(marker, marker + sign_off))
+    monkeypatch.setenv("POLICY_FILE", str(tmp_path / "policy.yaml"))
+    code, out = run("gate", "plan the move", answers="a\n")
+    assert code == 1
+    assert "asks more than one person to sign this pause" in out
+    assert "Executed" not in out and effects() == []

@@ -31,7 +31,7 @@ from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
 from bot.config import ConfigError, http_url, policy_file_setting, webhook_allowlist
 from bot.core.spelling import suggestion
-from bot.domain.review import Stop
+from bot.domain.review import Pending, Stop
 from bot.policy.file import Defaults, load_checked
 from graphs.actions import ActionRegistry, ActionSpec, default_registry
 from graphs.toolbox import Toolbox
@@ -120,11 +120,33 @@ def run(driver: Driver, graph: str, request: str, by: str, term: Terminal) -> st
         pending = state.pending[0]
         review = adapters.describe(pending, driver.context(graph))
         term.say(render_review(review, request, len(state.pending)))
+        several = _several(driver, graph, pending)
+        if several:
+            raise NeedsSeveral(several)
         result = driver.answer(graph, thread, pending, review, term.decide(review, by))
         if isinstance(result, Stop):
             return result.report
         state = result
     return driver.report(graph, state)
+
+
+class NeedsSeveral(Exception):
+    """The policy file asks more than one person to sign a pause: not for one person at a
+    terminal."""
+
+
+def _several(driver: Driver, graph: str, pending: Pending) -> str | None:
+    """Why the policy's sign-off of ``pending`` needs more than one person, if it does."""
+    if driver.signoffs is None:
+        return None
+    sign_off = driver.signoffs.for_request(graph, pending.value, pending.node)
+    if sign_off.counted:
+        return "it needs more than one approval (quorum or stages)"
+    if sign_off.total > 1:
+        return f"it is stage {sign_off.first + 1} of {sign_off.total}, each signed by someone else"
+    if sign_off.distinct:
+        return "each of the run's requests is signed by someone else (distinct)"
+    return None
 
 
 def main(
@@ -154,7 +176,7 @@ def main(
     tools = toolbox_factory(env, stdout)
     try:
         # The bot's own loader (bot.wiring), so a file the bot would refuse is refused here too.
-        _, registry = load_checked(
+        policy, registry = load_checked(
             policy_file_setting(env),
             Defaults.from_env(env),
             lambda graph_settings: load_registry(config, MemorySaver(), graph_settings, tools),
@@ -179,12 +201,19 @@ def main(
         return 2
     graph, request = registry[args.graph], words
     by = env.get("USER", "").strip() or "you"
-    driver = Driver(InProcessRunner({graph.name: graph.graph}), registry)
+    driver = Driver(InProcessRunner({graph.name: graph.graph}), registry, policy.signoffs)
     term.say(f"Running {graph.name}: {request}")
     try:
         report = run(driver, graph.name, request, by, term)
     except (NoDecision, KeyboardInterrupt):
         term.say("\nStopped: no decision.")
+        return 1
+    except NeedsSeveral as why:
+        term.say(
+            f"\nStopped: the policy file asks more than one person to sign this pause ({why}),"
+            " and try decides as one person: nothing was decided or run. Try it in Slack, or"
+            " with a policy file that gives this graph one approver."
+        )
         return 1
     except ConfigError as problem:  # a setting only the run needs (the model's key)
         term.say(f"\nConfiguration error: {problem}")
