@@ -4,16 +4,23 @@ real PostgreSQL server."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from langgraph.graph import END, START, StateGraph
 
 from bot.cli import prune as prune_cli
+from bot.core import outcomes
+from bot.core.run_control import RunControl
+from bot.store import retention
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from bot.store.decisions import MAX_APPLY_ATTEMPTS
+from bot.store.repository import Store
 from bot.store.retention import CHECKPOINT_TABLES, prune
 
 OLD, CUTOFF, RECENT = 1_000.0, 2_000.0, 3_000.0
@@ -171,3 +178,80 @@ def test_a_failed_run_stays_while_its_decision_is_still_being_applied(
     prune(db, CUTOFF)
     assert bool(db.fetch_all("SELECT id FROM approvals WHERE id = 'a1'")) is kept
     assert bool(db.fetch_all("SELECT thread_id FROM runs WHERE thread_id = 't1'")) is kept
+
+
+def _until_waiting_on_a_lock_or_done(url: str, thread: threading.Thread) -> None:
+    """Until another session of the database waits on a row lock, or ``thread`` has ended."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as admin:
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[Any, ...]] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self.submitted.append((fn, *args))
+
+
+def test_a_retry_pressed_while_prune_deletes_its_run_waits_and_finds_the_run_gone(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prune chooses its runs, then a person presses Retry on one of them (PostgreSQL, READ
+    COMMITTED): Retry waits for the prune and hears the run is gone, rather than "Retrying" a
+    run the prune then deletes with the decision Retry handed back."""
+    old = time.time() - 100 * 86400
+    db, bot_db = open_database(postgres_url), open_database(postgres_url)
+    try:
+        db.execute(
+            "INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel,"
+            " status, created_at, updated_at) VALUES ('t1', 'g', 'r', 'U1', 'C1', 'C1',"
+            " 'failed', %(at)s, %(at)s)",
+            {"at": old},
+        )
+        db.execute(
+            "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester,"
+            " payload, channel, status, created_at, decided_at, decided_by, decision,"
+            " apply_attempts, apply_fence) VALUES ('a1', 't1', 'i', 'g', 'r', 'U1', '{}', 'C1',"
+            ' \'approved\', %(at)s, %(at)s, \'U2\', \'{"type": "approve", "by": "U2"}\','
+            " %(n)s, %(n)s)",
+            {"at": old, "n": MAX_APPLY_ATTEMPTS},
+        )
+        pool = _Pool()
+        control = RunControl(
+            Store(bot_db, time.time),
+            bot_db,
+            None,
+            None,
+            None,
+            pool,  # type: ignore[arg-type]
+            lambda approval: None,
+            lambda thread_id, again: None,
+        )
+        said: list[outcomes.Retry] = []
+        pressed = threading.Thread(target=lambda: said.append(control.retry("t1")))
+        temp = retention._temp
+
+        def chosen_then_retried(tx: Any, dialect: str, name: str, *rest: Any) -> None:
+            temp(tx, dialect, name, *rest)
+            if name == "prune_runs":  # the runs are chosen; Retry is pressed now
+                pressed.start()
+                _until_waiting_on_a_lock_or_done(postgres_url, pressed)
+
+        monkeypatch.setattr(retention, "_temp", chosen_then_retried)
+        prune(db, time.time() - 90 * 86400)
+        pressed.join(10)
+        run = db.fetch_one("SELECT status FROM runs WHERE thread_id = 't1'")
+        assert [s.kind for s in said] == [outcomes.RetryKind.NOT_FOUND]
+        assert run is None and pool.submitted == []
+    finally:
+        db.close()
+        bot_db.close()

@@ -95,7 +95,10 @@ def _prune(
 
     with db.transaction() as tx:
         alive = {"before": before, "attempts": MAX_APPLY_ATTEMPTS}
-        _temp(tx, db.dialect, "prune_runs", "thread_id", OLD_RUNS, alive)
+        # PostgreSQL: the chosen runs stay locked to the end, so a Retry pressed meanwhile waits
+        # for the prune and then finds its run gone; one that came first is seen, and skipped.
+        chosen = OLD_RUNS + " FOR UPDATE OF runs" if db.dialect == "postgres" else OLD_RUNS
+        _temp(tx, db.dialect, "prune_runs", "thread_id", chosen, alive)
         _temp(tx, db.dialect, "prune_keys", "prefix", OLD_KEYS, None)
         for table in CHECKPOINT_TABLES[db.dialect]:
             if _exists(tx, db.dialect, table):

@@ -54,6 +54,11 @@ class RunRows(Rows):
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
 
+    def retry_run(self, thread_id: str) -> bool:
+        """A failed run marked running again; False when it was no longer failed (or gone)."""
+        params = {"thread_id": thread_id, "now": self.clock()}
+        return bool(self.db.execute(q.RETRY_RUN, params))
+
     def set_trace(self, thread_id: str, trace_id: str) -> None:
         """The run's latest invocation is traced as ``trace_id`` (bot.agents.traces)."""
         self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})

@@ -46,6 +46,12 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
+# Retry: a failed run back to running, only if it is still failed (another Retry, or a prune
+# that chose it and holds its row, came first: bot.store.retention).
+RETRY_RUN = """
+UPDATE runs SET status = 'running', updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status = 'failed'
+"""
 SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
 # Cancelling: the run is marked first, in the transaction that closes its requests, so a
 # claim that lands after it finds the run cancelled (see CLAIM).
