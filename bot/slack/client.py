@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import time
@@ -318,6 +319,19 @@ class Slack:
             channel=channel, thread_ts=thread_ts, text=text, blocks=blocks, unfurl_links=False
         )
         return str(response["ts"])
+
+    def respond(self, response_url: str, text: str) -> None:
+        """Answer a slash command on its ``response_url``, seen only by who typed it, within
+        ``SLACK_TIMEOUT`` as a whole, on the client's kept-alive connections (Bolt's ``respond``
+        gives each read 30 s and the whole call no limit: a trickling answer held the listener
+        for as long as it liked)."""
+        connections = getattr(self.client, "connections", None)
+        if not isinstance(connections, Connections):
+            connections = Connections(float(self.client.timeout))
+        body = json.dumps({"text": text, "response_type": "ephemeral"}).encode()
+        answer = connections.post(response_url, body, [("Content-Type", "application/json")])
+        if answer.status >= 300:
+            raise RuntimeError(f"the response_url answered {answer.status}")
 
     def post_text(self, channel: str, untrusted: str) -> str:
         """Post agent-written text as a message of its own; used by the post_message action."""

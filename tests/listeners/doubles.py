@@ -69,6 +69,8 @@ class FakeClient:
     def __init__(self, log: Log) -> None:
         self.log = log
         self.views_fail = False  # as when a trigger_id has expired
+        self.respond_fails = False  # as when a response_url does not answer
+        self.responded_to: list[str] = []
 
     def tell(self, channel: str, user: str, text: str) -> None:
         self.log.append(Call("tell", (channel, user, text)))
@@ -80,6 +82,13 @@ class FakeClient:
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         self.log.append(Call("publish_home", (user, view)))
+
+    def respond(self, response_url: str, text: str) -> None:
+        """A slash command's answer on its response_url, recorded as Bolt's ``respond``."""
+        self.log.append(Call("respond", (), {"text": text, "response_type": "ephemeral"}))
+        self.responded_to.append(response_url)
+        if self.respond_fails:
+            raise OSError("the response_url did not answer")
 
     @property
     def told(self) -> list[tuple[str, str, str]]:

@@ -21,6 +21,7 @@ from bot.slack.client import (
     refusal,
     uncertain,
 )
+from tests.fakes.trickle import TrickleServer
 from tests.support.raw_http import read_request
 from tests.support.units import review
 
@@ -273,3 +274,18 @@ def test_429s_are_retried_only_while_their_waits_fit_the_clients_timeout(fake_sl
         Slack(client).reply("C0CARDS", None, "hello")
     # 1 s and up to 1 s of jitter each: one retry fits in 3 s, a second would not.
     assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["429", "429"]
+
+
+def test_a_slash_commands_answer_is_posted_on_its_response_url_within_the_timeout(fake_slack):
+    """Bolt's own ``respond`` gave each read 30 s and the whole call no limit: a response_url
+    trickling its answer held the listener as long as it liked."""
+    client = make_client(fake_slack.bot_token, fake_slack.api_url, timeout=1)
+    Slack(client).respond(fake_slack.response_url("cmd"), "Nothing is waiting.")
+    [answer] = fake_slack.calls("response_url")
+    assert answer.params["text"] == "Nothing is waiting."
+    assert answer.params["response_type"] == "ephemeral"
+    with TrickleServer(every=0.5) as hooks:
+        began = time.monotonic()
+        with pytest.raises(OSError):  # the socket shut at the deadline
+            Slack(client).respond(hooks.url("/commands/1"), "Nothing is waiting.")
+        assert time.monotonic() - began < 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, Respond
+from slack_bolt import Ack
 
 from bot.domain.models import RunRequest
 from bot.slack.blocks.runs import subcommands
@@ -38,26 +38,26 @@ LOOKUPS = (
 )  # answered on the response_url, after the ack
 
 
-def agent(ack: Ack, body: dict[str, Any], respond: Respond, *, deps: ListenerDeps) -> None:
+def agent(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     word, _, rest = str(body.get("text") or "").strip().partition(" ")
     word, rest = word.lower(), rest.strip()
     if word == "help" and not rest:
         ack(response_type="ephemeral", text=help_text(deps))
     elif word in LOOKUPS and isinstance(body.get("user_id"), str):
         ack()  # at once: the answer reads the database
-        _look_up(respond, word, rest, body["user_id"], deps)
+        _look_up(str(body.get("response_url") or ""), word, rest, body["user_id"], deps)
     else:
         _start_run(ack, body, deps)
 
 
-def _look_up(respond: Respond, word: str, rest: str, user: str, deps: ListenerDeps) -> None:
+def _look_up(response_url: str, word: str, rest: str, user: str, deps: ListenerDeps) -> None:
     try:
         text = _answer(deps, word, rest, user)
     except Exception:
         logger.exception("/agent %s failed", word)
         text = NOT_ANSWERED
     try:
-        respond(text=cut_escaped(text, LIMIT)[0], response_type="ephemeral")
+        deps.slack.respond(response_url, cut_escaped(text, LIMIT)[0])
     except Exception:
         logger.exception("could not answer /agent %s on its response_url", word)
 

@@ -27,6 +27,8 @@ class SlackNotes(Protocol):
 
     def publish_home(self, user: str, view: dict[str, Any]) -> None: ...
 
+    def respond(self, response_url: str, text: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class ListenerDeps:
