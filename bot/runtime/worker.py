@@ -151,12 +151,24 @@ class ListenerPool(ThreadPoolExecutor):
     for its ack, so each answer to Slack took 10 ms more than its work. Around one dispatch,
     :meth:`answer_when` names an event the listener's ack sets; the dispatch thread's next
     ``submit`` (the listener) waits for it, or for the listener's end, up to ``limit`` seconds
-    (Bolt's own wait for an ack is 3 s), so Bolt finds the ack at its first look."""
+    (Bolt's own wait for an ack is 3 s), so Bolt finds the ack at its first look.
 
-    def __init__(self, max_workers: int, thread_name_prefix: str, limit: float = 3.0) -> None:
+    A listener goes on after its ack (a note to the person, a form to open), and a Slack that
+    holds those calls (each up to ``SLACK_TIMEOUT``) can keep every thread of the pool busy:
+    a request arriving then would wait for one, and Bolt answers it 404 after 3 s. So a
+    listener that finds every thread busy runs on a thread of its own instead, up to
+    ``overflow`` of them at once (past that it waits its turn, as before)."""
+
+    def __init__(
+        self, max_workers: int, thread_name_prefix: str, limit: float = 3.0, overflow: int = 224
+    ) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
         self.limit = limit
         self._dispatching = threading.local()
+        self._size, self._prefix = max_workers, thread_name_prefix
+        self._busy = 0  # listeners handed to the pool and not yet ended
+        self._counting = threading.Lock()
+        self._overflow = threading.BoundedSemaphore(overflow)
 
     @contextmanager
     def answer_when(self, acked: threading.Event) -> Iterator[None]:
@@ -172,11 +184,45 @@ class ListenerPool(ThreadPoolExecutor):
             return super().submit(fn, *args, **kwargs)
         # The listener of a request being answered: its writes before the ack share one
         # deadline, counted from now (bot.store.db.base.answering).
-        future = super().submit(_answering, fn, *args, **kwargs)
+        future = self._start(_answering, fn, *args, **kwargs)
         self._dispatching.acked = None  # the listener; anything submitted after it is not
         future.add_done_callback(lambda _: acked.set())
         acked.wait(self.limit)
         return future
+
+    def _start(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """On a thread of the pool when one is free (or may still be started), else on a thread
+        of its own while the overflow allows."""
+        with self._counting:
+            free = self._busy < self._size
+            if free:
+                self._busy += 1
+        if free:
+            return super().submit(self._counted, fn, *args, **kwargs)
+        if not self._overflow.acquire(blocking=False):
+            return super().submit(fn, *args, **kwargs)  # waits for a thread, as Bolt's would
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+            finally:
+                self._overflow.release()
+
+        name = f"{self._prefix}-overflow"
+        threading.Thread(target=run, name=name, daemon=True).start()
+        return future
+
+    def _counted(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._counting:
+                self._busy -= 1
 
 
 def _answering(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

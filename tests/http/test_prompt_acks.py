@@ -106,3 +106,36 @@ def test_bolt_alone_looks_for_the_ack_every_10_ms(bolt_sleeps):
     finally:
         release.set()
         pool.shutdown(wait=True)
+
+
+def test_listeners_held_after_their_acks_do_not_hold_up_the_next_ack():
+    """Every thread of the pool busy after its ack (Slack holding the note each listener sends):
+    the next request still gets its ack at once, on a thread of its own, not a 404 after 3 s."""
+    release = threading.Event()
+    acked: list[str] = []
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt", overflow=2)
+    app = _bare_app(pool)
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        acked.append(body["user"]["id"])
+        release.wait(10)  # a Slack call after the ack that Slack holds
+
+    held = [threading.Thread(target=dispatch, args=(app, _click())) for _ in range(2)]
+    try:
+        for thread in held:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while len(acked) < 2:  # both threads of the pool busy after their acks
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        began = time.monotonic()
+        response = dispatch(app, _click())
+        assert response.status == 200
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()
+        for thread in held:
+            thread.join(5)
+        pool.shutdown(wait=True)
