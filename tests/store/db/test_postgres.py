@@ -276,3 +276,22 @@ def test_a_connection_the_server_dropped_moments_ago_is_replaced_before_a_write_
             time.sleep(0.01)
     pg.execute_quick(f"INSERT INTO {quick_scratch} (k) VALUES ('after-restart')")
     assert pg.fetch_one(f"SELECT k FROM {quick_scratch}") == {"k": "after-restart"}
+
+
+def test_connections_give_up_on_a_server_gone_from_the_network_in_seconds(postgres_url):
+    """Keepalives and TCP_USER_TIMEOUT on every pooled connection (a statement to a host that
+    stopped answering ends in seconds, not after ~15 minutes of retransmissions); what the
+    DATABASE_URL sets itself wins."""
+    db = PostgresDatabase(postgres_url)
+    try:
+        with db.pool.connection() as conn:
+            dsn = conn.info.dsn
+        assert "tcp_user_timeout=10000" in dsn and "keepalives_idle=10" in dsn
+    finally:
+        db.close()
+    own = PostgresDatabase(postgres_url + "?tcp_user_timeout=2500")
+    try:
+        with own.pool.connection() as conn:
+            assert "tcp_user_timeout=2500" in conn.info.dsn
+    finally:
+        own.close()
