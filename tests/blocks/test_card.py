@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain.models import Approval
+from bot.domain.models import Approval, Decision
 from bot.slack.blocks import card
 from tests.adapters.payloads import hitl_value
 from tests.fakes.blockkit import validate_message_blocks
@@ -372,3 +372,19 @@ def test_a_batch_that_can_be_read_in_full_is_offered_approve_all():
     buttons = [b["text"]["text"] for b in blocks[-1]["elements"]]
     assert buttons == ["Approve all", "Review each…", "Reject all", "View full text"]
     assert card.TOO_LONG_AT_ONCE not in blocks_text(blocks)
+
+
+def test_a_batch_an_edit_made_too_long_to_read_in_full_is_not_offered_approve_as_edited():
+    """Short as proposed, but the edit others are asked to sign makes each call's text 3,000
+    characters and more (ten calls: past what "View full text" holds): not approved at once."""
+    approval = _batch(*["short"] * 10)
+    assert "Approve all" in [b["text"]["text"] for b in card.pending_card(approval)[-1]["elements"]]
+    items = [{"type": "edit", "values": {"channel": "C1", "text": "x" * 3000}}] * 10
+    edit = Decision("decided", BOSS, items=items)
+    blocks = card.pending_card(approval, edit=edit)
+    buttons = [b["text"]["text"] for b in blocks[-1]["elements"]]
+    assert "Approve as edited" not in buttons and "Review each…" in buttons
+    assert card.TOO_LONG_AT_ONCE in blocks_text(blocks)
+    short = Decision("decided", BOSS, items=[{"type": "edit", "values": {"text": "y"}}] * 10)
+    buttons = [b["text"]["text"] for b in card.pending_card(approval, edit=short)[-1]["elements"]]
+    assert "Approve as edited" in buttons

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from bot.domain.models import Approval, Decision
-from bot.domain.review import Proposal, Review
+from bot.domain.review import FULL_TEXT_LIMIT, Proposal, Review
 from bot.slack.blocks.text import cut_escaped, escape, literal, one_line, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
@@ -288,6 +288,17 @@ def _value_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1, default=str)
 
 
+def readable_at_once(approval: Approval, edit: Decision | None = None) -> bool:
+    """Whether one Approve may answer every call of a batch: only when all of it, as the card
+    shows it (with the edit that stands, ``edit``), can be read in full behind "View full text"
+    (an edited batch can be longer than the one proposed)."""
+    review = review_of(approval)
+    if not review.approvable_at_once():
+        return False
+    edits = _edits(approval, edit) if edit is not None else None
+    return not any(edits or ()) or len(full_text(approval, edits)) <= FULL_TEXT_LIMIT
+
+
 def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
     """The card's buttons, each carrying the request and the version it shows (a click on a
     card showing an older version is refused). ``edit``: a standing edit the others are
@@ -309,7 +320,7 @@ def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]
                     buttons.append(remember_menu(approval))
     elif review.proposals:
         common = review.choices()
-        if ("approve" in common or edit is not None) and review.approvable_at_once():
+        if ("approve" in common or edit is not None) and readable_at_once(approval, edit):
             text = "Approve as edited" if edit is not None else "Approve all"
             buttons.append(_button(text, APPROVE, value, "primary"))
         buttons.append(_button("Review each…", EACH, value))
@@ -395,7 +406,7 @@ def pending_card(
         *proposal_blocks(approval, _edits(approval, edit)),
         *([_context(_item_lines(edit))] if edit is not None and edit.items else []),
         *([_context(*progress)] if progress else []),
-        *([_context(TOO_LONG_AT_ONCE)] if not review_of(approval).approvable_at_once() else []),
+        *([_context(TOO_LONG_AT_ONCE)] if not readable_at_once(approval, edit) else []),
         _context(f"Run `{approval.thread_id[:8]}`", *notes),
         {
             "type": "actions",
