@@ -103,7 +103,7 @@ class Review:
             replace(
                 proposal, form=tuple(replace(f, initial=shown.get(f.name)) for f in proposal.form)
             )
-            if (shown := values[index] if index < len(values) else None)
+            if (shown := values[index] if index < len(values) else None) is not None
             else proposal
             for index, proposal in enumerate(self.proposals)
         )

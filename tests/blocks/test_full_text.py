@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.agents import forms
 from bot.domain.models import Decision
 from bot.slack.blocks import card, modals
-from tests.support.approvals import BOSS, action, decided, draft
+from tests.support.approvals import BOSS, action, decided, draft, make_approval
 from tests.support.cards import blocks_text
 
 # 2,955 characters on 31 lines: within Slack's 3,000 for the editor, but quoted on the card
@@ -103,3 +104,28 @@ def test_a_short_card_offers_no_full_text():
     assert "View full text" not in buttons(card.pending_card(approval))
     approval = replace(action("Send it", {"to": "a@example.com", "subject": "s", "body": "b"}))
     assert "View full text" not in buttons(card.pending_card(approval))
+
+
+INVOICE = {
+    "action_requests": [
+        {"name": "send_invoice", "args": {"cc": ["ops@x.io", "evil@attacker.io"]}}
+    ],
+    "review_configs": [
+        {"action_name": "send_invoice", "allowed_decisions": ["approve", "edit", "reject"]}
+    ],
+}
+
+
+def test_an_edit_that_emptied_every_field_is_an_edit_not_the_proposal():
+    """Its values are {} (the call runs without its one field): the form opened on it starts
+    empty and View full text does not show the agent's value."""
+    approval = make_approval(INVOICE)
+    [proposal] = approval.review.proposals
+    [field] = proposal.form
+    values, errors = forms.read(proposal.form, {field.name: ""})
+    assert (values, errors) == ({}, {})
+    edit = Decision("edit", BOSS, parameters=values)
+    edits = approval.edited_values(edit)
+    assert approval.review.with_values(edits).proposals[0].form[0].initial is None
+    assert "evil@attacker.io" not in card.full_text(approval, edits)
+    assert "evil@attacker.io" not in blocks_text(card.pending_card(approval, edit=edit))

@@ -115,7 +115,8 @@ def arguments_block(
 ) -> tuple[Block | None, bool]:
     """The proposal's arguments as the card shows them (as proposed, or as ``edited`` leaves
     them), in at most ``limit`` characters, and whether they had to be shortened."""
-    return _details(proposal, _as_edited(proposal, edited) if edited else None, limit)
+    shown = _as_edited(proposal, edited) if edited is not None else None
+    return _details(proposal, shown, limit)
 
 
 def _as_edited(proposal: Proposal, edited: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def _proposal_blocks(
 ) -> list[Block]:
     blocks: list[Block] = []
     if review.shape == "draft":
-        draft = str(edited.get("text", proposal.description)) if edited else proposal.description
+        draft = _shown_draft(proposal, edited)
         body, cut = quote(draft)
         blocks.append(_mrkdwn(body if draft.strip() else "_(empty draft)_"))
         if cut:
@@ -180,7 +181,7 @@ def _proposal_blocks(
     description, cut = safe(proposal.description, about)
     if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
-    shown = _as_edited(proposal, edited) if edited else None
+    shown = _as_edited(proposal, edited) if edited is not None else None
     details, shortened = _details(proposal, shown, params)
     if details is not None:
         blocks.append(details)
@@ -206,7 +207,14 @@ def proposal_blocks(approval: Approval, edits: list[dict[str, Any] | None] | Non
 
 
 def _shown_draft(proposal: Proposal, edited: dict[str, Any] | None) -> str:
-    return str(edited.get("text", proposal.description)) if edited else proposal.description
+    if edited is None:  # as proposed ({} is an edit that emptied every field)
+        return proposal.description
+    return str(edited.get("text", proposal.description))
+
+
+def _edited(edits: list[dict[str, Any] | None] | None) -> bool:
+    """Whether any proposal is shown as edited ({} too: an edit that emptied every field)."""
+    return any(edit is not None for edit in edits or ())
 
 
 def _edit_of(edits: list[dict[str, Any] | None] | None, index: int) -> dict[str, Any] | None:
@@ -220,7 +228,7 @@ def is_long(approval: Approval, edits: list[dict[str, Any] | None] | None = None
     review = review_of(approval)
     if safe(approval.request, REQUEST_LIMIT)[1]:
         return True
-    if not any(edits or ()):
+    if not _edited(edits):
         if review.shape == "draft":
             return isinstance(review.long_text, str) and quote(review.long_text)[1]
         return len(review.long_text or "") > 2000 or _shortened(review)
@@ -234,7 +242,7 @@ def is_long(approval: Approval, edits: list[dict[str, Any] | None] | None = None
     about, params = _limits(review)
     for index, proposal in enumerate(review.proposals):
         edited = _edit_of(edits, index)
-        shown = _as_edited(proposal, edited) if edited else None
+        shown = _as_edited(proposal, edited) if edited is not None else None
         if safe(proposal.description, about)[1] or _details(proposal, shown, params)[1]:
             return True
     return False
@@ -245,11 +253,11 @@ def full_text(approval: Approval, edits: list[dict[str, Any] | None] | None = No
     as ``edits`` leave it, by default as decided), and of whatever else the card shortened: the
     request, a call's description."""
     review = review_of(approval)
-    edits = edits or _edits(approval)
+    edits = edits if _edited(edits) else _edits(approval)
     parts: list[str] = []
     if safe(approval.request, REQUEST_LIMIT)[1]:
         parts.append(f"Request:\n{approval.request}")
-    if not any(edits or ()) and review.long_text:
+    if not _edited(edits) and review.long_text:
         parts.append(review.long_text)
     elif review.shape == "draft":
         parts.extend(
@@ -275,7 +283,7 @@ def _calls_text(review: Review, edits: list[dict[str, Any] | None] | None) -> st
     calls = []
     for index, proposal in enumerate(review.proposals):
         edited = _edit_of(edits, index)
-        values = _as_edited(proposal, edited) if edited else dict(proposal.details)
+        values = _as_edited(proposal, edited) if edited is not None else dict(proposal.details)
         lines = "\n\n".join(f"{k}:\n{_value_text(v)}" for k, v in values.items())
         number = f"{index + 1}. " if several else ""
         calls.append(f"{number}{proposal.title}\n\n{lines or '(no arguments)'}")
@@ -296,7 +304,7 @@ def readable_at_once(approval: Approval, edit: Decision | None = None) -> bool:
     if not review.approvable_at_once():
         return False
     edits = _edits(approval, edit) if edit is not None else None
-    return not any(edits or ()) or len(full_text(approval, edits)) <= FULL_TEXT_LIMIT
+    return not _edited(edits) or len(full_text(approval, edits)) <= FULL_TEXT_LIMIT
 
 
 def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
