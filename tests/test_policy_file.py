@@ -224,3 +224,21 @@ def test_remember_in_an_action_section_signed_as_its_graph_is_held_to_the_graph_
     said = str(info.value)
     assert "actions.send_email.remember" in said and "graphs.action" in said, said
     assert "write approvers here" in said
+
+
+@pytest.mark.parametrize("email", ["{remind_after: 1h}", "{channel: C0FINANCE}"])
+def test_two_calls_of_an_action_signed_as_its_graph_need_the_graphs_stages_once(tmp_path, email):
+    path = policy_file(
+        tmp_path,
+        "graphs:\n  action:\n    approvers: [U0LEADA, U0LEADB]\n"
+        "    stages: [{name: Lead, approvers: [U0LEADA]}, {name: Head, approvers: [U0LEADB]}]\n"
+        f"actions:\n  send_email: {email}\n",
+    )
+    policy, _ = load(path)
+    call = {"name": "send_email", "args": {}}
+    one = policy.signoffs.for_request("action", {"action_requests": [call]})
+    two = policy.signoffs.for_request("action", {"action_requests": [call, call]})
+    assert [s.name for s in one.stages] == ["Lead", "Head"]
+    assert ([s.name for s in two.stages], two.joint) == (["Lead", "Head"], False)
+    if "channel" in email:
+        assert {s.channel for s in two.stages} == {"C0FINANCE"}

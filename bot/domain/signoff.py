@@ -205,17 +205,27 @@ class SignOffs:
         payload = value
         graph_section = self.graphs.get(graph, self.default)
         sections: list[tuple[str, Section]] = []
+        # An action's section that says nothing of who signs: its graph's section signs (one
+        # part with the graph's other calls), its cards going where the first such says.
+        borrowed: Route | None = None
         for action in actions_named(payload) or [""]:
             section = self.actions.get(action, graph_section)
-            if not section.signs:  # its graph's people sign, its cards go where it says
-                route = section.route
-                section = graph_section if route == Route() else replace(graph_section, route=route)
+            if not section.signs:
+                if borrowed is None and section.route != Route():
+                    borrowed = section.route
+                section = graph_section
             if all(section is not seen for _, seen in sections):
                 sections.append((action, section))
         # Where cards go: the stage's own, else its action's, its graph's, the defaults'.
         fallback = (graph_section.route, self.default.route)
         parts = [
-            (name, routed(section.sign_off(node), (section.route, *fallback)))
+            (
+                name,
+                routed(
+                    section.sign_off(node),
+                    (*_first(section, graph_section, borrowed), section.route, *fallback),
+                ),
+            )
             for name, section in sections
         ]
         if len(parts) == 1:
@@ -237,6 +247,12 @@ class SignOffs:
             for stage in (section.base, *section.stages):
                 ids.extend(a for a in stage.approvers if a not in ids)
         return tuple(ids)
+
+
+def _first(section: Section, graph_section: Section, borrowed: Route | None) -> tuple[Route, ...]:
+    """The route tried before a part's own: a routing-only action section's, for the part its
+    graph's section signs."""
+    return (borrowed,) if borrowed is not None and section is graph_section else ()
 
 
 def combine(parts: list[tuple[str, SignOff]]) -> SignOff:

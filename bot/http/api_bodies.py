@@ -124,8 +124,10 @@ def _text_only(value: Any, where: str) -> None:
                 raise Invalid(where, "text must be valid Unicode, without NUL characters")
         elif isinstance(value, dict):
             for key, item in value.items():
+                if "\x00" in key or not _encodable(key):  # named by where it is: the key itself
+                    raise Invalid(where, "text must be valid Unicode, without NUL characters")
                 name = key if where == "body" else f"{where}.{key}"
-                left += [(key, name), (item, name)]
+                left.append((item, name))
         elif isinstance(value, list):
             left += [(item, where) for item in value]
 

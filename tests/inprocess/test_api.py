@@ -301,3 +301,17 @@ def test_a_nul_in_a_new_run_s_request_is_a_422(bot_in_process):
     answer = bot.http.post("/api/runs", content=body, headers={**AUTH, **JSON})
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "request"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"request": "hi", "channel": "C0REQ", "\\ud800": 1}',
+        b'{"request": "hi", "channel": "C0REQ", "x": {"a\\udc00": 1}}',
+    ],
+)
+def test_a_key_no_answer_can_hold_is_a_422_naming_where_it_is(bot_in_process, body):
+    bot = bot_in_process(API_TOKENS=API_TOKENS, APPROVERS=BOSS)
+    answer = bot.http.post("/api/runs", content=body, headers={**AUTH, **JSON})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] in ("body", "x")
