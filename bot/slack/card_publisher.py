@@ -44,6 +44,10 @@ class NoOneToAsk(RuntimeError):
     could not be resolved): tried again after a backoff, as a failed post is."""
 
 
+# Times a card is drawn again because its request moved on while it was being drawn.
+MAX_REDRAWS = 3
+
+
 class Cards:
     def __init__(
         self,
@@ -93,7 +97,15 @@ class Cards:
         stage may go elsewhere); the places posted to now, the channel's first. A DM copy that
         fails for now is left to a ``refresh`` job, which calls this again ``strict``ly (the
         failure is raised, so the job backs off and tries again); one Slack refuses for good
-        (a deactivated user, say) is logged and not tried again."""
+        (a deactivated user, say) is logged and not tried again.
+
+        One at a time for a request: a stage advance and a scheduled refresh spreading the same
+        card at once both found it missing and both posted it (the second copy untracked, so
+        never redrawn: pending with live buttons after the run was done)."""
+        with self.db.key_lock(f"cards:{approval.id}"):
+            return self._spread(approval, where, strict)
+
+    def _spread(self, approval: Approval, where: Destination | None, strict: bool) -> list[Place]:
         stage = self.signing.stage_of(approval)[1]
         if where is None:
             run = self.store.get_run(approval.thread_id)
@@ -205,17 +217,28 @@ class Cards:
         sign-off so far, or decided. Each copy is tried; the first failure is raised after.
         ``spread``: first post the copies a pending request still lacks (a scheduled refresh).
 
-        A pending copy may be out of date by the time Slack has it: a vote read the request
-        before another settled it, whose decided card then went out first. So once a pending
-        card is drawn, the request is read again, and if it was decided meanwhile, it is drawn
-        decided (a decided request never changes back: drawing it last is always right)."""
-        self._draw(approval, spread, posts)
-        if approval.pending:
+        A pending copy may be out of date by the time Slack has it: a vote (or an escalation)
+        read the request before another vote moved it on or settled it, and that newer card
+        went out first. So once a pending card is drawn, the request and its sign-off so far
+        are read again, and drawn again if they changed meanwhile: every change is followed by
+        such a look, so the last card to reach Slack shows the last state (a decided request
+        never changes back, so drawing it needs no second look)."""
+        drawn = self._draw(approval, spread, posts)
+        for _ in range(MAX_REDRAWS):
+            if not approval.pending:
+                return
             latest = self.store.get_approval(approval.id)
-            if latest is not None and not latest.pending:
-                self._draw(latest, False, posts)
+            if latest is None:
+                return
+            shown = self.progress(latest)[0] if latest.pending else None
+            if (latest.status, latest.stage, latest.version, shown) == drawn:
+                return
+            approval, drawn = latest, self._draw(latest, False, posts)
 
-    def _draw(self, approval: Approval, spread: bool, posts: Sequence[CardPost] | None) -> None:
+    def _draw(
+        self, approval: Approval, spread: bool, posts: Sequence[CardPost] | None
+    ) -> tuple[str, int, int, tuple[str, ...] | None]:
+        """Draw every copy; what was drawn (status, stage, version, sign-off lines)."""
         if spread and approval.pending and approval.ts is not None:
             self.spread(approval, strict=True)
         lines, edit = self.progress(approval)
@@ -229,6 +252,12 @@ class Cards:
                 failure = failure or exc
         if failure is not None:
             raise failure
+        return (
+            approval.status,
+            approval.stage,
+            approval.version,
+            lines if approval.pending else None,
+        )
 
     def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
         """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so

@@ -15,7 +15,7 @@ from bot.core.journal import Journal
 from bot.core.ledger import Ledger
 from bot.domain.models import Decision
 from bot.domain.signoff import Stage
-from bot.domain.timeline import Level, Policy
+from bot.domain.timeline import Level, PlannedJob, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
@@ -425,3 +425,125 @@ def test_an_escalation_s_card_redraw_after_the_request_was_decided_leaves_it_dec
     assert s.scheduler.tick() == 1
     assert s.parts.store.get_run(run.thread_id).status == "done"
     assert _live_buttons(fake_slack, approval) == []
+
+
+def _card_text(fake_slack, approval) -> str:
+    return str(fake_slack.message(approval.channel, approval.ts)["blocks"])
+
+
+def test_an_escalation_s_card_redraw_after_a_stage_advance_shows_the_new_stage(
+    build, clock, fake_slack
+):
+    """Two stages. The escalation reads the request (stage A), posts its message; meanwhile
+    U1 signs stage A and the request moves to stage B (its card redrawn so). The escalation's
+    own redraw then goes out with the request as it read it: the card must still show stage B."""
+    level = Level(after=600, to=("U0ONCALL",), channel="C0ESC")
+    s = build(
+        Policy(remind_after=None, expire_after=None, levels=(level,)),
+        stages=(Stage(name="Team", approvers=("U1",)), Stage(name="Lead", approvers=("U2",))),
+    )
+    run, approval = s.start(requester="U0ASKER")
+    reply = s.scheduler.slack.reply
+
+    def escalated_then_signed(channel, thread, text, *args, **kwargs):
+        posted = reply(channel, thread, text, *args, **kwargs)
+        if channel == "C0ESC":  # stage A signs while the escalation goes out
+            voted = s.parts.engine.decide(approval.id, Decision("approve", "U1"))
+            assert isinstance(voted, outcomes.VoteRecorded), voted
+        return posted
+
+    s.scheduler.slack.reply = escalated_then_signed  # type: ignore[method-assign]
+    clock.advance(601)
+    assert s.scheduler.tick() == 1
+    now = s.parts.approval(approval.id)
+    assert now.pending and now.stage == 1
+    card = _card_text(fake_slack, approval)
+    assert "Team signed by <@U1>" in card, card
+    assert "*Stage 2 of 2: Lead*" in card, card
+
+
+def test_a_vote_s_redraw_from_before_another_vote_advanced_the_stage_shows_the_new_stage(
+    build, fake_slack
+):
+    """Stage A needs 2 of U1, U2, U3. U1's vote is counted and the request read back (stage A,
+    1 of 2); before its redraw goes out, U2's vote completes stage A and the card is drawn at
+    stage B. U1's redraw lands last: the card must not go back to stage A."""
+    s = build(
+        Policy(remind_after=None, expire_after=None),
+        stages=(
+            Stage(name="Team", approvers=("U1", "U2", "U3"), quorum=2),
+            Stage(name="Lead", approvers=("U9",)),
+        ),
+    )
+    run, approval = s.start()
+    engine = s.parts.engine
+    second: list[object] = []
+    voted = engine.journal.voted
+
+    def and_meanwhile(latest, decision, kind):
+        voted(latest, decision, kind)
+        if decision.by == "U1":
+            racing = threading.Thread(
+                target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
+            )
+            racing.start()
+            racing.join(20)
+
+    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
+    assert isinstance(engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded)
+    assert isinstance(second[0], outcomes.VoteRecorded)
+    assert s.parts.approval(approval.id).stage == 1
+    card = _card_text(fake_slack, approval)
+    assert "*Stage 2 of 2: Lead*" in card, card
+
+
+def _cards_in(fake_slack, channel: str) -> list:
+    return [
+        m
+        for m in fake_slack.messages(channel)
+        if any(b.get("type") == "actions" for b in m.get("blocks") or [])
+    ]
+
+
+def test_a_stage_advance_and_a_refresh_job_post_the_next_stage_s_card_once(
+    build, clock, fake_slack
+):
+    """Stage B's cards go to C0LEAD. U1 signs stage A; while the vote's next_stage posts the
+    card in C0LEAD (read which cards exist, then post), the scheduler runs a refresh job that
+    was due for the request (an earlier card update Slack failed) and spreads it too. C0LEAD
+    must get one card, and every card of the request must be one the bot knows and redraws."""
+    s = build(
+        Policy(remind_after=None, expire_after=None),
+        stages=(
+            Stage(name="Team", approvers=("U1",)),
+            Stage(name="Lead", approvers=("U9",), channel="C0LEAD"),
+        ),
+    )
+    run, approval = s.start(requester="U0ASKER")
+    s.parts.store.add_job(approval.id, PlannedJob("refresh", clock()))  # e.g. a failed update
+    cards = s.scheduler.cards
+    post_card = cards.slack.post_card
+    ticked: list[int] = []
+    threads: list[threading.Thread] = []
+
+    def post_then(approval_, notes, lines, edit, channel, *rest):
+        if channel == "C0LEAD" and not ticked:  # the vote's spread read the posts already
+            ticked.append(-1)
+            other = threading.Thread(target=lambda: ticked.__setitem__(0, s.scheduler.tick()))
+            other.start()  # another worker (or process) ticking now
+            other.join(0.5)  # done, or (as it should) held up by the lock this spread holds
+            threads.append(other)
+        return post_card(approval_, notes, lines, edit, channel, *rest)
+
+    cards.slack.post_card = post_then  # type: ignore[method-assign]
+    voted = s.parts.engine.decide(approval.id, Decision("approve", "U1"))
+    assert isinstance(voted, outcomes.VoteRecorded), voted
+    for t in threads:
+        t.join(20)
+    assert ticked == [1]
+    decided = s.parts.engine.decide(approval.id, Decision("approve", "U9"))
+    assert isinstance(decided, outcomes.Applied), decided
+    assert s.parts.store.get_run(run.thread_id).status == "done"
+    # Every message in C0LEAD that ever showed the request's buttons shows none now.
+    live = _cards_in(fake_slack, "C0LEAD")
+    assert live == [], [(m["ts"], m["text"]) for m in live]
