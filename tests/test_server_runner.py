@@ -3,14 +3,18 @@ become, the webhook's signature, and the settings (the whole loop: test_langgrap
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import TypedDict
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bot.agents.langgraph_server import ServerRunner, server_thread, state_of
-from bot.agents.runner import RunFailed, RunnerBusy, RunnerUnavailable
+from bot.agents.runner import InProcessRunner, RunFailed, RunnerBusy, RunnerUnavailable
 from bot.agents.server_registry import server_client, server_registry
 from bot.config import ConfigError, ServerSettings, load_settings
 from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
@@ -285,3 +289,152 @@ def test_an_assistant_whose_graph_is_gone_is_left_out_not_a_start_up_error(tmp_p
         server.stop()
     assert list(registry) == ["draft"]
     assert "an assistant for graph 'refund', which it no longer serves" in caplog.text
+
+
+# Found by an audit (stop 37): a failed run's error read within the deadline; a run
+# stopped on the server, or an Edit whose continue did not reach it, is not a breakpoint.
+THREAD = "0123456789abcdef0123456789abcdef"
+REMOTE = server_thread(THREAD)
+
+
+def test_reading_why_a_run_failed_ends_at_the_clients_deadline():
+    """A thread in "error". state() asked runs.join for the error, whose answer a server may
+    trickle (with the Location header langgraph-api always sends): langgraph-sdk's reconnect
+    loop then tried five more times, sleeping 1-5 s between, outside each request's deadline
+    (26 s here with a 1 s deadline). The error is read from the thread instead, or the last
+    run's status; join is never called."""
+
+    def trickle() -> Iterator[bytes]:
+        for byte in b'{"__error__": {"error": "ValueError", "message": "no"}}':
+            time.sleep(0.3)
+            yield bytes([byte])
+
+    error: dict = {}
+
+    def app(request: HttpRequest) -> HttpResponse:
+        if request.path == f"/threads/{REMOTE}":
+            return HttpResponse.json({"thread_id": REMOTE, "status": "error", **error})
+        if request.path == f"/threads/{REMOTE}/state":
+            return HttpResponse.json(
+                {
+                    "values": {},
+                    "next": ["send"],
+                    "tasks": [],
+                    "created_at": "2026-11-22T00:00:00+00:00",
+                    "checkpoint": {"checkpoint_id": "c1"},
+                }
+            )
+        if request.path == f"/threads/{REMOTE}/runs":
+            return HttpResponse.json([{"run_id": "r1", "status": "error"}])
+        join = f"/threads/{REMOTE}/runs/r1/join"
+        headers = {"Content-Type": "application/json", "Location": join}
+        return HttpResponse(200, trickle(), headers)
+
+    server = BackgroundHttpServer(app)
+    server.start()
+    said: list = []
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        settings = ServerSettings(url, None, None, 60.0)
+        runner = ServerRunner(server_client(settings, deadline=1.0), settings.shown)
+        for kept in ({}, {"error": {"error": "ValueError", "message": "no"}}):
+            error.clear()
+            error.update(kept)  # what the thread keeps of its last run's exception
+            took, raised = ended_within(60.0, lambda: said.append(runner.state("draft", THREAD)))
+            assert raised is None and took < 3.0, (took, raised)
+    finally:
+        server.stop()
+    assert [state.failed for state in said] == [
+        "the run ended as error on the LangGraph server",
+        "ValueError: no",
+    ]
+
+
+class S(TypedDict):
+    text: str
+
+
+def _graph():
+    g = StateGraph(S)
+    g.add_node("draft", lambda s: {"text": "draft: " + s["text"]})
+    g.add_node("send", lambda s: {})
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "send")
+    g.add_edge("send", END)
+    return g.compile(checkpointer=InMemorySaver(), interrupt_before=["send"])
+
+
+def _served(snap) -> dict:
+    """The thread's state as GET /threads/{id}/state answers it."""
+    return {
+        "values": snap.values,
+        "next": list(snap.next),
+        "tasks": [
+            {"id": t.id, "name": t.name, "interrupts": [], "error": t.error} for t in snap.tasks
+        ],
+        "metadata": dict(snap.metadata or {}),
+        "created_at": snap.created_at,
+        "checkpoint": {"checkpoint_id": snap.config["configurable"]["checkpoint_id"]},
+    }
+
+
+def test_an_edit_whose_continue_did_not_reach_the_server_is_continued_not_asked_again():
+    """Edit at a static breakpoint = update_state, then a run (Driver.answer, Update). When the
+    update lands and runs.create does not (503, dropped connection, deadline), the sweep's
+    _guard reads the thread: the in-process runner calls it a run to continue (stuck), and
+    _apply proceeds. The server runner calls it a *new* breakpoint (bp:<new checkpoint>): the
+    decision is marked applied without the run continuing, and a second card asks again."""
+    graph = _graph()
+    config = {"configurable": {"thread_id": THREAD}}
+    graph.invoke({"text": "hi"}, config)
+    first = state_of(_served(graph.get_state(config)), "interrupted").breakpoint
+    assert first is not None  # the card the reviewer edited
+
+    graph.update_state(config, {"text": "edited"})  # the Edit's update reached the graph
+    # ... and its runs.create did not. Thread status on the server is "interrupted" (has next).
+    in_process = InProcessRunner({"g": graph}).state("g", THREAD)
+    assert in_process.stuck and in_process.breakpoint is None  # continued by _apply
+
+    on_server = state_of(_served(graph.get_state(config)), "interrupted")
+    assert on_server.breakpoint is None, (
+        f"a new breakpoint {on_server.breakpoint.id} != {first.id}: the decision is marked "
+        "applied without continuing, and the same pause is asked again"
+    )
+    assert on_server.stuck
+
+
+def test_a_run_interrupted_on_the_server_is_not_shown_as_a_breakpoint():
+    """A run cancelled on the server (Studio's stop, runs.cancel(action="interrupt"), another
+    client's multitask "interrupt") ends with the thread "interrupted" and work left (langgraph-
+    api's set_joint_status: UserInterrupt + next => "interrupted"). The graph has no static
+    breakpoints, yet the runner reports one "before `send`": a card asks to approve a pause the
+    graph never made (and ``breakpoints: skip`` silently continues a run someone stopped)."""
+
+    def app(request: HttpRequest) -> HttpResponse:
+        if request.path == f"/threads/{REMOTE}":
+            return HttpResponse.json({"thread_id": REMOTE, "status": "interrupted"})
+        if request.path == f"/threads/{REMOTE}/state":
+            return HttpResponse.json(
+                {
+                    "values": {"text": "draft: hi"},
+                    "next": ["send"],
+                    "tasks": [{"id": "t", "name": "send", "interrupts": [], "error": None}],
+                    "metadata": {"source": "loop", "step": 1},
+                    "created_at": "2026-11-22T00:00:00+00:00",
+                    "checkpoint": {"checkpoint_id": "c1"},
+                }
+            )
+        if request.path == f"/threads/{REMOTE}/runs":
+            return HttpResponse.json([{"run_id": "r1", "status": "interrupted"}])
+        return HttpResponse.json({"detail": "not found"}, status=404)
+
+    server = BackgroundHttpServer(app)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        settings = ServerSettings(url, None, None, 60.0)
+        runner = ServerRunner(server_client(settings, deadline=2.0), settings.shown)
+        state = runner.state("draft", THREAD)
+    finally:
+        server.stop()
+    assert state.breakpoint is None, f"reported as a breakpoint before {state.breakpoint.node!r}"

@@ -114,7 +114,11 @@ class ServerRunner:
                 self.watch(thread_id)
                 return RunState(started=True, finished=False, interrupts=(), running=True)
             snapshot = self.client.threads.get_state(remote)
-            failed = self._error_of(remote) if status == "error" else None
+            failed = None
+            if status == "error":
+                failed = self._error_of(remote, thread)
+            elif status == "interrupted" and _no_pause_asked(snapshot):
+                failed = self._stopped_there(remote)
         return state_of(snapshot, status, failed)
 
     def stop(self, graph: str, thread_id: str) -> None:
@@ -196,15 +200,26 @@ class ServerRunner:
         self.watch(thread_id)
         return RunState(started=True, finished=False, interrupts=(), running=True)
 
-    def _error_of(self, remote: str) -> str:
+    def _error_of(self, remote: str, thread: dict[str, Any]) -> str:
+        """Why the thread's last run failed: the server keeps its exception on the thread. Not
+        ``runs.join``: langgraph-sdk reconnects it (five more tries, sleeping up to 5 s each)
+        outside the deadline of each request, ~50 s in all."""
+        error = thread.get("error")
+        if isinstance(error, dict):
+            return f"{error.get('error', 'Error')}: {error.get('message', '')}".strip(": ")
         runs = self.client.runs.list(remote, limit=1)
         if not runs:
             return "the run failed on the LangGraph server"
-        result = self.client.runs.join(remote, runs[0]["run_id"])
-        error = result.get("__error__") if isinstance(result, dict) else None
-        if isinstance(error, dict):
-            return f"{error.get('error', 'Error')}: {error.get('message', '')}".strip(": ")
         return f"the run ended as {runs[0].get('status')} on the LangGraph server"
+
+    def _stopped_there(self, remote: str) -> str | None:
+        """A thread "interrupted" with no pause asked is at a static breakpoint, unless its
+        last run was stopped on the server (Studio's stop, another client's cancel): then it
+        is reported, and Retry continues it, rather than shown as a breakpoint it is not."""
+        runs = self.client.runs.list(remote, limit=1)
+        if runs and runs[0].get("status") == "interrupted":
+            return "the run was stopped on the LangGraph server before it finished"
+        return None
 
     @contextmanager
     def _calling(self) -> Iterator[None]:
@@ -232,6 +247,12 @@ class ServerRunner:
             ) from exc
 
 
+def _no_pause_asked(snapshot: dict[str, Any]) -> bool:
+    """Work left and no ``interrupt()`` waiting: a static breakpoint, or a run cut short."""
+    tasks = snapshot.get("tasks") or []
+    return bool(snapshot.get("next")) and not any(t.get("interrupts") for t in tasks)
+
+
 def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = None) -> RunState:
     """A thread's state as the server shows it (``status``: the thread's), in the bot's terms."""
     values = dict(snapshot.get("values") or {}) if isinstance(snapshot.get("values"), dict) else {}
@@ -244,7 +265,10 @@ def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = 
     following = tuple(snapshot.get("next") or ())
     started = snapshot.get("created_at") is not None
     paused = None
-    if status == "interrupted" and following and not interrupts:
+    # The step that wrote the checkpoint: "loop" for the graph's own; "update" for an Edit's
+    # update_state, after which the run is to be continued, not asked about again.
+    source = (snapshot.get("metadata") or {}).get("source", "loop")
+    if status == "interrupted" and following and not interrupts and source == "loop" and not failed:
         # A static breakpoint (``interrupt_before``): the run stopped before the next node. (An
         # idle thread with work left is a run cut short: ``stuck``, and the engine continues it.)
         checkpoint = (snapshot.get("checkpoint") or {}).get("checkpoint_id", "")
