@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Literal
 
 import pytest
@@ -380,3 +381,23 @@ def test_read_collects_every_value_and_every_problem():
     assert errors == {"n": "Enter a whole number."}
     values, errors = read(fields, {"to": "a@b.co", "n": "2", "tags": '["x"]'})
     assert (values, errors) == ({"to": "a@b.co", "n": 2, "note": "", "tags": ["x"]}, {})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        b"raw bytes",
+        {"a", "b"} - {"b"},
+        float("nan"),
+        float("inf"),
+    ],
+    ids=["datetime", "bytes", "set", "nan", "inf"],
+)
+def test_a_value_json_cannot_hold_is_edited_as_its_text_and_accepted_as_proposed(value):
+    """Its input showed str(value) as JSON to fill in, which the same form then refused as not
+    valid JSON (or NaN as not a number): an edit left as proposed could not be submitted."""
+    field = field_for_value("when", value)
+    assert field.kind == "text" and field.initial == str(value)
+    values, errors = read((field,), {"when": initial_text(field)})
+    assert errors == {} and values == {"when": str(value)}

@@ -97,12 +97,24 @@ def field_for_value(name: str, value: Any) -> FormField:
         return FormField(name, label, "boolean", True, value)
     if isinstance(value, int):
         return FormField(name, label, "integer", True, value)
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity: no number input
+        return FormField(name, label, "text", False, str(value))
     if isinstance(value, float):
         return FormField(name, label, "number", True, value)
     if isinstance(value, str):
         kind: FieldKind = "multiline" if len(value) > 80 or "\n" in value else "text"
         return FormField(name, label, kind, False, value)
+    if not _json(value):  # a datetime, bytes, a set, a model: shown and edited as its text
+        return FormField(name, label, "text", False, str(value))
     return FormField(name, label, "json", False, value)
+
+
+def _json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def initial_text(field: FormField) -> str:

@@ -30,7 +30,11 @@ def hitl_requests(value: Any) -> list[Any] | None:
     if not isinstance(value, Mapping) or not set(value) <= HITL_KEYS:
         return None
     requests, configs = value.get("action_requests"), value.get("review_configs")
-    return requests if isinstance(requests, list) and isinstance(configs, list) else None
+    # None asked (a hand-written value; the middleware never sends one): a plain value, whose
+    # card has something to decide, not a batch of nothing (a card with no button at all).
+    if not (isinstance(requests, list) and requests and isinstance(configs, list)):
+        return None
+    return requests
 
 
 def tool_approval(value: Any) -> Mapping[str, Any] | None:

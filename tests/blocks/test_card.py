@@ -388,3 +388,13 @@ def test_a_batch_an_edit_made_too_long_to_read_in_full_is_not_offered_approve_as
     short = Decision("decided", BOSS, items=[{"type": "edit", "values": {"text": "y"}}] * 10)
     buttons = [b["text"]["text"] for b in card.pending_card(approval, edit=short)[-1]["elements"]]
     assert "Approve as edited" in buttons
+
+
+def test_a_batch_of_no_calls_is_a_plain_value_with_something_to_decide():
+    """A hand-written value shaped like the middleware's batch but asking nothing: its card had
+    an actions block with no button, which Slack refuses (the run then failed for good)."""
+    approval = make_approval({"action_requests": [], "review_configs": []})
+    blocks = card.pending_card(approval)
+    assert validate_message_blocks(blocks) == []
+    assert approval.review is not None and approval.review.proposals
+    assert "Approve" in [b["text"]["text"] for b in blocks[-1]["elements"]]
