@@ -15,6 +15,7 @@ from bot.agents.forms import (
     fields_from_schema,
     initial_text,
     read,
+    refused_by,
     too_long,
 )
 from bot.domain.review import FormField
@@ -401,3 +402,15 @@ def test_a_value_json_cannot_hold_is_edited_as_its_text_and_accepted_as_proposed
     assert field.kind == "text" and field.initial == str(value)
     values, errors = read((field,), {"when": initial_text(field)})
     assert errors == {} and values == {"when": str(value)}
+
+
+def test_what_the_graph_s_own_schema_refuses_is_named_by_field():
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 10}},
+        "required": ["count"],
+    }
+    assert refused_by(schema, {"count": 0}) == {"count": "0 is less than the minimum of 1"}
+    assert refused_by(schema, {"count": 3}) == {}
+    assert refused_by(None, {"count": 0}) == {}  # no schema: nothing more to check
+    assert refused_by({"type": "nonsense"}, {"count": 0}) == {}  # unreadable: the graph's own

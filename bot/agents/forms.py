@@ -13,6 +13,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from jsonschema import Draft202012Validator
+
 from bot.domain.review import FieldKind, FormField
 from graphs import json_text
 from graphs.addresses import EMAILS_PROBLEM, email_addresses
@@ -183,6 +185,30 @@ def _one(field: FormField, raw: str | None) -> tuple[Any, str | None]:
     # payload the reviewer left alone goes out byte for byte as they read it (parsed and
     # written again, big numbers, duplicate keys and spacing would change).
     return text, None
+
+
+def refused_by(schema: Mapping[str, Any] | None, values: Mapping[str, Any]) -> dict[str, str]:
+    """What the graph's own JSON Schema (``schema``) would refuse in ``values`` (typed, as
+    :func:`read` gives them), by field name: the form checks types, the schema may say more
+    (a minimum, a pattern, a length), and an answer the graph refuses after it was accepted
+    would leave its run waiting on nobody. Empty when it accepts them (or there is none)."""
+    if not isinstance(schema, Mapping):
+        return {}
+    try:
+        validator = Draft202012Validator(dict(schema))
+        problems = list(validator.iter_errors(dict(values)))
+    except Exception:  # a schema jsonschema cannot read: the graph's own check stays
+        return {}
+    refused: dict[str, str] = {}
+    for problem in problems:
+        path = [p for p in problem.absolute_path]
+        name = str(path[0]) if path else next(iter(values), "")
+        refused.setdefault(name, _said(problem.message))
+    return refused
+
+
+def _said(message: str) -> str:
+    return message if len(message) <= 150 else message[:149] + "…"
 
 
 def read(

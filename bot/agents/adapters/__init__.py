@@ -154,6 +154,19 @@ def payload_of(pending: Pending) -> dict[str, Any]:
     }
 
 
+def form_schema(payload: Mapping[str, Any], review: Review | None) -> Mapping[str, Any] | None:
+    """The JSON Schema the graph checks a form's values against when it resumes, where it
+    gives one: the answer to a ``response_schema`` interrupt, a per-call tool's arguments."""
+    given = payload.get("schema")
+    if review is None or not isinstance(given, Mapping):
+        return None
+    if review.shape == "schema":
+        return given
+    if review.shape == "per_call":
+        return per_call.edit_args_schema(given)
+    return None
+
+
 def pending_of(interrupt_id: str, payload: Mapping[str, Any]) -> Pending:
     return Pending(
         id=interrupt_id,

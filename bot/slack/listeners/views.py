@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.agents import forms
+from bot.agents import adapters, forms
 from bot.domain.models import Approval, Decision
 from bot.domain.review import FormField, Proposal
 from bot.domain.votes import as_shown
@@ -192,6 +192,11 @@ def _form_submitted(ack: Ack, body: dict[str, Any], kind: str, deps: ListenerDep
         return
     raw = _as_submitted(proposal.form, modals.form_values(proposal.form, submission.values))
     values, errors = forms.read(proposal.form, raw)
+    # What the graph's own schema would refuse when it resumes: said here, before the ack,
+    # not after the request was claimed for an answer the run then cannot take.
+    errors = errors or forms.refused_by(
+        adapters.form_schema(approval.payload, approval.review), values
+    )
     if errors:
         ack(response_action="errors", errors=modals.field_errors(proposal.form, errors))
         return
