@@ -11,7 +11,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from bot.agents import forms
+from bot.agents import adapters, forms
 from bot.config.principals import Principal
 from bot.domain.models import Approval, Decision
 from bot.http.api_models import Body, DecisionBody
@@ -92,6 +92,8 @@ def decision_of(approval: Approval, body: DecisionBody, by: str, principal: Prin
         for name, value in values.items()
     }
     read, errors = forms.read(form, {f.name: raw.get(f.name, forms.initial_text(f)) for f in form})
+    # What the graph's own schema would refuse at the resume, as the Slack form says it.
+    errors = errors or forms.refused_by(adapters.form_schema(approval.payload, review), read)
     if errors:
         name, problem = next(iter(errors.items()))
         raise Invalid(f"values.{name}", problem)

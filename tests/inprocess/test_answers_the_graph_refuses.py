@@ -75,7 +75,7 @@ def build():
 """
 
 
-def _bot(bot_in_process, tmp_path, name: str, source: str):
+def _bot(bot_in_process, tmp_path, name: str, source: str, **env: str):
     folder = tmp_path / "g"
     folder.mkdir()
     (folder / f"{name}.py").write_text(source)
@@ -83,7 +83,9 @@ def _bot(bot_in_process, tmp_path, name: str, source: str):
     (folder / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
     (folder / "policy.yaml").write_text("graphs: {}\n")
     return bot_in_process(
-        LANGGRAPH_CONFIG=str(folder / "langgraph.json"), POLICY_FILE=str(folder / "policy.yaml")
+        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
+        POLICY_FILE=str(folder / "policy.yaml"),
+        **env,
     )
 
 
@@ -127,4 +129,24 @@ def test_a_per_call_edit_over_the_tool_s_maximum_is_refused_in_the_form(
     assert said["response_action"] == "errors"
     assert list(said["errors"].values()) == ["900.0 is greater than the maximum of 500"]
     bot.settle()
+    assert _status(bot) == ("waiting", "pending")
+
+
+def test_an_api_edit_over_the_tool_s_maximum_is_a_422_naming_the_field(
+    bot_in_process, fake_slack, fake_openai, tmp_path
+):
+    token = "req-token-0123456789abcdef"
+    bot = _bot(bot_in_process, tmp_path, "refunds", REFUNDS, API_TOKENS=f"req:{token}:{REQ}")
+    call = {"name": "issue_refund", "arguments": {"order": "A1", "amount": 20}}
+    fake_openai.enqueue(tool_calls=[call])
+    bot.command("refunds refund order A1", user=REQ)
+    card = wait_card(fake_slack)
+    run = card.text.split("Run `")[1].split("`")[0]
+    answer = bot.http.post(
+        f"/api/runs/{run}/decision",
+        json={"decision": "edit", "values": {"amount": 900}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "values.amount"
     assert _status(bot) == ("waiting", "pending")
