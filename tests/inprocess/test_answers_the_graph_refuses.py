@@ -149,4 +149,5 @@ def test_an_api_edit_over_the_tool_s_maximum_is_a_422_naming_the_field(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "values.amount"
+    bot.settle()
     assert _status(bot) == ("waiting", "pending")
