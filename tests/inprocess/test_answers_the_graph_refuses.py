@@ -5,13 +5,12 @@ schema's types; its constraints (a minimum, a maximum) are the graph's, checked 
 
 from __future__ import annotations
 
-import json
-
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from tests.support.byo import opened_view
 from tests.support.cards import wait_card
 from tests.support.forms import by_name
+from tests.support.graph_files import graph_bot
 
 REQ = "U0REQ"
 
@@ -76,17 +75,7 @@ def build():
 
 
 def _bot(bot_in_process, tmp_path, name: str, source: str, **env: str):
-    folder = tmp_path / "g"
-    folder.mkdir()
-    (folder / f"{name}.py").write_text(source)
-    graphs = {name: f"./{name}.py:build"}
-    (folder / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
-    (folder / "policy.yaml").write_text("graphs: {}\n")
-    return bot_in_process(
-        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
-        POLICY_FILE=str(folder / "policy.yaml"),
-        **env,
-    )
+    return graph_bot(bot_in_process, tmp_path, source, {name: "build"}, "graphs: {}\n", **env)
 
 
 def _status(bot) -> tuple[str, str]:

@@ -6,13 +6,13 @@ action's section does not list must not send the email."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from bot.slack.blocks import card as ids
 from tests.support.cards import wait_card, wait_cards
+from tests.support.graph_files import graph_bot
 
 REQ, ALICE, BOB, CAROL = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL"
 
@@ -75,16 +75,10 @@ graphs:
 
 
 def mailer(bot_in_process, tmp_path: Path, monkeypatch, policy: str):
-    (tmp_path / "mailer.py").write_text(GRAPH)
-    config = {"dependencies": ["."], "graphs": {"mailer": "./mailer.py:build"}}
-    (tmp_path / "langgraph.json").write_text(json.dumps(config))
-    (tmp_path / "policy.yaml").write_text(policy)
     sent = tmp_path / "sent.txt"
     monkeypatch.setenv("SENT_FILE", str(sent))
-    bot = bot_in_process(
-        LANGGRAPH_CONFIG=str(tmp_path / "langgraph.json"),
-        POLICY_FILE=str(tmp_path / "policy.yaml"),
-        REMIND_AFTER="off",
+    bot = graph_bot(
+        bot_in_process, tmp_path, GRAPH, {"mailer": "build"}, policy, REMIND_AFTER="off"
     )
     return bot, sent
 

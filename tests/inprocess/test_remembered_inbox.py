@@ -15,6 +15,7 @@ import pytest
 from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, wait_cards
+from tests.support.graph_files import graph_bot
 
 REQ, BOB, ANN = "U0REQ", "U0BOB", "U0ANN"
 HOUR = 3600
@@ -65,22 +66,6 @@ def inbox_bot(bot_in_process, tmp_path: Path):
 def start_inbox_bot(bot_in_process, tmp_path: Path, policy: str, extra: dict | None = None):
     graphs = {"rt_inbox": "inbox", **(extra or {})}
     return graph_bot(bot_in_process, tmp_path, GRAPH, graphs, policy, f"{BOB},{ANN}")
-
-
-def graph_bot(bot_in_process, tmp_path: Path, source: str, graphs: dict, policy: str, approvers):
-    """A bot whose graphs are ``source`` (one file; ``graphs``: name -> its factory there, or a
-    ``path:factory`` of its own) with ``policy``."""
-    folder = tmp_path / "graphs_here"
-    folder.mkdir()
-    (folder / "graph_here.py").write_text(source)
-    entries = {n: f if ":" in f else f"./graph_here.py:{f}" for n, f in graphs.items()}
-    (folder / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": entries}))
-    (folder / "policy.yaml").write_text(policy)
-    return bot_in_process(
-        LANGGRAPH_CONFIG=str(folder / "langgraph.json"),
-        POLICY_FILE=str(folder / "policy.yaml"),
-        APPROVERS=approvers,
-    )
 
 
 def remember(bot, card, user: str, seconds: int = HOUR):

@@ -369,6 +369,27 @@ def test_a_digest_whose_jobs_another_process_took_is_not_posted_again(build, clo
     assert len(fake_slack.calls("chat.postMessage")) == posted
 
 
+def _u2_votes_before_u1_s_redraw(s, approval) -> tuple[object, object]:
+    """U1's vote is counted and the request read back; before U1's redraw goes out, U2 votes
+    (in another thread, to its end). What came of each."""
+    engine = s.parts.engine
+    second: list[object] = []
+    voted = engine.journal.voted
+
+    def and_meanwhile(latest, decision, kind):
+        voted(latest, decision, kind)
+        if decision.by == "U1":
+            racing = threading.Thread(
+                target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
+            )
+            racing.start()
+            racing.join(20)
+
+    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
+    first = engine.decide(approval.id, Decision("approve", "U1"))
+    return first, second[0]
+
+
 def _live_buttons(fake_slack, approval) -> list:
     card = fake_slack.message(approval.channel, approval.ts)
     return [b for b in card["blocks"] if b.get("type") == "actions"]
@@ -385,22 +406,9 @@ def test_a_vote_s_redraw_from_before_another_vote_settled_it_does_not_reopen_the
         stage=Stage(approvers=("U1", "U2", "U3"), quorum=2),
     )
     run, approval = s.start()
-    engine = s.parts.engine
-    second: list[object] = []
-    voted = engine.journal.voted
-
-    def and_meanwhile(latest, decision, kind):
-        voted(latest, decision, kind)
-        if decision.by == "U1":
-            racing = threading.Thread(
-                target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
-            )
-            racing.start()
-            racing.join(20)
-
-    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
-    assert isinstance(engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded)
-    assert isinstance(second[0], outcomes.Applied)
+    first, second = _u2_votes_before_u1_s_redraw(s, approval)
+    assert isinstance(first, outcomes.VoteRecorded)
+    assert isinstance(second, outcomes.Applied)
     assert s.parts.store.get_run(run.thread_id).status == "done"
     assert _live_buttons(fake_slack, approval) == []
 
@@ -476,22 +484,9 @@ def test_a_vote_s_redraw_from_before_another_vote_advanced_the_stage_shows_the_n
         ),
     )
     run, approval = s.start()
-    engine = s.parts.engine
-    second: list[object] = []
-    voted = engine.journal.voted
-
-    def and_meanwhile(latest, decision, kind):
-        voted(latest, decision, kind)
-        if decision.by == "U1":
-            racing = threading.Thread(
-                target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
-            )
-            racing.start()
-            racing.join(20)
-
-    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
-    assert isinstance(engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded)
-    assert isinstance(second[0], outcomes.VoteRecorded)
+    first, second = _u2_votes_before_u1_s_redraw(s, approval)
+    assert isinstance(first, outcomes.VoteRecorded)
+    assert isinstance(second, outcomes.VoteRecorded)
     assert s.parts.approval(approval.id).stage == 1
     card = _card_text(fake_slack, approval)
     assert "*Stage 2 of 2: Lead*" in card, card
