@@ -2,7 +2,10 @@
 server takes one statement (runs it, commits it) and its answer never reaches the bot, which
 sees the connection drop -- what a restart of the server, a failover or a network cut does
 then. Optionally the statement is still on its way when the bot hears of the cut (``late``), or
-the whole server goes away with it (``down``)."""
+the whole server goes away with it (``down``). Or the server freezes (:meth:`freeze`): what
+is sent to it waits, the connections stay open, nothing comes back -- a server process
+stopped (``SIGSTOP``), a host that stopped answering -- until :meth:`thaw`, when it runs what
+it was sent, as a stopped server does when it is continued."""
 
 from __future__ import annotations
 
@@ -35,6 +38,11 @@ class CuttingProxy:
         self._refusing = False
         self._silent = False  # down: nothing more reaches the server on any connection
         self._open: list[socket.socket] = []
+        self._freeze_at: bytes | None = None
+        self._running = threading.Event()  # cleared while the server is frozen
+        self._running.set()
+        self.frozen = threading.Event()  # set once a freeze began (its message held)
+        self.held = bytearray()  # what was sent to the server while it was frozen
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -68,12 +76,33 @@ class CuttingProxy:
             self.cut.clear()
             self.dropped.clear()
 
+    def freeze(self, at: bytes | None = None) -> None:
+        """Freeze the server: at once, or (``at``) when a message containing ``at`` is sent,
+        that message held with the rest. Held bytes, both ways, wait for :meth:`thaw`; the
+        connections stay open, and a connection closed meanwhile still delivers, once
+        thawed, what it had sent (the server then runs it, and may commit it)."""
+        with self._lock:
+            self.frozen.clear()
+            self.held.clear()
+            if at is None:
+                self._running.clear()
+                self.frozen.set()
+            else:
+                self._freeze_at = at
+
+    def thaw(self) -> None:
+        """The server runs again, on what it was sent while frozen first."""
+        with self._lock:
+            self._freeze_at = None
+            self._running.set()
+
     def restore(self) -> None:
         """The server is back: connections are taken again."""
         with self._lock:
             self._refusing = self._silent = False
 
     def close(self) -> None:
+        self.thaw()  # nothing left waiting on a frozen server
         self._closed = True
         self.listener.close()
 
@@ -83,6 +112,7 @@ class CuttingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            self._running.wait()  # a frozen server takes no connection (its backlog holds it)
             server = socket.create_connection(self.upstream)
             with self._lock:  # decided with the cut's list, so none slips between the two
                 refused = self._refusing
@@ -111,6 +141,13 @@ class CuttingProxy:
                         else:
                             hit = True
                     late, down, silent = self._late, self._down, self._silent
+                    if self._freeze_at is not None and self._freeze_at in data:
+                        self._freeze_at = None
+                        self._running.clear()
+                        self.frozen.set()
+                    if not self._running.is_set():
+                        self.held += data
+                self._running.wait()  # a frozen server reads nothing until it is thawed
                 if silent:  # the server is gone: what is sent now never reaches it
                     continue
                 if hit:
@@ -151,6 +188,7 @@ class CuttingProxy:
     def _down_to(self, server: socket.socket, client: socket.socket, state: dict) -> None:
         try:
             while data := server.recv(65536):
+                self._running.wait()
                 if state["blackhole"]:
                     self.dropped += data
                     state["heard"] += data

@@ -8,6 +8,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import psycopg
@@ -24,6 +25,7 @@ from bot.store.db.base import (
     WriteWithdrawn,
     answer_by,
 )
+from bot.store.db.cutoff import CUTOFF
 from bot.store.db.locks import (
     LOCK_SQL,
     SET_LOCK_TIMEOUT,
@@ -53,6 +55,10 @@ assert QUICK_BUDGET + 0.5 <= ACK_WINDOW, "an expiry could miss a click still bei
 # its caller answers, it is withdrawn on another connection (its ``undo``), within what is left
 # of QUICK_ANSWER from the write's start, which leaves Slack's 3 s room for the HTTP round trip.
 QUICK_ANSWER = ANSWER_WITHIN  # counted from the request's arrival, when its listener set it
+# A server that froze keeps none of its limits: a statement before an ack still going this long
+# after its server-side limit (time for that limit's error to come back) is cut off on our side
+# (bot.store.db.cutoff), by the ack's deadline at the latest.
+QUICK_GRACE = 0.25
 # A connection back in the pool for less than this is handed out again without a liveness check
 # (HikariCP's "bypass window" is 500 ms too): a check is a round trip of its own, and checking
 # every time doubled the round trips of every statement, the ones before an ack included.
@@ -60,6 +66,9 @@ RECENT = 0.5
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# When a statement before an ack must have its connection: the pool's check of a connection it
+# hands out (a round trip) is cut off then too.
+_checked_by: ContextVar[float | None] = ContextVar("checked_by", default=None)
 
 
 class _Liveness:
@@ -86,7 +95,9 @@ class _Liveness:
         fresh = at is not None and time.monotonic() - at < RECENT and not conn.broken
         if fresh and not _heard_from(conn):
             return
-        ConnectionPool.check_connection(conn)
+        by = _checked_by.get()
+        with CUTOFF.within(conn, by) if by is not None else nullcontext():
+            ConnectionPool.check_connection(conn)
 
 
 def _heard_from(conn: Any) -> bool:
@@ -224,7 +235,7 @@ class PostgresDatabase:
         deadline = answer_by(began)  # the request's, when reads before took some of it
         budget = max(QUICK_FLOOR, min(QUICK_BUDGET, deadline - began))
         try:
-            return self._limited(sql, params, budget, result)
+            return self._limited(sql, params, budget, result, deadline)
         except OutcomeUnknown as lost:
             if undo is None:
                 raise
@@ -235,7 +246,7 @@ class PostgresDatabase:
         again, on another connection, while ``deadline`` allows), or could not."""
         while (left := deadline - time.monotonic()) >= QUICK_FLOOR:
             try:
-                row = self._limited(undo, params, left, _one)
+                row = self._limited(undo, params, left, _one, deadline)
             except (psycopg.OperationalError, OutcomeUnknown):
                 # Connection gone or limit reached: its undo is safe to run again.
                 logger.warning("could not withdraw a write whose answer was lost", exc_info=True)
@@ -248,20 +259,26 @@ class PostgresDatabase:
             return OutcomeUnknown("a write whose answer was lost was taken up meanwhile")
         return OutcomeUnknown("a write whose answer was lost could not be withdrawn in time")
 
-    def _limited(self, sql: str, params: Params, budget: float, result: Callable[[Any], T]) -> T:
+    def _limited(
+        self, sql: str, params: Params, budget: float, result: Callable[[Any], T], by: float
+    ) -> T:
         """One statement under limits of its own, within ``budget`` seconds in all, set in the
         same round trip: ``SET LOCAL`` for its lock wait and its run time, then the statement,
         sent as one simple query (client-side binding: psycopg quotes the parameters), which
         PostgreSQL runs as one implicit transaction, so the limits end with it and an error
         rolls all of it back (PostgreSQL lifts statement_timeout before that commit, so a
         timeout is never the commit's). A connection lost once the statement was sent raises
-        :class:`OutcomeUnknown`: it may have committed. ``result`` reads the cursor, left on
-        the statement's own result."""
+        :class:`OutcomeUnknown`: it may have committed; so does one still unanswered
+        ``QUICK_GRACE`` after its limit, or at ``by``, cut off then on our side (a server that
+        froze keeps no limit). ``result`` reads the cursor, left on the statement's own result."""
         asked = time.monotonic()
-        with self.pool.connection(timeout=min(QUICK_TIMEOUT, budget - QUICK_FLOOR)) as conn:
-            left = budget - (time.monotonic() - asked)
-            limit = _ms(min(QUICK_STATEMENT, max(QUICK_FLOOR, left)))
-            with psycopg.ClientCursor(conn) as cursor:
+        wait = min(QUICK_TIMEOUT, budget - QUICK_FLOOR)
+        with _checks_cut_off(asked + wait), self.pool.connection(timeout=wait) as conn:
+            sent = time.monotonic()
+            seconds = min(QUICK_STATEMENT, max(QUICK_FLOOR, budget - (sent - asked)))
+            limit = _ms(seconds)
+            cut_at = min(sent + seconds + QUICK_GRACE, max(by, sent + QUICK_FLOOR))
+            with psycopg.ClientCursor(conn) as cursor, CUTOFF.within(conn, cut_at):
                 try:
                     cursor.execute(
                         f"SET LOCAL lock_timeout = '{limit}'; "
@@ -305,6 +322,15 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+@contextmanager
+def _checks_cut_off(at: float) -> Iterator[None]:
+    token = _checked_by.set(at)
+    try:
+        yield
+    finally:
+        _checked_by.reset(token)
 
 
 def _one(cursor: Any) -> Row | None:

@@ -10,8 +10,9 @@ import time
 import psycopg
 import pytest
 
-from bot.store.db import OutcomeUnknown, WriteWithdrawn
+from bot.store.db import OutcomeUnknown, WriteWithdrawn, postgres
 from bot.store.db.postgres import QUICK_ANSWER, QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
+from tests.support.bounded import ended_within
 from tests.support.pgproxy import CuttingProxy
 
 
@@ -295,3 +296,52 @@ def test_connections_give_up_on_a_server_gone_from_the_network_in_seconds(postgr
             assert "tcp_user_timeout=2500" in conn.info.dsn
     finally:
         own.close()
+
+
+def test_a_quick_write_to_a_frozen_server_ends_in_time_of_unknown_outcome_and_lands_once_woken(
+    cut_pg, pg, quick_scratch
+):
+    """A server that froze (stopped, or behind a path that swallows packets) keeps none of the
+    limits the statement set, and answers nothing: the write waited for the kernel to give up
+    (tcp_user_timeout, 10 s; never, when the server's kernel took the bytes), its connection
+    and pool slot held all along. It is cut off on our side now, within the ack's time (its
+    connection, broken, given back and let go), and said to be of unknown outcome: the server,
+    woken, runs it."""
+    proxy, db = cut_pg
+    proxy.freeze(at=b"INSERT INTO pg_quick_scratch")
+    insert = f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)"
+    try:
+        _, raised = ended_within(
+            QUICK_ANSWER + 0.5, lambda: db.execute_quick(insert, {"k": "frozen"}, undo="SELECT 1")
+        )
+    finally:
+        proxy.thaw()  # the server wakes and runs what it was sent: the write lands
+    assert isinstance(raised, OutcomeUnknown), raised
+    for _ in range(500):
+        if pg.fetch_all(f"SELECT k FROM {quick_scratch}"):
+            break
+        time.sleep(0.01)
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == [{"k": "frozen"}]
+    assert db.execute_quick(f"UPDATE {quick_scratch} SET at = 1") == 1  # the pool works again
+
+
+def test_a_quick_write_whose_connection_check_froze_was_never_sent(
+    cut_pg, pg, quick_scratch, monkeypatch
+):
+    """The pool checks a connection not just returned before it hands it out (a round trip):
+    frozen there, the check is cut off too, and the write, never sent, fails as a write not
+    taken does (its caller may say "not recorded"), and stays undone once the server wakes."""
+    proxy, db = cut_pg
+    monkeypatch.setattr(postgres, "RECENT", 0.0)  # every connection checked when handed out
+    proxy.freeze()
+    insert = f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)"
+    try:
+        _, raised = ended_within(
+            QUICK_ANSWER + 0.5, lambda: db.execute_quick(insert, {"k": "never"})
+        )
+    finally:
+        proxy.thaw()
+    assert isinstance(raised, psycopg.OperationalError), raised  # the pool's timeout
+    assert b"pg_quick_scratch" not in proxy.held
+    assert db.execute_quick(f"UPDATE {quick_scratch} SET at = 1") == 0  # the pool works again
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []

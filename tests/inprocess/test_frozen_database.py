@@ -1,0 +1,214 @@
+"""A write before an ack on a database that froze: the server process stopped (``SIGSTOP``) or
+a network path that swallows packets. The connection stays open and nothing comes back, so no
+server-side limit ever fires; left to itself, the listener waited for the kernel to give up
+(``tcp_user_timeout``, 10 s, and never on a stopped server whose kernel still takes the bytes),
+Slack gave up after 3 s and showed its own error. The bot answers within Slack's 3 s: a write
+sent may commit when the server wakes, so the person hears it may or may not have been
+recorded, and once the server is back, what landed is carried out once
+(tests/support/pgproxy.py freezes the server: the bytes wait, the connections stay open)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from bot.slack.listeners import actions, commands
+from bot.store.db.queries import WITHDRAWN_RUN
+from tests.support.cards import wait_card
+from tests.support.pgproxy import CuttingProxy
+from tests.support.races import draft_posts
+
+REQ = "U0REQ"
+DRAFT = "Draft: Draft the release note"
+ACK_WITHIN = 3.0  # Slack's limit
+
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
+    pytest.mark.alone(units_beside=True),  # asserts an ack within Slack's 3 s
+]
+
+
+@pytest.fixture
+def proxy() -> Iterator[CuttingProxy]:
+    cutting = CuttingProxy()
+    yield cutting
+    cutting.close()
+
+
+def told(fake_slack, text: str) -> bool:
+    return any(c.params.get("text") == text for c in fake_slack.calls("chat.postEphemeral"))
+
+
+def sweeps(bot) -> None:
+    """Two recovery sweeps, after the click's lease (30 s) and a run's staleness (60 s)."""
+    for _ in range(2):
+        bot.tick(advance=61)
+        bot.settle()
+
+
+def card_behind(proxy: CuttingProxy, bot_in_process, fake_slack, database_url: str):
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    return bot, card
+
+
+def withdrawn(proxy: CuttingProxy) -> bool:
+    """Whether the bot's withdrawal of the write (bot.store.db.queries' ``WITHDRAW_*``) was sent
+    to the frozen server too: it runs when the server wakes, and the write is then not applied,
+    whichever of the two runs first. Sent or not depends on whether the pool had a connection
+    it could hand out unchecked (a check's round trip freezes, and is cut off, as well)."""
+    return b"WITH gone AS" in proxy.held
+
+
+def answered_while_frozen(bot, proxy: CuttingProxy, send):
+    """``send()``'s answer, sent while the server is frozen at the click's write; checked to
+    come within Slack's 3 s, the write having been sent, and the listener done (not stuck on
+    the frozen connection) before the server is thawed."""
+    sent = time.monotonic()
+    answer = send()
+    took = time.monotonic() - sent
+    assert proxy.frozen.is_set(), "the write never reached the frozen server"
+    assert (answer.status_code, took < ACK_WITHIN) == (200, True), (
+        f"{answer.status_code} {answer.text} after {took:.2f} s"
+    )
+    bot.settle(timeout=5)  # the listener ended, the database still frozen
+    return answer
+
+
+def test_a_click_on_a_frozen_database_is_answered_in_time_and_carried_out_once_it_wakes(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+
+    proxy.freeze(at=b"INSERT INTO inbox")
+    answered_while_frozen(bot, proxy, lambda: bot.click(ids.APPROVE, card.approval_id, REQ))
+    fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("text") == actions.UNCONFIRMED)
+    assert not told(fake_slack, actions.NOT_RECORDED)
+    proxy.thaw()  # the server wakes and runs the click's write: it was recorded
+    if withdrawn(proxy):
+        not_carried_out(bot, fake_slack, card.approval_id)
+        return
+
+    carried_out = lambda: len(draft_posts(fake_slack, DRAFT)) > 0  # noqa: E731
+    bot.tick_until(carried_out, "the click carried out", 61, timeout=30)
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "approved", approval
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+
+
+def test_agent_on_a_frozen_database_is_answered_in_time_and_starts_once_it_wakes(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    bot.settle()
+    proxy.freeze(at=b"INSERT INTO runs")
+    answer = answered_while_frozen(bot, proxy, lambda: bot.command("Draft the release note"))
+    assert answer.json() == {
+        "response_type": "ephemeral",
+        "text": commands.UNCONFIRMED.format("C0REQ"),
+    }
+    proxy.thaw()
+    if withdrawn(proxy):
+        bot.settle()
+        sweeps(bot)
+        assert bot.deps is not None
+        runs = bot.deps.db.fetch_all("SELECT status, result FROM runs")
+        assert runs == [{"status": "cancelled", "result": WITHDRAWN_RUN}]
+        assert fake_slack.calls("chat.postMessage") == []
+        return
+
+    started = lambda: bool(fake_slack.calls("chat.postMessage"))  # noqa: E731
+    bot.tick_until(started, "the run started", 61, timeout=30)
+    wait_card(fake_slack)
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    assert [r["status"] for r in bot.deps.db.fetch_all("SELECT status FROM runs")] == ["waiting"]
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def not_carried_out(bot, fake_slack, approval_id: str) -> None:
+    """Once the server is back and the recovery sweeps ran: the request still pending, its card
+    as it was (its buttons offered again), nothing posted but the card."""
+    posts = len(fake_slack.calls("chat.postMessage"))
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(approval_id)
+    assert approval is not None and approval.status == "pending", approval
+    assert len(fake_slack.calls("chat.postMessage")) == posts
+
+
+def form_open(bot_in_process, fake_slack, proxy: CuttingProxy, database_url: str):
+    """A draft's card with its "Request changes" form open, the bot behind ``proxy``."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
+    bot.command("Invite everyone to the offsite", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    bot.click(ids.CHOICE_PREFIX + "revise", card.approval_id, REQ)
+    fake_slack.wait_for("views.open")
+    bot.settle()
+    return bot, card
+
+
+def card_posts(fake_slack) -> list:
+    return [c for c in fake_slack.calls("chat.postMessage") if "blocks" in c.params]
+
+
+def test_a_submission_on_a_frozen_database_is_answered_in_the_modal_and_applied_once_it_wakes(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot, round1 = form_open(bot_in_process, fake_slack, proxy, database_url)
+
+    proxy.freeze(at=b"INSERT INTO inbox")
+    notes = {"notes": "mention lunch"}
+    answer = answered_while_frozen(
+        bot, proxy, lambda: bot.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, notes)
+    )
+    assert answer.json() == {"response_action": "update", "view": modals.unconfirmed_modal()}
+    proxy.thaw()
+    if withdrawn(proxy):
+        not_carried_out(bot, fake_slack, round1.approval_id)
+        return
+
+    round2 = lambda: len(card_posts(fake_slack)) == 2  # noqa: E731
+    bot.tick_until(round2, "the submission applied", 61, timeout=30)
+    bot.settle()
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(round1.approval_id)
+    assert approval is not None and approval.applied_at is not None, approval
+    assert len(card_posts(fake_slack)) == 2
+
+
+def test_a_submission_whose_read_froze_is_not_recorded_and_never_applied(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The server froze on the read before the write: the write was never sent, so "not
+    recorded" is true, and stays true once the server is back."""
+    bot, round1 = form_open(bot_in_process, fake_slack, proxy, database_url)
+
+    proxy.freeze()
+    notes = {"notes": "mention lunch"}
+    answer = answered_while_frozen(
+        bot, proxy, lambda: bot.submit(modals.CHOICE, f"{round1.approval_id}:revise", REQ, notes)
+    )
+    assert answer.json() == {"response_action": "update", "view": modals.not_recorded_modal()}
+    proxy.thaw()
+    bot.settle()
+
+    sweeps(bot)
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(round1.approval_id)
+    assert approval is not None and approval.status == "pending", approval
+    assert bot.deps.db.fetch_one("SELECT count(*) AS n FROM inbox") == {"n": 0}
+    assert len(card_posts(fake_slack)) == 1
