@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from slack_bolt import App
 
+    from bot.runtime.metrics import Metrics
     from bot.runtime.worker import AckFirst
     from bot.wiring import Deps
 
@@ -95,7 +96,8 @@ def serve() -> int:
     try:
         if settings.socket_mode:
             if serve_operations(deps, settings.port):
-                code = run_socket_mode(app, settings.slack_app_token or "", deps.acks)
+                token = settings.slack_app_token or ""
+                code = run_socket_mode(app, token, deps.acks, deps.metrics)
             else:
                 code = 2
         else:
@@ -196,7 +198,13 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
     logger.info("stopped")
 
 
-def run_socket_mode(app: App, app_token: str, acks: AckFirst | None = None) -> int:
+# The ack metric's kind of a Socket Mode envelope, as bot.http.asgi names an HTTP request's.
+ACK_KINDS = {"slash_commands": "command", "interactive": "interaction", "events_api": "event"}
+
+
+def run_socket_mode(
+    app: App, app_token: str, acks: AckFirst | None = None, metrics: Metrics | None = None
+) -> int:
     from slack_bolt import BoltRequest
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_bolt.adapter.socket_mode.internals import build_headers, send_response
@@ -206,14 +214,19 @@ def run_socket_mode(app: App, app_token: str, acks: AckFirst | None = None) -> i
 
     class AckFirstHandler(SocketModeHandler):
         """Bolt's handler; a request counts as being answered until its ack is sent back, which
-        goes back as soon as the listener acks (``dispatch``), as over HTTP."""
+        goes back as soon as the listener acks (``dispatch``), as over HTTP, and is measured
+        as an HTTP answer is (``slack_ack_seconds``)."""
 
         def handle(self, client: Any, req: Any) -> None:
+            began = time.perf_counter()
             with acks.answering() if acks else nullcontext():
                 start = time.time()
                 headers = build_headers(req)
                 request = BoltRequest(mode="socket_mode", body=req.payload, headers=headers)
                 send_response(client, req, dispatch(self.app, request), start)
+            if metrics is not None:
+                kind = ACK_KINDS.get(req.type, "event")
+                metrics.ack.labels(kind=kind).observe(time.perf_counter() - began)
 
     # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
     # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.

@@ -12,6 +12,7 @@ from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.faults import wait_quiet
+from tests.support.operations import metric, scrape_when
 
 REQ = "U0REQ"
 
@@ -81,6 +82,19 @@ def test_unknown_graph_is_answered_in_the_ack(socket_bot, fake_slack, database_u
     assert ack["payload"]["text"].startswith("There is no graph called `nope`.")
     wait_quiet(database_url)  # nothing under way: had a run started, it would show
     assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_acks_over_the_websocket_are_measured(socket_bot, fake_slack):
+    """``slack_ack_seconds`` counts the acks sent over the socket, by kind, as it counts the
+    answers to HTTP requests (it stayed empty in Socket Mode)."""
+    help_text = fake_slack.send_envelope("slash_commands", sr.command_payload("help", REQ))
+    assert "payload" in help_text
+    click = sr.click_payload("no_such_button", "0" * 32, REQ, "C0REQ", "1.000")
+    fake_slack.send_envelope("interactive", click)
+
+    scraped = scrape_when(socket_bot, 'slack_ack_seconds_count{kind="interaction"}', 1.0)
+    assert metric(scraped, 'slack_ack_seconds_count{kind="command"}') == 1.0
+    assert metric(scraped, 'slack_ack_seconds_bucket{kind="command",le="3.0"}') == 1.0
 
 
 def test_reconnects_when_slack_asks_and_keeps_working(socket_bot, fake_slack):
