@@ -30,26 +30,29 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-class _Watch:
-    __slots__ = ("fd", "done")
+class Watch:
+    """One deadline: ``cut`` once the connection was shut down at it."""
+
+    __slots__ = ("fd", "done", "cut")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.done = False
+        self.cut = False
 
 
 class Cutoff:
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._due: list[tuple[float, int, _Watch]] = []
+        self._due: list[tuple[float, int, Watch]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def within(self, conn: Any, at: float) -> Iterator[None]:
+    def within(self, conn: Any, at: float) -> Iterator[Watch]:
         """Around work on ``conn`` (a psycopg connection, used by this thread only) that must
         end by ``at`` (``time.monotonic()``): still going then, its socket is shut down."""
-        watch = _Watch(conn.fileno())
+        watch = Watch(conn.fileno())
         with self._changed:
             heapq.heappush(self._due, (at, next(self._order), watch))
             if self._thread is None:
@@ -58,7 +61,7 @@ class Cutoff:
             elif self._due[0][2] is watch:  # sooner than the one being waited for
                 self._changed.notify()
         try:
-            yield
+            yield watch
         finally:
             # Under the lock: once this returns, the socket is never shut down, so the
             # connection may go back to the pool and be handed to another thread.
@@ -78,7 +81,7 @@ class Cutoff:
                     self._changed.wait(left)
                     continue
                 _, _, watch = heapq.heappop(self._due)
-                watch.done = True
+                watch.done = watch.cut = True
                 _shut_down(watch.fd)
 
 

@@ -278,14 +278,16 @@ class PostgresDatabase:
             seconds = min(QUICK_STATEMENT, max(QUICK_FLOOR, budget - (sent - asked)))
             limit = _ms(seconds)
             cut_at = min(sent + seconds + QUICK_GRACE, max(by, sent + QUICK_FLOOR))
-            with psycopg.ClientCursor(conn) as cursor, CUTOFF.within(conn, cut_at):
+            with psycopg.ClientCursor(conn) as cursor, CUTOFF.within(conn, cut_at) as watch:
                 try:
                     cursor.execute(
                         f"SET LOCAL lock_timeout = '{limit}'; "
                         f"SET LOCAL statement_timeout = '{limit}'; {sql.strip()}",
                         params or {},
                     )
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:
+                    if watch.cut:
+                        raise OutcomeUnknown("no answer in time: the connection was cut") from exc
                     if conn.broken:
                         raise OutcomeUnknown("the connection was lost after a statement") from exc
                     raise
