@@ -358,12 +358,19 @@ class Engine:
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
-        edit that stands (even on a request whose own choices have no Approve, an answer)."""
-        if self.agents.permits(approval.review, decision):
+        edit that stands (even on a request whose own choices have no Approve, an answer) --
+        but one Approve answers a whole batch only if the version it signs, the one that
+        stands, can be read in full, as its card says (a batch too long is signed call by
+        call)."""
+        review = approval.review
+        standing = self.signing.standing_edit(approval)
+        if review is not None and decision.type == "approve" and decision.items is None:
+            edits = approval.edited_values(standing) if standing is not None else None
+            if not review.approvable_at_once(edits):
+                return False
+        if self.agents.permits(review, decision):
             return True
-        if approval.review is not None and not approval.review.approvable_at_once():
-            return False  # a batch too long to read in full is signed call by call
-        return decision.type == "approve" and self.signing.standing_edit(approval) is not None
+        return decision.type == "approve" and standing is not None
 
     def _counted(
         self,

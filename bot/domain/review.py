@@ -6,6 +6,8 @@ stored with the approval request, so the card and its modals never need the grap
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -20,6 +22,9 @@ STANDARD_CHOICES = ("approve", "edit", "respond", "reject", "ignore", "answer")
 # A batch whose full text is longer cannot be read in full anywhere, so it is not approved as a
 # whole: each call is decided ("Review each").
 FULL_TEXT_LIMIT = 16_000
+# What an edit that stands changed, per proposal (None: that proposal as proposed):
+# bot.domain.models.Approval.edited_values.
+Edits = Sequence[Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,13 @@ class Proposal:
         if self.form:
             return {f.name: f.initial for f in self.form}
         return dict(self.details)
+
+    def as_edited(self, edited: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters as an edit leaves them: the form's fields as submitted (one emptied
+        is gone, as from the call: bot.agents.forms.edited_args), the rest as proposed."""
+        fields = {f.name for f in self.form}
+        kept = {k: v for k, v in self.details if k not in fields}
+        return {**kept, **edited}
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,29 @@ class Review:
             common = [c for c in common if c in proposal.choices]
         return tuple(common)
 
-    def approvable_at_once(self) -> bool:
-        """Whether one Approve may answer every proposal ("Approve all"): only when all of them
-        can be read in full (a batch's full text is every call with all its arguments)."""
-        return len(self.proposals) <= 1 or len(self.long_text or "") <= FULL_TEXT_LIMIT
+    def approvable_at_once(self, edits: Edits | None = None) -> bool:
+        """Whether one Approve may answer every proposal ("Approve all", "Approve as edited"):
+        only when all of them can be read in full (a batch's full text is every call with all
+        its arguments) -- as proposed, and as ``edits`` leave them: the version that stands,
+        the one an Approve signs (an edited batch can be longer than the one proposed)."""
+        if len(self.proposals) <= 1:
+            return True
+        if len(self.long_text or "") > FULL_TEXT_LIMIT:
+            return False
+        edited = any(edit is not None for edit in edits or ())
+        return not edited or len(self.calls_text(edits)) <= FULL_TEXT_LIMIT
+
+    def calls_text(self, edits: Edits | None = None) -> str:
+        """Every proposal's parameters in full, as proposed or as ``edits`` leave them."""
+        several = len(self.proposals) > 1
+        calls = []
+        for index, proposal in enumerate(self.proposals):
+            edited = edits[index] if edits and index < len(edits) else None
+            values = proposal.as_edited(edited) if edited is not None else dict(proposal.details)
+            lines = "\n\n".join(f"{k}:\n{_value_text(v)}" for k, v in values.items())
+            number = f"{index + 1}. " if several else ""
+            calls.append(f"{number}{proposal.title}\n\n{lines or '(no arguments)'}")
+        return "\n\n\n".join(calls)
 
     def in_round(self, number: int) -> Review:
         """The review as offered in round ``number`` of a run: a button whose rounds are used
@@ -141,6 +172,12 @@ class Review:
             long_text=data.get("long_text"),
             remember=tuple(int(s) for s in data.get("remember", ())),
         )
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)
 
 
 @dataclass(frozen=True)

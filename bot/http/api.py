@@ -220,11 +220,12 @@ class Api:
         sign_off, stage = self.signing.stage_of(approval)
         review = approval.review
         proposals = review.proposals if review else ()
+        whole = _whole(review, approval, self.signing.standing_edit(approval))
         return {
             "request": approval.id,
             "kind": review.summary if review else "",
             "title": review.title if review else "",
-            "choices": list(proposals[0].choices) if len(proposals) == 1 else _whole(review),
+            "choices": list(proposals[0].choices) if len(proposals) == 1 else whole,
             "fields": [f.name for f in proposals[0].form] if len(proposals) == 1 else [],
             "stage": sign_off.label(approval.stage) or None,
             "version": approval.version,
@@ -305,10 +306,15 @@ def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
     return pending[0]
 
 
-def _whole(review: Review | None) -> list[str]:
-    """What one decision may do to a whole batch: approve it only if it can be read in full."""
-    whole = review is None or review.approvable_at_once()
-    return ["approve", "reject"] if whole else ["reject"]
+def _whole(review: Review | None, approval: Approval, edit: Decision | None) -> list[str]:
+    """What one decision may do to a whole batch, as its card offers it: approve it (as
+    proposed, or the edit that stands, ``edit``) only if that version can be read in full."""
+    if review is None:
+        return ["approve", "reject"]
+    common = review.choices()
+    edits = approval.edited_values(edit) if edit is not None else None
+    approve = ("approve" in common or edit is not None) and review.approvable_at_once(edits)
+    return (["approve"] if approve else []) + (["reject"] if "reject" in common else [])
 
 
 def _run_json(run: Run) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,7 @@ from bot.core.deciders import Why
 from bot.core.engine import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
-from bot.domain.review import FULL_TEXT_LIMIT, Pending, Proposal, Review
+from bot.domain.review import FULL_TEXT_LIMIT, FormField, Pending, Proposal, Review
 from bot.domain.signoff import Stage
 from bot.domain.timeline import Policy
 from bot.store.audit_log import Audit
@@ -1143,5 +1144,37 @@ def test_a_batch_too_long_to_read_in_full_is_signed_call_by_call_never_as_a_whol
         sign = Decision("approve", "U2", version=2)
         assert isinstance(parts.engine.decide(approval.id, sign), outcomes.NotOffered)
         assert parts.approval(approval.id).pending and parts.graph.answers == []
+    finally:
+        parts.close()
+
+
+class _EditableBatch(FakeGraph):
+    """Ten short calls, each with a text its reviewers may edit (up to Slack's 3,000)."""
+
+    def describe(self, graph: str, pending: Pending) -> Review:
+        text = FormField("text", "Text", "multiline", initial="short")
+        call = Proposal("post", details=(("text", "short"),), choices=("approve", "edit", "reject"))
+        return Review("hitl", "Ten calls", (replace(call, form=(text,)),) * 10, long_text="short")
+
+
+def test_an_edit_that_makes_a_batch_too_long_to_read_in_full_is_signed_call_by_call(db, clock):
+    """Short as proposed, so Approve all was offered; but the edit that stands makes each call
+    3,000 characters: the card no longer offers "Approve as edited" (nobody could read all of
+    it in one place), and an Approve of that version from any door is refused, not counted."""
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
+    parts = engine_parts(db, clock, stage=stage, graph=_EditableBatch())
+    try:
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        long = [{"type": "edit", "values": {"text": "x" * 3000}}] * 10
+        edited = parts.engine.decide(approval.id, Decision("each", "U1", items=long, version=1))
+        assert isinstance(edited, outcomes.VoteRecorded)
+        blind = parts.engine.decide(approval.id, Decision("approve", "U2", version=2))
+        assert isinstance(blind, outcomes.NotOffered)
+        assert parts.approval(approval.id).pending and parts.graph.answers == []
+        # Call by call, each read in full, the same version is signed.
+        each = Decision("each", "U2", items=[{"type": "approve"}] * 10, version=2)
+        assert isinstance(parts.engine.decide(approval.id, each), outcomes.Applied)
+        [(_, _, applied)] = parts.graph.answers
+        assert applied.items == long and applied.approvers == ["U1", "U2"]
     finally:
         parts.close()

@@ -3,12 +3,11 @@ when). It renders what an adapter described (:class:`bot.domain.review.Review`) 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from bot.domain.models import Approval, Decision
-from bot.domain.review import FULL_TEXT_LIMIT, Proposal, Review
+from bot.domain.review import Proposal, Review
 from bot.slack.blocks.text import cut_escaped, escape, literal, one_line, quote, safe
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (
@@ -115,16 +114,8 @@ def arguments_block(
 ) -> tuple[Block | None, bool]:
     """The proposal's arguments as the card shows them (as proposed, or as ``edited`` leaves
     them), in at most ``limit`` characters, and whether they had to be shortened."""
-    shown = _as_edited(proposal, edited) if edited is not None else None
+    shown = proposal.as_edited(edited) if edited is not None else None
     return _details(proposal, shown, limit)
-
-
-def _as_edited(proposal: Proposal, edited: dict[str, Any]) -> dict[str, Any]:
-    """The parameters as an edit leaves them: the form's fields as submitted (one emptied is
-    gone, as from the call: bot.agents.forms.edited_args), the rest as proposed."""
-    fields = {f.name for f in proposal.form}
-    kept = {k: v for k, v in proposal.details if k not in fields}
-    return {**kept, **edited}
 
 
 def _limits(review: Review) -> tuple[int, int]:
@@ -181,7 +172,7 @@ def _proposal_blocks(
     description, cut = safe(proposal.description, about)
     if description or proposal.risk is not None:
         blocks.append(_mrkdwn(description or "_(no description)_"))
-    shown = _as_edited(proposal, edited) if edited is not None else None
+    shown = proposal.as_edited(edited) if edited is not None else None
     details, shortened = _details(proposal, shown, params)
     if details is not None:
         blocks.append(details)
@@ -242,7 +233,7 @@ def is_long(approval: Approval, edits: list[dict[str, Any] | None] | None = None
     about, params = _limits(review)
     for index, proposal in enumerate(review.proposals):
         edited = _edit_of(edits, index)
-        shown = _as_edited(proposal, edited) if edited is not None else None
+        shown = proposal.as_edited(edited) if edited is not None else None
         if safe(proposal.description, about)[1] or _details(proposal, shown, params)[1]:
             return True
     return False
@@ -265,7 +256,7 @@ def full_text(approval: Approval, edits: list[dict[str, Any] | None] | None = No
             for index, proposal in enumerate(review.proposals)
         )
     else:
-        parts.append(_calls_text(review, edits))
+        parts.append(review.calls_text(edits))
     about, _ = _limits(review)
     several = len(review.proposals) > 1
     for index, proposal in enumerate(review.proposals):
@@ -277,34 +268,12 @@ def full_text(approval: Approval, edits: list[dict[str, Any] | None] | None = No
     return "\n\n\n".join(part for part in parts if part)
 
 
-def _calls_text(review: Review, edits: list[dict[str, Any] | None] | None) -> str:
-    """Every proposal's parameters in full, as proposed or as ``edits`` leave them."""
-    several = len(review.proposals) > 1
-    calls = []
-    for index, proposal in enumerate(review.proposals):
-        edited = _edit_of(edits, index)
-        values = _as_edited(proposal, edited) if edited is not None else dict(proposal.details)
-        lines = "\n\n".join(f"{k}:\n{_value_text(v)}" for k, v in values.items())
-        number = f"{index + 1}. " if several else ""
-        calls.append(f"{number}{proposal.title}\n\n{lines or '(no arguments)'}")
-    return "\n\n\n".join(calls)
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, indent=1, default=str)
-
-
 def readable_at_once(approval: Approval, edit: Decision | None = None) -> bool:
     """Whether one Approve may answer every call of a batch: only when all of it, as the card
     shows it (with the edit that stands, ``edit``), can be read in full behind "View full text"
-    (an edited batch can be longer than the one proposed)."""
-    review = review_of(approval)
-    if not review.approvable_at_once():
-        return False
+    (:meth:`~bot.domain.review.Review.approvable_at_once`, which every door asks)."""
     edits = _edits(approval, edit) if edit is not None else None
-    return not _edited(edits) or len(full_text(approval, edits)) <= FULL_TEXT_LIMIT
+    return review_of(approval).approvable_at_once(edits)
 
 
 def buttons_for(approval: Approval, edit: Decision | None = None) -> list[Block]:
