@@ -10,7 +10,7 @@ from bot.config import ConfigError, load_settings
 from bot.domain.models import Decision
 from bot.domain.signoff import SignOff, Stage
 from bot.domain.timeline import env_policy
-from bot.domain.votes import Vote, tally, vote_kind
+from bot.domain.votes import Vote, as_shown, tally, vote_kind
 from bot.policy.derive import policies_from, signoffs_from
 from bot.policy.file import read_policy
 
@@ -184,6 +184,34 @@ def test_what_a_click_counts_as():
     assert vote_kind(Decision("each", "U01", items=[{"type": "reject"}] * 2)) == "reject"
     replies = [{"type": "reject"}, {"type": "respond", "message": "no"}]
     assert vote_kind(Decision("each", "U01", items=replies)) is None
+
+
+def test_a_batch_reviewed_call_by_call_over_an_edit_signs_exactly_what_it_decided():
+    """What a Review each sent on a request an edit stands on signs: the standing version when
+    every call is decided as the card shows it, else a new version -- never the standing one
+    in the name of calls it decided otherwise."""
+    to = {"to": "boss@x.io"}
+    standing = Decision("each", "U01", items=[{"type": "edit", "values": to}, {"type": "reject"}])
+    changed = [to, None]
+    approve, reject = {"type": "approve"}, {"type": "reject", "message": None}
+    signs = [{"type": "approve", "message": None}] * 2
+    assert as_shown([approve, reject], standing, changed) == signs  # as the card shows it
+    # Approving the call it rejects: a new version, the first call as the card showed it.
+    new = as_shown([approve, approve], standing, changed)
+    assert (
+        new == [{"type": "edit", "values": to}, approve]
+        and vote_kind(Decision("each", "U02", items=new)) == "edit"
+    )
+    # A rejection of its own words is a version of its own.
+    worded = {"type": "reject", "message": "never"}
+    assert as_shown([approve, worded], standing, changed) == [new[0], worded]
+    # All approvals sign a version that runs every call; all rejections stop it.
+    runs = Decision("each", "U01", items=[{"type": "edit", "values": to}, approve])
+    assert as_shown([approve, approve], runs, changed) == [approve, approve]
+    assert as_shown([reject, reject], standing, changed) == [reject, reject]
+    # Nothing edited to make a new version of: approving every call is neither.
+    bare = Decision("each", "U01", items=[approve, reject])
+    assert as_shown([approve, approve], bare, [None, None]) is None
 
 
 def test_a_batch_needs_every_call_s_section_whatever_order_the_model_listed_them(tmp_path):

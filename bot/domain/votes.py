@@ -73,22 +73,54 @@ def vote_kind(decision: Decision) -> str | None:
 
 
 def as_shown(
-    items: list[dict[str, Any]], changed: Sequence[Mapping[str, Any] | None]
-) -> list[dict[str, Any]]:
-    """A batch reviewed call by call on a request an edit stands on, ``changed`` holding that
-    edit's values per call (None: as proposed). Where the batch makes a new version (anything
-    but all approvals or all rejections), an approval of a call the edit changed approves the
-    call as the card showed it -- the edit's values, not the agent's -- so the new version
-    keeps them. All approvals sign the standing version itself: left as they are."""
+    items: list[dict[str, Any]], standing: Decision, changed: Sequence[Mapping[str, Any] | None]
+) -> list[dict[str, Any]] | None:
+    """A batch reviewed call by call on a request an edit (``standing``) stands on, ``changed``
+    holding that edit's values per call (None: as proposed), as what it signs. An approval of a
+    call the edit changed approves the call as the card showed it -- the edit's values, not the
+    agent's. What is then the standing version itself (each call decided as the card shows it)
+    signs it: all approvals, as all approvals sign a version that runs every call. Anything
+    else but all rejections is a new version the others must sign. None: every call approved
+    where the standing version does not run them all (:func:`not_run`) -- approving it would
+    sign what it does not run, and no new version comes of approvals alone."""
     kinds = {str(item.get("type")) for item in items}
-    if kinds <= {"approve"} or kinds <= {"reject"}:
+    if kinds <= {"reject"} or (kinds <= {"approve"} and not not_run(standing)):
         return items
-    return [
-        {**item, "type": "edit", "values": dict(shown)}
-        if item.get("type") == "approve" and (shown := _at(changed, index)) is not None
+    shown = [
+        {**item, "type": "edit", "values": dict(values)}
+        if item.get("type") == "approve" and (values := _at(changed, index)) is not None
         else item
         for index, item in enumerate(items)
     ]
+    theirs = standing.items
+    if theirs is not None and len(theirs) == len(shown) and all(map(_same, shown, theirs)):
+        return [{"type": "approve", "message": None} for _ in items]
+    if {str(item.get("type")) for item in shown} <= {"approve"}:
+        return None
+    return shown
+
+
+def not_run(standing: Decision) -> list[int]:
+    """The calls an edit of a batch does not run: it rejects them, or answers in the tool's
+    place."""
+    return [
+        index
+        for index, item in enumerate(standing.items or ())
+        if str(item.get("type")) not in ("approve", "edit")
+    ]
+
+
+def _same(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """Whether a call is decided as the version that stands decides it (a rejection with no
+    message of its own agrees with that version's)."""
+    kind = str(mine.get("type"))
+    if kind != str(theirs.get("type")):
+        return False
+    if kind == "edit":
+        return dict(mine.get("values") or {}) == dict(theirs.get("values") or {})
+    if kind == "reject" and not mine.get("message"):
+        return True
+    return mine.get("message") == theirs.get("message")
 
 
 def _at(changed: Sequence[Mapping[str, Any] | None], index: int) -> Mapping[str, Any] | None:

@@ -13,7 +13,7 @@ from slack_bolt import Ack
 from bot.agents import adapters, forms
 from bot.domain.models import Approval, Decision
 from bot.domain.review import FormField, Proposal
-from bot.domain.votes import as_shown
+from bot.domain.votes import as_shown, not_run
 from bot.slack.blocks import card, modals
 from bot.slack.blocks.outcomes import CHANGED, already_decided
 from bot.slack.listeners.binding import Bound, unseal
@@ -31,6 +31,11 @@ FILL_IN = "Please fill this in."
 WRITE_AN_ANSWER = "Write an answer."
 CHOOSE = "Choose what to do with this call."
 WRITE_THE_REPLY = "Write the answer to send back."
+NOT_THE_CARDS = (
+    "The version on the card does not run this call, and approving every call signs that "
+    "version: choose what the card shows for it, or approve a call with your edits (a new "
+    "version the others sign)."
+)
 
 
 def edit_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
@@ -110,8 +115,16 @@ def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
         ack(response_action="update", view=modals.not_recorded_modal())
         return
     if edit is not None:  # the form showed that edit's values: what an approval there signs
-        items = as_shown(items, card.edited_values(approval, edit) or [])
+        signed = as_shown(items, edit, card.edited_values(approval, edit) or [])
+        if signed is None:
+            ack(response_action="errors", errors=_each_errors(not_run(edit), NOT_THE_CARDS))
+            return
+        items = signed
     _decide(ack, approval, Decision("each", submission.user, items=items), deps)
+
+
+def _each_errors(calls: list[int], problem: str) -> dict[str, str]:
+    return {f"{modals.DECISION_PREFIX}{index}": problem for index in calls}
 
 
 def unknown_form(ack: Ack) -> None:
