@@ -362,15 +362,14 @@ class Engine:
         but one Approve answers a whole batch only if the version it signs, the one that
         stands, can be read in full, as its card says (a batch too long is signed call by
         call)."""
-        review = approval.review
+        if decision.type != "approve" or decision.items is not None:
+            return self.agents.permits(approval.review, decision)
         standing = self.signing.standing_edit(approval)
-        if review is not None and decision.type == "approve" and decision.items is None:
-            edits = approval.edited_values(standing) if standing is not None else None
-            if not review.approvable_at_once(edits):
-                return False
-        if self.agents.permits(review, decision):
-            return True
-        return decision.type == "approve" and standing is not None
+        review = approval.review
+        edits = approval.edited_values(standing) if standing is not None else None
+        if review is not None and not review.approvable_at_once(edits):
+            return False
+        return standing is not None or self.agents.permits(review, decision)
 
     def _counted(
         self,
