@@ -449,11 +449,17 @@ class Engine:
         # Under the sign-off's lock, so no edit is counted between the look and the claim.
         with self.signing.guard(current):
             edited = expire_as == "approve" and self.signing.standing_edit(current) is not None
-            reason = expiry_reason(job.detail.get("after"), "reject" if edited else expire_as)
+            refused = expire_as == "approve" and self.signing.rejected_by_someone(current)
+            held = edited or refused
+            reason = expiry_reason(job.detail.get("after"), "reject" if held else expire_as)
             if edited:
                 # An approver replaced what would run, and nobody signed the replacement in
                 # time: neither the original (set aside) nor the unsigned edit goes ahead.
                 expire_as, reason = "reject", f"{reason}: an edit was waiting for signatures"
+            elif refused:
+                # An approver said no to the version on the card (fewer than ``rejections``
+                # did): what someone refused never goes ahead only because time ran out.
+                expire_as, reason = "reject", f"{reason}: an approver rejected it"
             decision = Decision(
                 "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
             )

@@ -235,6 +235,13 @@ class Signing:
             return None
         return standing(self.store.votes(approval.id, quick=quick))
 
+    def rejected_by_someone(self, approval: Approval) -> bool:
+        """Whether a rejection stands on the request (one of fewer than ``rejections``): an
+        approver looked at the version on the card and said no."""
+        if not self.sign_off(approval).counted:
+            return False
+        return any(v.vote == "reject" and not v.void for v in self.store.votes(approval.id))
+
     def receipt(self, approval: Approval, ballot: Ballot) -> VoteRecorded:
         """What a click that counted but did not settle the request did: the votes of its
         stage, and the stage the request now waits on."""

@@ -394,6 +394,31 @@ def test_expiry_as_approve_with_votes_but_no_edit_still_approves(db, clock):
         parts.close()
 
 
+def test_expiry_as_approve_never_runs_what_an_approver_rejected(db, clock):
+    # rejections: 2, so U1's "no" alone does not end the request; nobody else answers in time.
+    # Approving on expiry would run what an approver looked at and refused: it expires
+    # rejected, and says why.
+    stage = Stage(approvers=("U1", "U2", "U3"), quorum=2, rejections=2)
+    policy = Policy(remind_after=None, expire_after=60, expire_as="approve")
+    parts = engine_parts(db, clock, stage=stage, policy=policy)
+    try:
+        [approval] = parts.pending(parts.start(requester="U0ASKER"))
+        no = parts.engine.decide(approval.id, Decision("reject", "U1", reason="wrong numbers"))
+        assert isinstance(no, outcomes.VoteRecorded) and parts.approval(approval.id).pending
+        clock.advance(61)
+        job = parts.store.overdue_expiry(approval.id)
+        assert job is not None and job.detail.get("as") == "approve"
+
+        assert parts.engine.expire(parts.approval(approval.id), job) is True
+
+        [(_, _, resumed)] = parts.graph.answers
+        assert (resumed.type, resumed.effective_type) == ("expire", "reject")
+        assert resumed.reason.endswith("rejected automatically: an approver rejected it")
+        assert parts.approval(approval.id).status == "expired"
+    finally:
+        parts.close()
+
+
 @contextlib.contextmanager
 def _click_near_the_deadline(db, clock, before: float) -> Iterator[tuple]:
     """Process A records an Approve ``before`` seconds ahead of the deadline (taken under its
