@@ -228,9 +228,10 @@ class SignOffs:
             )
             for name, section in sections
         ]
-        if len(parts) == 1:
-            return parts[0][1]
-        return combine(parts)
+        signed = parts[0][1] if len(parts) == 1 else combine(parts)
+        # ``distinct`` on a graph is about its runs: nobody signs two of a run's requests,
+        # whichever section signs each (one the graph's, one an action's: in either order).
+        return replace(signed, distinct=True) if graph_section.distinct else signed
 
     def carried_over(self, graph: str, node: str, value: Any) -> bool:
         """Whether the approval of the breakpoint before ``node`` (a request that carries no

@@ -12,13 +12,14 @@ from dataclasses import replace
 
 import pytest
 
+from bot.agents.runner import RunState
 from bot.core import outcomes
 from bot.core.deciders import Why
 from bot.core.engine import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
 from bot.domain.review import FULL_TEXT_LIMIT, FormField, Pending, Proposal, Review
-from bot.domain.signoff import Stage
+from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import Policy
 from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
@@ -914,6 +915,44 @@ def test_with_distinct_signers_a_vote_standing_on_an_open_request_counts_on_the_
             parts.engine.decide(second.id, Decision("approve", "U3")), outcomes.VoteRecorded
         )
         assert parts.store.get_approval(second.id).pending
+        assert [interrupt for _, interrupt, _ in graph.answers] == [first.interrupt_id]
+    finally:
+        parts.close()
+
+
+class _EmailBeside(FakeGraph):
+    """Two requests open at once: the graph's own pause, and a ``send_email`` call beside it."""
+
+    def waiting(self) -> RunState:
+        email = {"type": "tool_approval", "tool_call_id": "c2", "name": "send_email", "args": {}}
+        own = Pending("i1", {"text": "Hello team"}, node="review")
+        return RunState(True, False, (own, Pending("i2", email, node="review")))
+
+
+@pytest.mark.parametrize("order", ["graph's first", "email's first"])
+def test_a_distinct_graph_s_signer_signs_no_other_request_of_its_run_in_either_order(
+    db, clock, order
+):
+    # The graph says distinct; send_email has a section of its own (other people, U1 among
+    # them) that says nothing of it. U1 approves one request, then the other: whichever comes
+    # first, the graph's request and another of its run are never signed by one person.
+    graph = _EmailBeside(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        parts.signing.signoffs = SignOffs(
+            Section(Stage(approvers=("U1", "U2")), distinct=True),
+            actions={"send_email": Section(Stage(approvers=("U1", "U3")))},
+        )
+        by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
+        own, email = by_interrupt["i1"], by_interrupt["i2"]
+        first, second = (own, email) if order == "graph's first" else (email, own)
+        assert isinstance(parts.engine.decide(first.id, Decision("approve", "U1")), outcomes.Applied)
+
+        refused = parts.engine.decide(second.id, Decision("approve", "U1"))
+
+        assert isinstance(refused, outcomes.Refused)
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        assert parts.approval(second.id).pending
         assert [interrupt for _, interrupt, _ in graph.answers] == [first.interrupt_id]
     finally:
         parts.close()
