@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.review import Review
-from bot.domain.shapes import actions_named, arguments
+from bot.domain.shapes import actions_named, arguments, governed_by
 from bot.domain.signoff import SignOff
 
 
@@ -74,7 +74,7 @@ class Remembering:
 
     def for_request(self, graph: str, value: Any) -> Remember | None:
         """The ``remember`` of the one call a request covers; None for several calls."""
-        names = actions_named(value)
+        names = governed_by(value)
         if len(names) > 1:
             return None
         action = names[0] if names else ""

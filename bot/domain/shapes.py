@@ -9,7 +9,9 @@ shapes. Two readings, on purpose:
   however the value also reads, so the policy sections of all of them apply (strictest wins,
   :func:`bot.domain.signoff.combine`) and no remembered approval covers it when they differ.
   An added ``action_request`` naming a harmless action once made a ``send_email`` that needs
-  two signers read as that action, approved by a rule made on it.
+  two signers read as that action, approved by a rule made on it. A value that does not read
+  as exactly the calls it names is its graph's section's too (:func:`governed_by`): added
+  keys naming an action with laxer people once took a plain pause from its graph's approvers.
 
 Pure functions on plain data."""
 
@@ -97,6 +99,17 @@ def actions_named(value: Any) -> list[str]:
         if item.get("kind") == "action":
             names.append(item.get("action_type"))
     return [n for n in names if isinstance(n, str)]
+
+
+def governed_by(value: Any) -> list[str]:
+    """The names whose policy sections govern the value (:func:`actions_named`), and ``""``
+    (its graph's own section) as well when the value does not read as exactly those calls: keys
+    a model added to a plain pause's arguments name an action, but the pause is still its
+    graph's, so the graph's people sign it too (and no remembered approval covers it)."""
+    names = actions_named(value)
+    if names and [name for name, _ in calls(value)] != names:
+        return [*names, ""]
+    return names
 
 
 def arguments(value: Any) -> Mapping[str, Any]:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.domain.shapes import actions_named
+from bot.domain.shapes import governed_by
 
 SIGNING = ("approve", "edit")  # votes that count towards a quorum
 
@@ -208,7 +208,7 @@ class SignOffs:
         # An action's section that says nothing of who signs: its graph's section signs (one
         # part with the graph's other calls), its cards going where the first such says.
         borrowed: Route | None = None
-        for action in actions_named(payload) or [""]:
+        for action in governed_by(payload) or [""]:
             section = self.actions.get(action, graph_section)
             if not section.signs:
                 if borrowed is None and section.route != Route():

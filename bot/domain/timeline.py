@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.config import Settings
-from bot.domain.shapes import actions_named
+from bot.domain.shapes import governed_by
 
 ExpireAs = Literal["reject", "approve"]
 
@@ -91,7 +91,7 @@ class Policies:
         the default); a request covering several calls takes the safest of them."""
         graph_policy = self.graphs.get(graph, self.default)
         policies: list[Policy] = []
-        for action in actions_named(payload) or [""]:
+        for action in governed_by(payload) or [""]:
             policy = self.actions.get(action, graph_policy)
             if policy not in policies:
                 policies.append(policy)
