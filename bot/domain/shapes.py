@@ -25,6 +25,10 @@ from typing import Any
 HITL_KEYS = frozenset({"action_requests", "review_configs"})
 TOOL_APPROVAL_KEYS = frozenset({"type", "tool_call_id", "name", "args", "description"})
 INBOX_KEYS = frozenset({"action_request", "config", "description"})
+# The bot's own action shape (graphs/action.py); its card shows any other keys too.
+ACTION_KEYS = frozenset(
+    {"kind", "action_type", "parameters", "fields", "choices", "risk_level", "description"}
+)
 
 
 def hitl_requests(value: Any) -> list[Any] | None:
@@ -107,9 +111,11 @@ def governed_by(value: Any) -> list[str]:
     a model added to a plain pause's arguments name an action, but the pause is still its
     graph's, so the graph's people sign it too (and no remembered approval covers it)."""
     names = actions_named(value)
-    if names and [name for name, _ in calls(value)] != names:
-        return [*names, ""]
-    return names
+    exact = [name for name, _ in calls(value)] == names
+    # The action shape takes other keys as well (and shows them): with any, it may be a plain
+    # pause's arguments with ``kind: action`` added.
+    exact = exact and (action(value) is None or set(value) <= ACTION_KEYS)
+    return [*names, ""] if names and not exact else names
 
 
 def arguments(value: Any) -> Mapping[str, Any]:

@@ -17,9 +17,7 @@ from bot.domain.review import Choice, FormField, Pending, Proposal, Resume, Revi
 
 CHOICES = ("approve", "edit", "reject")
 DRAFT_KEYS = frozenset({"kind", "draft", "round", "rounds"})
-ACTION_KEYS = frozenset(
-    {"kind", "action_type", "parameters", "fields", "choices", "risk_level", "description"}
-)
+ACTION_KEYS = shapes.ACTION_KEYS
 
 
 def matches(pending: Pending) -> bool:
