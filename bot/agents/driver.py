@@ -91,14 +91,14 @@ class Driver:
         else:
             state = self.runner.resume(graph, thread_id, {pending.id: answer.value}, trace)
         if pending.breakpoint == "before" and not context.settings.ask_twice:
-            state = self._carry_over(graph, thread_id, pending.node, decision, state, trace)
+            state = self._carry_over(graph, thread_id, pending, decision, state, trace)
         return self.past_skipped(graph, thread_id, state, trace)
 
     def _carry_over(
         self,
         graph: str,
         thread_id: str,
-        node: str,
+        paused: Pending,
         decision: Decision,
         state: RunState,
         trace: Trace | None,
@@ -111,11 +111,15 @@ class Driver:
         card, an Edit of the state is not an edit of what the node asks, and an action whose
         policy names other people, or more of them, was not theirs to sign; each of those asks
         on a card of its own."""
+        node = paused.node
         asked = [p for p in state.interrupts if p.node == node]
         if decision.type != "approve" or decision.via == "rule" or len(asked) != 1:
             return state
         [pending] = asked
-        if self.signoffs is not None and not self.signoffs.carried_over(graph, node, pending.value):
+        signed = adapters.governing(paused)  # what the breakpoint's sign-off was read from
+        if self.signoffs is not None and not self.signoffs.carried_over(
+            graph, node, pending.value, signed
+        ):
             return state
         context = self.context(graph)
         answer = adapters.answer(pending, adapters.describe(pending, context), decision, context)
@@ -171,6 +175,9 @@ class AgentsPort:
 
     def payload_of(self, pending: Pending) -> dict[str, Any]:
         return adapters.payload_of(pending)
+
+    def governing(self, pending: Pending) -> Any:
+        return adapters.governing(pending)
 
     def permits(self, review: Review | None, decision: Decision) -> bool:
         return adapters.permits(review, decision)

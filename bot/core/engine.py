@@ -741,12 +741,13 @@ class Engine:
         for pending in state.pending:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
-                sign_off, thread_ts = self.signing.plan(run, pending.value, pending.node)
+                governing = self.agents.governing(pending)
+                sign_off, thread_ts = self.signing.plan(run, governing, pending.node)
                 review = self.agents.describe(run.graph, pending).in_round(sign_off.round)
                 if self.rules is not None:
                     offer = self.rules.offer(run, pending.value, sign_off, review)
                     review = replace(review, remember=offer) if offer else review
-                jobs = plan(self.policies.for_request(run.graph, pending.value), self.store.clock())
+                jobs = plan(self.policies.for_request(run.graph, governing), self.store.clock())
                 payload = self.agents.payload_of(pending)
                 # A DM-only request has no channel: it is recorded with the run's until its
                 # first copy is posted (bot.core.routing).

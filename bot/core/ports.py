@@ -110,6 +110,9 @@ class Agents(Protocol):
 
     def payload_of(self, pending: Pending) -> dict[str, Any]: ...
 
+    # What the policy's sections read of a pause (a breakpoint's: the calls its card shows).
+    def governing(self, pending: Pending) -> Any: ...
+
     def permits(self, review: Review | None, decision: Decision) -> bool: ...
 
 

@@ -233,12 +233,12 @@ class SignOffs:
         # whichever section signs each (one the graph's, one an action's: in either order).
         return replace(signed, distinct=True) if graph_section.distinct else signed
 
-    def carried_over(self, graph: str, node: str, value: Any) -> bool:
+    def carried_over(self, graph: str, node: str, value: Any, signed: Any = None) -> bool:
         """Whether the approval of the breakpoint before ``node`` (a request that carries no
         value: its graph's section) also signs what the node then asks (``value``): only when
         that needs exactly the same sign-off. A call whose action's section names other people,
         or more of them, is asked on a card of its own."""
-        return self.for_request(graph, value, node) == self.for_request(graph, None, node)
+        return self.for_request(graph, value, node) == self.for_request(graph, signed, node)
 
     @property
     def anyone_listed(self) -> tuple[str, ...]:

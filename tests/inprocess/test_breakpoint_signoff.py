@@ -127,3 +127,73 @@ def test_an_expiry_approving_a_breakpoint_does_not_answer_the_node_s_pause(
     [_, asked] = wait_cards(fake_slack, 2)
     assert "send_email" in asked.text  # the pause asks a person
     assert not sent.exists()
+
+
+TOOLS_GRAPH = """
+import os
+
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import MemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+
+
+@tool
+def send_email(to: str, subject: str, body: str) -> str:
+    '''Send an email.'''
+    with open(os.environ["SENT_FILE"], "a") as sent:
+        sent.write(f"{to}\\n")
+    return "sent"
+
+
+def model(state):
+    call = {"name": "send_email", "id": "c1", "type": "tool_call",
+            "args": {"to": "all-staff@example.com", "subject": "News", "body": "Hello"}}
+    return {"messages": [AIMessage(content="", tool_calls=[call])]}
+
+
+def build(toolbox=None):
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", model)
+    graph.add_node("tools", ToolNode([send_email]))
+    graph.add_edge(START, "model")
+    graph.add_edge("model", "tools")
+    graph.add_edge("tools", END)
+    return graph.compile(checkpointer=MemorySaver(), interrupt_before=["tools"])
+"""
+ACTION_GRAPH = str(Path(__file__).resolve().parents[2] / "graphs" / "action.py") + ":build"
+TOOLS_POLICY = f"""
+graphs:
+  outbox:
+    approvers: [{ALICE}]
+actions:
+  send_email:
+    approvers: [{BOB}, {CAROL}]
+    quorum: 2
+"""
+
+
+def test_a_breakpoint_before_the_tools_needs_the_sign_off_of_the_calls_it_shows(
+    bot_in_process, fake_slack, tmp_path, monkeypatch
+):
+    # send_email's section (another graph gates it) names Bob and Carol, two of them. Here a
+    # ToolNode runs it after a breakpoint whose card shows the call: Alice, the graph's own
+    # approver, approving that card alone must not send it; her graph's people sign it too.
+    sent = tmp_path / "sent.txt"
+    monkeypatch.setenv("SENT_FILE", str(sent))
+    graphs = {"outbox": "build", "action": ACTION_GRAPH}
+    bot = graph_bot(bot_in_process, tmp_path, TOOLS_GRAPH, graphs, TOOLS_POLICY, REMIND_AFTER="off")
+    bot.command("outbox Tell everyone the office is closed", user=REQ)
+    paused = wait_card(fake_slack)
+    assert "Paused before tools" in paused.text and "send_email" in paused.text
+    bot.click(ids.APPROVE, paused.approval_id, ALICE)
+    bot.settle()
+    assert not sent.exists()
+    for approver in (BOB, CAROL):
+        bot.click(ids.APPROVE, paused.approval_id, approver)
+        bot.settle()
+    assert not sent.exists()  # send_email's people signed: the graph's own stage is left
+    bot.click(ids.APPROVE, paused.approval_id, ALICE)
+    bot.settle()
+    assert sent.read_text() == "all-staff@example.com\n"

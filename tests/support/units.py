@@ -198,6 +198,9 @@ class FakeGraph:
     def payload_of(self, pending: Pending) -> dict[str, Any]:
         return {"value": pending.value, "node": pending.node}
 
+    def governing(self, pending: Pending) -> Any:
+        return pending.value
+
     def permits(self, review: Review | None, decision: Decision) -> bool:
         return adapters.permits(review, decision)
 

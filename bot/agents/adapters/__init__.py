@@ -51,6 +51,12 @@ def adapter_for(pending: Pending):  # noqa: ANN201 - one of the adapter modules
     return next(a for a in ADAPTERS if a.matches(pending))
 
 
+def governing(pending: Pending) -> Any:
+    """The value the policy's sections govern the pause by (``SignOffs.for_request``): its
+    own, or at a static breakpoint the calls its card shows the next node running."""
+    return breakpoint.governing(pending) if breakpoint.matches(pending) else pending.value
+
+
 def describe(pending: Pending, context: Context) -> Review:
     try:
         review = adapter_for(pending).describe(pending, context)

@@ -29,11 +29,10 @@ def describe(pending: Pending, context: Any) -> Review:
     shown = {k: v for k, v in state.items() if k not in _HIDDEN}
     messages = state.get("messages")
     if isinstance(messages, list) and messages:
-        last = messages[-1]
-        shown["last message"] = getattr(last, "content", last)
-        calls = getattr(last, "tool_calls", None)
+        shown["last message"] = getattr(messages[-1], "content", messages[-1])
+        calls = tool_calls(state)
         if calls:  # what a ToolNode after this pause runs
-            shown["tool calls"] = [{"name": c.get("name"), "args": c.get("args")} for c in calls]
+            shown["tool calls"] = calls
     editable = [k for k, v in state.items() if isinstance(v, str) and k not in _HIDDEN]
     input_key = getattr(getattr(context, "settings", None), "input", None)
     form = tuple(field_for_value(k, state[k]) for k in editable if k != input_key)
@@ -47,6 +46,29 @@ def describe(pending: Pending, context: Any) -> Review:
     )
     title = f"⏸️ Paused {where} {pending.node}"[:150]
     return Review("breakpoint", title, (proposal,), long_text=long_text(shown))
+
+
+def tool_calls(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool calls of the state's last message: what a ToolNode after the pause runs."""
+    messages = state.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return []
+    last = messages[-1]
+    # A message object in process; its JSON (a dict) from a LangGraph Server.
+    calls = (last.get("tool_calls") if isinstance(last, dict) else None) or getattr(
+        last, "tool_calls", None
+    )
+    if not isinstance(calls, list):
+        return []
+    return [{"name": c.get("name"), "args": c.get("args")} for c in calls if isinstance(c, dict)]
+
+
+def governing(pending: Pending) -> Any:
+    """What the policy's sections read of the pause: the calls its card shows, named as a
+    batch's are (so each call's section signs it, with the graph's own: bot.domain.shapes.
+    governed_by), or nothing (the graph's section alone) when it shows none."""
+    calls = tool_calls(pending.state)
+    return {"action_requests": calls} if calls else pending.value
 
 
 def answer(pending: Pending, review: Review, decision: Decision) -> Answer:
