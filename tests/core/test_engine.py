@@ -959,6 +959,33 @@ def test_a_distinct_graph_s_signer_signs_no_other_request_of_its_run_in_either_o
         parts.close()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: an action's own `distinct` is checked only on its own requests; a sibling "
+    "request its graph's section signs (not distinct) does not look at it, so one signer "
+    "signs both when the action's comes first",
+)
+def test_an_action_s_distinct_signer_signs_no_other_request_of_its_run(db, clock):
+    graph = _EmailBeside(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        parts.signing.signoffs = SignOffs(
+            Section(Stage(approvers=("U1", "U2"))),
+            actions={"send_email": Section(Stage(approvers=("U1", "U3")), distinct=True)},
+        )
+        by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
+        own, email = by_interrupt["i1"], by_interrupt["i2"]
+        signed = parts.engine.decide(email.id, Decision("approve", "U1"))
+        assert isinstance(signed, outcomes.Applied)
+
+        refused = parts.engine.decide(own.id, Decision("approve", "U1"))
+
+        assert isinstance(refused, outcomes.Refused)
+        assert parts.approval(own.id).pending
+    finally:
+        parts.close()
+
+
 PAYMENT = {"to": "XX00ATTACKER", "amount": 9999}  # a plain interrupt(args) of a model's payment
 DISGUISES = {  # keys the model adds to it, naming a harmless action
     "per_call": {"type": "tool_approval", "name": "get_weather", "args": {"city": "Paris"}},
