@@ -19,7 +19,7 @@ from typing import Any
 from bot.agents import adapters, traces
 from bot.agents.outputs import inputs_for, report_of
 from bot.agents.registry import RegisteredGraph
-from bot.agents.runner import Runner, RunState
+from bot.agents.runner import ResumeRefused, Runner, RunState
 from bot.agents.traces import Trace
 from bot.domain.models import Approval, Decision, Run
 from bot.domain.review import Pending, Resume, Review, Stop, Update
@@ -125,9 +125,14 @@ class Driver:
         answer = adapters.answer(pending, adapters.describe(pending, context), decision, context)
         if not isinstance(answer, Resume):
             return state
-        return self.runner.resume(
-            graph, thread_id, {pending.id: answer.value}, trace and trace.again()
-        )
+        try:
+            return self.runner.resume(
+                graph, thread_id, {pending.id: answer.value}, trace and trace.again()
+            )
+        except ResumeRefused:
+            # The node refused the approval carried over to it (not the request's own answer,
+            # which it ran with): it still waits, and asks on a card of its own.
+            return self.runner.state(graph, thread_id)
 
     def past_skipped(
         self, graph: str, thread_id: str, state: RunState, trace: Trace | None = None

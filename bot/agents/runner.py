@@ -9,14 +9,17 @@ engine hears later, through :meth:`Runner.notify`'s callback, that the thread se
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from langgraph.types import Command
+from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names an interrupt
 
 from bot.agents.traces import Trace
 from bot.core.ports import (
+    ResumeRefused,
     RunFailed,
     Runner,
     RunnerBusy,
@@ -30,6 +33,7 @@ from bot.domain.review import Pending
 # for the runners and their callers.
 __all__ = [
     "InProcessRunner",
+    "ResumeRefused",
     "RunFailed",
     "Runner",
     "RunnerBusy",
@@ -38,8 +42,16 @@ __all__ = [
     "Settled",
 ]
 
+logger = logging.getLogger(__name__)
+
 # Where LangGraph records what the last breakpoint saw (private in langgraph 1.x, so not imported).
 INTERRUPT = "__interrupt__"
+# Among a checkpoint's pending writes, the answers a task's interrupts were given (overwritten in
+# place by every checkpointer, by name; private too).
+RESUME = "__resume__"
+# What a node raises because of the value it was handed: the same value, the same error. Never
+# an error that may pass (OSError: connections, timeouts; the database's own errors).
+REFUSALS = (ValueError, TypeError, LookupError, AssertionError, AttributeError, NotImplementedError)
 
 
 class InProcessRunner:
@@ -84,7 +96,46 @@ class InProcessRunner:
     def resume(
         self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
     ) -> RunState:
-        return self._invoke(graph, thread_id, Command(resume=answers), trace)
+        """Raises :class:`ResumeRefused` when the node that asked took its answer and raised
+        one of :data:`REFUSALS` (see :meth:`_refused`); any other error as it came."""
+        try:
+            return self._invoke(graph, thread_id, Command(resume=answers), trace)
+        except REFUSALS as exc:
+            if isinstance(exc, OSError) or not self._refused(graph, thread_id, tuple(answers)):
+                raise
+            raise ResumeRefused(str(exc).strip() or type(exc).__name__, tuple(answers)) from exc
+
+    def _refused(self, graph: str, thread_id: str, answered: tuple[str, ...]) -> bool:
+        """After a resume that raised: whether each node sent an answer took it and raised, its
+        thread still waiting on the same interrupt (LangGraph names an interrupt after its
+        checkpoint's task, so the checkpoint did not move), as the checkpointer has it. If so,
+        the answers are taken back out of the checkpoint: LangGraph stores an answer with its
+        task as soon as the node takes it, and hands the stored one back on every later resume
+        of that interrupt, whatever value it sends, so the refused answer could never be
+        replaced. False (nothing touched) when that cannot be read or is not so."""
+        compiled = self.graphs[graph]
+        try:
+            snapshot = compiled.get_state(_config(thread_id))
+            saved = compiled.checkpointer.get_tuple(snapshot.config)
+            if saved is None:
+                return False
+            stored = {t: v for t, channel, v in saved.pending_writes or () if channel == RESUME}
+            taken: list[tuple[str, list[Any]]] = []
+            for answered_id in answered:
+                task = next((t for t in snapshot.tasks if _asks(t, answered_id)), None)
+                if task is None or task.error is None:
+                    return False
+                answers = list(stored.get(task.id) or ())
+                # Its last stored answer is the one for this interrupt: the node took it.
+                if not answers or interrupt_id(_namespace(task), len(answers) - 1) != answered_id:
+                    return False
+                taken.append((task.id, answers[:-1]))
+            for task_id, earlier in taken:
+                compiled.checkpointer.put_writes(saved.config, [(RESUME, earlier)], task_id)
+            return True
+        except Exception:
+            logger.exception("thread %s: could not read back a resume that raised", thread_id)
+            return False
 
     def update(
         self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
@@ -113,6 +164,16 @@ class InProcessRunner:
             values=values,
             breakpoint=paused,
         )
+
+
+def _asks(task: Any, interrupt_id: str) -> bool:
+    return any(i.id == interrupt_id for i in task.interrupts)
+
+
+def _namespace(task: Any) -> str:
+    """A task's checkpoint namespace, from which LangGraph names its interrupts (a node of the
+    graph itself; a subgraph's interrupt is named in the subgraph's, and never matches)."""
+    return f"{task.name}:{task.id}"
 
 
 def _schema(interrupt: Any) -> dict[str, Any] | None:

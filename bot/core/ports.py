@@ -59,6 +59,19 @@ class RunFailed(Exception):
     """The graph raised while running elsewhere; the message is its error."""
 
 
+class ResumeRefused(Exception):
+    """The graph's own code refused what a resume handed it: the node that asked raised a
+    programming or validation error (``ValueError``, ``TypeError``, ...) when given the value,
+    and its checkpoint did not move: the thread still waits on the same ``interrupts``, the
+    refused value is no longer stored with them, and a new answer can be given. The message is
+    the graph's error. Errors that may pass (a connection, a timeout, the database) are never
+    this: they are raised as they came, and the decision is tried again."""
+
+    def __init__(self, message: str, interrupts: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.interrupts = interrupts
+
+
 Settled = Callable[[str], None]  # called with a thread id once its run waits or ends
 
 
@@ -156,6 +169,11 @@ class Publisher(Protocol):
     def run_failed(self, run: Run, problem: str, decided: bool, attempts: int) -> str: ...
 
     def server_away(self, run: Run, problem: str, decided: bool) -> str: ...
+
+    def agent_refused(self, run: Run, approval: Approval, claimed: Approval) -> str:
+        """One line in the run's thread: the graph refused the decision ``claimed`` (as it was
+        claimed) and ``approval`` (as it is now, pending again) is asked again."""
+        ...
 
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None: ...
 
