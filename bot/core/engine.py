@@ -37,6 +37,7 @@ from bot.core.ports import (
     Agents,
     Answers,
     Publisher,
+    ResumeRefused,
     RunFailed,
     Runner,
     RunnerBusy,
@@ -76,6 +77,8 @@ logger = logging.getLogger(__name__)
 FINAL = ("cancelled", "done")
 # Decided cards redrawn at once, beside the resumes of their decisions.
 CARD_THREADS = 8
+# Of the graph's error when it refuses an answer, what is kept (its card shows less).
+REFUSAL_CHARS = 1000
 
 
 class ClickInFlight(RuntimeError):
@@ -386,8 +389,8 @@ class Engine:
             self.journal.counted(ballot.approval)
             if background:
                 self.worker.submit(self.apply, ballot.approval)
-            else:
-                self.apply(ballot.approval, started)
+            elif (reopened := self.apply(ballot.approval, started)) is not None:
+                return outcomes.AgentRefused(reopened)
             return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval
         if ballot.outcome == "stale" and latest.pending:
@@ -558,28 +561,36 @@ class Engine:
         why = self.signing.refusal(approval, user)
         return approval, outcomes.Refused(approval, why) if why is not None else None
 
-    def apply(self, approval: Approval, started: ApplyStart | None = None) -> None:
+    def apply(self, approval: Approval, started: ApplyStart | None = None) -> Approval | None:
         """Resume the thread with a claimed decision, unless that already happened. When
         another worker holds the run past the lock's wait, the decision stays claimed and
         unapplied (no attempt counted) for the recovery sweep. ``started``: the attempt its
-        claim began (:meth:`_claim`), under the run's lock this thread still holds."""
+        claim began (:meth:`_claim`), under the run's lock this thread still holds. The request,
+        pending again, when the graph refused the decision (:meth:`_refused`); else None."""
         try:
-            self._apply(approval, started)
+            return self._apply(approval, started)
         except LockBusy as exc:
             logger.info("request %s: its run is busy (%s); left for the sweep", approval.id, exc)
+            return None
 
-    def _apply(self, approval: Approval, started: ApplyStart | None = None) -> None:
+    def _apply(self, approval: Approval, started: ApplyStart | None = None) -> Approval | None:
         if approval.decision is None:
-            return
+            return None
         thread = approval.thread_id
         with self.db.key_lock(thread), self.leases.holding(thread), working_on(thread, approval.id):
             # One round trip: the attempt counted (its fencing token), the request and its run
             # as they are now, under the lock, and the run's latest card. (Already done, in the
             # claim's own statement, when the claim took this lock: the lock is re-entrant.)
+            # None once it is applied, or pending again (the graph refused it since the caller
+            # read it): a decision read before then is not applied, nor one claimed after.
             start = started or self.store.begin_apply(approval.id)
-            if start is None:  # applied already
-                return
+            if start is None:
+                return None
             current, run, attempt = start.approval, start.run, start.attempt
+            # The decision as it is now, under the lock: the caller's may be one the graph
+            # refused, and the request decided again since.
+            approval = current if current.decision is not None else approval
+            assert approval.decision is not None
             if run.status == "cancelled" or approval.decision.type == "cancel":
                 # A cancel is final (a claim cannot land after it, nor a cancel after a claim:
                 # bot.store.repository.Store.cancel_run); should one ever slip through, nothing
@@ -590,7 +601,7 @@ class Engine:
                 if approval.decision.type == "cancel":
                     self._say_cancelled(run, approval.decision.by)
                 self.store.mark_applied(approval.id)
-                return
+                return None
             # Under the lock, so a card still being posted has its ts by now; repeated by the
             # recovery sweep, so a crash before the update still ends with an updated card.
             # The card is redrawn beside the resume, not before it: the person sees who decided
@@ -625,24 +636,30 @@ class Engine:
                     # Fenced out: this process lost the run's lock mid-resume and a later
                     # attempt took over; that one reports and publishes what came of it.
                     logger.warning("request %s: a later attempt took over", approval.id)
-                    return
+                    return None
             except RunnerUnavailable as exc:
                 shown.result()
                 self._unavailable(run, exc, current)
-                return
+                return None
             except RunnerBusy:
                 shown.result()
                 # Not applied, and no attempt used: the runner watches the thread, and once it
                 # settles :meth:`settled` applies this decision (the sweep would, too).
                 logger.info("request %s waits for the run under way on its thread", approval.id)
                 self.store.uncount_apply(approval.id)
-                return
+                return None
+            except ResumeRefused as exc:
+                shown.result()
+                if approval.interrupt_id in exc.interrupts:
+                    return self._refused(run, current, attempt, exc)
+                self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
+                return None
             except Exception as exc:
                 shown.result()
                 if not_due(exc):  # an effect waits out its backoff: this was no real attempt
                     self.store.uncount_apply(approval.id)
                 self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
-                return
+                return None
             if isinstance(state, Stop):
                 self._finish(run, state.report, unposted="stopped")
             elif ended:
@@ -654,6 +671,30 @@ class Engine:
                 self._finish(run, self.agents.report(run.graph, state), ending=closing)
             else:
                 self._publish(run, state, known=run)
+        return None
+
+    def _refused(
+        self, run: Run, claimed: Approval, attempt: ApplyAttempt, exc: ResumeRefused
+    ) -> Approval | None:
+        """The graph's own code refused the decision's answer and the thread still waits on its
+        interrupt, the answer no longer stored there (the runner checked both with the
+        checkpointer): nothing ran, and the same answer would be refused again. So the request
+        is asked again rather than retried: pending, its card saying why, the refusal audited,
+        the decider told in the run's thread. None when a later attempt took over meanwhile."""
+        error = str(exc)[:REFUSAL_CHARS]
+        logger.warning("request %s: the graph refused its answer: %s", claimed.id, error)
+        events = (self.journal.refused_entry(claimed, error),)
+        reopened = self.store.reopen_refused(claimed.id, attempt.fence, error, events)
+        if reopened is None:
+            logger.warning("request %s: a later attempt took over", claimed.id)
+            return None
+        self.publisher.refresh(reopened)
+        try:
+            say = partial(self.publisher.agent_refused, run, reopened, claimed)
+            self.ledger.once(f"{claimed.id}:refused:{attempt.fence}", say)
+        except Exception:
+            logger.exception("could not say that the graph refused request %s", claimed.id)
+        return reopened
 
     def _mark_applied(self, approval: Approval, attempt: ApplyAttempt) -> bool:
         """Mark the decision applied by this attempt, with its "executed" audit event, in one

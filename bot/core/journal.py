@@ -92,6 +92,17 @@ class Journal:
     def revoked(self, rule: Rule, by: str) -> None:
         self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)
 
+    def refused_entry(self, approval: Approval, error: str) -> Entry:
+        """The graph refused the decision it was handed (``approval`` as claimed): by the agent,
+        with its error and the decision it refused; the request is asked again."""
+        decision = approval.decision
+        detail: dict[str, Any] = {"error": error, "refused": approval.status}
+        if decision is not None:
+            detail["decided_by"] = decision.by
+            detail.update(came_through(decision))
+        detail["version"] = approval.version
+        return Entry("refused_by_agent", approval.thread_id, "agent", approval.id, detail)
+
     def executed_entry(self, approval: Approval) -> Entry:
         return Entry("executed", approval.thread_id, "bot", approval.id)
 

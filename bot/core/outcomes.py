@@ -31,6 +31,7 @@ class Kind(StrEnum):
     CHANGED = "changed"  # edited since the person's card showed it
     REPLAYED = "replayed"  # this very click already won (a crash came after): nobody is told
     GAVE_UP = "gave_up"  # the click kept failing; nothing changed
+    AGENT_REFUSED = "agent_refused"  # it settled the request, the graph refused it: asked again
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,15 @@ class GaveUp:
     kind: ClassVar[Kind] = Kind.GAVE_UP
 
 
+@dataclass(frozen=True)
+class AgentRefused:
+    """The decision settled the request and was handed to the graph, whose own code refused
+    it (``approval.refused`` says why): nothing ran, and the request is pending again."""
+
+    kind: ClassVar[Kind] = Kind.AGENT_REFUSED
+    approval: Approval
+
+
 Outcome = (
     Applied
     | VoteRecorded
@@ -133,6 +143,7 @@ Outcome = (
     | Changed
     | Replayed
     | GaveUp
+    | AgentRefused
 )
 
 

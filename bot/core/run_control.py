@@ -34,7 +34,7 @@ class RunControl:
     journal: Journal
     publisher: Publisher
     worker: Worker
-    apply: Callable[[Approval], None]  # carry out a decided request (Engine.apply)
+    apply: Callable[[Approval], object]  # carry out a decided request (Engine.apply)
     advance: Callable[[str, bool], None]  # move a run on from its checkpoint (Engine.advance)
 
     def cancel(self, run: Run, by: str, via: str = "slack") -> outcomes.Cancel:

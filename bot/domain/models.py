@@ -164,6 +164,7 @@ class Approval:
     thread_ts: str | None = None  # a later round's card sits in the thread of the run's first
     version: int = 1  # of what is being signed: each edit of a counted request makes a new one
     card_attempts: int = 0  # card posts that failed so far (bot.slack.card_posts)
+    refused: str | None = None  # why the graph refused the last answer it was handed
 
     @property
     def pending(self) -> bool:
@@ -227,6 +228,7 @@ class Approval:
             thread_ts=row.get("thread_ts"),
             version=int(row.get("version") or 1),
             card_attempts=int(row.get("card_attempts") or 0),
+            refused=row.get("refused"),
         )
 
 

@@ -199,8 +199,10 @@ class Cards:
         return run.channel, None, None
 
     def notes(self, approval: Approval) -> tuple[str, ...]:
-        """Deadline and escalation lines for a pending card, and its trace when traced."""
-        return notices.card_notes(self.store.jobs_for(approval.id)) + self.trace_link(approval)
+        """Why the graph refused its last answer, deadline and escalation lines for a pending
+        card, and its trace when traced."""
+        notes = notices.card_notes(self.store.jobs_for(approval.id))
+        return notices.refused_note(approval) + notes + self.trace_link(approval)
 
     def trace_link(self, approval: Approval) -> tuple[str, ...]:
         """The trace of the step that asked (LangSmith), when tracing is on."""

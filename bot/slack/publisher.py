@@ -66,6 +66,11 @@ class SlackPublisher:
     def server_away(self, run: Run, problem: str, decided: bool) -> str:
         return self.cards.say(run, notices.server_away(run.requester, problem, decided))
 
+    def agent_refused(self, run: Run, approval: Approval, claimed: Approval) -> str:
+        decision = claimed.decision
+        by = decision.by if decision is not None and decision.by != "scheduler" else None
+        return self.cards.say(run, notices.agent_refused(approval, by))
+
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
         """The next stage's people hear of it in the card's thread (mentioned, so notified),
         and get the card where that stage's cards go when that is somewhere new."""

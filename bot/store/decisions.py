@@ -324,6 +324,28 @@ class DecisionRows(Rows):
         """A decision marked applied that the graph never received: to be applied again."""
         return bool(self.db.execute(q.REOPEN_APPLY, {"id": approval_id}))
 
+    def reopen_refused(
+        self, approval_id: str, fence: int, refused: str, events: Sequence[Entry] = ()
+    ) -> Approval | None:
+        """The graph refused the decision its attempt ``fence`` handed it: the request pending
+        again (see ``REOPEN_REFUSED``), with ``events``, in one transaction. None (nothing
+        changed) when a later attempt took over, or the decision is applied or gone."""
+        now = self.clock()
+        params = {"id": approval_id, "fence": fence, "refused": refused, "now": now}
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(q.RESTORE_JOBS, params)
+                row = tx.fetch_one(q.REOPEN_REFUSED, params)
+                if row is None:
+                    raise _TooLate
+                tx.execute(q.VOID_VOTES, params)
+                tx.execute(q.RUN_WAITS_AGAIN, {"thread_id": row["thread_id"], "now": now})
+                for entry in events:
+                    tx.execute(q.INSERT_AUDIT, entry.params(now))
+                return Approval.from_row(row)
+        except _TooLate:
+            return None
+
     def begin_apply(self, approval_id: str) -> ApplyStart | None:
         """Under the run's lock: one more attempt at applying a decision (:meth:`count_apply`),
         with the request and its run as they are now and the id of the run's latest card, in
@@ -408,7 +430,8 @@ class DecisionRows(Rows):
 
 
 class _TooLate(Exception):
-    """Rolls a cancel back: a decision of the run was claimed first."""
+    """Rolls a cancel back (a decision of the run was claimed first), or a reopening (a later
+    attempt took over)."""
 
 
 @dataclass(frozen=True)

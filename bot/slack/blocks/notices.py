@@ -199,3 +199,24 @@ def waiting_where(
     opened = f": <{permalink}|Open the request>" if permalink and channel else "."
     kind = kind_of(approval)
     return f"<@{approval.requester}> your {kind} waits for {who} in {' and '.join(places)}{opened}"
+
+
+REFUSED_SHOWN = 300  # characters of the graph's error on a card, an ephemeral, a thread line
+
+
+def refused_note(approval: Approval) -> tuple[str, ...]:
+    """The pending card's line when the graph refused the last answer it was handed."""
+    if not approval.refused:
+        return ()
+    why, _ = safe(approval.refused, REFUSED_SHOWN)
+    return (f":warning: The agent refused the last answer: {why}. Nothing ran; decide again.",)
+
+
+def agent_refused(approval: Approval, by: str | None) -> str:
+    """In the run's thread: the graph refused ``by``'s decision; the request is open again."""
+    why, _ = safe(approval.refused or "", REFUSED_SHOWN)
+    who = f"<@{by}> " if by else ""
+    return (
+        f"{who}:warning: The agent refused the answer to this {kind_of(approval)}: {why}. "
+        "Nothing ran; the request is open again for anyone who may decide it."
+    )

@@ -8,7 +8,9 @@ from bot.core.ports import StageCall
 from bot.domain.models import Approval
 from bot.slack.blocks.card import outcome_line, when
 from bot.slack.blocks.deciders import refusal_text, who_may
+from bot.slack.blocks.notices import REFUSED_SHOWN
 from bot.slack.blocks.progress import needed
+from bot.slack.blocks.text import safe
 
 NOT_FOUND = "I can't find that approval request any more."
 NOT_OFFERED = "Nothing changed: that isn't one of the choices this request offers."
@@ -26,6 +28,14 @@ RUN_GONE = "I can't find that run any more."
 
 def already_decided(approval: Approval) -> str:
     return f"Nothing changed: this request was already decided. {outcome_line(approval)}"
+
+
+def agent_refused(approval: Approval) -> str:
+    why, _ = safe(approval.refused or "", REFUSED_SHOWN)
+    return (
+        f"The agent refused your answer: {why}. Nothing ran, and the request is open again: "
+        "decide again on its card."
+    )
 
 
 def expiring(deadline: float) -> str:
@@ -82,6 +92,8 @@ def sentence(outcome: outcomes.Outcome) -> str | None:
             return CHANGED
         case outcomes.GaveUp():
             return COULD_NOT_APPLY
+        case outcomes.AgentRefused(approval=approval):
+            return agent_refused(approval)
     return None
 
 

@@ -217,6 +217,32 @@ UPDATE approvals SET applied_at = NULL, apply_attempts = 0
 WHERE id = %(id)s AND applied_at IS NOT NULL
   AND status NOT IN ('pending', 'cancelled', 'failed')
 """
+# The graph refused the answer its latest attempt (``fence``) handed it, and still waits on the
+# request's interrupt: the request is pending again, as a new version (a click from the card as
+# it was is not counted), its sign-off from the start (the votes were for the refused answer),
+# with the reminders and expiry its claim closed, and its run waiting. RESTORE_JOBS goes first,
+# while the claim's time (its jobs' ``done_at``) is still on the row.
+REOPEN_WHERE = """
+WHERE id = %(id)s AND apply_fence = %(fence)s AND applied_at IS NULL
+  AND status NOT IN ('pending', 'cancelled', 'failed')
+"""
+RESTORE_JOBS = f"""
+UPDATE jobs SET status = 'pending', done_at = NULL, locked_until = NULL
+WHERE approval_id = %(id)s AND status = 'cancelled'
+  AND done_at = (SELECT decided_at FROM approvals {REOPEN_WHERE.strip()})
+"""
+REOPEN_REFUSED = f"""
+UPDATE approvals
+SET status = 'pending', decided_by = NULL, decided_at = NULL, decision = NULL,
+    apply_attempts = 0, version = version + 1, stage = 0, refused = %(refused)s
+{REOPEN_WHERE.strip()}
+RETURNING *
+"""
+VOID_VOTES = "UPDATE votes SET void = 1 WHERE approval_id = %(id)s AND void = 0"
+RUN_WAITS_AGAIN = """
+UPDATE runs SET status = 'waiting', updated_at = %(now)s
+WHERE thread_id = %(thread_id)s AND status IN ('running', 'failed')
+"""
 # ``apply_attempts`` counts against the limit (an attempt that never reached the agent is
 # taken back); ``apply_fence`` only ever grows: each attempt's fencing token.
 COUNT_APPLY = """
@@ -537,7 +563,7 @@ FROM counted JOIN runs r ON r.thread_id = counted.thread_id
 BEGIN_APPLY = f"""
 WITH counted AS (
     UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
-    WHERE id = %(id)s AND applied_at IS NULL
+    WHERE id = %(id)s AND applied_at IS NULL AND status <> 'pending'
     RETURNING *
 ){_STARTED}"""
 # CLAIM_CLOSING and BEGIN_APPLY in one, under the run's lock (CLAIM_COUNTED): the request's
@@ -546,7 +572,7 @@ CLAIM_BEGIN = f"WITH counted AS ({CLAIM_COUNTED.strip()}), claimed AS (SELECT * 
 CLAIM_BEGIN += f"{_CLOSING}{_STARTED}"
 COUNT_APPLY_ROW = """
 UPDATE approvals SET apply_attempts = apply_attempts + 1, apply_fence = apply_fence + 1
-WHERE id = %(id)s AND applied_at IS NULL
+WHERE id = %(id)s AND applied_at IS NULL AND status <> 'pending'
 RETURNING *
 """
 LATEST_CARD_ID = """

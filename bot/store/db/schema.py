@@ -334,4 +334,10 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
             "ALTER TABLE runs ADD COLUMN hand TEXT",
         ],
     ),
+    (
+        26,
+        # Why the graph refused the last answer it was handed (bot.core.engine.Engine._refused):
+        # the request is asked again, and its card says so.
+        ["ALTER TABLE approvals ADD COLUMN refused TEXT"],
+    ),
 ]

@@ -1,0 +1,227 @@
+"""An answer accepted, claimed and handed to the graph, which its own code then refuses (the node
+validates the value and raises): nothing ran, so the request is asked again, not retried with
+the same answer until the run is failed for good. The run stays paused at the same interrupt,
+the card is pending again with a line saying the agent refused the answer and why, the decider
+is told, the refusal is in the audit log, and whoever may decide it answers again, once. An
+error that is not the graph refusing the value (a connection that dropped) is retried as
+before."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bot.slack.blocks import card as ids
+from bot.slack.blocks import modals
+from tests.support.byo import opened_view
+from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.forms import by_name
+from tests.support.graph_files import graph_bot
+
+REQ = "U0REQ"
+
+# Seats come in pairs: the graph's own rule, past what its schema says. Every value the node is
+# handed is written to SEEN, one a line; a file named GATE, when the test made one, holds the
+# node until the test deletes it (a resume in flight, for the race below).
+PAIRS = """
+import time
+from pathlib import Path
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field
+
+SEEN = Path({seen!r})
+GATE = Path({gate!r})
+HELD = Path({held!r})
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+class Seats(BaseModel):
+    count: int = Field(ge=1, le=10, description="How many seats (1-10)")
+
+
+def ask(state: S) -> dict:
+    seats = interrupt({{"ticket": state["request"]}}, response_schema=Seats)
+    with SEEN.open("a") as seen:
+        seen.write(f"{{seats.count}}\\n")
+    if GATE.exists():
+        HELD.touch()
+        while GATE.exists():
+            time.sleep(0.01)
+    if {flaky} and seats.count == 5 and SEEN.read_text().count("5") == 1:
+        raise ConnectionError("the booking service dropped the connection")
+    if seats.count % 2:
+        raise ValueError(f"seats come in pairs, not {{seats.count}} <!here> & <@U0BOSS>")
+    return {{"result": f"booked {{seats.count}}"}}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+
+def _bot(bot_in_process, tmp_path: Path, flaky: bool = False, **env: str):
+    paths = {k: str(tmp_path / k) for k in ("seen", "gate", "held")}
+    source = PAIRS.format(flaky=flaky, **paths)
+    return graph_bot(bot_in_process, tmp_path, source, {"seats": "build"}, "graphs: {}\n", **env)
+
+
+def _seen(tmp_path: Path) -> list[int]:
+    seen = tmp_path / "seen"
+    return [int(n) for n in seen.read_text().split()] if seen.exists() else []
+
+
+def _status(bot) -> tuple[str, str]:
+    run = bot.deps.db.fetch_one("SELECT status FROM runs")
+    request = bot.deps.db.fetch_one("SELECT status FROM approvals")
+    return run["status"], request["status"]
+
+
+def _answer(bot, fake_slack, card, count: int, user: str = REQ):
+    forms = len(fake_slack.calls("views.open"))
+    bot.click(ids.ANSWER, card.approval_id, user)
+    opened_view(fake_slack, forms + 1)  # this click's form, as the card now shows the request
+    return bot.submit(
+        modals.ANSWER, card.approval_id, user, by_name(("count",), {"count": str(count)})
+    )
+
+
+def _report(fake_slack) -> list[str]:
+    return [
+        c.params["text"]
+        for c in fake_slack.calls("chat.postMessage")
+        if "booked" in c.params["text"]
+    ]
+
+
+def test_an_answer_the_graph_refuses_asks_again_and_the_next_answer_runs_once(
+    bot_in_process, fake_slack, tmp_path
+):
+    bot = _bot(bot_in_process, tmp_path, EXPIRE_AFTER="1h")
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    _answer(bot, fake_slack, card, 3)
+    bot.settle()
+
+    assert _status(bot) == ("waiting", "pending")
+    shown = current(fake_slack, card)
+    assert has_buttons(shown)  # anyone who may decide it can answer again
+    text = blocks_text(shown["blocks"])
+    assert "The agent refused the last answer" in text
+    assert "seats come in pairs, not 3 &lt;!here&gt; &amp; &lt;@U0BOSS&gt;" in text
+    assert "Expires" in text  # its deadline stands again
+    told = fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params["user"] == REQ and "refused" in c.params["text"]
+    )
+    assert "seats come in pairs, not 3" in told[0].params["text"]
+    assert "<!here>" not in told[0].params["text"]
+    [line] = fake_slack.wait_for(
+        "chat.postMessage", lambda c: "refused the answer" in c.params["text"]
+    )
+    assert line.params["thread_ts"] == card.ts and line.params["text"].startswith(f"<@{REQ}>")
+    posted = " ".join(c.params["text"] for c in fake_slack.calls("chat.postMessage"))
+    assert "hit an error" not in posted
+    refused = bot.deps.db.fetch_all("SELECT * FROM audit WHERE event = 'refused_by_agent'")
+    assert len(refused) == 1 and refused[0]["actor"] == "agent"
+    assert "seats come in pairs" in json.loads(refused[0]["detail"])["error"]
+
+    # Later sweeps leave it alone: nothing is retried with the refused answer.
+    bot.tick(advance=600)
+    bot.settle()
+    assert _status(bot) == ("waiting", "pending")
+    assert _seen(tmp_path) == [3]
+
+    _answer(bot, fake_slack, card, 4)
+    bot.settle()
+    assert _status(bot) == ("done", "answered")
+    assert _seen(tmp_path) == [3, 4]  # the new answer, not the refused one, once
+    fake_slack.wait_for("chat.postMessage", lambda c: "booked 4" in c.params["text"])
+    assert not has_buttons(current(fake_slack, card))
+    bot.tick(advance=600)
+    bot.settle()
+    assert _seen(tmp_path) == [3, 4]
+    assert len(_report(fake_slack)) == 1
+
+
+def test_a_connection_error_after_the_answer_is_still_retried_with_it(
+    bot_in_process, fake_slack, tmp_path
+):
+    bot = _bot(bot_in_process, tmp_path, flaky=True)
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    _answer(bot, fake_slack, card, 5)
+    bot.settle()
+    assert bot.deps.db.fetch_one("SELECT status FROM approvals")["status"] == "answered"
+    assert not has_buttons(current(fake_slack, card))  # not asked again: it is tried again
+    # The retry hands the graph the same answer, which it then refuses: asked again.
+    bot.tick_until(lambda: _status(bot) == ("waiting", "pending"), "reopen", advance=120)
+    assert _seen(tmp_path) == [5, 5]
+
+
+def test_a_click_racing_the_refused_answer_is_not_applied_twice(
+    bot_in_process, fake_slack, tmp_path
+):
+    bot = _bot(bot_in_process, tmp_path)
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    gate = tmp_path / "gate"
+    gate.touch()
+    _answer(bot, fake_slack, card, 3)
+    _wait(lambda: (tmp_path / "held").exists())  # its resume is in the node now
+    claimed = bot.deps.store.get_approval(card.approval_id)
+    assert claimed is not None and claimed.status == "answered"
+    # A second click while the first answer is in the graph: decided, for now.
+    bot.click(ids.ANSWER, card.approval_id, REQ)
+    fake_slack.wait_for("chat.postEphemeral", lambda c: "already decided" in c.params["text"])
+    gate.unlink()
+    bot.settle()
+    assert _status(bot) == ("waiting", "pending")
+    # A worker that read the claimed decision before it was refused (a sweep, a queued apply)
+    # gets to it only now: the request is open again, so it resumes nothing.
+    bot.deps.engine.apply(claimed)
+    bot.settle()
+    assert _status(bot) == ("waiting", "pending")
+    assert _seen(tmp_path) == [3]
+
+    # ... nor, once someone answered again, does it send the refused answer instead: it gets
+    # the run's lock before the new answer's own apply does.
+    run_lock = bot.deps.db.key_lock(claimed.thread_id)
+    with ThreadPoolExecutor(1) as pool:
+        taken, answered = threading.Event(), threading.Event()
+
+        def stale_apply() -> None:
+            with run_lock:
+                taken.set()
+                answered.wait(20)
+                bot.deps.engine.apply(claimed)
+
+        done = pool.submit(stale_apply)
+        assert taken.wait(20)
+        _answer(bot, fake_slack, card, 6)
+        _wait(lambda: _status(bot)[1] == "answered")
+        answered.set()
+        done.result(30)
+    bot.settle()
+    assert _status(bot) == ("done", "answered")
+    assert _seen(tmp_path) == [3, 6]
+    fake_slack.wait_for("chat.postMessage", lambda c: "booked 6" in c.params["text"])
+    assert len(_report(fake_slack)) == 1
+
+
+def _wait(ready, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.02)
