@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from langgraph.errors import is_invalid_resume
 from langgraph.types import Command
 from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names an interrupt
 
@@ -101,18 +102,24 @@ class InProcessRunner:
         try:
             return self._invoke(graph, thread_id, Command(resume=answers), trace)
         except REFUSALS as exc:
-            if isinstance(exc, OSError) or not self._refused(graph, thread_id, tuple(answers)):
+            # An answer that does not fit the interrupt's response_schema is refused by
+            # LangGraph itself, before the node takes it: nothing of it is stored.
+            taken = not is_invalid_resume(exc)
+            if isinstance(exc, OSError) or not self._refused(graph, thread_id, answers, taken):
                 raise
             raise ResumeRefused(str(exc).strip() or type(exc).__name__, tuple(answers)) from exc
 
-    def _refused(self, graph: str, thread_id: str, answered: tuple[str, ...]) -> bool:
-        """After a resume that raised: whether each node sent an answer took it and raised, its
-        thread still waiting on the same interrupt (LangGraph names an interrupt after its
-        checkpoint's task, so the checkpoint did not move), as the checkpointer has it. If so,
-        the answers are taken back out of the checkpoint: LangGraph stores an answer with its
-        task as soon as the node takes it, and hands the stored one back on every later resume
-        of that interrupt, whatever value it sends, so the refused answer could never be
-        replaced. False (nothing touched) when that cannot be read or is not so."""
+    def _refused(
+        self, graph: str, thread_id: str, answered: dict[str, Any], taken: bool = True
+    ) -> bool:
+        """After a resume that raised: whether each node sent an answer raised on it, its thread
+        still waiting on the same interrupt (LangGraph names an interrupt after its checkpoint's
+        task, so the checkpoint did not move), as the checkpointer has it; ``taken``: the node
+        took it first. If so, the answers are taken back out of the checkpoint: LangGraph stores
+        an answer with its task as soon as the node takes it, and hands the stored one back on
+        every later resume of that interrupt, whatever value it sends, so the refused answer
+        could never be replaced. False (nothing touched) when that cannot be read or is not
+        so."""
         compiled = self.graphs[graph]
         try:
             snapshot = compiled.get_state(_config(thread_id))
@@ -120,17 +127,19 @@ class InProcessRunner:
             if saved is None:
                 return False
             stored = {t: v for t, channel, v in saved.pending_writes or () if channel == RESUME}
-            taken: list[tuple[str, list[Any]]] = []
+            back: list[tuple[str, list[Any]]] = []  # task -> its answers before this one
             for answered_id in answered:
                 task = next((t for t in snapshot.tasks if _asks(t, answered_id)), None)
                 if task is None or task.error is None:
                     return False
+                if not taken:
+                    continue
                 answers = list(stored.get(task.id) or ())
                 # Its last stored answer is the one for this interrupt: the node took it.
                 if not answers or interrupt_id(_namespace(task), len(answers) - 1) != answered_id:
                     return False
-                taken.append((task.id, answers[:-1]))
-            for task_id, earlier in taken:
+                back.append((task.id, answers[:-1]))
+            for task_id, earlier in back:
                 compiled.checkpointer.put_writes(saved.config, [(RESUME, earlier)], task_id)
             return True
         except Exception:

@@ -11,6 +11,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from pydantic import BaseModel, field_validator
 
 from bot.agents.runner import InProcessRunner, ResumeRefused
 
@@ -89,3 +90,27 @@ def test_a_node_that_raises_before_it_takes_the_answer_does_not_refuse_it():
     [pending] = runner.start("g", "t", {}).interrupts
     with pytest.raises(KeyError):
         runner.resume("g", "t", {pending.id: 3})
+
+
+def test_an_answer_its_response_schema_refuses_is_refused_and_nothing_is_kept():
+    class Seats(BaseModel):
+        count: int
+
+        @field_validator("count")
+        @classmethod
+        def in_pairs(cls, count: int) -> int:
+            if count % 2:
+                raise ValueError(f"seats come in pairs, not {count}")
+            return count
+
+    def ask(state: State) -> State:
+        return {"seats": interrupt("how many seats?", response_schema=Seats).count}
+
+    runner = _runner(ask)
+    [pending] = runner.start("g", "t", {}).interrupts
+    with pytest.raises(ResumeRefused) as refused:
+        runner.resume("g", "t", {pending.id: {"count": 3}})
+    assert "seats come in pairs, not 3" in str(refused.value)
+    assert runner.state("g", "t").waiting_on(pending.id)
+    done = runner.resume("g", "t", {pending.id: {"count": 4}})
+    assert done.finished and done.values["seats"] == 4

@@ -225,3 +225,58 @@ def _wait(ready, timeout: float = 20) -> None:
     while not ready():
         assert time.monotonic() < deadline, "never happened"
         time.sleep(0.02)
+
+
+VALIDATED = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field, field_validator
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+class Seats(BaseModel):
+    count: int = Field(ge=1, le=10, description="How many seats (1-10)")
+
+    @field_validator("count")
+    @classmethod
+    def in_pairs(cls, count: int) -> int:
+        if count % 2:
+            raise ValueError(f"seats come in pairs, not {count}")
+        return count
+
+
+def ask(state: S) -> dict:
+    seats = interrupt({"ticket": state["request"]}, response_schema=Seats)
+    return {"result": f"booked {seats.count}"}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+
+def test_an_answer_the_response_schema_s_own_check_refuses_is_asked_again(
+    bot_in_process, fake_slack, tmp_path
+):
+    """A validator in the schema's model is not in its JSON schema, so the form cannot check
+    it: LangGraph refuses the answer at the resume, and the request is asked again."""
+    bot = graph_bot(bot_in_process, tmp_path, VALIDATED, {"seats": "build"}, "graphs: {}\n")
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    _answer(bot, fake_slack, card, 3)
+    bot.settle()
+    assert _status(bot) == ("waiting", "pending")
+    assert "seats come in pairs, not 3" in blocks_text(current(fake_slack, card)["blocks"])
+    _answer(bot, fake_slack, card, 4)
+    bot.settle()
+    assert _status(bot) == ("done", "answered")
+    fake_slack.wait_for("chat.postMessage", lambda c: "booked 4" in c.params["text"])
