@@ -224,7 +224,8 @@ class Cards:
         went out first. So once a pending card is drawn, the request and its sign-off so far
         are read again, and drawn again if they changed meanwhile: every change is followed by
         such a look, so the last card to reach Slack shows the last state (a decided request
-        never changes back, so drawing it needs no second look)."""
+        changes back only when the graph refuses its answer, under the run's lock and after the
+        decided card was drawn: drawing it needs no second look)."""
         drawn = self._draw(approval, spread, posts)
         for _ in range(MAX_REDRAWS):
             if not approval.pending:
