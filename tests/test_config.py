@@ -53,6 +53,11 @@ def test_defaults():
             {"LANGGRAPH_API_URL": "http://lg:2024", "LANGGRAPH_WEBHOOK_URL": "nope"},
             "LANGGRAPH_WEBHOOK_URL: the value .no scheme. is not an http.s. URL",
         ),
+        # float() reads these; a tick or a deadline of them crashed start-up with a traceback.
+        ({"SCHEDULER_TICK": "nan"}, "SCHEDULER_TICK: 'nan' is not a number of seconds"),
+        ({"SCHEDULER_TICK": "inf"}, "SCHEDULER_TICK: 'inf' is not a number of seconds"),
+        ({"OPENAI_TIMEOUT": "nan"}, "OPENAI_TIMEOUT: 'nan' is not a number of seconds"),
+        ({"WEBHOOK_DEADLINE": "Infinity"}, "WEBHOOK_DEADLINE: 'Infinity' is not a number"),
     ],
 )
 def test_errors_name_the_variable(change, variable):
@@ -197,3 +202,24 @@ def test_the_approvals_channel_may_be_a_dm_the_bot_posts_in():
     assert load_settings({**BASE, "APPROVALS_CHANNEL": "D0123ABCD"}).approvals_channel == (
         "D0123ABCD"
     )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # The README's placeholders, pasted as written: each crashed the first HTTP header it
+        # went into (a traceback at start-up, or a run failing with UnicodeEncodeError).
+        {"SLACK_BOT_TOKEN": "xoxb-…"},
+        {"SLACK_SIGNING_SECRET": "…"},
+        {"SLACK_APP_TOKEN": "xapp-…"},
+        {"OPENAI_API_KEY": "sk-…"},
+        {"OPENAI_API_KEY": "sk-“quoted”"},
+        {"OPENAI_API_KEY": "sk-two words"},
+        {"LANGGRAPH_API_URL": "http://lg:2024", "LANGGRAPH_API_KEY": "lsv2_…"},
+    ],
+)
+def test_a_placeholder_token_or_key_is_refused_naming_its_variable_not_its_value(change):
+    [variable] = [name for name in change if name != "LANGGRAPH_API_URL"]
+    with pytest.raises(ConfigError, match=f"^{variable}: has characters no token") as refused:
+        load_settings({**BASE, **change})
+    assert change[variable] not in str(refused.value)

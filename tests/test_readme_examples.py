@@ -315,3 +315,51 @@ def test_every_link_inside_the_readme_reaches_a_section_or_a_file() -> None:
             assert target[1:] in anchors, target
         elif not target.startswith(("http://", "https://")):
             assert (ROOT / target).exists(), target
+
+
+def test_the_readmes_placeholders_pasted_as_written_are_named_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A newcomer who runs the set-up commands before filling in the `…` gets one line naming
+    the variable to fill in (before: a UnicodeEncodeError traceback from the first HTTP header
+    the placeholder went into, or a run that "failed: UnicodeEncodeError")."""
+    starts = [
+        line.split(".venv/bin/python")[0].split()
+        for block in blocks()
+        if block.lang == "bash"
+        for line in block.text.splitlines()
+        if line.strip().startswith("SLACK_BOT_TOKEN=xoxb-…") and "python -m bot" in line
+    ]
+    assert len(starts) == 2  # HTTP (step 2) and Socket Mode (step 3)
+    for words in starts:
+        settings = dict(word.split("=", 1) for word in words)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            cwd=ROOT,
+            env=env(
+                **settings,
+                SLACK_API_URL="http://127.0.0.1:9/api/",  # nothing leaves the machine
+                DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().startswith("Configuration error: SLACK_BOT_TOKEN: has char")
+    block = one("bash", "python -m bot try draft")
+    [key] = re.findall(r"export OPENAI_API_KEY=(\S+)", block.text)
+    [line] = [x for x in block.text.splitlines() if "python -m bot try" in x]
+    argv = shlex.split(line.replace(".venv/bin/python", "python"))
+    done = subprocess.run(
+        [sys.executable, *argv[1:]],
+        input="a\n",
+        cwd=ROOT,
+        env=env(OPENAI_API_KEY=key, OPENAI_BASE_URL="http://127.0.0.1:9/v1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout
+    assert "Configuration error: OPENAI_API_KEY: has characters" in done.stdout

@@ -29,7 +29,7 @@ from bot.agents.registry import load_registry
 from bot.agents.runner import InProcessRunner
 from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
-from bot.config import ConfigError, http_url, policy_file_setting, webhook_allowlist
+from bot.config import ConfigError, http_url, policy_file_setting, secret, webhook_allowlist
 from bot.core.spelling import suggestion
 from bot.domain.review import Pending, Stop
 from bot.policy.file import Defaults, load_checked
@@ -66,7 +66,7 @@ def toolbox_factory(env: Mapping[str, str], out: TextIO) -> Callable[[], Toolbox
     def build() -> Toolbox:
         from bot.agents.toolkit import model_client
 
-        key = env.get("OPENAI_API_KEY", "").strip()
+        key = secret(env, "OPENAI_API_KEY")
         try:
             timeout = float(env.get("OPENAI_TIMEOUT", "").strip() or 60)
         except ValueError:
@@ -170,6 +170,8 @@ def main(
         else:
             env = dict(env)
             apply_config_env(env)
+        if not args.help:  # a placeholder key is named here, not by a graph's load
+            secret(env, "OPENAI_API_KEY")
     except ConfigError as problem:
         term.say(f"Configuration error: {problem}")
         return 2

@@ -6,6 +6,7 @@ never has to guess which setting is wrong.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -104,7 +105,7 @@ def _server(env: Mapping[str, str]) -> ServerSettings | None:
     webhook = http_url(env, "LANGGRAPH_WEBHOOK_URL")
     return ServerSettings(
         url=url,
-        api_key=env.get("LANGGRAPH_API_KEY", "").strip() or None,
+        api_key=secret(env, "LANGGRAPH_API_KEY"),
         webhook_url=webhook,
         # Without a webhook, polling is how the bot hears of a pause: look often.
         poll_every=_number(env, "LANGGRAPH_POLL_EVERY", "5" if webhook else "1", float),
@@ -196,6 +197,8 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type = int) -
             if whole
             else f"{name}: {raw!r} is not a number"
         ) from None
+    if not math.isfinite(value):  # float() takes nan and inf; a timer or deadline cannot
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds")
     if value <= 0:
         raise ConfigError(f"{name}: must be greater than zero, got {raw!r}")
     return value
@@ -213,6 +216,20 @@ def _required(env: Mapping[str, str], name: str, hint: str) -> str:
     if not value:
         raise ConfigError(f"{name} is not set: {hint}")
     return value
+
+
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """A token, key or secret, unset when empty. Its characters must be printable ASCII with
+    no space, as every real one's are: a value pasted with the README's ``…`` placeholder (or a
+    curly quote) crashed the first HTTP header it went into, naming no variable. The value itself
+    is never repeated."""
+    value = env.get(name, "").strip()
+    if value and not (value.isascii() and value.isprintable() and " " not in value):
+        raise ConfigError(
+            f"{name}: has characters no token or key has (a placeholder copied as written, a "
+            "curly quote, a space?): paste the value itself"
+        )
+    return value or None
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -299,11 +316,12 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
     bot_token = _required(env, "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…)")
     if not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-")
-    app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
+    secret(env, "SLACK_BOT_TOKEN")
+    app_token = secret(env, "SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
-    secret = env.get("SLACK_SIGNING_SECRET", "").strip() or None
-    if app_token is None and secret is None and not for_graphs:
+    signing_secret = secret(env, "SLACK_SIGNING_SECRET")
+    if app_token is None and signing_secret is None and not for_graphs:
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode checks every request with it "
             "(or set SLACK_APP_TOKEN to run in Socket Mode)"
@@ -315,13 +333,13 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         api_url += "/"
     return Settings(
         slack_bot_token=bot_token,
-        slack_signing_secret=secret,
+        slack_signing_secret=signing_secret,
         slack_app_token=app_token,
         slack_api_url=api_url,
         slack_timeout=int(_number(env, "SLACK_TIMEOUT", "15")),
         port=_port(env),
         database_url=database_url(env),
-        openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
+        openai_api_key=secret(env, "OPENAI_API_KEY"),
         openai_base_url=http_url(env, "OPENAI_BASE_URL"),
         openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini").strip(),
         openai_timeout=_number(env, "OPENAI_TIMEOUT", "60", float),
