@@ -303,6 +303,11 @@ def test_the_two_minute_try_runs_as_written() -> None:
     menu = re.search(r"prompt offers `([^`]+)`", README.replace("\n", " "))
     assert menu and " ".join(menu.group(1).split()) in " ".join(printed.split())
     assert "(would post to #try: Draft: Draft an announcement" in printed
+    # The sample draft card at the top shows the buttons the draft graph's card has.
+    sample = one("", "📝 Draft waiting for approval").text
+    [line] = [x for x in sample.splitlines() if x.startswith("[ ")]
+    offered = re.findall(r"\[\w+\] (\w+(?: \w+)*)", menu.group(1))
+    assert re.findall(r"\[ ([^\]]+) \]", line) == offered
 
 
 def test_every_link_inside_the_readme_reaches_a_section_or_a_file() -> None:
@@ -363,3 +368,22 @@ def test_the_readmes_placeholders_pasted_as_written_are_named_not_a_traceback(
     )
     assert done.returncode == 2, done.stdout
     assert "Configuration error: OPENAI_API_KEY: has characters" in done.stdout
+
+
+def test_try_two_person_stops_as_the_readme_says() -> None:
+    said = re.search(r"stops at its first card with \"([^\"]+)\"", README.replace("\n", " "))
+    assert said
+    with FakeOpenAI() as fake:
+        fake.enqueue(content="Lunch is at noon.")
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "try", "two_person", "Tell the team lunch is at noon"],
+            input="a\na\n",
+            cwd=ROOT,  # the shipped policy.yaml, read when POLICY_FILE is unset
+            env=env(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said.group(1) in " ".join(done.stdout.split())
+    assert "== Result ==" not in done.stdout
