@@ -257,6 +257,62 @@ def test_the_manifest_matches_the_readme_and_the_bots_routes() -> None:
     assert SLACK_PATH == "/slack/events"
 
 
+# Each Web API method the bot calls, and the bot scope Slack's method reference asks for
+# (chat.getPermalink and views.* need none; auth.test, Bolt's start-up check, neither).
+SCOPE_OF = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "chat_postEphemeral": "chat:write",
+    "chat_getPermalink": None,
+    "conversations_open": "im:write",
+    "conversations_members": "channels:read",  # and groups:read, im:read, mpim:read
+    "views_open": None,
+    "views_publish": None,
+    "usergroups_users_list": "usergroups:read",
+}
+
+
+def test_the_manifest_grants_every_web_api_method_the_bot_calls() -> None:
+    """A method added to the Slack client without its scope in manifest.yml fails here, before
+    a workspace answers ``missing_scope``; the README's "Scopes and why" lists the same."""
+    calls = set(
+        re.findall(r"\.(?:client|cards)\.(\w+)\(", (ROOT / "bot/slack/client.py").read_text())
+    )
+    assert calls == set(SCOPE_OF), "map each new method to its scope above"
+    scopes = yaml.safe_load((ROOT / "manifest.yml").read_text())["oauth_config"]["scopes"]["bot"]
+    needed = {scope for scope in SCOPE_OF.values() if scope} | {"commands"}  # /agent
+    needed |= {"chat:write.public", "groups:read", "im:read", "mpim:read"}  # see above
+    assert needed == set(scopes)
+    events = yaml.safe_load((ROOT / "manifest.yml").read_text())["settings"]["event_subscriptions"]
+    from bot.slack.listeners import register
+
+    registered: list[str] = []
+
+    class Recorder:
+        def __getattr__(self, kind: str):  # app.command / action / view / event
+            def add(name, **_):
+                registered.append(f"{kind}:{getattr(name, 'pattern', name)}")
+                return lambda listener: listener
+
+            return add
+
+    register(Recorder(), None)  # type: ignore[arg-type]
+    assert [r.split(":", 1)[1] for r in registered if r.startswith("event:")] == events[
+        "bot_events"
+    ]
+    assert [r for r in registered if r.startswith("command:")] == ["command:/agent"]
+    assert not [
+        r for r in registered if r.split(":")[0] not in ("command", "action", "view", "event")
+    ]
+
+
+def test_the_env_file_langgraph_json_names_is_not_committed() -> None:
+    """The README invites secrets into langgraph.json's ``env`` file: git must ignore it."""
+    env_file = json.loads((ROOT / "langgraph.json").read_text())["env"]
+    ignored = subprocess.run(["git", "check-ignore", "-q", env_file], cwd=ROOT)
+    assert ignored.returncode == 0, f"{env_file} is not in .gitignore"
+
+
 def test_the_policy_files_comments_point_at_real_sections_and_actions() -> None:
     text = (ROOT / "policy.yaml").read_text()
     headings = {h.strip() for h in re.findall(r"^#+ (.*)$", README, re.M)}
