@@ -75,6 +75,16 @@ def test_a_typo_suggests_the_command_and_starts_nothing(
     assert not (tmp_path / "production.db").exists()
 
 
+@pytest.mark.parametrize("argv", [("--port", "8080"), ("serve", "--port=8080"), ("serve", "x")])
+def test_an_option_to_serve_says_settings_come_from_the_environment_and_starts_nothing(
+    argv: tuple[str, ...], production: dict[str, str], tmp_path: Path
+) -> None:
+    done = bot(*argv, env=production)
+    assert done.returncode == 2
+    assert "settings come from the environment, e.g. PORT=8080 python -m bot" in done.stderr
+    assert not (tmp_path / "production.db").exists()
+
+
 def test_version(production: dict[str, str]) -> None:
     done = bot("--version", env=production)
     assert done.returncode == 0

@@ -9,6 +9,7 @@ must never bind a port, open the database or start a second scheduler. Each subc
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,11 +48,28 @@ def main(argv: Sequence[str] | None, serve: Callable[[], int]) -> int:
     if first == "help":
         parser.print_help()
         return 0
+    if first.startswith("-") and first not in ("-h", "--help", "--version"):
+        return _no_options(parser, args)  # `python -m bot --port 8080`
     try:
-        parsed = parser.parse_args(args)  # -h, --version and bad options exit here
+        parsed, extra = parser.parse_known_args(args)  # -h, --version and bad options exit here
     except SystemExit as stop:
         return int(stop.code or 0)
+    if extra:  # `python -m bot serve --port 8080`
+        return _no_options(parser, extra)
     if parsed.command is None:  # e.g. only options that argparse accepted
         parser.print_help()
         return 0
     return serve()
+
+
+def _no_options(parser: argparse.ArgumentParser, extra: Sequence[str]) -> int:
+    """``serve`` takes its settings from the environment: say so, rather than argparse's
+    "invalid choice" or "unrecognized arguments", which name no way to set the port."""
+    parser.print_usage(sys.stderr)
+    print(
+        f"python -m bot serve: takes no options or arguments ({' '.join(extra)}); its "
+        "settings come from the environment, e.g. PORT=8080 python -m bot "
+        "(README: Environment variables)",
+        file=sys.stderr,
+    )
+    return 2
