@@ -27,6 +27,7 @@ from bot.policy.shape import check_shape
 from bot.store.audit_log import FIELDS, Audit
 from bot.store.db import open_database
 from tests.fakes.openai import FakeOpenAI
+from tests.support.botproc import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -443,3 +444,35 @@ def test_try_two_person_stops_as_the_readme_says() -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert said.group(1) in " ".join(done.stdout.split())
     assert "== Result ==" not in done.stdout
+
+
+def test_the_bot_runs_against_the_fakes_as_the_development_section_shows(tmp_path: Path) -> None:
+    start = one("python", "slack, model = FakeSlack().start()").text
+    talk = one("python", "slack.wait_socket_connected()").text
+    namespace: dict = {}
+    printed = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(printed):
+        exec(compile(start, "README start", "exec"), namespace)
+    slack, model = namespace["slack"], namespace["model"]
+    settings = dict(word.split("=", 1) for word in printed.getvalue().split())
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        cwd=ROOT,
+        env=env(**settings, PORT=str(free_port()), DATABASE_URL=f"sqlite:///{tmp_path / 'b.db'}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        slack.wait_socket_connected(60)  # a busy machine starts the bot slower than 10 s
+        with redirect_stdout(printed):
+            exec(compile(talk, "README talk", "exec"), namespace)
+        blocks = namespace["card"].params["blocks"]
+        assert blocks[0]["text"]["text"] == "📝 Draft waiting for approval"
+        assert "Started run" in str(namespace["ack"])
+    finally:
+        bot.terminate()
+        bot.wait(30)
+        slack.stop()
+        model.stop()
