@@ -68,3 +68,11 @@ def test_a_misspelt_graph_is_asked_about_and_nothing_starts(word, meant):
 def test_ordinary_first_words_still_go_to_the_default_graph(text):
     body = {"text": text, "user_id": "U1", "channel_id": "C1"}
     assert parse_command(body, [*REFUNDS, "gate"], "draft").graph == "draft"
+
+
+@pytest.mark.parametrize("text", ["action", "refunds", "draft", " refunds "])
+def test_a_graph_named_alone_asks_for_the_request_and_starts_nothing(text):
+    body = {"text": text, "user_id": "U1", "channel_id": "C1"}
+    name = text.strip()
+    with pytest.raises(BadPayload, match=f"What should `{name}` do\\? .*Nothing was started"):
+        parse_command(body, REFUNDS, "draft")

@@ -97,6 +97,13 @@ def parse_command(
     elif first in known and rest.strip():
         # The first word, exactly as registered, names the graph ("Draft a note" does not).
         graph, text = first, rest.strip()
+    elif first in known:
+        # "/agent refund" alone names a graph, as "[refund]" alone does: it is not a request
+        # for the default graph about the word "refund".
+        raise BadPayload(
+            f"What should `{first}` do? Write it after the name: `/agent {first} <what you "
+            "want>`. Nothing was started.\n" + usage(graphs, default)
+        )
     elif rest.strip() and (close := _misspelt(first, known, default)):
         # "/agent refnd refund order 42" must not run the default graph with that text.
         raise BadPayload(
