@@ -50,3 +50,13 @@ def test_a_decision_being_carried_out_cannot_be_cancelled(deps, fake_slack):
         "Too late: run `aaaaaaaa` was just decided and is carrying it out. `/agent status aaaaaaaa`"
     )
     assert deps.store.get_run(run.thread_id).status != "cancelled"
+
+
+@pytest.mark.parametrize("command", ["status", "audit", "cancel"])
+def test_a_subcommand_without_a_run_id_shows_itself_in_its_example(deps, command):
+    operation = {"audit": deps.operations.audit_of}.get(command) or getattr(
+        deps.operations, command
+    )
+    assert operation("", "U0REQ") == (
+        f"Which run? Give its id, as I print it: for example `/agent {command} 1a2b3c4d`."
+    )

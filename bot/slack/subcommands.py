@@ -33,12 +33,15 @@ class Operations:
     links: TraceLinks
     remembered: Rules | None = None  # remembered approvals (bot.core.rules), where allowed
 
-    def find(self, text: str, user: str) -> Run | str:
+    def find(self, text: str, user: str, command: str = "status") -> Run | str:
         """The run a person named by its id or the start of it, if they may see it; otherwise
-        what to say. A run they may not see gets the answer a run that does not exist gets."""
+        what to say (``command``: the subcommand they typed, for its example). A run they may
+        not see gets the answer a run that does not exist gets."""
         prefix = text.strip().strip("`").lower()
         if not prefix:
-            return "Which run? Give its id, as I print it: for example `/agent status 1a2b3c4d`."
+            return (
+                f"Which run? Give its id, as I print it: for example `/agent {command} 1a2b3c4d`."
+            )
         if not _PREFIX.fullmatch(prefix):
             return f"`{prefix[:40]}` isn't a run id; run ids look like `1a2b3c4d`."
         found = self.access.find(prefix, user)
@@ -66,7 +69,7 @@ class Operations:
         return runs.status_text(run, approvals, waits_for, events, trace)
 
     def audit_of(self, text: str, user: str) -> str:
-        run = self.find(text, user)
+        run = self.find(text, user, "audit")
         if isinstance(run, str):
             return run
         return runs.audit_text(run, self.audit.for_run(run.thread_id))
@@ -80,7 +83,7 @@ class Operations:
 
     def cancel(self, text: str, user: str) -> str:
         """Cancel a run (:meth:`bot.core.run_control.RunControl.cancel`), for the people who may."""
-        run = self.find(text, user)
+        run = self.find(text, user, "cancel")
         if isinstance(run, str):
             return run
         if not self.access.may_manage(run, user):  # the same people today, asked apart on purpose
