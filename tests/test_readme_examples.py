@@ -307,6 +307,23 @@ def test_the_manifest_grants_every_web_api_method_the_bot_calls() -> None:
     ]
 
 
+def test_every_variable_the_bot_reads_is_in_the_readmes_table_and_no_other() -> None:
+    read: set[str] = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        text = path.read_text()
+        read |= set(re.findall(r'\b(?:env|environ)(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]+)"', text))
+        read |= set(re.findall(r'\((?:env|environ), "([A-Z][A-Z0-9_]+)"', text))
+    read |= {"WEBHOOK_ALLOWLIST"}  # webhook_allowlist()'s default name
+    # LangSmith's own settings, read under its prefixes (bot.config._env); try's $USER.
+    read = {f"LANGSMITH_{n}" if n in ("PROJECT", "TRACING") else n for n in read - {"USER"}}
+    read -= {"TRACING_V2"}
+    section = README.split("## Environment variables")[1].split("### Policy file")[0]
+    first_cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| `")]
+    table = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(first_cells)))
+    assert read - table == set(), "read by the bot, missing from README: Environment variables"
+    assert table - read == {"LANGSMITH_API_KEY", "LANGSMITH_ENDPOINT"}  # LangSmith's tracer's
+
+
 def test_the_env_file_langgraph_json_names_is_not_committed() -> None:
     """The README invites secrets into langgraph.json's ``env`` file: git must ignore it."""
     env_file = json.loads((ROOT / "langgraph.json").read_text())["env"]
