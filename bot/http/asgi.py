@@ -38,6 +38,7 @@ from bot.runtime.worker import AckFirst, ListenerPool
 SLACK_PATH = "/slack/events"  # where Slack sends everything; manifest.yml names it
 
 logger = logging.getLogger(__name__)
+REFUSED_EVERY = 60.0  # seconds between two log lines about requests refused for their signature
 MAX_BODY = 1_000_000  # Slack's payloads are well under it; the largest are modal submissions
 MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
 
@@ -135,6 +136,21 @@ def create_asgi(
     acks: AckFirst | None = None,
 ) -> Starlette:
     answering = acks.answering if acks else nullcontext
+    refused_said = [-REFUSED_EVERY]  # when the log last said why a request got a 401
+
+    def say_refused() -> None:
+        # A wrong SLACK_SIGNING_SECRET refuses every request; without a word in the log the
+        # operator saw only Slack's "dispatch_failed". Once a minute at most: a flood of
+        # unsigned requests must not flood the log too.
+        now = time.monotonic()
+        if now - refused_said[0] >= REFUSED_EVERY:
+            refused_said[0] = now
+            logger.warning(
+                "refused a request to %s with a 401: its signature does not match "
+                "SLACK_SIGNING_SECRET, or it is over 5 minutes old. If every Slack request is "
+                "refused, copy the Signing Secret again (Basic Information) and restart",
+                SLACK_PATH,
+            )
 
     async def events(request: Request) -> Response:
         started = time.perf_counter()
@@ -145,6 +161,7 @@ def create_asgi(
         if not is_signed(signing_secret, body, request.headers, time.time()):
             # Not Slack's: answered without counting as "being answered", so a flood of these
             # never holds background work back (bot/runtime/worker.py), nor skews the ack metric.
+            say_refused()
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         with answering():
             response = await handle(request, body)

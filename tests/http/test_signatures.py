@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +54,23 @@ def test_a_request_with_an_absurd_timestamp_is_a_401_not_a_500(bot_in_process, d
     headers["X-Slack-Request-Timestamp"] = "9" * digits
     answer = bot.http.post("/slack/events", content=body, headers=headers)
     assert answer.status_code == 401
+
+
+def test_a_request_refused_for_its_signature_is_said_in_the_log_once_a_minute(
+    bot_in_process, caplog: pytest.LogCaptureFixture
+):
+    # The README's troubleshooting: "every request is refused with 401 in the log" (a wrong
+    # SLACK_SIGNING_SECRET). Before, the log said nothing at all.
+    bot = bot_in_process()
+    body = sr.command_body("Tell the team nothing", "U0REQ", "C0REQ")
+    for _ in range(3):
+        answer = bot.http.post("/slack/events", content=body, headers=sr.sign(body, "wrong"))
+        assert answer.status_code == 401
+    said = [r.getMessage() for r in caplog.records if "SLACK_SIGNING_SECRET" in r.getMessage()]
+    assert said == [
+        "refused a request to /slack/events with a 401: its signature does not match "
+        "SLACK_SIGNING_SECRET, or it is over 5 minutes old. If every Slack request is refused, "
+        "copy the Signing Secret again (Basic Information) and restart"
+    ]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert said[0].split("…")[0][:95] in readme  # the troubleshooting row quotes it
