@@ -258,8 +258,13 @@ class Engine:
                     entry = click.entry.id if click is not None else None
                     if kind is None:  # one click settles it
                         lock = None if background else held
-                        claimed, started = self._claim(approval, decision, entry, lock)
+                        alone = not self.signing.guarded(approval)
+                        claimed, started = self._claim(approval, decision, entry, lock, alone)
                         ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
+                        if claimed is None and alone:
+                            # Lost, or a request its run now has, signed by distinct people,
+                            # marked it: then it is checked again, under the sign-off's lock.
+                            ballot = self._recheck(approval)
                     else:
                         closing = partial(self._closed, entry=entry)
                         ballot = self.store.vote(
@@ -327,12 +332,21 @@ class Engine:
             return outcomes.NotOffered(approval)
         return None
 
+    def _recheck(self, approval: Approval) -> Ballot:
+        """After a claim made ``alone`` came to nothing: the request to check again, if it is
+        still pending and now has to be checked under the run's sign-off lock."""
+        latest = self.store.get_approval(approval.id)
+        if latest is not None and latest.pending and self.signing.guarded(latest):
+            return Ballot("moved", latest)
+        return Ballot("closed")
+
     def _claim(
         self,
         approval: Approval,
         decision: Decision,
         entry: str | None = None,
         held: ExitStack | None = None,
+        alone: bool = False,
     ) -> tuple[Approval | None, ApplyStart | None]:
         """Claim a request one click settles; a remembered approval makes its rule with it.
         A claim that wins closes the request's jobs, audit event and click ``entry`` in its
@@ -344,15 +358,19 @@ class Engine:
         attempt at applying in the same statement (``Store.claim_begin``): the attempt is
         counted under the lock, as :meth:`_apply` would, and the lock is not let go before the
         resume, so nothing can come between. A busy run is not waited for here: the claim is
-        made alone and :meth:`_apply` waits for the lock as usual."""
+        made by itself and :meth:`_apply` waits for the lock as usual.
+
+        ``alone``: the click was checked without the run's sign-off lock (``Signing.guarded``);
+        the claim is then lost to a request signed by distinct people recorded in its run
+        meanwhile, which marked this one."""
         if decision.remember is None or self.rules is None:
             closing = self._closing(approval, decision, entry=entry)
             if held is not None and _took(held, self.db.try_lock(approval.thread_id)):
-                start = self.store.claim_begin(approval.id, decision, closing)
+                start = self.store.claim_begin(approval.id, decision, closing, alone)
                 return (start.approval, start) if start else (None, None)
-            return self.store.claim(approval.id, decision, closing), None
+            return self.store.claim(approval.id, decision, closing, alone), None
         closes = partial(self._made, entry=entry)
-        made = self.rules.claim(approval, decision, closes)
+        made = self.rules.claim(approval, decision, closes, alone)
         return (made[0] if made else None), None
 
     def _made(self, claimed: Approval, rule: Rule, entry: str | None) -> Closing:

@@ -72,17 +72,20 @@ class Rules:
         return remember is not None and seconds in remember.durations
 
     def claim(
-        self, approval: Approval, decision: Decision, closing: ClosesWithRule
+        self, approval: Approval, decision: Decision, closing: ClosesWithRule, alone: bool = False
     ) -> tuple[Approval, Rule] | None:
         """Claim the request and make the rule, at once, with what the claim closes (its
-        audit events, jobs and click) in the same transaction (None: the claim was lost)."""
+        audit events, jobs and click) in the same transaction (None: the claim was lost;
+        ``alone``: as for ``Store.claim``)."""
         run = self.store.get_run(approval.thread_id)
         scope = self._scope(run, approval) if run is not None else None
         if scope is None or decision.remember is None:
             return None
         expires_at = self.store.clock() + decision.remember
         params = scope.as_params()
-        return self.store.claim_remembering(approval.id, decision, params, expires_at, closing)
+        return self.store.claim_remembering(
+            approval.id, decision, params, expires_at, closing, alone
+        )
 
     def _scope(self, run: Run, approval: Approval) -> Scope | None:
         value = approval.payload.get("value")

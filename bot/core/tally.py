@@ -83,10 +83,18 @@ class Signing:
     def guard(self, approval: Approval) -> Any:
         """Held while a click is checked and counted, where who signed the run's other requests
         matters: two requests of one run cannot both be signed by one person at once."""
-        sign_off = approval.signoff or SignOff()
-        if sign_off.distinct or sign_off.total > 1 or sign_off.counted:
+        if self.guarded(approval):
             return self.db.key_lock(f"signoff:{approval.thread_id}")
         return nullcontext()
+
+    def guarded(self, approval: Approval) -> bool:
+        """Whether a click on ``approval`` is checked and counted under :meth:`guard`'s lock: a
+        request of its run signed by distinct people (this one or another: nobody signs both),
+        or one signed in stages or by a quorum. Otherwise it is claimed ``alone``
+        (``Store.claim``), which a distinct request recorded in its run meanwhile makes lose."""
+        sign_off = approval.signoff or SignOff()
+        distinct = sign_off.distinct or approval.distinct_run
+        return distinct or sign_off.total > 1 or sign_off.counted
 
     def refusal(self, approval: Approval, user: str, token: str | None = None) -> Refusal | None:
         """Why ``user`` may not decide ``approval`` now, or None when they may. ``token``: the
@@ -130,20 +138,25 @@ class Signing:
 
     def _other_parts(self, approval: Approval, sign_off: SignOff) -> list[Approval]:
         """The run's other requests whose signers may not sign this one: all of them
-        (``distinct``), or those of other stages of this stage's section; none where a person
-        may sign every part."""
+        (``distinct``), those signed by distinct people (an action's ``distinct`` holds for
+        its run's other requests too), and those of other stages of this stage's section;
+        none where a person may sign every part."""
         if sign_off.joint:  # the stage's own section's stages, not the card's other sections'
             stage = sign_off.stages[min(approval.stage, len(sign_off.stages) - 1)]
             staged, mine = stage.part is not None and stage.part_total > 1, stage.part_first
         else:
             staged, mine = sign_off.total > 1, sign_off.first
-        if not sign_off.distinct and not staged:
+        if not sign_off.distinct and not staged and not approval.distinct_run:
             return []
         return [
             other
             for other in self.store.run_approvals(approval.thread_id)
             if other.id != approval.id
-            and (sign_off.distinct or other.signoff is None or _elsewhere(other.signoff, mine))
+            and (
+                sign_off.distinct
+                or self.sign_off(other).distinct
+                or (staged and (other.signoff is None or _elsewhere(other.signoff, mine)))
+            )
         ]
 
     def _signed_elsewhere(

@@ -165,6 +165,9 @@ class Approval:
     version: int = 1  # of what is being signed: each edit of a counted request makes a new one
     card_attempts: int = 0  # card posts that failed so far (bot.slack.card_posts)
     refused: str | None = None  # why the graph refused the last answer it was handed
+    # A request of its run (this one or another) is signed by distinct people: nobody signs
+    # both it and another request of the run (bot.core.tally).
+    distinct_run: bool = False
 
     @property
     def pending(self) -> bool:
@@ -229,6 +232,7 @@ class Approval:
             version=int(row.get("version") or 1),
             card_attempts=int(row.get("card_attempts") or 0),
             refused=row.get("refused"),
+            distinct_run=bool(row.get("distinct_run")),
         )
 
 

@@ -35,12 +35,18 @@ ClosesWithRule = Callable[[Approval, Rule], "Closing"]
 
 class DecisionRows(Rows):
     def claim(
-        self, approval_id: str, decision: Decision, closing: Closing | None = None
+        self,
+        approval_id: str,
+        decision: Decision,
+        closing: Closing | None = None,
+        alone: bool = False,
     ) -> Approval | None:
         """Move a pending request to its decided state; None if someone else got there first.
         With ``closing``, a claim that wins also closes what the decision ends (its jobs, its
-        click, its audit event) in the same round trip."""
-        params = self._claim_params(approval_id, decision)
+        click, its audit event) in the same round trip. ``alone``: the click was checked
+        without the run's sign-off lock; None too if a request of its run is now signed by
+        distinct people (``Approval.distinct_run``)."""
+        params = self._claim_params(approval_id, decision, alone)
         if closing is None:
             row = self.db.fetch_one(q.CLAIM, params)
             return Approval.from_row(row) if row else None
@@ -52,12 +58,13 @@ class DecisionRows(Rows):
         return Approval.from_row(row) if row else None
 
     def claim_begin(
-        self, approval_id: str, decision: Decision, closing: Closing
+        self, approval_id: str, decision: Decision, closing: Closing, alone: bool = False
     ) -> ApplyStart | None:
         """:meth:`claim` with ``closing`` and :meth:`begin_apply` in one round trip, for the
         worker that holds the run's lock and goes on to apply the decision: a claim that wins
-        is its first attempt at applying (fence 1). None if someone else got there first."""
-        params = self._claim_params(approval_id, decision)
+        is its first attempt at applying (fence 1). None if someone else got there first
+        (``alone``: as for :meth:`claim`)."""
+        params = self._claim_params(approval_id, decision, alone)
         if self.db.dialect == "postgres":
             row = self.db.fetch_one(q.CLAIM_BEGIN, self._closing_params(params, closing))
             return (
@@ -89,10 +96,12 @@ class DecisionRows(Rows):
         scope: dict[str, str],
         expires_at: float,
         closing: ClosesWithRule | None = None,
+        alone: bool = False,
     ) -> tuple[Approval, Rule] | None:
         """Claim a request with an approval that is remembered: the rule is made in the same
         transaction as the claim, so both happen once or neither (None: someone else won).
-        ``closing``: what the claim closes (its audit events, jobs, click), in it too."""
+        ``closing``: what the claim closes (its audit events, jobs, click), in it too;
+        ``alone``: as for :meth:`claim`."""
         now = self.clock()
         try:
             with self.db.transaction() as tx:
@@ -104,7 +113,7 @@ class DecisionRows(Rows):
                 )
                 rule = Rule.from_row(tx.fetch_one(q.INSERT_RULE, params) or {})
                 won = replace(decision, rule=rule.id)
-                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won))
+                claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won, alone))
                 if claimed is None:
                     raise _TooLate
                 approval = Approval.from_row(claimed)
@@ -138,9 +147,12 @@ class DecisionRows(Rows):
         except _TooLate:
             return None
 
-    def _claim_params(self, approval_id: str, decision: Decision) -> dict[str, Any]:
+    def _claim_params(
+        self, approval_id: str, decision: Decision, alone: bool = False
+    ) -> dict[str, Any]:
         return {
             "id": approval_id,
+            "alone": 1 if alone else 0,
             "status": status_for(decision),
             "by": decision.by,
             "now": self.clock(),

@@ -37,6 +37,7 @@ class RequestRows(Rows):
         expiry, in one transaction; the same interrupt is recorded once. ``channel``: where
         its card goes (default the run's approvals channel)."""
         approval_id = new_id()
+        distinct = signoff is not None and signoff.distinct
         with self.db.transaction() as tx:
             inserted = tx.execute(
                 q.INSERT_APPROVAL,
@@ -53,8 +54,11 @@ class RequestRows(Rows):
                     "thread_ts": thread_ts,
                     "channel": channel or run.approvals_channel,
                     "now": self.clock(),
+                    "distinct": 1 if distinct else 0,
                 },
             )
+            if inserted and distinct:
+                tx.execute(q.MARK_DISTINCT_RUN, {"thread_id": run.thread_id})
             if inserted:
                 for job in jobs:
                     tx.execute(q.INSERT_JOB, job_params(approval_id, job))

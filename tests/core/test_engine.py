@@ -14,7 +14,7 @@ import pytest
 
 from bot.agents.runner import RunState
 from bot.core import outcomes
-from bot.core.deciders import Why
+from bot.core.deciders import Directory, Why
 from bot.core.engine import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
@@ -23,6 +23,7 @@ from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import Policy
 from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
+from bot.store.db.locks import LockBusy
 from tests.support.units import FakeGraph, engine_parts
 
 
@@ -959,29 +960,156 @@ def test_a_distinct_graph_s_signer_signs_no_other_request_of_its_run_in_either_o
         parts.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: an action's own `distinct` is checked only on its own requests; a sibling "
-    "request its graph's section signs (not distinct) does not look at it, so one signer "
-    "signs both when the action's comes first",
-)
-def test_an_action_s_distinct_signer_signs_no_other_request_of_its_run(db, clock):
+EMAIL_DISTINCT = {"send_email": Section(Stage(approvers=("U1", "U3")), distinct=True)}
+
+
+@pytest.mark.parametrize("order", ["email's first", "graph's first"])
+def test_an_action_s_distinct_signer_signs_no_other_request_of_its_run(db, clock, order):
+    # send_email's section says distinct; the graph's (U1 among its people too) says nothing
+    # of it. Whichever U1 approves first, the other request of the run is not U1's to sign.
     graph = _EmailBeside(interrupts=("i1", "i2"))
     parts = engine_parts(db, clock, graph=graph)
     try:
         parts.signing.signoffs = SignOffs(
-            Section(Stage(approvers=("U1", "U2"))),
-            actions={"send_email": Section(Stage(approvers=("U1", "U3")), distinct=True)},
+            Section(Stage(approvers=("U1", "U2"))), actions=EMAIL_DISTINCT
         )
         by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
         own, email = by_interrupt["i1"], by_interrupt["i2"]
-        signed = parts.engine.decide(email.id, Decision("approve", "U1"))
+        first, second = (email, own) if order == "email's first" else (own, email)
+        signed = parts.engine.decide(first.id, Decision("approve", "U1"))
         assert isinstance(signed, outcomes.Applied)
 
-        refused = parts.engine.decide(own.id, Decision("approve", "U1"))
+        refused = parts.engine.decide(second.id, Decision("approve", "U1"))
 
         assert isinstance(refused, outcomes.Refused)
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        assert parts.approval(second.id).pending
+        assert [interrupt for _, interrupt, _ in graph.answers] == [first.interrupt_id]
+        assert isinstance(
+            parts.engine.decide(second.id, Decision("approve", "U2" if second is own else "U3")),
+            outcomes.Applied,
+        )
+    finally:
+        parts.close()
+
+
+def _held_in_its_check(parts, approval, user: str, meanwhile) -> outcomes.Outcome:
+    """``user`` decides ``approval`` (whose stage lists the group S0TEAM), held between
+    reading the run's requests and claiming (the group's lookup) until ``meanwhile(go)`` has
+    called ``go()``; what came of it."""
+    checking, go = threading.Event(), threading.Event()
+    looked: list[str] = []
+
+    def members(group: str) -> list[str]:
+        if not looked:
+            looked.append(group)
+            checking.set()
+            assert go.wait(10), "the other click never went"
+        return ["U1", "U2"]
+
+    parts.signing.directory = Directory(members, ttl=0)
+    result: list[outcomes.Outcome] = []
+    clicker = threading.Thread(
+        target=lambda: result.append(parts.engine.decide(approval.id, Decision("approve", user)))
+    )
+    clicker.start()
+    assert checking.wait(10), "the click never reached its check"
+    meanwhile(go.set)
+    clicker.join(20)
+    assert result, "the click never finished"
+    return result[0]
+
+
+def test_an_action_s_distinct_holds_for_two_clicks_at_once_on_the_run_s_two_requests(
+    db, clock, monkeypatch
+):
+    # U1 clicks the graph's request and, at once, the send_email call beside it: while the
+    # first is being checked, the second is decided. Exactly one of them goes through.
+    graph = _EmailBeside(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        parts.signing.signoffs = SignOffs(
+            Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
+        )
+        by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
+        own, email = by_interrupt["i1"], by_interrupt["i2"]
+        key_lock, went = parts.db.key_lock, threading.Event()
+
+        def waited(key: str, wait: float = 30.0):
+            # The email's click lets the held one go on once it waits for the sign-off's lock
+            # (which the held click holds), or once it is decided.
+            if key.startswith("signoff:") and threading.current_thread().name == "email":
+                try:
+                    with parts.db.try_lock(key):
+                        pass
+                except LockBusy:
+                    went.set()
+            return key_lock(key, wait)
+
+        monkeypatch.setattr(parts.db, "key_lock", waited)
+        decided: list[outcomes.Outcome] = []
+
+        def click() -> None:
+            decided.append(parts.engine.decide(email.id, Decision("approve", "U1")))
+            went.set()
+
+        other = threading.Thread(target=click, name="email")
+
+        def email_clicked(go) -> None:
+            other.start()
+            assert went.wait(10), "the email's click neither waited nor was decided"
+            go()
+
+        first = _held_in_its_check(parts, own, "U1", email_clicked)
+        other.join(20)
+
+        results = [first, *decided]
+        assert sorted(type(r).__name__ for r in results) == ["Applied", "Refused"]
+        [refused] = [r for r in results if isinstance(r, outcomes.Refused)]
+        assert refused.refusal.why is Why.SIGNED_BEFORE
+        assert len(graph.answers) == 1
+    finally:
+        parts.close()
+
+
+def test_a_request_s_click_checked_before_a_distinct_sibling_was_recorded_is_checked_again(
+    db, clock
+):
+    # The run waits on its graph's request; U1's click on it is read and checked, and before
+    # it is claimed the run also asks for a send_email call (distinct), which U1 approves.
+    # The first click, checked when nothing of the run was distinct, is not claimed as it was.
+    class _EmailLater(_EmailBeside):
+        later = False
+
+        def waiting(self) -> RunState:
+            state = super().waiting()
+            return state if self.later else RunState(True, False, state.interrupts[:1])
+
+    graph = _EmailLater(interrupts=("i1", "i2"))
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        parts.signing.signoffs = SignOffs(
+            Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
+        )
+        run = parts.start(requester="U0A")
+        [own] = parts.pending(run)
+        signed: list[outcomes.Outcome] = []
+
+        def email_asked_and_signed(go) -> None:
+            graph.later = True
+            graph.states[run.thread_id] = graph.waiting()
+            parts.engine.advance(run.thread_id)
+            [email] = [a for a in parts.pending(run) if a.interrupt_id == "i2"]
+            signed.append(parts.engine.decide(email.id, Decision("approve", "U1")))
+            go()
+
+        refused = _held_in_its_check(parts, own, "U1", email_asked_and_signed)
+
+        assert isinstance(signed[0], outcomes.Applied)
+        assert isinstance(refused, outcomes.Refused)
+        assert refused.refusal.why is Why.SIGNED_BEFORE
         assert parts.approval(own.id).pending
+        assert [interrupt for _, interrupt, _ in graph.answers] == ["i2"]
     finally:
         parts.close()
 

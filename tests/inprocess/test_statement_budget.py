@@ -62,8 +62,8 @@ def test_one_statement_more_on_the_decision_path_breaks_the_budget(
     """The budget can fail: a read of the run added under the lock is counted against it."""
     claim_begin = Store.claim_begin
 
-    def with_a_read_more(self: Store, approval_id: str, decision, closing):
-        start = claim_begin(self, approval_id, decision, closing)
+    def with_a_read_more(self: Store, approval_id: str, decision, closing, alone=False):
+        start = claim_begin(self, approval_id, decision, closing, alone)
         if start is not None:
             self.get_run(start.run.thread_id)
         return start

@@ -79,10 +79,18 @@ SET_LEASES = "UPDATE runs SET lease_until = %(until)s WHERE thread_id IN ({ids})
 
 INSERT_APPROVAL = """
 INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
-                       signoff, thread_ts, channel, status, created_at)
+                       signoff, thread_ts, channel, status, created_at, distinct_run)
 VALUES (%(id)s, %(thread_id)s, %(interrupt_id)s, %(graph)s, %(request)s, %(requester)s,
-        %(payload)s, %(review)s, %(signoff)s, %(thread_ts)s, %(channel)s, 'pending', %(now)s)
+        %(payload)s, %(review)s, %(signoff)s, %(thread_ts)s, %(channel)s, 'pending', %(now)s,
+        CASE WHEN %(distinct)s = 1 OR EXISTS (
+            SELECT 1 FROM approvals o
+            WHERE o.thread_id = %(thread_id)s AND o.distinct_run = 1) THEN 1 ELSE 0 END)
 ON CONFLICT (thread_id, interrupt_id) DO NOTHING
+"""
+# A request signed by distinct people marks every request of its run (``distinct_run``: each
+# is then checked against it under the run's sign-off lock; see _CLAIM).
+MARK_DISTINCT_RUN = """
+UPDATE approvals SET distinct_run = 1 WHERE thread_id = %(thread_id)s AND distinct_run = 0
 """
 GET_APPROVAL = "SELECT * FROM approvals WHERE id = %(id)s"
 # Before a form opens: the request, and when its deadline passed (``overdue_at``) if it has and
@@ -131,11 +139,14 @@ GROUP BY approval_id HAVING COUNT(*) > 1
 
 # The one conditional update that makes a decision happen once: only a pending row changes,
 # and only the caller that changed it gets the row back.
-# A run cancelled meanwhile takes no decision but its cancel.
+# A run cancelled meanwhile takes no decision but its cancel. A click claimed ``alone`` (checked
+# without the run's sign-off lock: no request of its run was signed by distinct people) loses
+# to a distinct request recorded in its run meanwhile, which marked this row (``distinct_run``):
+# it is checked again under that lock (bot.core.engine.Engine.decide).
 _CLAIM = """
 UPDATE approvals
 SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s{more}
-WHERE id = %(id)s AND status = 'pending'
+WHERE id = %(id)s AND status = 'pending' AND (%(alone)s = 0 OR approvals.distinct_run = 0)
   AND (%(status)s = 'cancelled' OR NOT EXISTS (
       SELECT 1 FROM runs WHERE runs.thread_id = approvals.thread_id AND runs.status = 'cancelled'))
 RETURNING *

@@ -340,4 +340,22 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # the request is asked again, and its card says so.
         ["ALTER TABLE approvals ADD COLUMN refused TEXT"],
     ),
+    (
+        27,
+        # A run with a request signed by distinct people (``distinct`` on its section, an
+        # action's as much as a graph's): each of its requests is checked against that one
+        # under the run's sign-off lock, and a claim made without that lock loses to the mark
+        # (bot.core.tally.Signing.guarded). Runs recorded before: from their sign-offs' JSON.
+        [
+            "ALTER TABLE approvals ADD COLUMN distinct_run INTEGER NOT NULL DEFAULT 0",
+            {
+                "sqlite": """UPDATE approvals SET distinct_run = 1 WHERE thread_id IN (
+                    SELECT thread_id FROM approvals
+                    WHERE instr(signoff, '"distinct": true') > 0)""",
+                "postgres": """UPDATE approvals SET distinct_run = 1 WHERE thread_id IN (
+                    SELECT thread_id FROM approvals
+                    WHERE strpos(signoff, '"distinct": true') > 0)""",
+            },
+        ],
+    ),
 ]

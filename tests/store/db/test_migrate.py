@@ -75,3 +75,55 @@ def test_two_processes_migrating_one_new_postgres_database_at_once():
         second.close()
     assert errors == []
     assert sorted(applied, key=len) == [[], VERSIONS]
+
+
+DISTINCT = 27  # the migration that marks a run's requests ``distinct_run``
+
+
+def _before(version: int) -> list:
+    return [m for m in MIGRATIONS if m[0] < version]
+
+
+def _with_distinct_requests_recorded_before_27(db) -> dict[str, int]:
+    """Two runs recorded before migration 27 (``DISTINCT``): one with a request signed by
+    distinct people
+    and a sibling that is not, one with neither; after it, each request's ``distinct_run``."""
+    run = "INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel,"
+    run += " status, created_at, updated_at) VALUES (%(t)s, 'g', 'r', 'U0', 'C', 'C', 'waiting',"
+    run += " 0, 0)"
+    request = (
+        "INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload,"
+        " channel, status, created_at, signoff) VALUES (%(id)s, %(t)s, %(id)s, 'g', 'r', 'U0',"
+        " '{}', 'C', 'pending', 0, %(signoff)s)"
+    )
+    plain, distinct = '{"distinct": false}', '{"distinct": true}'
+    for thread, signoffs in (("t1", (distinct, plain)), ("t2", (plain, plain))):
+        db.execute(run, {"t": thread})
+        for number, signoff in enumerate(signoffs):
+            db.execute(request, {"id": f"{thread}-{number}", "t": thread, "signoff": signoff})
+    assert migrate(db) == [v for v, _ in MIGRATIONS if v >= DISTINCT]
+    rows = db.fetch_all("SELECT id, distinct_run FROM approvals ORDER BY id")
+    return {r["id"]: int(r["distinct_run"]) for r in rows}
+
+
+def test_a_run_with_a_distinct_request_before_27_marks_each_of_its_requests(
+    sqlite_dir, monkeypatch
+):
+    marked = {"t1-0": 1, "t1-1": 1, "t2-0": 0, "t2-1": 0}
+    db = SqliteDatabase(str(sqlite_dir / "before-27.db"))
+    try:
+        with monkeypatch.context() as older:
+            older.setattr("bot.store.db.migrate.MIGRATIONS", _before(DISTINCT))
+            migrate(db)
+        assert _with_distinct_requests_recorded_before_27(db) == marked
+    finally:
+        db.close()
+    with fresh_postgres(migrated=False) as url:
+        pg = PostgresDatabase(url)
+        try:
+            with monkeypatch.context() as older:
+                older.setattr("bot.store.db.migrate.MIGRATIONS", _before(DISTINCT))
+                migrate(pg)
+            assert _with_distinct_requests_recorded_before_27(pg) == marked
+        finally:
+            pg.close()
