@@ -86,8 +86,8 @@ def _before(version: int) -> list:
 
 def _with_distinct_requests_recorded_before_27(db) -> dict[str, int]:
     """Two runs recorded before migration 27 (``DISTINCT``): one with a request signed by
-    distinct people
-    and a sibling that is not, one with neither; after it, each request's ``distinct_run``."""
+    distinct people and a sibling that is not, one with neither; after it, each request's
+    ``distinct_run``."""
     run = "INSERT INTO runs (thread_id, graph, request, requester, channel, approvals_channel,"
     run += " status, created_at, updated_at) VALUES (%(t)s, 'g', 'r', 'U0', 'C', 'C', 'waiting',"
     run += " 0, 0)"
