@@ -668,7 +668,9 @@ class Engine:
                 return None
             except ResumeRefused as exc:
                 shown.result()
-                if approval.interrupt_id in exc.interrupts:
+                # An expiry has nobody to ask again (its deadline was used up): reopened, the
+                # request would wait for ever. It fails the run, as any error of the graph.
+                if approval.interrupt_id in exc.interrupts and approval.decision.type != "expire":
                     return self._refused(run, current, attempt, exc)
                 self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
                 return None

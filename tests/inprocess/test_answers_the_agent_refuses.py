@@ -280,3 +280,64 @@ def test_an_answer_the_response_schema_s_own_check_refuses_is_asked_again(
     bot.settle()
     assert _status(bot) == ("done", "answered")
     fake_slack.wait_for("chat.postMessage", lambda c: "booked 4" in c.params["text"])
+
+
+# A step that may be approved or edited, never rejected (as LangChain's HITL middleware refuses
+# a decision type its tool does not allow): an expiry's rejection is refused by the graph.
+NO_REJECT = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+def ask(state: S) -> dict:
+    answer = interrupt({"ticket": state["request"]})
+    if answer["type"] not in ("approve", "edit"):
+        raise ValueError(f"this step cannot be answered {answer['type']}")
+    return {"result": "booked"}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+
+def test_an_expiry_the_graph_refuses_is_not_asked_again_with_no_deadline(
+    bot_in_process, fake_slack, tmp_path
+):
+    """Nobody answered, and the graph refuses the expiry's answer: asking again has nobody to
+    ask and no deadline left (the expiry used it up), so the request would wait for ever. The
+    run fails instead, and its requester is told, as for any error of the graph."""
+    bot = graph_bot(
+        bot_in_process,
+        tmp_path,
+        NO_REJECT,
+        {"seats": "build"},
+        "graphs: {}\n",
+        EXPIRE_AFTER="60s",
+        REMIND_AFTER="off",
+    )
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    failed = lambda: any(  # noqa: E731
+        "hit an error" in c.params["text"] for c in fake_slack.calls("chat.postMessage")
+    )
+    bot.tick_until(
+        lambda: failed() or bot.deps.store.get_approval(card.approval_id).refused is not None,
+        "expire the request",
+        advance=30,
+    )
+    assert not has_buttons(current(fake_slack, card)), "open again, and nothing expires it now"
+    assert _status(bot) == ("failed", "expired")
+    assert "cannot be answered reject" in " ".join(
+        c.params["text"] for c in fake_slack.calls("chat.postMessage")
+    )
