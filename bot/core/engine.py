@@ -471,7 +471,10 @@ class Engine:
         with self.signing.guard(current):
             edited = expire_as == "approve" and self.signing.standing_edit(current) is not None
             refused = expire_as == "approve" and self.signing.rejected_by_someone(current)
-            held = edited or refused
+            # Someone answered it and the graph refused that answer (:meth:`_refused`), which
+            # voided their votes: whatever they said (a no, an edit), time running out is no yes.
+            answered = expire_as == "approve" and current.refused is not None
+            held = edited or refused or answered
             reason = expiry_reason(job.detail.get("after"), "reject" if held else expire_as)
             if edited:
                 # An approver replaced what would run, and nobody signed the replacement in
@@ -481,6 +484,8 @@ class Engine:
                 # An approver said no to the version on the card (fewer than ``rejections``
                 # did): what someone refused never goes ahead only because time ran out.
                 expire_as, reason = "reject", f"{reason}: an approver rejected it"
+            elif answered:
+                expire_as, reason = "reject", f"{reason}: the agent refused the answer given"
             decision = Decision(
                 "expire", "scheduler", reason=reason, expire_as=expire_as, via="scheduler"
             )

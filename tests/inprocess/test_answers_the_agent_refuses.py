@@ -341,3 +341,88 @@ def test_an_expiry_the_graph_refuses_is_not_asked_again_with_no_deadline(
     assert "cannot be answered reject" in " ".join(
         c.params["text"] for c in fake_slack.calls("chat.postMessage")
     )
+
+
+# A refund: a rejection must say why in a sentence (the graph's own rule); what it ends with
+# is written to SEEN. GATE, when the test made one, holds the node with its answer until the
+# test deletes it.
+REFUND = """
+import time
+from pathlib import Path
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+SEEN = Path({seen!r})
+GATE = Path({gate!r})
+HELD = Path({held!r})
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+def ask(state: S) -> dict:
+    answer = interrupt({{"order": state["request"], "amount": 250}})
+    if GATE.exists():
+        HELD.touch()
+        while GATE.exists():
+            time.sleep(0.01)
+    if answer["type"] == "reject" and len(answer.get("reason") or "") < 10:
+        raise ValueError("a rejection must say why, in a sentence")
+    result = "refunded" if answer["type"] in ("approve", "edit") else "not refunded"
+    with SEEN.open("a") as seen:
+        seen.write(f"{{result}}\\n")
+    return {{"result": result}}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
+
+
+def test_a_rejection_the_graph_refuses_is_never_turned_into_an_approval_by_the_expiry(
+    bot_in_process, fake_slack, tmp_path, clock
+):
+    """An approver rejected the refund just before its deadline; the graph refused the
+    rejection (it wants a longer reason) after the deadline had passed. Reopened, the request must
+    not then expire as approved: nobody said yes, and someone said no."""
+    paths = {k: str(tmp_path / k) for k in ("seen", "gate", "held")}
+    policy = "graphs:\n  refund:\n    expire_after: 60s\n    expire_as: approve\n"
+    bot = graph_bot(
+        bot_in_process,
+        tmp_path,
+        REFUND.format(**paths),
+        {"refund": "build"},
+        policy,
+        REMIND_AFTER="off",
+    )
+    bot.command("refund order 42", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+    gate = tmp_path / "gate"
+    gate.touch()
+    clock.advance(55)
+    bot.click(ids.REJECT, card.approval_id, REQ)
+    opened_view(fake_slack, 1)
+    bot.submit(modals.REJECT, card.approval_id, REQ, {modals.REASON_BLOCK: "no"})  # in time
+    _wait(lambda: (tmp_path / "held").exists())  # the rejection is in the node
+    clock.advance(30)  # the deadline passes while the graph holds it
+    gate.unlink()
+    bot.settle()
+    bot.tick_until(
+        lambda: not bot.deps.store.get_approval(card.approval_id).pending,
+        "expire the request",
+        advance=10,
+    )
+    bot.settle()
+    seen = (tmp_path / "seen").read_text().split("\n") if (tmp_path / "seen").exists() else []
+    assert "refunded" not in seen, "the expiry approved a refund an approver rejected"
+    assert seen[0] == "not refunded"
+    shown = blocks_text(current(fake_slack, card)["blocks"])
+    assert "the agent refused the answer given" in shown, shown
