@@ -275,7 +275,10 @@ class PostgresDatabase:
         wait = min(QUICK_TIMEOUT, budget - QUICK_FLOOR)
         with _checks_cut_off(asked + wait), self.pool.connection(timeout=wait) as conn:
             sent = time.monotonic()
-            seconds = min(QUICK_STATEMENT, max(QUICK_FLOOR, budget - (sent - asked)))
+            # The server's own limit ends in time for its error to come back before the cut
+            # at ``by``: a write it refused is "not done", one cut off is of unknown outcome.
+            left = min(budget - (sent - asked), by - sent - QUICK_GRACE)
+            seconds = min(QUICK_STATEMENT, max(QUICK_FLOOR, left))
             limit = _ms(seconds)
             cut_at = min(sent + seconds + QUICK_GRACE, max(by, sent + QUICK_FLOOR))
             with psycopg.ClientCursor(conn) as cursor, CUTOFF.within(conn, cut_at) as watch:

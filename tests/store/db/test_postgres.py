@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from bot.store.db import OutcomeUnknown, WriteWithdrawn, postgres
+from bot.store.db.base import answering
 from bot.store.db.postgres import QUICK_ANSWER, QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
 from tests.support.bounded import ended_within
 from tests.support.pgproxy import CuttingProxy
@@ -179,6 +180,27 @@ def test_a_quick_write_waits_on_another_sessions_lock_for_its_own_limit_and_is_u
         "SELECT current_setting('statement_timeout') AS statement, "
         "current_setting('lock_timeout') AS lock"
     ) == {"statement": "1min", "lock": "30s"}
+
+
+def test_a_quick_write_late_in_its_request_hears_its_lock_limit_before_it_is_cut_off(
+    pg, quick_scratch, shared_postgres
+):
+    """Reads before it took most of its request's time, and the write waits on another
+    session's lock (a server that is up): the server's own limit ends it, with an error that
+    says it was not done ("not recorded"), before our cut-off at the request's deadline would
+    make it of unknown outcome ("may or may not be recorded") -- the server's limit must leave
+    its answer time to come back before the cut."""
+    release, thread = locked_for_writes(shared_postgres, quick_scratch)
+    try:
+        refused = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+        with answering(0.8), pytest.raises(refused):
+            pg.execute_quick(
+                f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)", {"k": "click"}, undo="x"
+            )
+    finally:
+        release.set()
+        thread.join(10)
+    assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []
 
 
 def test_a_quick_write_gives_its_rows_and_count_back_with_its_parameters_as_sent(pg, quick_scratch):
