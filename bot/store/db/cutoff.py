@@ -31,12 +31,16 @@ logger = logging.getLogger(__name__)
 
 
 class Watch:
-    """One deadline: ``cut`` once the connection was shut down at it."""
+    """One deadline: ``cut`` once the connection was shut down at it. ``socket``: which socket
+    the descriptor named when the watch began (device and inode): libpq closes the descriptor of
+    a connection it finds dropped, inside the watched block, and the number may then name
+    another thread's file by the deadline; that one is left alone."""
 
-    __slots__ = ("fd", "done", "cut")
+    __slots__ = ("fd", "socket", "done", "cut")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.socket = _identity(fd)
         self.done = False
         self.cut = False
 
@@ -82,19 +86,39 @@ class Cutoff:
                     continue
                 _, _, watch = heapq.heappop(self._due)
                 watch.done = watch.cut = True
-                _shut_down(watch.fd)
+                _shut_down(watch.fd, watch.socket)
 
 
-def _shut_down(fd: int) -> None:
-    """Shut the socket of ``fd`` down both ways, through a copy of the descriptor: the
-    connection's own descriptor stays open (its thread closes it), so it cannot be reused by
-    another file meanwhile."""
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        stat = os.fstat(fd)
+    except OSError:  # closed already
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _shut_down(fd: int, identity: tuple[int, int] | None) -> None:
+    """Shut the socket of ``fd`` down both ways, through a copy of the descriptor (the
+    connection's own stays open: its thread closes it), if it is still the socket the watch
+    began on."""
     logger.warning("a statement before an ack passed its deadline; its connection is cut")
     try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
+        copy = os.dup(fd)
     except OSError:  # closed already
-        logger.debug("could not shut a connection down", exc_info=True)
+        return
+    if identity is None or _identity(copy) != identity:
+        os.close(copy)  # closed, and the number taken by another file since: not ours
+        return
+    try:
+        sock = socket.socket(fileno=copy)
+    except OSError:
+        os.close(copy)
+        return
+    with sock:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            logger.debug("could not shut a connection down", exc_info=True)
 
 
 CUTOFF = Cutoff()  # one thread for the process
