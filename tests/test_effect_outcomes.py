@@ -577,3 +577,52 @@ def test_a_mail_server_hanging_up_before_its_greeting_sent_nothing_and_is_tried_
     with pytest.raises(EffectRetry):
         ledger.once(KEY, lambda: registry.run("send_email", EMAIL))
     assert [t.outcome for t in tries] == ["retry"]
+
+
+class LosesBeginAnswer:
+    """The database, but the effect's "started" mark loses its answer: it runs, then raises
+    as a dropped connection would."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def execute(self, sql: str, params: Any = None) -> int:
+        count = self.db.execute(sql, params)
+        if "INSERT INTO effects" in sql and not self.lost:
+            self.lost += 1
+            raise ConnectionError("server closed the connection unexpectedly")
+        return count
+
+
+def test_a_start_mark_whose_answer_was_lost_is_put_back_and_the_effect_sent_once(
+    db: Database, clock: Clock
+) -> None:
+    sent: list[str] = []
+    send = lambda: sent.append("sent") or "sent"  # noqa: E731
+    ledger = Ledger(LosesBeginAnswer(db), clock)  # type: ignore[arg-type]
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, send)
+    assert sent == []
+    assert ledger.once(KEY, send) == "sent"
+    assert sent == ["sent"]
+
+
+def test_a_start_mark_left_by_a_call_under_way_is_never_put_back(
+    db: Database, clock: Clock
+) -> None:
+    """Another process's call began (and may be under way, or it died mid-call): a later try
+    whose own mark lost its answer does not make that one "not started"."""
+    sent: list[str] = []
+    send = lambda: sent.append("sent") or "sent"  # noqa: E731
+    first = Ledger(db, clock)
+    first._begin(KEY)  # the call that began, and whose process died mid-call
+    clock.now += 60
+    ledger = Ledger(LosesBeginAnswer(db), clock)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        ledger.once(KEY, send)
+    assert ledger.once(KEY, send).startswith("outcome unknown")
+    assert sent == []

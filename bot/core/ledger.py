@@ -261,9 +261,16 @@ class Ledger:
     def _begin(self, key: str) -> int | str:
         """The attempt number when the effect should run now, else the result to return."""
         now = self.clock()
-        if self.db.execute(q.BEGIN_EFFECT, {"key": key, "now": now}):
-            return 1
-        retried = self.db.fetch_one(q.RETRY_EFFECT, {"key": key, "now": now})
+        try:
+            if self.db.execute(q.BEGIN_EFFECT, {"key": key, "now": now}):
+                return 1
+            retried = self.db.fetch_one(q.RETRY_EFFECT, {"key": key, "now": now})
+        except Exception as exc:
+            # The mark may have landed, its answer lost: the effect was never sent, so it is
+            # certainly not done (never "outcome unknown" later) once the mark is put back.
+            if self.db.execute(q.UNDO_BEGIN_EFFECT, {"key": key, "now": now}):
+                raise EffectRetry(f"not started ({exc}); will retry") from exc
+            raise
         if retried is not None:
             return int(retried["attempts"])
         row = self.db.fetch_one(q.GET_EFFECT, {"key": key})

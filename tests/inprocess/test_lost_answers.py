@@ -325,3 +325,38 @@ def test_a_submission_whose_write_lost_its_answer_is_acked_within_3_s_however_lo
     assert (answer.status_code, took < ACK_WITHIN) == (200, True), (
         f"{answer.text} after {took:.2f}s"
     )
+
+
+def report_of(fake_slack) -> list[str]:
+    return [
+        c.params.get("text", "")
+        for c in fake_slack.calls("chat.postMessage")
+        if "blocks" not in c.params and c.params.get("text") != DRAFT
+    ]
+
+
+@pytest.mark.parametrize("statement", [b"INSERT INTO effects"], ids=["begin"])
+def test_an_effect_whose_start_mark_lost_its_answer_is_carried_out_once_not_called_unknown(
+    bot_in_process, fake_slack, database_url, proxy, statement
+):
+    """The effect's "started" mark committed and its answer was lost, so the effect itself was
+    never sent. It certainly did not happen: the sweep carries it out, once (before: it was
+    reported "outcome unknown ... not retried", and the approved draft was never posted)."""
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+
+    proxy.arm(statement)
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    assert proxy.cut.wait(10), "the effect's start never went through the proxy"
+    bot.settle()
+    posted = lambda: len(draft_posts(fake_slack, DRAFT)) > 0  # noqa: E731
+    bot.tick_until(posted, "the draft posted", 61, timeout=30)
+    bot.settle()
+    sweeps(bot)
+
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.applied_at is not None
+    run = bot.deps.store.get_run(approval.thread_id)
+    assert run is not None and run.status == "done", run
+    assert not any("nknown" in text for text in report_of(fake_slack)), report_of(fake_slack)

@@ -326,6 +326,13 @@ UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s
                    updated_at = %(now)s
 WHERE key = %(key)s AND status = 'started'
 """
+# A try whose "started" mark may have landed though its answer was lost (the connection dropped):
+# the mark this very try wrote (stamped with its own ``now``) is put back, as the effect was
+# never sent; a mark written by anyone else (a crashed process's call, maybe under way) stays.
+UNDO_BEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s
+WHERE key = %(key)s AND status = 'started' AND updated_at = %(now)s
+"""
 FINISH_EFFECT = """
 UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,
                    retry_at = %(retry_at)s
