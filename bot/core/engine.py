@@ -411,6 +411,10 @@ class Engine:
                 return outcomes.AgentRefused(reopened)
             return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval
+        if replayed(latest, decision):
+            # This very click won, taken over by another process while this one stalled past
+            # its lease: the person is not told their own click found it decided.
+            return outcomes.Replayed(latest)
         if ballot.outcome == "stale" and latest.pending:
             self.publisher.refresh(latest)  # the clicked card may still show the old version
             return outcomes.Changed(latest)

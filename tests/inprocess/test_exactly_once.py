@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -332,3 +333,39 @@ def test_a_click_whose_first_attempt_failed_is_carried_out_within_seconds_withou
     assert len(draft_posts(fake_slack, DRAFT)) == 1
     assert not has_buttons(current(fake_slack, card))
     assert fake_slack.calls("chat.postEphemeral") == []  # nobody told "could not apply"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_click_taken_over_from_a_stalled_process_is_never_called_someone_elses(
+    bot_in_process, fake_slack
+):
+    """One process took the click and stalled (a long GC pause, a swapped-out host) past its
+    lease; another process's sweep took it over and carried it out. The first one wakes and
+    goes on with its (stale) copy: it must not tell the person their own click found the
+    request "already decided", "nothing changed" (it was their click that changed it)."""
+    first = bot_in_process(REMIND_AFTER="off")
+    second = bot_in_process(REMIND_AFTER="off")
+    first.command("Remind everyone about the retro", user=REQ)
+    card = wait_card(fake_slack)
+    first.settle()
+    assert first.deps is not None
+    inbox = first.deps.engine.inbox
+    decide, stalled, wake = inbox.decide, threading.Event(), threading.Event()
+
+    def stall(*args, **kwargs):
+        stalled.set()
+        wake.wait(30)
+        return decide(*args, **kwargs)
+
+    inbox.decide = stall
+    assert first.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    assert stalled.wait(10), "the click was never taken"
+    second.tick(advance=31)  # the first process's 30 s lease ran out: the sweep takes it
+    second.settle()
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+    wake.set()
+    first.settle()
+
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+    assert not has_buttons(current(fake_slack, card))
+    assert _told(fake_slack) == []
