@@ -362,7 +362,28 @@ class Engine:
 
         ``alone``: the click was checked without the run's sign-off lock (``Signing.guarded``);
         the claim is then lost to a request signed by distinct people recorded in its run
-        meanwhile, which marked this one."""
+        meanwhile, which marked this one.
+
+        A claim whose answer was lost (the connection dropped at its commit) is read back: if
+        this very click won, it is carried out now, as any claim it won, not a minute later by
+        the recovery sweep (its click, closed by the claim, is never retried)."""
+        try:
+            return self._claim_once(approval, decision, entry, held, alone)
+        except Exception:
+            latest = self.store.get_approval(approval.id)
+            if latest is None or not replayed(latest, decision):
+                raise
+            logger.warning("request %s: claimed, though the answer was lost", approval.id)
+            return latest, None
+
+    def _claim_once(
+        self,
+        approval: Approval,
+        decision: Decision,
+        entry: str | None,
+        held: ExitStack | None,
+        alone: bool,
+    ) -> tuple[Approval | None, ApplyStart | None]:
         if decision.remember is None or self.rules is None:
             closing = self._closing(approval, decision, entry=entry)
             if held is not None and _took(held, self.db.try_lock(approval.thread_id)):

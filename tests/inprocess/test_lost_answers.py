@@ -15,7 +15,7 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
-from tests.support.cards import wait_card
+from tests.support.cards import current, has_buttons, wait_card
 from tests.support.pgproxy import CuttingProxy
 from tests.support.races import draft_posts
 
@@ -360,3 +360,28 @@ def test_an_effect_whose_start_mark_lost_its_answer_is_carried_out_once_not_call
     run = bot.deps.store.get_run(approval.thread_id)
     assert run is not None and run.status == "done", run
     assert not any("nknown" in text for text in report_of(fake_slack)), report_of(fake_slack)
+
+
+def test_a_claim_whose_answer_was_lost_is_carried_out_within_seconds_without_a_sweep(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The click's claim committed (it closed the click with it) and its answer was lost. The
+    claim is read back: won, the decision is carried out at once (before: the click's retry
+    found its entry closed and did nothing, and the card kept its buttons until a sweep found
+    the claimed decision, a minute later)."""
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+    assert bot.deps is not None
+    bot.deps.engine.inbox.again_after = 0.2  # a retry, if any, comes at once
+
+    proxy.arm(b"WITH counted AS")  # CLAIM_BEGIN's
+    assert bot.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
+    assert proxy.cut.wait(10), "the claim never went through the proxy"
+    fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("text") == DRAFT, timeout=10)
+    bot.settle()
+    sweeps(bot)
+
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
+    assert not has_buttons(current(fake_slack, card))
+    assert fake_slack.calls("chat.postEphemeral") == []
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.status == "approved", approval
