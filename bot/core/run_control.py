@@ -57,7 +57,12 @@ class RunControl:
                 # Each request's cancel is audited as its decision, in the cancel's transaction.
                 alone = (self.journal.cancelled_entry(latest, by, via),)
                 cancel = Decision("cancel", by)
-                claimed = self.store.cancel_run(thread_id, cancel, note, self._closing, alone)
+                try:
+                    claimed = self.store.cancel_run(thread_id, cancel, note, self._closing, alone)
+                except Exception:
+                    # Its answer lost (the connection dropped at its commit): read back.
+                    if (claimed := self._cancelled_by(thread_id, note)) is None:
+                        raise
                 if claimed is None:  # a decision was claimed first: carried out, not undone
                     return outcomes.Cancel(outcomes.CancelKind.TOO_LATE, thread_id)
                 for approval in claimed:
@@ -78,6 +83,16 @@ class RunControl:
         if not claimed:  # nobody was asked anything: there is no request to finish
             self.publisher.cancelled(run, by)
         return outcomes.Cancel(outcomes.CancelKind.CANCELLED, thread_id)
+
+    def _cancelled_by(self, thread_id: str, note: str) -> list[Approval] | None:
+        """The requests this cancel closed (to be finished as usual) if it committed, though
+        its answer was lost; None if it did not."""
+        run = self.store.get_run(thread_id)
+        if run is None or run.status != "cancelled" or run.result != note:
+            return None
+        logger.warning("run %s: cancelled, though the answer was lost", thread_id)
+        approvals = self.store.run_approvals(thread_id)
+        return [a for a in approvals if a.status == "cancelled" and a.applied_at is None]
 
     def _closing(self, claimed: Approval) -> Closing:
         """What a request's cancel closes with its claim: its audit event and its jobs."""

@@ -15,7 +15,8 @@ from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
-from tests.support.cards import current, has_buttons, wait_card
+from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.operations import ask, run_id_of
 from tests.support.pgproxy import CuttingProxy
 from tests.support.races import draft_posts
 
@@ -385,3 +386,27 @@ def test_a_claim_whose_answer_was_lost_is_carried_out_within_seconds_without_a_s
     assert fake_slack.calls("chat.postEphemeral") == []
     approval = bot.deps.store.get_approval(card.approval_id)
     assert approval is not None and approval.status == "approved", approval
+
+
+def test_a_cancel_whose_answer_was_lost_is_said_done_and_its_card_closed_at_once(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """``/agent cancel`` committed, and its answer was lost. The cancel is read back: the
+    person hears it was cancelled and the card loses its buttons at once (before: told "I
+    couldn't look that up ... try again" about a run that was cancelled, its card still
+    offering Approve until a sweep a minute later)."""
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+    run = run_id_of(fake_slack, card)
+
+    proxy.arm(b"UPDATE runs SET status = 'cancelled'", then=b"COMMIT")  # CANCEL_RUN's
+    assert ask(fake_slack, bot, f"cancel {run}") == f"Cancelled run `{run}`."
+    assert proxy.cut.wait(10), "the cancel never went through the proxy"
+    bot.settle()
+
+    assert "Cancelled* by" in blocks_text(current(fake_slack, card)["blocks"])
+    assert not has_buttons(current(fake_slack, card))
+    cancelled = f"Run `{run}` was cancelled by <@{REQ}>. Nothing more will run."
+    sweeps(bot)
+    said = [c for c in fake_slack.calls("chat.postMessage") if c.params["text"] == cancelled]
+    assert len(said) == 1
+    assert draft_posts(fake_slack, DRAFT) == []
