@@ -872,7 +872,17 @@ class Engine:
         rule = rules.matching(run, approval)
         if rule is None or self.signing.refusal(approval, rule.created_by) is not None:
             return approval
-        made = rules.settle(approval, rule, partial(self._closed, rule=rule))
+        try:
+            made = rules.settle(approval, rule, partial(self._closed, rule=rule))
+        except Exception:
+            # Its answer lost (the connection dropped at its commit): read back. Committed,
+            # it is carried out as usual; the run is not called failed.
+            latest = self.store.get_approval(approval.id)
+            won = latest.decision if latest is not None else None
+            if latest is None or won is None or won.via != "rule" or won.rule != rule.id:
+                raise
+            logger.warning("request %s: approved by rule, though the answer was lost", latest.id)
+            made = latest, rule
         if made is None:  # revoked or expired this very moment: asked as usual
             return self.store.get_approval(approval.id) or approval
         claimed, _ = made

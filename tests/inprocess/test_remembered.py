@@ -16,6 +16,7 @@ from tests.support.cards import Card, blocks_text, current, has_buttons, told, w
 from tests.support.databases import sqlite_unless_asked  # noqa: F401 - database_url
 from tests.support.faults import killed_after
 from tests.support.operations import ask
+from tests.support.pgproxy import CuttingProxy
 from tests.support.races import race
 
 REQ, BOB, EVE, ADMIN = "U0REQ", "U0BOB", "U0EVE", "U0ADMIN"
@@ -308,3 +309,40 @@ def test_a_request_a_rule_approved_just_before_a_crash_is_audited_and_said(
     assert by_rule == [(BOB, "rule")]
     [line] = by_rule_lines(fake_slack)
     assert "approved by rule #1, made by <@U0BOB>" in line
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_rule_approval_whose_answer_was_lost_is_carried_out_and_never_called_an_error(
+    database_url, remember_bot, fake_slack, fake_smtp
+):
+    """A rule's claim of a new request committed, and its answer was lost (the connection
+    dropped at its COMMIT). It is read back and carried out at once (before: the requester
+    was told the run "hit an error", the run was marked failed, and a minute later the sweep
+    sent the email and reported the run done under that error)."""
+    proxy = CuttingProxy()
+    try:
+        bot = remember_bot(DATABASE_URL=proxy.url(database_url))
+        email(bot)
+        first = next_card(fake_slack, 0)
+        assert remember(bot, first, BOB).status_code == 200
+        fake_smtp.wait_for_messages(1)
+        bot.settle()
+        proxy.arm(b"UPDATE rules SET uses", then=b"COMMIT")  # USE_RULE's transaction
+        email(bot)  # the same email: rule #1 covers it
+        assert proxy.cut.wait(10), "the rule's claim never went through the proxy"
+        fake_smtp.wait_for_messages(2)
+        bot.settle()
+        for _ in range(2):  # the sweeps have their chance too (nothing is left for them)
+            bot.tick(advance=61)
+            bot.settle()
+    finally:
+        proxy.close()
+
+    assert len(fake_smtp.messages) == 2
+    assert not [
+        c for c in fake_slack.calls("chat.postMessage") if "hit an error" in c.params["text"]
+    ]
+    [line] = by_rule_lines(fake_slack)
+    assert "approved by rule #1, made by <@U0BOB>" in line
+    assert cards_posted(fake_slack) == 1  # none for the request the rule approved
+    assert [r["status"] for r in bot.deps.db.fetch_all("SELECT status FROM runs")] == ["done"] * 2
