@@ -518,7 +518,17 @@ class Engine:
 
     def _settle(self, approval: Approval, decision: Decision, job_id: str = "") -> bool:
         """Claim and apply a decision that needs no votes (an expiry)."""
-        claimed = self.store.claim(approval.id, decision, self._closing(approval, decision, job_id))
+        closing = self._closing(approval, decision, job_id)
+        try:
+            claimed = self.store.claim(approval.id, decision, closing)
+        except Exception:
+            # Its answer lost (the connection dropped at its commit): read back. Committed, it
+            # is carried out now, not by the recovery sweep a minute later.
+            claimed = self.store.get_approval(approval.id)
+            won = claimed.decision if claimed is not None else None
+            if claimed is None or won is None or won.type != decision.type:
+                raise
+            logger.warning("request %s: claimed, though the answer was lost", approval.id)
         if claimed is None:
             return False
         self.journal.counted(claimed)

@@ -410,3 +410,33 @@ def test_a_cancel_whose_answer_was_lost_is_said_done_and_its_card_closed_at_once
     said = [c for c in fake_slack.calls("chat.postMessage") if c.params["text"] == cancelled]
     assert len(said) == 1
     assert draft_posts(fake_slack, DRAFT) == []
+
+
+def test_an_expiry_whose_claim_lost_its_answer_closes_the_card_at_once(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The expiry's claim committed and its answer was lost. It is read back and carried out
+    by the same tick (before: the card kept its buttons, and the run waited, until the recovery
+    sweep found the claimed decision a minute later; the job ended "cancelled")."""
+    bot = bot_in_process(
+        DATABASE_URL=proxy.url(database_url), EXPIRE_AFTER="60s", REMIND_AFTER="off"
+    )
+    bot.command("Draft the release note", user=REQ)
+    card = wait_card(fake_slack)
+    bot.settle()
+
+    proxy.arm(b"WITH claimed AS")  # CLAIM_CLOSING's
+    bot.tick(advance=65)
+    assert proxy.cut.wait(10), "the expiry's claim never went through the proxy"
+    bot.settle()
+
+    assert "Expired" in blocks_text(current(fake_slack, card)["blocks"])
+    assert not has_buttons(current(fake_slack, card))
+    assert bot.deps is not None
+    approval = bot.deps.store.get_approval(card.approval_id)
+    assert approval is not None and approval.applied_at is not None
+    jobs = bot.deps.db.fetch_all("SELECT kind, status FROM jobs")
+    assert jobs == [{"kind": "expire", "status": "done"}]
+    sweeps(bot)
+    assert draft_posts(fake_slack, DRAFT) == []
+    assert len(fake_slack.calls("chat.update")) == 1
