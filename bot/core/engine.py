@@ -432,9 +432,10 @@ class Engine:
                 return outcomes.AgentRefused(reopened)
             return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval
-        if replayed(latest, decision):
-            # This very click won, taken over by another process while this one stalled past
-            # its lease: the person is not told their own click found it decided.
+        if replayed(latest, decision) or recounted(ballot, decision):
+            # This very click won (or was counted), taken over by another process while this
+            # one stalled past its lease: the person is not told their own click found it
+            # decided (or that they had voted already).
             return outcomes.Replayed(latest)
         if ballot.outcome == "stale" and latest.pending:
             self.publisher.refresh(latest)  # the clicked card may still show the old version
@@ -1034,6 +1035,14 @@ def replayed(approval: Approval, decision: Decision) -> bool:
     inbox entry was closed. Applying it is the recovery sweep's work; nobody is told again."""
     won = approval.decision
     return decision.receipt is not None and won is not None and won.receipt == decision.receipt
+
+
+def recounted(ballot: Ballot, decision: Decision) -> bool:
+    """This very click's vote was counted already (by another process that took it over)."""
+    receipt = decision.receipt
+    if ballot.outcome != "duplicate" or receipt is None:
+        return False
+    return any(vote.decision.receipt == receipt for vote in ballot.votes)
 
 
 def from_its_card(approval: Approval, origin: str | None) -> bool:

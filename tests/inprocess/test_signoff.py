@@ -5,6 +5,7 @@ sharing it (each its own engine, pools and worker; two processes racing: tests/s
 from __future__ import annotations
 
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -320,3 +321,38 @@ def test_each_pause_of_a_graph_goes_to_its_own_stage_and_stage_two_says_who_sign
     _wait_shown(fake_slack, stage2, f"Approved* by <@{SENIOR}>")
     assert report(fake_slack, stage2) == "FINAL: Order for warfarin (no interactions found)"
     assert ran(effects, "stages") == ["FINAL: Order for warfarin (no interactions found)"]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_vote_taken_over_from_a_stalled_process_is_not_called_a_second_vote(
+    bot_in_process, fake_slack, tmp_path, database_url
+):
+    """One process took Alice's click and stalled past its lease; the other process's sweep
+    took it over and counted her vote. Waking, the first goes on with its copy: Alice, who
+    clicked once, is told her vote was recorded, once (before: then also "You've already
+    voted on this")."""
+    fake_slack.usergroups[LEADS] = [A, B, C]
+    first, second = _two_bots(bot_in_process, tmp_path, QUORUM)
+    first.command("Tell the team the release is out", user=REQ)
+    card = wait_card(fake_slack)
+    first.settle()
+    inbox = first.deps.engine.inbox
+    decide, stalled, wake = inbox.decide, threading.Event(), threading.Event()
+
+    def stall(*args, **kwargs):
+        stalled.set()
+        wake.wait(30)
+        return decide(*args, **kwargs)
+
+    inbox.decide = stall
+    assert first.click(ids.APPROVE, card.approval_id, A).status_code == 200
+    assert stalled.wait(10), "the click was never taken"
+    second.tick(advance=31)  # the first process's 30 s lease ran out: the sweep takes it
+    second.settle()
+    wake.set()
+    first.settle()
+
+    notes = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
+    assert [n.split(".")[0] for n in notes] == ["Recorded your vote"], notes
+    _, votes = _approval(database_url, card.approval_id)
+    assert [v.voter for v in votes] == [A]
