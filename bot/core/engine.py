@@ -854,9 +854,17 @@ class Engine:
                 # A DM-only request has no channel: it is recorded with the run's until its
                 # first copy is posted (bot.core.routing).
                 where = destination(sign_off.stages[0], run.approvals_channel)
-                approval = self.store.add_approval(
-                    run, pending.id, payload, review, jobs, sign_off, thread_ts, where.channel
-                )
+                try:
+                    approval = self.store.add_approval(
+                        run, pending.id, payload, review, jobs, sign_off, thread_ts, where.channel
+                    )
+                except Exception:
+                    # Its answer lost (the connection dropped at its commit): read back.
+                    # Committed, the request is asked as usual; the run did not fail.
+                    approval = self.store.find_approval(run.thread_id, pending.id)
+                    if approval is None:
+                        raise
+                    logger.warning("request %s: recorded, though the answer was lost", approval.id)
                 self.journal.requested(approval)
                 if self.rules is not None and approval.pending:
                     approval = self._by_rule(self.rules, run, approval)

@@ -440,3 +440,29 @@ def test_an_expiry_whose_claim_lost_its_answer_closes_the_card_at_once(
     sweeps(bot)
     assert draft_posts(fake_slack, DRAFT) == []
     assert len(fake_slack.calls("chat.update")) == 1
+
+
+def test_a_request_whose_record_lost_its_answer_is_asked_and_the_run_not_called_failed(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The run paused and its request was recorded (one transaction), and the answer to its
+    COMMIT was lost. It is read back and its card posted as usual (before: the run was marked
+    failed and the requester told it "hit an error: OperationalError", and then the card sweep
+    posted the card of that "failed" run anyway)."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    proxy.arm(b"INSERT INTO approvals", then=b"COMMIT")
+    bot.command("Draft the release note", user=REQ)
+    assert proxy.cut.wait(10), "the request's record never went through the proxy"
+    card = wait_card(fake_slack)
+    bot.settle()
+    sweeps(bot)
+
+    assert not [
+        c for c in fake_slack.calls("chat.postMessage") if "hit an error" in c.params["text"]
+    ]
+    assert len(card_posts(fake_slack)) == 1
+    assert bot.deps is not None
+    run = bot.deps.store.get_run(bot.deps.store.get_approval(card.approval_id).thread_id)
+    assert run is not None and run.status == "waiting", run
+    events = [e.event for e in bot.deps.engine.journal.audit.for_run(run.thread_id)]
+    assert events == ["started", "requested"]
