@@ -125,3 +125,26 @@ def test_remember_is_read_per_graph_and_action_shortest_first(tmp_path):
     assert remembering.for_request("draft", {"kind": "draft", "text": "hi"}) == Remember((28800,))
     batch = {"action_requests": [{"name": "send_email"}, {"name": "send_email"}]}
     assert remembering.for_request("action", batch) is None  # several calls: never offered
+
+
+def test_an_action_s_remember_never_offered_in_a_distinct_graph_s_runs_is_said_at_start_up(
+    tmp_path, caplog
+):
+    text = (
+        "graphs:\n  action: {distinct: true}\n"
+        "actions:\n  send_email: {approvers: [U0BOSS], remember: 8h}\n"
+    )
+    path = policy_file(tmp_path, text)
+    with caplog.at_level("WARNING", logger="bot.policy.file"):
+        policy, _ = load(path)
+    assert policy.remembering.actions == {"send_email": Remember((28800,))}  # still read
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"POLICY_FILE: {path}: actions.send_email.remember: not offered in the runs of "
+        "graphs.action (distinct: true: nobody signs two requests of one of its runs, and a "
+        "remembered approval would sign one)"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bot.policy.file"):
+        load(policy_file(tmp_path, "actions:\n  send_email: {approvers: [U0BOSS], remember: 8h}\n"))
+    assert caplog.records == []

@@ -33,7 +33,7 @@ from bot.domain.timeline import Policies, Policy, env_policy
 from bot.policy.derive import policies_from, settings_from, signoffs_from
 from bot.policy.model import PolicyModel
 from bot.policy.names import check_names
-from bot.policy.remembering import remembering_from
+from bot.policy.remembering import remembering_from, unoffered
 from bot.policy.shape import validate
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ def load_checked(
     signoffs = signoffs_from(model, path, base)
     policies = policies_from(model, defaults.timeline)
     remembering = remembering_from(model, path, signoffs)
+    for what in unoffered(model, signoffs):
+        logger.warning("POLICY_FILE: %s: %s", path, what)
     return PolicyFile(path, model, graph_settings, signoffs, policies, remembering), registry
 
 

@@ -40,6 +40,25 @@ def remembering_from(
     return Remembering(graphs, actions, frozenset(model.actions))
 
 
+def unoffered(model: PolicyModel, signoffs: signoff.SignOffs) -> list[str]:
+    """What the file asks to remember that is never offered, though nothing refuses it: an
+    action's ``remember`` in the runs of a graph whose section says ``distinct`` (nobody signs
+    two of its runs' requests, so no remembered approval signs one). Said in the log, key by
+    key: the action may be gated in other graphs' runs too, where it is offered."""
+    distinct = [f"graphs.{n}" for n, section in signoffs.graphs.items() if section.distinct]
+    if signoffs.default.distinct:
+        distinct.insert(0, "defaults")
+    if not distinct:
+        return []
+    return [
+        f"actions.{name}.remember: not offered in the runs of {', '.join(distinct)} "
+        "(distinct: true: nobody signs two requests of one of its runs, and a remembered "
+        "approval would sign one)"
+        for name, body in model.actions.items()
+        if body.remember is not None
+    ]
+
+
 def _signed_as_a_graph(model: PolicyModel, signoffs: signoff.SignOffs) -> str | None:
     """An action's section that says nothing of who signs is signed as the graph its request
     comes from: its ``remember`` must suit every graph's (and the defaults')."""
