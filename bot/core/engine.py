@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, ExitStack
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from bot.config.durations import expiry_reason
 from bot.core import outcomes
@@ -60,10 +61,11 @@ from bot.domain.models import (
     RunStatus,
     status_for,
 )
-from bot.domain.review import Stop
+from bot.domain.review import Pending, Stop
 from bot.domain.timeline import PlannedJob, Policies, plan
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
+from bot.store.audit_log import Entry
 from bot.store.clicks import TakenClick
 from bot.store.db.base import ACK_WINDOW, Database
 from bot.store.db.locks import LockBusy
@@ -745,7 +747,17 @@ class Engine:
         error = str(exc)[:REFUSAL_CHARS]
         logger.warning("request %s: the graph refused its answer: %s", claimed.id, error)
         events = (self.journal.refused_entry(claimed, error),)
-        reopened = self.store.reopen_refused(claimed.id, attempt.fence, error, events)
+        jobs = None  # the reminders and expiry its claim closed, as they were
+        decision = claimed.decision
+        if decision is not None and decision.type == "expire":
+            if decision.expire_as == "reject":
+                self._refused_rejection(run, claimed, attempt, error, events)
+                return None
+            # Its deadline is gone: its policy's timeline from now, so it is reminded,
+            # escalated and closed again, by a rejection (the graph just refused the approval).
+            policy = self.policies.for_request(run.graph, self._governing(claimed))
+            jobs = plan(replace(policy, expire_as="reject"), self.store.clock())
+        reopened = self.store.reopen_refused(claimed.id, attempt.fence, error, events, jobs)
         if reopened is None:
             logger.warning("request %s: a later attempt took over", claimed.id)
             return None
@@ -756,6 +768,33 @@ class Engine:
         except Exception:
             logger.exception("could not say that the graph refused request %s", claimed.id)
         return reopened
+
+    def _refused_rejection(
+        self,
+        run: Run,
+        claimed: Approval,
+        attempt: ApplyAttempt,
+        error: str,
+        events: tuple[Entry, ...],
+    ) -> None:
+        """The graph refused the rejection an expiry handed it: nothing a deadline can send is
+        taken (it would be refused at every later deadline), so the run stops here, as an
+        expiry a graph is never resumed with stops it, its report saying why; nothing ran."""
+        assert claimed.decision is not None
+        reason = claimed.decision.reason or "nobody decided in time"
+        report = (
+            f"Expired: {reason}. The agent refused the rejection the deadline gave it: {error}. "
+            "The run did not continue; nothing ran."
+        )
+        self.store.set_run_status(run.thread_id, "stopped", report)
+        if not self.store.mark_applied(claimed.id, attempt.fence, events):
+            logger.warning("request %s: a later attempt took over", claimed.id)
+            return
+        self._finish(run, report, unposted="stopped")
+
+    def _governing(self, approval: Approval) -> Any:
+        """What the policy's sections read of the pause ``approval`` asks about."""
+        return self.agents.governing(Pending.recorded(approval.interrupt_id, approval.payload))
 
     def _mark_applied(self, approval: Approval, attempt: ApplyAttempt) -> bool:
         """Mark the decision applied by this attempt, with its "executed" audit event, in one

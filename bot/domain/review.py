@@ -224,3 +224,15 @@ class Pending:
     response_schema: dict[str, Any] | None = None
     breakpoint: Literal["before", "after"] | None = None
     state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def recorded(cls, interrupt_id: str, payload: Mapping[str, Any]) -> Pending:
+        """The pause as its request recorded it (``Approval.payload``)."""
+        return cls(
+            id=interrupt_id,
+            value=payload.get("value"),
+            node=str(payload.get("node") or ""),
+            response_schema=payload.get("schema"),
+            breakpoint=payload.get("breakpoint"),
+            state=dict(payload.get("state") or {}),
+        )

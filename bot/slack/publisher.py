@@ -69,7 +69,8 @@ class SlackPublisher:
     def agent_refused(self, run: Run, approval: Approval, claimed: Approval) -> str:
         decision = claimed.decision
         by = decision.by if decision is not None and decision.by != "scheduler" else None
-        return self.cards.say(run, notices.agent_refused(approval, by))
+        expired = decision is not None and decision.type == "expire"
+        return self.cards.say(run, notices.agent_refused(approval, by, expired))
 
     def next_stage(self, approval: Approval, call: StageCall, edited_by: str | None) -> None:
         """The next stage's people hear of it in the card's thread (mentioned, so notified),

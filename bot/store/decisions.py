@@ -18,10 +18,12 @@ from bot.domain.models import (
     status_for,
 )
 from bot.domain.signoff import SignOff
+from bot.domain.timeline import PlannedJob
 from bot.domain.votes import Vote, tally
 from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
 from bot.store.db.base import Row, Session
+from bot.store.jobs import job_params
 from bot.store.rows import Rows
 from bot.store.rules import Rule, insert_params
 
@@ -337,19 +339,31 @@ class DecisionRows(Rows):
         return bool(self.db.execute(q.REOPEN_APPLY, {"id": approval_id}))
 
     def reopen_refused(
-        self, approval_id: str, fence: int, refused: str, events: Sequence[Entry] = ()
+        self,
+        approval_id: str,
+        fence: int,
+        refused: str,
+        events: Sequence[Entry] = (),
+        jobs: Sequence[PlannedJob] | None = None,
     ) -> Approval | None:
         """The graph refused the decision its attempt ``fence`` handed it: the request pending
-        again (see ``REOPEN_REFUSED``), with ``events``, in one transaction. None (nothing
-        changed) when a later attempt took over, or the decision is applied or gone."""
+        again (see ``REOPEN_REFUSED``), with ``events``, in one transaction. ``jobs``: its
+        timeline from now instead of the jobs its claim closed (whatever is left pending is
+        cancelled). None (nothing changed) when a later attempt took over, or the decision is
+        applied or gone."""
         now = self.clock()
         params = {"id": approval_id, "fence": fence, "refused": refused, "now": now}
         try:
             with self.db.transaction() as tx:
-                tx.execute(q.RESTORE_JOBS, params)
+                if jobs is None:
+                    tx.execute(q.RESTORE_JOBS, params)
                 row = tx.fetch_one(q.REOPEN_REFUSED, params)
                 if row is None:
                     raise _TooLate
+                if jobs is not None:
+                    tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
+                    for job in jobs:
+                        tx.execute(q.INSERT_JOB, job_params(approval_id, job))
                 tx.execute(q.VOID_VOTES, params)
                 tx.execute(q.RUN_WAITS_AGAIN, {"thread_id": row["thread_id"], "now": now})
                 for entry in events:

@@ -174,14 +174,7 @@ def form_schema(payload: Mapping[str, Any], review: Review | None) -> Mapping[st
 
 
 def pending_of(interrupt_id: str, payload: Mapping[str, Any]) -> Pending:
-    return Pending(
-        id=interrupt_id,
-        value=payload.get("value"),
-        node=str(payload.get("node") or ""),
-        response_schema=payload.get("schema"),
-        breakpoint=payload.get("breakpoint"),
-        state=dict(payload.get("state") or {}),
-    )
+    return Pending.recorded(interrupt_id, payload)
 
 
 def permits(review: Review | None, decision: Decision) -> bool:

@@ -212,10 +212,17 @@ def refused_note(approval: Approval) -> tuple[str, ...]:
     return (f":warning: The agent refused the last answer: {why}. Nothing ran; decide again.",)
 
 
-def agent_refused(approval: Approval, by: str | None) -> str:
-    """In the run's thread: the graph refused ``by``'s decision; the request is open again."""
+def agent_refused(approval: Approval, by: str | None, expired: bool = False) -> str:
+    """In the run's thread: the graph refused ``by``'s decision, or the approval its deadline
+    gave (``expired``: it has a new deadline, which rejects); the request is open again."""
     why, _ = safe(approval.refused or "", REFUSED_SHOWN)
     who = f"<@{by}> " if by else ""
+    if expired:
+        return (
+            f":warning: Nobody decided this {kind_of(approval)} in time, and the agent refused "
+            f"the approval its deadline gave: {why}. Nothing ran; the request is open again "
+            "for anyone who may decide it, with a new deadline, and now expires as rejected."
+        )
     return (
         f"{who}:warning: The agent refused the answer to this {kind_of(approval)}: {why}. "
         "Nothing ran; the request is open again for anyone who may decide it."
