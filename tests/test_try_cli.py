@@ -343,3 +343,80 @@ def test_a_pause_the_policy_gives_to_several_people_is_not_decided_by_one(
     assert code == 1
     assert "asks more than one person to sign this pause" in out
     assert "Executed" not in out and effects() == []
+
+
+PAIRS = """
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field, field_validator
+
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+
+
+class Seats(BaseModel):
+    count: int = Field(ge=1, le=10, description="How many seats (1-10)")
+
+
+class Pairs(Seats):
+    @field_validator("count")
+    @classmethod
+    def in_pairs(cls, count: int) -> int:
+        if count % 2:
+            raise ValueError(f"seats come in pairs, not {count}")
+        return count
+
+
+def by_the_node(state: S) -> dict:
+    seats = interrupt({"ticket": state["request"]}, response_schema=Seats)
+    if seats.count % 2:
+        raise ValueError(f"seats come in pairs, not {seats.count}")
+    return {"result": f"booked {seats.count}"}
+
+
+def by_the_schema(state: S) -> dict:
+    seats = interrupt({"ticket": state["request"]}, response_schema=Pairs)
+    return {"result": f"booked {seats.count}"}
+
+
+def build(node):
+    g = StateGraph(S)
+    g.add_node("ask", node)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+
+
+def node_refuses():
+    return build(by_the_node)
+
+
+def schema_refuses():
+    return build(by_the_schema)
+"""
+
+
+@pytest.mark.parametrize("graph", ["node_refuses", "schema_refuses"])
+def test_an_answer_the_graph_refuses_is_said_and_asked_again(tmp_path: Path, graph: str) -> None:
+    """As in Slack: the graph's own code (the node, or its response_schema's validator) refusing
+    an answer does not end the run; try says why, and asks again."""
+    (tmp_path / "try_pairs.py").write_text(PAIRS)
+    config = {"dependencies": ["."], "graphs": {graph: f"./try_pairs.py:{graph}"}}
+    (tmp_path / "langgraph.json").write_text(json.dumps(config))
+    (tmp_path / "policy.yaml").write_text("graphs: {}\n")
+    env = {
+        "LANGGRAPH_CONFIG": str(tmp_path / "langgraph.json"),
+        "POLICY_FILE": str(tmp_path / "policy.yaml"),
+    }
+    out = io.StringIO()
+    code = main([graph, "ticket 7"], io.StringIO("n\n3\nn\n4\n"), out, env)
+    text = out.getvalue()
+    assert "The run failed" not in text
+    said = text.split("The graph refused that answer: ", 1)[1]
+    assert "seats come in pairs, not 3" in said.split("Nothing ran; decide again.")[0]
+    assert text.count("== Input needed") == 2  # asked again
+    assert text.rstrip().endswith("== Result ==\nbooked 4")
+    assert code == 0

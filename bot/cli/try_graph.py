@@ -26,7 +26,7 @@ from bot.agents.driver import Driver
 from bot.agents.langgraph_json import DEFAULT_CONFIG, apply_config_env
 from bot.agents.no_model import NoModel
 from bot.agents.registry import load_registry
-from bot.agents.runner import InProcessRunner
+from bot.agents.runner import InProcessRunner, ResumeRefused
 from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
 from bot.config import ConfigError, http_url, policy_file_setting, secret, webhook_allowlist
@@ -123,7 +123,14 @@ def run(driver: Driver, graph: str, request: str, by: str, term: Terminal) -> st
         several = _several(driver, graph, pending)
         if several:
             raise NeedsSeveral(several)
-        result = driver.answer(graph, thread, pending, review, term.decide(review, by))
+        try:
+            result = driver.answer(graph, thread, pending, review, term.decide(review, by))
+        except ResumeRefused as refused:
+            if pending.id not in refused.interrupts:
+                raise
+            # As the bot does: nothing ran, and the thread still waits on this pause.
+            term.say(f"\nThe graph refused that answer: {refused}\nNothing ran; decide again.\n")
+            continue
         if isinstance(result, Stop):
             return result.report
         state = result
