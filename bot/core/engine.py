@@ -842,7 +842,7 @@ class Engine:
     def _show_decided(self, run: Run, approval: Approval, posts: list[CardPost]) -> None:
         """The decided card (and its copies), then (for an edit) its before and after in the
         run's thread; for a request a rule approved, the line that says so."""
-        self.publisher.refresh(approval, posts)
+        self.publisher.refresh(approval, posts, locked=True)
         self.publisher.note_edit(run, approval)
         self._say_by_rule(run, approval)
 

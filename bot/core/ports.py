@@ -154,9 +154,12 @@ class Publisher(Protocol):
         """How many cards the sweep tries at most, all channels together and per channel."""
         ...
 
-    def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
+    def refresh(
+        self, approval: Approval, posts: Sequence[CardPost] | None = None, locked: bool = False
+    ) -> None:
         """Redraw every card of the request; ``posts``: its card posts, when the caller read
-        them already (they are read otherwise)."""
+        them already (they are read otherwise); ``locked``: the caller read ``approval`` under
+        its run's lock, which it still holds (a decided request is not reopened meanwhile)."""
         ...
 
     def note_edit(self, run: Run, approval: Approval) -> None: ...

@@ -39,6 +39,13 @@ def _for_now(exc: Exception) -> bool:
 GONE = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "not_allowed"})
 
 
+def settled(approval: Approval) -> bool:
+    """Whether the request can never be pending again: its decision applied, or final."""
+    if approval.pending:
+        return False
+    return approval.applied_at is not None or approval.status in ("cancelled", "failed")
+
+
 class NoOneToAsk(RuntimeError):
     """No card of a request could be posted anywhere (say, a DM-only stage whose user group
     could not be resolved): tried again after a backoff, as a failed post is."""
@@ -213,7 +220,11 @@ class Cards:
         return (trace_link(url),) if url else ()
 
     def draw(
-        self, approval: Approval, spread: bool = False, posts: Sequence[CardPost] | None = None
+        self,
+        approval: Approval,
+        spread: bool = False,
+        posts: Sequence[CardPost] | None = None,
+        locked: bool = False,
     ) -> None:
         """Redraw every card of the request (its copies too): pending with its deadlines and
         sign-off so far, or decided. Each copy is tried; the first failure is raised after.
@@ -223,12 +234,15 @@ class Cards:
         read the request before another vote moved it on or settled it, and that newer card
         went out first. So once a pending card is drawn, the request and its sign-off so far
         are read again, and drawn again if they changed meanwhile: every change is followed by
-        such a look, so the last card to reach Slack shows the last state (a decided request
-        changes back only when the graph refuses its answer, under the run's lock and after the
-        decided card was drawn: drawing it needs no second look)."""
+        such a look, so the last card to reach Slack shows the last state. A decided card gets
+        the look too until its decision is applied: the graph may refuse the answer and the
+        request be pending again (``Engine._refused``), its card drawn before this one reached
+        Slack (a scheduled refresh that read the request before the reopening). Not when the
+        caller read it under the run's lock and holds it still (``locked``: the decision being
+        applied), as a reopening takes that lock, and draws its own card, after this one."""
         drawn = self._draw(approval, spread, posts)
         for _ in range(MAX_REDRAWS):
-            if not approval.pending:
+            if settled(approval) or (locked and not approval.pending):
                 return
             latest = self.store.get_approval(approval.id)
             if latest is None:
@@ -262,11 +276,13 @@ class Cards:
             lines if approval.pending else None,
         )
 
-    def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
+    def refresh(
+        self, approval: Approval, posts: Sequence[CardPost] | None = None, locked: bool = False
+    ) -> None:
         """:meth:`draw`; when Slack still fails after slack_sdk's own retries, leave a job so
-        the scheduler keeps trying. ``posts``: as :meth:`places`."""
+        the scheduler keeps trying. ``posts``: as :meth:`places`; ``locked``: as :meth:`draw`."""
         try:
-            self.draw(approval, posts=posts)
+            self.draw(approval, posts=posts, locked=locked)
         except Exception:
             logger.exception("could not update card %s; queued a retry", approval.id)
             self.store.add_job(approval.id, PlannedJob("refresh", self.store.clock()))

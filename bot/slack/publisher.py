@@ -41,8 +41,10 @@ class SlackPublisher:
     def due_window(self) -> tuple[int, int]:
         return self.card_posts.limit, self.card_posts.per_channel
 
-    def refresh(self, approval: Approval, posts: Sequence[CardPost] | None = None) -> None:
-        self.cards.refresh(approval, posts)
+    def refresh(
+        self, approval: Approval, posts: Sequence[CardPost] | None = None, locked: bool = False
+    ) -> None:
+        self.cards.refresh(approval, posts, locked)
 
     def note_edit(self, run: Run, approval: Approval) -> None:
         self.cards.note_edit(run, approval)

@@ -220,6 +220,34 @@ def test_a_click_racing_the_refused_answer_is_not_applied_twice(
     assert len(_report(fake_slack)) == 1
 
 
+def test_a_card_refresh_that_read_the_request_before_it_reopened_leaves_it_pending(
+    bot_in_process, fake_slack, tmp_path
+):
+    """A scheduled refresh (a copy Slack failed to redraw, say) reads the request while its
+    answer is in the graph, decided, and gets to Slack only after the graph refused the answer
+    and the reopened card was drawn: the card it leaves is the pending one, buttons and all."""
+    bot = _bot(bot_in_process, tmp_path)
+    bot.command("seats ticket 7", user=REQ)
+    card = wait_card(fake_slack)
+    gate = tmp_path / "gate"
+    gate.touch()
+    _answer(bot, fake_slack, card, 3)
+    _wait(lambda: (tmp_path / "held").exists())
+    read = bot.deps.store.get_approval(card.approval_id)  # what the refresh job read
+    assert read is not None and read.status == "answered"
+    gate.unlink()
+    bot.settle()
+    assert _status(bot) == ("waiting", "pending") and has_buttons(current(fake_slack, card))
+
+    bot.deps.cards.draw(read, spread=True)  # the refresh job's draw (bot.slack.scheduler)
+    shown = current(fake_slack, card)
+    assert has_buttons(shown)
+    assert "The agent refused the last answer" in blocks_text(shown["blocks"])
+    _answer(bot, fake_slack, card, 4)  # and it can be answered from there
+    bot.settle()
+    assert _status(bot) == ("done", "answered")
+
+
 def _wait(ready, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not ready():

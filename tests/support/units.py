@@ -233,7 +233,7 @@ class RecordingPublisher:
     def due_window(self) -> tuple[int, int]:
         return 20, 5
 
-    def refresh(self, approval: Approval, posts: Any = None) -> None:
+    def refresh(self, approval: Approval, posts: Any = None, locked: bool = False) -> None:
         self.calls.append(("refresh", approval))
 
     def note_edit(self, run: Run, approval: Approval) -> None:
