@@ -711,9 +711,7 @@ class Engine:
                 return None
             except ResumeRefused as exc:
                 shown.result()
-                # An expiry has nobody to ask again (its deadline was used up): reopened, the
-                # request would wait for ever. It fails the run, as any error of the graph.
-                if approval.interrupt_id in exc.interrupts and approval.decision.type != "expire":
+                if approval.interrupt_id in exc.interrupts:
                     return self._refused(run, current, attempt, exc)
                 self._failed(run, exc, decided=True, gave_up=attempt.number >= MAX_APPLY_ATTEMPTS)
                 return None
@@ -786,6 +784,8 @@ class Engine:
             f"Expired: {reason}. The agent refused the rejection the deadline gave it: {error}. "
             "The run did not continue; nothing ran."
         )
+        # Stopped first: a crash before the mark leaves the decision to the sweep, which is
+        # refused the same way and comes here again (a later attempt would say the same).
         self.store.set_run_status(run.thread_id, "stopped", report)
         if not self.store.mark_applied(claimed.id, attempt.fence, events):
             logger.warning("request %s: a later attempt took over", claimed.id)
