@@ -429,8 +429,9 @@ class Engine:
         if ballot.outcome == "decided" and ballot.approval is not None:
             self.journal.counted(ballot.approval)
             if background:
-                self.worker.submit(self.apply, ballot.approval)
-            elif (reopened := self.apply(ballot.approval, started)) is not None:
+                applying = self.worker.submit(self.apply, ballot.approval)
+                return outcomes.Applied(ballot.approval, applying)
+            if (reopened := self.apply(ballot.approval, started)) is not None:
                 return outcomes.AgentRefused(reopened)
             return outcomes.Applied(ballot.approval)
         latest = self.store.get_approval(approval.id) or approval

@@ -7,7 +7,8 @@ settled the request (the graph is resumed with it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -36,8 +37,12 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Applied:
+    """``applying``: the decision being carried out in the background (its result: the
+    request, pending again, when the graph refused it; else None), for a caller that waits."""
+
     kind: ClassVar[Kind] = Kind.APPLIED
     approval: Approval
+    applying: Future[Approval | None] | None = field(default=None, compare=False, repr=False)
 
 
 Ballot = Literal["counted", "duplicate", "advanced", "returned"]

@@ -258,9 +258,23 @@ class Api:
             raise LockBusy("the API's decisions", self.decide_wait)
         try:
             with self.store.db.key_lock(key, self.decide_wait):
-                return self._vote(approval, decision)
+                outcome = self.engine.decide(approval.id, decision, background=True)
         finally:
             self.deciding.release()
+        return self._answer(approval, self._carried_out(outcome))
+
+    def _carried_out(self, outcome: outcomes.Outcome) -> outcomes.Outcome:
+        """A decision that settled the request, once the graph took it (or refused it: then
+        the caller hears so, not "decided"), waited for at most ``decide_wait``; a graph still
+        busy with it by then is left to go on in the background (its claim stands)."""
+        applying = outcome.applying if isinstance(outcome, outcomes.Applied) else None
+        if applying is None:
+            return outcome
+        try:
+            reopened = applying.result(timeout=self.decide_wait)
+        except Exception:  # still going, or failed: retried by the sweep, as a click's is
+            return outcome
+        return outcomes.AgentRefused(reopened) if reopened is not None else outcome
 
     def _as_shown(self, approval: Approval, body: DecisionBody) -> Approval:
         """The request as its card shows it: an edit made on it starts from the edit that
@@ -274,13 +288,17 @@ class Api:
             return approval
         return replace(approval, review=approval.review.with_values(edited))
 
-    def _vote(self, approval: Approval, decision: Decision) -> Response:
-        outcome = self.engine.decide(approval.id, decision, background=True)
+    def _answer(self, approval: Approval, outcome: outcomes.Outcome) -> Response:
         latest = self.store.get_approval(approval.id) or approval
         if outcomes.won(outcome):
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
         # The words a click would hear in Slack (bot.slack.blocks.outcomes).
         note = sentence(outcome) or "Nothing changed."
+        if isinstance(outcome, outcomes.AgentRefused):  # nothing ran; it may be decided again
+            reopened = outcome.approval  # at a new version: the one to decide on now
+            body = {"decided": False, "request": approval.id, "status": "pending", "error": note}
+            body |= {"refused": reopened.refused or "", "version": reopened.version}
+            return JSONResponse(body, 409)
         if latest.pending and isinstance(outcome, outcomes.VoteRecorded):
             return JSONResponse(
                 {"decided": False, "request": approval.id, "status": "pending", "note": note},

@@ -204,3 +204,12 @@ class Counted(BaseModel):
 class NotDecided(Error):
     decided: Literal[False]
     request: str
+
+
+class AgentRefused(NotDecided):
+    """The decision won, and the graph's own code refused it: nothing ran, and the request
+    is open again (pending) for whoever may decide it."""
+
+    status: Literal["pending"]
+    refused: str = Field(description="Why the agent refused it, in its own words")
+    version: int = Field(description="The request's version now, to decide on again")

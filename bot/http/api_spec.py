@@ -113,9 +113,10 @@ def operations(start_run: type[m.StartRun]) -> list[Operation]:
                 202: ("A vote counted; more signatures are needed", [m.Counted]),
                 404: _NOT_FOUND,
                 409: (
-                    "Refused, already decided, or this token already voted on the request as "
-                    "someone else; `error` says why",
-                    [m.NotDecided, m.Error],
+                    "Refused, already decided, this token already voted on the request as "
+                    "someone else, or the agent refused the decision (nothing ran: the request "
+                    "is open again); `error` says why",
+                    [m.AgentRefused, m.NotDecided, m.Error],
                 ),
                 503: _BUSY,
                 **_COMMON,
