@@ -626,3 +626,28 @@ def test_a_start_mark_left_by_a_call_under_way_is_never_put_back(
         ledger.once(KEY, send)
     assert ledger.once(KEY, send).startswith("outcome unknown")
     assert sent == []
+
+
+class LosesBeginAnswerAndThenTheServer(LosesBeginAnswer):
+    """... and the server is gone a moment longer: the next statement (putting the mark back)
+    cannot reach it either, as when the server restarts under the connection."""
+
+    def execute(self, sql: str, params: Any = None) -> int:
+        if "AND updated_at = %(now)s" in sql and self.lost == 1:
+            self.lost += 1
+            raise ConnectionError("connection refused")
+        return super().execute(sql, params)
+
+
+def test_a_lost_start_mark_that_could_not_be_put_back_at_once_is_put_back_by_the_next_try(
+    db: Database, clock: Clock
+) -> None:
+    sent: list[str] = []
+    send = lambda: sent.append("sent") or "sent"  # noqa: E731
+    ledger = Ledger(LosesBeginAnswerAndThenTheServer(db), clock)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        ledger.once(KEY, send)
+    assert sent == []
+    clock.now += 60  # the server is back; the decision is tried again
+    assert ledger.once(KEY, send) == "sent"  # never sent before: not "outcome unknown"
+    assert sent == ["sent"]

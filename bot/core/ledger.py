@@ -183,6 +183,10 @@ class Ledger:
         # bot.slack.client.uncertain): outcome unknown, never repeated.
         self.retryable = retryable
         self.unknown = unknown
+        # Our own "started" marks that may have landed (their answer lost) and could not be
+        # put back then (the server still away): key -> the mark's time, put back first
+        # by this process's next try of the key (the effect was never sent).
+        self._unsure: dict[str, float] = {}
         self.closing = False
 
     @contextmanager
@@ -260,6 +264,9 @@ class Ledger:
 
     def _begin(self, key: str) -> int | str:
         """The attempt number when the effect should run now, else the result to return."""
+        mark = self._unsure.pop(key, None)
+        if mark is not None:
+            self._undo_begin(key, mark)
         now = self.clock()
         try:
             if self.db.execute(q.BEGIN_EFFECT, {"key": key, "now": now}):
@@ -268,7 +275,7 @@ class Ledger:
         except Exception as exc:
             # The mark may have landed, its answer lost: the effect was never sent, so it is
             # certainly not done (never "outcome unknown" later) once the mark is put back.
-            if self.db.execute(q.UNDO_BEGIN_EFFECT, {"key": key, "now": now}):
+            if self._undo_begin(key, now):
                 raise EffectRetry(f"not started ({exc}); will retry") from exc
             raise
         if retried is not None:
@@ -280,6 +287,16 @@ class Ledger:
         if row and row["status"] != "started":
             return row["result"] or ""
         return UNKNOWN
+
+    def _undo_begin(self, key: str, mark: float) -> bool:
+        """Put back our own "started" mark stamped ``mark``, if it is there (True). When the
+        database cannot be reached to do so, it is remembered, and put back before this
+        process's next try of ``key``."""
+        try:
+            return bool(self.db.execute(q.UNDO_BEGIN_EFFECT, {"key": key, "now": mark}))
+        except Exception:
+            self._unsure[key] = mark
+            raise
 
     def _finish(self, key: str, status: str, result: str, retry_at: float | None = None) -> None:
         self.db.execute(
