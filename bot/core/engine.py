@@ -929,10 +929,17 @@ class Engine:
         the rule's (its maker's, ``via: rule``), one line in the run's thread. The rule's maker
         must still be someone who may decide the request; otherwise it is asked as usual."""
         rule = rules.matching(run, approval)
-        if rule is None or self.signing.refusal(approval, rule.created_by) is not None:
+        if rule is None:
             return approval
         try:
-            made = rules.settle(approval, rule, partial(self._closed, rule=rule))
+            # Checked and claimed under the sign-off's lock, as a click is: a request of its
+            # run signed by distinct people is not signed by the rule's maker meanwhile.
+            with self.signing.guard(approval):
+                if self.signing.refusal(approval, rule.created_by) is not None:
+                    return approval
+                made = rules.settle(approval, rule, partial(self._closed, rule=rule))
+        except LockBusy:  # a click held it past the wait: asked as usual
+            return self.store.get_approval(approval.id) or approval
         except Exception:
             # Its answer lost (the connection dropped at its commit): read back. Committed,
             # it is carried out as usual; the run is not called failed.

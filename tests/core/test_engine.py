@@ -24,6 +24,9 @@ from bot.domain.timeline import Policy
 from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
 from bot.store.db.locks import LockBusy
+from bot.store.db.queries import INSERT_RULE
+from bot.store.rules import Rule
+from bot.store.rules import Rules as RuleRows
 from tests.support.units import FakeGraph, engine_parts
 
 
@@ -1432,4 +1435,113 @@ def test_an_edit_that_makes_a_batch_too_long_to_read_in_full_is_signed_call_by_c
         [(_, _, applied)] = parts.graph.answers
         assert applied.items == long and applied.approvers == ["U1", "U2"]
     finally:
+        parts.close()
+
+
+class _EmailFirst(FakeGraph):
+    """Two requests open at once, the ``send_email`` call recorded first, the graph's own
+    pause beside it after."""
+
+    def waiting(self) -> RunState:
+        email = {"type": "tool_approval", "tool_call_id": "c2", "name": "send_email", "args": {}}
+        own = Pending("i1", {"text": "Hello team"}, node="review")
+        return RunState(True, False, (Pending("i2", email, node="review"), own))
+
+
+class _RuleOfU1:
+    """A remembered approval U1 made, which covers the graph's own pause (``i1``)."""
+
+    def __init__(self, parts) -> None:
+        self.store = parts.store
+        self.rows = RuleRows(parts.db)
+        row = parts.db.fetch_one(
+            INSERT_RULE,
+            {
+                "graph": "draft",
+                "action": "",
+                "step": "review",
+                "requester": "U0A",
+                "channel": "C1",
+                "match": "{}",
+                "created_by": "U1",
+                "now": parts.clock(),
+                "expires_at": parts.clock() + 3600,
+                "approval_id": "earlier",
+                "thread_id": "t0",
+            },
+        )
+        self.rule = Rule.from_row(row)
+
+    def offer(self, *_) -> tuple[int, ...]:
+        return ()
+
+    def matching(self, run, approval):
+        return self.rule if approval.interrupt_id == "i1" else None
+
+    def settle(self, approval, rule, closing):
+        return self.store.claim_by_rule(approval.id, rule.id, closing)
+
+
+def test_a_rule_of_u1_does_not_approve_a_request_beside_a_distinct_one_u1_signed_meanwhile(
+    db, clock, monkeypatch
+):
+    # The run's send_email (distinct) is recorded, then the graph's own pause beside it, which
+    # U1's remembered approval covers. While that rule's maker is being checked (a user group's
+    # lookup), U1 approves the send_email. U1 signs one of them, never both.
+    graph = _EmailFirst(interrupts=("i1", "i2"))
+    checking, go, went = threading.Event(), threading.Event(), threading.Event()
+    looked: list[str] = []
+
+    def members(group: str) -> list[str]:
+        if not looked:  # the rule's check, in the run's first step
+            looked.append(group)
+            checking.set()
+            assert go.wait(10), "the click never went"
+        return ["U1", "U2"]
+
+    parts = engine_parts(db, clock, graph=graph, groups=members)
+    try:
+        parts.signing.signoffs = SignOffs(
+            Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
+        )
+        parts.engine.rules = _RuleOfU1(parts)  # type: ignore[assignment]
+        key_lock = parts.db.key_lock
+
+        def waited(key: str, wait: float = 30.0):
+            # The click lets the rule's check go on once it waits for the sign-off's lock.
+            if key.startswith("signoff:") and threading.current_thread().name == "click":
+                try:
+                    with parts.db.try_lock(key):
+                        pass
+                except LockBusy:
+                    went.set()
+            return key_lock(key, wait)
+
+        monkeypatch.setattr(parts.db, "key_lock", waited)
+        started = threading.Thread(target=lambda: parts.start(requester="U0A"))
+        started.start()
+        assert checking.wait(10), "the rule was never checked"
+        [email] = [a for a in parts.store.pending(10) if a.interrupt_id == "i2"]
+        decided: list[outcomes.Outcome] = []
+
+        def click() -> None:
+            decided.append(parts.engine.decide(email.id, Decision("approve", "U1")))
+
+        clicker = threading.Thread(target=click, name="click")
+        clicker.start()
+        while not went.is_set() and parts.approval(email.id).pending:
+            went.wait(0.01)  # the click waits for the rule's check, or it claimed the email
+        go.set()
+        started.join(20)
+        clicker.join(20)
+
+        signed = [
+            a.interrupt_id
+            for a in parts.store.run_approvals(email.thread_id)
+            if not a.pending and a.decided_by == "U1"
+        ]
+        assert len(signed) == 1, signed
+        assert len(decided) == 1
+    finally:
+        go.set()
         parts.close()
