@@ -349,8 +349,8 @@ class DecisionRows(Rows):
         """The graph refused the decision its attempt ``fence`` handed it: the request pending
         again (see ``REOPEN_REFUSED``), with ``events``, in one transaction. ``jobs``: its
         timeline from now instead of the jobs its claim closed (whatever is left pending is
-        cancelled). None (nothing changed) when a later attempt took over, or the decision is
-        applied or gone."""
+        cancelled); and a redraw of its card, due now. None (nothing changed) when a later
+        attempt took over, or the decision is applied or gone."""
         now = self.clock()
         params = {"id": approval_id, "fence": fence, "refused": refused, "now": now}
         try:
@@ -364,6 +364,10 @@ class DecisionRows(Rows):
                     tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
                     for job in jobs:
                         tx.execute(q.INSERT_JOB, job_params(approval_id, job))
+                # Its card is redrawn open again by the caller; should the process die first,
+                # the scheduler's next tick does it (the decided card would stay, no buttons).
+                redraw = PlannedJob("refresh", now)
+                tx.execute(q.INSERT_JOB, job_params(approval_id, redraw))
                 tx.execute(q.VOID_VOTES, params)
                 tx.execute(q.RUN_WAITS_AGAIN, {"thread_id": row["thread_id"], "now": now})
                 for entry in events:
