@@ -113,14 +113,14 @@ def _install() -> None:
 
     threading.Thread.start = start_marked
 
-    def run_marked(self: Any, context: Any, fn: Any, *args: Any) -> Any:
-        # Background work: when it was let start (after AckFirst's wait), as a line of its own.
-        if self._before is not None and context is not None:
-            context.run(self._before)
-        _write({"id": "work", "start": time.perf_counter()})
-        return fn(*args)
+    wait_turn = worker.AckFirst.wait_turn
 
-    worker.Worker._run = run_marked
+    def wait_turn_marked(self: Any) -> None:
+        # Background work: when it was let start (after AckFirst's wait), as a line of its own.
+        wait_turn(self)
+        _write({"id": "work", "start": time.perf_counter()})
+
+    worker.AckFirst.wait_turn = wait_turn_marked
 
     limited = postgres.PostgresDatabase._limited
 
@@ -197,19 +197,22 @@ def _work_after_last_ack() -> None:
     @contextmanager
     def answering(self: Any) -> Any:
         with self._quiet:
-            self._answering += 1
+            self._bench_answering = getattr(self, "_bench_answering", 0) + 1
         try:
             yield
         finally:
             with self._quiet:
-                self._answering -= 1
-                if self._answering == 0:
+                self._bench_answering -= 1
+                if self._bench_answering == 0:
                     self._quiet.notify_all()
 
     def wait_turn(self: Any) -> None:
         deadline = time.monotonic() + self.patience
         with self._quiet:
-            while self._answering > 0 and (left := deadline - time.monotonic()) > 0:
+            while (
+                getattr(self, "_bench_answering", 0) > 0
+                and (left := deadline - time.monotonic()) > 0
+            ):
                 self._waiting += 1
                 try:
                     self._quiet.wait(left)
