@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 _RUN = re.compile(r"[0-9a-f]{4,32}")
 NO_SUCH_RUN = "No such run."
 MAX_DECIDING = 4
+# The threads the API's calls run on, apart from Starlette's pool that Slack's requests are
+# answered on: a call may hold one for a while (waiting for its turn, its run, then the graph's
+# step), and calls in their dozens must not leave Slack's clicks unacked past its 3 seconds.
+API_THREADS = 8
 DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
 RETRY_BUSY = 2  # the Retry-After of that 503
 UNCHECKED = (
@@ -87,6 +91,9 @@ class Api:
     decide_wait: float = DECIDE_WAIT  # then a 503: the call may simply come again
     deciding: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_DECIDING)
+    )
+    threads: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(API_THREADS)
     )
     start_body: type[StartRun] = field(init=False)  # this deployment's graphs
     document: dict[str, Any] = field(init=False)  # GET /api/openapi.json
@@ -141,6 +148,9 @@ class Api:
 
         return guarded
 
+    async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(work, *args, limiter=self.threads)
+
     async def _spec(self, _: Request) -> Response:
         return JSONResponse(self.document)
 
@@ -148,14 +158,14 @@ class Api:
     async def _start(self, request: Request, principal: Principal) -> Response:
         body = parse(self.start_body, await read_body(request))
         requester = acting(principal, body.requester, "requester")
-        unchecked = await run_in_threadpool(self._asked_from, body.channel, requester)
+        unchecked = await self._in_thread(self._asked_from, body.channel, requester)
         if unchecked is not None:
             return unchecked
         cards = self.approvals_channel or body.channel
         # A token asking in another person's name: its holder asked too (bot.core.deciders).
         behalf = (principal.name, principal.user) if requester != principal.user else (None, None)
         asked = RunRequest(body.graph, body.request, requester, body.channel, cards, *behalf)
-        run = await run_in_threadpool(self.engine.start, asked)
+        run = await self._in_thread(self.engine.start, asked)
         return JSONResponse(_run_json(run), status_code=201)
 
     def _asked_from(self, channel: str, requester: str) -> Response | None:
@@ -188,10 +198,10 @@ class Api:
     async def _read(self, request: Request, principal: Principal) -> Response:
         query = parse(ReadQuery, dict(request.query_params))
         viewer = acting(principal, query.as_, "as")
-        found = await run_in_threadpool(self._find, request.path_params["run"], viewer)
+        found = await self._in_thread(self._find, request.path_params["run"], viewer)
         if isinstance(found, Response):
             return found
-        return JSONResponse(await run_in_threadpool(self._describe, found))
+        return JSONResponse(await self._in_thread(self._describe, found))
 
     def _find(self, text: str, viewer: str) -> Run | Response:
         """The run, if ``viewer`` may see it; a run they may not see is "No such run.", word
@@ -238,7 +248,7 @@ class Api:
         body = parse(DecisionBody, await read_body(request))
         by = acting(principal, body.by, "by")
         run_id = request.path_params["run"]
-        return await run_in_threadpool(self._decided, run_id, by, principal, body)
+        return await self._in_thread(self._decided, run_id, by, principal, body)
 
     def _decided(self, run_id: str, by: str, principal: Principal, body: DecisionBody) -> Response:
         """Decide as a click would, the graph resumed in the background; what happened."""
