@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,16 @@ class NotGranted(RuntimeError):
     """Slack refuses a call for want of a scope the app was not installed with."""
 
 
+# The deadline of the Slack call this thread is making: its retries and their waits share it.
+_call = threading.local()
+
+
+def _left() -> float:
+    """Seconds left of the current call's ``SLACK_TIMEOUT`` (unbounded outside a call)."""
+    ends: float | None = getattr(_call, "ends", None)
+    return float("inf") if ends is None else ends - time.monotonic()
+
+
 class _Counted(WebClient):
     """A WebClient that reports every call that fails (Slack said no, or never answered), and
     sends its calls on kept-alive connections (:mod:`bot.slack.keepalive`) instead of a new
@@ -51,11 +62,14 @@ class _Counted(WebClient):
         self.connections = Connections(self.timeout, self.ssl)
 
     def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> Any:
+        _call.ends = time.monotonic() + self.timeout  # the whole call, retries included
         try:
             return super().api_call(api_method, *args, **kwargs)
         except Exception:
             self.failed(api_method)
             raise
+        finally:
+            _call.ends = None
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         # What slack_sdk's own method does with urlopen (its caller reads HTTPError the same
@@ -65,7 +79,7 @@ class _Counted(WebClient):
         kept = self.proxy is None and url.lower().startswith(("http://", "https://"))
         if not kept or not (data is None or isinstance(data, bytes)):
             return super()._perform_urllib_http_request_internal(url, req)
-        answer = self.connections.post(url, data, req.header_items())
+        answer = self.connections.post(url, data, req.header_items(), within=_left())
         if not 200 <= answer.status < 300:
             raise as_http_error(url, answer)
         if answer.headers.get_content_type() == "application/gzip":
@@ -131,7 +145,8 @@ def not_done(exc: BaseException) -> bool:
 
 class _ServerErrorRetry(RetryHandler):
     """Sends a call again after a 5xx, unless it is not repeatable and Slack may have carried it
-    out (:func:`uncertain`): then the caller hears the error at once."""
+    out (:func:`uncertain`): then the caller hears the error at once; nor once the call's time
+    (``SLACK_TIMEOUT``, for all its tries) would be up before it is sent again."""
 
     def _can_retry(
         self,
@@ -144,7 +159,25 @@ class _ServerErrorRetry(RetryHandler):
         if response is None or response.status_code < 500:
             return False
         error_code = (response.body or {}).get("error")
-        return not _may_have_happened(_method(request.url), response.status_code, error_code)
+        if _may_have_happened(_method(request.url), response.status_code, error_code):
+            return False
+        wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
+        if wait >= _left():
+            return False
+        state.custom_values = {**(state.custom_values or {}), "wait": wait}
+        return True
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        time.sleep((state.custom_values or {}).pop("wait", 0.0))  # as checked to fit
+        state.increment_current_attempt()
 
 
 class _RateLimitRetry(RateLimitErrorRetryHandler):
@@ -168,7 +201,8 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
         if response is None or response.status_code != 429:
             return False
         slept = (state.custom_values or {}).get("slept", 0.0)
-        return slept + _retry_after(response) + 1 <= self.budget  # + its up to 1 s of jitter
+        wait = _retry_after(response) + 1  # + its up to 1 s of jitter
+        return slept + wait <= self.budget and wait < _left()  # nor past the call's time
 
     def prepare_for_next_attempt(
         self,

@@ -142,17 +142,26 @@ class Connections:
         self._lock = threading.Lock()
         self._watchdog = _Watchdog(time.monotonic)
 
-    def post(self, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
-        """Send one POST and read its whole answer. Errors while connecting or sending come as
-        ``urllib.error.URLError`` and errors while waiting for the answer as they are, as from
-        ``urllib.request.urlopen``, so callers read them the same way."""
+    def post(
+        self,
+        url: str,
+        body: bytes | None,
+        headers: Iterable[tuple[str, str]],
+        within: float | None = None,
+    ) -> Answer:
+        """Send one POST and read its whole answer, within ``within`` seconds (what is left of
+        a call's time, when it is tried again) and never over the pool's timeout. Errors while
+        connecting or sending come as ``urllib.error.URLError`` and errors while waiting for
+        the answer as they are, as from ``urllib.request.urlopen``, so callers read them the
+        same way."""
+        limit = self.timeout if within is None else max(0.0, min(self.timeout, within))
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         port = parts.port or (443 if scheme == "https" else 80)
         origin = (scheme, parts.hostname or "", port)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         conn = self._take(origin)
-        ends = time.monotonic() + self.timeout
+        ends = time.monotonic() + limit
         token: int | None = None
         try:
             try:
@@ -160,7 +169,7 @@ class Connections:
                     # Before the watch (there is no socket yet): the lookup is bounded by the
                     # call's time (getaddrinfo has no timeout), the TCP connect by what is left
                     # of it, and CPython bounds a TLS handshake as a whole by the same.
-                    self._connect(conn)
+                    self._connect(conn, limit)
                 token = self._watchdog.watch(conn.sock, ends)
                 conn.request("POST", path or "/", body=body, headers=dict(headers))
             except OSError as exc:
@@ -181,8 +190,8 @@ class Connections:
             self._give_back(origin, conn)
         return answer
 
-    def _connect(self, conn: http.client.HTTPConnection) -> None:
-        deadline = Deadline(self.timeout)
+    def _connect(self, conn: http.client.HTTPConnection, limit: float) -> None:
+        deadline = Deadline(limit)
 
         def create(
             address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None

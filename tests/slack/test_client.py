@@ -289,3 +289,17 @@ def test_a_slash_commands_answer_is_posted_on_its_response_url_within_the_timeou
         with pytest.raises(OSError):  # the socket shut at the deadline
             Slack(client).respond(hooks.url("/commands/1"), "Nothing is waiting.")
         assert time.monotonic() - began < 2
+
+
+def test_server_errors_are_retried_only_within_the_clients_timeout_as_a_whole(fake_slack):
+    """SLACK_TIMEOUT bounds a call as a whole: a Slack answering 503 slowly, retried three
+    times, held the caller (a click's user-group lookup under its run's sign-off lock, the
+    tick) four times as long."""
+    client = make_client(fake_slack.bot_token, fake_slack.api_url, timeout=2)
+    fake_slack.usergroups["S0TEAM"] = ["U1"]
+    fake_slack.set_latency("usergroups.users.list", 0.8)
+    fake_slack.fail_next("usergroups.users.list", status=503, retry_after=None, times=3)
+    began = time.monotonic()
+    with pytest.raises((SlackApiError, TimeoutError)):  # the 503, or a try cut off at the time
+        Slack(client).group_members("S0TEAM")
+    assert time.monotonic() - began < 2.5
