@@ -88,15 +88,16 @@ class _SaysAcked(Ack):
             self._acked.set()
 
 
-def dispatch(app: App, request: BoltRequest) -> BoltResponse:
+def dispatch(app: App, request: BoltRequest, arrived: float | None = None) -> BoltResponse:
     """``app.dispatch``, answered as soon as the listener acks when Bolt's listeners run in a
-    :class:`ListenerPool` (else after Bolt's next 10 ms look)."""
+    :class:`ListenerPool` (else after Bolt's next 10 ms look); ``arrived``: when the request
+    came (monotonic), its time before the ack counted from then."""
     pool = app.listener_runner.listener_executor
     if not isinstance(pool, ListenerPool):
         return app.dispatch(request)
     acked = threading.Event()
     request.context["ack"] = _SaysAcked(acked)
-    with pool.answer_when(acked):
+    with pool.answer_when(acked, arrived):
         return app.dispatch(request)
 
 
@@ -154,6 +155,7 @@ def create_asgi(
 
     async def events(request: Request) -> Response:
         started = time.perf_counter()
+        arrived = time.monotonic()
         try:
             body = await read_capped(request, MAX_BODY)
         except TooLarge:
@@ -164,18 +166,19 @@ def create_asgi(
             say_refused()
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         with answering():
-            response = await handle(request, body)
+            response = await handle(request, body, arrived)
         metrics.ack.labels(kind=_kind(body)).observe(time.perf_counter() - started)
         return response
 
-    async def handle(request: Request, body: bytes) -> Response:
+    async def handle(request: Request, body: bytes, arrived: float) -> Response:
         try:
             bolt_request = to_bolt_request(body.decode("utf-8"), request)
         except Exception:
             logger.warning("unparseable Slack request", exc_info=True)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
         try:
-            bolt_response = await run_in_threadpool(dispatch, app, bolt_request)
+            # Its time counted from its arrival: it may wait here for one of the pool's threads.
+            bolt_response = await run_in_threadpool(dispatch, app, bolt_request, arrived)
         except Exception:
             logger.exception("dispatch failed")
             return JSONResponse({"error": "could not handle this request"}, status_code=400)

@@ -171,20 +171,24 @@ class ListenerPool(ThreadPoolExecutor):
         self._overflow = threading.BoundedSemaphore(overflow)
 
     @contextmanager
-    def answer_when(self, acked: threading.Event) -> Iterator[None]:
+    def answer_when(self, acked: threading.Event, arrived: float | None = None) -> Iterator[None]:
+        """``arrived``: when the request came (monotonic), if it waited for a thread since."""
         self._dispatching.acked = acked
+        self._dispatching.arrived = arrived
         try:
             yield
         finally:
-            self._dispatching.acked = None
+            self._dispatching.acked = self._dispatching.arrived = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         acked: threading.Event | None = getattr(self._dispatching, "acked", None)
         if acked is None:
             return super().submit(fn, *args, **kwargs)
         # The listener of a request being answered: its writes before the ack share one
-        # deadline, counted from now (bot.store.db.base.answering).
-        future = self._start(_answering, fn, *args, **kwargs)
+        # deadline, counted from when the request arrived (bot.store.db.base.answering): one
+        # that waited for a thread (a burst on a frozen database) has only what is left.
+        arrived: float | None = getattr(self._dispatching, "arrived", None)
+        future = self._start(_answering, arrived, fn, *args, **kwargs)
         self._dispatching.acked = None  # the listener; anything submitted after it is not
         future.add_done_callback(lambda _: acked.set())
         acked.wait(self.limit)
@@ -225,6 +229,6 @@ class ListenerPool(ThreadPoolExecutor):
                 self._busy -= 1
 
 
-def _answering(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    with answering():
+def _answering(arrived: float | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    with answering(since=arrived):
         return fn(*args, **kwargs)

@@ -29,10 +29,12 @@ _answer_by: ContextVar[float] = ContextVar("answer_by", default=math.inf)
 
 
 @contextmanager
-def answering(within: float = ANSWER_WITHIN) -> Iterator[None]:
+def answering(within: float = ANSWER_WITHIN, since: float | None = None) -> Iterator[None]:
     """Around a listener's work before its ack: every write before the ack shares one deadline,
-    ``within`` seconds from now, however much of it the reads before them took."""
-    token = _answer_by.set(time.monotonic() + within)
+    ``within`` seconds from now (or from ``since``, monotonic: when its request arrived),
+    however much of it the reads before them took."""
+    began = time.monotonic() if since is None else since
+    token = _answer_by.set(began + within)
     try:
         yield
     finally:
