@@ -146,7 +146,8 @@ def not_done(exc: BaseException) -> bool:
 class _ServerErrorRetry(RetryHandler):
     """Sends a call again after a 5xx, unless it is not repeatable and Slack may have carried it
     out (:func:`uncertain`): then the caller hears the error at once; nor once the call's time
-    (``SLACK_TIMEOUT``, for all its tries) would be up before it is sent again."""
+    (``SLACK_TIMEOUT``, for all its tries) would be up before it is sent again, unless it is
+    not repeatable (``SENT_ONCE``): cut off, its outcome would be unknown."""
 
     def _can_retry(
         self,
@@ -159,10 +160,15 @@ class _ServerErrorRetry(RetryHandler):
         if response is None or response.status_code < 500:
             return False
         error_code = (response.body or {}).get("error")
-        if _may_have_happened(_method(request.url), response.status_code, error_code):
+        method = _method(request.url)
+        if _may_have_happened(method, response.status_code, error_code):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        if wait >= _left():
+        if method in SENT_ONCE:
+            # Cut off with what is left of the call's time, a post Slack said it never made
+            # would be "outcome unknown" (never posted again): each try has the whole time.
+            _call.ends = None
+        elif wait >= _left():
             return False
         state.custom_values = {**(state.custom_values or {}), "wait": wait}
         return True

@@ -303,3 +303,15 @@ def test_server_errors_are_retried_only_within_the_clients_timeout_as_a_whole(fa
     with pytest.raises((SlackApiError, TimeoutError)):  # the 503, or a try cut off at the time
         Slack(client).group_members("S0TEAM")
     assert time.monotonic() - began < 2.5
+
+
+def test_a_post_answered_503_slowly_is_posted_on_its_retry_not_cut_off_as_unknown(fake_slack):
+    """A 503 says Slack posted nothing, so the post is sent again; cut off on that try with what
+    was left of the first's time, a result Slack said it never posted became "outcome unknown"
+    (never posted again), where the retry given its whole time posted it."""
+    slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url, timeout=4))
+    fake_slack.set_latency("chat.postMessage", 1.8)
+    fake_slack.fail_next("chat.postMessage", status=503, error="service_unavailable")
+    slack.reply("C0CARDS", None, "the result")
+    assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["503", None]
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["the result"]
