@@ -208,7 +208,12 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
             return False
         slept = (state.custom_values or {}).get("slept", 0.0)
         wait = _retry_after(response) + 1  # + its up to 1 s of jitter
-        return slept + wait <= self.budget and wait < _left()  # nor past the call's time
+        if slept + wait > self.budget:
+            return False
+        if _method(request.url) in SENT_ONCE:
+            _call.ends = None  # cut off, a post Slack never made would be "outcome unknown"
+            return True
+        return wait < _left()  # nor past the call's time
 
     def prepare_for_next_attempt(
         self,

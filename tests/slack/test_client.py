@@ -315,3 +315,14 @@ def test_a_post_answered_503_slowly_is_posted_on_its_retry_not_cut_off_as_unknow
     slack.reply("C0CARDS", None, "the result")
     assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["503", None]
     assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["the result"]
+
+
+def test_a_post_answered_429_is_posted_on_its_retry_not_cut_off_as_unknown(fake_slack):
+    """A 429 says Slack posted nothing, so the post is sent again after its Retry-After; cut
+    off on that try with what was left of the first's time, it became "outcome unknown"."""
+    slack = Slack(make_client(fake_slack.bot_token, fake_slack.api_url, timeout=4))
+    fake_slack.set_latency("chat.postMessage", 1.5)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    slack.reply("C0CARDS", None, "the result")
+    assert [c.fault for c in fake_slack.calls("chat.postMessage")] == ["429", None]
+    assert [m["text"] for m in fake_slack.messages("C0CARDS")] == ["the result"]
