@@ -14,6 +14,7 @@ generated from them (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -248,9 +249,16 @@ class Api:
         body = parse(DecisionBody, await read_body(request))
         by = acting(principal, body.by, "by")
         run_id = request.path_params["run"]
-        return await self._in_thread(self._decided, run_id, by, principal, body)
+        decided = await self._in_thread(self._decided, run_id, by, principal, body)
+        if isinstance(decided, Response):
+            return decided
+        approval, outcome = decided
+        outcome = await self._carried_out(outcome)
+        return await self._in_thread(self._answer, approval, outcome)
 
-    def _decided(self, run_id: str, by: str, principal: Principal, body: DecisionBody) -> Response:
+    def _decided(
+        self, run_id: str, by: str, principal: Principal, body: DecisionBody
+    ) -> Response | tuple[Approval, outcomes.Outcome]:
         """Decide as a click would, the graph resumed in the background; what happened."""
         found = self._find(run_id, by)
         if isinstance(found, Response):
@@ -271,17 +279,24 @@ class Api:
                 outcome = self.engine.decide(approval.id, decision, background=True)
         finally:
             self.deciding.release()
-        return self._answer(approval, self._carried_out(outcome))
+        return approval, outcome
 
-    def _carried_out(self, outcome: outcomes.Outcome) -> outcomes.Outcome:
+    async def _carried_out(self, outcome: outcomes.Outcome) -> outcomes.Outcome:
         """A decision that settled the request, once the graph took it (or refused it: then
         the caller hears so, not "decided"), waited for at most ``decide_wait``; a graph still
         busy with it by then is left to go on in the background (its claim stands)."""
         applying = outcome.applying if isinstance(outcome, outcomes.Applied) else None
         if applying is None:
             return outcome
+        # On the event loop, holding no thread; not cancelled at the wait's end, as
+        # asyncio.wait_for would (a queued one would never be carried out).
+        taken = asyncio.wrap_future(applying)
+        done, _ = await asyncio.wait({taken}, timeout=self.decide_wait)
+        if not done:
+            taken.add_done_callback(_heard)  # its failure is the sweep's to retry, not logged
+            return outcome
         try:
-            reopened = applying.result(timeout=self.decide_wait)
+            reopened = applying.result()
         except Exception:  # still going, or failed: retried by the sweep, as a click's is
             return outcome
         return outcomes.AgentRefused(reopened) if reopened is not None else outcome
@@ -315,6 +330,11 @@ class Api:
                 status_code=202,
             )
         return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
+
+
+def _heard(taken: asyncio.Future[Any]) -> None:
+    if not taken.cancelled():
+        taken.exception()
 
 
 def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:

@@ -107,3 +107,50 @@ def test_api_decisions_waiting_on_a_slow_graph_do_not_hold_up_slack_s_acks(
     assert acked_in < 3, f"the click was acked after {acked_in:.1f}s"
     assert health.status_code in (200, 503)
     bot.settle()
+
+
+def test_api_decisions_waiting_on_a_slow_graph_do_not_hold_up_other_api_calls(
+    bot_in_process, fake_slack, tmp_path: Path
+):
+    """A decision waiting (up to decide_wait) for the graph to take it holds none of the API's
+    threads: with UNDER_WAY of them waiting, reading another run is answered at once."""
+    gate = tmp_path / "gate"
+    bot = graph_bot(
+        bot_in_process,
+        tmp_path,
+        HOLDING.format(gate=str(gate)),
+        {"holding": "build"},
+        "graphs: {}\n",
+        API_TOKENS=f"req:{TOKEN}:{REQ}",
+    )
+    runs = [
+        bot.deps.engine.start(RunRequest("holding", f"ship {n}", REQ, "C0REQ", "C0REQ"))
+        for n in range(UNDER_WAY + 1)
+    ]
+    wait_cards(fake_slack, UNDER_WAY + 1, timeout=60)
+    gate.touch()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def decide(run) -> int:
+        path = f"/api/runs/{run.thread_id}/decision"
+        return bot.http.post(path, json={"decision": "approve"}, headers=auth).status_code
+
+    with bot.http, ThreadPoolExecutor(UNDER_WAY) as callers:
+        calls = [callers.submit(decide, run) for run in runs[:UNDER_WAY]]
+        _until(
+            lambda: (
+                bot.deps.db.fetch_one(
+                    "SELECT count(*) AS n FROM approvals WHERE status <> 'pending'"
+                )["n"]
+                >= UNDER_WAY
+            ),
+            "claimed",
+        )
+        started = time.monotonic()
+        read = bot.http.get(f"/api/runs/{runs[-1].thread_id}", headers=auth)
+        read_in = time.monotonic() - started
+        gate.unlink()
+        assert [c.result() for c in calls] == [200] * UNDER_WAY
+    assert read.status_code == 200
+    assert read_in < 2, f"the run was read after {read_in:.1f}s"
+    bot.settle()
