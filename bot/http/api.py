@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -55,6 +56,7 @@ MAX_DECIDING = 4
 API_THREADS = 8
 DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
 RETRY_BUSY = 2  # the Retry-After of that 503
+TURN_POLL = 0.01  # seconds between looks for a decision's turn
 UNCHECKED = (
     "I couldn't check with Slack that <@{user}> is a member of channel {channel}; nothing "
     "started. Try again shortly."
@@ -249,7 +251,17 @@ class Api:
         body = parse(DecisionBody, await read_body(request))
         by = acting(principal, body.by, "by")
         run_id = request.path_params["run"]
-        decided = await self._in_thread(self._decided, run_id, by, principal, body)
+        # One of MAX_DECIDING at a time, its turn waited for on the event loop (then a 503):
+        # calls waiting for it hold none of the API's threads, which reads and starts need.
+        ends = time.monotonic() + self.decide_wait
+        while not self.deciding.acquire(blocking=False):
+            if time.monotonic() >= ends:
+                raise LockBusy("the API's decisions", self.decide_wait)
+            await anyio.sleep(TURN_POLL)
+        try:
+            decided = await self._in_thread(self._decided, run_id, by, principal, body)
+        finally:
+            self.deciding.release()
         if isinstance(decided, Response):
             return decided
         approval, outcome = decided
@@ -272,13 +284,8 @@ class Api:
         # One call of a token on a run at a time: another one waits ``decide_wait`` for it,
         # then hears 503 (come again) rather than queueing behind a busy run.
         key = f"api:{principal.name}:{approval.thread_id}"
-        if not self.deciding.acquire(timeout=self.decide_wait):
-            raise LockBusy("the API's decisions", self.decide_wait)
-        try:
-            with self.store.db.key_lock(key, self.decide_wait):
-                outcome = self.engine.decide(approval.id, decision, background=True)
-        finally:
-            self.deciding.release()
+        with self.store.db.key_lock(key, self.decide_wait):
+            outcome = self.engine.decide(approval.id, decision, background=True)
         return approval, outcome
 
     async def _carried_out(self, outcome: outcomes.Outcome) -> outcomes.Outcome:

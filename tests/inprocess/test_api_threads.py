@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.domain.models import RunRequest
+from bot.http.api import MAX_DECIDING
 from bot.slack.blocks import card as ids
 from tests.support.cards import wait_cards
 from tests.support.graph_files import graph_bot
@@ -151,6 +152,44 @@ def test_api_decisions_waiting_on_a_slow_graph_do_not_hold_up_other_api_calls(
         read_in = time.monotonic() - started
         gate.unlink()
         assert [c.result() for c in calls] == [200] * UNDER_WAY
+    assert read.status_code == 200
+    assert read_in < 2, f"the run was read after {read_in:.1f}s"
+    bot.settle()
+
+
+def test_api_decisions_waiting_for_their_turn_do_not_hold_up_other_api_calls(
+    bot_in_process, fake_slack, tmp_path: Path
+):
+    """Decisions past MAX_DECIDING wait for their turn holding none of the API's threads: with
+    a user group's lookup slow in Slack, eight decisions at once, reading a run is answered."""
+    fake_slack.usergroups["S0LEADS"] = [REQ]
+    fake_slack.set_latency("usergroups.users.list", 4)
+    bot = graph_bot(
+        bot_in_process,
+        tmp_path,
+        HOLDING.format(gate=str(tmp_path / "gate")),
+        {"holding": "build"},
+        "graphs: {holding: {approvers: [S0LEADS]}}\n",
+        API_TOKENS=f"req:{TOKEN}:{REQ}",
+    )
+    runs = [
+        bot.deps.engine.start(RunRequest("holding", f"ship {n}", REQ, "C0REQ", "C0REQ"))
+        for n in range(UNDER_WAY + 1)
+    ]
+    wait_cards(fake_slack, UNDER_WAY + 1, timeout=60)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def decide(run) -> int:
+        path = f"/api/runs/{run.thread_id}/decision"
+        return bot.http.post(path, json={"decision": "approve"}, headers=auth).status_code
+
+    with bot.http, ThreadPoolExecutor(UNDER_WAY) as callers:
+        calls = [callers.submit(decide, run) for run in runs[:UNDER_WAY]]
+        _until(lambda: len(fake_slack.calls("usergroups.users.list")) >= MAX_DECIDING, "asked")
+        started = time.monotonic()
+        read = bot.http.get(f"/api/runs/{runs[-1].thread_id}", headers=auth)
+        read_in = time.monotonic() - started
+        [c.result() for c in calls]
     assert read.status_code == 200
     assert read_in < 2, f"the run was read after {read_in:.1f}s"
     bot.settle()
