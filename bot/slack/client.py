@@ -143,6 +143,17 @@ def not_done(exc: BaseException) -> bool:
     return isinstance(exc, SlackApiError) and not uncertain(exc)
 
 
+def _fits(method: str, wait: float) -> bool:
+    """Whether a call tried again after ``wait`` seconds is still within its time
+    (``SLACK_TIMEOUT``, for all its tries). A call that is not repeatable (``SENT_ONCE``) gets
+    the whole time again instead: cut off, a post Slack said it never made would be "outcome
+    unknown", never posted again."""
+    if method in SENT_ONCE:
+        _call.ends = None
+        return True
+    return wait < _left()
+
+
 class _ServerErrorRetry(RetryHandler):
     """Sends a call again after a 5xx, unless it is not repeatable and Slack may have carried it
     out (:func:`uncertain`): then the caller hears the error at once; nor once the call's time
@@ -164,11 +175,7 @@ class _ServerErrorRetry(RetryHandler):
         if _may_have_happened(method, response.status_code, error_code):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        if method in SENT_ONCE:
-            # Cut off with what is left of the call's time, a post Slack said it never made
-            # would be "outcome unknown" (never posted again): each try has the whole time.
-            _call.ends = None
-        elif wait >= _left():
+        if not _fits(method, wait):
             return False
         state.custom_values = {**(state.custom_values or {}), "wait": wait}
         return True
@@ -208,12 +215,7 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
             return False
         slept = (state.custom_values or {}).get("slept", 0.0)
         wait = _retry_after(response) + 1  # + its up to 1 s of jitter
-        if slept + wait > self.budget:
-            return False
-        if _method(request.url) in SENT_ONCE:
-            _call.ends = None  # cut off, a post Slack never made would be "outcome unknown"
-            return True
-        return wait < _left()  # nor past the call's time
+        return slept + wait <= self.budget and _fits(_method(request.url), wait)
 
     def prepare_for_next_attempt(
         self,
