@@ -19,14 +19,15 @@ from bot.slack.blocks import modals
 from tests.support.byo import opened_view
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.forms import by_name
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import ONE_STEP, STATE, graph_bot
 
 REQ = "U0REQ"
 
 # Seats come in pairs: the graph's own rule, past what its schema says. Every value the node is
 # handed is written to SEEN, one a line; a file named GATE, when the test made one, holds the
 # node until the test deletes it (a resume in flight, for the race below).
-PAIRS = """
+PAIRS = (
+    """
 import time
 from pathlib import Path
 from typing import TypedDict
@@ -37,12 +38,9 @@ from pydantic import BaseModel, Field
 SEEN = Path({seen!r})
 GATE = Path({gate!r})
 HELD = Path({held!r})
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 class Seats(BaseModel):
     count: int = Field(ge=1, le=10, description="How many seats (1-10)")
@@ -61,15 +59,9 @@ def ask(state: S) -> dict:
     if seats.count % 2:
         raise ValueError(f"seats come in pairs, not {{seats.count}} <!here> & <@U0BOSS>")
     return {{"result": f"booked {{seats.count}}"}}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def _bot(bot_in_process, tmp_path: Path, flaky: bool = False, **env: str):
@@ -255,17 +247,15 @@ def _wait(ready, timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
-VALIDATED = """
+VALIDATED = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field, field_validator
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 class Seats(BaseModel):
     count: int = Field(ge=1, le=10, description="How many seats (1-10)")
@@ -281,15 +271,9 @@ class Seats(BaseModel):
 def ask(state: S) -> dict:
     seats = interrupt({"ticket": state["request"]}, response_schema=Seats)
     return {"result": f"booked {seats.count}"}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def test_an_answer_the_response_schema_s_own_check_refuses_is_asked_again(
@@ -312,31 +296,23 @@ def test_an_answer_the_response_schema_s_own_check_refuses_is_asked_again(
 
 # A step that may be approved or edited, never rejected (as LangChain's HITL middleware refuses
 # a decision type its tool does not allow): an expiry's rejection is refused by the graph.
-NO_REJECT = """
+NO_REJECT = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def ask(state: S) -> dict:
     answer = interrupt({"ticket": state["request"]})
     if answer["type"] not in ("approve", "edit"):
         raise ValueError(f"this step cannot be answered {answer['type']}")
     return {"result": "booked"}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def test_an_expiry_the_graph_refuses_is_not_asked_again_with_no_deadline(
@@ -368,7 +344,8 @@ def test_an_expiry_the_graph_refuses_is_not_asked_again_with_no_deadline(
 # A refund: a rejection must say why in a sentence (the graph's own rule); what it ends with
 # is written to SEEN. GATE, when the test made one, holds the node with its answer until the
 # test deletes it.
-REFUND = """
+REFUND = (
+    """
 import time
 from pathlib import Path
 from typing import TypedDict
@@ -378,12 +355,9 @@ from langgraph.types import interrupt
 SEEN = Path({seen!r})
 GATE = Path({gate!r})
 HELD = Path({held!r})
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def ask(state: S) -> dict:
     answer = interrupt({{"order": state["request"], "amount": 250}})
@@ -397,15 +371,9 @@ def ask(state: S) -> dict:
     with SEEN.open("a") as seen:
         seen.write(f"{{result}}\\n")
     return {{"result": result}}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def test_a_rejection_the_graph_refuses_is_never_turned_into_an_approval_by_the_expiry(

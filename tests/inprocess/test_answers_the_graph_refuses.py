@@ -10,21 +10,19 @@ from bot.slack.blocks import modals
 from tests.support.byo import opened_view
 from tests.support.cards import wait_card
 from tests.support.forms import by_name
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import ONE_STEP, STATE, graph_bot
 
 REQ = "U0REQ"
 
-SEATS = """
+SEATS = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 class Seats(BaseModel):
     count: int = Field(ge=1, le=10, description="How many seats (1-10)")
@@ -33,15 +31,9 @@ class Seats(BaseModel):
 def ask(state: S) -> dict:
     seats = interrupt({"ticket": state["request"]}, response_schema=Seats)
     return {"result": f"booked {seats.count}"}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 REFUNDS = """
 from langchain.agents import create_agent

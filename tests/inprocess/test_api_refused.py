@@ -9,25 +9,23 @@ from pathlib import Path
 from bot.slack.blocks import card as ids
 from tests.support.cards import current, has_buttons, wait_card
 from tests.support.faults import killed_after
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import ONE_STEP, STATE, graph_bot
 
 REQ = "U0REQ"
 TOKEN = "req-token-0123456789abcdef"
 
 # The node refuses its first answer (it raises), then takes the next one.
-PICKY = """
+PICKY = (
+    """
 from pathlib import Path
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 ONCE = Path({once!r})
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def ask(state: S) -> dict:
     answer = interrupt({{"question": "Send it?", "request": state["request"]}})
@@ -35,15 +33,9 @@ def ask(state: S) -> dict:
         ONCE.touch()
         raise ValueError("not today")
     return {{"result": f"sent ({{answer!r:.20}})"}}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def test_an_api_decision_the_graph_refuses_says_so_and_the_request_is_open_again(

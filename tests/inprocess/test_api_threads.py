@@ -12,7 +12,7 @@ from bot.domain.models import RunRequest
 from bot.http.api import MAX_DECIDING
 from bot.slack.blocks import card as ids
 from tests.support.cards import wait_cards
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import ONE_STEP, STATE, graph_bot
 
 REQ = "U0REQ"
 TOKEN = "req-token-0123456789abcdef"
@@ -20,7 +20,8 @@ CALLS = 40  # Starlette's thread pool (anyio's default limiter) has 40 threads
 UNDER_WAY = 8  # decisions claimed (their graph held) before the click
 
 # The node holds while a file named GATE exists (a graph slow to take its step).
-HOLDING = """
+HOLDING = (
+    """
 import time
 from pathlib import Path
 from typing import TypedDict
@@ -28,27 +29,18 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 GATE = Path({gate!r})
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def ask(state: S) -> dict:
     interrupt({{"question": "Send it?", "request": state["request"]}})
     while GATE.exists():
         time.sleep(0.01)
     return {{"result": "sent"}}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def _until(ready, what: str, timeout: float = 30) -> None:

@@ -12,14 +12,15 @@ import json
 import pytest
 
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import ONE_STEP, STATE, graph_bot
 
 REQ = "U0REQ"
 HOUR = 3600
 
 # Every answer the node is handed is written to SEEN (its type, and "expired" when a deadline
 # gave it); an answer a deadline gave whose type is in REFUSED is refused.
-DEPLOY = """
+DEPLOY = (
+    """
 import json
 from pathlib import Path
 from typing import TypedDict
@@ -28,12 +29,9 @@ from langgraph.types import interrupt
 
 SEEN = Path({seen!r})
 REFUSED = {refused!r}
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def ask(state: S) -> dict:
     answer = interrupt({{"service": state["request"]}})
@@ -42,15 +40,9 @@ def ask(state: S) -> dict:
     if answer.get("expired") and answer["type"] in REFUSED:
         raise ValueError(f"a deadline cannot {{answer['type']}} a deploy <!here>")
     return {{"result": f"deploy {{answer['type']}}"}}
-
-
-def build():
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g
 """
+    + ONE_STEP
+)
 
 
 def _bot(bot_in_process, tmp_path, refused: tuple[str, ...], expire_as: str):

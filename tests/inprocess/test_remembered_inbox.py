@@ -15,21 +15,19 @@ import pytest
 from bot.slack.blocks import card as ids
 from tests.support import slack_requests as sr
 from tests.support.cards import blocks_text, current, wait_cards
-from tests.support.graph_files import graph_bot
+from tests.support.graph_files import STATE, graph_bot
 
 REQ, BOB, ANN = "U0REQ", "U0BOB", "U0ANN"
 HOUR = 3600
 
-GRAPH = """
+GRAPH = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def _ask(state: S) -> dict:
     action, _, target = state["request"].partition(" ")
@@ -50,6 +48,7 @@ def inbox():
     g.add_edge("ask", END)
     return g
 """
+)
 
 POLICY = """
 graphs:
@@ -148,16 +147,14 @@ def test_a_rule_does_not_approve_an_inbox_call_whose_action_needs_two_signers(
     assert second["status"] == "pending", (second["status"], second["decision"])
 
 
-TWO_STEPS = """
+TWO_STEPS = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def check(state: S) -> dict:
     interrupt(f"Read the logs of {state['request']}?")
@@ -178,6 +175,7 @@ def build():
     g.add_edge("finalize", END)
     return g
 """
+)
 
 
 def test_a_rule_on_a_plain_pause_covers_its_step_not_the_graph_s_next_one(
@@ -208,16 +206,14 @@ def test_a_rule_on_a_plain_pause_covers_its_step_not_the_graph_s_next_one(
 # made on read_calendar does not cover it.
 ACTION_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "action.py"
 
-DISGUISED_GRAPH = """
+DISGUISED_GRAPH = (
+    """
 from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
-
-
-class S(TypedDict, total=False):
-    request: str
-    result: str
-
+"""
+    + STATE
+    + """
 
 def _ask(state: S) -> dict:
     action, _, target = state["request"].partition(" ")
@@ -236,6 +232,7 @@ def plain():
     g.add_edge("ask", END)
     return g
 """
+)
 
 DISGUISED_POLICY = """
 graphs:

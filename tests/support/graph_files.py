@@ -33,3 +33,23 @@ def graph_bot(
         POLICY_FILE=str(folder / "policy.yaml"),
         **env,
     )
+
+
+# What most graphs written by a test share, to be put around their own lines (no braces in
+# either, so a source kept for ``str.format`` may include them): the state, and a graph of one
+# node, ``ask``, from start to end.
+STATE = """
+
+class S(TypedDict, total=False):
+    request: str
+    result: str
+"""
+ONE_STEP = """
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g
+"""
