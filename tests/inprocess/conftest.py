@@ -1,10 +1,14 @@
-"""Fixtures for graphs the bot did not write (``tests/byo``), with the bot in this process."""
+"""Fixtures of the in-process tests: graphs the bot did not write (``tests/byo``), and a proxy in
+front of PostgreSQL (``proxy``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.pgproxy import CuttingProxy
 
 BYO = Path(__file__).resolve().parents[1] / "byo"
 
@@ -27,3 +31,11 @@ def byo(bot_in_process, effects):
         )
 
     return start
+
+
+@pytest.fixture
+def proxy() -> Iterator[CuttingProxy]:
+    """A proxy in front of PostgreSQL that can cut or freeze the connections through it."""
+    cutting = CuttingProxy()
+    yield cutting
+    cutting.close()

@@ -10,7 +10,6 @@ recorded, and once the server is back, what landed is carried out once
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,10 +19,10 @@ from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
 from tests.support.cards import wait_card
+from tests.support.lost import REQ, card_behind, sweeps, told
 from tests.support.pgproxy import CuttingProxy
 from tests.support.races import draft_posts
 
-REQ = "U0REQ"
 DRAFT = "Draft: Draft the release note"
 ACK_WITHIN = 3.0  # Slack's limit
 
@@ -31,32 +30,6 @@ pytestmark = [
     pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
     pytest.mark.alone(units_beside=True),  # asserts an ack within Slack's 3 s
 ]
-
-
-@pytest.fixture
-def proxy() -> Iterator[CuttingProxy]:
-    cutting = CuttingProxy()
-    yield cutting
-    cutting.close()
-
-
-def told(fake_slack, text: str) -> bool:
-    return any(c.params.get("text") == text for c in fake_slack.calls("chat.postEphemeral"))
-
-
-def sweeps(bot) -> None:
-    """Two recovery sweeps, after the click's lease (30 s) and a run's staleness (60 s)."""
-    for _ in range(2):
-        bot.tick(advance=61)
-        bot.settle()
-
-
-def card_behind(proxy: CuttingProxy, bot_in_process, fake_slack, database_url: str):
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
-    return bot, card
 
 
 def withdrawn(proxy: CuttingProxy) -> bool:
@@ -85,7 +58,7 @@ def answered_while_frozen(bot, proxy: CuttingProxy, send):
 def test_a_click_on_a_frozen_database_is_answered_in_time_and_carried_out_once_it_wakes(
     bot_in_process, fake_slack, database_url, proxy
 ):
-    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url, REMIND_AFTER="off")
 
     proxy.freeze(at=b"INSERT INTO inbox")
     answered_while_frozen(bot, proxy, lambda: bot.click(ids.APPROVE, card.approval_id, REQ))
@@ -222,7 +195,7 @@ def test_a_burst_of_clicks_on_a_frozen_database_is_answered_in_time_every_one(
     each waited out its write's 2.5 s on the frozen server, and the clicks queued behind them
     got 2.5 s of their own only once a thread was free, answered after 5 s (Slack had shown
     its error by then). Each request's time is counted from when it arrived."""
-    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url)
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url, REMIND_AFTER="off")
     clicks = 90  # two rounds of them queued for a thread
 
     def click(n: int) -> float:

@@ -7,7 +7,6 @@ it cannot, it says it cannot tell, and what it recorded is carried out later, on
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,43 +15,14 @@ from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
+from tests.support.lost import REQ, card_behind, sweeps, told
 from tests.support.operations import ask, run_id_of
-from tests.support.pgproxy import CuttingProxy
 from tests.support.races import draft_posts
 
-REQ = "U0REQ"
 DRAFT = "Draft: Draft the release note"
 ACK_WITHIN = 3.0  # Slack's limit: the undo has what is left of 2.5 s after the write began
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-
-
-@pytest.fixture
-def proxy() -> Iterator[CuttingProxy]:
-    cutting = CuttingProxy()
-    yield cutting
-    cutting.close()
-
-
-def told(fake_slack, text: str) -> bool:
-    return any(c.params.get("text") == text for c in fake_slack.calls("chat.postEphemeral"))
-
-
-def sweeps(bot) -> None:
-    """Two recovery sweeps of the running bot, after the click's lease (30 s) and a run's
-    staleness (60 s) ran out."""
-    for _ in range(2):
-        bot.tick(advance=61)
-        bot.settle()
-
-
-def card_behind(proxy: CuttingProxy, bot_in_process, fake_slack, database_url: str):
-    """A bot talking to PostgreSQL through ``proxy``, and the card of a draft it asks about."""
-    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
-    bot.command("Draft the release note", user=REQ)
-    card = wait_card(fake_slack)
-    bot.settle()
-    return bot, card
 
 
 def test_a_click_whose_answer_was_lost_is_withdrawn_and_never_carried_out(
