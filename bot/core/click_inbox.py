@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 AGAIN_AFTER = 5.0  # seconds, at most, before a failed attempt's first retry (then doubling)
-# Engine.decide: (approval id, decision, channel, received at, background, the click taken with
-# its request) -> what came of it
+# Decider.decide (bot.core.deciding): (approval id, decision, channel, received at, background,
+# the click taken with its request) -> what came of it
 Decide = Callable[[str, Decision, str | None, float | None, bool, TakenClick], Outcome]
 # (seconds, what) -> runs ``what`` that many seconds from now (bot.runtime.delays); a retry
 # still waiting when the process exits is dropped, and its lease brings it back to a sweep
@@ -41,7 +41,7 @@ class Inbox:
     store: Store
     worker: Worker
     answers: Answers  # how the person hears what came of their click
-    decide: Decide  # Engine.decide
+    decide: Decide  # Decider.decide
     lease: float = 30.0
     again_after: float = AGAIN_AFTER
     later: Later = DELAYS  # how a retry is put off (the tests run it themselves)
@@ -84,7 +84,7 @@ class Inbox:
         entry_id = entry.id
         self._leased[entry_id] = entry.locked_until or 0.0
         try:
-            # Engine.decide knows this click by its receipt: if it already won its claim (a
+            # Decider.decide knows this click by its receipt: if it already won its claim (a
             # crash came before the entry was closed), it says nothing more and the recovery
             # sweep finishes applying it.
             decision = replace(entry.decision, receipt=entry.id)

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.domain.models import Approval, Decision, Run, Waiting
+from bot.domain.models import Approval, Decision, Run, Waiting, status_for
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit, Entry
+from bot.store.decisions import Closing
 from bot.store.rules import Rule
 
 
@@ -74,6 +75,31 @@ class Journal:
         detail["version"] = approval.version
         actor = approval.decided_by or "scheduler"
         return Entry(approval.status, approval.thread_id, actor, approval.id, detail)
+
+    def closing(
+        self, approval: Approval, decision: Decision, keep: str = "", entry: str | None = None
+    ) -> Closing:
+        """What a claim of ``approval`` by ``decision`` closes if it wins: its audit event
+        (written from the request as the claim leaves it), its jobs but ``keep``, its click."""
+        claimed = replace(
+            approval, status=status_for(decision), decided_by=decision.by, decision=decision
+        )
+        return self.closed(claimed, keep=keep, entry=entry)
+
+    def closed(
+        self,
+        claimed: Approval,
+        rule: Rule | None = None,
+        keep: str = "",
+        entry: str | None = None,
+        made: Rule | None = None,
+    ) -> Closing:
+        """What the claim that left the request ``claimed`` closes, in its own transaction:
+        its audit event (``rule``: the remembered approval that answered it; ``made``: the one
+        it made, audited first), its jobs but ``keep``, its click ``entry``."""
+        events = [self.remembered_entry(claimed, made)] if made is not None else []
+        events.append(self.decided_entry(claimed, rule))
+        return Closing(events, keep, entry)
 
     def remembered_entry(self, approval: Approval, rule: Rule) -> Entry:
         """A person approved a request and asked not to be asked again: the rule they made

@@ -3,7 +3,7 @@ with it, the rule that answers a later request in its scope, and who sees and re
 
 What the policy allows and what a rule covers are :mod:`bot.core.remember`'s (pure); the rows
 are :mod:`bot.store.rules`'. Making a rule is a decision: the engine checks the clicker as it
-checks an Approve (:meth:`bot.core.engine.Engine.decide`), and the rule is made in the same
+checks an Approve (:meth:`bot.core.deciding.Decider.decide`), and the rule is made in the same
 transaction as the request's claim, so a double click makes one rule or none.
 
 Who sees a rule: the person who made it, the requester whose runs it approves, and ``ADMINS``.

@@ -236,7 +236,7 @@ class Cards:
         are read again, and drawn again if they changed meanwhile: every change is followed by
         such a look, so the last card to reach Slack shows the last state. A decided card gets
         the look too until its decision is applied: the graph may refuse the answer and the
-        request be pending again (``Engine._refused``), its card drawn before this one reached
+        request be pending again (``Applier._refused``), its card drawn before this one reached
         Slack (a scheduled refresh that read the request before the reopening). Not when the
         caller read it under the run's lock and holds it still (``locked``: the decision being
         applied), as a reopening takes that lock, and draws its own card, after this one."""

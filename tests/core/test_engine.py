@@ -15,7 +15,7 @@ import pytest
 from bot.agents.runner import RunState
 from bot.core import outcomes
 from bot.core.deciders import Directory, Why
-from bot.core.engine import ClickInFlight
+from bot.core.expiry import ClickInFlight
 from bot.core.outcomes import CancelKind, RetryKind
 from bot.domain.models import Decision
 from bot.domain.review import FULL_TEXT_LIMIT, FormField, Pending, Proposal, Review
@@ -818,9 +818,8 @@ def test_with_the_real_worker_pool_work_happens_after_the_call_returns(db, clock
     from bot.runtime.worker import Worker
     from tests.support.units import wait_until
 
-    parts = engine_parts(db, clock)
-    worker = parts.engine.worker = Worker(max_workers=2)
-    parts.engine.inbox.worker = worker
+    worker = Worker(max_workers=2)
+    parts = engine_parts(db, clock, worker=worker)
     try:
         run = parts.start(requester="U0ASKER")
         [approval] = wait_until(
@@ -1335,7 +1334,7 @@ def test_a_click_that_loses_its_claim_under_the_lock_counts_no_attempt(parts):
     parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
     assert _attempts(parts, approval.id) == (1, 1)
 
-    late = parts.engine._claim(  # a claim that lost the race, made under the lock
+    late = parts.engine.decider.claim(  # a claim that lost the race, made under the lock
         parts.approval(approval.id), Decision("approve", "U0ASKER"), held=ExitStack()
     )
 
@@ -1451,10 +1450,10 @@ class _EmailFirst(FakeGraph):
 class _RuleOfU1:
     """A remembered approval U1 made, which covers the graph's own pause (``i1``)."""
 
-    def __init__(self, parts) -> None:
-        self.store = parts.store
-        self.rows = RuleRows(parts.db)
-        row = parts.db.fetch_one(
+    def __init__(self, store, db, clock) -> None:
+        self.store = store
+        self.rows = RuleRows(db)
+        row = db.fetch_one(
             INSERT_RULE,
             {
                 "graph": "draft",
@@ -1464,8 +1463,8 @@ class _RuleOfU1:
                 "channel": "C1",
                 "match": "{}",
                 "created_by": "U1",
-                "now": parts.clock(),
-                "expires_at": parts.clock() + 3600,
+                "now": clock(),
+                "expires_at": clock() + 3600,
                 "approval_id": "earlier",
                 "thread_id": "t0",
             },
@@ -1499,12 +1498,11 @@ def test_a_rule_of_u1_does_not_approve_a_request_beside_a_distinct_one_u1_signed
             assert go.wait(10), "the click never went"
         return ["U1", "U2"]
 
-    parts = engine_parts(db, clock, graph=graph, groups=members)
+    parts = engine_parts(db, clock, graph=graph, groups=members, rules=_RuleOfU1)
     try:
         parts.signing.signoffs = SignOffs(
             Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
         )
-        parts.engine.rules = _RuleOfU1(parts)  # type: ignore[assignment]
         key_lock = parts.db.key_lock
 
         def waited(key: str, wait: float = 30.0):

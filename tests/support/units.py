@@ -44,7 +44,7 @@ from bot.domain.review import Pending, Proposal, Review, Stop
 from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import Policies, Policy
 from bot.runtime.metrics import Metrics
-from bot.runtime.worker import InlineWorker
+from bot.runtime.worker import InlineWorker, Worker
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from bot.store.repository import Store
@@ -319,6 +319,8 @@ def engine_parts(
     policy: Policy | None = None,
     graph: FakeGraph | None = None,
     publisher: Callable[[Store, Signing], Any] | None = None,
+    worker: Worker | None = None,
+    rules: Callable[[Store, Database, Clock], Any] | None = None,
 ) -> EngineParts:
     """The engine as :func:`bot.wiring.build_deps` builds it, with fake ports. ``stage``: the
     default sign-off (default: nobody listed, so only the requester decides); ``stages``:
@@ -326,7 +328,9 @@ def engine_parts(
     ``groups``: user groups' members (or how to look
     them up: a lookup is what a click waits on between reading its request and claiming it);
     ``publisher``: builds the real Publisher and Answers
-    (say :class:`bot.slack.publisher.SlackPublisher`) instead of the recording one."""
+    (say :class:`bot.slack.publisher.SlackPublisher`) instead of the recording one; ``worker``:
+    the pool work is handed to (default: run at once, in the caller's thread); ``rules``: builds
+    the remembered approvals (default: none)."""
     store = Store(db, clock)
     known = groups or {}
 
@@ -349,12 +353,13 @@ def engine_parts(
         signing=signing,
         db=db,
         ledger=Ledger(db, clock),
-        worker=InlineWorker(),
+        worker=worker or InlineWorker(),
         policies=Policies(policy or Policy(remind_after=None, expire_after=None)),
         agents=graph,
         journal=Journal(audit, Metrics()),
         publisher=real or recording,
         answers=real or recording,
+        rules=rules(store, db, clock) if rules else None,
     )
     return EngineParts(engine, store, graph, recording, signing, clock, db)
 

@@ -55,7 +55,7 @@ def ignore(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
 
 def remember(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     """ "Approve, and don't ask again for …": an Approve that also makes a rule, checked and
-    claimed as an Approve is (bot.core.engine.Engine.decide)."""
+    claimed as an Approve is (bot.core.deciding.Decider.decide)."""
     try:
         click = parse_click(body)
     except BadPayload:

@@ -142,7 +142,7 @@ GROUP BY approval_id HAVING COUNT(*) > 1
 # A run cancelled meanwhile takes no decision but its cancel. A click claimed ``alone`` (checked
 # without the run's sign-off lock: no request of its run was signed by distinct people) loses
 # to a distinct request recorded in its run meanwhile, which marked this row (``distinct_run``):
-# it is checked again under that lock (bot.core.engine.Engine.decide).
+# it is checked again under that lock (bot.core.deciding.Decider.decide).
 _CLAIM = """
 UPDATE approvals
 SET status = %(status)s, decided_by = %(by)s, decided_at = %(now)s, decision = %(decision)s{more}

@@ -313,7 +313,7 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
     (
         23,
         # A decision's first attempt at applying (fence 1) is not guarded by a read of the
-        # checkpoint (bot.core.engine.Engine._first_attempt). A decision claimed before the
+        # checkpoint (bot.core.applying.Applier._first_attempt). A decision claimed before the
         # fence existed (19) may have had attempts that left it at 0: its next is not a first.
         ["UPDATE approvals SET apply_fence = 1 WHERE apply_fence = 0 AND status <> 'pending'"],
     ),
@@ -336,7 +336,7 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
     ),
     (
         26,
-        # Why the graph refused the last answer it was handed (bot.core.engine.Engine._refused):
+        # Why the graph refused the last answer it was handed (bot.core.applying.Applier._refused):
         # the request is asked again, and its card says so.
         ["ALTER TABLE approvals ADD COLUMN refused TEXT"],
     ),

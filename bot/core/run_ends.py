@@ -1,0 +1,129 @@
+"""How a run ends, or stops for now: its report posted once and the run marked done, its failure
+recorded and told, its agent server away, its cancel said -- each told once in the run's thread
+(the effects ledger keeps each to one post, whoever gets there first: a decision, a step, the
+recovery sweep)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+from bot.core.journal import Journal
+from bot.core.ledger import EffectRetry, Ledger
+from bot.core.ports import Publisher, RunnerUnavailable
+from bot.domain.models import Approval, EffectDone, Run, RunStatus
+from bot.store.decisions import MAX_APPLY_ATTEMPTS
+from bot.store.repository import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A decision the run ended with, to be marked applied with the run's report: the request,
+    its attempt's fencing token, and the run's latest card (None: the publisher looks it up)."""
+
+    approval: Approval
+    fence: int
+    card: Approval | None
+
+
+@dataclass
+class RunEnds:
+    store: Store
+    ledger: Ledger
+    publisher: Publisher
+    journal: Journal
+
+    def finish(
+        self,
+        run: Run,
+        report: str,
+        unposted: RunStatus = "running",
+        ending: Ending | None = None,
+    ) -> None:
+        """Post the outcome once and mark the run done; if Slack refused the post, the run is
+        left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep.
+        ``ending``: the decision the run ended with, marked applied (fenced) in the same
+        statement that records the report and the run's end."""
+        if ending is None:
+            try:
+                post = partial(self.publisher.report, run, report)
+                self.ledger.once(f"{run.thread_id}:report", post)
+            except EffectRetry as exc:
+                logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
+                self.store.set_run_status(run.thread_id, unposted, report)
+                return
+            self.store.set_run_status(run.thread_id, "done", report)
+            self.journal.done(run)
+            return
+        posted: list[EffectDone] = []  # the report's "done", written below with the rest
+        status: RunStatus = "done"
+        try:
+            post = partial(self.publisher.report, run, report, ending.card)
+            self.ledger.once(f"{run.thread_id}:report", post, done=posted.append)
+        except EffectRetry as exc:
+            logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
+            status = unposted
+        approval = ending.approval
+        events = [self.journal.executed_entry(approval)]
+        if status == "done":
+            events.append(self.journal.done_entry(run))
+        effect = posted[0] if posted else None
+        if not self.store.close_apply(approval.id, ending.fence, status, report, events, effect):
+            # Fenced out: a later attempt took over (the report, recorded, is posted once).
+            logger.warning("request %s: a later attempt took over", approval.id)
+
+    def failed(
+        self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
+    ) -> None:
+        if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
+            # Certainly not done, so safe to run again: the recovery sweep retries the step
+            # (a claimed decision stays unapplied; a run stays "running").
+            logger.warning("run %s: %s", run.thread_id, exc)
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+            return
+        logger.exception("run %s failed", run.thread_id, exc_info=exc)
+        self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
+        self.journal.failed(run, f"{type(exc).__name__}: {exc}")
+        if decided and not gave_up:
+            return  # the sweep tries again; the people are told if it gives up
+        problem = f"{type(exc).__name__}: {exc}"
+        try:
+            key = f"{run.thread_id}:failed:{self.store.clock()}"
+            self.ledger.once(
+                key,
+                lambda: self.publisher.run_failed(run, problem, decided, MAX_APPLY_ATTEMPTS),
+            )
+        except Exception:
+            logger.exception("could not report the failure of run %s", run.thread_id)
+
+    def unavailable(
+        self, run: Run, exc: RunnerUnavailable, decided: Approval | None = None
+    ) -> None:
+        """The agent server is away: nothing was done, so everything stays as it is for the
+        recovery sweep to try again (without counting against a decision's attempts); the
+        people hear of it once."""
+        logger.warning("run %s: %s", run.thread_id, exc)
+        if decided is None:
+            self.store.set_run_status(run.thread_id, "running", str(exc))
+        else:
+            self.store.uncount_apply(decided.id)
+        key = f"{decided.id if decided else run.thread_id}:server-away"
+        try:
+            self.ledger.once(
+                key, lambda: self.publisher.server_away(run, str(exc), decided is not None)
+            )
+        except Exception:
+            logger.exception("could not say that the agent server is away (run %s)", run.thread_id)
+
+    def cancelled(self, run: Run, by: str) -> None:
+        """The run's thread is told it was cancelled, once, whichever of its cancelled requests
+        (or the sweep finishing one after a crash) gets here first."""
+        try:
+            self.ledger.once(
+                f"{run.thread_id}:cancelled", partial(self.publisher.cancelled, run, by)
+            )
+        except Exception:
+            logger.exception("could not say in its thread that run %s was cancelled", run.thread_id)
