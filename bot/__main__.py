@@ -13,9 +13,7 @@ import signal
 import socket
 import sys
 import threading
-import time
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, load_settings
 
@@ -198,35 +196,12 @@ def shut_down(deps: Deps, scheduler: BackgroundScheduler, grace: float) -> None:
     logger.info("stopped")
 
 
-# The ack metric's kind of a Socket Mode envelope, as bot.http.asgi names an HTTP request's.
-ACK_KINDS = {"slash_commands": "command", "interactive": "interaction", "events_api": "event"}
-
-
 def run_socket_mode(
     app: App, app_token: str, acks: AckFirst | None = None, metrics: Metrics | None = None
 ) -> int:
-    from slack_bolt import BoltRequest
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-    from slack_bolt.adapter.socket_mode.internals import build_headers, send_response
     from slack_sdk.errors import SlackApiError
 
-    from bot.http.asgi import dispatch
-
-    class AckFirstHandler(SocketModeHandler):
-        """Bolt's handler; a request counts as being answered until its ack is sent back, which
-        goes back as soon as the listener acks (``dispatch``), as over HTTP, and is measured
-        as an HTTP answer is (``slack_ack_seconds``)."""
-
-        def handle(self, client: Any, req: Any) -> None:
-            began = time.perf_counter()
-            with acks.answering() if acks else nullcontext():
-                start = time.time()
-                headers = build_headers(req)
-                request = BoltRequest(mode="socket_mode", body=req.payload, headers=headers)
-                send_response(client, req, dispatch(self.app, request), start)
-            if metrics is not None:
-                kind = ACK_KINDS.get(req.type, "event")
-                metrics.ack.labels(kind=kind).observe(time.perf_counter() - began)
+    from bot.http.socket_mode import AckFirstHandler
 
     # Bolt's handler.start() blocks with SIGTERM left fatal, so a deploy would skip the clean-up
     # that uvicorn's graceful shutdown gives HTTP mode; stop on SIGTERM (and Ctrl-C) instead.
@@ -234,7 +209,7 @@ def run_socket_mode(
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     logger.info("connecting in Socket Mode")
-    handler = AckFirstHandler(app, app_token)
+    handler = AckFirstHandler(app, app_token, acks, metrics)
     try:
         handler.connect()  # apps.connections.open: the first use of SLACK_APP_TOKEN
     except SlackApiError as problem:
