@@ -9,15 +9,20 @@ recorded, and once the server is back, what landed is carried out once
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
+from bot.http.socket_mode import AckFirstHandler
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
 from bot.store.db.queries import WITHDRAWN_RUN
+from tests.support import slack_requests as sr
 from tests.support.cards import wait_card
 from tests.support.lost import REQ, card_behind, sweeps, told
 from tests.support.pgproxy import CuttingProxy
@@ -210,3 +215,54 @@ def test_a_burst_of_clicks_on_a_frozen_database_is_answered_in_time_every_one(
     proxy.thaw()
     bot.settle()
     assert took[-1] < ACK_WITHIN, f"the slowest of {clicks} clicks was answered in {took[-1]:.1f}s"
+
+
+@contextmanager
+def over_the_socket(bot, fake_slack) -> Iterator[None]:
+    """The in-process bot also connected in Socket Mode, as ``python -m bot`` connects it."""
+    deps = bot.deps
+    handler = AckFirstHandler(bot.app, fake_slack.app_token, deps.acks, deps.metrics)
+    handler.connect()
+    fake_slack.wait_socket_connected()
+    try:
+        yield
+    finally:
+        # As bot.__main__ closes it: slack_sdk's close() can hang; its threads are daemons.
+        closing = threading.Thread(target=handler.close, daemon=True)
+        closing.start()
+        closing.join(timeout=5)
+
+
+def test_a_burst_of_clicks_over_the_websocket_on_a_frozen_database_is_acked_in_time_every_one(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """In Socket Mode, as over HTTP: more clicks at once than the Socket Mode client's threads
+    (10). Each waited out its write on the frozen server, and the envelopes queued behind them
+    got their full time again once a thread took them: the last were acked after 5 s (Slack had
+    shown its error by then). Each envelope's time is counted from when it came off the
+    WebSocket; one with little or none left has only that (or the write's floor, 0.25 s)."""
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url, REMIND_AFTER="off")
+    clicks = 30  # three rounds of them queued for a thread
+    clickers = [f"U0CLICK{n}" for n in range(clicks)]
+
+    def click(user: str) -> float:
+        payload = sr.click_payload(ids.APPROVE, card.approval_id, user, card.channel, card.ts)
+        sent = time.monotonic()
+        fake_slack.send_envelope("interactive", payload, timeout=10)
+        return time.monotonic() - sent
+
+    with over_the_socket(bot, fake_slack):
+        proxy.freeze()
+        with ThreadPoolExecutor(clicks) as senders:
+            took = sorted(senders.map(click, clickers))
+        proxy.thaw()
+        bot.settle()
+    assert took[-1] < ACK_WITHIN, f"the slowest of {clicks} clicks was acked in {took[-1]:.1f}s"
+    # Each clicker heard that their click was not recorded, or may have been.
+    notes = (actions.NOT_RECORDED, actions.UNCONFIRMED)
+    heard = {
+        c.params["user"]
+        for c in fake_slack.calls("chat.postEphemeral")
+        if c.params["text"] in notes
+    }
+    assert heard == set(clickers)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_bolt import App
 from starlette.testclient import TestClient
 
 from bot.config import load_settings
@@ -41,6 +42,7 @@ class InProcessBot(BotProcess):
         self.http.close()  # the parent's client for a real port; this bot has none
         self.clock = clock
         self.deps: Deps | None = None
+        self.app: App | None = None  # Bolt's, for a Socket Mode handler to drive
         self._listeners: set[Future[Any]] = set()
         self._refreshers: list[Refresher] = []
         self._sys_path: list[str] | None = None
@@ -51,7 +53,7 @@ class InProcessBot(BotProcess):
         settings = load_settings({k: v for k, v in self.env.items() if k != "PORT"})
         # The bot's own worker pool: work still starts after the ack, as in production.
         self.deps = quick_retries(build_deps(settings, clock=self.clock))
-        app = slack_app(self.deps)
+        app = self.app = slack_app(self.deps)
         # Bolt runs each listener on its executor after the ack: keep its futures, so that
         # settle() knows when a click's listener (and what it handed the worker) has finished.
         runner = app.listener_runner
