@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.store.db.base import ANSWER_WITHIN, answering
 from bot.store.db.sqlite import SqliteDatabase
 
 
@@ -120,3 +122,34 @@ def test_a_write_not_taken_in_time_is_withdrawn_and_never_applied(db, tmp_path):
     # Queued after it, so committed after the writer dealt with it.
     db.execute_quick("INSERT INTO t (id, v) VALUES (2, 'later')")
     assert db.fetch_all("SELECT id, v FROM t ORDER BY id") == [{"id": 2, "v": "later"}]
+
+
+def test_a_write_for_a_request_that_waited_gives_up_by_the_request_s_deadline(db, tmp_path):
+    """The write lock held elsewhere, a write before an ack whose request already waited 2.2 s
+    (queued behind a burst) has what is left of the request's time, not its own 1.5 s again:
+    its caller still answers Slack inside 3 s."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            taken.set()
+            release.wait(10)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(10)
+    arrived = time.monotonic() - 2.2
+    try:
+        with answering(since=arrived), pytest.raises(TimeoutError):
+            db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'late')")
+        took = time.monotonic() - arrived
+    finally:
+        release.set()
+        thread.join(10)
+    assert took < ANSWER_WITHIN + 0.2, f"the write gave up {took:.2f}s after its request came"
+    assert db.fetch_all("SELECT id FROM t") == []

@@ -25,6 +25,9 @@ ACK_WINDOW = 3.0
 # (withdrawn, if need be, when a connection was lost): Slack gives 3 s in all, and the answer
 # still has to travel back.
 ANSWER_WITHIN = 2.5
+# Seconds a write before an ack is given at least, though its request's time is all but gone:
+# it is tried once, briefly, rather than refused unseen (its caller answers from its outcome).
+QUICK_FLOOR = 0.25
 _answer_by: ContextVar[float] = ContextVar("answer_by", default=math.inf)
 
 
@@ -45,6 +48,12 @@ def answer_by(began: float) -> float:
     """When a write before an ack that began at ``began`` (monotonic) must have its outcome:
     ``ANSWER_WITHIN`` after it began, or sooner, when the request it answers came earlier."""
     return min(began + ANSWER_WITHIN, _answer_by.get())
+
+
+def quick_budget(began: float, most: float) -> float:
+    """Seconds a write before an ack that began at ``began`` may take: ``most`` (its backend's
+    own bound), or what is left of its request's time, but ``QUICK_FLOOR`` at least."""
+    return max(QUICK_FLOOR, min(most, answer_by(began) - began))
 
 
 class OutcomeUnknown(Exception):

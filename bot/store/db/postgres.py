@@ -19,11 +19,13 @@ from psycopg_pool import ConnectionPool
 from bot.store.db.base import (
     ACK_WINDOW,
     ANSWER_WITHIN,
+    QUICK_FLOOR,
     OutcomeUnknown,
     Params,
     Row,
     WriteWithdrawn,
     answer_by,
+    quick_budget,
 )
 from bot.store.db.cutoff import CUTOFF
 from bot.store.db.locks import (
@@ -48,7 +50,6 @@ QUICK_TIMEOUT = 1.5  # seconds to wait for a connection before an ack: far insid
 # the statement gets what the wait left of it, QUICK_STATEMENT at most, QUICK_FLOOR at least.
 QUICK_STATEMENT = 1.0
 QUICK_BUDGET = 2.0
-QUICK_FLOOR = 0.25
 # The expiry waits out the writes before an ack (bot.store.db.base): they must end before it.
 assert QUICK_BUDGET + 0.5 <= ACK_WINDOW, "an expiry could miss a click still being recorded"
 # A write whose connection was lost after it was sent may have committed (or may yet): before
@@ -233,7 +234,7 @@ class PostgresDatabase:
         it was sent is withdrawn by ``undo`` before this raises (see Database.execute_quick)."""
         began = time.monotonic()
         deadline = answer_by(began)  # the request's, when reads before took some of it
-        budget = max(QUICK_FLOOR, min(QUICK_BUDGET, deadline - began))
+        budget = quick_budget(began, QUICK_BUDGET)
         try:
             return self._limited(sql, params, budget, result, deadline)
         except OutcomeUnknown as lost:

@@ -9,13 +9,14 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.store.db.base import ACK_WINDOW, Params, Row, iter_rows
+from bot.store.db.base import ACK_WINDOW, Params, Row, iter_rows, quick_budget
 from bot.store.db.locks import WAIT, Locks, memory_acquire
 
 logger = logging.getLogger(__name__)
@@ -203,13 +204,16 @@ class GroupCommit:
     def write(self, sql: str, params: Params, fetch: bool) -> _Write:
         """Run one write in the next group; returns once it is committed (or raises)."""
         item = _Write(sql, dict(params or {}), fetch)
+        # Its own wait, or what is left of its request's time (one queued behind a burst may
+        # have little): its caller still answers Slack in time.
+        wait = quick_budget(time.monotonic(), self.wait)
         self._start()
         self._queue.put(item)
-        if not item.done.wait(self.wait):
+        if not item.done.wait(wait):
             with self._states:
                 if item.state == "queued":
                     item.state = "withdrawn"
-                    raise TimeoutError(f"the database took no write within {self.wait:g} s")
+                    raise TimeoutError(f"the database took no write within {wait:.2g} s")
             item.done.wait()  # taken meanwhile: its transaction is under way, and decides it
         if item.error is not None:
             raise item.error
