@@ -382,8 +382,9 @@ def test_an_edit_whose_continue_did_not_reach_the_server_is_continued_not_asked_
     """Edit at a static breakpoint = update_state, then a run (Driver.answer, Update). When the
     update lands and runs.create does not (503, dropped connection, deadline), the sweep's
     _guard reads the thread: the in-process runner calls it a run to continue (stuck), and
-    _apply proceeds. The server runner calls it a *new* breakpoint (bp:<new checkpoint>): the
-    decision is marked applied without the run continuing, and a second card asks again."""
+    Applier.try_apply proceeds. The server runner calls it a *new* breakpoint
+    (bp:<new checkpoint>): the decision is marked applied without the run continuing, and a
+    second card asks again."""
     graph = _graph()
     config = {"configurable": {"thread_id": THREAD}}
     graph.invoke({"text": "hi"}, config)
@@ -393,7 +394,7 @@ def test_an_edit_whose_continue_did_not_reach_the_server_is_continued_not_asked_
     graph.update_state(config, {"text": "edited"})  # the Edit's update reached the graph
     # ... and its runs.create did not. Thread status on the server is "interrupted" (has next).
     in_process = InProcessRunner({"g": graph}).state("g", THREAD)
-    assert in_process.stuck and in_process.breakpoint is None  # continued by _apply
+    assert in_process.stuck and in_process.breakpoint is None  # continued by Applier.try_apply
 
     on_server = state_of(_served(graph.get_state(config)), "interrupted")
     assert on_server.breakpoint is None, (

@@ -154,7 +154,7 @@ class Applier:
             except RunnerBusy:
                 shown.result()
                 # Not applied, and no attempt used: the runner watches the thread, and once it
-                # settles :meth:`settled` applies this decision (the sweep would, too).
+                # settles ``Engine.settled`` applies this decision (the sweep would, too).
                 logger.info("request %s waits for the run under way on its thread", approval.id)
                 self.store.uncount_apply(approval.id)
                 return None

@@ -53,7 +53,7 @@ class Expirer:
         with self.signing.guard(current):
             edited = expire_as == "approve" and self.signing.standing_edit(current) is not None
             refused = expire_as == "approve" and self.signing.rejected_by_someone(current)
-            # Someone answered it and the graph refused that answer (:meth:`_refused`), which
+            # Someone answered it and the graph refused that answer (``Applier._refused``), which
             # voided their votes: whatever they said (a no, an edit), time running out is no yes.
             answered = expire_as == "approve" and current.refused is not None
             held = edited or refused or answered
