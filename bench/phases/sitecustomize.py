@@ -46,14 +46,14 @@ def _install() -> None:
 
     dispatch = asgi.dispatch
 
-    def dispatch_marked(app: Any, request: Any) -> Any:
+    def dispatch_marked(app: Any, request: Any, arrived: float | None = None) -> Any:
         mark("thread")  # the event loop handed the request to a thread
         rec = _current.get()
         if rec is not None:
             rec["active"] = threading.active_count()
         cpu = time.thread_time()
         try:
-            return dispatch(app, request)
+            return dispatch(app, request, arrived)
         finally:
             mark("dispatched")
             if rec is not None:
