@@ -280,7 +280,9 @@ class EngineParts:
 
     @property
     def control(self) -> RunControl:
-        """Cancel and retry, with the engine's parts as they are now (a test may swap one)."""
+        """Cancel and retry, built from the engine's fields as they are now: a field a test swaps
+        on the engine reaches this, not the engine's own parts (built with it: pass a different
+        worker or rules to :func:`engine_parts` instead)."""
         e = self.engine
         return RunControl(
             e.store, e.db, e.runner, e.journal, e.publisher, e.worker, e.apply, e.advance
