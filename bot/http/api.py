@@ -19,7 +19,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,7 +44,7 @@ from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import already_decided, sentence
 from bot.slack.client import MEMBER_SCOPES, NotGranted
 from bot.store.audit_log import Audit
-from bot.store.db import LockBusy, OutcomeUnknown, WriteWithdrawn
+from bot.store.db import LockBusy, NoAnswer, OutcomeUnknown, WriteWithdrawn, patient
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,11 @@ UNGRANTED_ANSWER = (
 )
 WITHDRAWN = "The database connection broke mid-way; nothing was recorded. Try again shortly."
 UNKNOWN = (
-    "The database connection broke mid-way and I can't tell whether that was recorded; if it "
+    "The database stopped answering mid-way and I can't tell whether that was recorded; if it "
     "was, it goes ahead (once). Look at the run (GET /api/runs/…) or the channel before sending "
     "it again."
 )
+NO_ANSWER = "The database did not answer in time; nothing changed. Try again shortly."
 BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
@@ -129,6 +131,14 @@ class Api:
                 return JSONResponse(
                     {"error": str(problem), "field": problem.field}, status_code=problem.status
                 )
+            except NoAnswer:
+                # The database froze (or is saturated) before anything was sent that writes:
+                # the call did nothing, and may simply come again.
+                return JSONResponse(
+                    {"error": NO_ANSWER, "retry": True},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_BUSY)},
+                )
             except WriteWithdrawn:
                 # The database connection broke after the write was sent; it was withdrawn.
                 return JSONResponse(
@@ -152,7 +162,7 @@ class Api:
         return guarded
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(work, *args, limiter=self.threads)
+        return await anyio.to_thread.run_sync(_patiently, work, *args, limiter=self.threads)
 
     async def _spec(self, _: Request) -> Response:
         return JSONResponse(self.document)
@@ -284,7 +294,7 @@ class Api:
         # One call of a token on a run at a time: another one waits ``decide_wait`` for it,
         # then hears 503 (come again) rather than queueing behind a busy run.
         key = f"api:{principal.name}:{approval.thread_id}"
-        with self.store.db.key_lock(key, self.decide_wait):
+        with self.store.db.key_lock(key, self.decide_wait), _may_be_recorded():
             outcome = self.engine.decide(approval.id, decision, background=True)
         return approval, outcome
 
@@ -321,7 +331,8 @@ class Api:
         return replace(approval, review=approval.review.with_values(edited))
 
     def _answer(self, approval: Approval, outcome: outcomes.Outcome) -> Response:
-        latest = self.store.get_approval(approval.id) or approval
+        with _may_be_recorded():
+            latest = self.store.get_approval(approval.id) or approval
         if outcomes.won(outcome):
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
         # The words a click would hear in Slack (bot.slack.blocks.outcomes).
@@ -337,6 +348,25 @@ class Api:
                 status_code=202,
             )
         return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
+
+
+def _patiently(work: Callable[..., Any], *args: Any) -> Any:
+    """``work`` on one of the API's threads, each of its statements given its answer within
+    ``STATEMENT_WITHIN`` (bot.store.db.base.Patience): a database that froze ends the call in
+    a few seconds with :class:`NoAnswer`, and frees its thread, instead of holding both."""
+    with patient():
+        return work(*args)
+
+
+@contextmanager
+def _may_be_recorded() -> Iterator[None]:
+    """Around a decision, its lock taken: a statement the database did not answer may have
+    been its claim, or come after it, so the caller hears that it may have been recorded (as a
+    click whose write lost its answer does), never "nothing changed"."""
+    try:
+        yield
+    except NoAnswer as lost:
+        raise OutcomeUnknown(str(lost)) from lost
 
 
 def _heard(taken: asyncio.Future[Any]) -> None:

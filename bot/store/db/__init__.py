@@ -6,15 +6,24 @@ placeholders; the SQLite backend rewrites them to ``:name``. Rows come back as d
 
 from __future__ import annotations
 
-from bot.store.db.base import Database, OutcomeUnknown, Session, WriteWithdrawn
+from bot.store.db.base import (
+    Database,
+    NoAnswer,
+    OutcomeUnknown,
+    Session,
+    WriteWithdrawn,
+    patient,
+)
 from bot.store.db.connect import open_database
 from bot.store.db.locks import LockBusy
 
 __all__ = [
     "Database",
     "LockBusy",
+    "NoAnswer",
     "OutcomeUnknown",
     "Session",
     "WriteWithdrawn",
     "open_database",
+    "patient",
 ]

@@ -56,6 +56,49 @@ def quick_budget(began: float, most: float) -> float:
     return max(QUICK_FLOOR, min(most, answer_by(began) - began))
 
 
+# Seconds within which each statement of an HTTP API call (bot.http.api) has its answer, beyond
+# the wait for a lock it asks the server for. The API has no ack to beat, but a server that froze
+# (its process stopped, packets swallowed) answers nothing, not even an error, and would hold the
+# call, and one of the API's threads, for ever: the same time a Slack request's writes get.
+STATEMENT_WITHIN = ANSWER_WITHIN
+
+
+class Patience:
+    """How long one API call waits for the database: each statement has its answer ``within``
+    seconds of being sent (its lock wait aside), else its connection is cut
+    (:mod:`bot.store.db.cutoff`) and it raises :class:`NoAnswer`. After that the call sends
+    nothing more (the server is not answering): it ends in about ``within`` seconds, not in one
+    ``within`` for each statement it has left."""
+
+    def __init__(self, within: float) -> None:
+        self.within = within
+        self.gave_up = False
+
+    def ask(self) -> None:
+        """Before a statement: :class:`NoAnswer` at once if one of the call's went unanswered."""
+        if self.gave_up:
+            raise NoAnswer("the database did not answer an earlier statement of this call")
+
+
+_patience: ContextVar[Patience | None] = ContextVar("patience", default=None)
+
+
+@contextmanager
+def patient(within: float = STATEMENT_WITHIN) -> Iterator[None]:
+    """Around an API call's work on this thread: its statements wait as :class:`Patience` says
+    (PostgreSQL only: SQLite has no server to freeze)."""
+    token = _patience.set(Patience(within))
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def patience() -> Patience | None:
+    """This thread's API call's patience, if it is one's."""
+    return _patience.get()
+
+
 class OutcomeUnknown(Exception):
     """A write whose outcome is not known: its statement reached the database, and the
     connection was lost before the answer came back (a failover, a restart of the server, a
@@ -66,6 +109,13 @@ class OutcomeUnknown(Exception):
 class WriteWithdrawn(Exception):
     """A write whose connection was lost before its answer, withdrawn since: whether or not it
     had landed, it is not applied, now or later (its caller may say "not recorded")."""
+
+
+class NoAnswer(Exception):
+    """The database did not answer an API call in time (see :class:`Patience`): no connection
+    came, or a statement's was cut. What was sent may still be applied when the server wakes,
+    so a caller that had sent a write must say it may have been recorded
+    (:class:`OutcomeUnknown`); one that had not may say "nothing changed"."""
 
 
 class Session(Protocol):

@@ -1,4 +1,5 @@
-"""A deadline kept on our side of a connection, for the statements before an ack.
+"""A deadline kept on our side of a connection, for the statements before an ack (and each
+statement of an HTTP API call: bot.store.db.base.Patience).
 
 The limits a statement before an ack sets (``lock_timeout``, ``statement_timeout``) are kept by
 the server: a server that froze (its process stopped, its host swallowing packets) keeps none,
@@ -101,7 +102,7 @@ def _shut_down(fd: int, identity: tuple[int, int] | None) -> None:
     """Shut the socket of ``fd`` down both ways, through a copy of the descriptor (the
     connection's own stays open: its thread closes it), if it is still the socket the watch
     began on."""
-    logger.warning("a statement before an ack passed its deadline; its connection is cut")
+    logger.warning("a statement passed its deadline unanswered; its connection is cut")
     try:
         copy = os.dup(fd)
     except OSError:  # closed already

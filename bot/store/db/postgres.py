@@ -14,17 +14,20 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.store.db.base import (
     ACK_WINDOW,
     ANSWER_WITHIN,
     QUICK_FLOOR,
+    NoAnswer,
     OutcomeUnknown,
     Params,
+    Patience,
     Row,
     WriteWithdrawn,
     answer_by,
+    patience,
     quick_budget,
 )
 from bot.store.db.cutoff import CUTOFF
@@ -207,16 +210,34 @@ class PostgresDatabase:
         self._locks = Locks(postgres_acquire(self.pool))
 
     def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return _Session(conn).fetch_one(sql, params)
 
     def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return _Session(conn).fetch_all(sql, params)
 
     def execute(self, sql: str, params: Params = None) -> int:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return _Session(conn).execute(sql, params)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection of the pool; in an API call (:class:`~bot.store.db.base.Patience`),
+        waited for, checked and used within the call's patience, else :class:`NoAnswer`."""
+        bound = patience()
+        if bound is None:
+            with self.pool.connection() as conn:
+                yield conn
+            return
+        bound.ask()
+        with (
+            _no_connection_is_no_answer(bound),
+            _checks_cut_off(time.monotonic() + bound.within),
+            self.pool.connection(timeout=bound.within) as conn,
+            _answered(conn, bound),
+        ):
+            yield conn
 
     def execute_quick(self, sql: str, params: Params = None, undo: str | None = None) -> int:
         return self._quick(sql, params, undo, lambda cursor: int(cursor.rowcount))
@@ -236,7 +257,8 @@ class PostgresDatabase:
         deadline = answer_by(began)  # the request's, when reads before took some of it
         budget = quick_budget(began, QUICK_BUDGET)
         try:
-            return self._limited(sql, params, budget, result, deadline)
+            with _no_connection_is_no_answer(patience()):
+                return self._limited(sql, params, budget, result, deadline)
         except OutcomeUnknown as lost:
             if undo is None:
                 raise
@@ -301,7 +323,7 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[_Session]:
-        with self.pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             yield _Session(conn)
 
     def key_lock(self, key: str, wait: float = WAIT) -> AbstractContextManager[None]:
@@ -331,6 +353,40 @@ class PostgresDatabase:
 
 
 @contextmanager
+def _answered(conn: Any, bound: Patience, waits: float = 0.0) -> Iterator[None]:
+    """Work on ``conn`` in an API call: still going ``bound.within`` seconds from now (plus
+    ``waits``, a lock wait it asks the server for), its connection is cut, and it raises
+    :class:`NoAnswer`; the call then gives up."""
+    bound.ask()
+    with CUTOFF.within(conn, time.monotonic() + waits + bound.within) as watch:
+        try:
+            yield
+        except psycopg.Error as exc:
+            if not watch.cut:
+                raise
+            bound.gave_up = True
+            raise NoAnswer("no answer from the database in time: the connection was cut") from exc
+
+
+@contextmanager
+def _no_connection_is_no_answer(bound: Patience | None) -> Iterator[None]:
+    """In an API call, the pool's wait for a connection running out is :class:`NoAnswer` (a
+    server that froze takes no new connection, and the ones it had are cut), and the call gives
+    up; nothing was sent on it."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        if bound is None:
+            raise
+        bound.gave_up = True
+        raise NoAnswer("no connection to the database in time") from exc
+
+
+def _watched(conn: Any, bound: Patience | None, waits: float = 0.0) -> AbstractContextManager[None]:
+    return nullcontext() if bound is None else _answered(conn, bound, waits)
+
+
+@contextmanager
 def _checks_cut_off(at: float) -> Iterator[None]:
     token = _checked_by.set(at)
     try:
@@ -356,20 +412,27 @@ def postgres_acquire(pool: Any) -> Acquire:
     lock is held (session-level: released on unlock, or by the server when the session ends)."""
 
     def acquire(key: str, wait: float) -> Callable[[], None]:
+        bound = patience()  # an API call's: none of its statements waits long unanswered
+        if bound is not None:
+            bound.ask()
         # The wait for a connection is bounded too: a pool taken by stuck work is "busy".
+        timeout = max(wait, 1.0) if bound is None else min(max(wait, 1.0), bound.within)
+        checked = nullcontext() if bound is None else _checks_cut_off(time.monotonic() + timeout)
         try:
-            conn = pool.getconn(timeout=max(wait, 1.0))
+            with checked:
+                conn = pool.getconn(timeout=timeout)
         except Exception as exc:  # psycopg_pool.PoolTimeout
             raise LockBusy(key, wait) from exc
         try:
-            _lock(conn, key, wait)
+            _lock(conn, key, wait, bound)
         except BaseException:
             pool.putconn(conn)
             raise
 
         def release() -> None:
             try:
-                conn.execute(UNLOCK_SQL, {"key": key})
+                with _watched(conn, bound):
+                    conn.execute(UNLOCK_SQL, {"key": key})
             except Exception:
                 # The lock may still be held by this session: end the session, which frees it.
                 conn.close()
@@ -378,20 +441,22 @@ def postgres_acquire(pool: Any) -> Acquire:
 
         return release
 
-    def _lock(conn: Any, key: str, wait: float) -> None:
+    def _lock(conn: Any, key: str, wait: float, bound: Patience | None) -> None:
         # A free key (the usual case) is taken by one statement; only a key someone holds is
         # waited for, under a lock_timeout of its own (two statements more).
-        row = conn.execute(TRY_SQL, {"key": key}).fetchone()
+        with _watched(conn, bound):
+            row = conn.execute(TRY_SQL, {"key": key}).fetchone()
         if row["got"]:
             return
         if wait <= 0:
             raise LockBusy(key, wait)
-        conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
-        try:
-            conn.execute(LOCK_SQL, {"key": key})
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise LockBusy(key, wait) from exc
-        finally:
-            conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(WAIT)})
+        with _watched(conn, bound, wait):
+            conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
+            try:
+                conn.execute(LOCK_SQL, {"key": key})
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+                raise LockBusy(key, wait) from exc
+            finally:
+                conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(WAIT)})
 
     return acquire

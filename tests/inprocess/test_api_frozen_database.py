@@ -1,0 +1,131 @@
+"""The HTTP approval API on a database that froze (its server process stopped, or packets
+swallowed: nothing comes back, not even an error). Left to itself, a call waited on the frozen
+connection for ever, and a few of them held every one of the API's threads. Each call hears a
+503 in a few seconds instead, saying the database did not answer; a decision whose write may
+have reached the server hears that it may have been recorded (read the run back), never that it
+was refused; and once the server is back the API answers as before
+(tests/support/pgproxy.py freezes the server: the bytes wait, the connections stay open)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+import pytest
+
+from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN
+from bot.store.db.base import STATEMENT_WITHIN
+from tests.support.lost import REQ, card_behind, sweeps
+from tests.support.races import draft_posts
+
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
+    pytest.mark.alone(units_beside=True),  # asserts answers within a few seconds
+]
+
+TOKEN = "req-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Seconds, where a call used to wait for ever: its own statement's wait, behind at most one
+# round of calls on the API's threads, each as long.
+ANSWERED_WITHIN = 2 * STATEMENT_WITHIN + 1.5
+DRAFT = "Draft: Draft the release note"
+CLAIM = b"WITH claimed AS ("  # the decision's claim (bot.store.db.queries.CLAIM_CLOSING)
+
+
+def api_bot(proxy, bot_in_process, fake_slack, database_url):
+    """A bot behind ``proxy`` with the API on, the run of a draft waiting for REQ's decision."""
+    api = {"REMIND_AFTER": "off", "API_TOKENS": f"req:{TOKEN}:{REQ}"}
+    bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url, **api)
+    fake_slack.set_members("C0REQ", [REQ])
+    approval = bot.deps.store.get_approval(card.approval_id)
+    return bot, approval.thread_id
+
+
+def timed(call) -> tuple[Any, float]:
+    sent = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - sent
+
+
+def while_frozen(bot, proxy, calls, at: bytes | None = None) -> list[tuple[Any, float]]:
+    """Each of ``calls``' answer and the seconds it took, sent at once with the server frozen
+    (from the first message containing ``at``, if given), and /healthz's, last. The server is
+    thawed when they have all been answered, or after ANSWERED_WITHIN (then the calls still
+    waiting end, and the test fails on them)."""
+    proxy.freeze(at)
+    with bot.http, ThreadPoolExecutor(len(calls)) as callers:  # one event loop, as under uvicorn
+        try:
+            sent = [callers.submit(timed, call) for call in calls]
+            wait(sent, timeout=ANSWERED_WITHIN)
+            health = timed(lambda: bot.http.get("/healthz"))
+            assert proxy.frozen.is_set(), "nothing reached the frozen server"
+        finally:
+            proxy.thaw()
+        answers = [s.result() for s in sent]
+    slowest = max(took for _, took in answers)
+    assert slowest < ANSWERED_WITHIN, f"the slowest API call was answered in {slowest:.1f}s"
+    return [*answers, health]
+
+
+def test_api_calls_on_a_frozen_database_hear_503_in_a_few_seconds_and_normal_answers_after(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    bot, run = api_bot(proxy, bot_in_process, fake_slack, database_url)
+    reads = API_THREADS + 4  # more than the API's threads: none of them is held for good
+    calls = [lambda: bot.http.get(f"/api/runs/{run}", headers=AUTH)] * reads
+    calls.append(
+        lambda: bot.http.post(
+            f"/api/runs/{run}/decision", json={"decision": "reject"}, headers=AUTH
+        )
+    )
+    start = {"request": "Draft the release note", "channel": "C0REQ"}
+    calls.append(lambda: bot.http.post("/api/runs", json=start, headers=AUTH))
+
+    *reads_answered, decided, started, health = while_frozen(bot, proxy, calls)
+    for answer, _ in [*reads_answered, decided]:  # nothing was written: come again
+        assert answer.status_code == 503, answer.text
+        assert answer.json() == {"error": NO_ANSWER, "retry": True}
+        assert int(answer.headers["Retry-After"]) > 0
+    # A start's write may have reached the server (and may run when it wakes), or found no
+    # connection to go out on, as the pool's were all taken by the reads.
+    answer, _ = started
+    assert answer.status_code == 503, answer.text
+    assert answer.json() in (
+        {"error": UNKNOWN, "retry": False},
+        {"error": NO_ANSWER, "retry": True},
+    )
+    answer, took = health
+    assert answer.status_code in (200, 503) and took < 2, (answer.text, took)
+
+    bot.settle()
+    read = bot.http.get(f"/api/runs/{run}", headers=AUTH)  # the server is back
+    assert read.status_code == 200, read.text
+    assert [p["request"] for p in read.json()["pending"]]
+    path = f"/api/runs/{run}/decision"
+    decided = bot.http.post(path, json={"decision": "approve"}, headers=AUTH)
+    assert decided.status_code == 200 and decided.json()["decided"] is True, decided.text
+    bot.settle()
+
+
+def test_an_api_decision_whose_write_froze_may_have_been_recorded_and_is_carried_out_once(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """The claim reached the frozen server, which runs (and commits) it once it wakes: the
+    caller is told it may have been recorded and to read the run back, never "refused"."""
+    bot, run = api_bot(proxy, bot_in_process, fake_slack, database_url)
+
+    path = f"/api/runs/{run}/decision"
+    decide = lambda: bot.http.post(path, json={"decision": "approve"}, headers=AUTH)  # noqa: E731
+    [(answer, _), _] = while_frozen(bot, proxy, [decide], at=CLAIM)
+    assert answer.status_code == 503, answer.text
+    assert answer.json() == {"error": UNKNOWN, "retry": False}
+    assert "Retry-After" not in answer.headers  # sending it again is not what to do
+
+    bot.settle()
+    bot.tick_until(lambda: len(draft_posts(fake_slack, DRAFT)) > 0, "carry it out", 61)
+    sweeps(bot)
+    read = bot.http.get(f"/api/runs/{run}", headers=AUTH)
+    assert read.status_code == 200, read.text
+    assert [d["status"] for d in read.json()["decided"]] == ["approved"]
+    assert len(draft_posts(fake_slack, DRAFT)) == 1
