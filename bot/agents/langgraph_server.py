@@ -27,7 +27,21 @@ from typing import Any
 import httpx
 from langgraph_sdk.errors import APIStatusError, ConflictError, NotFoundError
 
-from bot.agents.runner import RunFailed, RunnerBusy, RunnerUnavailable, RunState, Settled
+from bot.agents.runner import (
+    ResumeRefused,
+    RunFailed,
+    RunnerBusy,
+    RunnerUnavailable,
+    RunState,
+    Settled,
+)
+from bot.agents.server_refusals import (
+    ASKED_AS,
+    asked_as,
+    refusal_of,
+    refused_answers,
+    same_answers,
+)
 from bot.agents.traces import Trace
 from bot.domain.review import Pending
 
@@ -89,12 +103,38 @@ class ServerRunner:
         self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None = None
     ) -> RunState:
         """Raises :class:`RunnerBusy` when another run holds the thread (a decision given while
-        the one before it is still being carried out): this one is resumed once it settles."""
+        the one before it is still being carried out): this one is resumed once it settles.
+        Raises :class:`ResumeRefused` when these answers are the ones the graph refused last
+        (:mod:`bot.agents.server_refusals`); the thread is then asked again without them, as
+        it is before any other answer is sent (:class:`RunnerBusy`: sent once it waits)."""
         try:
-            return self._run(graph, thread_id, trace, twin_ok=False, command={"resume": answers})
+            return self._resume(graph, thread_id, answers, trace)
         except ConflictError as exc:
             self.watch(thread_id)
             raise RunnerBusy(f"thread {thread_id} has a run under way") from exc
+
+    def _resume(
+        self, graph: str, thread_id: str, answers: dict[str, Any], trace: Trace | None
+    ) -> RunState:
+        remote = server_thread(thread_id)
+        with self._calling():
+            thread = self.client.threads.get(remote)
+            snapshot = self.client.threads.get_state(remote)
+            refusal = refusal_of(snapshot, thread)
+            last = self.client.runs.list(remote, limit=1) if refusal else None
+        known = asked_as(snapshot)
+        if refusal is not None:
+            refused = refused_answers(last[0] if last else None, known)
+            # Forked without the refused answers: its node asks again (under new ids).
+            marks = {ASKED_AS: refusal.asked_as}
+            at = refusal.checkpoint_id
+            self._run(graph, thread_id, None, False, marks, input=None, checkpoint_id=at)
+            if same_answers(answers, refused, refusal.interrupts):
+                raise ResumeRefused(refusal.reason, refusal.interrupts)
+            raise RunnerBusy(f"thread {thread_id} is asked again; the answer follows")
+        current = {bot_id: own for own, bot_id in known.items()}
+        sent = {current.get(i, i): value for i, value in answers.items()}
+        return self._run(graph, thread_id, trace, twin_ok=False, command={"resume": sent})
 
     def update(
         self, graph: str, thread_id: str, values: dict[str, Any] | None, as_node: str | None
@@ -115,7 +155,8 @@ class ServerRunner:
                 return RunState(started=True, finished=False, interrupts=(), running=True)
             snapshot = self.client.threads.get_state(remote)
             failed = None
-            if status == "error":
+            if status == "error" and refusal_of(snapshot, thread) is None:
+                # (A refused answer leaves the thread waiting on its interrupt: not failed.)
                 failed = self._error_of(remote, thread)
             elif status == "interrupted" and _no_pause_asked(snapshot):
                 failed = self._stopped_there(remote)
@@ -176,11 +217,13 @@ class ServerRunner:
         thread_id: str,
         trace: Trace | None,
         twin_ok: bool = True,
+        marks: dict[str, Any] | None = None,
         **what: Any,
     ) -> RunState:
         """``twin_ok``: a run already under way on the thread does the same work (a start or a
         continue after a crash), so it is the one to wait for; else the conflict is raised.
-        ``trace``: its metadata goes with the run (the server traces it itself)."""
+        ``trace``: its metadata goes with the run (the server traces it itself), with
+        ``marks``."""
         remote = server_thread(thread_id)
         with self._calling():
             try:
@@ -190,7 +233,7 @@ class ServerRunner:
                     webhook=self.hook(thread_id) if self.hook else None,
                     multitask_strategy="reject",
                     durability="sync",
-                    metadata=dict(trace.metadata) if trace else None,
+                    metadata={**(trace.metadata if trace else {}), **(marks or {})} or None,
                     **what,
                 )
             except ConflictError:
@@ -257,8 +300,10 @@ def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = 
     """A thread's state as the server shows it (``status``: the thread's), in the bot's terms."""
     values = dict(snapshot.get("values") or {}) if isinstance(snapshot.get("values"), dict) else {}
     tasks = snapshot.get("tasks") or []
+    # Each pause by the id the bot knows it by (a fork of ours asks under new ones).
+    known = asked_as(snapshot)
     interrupts = tuple(
-        Pending(i["id"], i.get("value"), task.get("name") or "", _schema(i))
+        Pending(known.get(i["id"], i["id"]), i.get("value"), task.get("name") or "", _schema(i))
         for task in tasks
         for i in task.get("interrupts") or ()
     )

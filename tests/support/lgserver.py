@@ -25,8 +25,10 @@ ALLOW_LOOPBACK = {"url": {"disable_loopback": False, "require_https": False}}
 
 
 class LangGraphServer:
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        """``env``: what the graphs need (the fake Slack and OpenAI, ``DATABASE_URL``)."""
+    def __init__(self, env: dict[str, str], workdir: Path, project: Path = ROOT) -> None:
+        """``env``: what the graphs need (the fake Slack and OpenAI, ``DATABASE_URL``);
+        ``project``: the folder whose ``graphs/`` and ``langgraph.json`` are served."""
+        self.project = project
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -41,8 +43,8 @@ class LangGraphServer:
     def start(self, timeout: float = 60) -> LangGraphServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.workdir / "graphs").exists():
-            (self.workdir / "graphs").symlink_to(ROOT / "graphs")
-        config = json.loads((ROOT / "langgraph.json").read_text())
+            (self.workdir / "graphs").symlink_to(self.project / "graphs")
+        config = json.loads((self.project / "langgraph.json").read_text())
         config["webhooks"] = ALLOW_LOOPBACK
         (self.workdir / "langgraph.json").write_text(json.dumps(config, indent=2))
         command = [
