@@ -37,6 +37,7 @@ from bot.agents.runner import (
 )
 from bot.agents.server_refusals import (
     ASKED_AS,
+    Refusal,
     asked_as,
     refusal_of,
     refused_answers,
@@ -155,12 +156,13 @@ class ServerRunner:
                 return RunState(started=True, finished=False, interrupts=(), running=True)
             snapshot = self.client.threads.get_state(remote)
             failed = None
-            if status == "error" and refusal_of(snapshot, thread) is None:
-                # (A refused answer leaves the thread waiting on its interrupt: not failed.)
+            # A refused answer leaves the thread waiting on its interrupt: not failed.
+            refusal = refusal_of(snapshot, thread)
+            if status == "error" and refusal is None:
                 failed = self._error_of(remote, thread)
             elif status == "interrupted" and _no_pause_asked(snapshot):
                 failed = self._stopped_there(remote)
-        return state_of(snapshot, status, failed)
+        return state_of(snapshot, status, failed, refusal)
 
     def stop(self, graph: str, thread_id: str) -> None:
         """A cancelled run: interrupt whatever the server still has queued or running on it."""
@@ -296,8 +298,14 @@ def _no_pause_asked(snapshot: dict[str, Any]) -> bool:
     return bool(snapshot.get("next")) and not any(t.get("interrupts") for t in tasks)
 
 
-def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = None) -> RunState:
-    """A thread's state as the server shows it (``status``: the thread's), in the bot's terms."""
+def state_of(
+    snapshot: dict[str, Any],
+    status: str | None,
+    failed: str | None = None,
+    refusal: Refusal | None = None,
+) -> RunState:
+    """A thread's state as the server shows it (``status``: the thread's), in the bot's terms;
+    ``refusal``: the answers its graph refused, which it still waits on."""
     values = dict(snapshot.get("values") or {}) if isinstance(snapshot.get("values"), dict) else {}
     tasks = snapshot.get("tasks") or []
     # Each pause by the id the bot knows it by (a fork of ours asks under new ones).
@@ -325,6 +333,7 @@ def state_of(snapshot: dict[str, Any], status: str | None, failed: str | None = 
         values=values,
         breakpoint=paused,
         failed=failed,
+        refused=dict.fromkeys(refusal.interrupts, refusal.reason) if refusal else {},
     )
 
 

@@ -142,7 +142,8 @@ class Applier:
                     # posts it later (the thread itself stays paused where it stopped).
                     self.store.set_run_status(run.thread_id, "stopped", state.report)
                 ended = not isinstance(state, Stop) and state.finished
-                if not ended and not self._mark_applied(approval, attempt):
+                sent = not isinstance(state, Stop) and state.running
+                if not ended and not self._mark_applied(approval, attempt, sent):
                     # Fenced out: this process lost the run's lock mid-resume and a later
                     # attempt took over; that one reports and publishes what came of it.
                     logger.warning("request %s: a later attempt took over", approval.id)
@@ -182,6 +183,21 @@ class Applier:
             else:
                 self.asker.publish(run, state, known=run)
         return None
+
+    def refused_there(self, run: Run, applied: Approval, error: str) -> Approval | None:
+        """A decision a runner elsewhere took (a LangGraph Server: marked applied, ``sent``),
+        whose graph refused it when its run got to it: the run has settled, still waiting on
+        the decision's interrupt, with ``error`` (:attr:`RunState.refused`). Asked again as a
+        refusal a resume raises is (:meth:`_refused`), under a fence of its own; nothing is
+        sent again. Called with the run's lock held. The request, pending again; None when
+        it is no longer the decision the graph refused (not applied, or taken over)."""
+        if not self.store.reopen_apply(applied.id):
+            return None
+        start = self.store.begin_apply(applied.id)  # its fence, as an attempt's
+        if start is None:
+            return None
+        refusal = ResumeRefused(error, (applied.interrupt_id,))
+        return self._refused(run, start.approval, start.attempt, refusal)
 
     def _refused(
         self, run: Run, claimed: Approval, attempt: ApplyAttempt, exc: ResumeRefused
@@ -245,16 +261,18 @@ class Applier:
         """What the policy's sections read of the pause ``approval`` asks about."""
         return self.agents.governing(Pending.recorded(approval.interrupt_id, approval.payload))
 
-    def _mark_applied(self, approval: Approval, attempt: ApplyAttempt) -> bool:
+    def _mark_applied(self, approval: Approval, attempt: ApplyAttempt, sent: bool) -> bool:
         """Mark the decision applied by this attempt, with its "executed" audit event, in one
-        transaction (False: fenced out). A mark whose answer was lost (the connection dropped
+        transaction (False: fenced out); "sent" instead when a runner elsewhere took it and
+        runs the graph with it in its own time (``sent``: its graph may still refuse it, see
+        :meth:`refused_there`). A mark whose answer was lost (the connection dropped
         at its COMMIT: a failover, a database restart) is read back: if it committed, the
         decision is applied and no sweep will come back to it, so this attempt goes on to
         publish what the graph asks next; if it did not, the error is the attempt's (the
         decision stays unapplied, for the sweep)."""
-        executed = (self.journal.executed_entry(approval),)
+        entry = self.journal.sent_entry if sent else self.journal.executed_entry
         try:
-            return self.store.mark_applied(approval.id, attempt.fence, executed)
+            return self.store.mark_applied(approval.id, attempt.fence, (entry(approval),))
         except Exception:
             if not self.store.applied_with(approval.id, attempt.fence):
                 raise

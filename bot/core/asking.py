@@ -35,6 +35,8 @@ class Asker:
     worker: Worker
     ends: RunEnds
     apply: Callable[[Approval], object]  # a claimed decision carried out (bot.core.applying)
+    # An applied decision its graph refused, asked again (bot.core.applying): the request now.
+    ask_again: Callable[[Run, Approval, str], Approval | None]
     rules: Rules | None = None
 
     def publish(self, run: Run, state: RunState, known: Run | None = None) -> None:
@@ -86,9 +88,9 @@ class Asker:
                 self.store.set_run_status(run.thread_id, "failed")
                 refused = True
             else:
-                asks = asks or approval.pending
                 if approval.applied_at is not None and not state.running:
-                    self._lost(approval)
+                    approval = self._handed_back(run, approval, state)
+                asks = asks or approval.pending
         if refused:  # closed as failed with its request (bot.slack.card_posts), requester told
             return
         self.store.set_run_status(run.thread_id, "waiting" if asks else "running")
@@ -126,12 +128,23 @@ class Asker:
         self.worker.submit(self.apply, claimed)
         return claimed
 
+    def _handed_back(self, run: Run, approval: Approval, state: RunState) -> Approval:
+        """The graph still waits on a decision marked applied. Its graph refused it (a runner
+        elsewhere took the answer, and its run, once settled, says so): the request is asked
+        again, as a refusal a resume raises is (``ask_again``). Else its resume never reached the
+        graph (:meth:`_lost`). The request as it is now."""
+        error = state.refused.get(approval.interrupt_id)
+        if error is None:
+            self._lost(approval)
+            return approval
+        return self.ask_again(run, approval, error) or approval
+
     def _lost(self, approval: Approval) -> None:
-        """The graph still waits on a decision marked applied: its resume never reached the
-        graph (a runner that lost it; the graph's own checkpoint is the proof), so it goes back
-        to the decisions the recovery sweep applies. (One not yet applied is being applied
-        already, and a run with nothing to ask anybody stays "running", which the stale-run
-        sweep looks at.) A request whose card Slack refused has no decision: never lost."""
+        """Its resume never reached the graph (a runner that lost it; the graph's own checkpoint
+        is the proof), so it goes back to the decisions the recovery sweep applies. (One not
+        yet applied is being applied already, and a run with nothing to ask anybody stays
+        "running", which the stale-run sweep looks at.) A request whose card Slack refused has
+        no decision: never lost."""
         if approval.status == "failed":
             return
         logger.warning("request %s: the graph never had its decision; applying it", approval.id)

@@ -93,6 +93,7 @@ class Engine:
             self.worker,
             self.ends,
             self.apply,
+            self._refused_there,
             self.rules,
         )
         self.applier = Applier(
@@ -228,6 +229,11 @@ class Engine:
         """Resume the thread with a claimed decision, unless that already happened
         (:meth:`bot.core.applying.Applier.apply`)."""
         return self.applier.apply(approval, started)
+
+    def _refused_there(self, run: Run, applied: Approval, error: str) -> Approval | None:
+        """An applied decision its graph refused once its run got to it, asked again
+        (:meth:`bot.core.applying.Applier.refused_there`)."""
+        return self.applier.refused_there(run, applied, error)
 
     def expire(self, approval: Approval, job: Job) -> bool:
         """Decide an unanswered request with its policy's safe default

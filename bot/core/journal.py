@@ -132,6 +132,11 @@ class Journal:
     def executed_entry(self, approval: Approval) -> Entry:
         return Entry("executed", approval.thread_id, "bot", approval.id)
 
+    def sent_entry(self, approval: Approval) -> Entry:
+        """The decision handed to the agent server, which runs the graph with it in its own
+        time (its graph may yet refuse it: ``refused_by_agent``)."""
+        return Entry("sent", approval.thread_id, "bot", approval.id)
+
     def done_entry(self, run: Run) -> Entry:
         return Entry("done", run.thread_id, "bot")
 

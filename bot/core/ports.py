@@ -29,6 +29,9 @@ class RunState:
     breakpoint: Pending | None = None
     running: bool = False  # a run is under way elsewhere (on a LangGraph Server)
     failed: str | None = None  # its last run ended in this error (on a LangGraph Server)
+    # Pending interrupts whose last answer the graph refused -> its error (on a LangGraph
+    # Server, known once the run that took the answer settled; in process, ResumeRefused).
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def pending(self) -> tuple[Pending, ...]:

@@ -7,7 +7,6 @@ next one reaches it, once."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from langgraph_sdk import get_sync_client
 
 from bot.agents.langgraph_server import ServerRunner
 from bot.agents.runner import ResumeRefused, RunnerBusy, RunState
-from tests.support.lgserver import LangGraphServer
+from tests.support.lgserver import serve_graph
 
 pytestmark = pytest.mark.xdist_group("langgraph_server")
 
@@ -56,11 +55,7 @@ def build():
 def served(tmp_path_factory) -> Iterator[tuple[ServerRunner, Path]]:
     project = tmp_path_factory.mktemp("pairs")
     seen = project / "seen"
-    (project / "graphs").mkdir()
-    (project / "graphs" / "pairs.py").write_text(PAIRS.format(seen=str(seen)))
-    graphs = {"pairs": "./graphs/pairs.py:build"}
-    (project / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
-    server = LangGraphServer({}, project / "server", project).start()
+    server = serve_graph(project, "pairs", PAIRS.format(seen=str(seen)))
     runner = ServerRunner(get_sync_client(url=server.url, api_key=None), server.url)
     try:
         yield runner, seen

@@ -89,3 +89,13 @@ class LangGraphServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def serve_graph(project: Path, name: str, source: str) -> LangGraphServer:
+    """A server, started, for one graph a test wrote: ``source`` (its factory ``build``), served
+    as ``name`` from the folder ``project``."""
+    (project / "graphs").mkdir()
+    (project / "graphs" / f"{name}.py").write_text(source)
+    graphs = {name: f"./graphs/{name}.py:build"}
+    (project / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    return LangGraphServer({}, project / "server", project).start()
