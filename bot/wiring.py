@@ -29,7 +29,7 @@ from bot.core.journal import Journal
 from bot.core.ledger import Ledger
 from bot.core.rules import Rules
 from bot.core.run_control import RunControl
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.http.api import Api
 from bot.http.health import Health
 from bot.http.langgraph_webhook import hook_for, webhook_key, webhook_route
@@ -176,26 +176,26 @@ def build_deps(
             f"(registered: {', '.join(registry)})"
         )
     holders = {p.name: p.user for p in settings.api_principals}
-    signing = Signing(
+    tally = SignOffTally(
         store, db, Directory(slack.group_members), policy.signoffs, outcome_line, holders
     )
     acks = AckFirst()
     worker = worker or Worker(before=acks.wait_turn)
     journal = Journal(audit, metrics)
     links = langsmith_links(settings.langsmith_project)
-    cards = Cards(store, slack, signing, db, ledger, links)
+    cards = Cards(store, slack, tally, db, ledger, links)
     # A failed card's first backoff is the scheduler's tick.
     card_posts = CardPosts(store, cards, slack, db, ledger, journal, settings.scheduler_tick)
     publisher = SlackPublisher(slack, cards, card_posts)
     rules = None
     if policy.remembering.anywhere:  # remembered approvals (bot.core.rules), where allowed
-        members = signing.directory.members
+        members = tally.directory.members
         rows = RuleRows(db)
         rules = Rules(store, rows, policy.remembering, members, journal, settings.admins)
     engine = Engine(
         store=store,
         runner=runner,
-        signing=signing,
+        tally=tally,
         db=db,
         ledger=ledger,
         worker=worker,
@@ -210,7 +210,7 @@ def build_deps(
     control = RunControl(
         store, db, runner, journal, publisher, worker, engine.apply, engine.advance
     )
-    access = Access(store, signing, settings.admins)  # who sees what, at every door
+    access = Access(store, tally, settings.admins)  # who sees what, at every door
     # Probed in the background this often (never per request); at most every 2 s.
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)
@@ -230,7 +230,7 @@ def build_deps(
         default_graph,
         metrics,
         health,
-        Operations(store, control, audit, access, signing, links, rules),
+        Operations(store, control, audit, access, tally, links, rules),
         cards,
         card_posts,
         Api(
@@ -239,7 +239,7 @@ def build_deps(
             engine,
             audit,
             access,
-            signing,
+            tally,
             list(registry),
             default_graph,
             slack.member_of,
@@ -258,7 +258,7 @@ def slack_app(deps: Deps) -> App:
     listeners = ListenerDeps(
         slack=deps.slack,
         engine=deps.engine,
-        signing=deps.engine.signing,
+        tally=deps.engine.tally,
         access=deps.operations.access,
         store=deps.store,
         operations=deps.operations,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.deciders import is_group
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Run
 from bot.domain.signoff import SignOff
 from bot.store.repository import Store
@@ -74,7 +74,7 @@ class Found:
 @dataclass
 class Access:
     store: Store
-    signing: Signing
+    tally: SignOffTally
     admins: tuple[str, ...] = ()
 
     def may_see(self, run: Run, user: str, approvals: Sequence[Approval] | None = None) -> bool:
@@ -118,6 +118,6 @@ class Access:
         return [a for a in waiting if shown[a.thread_id]]
 
     def _admits(self, requester: str, approvals: Iterable[Approval], user: str) -> bool:
-        sign_offs = [self.signing.sign_off(a) for a in approvals]
+        sign_offs = [self.tally.sign_off(a) for a in approvals]
         seen_by = audience(requester, sign_offs, self.admins)
-        return admits(seen_by, user, self.signing.directory.members)
+        return admits(seen_by, user, self.tally.directory.members)

@@ -14,7 +14,7 @@ from bot.core.ports import Agents, Publisher, RunState
 from bot.core.routing import destination
 from bot.core.rules import Rules
 from bot.core.run_ends import RunEnds
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Run
 from bot.domain.timeline import Policies, plan
 from bot.runtime.worker import Worker
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 class Asker:
     store: Store
     agents: Agents
-    signing: Signing
+    tally: SignOffTally
     policies: Policies
     publisher: Publisher
     journal: Journal
@@ -55,7 +55,7 @@ class Asker:
             approval = self.store.find_approval(run.thread_id, pending.id)
             if approval is None:
                 governing = self.agents.governing(pending)
-                sign_off, thread_ts = self.signing.plan(run, governing, pending.node)
+                sign_off, thread_ts = self.tally.plan(run, governing, pending.node)
                 review = self.agents.describe(run.graph, pending).in_round(sign_off.round)
                 if self.rules is not None:
                     offer = self.rules.offer(run, pending.value, sign_off, review)
@@ -105,8 +105,8 @@ class Asker:
         try:
             # Checked and claimed under the sign-off's lock, as a click is: a request of its
             # run signed by distinct people is not signed by the rule's maker meanwhile.
-            with self.signing.guard(approval):
-                if self.signing.refusal(approval, rule.created_by) is not None:
+            with self.tally.guard(approval):
+                if self.tally.refusal(approval, rule.created_by) is not None:
                     return approval
                 made = rules.settle(approval, rule, partial(self.journal.closed, rule=rule))
         except LockBusy:  # a click held it past the wait: asked as usual

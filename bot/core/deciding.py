@@ -19,7 +19,7 @@ from bot.core.journal import Journal
 from bot.core.outcomes import Outcome
 from bot.core.ports import Agents, Publisher, StageCall
 from bot.core.rules import Rules
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Job
 from bot.domain.timeline import PlannedJob
 from bot.runtime.worker import Worker
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 class Decider:
     store: Store
     db: Database
-    signing: Signing
+    tally: SignOffTally
     agents: Agents
     publisher: Publisher
     journal: Journal
@@ -99,20 +99,20 @@ class Decider:
             # A vote that finds its request gone on to the next stage looks again.
             for _ in range(3):
                 approval = ballot.approval or approval
-                with self.signing.guard(approval):
-                    if self.signing.settles_counted(approval, decision):
+                with self.tally.guard(approval):
+                    if self.tally.settles_counted(approval, decision):
                         # Votes and edits move a counted request (its stage, its version)
                         # under this guard: one click that settles it is checked against the
                         # request as it is now, not as it was before the guard was taken.
                         approval = self.store.get_approval(approval.id) or approval
                         if not approval.pending:
                             return outcomes.AlreadyDecided(approval)
-                    why = self.signing.refusal(approval, decision.by, decision.on_behalf_of)
+                    why = self.tally.refusal(approval, decision.by, decision.on_behalf_of)
                     if why is not None:
                         return outcomes.Refused(approval, why)
                     if not self._offered(approval, decision):
                         return outcomes.NotOffered(approval)
-                    kind = self.signing.vote_kind(approval, decision)
+                    kind = self.tally.vote_kind(approval, decision)
                     if decision.remember is not None:
                         refused = self._unremembered(approval, decision, kind)
                         if refused is not None:
@@ -124,7 +124,7 @@ class Decider:
                     entry = click.entry.id if click is not None else None
                     if kind is None:  # one click settles it
                         lock = None if background else held
-                        alone = not self.signing.guarded(approval)
+                        alone = not self.tally.guarded(approval)
                         claimed, started = self.claim(approval, decision, entry, lock, alone)
                         ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
                         if claimed is None and alone:
@@ -164,7 +164,7 @@ class Decider:
         """After a claim made ``alone`` came to nothing: the request to check again, if it is
         still pending and now has to be checked under the run's sign-off lock."""
         latest = self.store.get_approval(approval.id)
-        if latest is not None and latest.pending and self.signing.guarded(latest):
+        if latest is not None and latest.pending and self.tally.guarded(latest):
             return Ballot("moved", latest)
         return Ballot("closed")
 
@@ -188,7 +188,7 @@ class Decider:
         before the resume, so nothing can come between. A busy run is not waited for here: the
         claim is made by itself and :meth:`Applier.try_apply` waits for the lock as usual.
 
-        ``alone``: the click was checked without the run's sign-off lock (``Signing.guarded``);
+        ``alone``: the click was checked without the run's sign-off lock (``SignOffTally.guarded``);
         the claim is then lost to a request signed by distinct people recorded in its run
         meanwhile, which marked this one.
 
@@ -234,7 +234,7 @@ class Decider:
         call)."""
         if decision.type != "approve" or decision.items is not None:
             return self.agents.permits(approval.review, decision)
-        standing = self.signing.standing_edit(approval)
+        standing = self.tally.standing_edit(approval)
         review = approval.review
         edits = approval.edited_values(standing) if standing is not None else None
         if review is not None and not review.approvable_at_once(edits):
@@ -274,9 +274,9 @@ class Decider:
         if not latest.pending:  # counted, and another vote settled it just after
             return outcomes.DecidedMeanwhile(latest)
         if ballot.outcome != "duplicate":
-            self.journal.voted(latest, decision, str(self.signing.vote_kind(latest, decision)))
+            self.journal.voted(latest, decision, str(self.tally.vote_kind(latest, decision)))
             self._redraw(latest)
-        receipt = self.signing.receipt(latest, ballot)
+        receipt = self.tally.receipt(latest, ballot)
         if ballot.outcome in ("advanced", "returned") and latest.ts is not None:
             # The next stage's people hear of it in the card's thread (mentioned, so notified).
             call = StageCall(receipt.label, receipt.stage, latest.requester)
@@ -385,7 +385,7 @@ class Decider:
         if version != approval.version:
             self.worker.submit(self.publisher.refresh, approval)
             return approval, outcomes.Changed(approval)
-        why = self.signing.refusal(approval, user)
+        why = self.tally.refusal(approval, user)
         return approval, outcomes.Refused(approval, why) if why is not None else None
 
 

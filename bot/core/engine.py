@@ -41,7 +41,7 @@ from bot.core.ports import Agents, Answers, Publisher, RunFailed, Runner, Runner
 from bot.core.rules import Rules
 from bot.core.run_ends import RunEnds
 from bot.core.sweeper import Sweeper
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Job, Run, RunRequest
 from bot.domain.timeline import Policies
 from bot.runtime.logs import working_on
@@ -62,7 +62,7 @@ FINAL = ("cancelled", "done")
 class Engine:
     store: Store
     runner: Runner
-    signing: Signing
+    tally: SignOffTally
     db: Database
     ledger: Ledger
     worker: Worker
@@ -86,7 +86,7 @@ class Engine:
         self.asker = Asker(
             self.store,
             self.agents,
-            self.signing,
+            self.tally,
             self.policies,
             self.publisher,
             self.journal,
@@ -113,7 +113,7 @@ class Engine:
         self.decider = Decider(
             self.store,
             self.db,
-            self.signing,
+            self.tally,
             self.agents,
             self.publisher,
             self.journal,
@@ -127,7 +127,7 @@ class Engine:
             self.store, self.worker, self.answers, self.decider.decide, self.inbox_lease
         )
         self.expirer = Expirer(
-            self.store, self.signing, self.journal, self.worker, self.inbox, self.applier
+            self.store, self.tally, self.journal, self.worker, self.inbox, self.applier
         )
         self.runner.notify(self.settled)
 

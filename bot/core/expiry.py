@@ -11,7 +11,7 @@ from bot.config.durations import expiry_reason
 from bot.core.applying import Applier
 from bot.core.click_inbox import Inbox
 from bot.core.journal import Journal
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Job
 from bot.runtime.worker import Worker
 from bot.store.repository import Store
@@ -26,7 +26,7 @@ class ClickInFlight(RuntimeError):
 @dataclass
 class Expirer:
     store: Store
-    signing: Signing
+    tally: SignOffTally
     journal: Journal
     worker: Worker
     inbox: Inbox
@@ -50,9 +50,9 @@ class Expirer:
             raise ClickInFlight(f"request {approval.id}: a click from before its deadline")
         expire_as = job.detail.get("as", "reject")
         # Under the sign-off's lock, so no edit is counted between the look and the claim.
-        with self.signing.guard(current):
-            edited = expire_as == "approve" and self.signing.standing_edit(current) is not None
-            refused = expire_as == "approve" and self.signing.rejected_by_someone(current)
+        with self.tally.guard(current):
+            edited = expire_as == "approve" and self.tally.standing_edit(current) is not None
+            refused = expire_as == "approve" and self.tally.rejected_by_someone(current)
             # Someone answered it and the graph refused that answer (``Applier._refused``), which
             # voided their votes: whatever they said (a no, an edit), time running out is no yes.
             answered = expire_as == "approve" and current.refused is not None

@@ -41,7 +41,12 @@ class _Votes:
 
 
 @dataclass
-class Signing:
+class SignOffTally:
+    """The sign-off of each request, kept: planned for a new request, who may sign it now
+    (``refusal``), what a click counts as (``vote_kind``), the edit that stands, and the lock
+    its checks and claim are made under (``guard``). (Named for what it keeps: "signing" in
+    Slack code means request signatures.)"""
+
     store: Store
     db: Database
     directory: Directory

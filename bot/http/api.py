@@ -34,7 +34,7 @@ from bot.core import outcomes
 from bot.core.access import Access
 from bot.core.engine import Engine
 from bot.core.journal import via
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Run, RunRequest
 from bot.domain.review import Review
 from bot.http.api_bodies import Forbidden, Invalid, acting, decision_of, parse, read_body
@@ -84,7 +84,7 @@ class Api:
     engine: Engine
     audit: Audit
     access: Access
-    signing: Signing
+    tally: SignOffTally
     graphs: list[str]
     default_graph: str
     # Whether a Slack user is a member of a channel (bot.slack.client.Slack.member_of): False
@@ -240,10 +240,10 @@ class Api:
         }
 
     def _pending_json(self, approval: Approval) -> dict[str, Any]:
-        sign_off, stage = self.signing.stage_of(approval)
+        sign_off, stage = self.tally.stage_of(approval)
         review = approval.review
         proposals = review.proposals if review else ()
-        whole = _whole(review, approval, self.signing.standing_edit(approval))
+        whole = _whole(review, approval, self.tally.standing_edit(approval))
         return {
             "request": approval.id,
             "kind": review.summary if review else "",
@@ -324,7 +324,7 @@ class Api:
         not from what the agent first proposed."""
         if body.decision != "edit" or not approval.pending or approval.review is None:
             return approval
-        standing = self.signing.standing_edit(approval)
+        standing = self.tally.standing_edit(approval)
         edited = approval.edited_values(standing) if standing is not None else None
         if not edited:
             return approval

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.agents.traces import TraceLinks
 from bot.core.ledger import Ledger
 from bot.core.routing import Destination, destination, dm_people
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, CardPost, Decision, Run
 from bot.domain.timeline import PlannedJob
 from bot.slack.blocks import notices, progress
@@ -60,14 +60,14 @@ class Cards:
         self,
         store: Store,
         slack: Slack,
-        signing: Signing,
+        tally: SignOffTally,
         db: Database,
         ledger: Ledger,
         links: TraceLinks | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
-        self.signing = signing
+        self.tally = tally
         self.db = db
         self.ledger = ledger
         self.links = links or TraceLinks(None)
@@ -75,7 +75,7 @@ class Cards:
     def progress(self, approval: Approval) -> tuple[tuple[str, ...], Decision | None]:
         """The card's lines about sign-off (round, earlier stages, approvals so far) and an
         edit that stands while the request collects approvals, to show instead."""
-        now = self.signing.progress(approval)
+        now = self.tally.progress(approval)
         return progress.lines(approval, now.sign_off, now.votes), now.edit
 
     def post(self, approval: Approval) -> None:
@@ -83,7 +83,7 @@ class Cards:
         a channel, a copy to each decider's direct messages, or both; the first is the card
         its thread, reminders and escalations hang on. Raises when none could be posted."""
         run = self.store.get_run(approval.thread_id)
-        stage = self.signing.stage_of(approval)[1]
+        stage = self.tally.stage_of(approval)[1]
         where = destination(stage, run.approvals_channel if run else approval.channel)
         self.spread(approval, where)
         # Everything posted, now or by an attempt a crash cut short: a channel's card first.
@@ -113,7 +113,7 @@ class Cards:
             return self._spread(approval, where, strict)
 
     def _spread(self, approval: Approval, where: Destination | None, strict: bool) -> list[Place]:
-        stage = self.signing.stage_of(approval)[1]
+        stage = self.tally.stage_of(approval)[1]
         if where is None:
             run = self.store.get_run(approval.thread_id)
             where = destination(stage, run.approvals_channel if run else approval.channel)
@@ -131,7 +131,7 @@ class Cards:
             posted.append((channel, ts))
         failure: Exception | None = None
         if where.dm:
-            members = self.signing.directory.members(stage.approvers)
+            members = self.tally.directory.members(stage.approvers)
             if members is None and stage.approvers:
                 failure = NoOneToAsk(f"request {approval.id}: its approvers' groups unresolved")
             sent = {p.person for p in have if p.person}
@@ -159,7 +159,7 @@ class Cards:
 
     def _tell_requester(self, run: Run, approval: Approval) -> None:
         """Once, in the channel /agent was typed in: where the card waits, with a link."""
-        stage = self.signing.stage_of(approval)[1]
+        stage = self.tally.stage_of(approval)[1]
         where = destination(stage, run.approvals_channel)
         link = self.slack.permalink(where.channel, approval.ts or "") if where.channel else None
         who = who_may(stage, approval.requester)

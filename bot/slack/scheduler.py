@@ -114,7 +114,7 @@ class Scheduler:
         now = self.store.clock()
         who: list[str] = []
         for _, approval in items:
-            who += [a for a in self.engine.signing.stage_of(approval)[1].approvers if a not in who]
+            who += [a for a in self.engine.tally.stage_of(approval)[1].approvers if a not in who]
         waiting = [(approval, now - approval.created_at) for _, approval in items]
         try:
             self.slack.reply(channel, None, notices.digest(waiting, notices.mentions(who)))
@@ -162,7 +162,7 @@ class Scheduler:
         elif approval.ts is None:
             raise NotReady("the card has not been posted yet")
         elif job.kind == "remind":
-            _, stage = self.engine.signing.stage_of(approval)
+            _, stage = self.engine.tally.stage_of(approval)
             text = notices.reminder(approval, waited, notices.mentions(stage.approvers))
             # The reminder follows the card: in the thread of each of its copies (a DM, too).
             for channel, ts in self.cards.places(approval):

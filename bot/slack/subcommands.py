@@ -11,7 +11,7 @@ from bot.agents.traces import TraceLinks
 from bot.core.access import Access
 from bot.core.rules import Rules
 from bot.core.run_control import RunControl
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Run
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
@@ -29,7 +29,7 @@ class Operations:
     control: RunControl  # cancel and retry
     audit: Audit
     access: Access
-    signing: Signing
+    tally: SignOffTally
     links: TraceLinks
     remembered: Rules | None = None  # remembered approvals (bot.core.rules), where allowed
 
@@ -52,8 +52,8 @@ class Operations:
         return found.run
 
     def pending(self, user: str) -> str:
-        signing = self.signing
-        mine = [a for a in self.access.pending(user) if signing.refusal(a, user) is None]
+        tally = self.tally
+        mine = [a for a in self.access.pending(user) if tally.refusal(a, user) is None]
         return runs.pending_text(mine, self.store.clock())
 
     def status(self, text: str, user: str) -> str:
@@ -62,7 +62,7 @@ class Operations:
             return run
         approvals = self.store.run_approvals(run.thread_id)
         waits_for = {
-            a.id: who_may(self.signing.stage_of(a)[1], a.requester) for a in approvals if a.pending
+            a.id: who_may(self.tally.stage_of(a)[1], a.requester) for a in approvals if a.pending
         }
         trace = self.links.url(run.trace_id)
         events = self.audit.for_run(run.thread_id)

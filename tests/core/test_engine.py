@@ -1,4 +1,4 @@
-"""The decision engine (bot.core.engine) on both real databases, with the real Store, Signing
+"""The decision engine (bot.core.engine) on both real databases, with the real Store, SignOffTally
 and Ledger and fakes for its ports: each decision, cancel and retry comes back as a typed
 outcome (bot.core.outcomes), and only a decision that wins resumes the graph, once."""
 
@@ -942,7 +942,7 @@ def test_a_distinct_graph_s_signer_signs_no_other_request_of_its_run_in_either_o
     graph = _EmailBeside(interrupts=("i1", "i2"))
     parts = engine_parts(db, clock, graph=graph)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("U1", "U2")), distinct=True),
             actions={"send_email": Section(Stage(approvers=("U1", "U3")))},
         )
@@ -972,7 +972,7 @@ def test_an_action_s_distinct_signer_signs_no_other_request_of_its_run(db, clock
     graph = _EmailBeside(interrupts=("i1", "i2"))
     parts = engine_parts(db, clock, graph=graph)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("U1", "U2"))), actions=EMAIL_DISTINCT
         )
         by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
@@ -1009,7 +1009,7 @@ def _held_in_its_check(parts, approval, user: str, meanwhile) -> outcomes.Outcom
             assert go.wait(10), "the other click never went"
         return ["U1", "U2"]
 
-    parts.signing.directory = Directory(members, ttl=0)
+    parts.tally.directory = Directory(members, ttl=0)
     result: list[outcomes.Outcome] = []
     clicker = threading.Thread(
         target=lambda: result.append(parts.engine.decide(approval.id, Decision("approve", user)))
@@ -1030,7 +1030,7 @@ def test_an_action_s_distinct_holds_for_two_clicks_at_once_on_the_run_s_two_requ
     graph = _EmailBeside(interrupts=("i1", "i2"))
     parts = engine_parts(db, clock, graph=graph)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
         )
         by_interrupt = {a.interrupt_id: a for a in parts.pending(parts.start(requester="U0A"))}
@@ -1090,7 +1090,7 @@ def test_a_request_s_click_checked_before_a_distinct_sibling_was_recorded_is_che
     graph = _EmailLater(interrupts=("i1", "i2"))
     parts = engine_parts(db, clock, graph=graph)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
         )
         run = parts.start(requester="U0A")
@@ -1134,7 +1134,7 @@ def test_keys_a_model_adds_to_a_plain_pause_never_take_it_from_its_graph_s_appro
     graph = FakeGraph(value={**PAYMENT, **DISGUISES[disguise]})
     parts = engine_parts(db, clock, graph=graph)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("U0BOSS",))),
             actions={"get_weather": Section(Stage(approvers=("U0ASKER",), allow_self=True))},
         )
@@ -1160,7 +1160,7 @@ def test_a_requester_s_own_api_token_cannot_approve_their_run_by_naming_someone_
     stage = Stage(approvers=("U0ALICE", "U0BOB", "U0DESK"), quorum=quorum, allow_self=False)
     parts = engine_parts(db, clock, stage=stage)
     try:
-        parts.signing.holders = {"desk": "U0DESK"}
+        parts.tally.holders = {"desk": "U0DESK"}
         [approval] = parts.pending(parts.start(requester="U0DESK"))
         as_alice = Decision("approve", "U0ALICE", via="api", on_behalf_of="desk", hand="U0DESK")
         refused = parts.engine.decide(approval.id, as_alice)
@@ -1181,7 +1181,7 @@ def test_a_run_a_token_asked_for_in_someone_s_name_is_not_approved_by_the_token_
     stage = Stage(approvers=("U0ALICE", "U0BOB", "U0DESK"), allow_self=False)
     parts = engine_parts(db, clock, stage=stage)
     try:
-        parts.signing.holders = {"desk": "U0DESK"}
+        parts.tally.holders = {"desk": "U0DESK"}
         run = parts.start(requester="U0ALICE", token="desk")
         [approval] = parts.pending(run)
         as_bob = Decision("approve", "U0BOB", via="api", on_behalf_of="desk", hand="U0DESK")
@@ -1206,7 +1206,7 @@ def test_an_ignore_made_on_version_1_never_settles_the_version_2_an_edit_made_me
     stage = Stage(approvers=("U1", "U2", "U3"), quorum=2)
     graph = FakeGraph(choices=("approve", "edit", "reject", "ignore"))
     parts = engine_parts(db, clock, stage=stage, graph=graph)
-    real_guard = parts.signing.guard
+    real_guard = parts.tally.guard
     try:
         for _ in range(2):
             [approval] = parts.pending(parts.start(requester="U0ASKER"))
@@ -1220,7 +1220,7 @@ def test_an_ignore_made_on_version_1_never_settles_the_version_2_an_edit_made_me
                 with real_guard(request):
                     yield
 
-            parts.signing.guard = guard
+            parts.tally.guard = guard
             got: dict[str, object] = {}
             ignore = Decision("ignore", "U2", origin=_card(approval), version=1)
             clicker = threading.Thread(
@@ -1233,7 +1233,7 @@ def test_an_ignore_made_on_version_1_never_settles_the_version_2_an_edit_made_me
             assert isinstance(parts.engine.decide(approval.id, edit), outcomes.VoteRecorded)
             edited.set()
             clicker.join(20)
-            parts.signing.guard = real_guard
+            parts.tally.guard = real_guard
             final = parts.store.get_approval(approval.id)
             assert (type(got["o"]), final.status, final.version) == (
                 outcomes.Changed,
@@ -1241,7 +1241,7 @@ def test_an_ignore_made_on_version_1_never_settles_the_version_2_an_edit_made_me
                 2,
             )
     finally:
-        parts.signing.guard = real_guard
+        parts.tally.guard = real_guard
         parts.close()
 
 
@@ -1249,7 +1249,7 @@ def test_a_quorum_completed_through_a_token_records_its_holder(db, clock):
     stage = Stage(approvers=("U1", "U0ALICE", "U0DESK"), quorum=2)
     parts = engine_parts(db, clock, stage=stage)
     try:
-        parts.signing.holders = {"desk": "U0DESK"}
+        parts.tally.holders = {"desk": "U0DESK"}
         [approval] = parts.pending(parts.start(requester="U0ASKER"))
         assert isinstance(
             parts.engine.decide(approval.id, Decision("approve", "U1")), outcomes.VoteRecorded
@@ -1500,7 +1500,7 @@ def test_a_rule_of_u1_does_not_approve_a_request_beside_a_distinct_one_u1_signed
 
     parts = engine_parts(db, clock, graph=graph, groups=members, rules=_RuleOfU1)
     try:
-        parts.signing.signoffs = SignOffs(
+        parts.tally.signoffs = SignOffs(
             Section(Stage(approvers=("S0TEAM",))), actions=EMAIL_DISTINCT
         )
         key_lock = parts.db.key_lock

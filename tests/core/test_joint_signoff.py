@@ -32,7 +32,7 @@ def _approve(parts: EngineParts, approval_id: str, user: str) -> outcomes.Outcom
 
 def _wire_parts(db, clock, *names: str) -> EngineParts:
     parts = engine_parts(db, clock, graph=FakeGraph(value=_calls(*names)))
-    parts.signing.signoffs = SignOffs(LOOKUP, actions={"wire_money": WIRE})
+    parts.tally.signoffs = SignOffs(LOOKUP, actions={"wire_money": WIRE})
     return parts
 
 
@@ -69,7 +69,7 @@ def test_one_person_may_sign_for_two_sections_of_one_card(db, clock):
     # The rule is per section: someone listed in both signs one stage of each.
     parts = engine_parts(db, clock, graph=FakeGraph(value=_calls("lookup_order", "wire_money")))
     lookup = Section(Stage(approvers=("U0A",)))
-    parts.signing.signoffs = SignOffs(lookup, actions={"wire_money": WIRE})
+    parts.tally.signoffs = SignOffs(lookup, actions={"wire_money": WIRE})
     try:
         [approval] = parts.pending(parts.start())
         assert isinstance(_approve(parts, approval.id, "U0A"), outcomes.VoteRecorded)  # lookup
@@ -102,7 +102,7 @@ class TwoPauses(FakeGraph):
 
 def _clinic_parts(db, clock, notify_by: tuple[str, ...]) -> EngineParts:
     parts = engine_parts(db, clock, graph=TwoPauses())
-    parts.signing.signoffs = SignOffs(
+    parts.tally.signoffs = SignOffs(
         Section(Stage(approvers=("U0P",))),
         graphs={"draft": ORDERS},
         actions={"notify": Section(Stage(approvers=notify_by))},

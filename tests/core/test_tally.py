@@ -1,4 +1,4 @@
-"""Sign-off as the engine sees it (bot.core.tally.Signing) over the real Store on both
+"""Sign-off as the engine sees it (bot.core.tally.SignOffTally) over the real Store on both
 databases: the sign-off and thread a new request gets from what came before it in its run,
 who may sign it given who signed the run's other requests, what a click counts as, and where
 a counted request's signing stands."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.deciders import Directory, Why
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Decision, RunRequest
 from bot.domain.review import Choice, Proposal, Review
 from bot.domain.signoff import Section, SignOff, SignOffs, Stage
@@ -23,12 +23,12 @@ def store(db, clock):
     return Store(db, clock)
 
 
-def _signing(store, db, section: Section, summarize=None) -> Signing:
+def _tally(store, db, section: Section, summarize=None) -> SignOffTally:
     def members(group: str) -> list[str]:
         return {"S0TEAM": ["U1", "U2"]}[group]
 
     extra = {"summarize": summarize} if summarize else {}
-    return Signing(store, db, Directory(members), SignOffs(section), **extra)
+    return SignOffTally(store, db, Directory(members), SignOffs(section), **extra)
 
 
 def _run(store, thread_id: str = "t1"):
@@ -40,46 +40,46 @@ def _request(store, run, interrupt: str, signoff: SignOff | None = None, review=
 
 
 def test_a_single_decider_request_counts_no_votes(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U1",))))
+    tally = _tally(store, db, Section(Stage(approvers=("U1",))))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
 
-    assert signing.vote_kind(approval, Decision("approve", "U1")) is None
-    assert signing.standing_edit(approval) is None
-    progress = signing.progress(approval)
+    assert tally.vote_kind(approval, Decision("approve", "U1")) is None
+    assert tally.standing_edit(approval) is None
+    progress = tally.progress(approval)
     assert progress.votes == [] and progress.edit is None
 
 
 def test_in_a_counted_request_each_click_is_a_vote_of_its_kind(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U1", "U2"), quorum=2)))
+    tally = _tally(store, db, Section(Stage(approvers=("U1", "U2"), quorum=2)))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
 
-    assert signing.vote_kind(approval, Decision("approve", "U1")) == "approve"
-    assert signing.vote_kind(approval, Decision("edit", "U1")) == "edit"
-    assert signing.vote_kind(approval, Decision("answer", "U1")) == "edit"
-    assert signing.vote_kind(approval, Decision("reject", "U1")) == "reject"
-    assert signing.vote_kind(approval, Decision("respond", "U1", message="hi")) is None
+    assert tally.vote_kind(approval, Decision("approve", "U1")) == "approve"
+    assert tally.vote_kind(approval, Decision("edit", "U1")) == "edit"
+    assert tally.vote_kind(approval, Decision("answer", "U1")) == "edit"
+    assert tally.vote_kind(approval, Decision("reject", "U1")) == "reject"
+    assert tally.vote_kind(approval, Decision("respond", "U1", message="hi")) is None
 
 
 def test_votes_so_far_the_edit_that_stands_and_the_voters_receipt(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("S0TEAM", "U3"), quorum=3)))
+    tally = _tally(store, db, Section(Stage(approvers=("S0TEAM", "U3"), quorum=3)))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
     store.vote(approval.id, 0, Decision("approve", "U1"), "approve")
     edit = Decision("edit", "U2", parameters={"text": "better"})
     ballot = store.vote(approval.id, 0, edit, "edit")
     approval = store.get_approval(approval.id)
 
-    progress = signing.progress(approval)
+    progress = tally.progress(approval)
     assert [(v.voter, v.vote, v.void) for v in progress.votes] == [
         ("U1", "approve", True),  # for the version U2 has since edited
         ("U2", "edit", False),
     ]
-    assert progress.edit == signing.standing_edit(approval)
+    assert progress.edit == tally.standing_edit(approval)
     assert progress.edit.parameters == {"text": "better"}
 
-    receipt = signing.receipt(approval, ballot)
+    receipt = tally.receipt(approval, ballot)
     assert receipt.ballot == "counted"
     assert receipt.count.approvals == ("U2",)  # the void approval no longer counts
     assert receipt.stage.quorum == 3
@@ -88,13 +88,13 @@ def test_votes_so_far_the_edit_that_stands_and_the_voters_receipt(store, db):
 
 def test_a_receipt_names_the_stage_the_request_moved_on_to(store, db):
     stages = (Stage("Finance", approvers=("U1",)), Stage("CFO", approvers=("U2",)))
-    signing = _signing(store, db, Section(Stage(), stages))
+    tally = _tally(store, db, Section(Stage(), stages))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
     ballot = store.vote(approval.id, 0, Decision("approve", "U1"), "approve")
     assert ballot.outcome == "advanced"
 
-    receipt = signing.receipt(store.get_approval(approval.id), ballot)
+    receipt = tally.receipt(store.get_approval(approval.id), ballot)
 
     assert receipt.ballot == "advanced"
     assert receipt.label == "Stage 2 of 2: CFO"
@@ -102,12 +102,12 @@ def test_a_receipt_names_the_stage_the_request_moved_on_to(store, db):
 
 
 def test_refusal_names_who_may_and_resolves_groups(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("S0TEAM",))))
+    tally = _tally(store, db, Section(Stage(approvers=("S0TEAM",))))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
 
-    assert signing.refusal(approval, "U1") is None  # a member of S0TEAM
-    refused = signing.refusal(approval, "U9")
+    assert tally.refusal(approval, "U1") is None  # a member of S0TEAM
+    refused = tally.refusal(approval, "U9")
     assert refused.why is Why.NOT_LISTED
     assert refused.stage.approvers == ("S0TEAM",)
     assert refused.requester == "U0ASKER"
@@ -115,26 +115,26 @@ def test_refusal_names_who_may_and_resolves_groups(store, db):
 
 
 def test_with_distinct_signers_nobody_signs_two_requests_of_one_run(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U1", "U2")), distinct=True))
+    tally = _tally(store, db, Section(Stage(approvers=("U1", "U2")), distinct=True))
     run = _run(store)
-    first = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
-    second = _request(store, run, "i2", signing.plan(run, {}, "n")[0])
+    first = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
+    second = _request(store, run, "i2", tally.plan(run, {}, "n")[0])
     assert store.claim(first.id, Decision("approve", "U1")) is not None
 
-    refused = signing.refusal(second, "U1")
+    refused = tally.refusal(second, "U1")
 
     assert refused is not None and refused.why is Why.SIGNED_BEFORE
-    assert signing.refusal(second, "U2") is None
+    assert tally.refusal(second, "U2") is None
 
 
 def test_without_distinct_one_person_may_sign_each_request(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U1", "U2"))))
+    tally = _tally(store, db, Section(Stage(approvers=("U1", "U2"))))
     run = _run(store)
-    first = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
-    second = _request(store, run, "i2", signing.plan(run, {}, "n")[0])
+    first = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
+    second = _request(store, run, "i2", tally.plan(run, {}, "n")[0])
     store.claim(first.id, Decision("approve", "U1"))
 
-    assert signing.refusal(second, "U1") is None
+    assert tally.refusal(second, "U1") is None
 
 
 def test_a_later_stage_at_its_own_node_is_refused_to_who_signed_the_earlier(store, db):
@@ -142,19 +142,19 @@ def test_a_later_stage_at_its_own_node_is_refused_to_who_signed_the_earlier(stor
         Stage("Pharmacist", approvers=("U1", "U2"), at="pharmacist"),
         Stage("Senior", approvers=("U1", "U2"), at="senior"),
     )
-    signing = _signing(store, db, Section(Stage(), stages))
+    tally = _tally(store, db, Section(Stage(), stages))
     run = _run(store)
-    sign_off, _ = signing.plan(run, {}, "pharmacist")
+    sign_off, _ = tally.plan(run, {}, "pharmacist")
     assert sign_off.label(0) == "Stage 1 of 2: Pharmacist"
     first = _request(store, run, "i1", sign_off)
     store.claim(first.id, Decision("approve", "U1"))
 
-    later, _ = signing.plan(run, {}, "senior")
+    later, _ = tally.plan(run, {}, "senior")
     assert later.label(0) == "Stage 2 of 2: Senior"
     assert [(s.stage, s.by) for s in later.earlier] == [("Stage 1 of 2: Pharmacist", ("U1",))]
     second = _request(store, run, "i2", later)
-    assert signing.refusal(second, "U1").why is Why.SIGNED_BEFORE
-    assert signing.refusal(second, "U2") is None
+    assert tally.refusal(second, "U1").why is Why.SIGNED_BEFORE
+    assert tally.refusal(second, "U2") is None
 
 
 def test_a_new_round_after_someone_asked_for_changes_replies_under_the_first_card(store, db):
@@ -164,7 +164,7 @@ def test_a_new_round_after_someone_asked_for_changes_replies_under_the_first_car
         summaries.append(approval.id)
         return f"changes asked by {approval.decided_by}"
 
-    signing = _signing(store, db, Section(Stage()), summarize)
+    tally = _tally(store, db, Section(Stage()), summarize)
     run = _run(store)
     review = Review(
         "plain",
@@ -172,12 +172,12 @@ def test_a_new_round_after_someone_asked_for_changes_replies_under_the_first_car
         (Proposal("Send", choices=("approve", "reject")),),
         extra=(Choice("revise", "Request changes", ("notes",)),),
     )
-    first = _request(store, run, "i1", signing.plan(run, {}, "n")[0], review)
+    first = _request(store, run, "i1", tally.plan(run, {}, "n")[0], review)
     store.set_card(first.id, "C0CARDS", "100.1")
-    assert signing.plan(run, {}, "n")[1] is None  # a sibling of a pending card: its own post
+    assert tally.plan(run, {}, "n")[1] is None  # a sibling of a pending card: its own post
     store.claim(first.id, Decision("revise", "U0ASKER", message="shorter"))
 
-    sign_off, thread_ts = signing.plan(run, {}, "n")
+    sign_off, thread_ts = tally.plan(run, {}, "n")
 
     assert thread_ts == "100.1"
     assert sign_off.round == 2
@@ -186,20 +186,20 @@ def test_a_new_round_after_someone_asked_for_changes_replies_under_the_first_car
 
 
 def test_a_request_recorded_without_a_sign_off_is_signed_by_todays_defaults(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U7",), quorum=1)))
+    tally = _tally(store, db, Section(Stage(approvers=("U7",), quorum=1)))
     run = _run(store)
     approval = _request(store, run, "i1", None)
 
-    sign_off, stage = signing.stage_of(approval)
+    sign_off, stage = tally.stage_of(approval)
 
     assert stage.approvers == ("U7",)
-    assert signing.refusal(approval, "U7") is None
-    assert signing.refusal(approval, "U1").why is Why.NOT_LISTED
+    assert tally.refusal(approval, "U7") is None
+    assert tally.refusal(approval, "U1").why is Why.NOT_LISTED
 
 
 def test_a_ballot_that_closed_counts_nothing(store, db):
-    signing = _signing(store, db, Section(Stage(approvers=("U1", "U2"), quorum=2)))
+    tally = _tally(store, db, Section(Stage(approvers=("U1", "U2"), quorum=2)))
     run = _run(store)
-    approval = _request(store, run, "i1", signing.plan(run, {}, "n")[0])
-    receipt = signing.receipt(approval, Ballot("closed"))
+    approval = _request(store, run, "i1", tally.plan(run, {}, "n")[0])
+    receipt = tally.receipt(approval, Ballot("closed"))
     assert receipt.count.approvals == () and receipt.count.rejections == ()

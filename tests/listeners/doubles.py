@@ -129,7 +129,7 @@ class FakeEngine:
         self.votes_down = False  # the read of a request's votes fails
         self.standing_reads: list[tuple[str, bool]] = []  # (request, quick) of each read
         self.standing: Decision | None = None
-        self.signing = SimpleNamespace(
+        self.tally = SimpleNamespace(
             standing_edit=self._standing_edit,
             signoffs=SimpleNamespace(anyone_listed=(APPROVER, "SGROUP")),
         )
@@ -236,7 +236,7 @@ def world(approvals_channel: str | None = None) -> World:
     deps = ListenerDeps(
         slack=client,
         engine=engine,  # type: ignore[arg-type]
-        signing=engine.signing,  # type: ignore[arg-type]
+        tally=engine.tally,  # type: ignore[arg-type]
         access=operations.access,  # type: ignore[arg-type]
         store=store,  # type: ignore[arg-type]
         operations=operations,  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 from bot.core.deciders import Directory
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Run, RunRequest
 from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import PlannedJob
@@ -69,11 +69,11 @@ class SlackParts:
 @pytest.fixture
 def parts(db, clock, slack) -> SlackParts:
     store = Store(db, clock)
-    signing = Signing(store, db, Directory(slack.group_members), SignOffs(Section(Stage())))
-    signing.summarize = outcome_line
+    tally = SignOffTally(store, db, Directory(slack.group_members), SignOffs(Section(Stage())))
+    tally.summarize = outcome_line
     metrics = Metrics()
     ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
-    cards = Cards(store, slack, signing, db, ledger)
+    cards = Cards(store, slack, tally, db, ledger)
     journal = Journal(Audit(db, clock), metrics)
     card_posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
     return SlackParts(

@@ -49,9 +49,9 @@ def build(db, clock, slack):
     def make(policy: Policy, **options) -> Scheduled:
         made: dict[str, Cards] = {}
 
-        def publisher(store, signing):
+        def publisher(store, tally):
             ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
-            cards = made["cards"] = Cards(store, slack, signing, db, ledger)
+            cards = made["cards"] = Cards(store, slack, tally, db, ledger)
             journal = Journal(Audit(db, clock), Metrics())
             posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
             return SlackPublisher(slack, cards, posts)

@@ -12,7 +12,7 @@ plugin's own ``clock`` would take the place of :mod:`tests.support.inprocess_bot
 clock everywhere.)
 
 :func:`engine_parts` builds the real :class:`~bot.core.engine.Engine` as :mod:`bot.wiring`
-does (real ``Store``, ``Signing``, ``Ledger``, ``Journal``) with simple fakes for the ports of
+does (real ``Store``, ``SignOffTally``, ``Ledger``, ``Journal``) with simple fakes for the ports of
 :mod:`bot.core.ports`: a :class:`FakeGraph` (runner and agents in one: what the "graph" waits
 on) and a :class:`RecordingPublisher` (cards, thread notes and the clicker's answers, kept as
 calls).
@@ -38,7 +38,7 @@ from bot.core.ledger import Ledger
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, RunState, StageCall
 from bot.core.run_control import RunControl
-from bot.core.tally import Signing
+from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Run, RunRequest
 from bot.domain.review import Pending, Proposal, Review, Stop
 from bot.domain.signoff import Section, SignOffs, Stage
@@ -274,7 +274,7 @@ class EngineParts:
     store: Store
     graph: FakeGraph
     publisher: RecordingPublisher
-    signing: Signing
+    tally: SignOffTally
     clock: Clock
     db: Database
 
@@ -292,8 +292,8 @@ class EngineParts:
         self, requester: str = "U0ASKER", text: str = "draft a note", token: str | None = None
     ) -> Run:
         """A run started and paused on its interrupts, each with its card posted; ``token``:
-        started by that API principal (``signing.holders``) in ``requester``'s name."""
-        hand = self.signing.holders.get(token) if token else None
+        started by that API principal (``tally.holders``) in ``requester``'s name."""
+        hand = self.tally.holders.get(token) if token else None
         request = RunRequest("draft", text, requester, "C0ASK", "C0CARDS", token, hand)
         run = self.engine.start(request)
         return self.store.get_run(run.thread_id) or run
@@ -320,7 +320,7 @@ def engine_parts(
     groups: dict[str, list[str]] | Callable[[str], list[str]] | None = None,
     policy: Policy | None = None,
     graph: FakeGraph | None = None,
-    publisher: Callable[[Store, Signing], Any] | None = None,
+    publisher: Callable[[Store, SignOffTally], Any] | None = None,
     worker: Worker | None = None,
     rules: Callable[[Store, Database, Clock], Any] | None = None,
 ) -> EngineParts:
@@ -344,15 +344,15 @@ def engine_parts(
         return known[group]
 
     section = Section(stage or Stage(), stages, distinct)
-    signing = Signing(store, db, Directory(members), SignOffs(section))
+    tally = SignOffTally(store, db, Directory(members), SignOffs(section))
     graph = graph or FakeGraph()
     recording = RecordingPublisher(store)
-    real = publisher(store, signing) if publisher else None
+    real = publisher(store, tally) if publisher else None
     audit = Audit(db, clock)
     engine = Engine(
         store=store,
         runner=graph,
-        signing=signing,
+        tally=tally,
         db=db,
         ledger=Ledger(db, clock),
         worker=worker or InlineWorker(),
@@ -363,7 +363,7 @@ def engine_parts(
         answers=real or recording,
         rules=rules(store, db, clock) if rules else None,
     )
-    return EngineParts(engine, store, graph, recording, signing, clock, db)
+    return EngineParts(engine, store, graph, recording, tally, clock, db)
 
 
 @pytest.fixture

@@ -255,7 +255,7 @@ def _as_shown(approval: Approval, edited: list[dict[str, Any] | None]) -> Approv
 
 def _edited(approval: Approval, deps: ListenerDeps) -> list[dict[str, Any] | None]:
     """The values of the edit that stands on the request, per proposal (None: as proposed)."""
-    edit = deps.signing.standing_edit(approval)
+    edit = deps.tally.standing_edit(approval)
     return (card.edited_values(approval, edit) or []) if edit is not None else []
 
 

@@ -90,7 +90,7 @@ def _start_run(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> None:
 
 
 def help_text(deps: ListenerDeps) -> str:
-    listed = deps.signing.signoffs.anyone_listed
+    listed = deps.tally.signoffs.anyone_listed
     who = (
         " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in listed)
         if listed

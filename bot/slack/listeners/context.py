@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot.core.access import Access
     from bot.core.engine import Engine
     from bot.core.rules import Rules
-    from bot.core.tally import Signing
+    from bot.core.tally import SignOffTally
     from bot.slack.subcommands import Operations
     from bot.store.repository import Store
 
@@ -34,7 +34,7 @@ class SlackNotes(Protocol):
 class ListenerDeps:
     slack: SlackNotes
     engine: Engine
-    signing: Signing  # who may decide, and what stands
+    tally: SignOffTally  # who may decide, and what stands
     access: Access  # who may see
     store: Store
     operations: Operations

@@ -48,6 +48,6 @@ def _publish(user: str, deps: ListenerDeps) -> None:
     rules = service.visible(user) if service is not None else []
     revocable = {r.id for r in rules if service is not None and service.may_revoke(r, user)}
     listed = pending[:MAX_LISTED]
-    edits = {a.id: e for a in listed if (e := deps.signing.standing_edit(a)) is not None}
+    edits = {a.id: e for a in listed if (e := deps.tally.standing_edit(a)) is not None}
     view = home_view(listed, len(pending), runs, home_blocks(rules, revocable), edits)
     deps.slack.publish_home(user, view)

@@ -109,7 +109,7 @@ def each_submitted(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
         ack(response_action="errors", errors=errors)
         return
     try:
-        edit = deps.signing.standing_edit(approval, quick=True)  # before the ack
+        edit = deps.tally.standing_edit(approval, quick=True)  # before the ack
     except Exception:
         logger.exception("could not read the votes of a Review each submission")
         ack(response_action="update", view=modals.not_recorded_modal())

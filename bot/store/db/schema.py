@@ -345,7 +345,7 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # A run with a request signed by distinct people (``distinct`` on its section, an
         # action's as much as a graph's): each of its requests is checked against that one
         # under the run's sign-off lock, and a claim made without that lock loses to the mark
-        # (bot.core.tally.Signing.guarded). Runs recorded before: from their sign-offs' JSON.
+        # (bot.core.tally.SignOffTally.guarded). Runs recorded before: from their sign-offs' JSON.
         [
             "ALTER TABLE approvals ADD COLUMN distinct_run INTEGER NOT NULL DEFAULT 0",
             {
