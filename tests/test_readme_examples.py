@@ -314,7 +314,7 @@ def test_every_variable_the_bot_reads_is_in_the_readmes_table_and_no_other() -> 
         read |= set(re.findall(r'\b(?:env|environ)(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]+)"', text))
         read |= set(re.findall(r'\((?:env|environ), "([A-Z][A-Z0-9_]+)"', text))
     read |= {"WEBHOOK_ALLOWLIST"}  # webhook_allowlist()'s default name
-    # LangSmith's own settings, read under its prefixes (bot.config._env); try's $USER.
+    # LangSmith's own settings, read under its prefixes (bot.config.values._env); try's $USER.
     read = {f"LANGSMITH_{n}" if n in ("PROJECT", "TRACING") else n for n in read - {"USER"}}
     read -= {"TRACING_V2"}
     section = README.split("## Environment variables")[1].split("### Policy file")[0]
