@@ -71,8 +71,12 @@ def refusal_of(snapshot: dict[str, Any], thread: dict[str, Any]) -> Refusal | No
 
 def asked_as(snapshot: dict[str, Any]) -> dict[str, str]:
     """Each interrupt waiting in ``snapshot`` -> its id as the bot knows it: the one it had
-    before a fork of ours asked it again; else its own."""
-    before = (snapshot.get("metadata") or {}).get(ASKED_AS) or {}
+    before a fork of ours asked it again; else its own. Only at the fork checkpoint itself:
+    every checkpoint the fork's run writes carries its metadata, and a question asked a step
+    later (the node asked nothing this time, then again) is a new one, whoever answered the
+    first."""
+    metadata = snapshot.get("metadata") or {}
+    before = (metadata.get(ASKED_AS) or {}) if metadata.get("source") == "fork" else {}
     known: dict[str, str] = {}
     for task in snapshot.get("tasks") or []:
         for i in task.get("interrupts") or ():

@@ -119,3 +119,70 @@ def test_a_new_answer_after_a_refusal_is_sent_once_the_node_asks_again(served):
     done = settled(runner, "t2")
     assert done.finished and done.values["seats"] == 8
     assert seen(path)[len(before) :] == [5, 7, 8]
+
+
+ROUNDS = """
+from pathlib import Path
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+SKIP = Path({skip!r})
+
+
+class S(TypedDict, total=False):
+    round: int
+    seats: int
+
+
+def ask(state: S) -> dict:
+    at = state.get("round", 0)
+    if at == 0 and SKIP.exists():  # asked again, this node decides it need not ask this round
+        return {{"round": 1}}
+    seats = interrupt(f"seats for round {{at}}?")
+    if seats % 2:
+        raise ValueError(f"seats come in pairs, not {{seats}}")
+    return {{"round": at + 1, "seats": seats}}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_conditional_edges("ask", lambda s: "ask" if s.get("round", 0) < 2 else END)
+    return g.compile()
+"""
+
+
+def test_a_later_question_of_the_run_that_asked_again_is_a_new_pause_not_the_refused_one(
+    tmp_path,
+):
+    """The run from the checkpoint that asked need not stop where it stopped before: a node
+    that now asks nothing there, and asks again a step later, asks a new question, which the
+    bot must not take for the refused one (an answer to that one would go to this)."""
+    skip = tmp_path / "skip"
+    server = serve_graph(tmp_path, "rounds", ROUNDS.format(skip=str(skip)))
+    runner = ServerRunner(get_sync_client(url=server.url, api_key=None), server.url)
+    try:
+        runner.start("rounds", "r1", {})
+        [first] = settled_as(runner, "rounds", "r1").interrupts
+        assert first.value == "seats for round 0?"
+        runner.resume("rounds", "r1", {first.id: 3})  # refused
+        assert settled_as(runner, "rounds", "r1").waiting_on(first.id)
+        skip.touch()
+        with pytest.raises(RunnerBusy):  # asked again first
+            runner.resume("rounds", "r1", {first.id: 4})
+        [later] = settled_as(runner, "rounds", "r1").interrupts
+        assert later.value == "seats for round 1?"
+        assert later.id != first.id  # a new request: nobody has answered this one
+    finally:
+        runner.close()
+        server.stop()
+
+
+def settled_as(runner: ServerRunner, graph: str, thread: str, timeout: float = 60) -> RunState:
+    deadline = time.monotonic() + timeout
+    while (state := runner.state(graph, thread)).running:
+        assert time.monotonic() < deadline, "the run did not settle"
+        time.sleep(0.1)
+    return state
