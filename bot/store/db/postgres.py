@@ -353,10 +353,14 @@ class PostgresDatabase:
 
 
 @contextmanager
-def _answered(conn: Any, bound: Patience, waits: float = 0.0) -> Iterator[None]:
+def _answered(
+    conn: Any, bound: Patience, waits: float = 0.0, session: bool = False
+) -> Iterator[None]:
     """Work on ``conn`` in an API call: still going ``bound.within`` seconds from now (plus
     ``waits``, a lock wait it asks the server for), its connection is cut, and it raises
-    :class:`NoAnswer`; the call then gives up."""
+    :class:`NoAnswer`; the call then gives up. ``session``: what it got lives with the session
+    (an advisory lock): cut just after its answer came, it is gone with the session, so that
+    raises too."""
     bound.ask()
     with CUTOFF.within(conn, time.monotonic() + waits + bound.within) as watch:
         try:
@@ -366,6 +370,9 @@ def _answered(conn: Any, bound: Patience, waits: float = 0.0) -> Iterator[None]:
                 raise
             bound.gave_up = True
             raise NoAnswer("no answer from the database in time: the connection was cut") from exc
+    if session and watch.cut:
+        bound.gave_up = True
+        raise NoAnswer("the connection was cut as its lock was granted: the lock went with it")
 
 
 @contextmanager
@@ -382,8 +389,10 @@ def _no_connection_is_no_answer(bound: Patience | None) -> Iterator[None]:
         raise NoAnswer("no connection to the database in time") from exc
 
 
-def _watched(conn: Any, bound: Patience | None, waits: float = 0.0) -> AbstractContextManager[None]:
-    return nullcontext() if bound is None else _answered(conn, bound, waits)
+def _watched(
+    conn: Any, bound: Patience | None, waits: float = 0.0, session: bool = False
+) -> AbstractContextManager[None]:
+    return nullcontext() if bound is None else _answered(conn, bound, waits, session)
 
 
 @contextmanager
@@ -444,13 +453,13 @@ def postgres_acquire(pool: Any) -> Acquire:
     def _lock(conn: Any, key: str, wait: float, bound: Patience | None) -> None:
         # A free key (the usual case) is taken by one statement; only a key someone holds is
         # waited for, under a lock_timeout of its own (two statements more).
-        with _watched(conn, bound):
+        with _watched(conn, bound, session=True):
             row = conn.execute(TRY_SQL, {"key": key}).fetchone()
         if row["got"]:
             return
         if wait <= 0:
             raise LockBusy(key, wait)
-        with _watched(conn, bound, wait):
+        with _watched(conn, bound, wait, session=True):
             conn.execute(SET_LOCK_TIMEOUT, {"value": _ms(wait)})
             try:
                 conn.execute(LOCK_SQL, {"key": key})

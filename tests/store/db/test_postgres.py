@@ -367,3 +367,23 @@ def test_a_quick_write_whose_connection_check_froze_was_never_sent(
     assert b"pg_quick_scratch" not in proxy.held
     assert db.execute_quick(f"UPDATE {quick_scratch} SET at = 1") == 0  # the pool works again
     assert pg.fetch_all(f"SELECT k FROM {quick_scratch}") == []
+
+
+def test_an_api_call_s_lock_whose_connection_was_cut_as_it_was_granted_is_not_held(pg, monkeypatch):
+    """In an API call, the cutoff can shut a lock's connection just after the server granted
+    it (its deadline and the answer a hair apart): the server drops the lock with the session,
+    so the call must not go on as if it held it."""
+    from contextlib import contextmanager
+
+    from bot.store.db.base import NoAnswer, patient
+    from bot.store.db.cutoff import Watch
+
+    @contextmanager
+    def cut_as_answered(conn, at):
+        watch = Watch(conn.fileno())
+        yield watch
+        watch.done = watch.cut = True  # the cutoff won the race after the answer came
+
+    monkeypatch.setattr(postgres.CUTOFF, "within", cut_as_answered)
+    with patient(), pytest.raises(NoAnswer), pg.key_lock("api:race"):
+        pytest.fail("went on as if it held the lock")
