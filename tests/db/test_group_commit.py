@@ -8,12 +8,38 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from bot.store.db.base import ANSWER_WITHIN, answering
 from bot.store.db.sqlite import SqliteDatabase
+
+
+@contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """Another connection holds SQLite's one write lock on ``path`` meanwhile."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            taken.set()
+            release.wait(10)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 @pytest.fixture
@@ -98,27 +124,8 @@ def test_a_write_not_taken_in_time_is_withdrawn_and_never_applied(db, tmp_path):
     wait (its caller tells the person it was not recorded), and it stays not recorded: the
     writer, when it gets the lock, skips it instead of committing it after all."""
     db._group.wait = 0.3
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            taken.set()
-            release.wait(10)
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert taken.wait(10)
-    try:
-        with pytest.raises(TimeoutError):
-            db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'given up')")
-    finally:
-        release.set()
-        thread.join(10)
+    with write_lock_held(tmp_path / "bot.db"), pytest.raises(TimeoutError):
+        db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'given up')")
     # Queued after it, so committed after the writer dealt with it.
     db.execute_quick("INSERT INTO t (id, v) VALUES (2, 'later')")
     assert db.fetch_all("SELECT id, v FROM t ORDER BY id") == [{"id": 2, "v": "later"}]
@@ -128,28 +135,10 @@ def test_a_write_for_a_request_that_waited_gives_up_by_the_request_s_deadline(db
     """The write lock held elsewhere, a write before an ack whose request already waited 2.2 s
     (queued behind a burst) has what is left of the request's time, not its own 1.5 s again:
     its caller still answers Slack inside 3 s."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            taken.set()
-            release.wait(10)
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert taken.wait(10)
     arrived = time.monotonic() - 2.2
-    try:
+    with write_lock_held(tmp_path / "bot.db"):
         with answering(since=arrived), pytest.raises(TimeoutError):
             db.execute_quick("INSERT INTO t (id, v) VALUES (1, 'late')")
         took = time.monotonic() - arrived
-    finally:
-        release.set()
-        thread.join(10)
     assert took < ANSWER_WITHIN + 0.2, f"the write gave up {took:.2f}s after its request came"
     assert db.fetch_all("SELECT id FROM t") == []
