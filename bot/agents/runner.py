@@ -18,6 +18,7 @@ from langgraph.errors import is_invalid_resume
 from langgraph.types import Command
 from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names an interrupt
 
+from bot.agents.adapters import per_call
 from bot.agents.traces import Trace
 from bot.core.ports import (
     ResumeRefused,
@@ -102,24 +103,25 @@ class InProcessRunner:
         try:
             return self._invoke(graph, thread_id, Command(resume=answers), trace)
         except REFUSALS as exc:
-            # An answer that does not fit the interrupt's response_schema is refused by
-            # LangGraph itself, before the node takes it: nothing of it is stored.
-            taken = not is_invalid_resume(exc)
-            if isinstance(exc, OSError) or not self._refused(graph, thread_id, answers, taken):
+            if isinstance(exc, OSError) or not self._refused(graph, thread_id, answers, exc):
                 raise
             raise ResumeRefused(str(exc).strip() or type(exc).__name__, tuple(answers)) from exc
 
     def _refused(
-        self, graph: str, thread_id: str, answered: dict[str, Any], taken: bool = True
+        self, graph: str, thread_id: str, answered: dict[str, Any], error: BaseException
     ) -> bool:
-        """After a resume that raised: whether each node sent an answer raised on it, its thread
-        still waiting on the same interrupt (LangGraph names an interrupt after its checkpoint's
-        task, so the checkpoint did not move), as the checkpointer has it; ``taken``: the node
-        took it first. If so, the answers are taken back out of the checkpoint: LangGraph stores
-        an answer with its task as soon as the node takes it, and hands the stored one back on
-        every later resume of that interrupt, whatever value it sends, so the refused answer
-        could never be replaced. False (nothing touched) when that cannot be read or is not
-        so."""
+        """After a resume that raised ``error``: whether each node sent an answer raised on it,
+        its thread still waiting on the same interrupt (LangGraph names an interrupt after its
+        checkpoint's task, so the checkpoint did not move), as the checkpointer has it, and
+        nothing the answer let run raised it (a tool a per-call gate ran on it:
+        :func:`bot.agents.adapters.per_call.may_have_run`). If so, the answers are taken back
+        out of the checkpoint: LangGraph stores an answer with its task as soon as the node
+        takes it, and hands the stored one back on every later resume of that interrupt,
+        whatever value it sends, so the refused answer could never be replaced. False (nothing
+        touched) when that cannot be read or is not so."""
+        # An answer that does not fit the interrupt's response_schema is refused by LangGraph
+        # itself, before the node takes it: nothing of it is stored.
+        taken = not is_invalid_resume(error)
         compiled = self.graphs[graph]
         try:
             snapshot = compiled.get_state(_config(thread_id))
@@ -132,6 +134,8 @@ class InProcessRunner:
                 task = next((t for t in snapshot.tasks if _asks(t, answered_id)), None)
                 if task is None or task.error is None:
                     return False
+                if any(per_call.may_have_run(i.value, error) for i in task.interrupts):
+                    return False  # a failure of what ran, not a refusal of the answer
                 if not taken:
                     continue
                 answers = list(stored.get(task.id) or ())

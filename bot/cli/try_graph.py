@@ -128,8 +128,9 @@ def run(driver: Driver, graph: str, request: str, by: str, term: Terminal) -> st
         except ResumeRefused as refused:
             if pending.id not in refused.interrupts:
                 raise
-            # As the bot does: nothing ran, and the thread still waits on this pause.
-            term.say(f"\nThe graph refused that answer: {refused}\nNothing ran; decide again.\n")
+            # As the bot does: the thread still waits on this pause.
+            again = "The run did not go past this step; decide again."
+            term.say(f"\nThe graph refused that answer: {refused}\n{again}\n")
             continue
         if isinstance(result, Stop):
             return result.report

@@ -204,9 +204,10 @@ class Applier:
     ) -> Approval | None:
         """The graph's own code refused the decision's answer and the thread still waits on its
         interrupt, the answer no longer stored there (the runner checked both with the
-        checkpointer): nothing ran, and the same answer would be refused again. So the request
-        is asked again rather than retried: pending, its card saying why, the refusal audited,
-        the decider told in the run's thread. None when a later attempt took over meanwhile."""
+        checkpointer): the run did not go past it, and the same answer would be refused again.
+        So the request is asked again rather than retried: pending, its card saying why, the
+        refusal audited, the decider told in the run's thread. None when a later attempt took
+        over meanwhile."""
         error = str(exc)[:REFUSAL_CHARS]
         logger.warning("request %s: the graph refused its answer: %s", claimed.id, error)
         events = (self.journal.refused_entry(claimed, error),)
@@ -242,12 +243,12 @@ class Applier:
     ) -> None:
         """The graph refused the rejection an expiry handed it: nothing a deadline can send is
         taken (it would be refused at every later deadline), so the run stops here, as an
-        expiry a graph is never resumed with stops it, its report saying why; nothing ran."""
+        expiry a graph is never resumed with stops it, its report saying why."""
         assert claimed.decision is not None
         reason = claimed.decision.reason or "nobody decided in time"
         report = (
             f"Expired: {reason}. The agent refused the rejection the deadline gave it: {error}. "
-            "The run did not continue; nothing ran."
+            "The run did not continue."
         )
         # Stopped first: a crash before the mark leaves the decision to the sweep, which is
         # refused the same way and comes here again (a later attempt would say the same).

@@ -129,7 +129,8 @@ class GaveUp:
 @dataclass(frozen=True)
 class AgentRefused:
     """The decision settled the request and was handed to the graph, whose own code refused
-    it (``approval.refused`` says why): nothing ran, and the request is pending again."""
+    it (``approval.refused`` says why): the run did not go past the pause, and the request is
+    pending again."""
 
     kind: ClassVar[Kind] = Kind.AGENT_REFUSED
     approval: Approval

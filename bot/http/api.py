@@ -337,7 +337,7 @@ class Api:
             return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
         # The words a click would hear in Slack (bot.slack.blocks.outcomes).
         note = sentence(outcome) or "Nothing changed."
-        if isinstance(outcome, outcomes.AgentRefused):  # nothing ran; it may be decided again
+        if isinstance(outcome, outcomes.AgentRefused):  # still at the pause; decided again
             reopened = outcome.approval  # at a new version: the one to decide on now
             body = {"decided": False, "request": approval.id, "status": "pending", "error": note}
             body |= {"refused": reopened.refused or "", "version": reopened.version}

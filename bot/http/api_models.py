@@ -207,8 +207,8 @@ class NotDecided(Error):
 
 
 class AgentRefused(NotDecided):
-    """The decision won, and the graph's own code refused it: nothing ran, and the request
-    is open again (pending) for whoever may decide it."""
+    """The decision won, and the graph's own code refused it: the run did not go past the
+    pause, and the request is open again (pending) for whoever may decide it."""
 
     status: Literal["pending"]
     refused: str = Field(description="Why the agent refused it, in its own words")

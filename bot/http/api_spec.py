@@ -114,8 +114,8 @@ def operations(start_run: type[m.StartRun]) -> list[Operation]:
                 404: _NOT_FOUND,
                 409: (
                     "Refused, already decided, this token already voted on the request as "
-                    "someone else, or the agent refused the decision (nothing ran: the request "
-                    "is open again); `error` says why",
+                    "someone else, or the agent refused the decision (the run did not go past "
+                    "the pause: the request is open again); `error` says why",
                     [m.AgentRefused, m.NotDecided, m.Error],
                 ),
                 503: _BUSY,

@@ -6,14 +6,10 @@ shapes and hide the rest."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -26,6 +22,7 @@ from bot.agents.driver import Driver
 from bot.agents.runner import InProcessRunner
 from bot.domain.models import Decision
 from bot.domain.review import Review, Update
+from tests.support.scripted_model import Scripted
 
 PAID: list[tuple[str, int]] = []
 HARMFUL = {"name": "pay", "args": {"to": "XX00ATTACKER", "amount": 9999}, "id": "c1"}
@@ -37,25 +34,6 @@ def pay(to: str, amount: int) -> str:
     """Pay someone."""
     PAID.append((to, amount))
     return "paid"
-
-
-class Scripted(BaseChatModel):
-    """A chat model that answers with the next of its scripted messages."""
-
-    replies: list[Any]
-    said: int = 0
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Scripted:  # type: ignore[override]
-        return self
-
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any):
-        reply = self.replies[min(self.said, len(self.replies) - 1)]
-        self.said += 1
-        return ChatResult(generations=[ChatGeneration(message=reply.model_copy())])
 
 
 def everything_shown(review: Review) -> str:

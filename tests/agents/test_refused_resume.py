@@ -8,12 +8,18 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 import pytest
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from pydantic import BaseModel, field_validator
 
 from bot.agents.runner import InProcessRunner, ResumeRefused
+from tests.support.scripted_model import Scripted
 
 
 class State(TypedDict, total=False):
@@ -114,3 +120,84 @@ def test_an_answer_its_response_schema_refuses_is_refused_and_nothing_is_kept():
     assert runner.state("g", "t").waiting_on(pending.id)
     done = runner.resume("g", "t", {pending.id: {"count": 4}})
     assert done.finished and done.values["seats"] == 4
+
+
+# LangChain's per-call tool gate (HumanInTheLoopMiddleware): the approved tool runs in the task
+# that asked, right after the answer. ``post`` posts (to POSTED), then cannot read the reply
+# when its body is "no json": the call acted, and its error is no refusal of the approval.
+POSTED: list[str] = []
+
+
+@tool
+def post(body: str) -> str:
+    """Post a message."""
+    POSTED.append(body)
+    if body == "no json":
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+    return "posted"
+
+
+def _agent(tools: list[Any], middleware: list[Any], body: str) -> InProcessRunner:
+    call = {"name": "post", "args": {"body": body}, "id": "c1"}
+    model = Scripted(replies=[AIMessage(content="", tool_calls=[call]), AIMessage(content="Done.")])
+    agent = create_agent(model, tools=tools, middleware=middleware, checkpointer=InMemorySaver())
+    POSTED.clear()
+    return InProcessRunner({"g": agent})
+
+
+def _gated(body: str) -> InProcessRunner:
+    gate = HumanInTheLoopMiddleware(
+        {"post": {"allowed_decisions": ["approve", "reject"]}}, interrupt_mode="per_call"
+    )
+    return _agent([post], [gate], body)
+
+
+def test_an_approved_tool_that_acted_and_then_raised_did_not_refuse_the_approval():
+    runner = _gated("no json")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    with pytest.raises(ValueError, match="Expecting value") as raised:
+        runner.resume("g", "t", {pending.id: {"type": "approve"}})
+    assert not isinstance(raised.value, ResumeRefused)
+    assert POSTED == ["no json"]
+
+
+def test_a_decision_the_gate_refuses_before_the_tool_runs_is_refused():
+    runner = _gated("hello")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    edit = {"type": "edit", "edited_action": {"name": "post", "args": {"body": "x"}}}
+    with pytest.raises(ResumeRefused):  # edit is not one of the decisions it allows
+        runner.resume("g", "t", {pending.id: edit})
+    assert POSTED == []
+    done = runner.resume("g", "t", {pending.id: {"type": "approve"}})
+    assert done.finished and POSTED == ["hello"]
+
+
+def add_human_in_the_loop(wrapped: BaseTool) -> BaseTool:
+    """LangGraph's tutorial wrapper ("Add human intervention to any tool"): the tool asks
+    itself, and refuses a response type it does not know."""
+
+    @tool(wrapped.name, description=wrapped.description, args_schema=wrapped.args_schema)
+    def call_tool_with_interrupt(config: RunnableConfig, **tool_input: Any) -> Any:
+        request = {
+            "action_request": {"action": wrapped.name, "args": tool_input},
+            "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True},
+            "description": "Please review the tool call",
+        }
+        response = interrupt([request])[0]
+        if response["type"] == "accept":
+            return wrapped.invoke(tool_input, config)
+        if response["type"] == "response":
+            return response["args"]
+        raise ValueError(f"Unsupported interrupt response type: {response['type']}")
+
+    return call_tool_with_interrupt
+
+
+def test_an_answer_a_tool_asking_itself_refuses_is_refused():
+    runner = _agent([add_human_in_the_loop(post)], [], "hello")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    with pytest.raises(ResumeRefused, match="Unsupported interrupt response type: ignore"):
+        runner.resume("g", "t", {pending.id: [{"type": "ignore", "args": None}]})
+    assert POSTED == []
+    done = runner.resume("g", "t", {pending.id: [{"type": "accept", "args": None}]})
+    assert done.finished and POSTED == ["hello"]

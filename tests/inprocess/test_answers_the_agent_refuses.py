@@ -1,10 +1,11 @@
 """An answer accepted, claimed and handed to the graph, which its own code then refuses (the node
-validates the value and raises): nothing ran, so the request is asked again, not retried with
-the same answer until the run is failed for good. The run stays paused at the same interrupt,
-the card is pending again with a line saying the agent refused the answer and why, the decider
-is told, the refusal is in the audit log, and whoever may decide it answers again, once. An
-error that is not the graph refusing the value (a connection that dropped) is retried as
-before."""
+validates the value and raises): the run did not go past that step, so the request is asked
+again, not retried with the same answer until the run is failed for good. The run stays paused
+at the same interrupt, the card is pending again with a line saying the agent refused the answer
+and why, the decider is told, the refusal is in the audit log, and whoever may decide it answers
+again, once. An error that is not the graph refusing the value (a connection that dropped; a
+tool that LangChain's per-call gate ran on the approval, raising after it acted) is a failure,
+retried as before."""
 
 from __future__ import annotations
 
@@ -114,6 +115,11 @@ def test_an_answer_the_graph_refuses_asks_again_and_the_next_answer_runs_once(
     assert "The agent refused the last answer" in text
     assert "seats come in pairs, not 3 &lt;!here&gt; &amp; &lt;@U0BOSS&gt;" in text
     assert "Expires" in text  # its deadline stands again
+    # The node wrote SEEN before it raised: the bot cannot know that nothing ran, only that
+    # the run did not go past this step.
+    said = [text, *(c.params["text"] for c in fake_slack.calls() if "text" in c.params)]
+    assert not [s for s in said if "nothing ran" in s.lower()], said
+    assert "The run did not go past this step; decide again." in text
     told = fake_slack.wait_for(
         "chat.postEphemeral", lambda c: c.params["user"] == REQ and "refused" in c.params["text"]
     )
@@ -416,3 +422,68 @@ def test_a_rejection_the_graph_refuses_is_never_turned_into_an_approval_by_the_e
     assert seen[0] == "not refunded"
     shown = blocks_text(current(fake_slack, card)["blocks"])
     assert "the agent refused the answer given" in shown, shown
+
+
+# LangChain's per-call tool gate: the approved tool runs in the task that asked, right after the
+# answer. This one posts the invoice (written to POSTED), then cannot read the reply (as
+# ``resp.json()`` raises on an empty body): a ValueError from a call that acted, not a refusal.
+INVOICES = """
+from pathlib import Path
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+
+POSTED = Path({posted!r})
+
+
+@tool
+def post_invoice(order: str) -> str:
+    \"\"\"Send an order's invoice.\"\"\"
+    with POSTED.open("a") as posted:
+        posted.write(order + "\\n")
+    raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+
+def build():
+    return create_agent(
+        model=ChatOpenAI(model="gpt-4o-mini", timeout=10),
+        tools=[post_invoice],
+        middleware=[HumanInTheLoopMiddleware(
+            interrupt_on={{"post_invoice": {{"allowed_decisions": ["approve", "reject"]}}}},
+            interrupt_mode="per_call",
+        )],
+    )
+"""
+
+
+def test_a_gated_tool_that_acted_and_then_raised_is_a_failure_not_a_refusal(
+    bot_in_process, fake_slack, fake_openai, tmp_path
+):
+    posted = tmp_path / "posted"
+    source = INVOICES.format(posted=str(posted))
+    bot = graph_bot(bot_in_process, tmp_path, source, {"invoices": "build"}, "graphs: {}\n")
+    fake_openai.enqueue(tool_calls=[{"name": "post_invoice", "arguments": {"order": "A1"}}])
+    bot.command("invoices send the invoice for A1", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    bot.settle()
+
+    assert posted.read_text().split() == ["A1"]  # it ran
+    assert _status(bot) == ("failed", "approved")  # not asked again as if nothing had
+    assert not has_buttons(current(fake_slack, card))
+    assert not bot.deps.db.fetch_all("SELECT * FROM audit WHERE event = 'refused_by_agent'")
+    # A failed step, as any other: the sweep tries it again, then reports it with Retry.
+    bot.tick_until(lambda: _failures(fake_slack), "report the failure", advance=3600)
+    [failed] = _failures(fake_slack)
+    assert "ValueError: Expecting value" in failed.params["text"]
+    assert "Retry" in blocks_text(failed.params["blocks"])
+    said = [c.params["text"] for c in fake_slack.calls() if "text" in c.params]
+    said.append(blocks_text(current(fake_slack, card)["blocks"]))
+    assert not [s for s in said if "refused" in s or "Nothing ran" in s], said
+    assert _status(bot)[1] == "approved" and not has_buttons(current(fake_slack, card))
+
+
+def _failures(fake_slack) -> list:
+    return [c for c in fake_slack.calls("chat.postMessage") if "hit an error" in c.params["text"]]

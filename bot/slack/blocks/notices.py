@@ -202,6 +202,9 @@ def waiting_where(
 
 
 REFUSED_SHOWN = 300  # characters of the graph's error on a card, an ephemeral, a thread line
+# What a refusal tells for sure: the thread still waits on the same pause. Not that nothing ran:
+# the node's own code may have done something before it raised.
+STILL_HERE = "The run did not go past this step"
 
 
 def refused_note(approval: Approval) -> tuple[str, ...]:
@@ -209,7 +212,7 @@ def refused_note(approval: Approval) -> tuple[str, ...]:
     if not approval.refused:
         return ()
     why, _ = safe(approval.refused, REFUSED_SHOWN)
-    return (f":warning: The agent refused the last answer: {why}. Nothing ran; decide again.",)
+    return (f":warning: The agent refused the last answer: {why}. {STILL_HERE}; decide again.",)
 
 
 def agent_refused(approval: Approval, by: str | None, expired: bool = False) -> str:
@@ -220,10 +223,10 @@ def agent_refused(approval: Approval, by: str | None, expired: bool = False) -> 
     if expired:
         return (
             f":warning: Nobody decided this {kind_of(approval)} in time, and the agent refused "
-            f"the approval its deadline gave: {why}. Nothing ran; the request is open again "
+            f"the approval its deadline gave: {why}. {STILL_HERE}; the request is open again "
             "for anyone who may decide it, with a new deadline, and now expires as rejected."
         )
     return (
         f"{who}:warning: The agent refused the answer to this {kind_of(approval)}: {why}. "
-        "Nothing ran; the request is open again for anyone who may decide it."
+        f"{STILL_HERE}; the request is open again for anyone who may decide it."
     )

@@ -8,7 +8,7 @@ from bot.core.ports import StageCall
 from bot.domain.models import Approval
 from bot.slack.blocks.card import outcome_line, when
 from bot.slack.blocks.deciders import refusal_text, who_may
-from bot.slack.blocks.notices import REFUSED_SHOWN
+from bot.slack.blocks.notices import REFUSED_SHOWN, STILL_HERE
 from bot.slack.blocks.progress import needed
 from bot.slack.blocks.text import safe
 
@@ -33,7 +33,7 @@ def already_decided(approval: Approval) -> str:
 def agent_refused(approval: Approval) -> str:
     why, _ = safe(approval.refused or "", REFUSED_SHOWN)
     return (
-        f"The agent refused your answer: {why}. Nothing ran, and the request is open again: "
+        f"The agent refused your answer: {why}. {STILL_HERE}, and the request is open again: "
         "decide again on its card."
     )
 
