@@ -21,6 +21,7 @@ from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names
 from bot.agents.adapters import per_call
 from bot.agents.traces import Trace
 from bot.core.ports import (
+    SAME_AGAIN,
     ResumeRefused,
     RunFailed,
     Runner,
@@ -51,9 +52,8 @@ INTERRUPT = "__interrupt__"
 # Among a checkpoint's pending writes, the answers a task's interrupts were given (overwritten in
 # place by every checkpointer, by name; private too).
 RESUME = "__resume__"
-# What a node raises because of the value it was handed: the same value, the same error. Never
-# an error that may pass (OSError: connections, timeouts; the database's own errors).
-REFUSALS = (ValueError, TypeError, LookupError, AssertionError, AttributeError, NotImplementedError)
+# What a node raises because of the value it was handed: the same value, the same error.
+REFUSALS = SAME_AGAIN
 
 
 class InProcessRunner:

@@ -31,6 +31,7 @@ from bot.core.ports import (
     RunnerBusy,
     RunnerUnavailable,
     RunState,
+    same_again,
 )
 from bot.core.rules import Rules
 from bot.core.run_ends import Ending, RunEnds
@@ -169,7 +170,13 @@ class Applier:
                 shown.result()
                 if not_due(exc):  # an effect waits out its backoff: this was no real attempt
                     self.store.uncount_apply(approval.id)
-                self.ends.failed(run, exc, decided=True, gave_up=_last(attempt))
+                # One the same answer would raise again is not tried again by the sweep (the
+                # step may have acted before it raised: each try would act again): the people
+                # are told at once, and a person's Retry sends it again.
+                if same_again(exc):
+                    self.store.give_up_apply(approval.id, attempt.fence)
+                gave_up = same_again(exc) or _last(attempt)
+                self.ends.failed(run, exc, decided=True, gave_up=gave_up)
                 return None
             if isinstance(state, Stop):
                 self.ends.finish(run, state.report, unposted="stopped")

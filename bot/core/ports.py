@@ -62,6 +62,24 @@ class RunFailed(Exception):
     """The graph raised while running elsewhere; the message is its error."""
 
 
+# What a node raises because of the value it was handed (a programming or validation error):
+# the same value, the same error. Never an error that may pass (OSError: connections, timeouts;
+# the database's own errors).
+SAME_AGAIN = (
+    ValueError,
+    TypeError,
+    LookupError,
+    AssertionError,
+    AttributeError,
+    NotImplementedError,
+)
+
+
+def same_again(error: BaseException) -> bool:
+    """Whether sending the same value again would raise ``error`` again."""
+    return isinstance(error, SAME_AGAIN) and not isinstance(error, OSError)
+
+
 class ResumeRefused(Exception):
     """The graph's own code refused what a resume handed it: the node that asked raised a
     programming or validation error (``ValueError``, ``TypeError``, ...) when given the value,

@@ -453,6 +453,13 @@ class DecisionRows(Rows):
         """An attempt that never reached the agent server does not count against the limit."""
         self.db.execute(q.UNCOUNT_APPLY, {"id": approval_id})
 
+    def give_up_apply(self, approval_id: str, fence: int) -> None:
+        """No more attempts at applying a decision by the sweep, its attempt ``fence`` having
+        failed for good (unless a later attempt began meanwhile); :meth:`reset_apply` (a
+        person's Retry) gives them back."""
+        params = {"id": approval_id, "fence": fence, "max_attempts": MAX_APPLY_ATTEMPTS}
+        self.db.execute(q.GIVE_UP_APPLY, params)
+
     def reset_apply(self, thread_id: str) -> list[Approval]:
         """Decisions of a run given up on, to be tried again (a person pressed Retry)."""
         rows = self.db.fetch_all(q.RESET_APPLY, {"thread_id": thread_id})

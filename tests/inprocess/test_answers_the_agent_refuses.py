@@ -474,11 +474,15 @@ def test_a_gated_tool_that_acted_and_then_raised_is_a_failure_not_a_refusal(
     assert _status(bot) == ("failed", "approved")  # not asked again as if nothing had
     assert not has_buttons(current(fake_slack, card))
     assert not bot.deps.db.fetch_all("SELECT * FROM audit WHERE event = 'refused_by_agent'")
-    # A failed step, as any other: the sweep tries it again, then reports it with Retry.
-    bot.tick_until(lambda: _failures(fake_slack), "report the failure", advance=3600)
+    # The same value raises the same error, and the tool acted before it: not tried again by
+    # the sweep (each try would post again), but reported at once, with Retry for a person.
     [failed] = _failures(fake_slack)
     assert "ValueError: Expecting value" in failed.params["text"]
     assert "Retry" in blocks_text(failed.params["blocks"])
+    bot.tick(advance=3600)
+    bot.settle()
+    assert posted.read_text().split() == ["A1"], "the sweep ran the tool again"
+    assert len(_failures(fake_slack)) == 1
     said = [c.params["text"] for c in fake_slack.calls() if "text" in c.params]
     said.append(blocks_text(current(fake_slack, card)["blocks"]))
     assert not [s for s in said if "refused" in s or "Nothing ran" in s], said

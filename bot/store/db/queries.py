@@ -265,6 +265,13 @@ UNCOUNT_APPLY = """
 UPDATE approvals SET apply_attempts = apply_attempts - 1
 WHERE id = %(id)s AND apply_attempts > 0
 """
+# A decision whose attempt (``fence``, still the latest) failed in a way the same answer would
+# fail again: no more attempts of the sweep's (a person's Retry resets them).
+GIVE_UP_APPLY = """
+UPDATE approvals SET apply_attempts = %(max_attempts)s
+WHERE id = %(id)s AND apply_fence = %(fence)s AND applied_at IS NULL
+  AND apply_attempts < %(max_attempts)s
+"""
 RESET_APPLY = """
 UPDATE approvals SET apply_attempts = 0
 WHERE thread_id = %(thread_id)s AND status <> 'pending' AND applied_at IS NULL
