@@ -176,7 +176,7 @@ class Applier:
                 if same_again(exc):
                     self.store.give_up_apply(approval.id, attempt.fence)
                 gave_up = same_again(exc) or _last(attempt)
-                self.ends.failed(run, exc, decided=True, gave_up=gave_up)
+                self.ends.failed(run, exc, True, gave_up, attempt.number)
                 return None
             if isinstance(state, Stop):
                 self.ends.finish(run, state.report, unposted="stopped")

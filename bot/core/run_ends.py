@@ -76,8 +76,16 @@ class RunEnds:
             logger.warning("request %s: a later attempt took over", approval.id)
 
     def failed(
-        self, run: Run, exc: Exception, decided: bool = False, gave_up: bool = False
+        self,
+        run: Run,
+        exc: Exception,
+        decided: bool = False,
+        gave_up: bool = False,
+        attempts: int = MAX_APPLY_ATTEMPTS,
     ) -> None:
+        """The run hit an error: recorded, and the requester told with Retry (for a decision,
+        once it is given up on, after ``attempts``); one certain not to have done anything is
+        left to the recovery sweep instead."""
         if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
             # Certainly not done, so safe to run again: the recovery sweep retries the step
             # (a claimed decision stays unapplied; a run stays "running").
@@ -94,7 +102,7 @@ class RunEnds:
             key = f"{run.thread_id}:failed:{self.store.clock()}"
             self.ledger.once(
                 key,
-                lambda: self.publisher.run_failed(run, problem, decided, MAX_APPLY_ATTEMPTS),
+                lambda: self.publisher.run_failed(run, problem, decided, attempts),
             )
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)

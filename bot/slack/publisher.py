@@ -56,10 +56,15 @@ class SlackPublisher:
         """The requester hears of the error in the run's thread, with a Retry button."""
         detail, _ = safe(problem, 500)
         head = f"<@{run.requester}> :warning: run `{run.thread_id[:8]}` hit an error: {detail}"
-        if decided:
+        if decided and attempts > 1:
             text = (
                 f"{head}\nThe decision is recorded, but applying it failed "
                 f"{attempts} times. Retry when it's fixed."
+            )
+        elif decided:  # the same answer would fail the same way: not tried again by itself
+            text = (
+                f"{head}\nThe decision is recorded, but applying it failed, and it would fail "
+                "the same way again. Retry when it's fixed."
             )
         else:
             text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."

@@ -478,6 +478,7 @@ def test_a_gated_tool_that_acted_and_then_raised_is_a_failure_not_a_refusal(
     # the sweep (each try would post again), but reported at once, with Retry for a person.
     [failed] = _failures(fake_slack)
     assert "ValueError: Expecting value" in failed.params["text"]
+    assert "would fail the same way again" in failed.params["text"]
     assert "Retry" in blocks_text(failed.params["blocks"])
     bot.tick(advance=3600)
     bot.settle()

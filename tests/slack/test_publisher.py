@@ -68,6 +68,11 @@ def test_a_failed_run_is_told_in_its_thread_with_a_retry_button(parts, fake_slac
     assert reply["text"].startswith(f"<@U0ASKER> :warning: run `{run.thread_id[:8]}`")
     assert "&lt;bad&gt;" in reply["text"] and "<bad>" not in reply["text"]
     assert "applying it failed 5 times" in reply["text"]
+    parts.publisher.run_failed(run, "KeyError: 'id'", decided=True, attempts=1)
+    assert (
+        "failed, and it would fail the same way again"
+        in fake_slack.replies("C0CARDS", approval.ts)[-1]["text"]
+    )
     [button] = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert (button["action_id"], button["value"]) == (RETRY, run.thread_id)
 
