@@ -22,7 +22,7 @@ from typing import Any
 from bot.core.asking import Asker
 from bot.core.journal import Journal
 from bot.core.leases import Leases
-from bot.core.ledger import Ledger, not_due
+from bot.core.ledger import Ledger, not_due, retried
 from bot.core.ports import (
     Agents,
     Publisher,
@@ -172,10 +172,12 @@ class Applier:
                     self.store.uncount_apply(approval.id)
                 # One the same answer would raise again is not tried again by the sweep (the
                 # step may have acted before it raised: each try would act again): the people
-                # are told at once, and a person's Retry sends it again.
-                if same_again(exc):
+                # are told at once, and a person's Retry sends it again. Not one wrapping an
+                # effect the ledger will try again (certainly not done): the sweep retries that.
+                final = same_again(exc) and not retried(exc)
+                if final:
                     self.store.give_up_apply(approval.id, attempt.fence)
-                gave_up = same_again(exc) or _last(attempt)
+                gave_up = final or _last(attempt)
                 self.ends.failed(run, exc, True, gave_up, attempt.number)
                 return None
             if isinstance(state, Stop):

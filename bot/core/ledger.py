@@ -71,6 +71,12 @@ class WaitsItsTurn(NotDue):
     """Every slot for outbound calls was taken: nothing was sent, nothing is counted."""
 
 
+def retried(exc: BaseException) -> bool:
+    """``exc`` (or what it wraps: a graph's step re-raises) is an effect that certainly did not
+    happen, which the recovery sweep tries again."""
+    return isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry)
+
+
 def not_due(exc: BaseException) -> bool:
     """``exc`` (or what it wraps: a graph's step re-raises) is only a backoff being waited out."""
     return isinstance(exc, NotDue) or isinstance(exc.__cause__, NotDue)

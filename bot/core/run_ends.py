@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.core.journal import Journal
-from bot.core.ledger import EffectRetry, Ledger
+from bot.core.ledger import EffectRetry, Ledger, retried
 from bot.core.ports import Publisher, RunnerUnavailable
 from bot.domain.models import Approval, EffectDone, Run, RunStatus
 from bot.store.decisions import MAX_APPLY_ATTEMPTS
@@ -86,7 +86,7 @@ class RunEnds:
         """The run hit an error: recorded, and the requester told with Retry (for a decision,
         once it is given up on, after ``attempts``); one certain not to have done anything is
         left to the recovery sweep instead."""
-        if isinstance(exc, EffectRetry) or isinstance(exc.__cause__, EffectRetry):
+        if retried(exc):
             # Certainly not done, so safe to run again: the recovery sweep retries the step
             # (a claimed decision stays unapplied; a run stays "running").
             logger.warning("run %s: %s", run.thread_id, exc)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
+from tests.support import slack_requests as sr
 from tests.support.byo import opened_view
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.forms import by_name
@@ -492,3 +493,100 @@ def test_a_gated_tool_that_acted_and_then_raised_is_a_failure_not_a_refusal(
 
 def _failures(fake_slack) -> list:
     return [c for c in fake_slack.calls("chat.postMessage") if "hit an error" in c.params["text"]]
+
+
+# A step after the decision that raises ``error`` while FLAKY exists, writing each run of it to
+# RAN.
+AFTER = (
+    """
+from pathlib import Path
+from typing import TypedDict
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from bot.core.ledger import EffectRetry
+
+RAN = Path({ran!r})
+FLAKY = Path({flaky!r})
+"""
+    + STATE
+    + """
+
+def ask(state: S) -> dict:
+    return {{"result": interrupt({{"draft": state["request"]}})}}
+
+
+def act(state: S) -> dict:
+    with RAN.open("a") as ran:
+        ran.write("x\\n")
+    if FLAKY.exists():
+        {error}
+    return {{"result": "sent"}}
+
+
+def build():
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_node("act", act)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", "act")
+    g.add_edge("act", END)
+    return g
+"""
+)
+
+
+def test_a_decision_given_up_at_its_first_attempt_is_applied_once_by_a_retry(
+    bot_in_process, fake_slack, tmp_path
+):
+    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
+    flaky.touch()
+    error = 'raise ValueError("Expecting value: line 1 column 1 (char 0)")'  # an empty reply
+    bot = _after_bot(bot_in_process, tmp_path, error)
+    bot.command("after send it", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    bot.settle()
+    [failed] = _failures(fake_slack)
+    assert "would fail the same way again" in failed.params["text"]
+    assert _status(bot) == ("failed", "approved") and ran.read_text().split() == ["x"]
+    [button] = [e for b in failed.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+    flaky.unlink()  # the upstream answers again
+    assert bot.send(sr.retry_body(button["value"], REQ)).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", lambda c: "Retrying run" in c.params["text"])
+    bot.settle()
+    assert _status(bot) == ("done", "approved")
+    assert ran.read_text().split() == ["x", "x"]  # the retry, once
+    applied = bot.deps.db.fetch_one("SELECT applied_at FROM approvals")["applied_at"]
+    assert applied is not None
+    bot.tick(advance=3600)
+    bot.settle()
+    assert ran.read_text().split() == ["x", "x"] and len(_failures(fake_slack)) == 1
+
+
+def test_a_step_that_wraps_an_effect_s_retry_in_a_value_error_is_still_retried_by_the_sweep(
+    bot_in_process, fake_slack, tmp_path
+):
+    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
+    flaky.touch()
+    # A node's own wrapping of an effect the ledger will try again (certainly not done).
+    error = 'raise ValueError("could not send") from EffectRetry("Slack said ratelimited")'
+    bot = _after_bot(bot_in_process, tmp_path, error, RETRY_AFTER="1")
+    bot.command("after send it", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    bot.settle()
+    assert ran.read_text().split() == ["x"] and not _failures(fake_slack)
+
+    flaky.unlink()
+    bot.tick_until(lambda: _status(bot) == ("done", "approved"), "retry it", advance=120)
+    assert ran.read_text().split() == ["x", "x"] and not _failures(fake_slack)
+    # Carried out by the decision's own retry, not just by the run moving on past it.
+    executed = bot.deps.db.fetch_all("SELECT * FROM audit WHERE event = 'executed'")
+    assert len(executed) == 1, "the decision was given up on and never marked carried out"
+
+
+def _after_bot(bot_in_process, tmp_path: Path, error: str, **env: str):
+    source = AFTER.format(ran=str(tmp_path / "ran"), flaky=str(tmp_path / "flaky"), error=error)
+    return graph_bot(bot_in_process, tmp_path, source, {"after": "build"}, "graphs: {}\n", **env)
