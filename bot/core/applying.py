@@ -175,10 +175,11 @@ class Applier:
                 # are told at once, and a person's Retry sends it again. Not one wrapping an
                 # effect the ledger will try again (certainly not done): the sweep retries that.
                 final = same_again(exc) and not retried(exc)
-                if final:
-                    self.store.give_up_apply(approval.id, attempt.fence)
-                gave_up = final or _last(attempt)
-                self.ends.failed(run, exc, True, gave_up, attempt.number)
+                error = f"{type(exc).__name__}: {exc}"
+                if final and not self.store.give_up_apply(approval.id, attempt.fence, error):
+                    logger.warning("request %s: a later attempt took over", approval.id)
+                    return None
+                self.ends.failed(run, exc, True, final or _last(attempt), attempt.number)
                 return None
             if isinstance(state, Stop):
                 self.ends.finish(run, state.report, unposted="stopped")

@@ -453,12 +453,20 @@ class DecisionRows(Rows):
         """An attempt that never reached the agent server does not count against the limit."""
         self.db.execute(q.UNCOUNT_APPLY, {"id": approval_id})
 
-    def give_up_apply(self, approval_id: str, fence: int) -> None:
+    def give_up_apply(self, approval_id: str, fence: int, error: str) -> bool:
         """No more attempts at applying a decision by the sweep, its attempt ``fence`` having
-        failed for good (unless a later attempt began meanwhile); :meth:`reset_apply` (a
-        person's Retry) gives them back."""
+        failed for good with ``error``, and its run failed, in one transaction (so no sweep finds
+        the run under way meanwhile and steps it again); :meth:`reset_apply` (a person's Retry)
+        gives them back. False, nothing changed, when a later attempt began meanwhile."""
+        now = self.clock()
         params = {"id": approval_id, "fence": fence, "max_attempts": MAX_APPLY_ATTEMPTS}
-        self.db.execute(q.GIVE_UP_APPLY, params)
+        with self.db.transaction() as tx:
+            row = tx.fetch_one(q.GIVE_UP_APPLY, params)
+            if row is None:
+                return False
+            failed = {"thread_id": row["thread_id"], "status": "failed", "result": error}
+            tx.execute(q.SET_RUN_STATUS, {**failed, "now": now})
+        return True
 
     def reset_apply(self, thread_id: str) -> list[Approval]:
         """Decisions of a run given up on, to be tried again (a person pressed Retry)."""

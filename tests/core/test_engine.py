@@ -25,6 +25,7 @@ from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
 from bot.store.db.locks import LockBusy
 from bot.store.db.queries import INSERT_RULE
+from bot.store.decisions import MAX_APPLY_ATTEMPTS, Closing
 from bot.store.rules import Rule
 from bot.store.rules import Rules as RuleRows
 from tests.support.units import FakeGraph, engine_parts
@@ -1543,3 +1544,25 @@ def test_a_rule_of_u1_does_not_approve_a_request_beside_a_distinct_one_u1_signed
     finally:
         go.set()
         parts.close()
+
+
+def test_a_give_up_by_an_attempt_a_later_one_took_over_from_changes_nothing(parts):
+    """An attempt that lost the run's lock mid-step and then failed for good gives nothing up:
+    the later attempt carries the decision. The latest attempt's give-up fails its run with it,
+    in the same transaction (no sweep finds the run under way meanwhile and steps it again)."""
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    claimed = parts.store.claim(approval.id, Decision("approve", "U0ASKER"), Closing())
+    assert claimed is not None
+    first = parts.store.count_apply(approval.id)
+    later = parts.store.count_apply(approval.id)
+
+    assert not parts.store.give_up_apply(approval.id, first.fence, "ValueError: late")
+    assert _attempts(parts, approval.id) == (2, 2)
+    assert parts.store.get_run(run.thread_id).status == "waiting"
+
+    assert parts.store.give_up_apply(approval.id, later.fence, "ValueError: for good")
+    assert _attempts(parts, approval.id) == (MAX_APPLY_ATTEMPTS, 2)
+    failed = parts.store.get_run(run.thread_id)
+    assert (failed.status, failed.result) == ("failed", "ValueError: for good")
+    assert parts.store.unapplied(older_than=-1) == []

@@ -266,11 +266,12 @@ UPDATE approvals SET apply_attempts = apply_attempts - 1
 WHERE id = %(id)s AND apply_attempts > 0
 """
 # A decision whose attempt (``fence``, still the latest) failed in a way the same answer would
-# fail again: no more attempts of the sweep's (a person's Retry resets them).
+# fail again: no more attempts of the sweep's (a person's Retry resets them). No row: a later
+# attempt took over.
 GIVE_UP_APPLY = """
 UPDATE approvals SET apply_attempts = %(max_attempts)s
 WHERE id = %(id)s AND apply_fence = %(fence)s AND applied_at IS NULL
-  AND apply_attempts < %(max_attempts)s
+RETURNING thread_id
 """
 RESET_APPLY = """
 UPDATE approvals SET apply_attempts = 0
