@@ -22,6 +22,7 @@ from bot.agents.adapters import per_call
 from bot.agents.traces import Trace
 from bot.core.ports import (
     SAME_AGAIN,
+    MayHaveActed,
     ResumeRefused,
     RunFailed,
     Runner,
@@ -106,6 +107,24 @@ class InProcessRunner:
             if isinstance(exc, OSError) or not self._refused(graph, thread_id, answers, exc):
                 raise
             raise ResumeRefused(str(exc).strip() or type(exc).__name__, tuple(answers)) from exc
+        except Exception as exc:
+            if self._acted(graph, thread_id, answers, exc):
+                raise MayHaveActed(str(exc)) from exc
+            raise
+
+    def _acted(
+        self, graph: str, thread_id: str, answered: dict[str, Any], error: BaseException
+    ) -> bool:
+        """After a resume that raised ``error``: whether a step may have acted on one of the
+        answers before it raised (:func:`bot.agents.adapters.per_call.may_have_run`), as the
+        checkpoint has the pauses they answered. False when that cannot be read."""
+        try:
+            snapshot = self.graphs[graph].get_state(_config(thread_id))
+        except Exception:
+            logger.exception("thread %s: could not read back a resume that raised", thread_id)
+            return False
+        asked = [i.value for task in snapshot.tasks for i in task.interrupts if i.id in answered]
+        return any(per_call.may_have_run(value, error) for value in asked)
 
     def _refused(
         self, graph: str, thread_id: str, answered: dict[str, Any], error: BaseException

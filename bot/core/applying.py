@@ -25,6 +25,7 @@ from bot.core.leases import Leases
 from bot.core.ledger import Ledger, not_due, retried
 from bot.core.ports import (
     Agents,
+    MayHaveActed,
     Publisher,
     ResumeRefused,
     Runner,
@@ -174,12 +175,13 @@ class Applier:
                 # step may have acted before it raised: each try would act again): the people
                 # are told at once, and a person's Retry sends it again. Not one wrapping an
                 # effect the ledger will try again (certainly not done): the sweep retries that.
-                final = same_again(exc) and not retried(exc)
-                error = f"{type(exc).__name__}: {exc}"
+                final = (same_again(exc) or isinstance(exc, MayHaveActed)) and not retried(exc)
+                failed = _raised(exc)  # what the step raised, as the people are told it
+                error = f"{type(failed).__name__}: {failed}"
                 if final and not self.store.give_up_apply(approval.id, attempt.fence, error):
                     logger.warning("request %s: a later attempt took over", approval.id)
                     return None
-                self.ends.failed(run, exc, True, final or _last(attempt), attempt.number)
+                self.ends.failed(run, failed, True, final or _last(attempt), attempt.number)
                 return None
             if isinstance(state, Stop):
                 self.ends.finish(run, state.report, unposted="stopped")
@@ -342,3 +344,9 @@ class Applier:
 def _last(attempt: ApplyAttempt) -> bool:
     """Whether a failed ``attempt`` was the decision's last: the people are told then."""
     return attempt.number >= MAX_APPLY_ATTEMPTS
+
+
+def _raised(exc: Exception) -> Exception:
+    """What the step itself raised: the error a :class:`MayHaveActed` stands for."""
+    cause = exc.__cause__
+    return cause if isinstance(exc, MayHaveActed) and isinstance(cause, Exception) else exc

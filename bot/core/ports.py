@@ -80,6 +80,12 @@ def same_again(error: BaseException) -> bool:
     return isinstance(error, SAME_AGAIN) and not isinstance(error, OSError)
 
 
+class MayHaveActed(Exception):
+    """A resumed step failed after it may have acted on its answer (a tool the per-call gate ran
+    raised): whatever the error (its ``__cause__``), sending the answer again may act again, so
+    it is never tried again by itself."""
+
+
 class ResumeRefused(Exception):
     """The graph's own code refused what a resume handed it: the node that asked raised a
     programming or validation error (``ValueError``, ``TypeError``, ...) when given the value,

@@ -61,10 +61,11 @@ class SlackPublisher:
                 f"{head}\nThe decision is recorded, but applying it failed "
                 f"{attempts} times. Retry when it's fixed."
             )
-        elif decided:  # the same answer would fail the same way: not tried again by itself
+        elif decided:  # given up at once (bot.core.applying): not repeated by the sweep
             text = (
-                f"{head}\nThe decision is recorded, but applying it failed, and it would fail "
-                "the same way again. Retry when it's fixed."
+                f"{head}\nThe decision is recorded, but applying it failed, and it is not "
+                "tried again by itself: the step may have acted before it failed. Check, then "
+                "Retry when it's fixed."
             )
         else:
             text = f"{head}\nNothing was decided or done after the error. Retry when it's fixed."

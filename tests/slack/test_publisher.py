@@ -70,7 +70,7 @@ def test_a_failed_run_is_told_in_its_thread_with_a_retry_button(parts, fake_slac
     assert "applying it failed 5 times" in reply["text"]
     parts.publisher.run_failed(run, "KeyError: 'id'", decided=True, attempts=1)
     assert (
-        "failed, and it would fail the same way again"
+        "not tried again by itself: the step may have acted before it failed"
         in fake_slack.replies("C0CARDS", approval.ts)[-1]["text"]
     )
     [button] = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
