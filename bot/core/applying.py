@@ -169,19 +169,7 @@ class Applier:
                 return None
             except Exception as exc:
                 shown.result()
-                if not_due(exc):  # an effect waits out its backoff: this was no real attempt
-                    self.store.uncount_apply(approval.id)
-                # One the same answer would raise again is not tried again by the sweep (the
-                # step may have acted before it raised: each try would act again): the people
-                # are told at once, and a person's Retry sends it again. Not one wrapping an
-                # effect the ledger will try again (certainly not done): the sweep retries that.
-                final = (same_again(exc) or isinstance(exc, MayHaveActed)) and not retried(exc)
-                failed = _raised(exc)  # what the step raised, as the people are told it
-                error = f"{type(failed).__name__}: {failed}"
-                if final and not self.store.give_up_apply(approval.id, attempt.fence, error):
-                    logger.warning("request %s: a later attempt took over", approval.id)
-                    return None
-                self.ends.failed(run, failed, True, final or _last(attempt), attempt.number)
+                self._step_failed(run, approval, attempt, exc)
                 return None
             if isinstance(state, Stop):
                 self.ends.finish(run, state.report, unposted="stopped")
@@ -195,6 +183,25 @@ class Applier:
             else:
                 self.asker.publish(run, state, known=run)
         return None
+
+    def _step_failed(
+        self, run: Run, approval: Approval, attempt: ApplyAttempt, exc: Exception
+    ) -> None:
+        """The resume with ``approval``'s decision raised ``exc``. One the same answer would
+        raise again, or raised after the step may have acted (a tool the per-call gate ran), is
+        not tried again by the sweep (each try would act again): given up at once, the people
+        told, and a person's Retry sends it again. Not one wrapping an effect the ledger will
+        try again (certainly not done): the sweep retries that, as any other, up to the last
+        attempt."""
+        if not_due(exc):  # an effect waits out its backoff: this was no real attempt
+            self.store.uncount_apply(approval.id)
+        final = (same_again(exc) or isinstance(exc, MayHaveActed)) and not retried(exc)
+        failed = _raised(exc)  # what the step raised, as the people are told it
+        error = f"{type(failed).__name__}: {failed}"
+        if final and not self.store.give_up_apply(approval.id, attempt.fence, error):
+            logger.warning("request %s: a later attempt took over", approval.id)
+            return
+        self.ends.failed(run, failed, True, final or _last(attempt), attempt.number)
 
     def refused_there(self, run: Run, applied: Approval, error: str) -> Approval | None:
         """A decision a runner elsewhere took (a LangGraph Server: marked applied, ``sent``),
