@@ -4,7 +4,8 @@ Loaded as ``sitecustomize`` when ``bench/phases`` is on the bot's PYTHONPATH and
 names a file; nothing in the product imports it. Each Slack request carrying an
 ``x-bench-id`` header gets a record of ``time.perf_counter()`` marks (CLOCK_MONOTONIC, which
 the client's marks share), written to that file as a JSON line once its answer is back on
-the event loop. Also the bench's experiments: BENCH_RECENT, BENCH_POOL_MIN (see below).
+the event loop. Also the bench's experiments: BENCH_RECENT, BENCH_POOL_MIN, BENCH_SWITCH,
+BENCH_DISPATCH_THREADS (see below).
 """
 
 from __future__ import annotations
@@ -222,6 +223,32 @@ def _work_after_last_ack() -> None:
     worker.AckFirst.answering = answering
     worker.AckFirst.wait_turn = wait_turn
 
+
+if os.environ.get("BENCH_SWITCH"):  # the GIL's switch interval in seconds (an experiment)
+    import sys
+
+    sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
+
+
+def _dispatch_threads() -> None:
+    """BENCH_DISPATCH_THREADS: Bolt dispatched on at most that many of Starlette's threads
+    (anyio's default limiter allows 40)."""
+    import anyio.to_thread
+
+    from bot.http import asgi
+
+    limiter: list[anyio.CapacityLimiter] = []
+
+    async def run_limited(func: Any, *args: Any) -> Any:
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(int(os.environ["BENCH_DISPATCH_THREADS"])))
+        return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
+
+    asgi.run_in_threadpool = run_limited
+
+
+if os.environ.get("BENCH_DISPATCH_THREADS"):
+    _dispatch_threads()
 
 if os.environ.get("BENCH_ACK_IDLE"):
     _work_after_last_ack()
