@@ -371,13 +371,7 @@ def test_expiry_as_approve_runs_neither_the_replaced_original_nor_an_unsigned_ed
         edit = Decision("edit", "U1", parameters={"text": "Hello all"}, version=1)
         assert isinstance(parts.engine.decide(approval.id, edit), outcomes.VoteRecorded)
         assert parts.approval(approval.id).version == 2 and parts.graph.answers == []
-        clock.advance(61)
-        job = parts.store.overdue_expiry(approval.id)
-        assert job is not None and job.detail.get("as") == "approve"
-
-        assert parts.engine.expire(parts.approval(approval.id), job) is True
-
-        [(_, _, resumed)] = parts.graph.answers
+        resumed = _expired_as_approve(parts, clock, approval.id)
         assert (resumed.type, resumed.effective_type) == ("expire", "reject")
         assert resumed.reason.endswith("rejected automatically: an edit was waiting for signatures")
         assert parts.approval(approval.id).status == "expired"
@@ -391,10 +385,7 @@ def test_expiry_as_approve_with_votes_but_no_edit_still_approves(db, clock):
         [approval] = parts.pending(parts.start(requester="U0ASKER"))
         vote = parts.engine.decide(approval.id, Decision("approve", "U1"))
         assert isinstance(vote, outcomes.VoteRecorded)
-        clock.advance(61)
-        job = parts.store.overdue_expiry(approval.id)
-        assert parts.engine.expire(parts.approval(approval.id), job) is True
-        [(_, _, resumed)] = parts.graph.answers
+        resumed = _expired_as_approve(parts, clock, approval.id)
         assert (resumed.type, resumed.effective_type) == ("expire", "approve")
     finally:
         parts.close()
@@ -411,18 +402,23 @@ def test_expiry_as_approve_never_runs_what_an_approver_rejected(db, clock):
         [approval] = parts.pending(parts.start(requester="U0ASKER"))
         no = parts.engine.decide(approval.id, Decision("reject", "U1", reason="wrong numbers"))
         assert isinstance(no, outcomes.VoteRecorded) and parts.approval(approval.id).pending
-        clock.advance(61)
-        job = parts.store.overdue_expiry(approval.id)
-        assert job is not None and job.detail.get("as") == "approve"
-
-        assert parts.engine.expire(parts.approval(approval.id), job) is True
-
-        [(_, _, resumed)] = parts.graph.answers
+        resumed = _expired_as_approve(parts, clock, approval.id)
         assert (resumed.type, resumed.effective_type) == ("expire", "reject")
         assert resumed.reason.endswith("rejected automatically: an approver rejected it")
         assert parts.approval(approval.id).status == "expired"
     finally:
         parts.close()
+
+
+def _expired_as_approve(parts, clock, approval_id: str) -> Decision:
+    """Past the deadline of a request whose policy expires it as approved: the expiry run, and
+    the decision the graph was resumed with."""
+    clock.advance(61)
+    job = parts.store.overdue_expiry(approval_id)
+    assert job is not None and job.detail.get("as") == "approve"
+    assert parts.engine.expire(parts.approval(approval_id), job) is True
+    [(_, _, resumed)] = parts.graph.answers
+    return resumed
 
 
 @contextlib.contextmanager
