@@ -81,15 +81,7 @@ def test_api_decisions_waiting_on_a_slow_graph_do_not_hold_up_slack_s_acks(
 
     with bot.http, ThreadPoolExecutor(CALLS) as callers:  # one event loop, as under uvicorn
         calls = [callers.submit(decide, run) for run in runs[:CALLS]]
-        _until(
-            lambda: (
-                bot.deps.db.fetch_one(
-                    "SELECT count(*) AS n FROM approvals WHERE status <> 'pending'"
-                )["n"]
-                >= UNDER_WAY
-            ),
-            "claimed",
-        )
+        _until(lambda: _decided(bot) >= UNDER_WAY, "claimed")
         started = time.monotonic()
         clicked = bot.click(ids.APPROVE, card.approval_id, REQ)
         acked_in = time.monotonic() - started
@@ -130,15 +122,7 @@ def test_api_decisions_waiting_on_a_slow_graph_do_not_hold_up_other_api_calls(
 
     with bot.http, ThreadPoolExecutor(UNDER_WAY) as callers:
         calls = [callers.submit(decide, run) for run in runs[:UNDER_WAY]]
-        _until(
-            lambda: (
-                bot.deps.db.fetch_one(
-                    "SELECT count(*) AS n FROM approvals WHERE status <> 'pending'"
-                )["n"]
-                >= UNDER_WAY
-            ),
-            "claimed",
-        )
+        _until(lambda: _decided(bot) >= UNDER_WAY, "claimed")
         started = time.monotonic()
         read = bot.http.get(f"/api/runs/{runs[-1].thread_id}", headers=auth)
         read_in = time.monotonic() - started
@@ -185,3 +169,9 @@ def test_api_decisions_waiting_for_their_turn_do_not_hold_up_other_api_calls(
     assert read.status_code == 200
     assert read_in < 2, f"the run was read after {read_in:.1f}s"
     bot.settle()
+
+
+def _decided(bot) -> int:
+    """Requests no longer pending: claimed by a decision."""
+    row = bot.deps.db.fetch_one("SELECT count(*) AS n FROM approvals WHERE status <> 'pending'")
+    return int(row["n"])
