@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from tests.support.cards import (
     wait_cards,
 )
 from tests.support.held import held_in_thread
+from tests.support.lost import stalled_past_its_lease
 from tests.support.races import draft_posts, race, wait_card_recorded
 
 REQ, BOSS, BOSS2, RANDO = "U0REQ", "U0BOSS", "U0BOSS2", "U0RANDO"
@@ -348,23 +348,8 @@ def test_a_click_taken_over_from_a_stalled_process_is_never_called_someone_elses
     first.command("Remind everyone about the retro", user=REQ)
     card = wait_card(fake_slack)
     first.settle()
-    assert first.deps is not None
-    inbox = first.deps.engine.inbox
-    decide, stalled, wake = inbox.decide, threading.Event(), threading.Event()
-
-    def stall(*args, **kwargs):
-        stalled.set()
-        wake.wait(30)
-        return decide(*args, **kwargs)
-
-    inbox.decide = stall
-    assert first.click(ids.APPROVE, card.approval_id, REQ).status_code == 200
-    assert stalled.wait(10), "the click was never taken"
-    second.tick(advance=31)  # the first process's 30 s lease ran out: the sweep takes it
-    second.settle()
-    assert len(draft_posts(fake_slack, DRAFT)) == 1
-    wake.set()
-    first.settle()
+    with stalled_past_its_lease(first, second, card.approval_id, REQ):
+        assert len(draft_posts(fake_slack, DRAFT)) == 1
 
     assert len(draft_posts(fake_slack, DRAFT)) == 1
     assert not has_buttons(current(fake_slack, card))

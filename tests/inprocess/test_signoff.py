@@ -5,7 +5,6 @@ sharing it (each its own engine, pools and worker; two processes racing: tests/s
 from __future__ import annotations
 
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.support.cards import current, has_buttons, wait_card, wait_cards
 from tests.support.cards import shown as _shown
 from tests.support.cards import told as _told
 from tests.support.cards import wait_shown as _wait_shown
+from tests.support.lost import stalled_past_its_lease
 
 REQ, A, B, C = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL"
 LEADS = "S0LEADS"
@@ -336,21 +336,8 @@ def test_a_vote_taken_over_from_a_stalled_process_is_not_called_a_second_vote(
     first.command("Tell the team the release is out", user=REQ)
     card = wait_card(fake_slack)
     first.settle()
-    inbox = first.deps.engine.inbox
-    decide, stalled, wake = inbox.decide, threading.Event(), threading.Event()
-
-    def stall(*args, **kwargs):
-        stalled.set()
-        wake.wait(30)
-        return decide(*args, **kwargs)
-
-    inbox.decide = stall
-    assert first.click(ids.APPROVE, card.approval_id, A).status_code == 200
-    assert stalled.wait(10), "the click was never taken"
-    second.tick(advance=31)  # the first process's 30 s lease ran out: the sweep takes it
-    second.settle()
-    wake.set()
-    first.settle()
+    with stalled_past_its_lease(first, second, card.approval_id, A):
+        pass
 
     notes = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
     assert [n.split(".")[0] for n in notes] == ["Recorded your vote"], notes

@@ -5,8 +5,12 @@ tests/inprocess/conftest.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from bot.slack.blocks import card as ids
 from tests.support.cards import wait_card
 from tests.support.pgproxy import CuttingProxy
 
@@ -36,3 +40,28 @@ def card_behind(
     card = wait_card(fake_slack)
     bot.settle()
     return bot, card
+
+
+@contextmanager
+def stalled_past_its_lease(first: Any, second: Any, approval_id: str, user: str) -> Iterator[None]:
+    """``user``'s Approve, taken by ``first`` and stalled there (before it decides) past its
+    30 s lease, so that ``second``'s sweep carries it out; the first wakes, and goes on, as the
+    block ends."""
+    inbox = first.deps.engine.inbox
+    decide, stalled, wake = inbox.decide, threading.Event(), threading.Event()
+
+    def stall(*args: Any, **kwargs: Any) -> Any:
+        stalled.set()
+        wake.wait(30)
+        return decide(*args, **kwargs)
+
+    inbox.decide = stall
+    assert first.click(ids.APPROVE, approval_id, user).status_code == 200
+    assert stalled.wait(10), "the click was never taken"
+    second.tick(advance=31)  # the first process's 30 s lease ran out: the sweep takes it
+    second.settle()
+    try:
+        yield
+    finally:
+        wake.set()
+        first.settle()
