@@ -18,7 +18,7 @@ from langgraph.errors import is_invalid_resume
 from langgraph.types import Command
 from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names an interrupt
 
-from bot.agents.adapters import per_call
+from bot.agents import acted
 from bot.agents.traces import Trace
 from bot.core.ports import (
     SAME_AGAIN,
@@ -116,7 +116,7 @@ class InProcessRunner:
         self, graph: str, thread_id: str, answered: dict[str, Any], error: BaseException
     ) -> bool:
         """After a resume that raised ``error``: whether a step may have acted on one of the
-        answers before it raised (:func:`bot.agents.adapters.per_call.may_have_run`), as the
+        answers before it raised (:func:`bot.agents.acted.may_have_run`), as the
         checkpoint has the pauses they answered. False when that cannot be read."""
         try:
             snapshot = self.graphs[graph].get_state(_config(thread_id))
@@ -124,7 +124,7 @@ class InProcessRunner:
             logger.exception("thread %s: could not read back a resume that raised", thread_id)
             return False
         asked = [i.value for task in snapshot.tasks for i in task.interrupts if i.id in answered]
-        return any(per_call.may_have_run(value, error) for value in asked)
+        return any(acted.may_have_run(value, error) for value in asked)
 
     def _refused(
         self, graph: str, thread_id: str, answered: dict[str, Any], error: BaseException
@@ -133,7 +133,7 @@ class InProcessRunner:
         its thread still waiting on the same interrupt (LangGraph names an interrupt after its
         checkpoint's task, so the checkpoint did not move), as the checkpointer has it, and
         nothing the answer let run raised it (a tool a per-call gate ran on it:
-        :func:`bot.agents.adapters.per_call.may_have_run`). If so, the answers are taken back
+        :func:`bot.agents.acted.may_have_run`). If so, the answers are taken back
         out of the checkpoint: LangGraph stores an answer with its task as soon as the node
         takes it, and hands the stored one back on every later resume of that interrupt,
         whatever value it sends, so the refused answer could never be replaced. False (nothing
@@ -153,7 +153,7 @@ class InProcessRunner:
                 task = next((t for t in snapshot.tasks if _asks(t, answered_id)), None)
                 if task is None or task.error is None:
                     return False
-                if any(per_call.may_have_run(i.value, error) for i in task.interrupts):
+                if any(acted.may_have_run(i.value, error) for i in task.interrupts):
                     return False  # a failure of what ran, not a refusal of the answer
                 if not taken:
                     continue

@@ -16,7 +16,7 @@ task that finished would be rerun or asked again from the start), and the run's 
 the refusals' names (the server keeps only the name). Never for a task that asked through
 LangChain's per-call tool gate: it runs the approved tool in that task right after the answer,
 and with no traceback nothing tells the tool's own ValueError, after it acted, from a refusal
-(:func:`bot.agents.adapters.per_call.may_have_run`). Anything else is a failed run, as before.
+(:func:`bot.agents.acted.may_have_run`). Anything else is a failed run, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from langgraph.types import _interrupt_id as interrupt_id  # how LangGraph names an interrupt
 
-from bot.agents.adapters import per_call
+from bot.agents import acted
 from bot.agents.runner import REFUSALS
 
 # In a fork's metadata: a task's path -> the id its interrupt had before the fork.
@@ -61,7 +61,7 @@ def refusal_of(snapshot: dict[str, Any], thread: dict[str, Any]) -> Refusal | No
         return None
     if error.get("error") not in REFUSAL_NAMES or not all(_first_asked(t) for t in tasks):
         return None
-    if any(per_call.may_have_run(i.get("value"), None) for t in tasks for i in t["interrupts"]):
+    if any(acted.may_have_run(i.get("value"), None) for t in tasks for i in t["interrupts"]):
         return None
     known = asked_as(snapshot)
     refused = tuple(known[t["interrupts"][0]["id"]] for t in tasks if t.get("error"))

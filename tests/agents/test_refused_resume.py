@@ -201,3 +201,31 @@ def test_an_answer_a_tool_asking_itself_refuses_is_refused():
     assert POSTED == []
     done = runner.resume("g", "t", {pending.id: [{"type": "accept", "args": None}]})
     assert done.finished and POSTED == ["hello"]
+
+
+def test_a_tool_asking_itself_whose_wrapped_tool_acted_and_then_raised_refused_nothing():
+    """The wrapped tool ran on the approval and posted before it raised: a failure of what
+    ran, not a refusal, so the same approval is not handed over again as if nothing ran."""
+    runner = _agent([add_human_in_the_loop(post)], [], "no json")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    with pytest.raises(ValueError, match="Expecting value") as raised:
+        runner.resume("g", "t", {pending.id: [{"type": "accept", "args": None}]})
+    assert not isinstance(raised.value, ResumeRefused)
+    assert POSTED == ["no json"]
+
+
+def test_a_node_that_ran_a_tool_on_its_answer_and_raised_refused_nothing():
+    """No ToolNode asked: a tool the node ran after the answer acted, whatever it raised."""
+
+    def ask_then_post(state: State) -> State:
+        body = interrupt("what shall I post?")
+        post.invoke({"body": body})
+        return {}
+
+    runner = _runner(ask_then_post)
+    POSTED.clear()
+    [pending] = runner.start("g", "t", {}).interrupts
+    with pytest.raises(ValueError, match="Expecting value") as raised:
+        runner.resume("g", "t", {pending.id: "no json"})
+    assert not isinstance(raised.value, ResumeRefused)
+    assert POSTED == ["no json"]

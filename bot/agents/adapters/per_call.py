@@ -1,15 +1,13 @@
 """LangChain ``HumanInTheLoopMiddleware(interrupt_mode="per_call")``: one ``tool_approval``
 interrupt per gated call, with a ``response_schema`` naming the decisions allowed; answered by
 interrupt id with a single decision, which LangGraph checks against that schema. The approved
-tool then runs in the task that asked, right after the answer (:func:`may_have_run`)."""
+tool then runs in the task that asked, right after the answer
+(:func:`bot.agents.acted.may_have_run`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
-
-from langchain_core.tools import BaseTool
 
 from bot.agents.adapters import hitl
 from bot.agents.adapters.common import calls_text
@@ -20,40 +18,6 @@ from bot.domain.review import Pending, Resume, Review
 
 def matches(pending: Pending) -> bool:
     return shapes.tool_approval(pending.value) is not None
-
-
-# A tool's own run: whatever raises below one of these, the tool had begun to act.
-TOOL_RUNS = frozenset({BaseTool.run.__code__, BaseTool.arun.__code__})
-
-
-def may_have_run(value: Any, error: BaseException | None) -> bool:
-    """Whether the call a task asked about (``value``) may have run before the task raised
-    ``error`` on its answer: then the error is no refusal of the answer, whatever its type
-    (``resp.json()``'s ValueError after the POST went out), and nothing may say that nothing
-    ran. The gate asks outside the tool and runs it right after the answer, in the same task, so
-    a tool's run in the error's traceback (or in one it was raised from) came after the answer;
-    an error raised before it (LangGraph checking the decision against the schema) ran nothing.
-    ``error`` None: no traceback to read (a LangGraph Server keeps an error's name only), so it
-    may have. Any ``tool_approval`` value counts, even one with keys the card does not show."""
-    if not (isinstance(value, Mapping) and value.get("type") == "tool_approval"):
-        return False
-    return error is None or any(_ran_a_tool(e.__traceback__) for e in _chain(error))
-
-
-def _chain(error: BaseException | None) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while error is not None and error not in seen:
-        seen.append(error)
-        error = error.__cause__ or error.__context__
-    return seen
-
-
-def _ran_a_tool(trace: TracebackType | None) -> bool:
-    while trace is not None:
-        if trace.tb_frame.f_code in TOOL_RUNS:
-            return True
-        trace = trace.tb_next
-    return False
 
 
 def allowed(schema: Any) -> list[str]:

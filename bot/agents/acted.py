@@ -1,0 +1,72 @@
+"""Whether a step that raised on its answer may have acted before it raised: then its error is
+no refusal of the answer, whatever its type (``resp.json()``'s ``ValueError`` after the POST went
+out), the same answer must not be handed over again by itself, and nothing may say that nothing
+ran. Read from the error's traceback (and the ones it was raised from): a tool's run that the
+error came out of had begun, on the answer, to act."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import CodeType, TracebackType
+from typing import Any
+
+from langchain_core.tools import BaseTool
+from langgraph.prebuilt.tool_node import ToolNode
+
+# A tool's own run: whatever raises below one of these, the tool had begun to act.
+TOOL_RUNS = frozenset({BaseTool.run.__code__, BaseTool.arun.__code__})
+# Where a ToolNode runs the tool of a call: a tool that asks itself runs below it.
+TOOL_NODE_RUNS = frozenset(
+    {ToolNode._execute_tool_sync.__code__, ToolNode._execute_tool_async.__code__}
+)
+
+
+def may_have_run(value: Any, error: BaseException | None) -> bool:
+    """Whether the task that asked ``value`` may have run a tool on its answer before it
+    raised ``error``.
+
+    - A ``tool_approval`` (LangChain's per-call gate) asks outside the tool and runs it in the
+      same task right after the answer: any tool run in the traceback acted. An error raised
+      before it (LangGraph checking the decision against the schema) ran nothing. ``error``
+      None (a LangGraph Server keeps an error's name only): it may have.
+    - Any other question may be asked by a tool itself (LangGraph's tutorial wrapper asks in
+      the tool's body, then runs the wrapped tool): the tool a ToolNode ran is the one that
+      asked, so only a tool run below it acted. In a node that is no ToolNode, any tool run
+      acted. Without a traceback nothing can be said: it did not."""
+    if isinstance(value, Mapping) and value.get("type") == "tool_approval":
+        return error is None or any(_acting_runs(e.__traceback__, False) for e in _chain(error))
+    return error is not None and any(_acting_runs(e.__traceback__, True) for e in _chain(error))
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _acting_runs(trace: TracebackType | None, asker_is_a_tool: bool) -> bool:
+    """Whether a tool run the error came out of acted; with ``asker_is_a_tool``, the first tool
+    run a ToolNode started is the one that asked, not one that acted."""
+    under_tool_node = False
+    for code in _codes(trace):
+        if code in TOOL_NODE_RUNS:
+            under_tool_node = asker_is_a_tool
+        elif code in TOOL_RUNS:
+            if not under_tool_node:
+                return True
+            under_tool_node = False
+    return False
+
+
+def _codes(trace: TracebackType | None) -> Iterator[CodeType]:
+    """The code of each frame the error came through, once: a frame that caught and raised it
+    again is in the traceback twice."""
+    seen: set[int] = set()
+    while trace is not None:
+        if id(trace.tb_frame) not in seen:
+            seen.add(id(trace.tb_frame))
+            yield trace.tb_frame.f_code
+        trace = trace.tb_next
