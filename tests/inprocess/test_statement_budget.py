@@ -56,6 +56,27 @@ def test_a_plain_approve_stays_within_its_statement_budget(bot_in_process, fake_
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_plain_approve_reads_no_index_of_every_pending_job(
+    bot_in_process, fake_slack, database_url
+):
+    """The decision reads and closes its own request's jobs by request, never through the
+    index of every pending job (the tick's): on a new database, before PostgreSQL has
+    statistics, the planner took that index too and walked every waiting request's reminders
+    and expiry, twice a click (the click's overdue expiry, the claim's closing)."""
+    statements = approve_counted(bot_in_process, fake_slack)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        plans = [
+            (sql, str(conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()))
+            for sql, params in statements.sent
+            if sql.lstrip().upper().startswith(("WITH", "SELECT", "UPDATE", "INSERT", "DELETE"))
+            and "jobs" in sql
+        ]
+    assert plans, statements.report()
+    for sql, plan in plans:
+        assert "jobs_due" not in plan, f"{sql}\n{plan}"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_one_statement_more_on_the_decision_path_breaks_the_budget(
     bot_in_process, fake_slack, monkeypatch
 ):

@@ -39,11 +39,12 @@ class Statements:
     ours: list[str] = field(default_factory=list)
     checkpointer: list[str] = field(default_factory=list)
     graphs: list[str] = field(default_factory=list)
+    sent: list[tuple[str, Any]] = field(default_factory=list)  # ours, with their parameters
     pool_checks: int = 0
     connection_setup: int = 0
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def note(self, sql: Any, times: int = 1) -> None:
+    def note(self, sql: Any, times: int = 1, params: Any = None) -> None:
         if not self.recording or threading.current_thread().name.startswith(BESIDE):
             return
         text = sql if isinstance(sql, str) else repr(sql)
@@ -69,6 +70,8 @@ class Statements:
             frame = frame.f_back
         with self._guard:
             into.extend([line] * times)
+            if into is self.ours:
+                self.sent.append((text, params))
 
     def report(self) -> str:
         parts = [("ours", self.ours), ("graph", self.graphs), ("checkpointer", self.checkpointer)]
@@ -92,7 +95,7 @@ def counting() -> Iterator[Statements]:
     transaction = psycopg.Connection.transaction
 
     def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        counts.note(query)
+        counts.note(query, params=args[0] if args else kwargs.get("params"))
         return execute(self, query, *args, **kwargs)
 
     def counted_executemany(self: Any, query: Any, params_seq: Any, *args: Any, **kw: Any) -> Any:

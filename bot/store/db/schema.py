@@ -358,4 +358,14 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
             },
         ],
     ),
+    (
+        28,
+        # A decision reads its request's overdue expiry and closes its request's pending jobs:
+        # by request. Without this index PostgreSQL, before it had statistics on a new table,
+        # went through jobs_due as well and read every waiting request's jobs on every click.
+        [
+            """CREATE INDEX IF NOT EXISTS jobs_pending_of
+                ON jobs (approval_id, kind, due_at) WHERE status = 'pending'""",
+        ],
+    ),
 ]
