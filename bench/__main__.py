@@ -22,7 +22,14 @@ from pathlib import Path
 from bench.acks import AckRounds, ack_rounds
 from bench.bare_bolt import bare_bolt
 from bench.bare_langgraph import BareLangGraph
-from bench.decisions import bare_throughput, bot_throughput, decide_latency, median
+from bench.cpu import cores
+from bench.decisions import (
+    Sustained,
+    bare_throughput,
+    bot_throughput,
+    decide_latency,
+    median,
+)
 from bench.memory import rss_mb
 from bench.plan import FULL, QUICK, Plan
 from bench.report import render
@@ -55,17 +62,24 @@ def measure(plan: Plan, workdir: Path, tls: bool = False) -> dict[str, float]:
                 bot_ms, bare_ms = decide_latency(bot.url, url, f.slack, bare, plan.decide, "d")
                 figures["decide_ms"], figures["decide_ms_bare"] = median(bot_ms), median(bare_ms)
                 _step("sustained decisions")
-                rates: tuple[list[float], list[float]] = ([], [])
+                rounds: tuple[list[Sustained], list[Sustained]] = ([], [])
                 for r in range(plan.throughput_rounds):
                     n, k, tag = plan.cards, plan.clickers, f"t{r}"
                     for which in (0, 1) if r % 2 == 0 else (1, 0):
                         if which == 0:
-                            rate = bot_throughput(bot.url, url, f.slack, n, k, tag)
+                            pids = [bot.pid]
+                            done = bot_throughput(bot.url, url, f.slack, n, k, tag, pids)
                         else:
-                            rate = bare_throughput(f.slack, bare, n, k, tag)
-                        rates[which].append(rate)
-                figures["decisions_per_s"] = median(rates[0])
-                figures["decisions_per_s_bare"] = median(rates[1])
+                            done = bare_throughput(f.slack, bare, n, k, tag, url)
+                        rounds[which].append(done)
+                figures["decisions_per_s"] = median([s.per_s for s in rounds[0]])
+                figures["decisions_per_s_bare"] = median([s.per_s for s in rounds[1]])
+                figures.update(_cpu(rounds[0], ""))
+                figures.update(_cpu(rounds[1], "_bare"))
+                for who, k in (("bot", ""), ("bare LangGraph", "_bare")):
+                    split = (figures[f"cpu_ms_{part}{k}"] for part in ("bot", "postgres", "bench"))
+                    print("  CPU a decision, {}: bot {:.1f}, PostgreSQL {:.1f}, here {:.1f} ms"
+                          .format(who, *split))  # fmt: skip
             finally:
                 bare.close()
             with running_bot(f, url, workdir) as second:
@@ -76,7 +90,9 @@ def measure(plan: Plan, workdir: Path, tls: bool = False) -> dict[str, float]:
                     for which in (0, 1) if r % 2 == 0 else (1, 0):
                         urls = [bot.url] if which == 0 else [bot.url, second.url]
                         tag = f"s{r}x{which + 1}"
-                        scale[which].append(bot_throughput(urls, url, f.slack, n, k, tag))
+                        pids = [bot.pid, second.pid]  # the idle one's background work too
+                        done = bot_throughput(urls, url, f.slack, n, k, tag, pids)
+                        scale[which].append(done.per_s)
                 figures["decisions_per_s_1proc"] = median(scale[0])
                 figures["decisions_per_s_2proc"] = median(scale[1])
         _step("scheduler ticks")
@@ -97,6 +113,19 @@ def _sqlite(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'bench.db'}"
 
 
+def _cpu(rounds: list[Sustained], suffix: str) -> dict[str, float]:
+    """The CPU a decision cost, by process (medians of the rounds), and what all of it allows
+    on this machine's cores at most, however many bot processes share the work."""
+    figures = {
+        f"cpu_ms_bot{suffix}": median([s.cpu.bot_ms for s in rounds]),
+        f"cpu_ms_postgres{suffix}": median([s.cpu.postgres_ms for s in rounds]),
+        f"cpu_ms_bench{suffix}": median([s.cpu.bench_ms for s in rounds]),
+        f"cpu_ms{suffix}": median([s.cpu.total_ms for s in rounds]),
+    }
+    figures[f"cpu_bound_per_s{suffix}"] = cores() * 1000 / figures[f"cpu_ms{suffix}"]
+    return figures
+
+
 def _acks_by_kind(on_bot: AckRounds, on_bare: AckRounds) -> None:
     for who, rounds in (("bot", on_bot), ("bare Bolt", on_bare)):
         for name, acks in (("/agent", rounds.commands), ("Approve", rounds.clicks)):
@@ -109,6 +138,9 @@ def _with_ratios(f: dict[str, float]) -> dict[str, float]:
     f["scale_out_ratio"] = f["decisions_per_s_2proc"] / f["decisions_per_s_1proc"]
     f["decide_ratio"] = f["decide_ms"] / f["decide_ms_bare"]
     f["throughput_ratio"] = f["decisions_per_s"] / f["decisions_per_s_bare"]
+    f["cpu_ratio"] = f["cpu_ms"] / f["cpu_ms_bare"]
+    # The most any number of bot processes could decide here, against one process's rate.
+    f["scale_out_ceiling"] = f["cpu_bound_per_s"] / f["decisions_per_s_1proc"]
     f["tick_growth"] = f["tick_ms_backlog"] / f["tick_ms_1k"]
     f["slack_call_ratio"] = f["slack_call_ms"] / f["slack_call_ms_sdk"]
     f["slack_call_cpu_ratio"] = f["slack_call_cpu_ms"] / f["slack_call_cpu_ms_sdk"]

@@ -15,11 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 
+from bench import cpu
 from bench.bare_langgraph import BareLangGraph
 from bench.cards import Pending, arrivals, check_applied, check_posted_once, click, open_cards
+from bench.cpu import PerDecision
 from bench.stack import BenchError
 from tests.fakes.slack import FakeSlack
 
@@ -56,6 +59,12 @@ def _timed(slack: FakeSlack, result: str, act: Callable[[], None]) -> float:
     return (arrived - start) * 1000
 
 
+@dataclass(frozen=True)
+class Sustained:
+    per_s: float  # decisions a second, first click to last result in Slack
+    cpu: PerDecision  # CPU a decision cost, from the first click until every run was done
+
+
 def bot_throughput(
     urls: str | Sequence[str],
     database_url: str,
@@ -63,11 +72,12 @@ def bot_throughput(
     n: int,
     clickers: int,
     tag: str,
-) -> float:
+    pids: Sequence[int] = (),
+) -> Sustained:
     """Decisions a second: ``n`` cards approved by ``clickers`` people clicking as fast as
     their acks come back, until the last result reached Slack. With several bot processes
     (``urls``, one database), the cards are opened on each in turn and the clicks go to each
-    in turn, as a load balancer would send them."""
+    in turn, as a load balancer would send them. ``pids``: the bot processes whose CPU counts."""
     bots = [urls] if isinstance(urls, str) else list(urls)
     pendings: list[Pending] = []
     share = -(-n // len(bots))
@@ -82,25 +92,33 @@ def bot_throughput(
         i, pending = numbered
         click(local.http[i % len(bots)], pending)
 
+    before = cpu.spent(pids, database_url)
     start = time.monotonic()
     with ThreadPoolExecutor(clickers) as pool:
         list(pool.map(approve, enumerate(pendings)))
     done = max(arrivals(slack, [p.result for p in pendings], timeout=60 + n, poll=0.1))
     check_posted_once(slack, [p.result for p in pendings])
     check_applied(database_url, pendings)
-    return n / (done - start)
+    spent = cpu.per_decision(before, cpu.spent(pids, database_url), n)
+    return Sustained(n / (done - start), spent)
 
 
-def bare_throughput(slack: FakeSlack, bare: BareLangGraph, n: int, workers: int, tag: str) -> float:
+def bare_throughput(
+    slack: FakeSlack, bare: BareLangGraph, n: int, workers: int, tag: str, database_url: str
+) -> Sustained:
+    """The baseline's decisions a second; its CPU is this process's (the graph runs here,
+    beside the fake Slack) and its database's backends."""
     drafts = [f"Bare {tag} sustained {i:04d}" for i in range(n)]
     threads = [bare.pause(d) for d in drafts]
+    before = cpu.spent((), database_url)
     start = time.monotonic()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(bare.resume, threads))
     done = max(arrivals(slack, drafts, timeout=60, poll=0.1))
     check_posted_once(slack, drafts)
     _check_bare(bare, threads)
-    return n / (done - start)
+    spent = cpu.per_decision(before, cpu.spent((), database_url), n)
+    return Sustained(n / (done - start), spent)
 
 
 def _check(

@@ -91,6 +91,11 @@ class BotProcess:
             self.wait_ready()
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "start() the bot first"
+        return self.proc.pid
+
     def wait_ready(self, timeout: float = 30) -> None:
         self.wait_until(self._healthy, "answer GET /healthz", timeout)
 
