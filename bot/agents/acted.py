@@ -7,7 +7,7 @@ error came out of had begun, on the answer, to act."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import CodeType, TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from langchain_core.tools import BaseTool
@@ -18,6 +18,27 @@ TOOL_RUNS = frozenset({BaseTool.run.__code__, BaseTool.arun.__code__})
 # Where a ToolNode runs the tool of a call: a tool that asks itself runs below it.
 TOOL_NODE_RUNS = frozenset(
     {ToolNode._execute_tool_sync.__code__, ToolNode._execute_tool_async.__code__}
+)
+
+
+# Libraries that talk to something outside the process: an error raised within one of them (a
+# reply that was not JSON, a connection lost mid-exchange) came while the step was talking to
+# a server, which may have acted on what it was sent. Model clients are left out: asking a
+# model again changes nothing outside.
+TALKING = (
+    "socket",
+    "ssl",
+    "http.client",
+    "urllib.request",
+    "smtplib",
+    "urllib3",
+    "requests",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "slack_sdk",
+    "psycopg",
+    "botocore",
 )
 
 
@@ -38,6 +59,18 @@ def may_have_run(value: Any, error: BaseException | None) -> bool:
     return error is not None and any(_acting_runs(e.__traceback__, True) for e in _chain(error))
 
 
+def talked_out(error: BaseException) -> bool:
+    """Whether ``error``, or one it was raised from, came out of a library that talks to a
+    server (:data:`TALKING`): ``resp.json()``'s ``ValueError`` after a POST a node made on its
+    answer is no refusal of the answer, whatever its type, however the node asked."""
+    return any(_talking(frame) for e in _chain(error) for frame in _frames(e.__traceback__))
+
+
+def _talking(frame: FrameType) -> bool:
+    module = frame.f_globals.get("__name__", "")
+    return any(module == name or module.startswith(f"{name}.") for name in TALKING)
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = error
@@ -51,7 +84,8 @@ def _acting_runs(trace: TracebackType | None, asker_is_a_tool: bool) -> bool:
     """Whether a tool run the error came out of acted; with ``asker_is_a_tool``, the first tool
     run a ToolNode started is the one that asked, not one that acted."""
     under_tool_node = False
-    for code in _codes(trace):
+    for frame in _frames(trace):
+        code = frame.f_code
         if code in TOOL_NODE_RUNS:
             under_tool_node = asker_is_a_tool
         elif code in TOOL_RUNS:
@@ -61,12 +95,12 @@ def _acting_runs(trace: TracebackType | None, asker_is_a_tool: bool) -> bool:
     return False
 
 
-def _codes(trace: TracebackType | None) -> Iterator[CodeType]:
-    """The code of each frame the error came through, once: a frame that caught and raised it
-    again is in the traceback twice."""
+def _frames(trace: TracebackType | None) -> Iterator[FrameType]:
+    """Each frame the error came through, once: a frame that caught and raised it again is in
+    the traceback twice."""
     seen: set[int] = set()
     while trace is not None:
         if id(trace.tb_frame) not in seen:
             seen.add(id(trace.tb_frame))
-            yield trace.tb_frame.f_code
+            yield trace.tb_frame
         trace = trace.tb_next

@@ -132,12 +132,15 @@ class InProcessRunner:
         """After a resume that raised ``error``: whether each node sent an answer raised on it,
         its thread still waiting on the same interrupt (LangGraph names an interrupt after its
         checkpoint's task, so the checkpoint did not move), as the checkpointer has it, and
-        nothing the answer let run raised it (a tool a per-call gate ran on it:
-        :func:`bot.agents.acted.may_have_run`). If so, the answers are taken back
+        nothing the answer let run raised it (a tool run on it:
+        :func:`bot.agents.acted.may_have_run`; a library talking to a server:
+        :func:`bot.agents.acted.talked_out`). If so, the answers are taken back
         out of the checkpoint: LangGraph stores an answer with its task as soon as the node
         takes it, and hands the stored one back on every later resume of that interrupt,
         whatever value it sends, so the refused answer could never be replaced. False (nothing
         touched) when that cannot be read or is not so."""
+        if acted.talked_out(error):
+            return False  # it came while talking to a server, which may have acted
         # An answer that does not fit the interrupt's response_schema is refused by LangGraph
         # itself, before the node takes it: nothing of it is stored.
         taken = not is_invalid_resume(error)

@@ -5,8 +5,10 @@ refused answer is taken back out of the checkpoint, so the next answer is the on
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypedDict
 
+import httpx
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
@@ -229,3 +231,39 @@ def test_a_node_that_ran_a_tool_on_its_answer_and_raised_refused_nothing():
         runner.resume("g", "t", {pending.id: "no json"})
     assert not isinstance(raised.value, ResumeRefused)
     assert POSTED == ["no json"]
+
+
+def test_a_node_whose_post_on_its_answer_came_back_unreadable_refused_nothing():
+    """The node posted what it was told to, then could not read the reply: the ValueError
+    came out of the HTTP client, after the server had the post. A failure, not a refusal."""
+    received: list[bytes] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        received.append(request.content)
+        return httpx.Response(502, text="<html>Bad Gateway</html>")
+
+    def ask_then_post(state: State) -> State:
+        body = interrupt("what shall I post?")
+        with httpx.Client(transport=httpx.MockTransport(server)) as client:
+            client.post("https://hooks.example.com/post", content=body).json()
+        return {}
+
+    runner = _runner(ask_then_post)
+    [pending] = runner.start("g", "t", {}).interrupts
+    with pytest.raises(ValueError) as raised:
+        runner.resume("g", "t", {pending.id: "hello"})
+    assert not isinstance(raised.value, ResumeRefused)
+    assert received == [b"hello"]
+
+
+def test_a_node_that_checks_its_answer_with_json_still_refuses_it():
+    """Reading the answer itself (the standard library's json, no server) is no talking out."""
+
+    def ask(state: State) -> State:
+        return {"first": json.loads(interrupt("JSON, please"))["first"]}
+
+    runner = _runner(ask)
+    [pending] = runner.start("g", "t", {}).interrupts
+    with pytest.raises(ResumeRefused):
+        runner.resume("g", "t", {pending.id: "not json"})
+    assert runner.resume("g", "t", {pending.id: '{"first": "a"}'}).values["first"] == "a"
