@@ -78,6 +78,13 @@ Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
 @dataclass
+class Silence:
+    """When the database last left a statement of one of the API's calls unanswered."""
+
+    at: float = float("-inf")  # monotonic
+
+
+@dataclass
 class Api:
     principals: Principals
     store: Store
@@ -100,6 +107,7 @@ class Api:
     threads: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(API_THREADS)
     )
+    silence: Silence = field(default_factory=Silence)
     start_body: type[StartRun] = field(init=False)  # this deployment's graphs
     document: dict[str, Any] = field(init=False)  # GET /api/openapi.json
 
@@ -162,7 +170,10 @@ class Api:
         return guarded
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(_patiently, work, *args, limiter=self.threads)
+        queued = time.monotonic()
+        return await anyio.to_thread.run_sync(
+            _patiently, self.silence, queued, work, *args, limiter=self.threads
+        )
 
     async def _spec(self, _: Request) -> Response:
         return JSONResponse(self.document)
@@ -350,12 +361,21 @@ class Api:
         return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
 
 
-def _patiently(work: Callable[..., Any], *args: Any) -> Any:
+def _patiently(silence: Silence, queued: float, work: Callable[..., Any], *args: Any) -> Any:
     """``work`` on one of the API's threads, each of its statements given its answer within
     ``STATEMENT_WITHIN`` (bot.store.db.base.Patience): a database that froze ends the call in
-    a few seconds with :class:`NoAnswer`, and frees its thread, instead of holding both."""
-    with patient():
-        return work(*args)
+    a few seconds with :class:`NoAnswer`, and frees its thread, instead of holding both. A call
+    that waited for its thread (since ``queued``) while the database left another unanswered
+    hears :class:`NoAnswer` at its turn, having sent nothing: else the calls behind a frozen
+    server's would wait a full round of unanswered statements for each round ahead of them."""
+    if silence.at > queued:
+        raise NoAnswer("the database left another call unanswered while this one waited")
+    with patient() as bound:
+        try:
+            return work(*args)
+        finally:
+            if bound.gave_up:
+                silence.at = time.monotonic()
 
 
 @contextmanager

@@ -108,6 +108,28 @@ def test_api_calls_on_a_frozen_database_hear_503_in_a_few_seconds_and_normal_ans
     bot.settle()
 
 
+def test_calls_that_waited_for_a_thread_while_the_database_said_nothing_hear_503_at_their_turn(
+    bot_in_process, fake_slack, database_url, proxy
+):
+    """Three times as many calls as the API has threads: those that wait for a thread while
+    the calls ahead of them go unanswered are answered at their turn, without asking the
+    frozen server again, so the last is answered about as soon as the first (it used to wait a
+    full round for each round of calls ahead of it); and once the server is back, calls go to
+    it again."""
+    bot, run = api_bot(proxy, bot_in_process, fake_slack, database_url)
+    calls = [lambda: bot.http.get(f"/api/runs/{run}", headers=AUTH)] * (3 * API_THREADS)
+
+    *answered, _ = while_frozen(bot, proxy, calls)
+    for answer, _ in answered:
+        assert answer.status_code == 503, answer.text
+        assert answer.json() == {"error": NO_ANSWER, "retry": True}
+    slowest = max(took for _, took in answered)
+    assert slowest < STATEMENT_WITHIN + 1.5, f"the last call was answered in {slowest:.1f}s"
+
+    read = bot.http.get(f"/api/runs/{run}", headers=AUTH)  # the server is back
+    assert read.status_code == 200, read.text
+
+
 def test_an_api_decision_whose_write_froze_may_have_been_recorded_and_is_carried_out_once(
     bot_in_process, fake_slack, database_url, proxy
 ):

@@ -84,12 +84,13 @@ _patience: ContextVar[Patience | None] = ContextVar("patience", default=None)
 
 
 @contextmanager
-def patient(within: float = STATEMENT_WITHIN) -> Iterator[None]:
+def patient(within: float = STATEMENT_WITHIN) -> Iterator[Patience]:
     """Around an API call's work on this thread: its statements wait as :class:`Patience` says
     (PostgreSQL only: SQLite has no server to freeze)."""
-    token = _patience.set(Patience(within))
+    bound = Patience(within)
+    token = _patience.set(bound)
     try:
-        yield
+        yield bound
     finally:
         _patience.reset(token)
 
