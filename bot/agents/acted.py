@@ -7,7 +7,7 @@ error came out of had begun, on the answer, to act."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 from langchain_core.tools import BaseTool
@@ -18,6 +18,14 @@ TOOL_RUNS = frozenset({BaseTool.run.__code__, BaseTool.arun.__code__})
 # Where a ToolNode runs the tool of a call: a tool that asks itself runs below it.
 TOOL_NODE_RUNS = frozenset(
     {ToolNode._execute_tool_sync.__code__, ToolNode._execute_tool_async.__code__}
+)
+# Where a ToolNode hands a call to a wrapper (a middleware's ``wrap_tool_call``) to run: the
+# wrapper may have asked, outside the tool, and then the tool it ran acted.
+WRAPPED_RUNS = frozenset(
+    code
+    for run_one in (ToolNode._run_one, ToolNode._arun_one)
+    for code in run_one.__code__.co_consts
+    if isinstance(code, CodeType)
 )
 
 
@@ -52,8 +60,10 @@ def may_have_run(value: Any, error: BaseException | None) -> bool:
       None (a LangGraph Server keeps an error's name only): it may have.
     - Any other question may be asked by a tool itself (LangGraph's tutorial wrapper asks in
       the tool's body, then runs the wrapped tool): the tool a ToolNode ran is the one that
-      asked, so only a tool run below it acted. In a node that is no ToolNode, any tool run
-      acted. Without a traceback nothing can be said: it did not."""
+      asked, so only a tool run below it acted. Unless the ToolNode ran it through a wrapper (a
+      middleware's ``wrap_tool_call``), which may have asked before it ran the tool: then, as
+      in a node that is no ToolNode, any tool run acted. Without a traceback nothing can be
+      said: it did not."""
     if isinstance(value, Mapping) and value.get("type") == "tool_approval":
         return error is None or any(_acting_runs(e.__traceback__, False) for e in _chain(error))
     return error is not None and any(_acting_runs(e.__traceback__, True) for e in _chain(error))
@@ -82,12 +92,15 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _acting_runs(trace: TracebackType | None, asker_is_a_tool: bool) -> bool:
     """Whether a tool run the error came out of acted; with ``asker_is_a_tool``, the first tool
-    run a ToolNode started is the one that asked, not one that acted."""
-    under_tool_node = False
+    run a ToolNode started itself (through no wrapper) is the one that asked, not one that
+    acted."""
+    under_tool_node = wrapped = False
     for frame in _frames(trace):
         code = frame.f_code
-        if code in TOOL_NODE_RUNS:
-            under_tool_node = asker_is_a_tool
+        if code in WRAPPED_RUNS:
+            wrapped = True
+        elif code in TOOL_NODE_RUNS:
+            under_tool_node, wrapped = asker_is_a_tool and not wrapped, False
         elif code in TOOL_RUNS:
             if not under_tool_node:
                 return True

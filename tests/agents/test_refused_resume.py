@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 import httpx
 import pytest
 from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware import AgentMiddleware, HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
@@ -267,3 +267,35 @@ def test_a_node_that_checks_its_answer_with_json_still_refuses_it():
     with pytest.raises(ResumeRefused):
         runner.resume("g", "t", {pending.id: "not json"})
     assert runner.resume("g", "t", {pending.id: '{"first": "a"}'}).values["first"] == "a"
+
+
+class _AsksBeforeEachCall(AgentMiddleware):
+    """A gate of its own (not LangChain's): it asks in ``wrap_tool_call``, outside the tool,
+    then runs the tool on a yes, as the per-call gate does, with a question of its own."""
+
+    def wrap_tool_call(self, request: Any, handler: Any) -> Any:
+        answer = interrupt({"kind": "may I?", "tool": request.tool_call["name"]})
+        if answer not in ("yes", "no"):
+            raise ValueError(f"answer yes or no, not {answer!r}")
+        return handler(request) if answer == "yes" else "not run"
+
+
+def test_a_tool_a_middleware_ran_on_its_answer_that_acted_and_then_raised_refused_nothing():
+    """The middleware asked, not the tool: the tool it ran on the yes posted before it raised.
+    A failure of what ran, so the yes is not handed over again (the post would go twice)."""
+    runner = _agent([post], [_AsksBeforeEachCall()], "no json")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    with pytest.raises(ValueError, match="Expecting value") as raised:
+        runner.resume("g", "t", {pending.id: "yes"})
+    assert not isinstance(raised.value, ResumeRefused)
+    assert POSTED == ["no json"]
+
+
+def test_an_answer_a_middleware_refuses_before_the_tool_runs_is_refused():
+    runner = _agent([post], [_AsksBeforeEachCall()], "hello")
+    [pending] = runner.start("g", "t", {"messages": [("user", "post it")]}).interrupts
+    with pytest.raises(ResumeRefused, match="answer yes or no"):
+        runner.resume("g", "t", {pending.id: "maybe"})
+    assert POSTED == []
+    done = runner.resume("g", "t", {pending.id: "yes"})
+    assert done.finished and POSTED == ["hello"]
