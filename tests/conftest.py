@@ -20,6 +20,7 @@ from tests.support.slack_requests import SIGNING_SECRET
 pytest_plugins = [
     "tests.support.alone",
     "tests.support.dns",
+    "tests.support.groups",
     "tests.support.inprocess_bot",
     "tests.support.units",
 ]
