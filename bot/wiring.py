@@ -205,6 +205,7 @@ def build_deps(
         publisher=publisher,
         answers=publisher,
         stale_after=settings.retry_after,
+        inbox_lease=settings.click_lease,
         rules=rules,
     )
     control = RunControl(

@@ -19,6 +19,7 @@ def test_defaults():
     assert not s.socket_mode
     assert s.expire_after == 86400
     assert s.slack_timeout == 15
+    assert s.click_lease == 30.0
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,7 @@ def test_defaults():
         ({"SCHEDULER_TICK": "inf"}, "SCHEDULER_TICK: 'inf' is not a number of seconds"),
         ({"OPENAI_TIMEOUT": "nan"}, "OPENAI_TIMEOUT: 'nan' is not a number of seconds"),
         ({"WEBHOOK_DEADLINE": "Infinity"}, "WEBHOOK_DEADLINE: 'Infinity' is not a number"),
+        ({"CLICK_LEASE": "0"}, "CLICK_LEASE: must be greater than zero"),
     ],
 )
 def test_errors_name_the_variable(change, variable):

@@ -72,6 +72,8 @@ class Settings:
     webhook_deadline: float = 15.0
     # WEBHOOK_SLOTS: outbound calls under way at once in a process (the pool has 8 workers)
     webhook_slots: int = 4
+    # CLICK_LEASE: seconds a click being worked on stays with the process that took it
+    click_lease: float = 30.0
     langgraph_config: str = "langgraph.json"
     # API_TOKENS (and API_TOKENS_FILE, API_TOKEN): the HTTP approval API is on only with one
     api_principals: tuple[Principal, ...] = ()
@@ -183,6 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         webhook_idempotent=webhook_allowlist(env, "WEBHOOK_IDEMPOTENT"),
         webhook_deadline=number(env, "WEBHOOK_DEADLINE", "15", float),
         webhook_slots=int(number(env, "WEBHOOK_SLOTS", "4")),
+        click_lease=number(env, "CLICK_LEASE", "30", float),
     )
 
 

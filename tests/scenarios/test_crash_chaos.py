@@ -108,7 +108,14 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_click(
     start_bot, fake_slack, fake_openai, database_url, tmp_path: Path
 ):
     rng = random.Random(20261122)
-    env = {"DATABASE_URL": database_url, "RETRY_AFTER": "2", "SCHEDULER_TICK": "1"}
+    # CLICK_LEASE: a click a killed process had taken comes back to the next one when its lease
+    # runs out (30 s by default, which the last round's clicks spent most of this test waiting)
+    env = {
+        "DATABASE_URL": database_url,
+        "RETRY_AFTER": "2",
+        "SCHEDULER_TICK": "1",
+        "CLICK_LEASE": "5",
+    }
     fake_slack.set_latency("chat.postMessage", 0.03)
     fake_slack.set_latency("chat.update", 0.03)
     clicker = Clicker(fake_slack)
