@@ -4,26 +4,18 @@ never in a traceback."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
+from tests.support import prefork as forks
 from tests.support.botproc import ROOT, free_port
 from tests.support.policies import BAD_POLICIES, policy_file, refusal
 
 
 def run_bot(env: dict[str, str], timeout: float = 30) -> tuple[int, str, float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    done = forks.run_bot([], env, ROOT, timeout=timeout)
     return done.returncode, done.stderr, time.monotonic() - started
 
 
