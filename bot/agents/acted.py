@@ -31,8 +31,11 @@ WRAPPED_RUNS = frozenset(
 
 # Libraries that talk to something outside the process: an error raised within one of them (a
 # reply that was not JSON, a connection lost mid-exchange) came while the step was talking to
-# a server, which may have acted on what it was sent. Model clients are left out: asking a
-# model again changes nothing outside.
+# a server, which may have acted on what it was sent. Model clients (openai, langchain) are not
+# on the list, asking a model again changing nothing outside; but the HTTP library under them
+# is, so a reply from the model's server that its client could not read counts as talking out
+# (the safe side: a failure with Retry). A library's refusal before it sent anything (a bad URL
+# scheme, a newline in a header) counts too.
 TALKING = (
     "socket",
     "ssl",
