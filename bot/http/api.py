@@ -366,15 +366,17 @@ def _patiently(silence: Silence, queued: float, work: Callable[..., Any], *args:
     ``STATEMENT_WITHIN`` (bot.store.db.base.Patience): a database that froze ends the call in
     a few seconds with :class:`NoAnswer`, and frees its thread, instead of holding both. A call
     that waited for its thread (since ``queued``) while the database left another unanswered
-    hears :class:`NoAnswer` at its turn, having sent nothing: else the calls behind a frozen
-    server's would wait a full round of unanswered statements for each round ahead of them."""
-    if silence.at > queued:
-        raise NoAnswer("the database left another call unanswered while this one waited")
+    sends nothing: its first statement raises :class:`NoAnswer` at once, as if it had gone
+    unanswered (so a step after the call's write still says it may have been recorded); else
+    the calls behind a frozen server's would wait a full round of unanswered statements for
+    each round ahead of them. Only a statement that really went unanswered is a silence."""
+    waited_through = silence.at > queued
     with patient() as bound:
+        bound.gave_up = waited_through
         try:
             return work(*args)
         finally:
-            if bound.gave_up:
+            if bound.gave_up and not waited_through:
                 silence.at = time.monotonic()
 
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN
+from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN, Silence, _may_be_recorded, _patiently
+from bot.store.db import NoAnswer, OutcomeUnknown
 from bot.store.db.base import STATEMENT_WITHIN
 from tests.support.lost import REQ, card_behind, sweeps
 from tests.support.races import draft_posts
+from tests.support.statements import counting
 
 pytestmark = [
     pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
@@ -151,3 +153,30 @@ def test_an_api_decision_whose_write_froze_may_have_been_recorded_and_is_carried
     assert read.status_code == 200, read.text
     assert [d["status"] for d in read.json()["decided"]] == ["approved"]
     assert len(draft_posts(fake_slack, DRAFT)) == 1
+
+
+def test_a_step_after_a_decision_s_write_that_waited_through_a_silence_may_have_been_recorded(
+    bot_in_process, fake_slack, database_url
+):
+    """A call that waited for its thread while the database left another unanswered sends
+    nothing; it is as if its first statement went unanswered, so a step after the call's
+    write (reading the decision back to answer it) says the decision may have been recorded,
+    never "nothing changed"; and a call queued after the silence goes to the database."""
+    bot = bot_in_process()
+    store = bot.deps.store
+    heard = time.monotonic()
+    earlier, later = heard - 1, heard + 1
+
+    def read_back() -> Any:
+        with _may_be_recorded():
+            return store.get_approval("nothing-of-that-id")
+
+    with counting() as statements:
+        statements.recording = True
+        with pytest.raises(OutcomeUnknown):
+            _patiently(Silence(at=heard), earlier, read_back)
+        with pytest.raises(NoAnswer):
+            _patiently(Silence(at=heard), earlier, store.get_approval, "nothing-of-that-id")
+        statements.recording = False
+    assert statements.ours == [], statements.report()
+    assert _patiently(Silence(at=heard), later, read_back) is None
