@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.models import RunRequest
 from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN, Silence, _may_be_recorded, _patiently
 from bot.store.db import NoAnswer, OutcomeUnknown
 from bot.store.db.base import STATEMENT_WITHIN
@@ -180,3 +181,24 @@ def test_a_step_after_a_decision_s_write_that_waited_through_a_silence_may_have_
         statements.recording = False
     assert statements.ours == [], statements.report()
     assert _patiently(Silence(at=heard), later, read_back) is None
+
+
+def test_a_start_that_waited_through_a_silence_sends_nothing_and_says_nothing_started(
+    bot_in_process, database_url
+):
+    """POST /api/runs records its run with a write before an answer (``execute_quick``'s
+    kin), not through a session: a start that waited for its thread while the database left
+    another call unanswered sends nothing either, and hears "nothing changed" at once, rather
+    than sending its write to the silent server and hearing, seconds later, that the run may
+    have started."""
+    bot = bot_in_process()
+    heard = time.monotonic()
+    asked = RunRequest("draft", "Draft the release note", REQ, "C0REQ", "C0REQ")
+
+    with counting() as statements:
+        statements.recording = True
+        with pytest.raises(NoAnswer):
+            _patiently(Silence(at=heard), heard - 1, bot.deps.engine.start, asked)
+        statements.recording = False
+    assert statements.ours == [], statements.report()
+    assert bot.deps.store.runs_of(REQ) == []

@@ -256,8 +256,11 @@ class PostgresDatabase:
         began = time.monotonic()
         deadline = answer_by(began)  # the request's, when reads before took some of it
         budget = quick_budget(began, QUICK_BUDGET)
+        bound = patience()  # an API call's (POST /api/runs records its run so)
+        if bound is not None:
+            bound.ask()  # sends nothing once the call gave up (or waited through a silence)
         try:
-            with _no_connection_is_no_answer(patience()):
+            with _no_connection_is_no_answer(bound):
                 return self._limited(sql, params, budget, result, deadline)
         except OutcomeUnknown as lost:
             if undo is None:
