@@ -60,6 +60,7 @@ def test_defaults():
         ({"OPENAI_TIMEOUT": "nan"}, "OPENAI_TIMEOUT: 'nan' is not a number of seconds"),
         ({"WEBHOOK_DEADLINE": "Infinity"}, "WEBHOOK_DEADLINE: 'Infinity' is not a number"),
         ({"CLICK_LEASE": "0"}, "CLICK_LEASE: must be greater than zero"),
+        ({"CLICK_LEASE": "2"}, "CLICK_LEASE: must be at least 5 seconds, got '2'"),
     ],
 )
 def test_errors_name_the_variable(change, variable):

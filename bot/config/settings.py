@@ -28,6 +28,7 @@ from bot.config.values import (
     number,
     port,
     required,
+    seconds_at_least,
     secret,
     sender,
     smtp_url,
@@ -35,6 +36,11 @@ from bot.config.values import (
     webhook_allowlist,
 )
 from graphs.addresses import Allowlist
+
+# CLICK_LEASE's least: a click is taken again by the sweep once its lease runs out, each take
+# counting as an attempt; a lease shorter than a click's ordinary work (its ack window, a lock
+# waited for) spends the attempts on a click still being worked on.
+MIN_CLICK_LEASE = 5.0
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None, for_graphs: bool = False
         webhook_idempotent=webhook_allowlist(env, "WEBHOOK_IDEMPOTENT"),
         webhook_deadline=number(env, "WEBHOOK_DEADLINE", "15", float),
         webhook_slots=int(number(env, "WEBHOOK_SLOTS", "4")),
-        click_lease=number(env, "CLICK_LEASE", "30", float),
+        click_lease=seconds_at_least(env, "CLICK_LEASE", "30", MIN_CLICK_LEASE),
     )
 
 

@@ -115,6 +115,15 @@ def number(env: Mapping[str, str], name: str, default: str, kind: type = int) ->
     return value
 
 
+def seconds_at_least(env: Mapping[str, str], name: str, default: str, least: float) -> float:
+    """A number of seconds no smaller than ``least``: below it the setting works against what
+    it is for (say why in the README's row)."""
+    value = number(env, name, default, float)
+    if value < least:
+        raise ConfigError(f"{name}: must be at least {least:g} seconds, got {env.get(name)!r}")
+    return value
+
+
 def port(env: Mapping[str, str]) -> int:
     port = int(number(env, "PORT", "3000"))
     if port > 65535:
