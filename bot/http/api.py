@@ -377,7 +377,7 @@ def _patiently(silence: Silence, queued: float, work: Callable[..., Any], *args:
             return work(*args)
         finally:
             if bound.gave_up and not waited_through:
-                silence.at = time.monotonic()
+                silence.at = max(silence.at, time.monotonic())  # threads end out of order
 
 
 @contextmanager
