@@ -17,9 +17,9 @@ from bot.cli import prune as prune_cli
 from bot.core import outcomes
 from bot.core.run_control import RunControl
 from bot.store import retention
+from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
-from bot.store.decisions import MAX_APPLY_ATTEMPTS
 from bot.store.repository import Store
 from bot.store.retention import CHECKPOINT_TABLES, prune
 

@@ -40,10 +40,10 @@ from bot.domain.models import Approval, CardPost, Run
 from bot.domain.review import Pending, Stop
 from bot.domain.timeline import Policies, plan
 from bot.runtime.logs import working_on
+from bot.store.attempts import MAX_APPLY_ATTEMPTS, ApplyAttempt, ApplyStart
 from bot.store.audit_log import Entry
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import MAX_APPLY_ATTEMPTS, ApplyAttempt, ApplyStart
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)

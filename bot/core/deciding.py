@@ -23,10 +23,11 @@ from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Decision, Job
 from bot.domain.timeline import PlannedJob
 from bot.runtime.worker import Worker
+from bot.store.attempts import ApplyStart
 from bot.store.clicks import TakenClick
 from bot.store.db.base import ACK_WINDOW, Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import ApplyStart, Ballot, Closing
+from bot.store.decisions import Ballot, Closing
 from bot.store.repository import Store
 from bot.store.rules import Rule
 

@@ -46,10 +46,10 @@ from bot.domain.models import Approval, Decision, Job, Run, RunRequest
 from bot.domain.timeline import Policies
 from bot.runtime.logs import working_on
 from bot.runtime.worker import Worker
+from bot.store.attempts import ApplyStart
 from bot.store.clicks import TakenClick
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import ApplyStart
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from bot.core.journal import Journal
 from bot.core.ledger import EffectRetry, Ledger, retried
 from bot.core.ports import Publisher, RunnerUnavailable
 from bot.domain.models import Approval, EffectDone, Run, RunStatus
-from bot.store.decisions import MAX_APPLY_ATTEMPTS
+from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ run is in :mod:`bot.store.db.queries`."""
 from __future__ import annotations
 
 from bot.domain.models import new_id
+from bot.store.attempts import AttemptRows
 from bot.store.clicks import ClickRows
 from bot.store.decisions import DecisionRows
 from bot.store.jobs import JobRows
@@ -16,5 +17,5 @@ from bot.store.runs import RunRows
 __all__ = ["Clock", "Rows", "Store", "new_id"]
 
 
-class Store(RunRows, RequestRows, DecisionRows, ClickRows, JobRows):
+class Store(RunRows, RequestRows, DecisionRows, AttemptRows, ClickRows, JobRows):
     """Runs, approval requests, decisions, clicks and jobs."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from contextlib import suppress
 
+from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.db import Database, Session
-from bot.store.decisions import MAX_APPLY_ATTEMPTS
 
 ENDED = "('done', 'failed', 'cancelled')"
 # LangGraph's checkpoint tables, by backend (PostgresSaver, SqliteSaver).

@@ -21,11 +21,12 @@ from bot.domain.models import Decision
 from bot.domain.review import FULL_TEXT_LIMIT, FormField, Pending, Proposal, Review
 from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import Policy
+from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
 from bot.store.db.locks import LockBusy
 from bot.store.db.queries import INSERT_RULE
-from bot.store.decisions import MAX_APPLY_ATTEMPTS, Closing
+from bot.store.decisions import Closing
 from bot.store.rules import Rule
 from bot.store.rules import Rules as RuleRows
 from tests.support.units import FakeGraph, engine_parts

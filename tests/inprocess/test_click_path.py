@@ -1,9 +1,10 @@
 """How much of the house one Approve crosses: the project's modules whose code runs, in any of
 the bot's threads, between the click's HTTP request and the posted result (issue 20 asks for at
-most 15). Today it is 48 -- 4 of them the shipped graph itself, 5 Block Kit builders -- so this is
+most 15). Today it is 49 -- 4 of them the shipped graph itself, 5 Block Kit builders -- so this is
 a ratchet: the count may only go down, and the bound with it, but for a module split by concern,
 named here. (45 before the engine's 1,117 lines became engine, deciding, applying, asking,
-expiry and run_ends: an Approve runs the first three and run_ends.)"""
+expiry and run_ends: an Approve runs the first three and run_ends. 48 before store/decisions'
+578 lines became decisions, the claims and votes, and attempts, the bookkeeping of applying.)"""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.support.cards import wait_card
 
 OURS = ("bot.", "graphs.")
 BESIDE = ("refresh-", "lease-heartbeat")
-NOW = 48  # modules an Approve crosses today; issue 20's target is 15
+NOW = 49  # modules an Approve crosses today; issue 20's target is 15
 
 
 class Touched:
