@@ -12,13 +12,14 @@ non-numeric timestamp would otherwise raise, answer 500 and drop the connection.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext, suppress
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 REFUSED_EVERY = 60.0  # seconds between two log lines about requests refused for their signature
 MAX_BODY = 1_000_000  # Slack's payloads are well under it; the largest are modal submissions
 MAX_AGE = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
+ACK_TIMEOUT = 3.0  # Bolt's: a listener that has not acked by then is not waited for
 
 
 def is_signed(secret: str, body: bytes, headers: Mapping[str, str], now: float) -> bool:
@@ -75,9 +77,9 @@ def to_bolt_request(text: str, request: Request) -> BoltRequest:
 
 
 class _SaysAcked(Ack):
-    """Bolt's ``ack``, which also tells the listener pool it has been called."""
+    """Bolt's ``ack``, which also hands on the answer it makes (None if it could not make one)."""
 
-    def __init__(self, acked: threading.Event) -> None:
+    def __init__(self, acked: Callable[[BoltResponse | None], None]) -> None:
         super().__init__()
         self._acked = acked
 
@@ -85,7 +87,7 @@ class _SaysAcked(Ack):
         try:
             return super().__call__(*args, **kwargs)
         finally:
-            self._acked.set()
+            self._acked(self.response)
 
 
 def dispatch(app: App, request: BoltRequest, arrived: float | None = None) -> BoltResponse:
@@ -96,9 +98,51 @@ def dispatch(app: App, request: BoltRequest, arrived: float | None = None) -> Bo
     if not isinstance(pool, ListenerPool):
         return app.dispatch(request)
     acked = threading.Event()
-    request.context["ack"] = _SaysAcked(acked)
+    request.context["ack"] = _SaysAcked(lambda _: acked.set())
     with pool.answer_when(acked, arrived):
         return app.dispatch(request)
+
+
+async def answered(app: App, request: BoltRequest, arrived: float) -> BoltResponse:
+    """``app.dispatch``, answered at the listener's ack, from the event loop: with Bolt's
+    listeners in a :class:`ListenerPool`, the dispatch and its listener run on one thread of
+    it (:meth:`ListenerPool.dispatch`), which hands the ack's answer straight back to the loop
+    (else Bolt's own dispatch on Starlette's thread pool). A listener that has not acked
+    within Bolt's 3 s is answered as Bolt answers it: 404, "unhandled request"."""
+    pool = app.listener_runner.listener_executor
+    if not isinstance(pool, ListenerPool):
+        return await run_in_threadpool(dispatch, app, request, arrived)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[BoltResponse] = loop.create_future()
+
+    def give(outcome: BoltResponse | BaseException | None) -> None:
+        if outcome is not None:
+            with suppress(RuntimeError):  # the loop closed: nobody waits for the answer
+                loop.call_soon_threadsafe(_settle, answer, outcome)
+
+    def job() -> None:
+        try:
+            give(app.dispatch(request))
+        except Exception as exc:
+            give(exc)
+
+    request.context["ack"] = _SaysAcked(give)
+    pool.dispatch(job, arrived)
+    try:
+        return await asyncio.wait_for(asyncio.shield(answer), ACK_TIMEOUT)
+    except TimeoutError:
+        logger.warning("a listener did not ack within %s s", ACK_TIMEOUT)
+        return BoltResponse(status=404, body={"error": "unhandled request"})
+
+
+def _settle(answer: asyncio.Future[BoltResponse], outcome: BoltResponse | BaseException) -> None:
+    """The first outcome given is the answer: the ack's, else the dispatch's own."""
+    if answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
 
 
 def operations_routes(health: Health, metrics: Metrics, extra: Sequence[Route] = ()) -> list[Route]:
@@ -178,7 +222,7 @@ def create_asgi(
             return JSONResponse({"error": "malformed payload"}, status_code=400)
         try:
             # Its time counted from its arrival: it may wait here for one of the pool's threads.
-            bolt_response = await run_in_threadpool(dispatch, app, bolt_request, arrived)
+            bolt_response = await answered(app, bolt_request, arrived)
         except Exception:
             logger.exception("dispatch failed")
             return JSONResponse({"error": "could not handle this request"}, status_code=400)

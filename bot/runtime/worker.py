@@ -180,7 +180,27 @@ class ListenerPool(ThreadPoolExecutor):
         finally:
             self._dispatching.acked = self._dispatching.arrived = None
 
+    def dispatch(self, job: Callable[[], None], arrived: float | None = None) -> Future[Any]:
+        """Runs ``job``, a Bolt dispatch that gives its answer at the listener's ack (not when
+        it returns), on a thread of the pool, and the listener Bolt submits from it right
+        there: the request goes from the event loop to one thread, not through one thread to
+        another. What the listener does after its ack holds that thread, not the answer.
+        ``arrived``: when the request came (monotonic); the writes before the ack share one
+        deadline counted from then (bot.store.db.base.answering)."""
+        return self._start(self._inline, arrived, job)
+
+    def _inline(self, arrived: float | None, job: Callable[[], None]) -> None:
+        self._dispatching.inline = True
+        try:
+            with answering(since=arrived):
+                job()
+        finally:
+            self._dispatching.inline = False
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if getattr(self._dispatching, "inline", False):
+            self._dispatching.inline = False  # the listener; anything submitted after it is not
+            return _ran(fn, *args, **kwargs)
         acked: threading.Event | None = getattr(self._dispatching, "acked", None)
         if acked is None:
             return super().submit(fn, *args, **kwargs)
@@ -227,6 +247,17 @@ class ListenerPool(ThreadPoolExecutor):
         finally:
             with self._counting:
                 self._busy -= 1
+
+
+def _ran(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+    """``fn`` run here and now, as a future that has its outcome."""
+    future: Future[Any] = Future()
+    future.set_running_or_notify_cancel()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _answering(arrived: float | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

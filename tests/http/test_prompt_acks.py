@@ -1,8 +1,10 @@
 """A Slack request is answered as soon as its listener acks (bot.http.asgi.dispatch with
-bot.runtime.worker.ListenerPool), not at Bolt's next 10 ms look for the ack."""
+bot.runtime.worker.ListenerPool), not at Bolt's next 10 ms look for the ack; over HTTP
+(bot.http.asgi.answered) the dispatch and its listener run on one thread."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,8 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.listener import thread_runner
 
-from bot.http.asgi import dispatch
+from bot.http import asgi
+from bot.http.asgi import answered, dispatch
 from bot.runtime.worker import ListenerPool
 from bot.slack.blocks import card
 from tests.support import slack_requests as sr
@@ -138,4 +141,106 @@ def test_listeners_held_after_their_acks_do_not_hold_up_the_next_ack():
         release.set()
         for thread in held:
             thread.join(5)
+        pool.shutdown(wait=True)
+
+
+def _answered(app: App) -> Any:
+    return asyncio.run(answered(app, _click(), time.monotonic()))
+
+
+def test_over_http_the_listener_runs_on_the_dispatch_s_thread_and_is_answered_at_its_ack(
+    bolt_sleeps,
+):
+    """One hand-off a request, not two: Bolt's middleware and the listener run on the same
+    thread of the pool, and the answer leaves at the ack while the listener goes on."""
+    release, ended = threading.Event(), threading.Event()
+    threads: dict[str, threading.Thread] = {}
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt")
+    app = _bare_app(pool)
+
+    @app.middleware
+    def note(next: Any) -> Any:
+        threads["middleware"] = threading.current_thread()
+        return next()
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any) -> None:
+        threads["listener"] = threading.current_thread()
+        ack()
+        release.wait(5)
+        ended.set()
+
+    try:
+        response = _answered(app)
+        assert response.status == 200
+        assert not ended.is_set()  # answered while the listener still works
+        assert threads["listener"] is threads["middleware"]
+        assert threads["listener"] is not threading.current_thread()
+        assert bolt_sleeps == []
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert ended.is_set()
+
+
+def test_over_http_listeners_held_after_their_acks_do_not_hold_up_the_next_ack():
+    release = threading.Event()
+    acked: list[str] = []
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt", overflow=2)
+    app = _bare_app(pool)
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        acked.append(body["user"]["id"])
+        release.wait(10)
+
+    held = [threading.Thread(target=_answered, args=(app,)) for _ in range(2)]
+    try:
+        for thread in held:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while len(acked) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        began = time.monotonic()
+        assert _answered(app).status == 200
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()
+        for thread in held:
+            thread.join(5)
+        pool.shutdown(wait=True)
+
+
+def test_over_http_a_listener_that_fails_before_its_ack_is_answered_with_bolt_s_500():
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt")
+    app = _bare_app(pool)
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any) -> None:
+        raise RuntimeError("broken before the ack")
+
+    try:
+        assert _answered(app).status == 500  # create_asgi answers Slack 400 for it
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_over_http_a_listener_that_never_acks_is_not_waited_for_past_bolt_s_3_s(monkeypatch):
+    monkeypatch.setattr(asgi, "ACK_TIMEOUT", 0.2)
+    release = threading.Event()
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt")
+    app = _bare_app(pool)
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any) -> None:
+        release.wait(10)
+
+    try:
+        began = time.monotonic()
+        response = _answered(app)
+        assert response.status == 404 and time.monotonic() - began < 2
+    finally:
+        release.set()
         pool.shutdown(wait=True)

@@ -146,6 +146,11 @@ class _Tracked(ListenerPool):
         self.futures.add(future)
         return future
 
+    def dispatch(self, job: Callable[[], None], arrived: float | None = None) -> Future[Any]:
+        future = super().dispatch(job, arrived)
+        self.futures.add(future)
+        return future
+
 
 def _forget_graph_modules(config: str | None) -> None:
     """Graph files build their model when imported, from the environment of the moment: a
