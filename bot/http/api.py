@@ -182,15 +182,24 @@ class Api:
     async def _start(self, request: Request, principal: Principal) -> Response:
         body = parse(self.start_body, await read_body(request))
         requester = acting(principal, body.requester, "requester")
-        unchecked = await self._in_thread(self._asked_from, body.channel, requester)
-        if unchecked is not None:
-            return unchecked
         cards = self.approvals_channel or body.channel
         # A token asking in another person's name: its holder asked too (bot.core.deciders).
         behalf = (principal.name, principal.user) if requester != principal.user else (None, None)
         asked = RunRequest(body.graph, body.request, requester, body.channel, cards, *behalf)
-        run = await self._in_thread(self.engine.start, asked)
-        return JSONResponse(_run_json(run), status_code=201)
+        started = await self._in_thread(self._started, asked)
+        if isinstance(started, Response):
+            return started
+        return JSONResponse(_run_json(started), status_code=201)
+
+    def _started(self, asked: RunRequest) -> Run | Response:
+        """The run recorded, if its channel passes :meth:`_asked_from`. The check and the write
+        share one wait for a thread: a second wait, queued once the check was done, would not
+        know that the first one waited while the database left another call unanswered, and
+        the write would go out to the silent server (see :func:`_patiently`)."""
+        unchecked = self._asked_from(asked.channel, asked.requester)
+        if unchecked is not None:
+            return unchecked
+        return self.engine.start(asked)
 
     def _asked_from(self, channel: str, requester: str) -> Response | None:
         """Refuse a channel ``requester`` is not in (or one the bot cannot see: the same words,

@@ -16,7 +16,7 @@ import pytest
 
 from bot.domain.models import RunRequest
 from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN, Silence, _may_be_recorded, _patiently
-from bot.store.db import NoAnswer, OutcomeUnknown
+from bot.store.db import NoAnswer, OutcomeUnknown, WriteWithdrawn, postgres
 from bot.store.db.base import STATEMENT_WITHIN
 from tests.support.lost import REQ, card_behind, sweeps
 from tests.support.races import draft_posts
@@ -34,6 +34,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ANSWERED_WITHIN = 2 * STATEMENT_WITHIN + 1.5
 DRAFT = "Draft: Draft the release note"
 CLAIM = b"WITH claimed AS ("  # the decision's claim (bot.store.db.queries.CLAIM_CLOSING)
+INSERT_RUN = b"INSERT INTO runs ("  # a start's write (bot.store.db.queries.INSERT_RUN)
 
 
 def api_bot(proxy, bot_in_process, fake_slack, database_url):
@@ -43,6 +44,17 @@ def api_bot(proxy, bot_in_process, fake_slack, database_url):
     fake_slack.set_members("C0REQ", [REQ])
     approval = bot.deps.store.get_approval(card.approval_id)
     return bot, approval.thread_id
+
+
+def busy(bot, monkeypatch) -> None:
+    """The pool as on a busy bot: every connection open, and back moments ago, so each is
+    handed out without a liveness check (one the frozen server leaves unanswered ends in "no
+    connection" before the call sent anything: a silence already)."""
+    monkeypatch.setattr(postgres, "RECENT", 60.0)
+    pool = bot.deps.db.pool
+    taken = [pool.getconn() for _ in range(pool.max_size)]
+    for conn in taken:
+        pool.putconn(conn)
 
 
 def timed(call) -> tuple[Any, float]:
@@ -133,6 +145,35 @@ def test_calls_that_waited_for_a_thread_while_the_database_said_nothing_hear_503
     assert read.status_code == 200, read.text
 
 
+def test_starts_that_waited_for_a_thread_while_the_database_said_nothing_hear_503_at_their_turn(
+    bot_in_process, fake_slack, database_url, proxy, monkeypatch
+):
+    """The same for starts alone, on a busy bot's pool (so every write of a round goes out): a
+    start's write (a quick write, not a session's) left unanswered is a silence too, and a start
+    that waited for its thread meanwhile (for its Slack membership check or for its write)
+    sends nothing and hears "nothing started" at its turn (the last used to wait a full round of
+    writes for each round ahead of it); those whose write went out hear it may have started."""
+    bot, _ = api_bot(proxy, bot_in_process, fake_slack, database_url)
+    busy(bot, monkeypatch)
+    start = {"request": "Draft the release note", "channel": "C0REQ"}
+    calls = [lambda: bot.http.post("/api/runs", json=start, headers=AUTH)] * (3 * API_THREADS)
+
+    *answered, _ = while_frozen(bot, proxy, calls)
+    slowest = max(took for _, took in answered)
+    assert slowest < STATEMENT_WITHIN + 1.5, f"the last call was answered in {slowest:.1f}s"
+    for answer, _ in answered:
+        assert answer.status_code == 503, answer.text
+    said = [answer.json() for answer, _ in answered]
+    unknown = said.count({"error": UNKNOWN, "retry": False})
+    assert unknown + said.count({"error": NO_ANSWER, "retry": True}) == len(calls), said
+    # Only a call whose write reached the server says the run may have started.
+    assert proxy.held.count(INSERT_RUN) == unknown <= API_THREADS
+
+    started = bot.http.post("/api/runs", json=start, headers=AUTH)  # the server is back
+    assert started.status_code == 201, started.text
+    bot.settle()
+
+
 def test_an_api_decision_whose_write_froze_may_have_been_recorded_and_is_carried_out_once(
     bot_in_process, fake_slack, database_url, proxy
 ):
@@ -202,3 +243,20 @@ def test_a_start_that_waited_through_a_silence_sends_nothing_and_says_nothing_st
         statements.recording = False
     assert statements.ours == [], statements.report()
     assert bot.deps.store.runs_of(REQ) == []
+
+
+def test_a_start_whose_connection_broke_after_its_write_is_no_silence(
+    bot_in_process, database_url, proxy
+):
+    """Only a statement the database left unanswered is a silence: a start whose connection
+    broke once its write was taken (the server answered, the answer was lost) failed fast, and
+    the calls that waited for a thread meanwhile still go to the database."""
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url))
+    silence = Silence()
+    asked = RunRequest("draft", "Draft the release note", REQ, "C0REQ", "C0REQ")
+
+    proxy.arm(INSERT_RUN)
+    with pytest.raises((WriteWithdrawn, OutcomeUnknown)):
+        _patiently(silence, time.monotonic(), bot.deps.engine.start, asked)
+    assert proxy.cut.is_set()
+    assert silence.at == float("-inf")

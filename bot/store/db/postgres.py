@@ -316,6 +316,7 @@ class PostgresDatabase:
                     )
                 except psycopg.Error as exc:
                     if watch.cut:
+                        _unanswered()
                         raise OutcomeUnknown("no answer in time: the connection was cut") from exc
                     if conn.broken:
                         raise OutcomeUnknown("the connection was lost after a statement") from exc
@@ -390,6 +391,16 @@ def _no_connection_is_no_answer(bound: Patience | None) -> Iterator[None]:
             raise
         bound.gave_up = True
         raise NoAnswer("no connection to the database in time") from exc
+
+
+def _unanswered() -> None:
+    """A quick statement of an API call (POST /api/runs records its run so) was cut unanswered:
+    the call gives up, as for a statement of a session (:func:`_answered`), so that the calls
+    that waited for a thread meanwhile send nothing. One that failed fast (a connection lost, a
+    limit the server kept) is not a silence, and does not end the call's patience."""
+    bound = patience()
+    if bound is not None:
+        bound.gave_up = True
 
 
 def _watched(
