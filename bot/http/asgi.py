@@ -115,8 +115,11 @@ async def answered(app: App, request: BoltRequest, arrived: float) -> BoltRespon
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[BoltResponse] = loop.create_future()
 
+    given: list[bool] = []  # the listener acks on this same thread, before the dispatch ends
+
     def give(outcome: BoltResponse | BaseException | None) -> None:
-        if outcome is not None:
+        if outcome is not None and not given:
+            given.append(True)  # one wake-up of the loop a request (a listener's ack, mostly)
             with suppress(RuntimeError):  # the loop closed: nobody waits for the answer
                 loop.call_soon_threadsafe(_settle, answer, outcome)
 
