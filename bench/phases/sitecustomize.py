@@ -62,6 +62,30 @@ def _install() -> None:
 
     asgi.dispatch = dispatch_marked
 
+    pool_dispatch = worker.ListenerPool.dispatch
+
+    def pool_dispatch_marked(self: Any, job: Any, arrived: float | None = None) -> Any:
+        # The bot over HTTP (bot.http.asgi.answered): the dispatch and its listener on one of
+        # the pool's threads, called from the event loop, whose context has the record.
+        rec = _current.get()
+        if rec is None:
+            return pool_dispatch(self, job, arrived)
+
+        def job_marked() -> None:
+            _current.set(rec)
+            mark("thread")
+            rec["active"] = threading.active_count()
+            cpu = time.thread_time()
+            try:
+                job()
+            finally:
+                mark("dispatched")
+                rec["dispatch_cpu"] = (time.thread_time() - cpu) * 1000
+
+        return pool_dispatch(self, job_marked, arrived)
+
+    worker.ListenerPool.dispatch = pool_dispatch_marked
+
     to_starlette = asgi.to_starlette_response
 
     def to_starlette_marked(response: Any) -> Any:
@@ -85,7 +109,10 @@ def _install() -> None:
 
     def submit_marked(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         rec = _current.get()
-        if rec is None or getattr(self._dispatching, "acked", None) is None:
+        dispatching = getattr(self._dispatching, "acked", None) or getattr(
+            self._dispatching, "inline", False
+        )
+        if rec is None or not dispatching:
             return submit(self, fn, *args, **kwargs)
         mark("submit")
 
