@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from bot.slack.client import make_client
+from bot.slack.web_client import make_client
 from bot.store.db.postgres import PostgresDatabase
 from tests.fakes.slack import FakeSlack
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
-from bot.slack.client import make_client
+from bot.slack.web_client import make_client
 from tests.fakes.slack import FakeSlack
 from tests.support.tls import self_signed
 

@@ -19,7 +19,9 @@ from bot.agents.toolkit import make_actions, make_llm
 from bot.config import load_settings
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import Ledger
-from bot.slack.client import Slack, make_client, not_done, uncertain
+from bot.slack.client import Slack
+from bot.slack.errors import not_done, uncertain
+from bot.slack.web_client import make_client
 from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from graphs.actions import ActionRegistry

@@ -37,15 +37,17 @@ from bot.policy.file import Defaults, load_checked
 from bot.runtime.metrics import Metrics
 from bot.runtime.worker import AckFirst, Worker
 from bot.slack.app import build_app
-from bot.slack.blocks.card import outcome_line
+from bot.slack.blocks.decided import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import Slack, make_client, not_done, uncertain
+from bot.slack.client import Slack
+from bot.slack.errors import not_done, uncertain
 from bot.slack.listeners import ListenerDeps
 from bot.slack.listeners.binding import modal_key
 from bot.slack.publisher import SlackPublisher
 from bot.slack.scheduler import Scheduler
 from bot.slack.subcommands import Operations
+from bot.slack.web_client import make_client
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from bot.store.repository import Store

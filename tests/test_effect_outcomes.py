@@ -22,7 +22,9 @@ import pytest
 from bot.core.backoff import BASE, CAP, backoff
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import MAX_ATTEMPTS, EffectRetry, EffectTry, Ledger
-from bot.slack.client import MESSAGE_LIMIT, Slack, make_client, not_done, uncertain
+from bot.slack.client import MESSAGE_LIMIT, Slack
+from bot.slack.errors import not_done, uncertain
+from bot.slack.web_client import make_client
 from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry

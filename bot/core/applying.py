@@ -76,7 +76,7 @@ class Applier:
         """Resume the thread with a claimed decision, unless that already happened. When
         another worker holds the run past the lock's wait, the decision stays claimed and
         unapplied (no attempt counted) for the recovery sweep. ``started``: the attempt its
-        claim began (:meth:`bot.core.deciding.Decider.claim`), under the run's lock this thread
+        claim began (:meth:`bot.core.claiming.Claimer.claim`), under the run's lock this thread
         still holds. The request, pending again, when the graph refused the decision
         (:meth:`_refused`); else None."""
         try:

@@ -1,21 +1,24 @@
 """A person's decision, checked and claimed: from the request's card (or one of its copies), by
 someone who may decide it, on the version they were shown, in time; then claimed in one
-conditional statement (whoever loses the race is told who won), or counted as a vote when the
-request needs more than one. What came of it is a typed outcome (:mod:`bot.core.outcomes`) each
-edge says in its own words; a claim that wins is carried out by :mod:`bot.core.applying`.
+conditional statement (whoever loses the race is told who won: :mod:`bot.core.claiming`), or
+counted as a vote when the request needs more than one. Where a click came from is checked by
+:mod:`bot.core.origins`. What came of it is a typed outcome (:mod:`bot.core.outcomes`) each edge
+says in its own words; a claim that wins is carried out by :mod:`bot.core.applying`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from functools import partial
 
 from bot.core import outcomes
 from bot.core.applying import Applier
+from bot.core.claiming import Claimer, replayed
 from bot.core.journal import Journal
+from bot.core.origins import Origins
 from bot.core.outcomes import Outcome
 from bot.core.ports import Agents, Publisher, StageCall
 from bot.core.rules import Rules
@@ -27,9 +30,8 @@ from bot.store.attempts import ApplyStart
 from bot.store.clicks import TakenClick
 from bot.store.db.base import ACK_WINDOW, Database
 from bot.store.db.locks import LockBusy
-from bot.store.decisions import Ballot, Closing
+from bot.store.decisions import Ballot
 from bot.store.repository import Store
-from bot.store.rules import Rule
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +47,15 @@ class Decider:
     worker: Worker
     applier: Applier  # carries out a claimed decision
     expire: Callable[[Approval, Job], bool]  # a due expiry run first (bot.core.expiry)
-    # Seconds a click's check waits for its run's lock before it goes on without (it comes
-    # before a modal opens, and a trigger_id lives 3 s).
-    quick_lock: float = 1.0
+    quick_lock: float = 1.0  # bot.core.origins.Origins.quick_lock
     # Remembered approvals (bot.core.rules); None when the policy file allows none.
     rules: Rules | None = None
+    origins: Origins = field(init=False, repr=False)
+    claimer: Claimer = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.origins = Origins(self.store, self.db, self.publisher, self.quick_lock)
+        self.claimer = Claimer(self.store, self.db, self.journal, self.rules)
 
     def decide(
         self,
@@ -74,9 +80,9 @@ class Decider:
             return outcomes.NotFound()
         if replayed(approval, decision):
             return outcomes.Replayed(approval)
-        approval = self._with_card(approval, decision.origin, decision.shows_request)
-        if not self._from_a_card(approval, decision.origin):
-            return self._not_from_card(approval, decision)
+        approval = self.origins.with_card(approval, decision.origin, decision.shows_request)
+        if not self.origins.from_a_card(approval, decision.origin):
+            return self.origins.not_from_card(approval, decision)
         if not approval.pending:
             overdue = None
         elif click is not None and click.approval is approval:
@@ -126,7 +132,9 @@ class Decider:
                     if kind is None:  # one click settles it
                         lock = None if background else held
                         alone = not self.tally.guarded(approval)
-                        claimed, started = self.claim(approval, decision, entry, lock, alone)
+                        claimed, started = self.claimer.claim(
+                            approval, decision, entry, lock, alone
+                        )
                         ballot = Ballot("decided", claimed) if claimed else Ballot("closed")
                         if claimed is None and alone:
                             # Lost, or a request its run now has, signed by distinct people,
@@ -168,64 +176,6 @@ class Decider:
         if latest is not None and latest.pending and self.tally.guarded(latest):
             return Ballot("moved", latest)
         return Ballot("closed")
-
-    def claim(
-        self,
-        approval: Approval,
-        decision: Decision,
-        entry: str | None = None,
-        held: ExitStack | None = None,
-        alone: bool = False,
-    ) -> tuple[Approval | None, ApplyStart | None]:
-        """Claim a request one click settles; a remembered approval makes its rule with it.
-        A claim that wins closes the request's jobs, audit event and click ``entry`` in its
-        own transaction. Also, when the claim began applying the decision too, what that
-        attempt starts from.
-
-        ``held``: the caller applies the decision itself once claimed. If the run's lock is
-        free, it is taken now (and kept in ``held``), and a claim that wins counts its first
-        attempt at applying in the same statement (``Store.claim_begin``): the attempt is
-        counted under the lock, as :meth:`Applier.try_apply` would, and the lock is not let go
-        before the resume, so nothing can come between. A busy run is not waited for here: the
-        claim is made by itself and :meth:`Applier.try_apply` waits for the lock as usual.
-
-        ``alone``: the click was checked without the run's sign-off lock (``SignOffTally.guarded``);
-        the claim is then lost to a request signed by distinct people recorded in its run
-        meanwhile, which marked this one.
-
-        A claim whose answer was lost (the connection dropped at its commit) is read back: if
-        this very click won, it is carried out now, as any claim it won, not a minute later by
-        the recovery sweep (its click, closed by the claim, is never retried)."""
-        try:
-            return self._claim_once(approval, decision, entry, held, alone)
-        except Exception:
-            latest = self.store.get_approval(approval.id)
-            if latest is None or not replayed(latest, decision):
-                raise
-            logger.warning("request %s: claimed, though the answer was lost", approval.id)
-            return latest, None
-
-    def _claim_once(
-        self,
-        approval: Approval,
-        decision: Decision,
-        entry: str | None,
-        held: ExitStack | None,
-        alone: bool,
-    ) -> tuple[Approval | None, ApplyStart | None]:
-        if decision.remember is None or self.rules is None:
-            closing = self.journal.closing(approval, decision, entry=entry)
-            if held is not None and _took(held, self.db.try_lock(approval.thread_id)):
-                start = self.store.claim_begin(approval.id, decision, closing, alone)
-                return (start.approval, start) if start else (None, None)
-            return self.store.claim(approval.id, decision, closing, alone), None
-        closes = partial(self._made, entry=entry)
-        made = self.rules.claim(approval, decision, closes, alone)
-        return (made[0] if made else None), None
-
-    def _made(self, claimed: Approval, rule: Rule, entry: str | None) -> Closing:
-        """What a claim that made ``rule`` closes: the rule's event and the decision's."""
-        return self.journal.closed(claimed, entry=entry, made=rule)
 
     def _offered(self, approval: Approval, decision: Decision) -> bool:
         """Whether the request offers this decision; Approve is always how the others sign an
@@ -306,62 +256,6 @@ class Decider:
             return
         self.publisher.refresh(latest)
 
-    def _not_from_card(self, approval: Approval, decision: Decision) -> Outcome:
-        """Refuse a click from somewhere else than the request's card. A second copy of the
-        card in its channel (a crash came between Slack posting a card and us recording it,
-        and the card was posted again) loses its buttons and points at the current card."""
-        link = self.publisher.card_link(approval) if approval.ts else None
-        prefix = f"message:{approval.channel}:"
-        # Only a message that itself shows this request's buttons is a copy of its card.
-        copy = decision.shows_request and approval.ts is not None
-        if copy and decision.origin and decision.origin.startswith(prefix):
-            stale_ts = decision.origin.removeprefix(prefix)
-            try:
-                self.publisher.retire_copy(approval, stale_ts, link)
-            except Exception:
-                logger.exception("could not retire a stale copy of card %s", approval.id)
-        return outcomes.NotFromCard(approval, link)
-
-    def _from_a_card(self, approval: Approval, origin: str | None) -> bool:
-        """From the request's card, or one of its copies (in a decider's direct messages, in
-        a later stage's channel): every copy is a door to the same rules."""
-        if from_its_card(approval, origin):
-            return True
-        kind, _, place = (origin or "").partition(":")
-        channel, _, ts = place.partition(":")
-        return kind == "message" and bool(ts) and self.store.is_card_post(approval.id, channel, ts)
-
-    def _with_card(
-        self, approval: Approval, origin: str | None, shows: bool, quick: bool = False
-    ) -> Approval:
-        """The request with its card's ts, when a click comes from a card whose ts we lack.
-
-        A click can beat us recording the ts (the card is posted under the thread's lock, so
-        once we hold it the ts is there), or a crash came between Slack posting the card and
-        us recording it: then the clicked message, if it is in the request's channel and shows
-        this request's own buttons (``shows``), is adopted as its card, so the decision
-        updates the message the person actually sees. ``quick``: before a modal opens, the
-        lock is waited for briefly, then the request is taken as it is (LockBusy otherwise).
-        """
-        if approval.ts is not None or origin in (None, "view"):
-            return approval
-        if not quick:
-            with self.db.key_lock(approval.thread_id):
-                return self._adopt(approval, origin, shows)
-        try:
-            with self.db.key_lock(approval.thread_id, self.quick_lock):
-                return self._adopt(approval, origin, shows)
-        except LockBusy:  # the click's own processing looks again, with time to wait
-            return self.store.get_approval(approval.id) or approval
-
-    def _adopt(self, approval: Approval, origin: str | None, shows: bool) -> Approval:
-        current = self.store.get_approval(approval.id) or approval
-        prefix = f"message:{current.channel}:"
-        if current.ts is None and shows and origin and origin.startswith(prefix):
-            self.store.set_card(current.id, current.channel, origin.removeprefix(prefix))
-            current = self.store.get_approval(approval.id) or current
-        return current
-
     def precheck(
         self,
         approval_id: str,
@@ -376,8 +270,8 @@ class Decider:
         approval, overdue_at = self.store.approval_for_form(approval_id)
         if approval is None:
             return None, outcomes.NotFound()
-        approval = self._with_card(approval, origin, shows, quick=True)
-        if not self._from_a_card(approval, origin):
+        approval = self.origins.with_card(approval, origin, shows, quick=True)
+        if not self.origins.from_a_card(approval, origin):
             return approval, outcomes.NotFromCard(approval)
         if not approval.pending:
             return approval, outcomes.AlreadyDecided(approval)
@@ -390,33 +284,9 @@ class Decider:
         return approval, outcomes.Refused(approval, why) if why is not None else None
 
 
-def replayed(approval: Approval, decision: Decision) -> bool:
-    """This very click already won the request's claim: a crash came after it and before its
-    inbox entry was closed. Applying it is the recovery sweep's work; nobody is told again."""
-    won = approval.decision
-    return decision.receipt is not None and won is not None and won.receipt == decision.receipt
-
-
 def recounted(ballot: Ballot, decision: Decision) -> bool:
     """This very click's vote was counted already (by another process that took it over)."""
     receipt = decision.receipt
     if ballot.outcome != "duplicate" or receipt is None:
         return False
     return any(vote.decision.receipt == receipt for vote in ballot.votes)
-
-
-def from_its_card(approval: Approval, origin: str | None) -> bool:
-    """A click counts only from the request's own card or the App Home list; modals we opened
-    carry no origin (their opening click was checked)."""
-    if origin is None or origin == "view":
-        return True
-    return approval.ts is not None and origin == f"message:{approval.channel}:{approval.ts}"
-
-
-def _took(held: ExitStack, lock: AbstractContextManager[None]) -> bool:
-    """Whether ``lock`` was free: then it is held until ``held`` closes."""
-    try:
-        held.enter_context(lock)
-    except LockBusy:
-        return False
-    return True

@@ -2,7 +2,7 @@
 
 A decision is applied in three steps, each safe to repeat:
 
-1. *claim* (:mod:`bot.core.deciding`) -- one conditional UPDATE moves the request out of
+1. *claim* (:mod:`bot.core.claiming`) -- one conditional UPDATE moves the request out of
    ``pending``; whoever loses the race is told who won. Only the winner goes on.
 2. *resume* (:mod:`bot.core.applying`) -- under a lock on the LangGraph thread (a Postgres
    advisory lock, so it holds across processes), the thread is resumed with

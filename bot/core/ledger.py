@@ -152,7 +152,7 @@ def _never(_exc: BaseException) -> bool:
 def certainly_failed(exc: BaseException, also: Callable[[BaseException], bool] = _never) -> bool:
     """True when the other side answered "not now" (or never let us in): nothing happened
     there, and trying again is right. ``also``: an edge's own "answered with an error that
-    did nothing" (Slack's: :func:`bot.slack.client.not_done`)."""
+    did nothing" (Slack's: :func:`bot.slack.errors.not_done`)."""
     if also(exc) or isinstance(exc, TryAgain | ConnectionRefusedError):
         return True
     if isinstance(exc, urllib.error.HTTPError):
@@ -184,9 +184,9 @@ class Ledger:
         # starts where the sweep would come back anyway and doubles from there.
         self.base = base
         # Errors of the edges' clients that mean the call certainly did nothing (Slack's
-        # answers with ok: false, bot.slack.client.not_done): retried after a backoff; and
+        # answers with ok: false, bot.slack.errors.not_done): retried after a backoff; and
         # those that mean it may have been carried out (Slack's internal_error on a post,
-        # bot.slack.client.uncertain): outcome unknown, never repeated.
+        # bot.slack.errors.uncertain): outcome unknown, never repeated.
         self.retryable = retryable
         self.unknown = unknown
         # Our own "started" marks that may have landed (their answer lost) and could not be

@@ -52,7 +52,7 @@ class SignOffTally:
     directory: Directory
     signoffs: SignOffs
     # How a decided request reads as "the previous round" of the next (the edge's words,
-    # kept with the new request's sign-off): bot.slack.blocks.card.outcome_line.
+    # kept with the new request's sign-off): bot.slack.blocks.decided.outcome_line.
     summarize: Callable[[Approval], str] = lambda approval: approval.status
     # Each API token's own Slack user, by the token's name (bot.config.principals): a token
     # and its user are one hand, whoever the token names.

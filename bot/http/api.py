@@ -42,7 +42,8 @@ from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
 from bot.http.api_spec import openapi
 from bot.slack.blocks.deciders import who_may
 from bot.slack.blocks.outcomes import already_decided, sentence
-from bot.slack.client import MEMBER_SCOPES, NotGranted
+from bot.slack.client import MEMBER_SCOPES
+from bot.slack.errors import NotGranted
 from bot.store.audit_log import Audit
 from bot.store.db import LockBusy, NoAnswer, OutcomeUnknown, WriteWithdrawn, patient
 from bot.store.repository import Store

@@ -8,7 +8,7 @@ A post ends one of three ways (:data:`Outcome`):
   backoff (:mod:`bot.core.backoff`, from ``retry_after``: the scheduler's tick, so the first retry
   comes with the next tick) before the recovery sweep tries it again;
 - ``refused``: Slack would refuse the same post whenever it is tried
-(``bot.slack.client.REFUSALS``: no
+(``bot.slack.errors.REFUSALS``: no
   such channel for the bot, not a member, archived, invalid blocks). The request and its run are
   closed as failed and the requester is told once, in a direct message, why and what to do.
 
@@ -31,7 +31,8 @@ from bot.core.ledger import Ledger
 from bot.domain.models import Approval
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
-from bot.slack.client import Slack, refusal
+from bot.slack.client import Slack
+from bot.slack.errors import refusal
 from bot.store.db import Database
 from bot.store.repository import Store
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot.domain.models import Approval, Decision
-from bot.slack.blocks import card
+from bot.slack.blocks import card, proposals
+from bot.slack.blocks.decided import outcome_line, when
 from tests.adapters.payloads import hitl_value
 from tests.fakes.blockkit import validate_message_blocks
 from tests.support.approvals import BOSS, REQUESTER, TEXTS, action, decided, draft, make_approval
@@ -123,7 +124,7 @@ def test_card_for_an_unknown_kind_of_request_is_accepted(name):
 
 def test_notification_text_never_quotes_untrusted_text():
     for approval in (draft(HOSTILE, HOSTILE), action(HOSTILE, {"to": HOSTILE})):
-        summary = card.summary_text(approval)
+        summary = proposals.summary_text(approval)
         assert summary in (
             "Approval needed: a draft for <@U0REQ>",
             "Approval needed: an action for <@U0REQ>",
@@ -187,7 +188,7 @@ def test_edited_card_shows_the_edited_text_not_the_draft():
 
 def test_rejection_without_reason_and_expiry_without_reason():
     rejected = blocks_text(card.decided_card(decided(draft("x"), "reject")))
-    assert rejected.endswith("❌ *Rejected* by <@U0BOSS> at " + card.when(1_700_000_600))
+    assert rejected.endswith("❌ *Rejected* by <@U0BOSS> at " + when(1_700_000_600))
     expired = blocks_text(card.decided_card(decided(draft("x"), "expire")))
     assert "⌛ *expired*" in expired
 
@@ -200,9 +201,9 @@ def test_long_draft_stays_readable_after_approval_but_not_after_an_edit():
 
 
 def test_late_click_refusal_line_names_the_decider():
-    line = card.outcome_line(decided(draft("x"), "approve"))
+    line = outcome_line(decided(draft("x"), "approve"))
     assert line.startswith("✅ *Approved* by <@U0BOSS> at <!date^1700000600^")
-    assert card.outcome_line(draft("x")) == "⏳ Waiting for a decision"
+    assert outcome_line(draft("x")) == "⏳ Waiting for a decision"
 
 
 def test_a_reason_at_the_reject_modals_limit_still_fits_the_card():

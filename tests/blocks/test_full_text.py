@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot.agents import forms
 from bot.domain.models import Decision
-from bot.slack.blocks import card, modals
+from bot.slack.blocks import card, modals, proposals
 from tests.support.approvals import BOSS, action, decided, draft, make_approval
 from tests.support.cards import blocks_text
 
@@ -31,8 +31,8 @@ def readable(approval, blocks, edit: Decision | None = None) -> str:
     """All a reader can reach from the card: the card itself, and its View full text."""
     text = blocks_text(blocks)
     if "View full text" in buttons(blocks):
-        edits = card.edited_values(approval, edit) if edit else None
-        modal = modals.full_text_modal(card.full_text(approval, edits))
+        edits = proposals.edited_values(approval, edit) if edit else None
+        modal = modals.full_text_modal(proposals.full_text(approval, edits))
         text += "\n" + blocks_text(modal["blocks"])
     return text
 
@@ -78,7 +78,7 @@ def test_a_decided_card_shows_the_decided_edit_in_full():
     blocks = card.decided_card(approval)
     assert TAIL not in blocks_text(blocks)
     assert "View full text" in buttons(blocks)
-    assert TAIL in blocks_text(modals.full_text_modal(card.full_text(approval))["blocks"])
+    assert TAIL in blocks_text(modals.full_text_modal(proposals.full_text(approval))["blocks"])
 
 
 def test_a_long_action_description_is_behind_view_full_text():
@@ -125,5 +125,5 @@ def test_an_edit_that_emptied_every_field_is_an_edit_not_the_proposal():
     edit = Decision("edit", BOSS, parameters=values)
     edits = approval.edited_values(edit)
     assert approval.review.with_values(edits).proposals[0].form[0].initial is None
-    assert "evil@attacker.io" not in card.full_text(approval, edits)
+    assert "evil@attacker.io" not in proposals.full_text(approval, edits)
     assert "evil@attacker.io" not in blocks_text(card.pending_card(approval, edit=edit))

@@ -7,7 +7,7 @@ from bot.core import outcomes
 from bot.core.deciders import Refusal, Why
 from bot.domain.signoff import Stage
 from bot.domain.votes import Tally
-from bot.slack.blocks import card
+from bot.slack.blocks.decided import outcome_line, when
 from bot.slack.blocks.outcomes import (
     CHANGED,
     COULD_NOT_APPLY,
@@ -42,10 +42,10 @@ def test_refusals_and_late_clicks_keep_their_words():
     assert sentence(outcomes.Changed(approval)) == CHANGED
     assert sentence(outcomes.GaveUp()) == COULD_NOT_APPLY
     assert sentence(outcomes.AlreadyDecided(done)) == (
-        f"Nothing changed: this request was already decided. {card.outcome_line(done)}"
+        f"Nothing changed: this request was already decided. {outcome_line(done)}"
     )
     assert sentence(outcomes.DecidedMeanwhile(done)) == (
-        f"Your vote is recorded, and the request is now decided: {card.outcome_line(done)}"
+        f"Your vote is recorded, and the request is now decided: {outcome_line(done)}"
     )
     refused = Refusal(Why.NOT_LISTED, Stage(approvers=(BOSS,)), REQUESTER)
     assert sentence(outcomes.Refused(approval, refused)) == (
@@ -57,7 +57,7 @@ def test_a_click_after_the_deadline_hears_when_it_passed():
     said = sentence(outcomes.Expiring(draft("x"), 1_800_000_060.0))
     assert said == (
         "Nothing changed: this request's deadline passed at "
-        f"{card.when(1_800_000_060.0)}, so it is being expired. "
+        f"{when(1_800_000_060.0)}, so it is being expired. "
         "The card shows the outcome shortly."
     )
 

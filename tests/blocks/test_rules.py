@@ -9,6 +9,7 @@ from dataclasses import replace
 from bot.core import outcomes
 from bot.domain.models import Decision
 from bot.slack.blocks import card, rules
+from bot.slack.blocks.decided import outcome_line
 from bot.slack.blocks.home import home_view
 from bot.store.rules import Rule
 from tests.fakes.blockkit import validate_message_blocks, validate_view
@@ -97,9 +98,9 @@ def test_a_rule_approving_a_request_says_so_in_one_line():
     assert "\n" not in line
     assert "approved by rule #12, made by <@U0BOB>" in line
     assert "`/agent rules revoke 12`" in line
-    assert card.outcome_line(decided).startswith("✅ *Approved* by rule #12 (made by <@U0BOB>)")
+    assert outcome_line(decided).startswith("✅ *Approved* by rule #12 (made by <@U0BOB>)")
     made = replace(decided, decision=Decision("approve", "U0BOB", rule=12))
-    assert card.outcome_line(made).endswith("and remembered as rule #12")
+    assert outcome_line(made).endswith("and remembered as rule #12")
 
 
 def test_rules_are_listed_with_hostile_values_kept_inert():

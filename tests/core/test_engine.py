@@ -1332,7 +1332,7 @@ def test_a_click_that_loses_its_claim_under_the_lock_counts_no_attempt(parts):
     parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
     assert _attempts(parts, approval.id) == (1, 1)
 
-    late = parts.engine.decider.claim(  # a claim that lost the race, made under the lock
+    late = parts.engine.decider.claimer.claim(  # a claim that lost the race, made under the lock
         parts.approval(approval.id), Decision("approve", "U0ASKER"), held=ExitStack()
     )
 

@@ -1,10 +1,15 @@
 """How much of the house one Approve crosses: the project's modules whose code runs, in any of
 the bot's threads, between the click's HTTP request and the posted result (issue 20 asks for at
-most 15). Today it is 49 -- 4 of them the shipped graph itself, 5 Block Kit builders -- so this is
+most 15). Today it is 54 -- 4 of them the shipped graph itself, 7 Block Kit builders -- so this is
 a ratchet: the count may only go down, and the bound with it, but for a module split by concern,
 named here. (45 before the engine's 1,117 lines became engine, deciding, applying, asking,
 expiry and run_ends: an Approve runs the first three and run_ends. 48 before store/decisions'
-578 lines became decisions, the claims and votes, and attempts, the bookkeeping of applying.)"""
+578 lines became decisions, the claims and votes, and attempts, the bookkeeping of applying.
+49 before three more splits, each of whose new modules an Approve runs but errors: the Block Kit
+card's 509 lines became card, the buttons and the two states, proposals, what the agent
+proposes cut to fit, and decided, how a decision reads; slack/client's 467 became client, the
+calls, web_client, each call's deadline and retries, and errors, what Slack's errors say; and
+core/deciding's 422 became deciding, claiming, the claim, and origins, where a click came from.)"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from tests.support.cards import wait_card
 
 OURS = ("bot.", "graphs.")
 BESIDE = ("refresh-", "lease-heartbeat")
-NOW = 49  # modules an Approve crosses today; issue 20's target is 15
+NOW = 54  # modules an Approve crosses today; issue 20's target is 15
 
 
 class Touched:

@@ -15,11 +15,13 @@ from bot.domain.models import Approval, Run, RunRequest
 from bot.domain.signoff import Section, SignOffs, Stage
 from bot.domain.timeline import PlannedJob
 from bot.runtime.metrics import Metrics
-from bot.slack.blocks.card import outcome_line
+from bot.slack.blocks.decided import outcome_line
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import Slack, make_client, not_done, uncertain
+from bot.slack.client import Slack
+from bot.slack.errors import not_done, uncertain
 from bot.slack.publisher import SlackPublisher
+from bot.slack.web_client import make_client
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
 from tests.support.inprocess import Clock

@@ -12,15 +12,9 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.models import Approval, Decision
-from bot.slack.client import (
-    MESSAGE_LIMIT,
-    REFUSALS,
-    Slack,
-    make_client,
-    not_done,
-    refusal,
-    uncertain,
-)
+from bot.slack.client import MESSAGE_LIMIT, Slack
+from bot.slack.errors import REFUSALS, not_done, refusal, uncertain
+from bot.slack.web_client import make_client
 from tests.fakes.trickle import TrickleServer
 from tests.support.raw_http import read_request
 from tests.support.units import review

@@ -15,8 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.ledger import outcome_unknown
 from bot.slack import keepalive
-from bot.slack.client import Slack, make_client
+from bot.slack.client import Slack
 from bot.slack.keepalive import Connections
+from bot.slack.web_client import make_client
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trickle import TrickleServer
 from tests.support.bounded import ended_within

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.client import MEMBER_PAGE, Slack, make_client
+from bot.slack.client import MEMBER_PAGE, Slack
+from bot.slack.web_client import make_client
 from tests.fakes import FakeSlack
 
 

@@ -19,7 +19,7 @@ from bot.domain.timeline import Level, PlannedJob, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.card_posts import CardPosts
 from bot.slack.card_publisher import Cards
-from bot.slack.client import not_done, uncertain
+from bot.slack.errors import not_done, uncertain
 from bot.slack.publisher import SlackPublisher
 from bot.slack.scheduler import Scheduler
 from bot.store.audit_log import Audit

@@ -11,6 +11,8 @@ from typing import Any
 
 from bot.domain.models import Approval, Decision, Run
 from bot.slack.blocks import card
+from bot.slack.blocks.decided import when
+from bot.slack.blocks.proposals import kind_of
 from bot.slack.blocks.runs import link
 from bot.slack.blocks.text import escape, safe
 
@@ -39,11 +41,11 @@ def home_view(
         blocks.append(_section("Nothing is waiting. Start a run with `/agent <request>`."))
     for approval in pending[:MAX_LISTED]:
         request, _ = safe(approval.request, 300)
-        kind, _ = safe(str(card.kind_of(approval, approval.graph)), 100)
+        kind, _ = safe(str(kind_of(approval, approval.graph)), 100)
         blocks.append(
             _section(
                 f"*{kind[:1].upper() + kind[1:]}* for <@{approval.requester}> in "
-                f"<#{approval.channel}>, since {card.when(approval.created_at)} · "
+                f"<#{approval.channel}>, since {when(approval.created_at)} · "
                 f"{link(approval)}\n{request}"
             )
         )
@@ -71,7 +73,7 @@ def _run_line(run: Run, latest: Approval | None) -> str:
     where = f" · {link(latest)}" if latest is not None else ""
     return (
         f"• `{run.thread_id[:8]}` {escape(run.graph)}, *{run.status}* since "
-        f"{card.when(run.updated_at)}: {request}{where}"
+        f"{when(run.updated_at)}: {request}{where}"
     )
 
 

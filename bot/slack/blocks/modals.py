@@ -14,7 +14,7 @@ from typing import Any
 from bot.agents.forms import MAX_INPUT_CHARS, initial_text, too_long
 from bot.domain.models import Approval
 from bot.domain.review import FormField, Proposal, Review
-from bot.slack.blocks.card import arguments_block, full_text
+from bot.slack.blocks.proposals import arguments_block, full_text
 from bot.slack.blocks.text import chunks, escape, one_line, safe
 
 EDIT, ANSWER, RESPOND, REJECT, CHOICE, EACH = (

@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.config.durations import format_duration
 from bot.domain.models import Approval, Job, Waiting
-from bot.slack.blocks.card import kind_of, when, with_article
+from bot.slack.blocks.decided import when
+from bot.slack.blocks.proposals import kind_of, with_article
 from bot.slack.blocks.runs import link
 from bot.slack.blocks.text import escape, quote, safe
 
@@ -154,7 +155,7 @@ def server_away(requester: str, problem: str, decided: bool) -> str:
 def card_refused(approval: Approval, error: str) -> str:
     """To the requester: Slack will never take this request's card, so the run is closed as
     failed; why, and what to do about it. ``error``: Slack's code
-    (``bot.slack.client.REFUSALS``)."""
+    (``bot.slack.errors.REFUSALS``)."""
     channel = approval.channel
     # A direct message is named in words: <#D…> shows nothing useful to the reader.
     where = "the conversation you started it in" if channel[:1] == "D" else f"<#{channel}>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core import outcomes
 from bot.core.ports import StageCall
 from bot.domain.models import Approval
-from bot.slack.blocks.card import outcome_line, when
+from bot.slack.blocks.decided import outcome_line, when
 from bot.slack.blocks.deciders import refusal_text, who_may
 from bot.slack.blocks.notices import REFUSED_SHOWN, STILL_HERE
 from bot.slack.blocks.progress import needed

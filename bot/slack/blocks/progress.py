@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.domain.models import Approval
 from bot.domain.signoff import SignOff, Stage
 from bot.domain.votes import Tally, Vote, tally
-from bot.slack.blocks.card import people
+from bot.slack.blocks.decided import people
 from bot.slack.blocks.text import safe
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from bot.core import outcomes
 from bot.domain.models import Approval
-from bot.slack.blocks.card import kind_of, review_of, when
+from bot.slack.blocks.decided import when
+from bot.slack.blocks.proposals import kind_of, review_of
 from bot.slack.blocks.text import escape, safe
 from bot.store.rules import Rule
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.domain.models import Approval, Run, Waiting
-from bot.slack.blocks.card import kind_of, outcome_line, trace_link, when
+from bot.slack.blocks.card import trace_link
+from bot.slack.blocks.decided import outcome_line, when
+from bot.slack.blocks.proposals import kind_of
 from bot.slack.blocks.text import escape, safe
 from bot.store.audit_log import Event
 
