@@ -18,7 +18,6 @@ from bot.slack.blocks.proposals import (
     readable_at_once,
     review_of,
 )
-from bot.slack.blocks.proposals import full_text as full_text  # the listeners' card.full_text
 from bot.slack.blocks.text import escape
 
 APPROVE, EDIT, REJECT, VIEW_FULL = (

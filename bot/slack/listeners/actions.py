@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.models import Approval, Decision
 from bot.domain.review import Choice
-from bot.slack.blocks import card, modals, outcomes
+from bot.slack.blocks import card, modals, outcomes, proposals
 from bot.slack.listeners.binding import seal
 from bot.slack.listeners.context import ListenerDeps
 from bot.slack.listeners.parse import BadPayload, Click, parse_click
@@ -137,7 +137,7 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
         # The version its card shows: with an edit others are asked to sign, that edit; once
         # decided, as decided.
         edits = _edited(approval, deps) if approval.status == "pending" else None
-        _show(click, modals.full_text_modal(card.full_text(approval, edits)), deps)
+        _show(click, modals.full_text_modal(proposals.full_text(approval, edits)), deps)
 
 
 # Registered last ----------------------------------------------------------------------------
