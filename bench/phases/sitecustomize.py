@@ -30,7 +30,7 @@ def mark(name: str) -> None:
 def _install() -> None:
     from bot.http import asgi
     from bot.runtime import worker
-    from bot.store.db import postgres
+    from bot.store.db import postgres_deadlines, postgres_pool
 
     read_capped = asgi.read_capped
 
@@ -150,32 +150,32 @@ def _install() -> None:
 
     worker.AckFirst.wait_turn = wait_turn_marked
 
-    limited = postgres.PostgresDatabase._limited
+    limited = postgres_deadlines._limited
 
-    def limited_marked(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def limited_marked(pool: Any, *args: Any, **kwargs: Any) -> Any:
         mark("quick")
         rec = _current.get()
         if rec is not None:
-            stats = self.pool.get_stats()
+            stats = pool.get_stats()
             rec["pool_size"] = stats.get("pool_size")
             rec["pool_available"] = stats.get("pool_available")
         try:
-            return limited(self, *args, **kwargs)
+            return limited(pool, *args, **kwargs)
         finally:
             mark("stored")
 
-    postgres.PostgresDatabase._limited = limited_marked
+    postgres_deadlines._limited = limited_marked
 
-    getconn = postgres._Pool.getconn
+    getconn = postgres_pool.Pool.getconn
 
     def getconn_marked(self: Any, *args: Any, **kwargs: Any) -> Any:
         conn = getconn(self, *args, **kwargs)
         mark("conn")
         return conn
 
-    postgres._Pool.getconn = getconn_marked
+    postgres_pool.Pool.getconn = getconn_marked
 
-    client_cursor = postgres.psycopg.ClientCursor
+    client_cursor = postgres_deadlines.psycopg.ClientCursor
 
     class MarkedCursor(client_cursor):  # type: ignore[misc,valid-type]
         def execute(self, *args: Any, **kwargs: Any) -> Any:
@@ -185,7 +185,7 @@ def _install() -> None:
             finally:
                 mark("answered")
 
-    postgres.psycopg = _Shim(postgres.psycopg, ClientCursor=MarkedCursor)
+    postgres_deadlines.psycopg = _Shim(postgres_deadlines.psycopg, ClientCursor=MarkedCursor)
 
 
 class _Shim:
@@ -198,21 +198,21 @@ class _Shim:
 
 def _pool_min() -> None:
     """BENCH_POOL_MIN: the bot's pool opened with that many connections kept (an experiment)."""
-    from bot.store.db import postgres
+    from bot.store.db import postgres_pool
 
-    pool_init = postgres._Pool.__init__
+    pool_init = postgres_pool.Pool.__init__
 
     def pool_init_min(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["min_size"] = int(os.environ["BENCH_POOL_MIN"])
         pool_init(self, *args, **kwargs)
 
-    postgres._Pool.__init__ = pool_init_min
+    postgres_pool.Pool.__init__ = pool_init_min
 
 
 if os.environ.get("BENCH_RECENT"):  # the pool's unchecked window (an experiment)
-    from bot.store.db import postgres as _postgres
+    from bot.store.db import postgres_pool as _postgres_pool
 
-    _postgres.RECENT = float(os.environ["BENCH_RECENT"])
+    _postgres_pool.RECENT = float(os.environ["BENCH_RECENT"])
 
 
 def _work_after_last_ack() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from bot.domain.models import RunRequest
 from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN, Silence, _may_be_recorded, _patiently
-from bot.store.db import NoAnswer, OutcomeUnknown, WriteWithdrawn, postgres
+from bot.store.db import NoAnswer, OutcomeUnknown, WriteWithdrawn, postgres_pool
 from bot.store.db.base import STATEMENT_WITHIN
 from tests.support.lost import REQ, card_behind, sweeps
 from tests.support.races import draft_posts
@@ -50,7 +50,7 @@ def busy(bot, monkeypatch) -> None:
     """The pool as on a busy bot: every connection open, and back moments ago, so each is
     handed out without a liveness check (one the frozen server leaves unanswered ends in "no
     connection" before the call sent anything: a silence already)."""
-    monkeypatch.setattr(postgres, "RECENT", 60.0)
+    monkeypatch.setattr(postgres_pool, "RECENT", 60.0)
     pool = bot.deps.db.pool
     taken = [pool.getconn() for _ in range(pool.max_size)]
     for conn in taken:

@@ -6,9 +6,9 @@ its ``COMMIT`` (or ``ROLLBACK``), which psycopg sends on its own. Each is told a
 asked: LangGraph's checkpointer (a ``langgraph.checkpoint`` frame on the stack), a graph's own
 node (a ``graphs.`` frame: its side effects' ledger, one ``started`` and one ``done`` per effect)
 or the bot's decision path itself. The pool's liveness check of a connection idle for half a
-second (an empty query: ``bot.store.db.postgres``) is counted apart too: it depends on how long
-the connection sat idle, not on what the click does; so are the settings of a connection the
-pool opens meanwhile (``_configure``).
+second (an empty query: ``bot.store.db.postgres_pool``) is counted apart too: it depends on how
+long the connection sat idle, not on what the click does; so are the settings of a connection
+the pool opens meanwhile (``configure``).
 Threads that run on a clock of their own (the /healthz and /metrics refreshers, the lease
 heartbeat) are left out: they are not the work of the click being counted; so is the thread
 that makes the last test's database new again for the next (``tests.support.databases``).
@@ -63,7 +63,7 @@ class Statements:
             if module.startswith(GRAPHS):
                 into = self.graphs
                 break
-            if module == "bot.store.db.postgres" and frame.f_code.co_name == "_configure":
+            if module == "bot.store.db.postgres_pool" and frame.f_code.co_name == "configure":
                 with self._guard:
                     self.connection_setup += times
                 return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store.db import postgres, sqlite
+from bot.store.db import postgres_deadlines, sqlite
 from bot.store.db.base import ACK_WINDOW
 
 SCRATCH = "CREATE TABLE IF NOT EXISTS scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
@@ -94,6 +94,9 @@ def test_dialect_names_the_backend(db, db_url):
 def test_every_write_before_an_ack_ends_well_inside_the_window_the_expiry_waits_out():
     # The expiry runs ACK_WINDOW after its deadline, so that a click received before it is
     # written by then: each backend's limit on that write must leave room for its round trip.
-    assert postgres.QUICK_BUDGET <= ACK_WINDOW - 0.5
-    assert postgres.QUICK_TIMEOUT + postgres.QUICK_FLOOR <= postgres.QUICK_BUDGET
+    assert postgres_deadlines.QUICK_BUDGET <= ACK_WINDOW - 0.5
+    assert (
+        postgres_deadlines.QUICK_TIMEOUT + postgres_deadlines.QUICK_FLOOR
+        <= postgres_deadlines.QUICK_BUDGET
+    )
     assert sqlite.QUICK_WRITE <= ACK_WINDOW - 0.5

@@ -1,6 +1,6 @@
-"""The PostgreSQL backend (bot.store.db.postgres): one pool whose sessions carry limits on
-statements and lock waits, give back what a failed transaction did, and hand out a connection
-before an ack only within a short wait."""
+"""The PostgreSQL backend (bot.store.db.postgres, its pool and its deadlines): one pool whose
+sessions carry limits on statements and lock waits, give back what a failed transaction did, and
+hand out a connection before an ack only within a short wait."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import time
 import psycopg
 import pytest
 
-from bot.store.db import OutcomeUnknown, WriteWithdrawn, postgres
+from bot.store.db import OutcomeUnknown, WriteWithdrawn, postgres_deadlines, postgres_pool
 from bot.store.db.base import answering
-from bot.store.db.postgres import QUICK_ANSWER, QUICK_STATEMENT, QUICK_TIMEOUT, PostgresDatabase
+from bot.store.db.postgres import PostgresDatabase
+from bot.store.db.postgres_deadlines import QUICK_ANSWER, QUICK_STATEMENT, QUICK_TIMEOUT
 from tests.support.bounded import ended_within
 from tests.support.pgproxy import CuttingProxy
 
@@ -82,8 +83,6 @@ def test_a_connection_comes_back_in_the_returning_thread_and_skips_its_check(pg,
     from the pool, never returned, is always checked: the pool may open one at any time.)"""
     from psycopg_pool import ConnectionPool
 
-    from bot.store.db import postgres
-
     returned: set[int] = set()  # connections that have been back in the pool
     rechecked: list[int] = []  # checks of a connection that had been back
     real_check = ConnectionPool.check_connection
@@ -107,7 +106,7 @@ def test_a_connection_comes_back_in_the_returning_thread_and_skips_its_check(pg,
         assert pg.fetch_one("SELECT 1 AS one") == {"one": 1}
     assert returned_on == [threading.current_thread().name] * 8
     assert rechecked == []  # each was back for well under RECENT
-    monkeypatch.setattr(postgres, "RECENT", 0.0)
+    monkeypatch.setattr(postgres_pool, "RECENT", 0.0)
     pg.fetch_one("SELECT 1 AS one")
     assert len(rechecked) == 1
 
@@ -354,7 +353,7 @@ def test_a_quick_write_whose_connection_check_froze_was_never_sent(
     frozen there, the check is cut off too, and the write, never sent, fails as a write not
     taken does (its caller may say "not recorded"), and stays undone once the server wakes."""
     proxy, db = cut_pg
-    monkeypatch.setattr(postgres, "RECENT", 0.0)  # every connection checked when handed out
+    monkeypatch.setattr(postgres_pool, "RECENT", 0.0)  # every connection checked when handed out
     proxy.freeze()
     insert = f"INSERT INTO {quick_scratch} (k) VALUES (%(k)s)"
     try:
@@ -384,6 +383,6 @@ def test_an_api_call_s_lock_whose_connection_was_cut_as_it_was_granted_is_not_he
         yield watch
         watch.done = watch.cut = True  # the cutoff won the race after the answer came
 
-    monkeypatch.setattr(postgres.CUTOFF, "within", cut_as_answered)
+    monkeypatch.setattr(postgres_deadlines.CUTOFF, "within", cut_as_answered)
     with patient(), pytest.raises(NoAnswer), pg.key_lock("api:race"):
         pytest.fail("went on as if it held the lock")
