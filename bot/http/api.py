@@ -9,7 +9,9 @@ only to whom :mod:`bot.core.access` shows it; any other run is a 404, as one tha
 A run is started (``POST /api/runs``) only in a channel its requester is a member of, as
 ``/agent`` can only be typed where its user is: any other is refused 403 (channel).
 Bodies are read into pydantic models (:mod:`bot.http.api_models`); the OpenAPI description
-generated from them (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``.
+generated from them (:mod:`bot.http.api_spec`) is at ``GET /api/openapi.json``. What a call
+answers is :mod:`bot.http.api_answers`; a call on a database that froze, or on a busy run, is
+patient for a few seconds, then hears a 503 (:mod:`bot.http.api_patience`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,31 +34,33 @@ from bot.config.principals import Principal, Principals
 from bot.core import outcomes
 from bot.core.access import Access
 from bot.core.engine import Engine
-from bot.core.journal import via
 from bot.core.tally import SignOffTally
-from bot.domain.models import Approval, Decision, Run, RunRequest
-from bot.domain.review import Review
+from bot.domain.models import Approval, Run, RunRequest
+from bot.http.api_answers import decision_answer, described, error, run_json
 from bot.http.api_bodies import Forbidden, Invalid, acting, decision_of, parse, read_body
 from bot.http.api_models import DecisionBody, ReadQuery, StartRun, start_run
+from bot.http.api_patience import (
+    API_THREADS,
+    UNAVAILABLE,
+    Silence,
+    come_again,
+    may_be_recorded,
+    patiently,
+    unavailable,
+)
 from bot.http.api_spec import openapi
-from bot.slack.blocks.deciders import who_may
-from bot.slack.blocks.outcomes import already_decided, sentence
+from bot.slack.blocks.outcomes import already_decided
 from bot.slack.client import MEMBER_SCOPES
 from bot.slack.errors import NotGranted
 from bot.store.audit_log import Audit
-from bot.store.db import LockBusy, NoAnswer, OutcomeUnknown, WriteWithdrawn, patient
+from bot.store.db import LockBusy
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
 _RUN = re.compile(r"[0-9a-f]{4,32}")
 NO_SUCH_RUN = "No such run."
 MAX_DECIDING = 4
-# The threads the API's calls run on, apart from Starlette's pool that Slack's requests are
-# answered on: a call may hold one for a while (waiting for its turn, its run, then the graph's
-# step), and calls in their dozens must not leave Slack's clicks unacked past its 3 seconds.
-API_THREADS = 8
 DECIDE_WAIT = 10.0  # seconds a call waits for its turn, and for its run, before a 503
-RETRY_BUSY = 2  # the Retry-After of that 503
 TURN_POLL = 0.01  # seconds between looks for a decision's turn
 UNCHECKED = (
     "I couldn't check with Slack that <@{user}> is a member of channel {channel}; nothing "
@@ -67,22 +70,7 @@ UNGRANTED_ANSWER = (
     f"The Slack app was installed without the scopes this check needs ({MEMBER_SCOPES}): "
     "reinstall it from manifest.yml. Nothing started."
 )
-WITHDRAWN = "The database connection broke mid-way; nothing was recorded. Try again shortly."
-UNKNOWN = (
-    "The database stopped answering mid-way and I can't tell whether that was recorded; if it "
-    "was, it goes ahead (once). Look at the run (GET /api/runs/…) or the channel before sending "
-    "it again."
-)
-NO_ANSWER = "The database did not answer in time; nothing changed. Try again shortly."
-BUSY = "The run is busy carrying out a step; nothing changed. Try again shortly."
 Handler = Callable[[Request, Principal], Awaitable[Response]]
-
-
-@dataclass
-class Silence:
-    """When the database last left a statement of one of the API's calls unanswered."""
-
-    at: float = float("-inf")  # monotonic
 
 
 @dataclass
@@ -130,50 +118,25 @@ class Api:
             given = request.headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                return _error(401, "Send Authorization: Bearer <your API token>.")
+                return error(401, "Send Authorization: Bearer <your API token>.")
             principal = self.principals.holder(token.strip())
             if principal is None:
-                return _error(401, "That bearer token is not one of the configured API tokens.")
+                return error(401, "That bearer token is not one of the configured API tokens.")
             try:
                 return await handler(request, principal)
             except Invalid as problem:
                 return JSONResponse(
                     {"error": str(problem), "field": problem.field}, status_code=problem.status
                 )
-            except NoAnswer:
-                # The database froze (or is saturated) before anything was sent that writes:
-                # the call did nothing, and may simply come again.
-                return JSONResponse(
-                    {"error": NO_ANSWER, "retry": True},
-                    status_code=503,
-                    headers={"Retry-After": str(RETRY_BUSY)},
-                )
-            except WriteWithdrawn:
-                # The database connection broke after the write was sent; it was withdrawn.
-                return JSONResponse(
-                    {"error": WITHDRAWN, "retry": True},
-                    status_code=503,
-                    headers={"Retry-After": str(RETRY_BUSY)},
-                )
-            except OutcomeUnknown:
-                # It may have been recorded (and then goes ahead, once): sending it again could
-                # do it twice, so the answer says to look first.
-                return JSONResponse({"error": UNKNOWN, "retry": False}, status_code=503)
-            except LockBusy:
-                # The run is carrying out a step (or another call holds it) past the lock's
-                # wait: nothing was decided or changed, and the same call may simply come again.
-                return JSONResponse(
-                    {"error": BUSY, "retry": True},
-                    status_code=503,
-                    headers={"Retry-After": str(RETRY_BUSY)},
-                )
+            except UNAVAILABLE as problem:  # a database that froze, or a busy run
+                return unavailable(problem)
 
         return guarded
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
         queued = time.monotonic()
         return await anyio.to_thread.run_sync(
-            _patiently, self.silence, queued, work, *args, limiter=self.threads
+            patiently, self.silence, queued, work, *args, limiter=self.threads
         )
 
     async def _spec(self, _: Request) -> Response:
@@ -190,13 +153,13 @@ class Api:
         started = await self._in_thread(self._started, asked)
         if isinstance(started, Response):
             return started
-        return JSONResponse(_run_json(started), status_code=201)
+        return JSONResponse(run_json(started), status_code=201)
 
     def _started(self, asked: RunRequest) -> Run | Response:
         """The run recorded, if its channel passes :meth:`_asked_from`. The check and the write
         share one wait for a thread: a second wait, queued once the check was done, would not
         know that the first one waited while the database left another call unanswered, and
-        the write would go out to the silent server (see :func:`_patiently`)."""
+        the write would go out to the silent server (see :mod:`bot.http.api_patience`)."""
         unchecked = self._asked_from(asked.channel, asked.requester)
         if unchecked is not None:
             return unchecked
@@ -215,11 +178,7 @@ class Api:
             return JSONResponse({"error": UNGRANTED_ANSWER, "retry": False}, status_code=503)
         except Exception:
             logger.exception("could not check that %s is a member of %s", requester, channel)
-            return JSONResponse(
-                {"error": UNCHECKED.format(user=requester, channel=channel), "retry": True},
-                status_code=503,
-                headers={"Retry-After": str(RETRY_BUSY)},
-            )
+            return come_again(UNCHECKED.format(user=requester, channel=channel))
         if not member:
             raise Forbidden(
                 "channel",
@@ -241,41 +200,15 @@ class Api:
         """The run, if ``viewer`` may see it; a run they may not see is "No such run.", word
         for word what a run that does not exist gets."""
         if not _RUN.fullmatch(text):
-            return _error(404, NO_SUCH_RUN)
+            return error(404, NO_SUCH_RUN)
         found = self.access.find(text, viewer)
         if found.ambiguous:
-            return _error(409, "Ambiguous: give more of the run id.")
-        return found.run if found.run is not None else _error(404, NO_SUCH_RUN)
+            return error(409, "Ambiguous: give more of the run id.")
+        return found.run if found.run is not None else error(404, NO_SUCH_RUN)
 
     def _describe(self, run: Run) -> dict[str, Any]:
         approvals = self.store.run_approvals(run.thread_id)
-        return {
-            **_run_json(run),
-            "pending": [self._pending_json(a) for a in approvals if a.pending],
-            "decided": [_decided_json(a) for a in approvals if not a.pending],
-            "timeline": [
-                {"at": e.at, "event": e.event, "actor": e.actor, "request": e.approval_id}
-                | ({"detail": e.detail} if e.detail else {})
-                for e in self.audit.for_run(run.thread_id)
-            ],
-        }
-
-    def _pending_json(self, approval: Approval) -> dict[str, Any]:
-        sign_off, stage = self.tally.stage_of(approval)
-        review = approval.review
-        proposals = review.proposals if review else ()
-        whole = _whole(review, approval, self.tally.standing_edit(approval))
-        return {
-            "request": approval.id,
-            "kind": review.summary if review else "",
-            "title": review.title if review else "",
-            "choices": list(proposals[0].choices) if len(proposals) == 1 else whole,
-            "fields": [f.name for f in proposals[0].form] if len(proposals) == 1 else [],
-            "stage": sign_off.label(approval.stage) or None,
-            "version": approval.version,
-            "who_may_decide": who_may(stage, approval.requester),
-            "created_at": approval.created_at,
-        }
+        return described(run, approvals, self.audit.for_run(run.thread_id), self.tally)
 
     # POST /api/runs/{run}/decision --------------------------------------------------------
     async def _decide(self, request: Request, principal: Principal) -> Response:
@@ -315,7 +248,7 @@ class Api:
         # One call of a token on a run at a time: another one waits ``decide_wait`` for it,
         # then hears 503 (come again) rather than queueing behind a busy run.
         key = f"api:{principal.name}:{approval.thread_id}"
-        with self.store.db.key_lock(key, self.decide_wait), _may_be_recorded():
+        with self.store.db.key_lock(key, self.decide_wait), may_be_recorded():
             outcome = self.engine.decide(approval.id, decision, background=True)
         return approval, outcome
 
@@ -352,53 +285,9 @@ class Api:
         return replace(approval, review=approval.review.with_values(edited))
 
     def _answer(self, approval: Approval, outcome: outcomes.Outcome) -> Response:
-        with _may_be_recorded():
+        with may_be_recorded():
             latest = self.store.get_approval(approval.id) or approval
-        if outcomes.won(outcome):
-            return JSONResponse({"decided": True, "request": approval.id, "status": latest.status})
-        # The words a click would hear in Slack (bot.slack.blocks.outcomes).
-        note = sentence(outcome) or "Nothing changed."
-        if isinstance(outcome, outcomes.AgentRefused):  # still at the pause; decided again
-            reopened = outcome.approval  # at a new version: the one to decide on now
-            body = {"decided": False, "request": approval.id, "status": "pending", "error": note}
-            body |= {"refused": reopened.refused or "", "version": reopened.version}
-            return JSONResponse(body, 409)
-        if latest.pending and isinstance(outcome, outcomes.VoteRecorded):
-            return JSONResponse(
-                {"decided": False, "request": approval.id, "status": "pending", "note": note},
-                status_code=202,
-            )
-        return JSONResponse({"decided": False, "request": approval.id, "error": note}, 409)
-
-
-def _patiently(silence: Silence, queued: float, work: Callable[..., Any], *args: Any) -> Any:
-    """``work`` on one of the API's threads, each of its statements given its answer within
-    ``STATEMENT_WITHIN`` (bot.store.db.base.Patience): a database that froze ends the call in
-    a few seconds with :class:`NoAnswer`, and frees its thread, instead of holding both. A call
-    that waited for its thread (since ``queued``) while the database left another unanswered
-    sends nothing: its first statement raises :class:`NoAnswer` at once, as if it had gone
-    unanswered (so a step after the call's write still says it may have been recorded); else
-    the calls behind a frozen server's would wait a full round of unanswered statements for
-    each round ahead of them. Only a statement that really went unanswered is a silence."""
-    waited_through = silence.at > queued
-    with patient() as bound:
-        bound.gave_up = waited_through
-        try:
-            return work(*args)
-        finally:
-            if bound.gave_up and not waited_through:
-                silence.at = max(silence.at, time.monotonic())  # threads end out of order
-
-
-@contextmanager
-def _may_be_recorded() -> Iterator[None]:
-    """Around a decision, its lock taken: a statement the database did not answer may have
-    been its claim, or come after it, so the caller hears that it may have been recorded (as a
-    click whose write lost its answer does), never "nothing changed"."""
-    try:
-        yield
-    except NoAnswer as lost:
-        raise OutcomeUnknown(str(lost)) from lost
+        return decision_answer(approval, latest, outcome)
 
 
 def _heard(taken: asyncio.Future[Any]) -> None:
@@ -411,55 +300,13 @@ def _which(approvals: list[Approval], wanted: Any) -> Approval | Response:
     if wanted is not None:
         match = [a for a in approvals if a.id == wanted]
         if not match:
-            return _error(409, f"Run has no request {wanted!s:.40}.")
+            return error(409, f"Run has no request {wanted!s:.40}.")
         return match[0]  # decided already: the engine says by whom
     pending = [a for a in approvals if a.pending]
     if not pending and approvals:
-        return _error(409, already_decided(approvals[-1]))
+        return error(409, already_decided(approvals[-1]))
     if not pending:
-        return _error(409, "This run is not waiting for a decision yet.")
+        return error(409, "This run is not waiting for a decision yet.")
     if len(pending) > 1:
         raise Invalid("request", "this run waits on several requests: name one in `request`")
     return pending[0]
-
-
-def _whole(review: Review | None, approval: Approval, edit: Decision | None) -> list[str]:
-    """What one decision may do to a whole batch, as its card offers it: approve it (as
-    proposed, or the edit that stands, ``edit``) only if that version can be read in full."""
-    if review is None:
-        return ["approve", "reject"]
-    common = review.choices()
-    edits = approval.edited_values(edit) if edit is not None else None
-    approve = ("approve" in common or edit is not None) and review.approvable_at_once(edits)
-    return (["approve"] if approve else []) + (["reject"] if "reject" in common else [])
-
-
-def _run_json(run: Run) -> dict[str, Any]:
-    return {
-        "run": run.thread_id,
-        "short": run.thread_id[:8],
-        "graph": run.graph,
-        "status": run.status,
-        "requester": run.requester,
-        "request": run.request,
-        "result": run.result,
-        "created_at": run.created_at,
-    }
-
-
-def _decided_json(approval: Approval) -> dict[str, Any]:
-    decision = approval.decision
-    return {
-        "request": approval.id,
-        "status": approval.status,
-        "by": approval.decided_by,
-        "approvers": (decision.approvers if decision else None) or approval.signers or None,
-        "reason": decision.reason if decision else None,
-        "via": via(decision) if decision else None,
-        "on_behalf_of": decision.on_behalf_of if decision else None,
-        "at": approval.decided_at,
-    }
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)

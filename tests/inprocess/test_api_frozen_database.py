@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from bot.domain.models import RunRequest
-from bot.http.api import API_THREADS, NO_ANSWER, UNKNOWN, Silence, _may_be_recorded, _patiently
+from bot.http.api_patience import (
+    API_THREADS,
+    NO_ANSWER,
+    UNKNOWN,
+    Silence,
+    may_be_recorded,
+    patiently,
+)
 from bot.store.db import NoAnswer, OutcomeUnknown, WriteWithdrawn, postgres_pool
 from bot.store.db.base import STATEMENT_WITHIN
 from tests.support.lost import REQ, card_behind, sweeps
@@ -210,18 +217,18 @@ def test_a_step_after_a_decision_s_write_that_waited_through_a_silence_may_have_
     earlier, later = heard - 1, heard + 1
 
     def read_back() -> Any:
-        with _may_be_recorded():
+        with may_be_recorded():
             return store.get_approval("nothing-of-that-id")
 
     with counting() as statements:
         statements.recording = True
         with pytest.raises(OutcomeUnknown):
-            _patiently(Silence(at=heard), earlier, read_back)
+            patiently(Silence(at=heard), earlier, read_back)
         with pytest.raises(NoAnswer):
-            _patiently(Silence(at=heard), earlier, store.get_approval, "nothing-of-that-id")
+            patiently(Silence(at=heard), earlier, store.get_approval, "nothing-of-that-id")
         statements.recording = False
     assert statements.ours == [], statements.report()
-    assert _patiently(Silence(at=heard), later, read_back) is None
+    assert patiently(Silence(at=heard), later, read_back) is None
 
 
 def test_a_start_that_waited_through_a_silence_sends_nothing_and_says_nothing_started(
@@ -239,7 +246,7 @@ def test_a_start_that_waited_through_a_silence_sends_nothing_and_says_nothing_st
     with counting() as statements:
         statements.recording = True
         with pytest.raises(NoAnswer):
-            _patiently(Silence(at=heard), heard - 1, bot.deps.engine.start, asked)
+            patiently(Silence(at=heard), heard - 1, bot.deps.engine.start, asked)
         statements.recording = False
     assert statements.ours == [], statements.report()
     assert bot.deps.store.runs_of(REQ) == []
@@ -257,6 +264,6 @@ def test_a_start_whose_connection_broke_after_its_write_is_no_silence(
 
     proxy.arm(INSERT_RUN)
     with pytest.raises((WriteWithdrawn, OutcomeUnknown)):
-        _patiently(silence, time.monotonic(), bot.deps.engine.start, asked)
+        patiently(silence, time.monotonic(), bot.deps.engine.start, asked)
     assert proxy.cut.is_set()
     assert silence.at == float("-inf")
