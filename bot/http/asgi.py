@@ -80,8 +80,21 @@ class _SaysAcked(Ack):
     """Bolt's ``ack``, which also hands on the answer it makes (None if it could not make one)."""
 
     def __init__(self, acked: Callable[[BoltResponse | None], None]) -> None:
+        self._given: BoltResponse | None = None
         super().__init__()
         self._acked = acked
+
+    @property  # type: ignore[override]
+    def response(self) -> BoltResponse | None:
+        return self._given
+
+    @response.setter
+    def response(self, response: BoltResponse | None) -> None:
+        # A listener that raises after its ack has Bolt set this back to None (thread_runner):
+        # the answer has gone to Slack all the same, and without it Bolt would poll for another
+        # until its 3 s are up, holding the thread, then try the next listener that matches.
+        if response is not None or self._given is None:
+            self._given = response
 
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         try:

@@ -244,3 +244,31 @@ def test_over_http_a_listener_that_never_acks_is_not_waited_for_past_bolt_s_3_s(
     finally:
         release.set()
         pool.shutdown(wait=True)
+
+
+def test_over_http_a_listener_that_fails_after_its_ack_frees_its_thread_at_once(bolt_sleeps):
+    """A listener that acks, then raises (a note to the person that Slack refuses): Bolt drops
+    the ack's answer (thread_runner sets ``ack.response`` back to None) and would poll for
+    another until its 3 s are gone, holding the pool's thread, then say the listener never
+    acked and try the next listener. The answer went at the ack; Bolt must find it there."""
+    pool = ListenerPool(max_workers=2, thread_name_prefix="test-bolt")
+    app = _bare_app(pool)
+    ran: list[str] = []
+
+    @app.action(card.APPROVE)
+    def approve(ack: Any) -> None:
+        ack()
+        raise RuntimeError("a Slack call after the ack failed")
+
+    @app.action(card.APPROVE)
+    def another(ack: Any) -> None:  # a second listener matching the same click
+        ran.append("another")
+        ack()
+
+    began = time.monotonic()
+    try:
+        assert _answered(app).status == 200
+    finally:
+        pool.shutdown(wait=True)
+    assert time.monotonic() - began < 1.0, "the dispatch held its thread after the ack"
+    assert bolt_sleeps == [] and ran == []
