@@ -68,7 +68,9 @@ class RunEnds:
             status = unposted
         approval = ending.approval
         events = [self.journal.executed_entry(approval)]
-        if status == "done":
+        # Not when the run had ended already (``run`` is as read under its lock): the stale-run
+        # sweep may have stepped it past a failed step and ended it before this retry.
+        if status == "done" and run.status != "done":
             events.append(self.journal.done_entry(run))
         effect = posted[0] if posted else None
         if not self.store.close_apply(approval.id, ending.fence, status, report, events, effect):

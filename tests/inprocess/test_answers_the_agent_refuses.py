@@ -608,3 +608,31 @@ def _executed(bot) -> int:
 def _after_bot(bot_in_process, tmp_path: Path, error: str, **env: str):
     source = AFTER.format(ran=str(tmp_path / "ran"), flaky=str(tmp_path / "flaky"), error=error)
     return graph_bot(bot_in_process, tmp_path, source, {"after": "build"}, "graphs: {}\n", **env)
+
+
+def test_a_run_the_stale_run_sweep_finished_before_its_decision_s_retry_is_done_once(
+    bot_in_process, fake_slack, tmp_path
+):
+    """The ordering the sweep-retry test above waits out, forced: the stale-run sweep steps
+    the run past the failed step and ends it first; the decision's own retry then finds the
+    run ended and marks the decision carried out, without ending the run a second time."""
+    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
+    flaky.touch()
+    error = 'raise ValueError("could not send") from EffectRetry("Slack said ratelimited")'
+    bot = _after_bot(bot_in_process, tmp_path, error, RETRY_AFTER="1")
+    bot.command("after send it", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    bot.settle()
+    assert ran.read_text().split() == ["x"] and _executed(bot) == 0
+
+    flaky.unlink()
+    thread = bot.deps.db.fetch_one("SELECT thread_id FROM runs")["thread_id"]
+    bot.deps.engine.advance(thread)  # what the stale-run sweep does with the run
+    assert _status(bot) == ("done", "approved") and _executed(bot) == 0
+    bot.tick_until(lambda: _executed(bot) > 0, "the decision's retry", advance=120)
+    bot.settle()
+    assert ran.read_text().split() == ["x", "x"] and not _failures(fake_slack)
+    assert _executed(bot) == 1
+    done = bot.deps.db.fetch_all("SELECT * FROM audit WHERE event = 'done'")
+    assert len(done) == 1, done
