@@ -84,7 +84,7 @@ class _SaysAcked(Ack):
         super().__init__()
         self._acked = acked
 
-    @property  # type: ignore[override]
+    @property
     def response(self) -> BoltResponse | None:
         return self._given
 
