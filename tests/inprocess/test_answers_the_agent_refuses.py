@@ -577,16 +577,7 @@ def test_a_decision_given_up_at_its_first_attempt_is_applied_once_by_a_retry(
 def test_a_step_that_wraps_an_effect_s_retry_in_a_value_error_is_still_retried_by_the_sweep(
     bot_in_process, fake_slack, tmp_path
 ):
-    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
-    flaky.touch()
-    # A node's own wrapping of an effect the ledger will try again (certainly not done).
-    error = 'raise ValueError("could not send") from EffectRetry("Slack said ratelimited")'
-    bot = _after_bot(bot_in_process, tmp_path, error, RETRY_AFTER="1")
-    bot.command("after send it", user=REQ)
-    card = wait_card(fake_slack)
-    bot.click(ids.APPROVE, card.approval_id, REQ)
-    bot.settle()
-    assert ran.read_text().split() == ["x"] and not _failures(fake_slack)
+    bot, ran, flaky = _approved_into_a_retried_failure(bot_in_process, fake_slack, tmp_path)
 
     flaky.unlink()
     # Carried out by the decision's own retry, not just by the run moving on past it: the
@@ -599,6 +590,22 @@ def test_a_step_that_wraps_an_effect_s_retry_in_a_value_error_is_still_retried_b
     )
     assert ran.read_text().split() == ["x", "x"] and not _failures(fake_slack)
     assert _executed(bot) == 1
+
+
+def _approved_into_a_retried_failure(bot_in_process, fake_slack, tmp_path: Path):
+    """A run approved whose next step failed in a way the sweep retries; the bot, the file
+    each try of the step writes to, and the file whose removal lets the step succeed."""
+    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
+    flaky.touch()
+    # A node's own wrapping of an effect the ledger will try again (certainly not done).
+    error = 'raise ValueError("could not send") from EffectRetry("Slack said ratelimited")'
+    bot = _after_bot(bot_in_process, tmp_path, error, RETRY_AFTER="1")
+    bot.command("after send it", user=REQ)
+    card = wait_card(fake_slack)
+    bot.click(ids.APPROVE, card.approval_id, REQ)
+    bot.settle()
+    assert ran.read_text().split() == ["x"] and not _failures(fake_slack)
+    return bot, ran, flaky
 
 
 def _executed(bot) -> int:
@@ -616,15 +623,8 @@ def test_a_run_the_stale_run_sweep_finished_before_its_decision_s_retry_is_done_
     """The ordering the sweep-retry test above waits out, forced: the stale-run sweep steps
     the run past the failed step and ends it first; the decision's own retry then finds the
     run ended and marks the decision carried out, without ending the run a second time."""
-    ran, flaky = tmp_path / "ran", tmp_path / "flaky"
-    flaky.touch()
-    error = 'raise ValueError("could not send") from EffectRetry("Slack said ratelimited")'
-    bot = _after_bot(bot_in_process, tmp_path, error, RETRY_AFTER="1")
-    bot.command("after send it", user=REQ)
-    card = wait_card(fake_slack)
-    bot.click(ids.APPROVE, card.approval_id, REQ)
-    bot.settle()
-    assert ran.read_text().split() == ["x"] and _executed(bot) == 0
+    bot, ran, flaky = _approved_into_a_retried_failure(bot_in_process, fake_slack, tmp_path)
+    assert _executed(bot) == 0
 
     flaky.unlink()
     thread = bot.deps.db.fetch_one("SELECT thread_id FROM runs")["thread_id"]
