@@ -143,7 +143,10 @@ class _Tracked(ListenerPool):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future = super().submit(fn, *args, **kwargs)
-        self.futures.add(future)
+        # A listener run in place (over HTTP) comes back done, once it has ended: long after
+        # its answer, while settle() may be reading the set; its dispatch's future covers it.
+        if not future.done():
+            self.futures.add(future)
         return future
 
     def dispatch(self, job: Callable[[], None], arrived: float | None = None) -> Future[Any]:
