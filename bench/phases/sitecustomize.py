@@ -72,15 +72,14 @@ def _install() -> None:
             return pool_dispatch(self, job, arrived)
 
         def job_marked() -> None:
-            _current.set(rec)
+            token = _current.set(rec)
             mark("thread")
             rec["active"] = threading.active_count()
-            cpu = time.thread_time()
+            rec["cpu_from"] = time.thread_time()  # "dispatched" is marked at the ack (below)
             try:
                 job()
             finally:
-                mark("dispatched")
-                rec["dispatch_cpu"] = (time.thread_time() - cpu) * 1000
+                _current.reset(token)
 
         return pool_dispatch(self, job_marked, arrived)
 
@@ -101,6 +100,10 @@ def _install() -> None:
 
     def ack_marked(self: Any, *args: Any, **kwargs: Any) -> Any:
         mark("ack")
+        rec = _current.get()
+        if rec is not None and "cpu_from" in rec:  # in place: the answer leaves at the ack
+            mark("dispatched")
+            rec["dispatch_cpu"] = (time.thread_time() - rec.pop("cpu_from")) * 1000
         return said(self, *args, **kwargs)
 
     asgi._SaysAcked.__call__ = ack_marked
