@@ -53,7 +53,7 @@ from bot.slack.blocks.outcomes import already_decided
 from bot.slack.client import MEMBER_SCOPES
 from bot.slack.errors import NotGranted
 from bot.store.audit_log import Audit
-from bot.store.db import LockBusy
+from bot.store.db import LockBusy, patience
 from bot.store.repository import Store
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,12 @@ class Api:
         """The run recorded, if its channel passes :meth:`_asked_from`. The check and the write
         share one wait for a thread: a second wait, queued once the check was done, would not
         know that the first one waited while the database left another call unanswered, and
-        the write would go out to the silent server (see :mod:`bot.http.api_patience`)."""
+        the write would go out to the silent server (see :mod:`bot.http.api_patience`). A call
+        that waited through such a silence does not ask Slack either: it is told nothing
+        started, at once."""
+        bound = patience()
+        if bound is not None:
+            bound.ask()
         unchecked = self._asked_from(asked.channel, asked.requester)
         if unchecked is not None:
             return unchecked

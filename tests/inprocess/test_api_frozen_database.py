@@ -164,8 +164,10 @@ def test_starts_that_waited_for_a_thread_while_the_database_said_nothing_hear_50
     busy(bot, monkeypatch)
     start = {"request": "Draft the release note", "channel": "C0REQ"}
     calls = [lambda: bot.http.post("/api/runs", json=start, headers=AUTH)] * (3 * API_THREADS)
+    checked = len(fake_slack.calls("conversations.members"))
 
     *answered, _ = while_frozen(bot, proxy, calls)
+    checked = len(fake_slack.calls("conversations.members")) - checked
     slowest = max(took for _, took in answered)
     assert slowest < STATEMENT_WITHIN + 1.5, f"the last call was answered in {slowest:.1f}s"
     for answer, _ in answered:
@@ -173,8 +175,10 @@ def test_starts_that_waited_for_a_thread_while_the_database_said_nothing_hear_50
     said = [answer.json() for answer, _ in answered]
     unknown = said.count({"error": UNKNOWN, "retry": False})
     assert unknown + said.count({"error": NO_ANSWER, "retry": True}) == len(calls), said
-    # Only a call whose write reached the server says the run may have started.
+    # Only a call whose write reached the server says the run may have started; one that
+    # waited through the silence asked Slack nothing either.
     assert proxy.held.count(INSERT_RUN) == unknown <= API_THREADS
+    assert checked == unknown, f"{checked} membership checks for {unknown} starts sent"
 
     started = bot.http.post("/api/runs", json=start, headers=AUTH)  # the server is back
     assert started.status_code == 201, started.text

@@ -196,10 +196,11 @@ def test_a_submission_whose_read_froze_is_not_recorded_and_never_applied(
 def test_a_burst_of_clicks_on_a_frozen_database_is_answered_in_time_every_one(
     bot_in_process, fake_slack, database_url, proxy
 ):
-    """More clicks at once than the threads Slack's requests are answered on (Starlette's 40):
-    each waited out its write's 2.5 s on the frozen server, and the clicks queued behind them
-    got 2.5 s of their own only once a thread was free, answered after 5 s (Slack had shown
-    its error by then). Each request's time is counted from when it arrived."""
+    """More clicks at once than the threads Slack's requests are answered on (Starlette's 40
+    when this was written; now the listener pool's 32, then threads of their own): each waited
+    out its write's 2.5 s on the frozen server, and the clicks queued behind them got 2.5 s of
+    their own only once a thread was free, answered after 5 s (Slack had shown its error by
+    then). Each request's time is counted from when it arrived."""
     bot, card = card_behind(proxy, bot_in_process, fake_slack, database_url, REMIND_AFTER="off")
     clicks = 90  # two rounds of them queued for a thread
 

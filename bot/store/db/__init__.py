@@ -12,6 +12,7 @@ from bot.store.db.base import (
     OutcomeUnknown,
     Session,
     WriteWithdrawn,
+    patience,
     patient,
 )
 from bot.store.db.connect import open_database
@@ -25,5 +26,6 @@ __all__ = [
     "Session",
     "WriteWithdrawn",
     "open_database",
+    "patience",
     "patient",
 ]
