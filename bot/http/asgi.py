@@ -127,7 +127,7 @@ async def answered(app: App, request: BoltRequest, arrived: float) -> BoltRespon
         return await run_in_threadpool(dispatch, app, request, arrived)
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[BoltResponse] = loop.create_future()
-
+    answer.add_done_callback(_heard)  # given after the 3 s, an error would go unread
     given: list[bool] = []  # the listener acks on this same thread, before the dispatch ends
 
     def give(outcome: BoltResponse | BaseException | None) -> None:
@@ -149,6 +149,11 @@ async def answered(app: App, request: BoltRequest, arrived: float) -> BoltRespon
     except TimeoutError:
         logger.warning("a listener did not ack within %s s", ACK_TIMEOUT)
         return BoltResponse(status=404, body={"error": "unhandled request"})
+
+
+def _heard(answer: asyncio.Future[BoltResponse]) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 def _settle(answer: asyncio.Future[BoltResponse], outcome: BoltResponse | BaseException) -> None:
