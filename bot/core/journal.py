@@ -158,11 +158,15 @@ class Journal:
         self.audit.record("card_refused", approval.thread_id, "bot", approval.id, **detail)
         self.metrics.cards_given_up.labels(error=error).inc()
 
-    def done(self, run: Run) -> None:
-        self.audit.record("done", run.thread_id, "bot")
+    def failed_entry(self, run: Run, error: str) -> Entry:
+        """The run failed with ``error``, for the store to write with the run's end."""
+        return Entry("failed", run.thread_id, "bot", None, {"error": error[:1000]})
 
     def failed(self, run: Run, error: str) -> None:
-        self.audit.record("failed", run.thread_id, "bot", error=error[:1000])
+        """As :meth:`failed_entry`, written on its own: after the store closed the run with its
+        refused card (bot.slack.card_posts)."""
+        entry = self.failed_entry(run, error)
+        self.audit.record(entry.event, entry.thread_id, entry.actor, **entry.detail)
 
 
 def via(decision: Decision) -> str:

@@ -55,8 +55,8 @@ class RunEnds:
                 logger.warning("run %s: report not posted yet: %s", run.thread_id, exc)
                 self.store.set_run_status(run.thread_id, unposted, report)
                 return
-            self.store.set_run_status(run.thread_id, "done", report)
-            self.journal.done(run)
+            # The run's end and its "done" row in one round trip: never one without the other.
+            self.store.end_run(run.thread_id, "done", report, [self.journal.done_entry(run)])
             return
         posted: list[EffectDone] = []  # the report's "done", written below with the rest
         status: RunStatus = "done"
@@ -95,11 +95,12 @@ class RunEnds:
             self.store.set_run_status(run.thread_id, "running", str(exc))
             return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
-        self.store.set_run_status(run.thread_id, "failed", f"{type(exc).__name__}: {exc}")
-        self.journal.failed(run, f"{type(exc).__name__}: {exc}")
+        problem = f"{type(exc).__name__}: {exc}"
+        self.store.end_run(
+            run.thread_id, "failed", problem, [self.journal.failed_entry(run, problem)]
+        )
         if decided and not gave_up:
             return  # the sweep tries again; the people are told if it gives up
-        problem = f"{type(exc).__name__}: {exc}"
         try:
             key = f"{run.thread_id}:failed:{self.store.clock()}"
             self.ledger.once(

@@ -51,8 +51,9 @@ class Event:
 @dataclass(frozen=True)
 class Entry:
     """An event not yet written: the store writes it in the statement of what it records
-    (:meth:`bot.store.repository.Store.claim`, :meth:`~bot.store.repository.Store.close_apply`),
-    so that a decision and its audit row are one round trip, and never one without the other."""
+    (:meth:`bot.store.repository.Store.claim`, :meth:`~bot.store.repository.Store.close_apply`,
+    :meth:`~bot.store.repository.Store.end_run`), so that a decision or a run's end and its
+    audit row are one round trip, and never one without the other."""
 
     event: str
     thread_id: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import (
@@ -10,6 +10,7 @@ from bot.domain.models import (
     RunRequest,
     RunStatus,
 )
+from bot.store.audit_log import Entry, entries_json
 from bot.store.db import queries as q
 from bot.store.rows import Rows
 
@@ -53,6 +54,26 @@ class RunRows(Rows):
     def set_run_status(self, thread_id: str, status: RunStatus, result: str | None = None) -> None:
         params = {"thread_id": thread_id, "status": status, "result": result, "now": self.clock()}
         self.db.execute(q.SET_RUN_STATUS, params)
+
+    def end_run(
+        self, thread_id: str, status: RunStatus, result: str | None, events: Sequence[Entry]
+    ) -> bool:
+        """The run ended without a decision (a step, the recovery sweep): moved to ``status``
+        with ``result`` (as :meth:`set_run_status`) and its audit ``events`` (of this run)
+        written, in one statement (PostgreSQL) or transaction (SQLite), so neither is ever
+        without the other. Raises when they are not written, the audit rows with the rest
+        (unlike :meth:`Audit.record`, whose failure is only logged). False when the run did
+        not move (cancelled, or gone); its events are written all the same."""
+        now = self.clock()
+        params = {"thread_id": thread_id, "status": status, "result": result, "now": now}
+        if self.db.dialect == "postgres":
+            row = self.db.fetch_one(q.END_RUN, {**params, "events": entries_json(events, now)})
+            return bool(row and row["moved"])
+        with self.db.transaction() as tx:
+            moved = tx.execute(q.SET_RUN_STATUS, params)
+            for entry in events:
+                tx.execute(q.INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
+        return bool(moved)
 
     def retry_run(self, thread_id: str) -> bool:
         """A failed run marked running again; False when it was no longer failed (or gone)."""

@@ -46,6 +46,24 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
+# A run's end (say done or failed, as SET_RUN_STATUS) and its audit events (``events``, as in
+# CLOSE_APPLY) in one statement: no crash or lost connection comes between the two. The events
+# are written even when the run was cancelled meanwhile (what happened is recorded, as
+# CLOSE_APPLY's are); ``moved``: whether the run's status moved.
+END_RUN = """
+WITH moved AS (
+    UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result),
+                    updated_at = %(now)s
+    WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
+    RETURNING thread_id
+), audited AS (
+    INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+    SELECT CAST(e ->> 0 AS DOUBLE PRECISION), %(thread_id)s, NULLIF(e ->> 4, ''), e ->> 1,
+           e ->> 2, e ->> 3
+    FROM jsonb_array_elements(CAST(%(events)s AS jsonb)) AS e
+)
+SELECT COUNT(*) AS moved FROM moved
+"""
 # Retry: a failed run back to running, only if it is still failed (another Retry, or a prune
 # that chose it and holds its row, came first: bot.store.retention).
 RETRY_RUN = """

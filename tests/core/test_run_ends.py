@@ -1,0 +1,183 @@
+"""A run's end and its audit row (bot.core.run_ends) on both real databases: a run that ends
+without a decision (a plain step, the recovery sweep) is marked done or failed in the same
+statement (PostgreSQL) or transaction (SQLite) that writes its ``done`` or ``failed`` row, so
+no crash or lost connection between the two leaves an end with no row for it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from bot.agents.runner import RunState
+from bot.cli import audit_export
+from bot.domain.models import Decision, Run, RunRequest
+from bot.store.db import Database
+from tests.support.statements import counting
+from tests.support.units import FakeGraph, engine_parts
+
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_end BEFORE INSERT ON audit WHEN NEW.event IN ('done', 'failed') "
+        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+    ],
+    "postgres": [
+        "CREATE FUNCTION refuse_end() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+        "CREATE TRIGGER refuse_end BEFORE INSERT ON audit FOR EACH ROW "
+        "WHEN (NEW.event IN ('done', 'failed')) EXECUTE FUNCTION refuse_end()",
+    ],
+}
+ALLOW = {
+    "sqlite": ["DROP TRIGGER IF EXISTS refuse_end"],
+    "postgres": [
+        "DROP TRIGGER IF EXISTS refuse_end ON audit",
+        "DROP FUNCTION IF EXISTS refuse_end",
+    ],
+}
+
+
+@pytest.fixture
+def parts(db, clock):
+    built = engine_parts(db, clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def refusing(db: Database) -> Iterator[None]:
+    """The database refuses the ``done`` and ``failed`` audit rows (a trigger), as a dropped
+    connection or a full disk would refuse the write; let them through again afterwards (the
+    PostgreSQL database is the session's, shared with the tests that come after)."""
+    for sql in REFUSE[db.dialect]:
+        db.execute(sql)
+    try:
+        yield
+    finally:
+        allow(db)
+
+
+def allow(db: Database) -> None:
+    for sql in ALLOW[db.dialect]:
+        db.execute(sql)
+
+
+def running(parts, thread_id: str = "r" * 32) -> Run:
+    request = RunRequest("draft", "draft a note", "U0ASKER", "C0ASK", "C0CARDS")
+    parts.store.create_run(thread_id, request)
+    parts.store.set_run_status(thread_id, "running")
+    run = parts.store.get_run(thread_id)
+    assert run is not None
+    return run
+
+
+def events(parts, run: Run, *kinds: str) -> list[str]:
+    return [e.event for e in parts.engine.journal.audit.for_run(run.thread_id) if e.event in kinds]
+
+
+def exported(db_url: str, run: Run) -> list[dict]:
+    """The run's audit trail as ``python -m bot audit --run`` prints it (JSON Lines)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = audit_export.main(
+            ["--since", "1d", "--format", "json", "--run", run.thread_id[:8]],
+            env={"DATABASE_URL": db_url},
+        )
+    assert code == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_run_that_ends_in_a_step_has_one_done_row_in_the_exported_audit(db, db_url, clock):
+    class Finishing(FakeGraph):
+        def start(self, run: Run) -> RunState:
+            self.states[run.thread_id] = RunState(True, True, (), values={"decision": "none"})
+            return self.states[run.thread_id]
+
+    parts = engine_parts(db, clock, graph=Finishing())
+    try:
+        run = parts.start(requester="U0ASKER")
+        assert parts.store.get_run(run.thread_id).status == "done"
+        parts.engine.advance(run.thread_id)  # again (the sweep): nothing more is written
+        trail = [(e["event"], e["actor"]) for e in exported(db_url, run)]
+        assert trail == [("started", "U0ASKER"), ("done", "bot")]
+    finally:
+        parts.close()
+
+
+def test_a_run_that_fails_in_a_step_has_one_failed_row_in_the_exported_audit(db, db_url, clock):
+    class Failing(FakeGraph):
+        def start(self, run: Run) -> RunState:
+            raise ValueError("model said no")
+
+    parts = engine_parts(db, clock, graph=Failing())
+    try:
+        run = parts.start(requester="U0ASKER")
+        assert parts.store.get_run(run.thread_id).status == "failed"
+        [failed] = [e for e in exported(db_url, run) if e["event"] in ("failed", "done")]
+        assert (failed["event"], failed["detail"]) == (
+            "failed",
+            {"error": "ValueError: model said no"},
+        )
+    finally:
+        parts.close()
+
+
+def test_a_decision_that_stops_the_run_has_one_executed_and_one_done_row(db, clock):
+    parts = engine_parts(db, clock, graph=FakeGraph(stop_with="Stopped: rejected"))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.decide(approval.id, Decision("reject", "U0ASKER"))
+        assert parts.store.get_run(run.thread_id).status == "done"
+        assert events(parts, run, "executed", "done", "failed") == ["executed", "done"]
+    finally:
+        parts.close()
+
+
+def test_a_run_is_not_marked_done_without_its_done_row_and_is_once_it_can_be(parts, db, refusing):
+    run = running(parts)
+    with pytest.raises(Exception, match="audit refused"):
+        parts.engine.ends.finish(run, "All done.")
+    # Neither the end nor its row: the run is left running, for the sweep to end again.
+    assert parts.store.get_run(run.thread_id).status == "running"
+    assert events(parts, run, "done") == []
+
+    allow(db)
+    parts.engine.ends.finish(run, "All done.")
+    assert parts.store.get_run(run.thread_id).status == "done"
+    assert events(parts, run, "done") == ["done"]
+    assert parts.publisher.named("report") == [(run.thread_id, "All done.")]  # posted once
+
+
+def test_a_run_is_not_marked_failed_without_its_failed_row(parts, refusing):
+    run = running(parts)
+    with pytest.raises(Exception, match="audit refused"):
+        parts.engine.ends.failed(run, RuntimeError("model down"), decided=True)
+    assert parts.store.get_run(run.thread_id).status == "running"
+    assert events(parts, run, "failed") == []
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_on_postgres_a_run_s_end_and_its_audit_row_are_one_statement(parts):
+    """Nothing can come between them: not a crash, not a lost connection."""
+    run = running(parts)
+    with counting() as statements:
+        statements.recording = True
+        parts.engine.ends.failed(run, RuntimeError("model down"), decided=True)
+        statements.recording = False
+    assert len(statements.ours) == 1, statements.report()
+    assert parts.store.get_run(run.thread_id).status == "failed"
+    assert events(parts, run, "failed") == ["failed"]
+
+    done = running(parts, "d" * 32)
+    with counting() as statements:
+        statements.recording = True
+        parts.engine.ends.finish(done, "All done.")
+        statements.recording = False
+    ends = [sql for sql, _ in statements.sent if "runs" in sql or "audit" in sql]
+    assert len(ends) == 1, statements.report()
+    assert "UPDATE runs" in ends[0] and "INSERT INTO audit" in ends[0]
+    assert events(parts, done, "done") == ["done"]
