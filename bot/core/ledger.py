@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
 from bot.domain.models import EffectDone
-from bot.store.db import queries as q
 from bot.store.db.base import Database
 from bot.store.rows import Clock
+from bot.store.sql import effects as q
 from graphs.outbound import NoSlot
 from graphs.outcomes import (
     NOT_PROCESSED,

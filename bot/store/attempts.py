@@ -10,10 +10,15 @@ from dataclasses import dataclass
 from bot.domain.models import Approval, CardPost, EffectDone, Run, RunStatus
 from bot.domain.timeline import PlannedJob
 from bot.store.audit_log import Entry, entries_json
-from bot.store.db import queries as q
 from bot.store.db.base import Row, Session
 from bot.store.jobs import job_params
 from bot.store.rows import Rows
+from bot.store.sql import attempts as q
+from bot.store.sql.audit_log import INSERT_AUDIT
+from bot.store.sql.effects import FINISH_EFFECT
+from bot.store.sql.jobs import CANCEL_JOBS, INSERT_JOB
+from bot.store.sql.requests import CARD_POSTS
+from bot.store.sql.runs import GET_RUN, SET_RUN_STATUS
 
 MAX_APPLY_ATTEMPTS = 5  # a claimed decision whose resume keeps failing is then reported
 
@@ -34,7 +39,7 @@ class AttemptRows(Rows):
             if row is not None:
                 tx.execute(q.RUN_MOVES_ON, {"thread_id": row["thread_id"], "now": now})
                 for entry in events:
-                    tx.execute(q.INSERT_AUDIT, entry.params(now))
+                    tx.execute(INSERT_AUDIT, entry.params(now))
         return row is not None
 
     def applied_with(self, approval_id: str, fence: int) -> bool:
@@ -84,17 +89,17 @@ class AttemptRows(Rows):
                 if row is None:
                     raise _TookOver
                 if jobs is not None:
-                    tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
+                    tx.execute(CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
                     for job in jobs:
-                        tx.execute(q.INSERT_JOB, job_params(approval_id, job))
+                        tx.execute(INSERT_JOB, job_params(approval_id, job))
                 # Its card is redrawn open again by the caller; should the process die first,
                 # the scheduler's next tick does it (the decided card would stay, no buttons).
                 redraw = PlannedJob("refresh", now)
-                tx.execute(q.INSERT_JOB, job_params(approval_id, redraw))
+                tx.execute(INSERT_JOB, job_params(approval_id, redraw))
                 tx.execute(q.VOID_VOTES, params)
                 tx.execute(q.RUN_WAITS_AGAIN, {"thread_id": row["thread_id"], "now": now})
                 for entry in events:
-                    tx.execute(q.INSERT_AUDIT, entry.params(now))
+                    tx.execute(INSERT_AUDIT, entry.params(now))
                 return Approval.from_row(row)
         except _TookOver:
             return None
@@ -144,14 +149,14 @@ class AttemptRows(Rows):
         with self.db.transaction() as tx:
             if effect is not None:
                 done = {"status": "done", "result": effect.result, "retry_at": None}
-                tx.execute(q.FINISH_EFFECT, {"key": effect.key, "now": now, **done})
+                tx.execute(FINISH_EFFECT, {"key": effect.key, "now": now, **done})
             row = tx.fetch_one(q.MARK_APPLIED_FENCED, approval)
             if row is None:
                 return False
             moved = {"thread_id": row["thread_id"], "status": status, "result": result}
-            tx.execute(q.SET_RUN_STATUS, {**moved, "now": now})
+            tx.execute(SET_RUN_STATUS, {**moved, "now": now})
             for entry in events:
-                tx.execute(q.INSERT_AUDIT, entry.params(now))
+                tx.execute(INSERT_AUDIT, entry.params(now))
         return True
 
     def count_apply(self, approval_id: str) -> ApplyAttempt:
@@ -177,7 +182,7 @@ class AttemptRows(Rows):
             if row is None:
                 return False
             failed = {"thread_id": row["thread_id"], "status": "failed", "result": error}
-            tx.execute(q.SET_RUN_STATUS, {**failed, "now": now})
+            tx.execute(SET_RUN_STATUS, {**failed, "now": now})
         return True
 
     def reset_apply(self, thread_id: str) -> list[Approval]:
@@ -213,11 +218,11 @@ class ApplyAttempt:
 def starting(tx: Session, approval: Row) -> ApplyStart | None:
     """SQLite: what an attempt starts from, read in the transaction that counted it."""
     thread = {"thread_id": approval["thread_id"]}
-    run = tx.fetch_one(q.GET_RUN, thread)
+    run = tx.fetch_one(GET_RUN, thread)
     if run is None:
         return None
     card = tx.fetch_one(q.LATEST_CARD_ID, thread)
-    posts = tx.fetch_all(q.CARD_POSTS, {"approval_id": approval["id"]})
+    posts = tx.fetch_all(CARD_POSTS, {"approval_id": approval["id"]})
     return started(approval, run, card["id"] if card else None, posts)
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store.db import queries as q
 from bot.store.db.base import Database
+from bot.store.sql import audit_log as q
 
 logger = logging.getLogger(__name__)
 # The export's fields, in order, named the same in CSV, JSON Lines and the README.
@@ -73,7 +73,7 @@ class Entry:
 
 
 def entries_json(entries: Sequence[Entry], at: float) -> str:
-    """Entries as the JSON list the decision path's statements insert from (``queries``:
+    """Entries as the JSON list the decision path's statements insert from (:mod:`bot.store.sql`:
     ``[at, event, actor, detail, approval_id or ""]`` each)."""
     rows = []
     for entry in entries:

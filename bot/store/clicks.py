@@ -12,9 +12,11 @@ from bot.domain.models import (
     Job,
     new_id,
 )
-from bot.store.db import queries as q
 from bot.store.db.base import Row, Session
 from bot.store.rows import Rows
+from bot.store.sql import clicks as q
+from bot.store.sql.jobs import OVERDUE_EXPIRY
+from bot.store.sql.requests import GET_APPROVAL
 
 
 class ClickRows(Rows):
@@ -88,8 +90,8 @@ class ClickRows(Rows):
     def _its_request(
         db: Session, approval_id: str, received_at: float
     ) -> tuple[Row | None, Row | None]:
-        approval = db.fetch_one(q.GET_APPROVAL, {"id": approval_id})
-        overdue = db.fetch_one(q.OVERDUE_EXPIRY, {"approval_id": approval_id, "now": received_at})
+        approval = db.fetch_one(GET_APPROVAL, {"id": approval_id})
+        overdue = db.fetch_one(OVERDUE_EXPIRY, {"approval_id": approval_id, "now": received_at})
         return approval, overdue
 
     def release_inbox(self, entry_id: str, lease: float) -> None:

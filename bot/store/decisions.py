@@ -16,10 +16,15 @@ from bot.domain.signoff import SignOff
 from bot.domain.votes import Vote, tally
 from bot.store.attempts import ApplyStart, started, starting
 from bot.store.audit_log import Entry, entries_json
-from bot.store.db import queries as q
 from bot.store.db.base import Row, Session
 from bot.store.rows import Rows
 from bot.store.rules import Rule, insert_params
+from bot.store.sql import decisions as q
+from bot.store.sql.audit_log import INSERT_AUDIT
+from bot.store.sql.clicks import FINISH_INBOX
+from bot.store.sql.jobs import CANCEL_JOBS
+from bot.store.sql.requests import GET_APPROVAL, RUN_APPROVALS
+from bot.store.sql.rules import INSERT_RULE, USE_RULE
 
 # What a claim closes when it wins, made from the request as the claim left it (the decision
 # of a sign-off or a cancel is only known in the claim's own transaction).
@@ -100,13 +105,13 @@ class DecisionRows(Rows):
         now = self.clock()
         try:
             with self.db.transaction() as tx:
-                row = tx.fetch_one(q.GET_APPROVAL, {"id": approval_id})
+                row = tx.fetch_one(GET_APPROVAL, {"id": approval_id})
                 if row is None:
                     return None
                 params = insert_params(
                     scope, decision.by, now, expires_at, approval_id, row["thread_id"]
                 )
-                rule = Rule.from_row(tx.fetch_one(q.INSERT_RULE, params) or {})
+                rule = Rule.from_row(tx.fetch_one(INSERT_RULE, params) or {})
                 won = replace(decision, rule=rule.id)
                 claimed = tx.fetch_one(q.CLAIM, self._claim_params(approval_id, won, alone))
                 if claimed is None:
@@ -127,7 +132,7 @@ class DecisionRows(Rows):
         now = self.clock()
         try:
             with self.db.transaction() as tx:
-                used = tx.fetch_one(q.USE_RULE, {"id": rule_id, "now": now})
+                used = tx.fetch_one(USE_RULE, {"id": rule_id, "now": now})
                 if used is None:
                     return None
                 rule = Rule.from_row(used)
@@ -267,7 +272,7 @@ class DecisionRows(Rows):
                 if not tx.execute(q.CANCEL_RUN, params):
                     return None
                 claimed = []
-                for row in tx.fetch_all(q.RUN_APPROVALS, {"thread_id": thread_id}):
+                for row in tx.fetch_all(RUN_APPROVALS, {"thread_id": thread_id}):
                     if row["status"] != "pending":
                         continue
                     won = tx.fetch_one(q.CLAIM, self._claim_params(row["id"], decision))
@@ -281,7 +286,7 @@ class DecisionRows(Rows):
                         _close(tx, approval.id, now, closing(approval))
                 if not claimed:
                     for entry in alone:
-                        tx.execute(q.INSERT_AUDIT, entry.params(now))
+                        tx.execute(INSERT_AUDIT, entry.params(now))
                 return claimed
         except _TooLate:
             return None
@@ -356,8 +361,8 @@ def _close(tx: Session, approval_id: str, now: float, closing: Closing) -> None:
     """What a claim that won closes, in its transaction: the request's jobs (but
     ``closing.keep``), its audit events, the click it came from."""
     more = {"keep": closing.keep, "entry": closing.entry}
-    tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "now": now, **more})
+    tx.execute(CANCEL_JOBS, {"approval_id": approval_id, "now": now, **more})
     for entry in closing.events:
-        tx.execute(q.INSERT_AUDIT, entry.params(now))
+        tx.execute(INSERT_AUDIT, entry.params(now))
     if closing.entry is not None:
-        tx.execute(q.FINISH_INBOX, {"id": closing.entry, "now": now})
+        tx.execute(FINISH_INBOX, {"id": closing.entry, "now": now})

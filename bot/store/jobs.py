@@ -13,9 +13,9 @@ from bot.domain.models import (
     new_id,
 )
 from bot.domain.timeline import PlannedJob
-from bot.store.db import queries as q
 from bot.store.db.base import ACK_WINDOW
 from bot.store.rows import Rows
+from bot.store.sql import jobs as q
 
 
 class JobRows(Rows):

@@ -1,7 +1,7 @@
 """The store the core is given: every table group's rows behind one object, over
 :mod:`bot.store.db`. Each group is a module of its own (runs, requests and their cards,
-decisions, clicks, jobs; remembered-approval rules and the audit log are apart); the SQL they
-run is in :mod:`bot.store.db.queries`."""
+decisions, clicks, jobs; remembered-approval rules and the audit log are apart); the SQL each
+runs is in the module of :mod:`bot.store.sql` named for it."""
 
 from __future__ import annotations
 

@@ -16,9 +16,10 @@ from bot.domain.models import (
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff
 from bot.domain.timeline import PlannedJob
-from bot.store.db import queries as q
 from bot.store.jobs import job_params
 from bot.store.rows import Rows
+from bot.store.sql import requests as q
+from bot.store.sql.jobs import CANCEL_JOBS, INSERT_JOB
 
 
 class RequestRows(Rows):
@@ -61,7 +62,7 @@ class RequestRows(Rows):
                 tx.execute(q.MARK_DISTINCT_RUN, {"thread_id": run.thread_id})
             if inserted:
                 for job in jobs:
-                    tx.execute(q.INSERT_JOB, job_params(approval_id, job))
+                    tx.execute(INSERT_JOB, job_params(approval_id, job))
         approval = self.find_approval(run.thread_id, interrupt_id)
         assert approval is not None
         return approval
@@ -157,7 +158,7 @@ class RequestRows(Rows):
             row = tx.fetch_one(q.CARD_REFUSED, {"id": approval_id, "now": now})
             if row is None:
                 return None
-            tx.execute(q.CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
+            tx.execute(CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
             params = {"thread_id": row["thread_id"], "result": reason, "now": now}
             tx.execute(q.RUN_CARD_REFUSED, params)
         return Approval.from_row(row)

@@ -32,7 +32,7 @@ EXISTS = {
     "sqlite": "SELECT count(*) > 0 AS present FROM sqlite_master WHERE name = %(name)s",
 }
 # Not a run with a request still waiting, nor one with a decision the recovery sweep will still
-# apply (bot.store.db.queries.UNAPPLIED): a run that failed keeps its approved decision until
+# apply (bot.store.sql.attempts.UNAPPLIED): a run that failed keeps its approved decision until
 # the sweep gives up on it, however long its retries have left the run untouched.
 OLD_RUNS = f"""
 SELECT thread_id FROM runs

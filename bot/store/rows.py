@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.store.db import queries as q
 from bot.store.db.base import Database
+from bot.store.sql import rows as q
 
 Clock = Callable[[], float]
 

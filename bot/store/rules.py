@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store.db import queries as q
 from bot.store.db.base import Database
+from bot.store.sql import rules as q
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from bot.domain.models import (
     RunStatus,
 )
 from bot.store.audit_log import Entry, entries_json
-from bot.store.db import queries as q
 from bot.store.rows import Rows
+from bot.store.sql import runs as q
+from bot.store.sql.audit_log import INSERT_AUDIT
 
 
 class RunRows(Rows):
@@ -72,7 +73,7 @@ class RunRows(Rows):
         with self.db.transaction() as tx:
             moved = tx.execute(q.SET_RUN_STATUS, params)
             for entry in events:
-                tx.execute(q.INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
+                tx.execute(INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
         return bool(moved)
 
     def retry_run(self, thread_id: str) -> bool:

@@ -25,10 +25,10 @@ from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
 from bot.store.db.locks import LockBusy
-from bot.store.db.queries import INSERT_RULE
 from bot.store.decisions import Closing
 from bot.store.rules import Rule
 from bot.store.rules import Rules as RuleRows
+from bot.store.sql.rules import INSERT_RULE
 from tests.support.units import FakeGraph, engine_parts
 
 

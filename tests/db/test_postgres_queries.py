@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 
 from bot.store.db import open_database
-from bot.store.db import queries as q
+from bot.store.sql.jobs import CLAIM_DUE_JOBS
+from bot.store.sql.requests import CARDS_DUE, PENDING
+from bot.store.sql.runs import STALE_RUNS
 
 
 def test_claim_due_jobs_uses_the_due_index(postgres_url):
@@ -26,7 +28,7 @@ def test_claim_due_jobs_uses_the_due_index(postgres_url):
             " FROM generate_series(1, 50000) g"
         )
         conn.execute("ANALYZE jobs")
-        sql = q.CLAIM_DUE_JOBS.replace("%(now)s", "1000000010").replace("%(lease)s", "0")
+        sql = CLAIM_DUE_JOBS.replace("%(now)s", "1000000010").replace("%(lease)s", "0")
         sql = sql.replace("%(expire_by)s", "1000000007")
         plan = conn.execute("EXPLAIN " + sql.replace("%(limit)s", "20")).fetchall()
     text = "\n".join(row[0] for row in plan)
@@ -49,7 +51,7 @@ def test_what_waits_is_read_through_the_pending_index(postgres_url):
         )
         conn.execute("ANALYZE approvals")
         plans = {}
-        for name, sql in (("pending", q.PENDING), ("cards_due", q.CARDS_DUE)):
+        for name, sql in (("pending", PENDING), ("cards_due", CARDS_DUE)):
             text = sql.replace("%(limit)s", "20").replace("%(before)s", "1e9")
             text = text.replace("%(now)s", "1e9").replace("%(per_channel)s", "10")
             plans[name] = "\n".join(r[0] for r in conn.execute("EXPLAIN " + text).fetchall())
@@ -68,7 +70,7 @@ def test_the_stale_run_sweep_reads_only_running_runs_not_every_waiting_one(postg
             " FROM generate_series(1, 50000) g"
         )
         conn.execute("ANALYZE runs")
-        sql = q.STALE_RUNS.replace("%(before)s", "1e9").replace("%(limit)s", "50")
+        sql = STALE_RUNS.replace("%(before)s", "1e9").replace("%(limit)s", "50")
         sql = sql.replace("%(now)s", "1e9")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql).fetchall())
     assert "runs_status" in plan and "Seq Scan" not in plan, plan

@@ -40,8 +40,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # round of calls on the API's threads, each as long.
 ANSWERED_WITHIN = 2 * STATEMENT_WITHIN + 1.5
 DRAFT = "Draft: Draft the release note"
-CLAIM = b"WITH claimed AS ("  # the decision's claim (bot.store.db.queries.CLAIM_CLOSING)
-INSERT_RUN = b"INSERT INTO runs ("  # a start's write (bot.store.db.queries.INSERT_RUN)
+CLAIM = b"WITH claimed AS ("  # the decision's claim (bot.store.sql.decisions.CLAIM_CLOSING)
+INSERT_RUN = b"INSERT INTO runs ("  # a start's write (bot.store.sql.runs.INSERT_RUN)
 
 
 def api_bot(proxy, bot_in_process, fake_slack, database_url):

@@ -21,7 +21,7 @@ from bot.http.socket_mode import AckFirstHandler
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
-from bot.store.db.queries import WITHDRAWN_RUN
+from bot.store.sql.runs import WITHDRAWN_RUN
 from tests.support import slack_requests as sr
 from tests.support.cards import wait_card
 from tests.support.lost import REQ, card_behind, sweeps, told
@@ -38,7 +38,7 @@ pytestmark = [
 
 
 def withdrawn(proxy: CuttingProxy) -> bool:
-    """Whether the bot's withdrawal of the write (bot.store.db.queries' ``WITHDRAW_*``) was sent
+    """Whether the bot's withdrawal of the write (bot.store.sql's ``WITHDRAW_*``) was sent
     to the frozen server too: it runs when the server wakes, and the write is then not applied,
     whichever of the two runs first. Sent or not depends on whether the pool had a connection
     it could hand out unchecked (a check's round trip freezes, and is cut off, as well)."""

@@ -13,7 +13,7 @@ import pytest
 from bot.slack.blocks import card as ids
 from bot.slack.blocks import modals
 from bot.slack.listeners import actions, commands
-from bot.store.db.queries import WITHDRAWN_RUN
+from bot.store.sql.runs import WITHDRAWN_RUN
 from tests.support.cards import blocks_text, current, has_buttons, wait_card
 from tests.support.lost import REQ, card_behind, sweeps, told
 from tests.support.operations import ask, run_id_of

@@ -1,7 +1,8 @@
 """Database access: one small interface over SQLite (embedded default) and PostgreSQL.
 
-SQL lives in :mod:`bot.store.db.queries` and :mod:`bot.store.db.schema`, written with ``%(name)s``
-placeholders; the SQLite backend rewrites them to ``:name``. Rows come back as dicts.
+SQL lives in :mod:`bot.store.sql` (one module per table group) and :mod:`bot.store.db.schema`,
+written with ``%(name)s`` placeholders; the SQLite backend rewrites them to ``:name``. Rows come
+back as dicts.
 """
 
 from __future__ import annotations

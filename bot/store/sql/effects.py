@@ -1,0 +1,33 @@
+"""The ``effects`` table: side effects by idempotency key (:mod:`bot.core.ledger`)."""
+
+BEGIN_EFFECT = """
+INSERT INTO effects (key, status, created_at, updated_at)
+VALUES (%(key)s, 'started', %(now)s, %(now)s)
+ON CONFLICT (key) DO NOTHING
+"""
+GET_EFFECT = "SELECT * FROM effects WHERE key = %(key)s"
+# Only an effect the target certainly refused is tried again, by one caller at a time, once
+# its backoff has passed.
+RETRY_EFFECT = """
+UPDATE effects SET status = 'started', attempts = attempts + 1, updated_at = %(now)s
+WHERE key = %(key)s AND status = 'retry' AND (retry_at IS NULL OR retry_at <= %(now)s)
+RETURNING attempts
+"""
+# A try that found no free slot sent nothing: back to "retry", due now, the try not counted.
+UNBEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s,
+                   updated_at = %(now)s
+WHERE key = %(key)s AND status = 'started'
+"""
+# A try whose "started" mark may have landed though its answer was lost (the connection dropped):
+# the mark this very try wrote (stamped with its own ``now``) is put back, as the effect was
+# never sent; a mark written by anyone else (a crashed process's call, maybe under way) stays.
+UNDO_BEGIN_EFFECT = """
+UPDATE effects SET status = 'retry', attempts = attempts - 1, retry_at = %(now)s
+WHERE key = %(key)s AND status = 'started' AND updated_at = %(now)s
+"""
+FINISH_EFFECT = """
+UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)s,
+                   retry_at = %(retry_at)s
+WHERE key = %(key)s
+"""
