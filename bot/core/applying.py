@@ -198,10 +198,12 @@ class Applier:
         final = (same_again(exc) or isinstance(exc, MayHaveActed)) and not retried(exc)
         failed = _raised(exc)  # what the step raised, as the people are told it
         error = f"{type(failed).__name__}: {failed}"
-        if final and not self.store.give_up_apply(approval.id, attempt.fence, error):
+        # Owed from the give-up on, so a crash right after it still tells the people.
+        notice = self.ends.notice(run, True, attempt.number) if final else None
+        if final and not self.store.give_up_apply(approval.id, attempt.fence, error, notice):
             logger.warning("request %s: a later attempt took over", approval.id)
             return
-        self.ends.failed(run, failed, True, final or _last(attempt), attempt.number)
+        self.ends.failed(run, failed, True, final or _last(attempt), attempt.number, notice)
 
     def refused_there(self, run: Run, applied: Approval, error: str) -> Approval | None:
         """A decision a runner elsewhere took (a LangGraph Server: marked applied, ``sent``),

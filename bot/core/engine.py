@@ -263,3 +263,6 @@ class Engine:
         for run in self.store.stale_runs(age):
             finish = partial(self._advance, run.thread_id, False)
             hand(f"run:{run.thread_id}", run.thread_id, finish)
+        for run, notice in self.store.owed_notices(age):
+            tell = partial(self.ends.tell_failure, run, notice)
+            hand(f"notice:{run.thread_id}", run.thread_id, tell)

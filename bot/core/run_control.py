@@ -110,12 +110,12 @@ class RunControl:
             # Slack refused its card for good (bot.slack.card_posts): nothing here can post it
             # again; the requester was told how to fix it and ask again.
             return outcomes.Retry(outcomes.RetryKind.CARD_REFUSED, thread_id)
-        if not self.store.retry_run(thread_id):  # another Retry, or a prune, came first
+        decided = self.store.retry_run(thread_id)  # with its given-up decisions reset
+        if decided is None:  # another Retry, or a prune, came first
             now = self.store.get_run(thread_id)
             if now is None:
                 return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
             return outcomes.Retry(outcomes.RetryKind.NOT_FAILED, thread_id, now.status)
-        decided = self.store.reset_apply(thread_id)
         for approval in decided:
             self.worker.submit(self.apply, approval)
         if not decided:

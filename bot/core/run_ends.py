@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.core.journal import Journal
-from bot.core.ledger import EffectRetry, Ledger, retried
+from bot.core.ledger import EffectRetry, Ledger, NotDue, retried
 from bot.core.ports import Publisher, RunnerUnavailable
-from bot.domain.models import Approval, EffectDone, Run, RunStatus
+from bot.domain.models import Approval, EffectDone, FailureNotice, Run, RunStatus
 from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.repository import Store
 
@@ -84,10 +84,12 @@ class RunEnds:
         decided: bool = False,
         gave_up: bool = False,
         attempts: int = MAX_APPLY_ATTEMPTS,
+        notice: FailureNotice | None = None,
     ) -> None:
         """The run hit an error: recorded, and the requester told with Retry (for a decision,
         once it is given up on, after ``attempts``); one certain not to have done anything is
-        left to the recovery sweep instead."""
+        left to the recovery sweep instead. ``notice``: the one owed already (written when the
+        decision was given up on)."""
         if retried(exc):
             # Certainly not done, so safe to run again: the recovery sweep retries the step
             # (a claimed decision stays unapplied; a run stays "running").
@@ -96,17 +98,35 @@ class RunEnds:
             return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
         problem = f"{type(exc).__name__}: {exc}"
+        # The sweep tries a decision again; the people are told if it gives up. The notice
+        # is owed from the statement that fails the run until it is said (tell_failure).
+        told = not decided or gave_up
+        owed = (notice or self.notice(run, decided, attempts)) if told else None
         self.store.end_run(
-            run.thread_id, "failed", problem, [self.journal.failed_entry(run, problem)]
+            run.thread_id, "failed", problem, [self.journal.failed_entry(run, problem)], owed
         )
-        if decided and not gave_up:
-            return  # the sweep tries again; the people are told if it gives up
+        if owed is not None:
+            self.tell_failure(run, owed, problem)
+
+    def notice(self, run: Run, decided: bool, attempts: int) -> FailureNotice:
+        """The notice a failure of ``run`` owes its requester, under a key of its own."""
+        return FailureNotice(f"{run.thread_id}:failed:{self.store.clock()}", decided, attempts)
+
+    def tell_failure(self, run: Run, notice: FailureNotice, problem: str | None = None) -> None:
+        """Tell the requester of the run's failure (with Retry), once, and no longer owe it;
+        left owed, for the recovery sweep, when Slack refused it for now or it could not be
+        said. ``problem``: the error (default: the run's result, as the failure left it)."""
+        said = problem or run.result or "the run failed"
         try:
-            key = f"{run.thread_id}:failed:{self.store.clock()}"
             self.ledger.once(
-                key,
-                lambda: self.publisher.run_failed(run, problem, decided, attempts),
+                notice.key,
+                lambda: self.publisher.run_failed(run, said, notice.decided, notice.attempts),
             )
+            self.store.notice_said(run.thread_id, notice)
+        except NotDue:
+            return  # its backoff runs: the sweep's next tick finds it owed still, quietly
+        except EffectRetry as exc:
+            logger.warning("run %s: failure not told yet: %s", run.thread_id, exc)
         except Exception:
             logger.exception("could not report the failure of run %s", run.thread_id)
 

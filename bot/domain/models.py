@@ -353,6 +353,25 @@ class EffectDone:
 
 
 @dataclass(frozen=True)
+class FailureNotice:
+    """What a failed run owes its requester: the notice of its failure, under its ledger
+    ``key``. Kept on the run from the statement that fails it until it is said, so a crash in
+    between (or Slack refusing it for now) leaves it to the recovery sweep."""
+
+    key: str
+    decided: bool  # a decision was recorded, and applying it failed
+    attempts: int  # how many times applying it failed
+
+    def to_json(self) -> str:
+        return json.dumps({"key": self.key, "decided": self.decided, "attempts": self.attempts})
+
+    @classmethod
+    def from_json(cls, text: str) -> FailureNotice:
+        data = json.loads(text)
+        return cls(str(data["key"]), bool(data["decided"]), int(data["attempts"]))
+
+
+@dataclass(frozen=True)
 class InboxEntry:
     """A click or submission as it arrived, recorded before Slack was acknowledged."""
 

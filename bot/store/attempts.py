@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.domain.models import Approval, CardPost, EffectDone, Run, RunStatus
+from bot.domain.models import Approval, CardPost, EffectDone, FailureNotice, Run, RunStatus
 from bot.domain.timeline import PlannedJob
 from bot.store.audit_log import Entry, entries_json
 from bot.store.db.base import Row, Session
@@ -18,7 +18,7 @@ from bot.store.sql.audit_log import INSERT_AUDIT
 from bot.store.sql.effects import FINISH_EFFECT
 from bot.store.sql.jobs import CANCEL_JOBS, INSERT_JOB
 from bot.store.sql.requests import CARD_POSTS
-from bot.store.sql.runs import GET_RUN, SET_RUN_STATUS
+from bot.store.sql.runs import GET_RUN, SET_NOTICE, SET_RUN_STATUS
 
 MAX_APPLY_ATTEMPTS = 5  # a claimed decision whose resume keeps failing is then reported
 
@@ -170,11 +170,14 @@ class AttemptRows(Rows):
         """An attempt that never reached the agent server does not count against the limit."""
         self.db.execute(q.UNCOUNT_APPLY, {"id": approval_id})
 
-    def give_up_apply(self, approval_id: str, fence: int, error: str) -> bool:
+    def give_up_apply(
+        self, approval_id: str, fence: int, error: str, notice: FailureNotice | None = None
+    ) -> bool:
         """No more attempts at applying a decision by the sweep, its attempt ``fence`` having
         failed for good with ``error``, and its run failed, in one transaction (so no sweep finds
-        the run under way meanwhile and steps it again); :meth:`reset_apply` (a person's Retry)
-        gives them back. False, nothing changed, when a later attempt began meanwhile."""
+        the run under way meanwhile and steps it again); ``RunRows.retry_run`` (a person's
+        Retry) gives them back. False, nothing changed, when a later attempt began meanwhile.
+        ``notice``: what the run owes its requester now (``RunRows.owed_notices``), with it."""
         now = self.clock()
         params = {"id": approval_id, "fence": fence, "max_attempts": MAX_APPLY_ATTEMPTS}
         with self.db.transaction() as tx:
@@ -183,12 +186,10 @@ class AttemptRows(Rows):
                 return False
             failed = {"thread_id": row["thread_id"], "status": "failed", "result": error}
             tx.execute(SET_RUN_STATUS, {**failed, "now": now})
+            if notice is not None:
+                owed = {"thread_id": row["thread_id"], "notice": notice.to_json()}
+                tx.execute(SET_NOTICE, owed)
         return True
-
-    def reset_apply(self, thread_id: str) -> list[Approval]:
-        """Decisions of a run given up on, to be tried again (a person pressed Retry)."""
-        rows = self.db.fetch_all(q.RESET_APPLY, {"thread_id": thread_id})
-        return [Approval.from_row(r) for r in rows]
 
 
 class _TookOver(Exception):

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import (
+    Approval,
+    FailureNotice,
     Run,
     RunRequest,
     RunStatus,
@@ -13,6 +15,7 @@ from bot.domain.models import (
 from bot.store.audit_log import Entry, entries_json
 from bot.store.rows import Rows
 from bot.store.sql import runs as q
+from bot.store.sql.attempts import RESET_APPLY
 from bot.store.sql.audit_log import INSERT_AUDIT
 
 
@@ -57,33 +60,61 @@ class RunRows(Rows):
         self.db.execute(q.SET_RUN_STATUS, params)
 
     def end_run(
-        self, thread_id: str, status: RunStatus, result: str | None, events: Sequence[Entry]
+        self,
+        thread_id: str,
+        status: RunStatus,
+        result: str | None,
+        events: Sequence[Entry],
+        notice: FailureNotice | None = None,
     ) -> bool:
         """The run ended without a decision (a step, the recovery sweep): moved to ``status``
         with ``result`` (as :meth:`set_run_status`) and its audit ``events`` (of this run)
         written, in one statement (PostgreSQL) or transaction (SQLite), so neither is ever
         without the other. Raises when they are not written, the audit rows with the rest
         (unlike :meth:`Audit.record`, whose failure is only logged). False when the run did
-        not move (cancelled, or gone); its events are written all the same."""
+        not move (cancelled, or gone); its events are written all the same. ``notice``: what
+        it owes its requester now (:meth:`owed_notices`), written with the rest."""
         now = self.clock()
         params = {"thread_id": thread_id, "status": status, "result": result, "now": now}
+        owed = notice.to_json() if notice is not None else None
         if self.db.dialect == "postgres":
-            row = self.db.fetch_one(q.END_RUN, {**params, "events": entries_json(events, now)})
+            events_json = entries_json(events, now)
+            row = self.db.fetch_one(q.END_RUN, {**params, "events": events_json, "notice": owed})
             return bool(row and row["moved"])
         with self.db.transaction() as tx:
             moved = tx.execute(q.SET_RUN_STATUS, params)
+            tx.execute(q.SET_NOTICE, {"thread_id": thread_id, "notice": owed})
             for entry in events:
                 tx.execute(INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
         return bool(moved)
 
-    def retry_run(self, thread_id: str) -> bool:
-        """A failed run marked running again; False when it was no longer failed (or gone)."""
+    def retry_run(self, thread_id: str) -> list[Approval] | None:
+        """A failed run marked running again, and its decisions given up on given their
+        attempts back (``RESET_APPLY``), in one transaction: a crash or a lost
+        answer after the first never leaves a running run whose decision no sweep applies
+        (nor may a Retry, the run no longer failed). Those decisions, to be applied again;
+        None when the run was no longer failed (or gone)."""
         params = {"thread_id": thread_id, "now": self.clock()}
-        return bool(self.db.execute(q.RETRY_RUN, params))
+        with self.db.transaction() as tx:
+            if not tx.execute(q.RETRY_RUN, params):
+                return None
+            rows = tx.fetch_all(RESET_APPLY, {"thread_id": thread_id})
+        return [Approval.from_row(r) for r in rows]
 
     def set_trace(self, thread_id: str, trace_id: str) -> None:
         """The run's latest invocation is traced as ``trace_id`` (bot.agents.traces)."""
         self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})
+
+    def owed_notices(self, older_than: float, limit: int = 50) -> list[tuple[Run, FailureNotice]]:
+        """Failed runs whose failure notice was not said (a crash came first, or Slack refused
+        it for now), failed at least ``older_than`` seconds ago."""
+        params = {"before": self.clock() - older_than, "limit": limit}
+        rows = self.db.fetch_all(q.OWED_NOTICES, params)
+        return [(Run.from_row(r), FailureNotice.from_json(r["notice"])) for r in rows]
+
+    def notice_said(self, thread_id: str, notice: FailureNotice) -> None:
+        """The run's failure ``notice`` was said (or given up on): no longer owed."""
+        self.db.execute(q.NOTICE_SAID, {"thread_id": thread_id, "notice": notice.to_json()})
 
     def stale_runs(self, older_than: float, limit: int = 50) -> list[Run]:
         now = self.clock()

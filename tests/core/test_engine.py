@@ -546,6 +546,45 @@ def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db
         parts.close()
 
 
+class Crash(BaseException):
+    """The process dies here (nothing after it runs, nothing catches it)."""
+
+
+def test_a_retry_cut_off_after_the_run_is_running_again_is_finished_by_the_sweep(
+    db, clock, monkeypatch
+):
+    """A person pressed Retry on a decision given up on, and the process died (or the answer
+    was lost) once the run was marked running again: its decision is still applied (by the
+    recovery sweep), not left given up under a run that no Retry may touch any more (it is not
+    "failed") and that no sweep can move on (it waits on a decided request)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        assert parts.store.get_run(run.thread_id).status == "failed"  # given up at once
+        parts.graph.fail_with = None  # fixed
+        retry_run = parts.store.retry_run
+
+        def dies_after(*args, **kwargs):
+            retry_run(*args, **kwargs)
+            raise Crash
+
+        monkeypatch.setattr(parts.store, "retry_run", dies_after)
+        with pytest.raises(Crash):
+            parts.control.retry(run.thread_id)
+        monkeypatch.undo()
+
+        for _ in range(3):
+            clock.advance(parts.engine.stale_after + 1)
+            parts.engine.recover()
+        assert parts.approval(approval.id).applied_at is not None
+        assert len(parts.graph.answers) == 2
+        assert parts.store.get_run(run.thread_id).status == "done"
+    finally:
+        parts.close()
+
+
 def test_retry_of_a_run_that_did_not_fail_or_does_not_exist(parts):
     run = parts.start()
     assert parts.control.retry(run.thread_id) == outcomes.Retry(

@@ -181,3 +181,100 @@ def test_on_postgres_a_run_s_end_and_its_audit_row_are_one_statement(parts):
     assert len(ends) == 1, statements.report()
     assert "UPDATE runs" in ends[0] and "INSERT INTO audit" in ends[0]
     assert events(parts, done, "done") == ["done"]
+
+
+class Crash(BaseException):
+    """The process dies here (nothing after it runs, nothing catches it)."""
+
+
+@pytest.mark.parametrize("ended", [True, False], ids=["after-its-end", "at-the-give-up"])
+def test_a_failure_whose_notice_a_crash_cut_off_is_told_by_the_sweep(db, clock, monkeypatch, ended):
+    """The decision is given up on and its run marked failed, and the process dies before the
+    requester hears of it: right after the run's end is written (``ended``), or right after the
+    give-up, whose transaction fails the run too. No sweep looks at a failed run or a given-up
+    decision again; the recovery sweep tells the requester all the same, once."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        end_run = parts.store.end_run
+
+        def dies(*args, **kwargs):
+            if ended:
+                end_run(*args, **kwargs)
+            raise Crash
+
+        monkeypatch.setattr(parts.store, "end_run", dies)
+        with pytest.raises(Crash):
+            parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        monkeypatch.undo()
+        assert parts.store.get_run(run.thread_id).status == "failed"
+        assert parts.publisher.named("run_failed") == []
+
+        clock.advance(parts.engine.stale_after + 1)
+        parts.engine.recover()
+        parts.engine.recover()
+        assert parts.publisher.named("run_failed") == [
+            (run.thread_id, "ValueError: bad args", True)
+        ]
+        assert len(parts.graph.answers) == 1  # told, not tried again
+    finally:
+        parts.close()
+
+
+def test_a_failure_notice_slack_refused_for_now_is_told_by_the_sweep(db, clock):
+    """Slack answered the failure notice with an error that did nothing (``ratelimited``):
+    it is posted again by the sweep, not dropped."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        refusing = [True]
+        told = parts.publisher.run_failed
+
+        def run_failed(*args, **kwargs):
+            if refusing[0]:
+                from graphs.outcomes import TryAgain
+
+                raise TryAgain("ratelimited")
+            return told(*args, **kwargs)
+
+        parts.publisher.run_failed = run_failed
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        assert parts.publisher.named("run_failed") == []
+        refusing[0] = False
+        clock.advance(parts.engine.stale_after + 3600)
+        parts.engine.recover()
+        parts.engine.recover()
+        assert parts.publisher.named("run_failed") == [
+            (run.thread_id, "ValueError: bad args", True)
+        ]
+    finally:
+        parts.close()
+
+
+def test_a_failure_notice_waiting_out_its_backoff_is_no_error_at_each_sweep(db, clock, caplog):
+    """While Slack keeps refusing the notice for now, each sweep finds it owed still: the one
+    that tried says so in a line, those inside the backoff say nothing, none logs a traceback."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+
+        def run_failed(*_args, **_kwargs):
+            from graphs.outcomes import TryAgain
+
+            raise TryAgain("ratelimited")
+
+        parts.publisher.run_failed = run_failed
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        clock.advance(parts.engine.stale_after + 1)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="bot.core.run_ends"):
+            for _ in range(3):
+                parts.engine.recover()
+        ours = [r for r in caplog.records if r.name == "bot.core.run_ends"]
+        assert ours and all(r.levelname != "ERROR" and r.exc_info is None for r in ours), ours
+        assert db.fetch_one("SELECT notice FROM runs WHERE thread_id = %(t)s", {"t": run.thread_id})
+    finally:
+        parts.close()

@@ -368,4 +368,15 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
                 ON jobs (approval_id, kind, due_at) WHERE status = 'pending'""",
         ],
     ),
+    (
+        29,
+        # The notice a failed run owes its requester, written with the failure and cleared once
+        # said (bot.core.run_ends.RunEnds.failed): a crash in between, or Slack refusing it for
+        # now, leaves it to the recovery sweep, which alone finds failed runs no more.
+        [
+            "ALTER TABLE runs ADD COLUMN notice TEXT",
+            """CREATE INDEX IF NOT EXISTS runs_notice
+                ON runs (updated_at) WHERE notice IS NOT NULL""",
+        ],
+    ),
 ]

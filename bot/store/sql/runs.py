@@ -54,7 +54,7 @@ WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 END_RUN = """
 WITH moved AS (
     UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result),
-                    updated_at = %(now)s
+                    updated_at = %(now)s, notice = %(notice)s
     WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
     RETURNING thread_id
 ), audited AS (
@@ -65,10 +65,25 @@ WITH moved AS (
 )
 SELECT COUNT(*) AS moved FROM moved
 """
+# The failure notice a run owes (bot.domain.models.FailureNotice; NULL: none), written with its
+# failure; said and cleared later (only the notice that was said: a newer one stays).
+SET_NOTICE = """
+UPDATE runs SET notice = %(notice)s
+WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
+"""
+NOTICE_SAID = """
+UPDATE runs SET notice = NULL WHERE thread_id = %(thread_id)s AND notice = %(notice)s
+"""
+OWED_NOTICES = """
+SELECT * FROM runs
+WHERE notice IS NOT NULL AND status = 'failed' AND updated_at < %(before)s
+ORDER BY updated_at LIMIT %(limit)s
+"""
 # Retry: a failed run back to running, only if it is still failed (another Retry, or a prune
 # that chose it and holds its row, came first: bot.store.retention).
+# A notice of its failure still owed is not said any more: the person retried it.
 RETRY_RUN = """
-UPDATE runs SET status = 'running', updated_at = %(now)s
+UPDATE runs SET status = 'running', updated_at = %(now)s, notice = NULL
 WHERE thread_id = %(thread_id)s AND status = 'failed'
 """
 SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
