@@ -115,8 +115,9 @@ class Journal:
         }
         return Entry("rule_created", rule.thread_id, rule.created_by, approval.id, detail)
 
-    def revoked(self, rule: Rule, by: str) -> None:
-        self.audit.record("rule_revoked", rule.thread_id, by, rule.approval_id, rule=rule.id)
+    def revoked_entry(self, rule: Rule, by: str) -> Entry:
+        """``by`` revoked a rule, for the store to write with the revocation."""
+        return Entry("rule_revoked", rule.thread_id, by, rule.approval_id, {"rule": rule.id})
 
     def refused_entry(self, approval: Approval, error: str) -> Entry:
         """The graph refused the decision it was handed (``approval`` as claimed): by the agent,
@@ -140,33 +141,43 @@ class Journal:
     def done_entry(self, run: Run) -> Entry:
         return Entry("done", run.thread_id, "bot")
 
-    def reminded(self, *approvals: Approval | Waiting) -> None:
-        self.audit.record_each("reminded", "scheduler", [(a.thread_id, a.id) for a in approvals])
+    def reminded_entries(self, *approvals: Approval | Waiting) -> list[Entry]:
+        """The requests were reminded of, for the store to write with their jobs' ends."""
+        return [Entry("reminded", a.thread_id, "scheduler", a.id) for a in approvals]
 
-    def escalated(self, approval: Approval, level: int) -> None:
-        self.audit.record("escalated", approval.thread_id, "scheduler", approval.id, level=level)
+    def escalated_entry(self, approval: Approval, level: int) -> Entry:
+        """The request was escalated, for the store to write with its job's end."""
+        return Entry("escalated", approval.thread_id, "scheduler", approval.id, {"level": level})
 
-    def card_retry(self, approval: Approval, attempt: int, wait: float, error: str) -> None:
-        """A card post failed for now; the next try waits ``wait`` seconds at least."""
+    def card_retry_entry(self, approval: Approval, attempt: int, wait: float, error: str) -> Entry:
+        """A card post failed for now; the next try waits ``wait`` seconds at least (for the
+        store to write with the try's count: :meth:`card_retried` after)."""
         detail = {"attempt": attempt, "wait": round(wait, 1), "error": error[:500]}
-        self.audit.record("card_retry", approval.thread_id, "bot", approval.id, **detail)
+        return Entry("card_retry", approval.thread_id, "bot", approval.id, detail)
+
+    def card_retried(self) -> None:
+        """The metrics of a failed try whose audit event the store wrote with its count."""
         self.metrics.card_retries.inc()
 
-    def card_refused(self, approval: Approval, error: str, attempt: int) -> None:
-        """Slack refused a card for good: the request is closed as failed, never tried again."""
-        detail = {"error": error, "attempt": attempt}
-        self.audit.record("card_refused", approval.thread_id, "bot", approval.id, **detail)
+    def card_refused_entries(self, approval: Approval, error: str, reason: str) -> list[Entry]:
+        """Slack refused a card for good (``approval`` as it was before): its request is closed
+        as failed, never tried again (``card_refused``), and its run fails with ``reason``
+        (``failed``), for the store to write with the close (:meth:`card_given_up` after)."""
+        detail = {"error": error, "attempt": approval.card_attempts + 1}
+        refused = Entry("card_refused", approval.thread_id, "bot", approval.id, detail)
+        return [refused, _failed(approval.thread_id, reason)]
+
+    def card_given_up(self, error: str) -> None:
+        """The metrics of a card refusal whose audit events the store wrote with its close."""
         self.metrics.cards_given_up.labels(error=error).inc()
 
     def failed_entry(self, run: Run, error: str) -> Entry:
         """The run failed with ``error``, for the store to write with the run's end."""
-        return Entry("failed", run.thread_id, "bot", None, {"error": error[:1000]})
+        return _failed(run.thread_id, error)
 
-    def failed(self, run: Run, error: str) -> None:
-        """As :meth:`failed_entry`, written on its own: after the store closed the run with its
-        refused card (bot.slack.card_posts)."""
-        entry = self.failed_entry(run, error)
-        self.audit.record(entry.event, entry.thread_id, entry.actor, **entry.detail)
+
+def _failed(thread_id: str, error: str) -> Entry:
+    return Entry("failed", thread_id, "bot", None, {"error": error[:1000]})
 
 
 def via(decision: Decision) -> str:

@@ -114,10 +114,10 @@ class Rules:
             return outcomes.Revoke(outcomes.RevokeKind.NOT_FOUND, rule_id)
         if not self.may_revoke(rule, user):
             return outcomes.Revoke(outcomes.RevokeKind.REFUSED, rule_id, rule)
-        revoked = self.rows.revoke(rule_id, user, now)
+        # The revocation and its audit row in one round trip: never one without the other.
+        revoked = self.rows.revoke(rule_id, user, now, [self.journal.revoked_entry(rule, user)])
         if revoked is None:  # revoked or expired meanwhile
             return outcomes.Revoke(outcomes.RevokeKind.NOT_FOUND, rule_id)
-        self.journal.revoked(revoked, user)
         return outcomes.Revoke(outcomes.RevokeKind.REVOKED, rule_id, revoked)
 
     def is_admin(self, user: str) -> bool:

@@ -82,8 +82,9 @@ class CardPosts:
                 else:
                     self._refused(approval, error)
             except Exception:
-                # The database did not take it: a request left pending without a card is the
-                # sweep's again (as one never tried), and is refused or posted then.
+                # The database did not take it (nor its audit rows, written with it): a request
+                # left pending without a card is the sweep's again (as one never tried, or
+                # due as before), and is refused or posted then.
                 logger.exception("request %s: could not record its card's %s", approval.id, outcome)
             return outcome
         return "posted"
@@ -115,9 +116,12 @@ class CardPosts:
     def _retry(self, approval: Approval, exc: Exception) -> None:
         attempt = approval.card_attempts + 1
         wait = backoff(attempt, self.rand, self.retry_after)
-        if not self.store.card_retry(approval.id, self.store.clock() + wait):
-            return  # decided or posted meanwhile: nothing is owed
         error = f"{type(exc).__name__}: {exc}"
+        # The try's count and its audit row in one round trip: never one without the other.
+        entry = self.journal.card_retry_entry(approval, attempt, wait, error)
+        if not self.store.card_retry(approval.id, self.store.clock() + wait, [entry]):
+            return  # decided or posted meanwhile: nothing is owed
+        self.journal.card_retried()
         logger.warning(
             "card for request %s not posted (try %d): %s; next try in %.1f s",
             approval.id,
@@ -125,18 +129,15 @@ class CardPosts:
             error,
             wait,
         )
-        self.journal.card_retry(approval, attempt, wait, error)
 
     def _refused(self, approval: Approval, error: str) -> None:
         logger.warning("Slack refused the card of request %s: %s", approval.id, error)
         reason = f"The approval card could not be posted: Slack answered {error}."
-        closed = self.store.card_refused(approval.id, reason)
-        if closed is None:
+        # The request's close, its run's failure and their audit rows in one round trip.
+        events = self.journal.card_refused_entries(approval, error, reason)
+        if self.store.card_refused(approval.id, reason, events) is None:
             return  # decided meanwhile (the API needs no card): that decision stands
-        self.journal.card_refused(closed, error, approval.card_attempts + 1)
-        run = self.store.get_run(approval.thread_id)
-        if run is not None:
-            self.journal.failed(run, reason)
+        self.journal.card_given_up(error)
         text = notices.card_refused(approval, error)
         # Once per run (its requests all go to one channel, so all are refused alike).
         key = f"{approval.thread_id}:card-refused"

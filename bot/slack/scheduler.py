@@ -9,7 +9,8 @@ after an outage catches up on everything that fell due meanwhile.
 
 A job whose Slack call fails (after slack_sdk's own retries of 429 and 5xx) is put back with a
 growing delay; it is never dropped. A job that finished is never run again; the only repeat
-possible is a process dying between Slack's answer and the job's ``done`` mark.
+possible is a process dying between Slack's answer and the job's ``done`` mark, which is written
+with the job's audit row (``reminded``, ``escalated``) or not at all.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bot.domain.models import Approval, Job, Waiting
 from bot.slack.blocks import notices
 from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
+from bot.store.audit_log import Entry
 from bot.store.db.base import ACK_WINDOW
 from bot.store.repository import Store
 
@@ -123,8 +125,9 @@ class Scheduler:
             for job, _ in items:
                 self.store.retry_job(job.id, _retry_in(job), f"{type(exc).__name__}: {exc}")
             return
-        self.store.finish_jobs(job.id for job, _ in items)
-        self.journal.reminded(*(approval for _, approval in items))
+        # The jobs' ends and their audit rows in one round trip: never one without the other.
+        reminded = self.journal.reminded_entries(*(approval for _, approval in items))
+        self.store.finish_jobs((job.id for job, _ in items), events=reminded)
 
     def run(self, job: Job) -> None:
         if job.locked_until is not None and not self.store.renew_jobs([job], self.lease):
@@ -145,15 +148,16 @@ class Scheduler:
             self.store.finish_job(job.id, "cancelled")
             return
         try:
-            self._do(job, approval)
+            done = self._do(job, approval)
         except Exception as exc:
             delay = _retry_in(job)
             logger.warning("%s job %s failed (%s); retrying in %.0fs", job.kind, job.id, exc, delay)
             self.store.retry_job(job.id, delay, f"{type(exc).__name__}: {exc}")
             return
-        self.store.finish_job(job.id)
+        self.store.finish_job(job.id, events=done)  # with its audit rows, in one round trip
 
-    def _do(self, job: Job, approval: Approval) -> None:
+    def _do(self, job: Job, approval: Approval) -> list[Entry]:
+        """Run the job; the audit rows of what it did, to be written with its end."""
         waited = self.store.clock() - approval.created_at
         if job.kind == "expire":
             self.engine.expire(approval, job)
@@ -168,17 +172,20 @@ class Scheduler:
             for channel, ts in self.cards.places(approval):
                 thread = approval.thread_ts if channel == approval.channel else None
                 self.slack.reply(channel, thread or ts, text)
-            self.journal.reminded(approval)
+            return self.journal.reminded_entries(approval)
         elif job.kind == "escalate":
             permalink = self.slack.permalink(approval.channel, approval.ts)
             channel = job.detail.get("channel") or self._escalation_channel(approval)
             text = notices.escalation(approval, job, waited, permalink)
             self.slack.reply(channel, None, text)
-            self.store.finish_job(job.id)  # before the card update: never escalate twice
-            self.journal.escalated(approval, job.level)
+            # Done before the card update (never escalate twice), with its audit row.
+            self.store.finish_job(
+                job.id, events=[self.journal.escalated_entry(approval, job.level)]
+            )
             self.cards.refresh(approval)  # "Escalated to ..."; retried as its own job
         else:
             logger.error("unknown job kind %r", job.kind)
+        return []
 
     def _escalation_channel(self, approval: Approval) -> str:
         """The card's channel; for cards sent only to DMs, the channel the run was asked in."""

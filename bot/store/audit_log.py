@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store.db.base import Database
+from bot.store.db.base import Database, Row
 from bot.store.sql import audit_log as q
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,9 @@ class Event:
 class Entry:
     """An event not yet written: the store writes it in the statement of what it records
     (:meth:`bot.store.repository.Store.claim`, :meth:`~bot.store.repository.Store.close_apply`,
-    :meth:`~bot.store.repository.Store.end_run`), so that a decision or a run's end and its
-    audit row are one round trip, and never one without the other."""
+    :meth:`~bot.store.repository.Store.end_run`, :meth:`~bot.store.repository.Store.card_refused`
+    and every other write that takes ``events``), so that a decision, a run's end, a card's
+    refusal... and its audit rows are one round trip, and never one without the other."""
 
     event: str
     thread_id: str
@@ -74,12 +75,35 @@ class Entry:
 
 def entries_json(entries: Sequence[Entry], at: float) -> str:
     """Entries as the JSON list the decision path's statements insert from (:mod:`bot.store.sql`:
-    ``[at, event, actor, detail, approval_id or ""]`` each)."""
+    ``[at, event, actor, detail, approval_id or "", thread_id]`` each)."""
     rows = []
     for entry in entries:
         p = entry.params(at)
-        rows.append([at, p["event"], p["actor"], p["detail"], p["approval_id"] or ""])
+        rows.append(
+            [at, p["event"], p["actor"], p["detail"], p["approval_id"] or "", p["thread_id"]]
+        )
     return json.dumps(rows)
+
+
+def write_audited(
+    db: Database,
+    audited: str,
+    plain: str,
+    params: dict[str, Any],
+    events: Sequence[Entry],
+    at: float,
+) -> Row | None:
+    """One write of one row and, only if it wrote one, its audit ``events``: in one statement on
+    PostgreSQL (``audited``: the write with its events' CTE, ``WRITTEN_AUDITED`` in
+    :mod:`bot.store.sql.audit_log`), in one transaction on SQLite (``plain``, then each event).
+    The row written, or None; raises when the events were not written, and the write with them."""
+    if db.dialect == "postgres":
+        return db.fetch_one(audited, {**params, "events": entries_json(events, at)})
+    with db.transaction() as tx:
+        row = tx.fetch_one(plain, params)
+        for entry in events if row else ():
+            tx.execute(q.INSERT_AUDIT, entry.params(at))
+    return row
 
 
 class Audit:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import (
@@ -13,9 +13,11 @@ from bot.domain.models import (
     new_id,
 )
 from bot.domain.timeline import PlannedJob
+from bot.store.audit_log import Entry, entries_json
 from bot.store.db.base import ACK_WINDOW
 from bot.store.rows import Rows
 from bot.store.sql import jobs as q
+from bot.store.sql.audit_log import INSERT_AUDIT
 
 
 class JobRows(Rows):
@@ -46,13 +48,37 @@ class JobRows(Rows):
             renewed.update(str(row["id"]) for row in rows)
         return renewed
 
-    def finish_job(self, job_id: str, status: JobStatus = "done") -> None:
-        self.db.execute(q.FINISH_JOB, {"id": job_id, "status": status, "now": self.clock()})
+    def finish_job(
+        self, job_id: str, status: JobStatus = "done", events: Sequence[Entry] = ()
+    ) -> None:
+        """A job done (or ``status``), with the audit ``events`` of what it did (a reminder,
+        an escalation) in the same statement (PostgreSQL) or transaction (SQLite), whether or
+        not it was still pending: raises when they are not written, and the job stays as it
+        was (taken again once its lease has passed)."""
+        params = {"id": job_id, "status": status, "now": self.clock()}
+        self._finish(q.FINISH_JOB, q.FINISH_JOB_AUDITED, params, events)
 
-    def finish_jobs(self, job_ids: Iterable[str], status: JobStatus = "done") -> None:
+    def finish_jobs(
+        self, job_ids: Iterable[str], status: JobStatus = "done", events: Sequence[Entry] = ()
+    ) -> None:
         """:meth:`finish_job` for many jobs, in one statement."""
         params = {"ids": json.dumps(list(job_ids)), "status": status, "now": self.clock()}
-        self.db.execute(self.with_ids(q.FINISH_JOBS), params)
+        plain, audited = self.with_ids(q.FINISH_JOBS), self.with_ids(q.FINISH_JOBS_AUDITED)
+        self._finish(plain, audited, params, events)
+
+    def _finish(
+        self, plain: str, audited: str, params: dict[str, Any], events: Sequence[Entry]
+    ) -> None:
+        now = params["now"]
+        if not events:
+            self.db.execute(plain, params)
+        elif self.db.dialect == "postgres":
+            self.db.execute(audited, {**params, "events": entries_json(events, now)})
+        else:
+            with self.db.transaction() as tx:
+                tx.execute(plain, params)
+                for entry in events:
+                    tx.execute(INSERT_AUDIT, entry.params(now))
 
     def remindable(self, approval_ids: Iterable[str]) -> dict[str, Waiting]:
         """Of these requests, the ones a reminder can go out for now (pending, card posted,

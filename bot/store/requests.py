@@ -4,7 +4,7 @@ showing one, from their recording to their card's post (or Slack's refusal of it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import (
@@ -16,9 +16,11 @@ from bot.domain.models import (
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff
 from bot.domain.timeline import PlannedJob
+from bot.store.audit_log import Entry, entries_json, write_audited
 from bot.store.jobs import job_params
 from bot.store.rows import Rows
 from bot.store.sql import requests as q
+from bot.store.sql.audit_log import INSERT_AUDIT
 from bot.store.sql.jobs import CANCEL_JOBS, INSERT_JOB
 
 
@@ -143,24 +145,37 @@ class RequestRows(Rows):
         }
         return [Approval.from_row(r) for r in self.db.fetch_all(q.CARDS_DUE, params)]
 
-    def card_retry(self, approval_id: str, due_at: float) -> int:
-        """A card post failed for now; returns how many have failed (0: the request was posted
-        or closed meanwhile, and nothing changed)."""
-        row = self.db.fetch_one(q.CARD_RETRY, {"id": approval_id, "due_at": due_at})
+    def card_retry(self, approval_id: str, due_at: float, events: Sequence[Entry]) -> int:
+        """A card post failed for now, with its audit ``events`` written in the same statement
+        (PostgreSQL) or transaction (SQLite); returns how many have failed (0: the request was
+        posted or closed meanwhile, and nothing changed, no event written either)."""
+        now = self.clock()
+        params = {"id": approval_id, "due_at": due_at}
+        row = write_audited(self.db, q.CARD_RETRY_AUDITED, q.CARD_RETRY, params, events, now)
         return int(row["card_attempts"]) if row else 0
 
-    def card_refused(self, approval_id: str, reason: str) -> Approval | None:
+    def card_refused(
+        self, approval_id: str, reason: str, events: Sequence[Entry]
+    ) -> Approval | None:
         """Slack refused a pending request's card for good: close the request as failed, drop
-        its reminders and expiry, and mark its run failed, in one transaction. None when the
-        request was no longer pending without a card (nothing changed)."""
+        its reminders and expiry, mark its run failed (``reason``) and write its audit
+        ``events``, in one statement (PostgreSQL) or transaction (SQLite), so neither is ever
+        without the other; raises when they are not written. None when the request was no
+        longer pending without a card (nothing changed, no event written)."""
         now = self.clock()
+        params = {"id": approval_id, "now": now, "result": reason}
+        if self.db.dialect == "postgres":
+            events_json = entries_json(events, now)
+            row = self.db.fetch_one(q.CARD_REFUSED_AUDITED, {**params, "events": events_json})
+            return Approval.from_row(row) if row else None
         with self.db.transaction() as tx:
-            row = tx.fetch_one(q.CARD_REFUSED, {"id": approval_id, "now": now})
+            row = tx.fetch_one(q.CARD_REFUSED, params)
             if row is None:
                 return None
             tx.execute(CANCEL_JOBS, {"approval_id": approval_id, "keep": "", "now": now})
-            params = {"thread_id": row["thread_id"], "result": reason, "now": now}
-            tx.execute(q.RUN_CARD_REFUSED, params)
+            tx.execute(q.RUN_CARD_REFUSED, {**params, "thread_id": row["thread_id"]})
+            for entry in events:
+                tx.execute(INSERT_AUDIT, entry.params(now))
         return Approval.from_row(row)
 
     def pending(self, limit: int = 100) -> list[Approval]:

@@ -6,10 +6,11 @@ revoked. The rules themselves (what a rule covers, who may revoke it) are
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.store.audit_log import Entry, write_audited
 from bot.store.db.base import Database
 from bot.store.sql import rules as q
 
@@ -64,9 +65,14 @@ class Rules:
         rows = self.db.fetch_all(q.LIVE_RULES, {"now": now, "limit": limit})
         return [Rule.from_row(r) for r in rows]
 
-    def revoke(self, rule_id: int, by: str, now: float) -> Rule | None:
-        """Revoke a live rule; None when it was not live (revoked, expired or unknown)."""
-        row = self.db.fetch_one(q.REVOKE_RULE, {"id": rule_id, "by": by, "now": now})
+    def revoke(
+        self, rule_id: int, by: str, now: float, events: Sequence[Entry] = ()
+    ) -> Rule | None:
+        """Revoke a live rule, with its audit ``events`` in the same statement (PostgreSQL) or
+        transaction (SQLite): raises when they are not written. None when it was not live
+        (revoked, expired or unknown; no event written)."""
+        params = {"id": rule_id, "by": by, "now": now}
+        row = write_audited(self.db, q.REVOKE_RULE_AUDITED, q.REVOKE_RULE, params, events, now)
         return Rule.from_row(row) if row else None
 
 

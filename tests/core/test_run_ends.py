@@ -5,39 +5,17 @@ no crash or lost connection between the two leaves an end with no row for it."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from collections.abc import Iterator
 
 import pytest
 
 from bot.agents.runner import RunState
-from bot.cli import audit_export
 from bot.domain.models import Decision, Run, RunRequest
 from bot.store.db import Database
+from tests.support import audit_refusals
+from tests.support.audit_refusals import allow, exported
 from tests.support.statements import counting
 from tests.support.units import FakeGraph, engine_parts
-
-REFUSE = {
-    "sqlite": [
-        "CREATE TRIGGER refuse_end BEFORE INSERT ON audit WHEN NEW.event IN ('done', 'failed') "
-        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
-    ],
-    "postgres": [
-        "CREATE FUNCTION refuse_end() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
-        "CREATE TRIGGER refuse_end BEFORE INSERT ON audit FOR EACH ROW "
-        "WHEN (NEW.event IN ('done', 'failed')) EXECUTE FUNCTION refuse_end()",
-    ],
-}
-ALLOW = {
-    "sqlite": ["DROP TRIGGER IF EXISTS refuse_end"],
-    "postgres": [
-        "DROP TRIGGER IF EXISTS refuse_end ON audit",
-        "DROP FUNCTION IF EXISTS refuse_end",
-    ],
-}
 
 
 @pytest.fixture
@@ -50,19 +28,9 @@ def parts(db, clock):
 @pytest.fixture
 def refusing(db: Database) -> Iterator[None]:
     """The database refuses the ``done`` and ``failed`` audit rows (a trigger), as a dropped
-    connection or a full disk would refuse the write; let them through again afterwards (the
-    PostgreSQL database is the session's, shared with the tests that come after)."""
-    for sql in REFUSE[db.dialect]:
-        db.execute(sql)
-    try:
+    connection or a full disk would refuse the write; let them through again afterwards."""
+    with audit_refusals.refusing(db, "done", "failed"):
         yield
-    finally:
-        allow(db)
-
-
-def allow(db: Database) -> None:
-    for sql in ALLOW[db.dialect]:
-        db.execute(sql)
 
 
 def running(parts, thread_id: str = "r" * 32) -> Run:
@@ -78,18 +46,6 @@ def events(parts, run: Run, *kinds: str) -> list[str]:
     return [e.event for e in parts.engine.journal.audit.for_run(run.thread_id) if e.event in kinds]
 
 
-def exported(db_url: str, run: Run) -> list[dict]:
-    """The run's audit trail as ``python -m bot audit --run`` prints it (JSON Lines)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = audit_export.main(
-            ["--since", "1d", "--format", "json", "--run", run.thread_id[:8]],
-            env={"DATABASE_URL": db_url},
-        )
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
-
-
 def test_a_run_that_ends_in_a_step_has_one_done_row_in_the_exported_audit(db, db_url, clock):
     class Finishing(FakeGraph):
         def start(self, run: Run) -> RunState:
@@ -101,7 +57,7 @@ def test_a_run_that_ends_in_a_step_has_one_done_row_in_the_exported_audit(db, db
         run = parts.start(requester="U0ASKER")
         assert parts.store.get_run(run.thread_id).status == "done"
         parts.engine.advance(run.thread_id)  # again (the sweep): nothing more is written
-        trail = [(e["event"], e["actor"]) for e in exported(db_url, run)]
+        trail = [(e["event"], e["actor"]) for e in exported(db_url, run.thread_id)]
         assert trail == [("started", "U0ASKER"), ("done", "bot")]
     finally:
         parts.close()
@@ -116,7 +72,7 @@ def test_a_run_that_fails_in_a_step_has_one_failed_row_in_the_exported_audit(db,
     try:
         run = parts.start(requester="U0ASKER")
         assert parts.store.get_run(run.thread_id).status == "failed"
-        [failed] = [e for e in exported(db_url, run) if e["event"] in ("failed", "done")]
+        [failed] = [e for e in exported(db_url, run.thread_id) if e["event"] in ("failed", "done")]
         assert (failed["event"], failed["detail"]) == (
             "failed",
             {"error": "ValueError: model said no"},

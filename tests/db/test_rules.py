@@ -13,15 +13,7 @@ from bot.store.db import open_database
 from bot.store.repository import Store
 from bot.store.retention import prune
 from bot.store.rules import Rules
-
-SCOPE = {
-    "graph": "action",
-    "action": "send_email",
-    "step": "",
-    "requester": "U0REQ",
-    "channel": "C0",
-    "match": '{"to":"ops@example.com"}',
-}
+from tests.support.rules import SCOPE, remember
 
 
 class Clock:
@@ -47,11 +39,6 @@ def store(database_url, clock):
 def request(store: Store, n: int):
     run = store.create_run(f"{n:032x}", RunRequest("action", "hi", "U0REQ", "C0", "C0"))
     return store.add_approval(run, f"i-{n}", {}, Review("plain", "x", ()))
-
-
-def remember(store: Store, approval_id: str, by: str = "U0BOB"):
-    decision = Decision("approve", by, remember=3600)
-    return store.claim_remembering(approval_id, decision, SCOPE, store.clock() + 3600)
 
 
 def test_a_rule_is_made_with_its_claim_once_however_many_clicks_race(store):

@@ -1,5 +1,6 @@
 """The Slack edge's parts built on the real slack_sdk client, talking HTTP to the fake Slack
-server (tests/fakes/slack.py), over the real Store on both databases."""
+server (tests/fakes/slack.py), over the real Store on both databases; ``build``: a scheduler
+over the real engine (fake graph) with a policy of the test's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.core.ledger import Ledger
 from bot.core.tally import SignOffTally
 from bot.domain.models import Approval, Run, RunRequest
 from bot.domain.signoff import Section, SignOffs, Stage
-from bot.domain.timeline import PlannedJob
+from bot.domain.timeline import PlannedJob, Policy
 from bot.runtime.metrics import Metrics
 from bot.slack.blocks.decided import outcome_line
 from bot.slack.card_posts import CardPosts
@@ -21,11 +22,12 @@ from bot.slack.card_publisher import Cards
 from bot.slack.client import Slack
 from bot.slack.errors import not_done, uncertain
 from bot.slack.publisher import SlackPublisher
+from bot.slack.scheduler import Scheduler
 from bot.slack.web_client import make_client
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
 from tests.support.inprocess import Clock
-from tests.support.units import review
+from tests.support.units import EngineParts, engine_parts, review
 
 
 @pytest.fixture
@@ -81,3 +83,48 @@ def parts(db, clock, slack) -> SlackParts:
     return SlackParts(
         store, slack, cards, card_posts, SlackPublisher(slack, cards, card_posts), metrics
     )
+
+
+@dataclass
+class Scheduled:
+    parts: EngineParts
+    scheduler: Scheduler
+    ticks: list[int]
+
+    def start(self, requester: str = "U0ASKER"):
+        run = self.parts.start(requester=requester)
+        [approval] = self.parts.pending(run)
+        assert approval.ts is not None  # its card is up in the fake Slack
+        return run, approval
+
+
+@pytest.fixture
+def build(db, clock, slack):
+    built: list[EngineParts] = []
+
+    def make(policy: Policy, **options) -> Scheduled:
+        made: dict[str, Cards] = {}
+
+        def publisher(store, tally):
+            ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
+            cards = made["cards"] = Cards(store, slack, tally, db, ledger)
+            journal = Journal(Audit(db, clock), Metrics())
+            posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
+            return SlackPublisher(slack, cards, posts)
+
+        parts = engine_parts(db, clock, policy=policy, publisher=publisher, **options)
+        built.append(parts)
+        ticks: list[int] = []
+        scheduler = Scheduler(
+            parts.store,
+            parts.engine,
+            slack,
+            lambda: ticks.append(1),
+            made["cards"],
+            parts.engine.journal,
+        )
+        return Scheduled(parts, scheduler, ticks)
+
+    yield make
+    for parts in built:
+        parts.close()

@@ -6,72 +6,15 @@ lost; a request decided or past its deadline is reminded of no more."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-
-import pytest
 
 from bot.core import outcomes
-from bot.core.journal import Journal
-from bot.core.ledger import Ledger
 from bot.domain.models import Decision
 from bot.domain.signoff import Stage
 from bot.domain.timeline import Level, PlannedJob, Policy
-from bot.runtime.metrics import Metrics
-from bot.slack.card_posts import CardPosts
-from bot.slack.card_publisher import Cards
-from bot.slack.errors import not_done, uncertain
-from bot.slack.publisher import SlackPublisher
 from bot.slack.scheduler import Scheduler
-from bot.store.audit_log import Audit
 from bot.store.db.base import ACK_WINDOW
-from tests.support.units import EngineParts, engine_parts
 
 MINUTE = 60.0
-
-
-@dataclass
-class Scheduled:
-    parts: EngineParts
-    scheduler: Scheduler
-    ticks: list[int]
-
-    def start(self, requester: str = "U0ASKER"):
-        run = self.parts.start(requester=requester)
-        [approval] = self.parts.pending(run)
-        assert approval.ts is not None  # its card is up in the fake Slack
-        return run, approval
-
-
-@pytest.fixture
-def build(db, clock, slack):
-    built: list[EngineParts] = []
-
-    def make(policy: Policy, **options) -> Scheduled:
-        made: dict[str, Cards] = {}
-
-        def publisher(store, tally):
-            ledger = Ledger(db, clock, retryable=not_done, unknown=uncertain)
-            cards = made["cards"] = Cards(store, slack, tally, db, ledger)
-            journal = Journal(Audit(db, clock), Metrics())
-            posts = CardPosts(store, cards, slack, db, ledger, journal, 30.0, rand=lambda: 1.0)
-            return SlackPublisher(slack, cards, posts)
-
-        parts = engine_parts(db, clock, policy=policy, publisher=publisher, **options)
-        built.append(parts)
-        ticks: list[int] = []
-        scheduler = Scheduler(
-            parts.store,
-            parts.engine,
-            slack,
-            lambda: ticks.append(1),
-            made["cards"],
-            parts.engine.journal,
-        )
-        return Scheduled(parts, scheduler, ticks)
-
-    yield make
-    for parts in built:
-        parts.close()
 
 
 def _replies(fake_slack, approval):

@@ -55,6 +55,16 @@ FINISH_JOBS = """
 UPDATE jobs SET status = %(status)s, done_at = %(now)s, locked_until = NULL
 WHERE id IN ({ids}) AND status = 'pending'
 """
+# FINISH_JOB and FINISH_JOBS with the audit events of what the jobs did (``events``: each
+# ``[at, event, actor, detail, approval_id or "", thread_id]``), in one statement: written
+# whether or not a job was still pending (what it sent is recorded, as CLOSE_APPLY's are).
+_JOBS_AUDITED = """
+INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+SELECT CAST(e ->> 0 AS DOUBLE PRECISION), e ->> 5, NULLIF(e ->> 4, ''), e ->> 1, e ->> 2, e ->> 3
+FROM jsonb_array_elements(CAST(%(events)s AS jsonb)) AS e
+"""
+FINISH_JOB_AUDITED = f"WITH finished AS ({FINISH_JOB.strip()}){_JOBS_AUDITED}"
+FINISH_JOBS_AUDITED = f"WITH finished AS ({FINISH_JOBS.strip()}){_JOBS_AUDITED}"
 # Requests a reminder can be sent for now: pending, card posted, expiry not yet due (when it is,
 # the expiry speaks instead).
 REMINDABLE = """

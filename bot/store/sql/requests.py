@@ -2,6 +2,8 @@
 (:mod:`bot.store.requests`): recording a request, reading it, posting its card (and the
 posts that fail), what waits."""
 
+from bot.store.sql.audit_log import WRITTEN_AUDITED
+
 INSERT_APPROVAL = """
 INSERT INTO approvals (id, thread_id, interrupt_id, graph, request, requester, payload, review,
                        signoff, thread_ts, channel, status, created_at, distinct_run)
@@ -79,8 +81,9 @@ ORDER BY card_due_at, created_at LIMIT %(limit)s
 CARD_RETRY = """
 UPDATE approvals SET card_attempts = card_attempts + 1, card_due_at = %(due_at)s
 WHERE id = %(id)s AND status = 'pending' AND ts IS NULL
-RETURNING card_attempts
+RETURNING card_attempts, thread_id
 """
+CARD_RETRY_AUDITED = f"WITH written AS ({CARD_RETRY.strip()}){WRITTEN_AUDITED}SELECT * FROM written"
 # Slack refuses the card for good (no such channel, not a member, archived, bad blocks): the
 # request is closed as failed (applied, so no sweep resumes it; nothing to decide any more).
 CARD_REFUSED = """
@@ -95,5 +98,17 @@ RUN_CARD_REFUSED = """
 UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status NOT IN ('cancelled', 'done', 'stopped')
 """
+# All of it in one statement: the request closed (CARD_REFUSED), its reminders and expiry
+# cancelled (jobs' CANCEL_JOBS), its run failed (RUN_CARD_REFUSED) and the audit events written.
+CARD_REFUSED_AUDITED = f"""
+WITH written AS ({CARD_REFUSED.strip()}
+), jobs_closed AS (
+    UPDATE jobs SET status = 'cancelled', done_at = %(now)s
+    WHERE approval_id IN (SELECT id FROM written) AND status = 'pending' AND kind <> 'refresh'
+), run_failed AS (
+    UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
+    WHERE thread_id IN (SELECT thread_id FROM written)
+      AND status NOT IN ('cancelled', 'done', 'stopped')
+){WRITTEN_AUDITED}SELECT * FROM written"""
 PENDING = "SELECT * FROM approvals WHERE status = 'pending' ORDER BY created_at LIMIT %(limit)s"
 COUNT_PENDING = "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'"

@@ -1,5 +1,7 @@
 """The ``rules`` table's statements: remembered approvals (:mod:`bot.store.rules`)."""
 
+from bot.store.sql.audit_log import WRITTEN_AUDITED
+
 # A rule is used, and a request claimed by it, in one transaction (bot.store.decisions): a
 # revoke that commits first leaves the rule unusable (the UPDATE finds it revoked); one that
 # comes after waits for the row and revokes it for the next request.
@@ -32,3 +34,7 @@ UPDATE rules SET revoked_at = %(now)s, revoked_by = %(by)s
 WHERE id = %(id)s AND revoked_at IS NULL AND expires_at > %(now)s
 RETURNING *
 """
+# ... with its audit events (``events``, as in audit_log's WRITTEN_AUDITED), in one statement.
+REVOKE_RULE_AUDITED = (
+    f"WITH written AS ({REVOKE_RULE.strip()}){WRITTEN_AUDITED}SELECT * FROM written"
+)
