@@ -4,6 +4,7 @@ and in every late click's refusal, and a batch's decision call by call."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from bot.domain.models import Approval, Decision
 from bot.slack.blocks.proposals import MAX_PROPOSALS, review_of
@@ -31,13 +32,21 @@ def when(epoch: float) -> str:
 
 
 def item_lines(decision: Decision) -> str:
-    """A batch decided call by call: "1. approved  2. rejected: not this one"."""
+    """A batch decided call by call: "1. approved  2. rejected: not this one"; past the
+    card's ten calls, how the rest were decided, counted: "…and 5 more: 4 approved, 1 rejected"."""
+    items = decision.items or []
     lines = [
-        f"{i + 1}. {_ITEM_WORDS.get(str(item.get('type')), str(item.get('type')))}"
-        + (f": {item['message']}" if item.get("message") else "")
-        for i, item in enumerate((decision.items or [])[:MAX_PROPOSALS])
+        f"{i + 1}. {_item_word(item)}" + (f": {item['message']}" if item.get("message") else "")
+        for i, item in enumerate(items[:MAX_PROPOSALS])
     ]
-    return safe("  ".join(lines), 1900)[0]
+    rest = Counter(_item_word(item) for item in items[MAX_PROPOSALS:])
+    more = ", ".join(f"{n} {word}" for word, n in rest.items())
+    note = safe(f"  …and {rest.total()} more: {more}", 400)[0] if rest else ""
+    return safe("  ".join(lines), 1900 - len(note))[0] + note
+
+
+def _item_word(item: dict[str, object]) -> str:
+    return _ITEM_WORDS.get(str(item.get("type")), str(item.get("type")))
 
 
 def outcome_line(approval: Approval) -> str:
