@@ -87,9 +87,7 @@ def test_calls_beyond_the_cards_ten_are_counted_on_it_and_all_in_its_full_text()
 
     shown = blocks_text(blocks)
     assert "end-9" in shown and "end-10" not in shown
-    assert blocks[-1]["elements"][0]["text"] == (
-        "…and 7 more; use *Review each* to see them all."
-    )
+    assert blocks[-1]["elements"][0]["text"] == ("…and 7 more; use *Review each* to see them all.")
     assert proposals.is_long(approval)
     whole = proposals.full_text(approval)
     assert all(f"end-{n}" in whole for n in range(MAX_PROPOSALS + 7))
@@ -127,9 +125,7 @@ def test_a_cut_draft_says_how_long_it_is_and_its_full_text_is_all_of_it():
     blocks = proposals.proposal_blocks(approval)
 
     assert "LAST WORD" not in unescape(blocks_text(blocks))
-    assert f"Draft shortened for the card: {len(text):,} characters in all." in blocks_text(
-        blocks
-    )
+    assert f"Draft shortened for the card: {len(text):,} characters in all." in blocks_text(blocks)
     assert proposals.is_long(approval)
     assert text in proposals.full_text(approval)
 
