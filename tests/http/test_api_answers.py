@@ -42,7 +42,7 @@ def pair(db, clock):
     built.close()
 
 
-# a run, as GET /api/runs/{run} describes it -------------------------------------------------------
+# a run, as GET /api/runs/{run} describes it ------------------------------------------------------
 def test_a_run_lists_what_it_waits_on_what_was_decided_and_its_trail(parts, clock):
     run = parts.start(requester="U0ASKER", text="draft a note")
     [approval] = parts.pending(run)
@@ -102,7 +102,7 @@ def test_run_json_is_the_runs_own_fields(parts):
     }
 
 
-# a pending request --------------------------------------------------------------------------------
+# a pending request -------------------------------------------------------------------------------
 def test_a_single_request_offers_its_own_choices_and_fields(parts, approval):
     shown = pending_json(approval, parts.tally)
     assert shown["request"] == approval.id
@@ -145,7 +145,7 @@ def test_a_request_without_a_review_is_approve_or_reject(parts, approval):
     )
 
 
-# decided -------------------------------------------------------------------------------------------
+# decided -----------------------------------------------------------------------------------------
 def test_a_request_signed_by_several_names_all_of_them_and_the_door(pair):
     [approval] = pair.pending(pair.start(requester="U0ASKER"))
     pair.engine.decide(approval.id, Decision("approve", "U0ANN"))
@@ -158,7 +158,7 @@ def test_a_request_signed_by_several_names_all_of_them_and_the_door(pair):
     assert (shown["via"], shown["on_behalf_of"]) == ("api", "ci-bot")
 
 
-# the answer to POST /api/runs/{run}/decision ---------------------------------------------------------
+# the answer to POST /api/runs/{run}/decision -----------------------------------------------------
 def test_a_decision_that_settled_the_request_is_200_with_its_status(parts, approval):
     outcome = parts.engine.decide(approval.id, Decision("approve", "U0ASKER", via="api"))
     latest = parts.approval(approval.id)
