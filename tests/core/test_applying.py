@@ -14,23 +14,7 @@ import pytest
 from bot.core.applying import REFUSAL_CHARS
 from bot.core.ports import ResumeRefused, RunnerBusy, RunState
 from bot.domain.models import Approval, Decision
-from bot.store.repository import Store
-
-
-class AnswerLost(ConnectionError):
-    pass
-
-
-class LosingStore(Store):
-    """The real store, whose marking of a decision applied loses its answer: after its commit
-    (``committed``), or before it reached the database."""
-
-    committed = True
-
-    def mark_applied(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.committed:
-            super().mark_applied(*args, **kwargs)
-        raise AnswerLost("server closed the connection unexpectedly")
+from tests.support.units import losing
 
 
 def claimed(parts, approval: Approval, decision: Decision | None = None) -> Approval:
@@ -84,7 +68,7 @@ def test_a_later_attempt_on_a_thread_that_died_mid_step_continues_it(parts, appr
 def test_a_mark_whose_answer_was_lost_after_it_committed_goes_on(parts, approval):
     parts.graph.interrupts = ("i1", "i2")  # the run goes on to ask the next
     parts.graph.states[approval.thread_id] = parts.graph.waiting()
-    applier = replace(parts.engine.applier, store=LosingStore(parts.db, parts.clock))
+    applier = replace(parts.engine.applier, store=losing(parts.db, parts.clock, "mark_applied"))
 
     applier.apply(claimed(parts, approval))
 
@@ -97,8 +81,7 @@ def test_a_mark_whose_answer_was_lost_after_it_committed_goes_on(parts, approval
 def test_a_mark_that_never_reached_the_database_leaves_the_decision_for_the_sweep(parts, approval):
     parts.graph.interrupts = ("i1", "i2")
     parts.graph.states[approval.thread_id] = parts.graph.waiting()
-    store = LosingStore(parts.db, parts.clock)
-    store.committed = False
+    store = losing(parts.db, parts.clock, "mark_applied", committed=False)
     applier = replace(parts.engine.applier, store=store)
 
     applier.apply(claimed(parts, approval))

@@ -15,24 +15,7 @@ from bot.core.ports import RunState
 from bot.domain.models import Decision, RunRequest
 from bot.domain.timeline import Policy
 from bot.store.audit_log import Audit
-from bot.store.repository import Store
-from tests.support.units import engine_parts
-
-
-class AnswerLost(ConnectionError):
-    pass
-
-
-class LosingStore(Store):
-    """The real store, whose recording of a request loses its answer: after its commit
-    (``committed``), or before it reached the database."""
-
-    committed = True
-
-    def add_approval(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.committed:
-            super().add_approval(*args, **kwargs)
-        raise AnswerLost("server closed the connection unexpectedly")
+from tests.support.units import AnswerLost, engine_parts, losing
 
 
 def new_run(parts, thread: str = "t1"):
@@ -125,7 +108,7 @@ def test_a_card_slack_refused_leaves_the_run_to_be_closed_as_failed(parts):
 
 def test_a_request_recorded_though_its_answer_was_lost_is_asked_as_usual(parts):
     run = new_run(parts)
-    asker = replace(parts.engine.asker, store=LosingStore(parts.db, parts.clock))
+    asker = replace(parts.engine.asker, store=losing(parts.db, parts.clock, "add_approval"))
 
     asker.publish(run, waiting(parts))
 
@@ -136,8 +119,7 @@ def test_a_request_recorded_though_its_answer_was_lost_is_asked_as_usual(parts):
 
 def test_a_request_that_was_never_recorded_fails_the_step(parts):
     run = new_run(parts)
-    store = LosingStore(parts.db, parts.clock)
-    store.committed = False
+    store = losing(parts.db, parts.clock, "add_approval", committed=False)
     asker = replace(parts.engine.asker, store=store)
     before = status(parts, run)
 

@@ -7,7 +7,6 @@ won only if this very click (its inbox receipt) is the one recorded."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -17,24 +16,9 @@ from bot.core.claiming import Claimer, replayed
 from bot.domain.models import Approval, Decision
 from bot.domain.timeline import PlannedJob
 from bot.store.audit_log import Audit
-from bot.store.repository import Store
 from tests.support.approvals import draft
-
-
-class AnswerLost(ConnectionError):
-    """The connection dropped after the statement committed: the caller never hears of it."""
-
-
-class LosingStore(Store):
-    """The real store, whose claim's answer is lost: after its commit (``committed``), or before
-    the statement ever reached the database."""
-
-    committed = True
-
-    def claim(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.committed:
-            super().claim(*args, **kwargs)
-        raise AnswerLost("server closed the connection unexpectedly")
+from tests.support.held import held_in_thread
+from tests.support.units import AnswerLost, losing
 
 
 @pytest.fixture
@@ -43,9 +27,9 @@ def claimer(parts) -> Claimer:
 
 
 @pytest.fixture
-def losing(parts) -> Iterator[tuple[Claimer, LosingStore]]:
-    store = LosingStore(parts.db, parts.clock)
-    yield Claimer(store, parts.db, parts.engine.journal), store
+def losing_claimer(parts) -> Claimer:
+    """A claimer whose claim's answer is lost after it committed."""
+    return Claimer(losing(parts.db, parts.clock, "claim"), parts.db, parts.engine.journal)
 
 
 def _click(parts, approval: Approval, kind: str = "approve", user: str = "U0ASKER") -> Decision:
@@ -111,17 +95,8 @@ def test_a_lost_claim_under_a_free_lock_lets_the_lock_go_with_held(parts, approv
 
 
 def test_with_the_run_busy_the_claim_is_made_by_itself_without_waiting(parts, approval, claimer):
-    taken, release = threading.Event(), threading.Event()
-
-    def busy() -> None:
-        with parts.db.key_lock(approval.thread_id):
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=busy)
-    holder.start()
+    release, holder = held_in_thread(lambda: parts.db.key_lock(approval.thread_id))
     try:
-        assert taken.wait(5)
         held = ExitStack()
         with held:
             claimed, start = claimer.claim(approval, _click(parts, approval), held=held)
@@ -132,8 +107,10 @@ def test_with_the_run_busy_the_claim_is_made_by_itself_without_waiting(parts, ap
         holder.join(5)
 
 
-def test_a_claim_whose_answer_was_lost_after_it_won_is_read_back_as_won(parts, approval, losing):
-    claimer, _ = losing
+def test_a_claim_whose_answer_was_lost_after_it_won_is_read_back_as_won(
+    parts, approval, losing_claimer
+):
+    claimer = losing_claimer
     decision = _click(parts, approval)
 
     claimed, start = claimer.claim(approval, decision, entry=decision.receipt)
@@ -143,11 +120,9 @@ def test_a_claim_whose_answer_was_lost_after_it_won_is_read_back_as_won(parts, a
     assert start is None
 
 
-def test_a_claim_whose_answer_was_lost_before_it_reached_the_database_raises(
-    parts, approval, losing
-):
-    claimer, store = losing
-    store.committed = False
+def test_a_claim_whose_answer_was_lost_before_it_reached_the_database_raises(parts, approval):
+    store = losing(parts.db, parts.clock, "claim", committed=False)
+    claimer = Claimer(store, parts.db, parts.engine.journal)
 
     with pytest.raises(AnswerLost):
         claimer.claim(approval, _click(parts, approval))
@@ -155,21 +130,21 @@ def test_a_claim_whose_answer_was_lost_before_it_reached_the_database_raises(
 
 
 def test_a_lost_answer_when_another_click_had_won_raises_and_is_never_read_as_won(
-    parts, approval, claimer, losing
+    parts, approval, claimer, losing_claimer
 ):
     other, _ = claimer.claim(approval, _click(parts, approval, "reject"))
     assert other is not None
 
     with pytest.raises(AnswerLost):
-        losing[0].claim(approval, _click(parts, approval, "approve"))
+        losing_claimer.claim(approval, _click(parts, approval, "approve"))
     assert parts.approval(approval.id).status == "rejected"
 
 
 def test_a_lost_answer_of_a_click_without_a_receipt_cannot_be_told_apart_and_raises(
-    parts, approval, losing
+    parts, approval, losing_claimer
 ):
     with pytest.raises(AnswerLost):
-        losing[0].claim(approval, Decision("approve", "U0ASKER"))  # no inbox entry
+        losing_claimer.claim(approval, Decision("approve", "U0ASKER"))  # no inbox entry
     assert parts.approval(approval.id).status == "approved"  # it did win: the sweep applies it
 
 

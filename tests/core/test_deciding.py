@@ -7,8 +7,6 @@ when asked. (Who may decide, late clicks, races and stages: tests/core/test_engi
 
 from __future__ import annotations
 
-import pytest
-
 from bot.core import outcomes
 from bot.core.deciding import recounted
 from bot.core.ports import ResumeRefused
@@ -19,14 +17,6 @@ from bot.store.decisions import Ballot
 from tests.support.units import engine_parts
 
 LEASE = 30.0
-
-
-@pytest.fixture
-def pair(db, clock):
-    """U1 and U2 must both approve."""
-    built = engine_parts(db, clock, stage=Stage(approvers=("U1", "U2"), quorum=2))
-    yield built
-    built.close()
 
 
 def test_one_click_settles_only_the_version_it_was_shown(parts, approval):
@@ -101,11 +91,11 @@ def test_a_click_that_already_won_elsewhere_is_a_replay(parts, approval):
 
 def test_a_vote_counted_elsewhere_is_a_replay_and_a_second_click_a_duplicate(pair):
     [approval] = pair.pending(pair.start(requester="U0ASKER"))
-    vote = Decision("approve", "U1", receipt="entry-1")
+    vote = Decision("approve", "U0ANN", receipt="entry-1")
     assert isinstance(pair.engine.decide(approval.id, vote), outcomes.VoteRecorded)
 
     replay = pair.engine.decide(approval.id, vote)
-    twice = pair.engine.decide(approval.id, Decision("approve", "U1", receipt="entry-2"))
+    twice = pair.engine.decide(approval.id, Decision("approve", "U0ANN", receipt="entry-2"))
 
     assert isinstance(replay, outcomes.Replayed)
     assert isinstance(twice, outcomes.VoteRecorded) and twice.ballot == "duplicate"
@@ -113,25 +103,22 @@ def test_a_vote_counted_elsewhere_is_a_replay_and_a_second_click_a_duplicate(pai
 
 
 def test_recounted_needs_a_duplicate_and_the_very_receipt():
-    counted = Vote("U1", 0, "approve", Decision("approve", "U1", receipt="e1"))
-    assert recounted(Ballot("duplicate", votes=[counted]), Decision("approve", "U1", receipt="e1"))
-    assert not recounted(
-        Ballot("duplicate", votes=[counted]), Decision("approve", "U1", receipt="e2")
-    )
-    assert not recounted(Ballot("duplicate", votes=[counted]), Decision("approve", "U1"))
-    assert not recounted(
-        Ballot("counted", votes=[counted]), Decision("approve", "U1", receipt="e1")
-    )
+    counted = Vote("U0ANN", 0, "approve", Decision("approve", "U0ANN", receipt="e1"))
+    duplicate = Ballot("duplicate", votes=[counted])
+    assert recounted(duplicate, Decision("approve", "U0ANN", receipt="e1"))
+    assert not recounted(duplicate, Decision("approve", "U0ANN", receipt="e2"))
+    assert not recounted(duplicate, Decision("approve", "U0ANN"))
+    assert not recounted(Ballot("counted", votes=[counted]), counted.decision)
 
 
 def test_a_vote_on_a_card_not_posted_yet_is_shown_once_it_is(db, clock):
-    parts = engine_parts(db, clock, stage=Stage(approvers=("U1", "U2"), quorum=2))
+    parts = engine_parts(db, clock, stage=Stage(approvers=("U0ANN", "U0BOB"), quorum=2))
     try:
         parts.publisher.post_as = "retry"  # the card is not posted yet
         [approval] = parts.pending(parts.start(requester="U0ASKER"))
         assert approval.ts is None
 
-        outcome = parts.engine.decide(approval.id, Decision("approve", "U1", via="api"))
+        outcome = parts.engine.decide(approval.id, Decision("approve", "U0ANN", via="api"))
 
         assert isinstance(outcome, outcomes.VoteRecorded)
         assert [a.id for a in parts.publisher.named("refresh")] == [approval.id]

@@ -7,7 +7,6 @@ shows this request's buttons."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 
 import pytest
@@ -16,6 +15,7 @@ from bot.core import outcomes
 from bot.core.origins import Origins, from_its_card
 from bot.domain.models import Approval, CardPost, Decision
 from tests.support.approvals import draft
+from tests.support.held import held_in_thread
 
 
 @pytest.fixture
@@ -169,17 +169,8 @@ def test_a_card_recorded_meanwhile_wins_over_the_clicked_message(parts, unposted
 
 def test_a_quick_check_on_a_busy_run_takes_the_request_as_it_is(parts, unposted, origins):
     clicked = _message(unposted.channel, "1234.5678")
-    taken, release = threading.Event(), threading.Event()
-
-    def busy() -> None:
-        with parts.db.key_lock(unposted.thread_id):
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=busy)
-    holder.start()
+    release, holder = held_in_thread(lambda: parts.db.key_lock(unposted.thread_id))
     try:
-        assert taken.wait(5)
         quick = origins.with_card(unposted, clicked, shows=True, quick=True)
         assert quick.ts is None  # not adopted: the click's own processing looks again
     finally:

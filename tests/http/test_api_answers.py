@@ -14,14 +14,12 @@ import pytest
 
 from bot.core import outcomes
 from bot.domain.models import Decision
-from bot.domain.signoff import Stage
 from bot.http.api_answers import decided_json, decision_answer, described, pending_json, run_json
 from bot.slack.blocks.outcomes import sentence
 from bot.store.audit_log import Audit
 from tests.adapters.payloads import hitl_value
 from tests.support.approvals import make_approval
 from tests.support.inprocess import Clock
-from tests.support.units import engine_parts
 
 
 @pytest.fixture
@@ -32,14 +30,6 @@ def clock() -> Clock:
 
 def body(response: Any) -> dict[str, Any]:
     return json.loads(response.body)
-
-
-@pytest.fixture
-def pair(db, clock):
-    """Two people must approve: U0ANN and U0BOB."""
-    built = engine_parts(db, clock, stage=Stage(approvers=("U0ANN", "U0BOB"), quorum=2))
-    yield built
-    built.close()
 
 
 # a run, as GET /api/runs/{run} describes it ------------------------------------------------------

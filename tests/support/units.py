@@ -118,6 +118,26 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = 
         time.sleep(0.005)
 
 
+class AnswerLost(ConnectionError):
+    """The connection dropped at a statement's commit: the caller never hears how it went."""
+
+
+def losing(db: Database, clock: Clock, method: str, committed: bool = True) -> Store:
+    """The real store, whose ``method`` loses its answer: after its commit (``committed``), or
+    before the statement ever reached the database. Either way the caller gets
+    :class:`AnswerLost`; only the database knows which."""
+    store = Store(db, clock)
+    real = getattr(store, method)
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        if committed:
+            real(*args, **kwargs)
+        raise AnswerLost("server closed the connection unexpectedly")
+
+    setattr(store, method, lost)
+    return store
+
+
 # the engine's ports, faked -------------------------------------------------------------------
 def review(*choices: str) -> Review:
     return Review(
@@ -371,6 +391,14 @@ def parts(db: Database, clock: Clock) -> Iterator[EngineParts]:
     """The engine and its store on ``db`` (both databases), with fake ports
     (:func:`engine_parts`); a test file may define its own with other options."""
     built = engine_parts(db, clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def pair(db: Database, clock: Clock) -> Iterator[EngineParts]:
+    """The engine with two people listed who must both approve: U0ANN and U0BOB."""
+    built = engine_parts(db, clock, stage=Stage(approvers=("U0ANN", "U0BOB"), quorum=2))
     yield built
     built.close()
 
