@@ -144,6 +144,35 @@ def test_the_first_approval_of_a_dm_card_updates_every_copy(bot_in_process, fake
     assert late["text"].startswith("Nothing changed: this request was already decided.")
 
 
+def test_a_late_form_button_on_a_dm_copy_is_answered_in_that_dm(
+    bot_in_process, fake_slack, tmp_path
+):
+    """Reject, Edit and the other buttons that open a form are checked before the form opens:
+    a refusal there is said where the person clicked (their own DM copy), as a decision's is,
+    not in the request's first conversation, which may be someone else's DM (Slack refuses an
+    ephemeral there: they would hear nothing)."""
+    fake_slack.usergroups[KEYS] = [A, B, C]
+    policy = f"defaults:\n  approvers: [{KEYS}]\n  deliver: dm\n"
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy), REMIND_AFTER="off")
+    bot.command("Tell the team the release is out", REQ, GEN)
+    cards = _dm_cards(fake_slack)
+    shown = {person: _now(fake_slack, copy)["blocks"] for person, copy in cards.items()}
+
+    bot.click(ids.APPROVE, cards[C].approval_id, C, channel=f"D{C}", ts=cards[C].ts)
+    bot.settle()
+    # Clicks in flight from copies that still showed their buttons.
+    for person, button in ((A, ids.REJECT), (B, ids.EDIT)):
+        copy = cards[person]
+        bot.click(
+            button, copy.approval_id, person, channel=copy.channel, ts=copy.ts, blocks=shown[person]
+        )
+    bot.settle()
+    for person in (A, B):
+        told = [e["text"] for e in fake_slack.ephemerals(f"D{person}") if e["user"] == person]
+        assert told and told[-1].startswith("Nothing changed: this request was already decided.")
+    assert not fake_slack.calls("views.open")
+
+
 def test_expiry_updates_every_dm_copy(bot_in_process, fake_slack, tmp_path):
     fake_slack.usergroups[KEYS] = [A, B, C]
     bot = bot_in_process(POLICY_FILE=_policy(tmp_path, DM_QUORUM), REMIND_AFTER="off")

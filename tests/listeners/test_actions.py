@@ -155,6 +155,16 @@ def test_a_non_approver_is_told_why_not_and_gets_no_form(listener, _):
     w.add(approval())
     listener(w.ack, click(user=STRANGER), deps=w.deps)
     assert w.log.names() == ["ack", "precheck", "tell"]
+    assert w.client.told == [("CCLICKED", STRANGER, REFUSED)]  # where they clicked
+    assert w.client.views == []
+
+
+def test_a_refusal_of_a_form_button_on_app_home_is_said_in_the_card_s_channel():
+    w = world()
+    w.add(approval())
+    home = click(user=STRANGER, container={"type": "view", "view_id": "VHOME"})
+    del home["channel"]  # a click on App Home comes from no channel
+    actions.open_edit_form(w.ack, home, deps=w.deps)
     assert w.client.told == [(CARD_CHANNEL, STRANGER, REFUSED)]
     assert w.client.views == []
 
@@ -236,14 +246,14 @@ def test_a_choice_that_asks_for_notes_opens_its_form_for_an_approver_only():
     w.log.clear()
     actions.choice(w.ack, choice_click("changes", STRANGER), deps=w.deps)
     assert w.log.names() == ["get_approval", "ack", "precheck", "tell"]
-    assert w.client.told == [(CARD_CHANNEL, STRANGER, REFUSED)]
+    assert w.client.told == [("CCLICKED", STRANGER, REFUSED)]  # where they clicked
 
 
 def test_a_choice_no_longer_offered_or_unreadable_is_explained():
     w = world()
     w.add(approval())
     actions.choice(w.ack, choice_click("changes"), deps=w.deps)
-    assert w.client.told == [(CARD_CHANNEL, APPROVER, actions.GONE)]
+    assert w.client.told == [("CCLICKED", APPROVER, actions.GONE)]
     w = world()
     w.store.down = True
     actions.choice(w.ack, choice_click("changes"), deps=w.deps)

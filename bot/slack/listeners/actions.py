@@ -116,7 +116,7 @@ def choice(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     if approval is None:
         return
     if extra is None:
-        deps.slack.tell(approval.channel, click.user, GONE)
+        deps.slack.tell(click.channel or approval.channel, click.user, GONE)
     elif click.trigger_id:
         _show(click, modals.choice_modal(approval, extra.name, extra.label, extra.asks), deps)
 
@@ -239,7 +239,8 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
         _tell(deps, click, NOT_OPENED)
         return None
     if refusal:
-        where = (approval.channel if approval else click.channel) or click.user
+        # Where they clicked (a DM copy is theirs alone), as a decision's answer is said.
+        where = outcomes.where(refusal, click.channel, click.user)
         deps.slack.tell(where, click.user, outcomes.sentence(refusal) or NOT_OPENED)
         return None
     return approval
