@@ -92,6 +92,17 @@ class Slack:
         """An ephemeral note only ``user`` sees; ``text`` is trusted (built by us)."""
         self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    def tell_or_dm(self, channel: str, user: str, text: str) -> None:
+        """:meth:`tell`; where Slack will not show ``user`` an ephemeral in ``channel`` (they
+        are not in it: a click on someone else's DM copy, or on App Home about a card there),
+        in their own DM with the app instead: never nothing."""
+        try:
+            self.tell(channel, user, text)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            self.dm(user, text)
+
     def dm(self, user: str, text: str) -> str:
         """Our own text (already safe) to ``user`` in the bot's direct messages with them."""
         text, _ = cut_escaped(text, MESSAGE_LIMIT)

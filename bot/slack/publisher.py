@@ -9,8 +9,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from slack_sdk.errors import SlackApiError
-
 from bot.core.outcomes import Outcome
 from bot.core.ports import PostOutcome, StageCall
 from bot.domain.models import Approval, CardPost, Run
@@ -122,12 +120,6 @@ class SlackPublisher:
         text = outcomes.sentence(outcome)
         if text is None:
             return
-        where = outcomes.where(outcome, channel, user)
-        try:
-            self.slack.tell(where, user, text)
-        except SlackApiError as exc:
-            # Not a member there (a click that came from someone else's DM copy, which Slack
-            # would not show them): they hear it in their own DM with the app instead.
-            if exc.response.get("error") not in ("user_not_in_channel", "channel_not_found"):
-                raise
-            self.slack.dm(user, text)
+        # Not a member there (a click that came from someone else's DM copy, which Slack
+        # would not show them): they hear it in their own DM with the app instead.
+        self.slack.tell_or_dm(outcomes.where(outcome, channel, user), user, text)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.slack.blocks import card as ids
 from tests.inprocess.test_action_graph import EMAIL, propose
+from tests.support import slack_requests as sr
 from tests.support.cards import Card, blocks_text, has_buttons, wait_card, wait_cards
 
 REQ, A, B, C, EVE = "U0REQ", "U0ALICE", "U0BOB", "U0CAROL", "U0EVE"
@@ -74,6 +75,39 @@ def test_an_actions_channel_takes_its_card_and_the_requester_gets_a_link(
     assert (posted.params["channel"], posted.params["thread_ts"]) == (FIN, card.ts)
     assert not has_buttons(_now(fake_slack, card))
     assert len(fake_smtp.messages) == 1
+
+
+def _home_click(bot, button: str, approval_id: str, user: str, value: str):
+    """A click on App Home (a view: no channel, no message), as Slack sends it."""
+    payload = sr.click_payload(button, approval_id, user, value=value)
+    payload["container"] = {"type": "view", "view_id": "VHOME"}
+    del payload["channel"], payload["message"]
+    return bot.send(sr._payload(payload))
+
+
+def test_a_refused_form_button_on_app_home_is_heard_though_the_card_is_someone_else_s_dm(
+    bot_in_process, fake_slack, tmp_path
+):
+    """App Home's buttons come from no conversation: a refusal is said where the card is,
+    and when that is another person's DM (Slack will not show it to them there), in their own
+    DM with the app, as an Approve's refusal is; never nothing."""
+    fake_slack.usergroups[KEYS] = [A, B, C]
+    policy = f"defaults:\n  approvers: [{KEYS}]\n  deliver: dm\n"
+    bot = bot_in_process(POLICY_FILE=_policy(tmp_path, policy), REMIND_AFTER="off")
+    bot.command("Tell the team the release is out", REQ, GEN)
+    cards = _dm_cards(fake_slack)
+    first = wait_card(fake_slack)  # the request's own card: the first DM copy
+    late = next(p for p in (A, B, C) if f"D{p}" != first.channel)
+    value = sr.button_value(_now(fake_slack, cards[late])["blocks"], first.approval_id, ids.REJECT)
+
+    bot.click(ids.APPROVE, cards[C].approval_id, C, channel=f"D{C}", ts=cards[C].ts)
+    bot.settle()
+    assert _home_click(bot, ids.REJECT, first.approval_id, late, value).status_code == 200
+    bot.settle()
+    heard = [e["text"] for e in fake_slack.ephemerals(f"D{late}") if e["user"] == late]
+    heard += [m["text"] for m in fake_slack.messages(f"D{late}") if not m.get("blocks")]
+    assert any(t.startswith("Nothing changed: this request was already decided.") for t in heard)
+    assert not fake_slack.calls("views.open")
 
 
 DM_QUORUM = f"""

@@ -75,6 +75,9 @@ class FakeClient:
     def tell(self, channel: str, user: str, text: str) -> None:
         self.log.append(Call("tell", (channel, user, text)))
 
+    def tell_or_dm(self, channel: str, user: str, text: str) -> None:
+        self.tell(channel, user, text)  # the DM it may fall back to is the real client's
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self.log.append(Call("open_view", (trigger_id, view)))
         if self.views_fail:

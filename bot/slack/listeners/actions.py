@@ -116,7 +116,7 @@ def choice(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     if approval is None:
         return
     if extra is None:
-        deps.slack.tell(click.channel or approval.channel, click.user, GONE)
+        deps.slack.tell_or_dm(click.channel or approval.channel, click.user, GONE)
     elif click.trigger_id:
         _show(click, modals.choice_modal(approval, extra.name, extra.label, extra.asks), deps)
 
@@ -241,7 +241,8 @@ def _openable(click: Click, deps: ListenerDeps) -> Approval | None:
     if refusal:
         # Where they clicked (a DM copy is theirs alone), as a decision's answer is said.
         where = outcomes.where(refusal, click.channel, click.user)
-        deps.slack.tell(where, click.user, outcomes.sentence(refusal) or NOT_OPENED)
+        # Slack will not show it in someone else's DM (a click on App Home): then in theirs.
+        deps.slack.tell_or_dm(where, click.user, outcomes.sentence(refusal) or NOT_OPENED)
         return None
     return approval
 
