@@ -136,14 +136,14 @@ def test_a_failed_post_is_counted_and_due_again_after_its_backoff(store, clock):
     run = new_run(store)
     approval = store.add_approval(run, "i1", {}, REVIEW)
 
-    assert store.card_retry(approval.id, clock.now + 5) == 1
+    assert store.card_retry(approval.id, clock.now + 5, ()) == 1
     assert store.cards_due(older_than=600) == []  # backing off
     clock.advance(5)
     assert [a.card_attempts for a in store.cards_due(older_than=600)] == [1]
-    assert store.card_retry(approval.id, clock.now + 10) == 2
+    assert store.card_retry(approval.id, clock.now + 10, ()) == 2
 
     store.set_card(approval.id, "C0CARDS", "1.1")  # posted meanwhile: nothing to count
-    assert store.card_retry(approval.id, clock.now + 10) == 0
+    assert store.card_retry(approval.id, clock.now + 10, ()) == 0
     assert store.get_approval(approval.id).card_attempts == 2  # type: ignore[union-attr]
 
 
@@ -168,7 +168,7 @@ def test_a_refused_card_closes_its_request_its_jobs_and_its_run(store, clock):
     approval = store.add_approval(run, "i1", {}, REVIEW, [PlannedJob("expire", clock.now + 60)])
     clock.advance(2)
 
-    closed = store.card_refused(approval.id, "channel_not_found")
+    closed = store.card_refused(approval.id, "channel_not_found", ())
 
     assert closed is not None and closed.status == "failed"
     assert (closed.decided_by, closed.decided_at, closed.applied_at) == (
@@ -179,7 +179,7 @@ def test_a_refused_card_closes_its_request_its_jobs_and_its_run(store, clock):
     assert [j.status for j in store.jobs_for(approval.id)] == ["cancelled"]
     ended = store.get_run(run.thread_id)
     assert ended is not None and (ended.status, ended.result) == ("failed", "channel_not_found")
-    assert store.card_refused(approval.id, "again") is None  # once
+    assert store.card_refused(approval.id, "again", ()) is None  # once
     assert store.count_pending() == 0
 
 
@@ -187,7 +187,7 @@ def test_a_refused_card_leaves_a_run_that_already_ended_as_it_ended(store):
     run = new_run(store)
     approval = store.add_approval(run, "i1", {}, REVIEW)
     store.set_run_status(run.thread_id, "cancelled", "cancelled by U0ASKER")
-    assert store.card_refused(approval.id, "channel_not_found") is not None
+    assert store.card_refused(approval.id, "channel_not_found", ()) is not None
     assert store.get_run(run.thread_id).status == "cancelled"  # type: ignore[union-attr]
 
 
@@ -195,7 +195,7 @@ def test_a_card_already_posted_is_never_refused(store):
     run = new_run(store)
     approval = store.add_approval(run, "i1", {}, REVIEW)
     store.set_card(approval.id, "C0CARDS", "1.1")
-    assert store.card_refused(approval.id, "invalid_blocks") is None
+    assert store.card_refused(approval.id, "invalid_blocks", ()) is None
     assert store.get_approval(approval.id).pending  # type: ignore[union-attr]
 
 
