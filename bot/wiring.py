@@ -210,10 +210,12 @@ def build_deps(
         inbox_lease=settings.click_lease,
         rules=rules,
     )
-    control = RunControl(
-        store, db, runner, journal, publisher, worker, engine.apply, engine.advance
-    )
     access = Access(store, tally, settings.admins)  # who sees what, at every door
+    control = RunControl(
+        store, db, runner, journal, publisher, worker, engine.apply, engine.advance,
+        may_manage=access.may_manage,  # who may press Retry: who may look after the run
+    )  # fmt: skip
+    engine.inbox.retry = control.retried  # how the inbox works a Retry click
     # Probed in the background this often (never per request); at most every 2 s.
     health = Health(
         db, settings.scheduler_tick, clock, refresh_every=min(2.0, settings.scheduler_tick)

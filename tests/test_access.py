@@ -11,7 +11,7 @@ from bot.core.access import Audience, admits, audience
 from bot.domain.models import Decision, RunRequest
 from bot.domain.review import Review
 from bot.domain.signoff import SignOff, Stage
-from bot.slack.subcommands import GONE
+from bot.slack.blocks.outcomes import RUN_GONE, sentence
 from tests.support.inprocess import Clock, inprocess_deps
 
 REQ, BOSS, LEAD, OTHER, ADMIN, RANDO = "U0REQ", "U0BOSS", "U0LEAD", "U0OTHER", "U0ADMIN", "U0RANDO"
@@ -77,6 +77,13 @@ def _private_run(deps, text: str = "Draft the note about the merger with Initech
     return run
 
 
+def retry(deps, thread_id: str, user: str) -> str | None:
+    """What ``user`` hears of their Retry click on run ``thread_id``, recorded and taken as
+    the listener records it, then worked as the inbox works it."""
+    received = deps.store.receive_retry(thread_id, Decision("retry", user), "C0", 30.0)
+    return sentence(deps.engine.inbox.retry(deps.store.received_click(received)))
+
+
 def test_pending_status_and_audit_show_a_private_run_only_to_its_people(deps):
     run = _private_run(deps)
     short = run.thread_id[:8]
@@ -114,11 +121,11 @@ def test_cancel_and_retry_by_an_approver_of_another_graph_only_are_refused(deps,
     assert card.pending and deps.store.get_run(run.thread_id).status == "waiting"
 
     deps.store.set_run_status(run.thread_id, "failed", "boom")
-    assert deps.operations.retry(run.thread_id, OTHER) == GONE
-    assert deps.operations.retry(run.thread_id, RANDO) == GONE
-    assert deps.operations.retry("f" * 32, BOSS) == GONE  # the same words as no such run
+    assert retry(deps, run.thread_id, OTHER) == RUN_GONE
+    assert retry(deps, run.thread_id, RANDO) == RUN_GONE
+    assert retry(deps, "f" * 32, BOSS) == RUN_GONE  # the same words as no such run
     assert deps.store.get_run(run.thread_id).status == "failed"
-    assert deps.operations.retry(run.thread_id, LEAD) == f"Retrying run `{short}`."
+    assert retry(deps, run.thread_id, LEAD) == f"Retrying run `{short}`."
 
     assert deps.operations.cancel(short, "U0GADMIN") == f"Cancelled run `{short}`."
     assert deps.store.get_run(run.thread_id).status == "cancelled"

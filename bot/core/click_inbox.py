@@ -6,7 +6,8 @@ deploy, by the recovery sweep. An entry is taken under a lease, so one process a
 on it; a process that dies lets the lease run out and another takes it. A click whose attempt
 failed is tried again a few seconds later by the same process, under its lease (so the person
 does not wait for the lease and a sweep); one that keeps failing is given up after a few
-attempts, and its sender is told.
+attempts, and its sender is told. A Retry click on a failed run is one too, on its run rather
+than a request (:meth:`bot.core.run_control.RunControl.retried` works it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot.core.backoff import backoff
-from bot.core.outcomes import GaveUp, Outcome
+from bot.core.outcomes import GaveUp, Outcome, Retry
 from bot.core.ports import Answers
 from bot.domain.models import Decision
 from bot.runtime.delays import DELAYS
@@ -27,10 +28,13 @@ from bot.store.repository import Store
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+RETRY = "retry"  # a Retry click's decision type (it names its run: InboxEntry.thread_id)
 AGAIN_AFTER = 5.0  # seconds, at most, before a failed attempt's first retry (then doubling)
 # Decider.decide (bot.core.deciding): (approval id, decision, channel, received at, background,
 # the click taken with its request) -> what came of it
 Decide = Callable[[str, Decision, str | None, float | None, bool, TakenClick], Outcome]
+# RunControl.retried (bot.core.run_control): a Retry click, taken -> what came of it
+RetryRun = Callable[[TakenClick], Retry]
 # (seconds, what) -> runs ``what`` that many seconds from now (bot.runtime.delays); a retry
 # still waiting when the process exits is dropped, and its lease brings it back to a sweep
 Later = Callable[[float, Callable[[], None]], None]
@@ -45,11 +49,21 @@ class Inbox:
     lease: float = 30.0
     again_after: float = AGAIN_AFTER
     later: Later = DELAYS  # how a retry is put off (the tests run it themselves)
+    # How a Retry click is worked (RunControl.retried): wired once the run control is built.
+    retry: RetryRun | None = None
     _leased: dict[str, float] = field(default_factory=dict)  # entry -> our lease's end
 
     def receive(self, approval_id: str, decision: Decision, channel: str | None) -> str:
         """Record a click (before its ack) already taken by this process, and work on it."""
-        received = self.store.receive_click(approval_id, decision, channel, self.lease)
+        return self._taken(self.store.receive_click(approval_id, decision, channel, self.lease))
+
+    def receive_retry(self, thread_id: str, by: str, channel: str | None) -> str:
+        """Record a Retry click on run ``thread_id`` (before its ack) already taken by this
+        process, and work on it, as :meth:`receive` does a decision's."""
+        retry = Decision(RETRY, by)
+        return self._taken(self.store.receive_retry(thread_id, retry, channel, self.lease))
+
+    def _taken(self, received: ReceivedClick) -> str:
         entry = received.entry
         self._leased[entry.id] = entry.locked_until or 0.0
         if self.worker.submit(self._process_received, received).cancelled():
@@ -84,14 +98,20 @@ class Inbox:
         entry_id = entry.id
         self._leased[entry_id] = entry.locked_until or 0.0
         try:
-            # Decider.decide knows this click by its receipt: if it already won its claim (a
-            # crash came before the entry was closed), it says nothing more and the recovery
-            # sweep finishes applying it.
-            decision = replace(entry.decision, receipt=entry.id)
-            outcome = self.decide(
-                entry.approval_id, decision, entry.channel, entry.received_at, background, click
-            )
-            self.answers.answer(outcome, entry.channel, decision.by)
+            outcome: Outcome | Retry
+            if entry.thread_id is not None:  # a Retry click, on its run
+                if self.retry is None:
+                    raise RuntimeError("no run control to retry a run with")
+                outcome = self.retry(click)
+            else:
+                # Decider.decide knows this click by its receipt: if it already won its claim
+                # (a crash came before the entry was closed), it says nothing more and the
+                # recovery sweep finishes applying it.
+                decision = replace(entry.decision, receipt=entry.id)
+                outcome = self.decide(
+                    entry.approval_id, decision, entry.channel, entry.received_at, background, click
+                )
+            self.answers.answer(outcome, entry.channel, entry.decision.by)
         except Exception:
             logger.exception("could not apply click %s (attempt %d)", entry_id, entry.attempts)
             if entry.attempts < MAX_ATTEMPTS:

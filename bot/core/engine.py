@@ -194,6 +194,12 @@ class Engine:
         be carried out later: the caller must not say it will not)."""
         return self.inbox.receive(approval_id, decision, channel)
 
+    def receive_retry(self, thread_id: str, by: str, channel: str | None) -> str:
+        """Record a Retry click on a run durably (call this *before* the ack), then work on it
+        in the background (:meth:`bot.core.run_control.RunControl.retried`); raises as
+        :meth:`receive` does."""
+        return self.inbox.receive_retry(thread_id, by, channel)
+
     def release(self) -> None:
         """Shutting down: start no new side effect, and give back the clicks this process took
         but did not finish, so the next process takes them at once."""

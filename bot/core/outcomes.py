@@ -184,6 +184,7 @@ class RetryKind(StrEnum):
     NOT_FOUND = "not_found"
     NOT_FAILED = "not_failed"  # nothing to retry: the run is in ``status``
     CARD_REFUSED = "card_refused"  # it failed because Slack refused its card: ask again
+    REPLAYED = "replayed"  # this click retried it already (another taker worked it): say nothing
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from bot.core.outcomes import Outcome
+from bot.core.outcomes import Outcome, Retry
 from bot.domain.models import Approval, CardPost, Decision, Run
 from bot.domain.review import Pending, Review, Stop
 from bot.domain.signoff import Stage
@@ -221,4 +221,4 @@ class Publisher(Protocol):
 class Answers(Protocol):
     """How the person behind a click hears what came of it (an ephemeral in Slack)."""
 
-    def answer(self, outcome: Outcome, channel: str | None, user: str) -> None: ...
+    def answer(self, outcome: Outcome | Retry, channel: str | None, user: str) -> None: ...

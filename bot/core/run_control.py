@@ -1,6 +1,7 @@
 """What a person does to a whole run: cancel it, or retry it after it failed.
 
-Who may is the caller's to check (:mod:`bot.core.access`); this is what happens then, with the
+Who may cancel is the caller's to check (:mod:`bot.core.access`); a Retry click, worked from the
+inbox, is checked here (:meth:`RunControl.retried`). This is what happens then, with the
 same locks and claims as a decision (:mod:`bot.core.engine`), so a cancel racing a decision
 ends in exactly one of them.
 """
@@ -16,6 +17,7 @@ from bot.core.journal import Journal
 from bot.core.ports import Publisher, Runner
 from bot.domain.models import Approval, Decision, Run
 from bot.runtime.worker import Worker
+from bot.store.clicks import TakenClick
 from bot.store.db.base import Database
 from bot.store.db.locks import LockBusy
 from bot.store.decisions import Closing
@@ -36,6 +38,8 @@ class RunControl:
     worker: Worker
     apply: Callable[[Approval], object]  # carry out a decided request (Engine.apply)
     advance: Callable[[str, bool], None]  # move a run on from its checkpoint (Engine.advance)
+    # Who may retry a run (bot.core.access.Access.may_manage); by default nobody.
+    may_manage: Callable[[Run, str], bool] = lambda run, user: False
 
     def cancel(self, run: Run, by: str, via: str = "slack") -> outcomes.Cancel:
         """Cancel a run: its pending requests are closed as cancelled (racing a decision, one
@@ -98,19 +102,44 @@ class RunControl:
         """What a request's cancel closes with its claim: its audit event and its jobs."""
         return Closing((self.journal.decided_entry(claimed),))
 
+    def retried(self, click: TakenClick) -> outcomes.Retry:
+        """A Retry click, recorded before its ack and taken from the inbox
+        (:mod:`bot.core.click_inbox`): what came of it. Only the people who may look after the
+        run retry it (:meth:`bot.core.access.Access.may_manage`); anyone else hears what a run
+        that does not exist gets. The retry closes the click in its own transaction, so a
+        crash after it leaves nothing to do twice (the recovery sweep moves the run on); a
+        click another taker already worked (its lease ran out under a stalled one) is
+        REPLAYED, and says nothing more."""
+        entry = click.entry
+        thread_id, by = entry.thread_id or "", entry.decision.by
+        run = self.store.get_run(thread_id)
+        if run is None or not self.may_manage(run, by):
+            return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
+        outcome = self._retry(run, entry.id)
+        if outcome.kind == outcomes.RetryKind.RETRYING:
+            click.closed = True
+        elif outcome.kind == outcomes.RetryKind.NOT_FAILED and self.store.click_closed(entry.id):
+            return outcomes.Retry(outcomes.RetryKind.REPLAYED, thread_id, outcome.status)
+        return outcome
+
     def retry(self, thread_id: str) -> outcomes.Retry:
         """Start a failed run again from its last checkpoint; what came of it. Who may retry
-        is :meth:`bot.slack.subcommands.Operations.retry`'s to check (bot.core.access)."""
+        is the caller's to check (:meth:`retried` does, for a Retry click)."""
         run = self.store.get_run(thread_id)
         if run is None:
             return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
+        return self._retry(run)
+
+    def _retry(self, run: Run, click: str | None = None) -> outcomes.Retry:
+        """``click``: the Retry's inbox entry, closed with the retry (RunRows.retry_run)."""
+        thread_id = run.thread_id
         if run.status != "failed":
             return outcomes.Retry(outcomes.RetryKind.NOT_FAILED, thread_id, run.status)
         if any(a.status == "failed" for a in self.store.run_approvals(thread_id)):
             # Slack refused its card for good (bot.slack.card_posts): nothing here can post it
             # again; the requester was told how to fix it and ask again.
             return outcomes.Retry(outcomes.RetryKind.CARD_REFUSED, thread_id)
-        decided = self.store.retry_run(thread_id)  # with its given-up decisions reset
+        decided = self.store.retry_run(thread_id, click)  # with its given-up decisions reset
         if decided is None:  # another Retry, or a prune, came first
             now = self.store.get_run(thread_id)
             if now is None:

@@ -382,6 +382,8 @@ class InboxEntry:
     received_at: float
     attempts: int
     locked_until: float | None = None  # this taker's lease
+    # A Retry click (its ``approval_id`` is ''): the run it retries, as ``decision.by``.
+    thread_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> InboxEntry:
@@ -393,4 +395,5 @@ class InboxEntry:
             received_at=row["received_at"],
             attempts=row["attempts"],
             locked_until=row.get("locked_until"),
+            thread_id=row.get("thread_id"),
         )

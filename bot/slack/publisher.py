@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.outcomes import Outcome
+from bot.core.outcomes import Outcome, Retry
 from bot.core.ports import PostOutcome, StageCall
 from bot.domain.models import Approval, CardPost, Run
 from bot.slack.blocks import notices, outcomes
@@ -115,7 +115,7 @@ class SlackPublisher:
         self.slack.retire_copy(approval.channel, ts, link)
 
     # Answers --------------------------------------------------------------------------------
-    def answer(self, outcome: Outcome, channel: str | None, user: str) -> None:
+    def answer(self, outcome: Outcome | Retry, channel: str | None, user: str) -> None:
         """An ephemeral to the person who clicked, unless there is nothing to say."""
         text = outcomes.sentence(outcome)
         if text is None:

@@ -1,5 +1,5 @@
 """The ``/agent`` subcommands that look after runs: ``pending``, ``status``, ``cancel`` and
-``audit`` (and the Retry button). Each answers with the text to show the person who typed it,
+``audit``. Each answers with the text to show the person who typed it,
 about the runs :mod:`bot.core.access` lets that person see; any other run is "not found"."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bot.core.tally import SignOffTally
 from bot.domain.models import Run
 from bot.slack.blocks import runs
 from bot.slack.blocks.deciders import who_may
-from bot.slack.blocks.outcomes import RUN_GONE, cancel_sentence, retry_sentence
+from bot.slack.blocks.outcomes import cancel_sentence
 from bot.slack.blocks.rules import revoke_sentence, rules_text
 from bot.store.audit_log import Audit
 from bot.store.repository import Store
@@ -74,13 +74,6 @@ class Operations:
             return run
         return runs.audit_text(run, self.audit.for_run(run.thread_id))
 
-    def retry(self, thread_id: str, user: str) -> str:
-        """Retry a failed run (its Retry button): for the people who may cancel it."""
-        run = self.store.get_run(thread_id)
-        if run is None or not self.access.may_manage(run, user):
-            return GONE
-        return retry_sentence(self.control.retry(thread_id))
-
     def cancel(self, text: str, user: str) -> str:
         """Cancel a run (:meth:`bot.core.run_control.RunControl.cancel`), for the people who may."""
         run = self.find(text, user, "cancel")
@@ -105,7 +98,6 @@ class Operations:
         return revoke_sentence(service.revoke(int(number), user))
 
 
-GONE = RUN_GONE
 NO_RULES = (
     "No approvals are remembered here: the policy file offers none (`remember:` under a "
     "graph or an action)."

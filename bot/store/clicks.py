@@ -59,12 +59,34 @@ class ClickRows(Rows):
         self.db.execute_quick(q.INSERT_TAKEN_INBOX, params)
         return ReceivedClick(entry, None)
 
+    def receive_retry(
+        self, thread_id: str, decision: Decision, channel: str | None, lease: float
+    ) -> ReceivedClick:
+        """A Retry click on run ``thread_id``, recorded (before its ack) and taken as
+        :meth:`receive_click` records and takes a decision's, in one statement; it raises as
+        that does."""
+        now = self.clock()
+        entry = InboxEntry(new_id(), "", decision, channel, now, 1, now + lease, thread_id)
+        params = {
+            "id": entry.id,
+            "approval_id": "",
+            "thread_id": thread_id,
+            "decision": decision.to_json(),
+            "channel": channel,
+            "now": now,
+            "lease": entry.locked_until,
+        }
+        self.db.execute_quick(q.INSERT_TAKEN_RETRY, params, undo=q.WITHDRAW_CLICK)
+        return ReceivedClick(entry, None)
+
     def received_click(self, received: ReceivedClick) -> TakenClick:
         """The click :meth:`receive_click` took, with its request and expiry (as read then, on
-        PostgreSQL; read now, on SQLite)."""
+        PostgreSQL; read now, on SQLite). A Retry has neither."""
         if received.row is not None:
             return _taken(received.row["entry"], received.row["approval"], received.row["overdue"])
         entry = received.entry
+        if entry.thread_id is not None:
+            return TakenClick(entry, None, None)
         return _taken(entry, *self._its_request(self.db, entry.approval_id, entry.received_at))
 
     def take_click(
@@ -99,6 +121,10 @@ class ClickRows(Rows):
 
     def finish_inbox(self, entry_id: str) -> None:
         self.db.execute(q.FINISH_INBOX, {"id": entry_id, "now": self.clock()})
+
+    def click_closed(self, entry_id: str) -> bool:
+        """Whether a recorded click was worked through (by whichever process took it)."""
+        return self.db.fetch_one(q.CLICK_CLOSED, {"id": entry_id}) is not None
 
     def earlier_clicks(self, approval_id: str, before: float) -> list[str]:
         """Recorded clicks on a request, still unprocessed, that arrived before ``before``."""

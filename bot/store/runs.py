@@ -17,6 +17,7 @@ from bot.store.rows import Rows
 from bot.store.sql import runs as q
 from bot.store.sql.attempts import RESET_APPLY
 from bot.store.sql.audit_log import INSERT_AUDIT
+from bot.store.sql.clicks import FINISH_INBOX
 
 
 class RunRows(Rows):
@@ -88,17 +89,22 @@ class RunRows(Rows):
                 tx.execute(INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
         return bool(moved)
 
-    def retry_run(self, thread_id: str) -> list[Approval] | None:
+    def retry_run(self, thread_id: str, click: str | None = None) -> list[Approval] | None:
         """A failed run marked running again, and its decisions given up on given their
         attempts back (``RESET_APPLY``), in one transaction: a crash or a lost
         answer after the first never leaves a running run whose decision no sweep applies
-        (nor may a Retry, the run no longer failed). Those decisions, to be applied again;
-        None when the run was no longer failed (or gone)."""
-        params = {"thread_id": thread_id, "now": self.clock()}
+        (nor may a Retry, the run no longer failed). ``click``: the Retry's inbox entry,
+        closed in the same transaction, so that once the run is retried no taker of the
+        click retries it again or answers it "nothing to retry". Those decisions, to be
+        applied again; None when the run was no longer failed (or gone)."""
+        now = self.clock()
+        params = {"thread_id": thread_id, "now": now}
         with self.db.transaction() as tx:
             if not tx.execute(q.RETRY_RUN, params):
                 return None
             rows = tx.fetch_all(RESET_APPLY, {"thread_id": thread_id})
+            if click is not None:
+                tx.execute(FINISH_INBOX, {"id": click, "now": now})
         return [Approval.from_row(r) for r in rows]
 
     def set_trace(self, thread_id: str, trace_id: str) -> None:

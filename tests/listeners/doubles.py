@@ -148,6 +148,11 @@ class FakeEngine:
         self._fail()
         return "receipt"
 
+    def receive_retry(self, thread_id: str, by: str, channel: str | None) -> str:
+        self.log.append(Call("receive_retry", (thread_id, by, channel)))
+        self._fail()
+        return "receipt"
+
     def precheck(
         self, approval_id: str, user: str, origin: str | None, shows: bool, version: int
     ) -> tuple[Approval | None, outcomes.Outcome | None]:
@@ -206,9 +211,6 @@ class FakeOperations:
 
     def audit_of(self, text: str, user: str) -> str:
         return self._answer("audit", text, user)
-
-    def retry(self, thread_id: str, user: str) -> str:
-        return self._answer("retry", thread_id, user)
 
 
 @dataclass

@@ -283,12 +283,27 @@ def test_the_full_text_opens_for_those_who_may_see_the_request():
 # Retry and unknown buttons ------------------------------------------------------------------
 
 
-def test_retry_answers_with_what_the_subcommand_says():
+def test_a_retry_is_recorded_before_its_ack_and_answered_once_worked():
+    """What came of it is said by the inbox's worker (bot.core.run_control), not here."""
     w = world()
     body = click() | {"actions": [{"action_id": "run.retry", "value": RUN_ID}]}
     actions.retry(w.ack, body, deps=w.deps)
-    assert w.log.names() == ["ack", "retry", "tell"]
-    assert w.client.told == [("CCLICKED", APPROVER, f"retry for {APPROVER}")]
+    assert w.log.names() == ["receive_retry", "ack"]
+    assert w.log[0].args == (RUN_ID, APPROVER, "CCLICKED")
+    assert w.client.told == []
+
+
+@pytest.mark.parametrize(
+    ("down", "unknown", "said"),
+    [(True, False, actions.NOT_RECORDED), (False, True, actions.RETRY_UNCONFIRMED)],
+)
+def test_a_retry_the_database_cannot_take_is_acked_then_explained(down, unknown, said):
+    w = world()
+    w.engine.down, w.engine.unknown = down, unknown
+    body = click() | {"actions": [{"action_id": "run.retry", "value": RUN_ID}]}
+    actions.retry(w.ack, body, deps=w.deps)
+    assert w.log.names() == ["receive_retry", "ack", "tell"]
+    assert w.client.told == [("CCLICKED", APPROVER, said)]
 
 
 @pytest.mark.parametrize("value", ["", "feedface", RUN_ID.upper(), None])

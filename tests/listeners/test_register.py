@@ -61,15 +61,21 @@ def test_an_approve_click_reaches_its_listener():
     assert (approval_id, decision.type, decision.by) == (APPROVAL_ID, "approve", APPROVER)
 
 
+def test_a_retry_click_reaches_its_listener():
+    w = world()
+    assert send(app_for(w), button("run.retry", RUN_ID)).status == 200
+    assert [c.args[:2] for c in w.log.of("receive_retry")] == [(RUN_ID, APPROVER)]
+    assert w.client.told == []  # what came of it is said once it is worked
+
+
 @pytest.mark.parametrize(
     ("action_id", "value", "said"),
     [
-        ("run.retry", RUN_ID, f"retry for {APPROVER}"),
         ("approval.choice:gone", APPROVAL_ID, actions.GONE),
         ("somebody.elses", APPROVAL_ID, actions.UNKNOWN_BUTTON),
     ],
 )
-def test_retry_choices_and_unknown_buttons_reach_theirs(action_id, value, said):
+def test_choices_and_unknown_buttons_reach_theirs(action_id, value, said):
     w = world()
     w.add(approval())
     assert send(app_for(w), button(action_id, value)).status == 200

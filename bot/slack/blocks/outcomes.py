@@ -66,10 +66,14 @@ def receipt(vote: outcomes.VoteRecorded) -> str:
     return f"Recorded your vote. {needed(vote.count, vote.stage, who)}"
 
 
-def sentence(outcome: outcomes.Outcome) -> str | None:
+def sentence(outcome: outcomes.Outcome | outcomes.Retry) -> str | None:
     """What the person is told; None when nothing is said (their decision settled it, or it
     is a replay of a click that already did)."""
     match outcome:
+        case outcomes.Retry(kind=outcomes.RetryKind.REPLAYED):
+            return None
+        case outcomes.Retry():
+            return retry_sentence(outcome)
         case outcomes.VoteRecorded():
             return receipt(outcome)
         case outcomes.DecidedMeanwhile(approval=approval):
@@ -97,7 +101,7 @@ def sentence(outcome: outcomes.Outcome) -> str | None:
     return None
 
 
-def where(outcome: outcomes.Outcome, channel: str | None, user: str) -> str:
+def where(outcome: outcomes.Outcome | outcomes.Retry, channel: str | None, user: str) -> str:
     """The channel the ephemeral goes to: the one clicked in (a copy of the card in a
     decider's direct messages has only them in it), else the request's, else the person's."""
     approval = getattr(outcome, "approval", None)

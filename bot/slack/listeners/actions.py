@@ -32,6 +32,11 @@ UNCONFIRMED = (
     "and the card will show it; if the card still shows its buttons in a few minutes, please "
     "click again."
 )
+RETRY_UNCONFIRMED = (
+    "Sorry, I can't tell whether I recorded that Retry: my database stopped answering just as "
+    "I wrote it. If it was recorded, the run is retried once I reach my database again, and "
+    "its thread will show it; if nothing happens in a few minutes, please press Retry again."
+)
 NOT_OPENED = "Sorry, I couldn't open that form just now. Please click the button again."
 GONE = "That button isn't offered here any more."
 NOT_A_RETRY = "That retry button isn't one of mine."
@@ -144,15 +149,28 @@ def view_full_text(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
 
 
 def retry(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
-    ack()
+    """Retry, on a failed run's notice: recorded before Slack hears it arrived, as a click that
+    decides is, then worked and answered (bot.core.run_control.RunControl.retried)."""
     user, channel = _who_where(body)
-    if not user:
-        return
     value = _value(body)
-    if not _RUN_ID.fullmatch(value):
-        deps.slack.tell(channel or user, user, NOT_A_RETRY)
+    if not user or not _RUN_ID.fullmatch(value):
+        ack()
+        if user:
+            deps.slack.tell(channel or user, user, NOT_A_RETRY)
         return
-    deps.slack.tell(channel or user, user, deps.operations.retry(value, user))
+    try:
+        deps.engine.receive_retry(value, user, channel)
+    except OutcomeUnknown:
+        logger.exception("a Retry click may or may not have been recorded")
+        ack()
+        deps.slack.tell(channel or user, user, RETRY_UNCONFIRMED)
+        return
+    except Exception:
+        logger.exception("could not record a Retry click")
+        ack()
+        deps.slack.tell(channel or user, user, NOT_RECORDED)
+        return
+    ack()
 
 
 def unknown_button(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:

@@ -379,4 +379,10 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
                 ON runs (updated_at) WHERE notice IS NOT NULL""",
         ],
     ),
+    (
+        30,
+        # A Retry click, recorded before its ack as any click is (bot.core.click_inbox): the
+        # run it retries (its ``approval_id`` is then '', no request).
+        ["ALTER TABLE inbox ADD COLUMN thread_id TEXT"],
+    ),
 ]

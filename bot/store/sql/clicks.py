@@ -18,6 +18,13 @@ INSERT_TAKEN_INBOX = """
 INSERT INTO inbox (id, approval_id, decision, channel, received_at, attempts, locked_until)
 VALUES (%(id)s, %(approval_id)s, %(decision)s, %(channel)s, %(now)s, 1, %(lease)s)
 """
+# A Retry click recorded already taken, as INSERT_TAKEN_INBOX records a decision's: of no
+# request, of the run it retries.
+INSERT_TAKEN_RETRY = """
+INSERT INTO inbox (id, approval_id, thread_id, decision, channel, received_at, attempts,
+                   locked_until)
+VALUES (%(id)s, '', %(thread_id)s, %(decision)s, %(channel)s, %(now)s, 1, %(lease)s)
+"""
 # RECEIVE_CLICK withdrawn, as runs' WITHDRAW_RUN withdraws a run: a click that landed, still
 # under the receiving process's lease and untouched, is deleted; one not there yet is held off by
 # a finished entry of no attempt under its id (or, landed meanwhile, turned into that entry).
@@ -50,6 +57,7 @@ WHERE approval_id = %(approval_id)s AND done_at IS NULL AND received_at < %(befo
 ORDER BY received_at
 """
 FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
+CLICK_CLOSED = "SELECT id FROM inbox WHERE id = %(id)s AND done_at IS NOT NULL"
 OPEN_INBOX = """
 SELECT id FROM inbox
 WHERE done_at IS NULL AND received_at < %(before)s
