@@ -258,6 +258,10 @@ class SlackWorkspace:
         user = _required(params, "user", "user_not_in_channel")
         if channel.startswith("D") and channel != self.dm_channel(user):
             raise SlackError("user_not_in_channel")  # an app's DM has one person in it
+        if channel in self.members and user not in self.members[channel]:
+            # Slack shows an ephemeral only to a member: someone reading a public channel they
+            # have not joined (and clicking its buttons) is not one.
+            raise SlackError("user_not_in_channel")
         text, blocks, _ = _message_content(params, max_text=MAX_POST_TEXT)
         ts = self._next_ts()
         entry = {"user": user, "text": text, "blocks": blocks, "message_ts": ts}

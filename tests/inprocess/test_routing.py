@@ -342,3 +342,21 @@ def test_a_dm_copy_slack_failed_for_now_comes_with_a_later_tick_and_a_gone_user_
     bot.click(ids.APPROVE, cards[B].approval_id, B, channel=f"D{B}", ts=cards[B].ts)
     bot.settle()
     assert not any(has_buttons(_now(fake_slack, c)) for c in cards.values())
+
+
+def test_a_reader_of_a_public_channel_they_have_not_joined_hears_their_answer_in_their_dm(
+    bot_in_process, fake_slack
+):
+    """Anyone can read a public channel without joining it, and click its buttons; Slack shows
+    an ephemeral only to a member, so what the bot says to such a reader (here: View full text
+    on a request that does not exist, and a button that is not one of the bot's) goes to their
+    own DM with the app: never a listener's error and nothing heard."""
+    bot = bot_in_process(REMIND_AFTER="off")
+    fake_slack.set_members("C0PUBLIC", ["U0MEMBER"])
+    reader = "U0READER"
+    answered = bot.click(ids.VIEW_FULL, "0123456789abcdef", reader, channel="C0PUBLIC", ts="1.0")
+    assert answered.status_code == 200
+    bot.settle()
+    heard = [m["text"] for m in fake_slack.messages(f"D{reader}")]
+    assert heard == ["I can't find that approval request any more."]
+    assert not fake_slack.ephemerals("C0PUBLIC")

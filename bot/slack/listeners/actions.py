@@ -156,19 +156,19 @@ def retry(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     if not user or not _RUN_ID.fullmatch(value):
         ack()
         if user:
-            deps.slack.tell(channel or user, user, NOT_A_RETRY)
+            deps.slack.tell_or_dm(channel or user, user, NOT_A_RETRY)
         return
     try:
         deps.engine.receive_retry(value, user, channel)
     except OutcomeUnknown:
         logger.exception("a Retry click may or may not have been recorded")
         ack()
-        deps.slack.tell(channel or user, user, RETRY_UNCONFIRMED)
+        deps.slack.tell_or_dm(channel or user, user, RETRY_UNCONFIRMED)
         return
     except Exception:
         logger.exception("could not record a Retry click")
         ack()
-        deps.slack.tell(channel or user, user, NOT_RECORDED)
+        deps.slack.tell_or_dm(channel or user, user, NOT_RECORDED)
         return
     ack()
 
@@ -177,7 +177,7 @@ def unknown_button(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> Non
     ack()
     user, channel = _who_where(body)
     if user:
-        deps.slack.tell(channel or user, user, UNKNOWN_BUTTON)
+        deps.slack.tell_or_dm(channel or user, user, UNKNOWN_BUTTON)
 
 
 # The steps they share -------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def _clicked(ack: Ack, body: dict[str, Any], deps: ListenerDeps) -> Click | None
     except BadPayload as problem:
         user, channel = _who_where(body)
         if user:
-            deps.slack.tell(channel or user, user, str(problem))
+            deps.slack.tell_or_dm(channel or user, user, str(problem))
         return None
 
 
@@ -300,7 +300,7 @@ def _offered(approval: Approval | None, name: str) -> Choice | None:
 
 
 def _tell(deps: ListenerDeps, click: Click, text: str) -> None:
-    deps.slack.tell(click.channel or click.user, click.user, text)
+    deps.slack.tell_or_dm(click.channel or click.user, click.user, text)
 
 
 def _who_where(body: dict[str, Any]) -> tuple[str | None, str | None]:
