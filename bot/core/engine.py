@@ -270,5 +270,5 @@ class Engine:
             finish = partial(self._advance, run.thread_id, False)
             hand(f"run:{run.thread_id}", run.thread_id, finish)
         for run, notice in self.store.owed_notices(age):
-            tell = partial(self.ends.tell_failure, run, notice)
+            tell = partial(self.ends.tell_owed, run, notice)
             hand(f"notice:{run.thread_id}", run.thread_id, tell)

@@ -112,6 +112,13 @@ class RunEnds:
         """The notice a failure of ``run`` owes its requester, under a key of its own."""
         return FailureNotice(f"{run.thread_id}:failed:{self.store.clock()}", decided, attempts)
 
+    def tell_owed(self, run: Run, notice: FailureNotice) -> None:
+        """The recovery sweep's :meth:`tell_failure`, under the run's lock, some time after it
+        found ``notice`` owed: said only if it still is (a Retry meanwhile no longer owes it;
+        a failure since owes a newer one, said in its place)."""
+        if self.store.notice_owed(run.thread_id, notice):
+            self.tell_failure(run, notice)
+
     def tell_failure(self, run: Run, notice: FailureNotice, problem: str | None = None) -> None:
         """Tell the requester of the run's failure (with Retry), once, and no longer owe it;
         left owed, for the recovery sweep, when Slack refused it for now or it could not be

@@ -118,6 +118,11 @@ class RunRows(Rows):
         rows = self.db.fetch_all(q.OWED_NOTICES, params)
         return [(Run.from_row(r), FailureNotice.from_json(r["notice"])) for r in rows]
 
+    def notice_owed(self, thread_id: str, notice: FailureNotice) -> bool:
+        """The run is failed and owes ``notice`` still (not retried nor failed anew since)."""
+        params = {"thread_id": thread_id, "notice": notice.to_json()}
+        return self.db.fetch_one(q.NOTICE_OWED, params) is not None
+
     def notice_said(self, thread_id: str, notice: FailureNotice) -> None:
         """The run's failure ``notice`` was said (or given up on): no longer owed."""
         self.db.execute(q.NOTICE_SAID, {"thread_id": thread_id, "notice": notice.to_json()})

@@ -5,12 +5,15 @@ no crash or lost connection between the two leaves an end with no row for it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
 from bot.agents.runner import RunState
 from bot.domain.models import Decision, Run, RunRequest
+from bot.runtime.worker import InlineWorker
 from bot.store.db import Database
 from tests.support import audit_refusals
 from tests.support.audit_refusals import allow, exported
@@ -234,3 +237,52 @@ def test_a_failure_notice_waiting_out_its_backoff_is_no_error_at_each_sweep(db, 
         assert db.fetch_one("SELECT notice FROM runs WHERE thread_id = %(t)s", {"t": run.thread_id})
     finally:
         parts.close()
+
+
+@pytest.mark.parametrize("then", ["retried", "failed-again"])
+def test_a_notice_the_sweep_found_is_not_told_once_the_run_was_retried_meanwhile(db, clock, then):
+    """The sweep lists an owed notice and hands it to the pool; before a worker gets to it the
+    requester presses Retry (which no longer owes it), and the run may even fail again (owing
+    a new one). The worker must not tell the old failure of a run that is running again (nor
+    tell a second, stale failure beside the new one)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        told = parts.publisher.run_failed
+        refusing = [True]
+
+        def run_failed(*args, **kwargs):
+            if refusing[0]:
+                from graphs.outcomes import TryAgain
+
+                raise TryAgain("ratelimited")
+            return told(*args, **kwargs)
+
+        parts.publisher.run_failed = run_failed
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        clock.advance(parts.engine.stale_after + 3600)
+        handed: list[tuple[Any, ...]] = []
+        parts.engine.sweeper.worker = Deferred(handed)  # the pool is busy for a while
+        parts.engine.recover()  # the sweep lists the notice and hands it over
+        assert handed
+        assert parts.store.retry_run(run.thread_id) is not None  # Retry, meanwhile
+        if then == "failed-again":
+            parts.store.end_run(run.thread_id, "failed", "ValueError: again", [])
+        refusing[0] = False
+        for fn, *args in handed:  # the worker gets to it
+            fn(*args)
+        assert parts.publisher.named("run_failed") == []
+    finally:
+        parts.close()
+
+
+class Deferred(InlineWorker):
+    """A pool that takes work and runs none of it until the test does (``handed``)."""
+
+    def __init__(self, handed: list[tuple[Any, ...]]) -> None:
+        self.handed = handed
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        self.handed.append((fn, *args))
+        return Future()

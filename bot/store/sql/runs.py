@@ -74,6 +74,12 @@ WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 NOTICE_SAID = """
 UPDATE runs SET notice = NULL WHERE thread_id = %(thread_id)s AND notice = %(notice)s
 """
+# Still owed, as the sweep found it: not once the run was retried (its notice cleared), nor
+# when it failed again since (a newer notice of its own).
+NOTICE_OWED = """
+SELECT 1 AS owed FROM runs
+WHERE thread_id = %(thread_id)s AND status = 'failed' AND notice = %(notice)s
+"""
 OWED_NOTICES = """
 SELECT * FROM runs
 WHERE notice IS NOT NULL AND status = 'failed' AND updated_at < %(before)s
