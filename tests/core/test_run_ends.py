@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.agents.runner import RunState
+from bot.core.ledger import MAX_ATTEMPTS
 from bot.domain.models import Decision, Run, RunRequest
 from bot.runtime.worker import InlineWorker
 from bot.store.db import Database
@@ -286,3 +287,29 @@ class Deferred(InlineWorker):
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         self.handed.append((fn, *args))
         return Future()
+
+
+def test_a_failure_notice_slack_keeps_refusing_is_given_up_on_not_swept_forever(db, clock):
+    """Slack refuses the notice every time (an archived channel): after the ledger's last try
+    it is no longer owed, so the sweep stops trying it (and stops listing it ahead of others)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        tries: list[str] = []
+
+        def run_failed(*_args, **_kwargs):
+            from graphs.outcomes import TryAgain
+
+            tries.append("try")
+            raise TryAgain("is_archived")
+
+        parts.publisher.run_failed = run_failed
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+        for _ in range(MAX_ATTEMPTS + 3):
+            clock.advance(parts.engine.stale_after + 3600)
+            parts.engine.recover()
+        assert len(tries) == MAX_ATTEMPTS
+        assert parts.store.owed_notices(0) == []
+    finally:
+        parts.close()
