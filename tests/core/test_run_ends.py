@@ -16,6 +16,7 @@ from bot.core.ledger import MAX_ATTEMPTS
 from bot.domain.models import Decision, Run, RunRequest
 from bot.runtime.worker import InlineWorker
 from bot.store.db import Database
+from graphs.outcomes import TryAgain
 from tests.support import audit_refusals
 from tests.support.audit_refusals import allow, exported
 from tests.support.statements import counting
@@ -182,35 +183,46 @@ def test_a_failure_whose_notice_a_crash_cut_off_is_told_by_the_sweep(db, clock, 
         parts.close()
 
 
-def test_a_failure_notice_slack_refused_for_now_is_told_by_the_sweep(db, clock):
-    """Slack answered the failure notice with an error that did nothing (``ratelimited``):
-    it is posted again by the sweep, not dropped."""
+def refused_for_now(parts) -> list[bool]:
+    """Slack answers the failure notice ``ratelimited`` (it did nothing) while the returned
+    flag's one item is true."""
+    refusing = [True]
+    told = parts.publisher.run_failed
+
+    def run_failed(*args, **kwargs):
+        if refusing[0]:
+            raise TryAgain("ratelimited")
+        return told(*args, **kwargs)
+
+    parts.publisher.run_failed = run_failed
+    return refusing
+
+
+@pytest.fixture
+def untold(db, clock):
+    """A run whose decision was given up on (``bad args``) and whose failure notice Slack
+    refused for now (``refused_for_now``'s flag, still set): ``(parts, run, refusing)``."""
     parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
     try:
         run = parts.start(requester="U0ASKER")
         [approval] = parts.pending(run)
-        refusing = [True]
-        told = parts.publisher.run_failed
-
-        def run_failed(*args, **kwargs):
-            if refusing[0]:
-                from graphs.outcomes import TryAgain
-
-                raise TryAgain("ratelimited")
-            return told(*args, **kwargs)
-
-        parts.publisher.run_failed = run_failed
+        refusing = refused_for_now(parts)
         parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
         assert parts.publisher.named("run_failed") == []
-        refusing[0] = False
-        clock.advance(parts.engine.stale_after + 3600)
-        parts.engine.recover()
-        parts.engine.recover()
-        assert parts.publisher.named("run_failed") == [
-            (run.thread_id, "ValueError: bad args", True)
-        ]
+        yield parts, run, refusing
     finally:
         parts.close()
+
+
+def test_a_failure_notice_slack_refused_for_now_is_told_by_the_sweep(untold, clock):
+    """Slack answered the failure notice with an error that did nothing (``ratelimited``):
+    it is posted again by the sweep, not dropped."""
+    parts, run, refusing = untold
+    refusing[0] = False
+    clock.advance(parts.engine.stale_after + 3600)
+    parts.engine.recover()
+    parts.engine.recover()
+    assert parts.publisher.named("run_failed") == [(run.thread_id, "ValueError: bad args", True)]
 
 
 def test_a_failure_notice_waiting_out_its_backoff_is_no_error_at_each_sweep(db, clock, caplog):
@@ -241,41 +253,26 @@ def test_a_failure_notice_waiting_out_its_backoff_is_no_error_at_each_sweep(db, 
 
 
 @pytest.mark.parametrize("then", ["retried", "failed-again"])
-def test_a_notice_the_sweep_found_is_not_told_once_the_run_was_retried_meanwhile(db, clock, then):
+def test_a_notice_the_sweep_found_is_not_told_once_the_run_was_retried_meanwhile(
+    untold, clock, then
+):
     """The sweep lists an owed notice and hands it to the pool; before a worker gets to it the
     requester presses Retry (which no longer owes it), and the run may even fail again (owing
     a new one). The worker must not tell the old failure of a run that is running again (nor
     tell a second, stale failure beside the new one)."""
-    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad args")))
-    try:
-        run = parts.start(requester="U0ASKER")
-        [approval] = parts.pending(run)
-        told = parts.publisher.run_failed
-        refusing = [True]
-
-        def run_failed(*args, **kwargs):
-            if refusing[0]:
-                from graphs.outcomes import TryAgain
-
-                raise TryAgain("ratelimited")
-            return told(*args, **kwargs)
-
-        parts.publisher.run_failed = run_failed
-        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
-        clock.advance(parts.engine.stale_after + 3600)
-        handed: list[tuple[Any, ...]] = []
-        parts.engine.sweeper.worker = Deferred(handed)  # the pool is busy for a while
-        parts.engine.recover()  # the sweep lists the notice and hands it over
-        assert handed
-        assert parts.store.retry_run(run.thread_id) is not None  # Retry, meanwhile
-        if then == "failed-again":
-            parts.store.end_run(run.thread_id, "failed", "ValueError: again", [])
-        refusing[0] = False
-        for fn, *args in handed:  # the worker gets to it
-            fn(*args)
-        assert parts.publisher.named("run_failed") == []
-    finally:
-        parts.close()
+    parts, run, refusing = untold
+    clock.advance(parts.engine.stale_after + 3600)
+    handed: list[tuple[Any, ...]] = []
+    parts.engine.sweeper.worker = Deferred(handed)  # the pool is busy for a while
+    parts.engine.recover()  # the sweep lists the notice and hands it over
+    assert handed
+    assert parts.store.retry_run(run.thread_id) is not None  # Retry, meanwhile
+    if then == "failed-again":
+        parts.store.end_run(run.thread_id, "failed", "ValueError: again", [])
+    refusing[0] = False
+    for fn, *args in handed:  # the worker gets to it
+        fn(*args)
+    assert parts.publisher.named("run_failed") == []
 
 
 class Deferred(InlineWorker):
