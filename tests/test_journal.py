@@ -61,6 +61,6 @@ def test_a_mixed_batch_is_audited_call_by_call_with_its_version_and_door(journal
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_vote_is_audited_with_the_version_it_was_for(journal):
     approval = _batch(Decision("approve", "U0AL"), "pending", 3)
-    journal.voted(approval, Decision("approve", "U0AL", version=3), "approve")
-    [event] = journal.audit.for_run("t" * 32)
+    event = journal.voted_entry(approval, Decision("approve", "U0AL", version=3), "approve")
+    assert (event.event, event.actor, event.approval_id) == ("voted", "U0AL", approval.id)
     assert event.detail == {"vote": "approve", "version": 3, "via": "slack"}

@@ -64,10 +64,12 @@ class Asker:
                 payload = self.agents.payload_of(pending)
                 # A DM-only request has no channel: it is recorded with the run's until its
                 # first copy is posted (bot.core.routing).
-                where = destination(sign_off.stages[0], run.approvals_channel)
+                channel = destination(sign_off.stages[0], run.approvals_channel).channel
+                # Its "requested" row written with it: a crash never leaves one without the other.
+                asked = [self.journal.requested_entry(run, review)]
                 try:
                     approval = self.store.add_approval(
-                        run, pending.id, payload, review, jobs, sign_off, thread_ts, where.channel
+                        run, pending.id, payload, review, jobs, sign_off, thread_ts, channel, asked
                     )
                 except Exception:
                     # Its answer lost (the connection dropped at its commit): read back.
@@ -76,7 +78,6 @@ class Asker:
                     if approval is None:
                         raise
                     logger.warning("request %s: recorded, though the answer was lost", approval.id)
-                self.journal.requested(approval)
                 if self.rules is not None and approval.pending:
                     approval = self._by_rule(self.rules, run, approval)
             if approval.pending and approval.ts is None:

@@ -142,8 +142,9 @@ class Decider:
                             ballot = self._recheck(approval)
                     else:
                         closing = partial(self.journal.closed, entry=entry)
+                        voted = [self.journal.voted_entry(approval, decision, kind)]
                         ballot = self.store.vote(
-                            approval.id, approval.stage, decision, kind, closing
+                            approval.id, approval.stage, decision, kind, closing, voted
                         )
                 if ballot.outcome != "moved":
                     break
@@ -224,8 +225,7 @@ class Decider:
             return outcomes.AlreadyDecided(latest)
         if not latest.pending:  # counted, and another vote settled it just after
             return outcomes.DecidedMeanwhile(latest)
-        if ballot.outcome != "duplicate":
-            self.journal.voted(latest, decision, str(self.tally.vote_kind(latest, decision)))
+        if ballot.outcome != "duplicate":  # counted: its "voted" row written with it
             self._redraw(latest)
         receipt = self.tally.receipt(latest, ballot)
         if ballot.outcome in ("advanced", "returned") and latest.ts is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain.models import Approval, Decision, Run, Waiting, status_for
+from bot.domain.review import Review
 from bot.runtime.metrics import Metrics
 from bot.store.audit_log import Audit, Entry
 from bot.store.decisions import Closing
@@ -34,15 +35,18 @@ class Journal:
         door = {"via": "api", "on_behalf_of": run.on_behalf_of} if run.on_behalf_of else {}
         self.audit.record("started", run.thread_id, run.requester, graph=run.graph, **door)
 
-    def requested(self, approval: Approval) -> None:
-        kind = approval.review.summary if approval.review else ""
-        self.audit.record("requested", approval.thread_id, "bot", approval.id, kind=kind)
+    def requested_entry(self, run: Run, review: Review) -> Entry:
+        """A new request of ``run``, for the store to write with it (its id is the request's,
+        made as it is recorded: :meth:`~bot.store.repository.Store.add_approval`)."""
+        return Entry("requested", run.thread_id, "bot", None, {"kind": review.summary})
 
-    def voted(self, approval: Approval, decision: Decision, kind: str) -> None:
+    def voted_entry(self, approval: Approval, decision: Decision, kind: str) -> Entry:
+        """One vote of several on ``approval``, for the store to write with the vote when it
+        counts and does not settle the request (:meth:`~bot.store.repository.Store.vote`)."""
         detail = {"vote": kind, "version": decision.version or 1, **came_through(decision)}
         if decision.items:
             detail["calls"] = _calls(approval, decision)
-        self.audit.record("voted", approval.thread_id, decision.by, approval.id, **detail)
+        return Entry("voted", approval.thread_id, decision.by, approval.id, detail)
 
     def counted(self, approval: Approval) -> None:
         """The metrics of a decision whose audit event the store wrote with its claim."""

@@ -172,11 +172,14 @@ class DecisionRows(Rows):
         decision: Decision,
         kind: str,
         closing: Closes | None = None,
+        voted: Sequence[Entry] = (),
     ) -> Ballot:
         """Count one person's vote on stage ``stage`` of a pending request, for the version
         of it they saw (``decision.version``), in one transaction with the request's row
         locked; claim the request when the vote settles it, with what the claim closes
-        (``closing``: its audit event, jobs and click, as a single click's claim does).
+        (``closing``: its audit event, jobs and click, as a single click's claim does), else
+        write the vote's own audit events (``voted``) in that transaction, so a counted vote
+        is never without them (raises when they are not written, the vote with them).
 
         An edit is a new version: every other vote (of every stage) was for the old one and
         is set aside, and the request goes back to its first stage, so each stage signs what
@@ -208,7 +211,12 @@ class DecisionRows(Rows):
                 tx.execute(q.NEW_VERSION, {"id": approval_id})
                 approval = replace(approval, version=approval.version + 1, stage=0)
             votes = self._votes(tx, approval_id)
-            return self._settle(tx, approval, stage, decision, votes, closing)
+            ballot = self._settle(tx, approval, stage, decision, votes, closing)
+            if ballot.outcome != "decided":  # a settling vote's event is the decision's
+                now = self.clock()
+                for entry in voted:
+                    tx.execute(INSERT_AUDIT, entry.params(now))
+            return ballot
 
     def _settle(
         self,

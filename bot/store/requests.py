@@ -35,12 +35,17 @@ class RequestRows(Rows):
         signoff: SignOff | None = None,
         thread_ts: str | None = None,
         channel: str | None = None,
+        events: Sequence[Entry] = (),
     ) -> Approval:
         """Record a pending request for an interrupt, with its reminders, escalations and
-        expiry, in one transaction; the same interrupt is recorded once. ``channel``: where
-        its card goes (default the run's approvals channel)."""
+        expiry and its audit ``events`` (``requested``: each written as the new request's),
+        in one transaction, so neither is ever without the other; raises when they are not
+        written, the request with them. The same interrupt is recorded once (and its events
+        written once). ``channel``: where its card goes (default the run's approvals
+        channel)."""
         approval_id = new_id()
         distinct = signoff is not None and signoff.distinct
+        now = self.clock()
         with self.db.transaction() as tx:
             inserted = tx.execute(
                 q.INSERT_APPROVAL,
@@ -56,7 +61,7 @@ class RequestRows(Rows):
                     "signoff": json.dumps(signoff.to_dict()) if signoff else None,
                     "thread_ts": thread_ts,
                     "channel": channel or run.approvals_channel,
-                    "now": self.clock(),
+                    "now": now,
                     "distinct": 1 if distinct else 0,
                 },
             )
@@ -65,6 +70,8 @@ class RequestRows(Rows):
             if inserted:
                 for job in jobs:
                     tx.execute(INSERT_JOB, job_params(approval_id, job))
+                for entry in events:
+                    tx.execute(INSERT_AUDIT, {**entry.params(now), "approval_id": approval_id})
         approval = self.find_approval(run.thread_id, interrupt_id)
         assert approval is not None
         return approval

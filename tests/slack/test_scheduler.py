@@ -317,18 +317,20 @@ def _u2_votes_before_u1_s_redraw(s, approval) -> tuple[object, object]:
     (in another thread, to its end). What came of each."""
     engine = s.parts.engine
     second: list[object] = []
-    voted = engine.journal.voted
+    redraw = engine.decider._redraw
+    raced: list[bool] = []
 
-    def and_meanwhile(latest, decision, kind):
-        voted(latest, decision, kind)
-        if decision.by == "U1":
+    def and_meanwhile(latest):
+        if not raced:  # U1's redraw, the first: U2's comes inside it
+            raced.append(True)
             racing = threading.Thread(
                 target=lambda: second.append(engine.decide(approval.id, Decision("approve", "U2")))
             )
             racing.start()
             racing.join(20)
+        redraw(latest)
 
-    engine.journal.voted = and_meanwhile  # type: ignore[method-assign]
+    engine.decider._redraw = and_meanwhile  # type: ignore[method-assign]
     first = engine.decide(approval.id, Decision("approve", "U1"))
     return first, second[0]
 
