@@ -22,7 +22,6 @@ from bot.core.ledger import Ledger
 from bot.slack.client import Slack
 from bot.slack.errors import not_done, uncertain
 from bot.slack.web_client import make_client
-from bot.store.audit_log import Audit
 from bot.store.db import open_database
 from graphs.actions import ActionRegistry
 
@@ -38,7 +37,7 @@ class _LedgerOnFirstUse:
         with self._lock:
             if self._ledger is None:
                 db = open_database(self.database_url)
-                trail = EffectTrail(Audit(db, time.time))  # its metrics are the bot's own
+                trail = EffectTrail()  # its metrics are the bot's own
                 self._ledger = Ledger(
                     db,
                     time.time,
@@ -46,6 +45,7 @@ class _LedgerOnFirstUse:
                     base=self.retry_after,
                     retryable=not_done,
                     unknown=uncertain,
+                    audited=trail.entry,
                 )
         return self._ledger.once(key, effect)
 

@@ -138,9 +138,15 @@ def build_deps(
     # itself.
     slack = Slack(client(), cards=client(retry_server_errors=False))
     audit = Audit(db, clock)
-    trail = EffectTrail(audit, metrics.registry)
+    trail = EffectTrail(metrics.registry)
     ledger = Ledger(
-        db, clock, observe=trail, base=settings.retry_after, retryable=not_done, unknown=uncertain
+        db,
+        clock,
+        observe=trail,
+        base=settings.retry_after,
+        retryable=not_done,
+        unknown=uncertain,
+        audited=trail.entry,
     )
     actions = make_actions(settings, slack.post_text)
     toolboxes: list[Toolbox] = []

@@ -29,6 +29,7 @@ from bot.store.audit_log import Audit
 from bot.store.db import Database, open_database
 from graphs.actions import ActionRegistry, default_registry
 from graphs.addresses import Allowlist
+from graphs.outcomes import TryAgain
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.webhook import FakeWebhook
@@ -289,15 +290,23 @@ def test_tries_go_to_the_audit_trail_and_the_metrics(db: Database, clock: Clock)
 
     registry = CollectorRegistry()
     audit = Audit(db, clock)
-    trail = EffectTrail(audit, registry)
-    trail(EffectTry(KEY, 1, "retry", 22.5, "the server answered HTTP 503 Service Unavailable"))
-    trail(EffectTry(KEY, 2, "done"))
+    trail = EffectTrail(registry)
+    ledger = Ledger(db, clock, observe=trail, rand=lambda: 0.5, audited=trail.entry)
+
+    def unavailable() -> str:
+        raise TryAgain("the server answered HTTP 503 Service Unavailable")
+
+    with pytest.raises(EffectRetry):
+        ledger.once(KEY, unavailable)
+    sweep_later(clock)
+    ledger.once(KEY, lambda: "sent")
     events = audit.for_run("thread-1")
     assert [(e.event, e.detail["attempt"], e.detail["outcome"]) for e in events] == [
         ("effect", 1, "retry"),
         ("effect", 2, "done"),
     ]
-    assert events[0].detail["wait"] == 22.5
+    assert events[0].detail["wait"] == backoff(1, lambda: 0.5)
+    assert "503" in events[0].detail["detail"]
     assert registry.get_sample_value("effect_tries_total", {"outcome": "retry"}) == 1.0
     assert registry.get_sample_value("effect_tries_total", {"outcome": "done"}) == 1.0
 

@@ -2,7 +2,9 @@
 
 Only tries worth a look are told (see :class:`bot.core.ledger.EffectTry`): a retry and its wait, a
 success after retries, an "outcome unknown", a refusal, giving up. A plain first-time success is
-already the run's own ``done``.
+already the run's own ``done``. The ledger writes a try's ``effect`` row (:meth:`EffectTrail.entry`)
+with its own row of the try, so a crash never leaves one without the other, and tells the trail
+(its metrics) after.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from bot.core.ledger import EffectTry
-from bot.store.audit_log import Audit
+from bot.store.audit_log import Entry
 
 
 class EffectTrail:
-    def __init__(self, audit: Audit, registry: CollectorRegistry | None = None) -> None:
-        self.audit = audit
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         # Registered on /metrics' registry beside bot.runtime.metrics' own (that module is left
         # alone).
         self.tries = Counter(
@@ -27,7 +28,8 @@ class EffectTrail:
             registry=registry,
         )
 
-    def __call__(self, tried: EffectTry) -> None:
+    def entry(self, tried: EffectTry) -> Entry:
+        """The try's audit event, for the ledger to write with its own row of the try."""
         # A graph's effect keys start with its run's thread id ("<thread>:execute").
         owner = tried.key.split(":", 1)[0]
         detail: dict[str, Any] = {"key": tried.key, "attempt": tried.attempt}
@@ -36,5 +38,8 @@ class EffectTrail:
             detail["wait"] = round(tried.wait, 1)
         if tried.detail:
             detail["detail"] = tried.detail[:1000]
-        self.audit.record("effect", owner, "bot", **detail)
+        return Entry("effect", owner, "bot", None, detail)
+
+    def __call__(self, tried: EffectTry) -> None:
+        """The metrics of a try whose audit event was written with it."""
         self.tries.labels(outcome=tried.outcome).inc()

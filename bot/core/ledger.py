@@ -19,8 +19,9 @@ Graph nodes re-run from their start when a run is resumed or recovered, so every
   put back as it was, not counted as a try, and raises :class:`WaitsItsTurn` (a
   :class:`NotDue`), so its worker is free and the recovery sweep runs it again later.
 
-Each try that is not a plain first-time success is told to ``observe`` (the audit trail and
-``/metrics``): the try number, the wait before the next one, the outcome.
+Each try that is not a plain first-time success is written to the audit trail (``audited``: the
+try number, the wait before the next one, the outcome) with the ledger's own row of it, in one
+statement (PostgreSQL) or transaction (SQLite), and told to ``observe`` (``/metrics``) after.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 
 from bot.core.backoff import BASE, backoff
 from bot.domain.models import EffectDone
+from bot.store.audit_log import Entry, write_audited
 from bot.store.db.base import Database
 from bot.store.rows import Clock
 from bot.store.sql import effects as q
@@ -175,10 +177,13 @@ class Ledger:
         base: float = BASE,
         retryable: Callable[[BaseException], bool] = _never,
         unknown: Callable[[BaseException], bool] = _never,
+        audited: Callable[[EffectTry], Entry] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.observe = observe
+        # A try's audit event (bot.core.effect_trail), written with the try's end.
+        self.audited = audited
         self.rand = rand  # the backoff's jitter (tests inject their own)
         # The first wait: the bot passes RETRY_AFTER, the sweep's own cadence, so the backoff
         # starts where the sweep would come back anyway and doubles from there.
@@ -217,8 +222,8 @@ class Ledger:
         done: Callable[[EffectDone], None] | None = None,
     ) -> str:
         """Run ``effect_fn`` at most once under ``key``. ``done``: when it succeeds now, its
-        "done" is handed to ``done`` to write (with what came of it, in one statement) instead
-        of being written here."""
+        "done" is handed to ``done`` to write (with what came of it, in one statement, and
+        :meth:`entries` of it) instead of being written here; :meth:`told` of it after."""
         if self.closing:
             raise EffectRetry("shutting down: left for the next start")
         before = _before.get()
@@ -246,8 +251,9 @@ class Ledger:
                 outcome = "refused"
             elif certainly_failed(exc, self.retryable) and attempt < MAX_ATTEMPTS:
                 wait = backoff(attempt, self.rand, self.base)
-                self._finish(key, "retry", failure, self.clock() + wait)
-                self._tell(EffectTry(key, attempt, "retry", wait, str(exc)))
+                tried = EffectTry(key, attempt, "retry", wait, str(exc))
+                self._finish(key, "retry", failure, self.clock() + wait, tried)
+                self._tell(tried)
                 raise EffectRetry(
                     f"{failure} (attempt {attempt}; will retry in {wait:.0f} s or later)"
                 ) from exc
@@ -257,16 +263,36 @@ class Ledger:
                 failure += f" (on attempt {attempt})"  # nothing was given up: it ended there
             elif attempt > 1:
                 failure += f" (gave up after {attempt} attempts)"
-            self._finish(key, "failed", failure)
-            self._tell(EffectTry(key, attempt, outcome, None, failure))
+            tried = EffectTry(key, attempt, outcome, None, failure)
+            self._finish(key, "failed", failure, None, tried)
+            self._tell(tried)
             return failure
-        if done is None:
-            self._finish(key, "done", result)
-        else:
-            done(EffectDone(key, result))
-        if attempt > 1:
-            self._tell(EffectTry(key, attempt, "done"))
+        if done is not None:
+            done(EffectDone(key, result, attempt))  # its caller writes it, and tells
+            return result
+        after_retries = EffectTry(key, attempt, "done") if attempt > 1 else None
+        self._finish(key, "done", result, None, after_retries)
+        if after_retries is not None:
+            self._tell(after_retries)
         return result
+
+    def entries(self, finished: EffectDone) -> list[Entry]:
+        """The audit events of a success handed to its caller to write (``once``'s ``done``):
+        one when it came after retries."""
+        return self._entries(self._done_try(finished))
+
+    def told(self, finished: EffectDone) -> None:
+        """The metrics of a success its caller wrote (with :meth:`entries` of it)."""
+        tried = self._done_try(finished)
+        if tried is not None:
+            self._tell(tried)
+
+    def _entries(self, tried: EffectTry | None) -> list[Entry]:
+        return [self.audited(tried)] if tried is not None and self.audited is not None else []
+
+    @staticmethod
+    def _done_try(finished: EffectDone) -> EffectTry | None:
+        return EffectTry(finished.key, finished.attempt, "done") if finished.attempt > 1 else None
 
     def _begin(self, key: str) -> int | str:
         """The attempt number when the effect should run now, else the result to return."""
@@ -304,22 +330,31 @@ class Ledger:
             self._unsure[key] = mark
             raise
 
-    def _finish(self, key: str, status: str, result: str, retry_at: float | None = None) -> None:
-        self.db.execute(
-            q.FINISH_EFFECT,
-            {
-                "key": key,
-                "status": status,
-                "result": result,
-                "now": self.clock(),
-                "retry_at": retry_at,
-            },
-        )
+    def _finish(
+        self,
+        key: str,
+        status: str,
+        result: str,
+        retry_at: float | None = None,
+        tried: EffectTry | None = None,
+    ) -> None:
+        """The try's end, and the audit event of ``tried`` (a try worth a look) with it: in
+        one statement (PostgreSQL) or transaction (SQLite); raises when it was not written,
+        the end with it."""
+        now = self.clock()
+        params = {"key": key, "status": status, "result": result, "now": now, "retry_at": retry_at}
+        events = self._entries(tried)
+        if not events:
+            self.db.execute(q.FINISH_EFFECT, params)
+            return
+        owner = {"thread_id": events[0].thread_id}
+        audited, plain = q.FINISH_EFFECT_AUDITED, q.FINISH_EFFECT_RETURNING
+        write_audited(self.db, audited, plain, {**params, **owner}, events, now)
 
     def _tell(self, tried: EffectTry) -> None:
         if self.observe is None:
             return
         try:
             self.observe(tried)
-        except Exception:  # the effect's outcome stands whatever the audit trail says
+        except Exception:  # the effect's outcome stands whatever the metrics say
             logger.exception("could not record try %d of effect %s", tried.attempt, tried.key)

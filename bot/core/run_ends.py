@@ -73,7 +73,13 @@ class RunEnds:
         if status == "done" and run.status != "done":
             events.append(self.journal.done_entry(run))
         effect = posted[0] if posted else None
-        if not self.store.close_apply(approval.id, ending.fence, status, report, events, effect):
+        tries = self.ledger.entries(effect) if effect else []  # a post after retries
+        closed = self.store.close_apply(
+            approval.id, ending.fence, status, report, events, effect, tries
+        )
+        if effect:
+            self.ledger.told(effect)
+        if not closed:
             # Fenced out: a later attempt took over (the report, recorded, is posted once).
             logger.warning("request %s: a later attempt took over", approval.id)
 

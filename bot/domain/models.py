@@ -346,10 +346,12 @@ class Job:
 @dataclass(frozen=True)
 class EffectDone:
     """An effect that succeeded, its "done" not yet written (bot.core.ledger): the caller writes
-    it in the statement that records what came of it."""
+    it in the statement that records what came of it (with the ledger's audit events of it:
+    ``attempt`` above 1, a success after retries)."""
 
     key: str
     result: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

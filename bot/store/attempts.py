@@ -126,11 +126,13 @@ class AttemptRows(Rows):
         result: str | None,
         events: Sequence[Entry] = (),
         effect: EffectDone | None = None,
+        effect_events: Sequence[Entry] = (),
     ) -> bool:
-        """A decision whose run ended with it: record its report's effect done (``effect``),
-        mark the decision applied (fenced, as :meth:`mark_applied`) and, only if that held,
-        move its run to ``status`` with ``result`` and write ``events``, in one round trip.
-        False (the run untouched) when a later attempt took over."""
+        """A decision whose run ended with it: record its report's effect done (``effect``)
+        with its own audit events (``effect_events``: written whatever the fence says, as the
+        effect's done is), mark the decision applied (fenced, as :meth:`mark_applied`) and,
+        only if that held, move its run to ``status`` with ``result`` and write ``events``, in
+        one round trip. False (the run untouched) when a later attempt took over."""
         now = self.clock()
         approval = {"id": approval_id, "fence": fence, "now": now}
         if self.db.dialect == "postgres":
@@ -143,6 +145,7 @@ class AttemptRows(Rows):
                     "events": entries_json(events, now),
                     "effect": effect.key if effect else None,
                     "effect_result": effect.result if effect else None,
+                    "effect_events": entries_json(effect_events, now),
                 },
             )
             return bool(row and row["applied"])
@@ -150,6 +153,8 @@ class AttemptRows(Rows):
             if effect is not None:
                 done = {"status": "done", "result": effect.result, "retry_at": None}
                 tx.execute(FINISH_EFFECT, {"key": effect.key, "now": now, **done})
+                for entry in effect_events:
+                    tx.execute(INSERT_AUDIT, entry.params(now))
             row = tx.fetch_one(q.MARK_APPLIED_FENCED, approval)
             if row is None:
                 return False

@@ -32,6 +32,7 @@ import pytest
 
 from bot.agents import adapters
 from bot.core.deciders import Directory
+from bot.core.effect_trail import EffectTrail
 from bot.core.engine import Engine
 from bot.core.journal import Journal
 from bot.core.ledger import Ledger
@@ -369,12 +370,13 @@ def engine_parts(
     recording = RecordingPublisher(store)
     real = publisher(store, tally) if publisher else None
     audit = Audit(db, clock)
+    trail = EffectTrail()  # the effects' tries audited, as bot.wiring has them
     engine = Engine(
         store=store,
         runner=graph,
         tally=tally,
         db=db,
-        ledger=Ledger(db, clock),
+        ledger=Ledger(db, clock, observe=trail, audited=trail.entry),
         worker=worker or InlineWorker(),
         policies=Policies(policy or Policy(remind_after=None, expire_after=None)),
         agents=graph,

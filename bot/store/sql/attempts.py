@@ -125,13 +125,20 @@ SELECT id FROM approvals WHERE thread_id = %(thread_id)s AND ts IS NOT NULL
 ORDER BY created_at DESC LIMIT 1
 """
 # A decision whose run ended with it: the report's effect recorded done (``effect``; NULL:
-# nothing to record), the decision marked applied (fenced: only the latest attempt), and, only
-# then, the run's new status and the audit events (``events``, as in decisions' CLAIM_CLOSING).
+# nothing to record) with its own audit events (``effect_events``: a success after retries),
+# the decision marked applied (fenced: only the latest attempt), and, only then, the run's new
+# status and the audit events (``events``, as in decisions' CLAIM_CLOSING).
 CLOSE_APPLY = """
 WITH effect AS (
     UPDATE effects SET status = 'done', result = %(effect_result)s, updated_at = %(now)s,
                        retry_at = NULL
     WHERE key = %(effect)s
+    RETURNING key
+), effect_audited AS (
+    INSERT INTO audit (at, thread_id, approval_id, event, actor, detail)
+    SELECT CAST(e ->> 0 AS DOUBLE PRECISION), e ->> 5, NULLIF(e ->> 4, ''), e ->> 1,
+           e ->> 2, e ->> 3
+    FROM effect, jsonb_array_elements(CAST(%(effect_events)s AS jsonb)) AS e
 ), applied AS (
     UPDATE approvals SET applied_at = %(now)s
     WHERE id = %(id)s AND applied_at IS NULL AND apply_fence = %(fence)s

@@ -1,5 +1,7 @@
 """The ``effects`` table: side effects by idempotency key (:mod:`bot.core.ledger`)."""
 
+from bot.store.sql.audit_log import WRITTEN_AUDITED
+
 BEGIN_EFFECT = """
 INSERT INTO effects (key, status, created_at, updated_at)
 VALUES (%(key)s, 'started', %(now)s, %(now)s)
@@ -31,3 +33,11 @@ UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)
                    retry_at = %(retry_at)s
 WHERE key = %(key)s
 """
+# A try's end with its ``effect`` audit events (``events``; ``thread_id``: the run the key is
+# of), in one statement on PostgreSQL ...
+FINISH_EFFECT_AUDITED = f"""
+WITH written AS ({FINISH_EFFECT.strip()}
+    RETURNING CAST(%(thread_id)s AS TEXT) AS thread_id
+){WRITTEN_AUDITED}SELECT * FROM written"""
+# ... or, on SQLite, in one transaction: the end, then each event (audit_log.write_audited).
+FINISH_EFFECT_RETURNING = f"{FINISH_EFFECT.rstrip()}\nRETURNING key\n"
