@@ -158,14 +158,14 @@ def test_a_retry_that_meets_a_card_refused_meanwhile_leaves_the_refusal_s_rows(d
         clock.advance(1)
         retry_run = parts.store.retry_run
 
-        def refused_meanwhile(thread_id: str):
+        def refused_meanwhile(thread_id: str, click: str | None = None):
             reason = "The approval card could not be posted: Slack answered channel_not_found."
             events = parts.engine.journal.card_refused_entries(
                 approval, "channel_not_found", reason
             )
             assert parts.store.card_refused(approval.id, reason, events) is not None
             clock.advance(1)
-            return retry_run(thread_id)
+            return retry_run(thread_id, click)
 
         parts.store.retry_run = refused_meanwhile  # type: ignore[method-assign]
         assert parts.control.retry(run.thread_id).kind == outcomes.RetryKind.RETRYING
