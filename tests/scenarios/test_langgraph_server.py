@@ -114,14 +114,23 @@ def start(slack, openai, server, fresh, tmp_path) -> Iterator[Callable[..., BotP
 
 
 def thread_of(server: LangGraphServer, started: str) -> str:
-    """The server's thread of a run, from ``/agent``'s answer ("Started run `1a2b3c4d`")."""
+    """The server's thread of a run, from ``/agent``'s answer ("Started run `1a2b3c4d`"):
+    once it exists (the answer comes when the run is recorded; the worker creates the
+    server's thread after it)."""
     short = re.search(r"`([0-9a-f]{8})", started)
     assert short, started
     client = get_sync_client(url=server.url, api_key=None)
-    for thread in client.threads.search(limit=1000):
-        if (thread.get("metadata") or {}).get("bot_thread", "").startswith(short.group(1)):
-            return thread["thread_id"]
-    raise AssertionError(f"no server thread for run {short.group(1)}")
+    found: list[str] = []
+
+    def created() -> bool:
+        for thread in client.threads.search(limit=1000):
+            if (thread.get("metadata") or {}).get("bot_thread", "").startswith(short.group(1)):
+                found.append(thread["thread_id"])
+                return True
+        return False
+
+    wait_until(created, f"a server thread for run {short.group(1)}", 15, server.log)
+    return found[0]
 
 
 def runs_on(server: LangGraphServer, thread: str) -> list[dict]:
