@@ -74,7 +74,8 @@ class RunRows(Rows):
         without the other. Raises when they are not written, the audit rows with the rest
         (unlike :meth:`Audit.record`, whose failure is only logged). False when the run did
         not move (cancelled, or gone); its events are written all the same. ``notice``: what
-        it owes its requester now (:meth:`owed_notices`), written with the rest."""
+        it owes its requester now (:meth:`owed_notices`), written with the rest; a failure
+        without one keeps the notice an earlier failure owes still, a ``done`` end owes none."""
         now = self.clock()
         params = {"thread_id": thread_id, "status": status, "result": result, "now": now}
         owed = notice.to_json() if notice is not None else None
@@ -84,7 +85,7 @@ class RunRows(Rows):
             return bool(row and row["moved"])
         with self.db.transaction() as tx:
             moved = tx.execute(q.SET_RUN_STATUS, params)
-            tx.execute(q.SET_NOTICE, {"thread_id": thread_id, "notice": owed})
+            tx.execute(q.END_NOTICE, {**params, "notice": owed})
             for entry in events:
                 tx.execute(INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
         return bool(moved)

@@ -310,3 +310,38 @@ def test_a_failure_notice_slack_keeps_refusing_is_given_up_on_not_swept_forever(
         assert parts.store.owed_notices(0) == []
     finally:
         parts.close()
+
+
+def test_a_failure_that_owes_no_notice_keeps_the_one_an_earlier_failure_owes(db, clock):
+    """Two requests on one run. The first's decision is given up on (``bad args``) and its run's
+    failure notice is refused by Slack for now: owed. The second's decision then fails on an
+    attempt that is not its last (the sweep tries it again; nobody is told of that): its
+    failure owes no notice, and must not clear the one owed, or its requester is never told.
+    A ``done`` end clears it (the run finished: nothing is owed of a failure before)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(interrupts=("i1", "i2"), fail_with=None))
+    try:
+        run = parts.start(requester="U0ASKER")
+        first, second = parts.pending(run)
+        refusing = refused_for_now(parts)
+        parts.graph.fail_with = ValueError("bad args")
+        parts.engine.decide(first.id, Decision("approve", "U0ASKER"))
+        [(_, owed)] = parts.store.owed_notices(-1)
+        clock.advance(1)
+        parts.graph.fail_with = ConnectionError("model away")  # tried again: owes no notice
+        parts.engine.decide(second.id, Decision("approve", "U0ASKER"))
+        assert parts.store.get_run(run.thread_id).result == "ConnectionError: model away"
+        assert [notice for _, notice in parts.store.owed_notices(-1)] == [owed]
+
+        refusing[0] = False  # the sweep's worker, once Slack takes it: told, once
+        clock.advance(parts.engine.stale_after + 3600)
+        parts.engine.ends.tell_owed(parts.store.get_run(run.thread_id), owed)
+        parts.engine.ends.tell_owed(parts.store.get_run(run.thread_id), owed)
+        assert [thread for thread, *_ in parts.publisher.named("run_failed")] == [run.thread_id]
+        assert parts.store.owed_notices(-1) == []
+
+        parts.store.end_run(run.thread_id, "failed", "ValueError: again", [], owed)
+        parts.store.end_run(run.thread_id, "done", "All done.", [])
+        parts.store.end_run(run.thread_id, "failed", "ConnectionError: later", [])
+        assert parts.store.owed_notices(-1) == []  # the done end cleared it
+    finally:
+        parts.close()

@@ -47,14 +47,19 @@ SET_RUN_STATUS = """
 UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
+# The failure notice a run owes once it ended with ``status``: a failure's own (``notice``),
+# or, for a failure that owes none (a decision's attempt that was not its last, tried again by
+# the sweep), the one an earlier failure still owes (another decision given up on, whose notice
+# Slack refused for now), or nobody is ever told of it; none once the run is done.
+NOTICE_AT_END = "CASE WHEN %(status)s = 'failed' THEN COALESCE(%(notice)s, notice) END"
 # A run's end (say done or failed, as SET_RUN_STATUS) and its audit events (``events``, as in
 # attempts' CLOSE_APPLY) in one statement: no crash or lost connection comes between the two.
 # The events are written even when the run was cancelled meanwhile (what happened is recorded,
 # as CLOSE_APPLY's are); ``moved``: whether the run's status moved.
-END_RUN = """
+END_RUN = f"""
 WITH moved AS (
     UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result),
-                    updated_at = %(now)s, notice = %(notice)s
+                    updated_at = %(now)s, notice = {NOTICE_AT_END}
     WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
     RETURNING thread_id
 ), audited AS (
@@ -69,6 +74,11 @@ SELECT COUNT(*) AS moved FROM moved
 # failure; said and cleared later (only the notice that was said: a newer one stays).
 SET_NOTICE = """
 UPDATE runs SET notice = %(notice)s
+WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
+"""
+# END_RUN's notice, on SQLite (after SET_RUN_STATUS, in its transaction).
+END_NOTICE = f"""
+UPDATE runs SET notice = {NOTICE_AT_END}
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
 NOTICE_SAID = """
