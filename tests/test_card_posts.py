@@ -99,7 +99,7 @@ def test_a_card_refused_for_good_fails_its_run_and_tells_the_requester_once(
     for _ in range(3):
         clock.advance(3600)
         deps.engine.recover(older_than=0)
-    retried = deps.operations.control.retry(thread_id)
+    retried = deps.operations.control.retry(thread_id, "U0ASKER")
     assert retried.kind == RetryKind.CARD_REFUSED  # said as it is, not "Retrying"
     assert "a retry cannot post it" in retry_sentence(retried)
     deps.engine.recover(older_than=0)

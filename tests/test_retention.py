@@ -15,7 +15,9 @@ from langgraph.graph import END, START, StateGraph
 
 from bot.cli import prune as prune_cli
 from bot.core import outcomes
+from bot.core.journal import Journal
 from bot.core.run_control import RunControl
+from bot.runtime.metrics import Metrics
 from bot.store import retention
 from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.audit_log import Audit
@@ -230,14 +232,14 @@ def test_a_retry_pressed_while_prune_deletes_its_run_waits_and_finds_the_run_gon
             Store(bot_db, time.time),
             bot_db,
             None,
-            None,
+            Journal(Audit(bot_db, time.time), Metrics()),
             None,
             pool,  # type: ignore[arg-type]
             lambda approval: None,
             lambda thread_id, again: None,
         )
         said: list[outcomes.Retry] = []
-        pressed = threading.Thread(target=lambda: said.append(control.retry("t1")))
+        pressed = threading.Thread(target=lambda: said.append(control.retry("t1", "U0ASKER")))
         temp = retention._temp
 
         def chosen_then_retried(tx: Any, dialect: str, name: str, *rest: Any) -> None:

@@ -23,6 +23,11 @@ class Journal:
         """A run cancelled while it waited on no request (a request's cancel is decided)."""
         return Entry("cancelled", run.thread_id, by, None, {"via": via})
 
+    def retried_entry(self, run: Run, decision: Decision) -> Entry:
+        """A person's Retry of the failed ``run`` (``decision``: who pressed it, and through
+        which door), for the store to write with the retry (``RunRows.retry_run``)."""
+        return Entry("retried", run.thread_id, decision.by, None, came_through(decision))
+
     def ticked(self, at: float) -> None:
         """The scheduler ticked (``/healthz`` and ``/metrics`` show when it last did)."""
         self.metrics.last_tick.set(at)

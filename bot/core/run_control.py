@@ -115,23 +115,26 @@ class RunControl:
         run = self.store.get_run(thread_id)
         if run is None or not self.may_manage(run, by):
             return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
-        outcome = self._retry(run, entry.id)
+        outcome = self._retry(run, entry.decision, entry.id)
         if outcome.kind == outcomes.RetryKind.RETRYING:
             click.closed = True
         elif outcome.kind == outcomes.RetryKind.NOT_FAILED and self.store.click_closed(entry.id):
             return outcomes.Retry(outcomes.RetryKind.REPLAYED, thread_id, outcome.status)
         return outcome
 
-    def retry(self, thread_id: str) -> outcomes.Retry:
+    def retry(self, thread_id: str, by: str, via: str | None = None) -> outcomes.Retry:
         """Start a failed run again from its last checkpoint; what came of it. Who may retry
-        is the caller's to check (:meth:`retried` does, for a Retry click)."""
+        is the caller's to check (:meth:`retried` does, for a Retry click); ``by`` is who
+        retried it (and ``via`` the door, None: Slack), as its ``retried`` row says."""
         run = self.store.get_run(thread_id)
         if run is None:
             return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
-        return self._retry(run)
+        return self._retry(run, Decision("retry", by, via=via))
 
-    def _retry(self, run: Run, click: str | None = None) -> outcomes.Retry:
-        """``click``: the Retry's inbox entry, closed with the retry (RunRows.retry_run)."""
+    def _retry(self, run: Run, retry: Decision, click: str | None = None) -> outcomes.Retry:
+        """``retry``: who retried the run, audited (``retried``) in the retry's transaction,
+        only if it retried it; ``click``: the Retry's inbox entry, closed with it
+        (RunRows.retry_run)."""
         thread_id = run.thread_id
         if run.status != "failed":
             return outcomes.Retry(outcomes.RetryKind.NOT_FAILED, thread_id, run.status)
@@ -139,7 +142,8 @@ class RunControl:
             # Slack refused its card for good (bot.slack.card_posts): nothing here can post it
             # again; the requester was told how to fix it and ask again.
             return outcomes.Retry(outcomes.RetryKind.CARD_REFUSED, thread_id)
-        decided = self.store.retry_run(thread_id, click)  # with its given-up decisions reset
+        # With its given-up decisions reset, and its audit row.
+        decided = self.store.retry_run(thread_id, [self.journal.retried_entry(run, retry)], click)
         if decided is None:  # another Retry, or a prune, came first
             now = self.store.get_run(thread_id)
             if now is None:

@@ -4,8 +4,8 @@ Events: ``started``, ``requested`` (a card), ``reminded``, ``escalated``, ``vote
 of several), the decisions (``approved``, ``edited`` with before and after, ``rejected`` with the
 reason, ``expired``, ``cancelled``, ``responded``, ``decided``...), ``executed`` (the decision was
 applied to the graph) or ``sent`` (handed to a LangGraph Server, which runs it in its own time),
-``refused_by_agent`` (the graph refused the answer: asked again), ``done`` and ``failed``. The
-store only ever inserts and reads them.
+``refused_by_agent`` (the graph refused the answer: asked again), ``done``, ``failed`` and
+``retried`` (a person's Retry of a failed run). The store only ever inserts and reads them.
 """
 
 from __future__ import annotations

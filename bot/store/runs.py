@@ -90,11 +90,15 @@ class RunRows(Rows):
                 tx.execute(INSERT_AUDIT, {**entry.params(now), "thread_id": thread_id})
         return bool(moved)
 
-    def retry_run(self, thread_id: str, click: str | None = None) -> list[Approval] | None:
+    def retry_run(
+        self, thread_id: str, events: Sequence[Entry], click: str | None = None
+    ) -> list[Approval] | None:
         """A failed run marked running again, and its decisions given up on given their
         attempts back (``RESET_APPLY``), in one transaction: a crash or a lost
         answer after the first never leaves a running run whose decision no sweep applies
-        (nor may a Retry, the run no longer failed). ``click``: the Retry's inbox entry,
+        (nor may a Retry, the run no longer failed). Its audit ``events`` (who retried it)
+        are written in the same transaction, only if it was retried; raises when they are
+        not, and nothing is retried. ``click``: the Retry's inbox entry,
         closed in the same transaction, so that once the run is retried no taker of the
         click retries it again or answers it "nothing to retry". Those decisions, to be
         applied again; None when the run was no longer failed (or gone)."""
@@ -103,6 +107,8 @@ class RunRows(Rows):
         with self.db.transaction() as tx:
             if not tx.execute(q.RETRY_RUN, params):
                 return None
+            for entry in events:
+                tx.execute(INSERT_AUDIT, entry.params(now))
             rows = tx.fetch_all(RESET_APPLY, {"thread_id": thread_id})
             if click is not None:
                 tx.execute(FINISH_INBOX, {"id": click, "now": now})

@@ -536,7 +536,7 @@ def test_a_resume_that_fails_leaves_the_run_failed_and_retry_applies_it_again(db
         assert parts.approval(approval.id).applied_at is None
 
         parts.graph.fail_with = None
-        retried = parts.control.retry(run.thread_id)
+        retried = parts.control.retry(run.thread_id, "U0ASKER")
 
         assert retried == outcomes.Retry(RetryKind.RETRYING, run.thread_id)
         assert len(parts.graph.answers) == 2
@@ -572,7 +572,7 @@ def test_a_retry_cut_off_after_the_run_is_running_again_is_finished_by_the_sweep
 
         monkeypatch.setattr(parts.store, "retry_run", dies_after)
         with pytest.raises(Crash):
-            parts.control.retry(run.thread_id)
+            parts.control.retry(run.thread_id, "U0ASKER")
         monkeypatch.undo()
 
         for _ in range(3):
@@ -587,10 +587,10 @@ def test_a_retry_cut_off_after_the_run_is_running_again_is_finished_by_the_sweep
 
 def test_retry_of_a_run_that_did_not_fail_or_does_not_exist(parts):
     run = parts.start()
-    assert parts.control.retry(run.thread_id) == outcomes.Retry(
+    assert parts.control.retry(run.thread_id, "U0ASKER") == outcomes.Retry(
         RetryKind.NOT_FAILED, run.thread_id, "waiting"
     )
-    assert parts.control.retry("nope") == outcomes.Retry(RetryKind.NOT_FOUND, "nope")
+    assert parts.control.retry("nope", "U0ASKER") == outcomes.Retry(RetryKind.NOT_FOUND, "nope")
     assert parts.graph.proceeded == []
 
 
@@ -729,7 +729,7 @@ def test_a_run_that_fails_before_any_decision_tells_its_requester_and_retries(db
         ]
 
         parts.graph.broken = False
-        assert parts.control.retry(run.thread_id).kind is RetryKind.RETRYING
+        assert parts.control.retry(run.thread_id, "U0ASKER").kind is RetryKind.RETRYING
         [approval] = parts.pending(run)
         assert approval.ts is not None
         assert parts.store.get_run(run.thread_id).status == "waiting"

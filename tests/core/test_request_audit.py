@@ -4,7 +4,7 @@ among several (bot.core.deciding) is counted in the transaction that writes its 
 so no crash or lost connection between the two leaves one without the other. Before, the row
 was written afterwards: a crash in between left a request (found again, so recorded once) or a
 counted vote that ``python -m bot audit`` never showed. And a Retry that meets a request whose
-card was refused meanwhile, which needs no row of its own."""
+card was refused meanwhile, which needs no row beyond its ``retried`` one."""
 
 from __future__ import annotations
 
@@ -144,11 +144,11 @@ VOTE_STATEMENTS = 13
 
 def test_a_retry_that_meets_a_card_refused_meanwhile_leaves_the_refusal_s_rows(db, db_url, clock):
     """Not a gap (bot.core.asking): a Retry checks that no card of the run was refused, and
-    Slack refuses one for good just after (the card sweep). The Retry moves the run on, and its
-    step, meeting the refused request, fails the run again without a row of its own: the
-    refusal wrote its request's close, the run's failure and their ``card_refused`` and
-    ``failed`` rows in one statement, and they say how the run ended. A row here would
-    repeat them."""
+    Slack refuses one for good just after (the card sweep). The Retry moves the run on (its
+    ``retried`` row says who pressed it), and its step, meeting the refused request, fails the
+    run again without a row of its own: the refusal wrote its request's close, the run's
+    failure and their ``card_refused`` and ``failed`` rows in one statement, and they say how
+    the run ended. A row here would repeat them."""
     parts = engine_parts(db, clock)
     try:
         parts.publisher.post_as = "retry"  # not posted for now: the sweep tries again
@@ -158,27 +158,28 @@ def test_a_retry_that_meets_a_card_refused_meanwhile_leaves_the_refusal_s_rows(d
         clock.advance(1)
         retry_run = parts.store.retry_run
 
-        def refused_meanwhile(thread_id: str, click: str | None = None):
+        def refused_meanwhile(*args, **kwargs):
             reason = "The approval card could not be posted: Slack answered channel_not_found."
             events = parts.engine.journal.card_refused_entries(
                 approval, "channel_not_found", reason
             )
             assert parts.store.card_refused(approval.id, reason, events) is not None
             clock.advance(1)
-            return retry_run(thread_id, click)
+            return retry_run(*args, **kwargs)
 
         parts.store.retry_run = refused_meanwhile  # type: ignore[method-assign]
-        assert parts.control.retry(run.thread_id).kind == outcomes.RetryKind.RETRYING
+        assert parts.control.retry(run.thread_id, "U0ASKER").kind == outcomes.RetryKind.RETRYING
         assert parts.store.get_run(run.thread_id).status == "failed"
         ends = [
-            (e["event"], e["detail"].get("error", ""))
+            (e["event"], e["detail"].get("error", e["actor"]))
             for e in exported(db_url, run.thread_id)
-            if e["event"] in ("failed", "card_refused", "done")
+            if e["event"] in ("failed", "card_refused", "retried", "done")
         ]
         assert ends == [
             ("failed", "RuntimeError: model down"),
             ("card_refused", "channel_not_found"),
             ("failed", "The approval card could not be posted: Slack answered channel_not_found."),
+            ("retried", "U0ASKER"),
         ]
     finally:
         parts.close()

@@ -266,7 +266,7 @@ def test_a_notice_the_sweep_found_is_not_told_once_the_run_was_retried_meanwhile
     parts.engine.sweeper.worker = Deferred(handed)  # the pool is busy for a while
     parts.engine.recover()  # the sweep lists the notice and hands it over
     assert handed
-    assert parts.store.retry_run(run.thread_id) is not None  # Retry, meanwhile
+    assert parts.store.retry_run(run.thread_id, []) is not None  # Retry, meanwhile
     if then == "failed-again":
         parts.store.end_run(run.thread_id, "failed", "ValueError: again", [])
     refusing[0] = False
