@@ -86,7 +86,10 @@ class Asker:
                 refused = refused or outcome == "refused"
                 asks = asks or outcome != "refused"
             elif approval.status == "failed":  # its card was refused before (a Retry)
-                self.store.set_run_status(run.thread_id, "failed")
+                # The run fails again, after the Retry's row: its own row says so, with it.
+                problem = run.result or "its approval card was refused"
+                failed = self.journal.failed_entry(run, problem)
+                self.store.end_run(run.thread_id, "failed", None, [failed])
                 refused = True
             else:
                 if approval.applied_at is not None and not state.running:

@@ -142,13 +142,12 @@ def test_on_postgres_a_vote_and_its_row_are_one_transaction_and_no_more_statemen
 VOTE_STATEMENTS = 13
 
 
-def test_a_retry_that_meets_a_card_refused_meanwhile_leaves_the_refusal_s_rows(db, db_url, clock):
-    """Not a gap (bot.core.asking): a Retry checks that no card of the run was refused, and
-    Slack refuses one for good just after (the card sweep). The Retry moves the run on (its
-    ``retried`` row says who pressed it), and its step, meeting the refused request, fails the
-    run again without a row of its own: the refusal wrote its request's close, the run's
-    failure and their ``card_refused`` and ``failed`` rows in one statement, and they say how
-    the run ended. A row here would repeat them."""
+def test_a_retry_that_meets_a_card_refused_meanwhile_ends_its_trail_failed(db, db_url, clock):
+    """A Retry checks that no card of the run was refused, and Slack refuses one for good just
+    after (the card sweep). The Retry moves the run on (its ``retried`` row says who pressed
+    it), and its step, meeting the refused request, fails the run again: the trail says so
+    after the Retry, with the refusal's reason, so it does not end on ``retried`` while the
+    run is failed."""
     parts = engine_parts(db, clock)
     try:
         parts.publisher.post_as = "retry"  # not posted for now: the sweep tries again
@@ -180,6 +179,7 @@ def test_a_retry_that_meets_a_card_refused_meanwhile_leaves_the_refusal_s_rows(d
             ("card_refused", "channel_not_found"),
             ("failed", "The approval card could not be posted: Slack answered channel_not_found."),
             ("retried", "U0ASKER"),
+            ("failed", "The approval card could not be posted: Slack answered channel_not_found."),
         ]
     finally:
         parts.close()
