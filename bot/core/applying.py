@@ -199,7 +199,7 @@ class Applier:
         failed = _raised(exc)  # what the step raised, as the people are told it
         error = f"{type(failed).__name__}: {failed}"
         # Owed from the give-up on, so a crash right after it still tells the people.
-        notice = self.ends.notice(run, True, attempt.number) if final else None
+        notice = self.ends.notice(run, True, attempt.number, error) if final else None
         if final and not self.store.give_up_apply(approval.id, attempt.fence, error, notice):
             logger.warning("request %s: a later attempt took over", approval.id)
             return

@@ -107,16 +107,18 @@ class RunEnds:
         # The sweep tries a decision again; the people are told if it gives up. The notice
         # is owed from the statement that fails the run until it is said (tell_failure).
         told = not decided or gave_up
-        owed = (notice or self.notice(run, decided, attempts)) if told else None
+        owed = (notice or self.notice(run, decided, attempts, problem)) if told else None
         self.store.end_run(
             run.thread_id, "failed", problem, [self.journal.failed_entry(run, problem)], owed
         )
         if owed is not None:
             self.tell_failure(run, owed, problem)
 
-    def notice(self, run: Run, decided: bool, attempts: int) -> FailureNotice:
-        """The notice a failure of ``run`` owes its requester, under a key of its own."""
-        return FailureNotice(f"{run.thread_id}:failed:{self.store.clock()}", decided, attempts)
+    def notice(self, run: Run, decided: bool, attempts: int, problem: str) -> FailureNotice:
+        """The notice a failure of ``run`` (``problem``) owes its requester, under a key of
+        its own."""
+        key = f"{run.thread_id}:failed:{self.store.clock()}"
+        return FailureNotice(key, decided, attempts, problem[:1000])
 
     def tell_owed(self, run: Run, notice: FailureNotice) -> None:
         """The recovery sweep's :meth:`tell_failure`, under the run's lock, some time after it
@@ -128,8 +130,8 @@ class RunEnds:
     def tell_failure(self, run: Run, notice: FailureNotice, problem: str | None = None) -> None:
         """Tell the requester of the run's failure (with Retry), once, and no longer owe it;
         left owed, for the recovery sweep, when Slack refused it for now or it could not be
-        said. ``problem``: the error (default: the run's result, as the failure left it)."""
-        said = problem or run.result or "the run failed"
+        said. ``problem``: the error (default: the notice's own, else the run's result)."""
+        said = problem or notice.problem or run.result or "the run failed"
         try:
             self.ledger.once(
                 notice.key,

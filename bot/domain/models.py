@@ -363,14 +363,22 @@ class FailureNotice:
     key: str
     decided: bool  # a decision was recorded, and applying it failed
     attempts: int  # how many times applying it failed
+    # The error it tells of ("" where none was kept: the run's result is told instead). The
+    # notice keeps its own, since a later failure of the run, owing none, rewrites the result.
+    problem: str = ""
 
     def to_json(self) -> str:
-        return json.dumps({"key": self.key, "decided": self.decided, "attempts": self.attempts})
+        data: dict[str, object] = {"key": self.key, "decided": self.decided}
+        data["attempts"] = self.attempts
+        if self.problem:
+            data["problem"] = self.problem
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> FailureNotice:
         data = json.loads(text)
-        return cls(str(data["key"]), bool(data["decided"]), int(data["attempts"]))
+        problem = str(data.get("problem") or "")
+        return cls(str(data["key"]), bool(data["decided"]), int(data["attempts"]), problem)
 
 
 @dataclass(frozen=True)

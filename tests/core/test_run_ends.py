@@ -13,7 +13,7 @@ import pytest
 
 from bot.agents.runner import RunState
 from bot.core.ledger import MAX_ATTEMPTS
-from bot.domain.models import Decision, Run, RunRequest
+from bot.domain.models import Decision, FailureNotice, Run, RunRequest
 from bot.runtime.worker import InlineWorker
 from bot.store.db import Database
 from graphs.outcomes import TryAgain
@@ -336,7 +336,11 @@ def test_a_failure_that_owes_no_notice_keeps_the_one_an_earlier_failure_owes(db,
         clock.advance(parts.engine.stale_after + 3600)
         parts.engine.ends.tell_owed(parts.store.get_run(run.thread_id), owed)
         parts.engine.ends.tell_owed(parts.store.get_run(run.thread_id), owed)
-        assert [thread for thread, *_ in parts.publisher.named("run_failed")] == [run.thread_id]
+        # ... with the error it owes the Retry to, not the later one the run's result now says
+        told = parts.publisher.named("run_failed")
+        assert [(thread, problem) for thread, problem, *_ in told] == [
+            (run.thread_id, "ValueError: bad args")
+        ]
         assert parts.store.owed_notices(-1) == []
 
         parts.store.end_run(run.thread_id, "failed", "ValueError: again", [], owed)
@@ -345,3 +349,15 @@ def test_a_failure_that_owes_no_notice_keeps_the_one_an_earlier_failure_owes(db,
         assert parts.store.owed_notices(-1) == []  # the done end cleared it
     finally:
         parts.close()
+
+
+def test_a_notice_written_without_its_error_reads_back_the_same_and_tells_the_run_s_result():
+    """A notice as the first edition of migration 29's column held it (no error of its own)
+    reads back to the very text it was stored as (the sweep's "still owed" check compares the
+    text), and its error is then the run's result, as before."""
+    old = '{"key": "r:failed:1.0", "decided": true, "attempts": 2}'
+    notice = FailureNotice.from_json(old)
+    assert notice == FailureNotice("r:failed:1.0", True, 2, "")
+    assert notice.to_json() == old
+    kept = FailureNotice("r:failed:1.0", True, 2, "ValueError: bad args")
+    assert FailureNotice.from_json(kept.to_json()) == kept
