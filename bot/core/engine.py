@@ -140,17 +140,16 @@ class Engine:
         self.worker.submit(self.advance, run.thread_id)
         return run
 
-    def advance(self, thread_id: str, again: bool = False) -> None:
+    def advance(self, thread_id: str) -> None:
         """Run a thread until it waits for a person or ends; safe to call again at any time.
-        ``again``: a person pressed Retry, so a run that failed on the server is continued.
         When another worker holds the run past the lock's wait, nothing is done: the run stays
         where it is and the recovery sweep comes back to it."""
         try:
-            self._advance(thread_id, again)
+            self._advance(thread_id)
         except LockBusy as exc:
             logger.info("run %s is busy (%s); left for the recovery sweep", thread_id, exc)
 
-    def _advance(self, thread_id: str, again: bool) -> None:
+    def _advance(self, thread_id: str) -> None:
         run = self.store.get_run(thread_id)
         if run is None or run.status in FINAL:
             return
@@ -166,8 +165,14 @@ class Engine:
                 if not state.started:
                     self.journal.started(run)
                     state = self.agents.start(run)
-                elif state.stuck or (again and state.failed):
+                elif state.stuck or (run.rerun and state.failed):
+                    # A Retry set it going (Run.rerun, read under the lock): a run that failed
+                    # on a LangGraph Server shows its failure until it is run again. Whichever
+                    # move comes first (the Retry's own, a sweep's after a crash, another
+                    # process's) runs it again; the others find it done.
                     state = self.agents.proceed(run)
+                if run.rerun:
+                    self.store.rerun_done(thread_id)
                 if state.failed:
                     raise RunFailed(state.failed)
                 self.asker.publish(run, state)
@@ -267,7 +272,7 @@ class Engine:
                 partial(self.applier.try_apply, approval),
             )
         for run in self.store.stale_runs(age):
-            finish = partial(self._advance, run.thread_id, False)
+            finish = partial(self._advance, run.thread_id)
             hand(f"run:{run.thread_id}", run.thread_id, finish)
         for run, notice in self.store.owed_notices(age):
             tell = partial(self.ends.tell_owed, run, notice)

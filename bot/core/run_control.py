@@ -37,7 +37,7 @@ class RunControl:
     publisher: Publisher
     worker: Worker
     apply: Callable[[Approval], object]  # carry out a decided request (Engine.apply)
-    advance: Callable[[str, bool], None]  # move a run on from its checkpoint (Engine.advance)
+    advance: Callable[[str], None]  # move a run on from its checkpoint (Engine.advance)
     # Who may retry a run (bot.core.access.Access.may_manage); by default nobody.
     may_manage: Callable[[Run, str], bool] = lambda run, user: False
 
@@ -152,5 +152,5 @@ class RunControl:
         for approval in decided:
             self.worker.submit(self.apply, approval)
         if not decided:
-            self.worker.submit(self.advance, thread_id, True)
+            self.worker.submit(self.advance, thread_id)  # runs it again (Run.rerun)
         return outcomes.Retry(outcomes.RetryKind.RETRYING, thread_id)

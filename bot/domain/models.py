@@ -313,10 +313,14 @@ class Run:
     # Started by an API token in the requester's name: the token, and the Slack user holding it.
     on_behalf_of: str | None = None
     hand: str | None = None
+    # A Retry set it going and it was not run again yet (Engine.advance): whoever moves it
+    # next runs it again, once, though its runner still shows the failure retried.
+    rerun: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+        values = {k: row[k] for k in cls.__dataclass_fields__ if k != "rerun"}
+        return cls(**values, rerun=bool(row.get("rerun")))
 
 
 @dataclass(frozen=True)

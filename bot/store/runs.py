@@ -114,6 +114,10 @@ class RunRows(Rows):
                 tx.execute(FINISH_INBOX, {"id": click, "now": now})
         return [Approval.from_row(r) for r in rows]
 
+    def rerun_done(self, thread_id: str) -> None:
+        """The run a Retry set going (``Run.rerun``) was run again: no later move repeats it."""
+        self.db.execute(q.RERUN_DONE, {"thread_id": thread_id})
+
     def set_trace(self, thread_id: str, trace_id: str) -> None:
         """The run's latest invocation is traced as ``trace_id`` (bot.agents.traces)."""
         self.db.execute(q.SET_RUN_TRACE, {"thread_id": thread_id, "trace_id": trace_id})

@@ -385,4 +385,12 @@ MIGRATIONS: list[tuple[int, list[Statement]]] = [
         # run it retries (its ``approval_id`` is then '', no request).
         ["ALTER TABLE inbox ADD COLUMN thread_id TEXT"],
     ),
+    (
+        31,
+        # A Retry set the run going and its runner has not been asked to run it again yet
+        # (bot.core.engine.Engine.advance): a run that failed on a LangGraph Server shows that
+        # failure until a new run is made, so a sweep after a crash there must know that it
+        # was retried, not left failing, or it reports the retried failure again.
+        ["ALTER TABLE runs ADD COLUMN rerun INTEGER NOT NULL DEFAULT 0"],
+    ),
 ]

@@ -98,10 +98,17 @@ ORDER BY updated_at LIMIT %(limit)s
 # Retry: a failed run back to running, only if it is still failed (another Retry, or a prune
 # that chose it and holds its row, came first: bot.store.retention).
 # A notice of its failure still owed is not said any more: the person retried it.
+# ``rerun``: the run itself is to be run again (Engine.advance), unless it has decisions given
+# up on (RESET_APPLY's), which are applied again instead.
 RETRY_RUN = """
-UPDATE runs SET status = 'running', updated_at = %(now)s, notice = NULL
+UPDATE runs SET status = 'running', updated_at = %(now)s, notice = NULL,
+                rerun = CASE WHEN EXISTS (
+                    SELECT 1 FROM approvals a WHERE a.thread_id = %(thread_id)s
+                    AND a.status <> 'pending' AND a.applied_at IS NULL) THEN 0 ELSE 1 END
 WHERE thread_id = %(thread_id)s AND status = 'failed'
 """
+# The retried run was run again (or found no longer failed): no later move runs it again.
+RERUN_DONE = "UPDATE runs SET rerun = 0 WHERE thread_id = %(thread_id)s AND rerun = 1"
 SET_RUN_TRACE = "UPDATE runs SET trace_id = %(trace_id)s WHERE thread_id = %(thread_id)s"
 # Runs nobody is moving: still "running" a while after their last change (a run whose every
 # request is decided is "running", never "waiting"), or "stopped" by a decision with the report
