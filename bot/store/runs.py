@@ -17,7 +17,7 @@ from bot.store.rows import Rows
 from bot.store.sql import runs as q
 from bot.store.sql.attempts import RESET_APPLY
 from bot.store.sql.audit_log import INSERT_AUDIT
-from bot.store.sql.clicks import FINISH_INBOX
+from bot.store.sql.clicks import CLOSE_OPEN_CLICK
 
 
 class RunRows(Rows):
@@ -100,18 +100,25 @@ class RunRows(Rows):
         are written in the same transaction, only if it was retried; raises when they are
         not, and nothing is retried. ``click``: the Retry's inbox entry,
         closed in the same transaction, so that once the run is retried no taker of the
-        click retries it again or answers it "nothing to retry". Those decisions, to be
-        applied again; None when the run was no longer failed (or gone)."""
+        click retries it again or answers it "nothing to retry". Only if still open: a taker
+        whose lease ran out while another worked the click (and the run, retried, failed again
+        since) finds it closed, and retries nothing. Those decisions, to be applied again;
+        None when the run was no longer failed (or gone), or the click was worked already."""
         now = self.clock()
         params = {"thread_id": thread_id, "now": now}
-        with self.db.transaction() as tx:
-            if not tx.execute(q.RETRY_RUN, params):
-                return None
-            for entry in events:
-                tx.execute(INSERT_AUDIT, entry.params(now))
-            rows = tx.fetch_all(RESET_APPLY, {"thread_id": thread_id})
-            if click is not None:
-                tx.execute(FINISH_INBOX, {"id": click, "now": now})
+        try:
+            with self.db.transaction() as tx:
+                if not tx.execute(q.RETRY_RUN, params):
+                    return None
+                rows = tx.fetch_all(RESET_APPLY, {"thread_id": thread_id})
+                if click is not None and not tx.execute(
+                    CLOSE_OPEN_CLICK, {"id": click, "now": now}
+                ):
+                    raise _WorkedAlready  # rolled back: the run stays failed
+                for entry in events:
+                    tx.execute(INSERT_AUDIT, entry.params(now))
+        except _WorkedAlready:
+            return None
         return [Approval.from_row(r) for r in rows]
 
     def rerun_done(self, thread_id: str) -> None:
@@ -151,3 +158,7 @@ class RunRows(Rows):
         params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(ids)}
         sql = q.SET_LEASES.format(ids=", ".join(f"%(t{i})s" for i in range(len(ids))))
         self.db.execute(sql, {**params, "until": until})
+
+
+class _WorkedAlready(Exception):
+    """Raised inside retry_run's transaction, to roll it back: its click was worked already."""

@@ -180,3 +180,45 @@ def test_a_retry_committed_just_before_a_crash_is_moved_on_once_and_not_answered
     assert len(cards(fake_slack)) == 1
     assert run_of(again, thread_id).status == "waiting"
     assert fake_slack.calls("chat.postEphemeral") == []  # it died before it said anything
+
+
+def test_a_stalled_retry_click_does_not_retry_the_run_again_after_it_failed_anew(
+    bot_in_process, fake_slack, fake_openai
+):
+    """The worker that took the click stalled past its lease; the sweep took it too, retried
+    the run, and the run failed again at once (its new notice, with its own Retry, posted).
+    The stalled worker, waking, finds the run failed: its click was worked already, so it
+    retries nothing (one click, one retry; the new failure waits for a new Retry) and says
+    nothing."""
+    bot, thread_id = failed_run(bot_in_process, fake_slack, fake_openai)
+    inbox = bot.deps.engine.inbox
+    retried, stalled, wake = inbox.retry, threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def stall_the_first(click: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            stalled.set()
+            wake.wait(30)
+        return retried(click)
+
+    inbox.retry = stall_the_first
+    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
+    assert stalled.wait(10), "the click was never taken"
+    for _ in range(3):  # the retried run fails again, as it did the first time
+        fake_openai.enqueue(status=500)
+    bot.tick(advance=31)  # its 30 s lease ran out: the sweep takes it and retries the run
+    fake_slack.wait_for(
+        "chat.postMessage", lambda c: "hit an error" in c.params["text"], count=2, timeout=20
+    )
+    assert run_of(bot, thread_id).status == "failed"
+    wake.set()
+    bot.settle()
+    bot.tick(advance=61)
+    bot.settle()
+
+    assert len(calls) == 2
+    assert run_of(bot, thread_id).status == "failed", "one click retried the run twice"
+    assert cards(fake_slack) == []
+    told = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
+    assert told == [f"Retrying run `{thread_id[:8]}`."], told

@@ -58,6 +58,8 @@ ORDER BY received_at
 """
 FINISH_INBOX = "UPDATE inbox SET done_at = %(now)s, locked_until = NULL WHERE id = %(id)s"
 CLICK_CLOSED = "SELECT id FROM inbox WHERE id = %(id)s AND done_at IS NOT NULL"
+# FINISH_INBOX only while still open: a click closes once, by whichever taker got there first.
+CLOSE_OPEN_CLICK = f"{FINISH_INBOX} AND done_at IS NULL"
 OPEN_INBOX = """
 SELECT id FROM inbox
 WHERE done_at IS NULL AND received_at < %(before)s
