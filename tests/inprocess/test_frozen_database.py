@@ -267,3 +267,45 @@ def test_a_burst_of_clicks_over_the_websocket_on_a_frozen_database_is_acked_in_t
         if c.params["text"] in notes
     }
     assert heard == set(clickers)
+
+
+def test_a_retry_on_a_frozen_database_is_answered_in_time_and_carried_out_once_it_wakes(
+    bot_in_process, fake_slack, fake_openai, database_url, proxy
+):
+    """A Retry click is recorded before its ack as a decision's click is (the inbox), so it
+    is answered within Slack's 3 s when the database froze at its write; once the server is
+    back, the run is retried once, or (the write withdrawn) stays failed."""
+    for _ in range(3):  # the model client tries three times before the run fails
+        fake_openai.enqueue(status=500)
+    bot = bot_in_process(DATABASE_URL=proxy.url(database_url), REMIND_AFTER="off")
+    bot.command("Draft the release note", user=REQ)
+    [failed] = fake_slack.wait_for("chat.postMessage", lambda c: "hit an error" in c.params["text"])
+    [button] = [e for b in failed.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    thread_id = button["value"]
+    bot.settle()
+
+    proxy.freeze(at=b"INSERT INTO inbox")
+    answered_while_frozen(bot, proxy, lambda: bot.send(sr.retry_body(thread_id, REQ)))
+    fake_slack.wait_for(
+        "chat.postEphemeral", lambda c: c.params.get("text") == actions.RETRY_UNCONFIRMED
+    )
+    assert not told(fake_slack, actions.NOT_RECORDED)
+    proxy.thaw()
+    assert bot.deps is not None
+    if withdrawn(proxy):
+        bot.settle()
+        sweeps(bot)
+        assert asked(fake_slack) == []
+        assert bot.deps.store.get_run(thread_id).status == "failed"
+        return
+
+    bot.tick_until(lambda: bool(asked(fake_slack)), "the run retried", 61, timeout=30)
+    bot.settle()
+    sweeps(bot)
+    assert len(asked(fake_slack)) == 1
+    assert bot.deps.store.get_run(thread_id).status == "waiting"
+
+
+def asked(fake_slack) -> list:
+    """The cards posted (not the failure notice, which has blocks too: its Retry button)."""
+    return [c for c in card_posts(fake_slack) if "hit an error" not in c.params["text"]]
