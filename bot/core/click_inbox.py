@@ -117,7 +117,8 @@ class Inbox:
             if entry.attempts < MAX_ATTEMPTS:
                 self._again(entry_id, entry.attempts, entry.locked_until)
                 return
-            self._tell_quietly(entry.channel, entry.decision.by)
+            if not click.closed:  # worked (a claim won, a run retried): something did change
+                self._tell_quietly(entry.channel, entry.decision.by)
         if not click.closed:  # a claim it won closed it already, in the claim's own statement
             self.store.finish_inbox(entry_id)
         self._leased.pop(entry_id, None)

@@ -295,3 +295,39 @@ def test_through_the_engine_a_click_is_applied_and_the_clicker_told(parts, appro
     assert (channel, user) == ("C0CARDS", "U0ASKER")
     assert parts.approval(approval.id).status == "approved"
     assert parts.approval(approval.id).decision.receipt == entry
+
+
+def test_a_click_worked_on_its_last_attempt_is_not_said_to_have_changed_nothing(
+    inbox, parts, clock
+):
+    """A Retry whose first attempts failed (the database away), then retried the run on its
+    last one (the click closed with the retry), when Slack fails the answer: the person is
+    not told "I couldn't apply your click ... nothing changed", for the run was retried."""
+
+    class Answers:
+        def __init__(self) -> None:
+            self.told: list[outcomes.Outcome | outcomes.Retry] = []
+
+        def answer(self, outcome, channel, user) -> None:
+            if isinstance(outcome, outcomes.Retry):
+                raise RuntimeError("Slack is away")
+            self.told.append(outcome)
+
+    tries: list[int] = []
+
+    def retried(click) -> outcomes.Retry:
+        tries.append(1)
+        if click.entry.attempts < MAX_ATTEMPTS:
+            raise RuntimeError("database hiccup")
+        parts.store.finish_inbox(click.entry.id)  # as RunRows.retry_run closes it
+        click.closed = True
+        return outcomes.Retry(outcomes.RetryKind.RETRYING, click.entry.thread_id)
+
+    inbox.answers, inbox.retry = Answers(), retried
+    entry = parts.store.receive_retry("0" * 32, Decision("retry", "U0ASKER"), "C0", 30.0).entry
+    for _ in range(MAX_ATTEMPTS - 1):  # its receiving process died: later takers try it
+        clock.advance(31)
+        inbox.process(entry.id)
+
+    assert len(tries) == MAX_ATTEMPTS - 1
+    assert inbox.answers.told == [], "told that nothing changed, after the run was retried"
