@@ -147,6 +147,12 @@ def refused(exc: BaseException) -> bool:
     )
 
 
+def _storable(text: str) -> str:
+    """``text`` as any database keeps it: PostgreSQL's text takes no NUL character, so one
+    (quoted from the other side of an effect) is written as U+FFFD instead."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _never(_exc: BaseException) -> bool:
     return False
 
@@ -241,17 +247,18 @@ class Ledger:
             logger.info("effect %s waits its turn: %s", key, exc)
             raise WaitsItsTurn(str(exc)) from exc
         except Exception as exc:
-            failure, outcome = f"Failed: {exc}", "failed"
+            said = _storable(str(exc))  # it may quote the other side (a mail server's refusal)
+            failure, outcome = f"Failed: {said}", "failed"
             if isinstance(exc, OutcomeUnknown):
-                failure, outcome = str(exc), "unknown"
+                failure, outcome = said, "unknown"
             elif outcome_unknown(exc) or self.unknown(exc):
-                failure = f"Outcome unknown ({exc}); not retried, so it happens at most once"
+                failure = f"Outcome unknown ({said}); not retried, so it happens at most once"
                 outcome = "unknown"
             elif refused(exc):
                 outcome = "refused"
             elif certainly_failed(exc, self.retryable) and attempt < MAX_ATTEMPTS:
                 wait = backoff(attempt, self.rand, self.base)
-                tried = EffectTry(key, attempt, "retry", wait, str(exc))
+                tried = EffectTry(key, attempt, "retry", wait, said)
                 self._finish(key, "retry", failure, self.clock() + wait, tried)
                 self._tell(tried)
                 raise EffectRetry(

@@ -169,3 +169,25 @@ def test_a_success_after_retries_handed_to_close_apply_is_written_with_its_row(
     closing = [] if fenced_out else [("done", "")]
     assert tries[0] == ("effect", "retry")
     assert sorted(tries[1:]) == sorted([("effect", "done"), *closing])  # written at one time
+
+
+def test_a_refusal_quoting_a_nul_character_is_recorded_as_refused(db, db_url, clock):
+    """A mail server's refusal is quoted (graphs.outcomes.smtp_refusal), and a server may put a
+    NUL character in it: PostgreSQL text takes none. The refusal is still recorded as one (not
+    left "started", an outcome unknown at the next try), with its row, and its caller gets a
+    text its run can keep (the run's report and result are text too)."""
+    import smtplib
+
+    from graphs.outcomes import Declined, smtp_refusal
+
+    answer = smtplib.SMTPRecipientsRefused({"ann@example.com": (550, b"no such\x00user")})
+    refusal = smtp_refusal(answer)
+    assert refusal is not None and "\x00" in refusal
+    ledger, _ = wired(db, clock)
+
+    failure = ledger.once(KEY, fails(Declined(refusal)))
+
+    assert "\x00" not in failure and "no such" in failure and "user" in failure
+    assert state(db) == {"status": "failed", "attempts": 1}
+    assert effects(db_url) == [(1, "refused")]
+    assert ledger.once(KEY, lambda: "sent") == failure  # said once: never tried again
