@@ -102,8 +102,13 @@ def write_audited(
     with db.transaction() as tx:
         row = tx.fetch_one(plain, params)
         for entry in events if row else ():
-            tx.execute(q.INSERT_AUDIT, entry.params(at))
+            # Under the run of the row written, when it says (as WRITTEN_AUDITED's are).
+            tx.execute(q.INSERT_AUDIT, {**entry.params(at), **_run_of(row)})
     return row
+
+
+def _run_of(row: Row | None) -> dict[str, Any]:
+    return {"thread_id": row["thread_id"]} if row and row.get("thread_id") else {}
 
 
 class Audit:

@@ -191,3 +191,16 @@ def test_a_refusal_quoting_a_nul_character_is_recorded_as_refused(db, db_url, cl
     assert state(db) == {"status": "failed", "attempts": 1}
     assert effects(db_url) == [(1, "refused")]
     assert ledger.once(KEY, lambda: "sent") == failure  # said once: never tried again
+
+
+def test_a_request_s_effect_is_in_its_run_s_audit_trail(parts, approval, db_url, clock):
+    """Some effects are keyed by their request, not their run ("<request>:where",
+    "<request>:by-rule", "<request>:refused:<n>"): their tries are in the run's trail
+    (``python -m bot audit --run``), as a run-keyed effect's are, not under the request's id."""
+    ledger, _ = wired(parts.db, clock)
+    key = f"{approval.id}:where"
+    with pytest.raises(EffectRetry):
+        ledger.once(key, fails(TryAgain("ratelimited")))
+
+    rows = [e for e in exported(db_url, approval.thread_id) if e["event"] == "effect"]
+    assert [(e["detail"]["key"], e["detail"]["outcome"]) for e in rows] == [(key, "retry")]

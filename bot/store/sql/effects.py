@@ -33,11 +33,15 @@ UPDATE effects SET status = %(status)s, result = %(result)s, updated_at = %(now)
                    retry_at = %(retry_at)s
 WHERE key = %(key)s
 """
-# A try's end with its ``effect`` audit events (``events``; ``thread_id``: the run the key is
-# of), in one statement on PostgreSQL ...
+# The run an effect's audit events go under: ``thread_id`` is its key's first part, the run's
+# own id ("<thread>:execute") or a request's ("<request>:where"), whose run it is then.
+_OWNER = """COALESCE((SELECT a.thread_id FROM approvals a WHERE a.id = CAST(%(thread_id)s AS TEXT)),
+                CAST(%(thread_id)s AS TEXT))"""
+# A try's end with its ``effect`` audit events (``events``), in one statement on PostgreSQL ...
 FINISH_EFFECT_AUDITED = f"""
 WITH written AS ({FINISH_EFFECT.strip()}
-    RETURNING CAST(%(thread_id)s AS TEXT) AS thread_id
+    RETURNING {_OWNER} AS thread_id
 ){WRITTEN_AUDITED}SELECT * FROM written"""
-# ... or, on SQLite, in one transaction: the end, then each event (audit_log.write_audited).
-FINISH_EFFECT_RETURNING = f"{FINISH_EFFECT.rstrip()}\nRETURNING key\n"
+# ... or, on SQLite, in one transaction: the end, then each event under the run it returns
+# (audit_log.write_audited).
+FINISH_EFFECT_RETURNING = f"{FINISH_EFFECT.rstrip()}\nRETURNING key, {_OWNER} AS thread_id\n"
