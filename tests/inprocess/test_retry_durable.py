@@ -53,6 +53,26 @@ def cards(fake_slack) -> list:
     ]
 
 
+def retry_stalled(bot, thread_id: str) -> tuple[list[int], threading.Event]:
+    """REQ's Retry, taken by a worker that stalls (before it works the click) until ``wake``
+    is set; ``calls``: how many takers worked it."""
+    inbox = bot.deps.engine.inbox
+    retried, stalled, wake = inbox.retry, threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def stall_the_first(click: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            stalled.set()
+            wake.wait(30)
+        return retried(click)
+
+    inbox.retry = stall_the_first
+    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
+    assert stalled.wait(10), "the click was never taken"
+    return calls, wake
+
+
 def test_a_retry_acked_just_before_a_crash_is_carried_out_once_after_a_restart(
     bot_in_process, fake_slack, fake_openai, monkeypatch
 ):
@@ -133,20 +153,7 @@ def test_a_retry_click_worked_twice_retries_once_and_is_answered_once(
     too and retried the run; the stalled one, waking, finds its click worked: it retries
     nothing and says nothing (not "there is nothing to retry" to the person who did)."""
     bot, thread_id = failed_run(bot_in_process, fake_slack, fake_openai)
-    inbox = bot.deps.engine.inbox
-    retried, stalled, wake = inbox.retry, threading.Event(), threading.Event()
-    calls: list[int] = []
-
-    def stall_the_first(click: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 1:
-            stalled.set()
-            wake.wait(30)
-        return retried(click)
-
-    inbox.retry = stall_the_first
-    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
-    assert stalled.wait(10), "the click was never taken"
+    calls, wake = retry_stalled(bot, thread_id)
     bot.tick(advance=31)  # its 30 s lease ran out: the sweep takes it and retries the run
     fake_slack.wait_for("chat.postEphemeral", lambda c: "Retrying run" in c.params["text"])
     wake.set()
@@ -191,20 +198,7 @@ def test_a_stalled_retry_click_does_not_retry_the_run_again_after_it_failed_anew
     retries nothing (one click, one retry; the new failure waits for a new Retry) and says
     nothing."""
     bot, thread_id = failed_run(bot_in_process, fake_slack, fake_openai)
-    inbox = bot.deps.engine.inbox
-    retried, stalled, wake = inbox.retry, threading.Event(), threading.Event()
-    calls: list[int] = []
-
-    def stall_the_first(click: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 1:
-            stalled.set()
-            wake.wait(30)
-        return retried(click)
-
-    inbox.retry = stall_the_first
-    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
-    assert stalled.wait(10), "the click was never taken"
+    calls, wake = retry_stalled(bot, thread_id)
     for _ in range(3):  # the retried run fails again, as it did the first time
         fake_openai.enqueue(status=500)
     bot.tick(advance=31)  # its 30 s lease ran out: the sweep takes it and retries the run
