@@ -35,7 +35,7 @@ from bot.core.ports import (
     same_again,
 )
 from bot.core.rules import Rules
-from bot.core.run_ends import Ending, RunEnds
+from bot.core.run_ends import Ending, RunEnds, failure_text
 from bot.domain.models import Approval, CardPost, Run
 from bot.domain.review import Pending, Stop
 from bot.domain.timeline import Policies, plan
@@ -197,7 +197,7 @@ class Applier:
             self.store.uncount_apply(approval.id)
         final = (same_again(exc) or isinstance(exc, MayHaveActed)) and not retried(exc)
         failed = _raised(exc)  # what the step raised, as the people are told it
-        error = f"{type(failed).__name__}: {failed}"
+        error = failure_text(failed)
         # Owed from the give-up on, so a crash right after it still tells the people.
         notice = self.ends.notice(run, True, attempt.number, error) if final else None
         if final and not self.store.give_up_apply(approval.id, attempt.fence, error, notice):

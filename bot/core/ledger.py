@@ -147,9 +147,9 @@ def refused(exc: BaseException) -> bool:
     )
 
 
-def _storable(text: str) -> str:
+def storable(text: str) -> str:
     """``text`` as any database keeps it: PostgreSQL's text takes no NUL character, so one
-    (quoted from the other side of an effect) is written as U+FFFD instead."""
+    (quoted from the other side of an effect, or in a step's error) is written as U+FFFD."""
     return text.replace("\x00", "\ufffd")
 
 
@@ -247,7 +247,7 @@ class Ledger:
             logger.info("effect %s waits its turn: %s", key, exc)
             raise WaitsItsTurn(str(exc)) from exc
         except Exception as exc:
-            said = _storable(str(exc))  # it may quote the other side (a mail server's refusal)
+            said = storable(str(exc))  # it may quote the other side (a mail server's refusal)
             failure, outcome = f"Failed: {said}", "failed"
             if isinstance(exc, OutcomeUnknown):
                 failure, outcome = said, "unknown"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.core.journal import Journal
-from bot.core.ledger import EffectRetry, Ledger, NotDue, retried
+from bot.core.ledger import EffectRetry, Ledger, NotDue, retried, storable
 from bot.core.ports import Publisher, RunnerUnavailable
 from bot.domain.models import Approval, EffectDone, FailureNotice, Run, RunStatus
 from bot.store.attempts import MAX_APPLY_ATTEMPTS
@@ -103,7 +103,7 @@ class RunEnds:
             self.store.set_run_status(run.thread_id, "running", str(exc))
             return
         logger.exception("run %s failed", run.thread_id, exc_info=exc)
-        problem = f"{type(exc).__name__}: {exc}"
+        problem = failure_text(exc)
         # The sweep tries a decision again; the people are told if it gives up. The notice
         # is owed from the statement that fails the run until it is said (tell_failure).
         told = not decided or gave_up
@@ -173,3 +173,9 @@ class RunEnds:
             )
         except Exception:
             logger.exception("could not say in its thread that run %s was cancelled", run.thread_id)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a run's error is recorded and told as: it may quote anything (a model server's
+    answer, a tool's output), so it is made :func:`~bot.core.ledger.storable`."""
+    return storable(f"{type(exc).__name__}: {exc}")

@@ -361,3 +361,23 @@ def test_a_notice_written_without_its_error_reads_back_the_same_and_tells_the_ru
     assert notice.to_json() == old
     kept = FailureNotice("r:failed:1.0", True, 2, "ValueError: bad args")
     assert FailureNotice.from_json(kept.to_json()) == kept
+
+
+def test_a_step_failing_with_a_nul_character_fails_its_run_and_is_told(db, clock):
+    """A step's error may quote anything (a model server's answer, a tool's output), a NUL
+    character too, which PostgreSQL's text refuses: the run is failed all the same, its
+    requester told, the character kept as U+FFFD (not a DataError on every sweep, the run
+    never failed and nobody told)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad\x00args")))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        failed = parts.store.get_run(run.thread_id)
+        assert failed is not None
+        assert (failed.status, failed.result) == ("failed", "ValueError: bad\ufffdargs")
+        [(_, said, _)] = parts.publisher.named("run_failed")
+        assert "\x00" not in said
+    finally:
+        parts.close()
