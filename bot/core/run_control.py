@@ -114,11 +114,12 @@ class RunControl:
         thread_id, by = entry.thread_id or "", entry.decision.by
         run = self.store.get_run(thread_id)
         if run is None or not self.may_manage(run, by):
-            return outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
-        outcome = self._retry(run, entry.decision, entry.id)
+            outcome = outcomes.Retry(outcomes.RetryKind.NOT_FOUND, thread_id)
+        else:
+            outcome = self._retry(run, entry.decision, entry.id)
         if outcome.kind == outcomes.RetryKind.RETRYING:
             click.closed = True
-        elif outcome.kind == outcomes.RetryKind.NOT_FAILED and self.store.click_closed(entry.id):
+        elif self.store.click_closed(entry.id):  # whatever came of it was said by its taker
             return outcomes.Retry(outcomes.RetryKind.REPLAYED, thread_id, outcome.status)
         return outcome
 

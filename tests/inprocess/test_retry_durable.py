@@ -6,6 +6,7 @@ there is no such run, and the run stays as it was. Both databases."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -53,9 +54,9 @@ def cards(fake_slack) -> list:
     ]
 
 
-def retry_stalled(bot, thread_id: str) -> tuple[list[int], threading.Event]:
-    """REQ's Retry, taken by a worker that stalls (before it works the click) until ``wake``
-    is set; ``calls``: how many takers worked it."""
+def retry_stalled(bot, thread_id: str, user: str = REQ) -> tuple[list[int], threading.Event]:
+    """``user``'s Retry, taken by a worker that stalls (before it works the click) until
+    ``wake`` is set; ``calls``: how many takers worked it."""
     inbox = bot.deps.engine.inbox
     retried, stalled, wake = inbox.retry, threading.Event(), threading.Event()
     calls: list[int] = []
@@ -68,7 +69,7 @@ def retry_stalled(bot, thread_id: str) -> tuple[list[int], threading.Event]:
         return retried(click)
 
     inbox.retry = stall_the_first
-    assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
+    assert bot.send(sr.retry_body(thread_id, user)).status_code == 200
     assert stalled.wait(10), "the click was never taken"
     return calls, wake
 
@@ -216,3 +217,28 @@ def test_a_stalled_retry_click_does_not_retry_the_run_again_after_it_failed_anew
     assert cards(fake_slack) == []
     told = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
     assert told == [f"Retrying run `{thread_id[:8]}`."], told
+
+
+def test_a_refused_retry_click_worked_twice_is_refused_once(
+    bot_in_process, fake_slack, fake_openai
+):
+    """A stranger's Retry, its taker stalled past its lease: the sweep's taker refuses it; the
+    stalled one, waking, finds the click worked and says nothing more."""
+    bot, thread_id = failed_run(bot_in_process, fake_slack, fake_openai)
+    calls, wake = retry_stalled(bot, thread_id, RANDO)
+    bot.tick(advance=31)  # its 30 s lease ran out: the sweep takes it and refuses it
+    fake_slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == RANDO)
+    done = "SELECT 1 FROM inbox WHERE thread_id = %(t)s AND done_at IS NOT NULL"
+    deadline = time.monotonic() + 10
+    while not bot.deps.db.fetch_all(done, {"t": thread_id}):  # its taker closes it, after
+        assert time.monotonic() < deadline, "the sweep's taker never closed the click"
+        time.sleep(0.02)
+    wake.set()
+    bot.settle()
+    bot.tick(advance=61)
+    bot.settle()
+
+    assert len(calls) == 2
+    assert run_of(bot, thread_id).status == "failed"
+    told = [c.params["text"] for c in fake_slack.calls("chat.postEphemeral")]
+    assert told == ["I can't find that run any more."], told
