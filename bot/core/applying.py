@@ -22,7 +22,7 @@ from typing import Any
 from bot.core.asking import Asker
 from bot.core.journal import Journal
 from bot.core.leases import Leases
-from bot.core.ledger import Ledger, not_due, retried
+from bot.core.ledger import Ledger, not_due, retried, storable
 from bot.core.ports import (
     Agents,
     MayHaveActed,
@@ -142,7 +142,8 @@ class Applier:
                 if isinstance(state, Stop):
                     # Kept on the run first: if the report cannot be posted now, the sweep
                     # posts it later (the thread itself stays paused where it stopped).
-                    self.store.set_run_status(run.thread_id, "stopped", state.report)
+                    report = storable(state.report)  # a model's text: kept as any text is
+                    self.store.set_run_status(run.thread_id, "stopped", report)
                 ended = not isinstance(state, Stop) and state.finished
                 sent = not isinstance(state, Stop) and state.running
                 if not ended and not self._mark_applied(approval, attempt, sent):

@@ -47,6 +47,7 @@ class RunEnds:
         left ``unposted`` ("running", or "stopped" when a decision ended it) for the sweep.
         ``ending``: the decision the run ended with, marked applied (fenced) in the same
         statement that records the report and the run's end."""
+        report = storable(report)  # the graph's output (a model's text): kept as any text is
         if ending is None:
             try:
                 post = partial(self.publisher.report, run, report)

@@ -381,3 +381,20 @@ def test_a_step_failing_with_a_nul_character_fails_its_run_and_is_told(db, clock
         assert "\x00" not in said
     finally:
         parts.close()
+
+
+def test_a_report_quoting_a_nul_character_ends_its_run_done(db, clock):
+    """A run's report is the graph's output (a model's text may hold a NUL character, which
+    PostgreSQL's text refuses): the run ends done, its report kept with U+FFFD for it (not a
+    run that did its work and then failed with a DataError)."""
+    parts = engine_parts(db, clock, graph=FakeGraph(stop_with="sent\x00to Ann"))
+    try:
+        run = parts.start(requester="U0ASKER")
+        [approval] = parts.pending(run)
+        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+
+        ended = parts.store.get_run(run.thread_id)
+        assert ended is not None
+        assert (ended.status, ended.result) == ("done", "sent\ufffdto Ann")
+    finally:
+        parts.close()
