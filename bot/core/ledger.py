@@ -274,11 +274,14 @@ class Ledger:
             self._finish(key, "failed", failure, None, tried)
             self._tell(tried)
             return failure
+        # What the action returned, as it is kept (a graph's own may return None, or quote
+        # the other side: a NUL character too).
+        kept = storable(result) if isinstance(result, str) else result
         if done is not None:
-            done(EffectDone(key, result, attempt))  # its caller writes it, and tells
+            done(EffectDone(key, kept, attempt))  # its caller writes it, and tells
             return result
         after_retries = EffectTry(key, attempt, "done") if attempt > 1 else None
-        self._finish(key, "done", result, None, after_retries)
+        self._finish(key, "done", kept, None, after_retries)
         if after_retries is not None:
             self._tell(after_retries)
         return result

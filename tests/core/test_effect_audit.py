@@ -204,3 +204,15 @@ def test_a_request_s_effect_is_in_its_run_s_audit_trail(parts, approval, db_url,
 
     rows = [e for e in exported(db_url, approval.thread_id) if e["event"] == "effect"]
     assert [(e["detail"]["key"], e["detail"]["outcome"]) for e in rows] == [(key, "retry")]
+
+
+def test_a_success_whose_result_holds_a_nul_character_is_recorded_done(db, clock):
+    """An effect's result is the action's own text (a graph's own action may return what the
+    other side said, a NUL character too): the success is recorded done, never left "started"
+    (an outcome unknown at the next try) because PostgreSQL's text refused it."""
+    ledger, _ = wired(db, clock)
+
+    assert ledger.once(KEY, lambda: "sent\x00ok") == "sent\x00ok"
+
+    assert state(db) == {"status": "done", "attempts": 1}
+    assert ledger.once(KEY, lambda: "sent again") == "sent\ufffdok"  # done: never run again
