@@ -363,18 +363,22 @@ def test_a_notice_written_without_its_error_reads_back_the_same_and_tells_the_ru
     assert FailureNotice.from_json(kept.to_json()) == kept
 
 
+def decided_on(db, clock, graph: FakeGraph) -> tuple[Any, Run | None]:
+    """Engine parts on ``graph``, and its run once its request was approved (as it is now)."""
+    parts = engine_parts(db, clock, graph=graph)
+    run = parts.start(requester="U0ASKER")
+    [approval] = parts.pending(run)
+    parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
+    return parts, parts.store.get_run(run.thread_id)
+
+
 def test_a_step_failing_with_a_nul_character_fails_its_run_and_is_told(db, clock):
     """A step's error may quote anything (a model server's answer, a tool's output), a NUL
     character too, which PostgreSQL's text refuses: the run is failed all the same, its
     requester told, the character kept as U+FFFD (not a DataError on every sweep, the run
     never failed and nobody told)."""
-    parts = engine_parts(db, clock, graph=FakeGraph(fail_with=ValueError("bad\x00args")))
+    parts, failed = decided_on(db, clock, FakeGraph(fail_with=ValueError("bad\x00args")))
     try:
-        run = parts.start(requester="U0ASKER")
-        [approval] = parts.pending(run)
-        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
-
-        failed = parts.store.get_run(run.thread_id)
         assert failed is not None
         assert (failed.status, failed.result) == ("failed", "ValueError: bad\ufffdargs")
         [(_, said, _)] = parts.publisher.named("run_failed")
@@ -387,13 +391,8 @@ def test_a_report_quoting_a_nul_character_ends_its_run_done(db, clock):
     """A run's report is the graph's output (a model's text may hold a NUL character, which
     PostgreSQL's text refuses): the run ends done, its report kept with U+FFFD for it (not a
     run that did its work and then failed with a DataError)."""
-    parts = engine_parts(db, clock, graph=FakeGraph(stop_with="sent\x00to Ann"))
+    parts, ended = decided_on(db, clock, FakeGraph(stop_with="sent\x00to Ann"))
     try:
-        run = parts.start(requester="U0ASKER")
-        [approval] = parts.pending(run)
-        parts.engine.decide(approval.id, Decision("approve", "U0ASKER"))
-
-        ended = parts.store.get_run(run.thread_id)
         assert ended is not None
         assert (ended.status, ended.result) == ("done", "sent\ufffdto Ann")
     finally:
