@@ -32,11 +32,11 @@ def revoke(ack: Ack, body: dict[str, Any], *, deps: ListenerDeps) -> None:
     if not isinstance(user, str) or not user or service is None:
         return
     if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
-        deps.slack.tell(user, user, "That Revoke button isn't one of mine; nothing changed.")
+        deps.slack.tell_or_dm(user, user, "That Revoke button isn't one of mine; nothing changed.")
         return
     outcome = service.revoke(int(value), user)
     if outcome.kind != RevokeKind.REVOKED:
-        deps.slack.tell(user, user, revoke_sentence(outcome))
+        deps.slack.tell_or_dm(user, user, revoke_sentence(outcome))
     _publish(user, deps)
 
 
