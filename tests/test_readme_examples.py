@@ -466,6 +466,7 @@ def test_try_two_person_stops_as_the_readme_says() -> None:
 def test_the_bot_runs_against_the_fakes_as_the_development_section_shows(tmp_path: Path) -> None:
     start = one("python", "slack, model = FakeSlack().start()").text
     talk = one("python", "slack.wait_socket_connected()").text
+    approve = one("python", 'click_payload("approval.approve"').text
     namespace: dict = {}
     printed = io.StringIO()
     from contextlib import redirect_stdout
@@ -488,6 +489,10 @@ def test_the_bot_runs_against_the_fakes_as_the_development_section_shows(tmp_pat
         blocks = namespace["card"].params["blocks"]
         assert blocks[0]["text"]["text"] == "📝 Draft waiting for approval"
         assert "Started run" in str(namespace["ack"])
+        with redirect_stdout(printed):
+            exec(compile(approve, "README approve", "exec"), namespace)
+        assert namespace["done"].params["text"].startswith("Approved. Posted to")
+        assert "✅ *Approved* by <@U0REQ>" in printed.getvalue()
     finally:
         bot.terminate()
         bot.wait(30)
