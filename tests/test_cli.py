@@ -179,3 +179,21 @@ def test_help_about_a_command_is_that_commands_help(capsys: pytest.CaptureFixtur
     assert "usage: python -m bot audit" in capsys.readouterr().out
     assert main(["help", "serve"], serve) == 0
     assert "usage: python -m bot serve" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["audit", "prune"])
+def test_audit_and_prune_help_name_the_default_database_they_read(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without DATABASE_URL both read the bot's own ./data/approvals.db: their help says so,
+    rather than that they need DATABASE_URL."""
+    from bot.cli.main import main
+
+    def serve() -> int:
+        raise AssertionError("help must not serve")
+
+    assert main(["help", command], serve) == 0
+    described = " ".join(capsys.readouterr().out.split())
+    assert "DATABASE_URL, else ./data/approvals.db" in described
+    assert main(["--help"], serve) == 0
+    assert "needs DATABASE_URL" not in " ".join(capsys.readouterr().out.split())

@@ -21,15 +21,17 @@ TRY_DESCRIPTION = (
     "Exit code: 0 finished, 1 stopped or failed, 2 usage or configuration error."
 )
 AUDIT_DESCRIPTION = (
-    "Export the audit trail of every run, read from DATABASE_URL (no Slack or model settings are "
-    "needed). Exit code: 0 exported, 1 no such run, 2 usage error or database unreachable."
+    "Export the audit trail of every run, read from DATABASE_URL, else ./data/approvals.db (the "
+    "bot's default; no Slack or model settings are needed). Exit code: 0 exported, 1 no such "
+    "run, 2 usage error or database unreachable."
 )
 PRUNE_DESCRIPTION = (
-    "Delete what ended long ago, from DATABASE_URL: runs that are done, failed or cancelled and "
-    "were last touched before --older-than, with their cards, votes, jobs, clicks, effect ledger "
-    "entries and LangGraph checkpoints; finished clicks and scheduler jobs on the same cutoff; "
-    "audit events only with --audit-older-than. Runs still running or waiting are never touched. "
-    "Run it from a scheduled job. Exit code: 0 done, 2 usage error or database unreachable."
+    "Delete what ended long ago, from DATABASE_URL, else ./data/approvals.db (the bot's "
+    "default): runs that are done, failed or cancelled and were last touched before "
+    "--older-than, with their cards, votes, jobs, clicks, effect ledger entries and LangGraph "
+    "checkpoints; finished clicks and scheduler jobs on the same cutoff; audit events only with "
+    "--audit-older-than. Runs still running or waiting are never touched. Run it from a "
+    "scheduled job. Exit code: 0 done, 2 usage error or database unreachable."
 )
 
 
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_arguments(
         commands.add_parser(
             "audit",
-            help="export the audit trail as CSV or JSON Lines (needs DATABASE_URL)",
+            help="export the audit trail as CSV or JSON Lines (from the bot's database)",
             description=AUDIT_DESCRIPTION,
         )
     )
