@@ -197,3 +197,16 @@ def test_audit_and_prune_help_name_the_default_database_they_read(
     assert "DATABASE_URL, else ./data/approvals.db" in described
     assert main(["--help"], serve) == 0
     assert "needs DATABASE_URL" not in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_model_server_that_cannot_be_reached_names_the_url_and_the_variable() -> None:
+    """`try` against a model server nobody answers at: the run fails saying where it looked
+    and which variable to fix, not only "OpenAIConnectionError: Connection error."."""
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    out = io.StringIO()
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": url, "OPENAI_TIMEOUT": "5"}
+    code = try_cli.main(["draft", "a note"], stdin=io.StringIO(""), stdout=out, env=env)
+    assert code == 1
+    said = out.getvalue()
+    assert f"cannot reach the model's server at {url}" in said, said
+    assert "check OPENAI_BASE_URL" in said
