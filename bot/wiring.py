@@ -208,7 +208,12 @@ def build_deps(
         ledger=ledger,
         worker=worker,
         policies=policy.policies,
-        agents=AgentsPort(Driver(runner, registry, policy.signoffs), store.set_trace, links),
+        agents=AgentsPort(
+            Driver(runner, registry, policy.signoffs),
+            store.set_trace,
+            links,
+            settings.openai_base_url,
+        ),
         journal=journal,
         publisher=publisher,
         answers=publisher,

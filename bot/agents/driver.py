@@ -12,7 +12,8 @@ for tracing (:mod:`bot.agents.traces`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,9 @@ from bot.agents import adapters, traces
 from bot.agents.outputs import inputs_for, report_of
 from bot.agents.registry import RegisteredGraph
 from bot.agents.runner import ResumeRefused, Runner, RunState
+from bot.agents.toolkit import unreachable_model
 from bot.agents.traces import Trace
+from bot.core.ports import with_fix
 from bot.domain.models import Approval, Decision, Run
 from bot.domain.review import Pending, Resume, Review, Stop, Update
 from bot.domain.signoff import SignOffs
@@ -155,22 +158,27 @@ class AgentsPort:
     driver: Driver
     keep_trace: KeepTrace = lambda thread_id, trace_id: None
     links: traces.TraceLinks = field(default_factory=lambda: traces.TraceLinks(None))
+    # OPENAI_BASE_URL as set: named, with the variable, when the model's server cannot be reached
+    model_url: str | None = None
 
     def start(self, run: Run) -> RunState:
         trace = self._traced(run, traces.for_start(run))
-        return self.driver.start(
-            run.graph, run.thread_id, run.request, run.requester, run.channel, trace
-        )
+        with self._fixes():
+            return self.driver.start(
+                run.graph, run.thread_id, run.request, run.requester, run.channel, trace
+            )
 
     def proceed(self, run: Run) -> RunState:
         trace = self._traced(run, traces.for_continue(run))
-        return self.driver.proceed(run.graph, run.thread_id, trace)
+        with self._fixes():
+            return self.driver.proceed(run.graph, run.thread_id, trace)
 
     def answer(self, run: Run, approval: Approval, decision: Decision) -> RunState | Stop:
         pending = adapters.pending_of(approval.interrupt_id, approval.payload)
         review = approval.review or adapters.describe(pending, self.driver.context(run.graph))
         trace = self._traced(run, traces.for_resume(run, approval.id, decision))
-        return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
+        with self._fixes():
+            return self.driver.answer(run.graph, run.thread_id, pending, review, decision, trace)
 
     def report(self, graph: str, state: RunState) -> str:
         return self.driver.report(graph, state)
@@ -186,6 +194,20 @@ class AgentsPort:
 
     def permits(self, review: Review | None, decision: Decision) -> bool:
         return adapters.permits(review, decision)
+
+    @contextmanager
+    def _fixes(self) -> Iterator[None]:
+        """An error the step raised that names no fix of its own (the model's server could not
+        be reached: "Connection error.") carries one for the run's failure text, on itself and
+        on what it wraps (a :class:`~bot.core.ports.MayHaveActed`'s cause); raised as it came."""
+        try:
+            yield
+        except Exception as exc:
+            for error in (exc, exc.__cause__):
+                fix = unreachable_model(error, self.model_url) if error is not None else ""
+                if error is not None and fix:
+                    with_fix(error, fix)
+            raise
 
     def _traced(self, run: Run, trace: traces.Trace) -> traces.Trace:
         """Label an invocation; with tracing on, remember its trace for the card's link."""

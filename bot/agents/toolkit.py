@@ -18,6 +18,18 @@ MODEL_RETRIES = 2  # tries after the first, of a model request that failed or wa
 OPENAI_URL = "https://api.openai.com/v1"  # the model's server when OPENAI_BASE_URL is unset
 
 
+def unreachable_model(exc: BaseException, base_url: str | None) -> str:
+    """What to check when the model's server could not be reached (a wrong OPENAI_BASE_URL, or
+    the server is down): the client's own message says only "Connection error."; empty for any
+    other error. ``base_url``: OPENAI_BASE_URL as set."""
+    from openai import APIConnectionError  # langchain-openai's client, as ChatOpenAI raises it
+
+    if not isinstance(exc, APIConnectionError):
+        return ""
+    url = (base_url or "").strip() or OPENAI_URL
+    return f" (cannot reach the model's server at {url}: check OPENAI_BASE_URL, and that it is up)"
+
+
 def make_llm(settings: Settings) -> BaseChatModel:
     if settings.openai_api_key is None:  # the graphs that call the model fail, when they do
         return NoModel()  # type: ignore[return-value]

@@ -27,7 +27,7 @@ from bot.agents.langgraph_json import DEFAULT_CONFIG, apply_config_env
 from bot.agents.no_model import NoModel
 from bot.agents.registry import load_registry
 from bot.agents.runner import InProcessRunner, ResumeRefused
-from bot.agents.toolkit import OPENAI_URL
+from bot.agents.toolkit import unreachable_model
 from bot.cli.parsers import try_parser
 from bot.cli.terminal import NoDecision, Terminal, render_review
 from bot.config import ConfigError, http_url, policy_file_setting, secret, webhook_allowlist
@@ -230,21 +230,11 @@ def main(
         term.say(f"\nConfiguration error: {problem}")
         return 2
     except Exception as exc:
-        term.say(f"\nThe run failed: {type(exc).__name__}: {exc}{_hint(exc, env)}")
+        fix = unreachable_model(exc, env.get("OPENAI_BASE_URL"))
+        term.say(f"\nThe run failed: {type(exc).__name__}: {exc}{fix}")
         return 1
     term.say(f"\n== Result ==\n{report}")
     return 0
-
-
-def _hint(exc: BaseException, env: Mapping[str, str]) -> str:
-    """What to check when the model's server could not be reached (a wrong OPENAI_BASE_URL, or
-    the server is down): the client's own message says only "Connection error."."""
-    from openai import APIConnectionError  # langchain-openai's client, as ChatOpenAI raises it
-
-    if not isinstance(exc, APIConnectionError):
-        return ""
-    url = env.get("OPENAI_BASE_URL", "").strip() or OPENAI_URL
-    return f" (cannot reach the model's server at {url}: check OPENAI_BASE_URL, and that it is up)"
 
 
 if __name__ == "__main__":

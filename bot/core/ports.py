@@ -80,6 +80,23 @@ def same_again(error: BaseException) -> bool:
     return isinstance(error, SAME_AGAIN) and not isinstance(error, OSError)
 
 
+_FIX = "_bot_fix"  # where an edge's word on what to fix is kept on an error
+
+
+def with_fix(error: BaseException, fix: str) -> None:
+    """An edge's word on what to fix for ``error``, one it recognises (a model's server that
+    could not be reached: :func:`bot.agents.toolkit.unreachable_model`), told after the error's
+    own message (:func:`bot.core.run_ends.failure_text`). The error itself is unchanged: what
+    is tried again stays as it was."""
+    setattr(error, _FIX, fix)
+
+
+def fix_of(error: BaseException) -> str:
+    """What :func:`with_fix` said of ``error``; empty when nothing."""
+    fix = getattr(error, _FIX, "")
+    return fix if isinstance(fix, str) else ""
+
+
 class MayHaveActed(Exception):
     """A resumed step failed after it may have acted on its answer (a tool the per-call gate ran
     raised): whatever the error (its ``__cause__``), sending the answer again may act again, so

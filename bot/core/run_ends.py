@@ -11,7 +11,7 @@ from functools import partial
 
 from bot.core.journal import Journal
 from bot.core.ledger import EffectRetry, Ledger, NotDue, retried, storable
-from bot.core.ports import Publisher, RunnerUnavailable
+from bot.core.ports import Publisher, RunnerUnavailable, fix_of
 from bot.domain.models import Approval, EffectDone, FailureNotice, Run, RunStatus
 from bot.store.attempts import MAX_APPLY_ATTEMPTS
 from bot.store.repository import Store
@@ -178,5 +178,6 @@ class RunEnds:
 
 def failure_text(exc: BaseException) -> str:
     """What a run's error is recorded and told as: it may quote anything (a model server's
-    answer, a tool's output), so it is made :func:`~bot.core.ledger.storable`."""
-    return storable(f"{type(exc).__name__}: {exc}")
+    answer, a tool's output), so it is made :func:`~bot.core.ledger.storable`; with what to fix,
+    where the edge recognised the error (:func:`~bot.core.ports.with_fix`)."""
+    return storable(f"{type(exc).__name__}: {exc}{fix_of(exc)}")

@@ -4,10 +4,13 @@ of its requests, ADMINS) may retry; anyone else is told there is no such run."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.slack.blocks import notices
 from tests.support import slack_requests as sr
+from tests.support.botproc import free_port
 from tests.support.cards import wait_card
 
 REQ, RANDO = "U0REQ", "U0RANDO"
@@ -43,3 +46,22 @@ def test_a_failed_run_offers_a_retry_that_finishes_it(bot_in_process, fake_slack
     assert "Draft: Write the outage note" in card.text
     assert bot.send(sr.retry_body(thread_id, REQ)).status_code == 200
     fake_slack.wait_for("chat.postEphemeral", lambda c: "nothing to retry" in c.params["text"])
+
+
+def test_a_model_server_that_cannot_be_reached_is_named_with_its_variable(
+    bot_in_process, fake_slack
+):
+    """Nothing answers at OPENAI_BASE_URL: the requester's failure notice (and the run's audit
+    row) says where the bot looked and which variable to fix, not only "Connection error."."""
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    bot = bot_in_process(OPENAI_BASE_URL=url, OPENAI_TIMEOUT="5")
+    bot.command("Write the outage note", user=REQ)
+    [failed] = fake_slack.wait_for(
+        "chat.postMessage", lambda c: "hit an error" in c.params["text"], timeout=30
+    )
+    text = failed.params["text"]
+    assert "Connection error." in text  # the client's own words, still
+    fix = f"cannot reach the model's server at {url}: check OPENAI_BASE_URL"
+    assert fix in text, text
+    [row] = bot.deps.db.fetch_all("SELECT detail FROM audit WHERE event = 'failed'")
+    assert fix in json.loads(row["detail"])["error"]
