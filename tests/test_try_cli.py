@@ -173,6 +173,21 @@ def test_a_bad_config_is_reported(run: Run, monkeypatch: pytest.MonkeyPatch) -> 
     assert out.startswith("Configuration error: LANGGRAPH_CONFIG:")
 
 
+def test_try_outside_the_project_root_says_where_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No LANGGRAPH_CONFIG and no langgraph.json where it is run: the error says where it looked
+    and the two ways out, not only that it cannot read the file."""
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    code = main(["draft", "hello"], io.StringIO(), out, {"OPENAI_API_KEY": "sk-test"})
+    assert code == 2
+    said = out.getvalue()
+    assert said.startswith("Configuration error: LANGGRAPH_CONFIG: langgraph.json: cannot read")
+    assert f"No such file or directory in {tmp_path}" in said, said
+    assert "run it from the project's root, or set LANGGRAPH_CONFIG to the file's path" in said
+
+
 @pytest.mark.parametrize(("text", "said"), BAD_POLICIES)
 def test_a_policy_file_the_bot_refuses_is_refused_the_same_way(tmp_path: Path, text, said) -> None:
     path = policy_file(tmp_path, text)

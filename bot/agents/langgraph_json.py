@@ -25,6 +25,13 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], str]:
     where = f"LANGGRAPH_CONFIG: {config_path}"
     try:
         data = json.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        if config_path.is_absolute():
+            raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(
+            f"{where}: cannot read it ({exc.strerror} in {Path.cwd()}): run it from the "
+            "project's root, or set LANGGRAPH_CONFIG to the file's path"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
     except ValueError as exc:
