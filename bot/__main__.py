@@ -139,9 +139,18 @@ def run_http(app: App, signing_secret: str, port: int, deps: Deps) -> int:
             asgi, host="0.0.0.0", port=port, log_level="warning", timeout_graceful_shutdown=10
         )
     except SystemExit as stop:  # uvicorn exits this way when it cannot bind the port
-        print(f"Could not listen on PORT {port}: is another process using it?", file=sys.stderr)
+        _port_taken(port)
         return int(stop.code or 2)
     return 0
+
+
+def _port_taken(port: int) -> None:
+    """Said on stderr when PORT cannot be listened on (3000, the default, often is taken)."""
+    print(
+        f"Could not listen on PORT {port}: is another process using it? Stop it, or set PORT "
+        "to another port.",
+        file=sys.stderr,
+    )
 
 
 def serve_operations(deps: Deps, port: int) -> bool:
@@ -159,7 +168,7 @@ def serve_operations(deps: Deps, port: int) -> bool:
         listening.bind(("0.0.0.0", port))
     except OSError:
         listening.close()
-        print(f"Could not listen on PORT {port}: is another process using it?", file=sys.stderr)
+        _port_taken(port)
         return False
     config = uvicorn.Config(
         create_operations_asgi(deps.health, deps.metrics, deps.routes),

@@ -102,5 +102,19 @@ def test_a_taken_port_in_socket_mode_is_said_naming_port_and_the_bot_exits(env, 
         }
         code, stderr, _ = run_bot({**env, **socket_mode})
     assert code == 2, stderr
+    taken = f"Could not listen on PORT {port}: is another process using it? Stop it, or set PORT"
+    assert f"{taken} to another port." in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_taken_port_in_http_mode_names_port_and_the_fix(env):
+    # A second bot on the default PORT: said in one line with what to do about it.
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, stderr, _ = run_bot({**env, "PORT": str(port)})
+    assert code != 0, stderr
     assert f"Could not listen on PORT {port}: is another process using it?" in stderr
+    assert "Stop it, or set PORT to another port." in stderr
     assert "Traceback" not in stderr
