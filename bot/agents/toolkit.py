@@ -20,13 +20,20 @@ OPENAI_URL = "https://api.openai.com/v1"  # the model's server when OPENAI_BASE_
 
 def unreachable_model(exc: BaseException, base_url: str | None) -> str:
     """What to check when the model's server could not be reached (a wrong OPENAI_BASE_URL, or
-    the server is down): the client's own message says only "Connection error."; empty for any
-    other error. ``base_url``: OPENAI_BASE_URL as set."""
-    from openai import APIConnectionError  # langchain-openai's client, as ChatOpenAI raises it
+    the server is down: the client's own message says only "Connection error.") or did not
+    answer in time (OPENAI_TIMEOUT); empty for any other error. ``base_url``: OPENAI_BASE_URL
+    as set."""
+    # langchain-openai's client, as ChatOpenAI raises it (a timeout is a connection error too)
+    from openai import APIConnectionError, APITimeoutError
 
     if not isinstance(exc, APIConnectionError):
         return ""
     url = (base_url or "").strip() or OPENAI_URL
+    if isinstance(exc, APITimeoutError):  # reached, or may have been: slow, not misaddressed
+        return (
+            f" (the model's server at {url} did not answer within OPENAI_TIMEOUT: raise it, "
+            "or check the server)"
+        )
     return f" (cannot reach the model's server at {url}: check OPENAI_BASE_URL, and that it is up)"
 
 

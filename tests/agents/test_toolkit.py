@@ -5,11 +5,12 @@ with the bot's own Slack post."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from openai import APITimeoutError
+from openai import APIConnectionError, APITimeoutError
 
 from bot.agents.no_model import NoModel
-from bot.agents.toolkit import MODEL_RETRIES, make_actions, make_llm
+from bot.agents.toolkit import MODEL_RETRIES, make_actions, make_llm, unreachable_model
 from bot.config import ConfigError, load_settings
 from tests.fakes.trickle import TrickleServer
 from tests.support.bounded import ended_within
@@ -104,3 +105,16 @@ def test_post_message_posts_through_the_function_given():
     assert spec.run({"channel": "C0OUT", "text": "hi"}) == "Posted to C0OUT"
     assert posted == [("C0OUT", "hi")]
     assert "action_type" in actions.validate("launch_rockets", {})
+
+
+def test_a_model_that_was_reached_but_did_not_answer_in_time_is_told_as_a_timeout_not_unreachable():
+    """openai's timeout is a kind of connection error; the server was reached (or may have
+    been) and was slow: the hint names OPENAI_TIMEOUT, not a wrong OPENAI_BASE_URL."""
+    request = httpx.Request("POST", "http://models.internal/v1/chat/completions")
+    slow = unreachable_model(APITimeoutError(request=request), "http://models.internal/v1")
+    assert "did not answer within OPENAI_TIMEOUT" in slow and "models.internal" in slow
+    assert "cannot reach" not in slow
+    down = unreachable_model(APIConnectionError(request=request), "http://models.internal/v1")
+    assert "cannot reach the model's server at http://models.internal/v1" in down
+    assert "OPENAI_BASE_URL" in down
+    assert unreachable_model(ValueError("bad args"), None) == ""
