@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.core.outcomes import RetryKind
-from bot.core.ports import RunState
+from bot.core.ports import RunFailed, RunState
 from bot.domain.models import Run
 from bot.runtime.worker import InlineWorker
 from tests.support.faults import Killed, killed_after
@@ -187,3 +187,33 @@ class Held(InlineWorker):
         done: Future[Any] = Future()
         done.set_result(None)
         return done
+
+
+class RefusedOnce(ServerGraph):
+    """The Retry's new run on the server refused (a 4xx: RunFailed, not the server away), so
+    the Retry's move fails the run; the thread still shows its old failure."""
+
+    def proceed(self, run: Run) -> RunState:
+        self.proceeded.append(run.thread_id)
+        raise RunFailed("the LangGraph server refused the call (422): invalid input")
+
+
+def test_a_retry_whose_move_failed_the_run_leaves_no_rerun_behind(db, clock):
+    """A Retry's move that failed the run (its runner raised) leaves no Retry behind: a later
+    move of the failed run (a webhook of the thread's earlier run delivered again, or replayed:
+    its URL is signed per thread) reports the failure; it does not make a new run nobody asked
+    for."""
+    graph = RefusedOnce()
+    parts = engine_parts(db, clock, graph=graph)
+    try:
+        run = parts.start(requester="U0ASKER")
+        assert parts.control.retry(run.thread_id, "U0ASKER").kind is RetryKind.RETRYING
+        assert graph.proceeded == [run.thread_id]
+        assert parts.store.get_run(run.thread_id).status == "failed"
+
+        parts.engine.settled(run.thread_id)  # a webhook of the thread's run, delivered again
+        assert graph.proceeded == [run.thread_id], "not run again without a Retry"
+        assert parts.store.get_run(run.thread_id).status == "failed"
+        assert not parts.store.get_run(run.thread_id).rerun
+    finally:
+        parts.close()

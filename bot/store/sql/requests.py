@@ -95,7 +95,7 @@ RETURNING *
 """
 # ... and so is its run, unless it already ended otherwise.
 RUN_CARD_REFUSED = """
-UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
+UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s, rerun = 0
 WHERE thread_id = %(thread_id)s AND status NOT IN ('cancelled', 'done', 'stopped')
 """
 # All of it in one statement: the request closed (CARD_REFUSED), its reminders and expiry
@@ -106,7 +106,7 @@ WITH written AS ({CARD_REFUSED.strip()}
     UPDATE jobs SET status = 'cancelled', done_at = %(now)s
     WHERE approval_id IN (SELECT id FROM written) AND status = 'pending' AND kind <> 'refresh'
 ), run_failed AS (
-    UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s
+    UPDATE runs SET status = 'failed', result = %(result)s, updated_at = %(now)s, rerun = 0
     WHERE thread_id IN (SELECT thread_id FROM written)
       AND status NOT IN ('cancelled', 'done', 'stopped')
 ){WRITTEN_AUDITED}SELECT * FROM written"""

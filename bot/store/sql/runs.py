@@ -43,8 +43,12 @@ RUNS_OF = """
 SELECT * FROM runs WHERE requester = %(requester)s ORDER BY created_at DESC LIMIT %(limit)s
 """
 # Cancelled is final: nothing moves a cancelled run anywhere else.
-SET_RUN_STATUS = """
-UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s
+# A run that failed has no Retry left to carry out (``rerun``): only a new Retry runs it again,
+# not a later move of it (a webhook of the server's run, a replay of one).
+RERUN_AT_END = "CASE WHEN %(status)s = 'failed' THEN 0 ELSE rerun END"
+SET_RUN_STATUS = f"""
+UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result), updated_at = %(now)s,
+                rerun = {RERUN_AT_END}
 WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
 """
 # The failure notice a run owes once it ended with ``status``: a failure's own (``notice``),
@@ -59,7 +63,7 @@ NOTICE_AT_END = "CASE WHEN %(status)s = 'failed' THEN COALESCE(%(notice)s, notic
 END_RUN = f"""
 WITH moved AS (
     UPDATE runs SET status = %(status)s, result = COALESCE(%(result)s, result),
-                    updated_at = %(now)s, notice = {NOTICE_AT_END}
+                    updated_at = %(now)s, notice = {NOTICE_AT_END}, rerun = {RERUN_AT_END}
     WHERE thread_id = %(thread_id)s AND status <> 'cancelled'
     RETURNING thread_id
 ), audited AS (
