@@ -275,16 +275,17 @@ class Ledger:
             self._tell(tried)
             return failure
         # What the action returned, as it is kept (a graph's own may return None, or quote
-        # the other side: a NUL character too).
+        # the other side: a NUL character too), and returned now as at every later call of
+        # the key: a node run again gets what it got the first time.
         kept = storable(result) if isinstance(result, str) else result
         if done is not None:
             done(EffectDone(key, kept, attempt))  # its caller writes it, and tells
-            return result
+            return kept
         after_retries = EffectTry(key, attempt, "done") if attempt > 1 else None
         self._finish(key, "done", kept, None, after_retries)
         if after_retries is not None:
             self._tell(after_retries)
-        return result
+        return kept
 
     def entries(self, finished: EffectDone) -> list[Entry]:
         """The audit events of a success handed to its caller to write (``once``'s ``done``):

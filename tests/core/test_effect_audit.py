@@ -206,13 +206,27 @@ def test_a_request_s_effect_is_in_its_run_s_audit_trail(parts, approval, db_url,
     assert [(e["detail"]["key"], e["detail"]["outcome"]) for e in rows] == [(key, "retry")]
 
 
+def test_a_result_holding_a_nul_character_is_the_same_at_every_call_of_its_key(db, clock):
+    """A key that finished returns its recorded result: its first call too, so a graph's node
+    run again (a resume re-runs it from its start) gets what it got the first time, not the
+    text with U+FFFD where the first call had a NUL character. So does a success handed to its
+    caller to write (``done``): what it returns is what the caller writes."""
+    ledger, _ = wired(db, clock)
+    first = ledger.once(KEY, lambda: "sent\x00ok")
+    assert ledger.once(KEY, lambda: "sent again") == first
+
+    handed: list[EffectDone] = []
+    given = ledger.once(f"{THREAD}:report", lambda: "posted\x00", done=handed.append)
+    assert [finished.result for finished in handed] == [given]
+
+
 def test_a_success_whose_result_holds_a_nul_character_is_recorded_done(db, clock):
     """An effect's result is the action's own text (a graph's own action may return what the
     other side said, a NUL character too): the success is recorded done, never left "started"
     (an outcome unknown at the next try) because PostgreSQL's text refused it."""
     ledger, _ = wired(db, clock)
 
-    assert ledger.once(KEY, lambda: "sent\x00ok") == "sent\x00ok"
+    assert ledger.once(KEY, lambda: "sent\x00ok") == "sent\ufffdok"
 
     assert state(db) == {"status": "done", "attempts": 1}
     assert ledger.once(KEY, lambda: "sent again") == "sent\ufffdok"  # done: never run again
