@@ -9,6 +9,7 @@ with its own row of the try, so a crash never leaves one without the other, and 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -31,7 +32,7 @@ class EffectTrail:
     def entry(self, tried: EffectTry) -> Entry:
         """The try's audit event, for the ledger to write with its own row of the try."""
         # A graph's effect keys start with its run's thread id ("<thread>:execute").
-        owner = tried.key.split(":", 1)[0]
+        owner = _run_id(tried.key.split(":", 1)[0])
         detail: dict[str, Any] = {"key": tried.key, "attempt": tried.attempt}
         detail["outcome"] = tried.outcome
         if tried.wait is not None:
@@ -43,3 +44,15 @@ class EffectTrail:
     def __call__(self, tried: EffectTry) -> None:
         """The metrics of a try whose audit event was written with it."""
         self.tries.labels(outcome=tried.outcome).inc()
+
+
+def _run_id(first: str) -> str:
+    """The run an effect key's first part names, as the bot spells its ids: on a LangGraph
+    Server a graph's thread id is its run's id as a UUID with dashes
+    (bot.agents.langgraph_server.server_thread), the bot's own are bare hex."""
+    if "-" not in first:
+        return first
+    try:
+        return uuid.UUID(first).hex
+    except ValueError:
+        return first

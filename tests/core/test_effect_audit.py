@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bot.agents.langgraph_server import server_thread
 from bot.core.effect_trail import EffectTrail
 from bot.core.ledger import EffectRetry, Ledger
 from bot.domain.models import Decision, EffectDone
+from bot.store.audit_log import Audit
 from graphs.outcomes import OutcomeUnknown, TryAgain
 from tests.support import audit_refusals
 from tests.support.audit_refusals import exported
@@ -204,6 +206,20 @@ def test_a_request_s_effect_is_in_its_run_s_audit_trail(parts, approval, db_url,
 
     rows = [e for e in exported(db_url, approval.thread_id) if e["event"] == "effect"]
     assert [(e["detail"]["key"], e["detail"]["outcome"]) for e in rows] == [(key, "retry")]
+
+
+def test_an_effect_of_a_graph_on_a_langgraph_server_is_in_its_run_s_audit_trail(db, db_url, clock):
+    """On a LangGraph Server a graph's thread id is the server's (the run's id as a UUID with
+    dashes, bot.agents.langgraph_server.server_thread), so its effect keys start with that:
+    their tries are in the run's trail all the same (``python -m bot audit --run``)."""
+    ledger, _ = wired(db, clock)
+    key = f"{server_thread(THREAD)}:execute"
+    with pytest.raises(EffectRetry):
+        ledger.once(key, fails(TryAgain("ratelimited")))
+
+    shown = [e for e in Audit(db, clock).for_run(THREAD) if e.event == "effect"]  # /agent audit
+    assert [e.detail["key"] for e in shown] == [key]
+    assert effects(db_url) == [(1, "retry")]
 
 
 def test_a_result_holding_a_nul_character_is_the_same_at_every_call_of_its_key(db, clock):
