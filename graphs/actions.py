@@ -189,7 +189,7 @@ def _in_a_slot(
 def _not_offered_yet(exc: BaseException) -> None:
     """A server that hung up before the message was offered (at its greeting, or at the login)
     certainly did not take it: try again later (a hang-up once the message is under way is
-    outcome unknown, bot.core.ledger.outcome_unknown)."""
+    outcome unknown, bot.core.effect_errors.outcome_unknown)."""
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         raise TryAgain(f"the mail server hung up before the message was offered ({exc})") from exc
 

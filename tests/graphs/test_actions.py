@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.core.ledger import outcome_unknown
+from bot.core.effect_errors import outcome_unknown
 from graphs.actions import default_registry, send_email
 from graphs.addresses import Allowlist
 from graphs.outbound import NoAnswer

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.core.ledger import certainly_failed, outcome_unknown
+from bot.core.effect_errors import certainly_failed, outcome_unknown
 from graphs.actions import check_url
 from graphs.addresses import Allowlist
 from graphs.outbound import (

@@ -13,7 +13,7 @@ from urllib.error import URLError
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.core.ledger import outcome_unknown
+from bot.core.effect_errors import outcome_unknown
 from bot.slack import keepalive
 from bot.slack.client import Slack
 from bot.slack.keepalive import Connections
