@@ -49,6 +49,15 @@ def _item_word(item: dict[str, object]) -> str:
     return _ITEM_WORDS.get(str(item.get("type")), str(item.get("type")))
 
 
+# What a person did, said as it is, with who and when (no reason or message of its own).
+_DONE_BY = {
+    "approved": "✅ *Approved*",
+    "edited": "✏️ *Edited and approved*",
+    "ignored": "🙈 *Ignored*",
+    "answered": "📝 *Answered*",
+}
+
+
 def outcome_line(approval: Approval) -> str:
     """ "Approved by @x at 14:02" and its siblings; also used for late-click refusals."""
     d = approval.decision
@@ -60,10 +69,8 @@ def outcome_line(approval: Approval) -> str:
         if d.via == "rule":  # no person clicked: a remembered approval answered it
             return f"✅ *Approved* by rule #{d.rule} (made by {by}) at {at}"
         return f"✅ *Approved* by {by} at {at}, and remembered as rule #{d.rule}"
-    if approval.status == "approved":
-        return f"✅ *Approved* by {by} at {at}"
-    if approval.status == "edited":
-        return f"✏️ *Edited and approved* by {by} at {at}"
+    if approval.status in _DONE_BY:
+        return f"{_DONE_BY[approval.status]} by {by} at {at}"
     if approval.status == "rejected":
         reason = f": {safe(d.reason, 1000)[0]}" if d and d.reason else ""
         return f"❌ *Rejected* by {by} at {at}{reason}"
@@ -73,10 +80,6 @@ def outcome_line(approval: Approval) -> str:
     if approval.status == "responded":
         message = f": {safe(d.message, 1000)[0]}" if d and d.message else ""
         return f"💬 *Answered* by {by} at {at}{message}"
-    if approval.status == "ignored":
-        return f"🙈 *Ignored* by {by} at {at}"
-    if approval.status == "answered":
-        return f"📝 *Answered* by {by} at {at}"
     if approval.status == "cancelled":
         return f"🚫 *Cancelled* by {by} at {at}: the run was cancelled, nothing more runs"
     if approval.status == "failed":  # bot.slack.card_posts: Slack refused its card for good
